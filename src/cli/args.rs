@@ -1,0 +1,238 @@
+//! Every subcommand and flag, with the help that teaches how to use it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::io::export::{ExportFormat, SplitChoice};
+use crate::io::Format;
+
+const ABOUT: &str = "Build small, high-fidelity fine-tuning sets with a local LLM in the loop.";
+
+const LONG_ABOUT: &str = "\
+Build small, high-fidelity fine-tuning sets with a local LLM in the loop.
+
+The loop:
+  1. hifi init      make a project: task, labels with definitions, the store
+  2. hifi import    bring in the pool (CSV or JSONL)
+  3. hifi prelabel  a local GGUF model scores every label for every item (log-probabilities)
+  4. hifi embed     one vector per item, for clustering and nearest neighbours
+  5. hifi label / hifi export / hifi status
+
+Every command works on the project in --project DIR (default: the current directory).
+Quick start on the bundled sample data:
+  hifi init demo --from sample-data/labels.toml
+  hifi --project demo import sample-data/ads.csv
+  hifi --project demo prelabel && hifi --project demo embed
+  hifi --project demo status";
+
+#[derive(Debug, Parser)]
+#[command(name = "hifi", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// The project folder (holds hifi.toml and hifi.db).
+    #[arg(long, short = 'C', global = true, default_value = ".", value_name = "DIR", env = "HIFI_PROJECT")]
+    pub project: PathBuf,
+
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a project folder with hifi.toml and an empty store.
+    ///
+    /// Labels come from --labels (names only; write their definitions into hifi.toml) or from
+    /// --from FILE, a TOML file with `task` and `[[labels]] name/definition` entries such as
+    /// sample-data/labels.toml.
+    Init(InitArgs),
+    /// Import items from a CSV or JSONL file (all rows or none).
+    ///
+    /// Extra fields are kept as metadata. A malformed row, a missing field, invalid UTF-8, a
+    /// duplicate id or an unknown gold label is reported with file, line and field, and then
+    /// nothing from the file is imported.
+    Import(ImportArgs),
+    /// Score every label for every item with the local model (zero-shot, log-probabilities).
+    ///
+    /// Re-running skips items already scored with the same model, adapter and prompt; Ctrl-C
+    /// keeps every finished batch.
+    Prelabel(PrelabelArgs),
+    /// Embed every item (mean-pooled, L2-normalised) for clustering and neighbour search.
+    Embed(EmbedArgs),
+    /// Export expert-labeled items (jsonl, csv, or chat-jsonl for TRL / axolotl / Unsloth).
+    ///
+    /// The eval split is never written as train. Items whose annotators disagree are left out
+    /// until adjudicated.
+    Export(ExportArgs),
+    /// Record one expert label (the same durable path the review TUI uses), or undo / redo.
+    ///
+    /// Examples:
+    ///   hifi label ad-0042 clickbait --annotator ana --note "hides the product"
+    ///   hifi label --undo --annotator ana
+    Label(LabelArgs),
+    /// Counts of items, predictions, embeddings, queue, annotations and splits.
+    Status(StatusArgs),
+    /// Measure throughput against a baseline taken in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to create (may exist if empty of a hifi project).
+    pub dir: PathBuf,
+    /// Label names, comma-separated (e.g. clickbait,benign).
+    #[arg(long, value_delimiter = ',', required_unless_present = "from")]
+    pub labels: Vec<String>,
+    /// What the labels are for, one sentence (e.g. "Is this ad clickbait?").
+    #[arg(long, required_unless_present = "from")]
+    pub task: Option<String>,
+    /// Task and label definitions from a TOML file (e.g. sample-data/labels.toml).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// GGUF model to use (default: $HIFI_MODEL, then SmolLM2-135M-Instruct from scripts/setup.sh).
+    #[arg(long, value_name = "GGUF")]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV (with a header row) or JSONL file.
+    pub file: PathBuf,
+    /// Field with the text to label.
+    #[arg(long = "text", default_value = "text", value_name = "FIELD")]
+    pub text_field: String,
+    /// Field with the item id (default: `id` when present, else `<file stem>-<line>`).
+    #[arg(long = "id", value_name = "FIELD")]
+    pub id_field: Option<String>,
+    /// Field with a gold label (default: `gold` when present).
+    #[arg(long = "gold", value_name = "FIELD")]
+    pub gold_field: Option<String>,
+    /// File format (default: from the extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EngineArgs {
+    /// GGUF model (default: [model] path in hifi.toml).
+    #[arg(long, value_name = "GGUF")]
+    pub model: Option<PathBuf>,
+    /// CPU threads (default: hifi.toml, else all cores up to 8).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Layers to offload to the GPU (needs a build with --features cuda).
+    #[arg(long)]
+    pub gpu_layers: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrelabelArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// A LoRA adapter (GGUF) applied on top of the model.
+    #[arg(long, value_name = "GGUF")]
+    pub adapter: Option<PathBuf>,
+    /// Score at most N items this run.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Embed at most N items this run.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+    #[arg(long, value_enum, default_value = "train")]
+    pub split: SplitChoice,
+    /// Output file ("-" for stdout).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// The item's id (as imported).
+    #[arg(required_unless_present_any = ["undo", "redo"])]
+    pub item: Option<String>,
+    /// One of the project's labels.
+    #[arg(required_unless_present_any = ["undo", "redo"])]
+    pub label: Option<String>,
+    /// Who is labeling (default: $USER).
+    #[arg(long, env = "HIFI_ANNOTATOR")]
+    pub annotator: Option<String>,
+    /// A note kept with the label.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Undo this annotator's newest decision.
+    #[arg(long, conflicts_with_all = ["item", "label", "redo"])]
+    pub undo: bool,
+    /// Redo this annotator's newest undo.
+    #[arg(long, conflicts_with_all = ["item", "label"])]
+    pub redo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Label scoring (ours) vs raw llama.cpp prefill vs a naive generate-and-parse loop.
+    Prelabel(BenchLlmArgs),
+    /// Embedding throughput vs raw llama.cpp prefill.
+    Embed(BenchLlmArgs),
+    /// Import rows/s on generated short rows, vs parsing alone.
+    Import(BenchImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLlmArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Texts to use: a CSV/JSONL file with a `text` field.
+    #[arg(long, default_value = "sample-data/ads.csv", value_name = "FILE")]
+    pub data: PathBuf,
+    /// Label definitions when not inside a project.
+    #[arg(long, default_value = "sample-data/labels.toml", value_name = "FILE")]
+    pub labels: PathBuf,
+    /// How many texts.
+    #[arg(long, default_value_t = 48)]
+    pub items: usize,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchImportArgs {
+    /// Rows to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

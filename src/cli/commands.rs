@@ -1,0 +1,369 @@
+//! One function per subcommand: load the project, call the stage, print the report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::args::*;
+use crate::config::{Config, LabelDef, LabelsFile, ModelConfig, PromptConfig, SplitConfig, CONFIG_FILE};
+use crate::io::import::{import_items, ImportOptions};
+use crate::llm::{embed, prelabel, EngineOptions};
+use crate::progress::{Bar, CancelToken, Progress};
+use crate::store::{Annotation, AnnotationKind, Store};
+use crate::text::inert;
+
+/// Run a parsed command line. `cancel` is set by Ctrl-C.
+pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
+    let project = cli.project.clone();
+    let mut bar = Bar::new(cli.quiet);
+    match cli.command {
+        Command::Init(a) => init(&a),
+        Command::Import(a) => import(&project, &a, &mut bar, cancel),
+        Command::Prelabel(a) => prelabel_cmd(&project, &a, &mut bar, cancel),
+        Command::Embed(a) => embed_cmd(&project, &a, &mut bar, cancel),
+        Command::Export(a) => export(&project, &a),
+        Command::Label(a) => label(&project, &a),
+        Command::Status(a) => status(&project, &a),
+        Command::Bench(b) => bench(&project, b),
+    }
+}
+
+fn open(project: &Path) -> Result<(Config, Store)> {
+    let cfg = Config::load(project)?;
+    let store = Store::open(project)?;
+    Ok((cfg, store))
+}
+
+fn init(a: &InitArgs) -> Result<()> {
+    let from = a.from.as_deref().map(LabelsFile::load).transpose()?;
+    let labels: Vec<LabelDef> = match (&from, a.labels.is_empty()) {
+        (_, false) => a
+            .labels
+            .iter()
+            .map(|n| {
+                let def = from.as_ref().and_then(|f| f.labels.iter().find(|l| &l.name == n)).map(|l| l.definition.clone());
+                LabelDef { name: n.trim().to_string(), definition: def.unwrap_or_default() }
+            })
+            .collect(),
+        (Some(f), true) => f.labels.clone(),
+        (None, true) => bail!("give --labels A,B or --from FILE"),
+    };
+    let task = a.task.clone().or_else(|| from.as_ref().and_then(|f| f.task.clone())).unwrap_or_default();
+    let item_noun = from.as_ref().and_then(|f| f.item_noun.clone()).unwrap_or_else(|| "text".into());
+    let cfg = Config {
+        task,
+        labels,
+        model: ModelConfig { path: a.model.clone(), ..ModelConfig::default() },
+        split: SplitConfig::default(),
+        prompt: PromptConfig { item_noun, ..PromptConfig::default() },
+    };
+    cfg.validate().map_err(|m| anyhow::anyhow!("{m}"))?;
+    if a.dir.join(CONFIG_FILE).exists() || a.dir.join(crate::store::DB_FILE).exists() {
+        bail!("{}: already a hifi project", a.dir.display());
+    }
+    std::fs::create_dir_all(&a.dir).with_context(|| format!("{}: cannot create the folder", a.dir.display()))?;
+    // The store first, then the config written atomically: a half-made project has no hifi.toml.
+    Store::create(&a.dir)?;
+    crate::io::export::write_atomically(&a.dir.join(CONFIG_FILE), cfg.to_toml().as_bytes())
+        .with_context(|| format!("{}: cannot write {CONFIG_FILE}", a.dir.display()))?;
+    let undefined: Vec<&str> = cfg.labels.iter().filter(|l| l.definition.trim().is_empty()).map(|l| l.name.as_str()).collect();
+    println!("created {} with labels {}", a.dir.display(), cfg.label_names().join(", "));
+    if !undefined.is_empty() {
+        println!("write a one-paragraph definition for {} in {}: the model is prompted with them", undefined.join(", "), a.dir.join(CONFIG_FILE).display());
+    }
+    println!("next: hifi --project {} import FILE", a.dir.display());
+    Ok(())
+}
+
+fn import(project: &Path, a: &ImportArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+    let (cfg, mut store) = open(project)?;
+    let opts = ImportOptions {
+        format: a.format,
+        text_field: a.text_field.clone(),
+        id_field: a.id_field.clone(),
+        gold_field: a.gold_field.clone(),
+        labels: cfg.label_names(),
+    };
+    let rep = import_items(&mut store, &a.file, &opts, bar, cancel)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        println!(
+            "imported {} items from {} ({} with gold labels{}) in {:.1}s",
+            rep.rows,
+            inert(&a.file.display().to_string(), false),
+            rep.with_gold,
+            if rep.generated_ids { ", ids generated from file name and line" } else { "" },
+            rep.seconds
+        );
+    }
+    Ok(())
+}
+
+fn engine_opts(cfg: &Config, a: &EngineArgs) -> EngineOptions {
+    EngineOptions { threads: a.threads.unwrap_or_else(|| cfg.threads()), gpu_layers: a.gpu_layers.unwrap_or(cfg.model.gpu_layers) }
+}
+
+fn prelabel_cmd(project: &Path, a: &PrelabelArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+    let (cfg, mut store) = open(project)?;
+    let params = prelabel::PrelabelParams {
+        model: a.engine.model.clone().unwrap_or_else(|| cfg.model_path(project)),
+        adapter: a.adapter.clone(),
+        limit: a.limit,
+        engine: engine_opts(&cfg, &a.engine),
+    };
+    let rep = prelabel::run(&mut store, &cfg, &params, bar, cancel)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        println!(
+            "prelabeled {} items in {:.1}s ({:.1} items/s, {:.0} tokens/s); {} already done, {} truncated, {} remaining{}",
+            rep.scored,
+            rep.seconds,
+            rep.items_per_s,
+            rep.tokens_per_s,
+            rep.already_done,
+            rep.truncated,
+            rep.remaining,
+            if rep.cancelled { " (interrupted: run again to resume)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+fn embed_cmd(project: &Path, a: &EmbedArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+    let (cfg, mut store) = open(project)?;
+    let params = embed::EmbedParams {
+        model: a.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project)),
+        limit: a.limit,
+        batch_items: cfg.model.batch_items,
+        engine: engine_opts(&cfg, &a.engine),
+    };
+    let rep = embed::run(&mut store, &params, bar, cancel)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        println!(
+            "embedded {} items ({} dims) in {:.1}s ({:.1} items/s); {} already done, {} truncated, {} remaining{}",
+            rep.embedded,
+            rep.dim,
+            rep.seconds,
+            rep.items_per_s,
+            rep.already_done,
+            rep.truncated,
+            rep.remaining,
+            if rep.cancelled { " (interrupted: run again to resume)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+fn export(project: &Path, a: &ExportArgs) -> Result<()> {
+    let (cfg, mut store) = open(project)?;
+    let rep = crate::io::export::export(&mut store, &cfg, a.format, a.split, &a.output)?;
+    if a.output != Path::new("-") {
+        println!("wrote {} items ({} train, {} eval) to {}", rep.rows, rep.train, rep.eval, inert(&rep.file, false));
+    }
+    if rep.conflicts > 0 {
+        eprintln!("note: {} labeled items left out: their annotators disagree and no adjudication exists yet", rep.conflicts);
+    }
+    Ok(())
+}
+
+/// `$USER`, or "expert" when unset.
+pub fn default_annotator() -> String {
+    std::env::var("USER").ok().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| "expert".into())
+}
+
+fn label(project: &Path, a: &LabelArgs) -> Result<()> {
+    let (cfg, mut store) = open(project)?;
+    let annotator = a.annotator.clone().unwrap_or_else(default_annotator);
+    if a.undo || a.redo {
+        let ev = if a.undo { store.undo(&annotator)? } else { store.redo(&annotator)? };
+        let verb = if a.undo { "undid" } else { "redid" };
+        match ev {
+            Some(e) => {
+                let id = store.item(e.item)?.map(|i| i.id).unwrap_or_default();
+                println!("{verb} {} {} of {}", e.kind.as_str(), e.label.as_deref().unwrap_or(""), inert(&id, false));
+            }
+            None => println!("nothing to {} for {}", if a.undo { "undo" } else { "redo" }, inert(&annotator, false)),
+        }
+        return Ok(());
+    }
+    let (Some(id), Some(label)) = (&a.item, &a.label) else { bail!("give ITEM_ID and LABEL, or --undo / --redo") };
+    if cfg.label_index(label).is_none() {
+        bail!("unknown label {:?}; the project's labels are {}", inert(label, false), cfg.label_names().join(", "));
+    }
+    let item = store.item_by_id(id)?.ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
+    store.annotate(&Annotation { item: item.key, annotator: annotator.clone(), kind: AnnotationKind::Label, label: Some(label.clone()), note: a.note.clone() })?;
+    println!("{} labeled {} as {label}", inert(&annotator, false), inert(id, false));
+    Ok(())
+}
+
+fn status(project: &Path, a: &StatusArgs) -> Result<()> {
+    let (cfg, mut store) = open(project)?;
+    store.assign_splits(cfg.split.eval_fraction)?;
+    let s = crate::cli::commands::status_json(&store)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    println!("project   {}", inert(&project.display().to_string(), false));
+    println!("task      {}", inert(&cfg.task, false));
+    println!("labels    {}", cfg.label_names().join(", "));
+    println!("items     {} ({} with gold labels)", s["items"], s["items_with_gold"]);
+    for m in s["predictions"].as_array().into_iter().flatten() {
+        println!("predicted {} by model {} ({})", m["count"], m["fingerprint"].as_str().unwrap_or(""), inert(m["model"].as_str().unwrap_or(""), false));
+    }
+    for e in s["embeddings"].as_array().into_iter().flatten() {
+        println!("embedded  {} × {} dims ({})", e["count"], e["dim"], inert(e["model"].as_str().unwrap_or(""), false));
+    }
+    println!("queue     {} entries", s["queue"]);
+    println!("labels by annotator:");
+    for (name, n) in s["annotations_by_annotator"].as_object().into_iter().flatten() {
+        println!("  {:<16} {n}", inert(name, false));
+    }
+    println!("split     {} train, {} eval, {} need adjudication", s["split"]["train"], s["split"]["eval"], s["conflicts"]);
+    println!("rounds    {}", s["rounds"]);
+    Ok(())
+}
+
+/// The numbers `hifi status --json` prints.
+pub fn status_json(store: &Store) -> Result<serde_json::Value> {
+    let c = store.conn();
+    let items = store.count("SELECT count(*) FROM items")?;
+    let gold = store.count("SELECT count(*) FROM items WHERE gold IS NOT NULL")?;
+    let mut preds = Vec::new();
+    let mut st = c.prepare(
+        "SELECT m.fingerprint, coalesce(m.model_path, m.kind), m.adapter_path, count(p.item) FROM models m
+         LEFT JOIN predictions p ON p.model = m.id GROUP BY m.id ORDER BY m.id",
+    )?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        preds.push(serde_json::json!({"fingerprint": r.get::<_, String>(0)?, "model": r.get::<_, String>(1)?, "adapter": r.get::<_, Option<String>>(2)?, "count": r.get::<_, i64>(3)?}));
+    }
+    let mut embs = Vec::new();
+    let mut st = c.prepare("SELECT s.model_path, s.dim, count(r.item) FROM embedding_sets s LEFT JOIN embedding_rows r ON r.set_id = s.id GROUP BY s.id ORDER BY s.id")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        embs.push(serde_json::json!({"model": r.get::<_, String>(0)?, "dim": r.get::<_, i64>(1)?, "count": r.get::<_, i64>(2)?}));
+    }
+    let mut by_annotator = serde_json::Map::new();
+    let mut st = c.prepare("SELECT annotator, count(*) FROM current_labels WHERE kind = 'label' GROUP BY annotator ORDER BY annotator")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        by_annotator.insert(r.get(0)?, serde_json::json!(r.get::<_, i64>(1)?));
+    }
+    let (_, conflicts) = store.resolved_labels()?;
+    Ok(serde_json::json!({
+        "items": items,
+        "items_with_gold": gold,
+        "predictions": preds,
+        "embeddings": embs,
+        "queue": store.count("SELECT count(*) FROM queue")?,
+        "annotation_events": store.count("SELECT count(*) FROM annotations")?,
+        "annotations_by_annotator": by_annotator,
+        "labeled_items": store.count("SELECT count(DISTINCT item) FROM current_labels")?,
+        "split": {
+            "train": store.count("SELECT count(*) FROM splits WHERE split = 'train'")?,
+            "eval": store.count("SELECT count(*) FROM splits WHERE split = 'eval'")?,
+        },
+        "conflicts": conflicts.len(),
+        "rounds": store.count("SELECT count(*) FROM rounds")?,
+        "schema_version": store.schema_version()?,
+    }))
+}
+
+/// Texts for a benchmark: the `text` field of the first `n` rows of `file`.
+fn bench_texts(file: &Path, n: usize) -> Result<Vec<String>> {
+    let fmt = crate::io::Format::from_path(file).with_context(|| format!("{}: unknown format", file.display()))?;
+    let mut out = Vec::new();
+    let mut problems = crate::io::Problems::default();
+    crate::io::records::read_records(file, fmt, &mut problems, |r, _| {
+        if out.len() < n {
+            if let Some(serde_json::Value::String(t)) = r.fields.get("text") {
+                out.push(t.clone());
+            }
+        }
+    })
+    .with_context(|| format!("{}: cannot read", file.display()))?;
+    if out.is_empty() {
+        bail!("{}: no texts to benchmark with", file.display());
+    }
+    Ok(out)
+}
+
+/// The project's config, or one made from a labels file when not inside a project.
+fn bench_config(project: &Path, labels: &Path) -> Result<Config> {
+    if project.join(CONFIG_FILE).exists() {
+        return Ok(Config::load(project)?);
+    }
+    let f = LabelsFile::load(labels)?;
+    Ok(Config {
+        task: f.task.unwrap_or_else(|| "Choose the label that fits.".into()),
+        labels: f.labels,
+        model: ModelConfig::default(),
+        split: SplitConfig::default(),
+        prompt: PromptConfig { item_noun: f.item_noun.unwrap_or_else(|| "text".into()), ..PromptConfig::default() },
+    })
+}
+
+fn bench(project: &Path, b: BenchCommand) -> Result<()> {
+    match b {
+        BenchCommand::Prelabel(a) => {
+            let cfg = bench_config(project, &a.labels)?;
+            let texts = bench_texts(&a.data, a.items)?;
+            let model = a.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+            let threads = a.engine.threads.unwrap_or_else(|| cfg.threads());
+            eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), model.display());
+            let r = crate::bench::prelabel(&cfg, &model, threads, &texts)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s", r.items_per_s, r.prompt_tok_per_s);
+                println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit)", "-", r.raw_prefill_tok_per_s);
+                println!("naive  {:>7.2} items/s  {:>7.1} prompt tok/s  ({:.0}% unparsable)", r.naive_items_per_s, r.naive_prompt_tok_per_s, 100.0 * r.naive_unparsable_share);
+                println!("ours/raw {:.2}×   ours/naive {:.2}× (items/s)", r.ratio_vs_raw, r.ratio_vs_naive);
+            }
+        }
+        BenchCommand::Embed(a) => {
+            let cfg = bench_config(project, &a.labels)?;
+            let texts = bench_texts(&a.data, a.items)?;
+            let model = a.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
+            let threads = a.engine.threads.unwrap_or_else(|| cfg.threads());
+            let r = crate::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×", r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw);
+            }
+        }
+        BenchCommand::Import(a) => {
+            let dir = tempdir()?;
+            let r = crate::bench::import(&dir, a.rows);
+            let _ = std::fs::remove_dir_all(&dir);
+            let r = r?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "imported {} rows ({:.1} MB) in {:.1}s: {:.0} rows/s, {:.1} MB/s; parse only {:.0} rows/s; import/parse {:.2}×",
+                    r.rows,
+                    r.bytes as f64 / 1e6,
+                    r.seconds,
+                    r.rows_per_s,
+                    r.mb_per_s,
+                    r.parse_only_rows_per_s,
+                    r.ratio_vs_parse_only
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("hifi-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d).with_context(|| format!("{}: cannot create", d.display()))?;
+    Ok(d)
+}

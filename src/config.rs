@@ -1,0 +1,320 @@
+//! The project configuration, `hifi.toml`: the task, the labels with their definitions (used in
+//! prompts), model paths and knobs. Readable and hand-editable; parse errors name the line.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// File name of the project configuration inside a project folder.
+pub const CONFIG_FILE: &str = "hifi.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// One label the experts and the model choose from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelDef {
+    pub name: String,
+    /// One paragraph: what belongs to this label. Goes into the prompt verbatim.
+    #[serde(default)]
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// GGUF used for prelabeling (and embeddings unless `embed_path` is set). Relative paths
+    /// are relative to the project folder. Unset: `$HIFI_MODEL`, then the default model.
+    pub path: Option<PathBuf>,
+    /// A separate GGUF for embeddings (e.g. an embedding model).
+    pub embed_path: Option<PathBuf>,
+    /// CPU threads for llama.cpp; unset: all cores (at most 8).
+    pub threads: Option<usize>,
+    /// Layers to offload to a GPU (needs the `cuda` feature).
+    pub gpu_layers: u32,
+    /// Items longer than this many tokens are truncated (and counted in the report).
+    pub max_item_tokens: usize,
+    /// Items scored together in one llama.cpp batch.
+    pub batch_items: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self { path: None, embed_path: None, threads: None, gpu_layers: 0, max_item_tokens: 256, batch_items: 8 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    /// Share of expert-labeled items kept for evaluation (never trained on, never exported as
+    /// train). Stratified by label; an item never changes split once assigned.
+    pub eval_fraction: f64,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        Self { eval_fraction: 0.3 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptConfig {
+    /// Expert-labeled train-split examples shown in the prompt (0 = zero-shot).
+    pub few_shot: usize,
+    /// What one item is called in the prompt ("ad", "message", "review", …).
+    pub item_noun: String,
+}
+
+impl Default for PromptConfig {
+    fn default() -> Self {
+        Self { few_shot: 0, item_noun: "text".into() }
+    }
+}
+
+/// The whole `hifi.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// What the labels are for, one or two sentences; opens the prompt.
+    pub task: String,
+    pub labels: Vec<LabelDef>,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub split: SplitConfig,
+    #[serde(default)]
+    pub prompt: PromptConfig,
+}
+
+/// Label definitions on their own (e.g. `sample-data/labels.toml`), usable by `hifi init`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsFile {
+    pub task: Option<String>,
+    pub item_noun: Option<String>,
+    pub labels: Vec<LabelDef>,
+}
+
+impl LabelsFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: toml_message(&text, &e) })
+    }
+}
+
+/// `line N, column M: message` from a toml error.
+pub fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("line {line}, column {col}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+impl Config {
+    pub fn load(project: &Path) -> Result<Self, ConfigError> {
+        let path = project.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        Self::parse(&text, &path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: toml_message(text, &e) })?;
+        cfg.validate().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        validate_labels(&self.labels)?;
+        if self.task.trim().is_empty() {
+            return Err("`task` is empty: say in a sentence what the labels are for".into());
+        }
+        if !(0.0..1.0).contains(&self.split.eval_fraction) {
+            return Err(format!("split.eval_fraction = {} must be in [0, 1)", self.split.eval_fraction));
+        }
+        if self.model.max_item_tokens == 0 || self.model.batch_items == 0 {
+            return Err("model.max_item_tokens and model.batch_items must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn label_names(&self) -> Vec<String> {
+        self.labels.iter().map(|l| l.name.clone()).collect()
+    }
+
+    pub fn label_index(&self, name: &str) -> Option<usize> {
+        self.labels.iter().position(|l| l.name == name)
+    }
+
+    /// The prelabeling model: config, then `$HIFI_MODEL`, then the default model's cache path.
+    pub fn model_path(&self, project: &Path) -> PathBuf {
+        match &self.model.path {
+            Some(p) => resolve(project, p),
+            None => default_model_path(),
+        }
+    }
+
+    /// The embedding model (defaults to the prelabeling model).
+    pub fn embed_model_path(&self, project: &Path) -> PathBuf {
+        match &self.model.embed_path {
+            Some(p) => resolve(project, p),
+            None => self.model_path(project),
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.model.threads.unwrap_or_else(default_threads)
+    }
+
+    /// Render as a commented `hifi.toml`.
+    pub fn to_toml(&self) -> String {
+        let mut s = String::new();
+        s.push_str("# hifi project configuration. Edit freely; `hifi status` checks it.\n\n");
+        s.push_str("# What the labels are for. Opens the prompt the model is scored with.\n");
+        s.push_str(&format!("task = {}\n\n", toml_str(&self.task)));
+        s.push_str("# Each label's definition is one paragraph used verbatim in the prompt and shown\n");
+        s.push_str("# to experts in the guidelines panel. Order matters only for display.\n");
+        for l in &self.labels {
+            s.push_str(&format!("[[labels]]\nname = {}\ndefinition = {}\n\n", toml_str(&l.name), toml_str(&l.definition)));
+        }
+        s.push_str("[model]\n");
+        s.push_str("# path = \"models/your-model.gguf\"   # unset: $HIFI_MODEL, then the default SmolLM2-135M-Instruct\n");
+        if let Some(p) = &self.model.path {
+            s.push_str(&format!("path = {}\n", toml_str(&p.display().to_string())));
+        }
+        s.push_str("# embed_path = \"models/embedder.gguf\" # unset: the same model as `path`\n");
+        if let Some(p) = &self.model.embed_path {
+            s.push_str(&format!("embed_path = {}\n", toml_str(&p.display().to_string())));
+        }
+        s.push_str("# threads = 2                          # unset: all cores (at most 8)\n");
+        if let Some(t) = self.model.threads {
+            s.push_str(&format!("threads = {t}\n"));
+        }
+        s.push_str(&format!("gpu_layers = {}\n", self.model.gpu_layers));
+        s.push_str(&format!("max_item_tokens = {}\n", self.model.max_item_tokens));
+        s.push_str(&format!("batch_items = {}\n\n", self.model.batch_items));
+        s.push_str("[split]\n# Share of expert labels held out for evaluation (stratified, sticky).\n");
+        s.push_str(&format!("eval_fraction = {}\n\n", self.split.eval_fraction));
+        s.push_str("[prompt]\n# Expert-labeled train examples shown in the prompt (0 = zero-shot).\n");
+        s.push_str(&format!("few_shot = {}\n", self.prompt.few_shot));
+        s.push_str(&format!("item_noun = {}\n", toml_str(&self.prompt.item_noun)));
+        s
+    }
+}
+
+pub fn validate_labels(labels: &[LabelDef]) -> Result<(), String> {
+    if labels.len() < 2 {
+        return Err(format!("need at least two labels, found {}", labels.len()));
+    }
+    for (i, l) in labels.iter().enumerate() {
+        let n = l.name.trim();
+        if n.is_empty() {
+            return Err(format!("label #{} has an empty name", i + 1));
+        }
+        if n != l.name || l.name.chars().any(|c| c.is_control() || c == ',') {
+            return Err(format!("label {:?}: names may not have surrounding spaces, commas or control characters", l.name));
+        }
+        if labels[..i].iter().any(|o| o.name == l.name) {
+            return Err(format!("label {:?} is listed twice", l.name));
+        }
+    }
+    Ok(())
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn resolve(project: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        project.join(p)
+    }
+}
+
+/// Where `scripts/setup.sh` puts the default model (SmolLM2-135M-Instruct), unless
+/// `$HIFI_MODEL` names another GGUF.
+pub fn default_model_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("HIFI_MODEL") {
+        return PathBuf::from(p);
+    }
+    cache_dir().join("models").join("SmolLM2-135M-Instruct.gguf")
+}
+
+/// `$HIFI_CACHE`, else `$XDG_CACHE_HOME/hifi`, else `~/.cache/hifi`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("HIFI_CACHE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(p).join("hifi");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache").join("hifi")
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config {
+            task: "Is this ad clickbait?".into(),
+            labels: vec![
+                LabelDef { name: "clickbait".into(), definition: "Teases, \"withholds\".\nTwo lines.".into() },
+                LabelDef { name: "benign".into(), definition: "Informs.".into() },
+            ],
+            model: ModelConfig::default(),
+            split: SplitConfig::default(),
+            prompt: PromptConfig::default(),
+        }
+    }
+
+    #[test]
+    fn rendered_config_parses_back_identically() {
+        let c = cfg();
+        let back = Config::parse(&c.to_toml(), Path::new("hifi.toml")).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn parse_error_names_the_line() {
+        let text = "task = \"x\"\n[[labels]]\nname = \"a\"\ndefinition = 3\n";
+        let err = Config::parse(text, Path::new("p/hifi.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("p/hifi.toml: line 4"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_and_single_labels_are_rejected() {
+        let mut c = cfg();
+        c.labels[1].name = "clickbait".into();
+        assert!(c.validate().unwrap_err().contains("listed twice"));
+        c.labels.pop();
+        assert!(c.validate().unwrap_err().contains("at least two"));
+    }
+}

@@ -1,0 +1,235 @@
+//! `hifi import`: items from CSV or JSONL, streamed into the store in one transaction. Any
+//! problem (malformed row, missing field, invalid UTF-8, duplicate id, unknown gold label)
+//! is reported with file, line and field, and then nothing from the file is kept.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::params;
+use serde_json::{Map, Value};
+
+use super::records::{as_id, json_kind, read_records, Record};
+use super::{Format, Problems};
+use crate::progress::{CancelToken, Progress};
+use crate::store::{now, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Forced format; `None`: from the extension.
+    pub format: Option<Format>,
+    /// Field holding the text to label.
+    pub text_field: String,
+    /// Field holding the item id; `None`: `id` when present, else ids are generated
+    /// (`<file stem>-<line>`).
+    pub id_field: Option<String>,
+    /// Field holding a gold label; `None`: `gold` when present.
+    pub gold_field: Option<String>,
+    /// The project's labels: a gold value must be one of them.
+    pub labels: Vec<String>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self { format: None, text_field: "text".into(), id_field: None, gold_field: None, labels: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportReport {
+    pub file: PathBuf,
+    pub rows: u64,
+    pub with_gold: u64,
+    pub generated_ids: bool,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{}: cannot read: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: unknown format; name it with --format csv|jsonl", .0.display())]
+    UnknownFormat(PathBuf),
+    #[error("{0}")]
+    Problems(Problems),
+    #[error("import cancelled; nothing was imported from {}", .0.display())]
+    Cancelled(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ImportError {
+    fn from(e: rusqlite::Error) -> Self {
+        ImportError::Store(e.into())
+    }
+}
+
+/// Import `path` into `store`. All rows or none.
+pub fn import_items(
+    store: &mut Store,
+    path: &Path,
+    opts: &ImportOptions,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<ImportReport, ImportError> {
+    let format = opts.format.or_else(|| Format::from_path(path)).ok_or_else(|| ImportError::UnknownFormat(path.to_path_buf()))?;
+    let started = std::time::Instant::now();
+    let size = std::fs::metadata(path).map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?.len();
+    progress.start("import", 0);
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("item").to_string();
+    let mut problems = Problems::default();
+    let mut rows = 0u64;
+    let mut with_gold = 0u64;
+    let mut generated_ids = false;
+    let mut cancelled = false;
+    let result = store.write(|tx| -> Result<(), ImportError> {
+        tx.execute(
+            "INSERT INTO imports (path, format, rows, created_at) VALUES (?1, ?2, 0, ?3)",
+            params![path.display().to_string(), format!("{format:?}").to_lowercase(), now()],
+        )?;
+        let import_id = tx.last_insert_rowid();
+        let mut insert = tx.prepare_cached("INSERT INTO items (id, text, meta, gold, import_id, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+        let mut find = tx.prepare_cached("SELECT import_id, line FROM items WHERE id = ?1")?;
+        let mut on_record = |rec: Record, problems: &mut Problems| {
+            if cancelled {
+                return;
+            }
+            let Some(item) = to_item(path, &rec, opts, &stem, &mut generated_ids, problems) else { return };
+            if !problems.is_empty() {
+                return; // the file is refused anyway: keep scanning for problems only
+            }
+            match insert.execute(params![item.id, item.text, item.meta, item.gold, import_id, rec.line as i64]) {
+                Ok(_) => {
+                    rows += 1;
+                    with_gold += u64::from(item.gold.is_some());
+                    if rows % 4096 == 0 {
+                        progress.update(rows, "rows");
+                        cancelled = cancel.is_cancelled();
+                    }
+                }
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    let earlier: Option<(i64, i64)> = find.query_row([&item.id], |r| Ok((r.get(0)?, r.get(1)?))).ok();
+                    let msg = match earlier {
+                        Some((imp, l)) if imp == import_id => format!("duplicate id {:?}: line {l} of this file has it too", item.id),
+                        _ => format!("duplicate id {:?}: already in the project", item.id),
+                    };
+                    problems.push(path, rec.line, Some(id_field_name(opts)), msg);
+                }
+                Err(e) => problems.push(path, rec.line, None, format!("cannot store the row: {e}")),
+            }
+        };
+        read_records(path, format, &mut problems, |rec, p| on_record(rec, p))
+            .map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?;
+        if cancelled {
+            return Err(ImportError::Cancelled(path.to_path_buf()));
+        }
+        if !problems.is_empty() {
+            return Err(ImportError::Problems(std::mem::take(&mut problems)));
+        }
+        if rows == 0 {
+            problems.push(path, 1, None, "no rows to import");
+            return Err(ImportError::Problems(std::mem::take(&mut problems)));
+        }
+        tx.execute("UPDATE imports SET rows = ?1 WHERE id = ?2", params![rows as i64, import_id])?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => {
+            progress.finish(&format!("{rows} rows from {} ({size} bytes)", path.display()));
+            Ok(ImportReport { file: path.to_path_buf(), rows, with_gold, generated_ids, seconds: started.elapsed().as_secs_f64() })
+        }
+        Err(ImportError::Problems(mut p)) => {
+            progress.finish("refused");
+            p.refused = Some(path.to_path_buf());
+            Err(ImportError::Problems(p))
+        }
+        Err(e) => {
+            progress.finish("failed");
+            Err(e)
+        }
+    }
+}
+
+fn id_field_name(opts: &ImportOptions) -> &str {
+    opts.id_field.as_deref().unwrap_or("id")
+}
+
+struct Row {
+    id: String,
+    text: String,
+    meta: Option<String>,
+    gold: Option<String>,
+}
+
+fn to_item(
+    path: &Path,
+    rec: &Record,
+    opts: &ImportOptions,
+    stem: &str,
+    generated: &mut bool,
+    problems: &mut Problems,
+) -> Option<Row> {
+    let f = &rec.fields;
+    let text = match f.get(&opts.text_field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::String(_)) => {
+            problems.push(path, rec.line, Some(&opts.text_field), "the text is empty");
+            return None;
+        }
+        Some(v) => {
+            problems.push(path, rec.line, Some(&opts.text_field), format!("expected a string, found {}", json_kind(v)));
+            return None;
+        }
+        None => {
+            problems.push(path, rec.line, Some(&opts.text_field), "missing (use --text FIELD to name the text field)");
+            return None;
+        }
+    };
+    let id_field = opts.id_field.as_deref().or_else(|| f.contains_key("id").then_some("id"));
+    let id = match id_field {
+        Some(name) => match f.get(name).map(as_id) {
+            Some(Some(id)) => id,
+            Some(None) => {
+                problems.push(path, rec.line, Some(name), "the id must be a non-empty string or an integer");
+                return None;
+            }
+            None => {
+                problems.push(path, rec.line, Some(name), "missing");
+                return None;
+            }
+        },
+        None => {
+            *generated = true;
+            format!("{stem}-{}", rec.line)
+        }
+    };
+    let gold_field = opts.gold_field.as_deref().or_else(|| f.contains_key("gold").then_some("gold"));
+    let gold = match gold_field {
+        None => None,
+        Some(g) => match f.get(g) {
+            None if opts.gold_field.is_some() => {
+                problems.push(path, rec.line, Some(g), "missing");
+                return None;
+            }
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => {
+                if !opts.labels.is_empty() && !opts.labels.iter().any(|l| l == s) {
+                    problems.push(path, rec.line, Some(g), format!("unknown label {s:?} (labels: {})", opts.labels.join(", ")));
+                    return None;
+                }
+                Some(s.clone())
+            }
+            Some(v) => {
+                problems.push(path, rec.line, Some(g), format!("expected a label name, found {}", json_kind(v)));
+                return None;
+            }
+        },
+    };
+    let mut meta = Map::new();
+    for (k, v) in f {
+        if k != &opts.text_field && Some(k.as_str()) != id_field && Some(k.as_str()) != gold_field {
+            meta.insert(k.clone(), v.clone());
+        }
+    }
+    let meta = (!meta.is_empty()).then(|| Value::Object(meta).to_string());
+    Some(Row { id, text, meta, gold })
+}

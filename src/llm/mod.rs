@@ -1,0 +1,12 @@
+//! The llama.cpp engine (through `llama-cpp-2`): load a GGUF, score labels by
+//! log-probability with a cached prompt prefix, embed texts, and the `prelabel` / `embed`
+//! stages built on them.
+
+pub mod embed;
+mod engine;
+pub mod gguf;
+pub mod prelabel;
+pub mod prompt;
+pub mod score;
+
+pub use engine::{context_params, Engine, EngineOptions, LlmError};

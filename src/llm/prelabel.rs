@@ -1,0 +1,180 @@
+//! `hifi prelabel`: every item of the pool gets per-label probabilities from the model.
+//! Resumable (items already scored under the same fingerprint are skipped) and each batch is
+//! committed on its own, so Ctrl-C or a crash loses at most the batch in flight.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::engine::{Engine, EngineOptions};
+use super::prompt;
+use super::score::{LabelScorer, ScorerSpec};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::progress::{CancelToken, Progress};
+use crate::store::{ModelRecord, Prediction, Store};
+
+/// Bumped whenever scoring changes in a way that changes the numbers.
+const SCORER_VERSION: &str = "label-logprob-v1";
+
+#[derive(Debug, Clone)]
+pub struct PrelabelParams {
+    pub model: PathBuf,
+    pub adapter: Option<PathBuf>,
+    pub limit: Option<usize>,
+    pub engine: EngineOptions,
+}
+
+impl PrelabelParams {
+    pub fn from_config(cfg: &Config, project: &std::path::Path) -> Self {
+        Self {
+            model: cfg.model_path(project),
+            adapter: None,
+            limit: None,
+            engine: EngineOptions { threads: cfg.threads(), gpu_layers: cfg.model.gpu_layers },
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PrelabelReport {
+    pub model_id: i64,
+    pub fingerprint: String,
+    pub scored: u64,
+    pub already_done: u64,
+    pub remaining: u64,
+    pub truncated: u64,
+    pub tokens: u64,
+    pub seconds: f64,
+    pub items_per_s: f64,
+    pub tokens_per_s: f64,
+    pub cancelled: bool,
+}
+
+/// The prompt pieces and the fingerprint that identifies "this model, adapter and prompt".
+pub struct PreparedPrompt {
+    pub prefix: String,
+    pub suffix: String,
+    pub fingerprint: String,
+    pub prompt_sha256: String,
+}
+
+pub fn prepare_prompt(
+    engine: &Engine,
+    store: &mut Store,
+    cfg: &Config,
+    model_sha: &str,
+    adapter_sha: Option<&str>,
+) -> Result<PreparedPrompt> {
+    let examples = prompt::few_shot_examples(store, cfg)?;
+    let system = prompt::system_message(cfg, &examples);
+    let user = prompt::user_message(cfg, prompt::TEXT_SLOT);
+    let (prefix, suffix) = engine.prompt_parts(&system, &user)?;
+    let prompt_sha256 = hex::encode(Sha256::digest(format!("{prefix}\0{suffix}").as_bytes()));
+    let fp = serde_json::json!({
+        "scorer": SCORER_VERSION,
+        "model": model_sha,
+        "adapter": adapter_sha,
+        "prompt": prompt_sha256,
+        "labels": cfg.label_names(),
+        "max_item_tokens": cfg.model.max_item_tokens,
+    });
+    let fingerprint = hex::encode(Sha256::digest(fp.to_string().as_bytes()))[..16].to_string();
+    Ok(PreparedPrompt { prefix, suffix, fingerprint, prompt_sha256 })
+}
+
+/// Score every item not yet scored under this model + adapter + prompt.
+pub fn run(
+    store: &mut Store,
+    cfg: &Config,
+    params: &PrelabelParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<PrelabelReport> {
+    progress.start("load", 0);
+    let mut engine = Engine::load(&params.model, params.engine.clone())?;
+    let model_sha = store.file_sha256(&params.model).map_err(|e| Error::io(&params.model, e))?;
+    let adapter_sha = match &params.adapter {
+        Some(a) => {
+            engine.set_adapter(a)?;
+            Some(store.file_sha256(a).map_err(|e| Error::io(a, e))?)
+        }
+        None => None,
+    };
+    let p = prepare_prompt(&engine, store, cfg, &model_sha, adapter_sha.as_deref())?;
+    let labels = cfg.label_names();
+    let model_id = store.register_model(&ModelRecord {
+        id: 0,
+        fingerprint: p.fingerprint.clone(),
+        kind: "llm".into(),
+        model_path: Some(params.model.display().to_string()),
+        model_sha256: Some(model_sha),
+        adapter_path: params.adapter.as_ref().map(|a| a.display().to_string()),
+        adapter_sha256: adapter_sha,
+        prompt_sha256: Some(p.prompt_sha256.clone()),
+        labels: labels.clone(),
+    })?;
+    let total_items = store.item_count()? as u64;
+    let todo_all = store.count_unpredicted(model_id)? as u64;
+    let todo = params.limit.map_or(todo_all, |l| todo_all.min(l as u64));
+    let mut scorer = LabelScorer::new(
+        &engine,
+        &ScorerSpec {
+            prefix: &p.prefix,
+            suffix: &p.suffix,
+            labels: &labels,
+            max_item_tokens: cfg.model.max_item_tokens,
+            batch_items: cfg.model.batch_items,
+        },
+    )?;
+    progress.start("prelabel", todo);
+    let started = Instant::now();
+    let (mut scored, mut truncated, mut tokens) = (0u64, 0u64, 0u64);
+    let mut after = 0i64;
+    let mut cancelled = false;
+    while scored < todo {
+        if cancel.is_cancelled() {
+            cancelled = true;
+            break;
+        }
+        let want = (scorer.batch_items() as u64).min(todo - scored) as usize;
+        let keys = store.unpredicted(model_id, after, want)?;
+        if keys.is_empty() {
+            break;
+        }
+        after = *keys.last().unwrap_or(&after);
+        let mut texts = Vec::with_capacity(keys.len());
+        for k in &keys {
+            texts.push(store.item(*k)?.map(|i| i.text).unwrap_or_default());
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let out = scorer.score_batch(&refs)?;
+        let preds: Vec<Prediction> = keys
+            .iter()
+            .zip(&out)
+            .map(|(k, s)| Prediction { item: *k, probs: s.probs.clone(), truncated: s.truncated })
+            .collect();
+        store.put_predictions(model_id, &labels, &preds)?;
+        scored += keys.len() as u64;
+        truncated += out.iter().filter(|s| s.truncated).count() as u64;
+        tokens += out.iter().map(|s| s.tokens as u64).sum::<u64>();
+        progress.update(scored, &format!("{:.0} tok/s", tokens as f64 / started.elapsed().as_secs_f64().max(1e-9)));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let remaining = store.count_unpredicted(model_id)? as u64;
+    progress.finish(&format!("{scored} scored, {} already done, {truncated} truncated", total_items - todo_all));
+    Ok(PrelabelReport {
+        model_id,
+        fingerprint: p.fingerprint,
+        scored,
+        already_done: total_items - todo_all,
+        remaining,
+        truncated,
+        tokens,
+        seconds,
+        items_per_s: scored as f64 / seconds.max(1e-9),
+        tokens_per_s: tokens as f64 / seconds.max(1e-9),
+        cancelled,
+    })
+}

@@ -1,0 +1,245 @@
+//! Zero-shot classification by label log-probabilities.
+//!
+//! The prompt is `prefix | item | suffix | label`. The prefix (system message, definitions,
+//! examples, the chat template's opening) is the same for every item: it is evaluated once in
+//! sequence 0 and copied into each item's sequence. A batch holds several items as distinct
+//! sequences; logits are requested only where a label token is predicted. Each label's full
+//! token sequence is scored teacher-forced (multi-token labels sum their token log-probs),
+//! then the scores are normalised over the labels.
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::token::LlamaToken;
+
+use super::engine::{context_params, Engine, LlmError};
+
+/// One item's scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// Sum of token log-probabilities of each label, in label order.
+    pub logprobs: Vec<f64>,
+    /// `logprobs` normalised over the labels (sums to 1).
+    pub probs: Vec<f64>,
+    /// The item had more than `max_item_tokens` tokens and was cut.
+    pub truncated: bool,
+    /// Tokens evaluated for this item (item + suffix + label continuations).
+    pub tokens: usize,
+}
+
+/// Prompt pieces and label names for a [`LabelScorer`].
+pub struct ScorerSpec<'a> {
+    pub prefix: &'a str,
+    pub suffix: &'a str,
+    pub labels: &'a [String],
+    pub max_item_tokens: usize,
+    pub batch_items: usize,
+}
+
+pub struct LabelScorer<'e> {
+    engine: &'e Engine,
+    ctx: LlamaContext<'e>,
+    prefix_len: usize,
+    suffix: Vec<LlamaToken>,
+    labels: Vec<Vec<LlamaToken>>,
+    max_item_tokens: usize,
+    batch_items: usize,
+    n_batch: usize,
+    batch: LlamaBatch<'static>,
+}
+
+/// One token to evaluate: (sequence, position, token, wants logits).
+type Slot = (i32, usize, LlamaToken, bool);
+
+impl<'e> LabelScorer<'e> {
+    pub fn new(engine: &'e Engine, spec: &ScorerSpec) -> Result<Self, LlmError> {
+        let prefix = engine.tokenize_template(spec.prefix, true);
+        let suffix = engine.tokenize_template(spec.suffix, false);
+        let mut labels = Vec::new();
+        for name in spec.labels {
+            let toks = engine.tokenize_text(name);
+            if toks.is_empty() {
+                return Err(LlmError::Input(format!("label {name:?} tokenizes to nothing with this model")));
+            }
+            labels.push(toks);
+        }
+        let max_label = labels.iter().map(Vec::len).max().unwrap_or(1);
+        let per_seq = prefix.len() + spec.max_item_tokens + suffix.len() + max_label + 8;
+        let n_ctx_train = engine.n_ctx_train() as usize;
+        if n_ctx_train > 0 && per_seq > n_ctx_train {
+            return Err(LlmError::Input(format!(
+                "the prompt needs {per_seq} tokens per item (prefix {} + up to {} item tokens), more than the model's context of {n_ctx_train}; lower model.max_item_tokens or prompt.few_shot",
+                prefix.len(),
+                spec.max_item_tokens
+            )));
+        }
+        let batch_items = spec.batch_items.clamp(1, 64);
+        let n_seq = batch_items + 1;
+        // Separate KV caches give each sequence n_ctx / n_seq cells.
+        let per_seq_cells = per_seq.div_ceil(256) * 256;
+        let n_batch = 512usize;
+        let params = context_params((per_seq_cells * n_seq) as u32, n_batch as u32, n_seq as u32);
+        let mut ctx = engine.context(params)?;
+        // The shared prefix, once, in sequence 0.
+        let mut batch = LlamaBatch::new(n_batch, 1);
+        let slots: Vec<Slot> = prefix.iter().enumerate().map(|(i, t)| (0, i, *t, false)).collect();
+        decode_slots(&mut ctx, &mut batch, &slots, n_batch, |_, _, _| {})?;
+        Ok(Self {
+            engine,
+            ctx,
+            prefix_len: prefix.len(),
+            suffix,
+            labels,
+            max_item_tokens: spec.max_item_tokens,
+            batch_items,
+            n_batch,
+            batch,
+        })
+    }
+
+    /// Items per batch.
+    pub fn batch_items(&self) -> usize {
+        self.batch_items
+    }
+
+    pub fn prefix_tokens(&self) -> usize {
+        self.prefix_len
+    }
+
+    /// Score up to `batch_items` texts at once.
+    pub fn score_batch(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(self.batch_items) {
+            out.extend(self.score_chunk(chunk)?);
+        }
+        Ok(out)
+    }
+
+    fn score_chunk(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
+        let n_labels = self.labels.len();
+        let mut ends = Vec::with_capacity(texts.len()); // position after item + suffix, per item
+        let mut truncated = Vec::with_capacity(texts.len());
+        let mut slots: Vec<Slot> = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let seq = i as i32 + 1;
+            self.reset_seq(seq)?;
+            let mut toks = self.engine.tokenize_text(text);
+            truncated.push(toks.len() > self.max_item_tokens);
+            toks.truncate(self.max_item_tokens);
+            toks.extend_from_slice(&self.suffix);
+            if toks.is_empty() {
+                return Err(LlmError::Input("an item and the prompt suffix are both empty".into()));
+            }
+            let p0 = self.prefix_len;
+            let last = toks.len() - 1;
+            slots.extend(toks.iter().enumerate().map(|(j, t)| (seq, p0 + j, *t, j == last)));
+            ends.push(p0 + toks.len());
+        }
+        let mut logprobs = vec![vec![0.0f64; n_labels]; texts.len()];
+        let mut tokens: Vec<usize> = ends.iter().map(|e| e - self.prefix_len).collect();
+        // Phase A: the items; at each item's last token, the log-prob of every label's first token.
+        let labels = &self.labels;
+        decode_slots(&mut self.ctx, &mut self.batch, &slots, self.n_batch, |seq, _pos, logits| {
+            let lse = log_sum_exp(logits);
+            let i = (seq - 1) as usize;
+            for (l, toks) in labels.iter().enumerate() {
+                logprobs[i][l] += f64::from(logits[toks[0].0 as usize]) - lse;
+            }
+        })?;
+        // Phase B: multi-token labels, teacher-forced, one label at a time over all items; the
+        // label's cells are dropped again before the next label.
+        for (l, toks) in self.labels.iter().enumerate() {
+            if toks.len() < 2 {
+                continue;
+            }
+            let mut slots: Vec<Slot> = Vec::new();
+            for (i, &end) in ends.iter().enumerate() {
+                for (j, t) in toks[..toks.len() - 1].iter().enumerate() {
+                    slots.push((i as i32 + 1, end + j, *t, true));
+                }
+                tokens[i] += toks.len() - 1;
+            }
+            let ends_ref = &ends;
+            decode_slots(&mut self.ctx, &mut self.batch, &slots, self.n_batch, |seq, pos, logits| {
+                let i = (seq - 1) as usize;
+                let j = pos - ends_ref[i]; // predicts toks[j + 1]
+                let lse = log_sum_exp(logits);
+                logprobs[i][l] += f64::from(logits[toks[j + 1].0 as usize]) - lse;
+            })?;
+            for (i, &end) in ends.iter().enumerate() {
+                let ok = self
+                    .ctx
+                    .clear_kv_cache_seq(Some(i as u32 + 1), Some(end as u32), None)
+                    .map_err(|e| LlmError::Engine(e.to_string()))?;
+                if !ok {
+                    return Err(LlmError::Engine("could not drop label tokens from the KV cache".into()));
+                }
+            }
+        }
+        Ok(logprobs
+            .into_iter()
+            .zip(truncated)
+            .zip(tokens)
+            .map(|((lp, truncated), tokens)| Scored { probs: softmax(&lp), logprobs: lp, truncated, tokens })
+            .collect())
+    }
+
+    /// Make `seq` a fresh copy of the prefix.
+    fn reset_seq(&mut self, seq: i32) -> Result<(), LlmError> {
+        let e = |e: llama_cpp_2::context::kv_cache::KvCacheConversionError| LlmError::Engine(e.to_string());
+        self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None).map_err(e)?;
+        self.ctx.copy_kv_cache_seq(0, seq, None, None).map_err(e)?;
+        Ok(())
+    }
+}
+
+/// Decode `slots` in batches of at most `n_batch` tokens (more aborts llama.cpp), calling
+/// `on_logits(seq, pos, logits)` for each slot that asked for logits.
+fn decode_slots(
+    ctx: &mut LlamaContext<'_>,
+    batch: &mut LlamaBatch,
+    slots: &[Slot],
+    n_batch: usize,
+    mut on_logits: impl FnMut(i32, usize, &[f32]),
+) -> Result<(), LlmError> {
+    for chunk in slots.chunks(n_batch) {
+        batch.clear();
+        for &(seq, pos, tok, logits) in chunk {
+            batch.add(tok, pos as i32, &[seq], logits).map_err(|e| LlmError::Engine(e.to_string()))?;
+        }
+        ctx.decode(batch).map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
+        for (k, &(seq, pos, _, logits)) in chunk.iter().enumerate() {
+            if logits {
+                on_logits(seq, pos, ctx.get_logits_ith(k as i32));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn log_sum_exp(xs: &[f32]) -> f64 {
+    let m = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    if !m.is_finite() {
+        return m;
+    }
+    m + xs.iter().map(|&x| (f64::from(x) - m).exp()).sum::<f64>().ln()
+}
+
+pub fn softmax(xs: &[f64]) -> Vec<f64> {
+    let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = xs.iter().map(|x| (x - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.into_iter().map(|x| x / s).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_sums_to_one_and_is_stable() {
+        let p = softmax(&[-1000.0, -1001.0]);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(p[0] > p[1]);
+        assert!((log_sum_exp(&[0.0, 0.0]) - 2f64.ln()).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,30 @@
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    // Quiet by default: hifi's own notes, and llama.cpp only when it reports an error.
+    // HIFI_LOG (or RUST_LOG) takes a tracing filter, e.g. HIFI_LOG=debug.
+    let filter = std::env::var("HIFI_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn,hifi=info,llama-cpp-2=error,llama_cpp_2=error".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = hifi::cli::Cli::parse();
+    let cancel = hifi::progress::CancelToken::new();
+    let c = cancel.clone();
+    // First Ctrl-C: finish the batch in flight and stop cleanly. Second: exit now.
+    let _ = ctrlc::set_handler(move || {
+        if c.is_cancelled() {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the current batch (Ctrl-C again to quit now)");
+        c.cancel();
+    });
+    if let Err(e) = hifi::cli::run(cli, &cancel) {
+        eprintln!("error: {}", hifi::text::inert(&format!("{e:#}"), true));
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,269 @@
+//! Append-only annotations: labels, skips, flags, adjudications, and undo/redo as new events.
+//!
+//! The TUI, `hifi label` and label imports all write through [`Store::annotate`], [`Store::undo`]
+//! and [`Store::redo`]: one path, each call one durable transaction.
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+
+use super::{now, Result, Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnotationKind {
+    /// An expert's label for an item.
+    Label,
+    /// Supersedes an earlier event.
+    Undo,
+    /// Looked at, no decision.
+    Skip,
+    /// Unsure: needs a second look (may carry a tentative label).
+    Flag,
+    /// An adjudicator's resolution of a disagreement.
+    Resolve,
+}
+
+impl AnnotationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Label => "label",
+            Self::Undo => "undo",
+            Self::Skip => "skip",
+            Self::Flag => "flag",
+            Self::Resolve => "resolve",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "label" => Self::Label,
+            "undo" => Self::Undo,
+            "skip" => Self::Skip,
+            "flag" => Self::Flag,
+            "resolve" => Self::Resolve,
+            _ => return None,
+        })
+    }
+}
+
+/// A decision about to be recorded.
+#[derive(Debug, Clone)]
+pub struct Annotation {
+    pub item: i64,
+    pub annotator: String,
+    pub kind: AnnotationKind,
+    pub label: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelEvent {
+    pub id: i64,
+    pub item: i64,
+    pub annotator: String,
+    pub kind: AnnotationKind,
+    pub label: Option<String>,
+    pub note: Option<String>,
+    pub supersedes: Option<i64>,
+    pub prediction: Option<String>,
+    pub round: Option<i64>,
+    pub created_at: String,
+}
+
+const EVENT_COLS: &str = "id, item, annotator, kind, label, note, supersedes, prediction, round, created_at";
+
+fn event_from_row(r: &Row) -> rusqlite::Result<LabelEvent> {
+    let kind: String = r.get(3)?;
+    Ok(LabelEvent {
+        id: r.get(0)?,
+        item: r.get(1)?,
+        annotator: r.get(2)?,
+        kind: AnnotationKind::parse(&kind).unwrap_or(AnnotationKind::Skip),
+        label: r.get(4)?,
+        note: r.get(5)?,
+        supersedes: r.get(6)?,
+        prediction: r.get(7)?,
+        round: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+fn insert_event(tx: &Transaction, a: &Annotation, supersedes: Option<i64>) -> rusqlite::Result<i64> {
+    // The model's newest prediction for the item, kept so a label can be audited later.
+    let prediction: Option<String> = tx
+        .query_row(
+            "SELECT json_object('model', m.fingerprint, 'labels', json(m.labels), 'probs', json(p.probs), 'label', p.label)
+             FROM predictions p JOIN models m ON m.id = p.model
+             WHERE p.item = ?1 ORDER BY p.created_at DESC, m.id DESC LIMIT 1",
+            [a.item],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let round: Option<i64> = tx.query_row("SELECT max(id) FROM rounds", [], |r| r.get(0))?;
+    tx.execute(
+        "INSERT INTO annotations (item, annotator, kind, label, note, supersedes, prediction, round, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![a.item, a.annotator, a.kind.as_str(), a.label, a.note, supersedes, prediction, round, now()],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn validate(a: &Annotation) -> Result<()> {
+    if a.annotator.trim().is_empty() {
+        return Err(StoreError::Invalid("annotator name is empty".into()));
+    }
+    match (a.kind, &a.label) {
+        (AnnotationKind::Label | AnnotationKind::Resolve, None) => {
+            Err(StoreError::Invalid(format!("a {} needs a label", a.kind.as_str())))
+        }
+        (AnnotationKind::Undo, _) => Err(StoreError::Invalid("use Store::undo to undo".into())),
+        _ => Ok(()),
+    }
+}
+
+impl Store {
+    /// Record one decision durably; returns the event id. The item must exist.
+    pub fn annotate(&mut self, a: &Annotation) -> Result<i64> {
+        validate(a)?;
+        self.write(|tx| {
+            let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM items WHERE key = ?1)", [a.item], |r| r.get(0))?;
+            if !exists {
+                return Err(StoreError::Invalid(format!("no item with key {}", a.item)));
+            }
+            Ok(insert_event(tx, a, None)?)
+        })
+    }
+
+    /// Record many decisions in one transaction (label imports): all or none.
+    pub fn annotate_all(&mut self, all: &[Annotation]) -> Result<usize> {
+        for a in all {
+            validate(a)?;
+        }
+        self.write(|tx| {
+            for a in all {
+                insert_event(tx, a, None)?;
+            }
+            Ok(all.len())
+        })
+    }
+
+    /// Undo `annotator`'s newest decision that is still in force. Returns the undone event, or
+    /// `None` when there is nothing to undo.
+    pub fn undo(&mut self, annotator: &str) -> Result<Option<LabelEvent>> {
+        self.write(|tx| {
+            let target = tx
+                .query_row(
+                    &format!(
+                        "SELECT {EVENT_COLS} FROM annotations a WHERE annotator = ?1 AND kind != 'undo'
+                         AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id)
+                         ORDER BY id DESC LIMIT 1"
+                    ),
+                    [annotator],
+                    event_from_row,
+                )
+                .optional()?;
+            let Some(target) = target else { return Ok(None) };
+            tx.execute(
+                "INSERT INTO annotations (item, annotator, kind, supersedes, created_at) VALUES (?1, ?2, 'undo', ?3, ?4)",
+                params![target.item, annotator, target.id, now()],
+            )?;
+            Ok(Some(target))
+        })
+    }
+
+    /// Redo the newest undo of `annotator` that has not been redone, provided no fresh decision
+    /// came after it (a new decision clears the redo stack, as in any editor). Returns the
+    /// re-applied event.
+    pub fn redo(&mut self, annotator: &str) -> Result<Option<LabelEvent>> {
+        self.write(|tx| {
+            let mut st = tx.prepare(&format!("SELECT {EVENT_COLS} FROM annotations WHERE annotator = ?1 ORDER BY id DESC"))?;
+            let mut rows = st.query([annotator])?;
+            let mut redone = Vec::new();
+            let mut pick = None;
+            while let Some(r) = rows.next()? {
+                let e = event_from_row(r)?;
+                match (e.kind, e.supersedes) {
+                    (AnnotationKind::Undo, _) if !redone.contains(&e.id) => {
+                        pick = Some(e);
+                        break;
+                    }
+                    (AnnotationKind::Undo, _) => {}
+                    (_, Some(undo_id)) => redone.push(undo_id), // a redo: its undo is used up
+                    (_, None) => break,                          // a fresh decision
+                }
+            }
+            drop(rows);
+            drop(st);
+            let Some(undo) = pick else { return Ok(None) };
+            let Some(orig_id) = undo.supersedes else { return Ok(None) };
+            let orig = tx.query_row(&format!("SELECT {EVENT_COLS} FROM annotations WHERE id = ?1"), [orig_id], event_from_row)?;
+            let again = Annotation { item: orig.item, annotator: orig.annotator.clone(), kind: orig.kind, label: orig.label.clone(), note: orig.note.clone() };
+            let id = insert_event(tx, &again, Some(undo.id))?;
+            let e = tx.query_row(&format!("SELECT {EVENT_COLS} FROM annotations WHERE id = ?1"), [id], event_from_row)?;
+            Ok(Some(e))
+        })
+    }
+
+    /// Every event, oldest first (for audits and exports).
+    pub fn events(&self) -> Result<Vec<LabelEvent>> {
+        let mut st = self.conn.prepare(&format!("SELECT {EVENT_COLS} FROM annotations ORDER BY id")).map_err(|e| self.err(e))?;
+        let rows = st.query_map([], event_from_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The label `annotator` currently gives `item`, if any.
+    pub fn current_label(&self, item: i64, annotator: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT label FROM current_labels WHERE item = ?1 AND annotator = ?2 AND kind = 'label'",
+                params![item, annotator],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// All labels in force: (item key, annotator, label), by item.
+    pub fn current_labels(&self) -> Result<Vec<(i64, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT item, annotator, label FROM current_labels WHERE kind = 'label' ORDER BY item, annotator")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The label each expert-labeled item ends up with: an adjudicator's resolution when there
+    /// is one, else the annotators' label when they all agree. Items whose annotators disagree
+    /// and that have no resolution are returned separately (they need adjudication).
+    pub fn resolved_labels(&self) -> Result<(Vec<(i64, String)>, Vec<i64>)> {
+        let mut st = self
+            .conn
+            .prepare("SELECT item, kind, label FROM current_labels ORDER BY item, kind DESC, id")
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))?;
+        let mut resolved = Vec::new();
+        let mut conflicts = Vec::new();
+        let mut i = 0;
+        while i < rows.len() {
+            let item = rows[i].0;
+            let mut j = i;
+            while j < rows.len() && rows[j].0 == item {
+                j += 1;
+            }
+            let group = &rows[i..j];
+            if let Some(r) = group.iter().filter(|r| r.1 == "resolve").next_back() {
+                resolved.push((item, r.2.clone()));
+            } else if group.iter().all(|r| r.2 == group[0].2) {
+                resolved.push((item, group[0].2.clone()));
+            } else {
+                conflicts.push(item);
+            }
+            i = j;
+        }
+        Ok((resolved, conflicts))
+    }
+}

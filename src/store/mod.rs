@@ -1,0 +1,243 @@
+//! The project store: one SQLite database (`hifi.db`, WAL mode) beside `hifi.toml`, plus
+//! memory-mappable vector files under `vectors/`.
+//!
+//! Several hifi processes may use one project at once: every write runs in a `BEGIN IMMEDIATE`
+//! transaction with a busy timeout, and WAL lets readers go on while one process writes.
+
+mod annotations;
+mod items;
+mod predictions;
+pub mod schema;
+mod splits;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use annotations::{Annotation, AnnotationKind, LabelEvent};
+pub use items::{Item, NewItem};
+pub use predictions::{ModelRecord, Prediction};
+pub use splits::Split;
+
+/// Database file name inside a project folder.
+pub const DB_FILE: &str = "hifi.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: not a hifi project (no {DB_FILE}); create one with `hifi init`")]
+    NotAProject { path: PathBuf },
+    #[error("{path}: this store was written by a newer hifi (schema v{found}); this hifi reads up to v{known}. Upgrade hifi to open it.")]
+    NewerSchema { path: PathBuf, found: u32, known: u32 },
+    #[error("{path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub struct Store {
+    conn: Connection,
+    root: PathBuf,
+}
+
+impl Store {
+    /// Create the store in `project` (the folder must exist). Fails if one is already there.
+    pub fn create(project: &Path) -> Result<Self> {
+        let path = project.join(DB_FILE);
+        if path.exists() {
+            return Err(StoreError::Invalid(format!("{}: a store already exists here", path.display())));
+        }
+        Self::open_at(project, true, None)
+    }
+
+    /// Open the store of an existing project, migrating it to the latest schema.
+    pub fn open(project: &Path) -> Result<Self> {
+        Self::open_at(project, false, None)
+    }
+
+    /// Open without migrating beyond `version` (tests of the migration path).
+    #[doc(hidden)]
+    pub fn open_at_version(project: &Path, version: u32) -> Result<Self> {
+        Self::open_at(project, true, Some(version))
+    }
+
+    fn open_at(project: &Path, create: bool, upto: Option<u32>) -> Result<Self> {
+        let path = project.join(DB_FILE);
+        if !create && !path.exists() {
+            return Err(StoreError::NotAProject { path: project.to_path_buf() });
+        }
+        let sq = |source| StoreError::Sqlite { path: path.clone(), source };
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn = Connection::open_with_flags(&path, flags).map_err(sq)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(sq)?;
+        // WAL: readers never block the writer; FULL: a committed label survives power loss.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sq)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sq)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
+        let mut store = Store { conn, root: project.to_path_buf() };
+        store.migrate(upto.unwrap_or(schema::LATEST))?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, target: u32) -> Result<()> {
+        let path = self.db_path();
+        let sq = |source| StoreError::Sqlite { path: path.clone(), source };
+        let found: u32 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sq)?;
+        if found > schema::LATEST {
+            return Err(StoreError::NewerSchema { path: path.clone(), found, known: schema::LATEST });
+        }
+        if found >= target {
+            return Ok(());
+        }
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Exclusive).map_err(sq)?;
+        // Re-read inside the lock: another process may have migrated meanwhile.
+        let found: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sq)?;
+        for v in found..target {
+            tx.execute_batch(schema::MIGRATIONS[v as usize]).map_err(sq)?;
+            tx.pragma_update(None, "user_version", v + 1).map_err(sq)?;
+        }
+        tx.commit().map_err(sq)
+    }
+
+    pub fn schema_version(&self) -> Result<u32> {
+        self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join(DB_FILE)
+    }
+
+    /// The connection, for reads.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Run `f` in one write transaction (`BEGIN IMMEDIATE`): all of it commits, or none.
+    pub fn write<T, E>(&mut self, f: impl FnOnce(&Transaction) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let path = self.db_path();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|source| StoreError::Sqlite { path, source })?;
+        Ok(out)
+    }
+
+    pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: self.db_path(), source }
+    }
+
+    /// Counts for `hifi status`.
+    pub fn count(&self, sql: &str) -> Result<i64> {
+        self.conn.query_row(sql, [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(source: rusqlite::Error) -> Self {
+        StoreError::Sqlite { path: PathBuf::from(DB_FILE), source }
+    }
+}
+
+/// Now, as RFC 3339 UTC with milliseconds (sorts as text).
+pub fn now() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    rfc3339(d.as_secs() as i64, d.subsec_millis())
+}
+
+fn rfc3339(secs: i64, millis: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(1_795_435_200, 999), "2026-11-23T12:00:00.999Z");
+    }
+}
+
+impl Store {
+    /// SHA-256 of a file, cached by (path, size, mtime) so a multi-GB model is hashed once.
+    pub fn file_sha256(&mut self, path: &Path) -> std::io::Result<String> {
+        let meta = std::fs::metadata(path)?;
+        let canon = std::fs::canonicalize(path)?.display().to_string();
+        let size = meta.len() as i64;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i64);
+        let cached: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sha256 FROM file_hashes WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3",
+                rusqlite::params![canon, size, mtime],
+                |r| r.get(0),
+            )
+            .ok();
+        if let Some(h) = cached {
+            return Ok(h);
+        }
+        let h = sha256_file(path)?;
+        let _ = self.write(|tx| -> Result<()> {
+            tx.execute(
+                "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![canon, size, mtime, h],
+            )?;
+            Ok(())
+        });
+        Ok(h)
+    }
+}
+
+/// SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

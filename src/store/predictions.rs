@@ -1,0 +1,164 @@
+//! Models (scorers) and their per-label predictions.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{now, Result, Store};
+
+/// A scorer: a GGUF (+ adapter) under one prompt, or a probe classifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRecord {
+    pub id: i64,
+    pub fingerprint: String,
+    pub kind: String,
+    pub model_path: Option<String>,
+    pub model_sha256: Option<String>,
+    pub adapter_path: Option<String>,
+    pub adapter_sha256: Option<String>,
+    pub prompt_sha256: Option<String>,
+    pub labels: Vec<String>,
+}
+
+/// One item's scores under one model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub item: i64,
+    /// Probabilities in the model's label order; they sum to 1.
+    pub probs: Vec<f64>,
+    pub truncated: bool,
+}
+
+impl Prediction {
+    /// (argmax index, margin p1 - p2).
+    pub fn top(&self) -> (usize, f64) {
+        let mut idx: Vec<usize> = (0..self.probs.len()).collect();
+        idx.sort_by(|&a, &b| self.probs[b].total_cmp(&self.probs[a]));
+        let p1 = self.probs.get(idx[0]).copied().unwrap_or(0.0);
+        let p2 = idx.get(1).map_or(0.0, |&i| self.probs[i]);
+        (idx[0], p1 - p2)
+    }
+}
+
+impl Store {
+    /// The model row for `rec.fingerprint`, created if new. `rec.id` is ignored.
+    pub fn register_model(&mut self, rec: &ModelRecord) -> Result<i64> {
+        let labels = serde_json::to_string(&rec.labels).unwrap_or_else(|_| "[]".into());
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO models (fingerprint, kind, model_path, model_sha256, adapter_path, adapter_sha256, prompt_sha256, labels, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![rec.fingerprint, rec.kind, rec.model_path, rec.model_sha256, rec.adapter_path, rec.adapter_sha256, rec.prompt_sha256, labels, now()],
+            )?;
+            Ok(tx.query_row("SELECT id FROM models WHERE fingerprint = ?1", [&rec.fingerprint], |r| r.get(0))?)
+        })
+    }
+
+    pub fn model(&self, id: i64) -> Result<Option<ModelRecord>> {
+        self.conn
+            .query_row(
+                "SELECT id, fingerprint, kind, model_path, model_sha256, adapter_path, adapter_sha256, prompt_sha256, labels FROM models WHERE id = ?1",
+                [id],
+                |r| {
+                    let labels: String = r.get(8)?;
+                    Ok(ModelRecord {
+                        id: r.get(0)?,
+                        fingerprint: r.get(1)?,
+                        kind: r.get(2)?,
+                        model_path: r.get(3)?,
+                        model_sha256: r.get(4)?,
+                        adapter_path: r.get(5)?,
+                        adapter_sha256: r.get(6)?,
+                        prompt_sha256: r.get(7)?,
+                        labels: serde_json::from_str(&labels).unwrap_or_default(),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The model whose predictions are newest (the one to show and mine from).
+    pub fn latest_model(&self) -> Result<Option<ModelRecord>> {
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT model FROM predictions ORDER BY created_at DESC, model DESC LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match id {
+            Some(id) => self.model(id),
+            None => Ok(None),
+        }
+    }
+
+    /// Keys of items with no prediction under `model`, in key order, after `after_key`.
+    pub fn unpredicted(&self, model: i64, after_key: i64, limit: usize) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT key FROM items i WHERE key > ?2
+                 AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.item = i.key AND p.model = ?1)
+                 ORDER BY key LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map(params![model, after_key, limit as i64], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    pub fn count_unpredicted(&self, model: i64) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM items i WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.item = i.key AND p.model = ?1)",
+                [model],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Store one batch of predictions in one transaction.
+    pub fn put_predictions(&mut self, model: i64, labels: &[String], preds: &[Prediction]) -> Result<()> {
+        let at = now();
+        self.write(|tx| {
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO predictions (item, model, probs, label, margin, truncated, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for p in preds {
+                let (top, margin) = p.top();
+                let probs = serde_json::to_string(&p.probs).unwrap_or_else(|_| "[]".into());
+                let label = labels.get(top).cloned().unwrap_or_default();
+                st.execute(params![p.item, model, probs, label, margin, p.truncated, at])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// All predictions under `model`, in item key order.
+    pub fn predictions(&self, model: i64) -> Result<Vec<Prediction>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT item, probs, truncated FROM predictions WHERE model = ?1 ORDER BY item")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([model], |r| {
+                let probs: String = r.get(1)?;
+                Ok(Prediction { item: r.get(0)?, probs: serde_json::from_str(&probs).unwrap_or_default(), truncated: r.get(2)? })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The newest prediction of any model for `item`: (model, prediction).
+    pub fn latest_prediction(&self, item: i64) -> Result<Option<(ModelRecord, Prediction)>> {
+        let row: Option<(i64, String, bool)> = self
+            .conn
+            .query_row(
+                "SELECT model, probs, truncated FROM predictions WHERE item = ?1 ORDER BY created_at DESC, model DESC LIMIT 1",
+                [item],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((model, probs, truncated)) = row else { return Ok(None) };
+        let Some(rec) = self.model(model)? else { return Ok(None) };
+        Ok(Some((rec, Prediction { item, probs: serde_json::from_str(&probs).unwrap_or_default(), truncated })))
+    }
+}

@@ -1,0 +1,162 @@
+//! Schema migrations. `PRAGMA user_version` holds the version; each entry of [`MIGRATIONS`]
+//! moves the store one version up, inside one transaction. Never edit a shipped migration:
+//! add a new one.
+
+/// Migration `i` takes the store from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The version this build writes.
+pub const LATEST: u32 = MIGRATIONS.len() as u32;
+
+/// v1, the first schema: items, imports, models, predictions and the append-only annotations.
+const V1: &str = r#"
+CREATE TABLE imports (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL,
+    format      TEXT NOT NULL,
+    rows        INTEGER NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+-- `rowid` (= `key`) is the dense internal key other tables and the vector files use;
+-- `id` is the user's id from the imported file.
+CREATE TABLE items (
+    key         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    text        TEXT NOT NULL,
+    meta        TEXT,              -- JSON object of the other fields, or NULL
+    gold        TEXT,              -- a gold label from the source file, if any
+    import_id   INTEGER REFERENCES imports(id),
+    line        INTEGER            -- line in the imported file
+);
+
+-- One row per distinct scorer: a GGUF (+ adapter) with a prompt, or a probe classifier.
+CREATE TABLE models (
+    id           INTEGER PRIMARY KEY,
+    fingerprint  TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL,     -- 'llm' | 'probe'
+    model_path   TEXT,
+    model_sha256 TEXT,
+    adapter_path TEXT,
+    adapter_sha256 TEXT,
+    prompt_sha256 TEXT,
+    labels       TEXT NOT NULL,     -- JSON array, the order of every probs array
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE predictions (
+    item        INTEGER NOT NULL REFERENCES items(key),
+    model       INTEGER NOT NULL REFERENCES models(id),
+    probs       TEXT NOT NULL,      -- JSON array of per-label probabilities, sums to 1
+    label       TEXT NOT NULL,      -- argmax
+    margin      REAL NOT NULL,      -- p1 - p2
+    truncated   INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (item, model)
+) WITHOUT ROWID;
+
+-- Append-only. A label is an event; an undo is a new event naming the one it supersedes.
+-- Nothing is updated or deleted (the triggers below refuse it).
+CREATE TABLE annotations (
+    id          INTEGER PRIMARY KEY,
+    item        INTEGER NOT NULL REFERENCES items(key),
+    annotator   TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('label', 'undo', 'skip', 'flag', 'resolve')),
+    label       TEXT,
+    note        TEXT,
+    supersedes  INTEGER REFERENCES annotations(id),
+    prediction  TEXT,               -- JSON: the model's prediction when the label was given
+    round       INTEGER,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX annotations_item ON annotations(item, annotator);
+CREATE INDEX annotations_supersedes ON annotations(supersedes);
+CREATE TRIGGER annotations_no_update BEFORE UPDATE ON annotations
+BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END;
+CREATE TRIGGER annotations_no_delete BEFORE DELETE ON annotations
+BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END;
+"#;
+
+/// v2: embeddings, the review queue and its assignments, the eval/train split, rounds and
+/// adapters, and a cache of file checksums.
+const V2: &str = r#"
+CREATE TABLE embedding_sets (
+    id          INTEGER PRIMARY KEY,
+    model_path  TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    dim         INTEGER NOT NULL,
+    file        TEXT NOT NULL,      -- flat little-endian f32 rows, relative to the project
+    created_at  TEXT NOT NULL,
+    UNIQUE (model_sha256)
+);
+CREATE TABLE embedding_rows (
+    set_id      INTEGER NOT NULL REFERENCES embedding_sets(id),
+    item        INTEGER NOT NULL REFERENCES items(key),
+    row         INTEGER NOT NULL,
+    truncated   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (set_id, item)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX embedding_rows_row ON embedding_rows(set_id, row);
+
+CREATE TABLE queue (
+    id          INTEGER PRIMARY KEY,
+    mine_run    INTEGER NOT NULL,
+    position    INTEGER NOT NULL,
+    strategy    TEXT NOT NULL,
+    item_a      INTEGER NOT NULL REFERENCES items(key),
+    item_b      INTEGER REFERENCES items(key),   -- NULL for single-item entries
+    reason      TEXT NOT NULL,                   -- JSON
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX queue_run ON queue(mine_run, position);
+CREATE TABLE queue_assign (
+    queue       INTEGER NOT NULL REFERENCES queue(id),
+    annotator   TEXT NOT NULL,
+    PRIMARY KEY (queue, annotator)
+) WITHOUT ROWID;
+
+CREATE TABLE splits (
+    item        INTEGER PRIMARY KEY REFERENCES items(key),
+    split       TEXT NOT NULL CHECK (split IN ('eval', 'train')),
+    assigned_at TEXT NOT NULL
+);
+CREATE TRIGGER splits_sticky BEFORE UPDATE ON splits
+BEGIN SELECT RAISE(ABORT, 'an item never changes split'); END;
+
+CREATE TABLE adapters (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    base_sha256 TEXT NOT NULL,
+    manifest    TEXT NOT NULL,      -- JSON
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE rounds (
+    id          INTEGER PRIMARY KEY,
+    model       INTEGER REFERENCES models(id),
+    adapter     INTEGER REFERENCES adapters(id),
+    trainer     TEXT,
+    scores      TEXT,               -- JSON
+    started_at  TEXT NOT NULL,
+    finished_at TEXT
+);
+
+-- The label each annotator currently gives each item: their newest label event that no
+-- undo supersedes. Resolutions (adjudication) are the same rule over 'resolve' events.
+CREATE VIEW current_labels AS
+SELECT a.item, a.annotator, a.label, a.note, a.id, a.created_at, a.kind
+FROM annotations a
+WHERE a.kind IN ('label', 'resolve')
+  AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id)
+  AND a.id = (SELECT max(b.id) FROM annotations b
+              WHERE b.item = a.item AND b.annotator = a.annotator AND b.kind = a.kind
+                AND NOT EXISTS (SELECT 1 FROM annotations u2 WHERE u2.kind = 'undo' AND u2.supersedes = b.id));
+
+CREATE TABLE file_hashes (
+    path        TEXT PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    sha256      TEXT NOT NULL
+);
+"#;

@@ -1,0 +1,75 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hifi::config::{Config, LabelDef, ModelConfig, PromptConfig, SplitConfig};
+use hifi::store::Store;
+
+/// The real default model. In CI (`CI=true`) a missing model fails the test; elsewhere the
+/// test is skipped with a note (run `scripts/setup.sh` to fetch it).
+pub fn model() -> Option<PathBuf> {
+    let p = hifi::config::default_model_path();
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("the test model is missing at {} (CI=true): run scripts/setup.sh", p.display());
+    }
+    eprintln!("skipping: model not found at {} (run scripts/setup.sh)", p.display());
+    None
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hifi"))
+}
+
+/// Run hifi with `args` in `project`; returns (success, stdout, stderr).
+pub fn hifi(project: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = bin().arg("--project").arg(project).arg("--quiet").args(args).output().expect("run hifi");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+pub fn config() -> Config {
+    Config {
+        task: "Decide whether an online ad is clickbait.".into(),
+        labels: vec![
+            LabelDef { name: "clickbait".into(), definition: "Teases or withholds what is offered, or exaggerates.".into() },
+            LabelDef { name: "benign".into(), definition: "Says plainly what is offered.".into() },
+        ],
+        model: ModelConfig { threads: Some(2), ..ModelConfig::default() },
+        split: SplitConfig::default(),
+        prompt: PromptConfig { few_shot: 0, item_noun: "ad".into() },
+    }
+}
+
+/// A fresh project (config + store) in a temp dir.
+pub fn project() -> (tempfile::TempDir, Config, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config();
+    std::fs::write(dir.path().join("hifi.toml"), cfg.to_toml()).expect("write config");
+    let store = Store::create(dir.path()).expect("create store");
+    (dir, cfg, store)
+}
+
+/// Write `content` to `name` inside `dir`.
+pub fn file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).expect("write file");
+    p
+}
+
+/// A cheap fingerprint of everything in the store, to prove an operation changed nothing.
+pub fn snapshot(store: &Store) -> String {
+    let mut s = String::new();
+    for t in ["items", "imports", "annotations", "predictions", "splits", "embedding_rows"] {
+        let n: i64 = store.conn().query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap();
+        s.push_str(&format!("{t}={n};"));
+    }
+    s
+}

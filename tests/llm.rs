@@ -1,0 +1,265 @@
+//! The real model through llama.cpp: scoring equals a from-scratch reference, batching changes
+//! nothing, prelabel resumes, embeddings behave, bad models and adapters give clear errors.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use hifi::llm::embed::{cosine, Embedder};
+use hifi::llm::score::{log_sum_exp, LabelScorer, ScorerSpec};
+use hifi::llm::{context_params, prelabel, prompt, Engine, EngineOptions};
+use hifi::progress::{CancelToken, Progress, Silent};
+use llama_cpp_2::llama_batch::LlamaBatch;
+
+fn engine(path: &Path) -> Engine {
+    Engine::load(path, EngineOptions { threads: 2, gpu_layers: 0 }).expect("load model")
+}
+
+const TEXTS: &[&str] = &[
+    "You won't believe what this one kitchen gadget does\nTap to find out.",
+    "Riverside Home Supply: smart thermostat from $164\nOrder online or call 555-0156.",
+    "Sale ends Monday: 10% off wireless earbuds",
+    "Doctors hate her! The secret to younger skin",
+    "Yoga classes at the community centre, Tuesdays 6 pm, $8 a class.",
+];
+
+/// Log-prob of each label, computed the slow, obvious way: the whole prompt plus the label
+/// evaluated from scratch in a fresh single-sequence cache, token by token logits.
+fn reference(engine: &Engine, prefix: &str, suffix: &str, text: &str, labels: &[String], split: bool) -> Vec<f64> {
+    let mut ctx = engine.context(context_params(4096, 512, 1)).unwrap();
+    let n_prefix = engine.tokenize_template(prefix, true).len();
+    let mut base = engine.tokenize_template(prefix, true);
+    base.extend(engine.tokenize_text(text));
+    base.extend(engine.tokenize_template(suffix, false));
+    let mut out = Vec::new();
+    for l in labels {
+        let lt = engine.tokenize_text(l);
+        let mut all = base.clone();
+        all.extend(&lt[..lt.len() - 1]);
+        ctx.clear_kv_cache();
+        let cut = if split { n_prefix } else { 0 };
+        if split {
+            let mut batch = LlamaBatch::new(all.len(), 1);
+            for (i, t) in all[..cut].iter().enumerate() {
+                batch.add(*t, i as i32, &[0], false).unwrap();
+            }
+            ctx.decode(&mut batch).unwrap();
+        }
+        let mut batch = LlamaBatch::new(all.len(), 1);
+        for (i, t) in all.iter().enumerate().skip(cut) {
+            batch.add(*t, i as i32, &[0], i + 1 >= base.len()).unwrap();
+        }
+        ctx.decode(&mut batch).unwrap();
+        let mut lp = 0.0;
+        for (j, t) in lt.iter().enumerate() {
+            let logits = ctx.get_logits_ith((base.len() - 1 + j - cut) as i32);
+            lp += f64::from(logits[t.0 as usize]) - log_sum_exp(logits);
+        }
+        out.push(lp);
+    }
+    out
+}
+
+#[test]
+fn batched_scoring_equals_one_at_a_time_and_the_reference() {
+    let Some(model) = model() else { return };
+    let engine = engine(&model);
+    let cfg = config();
+    let system = prompt::system_message(&cfg, &[]);
+    let (prefix, suffix) = engine.prompt_parts(&system, &prompt::user_message(&cfg, prompt::TEXT_SLOT)).unwrap();
+    for labels in [vec!["clickbait".to_string(), "benign".to_string()], vec!["yes".to_string(), "no".to_string(), "maybe not".to_string()]] {
+        let lens: Vec<usize> = labels.iter().map(|l| engine.tokenize_text(l).len()).collect();
+        eprintln!("labels {labels:?} tokenize to {lens:?}");
+        let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: 256, batch_items: 3 };
+        let mut scorer = LabelScorer::new(&engine, &spec).unwrap();
+        let batched = scorer.score_batch(TEXTS).unwrap();
+        for (i, t) in TEXTS.iter().enumerate() {
+            let single = scorer.score_batch(&[t]).unwrap().remove(0);
+            let r = reference(&engine, &prefix, &suffix, t, &labels, false);
+            let rs = reference(&engine, &prefix, &suffix, t, &labels, true);
+            eprintln!("item {i}: scorer {:?} one-pass reference {:?} split reference {:?}", single.logprobs, r, rs);
+            for l in 0..labels.len() {
+                let d1 = (batched[i].logprobs[l] - single.logprobs[l]).abs();
+                assert!(d1 < 1e-6, "batched vs single, item {i} label {l}: {d1}");
+                // Evaluated in the same two steps (prefix, then the rest) the reference is
+                // bit-identical; in one pass, llama.cpp's quantized kernels round differently
+                // and log-probs move by ~0.1 nats (measured here), never by whole nats.
+                let d2 = (single.logprobs[l] - rs[l]).abs();
+                assert!(d2 < 1e-6, "scorer vs split reference, item {i} label {l}: {} vs {}", single.logprobs[l], rs[l]);
+                let d3 = (single.logprobs[l] - r[l]).abs();
+                assert!(d3 < 0.3, "scorer vs one-pass reference, item {i} label {l}: {} vs {}", single.logprobs[l], r[l]);
+            }
+            assert!((batched[i].probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert!(batched[i].logprobs.iter().all(|x| x.is_finite() && *x < 0.0));
+        }
+    }
+}
+
+#[test]
+fn long_items_are_truncated_and_counted() {
+    let Some(model) = model() else { return };
+    let engine = engine(&model);
+    let labels = vec!["clickbait".to_string(), "benign".to_string()];
+    let spec = ScorerSpec { prefix: "Classify.\n", suffix: "\nLabel:", labels: &labels, max_item_tokens: 16, batch_items: 2 };
+    let mut scorer = LabelScorer::new(&engine, &spec).unwrap();
+    let long = "word ".repeat(5000);
+    let out = scorer.score_batch(&[&long, "short"]).unwrap();
+    assert!(out[0].truncated && !out[1].truncated);
+    assert!((out[0].probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    let empty = vec![String::new(), "benign".to_string()];
+    let spec = ScorerSpec { labels: &empty, ..spec };
+    let err = LabelScorer::new(&engine, &spec).err().unwrap().to_string();
+    assert!(err.contains("tokenizes to nothing"), "{err}");
+}
+
+/// Cancels the run after the first batch is stored.
+struct StopAfterFirst(CancelToken);
+impl Progress for StopAfterFirst {
+    fn start(&mut self, _: &str, _: u64) {}
+    fn update(&mut self, _: u64, _: &str) {
+        self.0.cancel();
+    }
+    fn finish(&mut self, _: &str) {}
+}
+
+#[test]
+fn prelabel_sample_data_resumes_and_skips_done_work() {
+    let Some(model) = model() else { return };
+    let (dir, mut cfg, mut store) = project();
+    cfg.model.batch_items = 4;
+    // The first 40 sample-data ads (the whole pool is the main job's work, not a test's).
+    let rows: Vec<String> = std::fs::read_to_string(repo().join("sample-data/ads.jsonl")).unwrap().lines().take(40).map(String::from).collect();
+    let pool = file(dir.path(), "pool.jsonl", (rows.join("\n") + "\n").as_bytes());
+    hifi::io::import::import_items(&mut store, &pool, &hifi::io::import::ImportOptions { labels: cfg.label_names(), ..Default::default() }, &mut Silent, &CancelToken::new()).unwrap();
+    let params = prelabel::PrelabelParams { model: model.clone(), adapter: None, limit: None, engine: EngineOptions { threads: 2, gpu_layers: 0 } };
+    // Interrupted after one batch: that batch is kept.
+    let cancel = CancelToken::new();
+    let r = prelabel::run(&mut store, &cfg, &params, &mut StopAfterFirst(cancel.clone()), &cancel).unwrap();
+    assert!(r.cancelled);
+    assert_eq!(r.scored, 4);
+    assert_eq!(r.remaining, 36);
+    // Resumed: exactly the rest.
+    let r2 = prelabel::run(&mut store, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!((r2.scored, r2.already_done, r2.remaining), (36, 4, 0));
+    assert_eq!(r2.fingerprint, r.fingerprint);
+    let preds = store.predictions(r2.model_id).unwrap();
+    assert_eq!(preds.len(), 40);
+    for p in &preds {
+        assert_eq!(p.probs.len(), 2);
+        assert!((p.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+    // Again: no work.
+    let r3 = prelabel::run(&mut store, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!((r3.scored, r3.already_done), (0, 40));
+    // A different prompt is a different fingerprint: everything is scored afresh under it.
+    cfg.task = "Is this ad misleading?".into();
+    let r4 = prelabel::run(&mut store, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_ne!(r4.fingerprint, r.fingerprint);
+    assert_eq!(r4.scored, 40);
+}
+
+#[test]
+fn embeddings_are_deterministic_normalised_and_meaningful() {
+    let Some(model) = model() else { return };
+    let engine = engine(&model);
+    let mut e = Embedder::new(&engine, 4).unwrap();
+    let texts = [
+        "Sale ends Sunday: 20% off all running shoes at Peak Sports.",
+        "Sale ends Sunday: 20% off all running shoes at Peak Sport.",
+        "Quarterly tax filing deadlines for small businesses explained.",
+        "Fresh sourdough bread baked daily, $6 a loaf.",
+        "",
+    ];
+    let a = e.embed(&texts).unwrap();
+    let b = e.embed(&texts).unwrap();
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.vector, y.vector, "deterministic");
+        let n: f32 = x.vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((n - 1.0).abs() < 1e-4, "norm {n}");
+    }
+    // One at a time gives the same vectors as a packed batch.
+    for (i, t) in texts.iter().enumerate() {
+        let one = e.embed(&[t]).unwrap().remove(0);
+        let c = cosine(&one.vector, &a[i].vector);
+        assert!(c > 0.9999, "item {i}: cos {c}");
+    }
+    let near = cosine(&a[0].vector, &a[1].vector);
+    let far = cosine(&a[0].vector, &a[2].vector).max(cosine(&a[0].vector, &a[3].vector));
+    assert!(near > far, "near-identical {near} vs unrelated {far}");
+}
+
+#[test]
+fn embed_stage_resumes_and_vectors_map_back() {
+    let Some(model) = model() else { return };
+    let (dir, _cfg, mut store) = project();
+    let mut body = String::from("id,text\n");
+    for i in 0..12 {
+        body.push_str(&format!("e{i},ad number {i} for shoes\n"));
+    }
+    let p = file(dir.path(), "e.csv", body.as_bytes());
+    hifi::io::import::import_items(&mut store, &p, &Default::default(), &mut Silent, &CancelToken::new()).unwrap();
+    let params = hifi::llm::embed::EmbedParams { model, limit: Some(5), batch_items: 4, engine: EngineOptions { threads: 2, gpu_layers: 0 } };
+    let r1 = hifi::llm::embed::run(&mut store, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!((r1.embedded, r1.remaining), (5, 7));
+    // Simulate a crash after the vectors were written but before the rows were committed.
+    let vec_file = dir.path().join(&r1.file);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&vec_file).unwrap();
+    std::io::Write::write_all(&mut f, &[7u8; 100]).unwrap();
+    drop(f);
+    let params = hifi::llm::embed::EmbedParams { limit: None, ..params };
+    let r2 = hifi::llm::embed::run(&mut store, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!((r2.embedded, r2.already_done, r2.remaining), (7, 5, 0));
+    assert_eq!(std::fs::metadata(&vec_file).unwrap().len(), (12 * r2.dim * 4) as u64, "torn tail cut");
+    let v = hifi::llm::embed::Vectors::open(&store, None).unwrap();
+    assert_eq!(v.rows.len(), 12);
+    for (key, _) in &v.rows {
+        let x = v.get(*key).unwrap();
+        assert!((x.iter().map(|a| a * a).sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn bad_models_and_adapters_give_clear_errors() {
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = EngineOptions { threads: 2, gpu_layers: 0 };
+    let err = |p: &Path| Engine::load(p, opts.clone()).err().expect("must fail").to_string();
+    assert!(err(&dir.path().join("absent.gguf")).contains("model file not found"));
+    assert!(err(&file(dir.path(), "text.gguf", b"this is not a model at all")).contains("not a GGUF file"));
+    assert!(err(&file(dir.path(), "tiny.gguf", b"GGUF\x03\x00")).contains("truncated"));
+    // A real model cut in half.
+    let bytes = std::fs::read(&model).unwrap();
+    let half = file(dir.path(), "half.gguf", &bytes[..bytes.len() / 2]);
+    let e = err(&half);
+    assert!(e.contains("half.gguf") && (e.contains("corrupt") || e.contains("could not load")), "{e}");
+    // Metadata cut short.
+    let head = file(dir.path(), "head.gguf", &bytes[..4096]);
+    let e = err(&head);
+    assert!(e.contains("head.gguf") && e.contains("corrupt"), "{e}");
+    // Adapters: another architecture, or not an adapter at all.
+    let mut eng = engine(&model);
+    let bert = file(dir.path(), "bert-lora.gguf", &gguf_kv(&[("general.architecture", "bert"), ("general.type", "adapter"), ("adapter.type", "lora")]));
+    let e = eng.set_adapter(&bert).unwrap_err().to_string();
+    assert!(e.contains("adapter is for architecture \"bert\"") && e.contains("\"llama\""), "{e}");
+    let e = eng.set_adapter(&model).unwrap_err().to_string();
+    assert!(e.contains("not a LoRA adapter"), "{e}");
+    let e = err(&bert);
+    assert!(e.contains("adapter, not a model"), "{e}");
+}
+
+/// A GGUF v3 file with string metadata and no tensors.
+fn gguf_kv(kv: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.extend((kv.len() as u64).to_le_bytes());
+    for (k, v) in kv {
+        b.extend((k.len() as u64).to_le_bytes());
+        b.extend(k.as_bytes());
+        b.extend(8u32.to_le_bytes());
+        b.extend((v.len() as u64).to_le_bytes());
+        b.extend(v.as_bytes());
+    }
+    b
+}

@@ -1,0 +1,176 @@
+//! The store: reopening, migrations, version guard, append-only annotations, undo/redo, and
+//! several processes writing at once.
+
+mod common;
+
+use common::*;
+use hifi::store::{schema, Annotation, AnnotationKind, Store, StoreError};
+
+fn add_items(store: &mut Store, dir: &std::path::Path, n: usize) {
+    let mut body = String::from("id,text\n");
+    for i in 0..n {
+        body.push_str(&format!("it{i},text {i}\n"));
+    }
+    let p = file(dir, "items.csv", body.as_bytes());
+    hifi::io::import::import_items(store, &p, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
+}
+
+fn label(store: &mut Store, id: &str, who: &str, l: &str) -> i64 {
+    let key = store.item_by_id(id).unwrap().unwrap().key;
+    store.annotate(&Annotation { item: key, annotator: who.into(), kind: AnnotationKind::Label, label: Some(l.into()), note: None }).unwrap()
+}
+
+#[test]
+fn reopen_keeps_everything() {
+    let (dir, _cfg, mut store) = project();
+    add_items(&mut store, dir.path(), 3);
+    label(&mut store, "it1", "ana", "benign");
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.item_count().unwrap(), 3);
+    let key = store.item_by_id("it1").unwrap().unwrap().key;
+    assert_eq!(store.current_label(key, "ana").unwrap().as_deref(), Some("benign"));
+    let mode: String = store.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn migrates_from_the_first_schema_keeping_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open_at_version(dir.path(), 1).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        s.conn().execute("INSERT INTO items (id, text) VALUES ('old', 'from v1')", []).unwrap();
+        s.conn().execute("INSERT INTO annotations (item, annotator, kind, label, created_at) VALUES (1, 'ana', 'label', 'benign', 'then')", []).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), schema::LATEST);
+    assert_eq!(store.item_by_id("old").unwrap().unwrap().text, "from v1");
+    assert_eq!(store.current_label(1, "ana").unwrap().as_deref(), Some("benign"));
+}
+
+#[test]
+fn a_store_from_a_newer_hifi_is_refused_clearly() {
+    let (dir, _cfg, store) = project();
+    store.conn().pragma_update(None, "user_version", schema::LATEST + 5).unwrap();
+    drop(store);
+    let err = Store::open(dir.path()).err().expect("must refuse");
+    assert!(matches!(err, StoreError::NewerSchema { .. }));
+    let msg = err.to_string();
+    assert!(msg.contains("newer hifi") && msg.contains(&format!("v{}", schema::LATEST + 5)), "{msg}");
+    let err = Store::open(&dir.path().join("nope")).err().unwrap().to_string();
+    assert!(err.contains("not a hifi project"), "{err}");
+}
+
+#[test]
+fn annotations_are_append_only() {
+    let (dir, _cfg, mut store) = project();
+    add_items(&mut store, dir.path(), 1);
+    label(&mut store, "it0", "ana", "benign");
+    let e = store.conn().execute("UPDATE annotations SET label = 'clickbait'", []).unwrap_err().to_string();
+    assert!(e.contains("append-only"), "{e}");
+    let e = store.conn().execute("DELETE FROM annotations", []).unwrap_err().to_string();
+    assert!(e.contains("append-only"), "{e}");
+    let bad = Annotation { item: 999, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None };
+    assert!(store.annotate(&bad).unwrap_err().to_string().contains("no item"));
+}
+
+#[test]
+fn undo_and_redo_are_events_without_limit() {
+    let (dir, _cfg, mut store) = project();
+    add_items(&mut store, dir.path(), 3);
+    let k = |s: &Store, id: &str| s.item_by_id(id).unwrap().unwrap().key;
+    label(&mut store, "it0", "ana", "benign");
+    label(&mut store, "it1", "ana", "clickbait");
+    label(&mut store, "it1", "ana", "benign"); // a change of mind
+    label(&mut store, "it2", "bob", "benign"); // another annotator is unaffected
+    let (k0, k1) = (k(&store, "it0"), k(&store, "it1"));
+    // Undo the change of mind: the earlier label is back.
+    assert_eq!(store.undo("ana").unwrap().unwrap().label.as_deref(), Some("benign"));
+    assert_eq!(store.current_label(k1, "ana").unwrap().as_deref(), Some("clickbait"));
+    store.undo("ana").unwrap();
+    store.undo("ana").unwrap();
+    assert_eq!(store.current_label(k0, "ana").unwrap(), None);
+    assert_eq!(store.current_label(k1, "ana").unwrap(), None);
+    assert!(store.undo("ana").unwrap().is_none(), "nothing left to undo");
+    // Redo in reverse order of the undos.
+    assert_eq!(store.redo("ana").unwrap().unwrap().item, k0);
+    assert_eq!(store.redo("ana").unwrap().unwrap().label.as_deref(), Some("clickbait"));
+    assert_eq!(store.redo("ana").unwrap().unwrap().label.as_deref(), Some("benign"));
+    assert!(store.redo("ana").unwrap().is_none());
+    assert_eq!(store.current_label(k1, "ana").unwrap().as_deref(), Some("benign"));
+    // A fresh decision clears the redo stack.
+    store.undo("ana").unwrap();
+    label(&mut store, "it2", "ana", "clickbait");
+    assert!(store.redo("ana").unwrap().is_none());
+    // Nothing was ever rewritten: 5 labels + 3 redos + 4 undos + 1 = 13 events.
+    assert_eq!(store.events().unwrap().len(), 13);
+    assert_eq!(store.current_label(k(&store, "it2"), "bob").unwrap().as_deref(), Some("benign"));
+}
+
+#[test]
+fn disagreements_need_adjudication() {
+    let (dir, _cfg, mut store) = project();
+    add_items(&mut store, dir.path(), 2);
+    label(&mut store, "it0", "ana", "benign");
+    label(&mut store, "it0", "bob", "clickbait");
+    label(&mut store, "it1", "ana", "benign");
+    label(&mut store, "it1", "bob", "benign");
+    let (resolved, conflicts) = store.resolved_labels().unwrap();
+    let k0 = store.item_by_id("it0").unwrap().unwrap().key;
+    assert_eq!(conflicts, vec![k0]);
+    assert_eq!(resolved.len(), 1);
+    store.annotate(&Annotation { item: k0, annotator: "lead".into(), kind: AnnotationKind::Resolve, label: Some("clickbait".into()), note: Some("hides the offer".into()) }).unwrap();
+    let (resolved, conflicts) = store.resolved_labels().unwrap();
+    assert!(conflicts.is_empty());
+    assert!(resolved.contains(&(k0, "clickbait".to_string())));
+}
+
+/// Several `hifi label` processes on one project at once: every label lands exactly once.
+#[test]
+fn concurrent_processes_lose_nothing() {
+    let (dir, _cfg, mut store) = project();
+    add_items(&mut store, dir.path(), 40);
+    drop(store);
+    let mut children = Vec::new();
+    for who in ["ana", "bob", "cy", "dee"] {
+        let project = dir.path().to_path_buf();
+        children.push(std::thread::spawn(move || {
+            for i in 0..10 {
+                let (ok, _, err) = hifi(&project, &["label", &format!("it{}", i * 4 + (who.len() % 4)), "benign", "--annotator", who]);
+                assert!(ok, "{who}: {err}");
+            }
+        }));
+    }
+    for c in children {
+        c.join().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let events = store.events().unwrap();
+    assert_eq!(events.len(), 40);
+    for who in ["ana", "bob", "cy", "dee"] {
+        assert_eq!(events.iter().filter(|e| e.annotator == who).count(), 10, "{who}");
+    }
+}
+
+#[test]
+fn cli_label_then_undo_leaves_item_unlabeled_with_history() {
+    let (dir, _cfg, mut store) = project();
+    add_items(&mut store, dir.path(), 2);
+    drop(store);
+    let (ok, out, err) = hifi(dir.path(), &["label", "it1", "clickbait", "--annotator", "ana", "--note", "teaser"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = hifi(dir.path(), &["label", "--undo", "--annotator", "ana"]);
+    assert!(ok && out.contains("undid label clickbait of it1"), "{out}");
+    let store = Store::open(dir.path()).unwrap();
+    let key = store.item_by_id("it1").unwrap().unwrap().key;
+    assert_eq!(store.current_label(key, "ana").unwrap(), None);
+    let ev = store.events().unwrap();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0].note.as_deref(), Some("teaser"));
+    assert_eq!(ev[1].supersedes, Some(ev[0].id));
+    let (ok, _, err) = hifi(dir.path(), &["label", "it1", "spam", "--annotator", "ana"]);
+    assert!(!ok && err.contains("unknown label"), "{err}");
+    let (ok, _, err) = hifi(dir.path(), &["label", "nope", "benign", "--annotator", "ana"]);
+    assert!(!ok && err.contains("no item"), "{err}");
+}
