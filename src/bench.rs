@@ -31,18 +31,33 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// The engine's limit: prefill tokens/s of one 512-token sequence of random tokens, logits for
 /// the last token only (what llama-bench calls pp512). Median of `repeats` after a warm-up.
 pub fn raw_prefill(engine: &Engine, repeats: usize) -> Result<f64> {
+    raw_prefill_at(engine, 0, repeats)
+}
+
+/// Like [`raw_prefill`], but the 512 tokens follow a `depth`-token prefix already in the cache
+/// (attention then spans the prefix too, as it does for every item scored after a long prompt).
+pub fn raw_prefill_at(engine: &Engine, depth: usize, repeats: usize) -> Result<f64> {
     let n = 512usize;
-    let mut ctx = engine.context(context_params(1024, n as u32, 1))?;
+    let n_ctx = (depth + n).div_ceil(256) * 256 + 256;
+    let mut ctx = engine.context(context_params(n_ctx as u32, n as u32, 1))?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let vocab = engine.n_vocab() as i32;
     let toks: Vec<LlamaToken> = (0..n).map(|_| LlamaToken(rng.gen_range(100..vocab.max(101)))).collect();
+    let prefix: Vec<LlamaToken> = (0..depth).map(|_| LlamaToken(rng.gen_range(100..vocab.max(101)))).collect();
     let mut batch = LlamaBatch::new(n, 1);
     let mut rates = Vec::new();
     for rep in 0..=repeats {
         ctx.clear_kv_cache();
+        for (c, chunk) in prefix.chunks(n).enumerate() {
+            batch.clear();
+            for (i, t) in chunk.iter().enumerate() {
+                batch.add(*t, (c * n + i) as i32, &[0], false).map_err(|e| LlmError::Engine(e.to_string()))?;
+            }
+            ctx.decode(&mut batch).map_err(|e| LlmError::Engine(e.to_string()))?;
+        }
         batch.clear();
         for (i, t) in toks.iter().enumerate() {
-            batch.add(*t, i as i32, &[0], i + 1 == n).map_err(|e| LlmError::Engine(e.to_string()))?;
+            batch.add(*t, (depth + i) as i32, &[0], i + 1 == n).map_err(|e| LlmError::Engine(e.to_string()))?;
         }
         let t0 = Instant::now();
         ctx.decode(&mut batch).map_err(|e| LlmError::Engine(e.to_string()))?;
@@ -61,6 +76,10 @@ pub struct PrelabelBench {
     pub items_per_s: f64,
     pub prompt_tok_per_s: f64,
     pub raw_prefill_tok_per_s: f64,
+    /// Raw prefill of 512 tokens after a prefix as long as our prompt's: the engine's limit for
+    /// this workload, since every item attends over the cached prefix.
+    pub raw_prefill_at_prefix_tok_per_s: f64,
+    pub ratio_vs_raw_at_prefix: f64,
     pub naive_items_per_s: f64,
     pub naive_prompt_tok_per_s: f64,
     pub ratio_vs_raw: f64,
@@ -91,6 +110,7 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
     let prefix_tokens = scorer.prefix_tokens();
     let batch_items = scorer.batch_items();
     drop(scorer);
+    let raw_at = raw_prefill_at(&engine, prefix_tokens, 3)?;
 
     // Naive: each item's whole prompt from scratch, the answer generated greedily and parsed.
     let mut ctx = engine.context(context_params(2048, 512, 1))?;
@@ -125,6 +145,8 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
         items_per_s,
         prompt_tok_per_s,
         raw_prefill_tok_per_s: raw,
+        raw_prefill_at_prefix_tok_per_s: raw_at,
+        ratio_vs_raw_at_prefix: prompt_tok_per_s / raw_at,
         naive_items_per_s,
         naive_prompt_tok_per_s: naive_tokens as f64 / naive_secs,
         ratio_vs_raw: prompt_tok_per_s / raw,
@@ -248,4 +270,90 @@ mod tests {
         assert_eq!(parse_answer("This ad is clickbait", &l), None);
         assert_eq!(parse_answer("", &l), None);
     }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TuiBench {
+    pub items: u64,
+    pub queue: usize,
+    /// Store open → next entry claimed and loaded → first frame drawn.
+    pub cold_open_ms: f64,
+    pub frames: usize,
+    pub frame_p50_ms: f64,
+    pub frame_p99_ms: f64,
+    pub frame_max_ms: f64,
+    /// Baseline in the same run: drawing an empty frame (the terminal buffer alone).
+    pub empty_frame_p50_ms: f64,
+}
+
+/// Frame time of the review screen on a generated project of `rows` items (120×40 cells,
+/// drawn into an off-screen buffer so the terminal's own speed is not measured).
+pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
+    use crate::tui::{app::App, keymap::Keymap, theme::Theme};
+    let imported = import(dir, rows)?;
+    let project = dir.join("project");
+    let cfg = Config {
+        task: "Decide whether an online ad is clickbait.".into(),
+        labels: vec![
+            crate::config::LabelDef { name: "clickbait".into(), definition: "Withholds what is offered.".into() },
+            crate::config::LabelDef { name: "benign".into(), definition: "Says what is offered.".into() },
+        ],
+        model: Default::default(),
+        split: Default::default(),
+        prompt: Default::default(),
+    };
+    std::fs::write(project.join(crate::config::CONFIG_FILE), cfg.to_toml()).map_err(|e| Error::io(&project, e))?;
+    {
+        let mut store = Store::open(&project)?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let n = rows.max(2) as i64;
+        let entries: Vec<crate::store::NewQueueEntry> = (0..2000)
+            .map(|_| crate::store::NewQueueEntry {
+                item_a: rng.gen_range(1..=n),
+                item_b: Some(rng.gen_range(1..=n)),
+                reason: serde_json::json!({"distance": 0.12, "clusters": "clickbait#3 × benign#1"}),
+                needed: 1,
+            })
+            .collect();
+        store.replace_queue("pairs", &entries)?;
+    }
+    let (km, _) = Keymap::load(None);
+    let theme = Theme::builtin("dark").ok_or_else(|| Error::Input("no dark theme".into()))?;
+    let backend = ratatui::backend::TestBackend::new(120, 40);
+    let mut term = ratatui::Terminal::new(backend).map_err(|e| Error::Input(e.to_string()))?;
+    let cx = crate::tui::ui::Ctx { theme: &theme, keymap: &km };
+
+    let t0 = Instant::now();
+    let mut store = Store::open(&project)?;
+    let (entry, done, total) = crate::tui::data::next_entry(&mut store, "bench")?;
+    let mut app = App::new(cfg.labels.clone(), "bench", "bench");
+    crate::tui::update::update(&mut app, crate::tui::action::Action::Loaded { entry: entry.map(Box::new), done, total });
+    term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(|e| Error::Input(e.to_string()))?;
+    let cold_open_ms = t0.elapsed().as_secs_f64() * 1e3;
+
+    let mut times = Vec::with_capacity(frames);
+    let mut empty = Vec::with_capacity(frames);
+    for i in 0..frames {
+        app.now = i as f64 * 0.016;
+        app.scroll = (i % 3) as u16;
+        let t = Instant::now();
+        term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(|e| Error::Input(e.to_string()))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        term.draw(|_| {}).map_err(|e| Error::Input(e.to_string()))?;
+        empty.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    empty.sort_by(f64::total_cmp);
+    let pct = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    Ok(TuiBench {
+        items: imported.rows,
+        queue: 2000,
+        cold_open_ms,
+        frames,
+        frame_p50_ms: pct(&times, 0.5),
+        frame_p99_ms: pct(&times, 0.99),
+        frame_max_ms: times.last().copied().unwrap_or(0.0),
+        empty_frame_p50_ms: pct(&empty, 0.5),
+    })
 }

@@ -1,15 +1,18 @@
 //! hifi: build small, high-fidelity fine-tuning sets with a local LLM in the loop.
 //!
-//! The library holds every stage (import, prelabel, embed, export, …) as a function that
+//! The library holds every stage (import, prelabel, embed, mine, …) as a function that
 //! reports into a [`progress::Progress`] sink and never prints; the `hifi` binary and the
 //! review TUI are two clients of the same functions.
 
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod curate;
 pub mod error;
 pub mod io;
 pub mod llm;
+pub mod metrics;
 pub mod progress;
 pub mod store;
 pub mod text;
+pub mod tui;

@@ -7,12 +7,18 @@ fn main() {
     let filter = std::env::var("HIFI_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "warn,hifi=info,llama-cpp-2=error,llama_cpp_2=error".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
     let cli = hifi::cli::Cli::parse();
+    // While the workstation is up, logs go to <project>/hifi.log, never to the terminal.
+    let tui = matches!(cli.command, None | Some(hifi::cli::Command::Review(_)));
+    let log_file = (tui && cli.project.join(hifi::config::CONFIG_FILE).exists())
+        .then(|| std::fs::OpenOptions::new().create(true).append(true).open(cli.project.join("hifi.log")).ok())
+        .flatten();
+    let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter)).with_target(false);
+    match log_file {
+        Some(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init(),
+        None if tui => builder.with_writer(std::io::sink).init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
     let cancel = hifi::progress::CancelToken::new();
     let c = cancel.clone();
     // First Ctrl-C: finish the batch in flight and stop cleanly. Second: exit now.

@@ -37,8 +37,9 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
+    /// With no command inside a project, hifi opens the review workstation.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +76,20 @@ pub enum Command {
     Label(LabelArgs),
     /// Counts of items, predictions, embeddings, queue, annotations and splits.
     Status(StatusArgs),
+    /// Fill the review queue: boundary pairs (default) or margin / entropy / random /
+    /// cluster-margin, each entry with the reason it was chosen.
+    Mine(crate::cli::mine_cmd::MineArgs),
+    /// Bring in labels made elsewhere (CSV, JSONL, Prodigy, Label Studio, Argilla) or export
+    /// every annotation event with provenance.
+    #[command(subcommand)]
+    Labels(crate::cli::labels_cmd::LabelsCommand),
+    /// Open the review workstation (the default inside a project).
+    ///
+    /// Pairs from the queue side by side, one key per label per side, undo/redo without limit;
+    /// a pipeline screen runs prelabel / embed / mine in the background; a dashboard shows
+    /// agreement; an adjudication screen resolves disagreements. Keys and colours are data:
+    /// see themes/keymap.toml and themes/*.toml, override them in ~/.config/hifi/.
+    Review(ReviewArgs),
     /// Measure throughput against a baseline taken in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -192,6 +207,16 @@ pub struct LabelArgs {
     pub redo: bool,
 }
 
+#[derive(Debug, Args, Default)]
+pub struct ReviewArgs {
+    /// Who is reviewing (default: $USER). Labels are kept per annotator.
+    #[arg(long, env = "HIFI_ANNOTATOR")]
+    pub annotator: Option<String>,
+    /// Colour theme: dark, light, high-contrast (default: ~/.config/hifi/theme.toml, else dark).
+    #[arg(long)]
+    pub theme: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print as JSON.
@@ -207,6 +232,23 @@ pub enum BenchCommand {
     Embed(BenchLlmArgs),
     /// Import rows/s on generated short rows, vs parsing alone.
     Import(BenchImportArgs),
+    /// Mining on generated, seeded data: seconds per phase and peak memory.
+    Mine(crate::cli::mine_cmd::BenchMineArgs),
+    /// Review-screen frame time and cold open on a generated project.
+    Tui(BenchTuiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTuiArgs {
+    /// Items in the generated project.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Frames to draw.
+    #[arg(long, default_value_t = 2000)]
+    pub frames: usize,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +264,9 @@ pub struct BenchLlmArgs {
     /// How many texts.
     #[arg(long, default_value_t = 48)]
     pub items: usize,
+    /// Items per llama.cpp batch (default: the project's model.batch_items).
+    #[arg(long)]
+    pub batch_items: Option<usize>,
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,

@@ -16,7 +16,16 @@ use crate::text::inert;
 pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
     let project = cli.project.clone();
     let mut bar = Bar::new(cli.quiet);
-    match cli.command {
+    let Some(command) = cli.command else {
+        if project.join(CONFIG_FILE).exists() {
+            return review(&project, &ReviewArgs::default());
+        }
+        use clap::CommandFactory;
+        let _ = Cli::command().print_long_help();
+        return Ok(());
+    };
+    match command {
+        Command::Review(a) => review(&project, &a),
         Command::Init(a) => init(&a),
         Command::Import(a) => import(&project, &a, &mut bar, cancel),
         Command::Prelabel(a) => prelabel_cmd(&project, &a, &mut bar, cancel),
@@ -24,6 +33,8 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
         Command::Export(a) => export(&project, &a),
         Command::Label(a) => label(&project, &a),
         Command::Status(a) => status(&project, &a),
+        Command::Mine(a) => super::mine_cmd::run(&project, &a, &mut bar, cancel),
+        Command::Labels(c) => super::labels_cmd::run(&project, c),
         Command::Bench(b) => bench(&project, b),
     }
 }
@@ -200,6 +211,14 @@ fn label(project: &Path, a: &LabelArgs) -> Result<()> {
     Ok(())
 }
 
+fn review(project: &Path, a: &ReviewArgs) -> Result<()> {
+    crate::tui::run(crate::tui::ReviewOptions {
+        project: project.to_path_buf(),
+        annotator: a.annotator.clone().unwrap_or_else(default_annotator),
+        theme: a.theme.clone(),
+    })
+}
+
 fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
     store.assign_splits(cfg.split.eval_fraction)?;
@@ -311,7 +330,8 @@ fn bench_config(project: &Path, labels: &Path) -> Result<Config> {
 fn bench(project: &Path, b: BenchCommand) -> Result<()> {
     match b {
         BenchCommand::Prelabel(a) => {
-            let cfg = bench_config(project, &a.labels)?;
+            let mut cfg = bench_config(project, &a.labels)?;
+            cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
             let texts = bench_texts(&a.data, a.items)?;
             let model = a.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
             let threads = a.engine.threads.unwrap_or_else(|| cfg.threads());
@@ -321,13 +341,15 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s", r.items_per_s, r.prompt_tok_per_s);
-                println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit)", "-", r.raw_prefill_tok_per_s);
+                println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)", "-", r.raw_prefill_tok_per_s);
+                println!("raw@{:<3} {:>6} items/s  {:>7.1} prefill tok/s (512 tokens after a {}-token prefix)", r.prefix_tokens, "-", r.raw_prefill_at_prefix_tok_per_s, r.prefix_tokens);
                 println!("naive  {:>7.2} items/s  {:>7.1} prompt tok/s  ({:.0}% unparsable)", r.naive_items_per_s, r.naive_prompt_tok_per_s, 100.0 * r.naive_unparsable_share);
-                println!("ours/raw {:.2}×   ours/naive {:.2}× (items/s)", r.ratio_vs_raw, r.ratio_vs_naive);
+                println!("ours/raw {:.2}×   ours/raw@prefix {:.2}×   ours/naive {:.2}× (items/s)", r.ratio_vs_raw, r.ratio_vs_raw_at_prefix, r.ratio_vs_naive);
             }
         }
         BenchCommand::Embed(a) => {
-            let cfg = bench_config(project, &a.labels)?;
+            let mut cfg = bench_config(project, &a.labels)?;
+            cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
             let texts = bench_texts(&a.data, a.items)?;
             let model = a.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
             let threads = a.engine.threads.unwrap_or_else(|| cfg.threads());
@@ -336,6 +358,21 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!("ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×", r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw);
+            }
+        }
+        BenchCommand::Mine(a) => super::mine_cmd::run_bench(&a)?,
+        BenchCommand::Tui(a) => {
+            let dir = tempdir()?;
+            let r = crate::bench::tui(&dir, a.rows, a.frames);
+            let _ = std::fs::remove_dir_all(&dir);
+            let r = r?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{} items: cold open {:.1} ms; frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} frames (empty frame p50 {:.2} ms)",
+                    r.items, r.cold_open_ms, r.frame_p50_ms, r.frame_p99_ms, r.frame_max_ms, r.frames, r.empty_frame_p50_ms
+                );
             }
         }
         BenchCommand::Import(a) => {

@@ -2,6 +2,7 @@
 
 pub mod export;
 pub mod import;
+pub mod labels;
 pub mod records;
 mod problems;
 

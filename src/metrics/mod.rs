@@ -5,10 +5,10 @@
 //! statistic does not exist for the input (no items, expected agreement of 1, a label
 //! outside `0..k`, …) it returns [`Kappa::Undefined`] with a reason, or `None`.
 //!
-//! - [`kappa`]: Cohen's κ, PABAK, Light's κ, Fleiss' κ, Krippendorff's α (nominal).
-//! - [`confusion`]: confusion matrix, 2×2 prevalence/bias indices, specific agreements,
+//! - [`mod@kappa`]: Cohen's κ, PABAK, Light's κ, Fleiss' κ, Krippendorff's α (nominal).
+//! - [`mod@confusion`]: confusion matrix, 2×2 prevalence/bias indices, specific agreements,
 //!   macro-F1.
-//! - [`bootstrap`]: seeded percentile bootstrap confidence intervals.
+//! - [`mod@bootstrap`]: seeded percentile bootstrap confidence intervals.
 //! - [`summarize`]: everything a two-rater agreement report prints, as one [`Summary`].
 
 pub mod bootstrap;

@@ -45,7 +45,7 @@ impl AnnotationKind {
 }
 
 /// A decision about to be recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Annotation {
     pub item: i64,
     pub annotator: String,

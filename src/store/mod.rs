@@ -7,6 +7,7 @@
 mod annotations;
 mod items;
 mod predictions;
+mod queue;
 pub mod schema;
 mod splits;
 
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 pub use annotations::{Annotation, AnnotationKind, LabelEvent};
 pub use items::{Item, NewItem};
 pub use predictions::{ModelRecord, Prediction};
+pub use queue::{NewQueueEntry, QueueEntry};
 pub use splits::Split;
 
 /// Database file name inside a project folder.

@@ -106,6 +106,7 @@ CREATE TABLE queue (
     item_a      INTEGER NOT NULL REFERENCES items(key),
     item_b      INTEGER REFERENCES items(key),   -- NULL for single-item entries
     reason      TEXT NOT NULL,                   -- JSON
+    needed      INTEGER NOT NULL DEFAULT 1,      -- annotators wanted (>= 2: blind overlap)
     created_at  TEXT NOT NULL
 );
 CREATE INDEX queue_run ON queue(mine_run, position);
@@ -152,6 +153,11 @@ WHERE a.kind IN ('label', 'resolve')
   AND a.id = (SELECT max(b.id) FROM annotations b
               WHERE b.item = a.item AND b.annotator = a.annotator AND b.kind = a.kind
                 AND NOT EXISTS (SELECT 1 FROM annotations u2 WHERE u2.kind = 'undo' AND u2.supersedes = b.id));
+
+CREATE TABLE settings (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
 
 CREATE TABLE file_hashes (
     path        TEXT PRIMARY KEY,

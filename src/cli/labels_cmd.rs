@@ -1,0 +1,171 @@
+//! `hifi labels import` and `hifi labels export`: expert labels in from other tools, every
+//! annotation event out for audit.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use crate::config::Config;
+use crate::io::export::SplitChoice;
+use crate::io::labels::{export_events, import_labels, EventExportOptions, EventFormat, LabelFormat, LabelImportOptions, LabelsError};
+use crate::store::Store;
+use crate::text::inert;
+
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  # a spreadsheet with columns ad_id, verdict and (optionally) note
+  hifi labels import reviewed.csv --annotator ana --id ad_id --label verdict
+
+  # Prodigy: prodigy db-out clickbait_ads > ads.jsonl
+  #   binary tasks: {\"text\", \"label\": \"CLICKBAIT\", \"answer\": \"accept\"|\"reject\"|\"ignore\"}
+  #   choice tasks: {\"text\", \"options\": [...], \"accept\": [\"clickbait\"], \"answer\": \"accept\"}
+  hifi labels import ads.jsonl --annotator ana --format prodigy
+
+  # Label Studio: Export → JSON (an array of tasks; `choices` answers, `textarea` as note)
+  hifi labels import project-3-at-2024-05-01.json --annotator bob --id ad_id
+
+  # Argilla v2: one JSON line per record of dataset.records.to_list(flatten=False);
+  # the answers to the question `verdict` are taken
+  hifi labels import records.jsonl --annotator cy --label verdict
+  # Argilla 1.x: rg.load(name).to_pandas().to_json(\"records.jsonl\", orient=\"records\", lines=True)
+  hifi labels import records.jsonl --annotator cy
+
+  # keep the good lines of a file with problems, list the rest
+  hifi labels import old.csv --annotator ana --skip-invalid
+
+Items are found by id (--id, else the format's usual id fields) or else by exact text.
+Labels must be the project's (hifi.toml); case is ignored when that is unambiguous.";
+
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  hifi labels export -o audit.jsonl
+  hifi labels export --format csv --annotator ana --split eval -o ana-eval.csv
+  hifi labels export -o - | jq 'select(.kind == \"undo\")'";
+
+/// `hifi labels …`
+#[derive(Debug, Subcommand)]
+pub enum LabelsCommand {
+    /// Import expert labels made elsewhere: CSV/JSONL, Prodigy, Label Studio, Argilla.
+    ///
+    /// Each label becomes an ordinary label event of --annotator, written in one transaction.
+    /// Unknown items, unknown labels and items labeled twice with different labels are
+    /// reported with file, line and field, and then nothing is imported, unless
+    /// --skip-invalid is given: then the lines with problems are left out and listed.
+    /// Prodigy `ignore` answers, cancelled Label Studio annotations, unanswered Argilla
+    /// records and empty labels are counted as not labeled, not as errors.
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(LabelsImportArgs),
+    /// Export every annotation event (label, undo, skip, flag, resolve) for audit.
+    ///
+    /// One record per event: event id, item id, annotator, kind, label, note, time, the
+    /// item's split, the round, the event an undo supersedes, whether it is still in force,
+    /// and the model's prediction for the item when the event was recorded.
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export(LabelsExportArgs),
+}
+
+/// Flags of `hifi labels import`.
+#[derive(Debug, Args)]
+pub struct LabelsImportArgs {
+    /// The labels file.
+    pub file: PathBuf,
+    /// Who made these labels (recorded on every imported event).
+    #[arg(long, value_name = "NAME")]
+    pub annotator: String,
+    /// Field with the item id; dotted paths reach into objects (meta.ad_id). Label Studio
+    /// looks in each task's `data` first. Default: id (csv, jsonl), meta.id or id (Prodigy),
+    /// data.id (Label Studio), id, external_id or metadata.id (Argilla), then the exact text.
+    #[arg(long = "id", value_name = "FIELD")]
+    pub id_field: Option<String>,
+    /// csv/jsonl: the label column (default: label). Label Studio: the choices control
+    /// (from_name) when there are several. Argilla v2: the question (default: label).
+    #[arg(long = "label", value_name = "FIELD")]
+    pub label_field: Option<String>,
+    /// The file's format (default: detected from the content, and said which).
+    #[arg(long, value_enum)]
+    pub format: Option<LabelFormat>,
+    /// Import the valid lines of a file with problems; list the lines left out.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `hifi labels export`.
+#[derive(Debug, Args)]
+pub struct LabelsExportArgs {
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: EventFormat,
+    /// Only this annotator's events.
+    #[arg(long, value_name = "NAME")]
+    pub annotator: Option<String>,
+    /// Only events on items of this split (all: also items not split yet).
+    #[arg(long, value_enum, default_value = "all")]
+    pub split: SplitChoice,
+    /// Output file ("-" for stdout).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// Run `hifi labels …` on the project in `project`.
+pub fn run(project: &Path, cmd: LabelsCommand) -> Result<()> {
+    match cmd {
+        LabelsCommand::Import(a) => import(project, &a),
+        LabelsCommand::Export(a) => export(project, &a),
+    }
+}
+
+fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
+    let cfg = Config::load(project)?;
+    let mut store = Store::open(project)?;
+    let opts = LabelImportOptions {
+        annotator: a.annotator.clone(),
+        format: a.format,
+        id_field: a.id_field.clone(),
+        label_field: a.label_field.clone(),
+        labels: cfg.label_names(),
+        skip_invalid: a.skip_invalid,
+    };
+    let file = inert(&a.file.display().to_string(), false);
+    let rep = match import_labels(&mut store, &a.file, &opts) {
+        Ok(rep) => rep,
+        Err(LabelsError::Problems(p)) => {
+            anyhow::bail!("{p}\nfix these lines, or give --skip-invalid to import the others and list the ones left out")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+        return Ok(());
+    }
+    if rep.detected {
+        println!("format: {} (detected from the content; name another with --format)", rep.format.name());
+    }
+    println!(
+        "imported {} labels by {} from {file} ({} unchanged, {} repeated in the file, {} not labeled in the source)",
+        rep.imported,
+        inert(&a.annotator, false),
+        rep.unchanged,
+        rep.duplicates,
+        rep.not_labeled
+    );
+    if !rep.skipped_lines.is_empty() {
+        let lines: Vec<String> = rep.skipped_lines.iter().map(u64::to_string).collect();
+        println!("skipped {} lines with problems: {}", lines.len(), lines.join(", "));
+        print!("{}", rep.problems);
+    }
+    Ok(())
+}
+
+fn export(project: &Path, a: &LabelsExportArgs) -> Result<()> {
+    let cfg = Config::load(project)?;
+    let mut store = Store::open(project)?;
+    let opts = EventExportOptions { format: a.format, annotator: a.annotator.clone(), split: a.split };
+    let rep = export_events(&mut store, &cfg, &opts, &a.output)?;
+    if a.output != Path::new("-") {
+        println!("wrote {} events on {} items to {}", rep.events, rep.items, inert(&rep.file, false));
+    }
+    Ok(())
+}

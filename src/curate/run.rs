@@ -1,0 +1,150 @@
+//! [`mine`] on a project: read predictions, embeddings and expert labels from the store, mine,
+//! and replace the review queue with the result.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::{double_annotated, mine_pool, pool_from_store, LabelSummary, MineParams, Mined, PhaseSeconds, PoolView, Strategy};
+use crate::config::Config;
+use crate::error::Result;
+use crate::progress::{CancelToken, Progress};
+use crate::store::{NewQueueEntry, Store};
+
+/// What `hifi mine` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MineReport {
+    pub strategy: Strategy,
+    /// The queue run written (absent when cancelled).
+    pub mine_run: Option<i64>,
+    /// The model whose predictions were mined.
+    pub model_id: i64,
+    pub budget: usize,
+    /// Queue entries written: pairs + items.
+    pub entries: usize,
+    pub pairs: usize,
+    pub items: usize,
+    /// Entries that ask for two annotators.
+    pub double_annotated: usize,
+    /// Rows mined from (items with a prediction, and a vector where the strategy needs one).
+    pub pool: usize,
+    /// Rows left out because experts already labeled them.
+    pub labeled_excluded: usize,
+    pub near_duplicates: usize,
+    pub overlapping_cluster_pairs: usize,
+    pub candidates: usize,
+    pub typical_cross_distance: Option<f32>,
+    pub labels: Vec<LabelSummary>,
+    pub seconds: PhaseSeconds,
+    pub seconds_total: f64,
+    pub warnings: Vec<String>,
+    pub cancelled: bool,
+}
+
+/// Mine the project's pool and replace the review queue (one new mining run). A cancelled
+/// run leaves the queue as it was.
+pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<MineReport> {
+    params.validate()?;
+    let t0 = Instant::now();
+    progress.start("load", 0);
+    let loaded = pool_from_store(store, params.strategy.needs_vectors())?;
+    let mut warnings = loaded.warnings;
+    if cfg.label_names() != loaded.pool.label_names {
+        warnings.push(format!(
+            "the newest predictions are for labels {}, hifi.toml has {}: mining the predictions (run `hifi prelabel` to score the current labels)",
+            loaded.pool.label_names.join(", "),
+            cfg.label_names().join(", ")
+        ));
+    }
+    let load_seconds = t0.elapsed().as_secs_f64();
+    let view = loaded.pool.view();
+    let vectors_dir = store.root().join("vectors");
+    let cache_dir = vectors_dir.is_dir().then_some(vectors_dir.as_path());
+    let mut mined = mine_pool(&view, params, cache_dir, progress, cancel)?;
+    mined.seconds.load = load_seconds;
+    warnings.append(&mut mined.warnings);
+    let entries = if mined.cancelled { Vec::new() } else { queue_entries(&view, params, &mined) };
+    let mut mine_run = None;
+    if !mined.cancelled {
+        let t = Instant::now();
+        mine_run = Some(store.replace_queue(params.strategy.as_str(), &entries)?);
+        mined.seconds.write = t.elapsed().as_secs_f64();
+    }
+    let report = MineReport {
+        strategy: params.strategy,
+        mine_run,
+        model_id: loaded.model_id,
+        budget: params.budget,
+        entries: entries.len(),
+        pairs: mined.pairs.len(),
+        items: mined.items.len(),
+        double_annotated: entries.iter().filter(|e| e.needed > 1).count(),
+        pool: view.len(),
+        labeled_excluded: view.len() - view.unlabeled(),
+        near_duplicates: mined.near_duplicates,
+        overlapping_cluster_pairs: mined.overlapping_cluster_pairs,
+        candidates: mined.candidates,
+        typical_cross_distance: mined.typical_cross_distance,
+        labels: mined.labels,
+        seconds: mined.seconds,
+        seconds_total: t0.elapsed().as_secs_f64(),
+        warnings,
+        cancelled: mined.cancelled,
+    };
+    progress.finish(&format!("{} entries queued", report.entries));
+    Ok(report)
+}
+
+/// Queue entries for what `mine_pool` chose, each with its reason.
+pub(crate) fn queue_entries(pool: &PoolView, params: &MineParams, mined: &Mined) -> Vec<NewQueueEntry> {
+    let n = mined.pairs.len() + mined.items.len();
+    let two = double_annotated(n, params.overlap_share);
+    let strategy = params.strategy.as_str();
+    let label = |l: u32| pool.label_names.get(l as usize).cloned().unwrap_or_default();
+    let mut out = Vec::with_capacity(n);
+    for (i, p) in mined.pairs.iter().enumerate() {
+        let reason = json!({
+            "strategy": strategy,
+            "rank": i,
+            "distance": round(p.distance),
+            "centroid_distance": round(p.centroid_distance),
+            "clusters": [
+                {"label": label(p.cluster_a.0), "cluster": p.cluster_a.1, "size": p.size_a, "radius": round(p.radius_a)},
+                {"label": label(p.cluster_b.0), "cluster": p.cluster_b.1, "size": p.size_b, "radius": round(p.radius_b)},
+            ],
+            "probs_a": probs(pool, p.a),
+            "probs_b": probs(pool, p.b),
+        });
+        out.push(NewQueueEntry { item_a: pool.keys[p.a], item_b: Some(pool.keys[p.b]), reason, needed: if two[i] { 2 } else { 1 } });
+    }
+    for (j, it) in mined.items.iter().enumerate() {
+        let i = mined.pairs.len() + j;
+        let p = pool.probs_of(it.row);
+        let mut reason = json!({
+            "strategy": strategy,
+            "rank": j,
+            "margin": round(super::margin(p)),
+            "entropy": round(super::entropy(p)),
+            "probs": probs(pool, it.row),
+        });
+        if let (Some((l, c)), Some(obj)) = (it.cluster, reason.as_object_mut()) {
+            obj.insert("cluster".into(), json!({"label": label(l), "cluster": c}));
+        }
+        out.push(NewQueueEntry { item_a: pool.keys[it.row], item_b: None, reason, needed: if two[i] { 2 } else { 1 } });
+    }
+    out
+}
+
+fn probs(pool: &PoolView, row: usize) -> Value {
+    let mut m = Map::new();
+    for (name, p) in pool.label_names.iter().zip(pool.probs_of(row)) {
+        m.insert(name.clone(), json!(round(*p)));
+    }
+    Value::Object(m)
+}
+
+/// Four decimals: an f32 printed through f64 shows noise digits otherwise.
+fn round(x: f32) -> f64 {
+    (f64::from(x) * 1e4).round() / 1e4
+}

@@ -1,0 +1,309 @@
+//! `hifi labels import` and `hifi labels export`: expert labels made in other tools come in as
+//! ordinary append-only label events, and every event goes out again with what an audit needs.
+//!
+//! An import reads the whole file first ([`sources`], [`label_studio`]), then matches each label
+//! to an item (by id, else by exact text) and to one of the project's labels, and looks for
+//! items labeled twice with different labels. Any problem refuses the file, naming file, line
+//! and field, and nothing is written; with `skip_invalid` the lines with problems are left out
+//! and listed. What remains is written through [`Store::annotate_all`] in one transaction.
+
+mod audit;
+mod label_studio;
+mod sources;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use super::Problems;
+use crate::store::{Annotation, AnnotationKind, Store, StoreError};
+
+pub use audit::{export_events, AuditEvent, EventExportOptions, EventExportReport, EventFormat, CSV_COLUMNS};
+pub use sources::detect_format;
+
+/// Where a labels file comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelFormat {
+    /// A CSV file with a header row: an id column, a label column, optionally `note`.
+    Csv,
+    /// One JSON object per line with an id field, a label field, optionally `note`.
+    Jsonl,
+    /// Prodigy's `db-out` JSONL: `answer` accept/reject/ignore with `label` or `accept`.
+    Prodigy,
+    /// Label Studio's JSON export: an array of tasks with `data` and `annotations`.
+    LabelStudio,
+    /// Argilla records exported to JSONL (v1 `annotation`, v2 `responses`).
+    Argilla,
+}
+
+impl LabelFormat {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Jsonl => "jsonl",
+            Self::Prodigy => "prodigy",
+            Self::LabelStudio => "label-studio",
+            Self::Argilla => "argilla",
+        }
+    }
+}
+
+/// What to import and how to read it.
+#[derive(Debug, Clone)]
+pub struct LabelImportOptions {
+    /// Who made the labels; recorded on every imported event.
+    pub annotator: String,
+    /// The file's format; `None`: detected from the content.
+    pub format: Option<LabelFormat>,
+    /// Field with the item id (dotted paths such as `meta.ad_id` reach into objects). `None`:
+    /// the format's usual places, then the exact text.
+    pub id_field: Option<String>,
+    /// CSV/JSONL: the label column (default `label`); Label Studio: the choices control
+    /// (`from_name`); Argilla v2: the question (default `label`).
+    pub label_field: Option<String>,
+    /// The project's labels (hifi.toml): every imported label must be one of them.
+    pub labels: Vec<String>,
+    /// Import the valid lines of a file with problems, listing the lines left out.
+    pub skip_invalid: bool,
+}
+
+/// What an import did.
+#[derive(Debug, serde::Serialize)]
+pub struct LabelImportReport {
+    pub file: PathBuf,
+    pub format: LabelFormat,
+    /// True when the format was detected from the content rather than given.
+    pub detected: bool,
+    /// Label events written.
+    pub imported: usize,
+    /// Labels the annotator already gives those items (nothing written for them).
+    pub unchanged: usize,
+    /// Lines repeating an earlier line's label for the same item.
+    pub duplicates: usize,
+    /// Records the source marks as not labeled (Prodigy `ignore`, cancelled or missing
+    /// annotations, empty labels): left out, not errors.
+    pub not_labeled: usize,
+    /// Lines left out because of problems (only with `skip_invalid`), in order.
+    pub skipped_lines: Vec<u64>,
+    /// Why those lines were left out (the first [`Problems::KEEP`] in full).
+    #[serde(serialize_with = "as_messages")]
+    pub problems: Problems,
+}
+
+/// Problems as a list of `file:line: field: message` strings.
+fn as_messages<S: serde::Serializer>(p: &Problems, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(p.list.iter().map(ToString::to_string))
+}
+
+/// Why an import or export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelsError {
+    #[error("{}: cannot read: {source}", crate::text::inert(&.path.display().to_string(), false))]
+    Io { path: PathBuf, source: std::io::Error },
+    /// Problems in the file; nothing was imported.
+    #[error("{0}")]
+    Problems(Problems),
+    /// The options do not fit the file.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One label read from a file, before it is matched to an item.
+#[derive(Debug, Clone)]
+struct Entry {
+    line: u64,
+    /// Candidate ids in order of preference, each with the field it came from.
+    ids: Vec<(String, String)>,
+    /// (field, exact text) to match by when no id matches; `None` when `--id` was given.
+    text: Option<(String, String)>,
+    label: String,
+    /// The field to blame for a bad label.
+    label_field: String,
+    note: Option<String>,
+}
+
+/// A label matched to an item and to a project label.
+struct Matched {
+    line: u64,
+    item: i64,
+    item_id: String,
+    label: String,
+    label_field: String,
+    note: Option<String>,
+}
+
+/// Import the labels in `path` as `opts.annotator`'s. All or none, unless `skip_invalid`.
+pub fn import_labels(store: &mut Store, path: &Path, opts: &LabelImportOptions) -> Result<LabelImportReport, LabelsError> {
+    if opts.annotator.trim().is_empty() {
+        return Err(LabelsError::Invalid("give the annotator's name with --annotator NAME".into()));
+    }
+    let io = |source| LabelsError::Io { path: path.to_path_buf(), source };
+    let (format, detected) = match opts.format {
+        Some(f) => (f, false),
+        None => (detect_format(path).map_err(io)?, true),
+    };
+    if format == LabelFormat::Prodigy && opts.label_field.is_some() {
+        return Err(LabelsError::Invalid(
+            "--label does not apply to Prodigy files: the label is in `label` (binary tasks) or `accept` (choice tasks)".into(),
+        ));
+    }
+    let mut col = sources::collect(path, format, opts).map_err(io)?;
+    let matched = match_items(store, &opts.labels, std::mem::take(&mut col.entries), &mut col)?;
+    let (kept, duplicates) = drop_duplicates(matched, &mut col);
+    if col.records == 0 && col.problems.is_empty() {
+        col.problem(1, None, "no labels in the file");
+    }
+    col.problems.list.sort_by_key(|p| p.line);
+    if !col.problems.is_empty() && !opts.skip_invalid {
+        col.problems.refused = Some(path.to_path_buf());
+        return Err(LabelsError::Problems(col.problems));
+    }
+    let mut unchanged = 0;
+    let mut new = Vec::new();
+    for m in kept.into_iter().filter(|m| !col.bad_lines.contains(&m.line)) {
+        if store.current_label(m.item, &opts.annotator)?.as_deref() == Some(m.label.as_str()) {
+            unchanged += 1;
+            continue;
+        }
+        new.push(Annotation { item: m.item, annotator: opts.annotator.clone(), kind: AnnotationKind::Label, label: Some(m.label), note: m.note });
+    }
+    let imported = if new.is_empty() { 0 } else { store.annotate_all(&new)? };
+    Ok(LabelImportReport {
+        file: path.to_path_buf(),
+        format,
+        detected,
+        imported,
+        unchanged,
+        duplicates,
+        not_labeled: col.not_labeled,
+        skipped_lines: col.bad_lines.into_iter().collect(),
+        problems: col.problems,
+    })
+}
+
+/// `raw` as one of the project's labels: exactly, else case-insensitively when that is
+/// unambiguous (Prodigy projects often spell labels in capitals).
+fn match_label(labels: &[String], raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if let Some(l) = labels.iter().find(|l| l.as_str() == raw) {
+        return Some(l.clone());
+    }
+    let mut folded = labels.iter().filter(|l| l.to_lowercase() == raw.to_lowercase());
+    match (folded.next(), folded.next()) {
+        (Some(l), None) => Some(l.clone()),
+        _ => None,
+    }
+}
+
+/// Match every entry to a project label and an item: by id first, then by exact text (one
+/// pass over the items for all texts at once).
+fn match_items(store: &Store, labels: &[String], entries: Vec<Entry>, col: &mut sources::Collected) -> Result<Vec<Matched>, LabelsError> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut by_text: Vec<(Entry, String)> = Vec::new();
+    for e in entries {
+        let Some(label) = match_label(labels, &e.label) else {
+            let msg = format!("unknown label {:?}; the project's labels are {}", e.label, labels.join(", "));
+            col.problem(e.line, Some(&e.label_field), msg);
+            continue;
+        };
+        let mut found = None;
+        for (_, id) in &e.ids {
+            if let Some(item) = store.item_by_id(id)? {
+                found = Some(item);
+                break;
+            }
+        }
+        match found {
+            Some(item) => out.push(Matched { line: e.line, item: item.key, item_id: item.id, label, label_field: e.label_field, note: e.note }),
+            None if e.text.is_some() => by_text.push((e, label)),
+            None => col.problem(e.line, e.ids.first().map(|(f, _)| f.as_str()), unknown_item(&e)),
+        }
+    }
+    if by_text.is_empty() {
+        return Ok(out);
+    }
+    let mut wanted: HashMap<&str, Vec<(i64, String)>> = HashMap::new();
+    for (e, _) in &by_text {
+        if let Some((_, t)) = &e.text {
+            wanted.insert(t.as_str(), Vec::new());
+        }
+    }
+    {
+        let mut st = store.conn().prepare("SELECT key, id, text FROM items ORDER BY key").map_err(|e| store.err(e))?;
+        let mut rows = st.query([]).map_err(|e| store.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| store.err(e))? {
+            let text: String = r.get(2).map_err(|e| store.err(e))?;
+            if let Some(hits) = wanted.get_mut(text.as_str()) {
+                hits.push((r.get(0).map_err(|e| store.err(e))?, r.get(1).map_err(|e| store.err(e))?));
+            }
+        }
+    }
+    for (e, label) in &by_text {
+        let Some((field, text)) = &e.text else { continue };
+        match wanted.get(text.as_str()).map(Vec::as_slice).unwrap_or_default() {
+            [(key, id)] => out.push(Matched {
+                line: e.line,
+                item: *key,
+                item_id: id.clone(),
+                label: label.clone(),
+                label_field: e.label_field.clone(),
+                note: e.note.clone(),
+            }),
+            [] => col.problem(e.line, Some(field), unknown_item(e)),
+            many => {
+                let ids: Vec<String> = many.iter().take(5).map(|(_, id)| format!("{id:?}")).collect();
+                let msg = format!("the text matches {} items ({}{}); give the item id instead", many.len(), ids.join(", "), if many.len() > 5 { ", …" } else { "" });
+                col.problem(e.line, Some(field), msg);
+            }
+        }
+    }
+    // Back in file order, so duplicates and conflicts are reported from their first line.
+    out.sort_by_key(|m| m.line);
+    Ok(out)
+}
+
+fn unknown_item(e: &Entry) -> String {
+    let ids: Vec<String> = match e.ids.as_slice() {
+        // The problem names that field already.
+        [(_, id)] => vec![format!("{id:?}")],
+        many => many.iter().map(|(f, id)| format!("{id:?} (field `{f}`)")).collect(),
+    };
+    match (ids.is_empty(), e.text.is_some()) {
+        (false, true) => format!("unknown item: no item with id {} and none with exactly this text", ids.join(" or ")),
+        (false, false) => format!("unknown item: no item with id {}", ids.join(" or ")),
+        (true, _) => "unknown item: no item has exactly this text".into(),
+    }
+}
+
+/// Keep the first of each item's lines when they agree (counting the rest as duplicates);
+/// when they disagree, every one of its lines is a problem.
+fn drop_duplicates(matched: Vec<Matched>, col: &mut sources::Collected) -> (Vec<Matched>, usize) {
+    let mut groups: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, m) in matched.iter().enumerate() {
+        groups.entry(m.item).or_default().push(i);
+    }
+    let mut keep = vec![false; matched.len()];
+    let mut duplicates = 0;
+    let mut seen = BTreeSet::new();
+    for (i, m) in matched.iter().enumerate() {
+        if !seen.insert(m.item) {
+            continue;
+        }
+        let Some(group) = groups.get(&m.item) else { continue };
+        if group.iter().all(|&j| matched[j].label == m.label) {
+            keep[i] = true;
+            duplicates += group.len() - 1;
+            continue;
+        }
+        let all: Vec<String> = group.iter().map(|&j| format!("{:?} (line {})", matched[j].label, matched[j].line)).collect();
+        for &j in group {
+            let msg = format!("conflicting duplicate: item {:?} is labeled {} in this file", m.item_id, all.join(", "));
+            col.problem(matched[j].line, Some(&matched[j].label_field), msg);
+        }
+    }
+    let kept = matched.into_iter().zip(keep).filter_map(|(m, k)| k.then_some(m)).collect();
+    (kept, duplicates)
+}

@@ -1,0 +1,163 @@
+//! `hifi labels export`: every annotation event (label, undo, skip, flag, resolve) with who,
+//! when, the item's split, the model's prediction at the time and the round, so a labeled set
+//! can be audited later. Undone and replaced events stay in; `current` says which are in force.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::io::export::{write_atomically, ExportError, SplitChoice};
+use crate::store::{Store, StoreError};
+
+/// Output formats of the event export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventFormat {
+    /// One JSON object per event; `prediction` is a nested object.
+    Jsonl,
+    /// One row per event; the prediction as `predicted_label` and its JSON in `prediction`.
+    Csv,
+}
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub struct EventExportOptions {
+    pub format: EventFormat,
+    /// Only this annotator's events; `None`: everyone's.
+    pub annotator: Option<String>,
+    /// Only events on items of this split; `All` includes items not split yet.
+    pub split: SplitChoice,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventExportReport {
+    pub file: String,
+    pub events: usize,
+    /// Distinct items those events are about.
+    pub items: usize,
+}
+
+/// One annotation event as exported.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditEvent {
+    /// The event's id (events are numbered in the order they were recorded).
+    pub event: i64,
+    pub item_id: String,
+    pub annotator: String,
+    /// label, undo, skip, flag or resolve.
+    pub kind: String,
+    pub label: Option<String>,
+    pub note: Option<String>,
+    /// When it was recorded (RFC 3339, UTC).
+    pub time: String,
+    /// The item's split now (`None`: not split yet, e.g. unlabeled or disputed).
+    pub split: Option<String>,
+    /// The training round in force when it was recorded.
+    pub round: Option<i64>,
+    /// The event an undo (or a redo) refers to.
+    pub supersedes: Option<i64>,
+    /// True for a label or resolution still in force (not undone, not replaced since).
+    pub current: bool,
+    /// The model's newest prediction for the item when the event was recorded:
+    /// `{model, labels, probs, label}`.
+    pub prediction: Option<Value>,
+}
+
+impl Store {
+    /// Every annotation event, oldest first, with its item's id and split and whether it is
+    /// still in force; only `annotator`'s when given.
+    pub fn audit_events(&self, annotator: Option<&str>) -> Result<Vec<AuditEvent>, StoreError> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT id FROM current_labels").map_err(|e| self.err(e))?;
+        let current: HashSet<i64> =
+            st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
+        let mut st = c
+            .prepare(
+                "SELECT a.id, i.id, a.annotator, a.kind, a.label, a.note, a.created_at, s.split, a.round, a.supersedes, a.prediction
+                 FROM annotations a JOIN items i ON i.key = a.item LEFT JOIN splits s ON s.item = a.item
+                 WHERE ?1 IS NULL OR a.annotator = ?1 ORDER BY a.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([annotator], |r| {
+                let id: i64 = r.get(0)?;
+                let prediction: Option<String> = r.get(10)?;
+                Ok(AuditEvent {
+                    event: id,
+                    item_id: r.get(1)?,
+                    annotator: r.get(2)?,
+                    kind: r.get(3)?,
+                    label: r.get(4)?,
+                    note: r.get(5)?,
+                    time: r.get(6)?,
+                    split: r.get(7)?,
+                    round: r.get(8)?,
+                    supersedes: r.get(9)?,
+                    current: current.contains(&id),
+                    // Written by hifi as JSON; kept as text if it ever is not.
+                    prediction: prediction.map(|p| serde_json::from_str(&p).unwrap_or(Value::String(p))),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+}
+
+/// Header of the CSV export, in column order.
+pub const CSV_COLUMNS: [&str; 13] =
+    ["event", "item_id", "annotator", "kind", "label", "note", "time", "split", "round", "supersedes", "current", "predicted_label", "prediction"];
+
+/// Write the chosen events to `out` ("-" for stdout), atomically. Items that are resolved but
+/// not split yet get their split first, as `hifi export` would give it.
+pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions, out: &Path) -> Result<EventExportReport, ExportError> {
+    store.assign_splits(cfg.split.eval_fraction)?;
+    let wanted = |split: Option<&str>| match opts.split {
+        SplitChoice::All => true,
+        SplitChoice::Train => split == Some("train"),
+        SplitChoice::Eval => split == Some("eval"),
+    };
+    let events: Vec<AuditEvent> = store.audit_events(opts.annotator.as_deref())?.into_iter().filter(|e| wanted(e.split.as_deref())).collect();
+    let io = |source| ExportError::Io { path: out.to_path_buf(), source };
+    let bytes = match opts.format {
+        EventFormat::Jsonl => {
+            let mut buf = Vec::new();
+            for e in &events {
+                serde_json::to_writer(&mut buf, e).map_err(|e| io(e.into()))?;
+                buf.push(b'\n');
+            }
+            buf
+        }
+        EventFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(CSV_COLUMNS).map_err(|e| io(e.into()))?;
+            for e in &events {
+                let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+                let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+                let predicted = e.prediction.as_ref().and_then(|p| p.get("label")).and_then(Value::as_str).unwrap_or_default().to_string();
+                let prediction = e.prediction.as_ref().map(Value::to_string).unwrap_or_default();
+                w.write_record([
+                    e.event.to_string(),
+                    e.item_id.clone(),
+                    e.annotator.clone(),
+                    e.kind.clone(),
+                    opt(&e.label),
+                    opt(&e.note),
+                    e.time.clone(),
+                    opt(&e.split),
+                    num(e.round),
+                    num(e.supersedes),
+                    e.current.to_string(),
+                    predicted,
+                    prediction,
+                ])
+                .map_err(|e| io(e.into()))?;
+            }
+            w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))?
+        }
+    };
+    write_atomically(out, &bytes).map_err(io)?;
+    let items: HashSet<&str> = events.iter().map(|e| e.item_id.as_str()).collect();
+    Ok(EventExportReport { file: out.display().to_string(), events: events.len(), items: items.len() })
+}

@@ -1,0 +1,158 @@
+//! The review queue: what experts see next, filled by `hifi mine`.
+//!
+//! A mining run replaces the queue with a new ordered list (entries of older runs stay in the
+//! table for the record but are no longer served). Each entry is one item or a pair, with the
+//! reason it was chosen, and needs one annotator — or, for the configured overlap share, two
+//! or more, who label blind. Annotators claim entries atomically, so several `hifi review`
+//! processes never hand the same single-annotator entry to two people.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{now, Result, Store};
+
+/// An entry about to be queued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewQueueEntry {
+    pub item_a: i64,
+    pub item_b: Option<i64>,
+    /// JSON: why it was chosen (clusters, distance, model probabilities, …).
+    pub reason: serde_json::Value,
+    /// Annotators wanted (1, or ≥ 2 for agreement measurement).
+    pub needed: u32,
+}
+
+/// A queued entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueEntry {
+    pub id: i64,
+    pub mine_run: i64,
+    pub position: i64,
+    pub strategy: String,
+    pub item_a: i64,
+    pub item_b: Option<i64>,
+    pub reason: serde_json::Value,
+    pub needed: u32,
+}
+
+const COLS: &str = "id, mine_run, position, strategy, item_a, item_b, reason, needed";
+
+fn entry(r: &Row) -> rusqlite::Result<QueueEntry> {
+    let reason: String = r.get(6)?;
+    Ok(QueueEntry {
+        id: r.get(0)?,
+        mine_run: r.get(1)?,
+        position: r.get(2)?,
+        strategy: r.get(3)?,
+        item_a: r.get(4)?,
+        item_b: r.get(5)?,
+        reason: serde_json::from_str(&reason).unwrap_or(serde_json::Value::Null),
+        needed: r.get(7)?,
+    })
+}
+
+impl Store {
+    /// Start a new queue (a new mining run) with `entries` in order. Returns the run id.
+    pub fn replace_queue(&mut self, strategy: &str, entries: &[NewQueueEntry]) -> Result<i64> {
+        self.write(|tx| {
+            let run: i64 = tx.query_row("SELECT coalesce(max(mine_run), 0) + 1 FROM queue", [], |r| r.get(0))?;
+            let at = now();
+            let mut st = tx.prepare_cached(
+                "INSERT INTO queue (mine_run, position, strategy, item_a, item_b, reason, needed, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (i, e) in entries.iter().enumerate() {
+                st.execute(params![run, i as i64, strategy, e.item_a, e.item_b, e.reason.to_string(), e.needed.max(1), at])?;
+            }
+            tx.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('queue_run', ?1)", [run.to_string()])?;
+            Ok(run)
+        })
+    }
+
+    /// The run being served (the newest), if any.
+    pub fn current_queue_run(&self) -> Result<Option<i64>> {
+        self.conn()
+            .query_row("SELECT max(mine_run) FROM queue", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// The current queue in order.
+    pub fn queue(&self) -> Result<Vec<QueueEntry>> {
+        let Some(run) = self.current_queue_run()? else { return Ok(Vec::new()) };
+        let mut st = self
+            .conn()
+            .prepare(&format!("SELECT {COLS} FROM queue WHERE mine_run = ?1 ORDER BY position"))
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([run], entry).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The next entry for `annotator`, claimed atomically: first an entry they claimed but have
+    /// not finished, else the first entry with fewer claims than it needs that they have not
+    /// claimed. An entry is finished for an annotator when every item in it has a decision of
+    /// theirs (label, skip or flag) in force.
+    pub fn claim_next(&mut self, annotator: &str) -> Result<Option<QueueEntry>> {
+        self.write(|tx| {
+            let Some(run): Option<i64> = tx.query_row("SELECT max(mine_run) FROM queue", [], |r| r.get(0))? else {
+                return Ok(None);
+            };
+            let unfinished = "(NOT EXISTS (SELECT 1 FROM decided d WHERE d.item = q.item_a)
+                  OR (q.item_b IS NOT NULL AND NOT EXISTS (SELECT 1 FROM decided d WHERE d.item = q.item_b)))";
+            let decided = "WITH decided AS (
+                   SELECT a.item FROM annotations a WHERE a.annotator = ?2 AND a.kind IN ('label', 'skip', 'flag')
+                   AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id))";
+            let mine = tx
+                .query_row(
+                    &format!(
+                        "{decided} SELECT {COLS} FROM queue q WHERE q.mine_run = ?1
+                         AND EXISTS (SELECT 1 FROM queue_assign c WHERE c.queue = q.id AND c.annotator = ?2)
+                         AND {unfinished} ORDER BY q.position LIMIT 1"
+                    ),
+                    params![run, annotator],
+                    entry,
+                )
+                .optional()?;
+            if mine.is_some() {
+                return Ok(mine);
+            }
+            let next = tx
+                .query_row(
+                    &format!(
+                        "{decided} SELECT {COLS} FROM queue q WHERE q.mine_run = ?1
+                         AND NOT EXISTS (SELECT 1 FROM queue_assign c WHERE c.queue = q.id AND c.annotator = ?2)
+                         AND (SELECT count(*) FROM queue_assign c WHERE c.queue = q.id) < q.needed
+                         AND {unfinished} ORDER BY q.position LIMIT 1"
+                    ),
+                    params![run, annotator],
+                    entry,
+                )
+                .optional()?;
+            if let Some(e) = &next {
+                tx.execute("INSERT INTO queue_assign (queue, annotator) VALUES (?1, ?2)", params![e.id, annotator])?;
+            }
+            Ok(next)
+        })
+    }
+
+    /// (entries finished by `annotator`, entries in the queue) for the progress header.
+    pub fn queue_progress(&self, annotator: &str) -> Result<(i64, i64)> {
+        let Some(run) = self.current_queue_run()? else { return Ok((0, 0)) };
+        let total: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM queue WHERE mine_run = ?1", [run], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let done: i64 = self
+            .conn()
+            .query_row(
+                "WITH decided AS (
+                   SELECT a.item FROM annotations a WHERE a.annotator = ?2 AND a.kind IN ('label', 'skip', 'flag')
+                   AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id))
+                 SELECT count(*) FROM queue q WHERE q.mine_run = ?1
+                 AND EXISTS (SELECT 1 FROM decided d WHERE d.item = q.item_a)
+                 AND (q.item_b IS NULL OR EXISTS (SELECT 1 FROM decided d WHERE d.item = q.item_b))",
+                params![run, annotator],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((done, total))
+    }
+}

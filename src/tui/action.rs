@@ -1,0 +1,65 @@
+//! What can happen to the app (actions) and what the app asks the runtime to do (effects).
+
+use crate::store::{Annotation, LabelEvent};
+
+use super::app::{Conflict, DashboardData, EntryView, Stage};
+
+/// Everything `update` reacts to: keys already resolved by the keymap, and results coming
+/// back from the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    // Review
+    LabelLeft(usize),
+    LabelRight(usize),
+    LabelBoth(usize),
+    Skip,
+    Flag,
+    StartNote,
+    Undo,
+    Redo,
+    ToggleGuidelines,
+    Scroll(i32),
+    // Navigation
+    NextScreen,
+    PrevScreen,
+    GoTo(super::app::Screen),
+    ToggleHelp,
+    Quit,
+    // Text input (notes, adjudication reasons)
+    Input(char),
+    Backspace,
+    Submit,
+    CancelInput,
+    // Lists (pipeline stages, disagreements)
+    Up,
+    Down,
+    StartJob,
+    CancelJob,
+    Refresh,
+    Resolve(usize),
+    // Results from the runtime
+    Tick(f64),
+    Loaded { entry: Option<Box<EntryView>>, done: i64, total: i64 },
+    Saved { item: i64, kind: crate::store::AnnotationKind, label: Option<String> },
+    Undone(Option<LabelEvent>),
+    Redone(Option<LabelEvent>),
+    Failed(String),
+    JobProgress { stage: Stage, done: u64, total: u64, note: String },
+    JobFinished { stage: Stage, result: Result<String, String> },
+    DashboardLoaded(Box<DashboardData>),
+    ConflictsLoaded(Vec<Conflict>),
+}
+
+/// Work for the runtime. `update` never does I/O itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Annotate(Annotation),
+    Undo,
+    Redo,
+    LoadNext,
+    StartJob(Stage),
+    CancelJob(Stage),
+    LoadDashboard,
+    LoadConflicts,
+    Quit,
+}

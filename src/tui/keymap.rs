@@ -1,0 +1,256 @@
+//! The keymap is data (`themes/keymap.toml`, compiled in); a user file
+//! (`$XDG_CONFIG_HOME/hifi/keymap.toml`) replaces bindings action by action.
+//! `Keymap::resolve(key, screen)` is all the runtime asks of it.
+
+use std::collections::HashMap;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::Action;
+use super::app::Screen;
+
+pub const DEFAULT: &str = include_str!("../../themes/keymap.toml");
+
+/// A key as written in the keymap file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+impl Key {
+    pub fn parse(s: &str) -> Result<Key, String> {
+        let mut ctrl = false;
+        let mut alt = false;
+        let mut rest = s;
+        loop {
+            if let Some(r) = rest.strip_prefix("ctrl-").filter(|r| !r.is_empty()) {
+                ctrl = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("alt-").filter(|r| !r.is_empty()) {
+                alt = true;
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        let code = match rest {
+            "tab" => KeyCode::Tab,
+            "backtab" => KeyCode::BackTab,
+            "enter" => KeyCode::Enter,
+            "esc" => KeyCode::Esc,
+            "space" => KeyCode::Char(' '),
+            "backspace" => KeyCode::Backspace,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "pageup" => KeyCode::PageUp,
+            "pagedown" => KeyCode::PageDown,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
+                KeyCode::F(f[1..].parse().unwrap_or(1))
+            }
+            c if c.chars().count() == 1 => KeyCode::Char(c.chars().next().unwrap_or(' ')),
+            other => return Err(format!("unknown key {other:?}")),
+        };
+        Ok(Key { code, ctrl, alt })
+    }
+
+    /// From a terminal event (shift is part of the character: "U", not "shift-u").
+    pub fn from_event(e: &KeyEvent) -> Key {
+        let code = match e.code {
+            KeyCode::Char(c) if e.modifiers.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+            c => c,
+        };
+        Key { code, ctrl: e.modifiers.contains(KeyModifiers::CONTROL), alt: e.modifiers.contains(KeyModifiers::ALT) }
+    }
+}
+
+type Section = HashMap<String, Vec<String>>;
+
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    global: HashMap<Key, Action>,
+    screens: HashMap<Screen, HashMap<Key, Action>>,
+}
+
+fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
+    Some(match (section, name) {
+        ("global", "quit") => Action::Quit,
+        ("global", "next_screen") => Action::NextScreen,
+        ("global", "prev_screen") => Action::PrevScreen,
+        ("global", "review") => Action::GoTo(Screen::Review),
+        ("global", "pipeline") => Action::GoTo(Screen::Pipeline),
+        ("global", "dashboard") => Action::GoTo(Screen::Dashboard),
+        ("global", "adjudicate") => Action::GoTo(Screen::Adjudicate),
+        ("global", "help") => Action::ToggleHelp,
+        ("review", "left") => Action::LabelLeft(index),
+        ("review", "right") => Action::LabelRight(index),
+        ("review", "both") => Action::LabelBoth(index),
+        ("review", "skip") => Action::Skip,
+        ("review", "flag") => Action::Flag,
+        ("review", "note") => Action::StartNote,
+        ("review", "undo") => Action::Undo,
+        ("review", "redo") => Action::Redo,
+        ("review", "guidelines") => Action::ToggleGuidelines,
+        ("review", "scroll_down") => Action::Scroll(5),
+        ("review", "scroll_up") => Action::Scroll(-5),
+        ("pipeline" | "adjudicate", "up") => Action::Up,
+        ("pipeline" | "adjudicate", "down") => Action::Down,
+        ("pipeline", "start") => Action::StartJob,
+        ("pipeline", "cancel") => Action::CancelJob,
+        ("dashboard" | "adjudicate", "refresh") => Action::Refresh,
+        ("adjudicate", "resolve") => Action::Resolve(index),
+        _ => return None,
+    })
+}
+
+/// Actions whose n-th key means "the n-th label".
+fn indexed(name: &str) -> bool {
+    matches!(name, "left" | "right" | "both" | "resolve")
+}
+
+impl Keymap {
+    /// The default keymap with `user` (path, text) merged over it. Returns the keymap and a
+    /// warning (file, line, what) when the user file is bad — then the defaults are used.
+    pub fn load(user: Option<(&str, &str)>) -> (Keymap, Option<String>) {
+        let default = Self::parse_merged(DEFAULT, None).unwrap_or_else(|_| Keymap { global: HashMap::new(), screens: HashMap::new() });
+        match user {
+            None => (default, None),
+            Some((path, text)) => match Self::parse_merged(DEFAULT, Some(text)) {
+                Ok(k) => (k, None),
+                Err(e) => (default, Some(format!("{path}: {e}; using the default keymap"))),
+            },
+        }
+    }
+
+    fn parse_merged(default: &str, user: Option<&str>) -> Result<Keymap, String> {
+        let mut sections: HashMap<String, Section> =
+            toml::from_str(default).map_err(|e| crate::config::toml_message(default, &e))?;
+        if let Some(text) = user {
+            let over: HashMap<String, Section> = toml::from_str(text).map_err(|e| crate::config::toml_message(text, &e))?;
+            for (sec, actions) in over {
+                if !sections.contains_key(&sec) {
+                    return Err(format!("unknown section [{sec}] (sections: global, review, pipeline, dashboard, adjudicate)"));
+                }
+                for (name, keys) in actions {
+                    if action_for(&sec, &name, 0).is_none() {
+                        return Err(format!("[{sec}] has no action {name:?}"));
+                    }
+                    sections.entry(sec.clone()).or_default().insert(name, keys);
+                }
+            }
+        }
+        let mut km = Keymap { global: HashMap::new(), screens: HashMap::new() };
+        for (sec, actions) in &sections {
+            let screen = match sec.as_str() {
+                "global" => None,
+                "review" => Some(Screen::Review),
+                "pipeline" => Some(Screen::Pipeline),
+                "dashboard" => Some(Screen::Dashboard),
+                "adjudicate" => Some(Screen::Adjudicate),
+                other => return Err(format!("unknown section [{other}]")),
+            };
+            for (name, keys) in actions {
+                for (i, k) in keys.iter().enumerate() {
+                    let key = Key::parse(k).map_err(|e| format!("[{sec}] {name}: {e}"))?;
+                    let idx = if indexed(name) { i } else { 0 };
+                    let action = action_for(sec, name, idx).ok_or_else(|| format!("[{sec}] has no action {name:?}"))?;
+                    let map = match screen {
+                        None => &mut km.global,
+                        Some(s) => km.screens.entry(s).or_default(),
+                    };
+                    if let Some(prev) = map.insert(key, action.clone()) {
+                        if prev != action {
+                            return Err(format!("[{sec}] key {k:?} is bound twice ({prev:?} and {action:?})"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(km)
+    }
+
+    /// The action for `key` on `screen`: the screen's bindings first, then global ones.
+    pub fn resolve(&self, key: &KeyEvent, screen: Screen) -> Option<Action> {
+        let k = Key::from_event(key);
+        self.screens.get(&screen).and_then(|m| m.get(&k)).or_else(|| self.global.get(&k)).cloned()
+    }
+
+    /// The keys bound to an action on a screen, for help and hints ("a", "ctrl-r").
+    pub fn keys_for(&self, screen: Option<Screen>, action: &Action) -> Vec<String> {
+        let map = match screen {
+            None => Some(&self.global),
+            Some(s) => self.screens.get(&s),
+        };
+        let mut out: Vec<String> = map
+            .into_iter()
+            .flatten()
+            .filter(|(_, a)| *a == action)
+            .map(|(k, _)| key_name(k))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+pub fn key_name(k: &Key) -> String {
+    let base = match k.code {
+        KeyCode::Char(' ') => "space".to_string(),
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::F(n) => format!("F{n}"),
+        KeyCode::Tab => "tab".into(),
+        KeyCode::BackTab => "shift-tab".into(),
+        KeyCode::Enter => "enter".into(),
+        KeyCode::Esc => "esc".into(),
+        KeyCode::PageUp => "pgup".into(),
+        KeyCode::PageDown => "pgdn".into(),
+        KeyCode::Up => "↑".into(),
+        KeyCode::Down => "↓".into(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    format!("{}{}{base}", if k.ctrl { "ctrl-" } else { "" }, if k.alt { "alt-" } else { "" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn default_keymap_resolves_per_screen() {
+        let (km, warn) = Keymap::load(None);
+        assert!(warn.is_none());
+        assert_eq!(km.resolve(&key('a'), Screen::Review), Some(Action::LabelLeft(0)));
+        assert_eq!(km.resolve(&key('k'), Screen::Review), Some(Action::LabelRight(1)));
+        assert_eq!(km.resolve(&key('2'), Screen::Review), Some(Action::LabelBoth(1)));
+        assert_eq!(km.resolve(&key('2'), Screen::Adjudicate), Some(Action::Resolve(1)));
+        assert_eq!(km.resolve(&key('Q'), Screen::Pipeline), Some(Action::Quit));
+        assert_eq!(km.resolve(&KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL), Screen::Review), Some(Action::Redo));
+        assert_eq!(km.resolve(&key('z'), Screen::Review), None);
+    }
+
+    #[test]
+    fn user_overrides_merge_and_bad_files_fall_back_with_the_line() {
+        let (km, warn) = Keymap::load(Some(("k.toml", "[review]\nundo = [\"z\"]\n")));
+        assert!(warn.is_none(), "{warn:?}");
+        assert_eq!(km.resolve(&key('z'), Screen::Review), Some(Action::Undo));
+        assert_eq!(km.resolve(&key('u'), Screen::Review), None);
+        assert_eq!(km.resolve(&key('a'), Screen::Review), Some(Action::LabelLeft(0)));
+        let (km, warn) = Keymap::load(Some(("k.toml", "[review]\nundo = [\"z\"\n")));
+        assert!(warn.unwrap().starts_with("k.toml: line"));
+        assert_eq!(km.resolve(&key('u'), Screen::Review), Some(Action::Undo));
+        let (_, warn) = Keymap::load(Some(("k.toml", "[review]\nfly = [\"z\"]\n")));
+        assert!(warn.unwrap().contains("no action \"fly\""));
+        let (_, warn) = Keymap::load(Some(("k.toml", "[review]\nundo = [\"a\"]\n")));
+        assert!(warn.unwrap().contains("bound twice"));
+        let (_, warn) = Keymap::load(Some(("k.toml", "[review]\nundo = [\"hyper-q\"]\n")));
+        assert!(warn.unwrap().contains("unknown key"));
+    }
+}

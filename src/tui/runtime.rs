@@ -1,0 +1,251 @@
+//! The terminal runtime: raw mode and the alternate screen, the key loop, the store worker and
+//! background jobs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
+use ratatui::prelude::CrosstermBackend;
+use ratatui::Terminal;
+
+use super::action::{Action, Effect};
+use super::app::{App, Stage};
+use super::keymap::Keymap;
+use super::theme::Theme;
+use super::{data, ui, update::update};
+use crate::config::Config;
+use crate::progress::{CancelToken, Progress};
+use crate::store::Store;
+
+pub struct ReviewOptions {
+    pub project: PathBuf,
+    pub annotator: String,
+    pub theme: Option<String>,
+}
+
+/// `$XDG_CONFIG_HOME/hifi/NAME` (or `~/.config/hifi/NAME`), read if present.
+fn user_file(name: &str) -> Option<(String, String)> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let p = base.join("hifi").join(name);
+    let text = std::fs::read_to_string(&p).ok()?;
+    Some((p.display().to_string(), text))
+}
+
+/// Requests for the store worker (one connection, one thread, in order).
+enum DbReq {
+    Effect(Effect),
+}
+
+fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbReq>, tx: Sender<Action>) -> Result<JoinHandle<()>> {
+    let mut store = Store::open(&project)?;
+    Ok(std::thread::spawn(move || {
+        for DbReq::Effect(e) in rx {
+            let out = match e {
+                Effect::Annotate(a) => {
+                    let (item, kind, label) = (a.item, a.kind, a.label.clone());
+                    match store.annotate(&a) {
+                        Ok(_) => Action::Saved { item, kind, label },
+                        Err(e) => Action::Failed(format!("not saved: {e}")),
+                    }
+                }
+                Effect::Undo => store.undo(&annotator).map_or_else(|e| Action::Failed(e.to_string()), Action::Undone),
+                Effect::Redo => store.redo(&annotator).map_or_else(|e| Action::Failed(e.to_string()), Action::Redone),
+                Effect::LoadNext => match data::next_entry(&mut store, &annotator) {
+                    Ok((entry, done, total)) => Action::Loaded { entry: entry.map(Box::new), done, total },
+                    Err(e) => Action::Failed(e.to_string()),
+                },
+                Effect::LoadDashboard => data::dashboard(&mut store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), |d| Action::DashboardLoaded(Box::new(d))),
+                Effect::LoadConflicts => data::conflicts(&store).map_or_else(|e| Action::Failed(e.to_string()), Action::ConflictsLoaded),
+                _ => continue,
+            };
+            if tx.send(out).is_err() {
+                break;
+            }
+        }
+    }))
+}
+
+/// Forwards a job's progress to the UI, at most every 100 ms.
+struct JobProgress {
+    stage: Stage,
+    tx: Sender<Action>,
+    total: u64,
+    last: Option<Instant>,
+}
+
+impl Progress for JobProgress {
+    fn start(&mut self, _: &str, total: u64) {
+        self.total = total;
+        let _ = self.tx.send(Action::JobProgress { stage: self.stage, done: 0, total, note: String::new() });
+    }
+    fn update(&mut self, done: u64, note: &str) {
+        if self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let _ = self.tx.send(Action::JobProgress { stage: self.stage, done, total: self.total, note: note.to_string() });
+    }
+    fn finish(&mut self, _: &str) {}
+}
+
+fn start_job(stage: Stage, project: &Path, tx: Sender<Action>, cancel: CancelToken) -> JoinHandle<()> {
+    let project = project.to_path_buf();
+    std::thread::spawn(move || {
+        let mut p = JobProgress { stage, tx: tx.clone(), total: 0, last: None };
+        let result = run_stage(stage, &project, &mut p, &cancel).map_err(|e| format!("{e:#}"));
+        let _ = tx.send(Action::JobFinished { stage, result });
+    })
+}
+
+fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &CancelToken) -> Result<String> {
+    let cfg = Config::load(project)?;
+    let mut store = Store::open(project)?;
+    let opts = crate::llm::EngineOptions { threads: cfg.threads(), gpu_layers: cfg.model.gpu_layers };
+    Ok(match stage {
+        Stage::Prelabel => {
+            let params = crate::llm::prelabel::PrelabelParams { model: cfg.model_path(project), adapter: None, limit: None, engine: opts };
+            let r = crate::llm::prelabel::run(&mut store, &cfg, &params, p, cancel)?;
+            format!("{} scored, {} already done{}", r.scored, r.already_done, if r.cancelled { ", cancelled" } else { "" })
+        }
+        Stage::Embed => {
+            let params = crate::llm::embed::EmbedParams { model: cfg.embed_model_path(project), limit: None, batch_items: cfg.model.batch_items, engine: opts };
+            let r = crate::llm::embed::run(&mut store, &params, p, cancel)?;
+            format!("{} embedded, {} already done{}", r.embedded, r.already_done, if r.cancelled { ", cancelled" } else { "" })
+        }
+        Stage::Mine => mine_stage(&mut store, &cfg, p, cancel)?,
+        Stage::Train | Stage::Evaluate => anyhow::bail!("not available in this build"),
+    })
+}
+
+fn mine_stage(store: &mut Store, cfg: &Config, p: &mut dyn Progress, cancel: &CancelToken) -> Result<String> {
+    crate::cli::mine_stage(store, cfg, p, cancel)
+}
+
+/// Open the workstation on `opts.project` until the user quits.
+pub fn run(opts: ReviewOptions) -> Result<()> {
+    let cfg = Config::load(&opts.project)?;
+    Store::open(&opts.project)?; // fail before touching the terminal
+    let (keymap, km_warn) = match user_file("keymap.toml") {
+        Some((p, t)) => Keymap::load(Some((&p, &t))),
+        None => Keymap::load(None),
+    };
+    let user_theme = user_file("theme.toml");
+    let (theme, th_warn) = Theme::load(opts.theme.as_deref(), user_theme.as_ref().map(|(p, t)| (p.as_str(), t.as_str())));
+    let mut app = App::new(cfg.labels.clone(), &opts.annotator, &opts.project.display().to_string());
+    app.message = km_warn.or(th_warn).map(|m| (m, super::app::Level::Warn));
+
+    let (tx, rx) = channel::<Action>();
+    let (db_tx, db_rx) = channel::<DbReq>();
+    let worker = db_worker(opts.project.clone(), cfg.clone(), opts.annotator.clone(), db_rx, tx.clone())?;
+    let _ = db_tx.send(DbReq::Effect(Effect::LoadNext));
+
+    enable_raw_mode().context("cannot switch the terminal to raw mode (is this a terminal?)")?;
+    let mut stdout = std::io::stdout();
+    if let Err(e) = execute!(stdout, EnterAlternateScreen) {
+        let _ = disable_raw_mode();
+        return Err(e).context("cannot open the alternate screen");
+    }
+    let prev_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = disable_raw_mode();
+        let _ = execute!(std::io::stdout(), LeaveAlternateScreen);
+        prev_hook(info);
+    }));
+    let result = (|| -> Result<()> {
+        let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+        event_loop(&mut term, &mut app, &keymap, &theme, &opts.project, &tx, &rx, &db_tx)
+    })();
+    let _ = disable_raw_mode();
+    let _ = execute!(std::io::stdout(), LeaveAlternateScreen);
+    // Every decision in flight is committed before we exit.
+    drop(db_tx);
+    let _ = worker.join();
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event_loop(
+    term: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
+    app: &mut App,
+    keymap: &Keymap,
+    theme: &Theme,
+    project: &Path,
+    tx: &Sender<Action>,
+    rx: &Receiver<Action>,
+    db_tx: &Sender<DbReq>,
+) -> Result<()> {
+    let t0 = Instant::now();
+    let mut jobs: HashMap<Stage, (CancelToken, JoinHandle<()>)> = HashMap::new();
+    let cx = ui::Ctx { theme, keymap };
+    let mut dirty = true;
+    let mut last_tick = Instant::now();
+    while !app.quit {
+        if dirty {
+            term.draw(|f| ui::render(app, &cx, f))?;
+            dirty = false;
+        }
+        let mut actions = Vec::new();
+        if event::poll(Duration::from_millis(16))? {
+            match event::read()? {
+                Event::Key(k) if k.kind != KeyEventKind::Release => {
+                    if app.input.is_some() {
+                        actions.push(match k.code {
+                            KeyCode::Enter => Action::Submit,
+                            KeyCode::Esc => Action::CancelInput,
+                            KeyCode::Backspace => Action::Backspace,
+                            KeyCode::Char(c) => Action::Input(c),
+                            _ => continue,
+                        });
+                    } else if let Some(a) = keymap.resolve(&k, app.screen) {
+                        actions.push(a);
+                    }
+                }
+                Event::Resize(_, _) => dirty = true,
+                _ => {}
+            }
+        }
+        while let Ok(a) = rx.try_recv() {
+            actions.push(a);
+        }
+        if last_tick.elapsed() >= Duration::from_millis(250) {
+            last_tick = Instant::now();
+            actions.push(Action::Tick(t0.elapsed().as_secs_f64()));
+        }
+        for a in actions {
+            dirty = true;
+            for e in update(app, a) {
+                match e {
+                    Effect::StartJob(stage) => {
+                        let cancel = CancelToken::new();
+                        let h = start_job(stage, project, tx.clone(), cancel.clone());
+                        jobs.insert(stage, (cancel, h));
+                    }
+                    Effect::CancelJob(stage) => {
+                        if let Some((c, _)) = jobs.get(&stage) {
+                            c.cancel();
+                        }
+                    }
+                    Effect::Quit => {}
+                    other => {
+                        let _ = db_tx.send(DbReq::Effect(other));
+                    }
+                }
+            }
+        }
+    }
+    // Stop background jobs cleanly: each keeps what it finished (batches are committed).
+    for (_, (c, h)) in jobs {
+        c.cancel();
+        let _ = h.join();
+    }
+    Ok(())
+}
+

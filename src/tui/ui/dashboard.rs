@@ -1,0 +1,52 @@
+//! The dashboard: kappa per round, eval-set class balance, expert-vs-expert agreement,
+//! labels per annotator.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
+use ratatui::Frame;
+
+use super::Ctx;
+use crate::text::inert;
+use crate::tui::app::App;
+
+pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
+    let Some(d) = &app.dashboard else {
+        f.render_widget(Paragraph::new("loading…").style(cx.muted()).block(cx.block(" Dashboard ")), area);
+        return;
+    };
+    let [top, chart] = Layout::vertical([Constraint::Length(9), Constraint::Min(5)]).areas(area);
+    let [left, right] = Layout::horizontal([Constraint::Percentage(50); 2]).areas(top);
+    let mut a = vec![Line::from(Span::styled("labels per annotator", cx.muted()))];
+    if d.per_annotator.is_empty() {
+        a.push(Line::from("  none yet"));
+    }
+    for (who, n) in &d.per_annotator {
+        a.push(Line::from(format!("  {:<16} {n}", inert(who, false))));
+    }
+    f.render_widget(Paragraph::new(a).block(cx.block(" Experts ")), left);
+    let mut b = vec![Line::from(Span::styled("eval split class balance", cx.muted()))];
+    let total: i64 = d.eval_balance.iter().map(|x| x.1).sum();
+    for (i, (l, n)) in d.eval_balance.iter().enumerate() {
+        let share = if total > 0 { *n as f64 / total as f64 } else { 0.0 };
+        b.push(Line::from(vec![Span::styled(format!("  {:<12}", inert(l, false)), Style::default().fg(cx.theme.label(i))), Span::raw(format!("{n:>5}  {:>5.1}%", 100.0 * share))]));
+    }
+    b.push(Line::from(format!("  train split  {}", d.train_size)));
+    let k = |x: &Option<(String, usize)>| x.as_ref().map_or("not enough overlap yet".to_string(), |(k, n)| format!("{k} (n = {n})"));
+    b.push(Line::from(format!("  expert vs expert κ  {}", k(&d.expert_kappa))));
+    b.push(Line::from(format!("  model vs expert κ   {}", k(&d.model_kappa))));
+    f.render_widget(Paragraph::new(b).block(cx.block(" Agreement ")), right);
+    if d.rounds.is_empty() {
+        f.render_widget(Paragraph::new("No rounds yet: kappa per round appears here after the first training round.").style(cx.muted()).block(cx.block(" κ per round ")), chart);
+        return;
+    }
+    let max_round = d.rounds.iter().map(|r| r.0).fold(1.0, f64::max);
+    let ds = Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(Style::default().fg(cx.theme.accent)).data(&d.rounds);
+    let c = Chart::new(vec![ds])
+        .block(cx.block(" κ per round "))
+        .x_axis(Axis::default().bounds([0.0, max_round]).labels(vec![Line::from("0"), Line::from(format!("{max_round:.0}"))]))
+        .y_axis(Axis::default().bounds([-0.2, 1.0]).labels(vec![Line::from("-0.2"), Line::from("0.4"), Line::from("1.0")]));
+    f.render_widget(c, chart);
+}

@@ -1,0 +1,156 @@
+//! `render(&App, …, &mut Frame)`: reads the state, draws it. Untrusted text goes through
+//! [`crate::text::inert`] before it reaches a widget.
+
+mod adjudicate;
+mod dashboard;
+mod pipeline;
+mod review;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::action::Action;
+use super::app::{App, InputPurpose, Level, Screen, SCREENS};
+use super::keymap::Keymap;
+use super::theme::Theme;
+use crate::text::inert;
+
+/// What a renderer needs besides the state.
+pub struct Ctx<'a> {
+    pub theme: &'a Theme,
+    pub keymap: &'a Keymap,
+}
+
+impl Ctx<'_> {
+    fn keys(&self, screen: Option<Screen>, a: &Action) -> String {
+        self.keymap.keys_for(screen, a).join("/")
+    }
+    fn base(&self) -> Style {
+        Style::default().fg(self.theme.fg).bg(self.theme.bg)
+    }
+    fn muted(&self) -> Style {
+        Style::default().fg(self.theme.muted)
+    }
+    fn block<'b>(&self, title: impl Into<Line<'b>>) -> Block<'b> {
+        Block::default().borders(Borders::ALL).border_style(Style::default().fg(self.theme.border)).title(title)
+    }
+}
+
+pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
+    let area = f.area();
+    f.render_widget(Block::default().style(cx.base()), area);
+    let [header, body, footer] = Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(area);
+    render_header(app, cx, f, header);
+    match app.screen {
+        Screen::Review => review::render(app, cx, f, body),
+        Screen::Pipeline => pipeline::render(app, cx, f, body),
+        Screen::Dashboard => dashboard::render(app, cx, f, body),
+        Screen::Adjudicate => adjudicate::render(app, cx, f, body),
+    }
+    render_footer(app, cx, f, footer);
+    if app.show_help {
+        render_help(app, cx, f, body);
+    }
+    if let Some(inp) = &app.input {
+        let title = match &inp.purpose {
+            InputPurpose::Note => " Note for the next decision (enter: keep, esc: cancel) ".to_string(),
+            InputPurpose::Reason { label, .. } => {
+                format!(" Why {}? (enter: save resolution, esc: cancel) ", app.label_name(*label).unwrap_or("?"))
+            }
+        };
+        let w = body.width.saturating_sub(4).min(90);
+        let r = Rect { x: body.x + (body.width - w) / 2, y: body.y + body.height / 3, width: w, height: 5.min(body.height) };
+        f.render_widget(Clear, r);
+        let p = Paragraph::new(format!("{}▏", inert(&inp.text, false))).wrap(Wrap { trim: false }).block(cx.block(title)).style(cx.base());
+        f.render_widget(p, r);
+    }
+}
+
+fn render_header(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
+    let mut spans = vec![
+        Span::styled(" hifi ", Style::default().fg(cx.theme.bg).bg(cx.theme.accent).add_modifier(Modifier::BOLD)),
+        Span::raw(" "),
+        Span::styled(inert(&app.annotator, false), Style::default().fg(cx.theme.accent)),
+        Span::raw("  "),
+    ];
+    for s in SCREENS {
+        let st = if s == app.screen { Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED) } else { cx.muted() };
+        spans.push(Span::styled(s.title(), st));
+        spans.push(Span::raw(" "));
+    }
+    let rate = app.rate().map_or("–".to_string(), |r| format!("{r:.1}"));
+    let on_entry = if app.entry.is_some() && !app.loading { crate::progress::format_duration(std::time::Duration::from_secs_f64((app.now - app.entry_started).max(0.0))) } else { "–".into() };
+    spans.push(Span::styled(format!(" {}/{} done · {rate}/min · this {on_entry}", app.done, app.total), cx.muted()));
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_footer(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
+    let line = if let Some((msg, level)) = &app.message {
+        let c = match level {
+            Level::Info => cx.theme.ok,
+            Level::Warn => cx.theme.warn,
+            Level::Error => cx.theme.error,
+        };
+        Line::from(Span::styled(inert(msg, false), Style::default().fg(c)))
+    } else {
+        let hint = match app.screen {
+            Screen::Review => format!(
+                "{} undo · {} redo · {} skip · {} unsure · {} note · {} guidelines · {} screens · {} help · {} quit",
+                cx.keys(Some(Screen::Review), &Action::Undo),
+                cx.keys(Some(Screen::Review), &Action::Redo),
+                cx.keys(Some(Screen::Review), &Action::Skip),
+                cx.keys(Some(Screen::Review), &Action::Flag),
+                cx.keys(Some(Screen::Review), &Action::StartNote),
+                cx.keys(Some(Screen::Review), &Action::ToggleGuidelines),
+                cx.keys(None, &Action::NextScreen),
+                cx.keys(None, &Action::ToggleHelp),
+                cx.keys(None, &Action::Quit),
+            ),
+            Screen::Pipeline => format!(
+                "↑/↓ select · {} start · {} cancel · {} screens · {} quit",
+                cx.keys(Some(Screen::Pipeline), &Action::StartJob),
+                cx.keys(Some(Screen::Pipeline), &Action::CancelJob),
+                cx.keys(None, &Action::NextScreen),
+                cx.keys(None, &Action::Quit)
+            ),
+            Screen::Dashboard => format!("{} refresh · {} screens · {} quit", cx.keys(Some(Screen::Dashboard), &Action::Refresh), cx.keys(None, &Action::NextScreen), cx.keys(None, &Action::Quit)),
+            Screen::Adjudicate => format!("↑/↓ select · 1-9 resolve with label n · {} screens · {} quit", cx.keys(None, &Action::NextScreen), cx.keys(None, &Action::Quit)),
+        };
+        Line::from(Span::styled(hint, cx.muted()))
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
+    let mut lines = vec![Line::from(Span::styled("Keys (from the keymap; override in ~/.config/hifi/keymap.toml)", Style::default().add_modifier(Modifier::BOLD)))];
+    for (i, l) in app.labels.iter().enumerate() {
+        lines.push(Line::from(format!(
+            "  {:<14} left {:<4} right {:<4} both {}",
+            inert(&l.name, false),
+            cx.keys(Some(Screen::Review), &Action::LabelLeft(i)),
+            cx.keys(Some(Screen::Review), &Action::LabelRight(i)),
+            cx.keys(Some(Screen::Review), &Action::LabelBoth(i)),
+        )));
+    }
+    for (name, a, s) in [
+        ("undo", Action::Undo, Some(Screen::Review)),
+        ("redo", Action::Redo, Some(Screen::Review)),
+        ("skip", Action::Skip, Some(Screen::Review)),
+        ("flag unsure", Action::Flag, Some(Screen::Review)),
+        ("note", Action::StartNote, Some(Screen::Review)),
+        ("guidelines", Action::ToggleGuidelines, Some(Screen::Review)),
+        ("scroll", Action::Scroll(5), Some(Screen::Review)),
+        ("next screen", Action::NextScreen, None),
+        ("quit", Action::Quit, None),
+    ] {
+        lines.push(Line::from(format!("  {name:<14} {}", cx.keys(s, &a))));
+    }
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let w = area.width.saturating_sub(4).min(70);
+    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y, width: w, height: h };
+    f.render_widget(Clear, r);
+    f.render_widget(Paragraph::new(lines).block(cx.block(" Help ")).style(cx.base()), r);
+}

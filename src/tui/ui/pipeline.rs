@@ -1,0 +1,42 @@
+//! The pipeline screen: each stage with its state; enter starts one as a background job.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Gauge, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::Ctx;
+use crate::text::inert;
+use crate::tui::app::{App, JobState};
+
+pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
+    let block = cx.block(" Pipeline ");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let rows = Layout::vertical(app.jobs.iter().map(|_| Constraint::Length(2)).chain([Constraint::Min(0)])).split(inner);
+    for (i, (stage, state)) in app.jobs.iter().enumerate() {
+        let sel = i == app.stage_sel;
+        let name_style = if sel { Style::default().bg(cx.theme.selected_bg).add_modifier(Modifier::BOLD) } else { Style::default() };
+        let [name, rest] = Layout::horizontal([Constraint::Length(12), Constraint::Min(10)]).areas(rows[i]);
+        f.render_widget(Paragraph::new(Line::from(Span::styled(format!("{} {}", if sel { "▶" } else { " " }, stage.title()), name_style))), name);
+        match state {
+            JobState::Running { done, total, note, started } => {
+                let ratio = if *total > 0 { (*done as f64 / *total as f64).clamp(0.0, 1.0) } else { 0.0 };
+                let secs = (app.now - started).max(1e-9);
+                let rate = *done as f64 / secs;
+                let eta = if *total > *done && rate > 0.0 {
+                    crate::progress::format_duration(std::time::Duration::from_secs_f64((total - done) as f64 / rate))
+                } else {
+                    "–".into()
+                };
+                let label = format!("{done}/{total} · {rate:.1}/s · eta {eta} · {}", inert(note, false));
+                f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(Style::default().fg(cx.theme.accent)), Rect { height: 1, ..rest });
+            }
+            JobState::Idle => f.render_widget(Paragraph::new(Span::styled("idle — enter to start", cx.muted())), rest),
+            JobState::Done(s) => f.render_widget(Paragraph::new(Span::styled(format!("done: {}", inert(s, false)), Style::default().fg(cx.theme.ok))).wrap(Wrap { trim: true }), rest),
+            JobState::Failed(e) => f.render_widget(Paragraph::new(Span::styled(format!("failed: {}", inert(e, false)), Style::default().fg(cx.theme.error))).wrap(Wrap { trim: true }), rest),
+            JobState::Unavailable(why) => f.render_widget(Paragraph::new(Span::styled(*why, cx.muted())), rest),
+        }
+    }
+}

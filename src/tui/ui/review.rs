@@ -1,0 +1,113 @@
+//! The pair review screen: two items side by side (stacked when narrow), each with the
+//! model's probabilities and why it was queued; single items use the full width.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::Ctx;
+use crate::text::inert;
+use crate::tui::action::Action;
+use crate::tui::app::{App, ItemView, Screen};
+
+/// Below this width the pair is stacked.
+const SIDE_BY_SIDE_MIN: u16 = 100;
+
+pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
+    let (main, guide) = if app.show_guidelines {
+        let [m, g] = Layout::vertical([Constraint::Min(6), Constraint::Percentage(40)]).areas(area);
+        (m, Some(g))
+    } else {
+        (area, None)
+    };
+    match &app.entry {
+        _ if app.loading => f.render_widget(Paragraph::new("loading…").style(cx.muted()).block(cx.block(" Review ")), main),
+        None => {
+            let msg = if app.queue_empty {
+                "The queue is done for you. Start `mine` on the Pipeline screen (tab) for more, or check the Dashboard."
+            } else {
+                "Nothing queued yet: run prelabel, embed and mine from the Pipeline screen (tab)."
+            };
+            f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).block(cx.block(" Review ")), main);
+        }
+        Some(e) => {
+            let reason = reason_line(&e.entry.reason, &e.entry.strategy);
+            let [r, items] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(main);
+            f.render_widget(Paragraph::new(Line::from(vec![Span::styled("why: ", cx.muted()), Span::raw(reason)])), r);
+            match &e.b {
+                None => item_panel(app, cx, f, items, &e.a, 0, "Item"),
+                Some(b) => {
+                    let dir = if items.width >= SIDE_BY_SIDE_MIN { Layout::horizontal([Constraint::Percentage(50); 2]) } else { Layout::vertical([Constraint::Percentage(50); 2]) };
+                    let [l, rr] = dir.areas(items);
+                    item_panel(app, cx, f, l, &e.a, 0, "Left");
+                    item_panel(app, cx, f, rr, b, 1, "Right");
+                }
+            }
+        }
+    }
+    if let Some(g) = guide {
+        let mut lines = Vec::new();
+        for (i, l) in app.labels.iter().enumerate() {
+            lines.push(Line::from(Span::styled(inert(&l.name, false), Style::default().fg(cx.theme.label(i)).add_modifier(Modifier::BOLD))));
+            lines.push(Line::from(inert(&l.definition, false)));
+        }
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(cx.block(" Guidelines ")), g);
+    }
+}
+
+fn reason_line(reason: &serde_json::Value, strategy: &str) -> String {
+    let mut parts = vec![strategy.to_string()];
+    if let Some(obj) = reason.as_object() {
+        for (k, v) in obj {
+            let shown = match v {
+                serde_json::Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |x| format!("{x:.3}")),
+                serde_json::Value::String(s) => s.clone(),
+                other if other.is_array() && other.to_string().len() < 40 => other.to_string(),
+                _ => continue,
+            };
+            parts.push(format!("{k} {shown}"));
+        }
+    }
+    inert(&parts.join(" · "), false)
+}
+
+fn item_panel(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &ItemView, side: usize, title: &str) {
+    let keys: Vec<String> = (0..app.labels.len())
+        .map(|i| {
+            let a = if side == 0 { Action::LabelLeft(i) } else { Action::LabelRight(i) };
+            cx.keymap.keys_for(Some(Screen::Review), &a).first().cloned().unwrap_or_default()
+        })
+        .collect();
+    let mut lines: Vec<Line> = Vec::new();
+    // Model probabilities, one bar per label.
+    match &it.probs {
+        Some(p) => {
+            for (i, l) in app.labels.iter().enumerate() {
+                let pi = it.model_labels.iter().position(|m| m == &l.name).and_then(|j| p.get(j)).copied().unwrap_or(0.0);
+                let filled = (pi * 10.0).round() as usize;
+                lines.push(Line::from(vec![
+                    Span::styled(format!("[{}] ", keys.get(i).map_or("", |s| s.as_str())), Style::default().fg(cx.theme.accent)),
+                    Span::styled(format!("{:<12}", inert(&l.name, false)), Style::default().fg(cx.theme.label(i))),
+                    Span::raw(format!("{}{} {pi:.2}", "█".repeat(filled.min(10)), "░".repeat(10 - filled.min(10)))),
+                ]));
+            }
+        }
+        None => lines.push(Line::from(Span::styled("no model prediction yet", cx.muted()))),
+    }
+    let decided = app.decided.contains(&it.key);
+    let status = match (&it.mine, decided) {
+        (Some(l), _) => Span::styled(format!("✔ your label: {}", inert(l, false)), Style::default().fg(cx.theme.ok).add_modifier(Modifier::BOLD)),
+        (None, true) => Span::styled("skipped", cx.muted()),
+        (None, false) => Span::styled("undecided", cx.muted()),
+    };
+    lines.push(Line::from(status));
+    lines.push(Line::from(""));
+    for l in inert(&it.text, true).lines() {
+        lines.push(Line::from(l.to_string()));
+    }
+    let title = format!(" {title} · {} ", crate::text::one_line(&it.id, 40));
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((app.scroll, 0)).block(cx.block(title));
+    f.render_widget(p, area);
+}

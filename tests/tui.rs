@@ -1,0 +1,321 @@
+//! The review workstation: `update` driven by keys (pure), every screen rendered at 80×24 and
+//! 120×40, hostile text rendered inert, and the real binary in tmux.
+
+mod common;
+
+use common::*;
+use hifi::config::LabelDef;
+use hifi::store::{AnnotationKind, NewQueueEntry, QueueEntry, Store};
+use hifi::tui::action::{Action, Effect};
+use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, Stage};
+use hifi::tui::keymap::Keymap;
+use hifi::tui::theme::Theme;
+use hifi::tui::update::update;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+fn labels() -> Vec<LabelDef> {
+    config().labels
+}
+
+fn item(key: i64, id: &str, text: &str, p: f64) -> ItemView {
+    ItemView { key, id: id.into(), text: text.into(), probs: Some(vec![p, 1.0 - p]), model_labels: vec!["clickbait".into(), "benign".into()], mine: None }
+}
+
+fn pair_entry() -> EntryView {
+    EntryView {
+        entry: QueueEntry {
+            id: 1,
+            mine_run: 1,
+            position: 0,
+            strategy: "pairs".into(),
+            item_a: 10,
+            item_b: Some(11),
+            reason: serde_json::json!({"distance": 0.123, "clusters": "clickbait#2 × benign#0"}),
+            needed: 1,
+        },
+        a: item(10, "ad-0010", "You won't believe this one trick\nTap to find out.", 0.81),
+        b: Some(item(11, "ad-0011", "Sale ends Monday: 10% off wireless earbuds\nTerms at example.com.", 0.22)),
+    }
+}
+
+/// Resolve a key through the default keymap and apply it.
+fn press(app: &mut App, km: &Keymap, c: char) -> Vec<Effect> {
+    let k = KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    match km.resolve(&k, app.screen) {
+        Some(a) => update(app, a),
+        None => vec![],
+    }
+}
+
+/// Resolve a non-character key on the app's current screen and apply it.
+fn press_key(app: &mut App, km: &Keymap, k: KeyEvent) -> Vec<Effect> {
+    let screen = app.screen;
+    match km.resolve(&k, screen) {
+        Some(a) => update(app, a),
+        None => vec![],
+    }
+}
+
+fn loaded(app: &mut App, e: Option<EntryView>) {
+    update(app, Action::Loaded { entry: e.map(Box::new), done: 3, total: 40 });
+}
+
+#[test]
+fn keys_label_each_side_and_the_entry_moves_on_only_after_commits() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    loaded(&mut app, Some(pair_entry()));
+    // Left item clickbait ("a"), right item benign ("k").
+    let fx = press(&mut app, &km, 'a');
+    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.item == 10 && a.label.as_deref() == Some("clickbait") && a.annotator == "ana"));
+    let fx = press(&mut app, &km, 'k');
+    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.item == 11 && a.label.as_deref() == Some("benign")));
+    assert_eq!(app.pending, 2);
+    // The first commit alone does not move on.
+    assert!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) }).is_empty());
+    assert_eq!(app.entry.as_ref().unwrap().a.mine.as_deref(), Some("clickbait"));
+    let fx = update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("benign".into()) });
+    assert_eq!(fx, vec![Effect::LoadNext]);
+    assert!(app.loading);
+    // While loading, label keys do nothing.
+    assert!(press(&mut app, &km, 'a').is_empty());
+}
+
+#[test]
+fn both_key_note_skip_flag_undo_redo() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    loaded(&mut app, Some(pair_entry()));
+    // A note typed first travels with the next decision.
+    press(&mut app, &km, 'n');
+    assert!(app.input.is_some());
+    for c in "same ad family".chars() {
+        update(&mut app, Action::Input(c));
+    }
+    update(&mut app, Action::Submit);
+    let fx = press(&mut app, &km, '2');
+    assert_eq!(fx.len(), 2);
+    for f in &fx {
+        let Effect::Annotate(a) = f else { panic!() };
+        assert_eq!(a.label.as_deref(), Some("benign"));
+        assert_eq!(a.note.as_deref(), Some("same ad family"));
+    }
+    assert!(app.note.is_none());
+    assert!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("benign".into()) }).is_empty());
+    assert_eq!(update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("benign".into()) }), vec![Effect::LoadNext]);
+    // Flag unsure: an event per item, the entry stays.
+    loaded(&mut app, Some(pair_entry()));
+    let fx = press(&mut app, &km, '!');
+    assert!(fx.iter().all(|f| matches!(f, Effect::Annotate(a) if a.kind == AnnotationKind::Flag)));
+    assert_eq!(fx.len(), 2);
+    for item in [10, 11] {
+        assert!(update(&mut app, Action::Saved { item, kind: AnnotationKind::Flag, label: None }).is_empty(), "a flag does not move on");
+    }
+    // Skip decides what is left.
+    loaded(&mut app, Some(pair_entry()));
+    press(&mut app, &km, 'a');
+    update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) });
+    let fx = press(&mut app, &km, 'x');
+    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.item == 11 && a.kind == AnnotationKind::Skip));
+    assert_eq!(update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Skip, label: None }), vec![Effect::LoadNext]);
+    // Undo and redo go to the store; the view reloads afterwards.
+    assert_eq!(press(&mut app, &km, 'u'), vec![Effect::Undo]);
+    let redo = update(&mut app, km.resolve(&KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL), Screen::Review).unwrap());
+    assert_eq!(redo, vec![Effect::Redo]);
+    assert_eq!(update(&mut app, Action::Undone(None)), vec![]);
+    assert_eq!(app.message.as_ref().unwrap().0, "nothing to undo");
+}
+
+#[test]
+fn screens_pipeline_and_adjudication_by_keys() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    let tab = KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE);
+    press_key(&mut app, &km, tab);
+    assert_eq!(app.screen, Screen::Pipeline);
+    // Start the first stage (prelabel); a second start while running does nothing.
+    let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Prelabel)]);
+    assert!(press_key(&mut app, &km, enter).is_empty());
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
+    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored".into()) });
+    assert_eq!(app.jobs[0].1, JobState::Done("40 scored".into()));
+    // Train is not in this build: it says so instead of pretending.
+    for _ in 0..3 {
+        update(&mut app, Action::Down);
+    }
+    assert!(update(&mut app, Action::StartJob).is_empty());
+    assert!(app.message.as_ref().unwrap().0.contains("train"));
+    // Dashboard loads on entry; adjudication asks for a reason before resolving.
+    assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadDashboard]);
+    assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadConflicts]);
+    update(&mut app, Action::ConflictsLoaded(vec![Conflict { item: 7, id: "ad-7".into(), text: "x".into(), labels: vec![("ana".into(), "benign".into()), ("bob".into(), "clickbait".into())] }]));
+    assert!(press(&mut app, &km, '1').is_empty());
+    assert!(app.input.is_some());
+    assert!(update(&mut app, Action::Submit).is_empty(), "a reason is required");
+    for c in "hides the offer".chars() {
+        update(&mut app, Action::Input(c));
+    }
+    let fx = update(&mut app, Action::Submit);
+    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.item == 7 && a.kind == AnnotationKind::Resolve && a.label.as_deref() == Some("clickbait") && a.note.as_deref() == Some("hides the offer")));
+    update(&mut app, Action::Saved { item: 7, kind: AnnotationKind::Resolve, label: Some("clickbait".into()) });
+    assert!(app.conflicts.is_empty());
+    assert_eq!(press(&mut app, &km, 'Q'), vec![Effect::Quit]);
+}
+
+fn screens() -> Vec<(&'static str, App)> {
+    let mut out = Vec::new();
+    let mut review = App::new(labels(), "ana", "demo");
+    loaded(&mut review, Some(pair_entry()));
+    review.now = 75.0;
+    review.first_label_at = Some(15.0);
+    review.session_labels = 12;
+    out.push(("review", review.clone()));
+    let mut single = review.clone();
+    let mut e = pair_entry();
+    e.b = None;
+    e.entry.strategy = "margin".into();
+    e.entry.reason = serde_json::json!({"margin": 0.04});
+    single.entry = Some(e);
+    out.push(("review_single", single));
+    let mut guide = review.clone();
+    guide.show_guidelines = true;
+    out.push(("review_guidelines", guide));
+    let mut help = review.clone();
+    help.show_help = true;
+    out.push(("review_help", help));
+    let mut empty = App::new(labels(), "ana", "demo");
+    loaded(&mut empty, None);
+    out.push(("review_done", empty));
+    let mut pipe = App::new(labels(), "ana", "demo");
+    pipe.screen = Screen::Pipeline;
+    pipe.now = 30.0;
+    pipe.jobs[0].1 = JobState::Running { done: 320, total: 1300, note: "281 tok/s".into(), started: 0.0 };
+    pipe.jobs[1].1 = JobState::Done("1300 embedded".into());
+    pipe.jobs[2].1 = JobState::Failed("no embeddings yet".into());
+    out.push(("pipeline", pipe));
+    let mut dash = App::new(labels(), "ana", "demo");
+    dash.screen = Screen::Dashboard;
+    dash.dashboard = Some(DashboardData {
+        per_annotator: vec![("ana".into(), 120), ("bob".into(), 95)],
+        eval_balance: vec![("clickbait".into(), 14), ("benign".into(), 30)],
+        train_size: 102,
+        expert_kappa: Some(("0.812".into(), 24)),
+        model_kappa: Some(("0.412".into(), 44)),
+        rounds: vec![(1.0, 0.31), (2.0, 0.44), (3.0, 0.52)],
+    });
+    out.push(("dashboard", dash));
+    let mut adj = App::new(labels(), "ana", "demo");
+    adj.screen = Screen::Adjudicate;
+    adj.conflicts = vec![
+        Conflict { item: 7, id: "ad-0007".into(), text: "Only 3 left!\nGrab yours.".into(), labels: vec![("ana".into(), "benign".into()), ("bob".into(), "clickbait".into())] },
+        Conflict { item: 9, id: "ad-0009".into(), text: "Free guide from the utility".into(), labels: vec![("ana".into(), "clickbait".into()), ("cy".into(), "benign".into())] },
+    ];
+    out.push(("adjudicate", adj));
+    out
+}
+
+#[test]
+fn every_screen_snapshot_at_80x24_and_120x40() {
+    let (km, _) = Keymap::load(None);
+    let theme = Theme::builtin("dark").unwrap();
+    for (name, app) in screens() {
+        for (w, h) in [(80u16, 24u16), (120, 40)] {
+            let text = hifi::tui::render_to_string(&app, &theme, &km, w, h);
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
+        }
+    }
+}
+
+#[test]
+fn hostile_text_renders_inert() {
+    let (km, _) = Keymap::load(None);
+    let theme = Theme::builtin("high-contrast").unwrap();
+    let mut app = App::new(labels(), "ana\x1b[31m", "demo");
+    let mut e = pair_entry();
+    e.a.text = "clear\x1b[2J\x1b]0;pwned\x07 osc52\x1b]52;c;SGVsbG8=\x07 \u{202e}txet desrever\u{202c} zero\u{200b}width \u{9b}31m c1".into();
+    e.b.as_mut().unwrap().text = "新しい製品 — 全角テキストが正しく折り返されることを確認します。".repeat(8);
+    e.a.id = "id\x1b[5m".into();
+    loaded(&mut app, Some(e));
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let out = hifi::tui::render_to_string(&app, &theme, &km, w, h);
+        assert!(!out.chars().any(|c| c == '\x1b' || c == '\x07' || c == '\u{9b}' || c == '\u{202e}' || c == '\u{200b}'), "{out}");
+        assert!(out.contains("␛[2J") && out.contains("<U+202E>") && out.contains("<U+200B>"), "{out}");
+        assert!(out.contains("新しい製品"));
+    }
+}
+
+/// The real binary in a real terminal: label pairs, undo one, quit; the store holds exactly
+/// the expected annotations.
+#[test]
+fn end_to_end_in_tmux() {
+    if std::process::Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var("CI").is_err(), "tmux is required in CI (scripts/setup.sh installs it)");
+        eprintln!("skipping: tmux not installed");
+        return;
+    }
+    let (dir, _cfg, mut store) = project();
+    let mut body = String::from("id,text\n");
+    for i in 0..8 {
+        body.push_str(&format!("p{i},\"Ad number {i}\nSecond line {i}\"\n"));
+    }
+    let p = file(dir.path(), "p.csv", body.as_bytes());
+    hifi::io::import::import_items(&mut store, &p, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
+    let k = |s: &Store, id: &str| s.item_by_id(id).unwrap().unwrap().key;
+    let entries: Vec<NewQueueEntry> = (0..4)
+        .map(|i| NewQueueEntry { item_a: k(&store, &format!("p{}", 2 * i)), item_b: Some(k(&store, &format!("p{}", 2 * i + 1))), reason: serde_json::json!({"distance": 0.1}), needed: 1 })
+        .collect();
+    store.replace_queue("pairs", &entries).unwrap();
+    drop(store);
+    let session = format!("hifi-e2e-{}", std::process::id());
+    let bin = env!("CARGO_BIN_EXE_hifi");
+    let cmd = format!("{bin} --project {} review --annotator ana", dir.path().display());
+    let tmux = |args: &[&str]| std::process::Command::new("tmux").args(args).output().unwrap();
+    tmux(&["kill-session", "-t", &session]);
+    let out = tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", &cmd]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let capture = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let wait_for = |needle: &str| {
+        for _ in 0..100 {
+            let s = capture();
+            if s.contains(needle) {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {needle:?}; screen:\n{}", capture());
+    };
+    wait_for("p0");
+    // Pair 1: left clickbait (a), right benign (k).
+    tmux(&["send-keys", "-t", &session, "a"]);
+    tmux(&["send-keys", "-t", &session, "k"]);
+    wait_for("p2");
+    // Pair 2: both benign (2).
+    tmux(&["send-keys", "-t", &session, "2"]);
+    wait_for("p4");
+    // Undo the last decision (p3's benign): the view goes back to pair 2.
+    tmux(&["send-keys", "-t", &session, "u"]);
+    let s = wait_for("undid label benign");
+    assert!(s.contains("p2") && s.contains("p3"), "{s}");
+    tmux(&["send-keys", "-t", &session, "Q"]);
+    for _ in 0..50 {
+        if !tmux(&["has-session", "-t", &session]).status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tmux(&["kill-session", "-t", &session]);
+    let store = Store::open(dir.path()).unwrap();
+    let mut labels: Vec<(String, String)> = store
+        .current_labels()
+        .unwrap()
+        .into_iter()
+        .map(|(item, who, l)| {
+            assert_eq!(who, "ana");
+            (store.item(item).unwrap().unwrap().id, l)
+        })
+        .collect();
+    labels.sort();
+    assert_eq!(labels, vec![("p0".into(), "clickbait".into()), ("p1".into(), "benign".into()), ("p2".into(), "benign".into())]);
+    assert_eq!(store.events().unwrap().len(), 5, "4 labels and 1 undo");
+}
