@@ -183,13 +183,18 @@ fn argilla_v1_and_v2_records_round_trip() {
     let mut lines: Vec<Value> = ads
         .iter()
         .enumerate()
-        .map(|(i, a)| match i % 3 {
+        .map(|(i, a)| match i % 4 {
             // v1: a generated record id that is no item's: found by its text
             0 => json!({"text": a.text, "inputs": {"text": a.text}, "annotation": a.gold, "annotation_agent": "ana", "id": format!("9f1c-{i}"), "status": "Validated"}),
             // v2 with the user's id and the question `verdict`
             1 => json!({"id": a.id, "fields": {"text": a.text}, "status": "completed", "responses": {"verdict": [{"value": a.gold, "user_id": "u1", "status": "submitted"}]}}),
             // v2 matched by metadata.id, two agreeing annotators
-            _ => json!({"id": "x", "metadata": {"id": a.id}, "fields": {"text": "other wording"}, "responses": {"verdict": [{"value": a.gold, "user_id": "u1"}, {"value": a.gold, "user_id": "u2"}]}}),
+            2 => json!({"id": "x", "metadata": {"id": a.id}, "fields": {"text": "other wording"}, "responses": {"verdict": [{"value": a.gold, "user_id": "u1"}, {"value": a.gold, "user_id": "u2"}]}}),
+            // Argilla 1.x feedback record: responses listed per user, a discarded one ignored
+            _ => json!({"external_id": a.id, "fields": {"text": a.text}, "responses": [
+                {"user_id": "u1", "status": "submitted", "values": {"verdict": {"value": a.gold}}},
+                {"user_id": "u2", "status": "discarded", "values": {"verdict": {"value": other(&a.gold)}}}
+            ]}),
         })
         .collect();
     lines.push(json!({"id": ads[0].id, "fields": {"text": ads[0].text}, "status": "pending", "responses": {}}));
@@ -240,6 +245,7 @@ fn each_error_leaves_the_store_unchanged() {
         ("ambiguous.jsonl", "{\"text\": \"Exactly the same words\", \"label\": \"BENIGN\", \"answer\": \"accept\"}\n".into(), None, vec!["ambiguous.jsonl:1: field `text`: the text matches 2 items"]),
         ("multi.jsonl", format!("{{\"text\": \"t\", \"id\": \"{a}\", \"annotation\": [\"benign\", \"clickbait\"]}}\n"), None, vec!["multi.jsonl:1: field `annotation`: 2 labels given"]),
         ("disagree.jsonl", format!("{{\"id\": \"{a}\", \"responses\": {{\"label\": [{{\"value\": \"benign\"}}, {{\"value\": \"clickbait\"}}]}}}}\n"), None, vec!["disagree.jsonl:1: field `responses.label`: the responses disagree"]),
+        ("feedback.jsonl", format!("{{\"external_id\": \"{a}\", \"responses\": [{{\"status\": \"submitted\", \"values\": {{\"topic\": {{\"value\": \"x\"}}}}}}]}}\n"), Some(LabelFormat::Argilla), vec!["feedback.jsonl:1: field `responses.label`: no answers to question \"label\" (answered here: topic)"]),
         ("question.jsonl", format!("{{\"id\": \"{a}\", \"responses\": {{\"verdict\": [{{\"value\": \"benign\"}}]}}}}\n"), None, vec!["question.jsonl:1: field `responses.label`: no answers to question \"label\" (answered here: verdict)"]),
         ("nothing.jsonl", "{\"label\": \"benign\", \"note\": \"x\"}\n".into(), Some(LabelFormat::Jsonl), vec!["nothing.jsonl:1: nothing to find the item by"]),
         ("empty.csv", String::new(), Some(LabelFormat::Csv), vec!["empty.csv:1:"]),
@@ -372,9 +378,9 @@ fn export_carries_annotator_time_split_prediction_and_round() {
     assert!(rows[0][12].contains("\"probs\":[0.8,0.2]"));
 }
 
-/// Through the binary; needs `hifi labels` wired into the CLI.
+/// Through the binary: detection is announced, a refusal names file:line and the way out,
+/// --skip-invalid lists the lines, export writes the file.
 #[test]
-#[ignore = "enable once `hifi labels` is wired into src/cli"]
 fn cli_import_export_and_refusal() {
     let (dir, _cfg, store, ads) = sample(3);
     drop(store);

@@ -263,3 +263,36 @@ fn gguf_kv(kv: &[(&str, &str)]) -> Vec<u8> {
     }
     b
 }
+
+/// Sample data with the real model's prelabels and embeddings: mining fills the queue with
+/// pairs of different predicted labels, and no item repeats.
+#[test]
+fn mine_sample_data_with_real_prelabels_and_embeddings() {
+    let Some(model) = model() else { return };
+    let (dir, mut cfg, mut store) = project();
+    cfg.model.batch_items = 8;
+    let rows: Vec<String> = std::fs::read_to_string(repo().join("sample-data/ads.jsonl")).unwrap().lines().take(120).map(String::from).collect();
+    let pool = file(dir.path(), "pool.jsonl", (rows.join("\n") + "\n").as_bytes());
+    hifi::io::import::import_items(&mut store, &pool, &hifi::io::import::ImportOptions { labels: cfg.label_names(), ..Default::default() }, &mut Silent, &CancelToken::new()).unwrap();
+    let opts = EngineOptions { threads: 2, gpu_layers: 0 };
+    let p = prelabel::PrelabelParams { model: model.clone(), adapter: None, limit: None, engine: opts.clone() };
+    prelabel::run(&mut store, &cfg, &p, &mut Silent, &CancelToken::new()).unwrap();
+    let e = hifi::llm::embed::EmbedParams { model, limit: None, batch_items: 8, engine: opts };
+    hifi::llm::embed::run(&mut store, &e, &mut Silent, &CancelToken::new()).unwrap();
+    let params = hifi::curate::MineParams { budget: 20, ..Default::default() };
+    let r = hifi::curate::mine(&mut store, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert!(r.entries > 0, "{r:?}");
+    let q = store.queue().unwrap();
+    assert_eq!(q.len(), r.entries);
+    let mut seen = std::collections::HashSet::new();
+    let model_id = store.latest_model().unwrap().unwrap().id;
+    let preds: std::collections::HashMap<i64, usize> =
+        store.predictions(model_id).unwrap().into_iter().map(|p| (p.item, p.top().0)).collect();
+    for e in &q {
+        assert!(seen.insert(e.item_a), "item {} repeats", e.item_a);
+        if let Some(b) = e.item_b {
+            assert!(seen.insert(b), "item {b} repeats");
+            assert_ne!(preds[&e.item_a], preds[&b], "a pair straddles two predicted labels");
+        }
+    }
+}

@@ -81,6 +81,22 @@ fn first_pairs_come_from_different_boundary_regions() {
 }
 
 #[test]
+fn labeled_items_seed_the_diversity_order() {
+    // Experts already labeled boundary items in regions 0–3: the first pair comes from 4.
+    let mut synth = generate(&spec(8000, 5, 3, 2, 2)).unwrap();
+    for region in 0..4u32 {
+        let mut rows: Vec<usize> = (0..synth.region.len()).filter(|r| synth.region[*r] == region).collect();
+        rows.sort_by(|a, b| synth.side[*a].abs().total_cmp(&synth.side[*b].abs()));
+        for r in rows.into_iter().take(20) {
+            synth.pool.labeled[r] = true;
+        }
+    }
+    let m = run(&synth.pool.view(), &MineParams { budget: 10, ..MineParams::default() });
+    assert_eq!(synth.region[m.pairs[0].a], 4, "first pair from region {}", synth.region[m.pairs[0].a]);
+    assert!(rows_of(&m).iter().all(|r| !synth.pool.labeled[*r]));
+}
+
+#[test]
 fn multi_class_pairs_join_every_label_pair() {
     // Three labels, one boundary region per label pair.
     let synth = generate(&spec(6000, 3, 3, 3, 3)).unwrap();
@@ -298,6 +314,22 @@ fn missing_predictions_or_embeddings_give_clear_errors() {
 }
 
 #[test]
+fn cancelled_mining_leaves_the_queue_alone() {
+    let synth = generate(&spec(1500, 2, 2, 2, 11)).unwrap();
+    let (_dir, cfg, mut st) = project_from(&synth);
+    let done = mine(&mut st, &cfg, &MineParams { budget: 5, ..MineParams::default() }, &mut Silent, &CancelToken::new()).unwrap();
+    let before = st.queue().unwrap();
+    assert_eq!(before.len(), done.entries);
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    for s in [Strategy::Pairs, Strategy::Margin] {
+        let rep = mine(&mut st, &cfg, &MineParams { budget: 5, strategy: s, ..MineParams::default() }, &mut Silent, &cancel).unwrap();
+        assert!(rep.cancelled && rep.mine_run.is_none() && rep.entries == 0, "{rep:?}");
+    }
+    assert_eq!(st.queue().unwrap(), before);
+}
+
+#[test]
 fn cli_glue_mines_a_project() {
     let synth = generate(&spec(1500, 2, 2, 2, 10)).unwrap();
     let (dir, _cfg, _st) = project_from(&synth);
@@ -334,12 +366,14 @@ fn bench_reports_the_documented_keys() {
 }
 
 /// The full-size measurement: `cargo test --test mine -- --ignored --nocapture bench_full`.
-/// HIFI_BENCH_N / HIFI_BENCH_DIM override the size.
+/// HIFI_BENCH_N / _DIM / _BOUNDARY / _PURE / _BUDGET override the generated pool.
 #[test]
 #[ignore]
 fn bench_full() {
-    let n = std::env::var("HIFI_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let dim = std::env::var("HIFI_BENCH_DIM").ok().and_then(|v| v.parse().ok()).unwrap_or(384);
-    let r = hifi::curate::bench(n, dim, 0).unwrap();
+    let var = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let mut spec = SynthSpec::new(var("HIFI_BENCH_N", 1_000_000), var("HIFI_BENCH_DIM", 384), 0);
+    spec.boundary_regions = var("HIFI_BENCH_BOUNDARY", spec.boundary_regions);
+    spec.pure_regions = var("HIFI_BENCH_PURE", spec.pure_regions);
+    let r = hifi::curate::bench_with(&spec, var("HIFI_BENCH_BUDGET", hifi::curate::BENCH_BUDGET)).unwrap();
     println!("{}", serde_json::to_string_pretty(&r).unwrap());
 }

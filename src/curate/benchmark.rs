@@ -41,7 +41,7 @@ pub struct BenchReport {
     pub pairs: usize,
     /// Pairs whose items lie in one boundary region on opposite sides of its true boundary.
     pub pairs_on_true_boundary: usize,
-    /// Distinct boundary regions among the first 8 pairs (of 8 regions).
+    /// Distinct boundary regions among the first 8 pairs.
     pub regions_in_first_8: usize,
     pub overlapping_cluster_pairs: usize,
     pub candidates: usize,
@@ -53,11 +53,16 @@ pub struct BenchReport {
 /// Generate `n` × `dim` (two labels, eight boundary and eight pure regions, seeded) and mine
 /// [`BENCH_BUDGET`] boundary pairs.
 pub fn bench(n: usize, dim: usize, seed: u64) -> Result<BenchReport> {
+    bench_with(&SynthSpec::new(n, dim, seed), BENCH_BUDGET)
+}
+
+/// [`bench`] on any generated pool and budget.
+pub fn bench_with(spec: &SynthSpec, budget: usize) -> Result<BenchReport> {
+    let (n, dim, seed) = (spec.n, spec.dim, spec.seed);
     let t = Instant::now();
-    let spec = SynthSpec::new(n, dim, seed);
-    let synth = generate(&spec)?;
+    let synth = generate(spec)?;
     let generate_s = t.elapsed().as_secs_f64();
-    let params = MineParams { budget: BENCH_BUDGET, seed, ..MineParams::default() };
+    let params = MineParams { budget, seed, ..MineParams::default() };
     let t = Instant::now();
     let mined = mine_pool(&synth.pool.view(), &params, None, &mut Silent, &CancelToken::new())?;
     let total = t.elapsed().as_secs_f64();
@@ -72,7 +77,7 @@ pub fn bench(n: usize, dim: usize, seed: u64) -> Result<BenchReport> {
         labels: spec.labels,
         seed,
         threads: threads(),
-        budget: BENCH_BUDGET,
+        budget,
         seconds_total: total,
         seconds: BenchSeconds { generate: generate_s, cluster: s.cluster, index: s.index, pair_search: s.pair_search, ordering: s.ordering },
         peak_rss_bytes: peak_rss_bytes(),

@@ -5,8 +5,14 @@
 //! different labels that overlap (centroid distance < r_A + r_B, r the `overlap_percentile`
 //! of member-to-centre distances), pair the nearest differently-labeled items of each overlap
 //! with an HNSW index, and order the pairs farthest-point first over their midpoints, seeded
-//! with what experts already labeled. See [`pairs`](self) and the module docs of each step.
+//! with what experts already labeled (details in the `cluster`, `pairs` and `order` modules).
 //! Margin, entropy, random and Cluster-Margin queue single items instead.
+//!
+//! Re-mining keeps what it can: each label's k-means centres are cached in
+//! `vectors/mine-clusters-<label>.bin`, keyed by the label's member set, the embedding set,
+//! k and the seed — expert labels do not change it, a new round's predictions do. The HNSW
+//! index is rebuilt each run: it covers only the boundary rows (bounded by the overlap cap
+//! and the frontier, not by the pool) and excludes what was labeled since.
 //!
 //! The core ([`mine_pool`]) works on an in-memory [`PoolView`]; [`mine`] reads the project
 //! store, runs it, and replaces the queue. Every strategy refuses near-duplicates (vectors
@@ -28,7 +34,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-pub use benchmark::{bench, BenchReport, BenchSeconds};
+pub use benchmark::{bench, bench_with, BenchReport, BenchSeconds, BENCH_BUDGET};
 pub use cluster::{k_rule, LabelSummary, MAX_K, MIN_ITEMS_TO_CLUSTER};
 pub use pairs::MAX_OVERLAPS;
 pub use pool::{pool_from_store, LoadedPool, Pool, PoolView};
@@ -256,9 +262,7 @@ pub fn mine_pool(pool: &PoolView, params: &MineParams, cache_dir: Option<&Path>,
                 }
                 v
             });
-            let lookup = of_row.as_ref().map(|v| move |r: usize| v[r]);
-            let f: Option<&dyn Fn(usize) -> (u32, u32)> = lookup.as_ref().map(|f| f as &dyn Fn(usize) -> (u32, u32));
-            let Some(items) = strategies::pick_singles(pool, strategy, params.budget, params.seed, f, &mut dedup, cancel) else {
+            let Some(items) = strategies::pick_singles(pool, strategy, params.budget, params.seed, of_row.as_deref(), &mut dedup, cancel) else {
                 return cancelled(out);
             };
             out.seconds.ordering = t.elapsed().as_secs_f64();

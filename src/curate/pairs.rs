@@ -10,7 +10,8 @@
 //! 3. **ANN**: one HNSW index (hnsw_rs) per label over that label's frontier rows. Each
 //!    frontier row of A queries the index of every label A overlaps with; a neighbour y in a
 //!    cluster B that overlaps A gives the candidate (x, y). Symmetric queries meet in the
-//!    middle, and per overlap the `pairs_per_overlap` nearest item-disjoint pairs stay.
+//!    middle, and per overlap the `pairs_per_overlap` nearest item-disjoint pairs stay (more
+//!    when the budget needs more: 2·budget / overlaps).
 //! 4. **Filters**: a pair at least as far apart as the typical cross-label distance (median
 //!    over random differently-labeled rows) is no boundary; a pair closer than the
 //!    near-duplicate threshold is one text twice — both are dropped (the latter counted).
@@ -36,11 +37,11 @@ use crate::progress::{CancelToken, Progress};
 
 /// Overlapping cluster pairs examined at most (the deepest ones).
 pub const MAX_OVERLAPS: usize = 4096;
-const HNSW_M: usize = 16;
+const HNSW_M: usize = 12;
 const HNSW_LAYERS: usize = 16;
-const HNSW_EF_CONSTRUCTION: usize = 64;
+const HNSW_EF_CONSTRUCTION: usize = 40;
 const KNN: usize = 10;
-const EF_SEARCH: usize = 48;
+const EF_SEARCH: usize = 32;
 const NO_CLUSTER: u32 = u32::MAX;
 
 /// The clusters of all labels, numbered globally (label by label).
@@ -169,7 +170,10 @@ pub(crate) fn boundary(
     let t_index = Instant::now();
     progress.start("frontier", k as u64);
     let active: Vec<u32> = (0..k as u32).filter(|g| !partners[*g as usize].is_empty()).collect();
-    let m = params.frontier.max(1);
+    // A budget beyond what `pairs_per_overlap` pairs per overlap can fill takes more per
+    // overlap (with a frontier wide enough to hold them) rather than falling short.
+    let per_overlap = params.pairs_per_overlap.max(1).max(params.budget.saturating_mul(2).div_ceil(overlaps.len().max(1)));
+    let m = params.frontier.max(1).max(4 * per_overlap);
     let fronts = par_map(&active, |&g| if cancel.is_cancelled() { Ok(Vec::new()) } else { frontier(pool, cl, g, &partners[g as usize], m) });
     let mut boundary_rows: Vec<Vec<u32>> = vec![Vec::new(); n_labels];
     for (g, f) in active.iter().zip(fronts) {
@@ -252,7 +256,7 @@ pub(crate) fn boundary(
     }
     let raw: Vec<Candidate> = found.into_iter().flatten().collect();
     let typical = typical_cross_distance(pool, params.seed);
-    let (candidates, near_duplicate_pairs) = select_candidates(raw, overlaps.len(), params, typical);
+    let (candidates, near_duplicate_pairs) = select_candidates(pool, raw, overlaps.len(), per_overlap, params, typical);
     let seconds_search = t_search.elapsed().as_secs_f64();
     progress.finish(&format!("{} candidate pairs from {} overlapping cluster pairs", candidates.len(), overlaps.len()));
     Ok(Some(Boundary {
@@ -323,34 +327,40 @@ pub(crate) fn typical_cross_distance(pool: &PoolView, seed: u64) -> Option<f32> 
     Some(super::cluster::percentile_of(&mut ds, 50.0))
 }
 
-/// Per overlap, the nearest item-disjoint pairs; then the cap on candidates.
-fn select_candidates(mut raw: Vec<Candidate>, n_overlaps: usize, params: &MineParams, typical: Option<f32>) -> (Vec<Candidate>, usize) {
+/// Per overlap (deepest first), the nearest pairs whose items no kept pair uses yet; then the
+/// cap on candidates. A pair whose
+/// items are near-duplicates of each other, or whose item is a near-duplicate (not the same
+/// item) of one already kept for the overlap, is refused and counted.
+fn select_candidates(pool: &PoolView, mut raw: Vec<Candidate>, n_overlaps: usize, per_overlap: usize, params: &MineParams, typical: Option<f32>) -> (Vec<Candidate>, usize) {
     raw.sort_by(|p, q| p.overlap.cmp(&q.overlap).then(p.d.total_cmp(&q.d)).then(p.x.cmp(&q.x)).then(p.y.cmp(&q.y)));
     raw.dedup_by(|p, q| p.x == q.x && p.y == q.y);
+    let t2 = params.dup_threshold * params.dup_threshold;
+    let near = |a: u32, b: u32| a != b && sq_dist(pool.row(a as usize), pool.row(b as usize)) < t2;
     let mut near_dups = 0;
     let mut ranked: Vec<(usize, Candidate)> = Vec::new();
-    let mut used: Vec<u32> = Vec::new();
+    let mut kept: Vec<u32> = Vec::new();
+    // Items taken by a deeper overlap's pair: the ordering could never use both pairs.
+    let mut taken: std::collections::HashSet<u32> = std::collections::HashSet::new();
     let mut current = u32::MAX;
-    let mut rank = 0;
     for c in raw {
         if c.overlap != current {
             current = c.overlap;
-            used.clear();
-            rank = 0;
+            kept.clear();
         }
-        if rank >= params.pairs_per_overlap.max(1) || used.contains(&c.x) || used.contains(&c.y) {
+        let rank = kept.len() / 2;
+        if rank >= per_overlap || typical.is_some_and(|t| c.d >= t) {
             continue;
         }
-        if typical.is_some_and(|t| c.d >= t) {
-            continue;
-        }
-        if c.d < params.dup_threshold {
+        if c.d < params.dup_threshold || kept.iter().any(|k| near(*k, c.x) || near(*k, c.y)) {
             near_dups += 1;
             continue;
         }
-        used.extend([c.x, c.y]);
+        if taken.contains(&c.x) || taken.contains(&c.y) {
+            continue;
+        }
+        kept.extend([c.x, c.y]);
+        taken.extend([c.x, c.y]);
         ranked.push((rank, c));
-        rank += 1;
     }
     // Cap: every overlap's best pair before any overlap's second.
     let cap = (params.budget.saturating_mul(20)).max(10_000).max(n_overlaps);

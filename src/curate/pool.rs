@@ -134,17 +134,17 @@ pub fn pool_from_store(store: &Store, need_vectors: bool) -> Result<LoadedPool> 
     if l < 2 {
         return Err(Error::Input(format!("model {} scores {l} label(s); mining needs at least two", model.id)));
     }
+    let mut warnings = Vec::new();
     let vectors = match Vectors::open(store, None) {
         Ok(v) => Some(v),
         Err(Error::Input(m)) if !need_vectors => {
-            tracing::debug!("mining without vectors: {m}");
+            warnings.push(format!("{m}; mining without vectors, so near-duplicates are not checked"));
             None
         }
         Err(Error::Input(m)) => return Err(Error::Input(format!("{m} (mining needs embeddings: run `hifi embed` after `hifi prelabel`)"))),
         Err(e) => return Err(e),
     };
     let labeled: HashSet<i64> = store.current_labels()?.into_iter().map(|(item, _, _)| item).collect();
-    let mut warnings = Vec::new();
     let mut pool = Pool { label_names, ..Pool::default() };
     if let Some(v) = &vectors {
         pool.dim = v.dim;

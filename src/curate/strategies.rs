@@ -48,14 +48,14 @@ pub struct MinedItem {
 }
 
 /// Rank unlabeled rows by `strategy` and take up to `budget` that pass the near-duplicate
-/// guard. `cluster_of` gives (label, cluster) per row; cluster-margin needs it. `None` when
-/// cancelled.
+/// guard. `cluster_of` gives (label, cluster) per row; without it cluster-margin is margin.
+/// `None` when cancelled.
 pub(crate) fn pick_singles(
     pool: &PoolView,
     strategy: Strategy,
     budget: usize,
     seed: u64,
-    cluster_of: Option<&dyn Fn(usize) -> (u32, u32)>,
+    cluster_of: Option<&[(u32, u32)]>,
     dedup: &mut Dedup,
     cancel: &CancelToken,
 ) -> Option<Vec<MinedItem>> {
@@ -74,13 +74,12 @@ pub(crate) fn pick_singles(
             rows.into_iter().enumerate().map(|(i, row)| MinedItem { row, score: i as f64, cluster: None }).collect()
         }
         Strategy::Entropy => sorted(rows, score, true),
-        Strategy::ClusterMargin => {
-            let cluster_of = cluster_of?;
+        Strategy::ClusterMargin if cluster_of.is_some() => {
             let mut low = sorted(rows, score, false);
             low.truncate(budget.saturating_mul(CLUSTER_MARGIN_POOL).max(budget));
-            round_robin(low, cluster_of)
+            round_robin(low, &|r| cluster_of.map_or((0, 0), |c| c[r]))
         }
-        Strategy::Margin | Strategy::Pairs => sorted(rows, score, false),
+        Strategy::Margin | Strategy::ClusterMargin | Strategy::Pairs => sorted(rows, score, false),
     };
     let mut out = Vec::with_capacity(budget.min(ranked.len()));
     for (i, item) in ranked.into_iter().enumerate() {

@@ -257,31 +257,22 @@ fn option_label(f: &Map<String, Value>, id: &str, labels: &[String]) -> Option<S
     match_label(labels, text).map(|_| text.to_string())
 }
 
-/// Argilla: v1 records carry `annotation` (a string, or a one-element list); v2 records carry
-/// `responses.<question>: [{value, status}]`. Records nobody answered are not labeled.
+/// Argilla: 1.x text-classification records carry `annotation` (a string, or a one-element
+/// list); v2 records `responses.<question>: [{value, status}]`; 1.x feedback records
+/// `responses: [{values: {<question>: {value}}, status}]`. All submitted answers must agree.
+/// Records nobody answered are not labeled.
 fn argilla(rec: &Record, ctx: &Ctx, col: &mut Collected) {
     let f = &rec.fields;
     let line = rec.line;
     let (label, label_field) = if let Some(responses) = f.get("responses").filter(|v| !v.is_null()) {
         let question = ctx.opts.label_field.as_deref().unwrap_or("label");
         let field = format!("responses.{question}");
-        let Some(answers) = responses.as_object().and_then(|r| r.get(question)) else {
-            let asked: Vec<&str> = responses.as_object().map(|r| r.keys().map(String::as_str).collect()).unwrap_or_default();
-            if asked.is_empty() {
-                return col.unlabeled();
-            }
-            return col.problem(line, Some(&field), format!("no answers to question {question:?} (answered here: {}); name the question with --label", asked.join(", ")));
+        let answers = match answers(responses, question) {
+            Ok(a) => a,
+            Err(msg) => return col.problem(line, Some(&field), msg),
         };
-        let Some(answers) = answers.as_array() else {
-            return col.problem(line, Some(&field), format!("expected a list of responses, found {}", json_kind(answers)));
-        };
-        let submitted: Vec<&Value> = answers
-            .iter()
-            .filter(|r| r.get("status").and_then(Value::as_str).is_none_or(|s| s == "submitted"))
-            .filter_map(|r| r.get("value"))
-            .collect();
         let mut values = Vec::new();
-        for v in submitted {
+        for v in answers {
             match single_label(v) {
                 Ok(s) => values.push(s),
                 Err(msg) => return col.problem(line, Some(&field), msg),
@@ -313,6 +304,38 @@ fn argilla(rec: &Record, ctx: &Ctx, col: &mut Collected) {
         return;
     };
     col.entries.push(Entry { line, ids, text, label, label_field, note: None });
+}
+
+/// The submitted answers to `question` in an Argilla `responses` value: v2 maps questions to
+/// `[{value, status}]`, Argilla 1.x feedback records list `[{values: {question: {value}},
+/// status}]`. `Err` says what is wrong, naming the questions answered instead.
+fn answers<'v>(responses: &'v Value, question: &str) -> Result<Vec<&'v Value>, String> {
+    let submitted = |r: &Value| r.get("status").and_then(Value::as_str).is_none_or(|s| s == "submitted");
+    let mut answered_instead: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    match responses {
+        Value::Object(by_question) => match by_question.get(question) {
+            Some(Value::Array(list)) => out.extend(list.iter().filter(|r| submitted(r)).filter_map(|r| r.get("value"))),
+            Some(other) => return Err(format!("expected a list of responses, found {}", json_kind(other))),
+            None => answered_instead.extend(by_question.keys().map(String::as_str)),
+        },
+        Value::Array(list) => {
+            for r in list.iter().filter(|r| submitted(r)) {
+                let values = r.get("values").and_then(Value::as_object);
+                match values.and_then(|v| v.get(question)).and_then(|a| a.get("value")) {
+                    Some(v) => out.push(v),
+                    None => answered_instead.extend(values.into_iter().flat_map(|v| v.keys().map(String::as_str))),
+                }
+            }
+        }
+        other => return Err(format!("expected responses by question, found {}", json_kind(other))),
+    }
+    if out.is_empty() && !answered_instead.is_empty() {
+        answered_instead.sort_unstable();
+        answered_instead.dedup();
+        return Err(format!("no answers to question {question:?} (answered here: {}); name the question with --label", answered_instead.join(", ")));
+    }
+    Ok(out)
 }
 
 /// A label given as a string or as a list holding exactly one string.
