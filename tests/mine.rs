@@ -3,16 +3,11 @@
 
 mod common;
 
-// The CLI file is compiled here on its own until it is wired into `hifi`'s command enum; it
-// names `crate::{config, curate, progress, store, text}`, which these imports provide.
-#[allow(dead_code)]
-#[path = "../src/cli/mine_cmd.rs"]
-mod mine_cmd;
-use hifi::{config, curate, progress, store, text};
-
 use std::collections::HashSet;
 
 use common::*;
+use hifi::cli::mine_cmd;
+use hifi::{config, store};
 use hifi::curate::synth::{generate, SynthSpec, Synthetic};
 use hifi::curate::{mine, mine_pool, MineParams, Mined, PoolView, Strategy};
 use hifi::error::Error;
@@ -348,6 +343,10 @@ fn cli_glue_mines_a_project() {
     let q = st.queue().unwrap();
     assert_eq!(q.len(), 8);
     assert_eq!(q.iter().filter(|e| e.needed == 2).count(), 2);
+    // The human summary, with another strategy.
+    let args = mine_cmd::MineArgs { strategy: Strategy::ClusterMargin, json: false, ..args };
+    mine_cmd::run(dir.path(), &args, &mut Silent, &CancelToken::new()).unwrap();
+    assert!(st.queue().unwrap().iter().all(|e| e.item_b.is_none() && e.reason["cluster"].is_object()));
 }
 
 #[test]

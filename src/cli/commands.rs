@@ -117,8 +117,9 @@ fn engine_opts(cfg: &Config, a: &EngineArgs) -> EngineOptions {
 
 fn prelabel_cmd(project: &Path, a: &PrelabelArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
     let (cfg, mut store) = open(project)?;
+    let base = prelabel::PrelabelParams::from_config(&cfg, project);
     let params = prelabel::PrelabelParams {
-        model: a.engine.model.clone().unwrap_or_else(|| cfg.model_path(project)),
+        model: a.engine.model.clone().unwrap_or(base.model),
         adapter: a.adapter.clone(),
         limit: a.limit,
         engine: engine_opts(&cfg, &a.engine),
@@ -144,11 +145,12 @@ fn prelabel_cmd(project: &Path, a: &PrelabelArgs, bar: &mut dyn Progress, cancel
 
 fn embed_cmd(project: &Path, a: &EmbedArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
     let (cfg, mut store) = open(project)?;
+    let base = embed::EmbedParams::from_config(&cfg, project);
     let params = embed::EmbedParams {
-        model: a.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project)),
+        model: a.engine.model.clone().unwrap_or(base.model),
         limit: a.limit,
-        batch_items: cfg.model.batch_items,
         engine: engine_opts(&cfg, &a.engine),
+        ..base
     };
     let rep = embed::run(&mut store, &params, bar, cancel)?;
     if a.json {

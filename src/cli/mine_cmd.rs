@@ -1,7 +1,4 @@
 //! `hifi mine` and `hifi bench mine`: flags, then one call into `crate::curate`.
-//!
-//! Self-contained (only `crate::{config, curate, progress, store, text}`), so the integration
-//! tests can compile it on its own before it is wired into the command enum.
 
 use std::path::Path;
 

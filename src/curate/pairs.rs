@@ -37,6 +37,9 @@ use crate::progress::{CancelToken, Progress};
 
 /// Overlapping cluster pairs examined at most (the deepest ones).
 pub const MAX_OVERLAPS: usize = 4096;
+/// Frontier slots (2 × overlaps × frontier) at most: bounds the index and the queries, the
+/// costly part when every cluster overlaps (4 096 × 2 × 32, the defaults' worst case).
+pub const MAX_FRONTIER_SLOTS: usize = 262_144;
 const HNSW_M: usize = 12;
 const HNSW_LAYERS: usize = 16;
 const HNSW_EF_CONSTRUCTION: usize = 40;
@@ -173,7 +176,7 @@ pub(crate) fn boundary(
     // A budget beyond what `pairs_per_overlap` pairs per overlap can fill takes more per
     // overlap (with a frontier wide enough to hold them) rather than falling short.
     let per_overlap = params.pairs_per_overlap.max(1).max(params.budget.saturating_mul(2).div_ceil(overlaps.len().max(1)));
-    let m = params.frontier.max(1).max(4 * per_overlap);
+    let m = params.frontier.max(1).max(4 * per_overlap).min((MAX_FRONTIER_SLOTS / (2 * overlaps.len().max(1))).max(4));
     let fronts = par_map(&active, |&g| if cancel.is_cancelled() { Ok(Vec::new()) } else { frontier(pool, cl, g, &partners[g as usize], m) });
     let mut boundary_rows: Vec<Vec<u32>> = vec![Vec::new(); n_labels];
     for (g, f) in active.iter().zip(fronts) {

@@ -118,6 +118,18 @@ pub struct EmbedParams {
     pub engine: EngineOptions,
 }
 
+impl EmbedParams {
+    /// The project's embedding model and knobs.
+    pub fn from_config(cfg: &crate::config::Config, project: &std::path::Path) -> Self {
+        Self {
+            model: cfg.embed_model_path(project),
+            limit: None,
+            batch_items: cfg.model.batch_items,
+            engine: EngineOptions { threads: cfg.threads(), gpu_layers: cfg.model.gpu_layers },
+        }
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EmbedReport {
     pub set_id: i64,

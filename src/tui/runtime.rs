@@ -108,15 +108,14 @@ fn start_job(stage: Stage, project: &Path, tx: Sender<Action>, cancel: CancelTok
 fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &CancelToken) -> Result<String> {
     let cfg = Config::load(project)?;
     let mut store = Store::open(project)?;
-    let opts = crate::llm::EngineOptions { threads: cfg.threads(), gpu_layers: cfg.model.gpu_layers };
     Ok(match stage {
         Stage::Prelabel => {
-            let params = crate::llm::prelabel::PrelabelParams { model: cfg.model_path(project), adapter: None, limit: None, engine: opts };
+            let params = crate::llm::prelabel::PrelabelParams::from_config(&cfg, project);
             let r = crate::llm::prelabel::run(&mut store, &cfg, &params, p, cancel)?;
             format!("{} scored, {} already done{}", r.scored, r.already_done, if r.cancelled { ", cancelled" } else { "" })
         }
         Stage::Embed => {
-            let params = crate::llm::embed::EmbedParams { model: cfg.embed_model_path(project), limit: None, batch_items: cfg.model.batch_items, engine: opts };
+            let params = crate::llm::embed::EmbedParams::from_config(&cfg, project);
             let r = crate::llm::embed::run(&mut store, &params, p, cancel)?;
             format!("{} embedded, {} already done{}", r.embedded, r.already_done, if r.cancelled { ", cancelled" } else { "" })
         }
