@@ -108,6 +108,14 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
     })
 }
 
+/// "line N: " for the first line of `text` that starts with `needle`, for messages about a
+/// user file ("" when not found).
+fn line_of(text: &str, needle: &str) -> String {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(needle))
+        .map_or(String::new(), |i| format!("line {}: ", i + 1))
+}
+
 /// Actions whose n-th key means "the n-th label".
 fn indexed(name: &str) -> bool {
     matches!(name, "left" | "right" | "both" | "resolve")
@@ -134,11 +142,16 @@ impl Keymap {
             let over: HashMap<String, Section> = toml::from_str(text).map_err(|e| crate::config::toml_message(text, &e))?;
             for (sec, actions) in over {
                 if !sections.contains_key(&sec) {
-                    return Err(format!("unknown section [{sec}] (sections: global, review, pipeline, dashboard, adjudicate)"));
+                    let at = line_of(text, &format!("[{sec}]"));
+                    return Err(format!("{at}unknown section [{sec}] (sections: global, review, pipeline, dashboard, adjudicate)"));
                 }
                 for (name, keys) in actions {
+                    let at = line_of(text, &name);
                     if action_for(&sec, &name, 0).is_none() {
-                        return Err(format!("[{sec}] has no action {name:?}"));
+                        return Err(format!("{at}[{sec}] has no action {name:?}"));
+                    }
+                    for k in &keys {
+                        Key::parse(k).map_err(|e| format!("{at}[{sec}] {name}: {e}"))?;
                     }
                     sections.entry(sec.clone()).or_default().insert(name, keys);
                 }
@@ -247,10 +260,10 @@ mod tests {
         assert!(warn.unwrap().starts_with("k.toml: line"));
         assert_eq!(km.resolve(&key('u'), Screen::Review), Some(Action::Undo));
         let (_, warn) = Keymap::load(Some(("k.toml", "[review]\nfly = [\"z\"]\n")));
-        assert!(warn.unwrap().contains("no action \"fly\""));
+        assert_eq!(warn.unwrap(), "k.toml: line 2: [review] has no action \"fly\"; using the default keymap");
         let (_, warn) = Keymap::load(Some(("k.toml", "[review]\nundo = [\"a\"]\n")));
         assert!(warn.unwrap().contains("bound twice"));
         let (_, warn) = Keymap::load(Some(("k.toml", "[review]\nundo = [\"hyper-q\"]\n")));
-        assert!(warn.unwrap().contains("unknown key"));
+        assert!(warn.unwrap().starts_with("k.toml: line 2: [review] undo: unknown key"));
     }
 }
