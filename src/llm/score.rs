@@ -115,6 +115,7 @@ impl<'e> LabelScorer<'e> {
     }
 
     fn score_chunk(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
+        let t0 = std::time::Instant::now();
         let n_labels = self.labels.len();
         let mut ends = Vec::with_capacity(texts.len()); // position after item + suffix, per item
         let mut truncated = Vec::with_capacity(texts.len());
@@ -136,6 +137,7 @@ impl<'e> LabelScorer<'e> {
         }
         let mut logprobs = vec![vec![0.0f64; n_labels]; texts.len()];
         let mut tokens: Vec<usize> = ends.iter().map(|e| e - self.prefix_len).collect();
+        let t_copy = t0.elapsed();
         // Phase A: the items; at each item's last token, the log-prob of every label's first token.
         let labels = &self.labels;
         decode_slots(&mut self.ctx, &mut self.batch, &slots, self.n_batch, |seq, _pos, logits| {
@@ -145,6 +147,7 @@ impl<'e> LabelScorer<'e> {
                 logprobs[i][l] += f64::from(logits[toks[0].0 as usize]) - lse;
             }
         })?;
+        let t_items = t0.elapsed() - t_copy;
         // Phase B: multi-token labels, teacher-forced, one label at a time over all items; the
         // label's cells are dropped again before the next label.
         for (l, toks) in self.labels.iter().enumerate() {
@@ -175,6 +178,14 @@ impl<'e> LabelScorer<'e> {
                 }
             }
         }
+        tracing::debug!(
+            items = texts.len(),
+            item_tokens = slots.len(),
+            copy_ms = t_copy.as_secs_f64() * 1e3,
+            items_ms = t_items.as_secs_f64() * 1e3,
+            labels_ms = (t0.elapsed() - t_copy - t_items).as_secs_f64() * 1e3,
+            "scored a batch"
+        );
         Ok(logprobs
             .into_iter()
             .zip(truncated)
