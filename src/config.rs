@@ -28,7 +28,7 @@ pub struct LabelDef {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     /// GGUF used for prelabeling (and embeddings unless `embed_path` is set). Relative paths
     /// are relative to the project folder. Unset: `$HIFI_MODEL`, then the default model.
@@ -52,7 +52,7 @@ impl Default for ModelConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SplitConfig {
     /// Share of expert-labeled items kept for evaluation (never trained on, never exported as
     /// train). Stratified by label; an item never changes split once assigned.
@@ -66,17 +66,21 @@ impl Default for SplitConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PromptConfig {
     /// Expert-labeled train-split examples shown in the prompt (0 = zero-shot).
     pub few_shot: usize,
     /// What one item is called in the prompt ("ad", "message", "review", …).
     pub item_noun: String,
+    /// Contextual calibration (Zhao et al. 2021): subtract the label log-probabilities the
+    /// model gives a content-free input ("N/A") before normalising. Small models prefer one
+    /// label whatever the input; this removes that prior.
+    pub calibrate: bool,
 }
 
 impl Default for PromptConfig {
     fn default() -> Self {
-        Self { few_shot: 0, item_noun: "text".into() }
+        Self { few_shot: 0, item_noun: "text".into(), calibrate: true }
     }
 }
 
@@ -218,6 +222,8 @@ impl Config {
         s.push_str("[prompt]\n# Expert-labeled train examples shown in the prompt (0 = zero-shot).\n");
         s.push_str(&format!("few_shot = {}\n", self.prompt.few_shot));
         s.push_str(&format!("item_noun = {}\n", toml_str(&self.prompt.item_noun)));
+        s.push_str("# Subtract the label prior measured on a content-free input (contextual calibration).\n");
+        s.push_str(&format!("calibrate = {}\n", self.prompt.calibrate));
         s
     }
 }

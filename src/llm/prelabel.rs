@@ -16,7 +16,10 @@ use crate::progress::{CancelToken, Progress};
 use crate::store::{ModelRecord, Prediction, Store};
 
 /// Bumped whenever scoring changes in a way that changes the numbers.
-const SCORER_VERSION: &str = "label-logprob-v1";
+const SCORER_VERSION: &str = "label-logprob-v2";
+
+/// The content-free input whose label scores measure the model's prior (contextual calibration).
+pub const NULL_INPUT: &str = "N/A";
 
 #[derive(Debug, Clone)]
 pub struct PrelabelParams {
@@ -79,6 +82,7 @@ pub fn prepare_prompt(
         "prompt": prompt_sha256,
         "labels": cfg.label_names(),
         "max_item_tokens": cfg.model.max_item_tokens,
+        "calibrate": cfg.prompt.calibrate,
     });
     let fingerprint = hex::encode(Sha256::digest(fp.to_string().as_bytes()))[..16].to_string();
     Ok(PreparedPrompt { prefix, suffix, fingerprint, prompt_sha256 })
@@ -128,6 +132,13 @@ pub fn run(
             batch_items: cfg.model.batch_items,
         },
     )?;
+    // Contextual calibration: the label log-probs of a content-free input, subtracted from every
+    // item's before normalising (zeros when switched off).
+    let prior = if cfg.prompt.calibrate {
+        scorer.score_batch(&[NULL_INPUT])?.remove(0).logprobs
+    } else {
+        vec![0.0; labels.len()]
+    };
     progress.start("prelabel", todo);
     let started = Instant::now();
     let (mut scored, mut truncated, mut tokens) = (0u64, 0u64, 0u64);
@@ -153,7 +164,7 @@ pub fn run(
         let preds: Vec<Prediction> = keys
             .iter()
             .zip(&out)
-            .map(|(k, s)| Prediction { item: *k, probs: s.probs.clone(), truncated: s.truncated })
+            .map(|(k, s)| Prediction { item: *k, probs: calibrated(&s.logprobs, &prior), truncated: s.truncated })
             .collect();
         store.put_predictions(model_id, &labels, &preds)?;
         scored += keys.len() as u64;
@@ -177,4 +188,10 @@ pub fn run(
         tokens_per_s: tokens as f64 / seconds.max(1e-9),
         cancelled,
     })
+}
+
+/// Label probabilities after subtracting the content-free prior from the log-probs.
+pub fn calibrated(logprobs: &[f64], prior: &[f64]) -> Vec<f64> {
+    let shifted: Vec<f64> = logprobs.iter().zip(prior).map(|(l, p)| l - p).collect();
+    super::score::softmax(&shifted)
 }
