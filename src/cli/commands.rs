@@ -364,10 +364,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
         }
         BenchCommand::Mine(a) => super::mine_cmd::run_bench(&a)?,
         BenchCommand::Tui(a) => {
-            let dir = tempdir()?;
-            let r = crate::bench::tui(&dir, a.rows, a.frames);
-            let _ = std::fs::remove_dir_all(&dir);
-            let r = r?;
+            let r = in_tempdir(|dir| crate::bench::tui(dir, a.rows, a.frames))?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -378,10 +375,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             }
         }
         BenchCommand::Import(a) => {
-            let dir = tempdir()?;
-            let r = crate::bench::import(&dir, a.rows);
-            let _ = std::fs::remove_dir_all(&dir);
-            let r = r?;
+            let r = in_tempdir(|dir| crate::bench::import(dir, a.rows))?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -401,8 +395,11 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
     Ok(())
 }
 
-fn tempdir() -> Result<PathBuf> {
-    let d = std::env::temp_dir().join(format!("hifi-bench-{}", std::process::id()));
+/// Run `f` in a fresh temporary folder that is removed afterwards, whatever `f` returns.
+fn in_tempdir<T>(f: impl FnOnce(&Path) -> crate::error::Result<T>) -> Result<T> {
+    let d: PathBuf = std::env::temp_dir().join(format!("hifi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d).with_context(|| format!("{}: cannot create", d.display()))?;
-    Ok(d)
+    let r = f(&d);
+    let _ = std::fs::remove_dir_all(&d);
+    Ok(r?)
 }
