@@ -59,7 +59,7 @@ pub struct Engine {
     pub opts: EngineOptions,
     // RefCell: applying an adapter to a context needs `&mut` on it, while contexts borrow the
     // model shared.
-    adapter: std::cell::RefCell<Option<(LlamaLoraAdapter, PathBuf)>>,
+    adapter: std::cell::RefCell<Option<LlamaLoraAdapter>>,
     adapter_path: Option<PathBuf>,
 }
 
@@ -89,7 +89,7 @@ impl Engine {
         let a = self.model.lora_adapter_init(path).map_err(|e| {
             LlmError::Model(format!("{}: llama.cpp refused the adapter: {e}", crate::text::inert(&path.display().to_string(), false)))
         })?;
-        self.adapter = std::cell::RefCell::new(Some((a, path.to_path_buf())));
+        self.adapter = std::cell::RefCell::new(Some(a));
         self.adapter_path = Some(path.to_path_buf());
         Ok(())
     }
@@ -104,7 +104,7 @@ impl Engine {
         let params = params.with_n_threads(threads).with_n_threads_batch(threads);
         let backend = backend()?;
         let mut ctx = self.model.new_context(backend, params).map_err(|e| LlmError::Engine(format!("cannot create a context: {e}")))?;
-        if let Some((a, _)) = self.adapter.borrow_mut().as_mut() {
+        if let Some(a) = self.adapter.borrow_mut().as_mut() {
             ctx.lora_adapter_set(a, 1.0).map_err(|e| LlmError::Engine(format!("cannot apply the adapter: {e}")))?;
         }
         Ok(ctx)

@@ -119,13 +119,12 @@ fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &Cancel
             let r = crate::llm::embed::run(&mut store, &params, p, cancel)?;
             format!("{} embedded, {} already done{}", r.embedded, r.already_done, if r.cancelled { ", cancelled" } else { "" })
         }
-        Stage::Mine => mine_stage(&mut store, &cfg, p, cancel)?,
+        Stage::Mine => {
+            let r = crate::curate::mine(&mut store, &cfg, &crate::curate::MineParams::default(), p, cancel)?;
+            format!("{} entries queued ({}){}", r.entries, r.strategy.as_str(), if r.cancelled { ", cancelled" } else { "" })
+        }
         Stage::Train | Stage::Evaluate => anyhow::bail!("not available in this build"),
     })
-}
-
-fn mine_stage(store: &mut Store, cfg: &Config, p: &mut dyn Progress, cancel: &CancelToken) -> Result<String> {
-    crate::cli::mine_stage(store, cfg, p, cancel)
 }
 
 /// Open the workstation on `opts.project` until the user quits.
