@@ -13,6 +13,7 @@ pub mod io;
 pub mod llm;
 pub mod metrics;
 pub mod progress;
+pub mod rounds;
 pub mod store;
 pub mod text;
 pub mod tui;

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use common::*;
 use hifi::cli::mine_cmd;
-use hifi::{config, store};
-use hifi::curate::synth::{generate, SynthSpec, Synthetic};
+use hifi::store;
+use hifi::curate::synth::{generate, SynthSpec};
 use hifi::curate::{mine, mine_pool, MineParams, Mined, PoolView, Strategy};
 use hifi::error::Error;
 use hifi::progress::{CancelToken, Silent};
@@ -212,54 +212,10 @@ fn near_duplicates_are_refused_and_counted() {
     }
 }
 
-/// A project whose items, predictions and embeddings are `synth`'s (label0 → clickbait).
-fn project_from(synth: &Synthetic) -> (tempfile::TempDir, config::Config, store::Store) {
-    let (dir, cfg, mut st) = project();
-    let n = synth.pool.keys.len();
-    let mut body = String::from("id,text\n");
-    for i in 0..n {
-        body.push_str(&format!("it{i},text {i}\n"));
-    }
-    let p = file(dir.path(), "items.csv", body.as_bytes());
-    hifi::io::import::import_items(&mut st, &p, &Default::default(), &mut Silent, &CancelToken::new()).unwrap();
-    let keys: Vec<i64> = (0..n).map(|i| st.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
-    let labels = cfg.label_names();
-    let rec = ModelRecord {
-        id: 0,
-        fingerprint: "synthetic".into(),
-        kind: "test".into(),
-        model_path: None,
-        model_sha256: None,
-        adapter_path: None,
-        adapter_sha256: None,
-        prompt_sha256: None,
-        labels: labels.clone(),
-    };
-    let model = st.register_model(&rec).unwrap();
-    let l = labels.len();
-    let preds: Vec<Prediction> = (0..n)
-        .map(|i| Prediction { item: keys[i], probs: synth.pool.probs[i * l..(i + 1) * l].iter().map(|x| f64::from(*x)).collect(), truncated: false })
-        .collect();
-    st.put_predictions(model, &labels, &preds).unwrap();
-    let dim = synth.pool.dim;
-    let (set, rel) = st.embedding_set("synthetic.gguf", "sha-synthetic", dim).unwrap();
-    std::fs::create_dir_all(dir.path().join("vectors")).unwrap();
-    let bytes: Vec<u8> = synth.pool.vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(dir.path().join(rel), bytes).unwrap();
-    st.write(|tx| -> Result<(), hifi::store::StoreError> {
-        for (row, key) in keys.iter().enumerate() {
-            tx.execute("INSERT INTO embedding_rows (set_id, item, row, truncated) VALUES (?1, ?2, ?3, 0)", [set, *key, row as i64])?;
-        }
-        Ok(())
-    })
-    .unwrap();
-    (dir, cfg, st)
-}
-
 #[test]
 fn remining_excludes_labeled_items_and_reuses_clusters() {
     let synth = generate(&spec(3000, 3, 3, 2, 9)).unwrap();
-    let (_dir, cfg, mut st) = project_from(&synth);
+    let (_dir, cfg, mut st) = project_from_synth(&synth);
     let params = MineParams { budget: 20, ..MineParams::default() };
     let first = mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
     assert!(first.pairs >= 10, "{first:?}");
@@ -311,7 +267,7 @@ fn missing_predictions_or_embeddings_give_clear_errors() {
 #[test]
 fn cancelled_mining_leaves_the_queue_alone() {
     let synth = generate(&spec(1500, 2, 2, 2, 11)).unwrap();
-    let (_dir, cfg, mut st) = project_from(&synth);
+    let (_dir, cfg, mut st) = project_from_synth(&synth);
     let done = mine(&mut st, &cfg, &MineParams { budget: 5, ..MineParams::default() }, &mut Silent, &CancelToken::new()).unwrap();
     let before = st.queue().unwrap();
     assert_eq!(before.len(), done.entries);
@@ -327,7 +283,7 @@ fn cancelled_mining_leaves_the_queue_alone() {
 #[test]
 fn cli_glue_mines_a_project() {
     let synth = generate(&spec(1500, 2, 2, 2, 10)).unwrap();
-    let (dir, _cfg, _st) = project_from(&synth);
+    let (dir, _cfg, _st) = project_from_synth(&synth);
     let args = mine_cmd::MineArgs {
         budget: 8,
         strategy: Strategy::Pairs,

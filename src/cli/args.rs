@@ -17,7 +17,9 @@ The loop:
   2. hifi import    bring in the pool (CSV or JSONL)
   3. hifi prelabel  a local GGUF model scores every label for every item (log-probabilities)
   4. hifi embed     one vector per item, for clustering and nearest neighbours
-  5. hifi label / hifi export / hifi status
+  5. hifi mine      boundary pairs into the review queue; `hifi` opens the review workstation
+  6. hifi round     train the round model on expert labels, re-predict, score; hifi report
+  7. hifi export    the labeled set (eval never as train)
 
 Every command works on the project in --project DIR (default: the current directory).
 Quick start on the bundled sample data:
@@ -79,6 +81,21 @@ pub enum Command {
     /// Fill the review queue: boundary pairs (default) or margin / entropy / random /
     /// cluster-margin, each entry with the reason it was chosen.
     Mine(crate::cli::mine_cmd::MineArgs),
+    /// One round of the loop: split the expert labels into eval/train, train the round model
+    /// on train, re-predict the pool, score it on eval, refill the queue.
+    ///
+    /// The first round also records the zero-shot LLM as a baseline. `hifi report` shows
+    /// every round and whether to stop.
+    Round(crate::cli::rounds_cmd::RoundArgs),
+    /// Every round: model-vs-expert kappa (per annotator and averaged, 95% CI), expert-vs-expert
+    /// kappa, the eval set's size and balance, and the stopping verdict.
+    Report(crate::cli::rounds_cmd::ReportArgs),
+    /// Plan a label budget on data with gold labels: per strategy and budget, run the loop
+    /// with an oracle and report kappa vs gold on a held-out test set.
+    ///
+    /// Example:
+    ///   hifi simulate --oracle gold --budgets 100,200,300 --strategies pairs,random --json
+    Simulate(crate::cli::rounds_cmd::SimulateArgs),
     /// Bring in labels made elsewhere (CSV, JSONL, Prodigy, Label Studio, Argilla) or export
     /// every annotation event with provenance.
     #[command(subcommand)]

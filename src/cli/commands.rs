@@ -34,6 +34,9 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
         Command::Label(a) => label(&project, &a),
         Command::Status(a) => status(&project, &a),
         Command::Mine(a) => super::mine_cmd::run(&project, &a, &mut bar, cancel),
+        Command::Round(a) => super::rounds_cmd::round(&project, &a, &mut bar, cancel),
+        Command::Report(a) => super::rounds_cmd::report(&project, &a),
+        Command::Simulate(a) => super::rounds_cmd::simulate(&project, &a, &mut bar, cancel),
         Command::Labels(c) => super::labels_cmd::run(&project, c),
         Command::Bench(b) => bench(&project, b),
     }

@@ -4,6 +4,7 @@ mod args;
 mod commands;
 pub mod labels_cmd;
 pub mod mine_cmd;
+pub mod rounds_cmd;
 
 pub use args::{Cli, Command};
 pub use commands::run;

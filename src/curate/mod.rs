@@ -37,7 +37,7 @@ use serde::Serialize;
 pub use benchmark::{bench, bench_with, BenchReport, BenchSeconds, BENCH_BUDGET};
 pub use cluster::{k_rule, LabelSummary, MAX_K, MIN_ITEMS_TO_CLUSTER};
 pub use pairs::MAX_OVERLAPS;
-pub use pool::{pool_from_store, LoadedPool, Pool, PoolView};
+pub use pool::{pool_from_store, pool_of_model, LoadedPool, Pool, PoolView};
 pub use run::{mine, MineReport};
 pub use strategies::{entropy, margin, MinedItem, CLUSTER_MARGIN_POOL};
 

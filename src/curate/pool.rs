@@ -129,6 +129,11 @@ pub fn pool_from_store(store: &Store, need_vectors: bool) -> Result<LoadedPool> 
     let model = store
         .latest_model()?
         .ok_or_else(|| Error::Input("no predictions yet: run `hifi prelabel` first (then `hifi embed`)".into()))?;
+    pool_of_model(store, model, need_vectors)
+}
+
+/// [`pool_from_store`] with the predictions of a given model.
+pub fn pool_of_model(store: &Store, model: crate::store::ModelRecord, need_vectors: bool) -> Result<LoadedPool> {
     let label_names = model.labels.clone();
     let l = label_names.len();
     if l < 2 {

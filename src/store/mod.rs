@@ -8,6 +8,7 @@ mod annotations;
 mod items;
 mod predictions;
 mod queue;
+mod rounds;
 pub mod schema;
 mod splits;
 
@@ -20,6 +21,7 @@ pub use annotations::{Annotation, AnnotationKind, LabelEvent};
 pub use items::{Item, NewItem};
 pub use predictions::{ModelRecord, Prediction};
 pub use queue::{NewQueueEntry, QueueEntry};
+pub use rounds::RoundRow;
 pub use splits::Split;
 
 /// Database file name inside a project folder.

@@ -89,6 +89,24 @@ impl Store {
         }
     }
 
+    /// The model of `kind` ('llm', 'probe', …) whose predictions are newest.
+    pub fn latest_model_of_kind(&self, kind: &str) -> Result<Option<ModelRecord>> {
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT p.model FROM predictions p JOIN models m ON m.id = p.model WHERE m.kind = ?1
+                 ORDER BY p.created_at DESC, p.model DESC LIMIT 1",
+                [kind],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match id {
+            Some(id) => self.model(id),
+            None => Ok(None),
+        }
+    }
+
     /// Keys of items with no prediction under `model`, in key order, after `after_key`.
     pub fn unpredicted(&self, model: i64, after_key: i64, limit: usize) -> Result<Vec<i64>> {
         let mut st = self

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hifi::config::{Config, LabelDef, ModelConfig, PromptConfig, SplitConfig};
-use hifi::store::Store;
+use hifi::curate::synth::Synthetic;
+use hifi::store::{ModelRecord, Prediction, Store};
 
 /// The real default model. In CI (`CI=true`) a missing model fails the test; elsewhere the
 /// test is skipped with a note (run `scripts/setup.sh` to fetch it).
@@ -72,4 +73,50 @@ pub fn snapshot(store: &Store) -> String {
         s.push_str(&format!("{t}={n};"));
     }
     s
+}
+
+/// A project whose items, predictions (as an 'llm' model) and embeddings are `synth`'s
+/// (label0 → clickbait); each item's gold is its generated label.
+pub fn project_from_synth(synth: &Synthetic) -> (tempfile::TempDir, Config, Store) {
+    let (dir, cfg, mut st) = project();
+    let n = synth.pool.keys.len();
+    let names = ["clickbait", "benign"];
+    let mut body = String::from("id,text,gold\n");
+    for i in 0..n {
+        body.push_str(&format!("it{i},text {i},{}\n", names[synth.pool.labels[i] as usize]));
+    }
+    let p = file(dir.path(), "items.csv", body.as_bytes());
+    hifi::io::import::import_items(&mut st, &p, &Default::default(), &mut hifi::progress::Silent, &hifi::progress::CancelToken::new()).unwrap();
+    let keys: Vec<i64> = (0..n).map(|i| st.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
+    let labels = cfg.label_names();
+    let rec = ModelRecord {
+        id: 0,
+        fingerprint: "synthetic".into(),
+        kind: "llm".into(),
+        model_path: None,
+        model_sha256: None,
+        adapter_path: None,
+        adapter_sha256: None,
+        prompt_sha256: None,
+        labels: labels.clone(),
+    };
+    let model = st.register_model(&rec).unwrap();
+    let l = labels.len();
+    let preds: Vec<Prediction> = (0..n)
+        .map(|i| Prediction { item: keys[i], probs: synth.pool.probs[i * l..(i + 1) * l].iter().map(|x| f64::from(*x)).collect(), truncated: false })
+        .collect();
+    st.put_predictions(model, &labels, &preds).unwrap();
+    let dim = synth.pool.dim;
+    let (set, rel) = st.embedding_set("synthetic.gguf", "sha-synthetic", dim).unwrap();
+    std::fs::create_dir_all(dir.path().join("vectors")).unwrap();
+    let bytes: Vec<u8> = synth.pool.vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(dir.path().join(rel), bytes).unwrap();
+    st.write(|tx| -> Result<(), hifi::store::StoreError> {
+        for (row, key) in keys.iter().enumerate() {
+            tx.execute("INSERT INTO embedding_rows (set_id, item, row, truncated) VALUES (?1, ?2, ?3, 0)", [set, *key, row as i64])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    (dir, cfg, st)
 }

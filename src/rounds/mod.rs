@@ -1,0 +1,140 @@
+//! Rounds of the loop and what decides when to stop: the round model (a fast probe, or the
+//! LoRA path), each round's scores against the experts on the eval split, `hifi report`'s
+//! verdict, and `hifi simulate`, which plans a label budget on data with gold labels.
+
+mod evaluate;
+pub mod probe;
+mod run;
+mod simulate;
+
+use serde::Serialize;
+
+pub use evaluate::{expert_agreement, score_model, verdict, Agreement, AnnotatorAgreement, RoundScores, Verdict, VsExperts, MIN_EVAL, MIN_SHARED};
+pub use probe::{Probe, ProbeParams};
+pub use run::{fit_probe, pool_features, pool_offset, predict_row, run_round, RoundParams, RoundReport, Trainer};
+pub use simulate::{simulate_pool, Score, SimParams, SimReport, SimResult};
+
+use crate::config::Config;
+use crate::curate::pool_of_model;
+use crate::error::{Error, Result};
+use crate::progress::{CancelToken, Progress};
+use crate::store::Store;
+
+/// Settings key under which the newest simulation report is kept (the dashboard shows it).
+pub const SIMULATION_KEY: &str = "last_simulation";
+
+/// One round as `hifi report` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportRound {
+    pub round: i64,
+    pub trainer: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// Absent for a round that was interrupted.
+    pub scores: Option<RoundScores>,
+}
+
+/// `hifi report`: every round and the verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub rounds: Vec<ReportRound>,
+    pub verdict: Verdict,
+}
+
+/// Read every round from the store and judge them.
+pub fn report(store: &Store) -> Result<Report> {
+    let rows = store.rounds()?;
+    let rounds = rows
+        .iter()
+        .map(|r| ReportRound {
+            round: r.id,
+            trainer: r.trainer.clone(),
+            started_at: r.started_at.clone(),
+            finished_at: r.finished_at.clone(),
+            scores: r.scores.clone().and_then(|s| serde_json::from_value(s).ok()),
+        })
+        .collect();
+    Ok(Report { rounds, verdict: verdict(&rows) })
+}
+
+/// `hifi simulate` on a project: the newest LLM predictions and embeddings, gold labels
+/// from `oracle` (`gold`: the field `hifi import --gold` read; any other name: that imported
+/// field). Items without an oracle label are left out with a warning. The report is also
+/// kept in the store for the dashboard.
+pub fn simulate(store: &mut Store, cfg: &Config, oracle: &str, params: &SimParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SimReport> {
+    let llm = store
+        .latest_model_of_kind("llm")?
+        .ok_or_else(|| Error::Input("no LLM predictions yet: run `hifi prelabel` and `hifi embed` first".into()))?;
+    let loaded = pool_of_model(store, llm, true)?;
+    let mut warnings = loaded.warnings;
+    let full = loaded.pool;
+    if full.label_names != cfg.label_names() {
+        return Err(Error::Input(format!(
+            "the LLM predictions are for labels {}, hifi.toml has {}: run `hifi prelabel` first",
+            full.label_names.join(", "),
+            cfg.label_names().join(", ")
+        )));
+    }
+    let answers = oracle_labels(store, oracle)?;
+    let mut rows = Vec::new();
+    let mut gold = Vec::new();
+    let (mut missing, mut unknown) = (0usize, 0usize);
+    for (i, key) in full.keys.iter().enumerate() {
+        match answers.get(key) {
+            None => missing += 1,
+            Some(v) => match full.label_names.iter().position(|l| l == v) {
+                Some(g) => {
+                    rows.push(i);
+                    gold.push(g);
+                }
+                None => unknown += 1,
+            },
+        }
+    }
+    if rows.is_empty() {
+        return Err(Error::Input(format!("no predicted, embedded item has a `{oracle}` value that is one of the labels ({})", full.label_names.join(", "))));
+    }
+    if missing > 0 {
+        warnings.push(format!("{missing} items have no `{oracle}` value: left out"));
+    }
+    if unknown > 0 {
+        warnings.push(format!("{unknown} items have a `{oracle}` value that is not a label: left out"));
+    }
+    let pool = simulate::sub_pool(&full, &rows);
+    let mut rep = simulate_pool(&pool, &gold, params, progress, cancel)?;
+    warnings.append(&mut rep.warnings);
+    rep.warnings = warnings;
+    if let Ok(json) = serde_json::to_string(&rep) {
+        store.set_setting(SIMULATION_KEY, &json)?;
+    }
+    Ok(rep)
+}
+
+/// item key → the oracle's label for it.
+fn oracle_labels(store: &Store, field: &str) -> Result<std::collections::HashMap<i64, String>> {
+    let mut out = std::collections::HashMap::new();
+    let mut st = store.conn().prepare("SELECT key, gold, meta FROM items")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let key: i64 = r.get(0)?;
+        let value = if field == "gold" {
+            r.get::<_, Option<String>>(1)?
+        } else {
+            r.get::<_, Option<String>>(2)?
+                .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+                .and_then(|m| match &m[field] {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Null => None,
+                    other => Some(other.to_string()),
+                })
+        };
+        if let Some(v) = value {
+            out.insert(key, v);
+        }
+    }
+    if out.is_empty() {
+        let hint = if field == "gold" { "import with --gold FIELD" } else { "labels imported with --gold are under --oracle gold" };
+        return Err(Error::Input(format!("no item has a `{field}` value ({hint})")));
+    }
+    Ok(out)
+}

@@ -1,0 +1,311 @@
+//! The fast round model: a multinomial logistic-regression probe on the embeddings that
+//! starts from the LLM: its label log-probabilities are a fixed offset of the logits (and
+//! also features, so the probe can rescale them). With no data the probe *is* the LLM;
+//! the L2 penalty keeps it there away from what experts labeled. A probe that learned from
+//! scratch would, trained on boundary pairs alone, extrapolate wildly everywhere else —
+//! fine-tuning the LLM has the same property, and this keeps the fast path faithful to it.
+//!
+//! Written here rather than taken from linfa-logistic: it is ~150 lines, needs no extra
+//! dependency (argmin and its friends), is multinomial with per-class weights (rare
+//! positives), and is deterministic to the bit for a given input, which the simulation's
+//! "same seed, same report" promise relies on.
+//!
+//! Training minimises the class-weighted mean cross-entropy plus `l2/2·‖W‖²` (bias included) on z-scored features with Nesterov-accelerated gradient descent; the step
+//! is 1/L with L bounded from the data (power iteration on XᵀX/n), so no learning rate has
+//! to be tuned. The objective is convex: the answer does not depend on an initialisation.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// How to fit a probe.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeParams {
+    /// L2 penalty on the weights (features are z-scored, so one value suits most data).
+    pub l2: f64,
+    /// Gradient steps.
+    pub iterations: usize,
+    /// Weight each class by n / (k · n_class), so a rare label counts as much as a common one.
+    pub balanced: bool,
+    /// Start from the LLM's label log-probabilities (an offset of the logits) and use them
+    /// as features too; `false`: the embedding alone, learned from scratch.
+    pub use_llm: bool,
+}
+
+impl Default for ProbeParams {
+    fn default() -> Self {
+        Self { l2: 0.1, iterations: 300, balanced: true, use_llm: true }
+    }
+}
+
+/// Per-feature mean and inverse standard deviation for z-scoring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scaling {
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+}
+
+impl Scaling {
+    /// Statistics of the rows of `x` (`d` features each).
+    pub fn of_rows(x: &[f64], d: usize) -> Self {
+        let n = (x.len() / d.max(1)).max(1) as f64;
+        let mut mean = vec![0.0; d];
+        for row in x.chunks_exact(d) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut scale = vec![0.0; d];
+        for row in x.chunks_exact(d) {
+            for ((s, v), m) in scale.iter_mut().zip(row).zip(&mean) {
+                *s += (v - m) * (v - m);
+            }
+        }
+        scale.iter_mut().for_each(|s| *s = 1.0 / (*s / n).sqrt().max(1e-6));
+        Self { mean, scale }
+    }
+}
+
+/// A fitted probe: predicts a distribution over `k` labels from one feature row.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    k: usize,
+    d: usize,
+    mean: Vec<f64>,
+    scale: Vec<f64>,
+    /// `k × (d + 1)` row-major; the last column is the bias.
+    w: Vec<f64>,
+}
+
+/// The feature row for one item: its embedding, then (when `llm` is given) the natural
+/// log of each LLM label probability.
+pub fn features(embedding: &[f32], llm: Option<&[f32]>, out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(embedding.iter().map(|&x| x as f64));
+    if let Some(p) = llm {
+        out.extend(p.iter().map(|&x| log_prob(x)));
+    }
+}
+
+/// ln p, floored so a probability of 0 stays finite.
+pub fn log_prob(p: f32) -> f64 {
+    (p as f64).max(1e-9).ln()
+}
+
+impl Probe {
+    /// Fit on `n` rows of `x` (row-major, `d` features each) with labels `y` in `0..k`;
+    /// `offset` (`n × k`, row-major), when given, is added to each row's logits.
+    pub fn fit(x: &[f64], d: usize, offset: Option<&[f64]>, scaling: Option<Scaling>, y: &[usize], k: usize, params: &ProbeParams) -> Result<Self> {
+        let n = y.len();
+        if k < 2 {
+            return Err(Error::Input("a probe needs at least two labels".into()));
+        }
+        if n == 0 || d == 0 || x.len() != n * d {
+            return Err(Error::Input(format!("a probe needs training rows: got {n} labels for {} feature values of width {d}", x.len())));
+        }
+        if let Some(i) = y.iter().position(|&c| c >= k) {
+            return Err(Error::Input(format!("training row {i} has label index {} of {k} labels", y[i])));
+        }
+        if offset.is_some_and(|o| o.len() != n * k || o.iter().any(|v| !v.is_finite())) {
+            return Err(Error::Input(format!("a probe's offsets must be {n} × {k} finite values")));
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Input("a probe's training features must be finite".into()));
+        }
+        // z-score each feature: with the pool's statistics when given (a training set mined at
+        // a boundary has tiny spread in most directions; scaling by it would blow up every
+        // item away from the boundary), else the training rows'.
+        let Scaling { mean, scale } = match scaling {
+            Some(s) if s.mean.len() == d => s,
+            Some(s) => return Err(Error::Input(format!("probe scaling has {} features, the rows {d}", s.mean.len()))),
+            None => Scaling::of_rows(x, d),
+        };
+        let z: Vec<f64> = x.chunks_exact(d).flat_map(|row| row.iter().zip(&mean).zip(&scale).map(|((v, m), s)| (v - m) * s)).collect();
+        // Class weights: a class absent from training gets weight 0 (it never appears anyway).
+        let mut counts = vec![0usize; k];
+        y.iter().for_each(|&c| counts[c] += 1);
+        let cw: Vec<f64> = counts
+            .iter()
+            .map(|&c| if !params.balanced { 1.0 } else if c == 0 { 0.0 } else { n as f64 / (k as f64 * c as f64) })
+            .collect();
+        let wsum: f64 = y.iter().map(|&c| cw[c]).sum::<f64>().max(1e-12);
+        // Lipschitz bound of the gradient: softmax CE has Hessian ≤ ½·(Σ w_i x̃_i x̃_iᵀ)/Σw ⊗ I
+        // (x̃ with the bias 1 appended), plus l2.
+        let lip = 0.5 * top_eigenvalue(&z, d, y, &cw, wsum) + params.l2;
+        let step = 1.0 / lip.max(1e-9);
+        let cols = d + 1;
+        let mut w = vec![0.0; k * cols];
+        let mut prev = w.clone();
+        let mut look = w.clone();
+        let mut grad = vec![0.0; k * cols];
+        let mut p = vec![0.0; k];
+        for t in 0..params.iterations {
+            // Nesterov: evaluate the gradient at w + (t−1)/(t+2)·(w − prev).
+            let mom = t as f64 / (t as f64 + 3.0);
+            for ((l, a), b) in look.iter_mut().zip(&w).zip(&prev) {
+                *l = a + mom * (a - b);
+            }
+            grad.iter_mut().for_each(|g| *g = 0.0);
+            for (i, (row, &c)) in z.chunks_exact(d).zip(y).enumerate() {
+                softmax_row(&look, row, offset.map(|o| &o[i * k..(i + 1) * k]), k, &mut p);
+                let wi = cw[c] / wsum;
+                for j in 0..k {
+                    let r = wi * (p[j] - if j == c { 1.0 } else { 0.0 });
+                    let g = &mut grad[j * cols..(j + 1) * cols];
+                    for (gv, xv) in g.iter_mut().zip(row) {
+                        *gv += r * xv;
+                    }
+                    g[d] += r;
+                }
+            }
+            // The bias is penalised too: with an offset, "no evidence" must mean "the LLM",
+            // and a train set holding one class must not push every item into it.
+            for (g, wv) in grad.iter_mut().zip(&look) {
+                *g += params.l2 * wv;
+            }
+            std::mem::swap(&mut prev, &mut w);
+            for ((nw, l), g) in w.iter_mut().zip(&look).zip(&grad) {
+                *nw = l - step * g;
+            }
+        }
+        Ok(Self { k, d, mean, scale, w })
+    }
+
+    /// Label probabilities for one feature row (the width it was fitted on), with the row's
+    /// offset when it was fitted with offsets.
+    pub fn predict(&self, row: &[f64], offset: Option<&[f64]>) -> Vec<f64> {
+        let mut z: Vec<f64> = row.iter().zip(&self.mean).zip(&self.scale).map(|((v, m), s)| (v - m) * s).collect();
+        z.resize(self.d, 0.0);
+        let mut p = vec![0.0; self.k];
+        softmax_row(&self.w, &z, offset, self.k, &mut p);
+        p
+    }
+
+    /// Features per row this probe expects.
+    pub fn width(&self) -> usize {
+        self.d
+    }
+}
+
+fn softmax_row(w: &[f64], row: &[f64], offset: Option<&[f64]>, k: usize, p: &mut [f64]) {
+    let cols = row.len() + 1;
+    let mut max = f64::NEG_INFINITY;
+    for j in 0..k {
+        let wj = &w[j * cols..(j + 1) * cols];
+        let s = wj[..row.len()].iter().zip(row).map(|(a, b)| a * b).sum::<f64>() + wj[row.len()] + offset.map_or(0.0, |o| o[j]);
+        p[j] = s;
+        max = max.max(s);
+    }
+    let mut sum = 0.0;
+    for v in p.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    p.iter_mut().for_each(|v| *v /= sum);
+}
+
+/// Largest eigenvalue of the weighted second-moment matrix of the rows with a 1 appended,
+/// by power iteration (an upper estimate is all the step size needs, so 30 rounds and a
+/// 10% margin suffice).
+fn top_eigenvalue(z: &[f64], d: usize, y: &[usize], cw: &[f64], wsum: f64) -> f64 {
+    let mut v = vec![1.0 / ((d + 1) as f64).sqrt(); d + 1];
+    let mut lambda = 1.0;
+    for _ in 0..30 {
+        let mut out = vec![0.0; d + 1];
+        for (row, &c) in z.chunks_exact(d).zip(y) {
+            let wi = cw[c] / wsum;
+            let dot = row.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>() + v[d];
+            for (o, x) in out.iter_mut().zip(row) {
+                *o += wi * dot * x;
+            }
+            out[d] += wi * dot;
+        }
+        let norm = out.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm <= 0.0 {
+            return 1.0;
+        }
+        lambda = norm;
+        v = out.into_iter().map(|x| x / norm).collect();
+    }
+    lambda * 1.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn blobs(n: usize, d: usize, sep: f64, seed: u64) -> (Vec<f64>, Vec<usize>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let c = usize::from(i % 4 == 0); // 25% positives
+            for f in 0..d {
+                let centre = if f == 0 { if c == 1 { sep } else { -sep } } else { 0.0 };
+                x.push(centre + rng.gen_range(-1.0..1.0));
+            }
+            y.push(c);
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn separable_blobs_are_learned() {
+        let (x, y) = blobs(400, 8, 1.5, 1);
+        let p = Probe::fit(&x, 8, None, None, &y, 2, &ProbeParams::default()).unwrap();
+        let right = x.chunks(8).zip(&y).filter(|(r, &c)| {
+            let q = p.predict(r, None);
+            (q[1] > q[0]) == (c == 1)
+        });
+        assert!(right.count() >= 396);
+        let q = p.predict(&x[..8], None);
+        assert!((q.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn balanced_weights_raise_recall_of_the_rare_class() {
+        // Overlapping classes: the unweighted probe favours the 75% class.
+        let (x, y) = blobs(800, 4, 0.4, 2);
+        let recall = |balanced| {
+            let p = Probe::fit(&x, 4, None, None, &y, 2, &ProbeParams { balanced, ..ProbeParams::default() }).unwrap();
+            let hits = x.chunks(4).zip(&y).filter(|(r, &c)| c == 1 && p.predict(r, None)[1] > 0.5).count();
+            hits as f64 / y.iter().filter(|&&c| c == 1).count() as f64
+        };
+        assert!(recall(true) > recall(false) + 0.05, "{} vs {}", recall(true), recall(false));
+    }
+
+    #[test]
+    fn with_an_offset_and_no_signal_it_keeps_the_prior() {
+        // Features carry nothing; the offset says class 1 at 80%: the probe stays near it.
+        let (x, _) = blobs(200, 3, 0.0, 4);
+        let y: Vec<usize> = (0..200).map(|i| usize::from(i % 2 == 0)).collect();
+        let prior = [0.2f64.ln(), 0.8f64.ln()];
+        let off: Vec<f64> = (0..200).flat_map(|_| prior).collect();
+        let p = Probe::fit(&x, 3, Some(&off), None, &y, 2, &ProbeParams { balanced: false, ..ProbeParams::default() }).unwrap();
+        let q = p.predict(&x[..3], Some(&prior));
+        assert!(q[1] > 0.5 && q[1] < 0.8, "{q:?}");
+        assert!(Probe::fit(&x, 3, Some(&off[..10]), None, &y, 2, &ProbeParams::default()).is_err());
+    }
+
+    #[test]
+    fn deterministic_and_refuses_bad_input() {
+        let (x, y) = blobs(50, 3, 1.0, 3);
+        let a = Probe::fit(&x, 3, None, None, &y, 2, &ProbeParams::default()).unwrap();
+        let b = Probe::fit(&x, 3, None, None, &y, 2, &ProbeParams::default()).unwrap();
+        assert_eq!(a.w, b.w);
+        assert!(Probe::fit(&x, 3, None, None, &y, 1, &ProbeParams::default()).is_err());
+        assert!(Probe::fit(&x[..3], 3, None, None, &y, 2, &ProbeParams::default()).is_err());
+        let mut bad = x.clone();
+        bad[4] = f64::NAN;
+        assert!(Probe::fit(&bad, 3, None, None, &y, 2, &ProbeParams::default()).is_err());
+        let mut y3 = y.clone();
+        y3[0] = 5;
+        assert!(Probe::fit(&x, 3, None, None, &y3, 2, &ProbeParams::default()).is_err());
+        // One class only: still fits, and predicts it.
+        let ones = vec![1usize; 50];
+        let p = Probe::fit(&x, 3, None, None, &ones, 2, &ProbeParams::default()).unwrap();
+        assert!(p.predict(&x[..3], None)[1] > 0.9);
+    }
+}

@@ -1,0 +1,260 @@
+//! `hifi round` on a project: split the expert labels, train the round model on the train
+//! split, predict the pool with it (stored as a model of its own), score it on the eval
+//! split, record the round, and refill the review queue from the new predictions.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::evaluate::{score_model, verdict, RoundScores, Verdict};
+use super::probe::{features, log_prob, Probe, ProbeParams, Scaling};
+use crate::config::Config;
+use crate::curate::{self, pool_of_model, MineParams, MineReport, Pool};
+use crate::error::{Error, Result};
+use crate::progress::{CancelToken, Progress};
+use crate::store::{ModelRecord, Prediction, Split, Store};
+
+/// What trains the round's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trainer {
+    /// No training: score the newest zero-shot LLM predictions (a baseline round).
+    ZeroShot,
+    /// Logistic regression on the embeddings (+ the LLM's label log-probabilities): seconds.
+    Probe,
+}
+
+impl Trainer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ZeroShot => "zero-shot",
+            Self::Probe => "probe",
+        }
+    }
+}
+
+/// How to run one round.
+#[derive(Debug, Clone)]
+pub struct RoundParams {
+    pub trainer: Trainer,
+    pub probe: ProbeParams,
+    /// Seeds the bootstrap intervals.
+    pub seed: u64,
+    /// Refill the queue from the round's predictions afterwards (`None`: leave it).
+    pub mine: Option<MineParams>,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundReport {
+    pub round: i64,
+    pub trainer: Trainer,
+    /// The zero-shot baseline round recorded first, when this project had no round yet.
+    pub baseline_round: Option<i64>,
+    pub model: i64,
+    pub train_size: usize,
+    pub predicted: usize,
+    pub scores: RoundScores,
+    pub verdict: Verdict,
+    pub mine: Option<MineReport>,
+    pub seconds_train: f64,
+    pub seconds_total: f64,
+    pub warnings: Vec<String>,
+}
+
+/// Run one round (see the module docs). Cancelling stops between steps; a round that did
+/// not finish stays in the store without scores and `hifi report` shows it as interrupted.
+pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<RoundReport> {
+    let t0 = Instant::now();
+    let labels = cfg.label_names();
+    let mut warnings = Vec::new();
+    let newly = store.assign_splits(cfg.split.eval_fraction)?;
+    if newly > 0 {
+        tracing::info!(newly, "assigned eval/train splits");
+    }
+    let llm = store
+        .latest_model_of_kind("llm")?
+        .ok_or_else(|| Error::Input("no LLM predictions yet: run `hifi prelabel` first".into()))?;
+    let mut baseline_round = None;
+    if params.trainer != Trainer::ZeroShot && store.rounds()?.iter().all(|r| r.scores.is_none()) {
+        // The first round's number to beat: the zero-shot model on the same eval split.
+        let id = store.start_round(Trainer::ZeroShot.as_str(), None)?;
+        let scores = score_model(store, llm.id, &labels, params.seed)?;
+        store.finish_round(id, llm.id, &serde_json::to_value(&scores).unwrap_or_default())?;
+        baseline_round = Some(id);
+    }
+    let round = store.start_round(params.trainer.as_str(), None)?;
+    let t_train = Instant::now();
+    let (model, train_size, predicted) = match params.trainer {
+        Trainer::ZeroShot => (llm.id, 0, 0),
+        Trainer::Probe => probe_round(store, cfg, &llm, &params.probe, &mut warnings, progress, cancel)?,
+    };
+    let seconds_train = t_train.elapsed().as_secs_f64();
+    if cancel.is_cancelled() {
+        return Err(Error::Input(format!("round {round} interrupted before it was scored")));
+    }
+    progress.start("evaluate", 0);
+    let scores = score_model(store, model, &labels, params.seed)?;
+    store.finish_round(round, model, &serde_json::to_value(&scores).unwrap_or_default())?;
+    progress.finish(&format!("κ {}", scores.model_vs_expert.show()));
+    let verdict = verdict(&store.rounds()?);
+    let mine = match &params.mine {
+        Some(m) => Some(curate::mine(store, cfg, m, progress, cancel)?),
+        None => None,
+    };
+    Ok(RoundReport {
+        round,
+        trainer: params.trainer,
+        baseline_round,
+        model,
+        train_size,
+        predicted,
+        scores,
+        verdict,
+        mine,
+        seconds_train,
+        seconds_total: t0.elapsed().as_secs_f64(),
+        warnings,
+    })
+}
+
+/// The probe's feature row for pool row `i`.
+pub fn pool_features(pool: &Pool, i: usize, use_llm: bool, out: &mut Vec<f64>) {
+    let l = pool.label_names.len();
+    let emb = &pool.vectors[i * pool.dim..(i + 1) * pool.dim];
+    let probs = use_llm.then(|| &pool.probs[i * l..(i + 1) * l]);
+    features(emb, probs, out);
+}
+
+/// The probe's logit offset for pool row `i`: the LLM's label log-probabilities.
+pub fn pool_offset(pool: &Pool, i: usize, use_llm: bool) -> Option<Vec<f64>> {
+    let l = pool.label_names.len();
+    use_llm.then(|| pool.probs[i * l..(i + 1) * l].iter().map(|&p| log_prob(p)).collect())
+}
+
+/// Fit a probe on the rows `train` (pool row, label index).
+pub fn fit_probe(pool: &Pool, train: &[(usize, usize)], k: usize, params: &ProbeParams) -> Result<Probe> {
+    let mut x = Vec::new();
+    let mut off = Vec::new();
+    let mut row = Vec::new();
+    let mut d = 0;
+    for &(i, _) in train {
+        pool_features(pool, i, params.use_llm, &mut row);
+        d = row.len();
+        x.extend_from_slice(&row);
+        off.extend(pool_offset(pool, i, params.use_llm).unwrap_or_default());
+    }
+    let y: Vec<usize> = train.iter().map(|t| t.1).collect();
+    Probe::fit(&x, d, params.use_llm.then_some(&off[..]), Some(pool_scaling(pool, params.use_llm)), &y, k, params)
+}
+
+/// Feature statistics over the whole pool (at most 20,000 rows, evenly spaced).
+fn pool_scaling(pool: &Pool, use_llm: bool) -> Scaling {
+    let n = pool.keys.len();
+    let stride = n.div_ceil(20_000).max(1);
+    let mut x = Vec::new();
+    let mut row = Vec::new();
+    for i in (0..n).step_by(stride) {
+        pool_features(pool, i, use_llm, &mut row);
+        x.extend_from_slice(&row);
+    }
+    Scaling::of_rows(&x, row.len())
+}
+
+/// The probe's probabilities for pool row `i`.
+pub fn predict_row(probe: &Probe, pool: &Pool, i: usize, use_llm: bool, row: &mut Vec<f64>) -> Vec<f64> {
+    pool_features(pool, i, use_llm, row);
+    probe.predict(row, pool_offset(pool, i, use_llm).as_deref())
+}
+
+/// Train a probe on the train split and store its predictions for the whole pool.
+/// Returns (model id, train size, items predicted).
+fn probe_round(
+    store: &mut Store,
+    cfg: &Config,
+    llm: &ModelRecord,
+    params: &ProbeParams,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(i64, usize, usize)> {
+    progress.start("load", 0);
+    let loaded = pool_of_model(store, llm.clone(), true)?;
+    warnings.extend(loaded.warnings);
+    let pool = loaded.pool;
+    let labels = cfg.label_names();
+    if pool.label_names != labels {
+        return Err(Error::Input(format!(
+            "the LLM predictions are for labels {}, hifi.toml has {}: run `hifi prelabel` first",
+            pool.label_names.join(", "),
+            labels.join(", ")
+        )));
+    }
+    let row_of: std::collections::HashMap<i64, usize> = pool.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let splits = store.splits()?;
+    let (resolved, conflicts) = store.resolved_labels()?;
+    if !conflicts.is_empty() {
+        warnings.push(format!("{} items have disagreeing labels and no adjudication: left out of training", conflicts.len()));
+    }
+    let mut train: Vec<(usize, usize)> = Vec::new();
+    let mut missing = 0;
+    for (item, label) in &resolved {
+        if splits.get(item) != Some(&Split::Train) {
+            continue;
+        }
+        let Some(l) = labels.iter().position(|x| x == label) else { continue };
+        match row_of.get(item) {
+            Some(&r) => train.push((r, l)),
+            None => missing += 1,
+        }
+    }
+    if missing > 0 {
+        warnings.push(format!("{missing} train items have no embedding or prediction yet: left out (run `hifi embed`)"));
+    }
+    if train.is_empty() {
+        return Err(Error::Input("no expert labels in the train split yet: label some items (`hifi review`) before a probe round".into()));
+    }
+    let classes: std::collections::BTreeSet<usize> = train.iter().map(|t| t.1).collect();
+    if classes.len() < labels.len() {
+        warnings.push(format!("the train split has {} of {} labels: the probe cannot predict the others well", classes.len(), labels.len()));
+    }
+    progress.start("train", 0);
+    let probe = fit_probe(&pool, &train, labels.len(), params)?;
+    progress.finish(&format!("probe on {} items", train.len()));
+    // The model row: what it was trained on decides its fingerprint.
+    let mut h = Sha256::new();
+    h.update(format!("probe-v1\0{}\0{:?}\0{}\0", llm.fingerprint, pool.vectors_id, serde_json::to_string(params).unwrap_or_default()));
+    for (r, l) in &train {
+        h.update(format!("{}:{l};", pool.keys[*r]));
+    }
+    let fingerprint = hex::encode(h.finalize());
+    let model = store.register_model(&ModelRecord {
+        id: 0,
+        fingerprint,
+        kind: "probe".into(),
+        model_path: llm.model_path.clone(),
+        model_sha256: llm.model_sha256.clone(),
+        adapter_path: None,
+        adapter_sha256: None,
+        prompt_sha256: llm.prompt_sha256.clone(),
+        labels: labels.clone(),
+    })?;
+    // All predictions in one transaction: an interrupted round never leaves a probe that
+    // covers half the pool as the newest model.
+    progress.start("predict", pool.keys.len() as u64);
+    let mut preds = Vec::with_capacity(pool.keys.len());
+    let mut row = Vec::new();
+    for i in 0..pool.keys.len() {
+        preds.push(Prediction { item: pool.keys[i], probs: predict_row(&probe, &pool, i, params.use_llm, &mut row), truncated: false });
+        if i % 4096 == 4095 {
+            progress.update(i as u64 + 1, "");
+            if cancel.is_cancelled() {
+                return Err(Error::Input("interrupted while predicting: nothing was stored".into()));
+            }
+        }
+    }
+    store.put_predictions(model, &labels, &preds)?;
+    progress.finish("");
+    Ok((model, train.len(), pool.keys.len()))
+}

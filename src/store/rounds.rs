@@ -1,0 +1,75 @@
+//! Rounds: one row per pass of the loop (zero-shot, or train → re-predict → evaluate), with
+//! the model it evaluated (whose row names the GGUF, adapter and prompt, and whose
+//! predictions are kept under its id), the trainer, and its scores as JSON.
+
+use rusqlite::params;
+
+use super::{now, Result, Store};
+
+/// One recorded round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundRow {
+    pub id: i64,
+    pub model: Option<i64>,
+    pub adapter: Option<i64>,
+    pub trainer: Option<String>,
+    /// The scores JSON (absent while the round runs, or when it was interrupted).
+    pub scores: Option<serde_json::Value>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl Store {
+    /// Open a round. Labels given from now on carry its id.
+    pub fn start_round(&mut self, trainer: &str, adapter: Option<i64>) -> Result<i64> {
+        self.write(|tx| {
+            tx.execute("INSERT INTO rounds (trainer, adapter, started_at) VALUES (?1, ?2, ?3)", params![trainer, adapter, now()])?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// Close a round with the model it produced and its scores.
+    pub fn finish_round(&mut self, round: i64, model: i64, scores: &serde_json::Value) -> Result<()> {
+        let json = serde_json::to_string(scores).unwrap_or_else(|_| "{}".into());
+        self.write(|tx| {
+            tx.execute("UPDATE rounds SET model = ?2, scores = ?3, finished_at = ?4 WHERE id = ?1", params![round, model, json, now()])?;
+            Ok(())
+        })
+    }
+
+    /// Every round, oldest first.
+    pub fn rounds(&self) -> Result<Vec<RoundRow>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, model, adapter, trainer, scores, started_at, finished_at FROM rounds ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let scores: Option<String> = r.get(4)?;
+                Ok(RoundRow {
+                    id: r.get(0)?,
+                    model: r.get(1)?,
+                    adapter: r.get(2)?,
+                    trainer: r.get(3)?,
+                    scores: scores.and_then(|s| serde_json::from_str(&s).ok()),
+                    started_at: r.get(5)?,
+                    finished_at: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// A named setting (small JSON documents such as the last simulation).
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(|e| self.err(e))
+    }
+
+    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", params![key, value])?;
+            Ok(())
+        })
+    }
+}
