@@ -140,12 +140,11 @@ fn screens_pipeline_and_adjudication_by_keys() {
     assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
     update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored".into()) });
     assert_eq!(app.jobs[0].1, JobState::Done("40 scored".into()));
-    // Train is not in this build: it says so instead of pretending.
+    // The round stage (probe round: train → predict → evaluate → mine) starts as a job too.
     for _ in 0..3 {
         update(&mut app, Action::Down);
     }
-    assert!(update(&mut app, Action::StartJob).is_empty());
-    assert!(app.message.as_ref().unwrap().0.contains("train"));
+    assert_eq!(update(&mut app, Action::StartJob), vec![Effect::StartJob(Stage::Train)]);
     // Dashboard loads on entry; adjudication asks for a reason before resolving.
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadDashboard]);
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadConflicts]);
@@ -203,6 +202,11 @@ fn screens() -> Vec<(&'static str, App)> {
         expert_kappa: Some(("0.812".into(), 24)),
         model_kappa: Some(("0.412".into(), 44)),
         rounds: vec![(1.0, 0.31), (2.0, 0.44), (3.0, 0.52)],
+        verdict: Some("verdict: continue".into()),
+        simulation: vec![
+            ("pairs".into(), vec![(100.0, 0.42), (200.0, 0.55), (300.0, 0.61)]),
+            ("random".into(), vec![(100.0, 0.30), (200.0, 0.41), (300.0, 0.50)]),
+        ],
     });
     out.push(("dashboard", dash));
     let mut adj = App::new(labels(), "ana", "demo");

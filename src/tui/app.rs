@@ -70,7 +70,7 @@ impl Stage {
             Stage::Prelabel => "prelabel",
             Stage::Embed => "embed",
             Stage::Mine => "mine",
-            Stage::Train => "train",
+            Stage::Train => "round",
             Stage::Evaluate => "evaluate",
         }
     }
@@ -82,8 +82,6 @@ pub enum JobState {
     Running { done: u64, total: u64, note: String, started: f64 },
     Done(String),
     Failed(String),
-    /// Not available in this build (the stage's issue has not landed).
-    Unavailable(&'static str),
 }
 
 /// One disagreement between annotators, for adjudication.
@@ -109,6 +107,10 @@ pub struct DashboardData {
     pub model_kappa: Option<(String, usize)>,
     /// (round, kappa) for the chart.
     pub rounds: Vec<(f64, f64)>,
+    /// The stopping verdict over the rounds.
+    pub verdict: Option<String>,
+    /// The newest `hifi simulate`: (strategy, [(budget, kappa)]).
+    pub simulation: Vec<(String, Vec<(f64, f64)>)>,
 }
 
 /// Free text being typed.
@@ -193,16 +195,7 @@ impl App {
             scroll: 0,
             input: None,
             message: None,
-            jobs: STAGES
-                .iter()
-                .map(|s| {
-                    let state = match s {
-                        Stage::Train | Stage::Evaluate => JobState::Unavailable("LoRA rounds and evaluation are not in this build yet"),
-                        _ => JobState::Idle,
-                    };
-                    (*s, state)
-                })
-                .collect(),
+            jobs: STAGES.iter().map(|s| (*s, JobState::Idle)).collect(),
             stage_sel: 0,
             dashboard: None,
             conflicts: Vec::new(),

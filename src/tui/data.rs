@@ -117,14 +117,19 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
         }
         model_kappa = fmt_kappa(&cohen_kappa(&gold, &pred, labels.len()), gold.len());
     }
-    let mut rounds = Vec::new();
-    let mut st = store.conn().prepare("SELECT id, scores FROM rounds ORDER BY id")?;
-    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))?;
-    for r in rows {
-        let (id, scores) = r?;
-        let k = scores.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok()).and_then(|v| v["kappa"].as_f64());
-        if let Some(k) = k {
-            rounds.push((id as f64, k));
+    let round_rows = store.rounds()?;
+    let rounds = round_rows.iter().filter_map(|r| Some((r.id as f64, r.scores.as_ref()?["kappa"].as_f64()?))).collect();
+    let verdict = (!round_rows.is_empty()).then(|| {
+        let v = crate::rounds::verdict(&round_rows);
+        format!("verdict: {}{}", v.decision, v.rule.map(|r| format!(" ({r})")).unwrap_or_default())
+    });
+    let mut simulation: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let sim = store.setting(crate::rounds::SIMULATION_KEY)?.and_then(|s| serde_json::from_str::<crate::rounds::SimReport>(&s).ok());
+    for r in sim.iter().flat_map(|s| &s.results) {
+        let Some(k) = r.kappa else { continue };
+        match simulation.iter_mut().find(|(name, _)| *name == r.strategy) {
+            Some((_, pts)) => pts.push((r.budget as f64, k)),
+            None => simulation.push((r.strategy.clone(), vec![(r.budget as f64, k)])),
         }
     }
     Ok(DashboardData {
@@ -134,5 +139,7 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
         expert_kappa,
         model_kappa,
         rounds,
+        verdict,
+        simulation,
     })
 }

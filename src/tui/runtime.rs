@@ -123,7 +123,17 @@ fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &Cancel
             let r = crate::curate::mine(&mut store, &cfg, &crate::curate::MineParams::default(), p, cancel)?;
             format!("{} entries queued ({}){}", r.entries, r.strategy.as_str(), if r.cancelled { ", cancelled" } else { "" })
         }
-        Stage::Train | Stage::Evaluate => anyhow::bail!("not available in this build"),
+        Stage::Train | Stage::Evaluate => {
+            use crate::rounds::{run_round, RoundParams, Trainer};
+            let (trainer, mine) = match stage {
+                Stage::Train => (Trainer::Probe, Some(crate::curate::MineParams::default())),
+                _ => (Trainer::ZeroShot, None),
+            };
+            let params = RoundParams { trainer, probe: Default::default(), seed: 0, mine };
+            let r = run_round(&mut store, &cfg, &params, p, cancel)?;
+            let k = r.scores.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
+            format!("round {}: κ {k} on {} eval items; {}", r.round, r.scores.model_vs_expert.n, r.verdict.decision)
+        }
     })
 }
 

@@ -91,10 +91,6 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             let (stage, state) = &app.jobs[app.stage_sel.min(app.jobs.len() - 1)];
             match state {
                 JobState::Running { .. } => vec![],
-                JobState::Unavailable(why) => {
-                    app.message = Some((format!("{}: {why}", stage.title()), Level::Warn));
-                    vec![]
-                }
                 _ => {
                     let stage = *stage;
                     set_job(app, stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: app.now });
@@ -195,7 +191,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             };
             set_job(app, stage, state);
             // A new queue may be waiting after mining.
-            if stage == super::app::Stage::Mine && (app.entry.is_none() || app.queue_empty) {
+            if matches!(stage, super::app::Stage::Mine | super::app::Stage::Train) && (app.entry.is_none() || app.queue_empty) {
                 app.loading = true;
                 return vec![Effect::LoadNext];
             }

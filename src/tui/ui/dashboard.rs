@@ -5,12 +5,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::Ctx;
 use crate::text::inert;
-use crate::tui::app::App;
+use crate::tui::app::{App, DashboardData};
 
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let Some(d) = &app.dashboard else {
@@ -37,9 +37,19 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let k = |x: &Option<(String, usize)>| x.as_ref().map_or("not enough overlap yet".to_string(), |(k, n)| format!("{k} (n = {n})"));
     b.push(Line::from(format!("  expert vs expert κ  {}", k(&d.expert_kappa))));
     b.push(Line::from(format!("  model vs expert κ   {}", k(&d.model_kappa))));
+    if let Some(v) = &d.verdict {
+        b.push(Line::from(Span::styled(format!("  {}", inert(v, false)), Style::default().fg(cx.theme.accent))));
+    }
     f.render_widget(Paragraph::new(b).block(cx.block(" Agreement ")), right);
+    let [rounds_area, sim_area] = Layout::horizontal([Constraint::Percentage(50); 2]).areas(chart);
+    render_rounds(d, cx, f, rounds_area);
+    render_simulation(d, cx, f, sim_area);
+}
+
+fn render_rounds(d: &DashboardData, cx: &Ctx, f: &mut Frame, area: Rect) {
     if d.rounds.is_empty() {
-        f.render_widget(Paragraph::new("No rounds yet: kappa per round appears here after the first training round.").style(cx.muted()).block(cx.block(" κ per round ")), chart);
+        let msg = "No rounds yet: `hifi round` (or `r` on the round stage of the pipeline) trains the round model; κ per round appears here.";
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).style(cx.muted()).block(cx.block(" κ per round ")), area);
         return;
     }
     let max_round = d.rounds.iter().map(|r| r.0).fold(1.0, f64::max);
@@ -48,5 +58,33 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         .block(cx.block(" κ per round "))
         .x_axis(Axis::default().bounds([0.0, max_round]).labels(vec![Line::from("0"), Line::from(format!("{max_round:.0}"))]))
         .y_axis(Axis::default().bounds([-0.2, 1.0]).labels(vec![Line::from("-0.2"), Line::from("0.4"), Line::from("1.0")]));
-    f.render_widget(c, chart);
+    f.render_widget(c, area);
+}
+
+/// The newest simulation: κ vs gold by label budget, one line per strategy.
+fn render_simulation(d: &DashboardData, cx: &Ctx, f: &mut Frame, area: Rect) {
+    if d.simulation.is_empty() {
+        let msg = "No simulation yet: `hifi simulate --oracle gold` plans a label budget on data with gold labels; its curves appear here.";
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).style(cx.muted()).block(cx.block(" simulation ")), area);
+        return;
+    }
+    let max_b = d.simulation.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1.0, f64::max);
+    let sets: Vec<Dataset> = d
+        .simulation
+        .iter()
+        .enumerate()
+        .map(|(i, (name, pts))| {
+            Dataset::default()
+                .name(inert(name, false))
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::default().fg(cx.theme.label(i)))
+                .data(pts)
+        })
+        .collect();
+    let c = Chart::new(sets)
+        .block(cx.block(" simulation: κ by budget "))
+        .x_axis(Axis::default().bounds([0.0, max_b]).labels(vec![Line::from("0"), Line::from(format!("{max_b:.0}"))]))
+        .y_axis(Axis::default().bounds([-0.2, 1.0]).labels(vec![Line::from("-0.2"), Line::from("0.4"), Line::from("1.0")]));
+    f.render_widget(c, area);
 }

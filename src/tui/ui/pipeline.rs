@@ -36,7 +36,6 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
             JobState::Idle => f.render_widget(Paragraph::new(Span::styled("idle — enter to start", cx.muted())), rest),
             JobState::Done(s) => f.render_widget(Paragraph::new(Span::styled(format!("done: {}", inert(s, false)), Style::default().fg(cx.theme.ok))).wrap(Wrap { trim: true }), rest),
             JobState::Failed(e) => f.render_widget(Paragraph::new(Span::styled(format!("failed: {}", inert(e, false)), Style::default().fg(cx.theme.error))).wrap(Wrap { trim: true }), rest),
-            JobState::Unavailable(why) => f.render_widget(Paragraph::new(Span::styled(*why, cx.muted())), rest),
         }
     }
 }
