@@ -276,6 +276,14 @@ fn end_to_end_in_tmux() {
     let cmd = format!("{bin} --project {} review --annotator ana", dir.path().display());
     let tmux = |args: &[&str]| std::process::Command::new("tmux").args(args).output().unwrap();
     tmux(&["kill-session", "-t", &session]);
+    /// Kills the session however the test ends (a failed wait must not leave hifi running).
+    struct Session(String);
+    impl Drop for Session {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
+        }
+    }
+    let _guard = Session(session.clone());
     let out = tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", &cmd]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let capture = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();

@@ -75,6 +75,7 @@ pub enum Command {
     /// Examples:
     ///   hifi label ad-0042 clickbait --annotator ana --note "hides the product"
     ///   hifi label --undo --annotator ana
+    ///   printf 'ad-0042 clickbait\nundo\n' | hifi label --stdin --annotator ana
     Label(LabelArgs),
     /// Counts of items, predictions, embeddings, queue, annotations and splits.
     Status(StatusArgs),
@@ -205,10 +206,10 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct LabelArgs {
     /// The item's id (as imported).
-    #[arg(required_unless_present_any = ["undo", "redo"])]
+    #[arg(required_unless_present_any = ["undo", "redo", "stdin"])]
     pub item: Option<String>,
     /// One of the project's labels.
-    #[arg(required_unless_present_any = ["undo", "redo"])]
+    #[arg(required_unless_present_any = ["undo", "redo", "stdin"])]
     pub label: Option<String>,
     /// Who is labeling (default: $USER).
     #[arg(long, env = "HIFI_ANNOTATOR")]
@@ -222,6 +223,11 @@ pub struct LabelArgs {
     /// Redo this annotator's newest undo.
     #[arg(long, conflicts_with_all = ["item", "label"])]
     pub redo: bool,
+    /// Read decisions from standard input, one per line: `ITEM_ID LABEL [NOTE…]`, `undo` or
+    /// `redo`. Each is committed before `ok LINE …` is printed for it (a script may treat
+    /// that line as the acknowledgement); a bad line is reported on stderr and skipped.
+    #[arg(long, conflicts_with_all = ["item", "label", "undo", "redo", "note"])]
+    pub stdin: bool,
 }
 
 #[derive(Debug, Args, Default)]

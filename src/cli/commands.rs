@@ -194,6 +194,9 @@ pub fn default_annotator() -> String {
 fn label(project: &Path, a: &LabelArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
     let annotator = a.annotator.clone().unwrap_or_else(default_annotator);
+    if a.stdin {
+        return label_stdin(&cfg, &mut store, &annotator);
+    }
     if a.undo || a.redo {
         let ev = if a.undo { store.undo(&annotator)? } else { store.redo(&annotator)? };
         let verb = if a.undo { "undid" } else { "redid" };
@@ -213,6 +216,54 @@ fn label(project: &Path, a: &LabelArgs) -> Result<()> {
     let item = store.item_by_id(id)?.ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
     store.annotate(&Annotation { item: item.key, annotator: annotator.clone(), kind: AnnotationKind::Label, label: Some(label.clone()), note: a.note.clone() })?;
     println!("{} labeled {} as {label}", inert(&annotator, false), inert(id, false));
+    Ok(())
+}
+
+/// `hifi label --stdin`: one decision per line, each committed before it is acknowledged.
+fn label_stdin(cfg: &Config, store: &mut Store, annotator: &str) -> Result<()> {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    let mut bad = 0usize;
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let n = n + 1;
+        let line = line.with_context(|| format!("standard input, line {n}"))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let result: Result<String> = (|| {
+            if line == "undo" || line == "redo" {
+                let ev = if line == "undo" { store.undo(annotator)? } else { store.redo(annotator)? };
+                return Ok(match ev {
+                    Some(e) => format!("{line} {}", e.label.as_deref().unwrap_or("")),
+                    None => format!("{line} nothing"),
+                });
+            }
+            let mut parts = line.splitn(3, char::is_whitespace);
+            let (Some(id), Some(label)) = (parts.next(), parts.next()) else { bail!("expected `ITEM_ID LABEL [NOTE]`, `undo` or `redo`") };
+            if cfg.label_index(label).is_none() {
+                bail!("unknown label {:?}; the project's labels are {}", inert(label, false), cfg.label_names().join(", "));
+            }
+            let item = store.item_by_id(id)?.ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
+            let note = parts.next().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+            store.annotate(&Annotation { item: item.key, annotator: annotator.to_string(), kind: AnnotationKind::Label, label: Some(label.to_string()), note })?;
+            Ok(format!("{} {label}", inert(id, false)))
+        })();
+        match result {
+            Ok(what) => {
+                writeln!(out, "ok {n} {what}")?;
+                out.flush()?;
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("standard input, line {n}: {e:#}");
+            }
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} line(s) were not recorded (see above)");
+    }
     Ok(())
 }
 

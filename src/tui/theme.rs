@@ -89,6 +89,7 @@ impl Theme {
     /// user file exists). Returns the theme and a warning to show when something was wrong.
     pub fn load(name: Option<&str>, user_file: Option<(&str, &str)>) -> (Theme, Option<String>) {
         let mut user = HashMap::new();
+        let user_path = user_file.map(|(p, _)| p);
         if let Some((path, text)) = user_file {
             match toml::from_str::<ThemeFile>(text) {
                 Ok(f) => {
@@ -103,7 +104,11 @@ impl Theme {
         let want = name.map(str::to_string).unwrap_or_else(|| if user.is_empty() { "dark".into() } else { "user".into() });
         match resolve(&want, &user, &mut Vec::new()) {
             Ok(t) => (t, None),
-            Err(e) => (Self::fallback(None), Some(format!("theme {want:?}: {e}; using the default theme"))),
+            // A bad value in the user's file: name the file, so they know what to fix.
+            Err(e) => {
+                let at = user_path.filter(|_| !user.is_empty()).map(|p| format!("{p}: ")).unwrap_or_default();
+                (Self::fallback(None), Some(format!("{at}theme {want:?}: {e}; using the default theme")))
+            }
         }
     }
 
