@@ -395,3 +395,79 @@ fn fuzz_config_theme_and_keymap_parsers() {
         rejected[0], rejected[1], rejected[2]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// A full disk and a read-only project, on a small tmpfs (needs mount rights: root in CI).
+
+/// A tmpfs of `size` mounted on a fresh folder, unmounted on drop.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = std::env::temp_dir().join(format!("hifi-disk-{}-{size}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).status().ok()?.success();
+        if !ok {
+            eprintln!("skipping: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(Self(dir))
+    }
+    fn remount_read_only(&self) -> bool {
+        std::process::Command::new("mount").args(["-o", "remount,ro"]).arg(&self.0).status().is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_gives_a_clear_error_and_corrupts_nothing() {
+    let Some(disk) = SmallDisk::mount("3m") else { return };
+    let p = disk.0.join("proj");
+    let (ok, _, err) = hifi(&p, &["init", p.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "t"]);
+    assert!(ok, "{err}");
+    // A file that fits, then one that cannot (the pool file lives elsewhere; the store grows).
+    let src = tempfile::tempdir().unwrap();
+    let small = file(src.path(), "small.csv", b"id,text\ns1,first\ns2,second\n");
+    let (ok, _, err) = hifi(&p, &["import", small.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let mut big = String::from("id,text\n");
+    for i in 0..60_000 {
+        big.push_str(&format!("x{i},a long enough line of text to fill a small disk quickly number {i}\n"));
+    }
+    let big = file(src.path(), "big.csv", big.as_bytes());
+    let (ok, _, full) = hifi(&p, &["import", big.to_str().unwrap()]);
+    assert!(!ok, "a 60,000-row import cannot fit in 3 MB");
+    assert!(full.to_lowercase().contains("full") || full.contains("disk") || full.contains("space"), "{full}");
+    assert!(!full.contains("panicked"), "{full}");
+    let st = integrity_ok(&p);
+    assert_eq!(st.item_count().unwrap(), 2, "the failed import left nothing behind");
+    // Labels still go in once space is back (the failed transaction's journal is gone).
+    drop(st);
+    let (ok, out, err) = hifi(&p, &["label", "s1", "benign", "--annotator", "ana"]);
+    assert!(ok, "{out}{err}");
+    println!("full disk: a 60,000-row import into a 3 MB tmpfs failed with {:?}; store intact, 0 partial rows", full.trim());
+}
+
+#[test]
+fn a_read_only_project_gives_a_clear_error() {
+    let Some(disk) = SmallDisk::mount("8m") else { return };
+    let p = disk.0.join("proj");
+    let (ok, _, err) = hifi(&p, &["init", p.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "t"]);
+    assert!(ok, "{err}");
+    let src = tempfile::tempdir().unwrap();
+    let f = file(src.path(), "a.csv", b"id,text\ns1,first\n");
+    assert!(hifi(&p, &["import", f.to_str().unwrap()]).0);
+    assert!(disk.remount_read_only(), "remount read-only");
+    let (ok, out, err) = hifi(&p, &["label", "s1", "benign", "--annotator", "ana"]);
+    assert!(!ok, "labeling a read-only project must fail: {out}");
+    assert!(err.contains("hifi.db") || err.contains("read-only") || err.contains("readonly"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("not writable"), "{err}");
+    println!("read-only project: label → {:?}", err.trim());
+}

@@ -35,6 +35,8 @@ pub enum StoreError {
     NewerSchema { path: PathBuf, found: u32, known: u32 },
     #[error("{path}: {source}")]
     Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("{path}: the project folder is not writable ({why}); hifi writes hifi.db and its -wal/-shm files there. Copy the project somewhere writable, or fix the folder's permissions or mount.")]
+    ReadOnly { path: PathBuf, why: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -77,12 +79,16 @@ impl Store {
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
-        let conn = Connection::open_with_flags(&path, flags).map_err(sq)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(sq)?;
-        // WAL: readers never block the writer; FULL: a committed label survives power loss.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sq)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(sq)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
+        let opened = (|| {
+            let conn = Connection::open_with_flags(&path, flags)?;
+            conn.busy_timeout(Duration::from_secs(30))?;
+            // WAL: readers never block the writer; FULL: a committed label survives power loss.
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            Ok(conn)
+        })();
+        let conn = opened.map_err(|e| read_only(project).unwrap_or_else(|| sq(e)))?;
         let mut store = Store { conn, root: project.to_path_buf() };
         store.migrate(upto.unwrap_or(schema::LATEST))?;
         Ok(store)
@@ -147,6 +153,18 @@ impl Store {
     /// Counts for `hifi status`.
     pub fn count(&self, sql: &str) -> Result<i64> {
         self.conn.query_row(sql, [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+}
+
+/// `Some(ReadOnly)` when nothing can be written in `project` (why an open failed).
+fn read_only(project: &Path) -> Option<StoreError> {
+    let probe = project.join(format!(".hifi-write-test-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(StoreError::ReadOnly { path: project.to_path_buf(), why: e.to_string() }),
     }
 }
 
