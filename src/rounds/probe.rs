@@ -303,9 +303,9 @@ mod tests {
         let mut y3 = y.clone();
         y3[0] = 5;
         assert!(Probe::fit(&x, 3, None, None, &y3, 2, &ProbeParams::default()).is_err());
-        // One class only: still fits, and predicts it.
+        // One class only: still fits, and leans to it (the penalised bias keeps it modest).
         let ones = vec![1usize; 50];
         let p = Probe::fit(&x, 3, None, None, &ones, 2, &ProbeParams::default()).unwrap();
-        assert!(p.predict(&x[..3], None)[1] > 0.9);
+        assert!(p.predict(&x[..3], None)[1] > 0.6);
     }
 }
