@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up, build, and run hifi on sample-data/ with the default
-# model (prelabel → embed → mine → the review workstation). The project lands in ./demo-project (re-runs resume).
+# model (prelabel → embed → mine → a budget simulation → the review workstation). The project lands in ./demo-project (re-runs resume).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh >/dev/null
@@ -17,6 +17,8 @@ fi
 "$hifi" --project "$project" prelabel
 "$hifi" --project "$project" embed
 "$hifi" --project "$project" mine --budget 200
+# The sample ads carry gold labels: plan a label budget with an oracle (seconds).
+"$hifi" --project "$project" simulate --budgets 50,100,200,400 --strategies pairs,margin,random
 if [ -t 0 ] && [ -t 1 ]; then
   exec "$hifi" --project "$project" review
 fi
