@@ -284,23 +284,15 @@ fn cancelled_mining_leaves_the_queue_alone() {
 fn cli_glue_mines_a_project() {
     let synth = generate(&spec(1500, 2, 2, 2, 10)).unwrap();
     let (dir, _cfg, _st) = project_from_synth(&synth);
-    let args = mine_cmd::MineArgs {
-        budget: 8,
-        strategy: Strategy::Pairs,
-        seed: 0,
-        k: None,
-        overlap_share: 0.25,
-        overlap_percentile: 90.0,
-        dup_threshold: 0.05,
-        json: true,
-    };
+    let flags = mine_cmd::MineFlags { budget: 8, strategy: Strategy::Pairs, seed: 0, k: None, overlap_share: 0.25, overlap_percentile: 90.0, dup_threshold: 0.05 };
+    let args = mine_cmd::MineArgs { flags, json: true };
     mine_cmd::run(dir.path(), &args, &mut Silent, &CancelToken::new()).unwrap();
     let st = store::Store::open(dir.path()).unwrap();
     let q = st.queue().unwrap();
     assert_eq!(q.len(), 8);
     assert_eq!(q.iter().filter(|e| e.needed == 2).count(), 2);
     // The human summary, with another strategy.
-    let args = mine_cmd::MineArgs { strategy: Strategy::ClusterMargin, json: false, ..args };
+    let args = mine_cmd::MineArgs { flags: mine_cmd::MineFlags { strategy: Strategy::ClusterMargin, ..args.flags }, json: false };
     mine_cmd::run(dir.path(), &args, &mut Silent, &CancelToken::new()).unwrap();
     assert!(st.queue().unwrap().iter().all(|e| e.item_b.is_none() && e.reason["cluster"].is_object()));
 }

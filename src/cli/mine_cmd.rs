@@ -10,9 +10,9 @@ use crate::curate::{self, MineParams, Strategy};
 use crate::progress::{CancelToken, Progress};
 use crate::store::Store;
 
-/// Fill the review queue: boundary pairs by default.
+/// The mining knobs, shared by `hifi mine` and `hifi round` (which refills the queue).
 #[derive(Debug, Args)]
-pub struct MineArgs {
+pub struct MineFlags {
     /// Queue entries to produce (pairs for `pairs`, items otherwise).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub budget: usize,
@@ -35,12 +35,19 @@ pub struct MineArgs {
     /// Vectors closer than this (Euclidean, normalised) are near-duplicates; 0 turns it off.
     #[arg(long, default_value_t = 0.05, value_name = "DIST")]
     pub dup_threshold: f32,
+}
+
+/// Fill the review queue: boundary pairs by default.
+#[derive(Debug, Args)]
+pub struct MineArgs {
+    #[command(flatten)]
+    pub flags: MineFlags,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
-impl MineArgs {
+impl MineFlags {
     /// The library's parameters for these flags.
     pub fn params(&self) -> MineParams {
         MineParams {
@@ -60,7 +67,7 @@ impl MineArgs {
 pub fn run(project: &Path, a: &MineArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
     let cfg = Config::load(project)?;
     let mut store = Store::open(project)?;
-    let rep = curate::mine(&mut store, &cfg, &a.params(), bar, cancel)?;
+    let rep = curate::mine(&mut store, &cfg, &a.flags.params(), bar, cancel)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
         return Ok(());

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use crate::config::Config;
-use crate::curate::{MineParams, Strategy};
+use crate::curate::Strategy;
 use crate::progress::{CancelToken, Progress};
 use crate::rounds::{self, ProbeParams, Report, RoundParams, RoundScores, SimParams, SimReport, Trainer};
 use crate::store::Store;
@@ -27,15 +27,10 @@ pub struct RoundArgs {
     /// Do not refill the review queue afterwards.
     #[arg(long)]
     pub no_mine: bool,
-    /// Queue entries to mine afterwards (pairs for `pairs`).
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    pub budget: usize,
-    /// Strategy for refilling the queue.
-    #[arg(long, value_enum, default_value = "pairs")]
-    pub strategy: Strategy,
-    /// Seed for the bootstrap intervals and mining.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// How to refill the queue afterwards (the same flags as `hifi mine`; the seed also
+    /// seeds the bootstrap intervals).
+    #[command(flatten)]
+    pub mine: crate::cli::mine_cmd::MineFlags,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -96,8 +91,8 @@ pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &Can
     let params = RoundParams {
         trainer: a.trainer,
         probe: ProbeParams { use_llm: !a.no_llm, ..ProbeParams::default() },
-        seed: a.seed,
-        mine: (!a.no_mine).then(|| MineParams { budget: a.budget, strategy: a.strategy, seed: a.seed, ..MineParams::default() }),
+        seed: a.mine.seed,
+        mine: (!a.no_mine).then(|| a.mine.params()),
     };
     let rep = rounds::run_round(&mut store, &cfg, &params, bar, cancel)?;
     if a.json {
@@ -225,7 +220,6 @@ pub fn sim_table(rep: &SimReport) -> String {
     }
     let _ = writeln!(out);
     let mut budgets: Vec<usize> = rep.results.iter().map(|r| r.budget).collect();
-    budgets.dedup();
     budgets.sort_unstable();
     budgets.dedup();
     for b in &budgets {

@@ -54,7 +54,7 @@ pub fn bootstrap_ci(
 
 /// Quantile `p ∈ [0, 1]` of sorted, non-empty `v` by linear interpolation between order
 /// statistics (Hyndman & Fan type 7, R's default). Returns NaN for an empty slice.
-fn quantile(v: &[f64], p: f64) -> f64 {
+pub fn quantile(v: &[f64], p: f64) -> f64 {
     let Some(&last) = v.last() else {
         return f64::NAN;
     };

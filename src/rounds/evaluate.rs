@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::metrics::bootstrap::quantile;
 use crate::metrics::{self, bootstrap_ci, cohen_kappa, light_kappa, Kappa};
 use crate::store::{RoundRow, Split, Store};
 
@@ -236,8 +237,7 @@ fn compare(gold: &[usize], pred: &[usize], shared: &[Vec<Option<usize>>], k: usi
         return None;
     }
     gaps.sort_by(f64::total_cmp);
-    let q = |f: f64| gaps[((gaps.len() - 1) as f64 * f).round() as usize];
-    let gap_ci = [q(0.025), q(0.975)];
+    let gap_ci = [quantile(&gaps, 0.025), quantile(&gaps, 0.975)];
     Some(VsExperts { gap, gap_ci, indistinguishable: gap_ci[0] <= 0.0 })
 }
 

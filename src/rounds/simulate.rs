@@ -148,8 +148,7 @@ pub fn simulate_pool(pool: &Pool, gold: &[usize], params: &SimParams, progress: 
         macro_f1: macro_f1_checked(&test_gold, pred, k),
     };
     let argmax = |p: &[f64]| p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |x| x.0);
-    let l = k;
-    let zero_shot = score_on_test(&test.iter().map(|&i| argmax(&pool.probs[i * l..(i + 1) * l].iter().map(|&x| x as f64).collect::<Vec<_>>())).collect::<Vec<_>>());
+    let zero_shot = score_on_test(&test.iter().map(|&i| argmax(&pool.probs[i * k..(i + 1) * k].iter().map(|&x| x as f64).collect::<Vec<_>>())).collect::<Vec<_>>());
     let predict_test = |train: &[(usize, usize)]| -> Result<Score> {
         let probe = fit_probe(pool, train, k, &params.probe)?;
         let mut row = Vec::new();
