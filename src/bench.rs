@@ -357,3 +357,89 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
         empty_frame_p50_ms: pct(&empty, 0.5),
     })
 }
+
+/// `hifi bench train`: LoRA training steps as built (the prompt prefix evaluated once per
+/// batch, frozen weights without weight gradients) against two baselines run in the same
+/// process on the same examples: every example carrying its whole prompt, and candle's stock
+/// matmul for the frozen weights.
+#[derive(Debug, Serialize)]
+pub struct TrainBench {
+    pub model: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub steps: usize,
+    pub prefix_tokens: usize,
+    pub mean_item_tokens: f64,
+    pub trainable_params: usize,
+    pub s_per_step: f64,
+    pub examples_per_s: f64,
+    /// Prompt + answer tokens of the examples trained per second (the prefix counted once per
+    /// example, as the unshared baseline evaluates it).
+    pub example_tok_per_s: f64,
+    pub unshared_s_per_step: f64,
+    pub stock_matmul_s_per_step: f64,
+    pub ratio_vs_unshared: f64,
+    pub ratio_vs_stock_matmul: f64,
+    pub peak_rss_mb: Option<f64>,
+}
+
+pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch: usize, steps: usize) -> Result<TrainBench> {
+    use crate::train::{self, BaseModel, Example, LoraParams};
+    std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string());
+    let engine = Engine::load(model, EngineOptions { threads, gpu_layers: 0 })?;
+    let labels = cfg.label_names();
+    let system = prompt::system_message(cfg, &[]);
+    let (prefix_text, suffix_text) = engine.prompt_parts(&system, &prompt::user_message(cfg, prompt::TEXT_SLOT))?;
+    let prefix: Vec<u32> = engine.tokenize_template(&prefix_text, true).iter().map(|t| t.0 as u32).collect();
+    let suffix = engine.tokenize_template(&suffix_text, false);
+    let n = (batch * steps).min(texts.len());
+    let examples: Vec<Example> = texts[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (mut toks, _) = engine.item_tokens(t, cfg.model.max_item_tokens, &suffix);
+            let n_prompt = toks.len();
+            toks.extend(engine.tokenize_text(&labels[i % labels.len()]));
+            Example { tokens: toks.iter().map(|t| t.0 as u32).collect(), n_prompt }
+        })
+        .collect();
+    drop(engine);
+    let mut base = BaseModel::load(model).map_err(|e| Error::Input(e.to_string()))?;
+    let params = LoraParams { batch, epochs: 1, ..LoraParams::default() };
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let run = |base: &BaseModel, prefix: &[u32], ex: &[Example]| -> Result<(f64, usize)> {
+        // One warm-up step, then the timed ones.
+        train::train(base, prefix, &ex[..batch.min(ex.len())], &params, None, &mut |_| {}, &never).map_err(|e| Error::Input(e.to_string()))?;
+        let t0 = Instant::now();
+        let out = train::train(base, prefix, ex, &params, None, &mut |_| {}, &never).map_err(|e| Error::Input(e.to_string()))?;
+        Ok((t0.elapsed().as_secs_f64() / out.steps.len().max(1) as f64, out.lora.n_params()))
+    };
+    let (ours, trainable_params) = run(&base, &prefix, &examples)?;
+    let unshared: Vec<Example> = examples
+        .iter()
+        .map(|e| Example { tokens: prefix.iter().chain(&e.tokens).copied().collect(), n_prompt: prefix.len() + e.n_prompt })
+        .collect();
+    let (unshared_s, _) = run(&base, &[], &unshared)?;
+    base.stock_matmul = true;
+    let (stock_s, _) = run(&base, &prefix, &examples)?;
+    let per_step = examples.len().min(batch) as f64;
+    let item_tokens: usize = examples.iter().map(|e| e.tokens.len()).sum();
+    let mean_item_tokens = item_tokens as f64 / examples.len().max(1) as f64;
+    Ok(TrainBench {
+        model: model.display().to_string(),
+        threads,
+        batch,
+        steps: examples.len().div_ceil(batch),
+        prefix_tokens: prefix.len(),
+        mean_item_tokens,
+        trainable_params,
+        s_per_step: ours,
+        examples_per_s: per_step / ours,
+        example_tok_per_s: per_step * (prefix.len() as f64 + mean_item_tokens) / ours,
+        unshared_s_per_step: unshared_s,
+        stock_matmul_s_per_step: stock_s,
+        ratio_vs_unshared: unshared_s / ours,
+        ratio_vs_stock_matmul: stock_s / ours,
+        peak_rss_mb: crate::train::job::peak_rss_mb(),
+    })
+}

@@ -16,4 +16,5 @@ pub mod progress;
 pub mod rounds;
 pub mod store;
 pub mod text;
+pub mod train;
 pub mod tui;

@@ -14,6 +14,8 @@ pub trait Progress {
     fn update(&mut self, done: u64, note: &str);
     /// The stage ended (successfully or not).
     fn finish(&mut self, note: &str);
+    /// A value to plot over the stage (a training loss per step).
+    fn metric(&mut self, _name: &str, _value: f64) {}
 }
 
 /// A progress sink that ignores everything.

@@ -110,7 +110,7 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
             label(&mut st, keys[i], "ben", &names[g]);
         }
     }
-    let e = run_round(&mut st, &cfg, &RoundParams { trainer: Trainer::Probe, probe: Default::default(), seed: 1, mine: None }, &mut Silent, &CancelToken::new());
+    let e = run_round(&mut st, &cfg, &RoundParams { trainer: Trainer::Probe, probe: Default::default(), seed: 1, mine: None, lora: None }, &mut Silent, &CancelToken::new());
     let rep = e.unwrap();
     assert_eq!(rep.baseline_round, Some(1), "the first round records the zero-shot baseline");
     assert_eq!(rep.round, 2);
@@ -154,7 +154,7 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
 fn a_probe_round_without_train_labels_says_what_to_do() {
     let (s, _) = shifted_llm(200, 8, 0.0, 1);
     let (_dir, cfg, mut st) = project_from_synth(&s);
-    let e = run_round(&mut st, &cfg, &RoundParams { trainer: Trainer::Probe, probe: Default::default(), seed: 0, mine: None }, &mut Silent, &CancelToken::new())
+    let e = run_round(&mut st, &cfg, &RoundParams { trainer: Trainer::Probe, probe: Default::default(), seed: 0, mine: None, lora: None }, &mut Silent, &CancelToken::new())
         .unwrap_err()
         .to_string();
     assert!(e.contains("label some items"), "{e}");

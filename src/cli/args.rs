@@ -18,7 +18,8 @@ The loop:
   3. hifi prelabel  a local GGUF model scores every label for every item (log-probabilities)
   4. hifi embed     one vector per item, for clustering and nearest neighbours
   5. hifi mine      boundary pairs into the review queue; `hifi` opens the review workstation
-  6. hifi round     train the round model on expert labels, re-predict, score; hifi report
+  6. hifi round     train the round model (probe or LoRA) on expert labels, re-predict,
+                    score on the eval split; hifi report says whether to stop
   7. hifi export    the labeled set (eval never as train)
 
 Every command works on the project in --project DIR (default: the current directory).
@@ -88,6 +89,20 @@ pub enum Command {
     /// The first round also records the zero-shot LLM as a baseline. `hifi report` shows
     /// every round and whether to stop.
     Round(crate::cli::rounds_cmd::RoundArgs),
+    /// Train a LoRA adapter for the model on the expert train split, with the same prompt
+    /// prelabeling scores (loss on the label tokens only), in a child process.
+    ///
+    /// Writes adapters/train-…/adapter.gguf (llama.cpp loads it: `hifi prelabel --adapter`)
+    /// and adapter.json (base model sha256, architecture, rank, alpha, targets, train-set
+    /// hash, losses). `hifi round --trainer lora` also prelabels, evaluates and mines.
+    ///
+    /// Examples:
+    ///   hifi train --rank 16 --epochs 3
+    ///   hifi train --external "python train_peft.py {job} {out}"
+    Train(crate::cli::train_cmd::TrainArgs),
+    /// The child process `hifi train` starts (JSON job in, JSON lines out).
+    #[command(hide = true, name = "train-worker")]
+    TrainWorker(crate::cli::train_cmd::WorkerArgs),
     /// Every round: model-vs-expert kappa (per annotator and averaged, 95% CI), expert-vs-expert
     /// kappa, the eval set's size and balance, and the stopping verdict.
     Report(crate::cli::rounds_cmd::ReportArgs),
@@ -259,6 +274,30 @@ pub enum BenchCommand {
     Mine(crate::cli::mine_cmd::BenchMineArgs),
     /// Review-screen frame time and cold open on a generated project.
     Tui(BenchTuiArgs),
+    /// LoRA training steps (shared prompt prefix, frozen-weight matmul) vs every example
+    /// carrying its whole prompt, and vs candle's stock matmul.
+    Train(BenchTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Texts to use: a CSV/JSONL file with a `text` field.
+    #[arg(long, default_value = "sample-data/ads.csv", value_name = "FILE")]
+    pub data: PathBuf,
+    /// Label definitions when not inside a project.
+    #[arg(long, default_value = "sample-data/labels.toml", value_name = "FILE")]
+    pub labels: PathBuf,
+    /// Examples per step.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Timed steps per variant.
+    #[arg(long, default_value_t = 2)]
+    pub steps: usize,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

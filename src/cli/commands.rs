@@ -35,6 +35,8 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
         Command::Status(a) => status(&project, &a),
         Command::Mine(a) => super::mine_cmd::run(&project, &a, &mut bar, cancel),
         Command::Round(a) => super::rounds_cmd::round(&project, &a, &mut bar, cancel),
+        Command::Train(a) => super::train_cmd::train(&project, &a, &mut bar, cancel),
+        Command::TrainWorker(a) => std::process::exit(super::train_cmd::worker(&a)),
         Command::Report(a) => super::rounds_cmd::report(&project, &a),
         Command::Simulate(a) => super::rounds_cmd::simulate(&project, &a, &mut bar, cancel),
         Command::Labels(c) => super::labels_cmd::run(&project, c),
@@ -414,6 +416,30 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!("ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×", r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw);
+            }
+        }
+        BenchCommand::Train(a) => {
+            let cfg = bench_config(project, &a.labels)?;
+            let texts = bench_texts(&a.data, a.batch * a.steps)?;
+            let model = a.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+            let threads = a.engine.threads.unwrap_or_else(|| cfg.threads());
+            eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, model.display());
+            let r = crate::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "ours          {:>6.2} s/step  {:>6.2} examples/s  {:>7.1} example tok/s  (prefix {} + ~{:.0} item tokens, {} trainable)",
+                    r.s_per_step, r.examples_per_s, r.example_tok_per_s, r.prefix_tokens, r.mean_item_tokens, r.trainable_params
+                );
+                println!("unshared      {:>6.2} s/step  (every example evaluates the whole prompt)", r.unshared_s_per_step);
+                println!("stock matmul  {:>6.2} s/step  (frozen weights' gradients computed too)", r.stock_matmul_s_per_step);
+                println!(
+                    "ours vs unshared {:.2}×, vs stock matmul {:.2}×; peak RSS {}",
+                    r.ratio_vs_unshared,
+                    r.ratio_vs_stock_matmul,
+                    r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
+                );
             }
         }
         BenchCommand::Mine(a) => super::mine_cmd::run_bench(&a)?,

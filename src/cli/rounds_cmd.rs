@@ -17,9 +17,13 @@ use crate::text::inert;
 #[derive(Debug, Args)]
 pub struct RoundArgs {
     /// zero-shot: score the LLM's predictions as they are (a baseline round);
-    /// probe: logistic regression on the embeddings and LLM log-probabilities (seconds).
+    /// probe: logistic regression on the embeddings and LLM log-probabilities (seconds);
+    /// lora: train a LoRA adapter, hot-load it, prelabel the pool again (minutes to hours).
     #[arg(long, value_enum, default_value = "probe")]
     pub trainer: Trainer,
+    /// LoRA settings (with --trainer lora).
+    #[command(flatten, next_help_heading = "LoRA (--trainer lora)")]
+    pub lora: crate::cli::train_cmd::LoraFlags,
     /// The probe learns from the embeddings alone instead of starting from the LLM's
     /// label log-probabilities.
     #[arg(long)]
@@ -88,11 +92,16 @@ pub struct SimulateArgs {
 pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
     let cfg = Config::load(project)?;
     let mut store = Store::open(project)?;
+    let lora = match a.trainer {
+        Trainer::Lora => Some(a.lora.run(&store, &cfg)?),
+        _ => None,
+    };
     let params = RoundParams {
         trainer: a.trainer,
         probe: ProbeParams { use_llm: !a.no_llm, ..ProbeParams::default() },
         seed: a.mine.seed,
         mine: (!a.no_mine).then(|| a.mine.params()),
+        lora,
     };
     let rep = rounds::run_round(&mut store, &cfg, &params, bar, cancel)?;
     if a.json {
@@ -113,6 +122,15 @@ pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &Can
         rep.predicted,
         rep.seconds_train
     );
+    if let Some(ad) = &rep.adapter {
+        println!(
+            "  adapter {} (loss {} → {}, {:.0}s training)",
+            inert(&ad.adapter.display().to_string(), false),
+            ad.manifest.first_loss.map_or("-".into(), |l| format!("{l:.3}")),
+            ad.manifest.final_loss.map_or("-".into(), |l| format!("{l:.3}")),
+            ad.job.seconds
+        );
+    }
     print_scores(&rep.scores);
     if let Some(m) = &rep.mine {
         println!("queue refilled: {} entries ({})", m.entries, m.strategy.as_str());

@@ -121,6 +121,16 @@ impl Engine {
         self.model.vocab().tokenize(text.as_bytes(), bos, true)
     }
 
+    /// An item's tokens as scored and trained: its text cut to `max` tokens, then the prompt
+    /// suffix. Also says whether the text was cut.
+    pub fn item_tokens(&self, text: &str, max: usize, suffix: &[LlamaToken]) -> (Vec<LlamaToken>, bool) {
+        let mut toks = self.tokenize_text(text);
+        let truncated = toks.len() > max;
+        toks.truncate(max);
+        toks.extend_from_slice(suffix);
+        (toks, truncated)
+    }
+
     pub fn n_ctx_train(&self) -> u32 {
         self.model.n_ctx_train()
     }

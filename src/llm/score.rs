@@ -123,10 +123,8 @@ impl<'e> LabelScorer<'e> {
         for (i, text) in texts.iter().enumerate() {
             let seq = i as i32 + 1;
             self.reset_seq(seq)?;
-            let mut toks = self.engine.tokenize_text(text);
-            truncated.push(toks.len() > self.max_item_tokens);
-            toks.truncate(self.max_item_tokens);
-            toks.extend_from_slice(&self.suffix);
+            let (toks, cut) = self.engine.item_tokens(text, self.max_item_tokens, &self.suffix);
+            truncated.push(cut);
             if toks.is_empty() {
                 return Err(LlmError::Input("an item and the prompt suffix are both empty".into()));
             }

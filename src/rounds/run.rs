@@ -13,7 +13,10 @@ use crate::config::Config;
 use crate::curate::{self, pool_of_model, MineParams, MineReport, Pool};
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Progress};
+use crate::llm::prelabel::{self, PrelabelParams};
+use crate::llm::EngineOptions;
 use crate::store::{ModelRecord, Prediction, Split, Store};
+use crate::train::{train_adapter, AdapterRun, LoraRun};
 
 /// What trains the round's model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -23,6 +26,9 @@ pub enum Trainer {
     ZeroShot,
     /// Logistic regression on the embeddings (+ the LLM's label log-probabilities): seconds.
     Probe,
+    /// A LoRA adapter for the LLM trained on the train split (minutes to hours), hot-loaded
+    /// into llama.cpp, then the whole pool prelabeled again with it.
+    Lora,
 }
 
 impl Trainer {
@@ -30,6 +36,7 @@ impl Trainer {
         match self {
             Self::ZeroShot => "zero-shot",
             Self::Probe => "probe",
+            Self::Lora => "lora",
         }
     }
 }
@@ -43,6 +50,8 @@ pub struct RoundParams {
     pub seed: u64,
     /// Refill the queue from the round's predictions afterwards (`None`: leave it).
     pub mine: Option<MineParams>,
+    /// How to train the adapter of a LoRA round.
+    pub lora: Option<LoraRun>,
 }
 
 /// What one round did.
@@ -58,6 +67,9 @@ pub struct RoundReport {
     pub scores: RoundScores,
     pub verdict: Verdict,
     pub mine: Option<MineReport>,
+    /// The adapter a LoRA round trained, with its manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterRun>,
     pub seconds_train: f64,
     pub seconds_total: f64,
     pub warnings: Vec<String>,
@@ -86,9 +98,16 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
     }
     let round = store.start_round(params.trainer.as_str(), None)?;
     let t_train = Instant::now();
+    let mut adapter = None;
     let (model, train_size, predicted) = match params.trainer {
         Trainer::ZeroShot => (llm.id, 0, 0),
         Trainer::Probe => probe_round(store, cfg, &llm, &params.probe, &mut warnings, progress, cancel)?,
+        Trainer::Lora => {
+            let run = params.lora.as_ref().ok_or_else(|| Error::Input("a LoRA round needs training parameters".into()))?;
+            let (model, n, predicted, a) = lora_round(store, cfg, round, run, &mut warnings, progress, cancel)?;
+            adapter = Some(a);
+            (model, n, predicted)
+        }
     };
     let seconds_train = t_train.elapsed().as_secs_f64();
     if cancel.is_cancelled() {
@@ -98,6 +117,10 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
     let scores = score_model(store, model, &labels, params.seed)?;
     store.finish_round(round, model, &serde_json::to_value(&scores).unwrap_or_default())?;
     progress.finish(&format!("κ {}", scores.model_vs_expert.show()));
+    if let Some(a) = &mut adapter {
+        a.manifest.scores = serde_json::to_value(&scores).ok();
+        a.manifest.write()?;
+    }
     let verdict = verdict(&store.rounds()?);
     let mine = match &params.mine {
         Some(m) => Some(curate::mine(store, cfg, m, progress, cancel)?),
@@ -113,6 +136,7 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
         scores,
         verdict,
         mine,
+        adapter,
         seconds_train,
         seconds_total: t0.elapsed().as_secs_f64(),
         warnings,
@@ -192,19 +216,10 @@ fn probe_round(
         )));
     }
     let row_of: std::collections::HashMap<i64, usize> = pool.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-    let splits = store.splits()?;
-    let (resolved, conflicts) = store.resolved_labels()?;
-    if !conflicts.is_empty() {
-        warnings.push(format!("{} items have disagreeing labels and no adjudication: left out of training", conflicts.len()));
-    }
     let mut train: Vec<(usize, usize)> = Vec::new();
     let mut missing = 0;
-    for (item, label) in &resolved {
-        if splits.get(item) != Some(&Split::Train) {
-            continue;
-        }
-        let Some(l) = labels.iter().position(|x| x == label) else { continue };
-        match row_of.get(item) {
+    for (item, l) in train_split(store, &labels, warnings)? {
+        match row_of.get(&item) {
             Some(&r) => train.push((r, l)),
             None => missing += 1,
         }
@@ -214,10 +229,6 @@ fn probe_round(
     }
     if train.is_empty() {
         return Err(Error::Input("no expert labels in the train split yet: label some items (`hifi review`) before a probe round".into()));
-    }
-    let classes: std::collections::BTreeSet<usize> = train.iter().map(|t| t.1).collect();
-    if classes.len() < labels.len() {
-        warnings.push(format!("the train split has {} of {} labels: the probe cannot predict the others well", classes.len(), labels.len()));
     }
     progress.start("train", 0);
     let probe = fit_probe(&pool, &train, labels.len(), params)?;
@@ -257,4 +268,72 @@ fn probe_round(
     store.put_predictions(model, &labels, &preds)?;
     progress.finish("");
     Ok((model, train.len(), pool.keys.len()))
+}
+
+/// The expert train split as (item, label index), adjudicated where annotators disagree;
+/// warns about what is left out and about labels the split lacks.
+pub fn train_split(store: &Store, labels: &[String], warnings: &mut Vec<String>) -> Result<Vec<(i64, usize)>> {
+    let splits = store.splits()?;
+    let (resolved, conflicts) = store.resolved_labels()?;
+    if !conflicts.is_empty() {
+        warnings.push(format!("{} items have disagreeing labels and no adjudication: left out of training", conflicts.len()));
+    }
+    let train: Vec<(i64, usize)> = resolved
+        .iter()
+        .filter(|(item, _)| splits.get(item) == Some(&Split::Train))
+        .filter_map(|(item, label)| labels.iter().position(|x| x == label).map(|l| (*item, l)))
+        .collect();
+    let classes: std::collections::BTreeSet<usize> = train.iter().map(|t| t.1).collect();
+    if !train.is_empty() && classes.len() < labels.len() {
+        warnings.push(format!("the train split has {} of {} labels: the round model cannot learn the others", classes.len(), labels.len()));
+    }
+    Ok(train)
+}
+
+/// Train an adapter on the train split, hot-load it and prelabel the whole pool with it.
+/// Returns (model id, train size, items predicted, the adapter).
+fn lora_round(
+    store: &mut Store,
+    cfg: &Config,
+    round: i64,
+    run: &LoraRun,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(i64, usize, usize, AdapterRun)> {
+    let labels = cfg.label_names();
+    let train = train_split(store, &labels, warnings)?;
+    let trained = train_adapter(store, cfg, &format!("round-{round}"), Some(round), &train, run, progress, cancel)?;
+    if cancel.is_cancelled() {
+        return Err(Error::Input(format!("round {round} interrupted after training: the adapter is at {}", trained.adapter.display())));
+    }
+    let root = store.root().to_path_buf();
+    let params = PrelabelParams {
+        adapter: Some(trained.adapter.clone()),
+        engine: EngineOptions { threads: run.threads, gpu_layers: cfg.model.gpu_layers },
+        ..PrelabelParams::from_config(cfg, &root)
+    };
+    let rep = prelabel::run(store, cfg, &params, progress, cancel)?;
+    if rep.cancelled {
+        return Err(Error::Input(format!(
+            "round {round} interrupted while prelabeling with the adapter; `hifi prelabel --adapter {}` resumes it",
+            trained.adapter.display()
+        )));
+    }
+    Ok((rep.model_id, train.len(), (rep.scored + rep.already_done) as usize, trained))
+}
+
+/// The newest adapter a finished LoRA round produced (to continue training from it).
+pub fn last_adapter(store: &Store) -> Result<Option<std::path::PathBuf>> {
+    for r in store.rounds()?.iter().rev() {
+        if r.trainer.as_deref() != Some(Trainer::Lora.as_str()) || r.scores.is_none() {
+            continue;
+        }
+        if let Some(m) = r.model.map(|m| store.model(m)).transpose()?.flatten() {
+            if let Some(p) = m.adapter_path {
+                return Ok(Some(p.into()));
+            }
+        }
+    }
+    Ok(None)
 }

@@ -45,6 +45,8 @@ pub enum Action {
     Redone(Option<LabelEvent>),
     Failed(String),
     JobProgress { stage: Stage, done: u64, total: u64, note: String },
+    /// One training step's loss.
+    JobLoss { stage: Stage, loss: f64 },
     JobFinished { stage: Stage, result: Result<String, String> },
     DashboardLoaded(Box<DashboardData>),
     ConflictsLoaded(Vec<Conflict>),

@@ -59,10 +59,11 @@ pub enum Stage {
     Embed,
     Mine,
     Train,
+    Lora,
     Evaluate,
 }
 
-pub const STAGES: [Stage; 5] = [Stage::Prelabel, Stage::Embed, Stage::Mine, Stage::Train, Stage::Evaluate];
+pub const STAGES: [Stage; 6] = [Stage::Prelabel, Stage::Embed, Stage::Mine, Stage::Train, Stage::Lora, Stage::Evaluate];
 
 impl Stage {
     pub fn title(self) -> &'static str {
@@ -71,6 +72,7 @@ impl Stage {
             Stage::Embed => "embed",
             Stage::Mine => "mine",
             Stage::Train => "round",
+            Stage::Lora => "lora round",
             Stage::Evaluate => "evaluate",
         }
     }
@@ -163,6 +165,8 @@ pub struct App {
     pub input: Option<Input>,
     pub message: Option<(String, Level)>,
     pub jobs: Vec<(Stage, JobState)>,
+    /// The running (or last) job's training loss per step, for the pipeline's curve.
+    pub loss_curve: Vec<f64>,
     pub stage_sel: usize,
     pub dashboard: Option<DashboardData>,
     pub conflicts: Vec<Conflict>,
@@ -196,6 +200,7 @@ impl App {
             input: None,
             message: None,
             jobs: STAGES.iter().map(|s| (*s, JobState::Idle)).collect(),
+            loss_curve: Vec::new(),
             stage_sel: 0,
             dashboard: None,
             conflicts: Vec::new(),

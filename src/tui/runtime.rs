@@ -94,6 +94,11 @@ impl Progress for JobProgress {
         let _ = self.tx.send(Action::JobProgress { stage: self.stage, done, total: self.total, note: note.to_string() });
     }
     fn finish(&mut self, _: &str) {}
+    fn metric(&mut self, name: &str, value: f64) {
+        if name == "loss" {
+            let _ = self.tx.send(Action::JobLoss { stage: self.stage, loss: value });
+        }
+    }
 }
 
 fn start_job(stage: Stage, project: &Path, tx: Sender<Action>, cancel: CancelToken) -> JoinHandle<()> {
@@ -123,13 +128,23 @@ fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &Cancel
             let r = crate::curate::mine(&mut store, &cfg, &crate::curate::MineParams::default(), p, cancel)?;
             format!("{} entries queued ({}){}", r.entries, r.strategy.as_str(), if r.cancelled { ", cancelled" } else { "" })
         }
-        Stage::Train | Stage::Evaluate => {
+        Stage::Train | Stage::Lora | Stage::Evaluate => {
             use crate::rounds::{run_round, RoundParams, Trainer};
             let (trainer, mine) = match stage {
                 Stage::Train => (Trainer::Probe, Some(crate::curate::MineParams::default())),
+                Stage::Lora => (Trainer::Lora, Some(crate::curate::MineParams::default())),
                 _ => (Trainer::ZeroShot, None),
             };
-            let params = RoundParams { trainer, probe: Default::default(), seed: 0, mine };
+            let lora = match trainer {
+                Trainer::Lora => Some(crate::train::LoraRun {
+                    params: crate::train::LoraParams::default(),
+                    continue_from: None,
+                    trainer: crate::train::TrainerCommand::builtin()?,
+                    threads: cfg.threads(),
+                }),
+                _ => None,
+            };
+            let params = RoundParams { trainer, probe: Default::default(), seed: 0, mine, lora };
             let r = run_round(&mut store, &cfg, &params, p, cancel)?;
             let k = r.scores.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
             format!("round {}: κ {k} on {} eval items; {}", r.round, r.scores.model_vs_expert.n, r.verdict.decision)

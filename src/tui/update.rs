@@ -93,6 +93,9 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 JobState::Running { .. } => vec![],
                 _ => {
                     let stage = *stage;
+                    if stage == super::app::Stage::Lora {
+                        app.loss_curve.clear();
+                    }
                     set_job(app, stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: app.now });
                     vec![Effect::StartJob(stage)]
                 }
@@ -182,6 +185,12 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 _ => app.now,
             };
             set_job(app, stage, JobState::Running { done, total, note, started });
+            vec![]
+        }
+        JobLoss { stage, loss } => {
+            if stage == super::app::Stage::Lora && loss.is_finite() {
+                app.loss_curve.push(loss);
+            }
             vec![]
         }
         JobFinished { stage, result } => {

@@ -3,12 +3,12 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Gauge, Paragraph, Wrap};
+use ratatui::widgets::{Gauge, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 
 use super::Ctx;
 use crate::text::inert;
-use crate::tui::app::{App, JobState};
+use crate::tui::app::{App, JobState, Stage};
 
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let block = cx.block(" Pipeline ");
@@ -32,10 +32,30 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                 };
                 let label = format!("{done}/{total} · {rate:.1}/s · eta {eta} · {}", inert(note, false));
                 f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(Style::default().fg(cx.theme.accent)), Rect { height: 1, ..rest });
+                if *stage == Stage::Lora && !app.loss_curve.is_empty() && rest.height > 1 {
+                    loss_curve(app, cx, f, Rect { y: rest.y + 1, height: 1, ..rest });
+                }
             }
             JobState::Idle => f.render_widget(Paragraph::new(Span::styled("idle — enter to start", cx.muted())), rest),
             JobState::Done(s) => f.render_widget(Paragraph::new(Span::styled(format!("done: {}", inert(s, false)), Style::default().fg(cx.theme.ok))).wrap(Wrap { trim: true }), rest),
             JobState::Failed(e) => f.render_widget(Paragraph::new(Span::styled(format!("failed: {}", inert(e, false)), Style::default().fg(cx.theme.error))).wrap(Wrap { trim: true }), rest),
         }
     }
+}
+
+/// "loss 2.31 → 0.42" and a sparkline of the last steps that fit.
+fn loss_curve(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
+    let first = app.loss_curve[0];
+    let last = app.loss_curve[app.loss_curve.len() - 1];
+    let text = format!("loss {first:.2} → {last:.2} ");
+    let w = (text.chars().count() as u16).min(area.width);
+    f.render_widget(Paragraph::new(Span::styled(text, cx.muted())), Rect { width: w, ..area });
+    let room = area.width.saturating_sub(w) as usize;
+    let tail = &app.loss_curve[app.loss_curve.len().saturating_sub(room)..];
+    let max = tail.iter().copied().fold(f64::MIN, f64::max).max(1e-9);
+    let data: Vec<u64> = tail.iter().map(|l| (l / max * 100.0).round().max(1.0) as u64).collect();
+    f.render_widget(
+        Sparkline::default().data(&data).max(100).style(Style::default().fg(cx.theme.accent)),
+        Rect { x: area.x + w, width: area.width - w, ..area },
+    );
 }

@@ -1,0 +1,148 @@
+//! `hifi train` (an adapter from the expert train split) and the flags `hifi round
+//! --trainer lora` shares with it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::config::Config;
+use crate::progress::{CancelToken, Progress};
+use crate::store::Store;
+use crate::text::inert;
+use crate::train::{LoraParams, LoraRun, Target, TrainerCommand};
+
+/// LoRA hyper-parameters and who trains.
+#[derive(Debug, Clone, Args)]
+pub struct LoraFlags {
+    /// LoRA rank r.
+    #[arg(long, default_value_t = 8, value_name = "R")]
+    pub rank: usize,
+    /// LoRA alpha (the update is scaled by alpha / rank).
+    #[arg(long, default_value_t = 16.0)]
+    pub alpha: f32,
+    /// Peak learning rate (AdamW; linear warm-up over the first 10% of steps, then linear decay).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Passes over the train split.
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    /// Examples per optimiser step (they share one evaluation of the prompt prefix).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Longest item + answer in tokens (after the shared prefix).
+    #[arg(long, default_value_t = 512, value_name = "TOKENS")]
+    pub max_len: usize,
+    /// Layers to adapt, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "q,k,v,o,gate,up,down")]
+    pub targets: Vec<Target>,
+    /// Seeds the LoRA initialisation and the example order.
+    #[arg(long = "train-seed", default_value_t = 0, value_name = "SEED")]
+    pub train_seed: u64,
+    /// Continue from the last LoRA round's adapter instead of training from the base model
+    /// (the default, as ReST-EM found better).
+    #[arg(long = "continue")]
+    pub continue_last: bool,
+    /// Train elsewhere: a shell command with {job} (the job JSON) and {out} (where to write
+    /// the GGUF adapter), e.g. "python train_peft.py {job} {out}". See README "External trainer".
+    #[arg(long, value_name = "COMMAND")]
+    pub external: Option<String>,
+    /// CPU threads for training (default: [model] threads in hifi.toml).
+    #[arg(long = "train-threads", value_name = "N")]
+    pub train_threads: Option<usize>,
+}
+
+impl LoraFlags {
+    pub fn run(&self, store: &Store, cfg: &Config) -> Result<LoraRun> {
+        let continue_from = if self.continue_last {
+            match crate::rounds::last_adapter(store)? {
+                Some(p) => Some(p),
+                None => bail!("--continue: no finished LoRA round has an adapter yet"),
+            }
+        } else {
+            None
+        };
+        let trainer = match &self.external {
+            Some(cmd) if cmd.contains("{out}") => TrainerCommand::External(cmd.clone()),
+            Some(_) => bail!("--external: the command must contain {{out}} (where to write the adapter), and usually {{job}}"),
+            None => TrainerCommand::builtin()?,
+        };
+        Ok(LoraRun {
+            params: LoraParams {
+                rank: self.rank,
+                alpha: self.alpha,
+                lr: self.lr,
+                epochs: self.epochs,
+                batch: self.batch,
+                max_len: self.max_len,
+                targets: self.targets.clone(),
+                seed: self.train_seed,
+                ..LoraParams::default()
+            },
+            continue_from,
+            trainer,
+            threads: self.train_threads.unwrap_or_else(|| cfg.threads()),
+        })
+    }
+}
+
+/// Train a LoRA adapter on the expert train split (without re-prelabeling; `hifi round
+/// --trainer lora` does train → prelabel → evaluate → mine).
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Only lora is built in; use --external for other trainers.
+    #[arg(long, value_enum, default_value = "lora")]
+    pub trainer: TrainKind,
+    #[command(flatten)]
+    pub lora: LoraFlags,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainKind {
+    Lora,
+}
+
+pub fn train(project: &Path, a: &TrainArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+    let cfg = Config::load(project)?;
+    let mut store = Store::open(project)?;
+    store.assign_splits(cfg.split.eval_fraction)?;
+    let run = a.lora.run(&store, &cfg)?;
+    let mut warnings = Vec::new();
+    let train = crate::rounds::train_split(&store, &cfg.label_names(), &mut warnings)?;
+    for w in &warnings {
+        eprintln!("warning: {}", inert(w, false));
+    }
+    let name = format!("train-{}", crate::store::now().replace([':', '-'], "").replace('T', "-").chars().take(15).collect::<String>());
+    let out = crate::train::train_adapter(&mut store, &cfg, &name, None, &train, &run, bar, cancel)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let m = &out.manifest;
+    println!(
+        "adapter: {} ({} train items, rank {}, {:.0}s, loss {} → {})",
+        inert(&out.adapter.display().to_string(), false),
+        m.train_size,
+        m.rank,
+        m.seconds,
+        m.first_loss.map_or("-".into(), |l| format!("{l:.3}")),
+        m.final_loss.map_or("-".into(), |l| format!("{l:.3}")),
+    );
+    println!("manifest: {}", inert(&crate::train::Manifest::path_for(&out.adapter).display().to_string(), false));
+    println!("use it: hifi prelabel --adapter {}", inert(&out.adapter.display().to_string(), false));
+    Ok(())
+}
+
+/// The hidden `train-worker` subcommand (the child process `hifi train` starts).
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The job JSON.
+    pub job: PathBuf,
+}
+
+pub fn worker(a: &WorkerArgs) -> i32 {
+    crate::train::job::worker_main(&a.job)
+}

@@ -1,0 +1,184 @@
+//! A project's LoRA round: the expert train split, tokenized exactly as prelabeling scores
+//! it (the same prefix, item truncation, suffix and label tokens), trained into an adapter
+//! under `adapters/round-N/`, checked by loading it into llama.cpp, with a manifest.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::job::{run_job, JobOutcome, TrainJob, TrainerCommand, JOB_VERSION};
+use super::model::Example;
+use super::trainer::LoraParams;
+use super::TrainError;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::llm::{prelabel, prompt, Engine, EngineOptions};
+use crate::progress::{CancelToken, Progress};
+use crate::store::Store;
+
+/// How to train a round's adapter.
+#[derive(Debug, Clone)]
+pub struct LoraRun {
+    pub params: LoraParams,
+    /// Continue from this adapter (the last round's) instead of the base.
+    pub continue_from: Option<PathBuf>,
+    pub trainer: TrainerCommand,
+    pub threads: usize,
+}
+
+/// The record written beside each adapter (`adapter.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub adapter: PathBuf,
+    pub adapter_sha256: String,
+    pub base_model: PathBuf,
+    pub base_sha256: String,
+    pub architecture: String,
+    pub trainer: String,
+    pub rank: usize,
+    pub alpha: f32,
+    pub targets: Vec<super::Target>,
+    pub params: LoraParams,
+    pub continued_from: Option<PathBuf>,
+    pub train_size: usize,
+    /// sha256 over the train items' ids and labels and the prompt.
+    pub train_set_sha256: String,
+    pub prompt_sha256: String,
+    pub round: Option<i64>,
+    pub seconds: f64,
+    pub peak_rss_mb: Option<f64>,
+    pub first_loss: Option<f64>,
+    pub final_loss: Option<f64>,
+    /// Filled in after the round is evaluated.
+    pub scores: Option<serde_json::Value>,
+}
+
+impl Manifest {
+    pub fn path_for(adapter: &Path) -> PathBuf {
+        adapter.with_extension("json")
+    }
+
+    pub fn write(&self) -> Result<()> {
+        let path = Self::path_for(&self.adapter);
+        let tmp = path.with_extension("json.part");
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+}
+
+/// What training one round's adapter produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterRun {
+    pub adapter: PathBuf,
+    pub manifest: Manifest,
+    pub job: JobOutcome,
+}
+
+impl From<TrainError> for Error {
+    fn from(e: TrainError) -> Self {
+        match e {
+            TrainError::Io(m) => Error::Io(m),
+            other => Error::Input(other.to_string()),
+        }
+    }
+}
+
+/// Train an adapter on `train` ((item, label index) pairs) into `adapters/<name>/`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_adapter(
+    store: &mut Store,
+    cfg: &Config,
+    name: &str,
+    round: Option<i64>,
+    train: &[(i64, usize)],
+    run: &LoraRun,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<AdapterRun> {
+    let t0 = Instant::now();
+    if train.is_empty() {
+        return Err(Error::Input("no expert labels in the train split yet: label some items (`hifi review`) before training".into()));
+    }
+    let root = store.root().to_path_buf();
+    let base = cfg.model_path(&root);
+    progress.start("tokenize", train.len() as u64);
+    let engine = Engine::load(&base, EngineOptions { threads: run.threads, gpu_layers: 0 })?;
+    let base_sha = store.file_sha256(&base).map_err(|e| Error::io(&base, e))?;
+    let prepared = prelabel::prepare_prompt(&engine, store, cfg, &base_sha, None)?;
+    let labels = cfg.label_names();
+    let label_tokens: Vec<Vec<u32>> = labels.iter().map(|l| engine.tokenize_text(l).iter().map(|t| t.0 as u32).collect()).collect();
+    if let Some(i) = label_tokens.iter().position(Vec::is_empty) {
+        return Err(Error::Input(format!("label {:?} tokenizes to nothing with this model", labels[i])));
+    }
+    let prefix: Vec<u32> = engine.tokenize_template(&prepared.prefix, true).iter().map(|t| t.0 as u32).collect();
+    let suffix = engine.tokenize_template(&prepared.suffix, false);
+    let few_shot = prompt::few_shot_examples(store, cfg)?;
+    let mut examples = Vec::with_capacity(train.len());
+    let mut records = Vec::with_capacity(train.len());
+    let mut h = Sha256::new();
+    h.update(format!("{}\0", prepared.prompt_sha256));
+    for (k, &(item, li)) in train.iter().enumerate() {
+        let text = store.item(item)?.map(|i| i.text).unwrap_or_default();
+        let (mut toks, _) = engine.item_tokens(&text, cfg.model.max_item_tokens, &suffix);
+        let n_prompt = toks.len();
+        toks.extend(label_tokens[li].iter().map(|&t| llama_cpp_2::token::LlamaToken(t as i32)));
+        examples.push(Example { tokens: toks.iter().map(|t| t.0 as u32).collect(), n_prompt });
+        records.push(prompt::chat_record(cfg, &few_shot, &text, &labels[li]));
+        h.update(format!("{item}:{};", labels[li]));
+        if k % 64 == 63 {
+            progress.update(k as u64 + 1, "");
+        }
+    }
+    drop(engine);
+    let train_set_sha256 = hex::encode(h.finalize());
+    let dir = root.join("adapters").join(name);
+    let adapter = dir.join("adapter.gguf");
+    let job = TrainJob {
+        version: JOB_VERSION,
+        base_model: base.clone(),
+        output: adapter.clone(),
+        init_adapter: run.continue_from.clone(),
+        params: run.params.clone(),
+        threads: run.threads,
+        prefix,
+        examples,
+        records,
+    };
+    let outcome = run_job(&job, &dir.join("job.json"), &run.trainer, progress, cancel)?;
+    // The adapter must load into the engine before it is used or recorded.
+    progress.start("check adapter", 0);
+    let mut engine = Engine::load(&base, EngineOptions { threads: run.threads, gpu_layers: 0 })?;
+    engine.set_adapter(&adapter)?;
+    let architecture = engine.info.architecture.clone().unwrap_or_default();
+    drop(engine);
+    progress.finish("llama.cpp loads it");
+    let manifest = Manifest {
+        adapter_sha256: store.file_sha256(&adapter).map_err(|e| Error::io(&adapter, e))?,
+        adapter: adapter.clone(),
+        base_model: base,
+        base_sha256: base_sha,
+        architecture,
+        trainer: match &run.trainer {
+            TrainerCommand::Builtin(_) => "lora".into(),
+            TrainerCommand::External(cmd) => format!("external: {cmd}"),
+        },
+        rank: run.params.rank,
+        alpha: run.params.alpha,
+        targets: run.params.targets.clone(),
+        params: run.params.clone(),
+        continued_from: run.continue_from.clone(),
+        train_size: train.len(),
+        train_set_sha256,
+        prompt_sha256: prepared.prompt_sha256,
+        round,
+        seconds: t0.elapsed().as_secs_f64(),
+        peak_rss_mb: outcome.peak_rss_mb,
+        first_loss: outcome.steps.first().map(|s| s.loss),
+        final_loss: outcome.steps.last().map(|s| s.loss),
+        scores: None,
+    };
+    manifest.write()?;
+    Ok(AdapterRun { adapter, manifest, job: outcome })
+}
