@@ -376,14 +376,15 @@ pub struct TrainBench {
     /// Prompt + answer tokens of the examples trained per second (the prefix counted once per
     /// example, as the unshared baseline evaluates it).
     pub example_tok_per_s: f64,
-    pub unshared_s_per_step: f64,
-    pub stock_matmul_s_per_step: f64,
-    pub ratio_vs_unshared: f64,
-    pub ratio_vs_stock_matmul: f64,
+    pub unshared_s_per_step: Option<f64>,
+    pub stock_matmul_s_per_step: Option<f64>,
+    pub ratio_vs_unshared: Option<f64>,
+    pub ratio_vs_stock_matmul: Option<f64>,
+    /// Peak RSS after our variant (before the baselines ran).
     pub peak_rss_mb: Option<f64>,
 }
 
-pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch: usize, steps: usize) -> Result<TrainBench> {
+pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch: usize, steps: usize, baselines: bool) -> Result<TrainBench> {
     use crate::train::{self, BaseModel, Example, LoraParams};
     std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string());
     let engine = Engine::load(model, EngineOptions { threads, gpu_layers: 0 })?;
@@ -415,13 +416,17 @@ pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch
         Ok((t0.elapsed().as_secs_f64() / out.steps.len().max(1) as f64, out.lora.n_params()))
     };
     let (ours, trainable_params) = run(&base, &prefix, &examples)?;
-    let unshared: Vec<Example> = examples
-        .iter()
-        .map(|e| Example { tokens: prefix.iter().chain(&e.tokens).copied().collect(), n_prompt: prefix.len() + e.n_prompt })
-        .collect();
-    let (unshared_s, _) = run(&base, &[], &unshared)?;
-    base.stock_matmul = true;
-    let (stock_s, _) = run(&base, &prefix, &examples)?;
+    let peak_rss_mb = crate::train::job::peak_rss_mb();
+    let (mut unshared_s, mut stock_s) = (None, None);
+    if baselines {
+        let unshared: Vec<Example> = examples
+            .iter()
+            .map(|e| Example { tokens: prefix.iter().chain(&e.tokens).copied().collect(), n_prompt: prefix.len() + e.n_prompt })
+            .collect();
+        unshared_s = Some(run(&base, &[], &unshared)?.0);
+        base.stock_matmul = true;
+        stock_s = Some(run(&base, &prefix, &examples)?.0);
+    }
     let per_step = examples.len().min(batch) as f64;
     let item_tokens: usize = examples.iter().map(|e| e.tokens.len()).sum();
     let mean_item_tokens = item_tokens as f64 / examples.len().max(1) as f64;
@@ -438,8 +443,8 @@ pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch
         example_tok_per_s: per_step * (prefix.len() as f64 + mean_item_tokens) / ours,
         unshared_s_per_step: unshared_s,
         stock_matmul_s_per_step: stock_s,
-        ratio_vs_unshared: unshared_s / ours,
-        ratio_vs_stock_matmul: stock_s / ours,
-        peak_rss_mb: crate::train::job::peak_rss_mb(),
+        ratio_vs_unshared: unshared_s.map(|s| s / ours),
+        ratio_vs_stock_matmul: stock_s.map(|s| s / ours),
+        peak_rss_mb,
     })
 }

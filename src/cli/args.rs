@@ -295,6 +295,9 @@ pub struct BenchTrainArgs {
     /// Timed steps per variant.
     #[arg(long, default_value_t = 2)]
     pub steps: usize,
+    /// Measure ours only (the unshared baseline is slow: every example carries the prompt).
+    #[arg(long)]
+    pub no_baselines: bool,
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,

@@ -424,7 +424,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let model = a.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
             let threads = a.engine.threads.unwrap_or_else(|| cfg.threads());
             eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, model.display());
-            let r = crate::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps)?;
+            let r = crate::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -432,12 +432,13 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
                     "ours          {:>6.2} s/step  {:>6.2} examples/s  {:>7.1} example tok/s  (prefix {} + ~{:.0} item tokens, {} trainable)",
                     r.s_per_step, r.examples_per_s, r.example_tok_per_s, r.prefix_tokens, r.mean_item_tokens, r.trainable_params
                 );
-                println!("unshared      {:>6.2} s/step  (every example evaluates the whole prompt)", r.unshared_s_per_step);
-                println!("stock matmul  {:>6.2} s/step  (frozen weights' gradients computed too)", r.stock_matmul_s_per_step);
+                let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
+                println!("unshared      {:>6} s/step  (every example evaluates the whole prompt)", opt(r.unshared_s_per_step, ""));
+                println!("stock matmul  {:>6} s/step  (frozen weights' gradients computed too)", opt(r.stock_matmul_s_per_step, ""));
                 println!(
-                    "ours vs unshared {:.2}×, vs stock matmul {:.2}×; peak RSS {}",
-                    r.ratio_vs_unshared,
-                    r.ratio_vs_stock_matmul,
+                    "ours vs unshared {}, vs stock matmul {}; peak RSS (ours) {}",
+                    opt(r.ratio_vs_unshared, "×"),
+                    opt(r.ratio_vs_stock_matmul, "×"),
                     r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
                 );
             }

@@ -172,3 +172,27 @@ impl Lora {
         Ok(Self { arch: cfg.arch.clone(), rank, alpha, pairs })
     }
 }
+
+/// What an adapter file holds, from its header alone: (rank, alpha, targets).
+pub fn describe(path: &Path) -> Result<(usize, f32, Vec<Target>), TrainError> {
+    let shown = crate::text::inert(&path.display().to_string(), false);
+    let mut f = BufReader::new(std::fs::File::open(path).map_err(|e| TrainError::Adapter(format!("{shown}: {e}")))?);
+    let content = Content::read(&mut f).map_err(|e| TrainError::Adapter(format!("{shown}: not a readable GGUF ({e})")))?;
+    let alpha = match content.metadata.get("adapter.lora.alpha") {
+        Some(Value::F32(a)) => *a,
+        _ => 0.0,
+    };
+    let mut rank = 0;
+    let mut targets = Vec::new();
+    for (name, info) in &content.tensor_infos {
+        if let Some(base) = name.strip_suffix(".weight.lora_a") {
+            rank = info.shape.dims().first().copied().unwrap_or(0);
+            if let Some(t) = base.rsplit('.').next().and_then(Target::from_gguf_name) {
+                targets.push(t);
+            }
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    Ok((rank, alpha, targets))
+}

@@ -265,7 +265,7 @@ impl BaseModel {
                     outs.push(op.transpose(1, 2)?.reshape((p, c.n_head * c.head_dim))?);
                     let kb = kp.broadcast_as((n, c.n_head, p, c.head_dim))?;
                     let vb = vp.broadcast_as((n, c.n_head, p, c.head_dim))?;
-                    (Tensor::cat(&[&kb, &ki], 2)?, Tensor::cat(&[&vb, &vi], 2)?)
+                    (Tensor::cat(&[&kb, &ki], 2)?.contiguous()?, Tensor::cat(&[&vb, &vi], 2)?.contiguous()?)
                 }
                 _ => (ki, vi),
             };

@@ -153,6 +153,7 @@ pub fn train_adapter(
     engine.set_adapter(&adapter)?;
     let architecture = engine.info.architecture.clone().unwrap_or_default();
     drop(engine);
+    let (rank, alpha, targets) = super::lora::describe(&adapter)?;
     progress.finish("llama.cpp loads it");
     let manifest = Manifest {
         adapter_sha256: store.file_sha256(&adapter).map_err(|e| Error::io(&adapter, e))?,
@@ -164,9 +165,9 @@ pub fn train_adapter(
             TrainerCommand::Builtin(_) => "lora".into(),
             TrainerCommand::External(cmd) => format!("external: {cmd}"),
         },
-        rank: run.params.rank,
-        alpha: run.params.alpha,
-        targets: run.params.targets.clone(),
+        rank,
+        alpha,
+        targets,
         params: run.params.clone(),
         continued_from: run.continue_from.clone(),
         train_size: train.len(),
