@@ -376,6 +376,9 @@ pub struct TrainBench {
     /// Prompt + answer tokens of the examples trained per second (the prefix counted once per
     /// example, as the unshared baseline evaluates it).
     pub example_tok_per_s: f64,
+    /// With gradient checkpointing (each block recomputed in the backward pass).
+    pub checkpoint_s_per_step: f64,
+    pub checkpoint_peak_rss_mb: Option<f64>,
     pub unshared_s_per_step: Option<f64>,
     pub stock_matmul_s_per_step: Option<f64>,
     pub ratio_vs_unshared: Option<f64>,
@@ -406,26 +409,30 @@ pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch
         .collect();
     drop(engine);
     let mut base = BaseModel::load(model).map_err(|e| Error::Input(e.to_string()))?;
-    let params = LoraParams { batch, epochs: 1, ..LoraParams::default() };
     let never = std::sync::atomic::AtomicBool::new(false);
-    let run = |base: &BaseModel, prefix: &[u32], ex: &[Example]| -> Result<(f64, usize)> {
+    let run = |base: &BaseModel, prefix: &[u32], ex: &[Example], checkpoint: bool| -> Result<(f64, usize)> {
+        let params = LoraParams { batch, epochs: 1, checkpoint: Some(checkpoint), ..LoraParams::default() };
         // One warm-up step, then the timed ones.
         train::train(base, prefix, &ex[..batch.min(ex.len())], &params, None, &mut |_| {}, &never).map_err(|e| Error::Input(e.to_string()))?;
         let t0 = Instant::now();
         let out = train::train(base, prefix, ex, &params, None, &mut |_| {}, &never).map_err(|e| Error::Input(e.to_string()))?;
         Ok((t0.elapsed().as_secs_f64() / out.steps.len().max(1) as f64, out.lora.n_params()))
     };
-    let (ours, trainable_params) = run(&base, &prefix, &examples)?;
+    crate::train::job::reset_peak_rss();
+    let (ours, trainable_params) = run(&base, &prefix, &examples, false)?;
     let peak_rss_mb = crate::train::job::peak_rss_mb();
+    crate::train::job::reset_peak_rss();
+    let (checkpoint_s, _) = run(&base, &prefix, &examples, true)?;
+    let checkpoint_peak_rss_mb = crate::train::job::peak_rss_mb();
     let (mut unshared_s, mut stock_s) = (None, None);
     if baselines {
         let unshared: Vec<Example> = examples
             .iter()
             .map(|e| Example { tokens: prefix.iter().chain(&e.tokens).copied().collect(), n_prompt: prefix.len() + e.n_prompt })
             .collect();
-        unshared_s = Some(run(&base, &[], &unshared)?.0);
+        unshared_s = Some(run(&base, &[], &unshared, false)?.0);
         base.stock_matmul = true;
-        stock_s = Some(run(&base, &prefix, &examples)?.0);
+        stock_s = Some(run(&base, &prefix, &examples, false)?.0);
     }
     let per_step = examples.len().min(batch) as f64;
     let item_tokens: usize = examples.iter().map(|e| e.tokens.len()).sum();
@@ -441,6 +448,8 @@ pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch
         s_per_step: ours,
         examples_per_s: per_step / ours,
         example_tok_per_s: per_step * (prefix.len() as f64 + mean_item_tokens) / ours,
+        checkpoint_s_per_step: checkpoint_s,
+        checkpoint_peak_rss_mb,
         unshared_s_per_step: unshared_s,
         stock_matmul_s_per_step: stock_s,
         ratio_vs_unshared: unshared_s.map(|s| s / ours),

@@ -114,6 +114,34 @@ fn prefix_sharing_and_padding_give_the_same_logits_as_one_plain_sequence() {
 }
 
 #[test]
+fn checkpointed_gradients_equal_the_full_backward() {
+    let Some(m) = model() else { return };
+    let e = engine(&m);
+    let p = prompt(&e);
+    let base = BaseModel::load(&m).unwrap();
+    let ex: Vec<Example> = TEXTS.iter().take(2).enumerate().map(|(i, t)| example(&e, &p, t, i)).collect();
+    let refs: Vec<&Example> = ex.iter().collect();
+    let lora = Lora::init(&base.cfg, 4, 8.0, &Target::ALL, 5, base.device()).unwrap();
+    for pair in lora.pairs.values() {
+        pair.b.set(&(pair.b.as_tensor().ones_like().unwrap() * 0.01).unwrap()).unwrap();
+    }
+    let (l_full, g_full) = base.loss_and_grads(&lora, &p.prefix, &refs, false).unwrap();
+    let (l_ckpt, g_ckpt) = base.loss_and_grads(&lora, &p.prefix, &refs, true).unwrap();
+    assert!((l_full - l_ckpt).abs() < 1e-5, "loss {l_full} vs {l_ckpt}");
+    let mut worst = 0f32;
+    for pair in lora.pairs.values() {
+        for v in [&pair.a, &pair.b] {
+            let a = g_full.get(v.as_tensor()).expect("full grad");
+            let b = g_ckpt.get(v.as_tensor()).expect("checkpointed grad");
+            let scale = a.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1e-6);
+            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() / scale;
+            worst = worst.max(d);
+        }
+    }
+    assert!(worst < 1e-3, "checkpointed gradients differ by up to {worst} (relative)");
+}
+
+#[test]
 fn one_step_moves_every_lora_b_and_the_adapter_loads_while_broken_ones_are_refused() {
     let Some(m) = model() else { return };
     let e = engine(&m);

@@ -193,6 +193,22 @@ fn screens() -> Vec<(&'static str, App)> {
     pipe.jobs[1].1 = JobState::Done("1300 embedded".into());
     pipe.jobs[2].1 = JobState::Failed("no embeddings yet".into());
     out.push(("pipeline", pipe));
+    // A LoRA round training: its loss curve under the gauge, fed through update().
+    let mut lora = App::new(labels(), "ana", "demo");
+    lora.screen = Screen::Pipeline;
+    lora.stage_sel = 4;
+    assert_eq!(lora.jobs[4].0, Stage::Lora);
+    assert_eq!(update(&mut lora, Action::StartJob), vec![Effect::StartJob(Stage::Lora)]);
+    lora.now = 90.0;
+    update(&mut lora, Action::JobProgress { stage: Stage::Lora, done: 12, total: 50, note: "loss 0.412 · 96 tok/s".into() });
+    for (i, loss) in [2.9, 2.1, 1.6, 1.2, 0.9, 0.8, 0.62, 0.55, 0.5, 0.46, 0.43, 0.41].into_iter().enumerate() {
+        update(&mut lora, Action::JobLoss { stage: Stage::Lora, loss });
+        assert_eq!(lora.loss_curve.len(), i + 1);
+    }
+    update(&mut lora, Action::JobLoss { stage: Stage::Train, loss: 9.0 }); // another stage's: ignored
+    update(&mut lora, Action::JobLoss { stage: Stage::Lora, loss: f64::NAN }); // not plotted
+    assert_eq!(lora.loss_curve.len(), 12);
+    out.push(("pipeline_lora", lora));
     let mut dash = App::new(labels(), "ana", "demo");
     dash.screen = Screen::Dashboard;
     dash.dashboard = Some(DashboardData {

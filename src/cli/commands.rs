@@ -433,6 +433,11 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
                     r.s_per_step, r.examples_per_s, r.example_tok_per_s, r.prefix_tokens, r.mean_item_tokens, r.trainable_params
                 );
                 let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
+                println!(
+                    "checkpointed  {:>6.2} s/step  peak RSS {} (each block recomputed in the backward pass)",
+                    r.checkpoint_s_per_step,
+                    r.checkpoint_peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
+                );
                 println!("unshared      {:>6} s/step  (every example evaluates the whole prompt)", opt(r.unshared_s_per_step, ""));
                 println!("stock matmul  {:>6} s/step  (frozen weights' gradients computed too)", opt(r.stock_matmul_s_per_step, ""));
                 println!(

@@ -47,6 +47,10 @@ pub struct LoraFlags {
     /// the GGUF adapter), e.g. "python train_peft.py {job} {out}". See README "External trainer".
     #[arg(long, value_name = "COMMAND")]
     pub external: Option<String>,
+    /// Gradient checkpointing: on / off (default: on when a step's activations would not fit
+    /// in half the available memory; it costs about a third more compute).
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub checkpoint: Option<bool>,
     /// CPU threads for training (default: [model] threads in hifi.toml).
     #[arg(long = "train-threads", value_name = "N")]
     pub train_threads: Option<usize>,
@@ -77,6 +81,7 @@ impl LoraFlags {
                 max_len: self.max_len,
                 targets: self.targets.clone(),
                 seed: self.train_seed,
+                checkpoint: self.checkpoint,
                 ..LoraParams::default()
             },
             continue_from,
@@ -145,4 +150,12 @@ pub struct WorkerArgs {
 
 pub fn worker(a: &WorkerArgs) -> i32 {
     crate::train::job::worker_main(&a.job)
+}
+
+fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
+    }
 }

@@ -151,6 +151,11 @@ pub fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Start measuring the peak resident memory afresh (Linux: clear_refs 5).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// The parent's side: write `job` to `job_path`, run the trainer, forward its progress.
 /// Cancelling kills the trainer; no adapter is left under `job.output` unless it finished.
 pub fn run_job(

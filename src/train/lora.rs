@@ -76,7 +76,9 @@ impl Lora {
     pub fn delta(&self, layer: usize, t: Target, x: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let Some(p) = self.pairs.get(&(layer, t)) else { return Ok(None) };
         let h = x.matmul(&p.a.as_tensor().t()?)?;
-        Ok(Some((h.matmul(&p.b.as_tensor().t()?)? * self.scale())?))
+        // Scale the small B (out × r), not the (tokens × out) product.
+        let b = (p.b.as_tensor() * self.scale())?;
+        Ok(Some(h.matmul(&b.t()?)?))
     }
 
     /// Write the adapter GGUF: a temporary file beside `path`, synced, then renamed, so a

@@ -16,8 +16,9 @@ use std::io::BufReader;
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::Content;
-use candle_core::{CpuStorage, CustomOp1, DType, Device, IndexOp, Layout, Shape, Tensor, D};
-use candle_nn::ops::{rms_norm_slow, softmax};
+use candle_core::backprop::GradStore;
+use candle_core::{CpuStorage, CustomOp1, DType, Device, IndexOp, Layout, Shape, Tensor, Var, D};
+use candle_nn::ops::rms_norm_slow;
 use candle_nn::rotary_emb::{rope_i_slow, rope_slow};
 
 use super::arch::{ArchConfig, Family, Target};
@@ -210,7 +211,15 @@ impl BaseModel {
     /// Final hidden states (after the output norm), rows: the prefix's `P` positions, then
     /// item 0's `T` positions, item 1's, … (items right-padded to `T`).
     pub fn hidden(&self, lora: Option<&Lora>, prefix: &[u32], items: &[Vec<u32>]) -> candle_core::Result<(Tensor, usize)> {
-        let c = &self.cfg;
+        let (mut h, shape) = self.embed(prefix, items)?;
+        for l in 0..self.blocks.len() {
+            h = self.block(l, &h, lora, shape)?;
+        }
+        Ok((rms_norm_slow(&h, &self.output_norm, self.cfg.rms_eps)?, shape.t))
+    }
+
+    /// The token embeddings of the prefix and the right-padded items, as rows.
+    fn embed(&self, prefix: &[u32], items: &[Vec<u32>]) -> candle_core::Result<(Tensor, Rows)> {
         let p = prefix.len();
         let n = items.len();
         let t = items.iter().map(Vec::len).max().unwrap_or(0);
@@ -226,60 +235,61 @@ impl BaseModel {
             ids.extend(std::iter::repeat_n(0u32, t - it.len()));
         }
         let ids = Tensor::new(ids.as_slice(), &self.device)?;
-        let mut h = self.tok_embd.index_select(&ids, 0)?; // (P + n·T, d)
-        let scale = 1.0 / (c.head_dim as f64).sqrt();
-        let mask_p = causal_mask(p, 0, &self.device)?;
-        let mask_i = causal_mask(t, p, &self.device)?;
-        for (l, blk) in self.blocks.iter().enumerate() {
-            let x = rms_norm_slow(&h, &blk.attn_norm, c.rms_eps)?;
-            let q = self.linear(l, Target::Q, &x, lora)?;
-            let k = self.linear(l, Target::K, &x, lora)?;
-            let v = self.linear(l, Target::V, &x, lora)?;
-            let (q, k) = match (&blk.q_norm, &blk.k_norm) {
-                (Some(qn), Some(kn)) => (
-                    rms_norm_slow(&q.reshape(((), c.head_dim))?, qn, c.rms_eps)?.reshape(q.shape())?,
-                    rms_norm_slow(&k.reshape(((), c.head_dim))?, kn, c.rms_eps)?.reshape(k.shape())?,
-                ),
-                _ => (q, k),
-            };
-            // Split into the prefix stream (1, heads, P, d) and the items (n, heads, T, d).
-            let split = |z: &Tensor, heads: usize| -> candle_core::Result<(Option<Tensor>, Tensor)> {
-                let zp = if p > 0 { Some(z.narrow(0, 0, p)?.reshape((1, p, heads, c.head_dim))?.transpose(1, 2)?.contiguous()?) } else { None };
-                let zi = z.narrow(0, p, n * t)?.reshape((n, t, heads, c.head_dim))?.transpose(1, 2)?.contiguous()?;
-                Ok((zp, zi))
-            };
-            let (qp, qi) = split(&q, c.n_head)?;
-            let (kp, ki) = split(&k, c.n_head_kv)?;
-            let (vp, vi) = split(&v, c.n_head_kv)?;
-            let qi = self.rope(&qi, p)?;
-            let ki = self.repeat_kv(self.rope(&ki, p)?)?;
-            let vi = self.repeat_kv(vi)?;
-            let mut outs = Vec::with_capacity(2);
-            let (keys, vals) = match (qp, kp, vp) {
-                (Some(qp), Some(kp), Some(vp)) => {
-                    let qp = self.rope(&qp, 0)?;
-                    let kp = self.repeat_kv(self.rope(&kp, 0)?)?;
-                    let vp = self.repeat_kv(vp)?;
-                    let att = (qp.matmul(&kp.t()?)? * scale)?.broadcast_add(&mask_p)?;
-                    let op = softmax(&att, D::Minus1)?.matmul(&vp)?; // (1, h, P, d)
-                    outs.push(op.transpose(1, 2)?.reshape((p, c.n_head * c.head_dim))?);
-                    let kb = kp.broadcast_as((n, c.n_head, p, c.head_dim))?;
-                    let vb = vp.broadcast_as((n, c.n_head, p, c.head_dim))?;
-                    (Tensor::cat(&[&kb, &ki], 2)?.contiguous()?, Tensor::cat(&[&vb, &vi], 2)?.contiguous()?)
-                }
-                _ => (ki, vi),
-            };
-            let att = (qi.matmul(&keys.t()?)? * scale)?.broadcast_add(&mask_i)?;
-            let oi = softmax(&att, D::Minus1)?.matmul(&vals)?; // (n, h, T, d)
-            outs.push(oi.transpose(1, 2)?.reshape((n * t, c.n_head * c.head_dim))?);
-            let o = Tensor::cat(&outs, 0)?;
-            h = (h + self.linear(l, Target::O, &o, lora)?)?;
-            let x = rms_norm_slow(&h, &blk.ffn_norm, c.rms_eps)?;
-            let g = self.linear(l, Target::Gate, &x, lora)?.silu()?;
-            let u = self.linear(l, Target::Up, &x, lora)?;
-            h = (h + self.linear(l, Target::Down, &(g * u)?, lora)?)?;
-        }
-        Ok((rms_norm_slow(&h, &self.output_norm, c.rms_eps)?, t))
+        Ok((self.tok_embd.index_select(&ids, 0)?, Rows { p, n, t }))
+    }
+
+    /// Transformer block `l` on the rows `h` (P + n·T, d).
+    fn block(&self, l: usize, h: &Tensor, lora: Option<&Lora>, Rows { p, n, t }: Rows) -> candle_core::Result<Tensor> {
+        let c = &self.cfg;
+        let blk = &self.blocks[l];
+        let scale = 1.0 / (c.head_dim as f32).sqrt();
+        let x = rms_norm_slow(h, &blk.attn_norm, c.rms_eps)?;
+        let q = self.linear(l, Target::Q, &x, lora)?;
+        let k = self.linear(l, Target::K, &x, lora)?;
+        let v = self.linear(l, Target::V, &x, lora)?;
+        let (q, k) = match (&blk.q_norm, &blk.k_norm) {
+            (Some(qn), Some(kn)) => (
+                rms_norm_slow(&q.reshape(((), c.head_dim))?, qn, c.rms_eps)?.reshape(q.shape())?,
+                rms_norm_slow(&k.reshape(((), c.head_dim))?, kn, c.rms_eps)?.reshape(k.shape())?,
+            ),
+            _ => (q, k),
+        };
+        // Split into the prefix stream (1, heads, P, d) and the items (n, heads, T, d).
+        let split = |z: &Tensor, heads: usize| -> candle_core::Result<(Option<Tensor>, Tensor)> {
+            let zp = if p > 0 { Some(z.narrow(0, 0, p)?.reshape((1, p, heads, c.head_dim))?.transpose(1, 2)?.contiguous()?) } else { None };
+            let zi = z.narrow(0, p, n * t)?.reshape((n, t, heads, c.head_dim))?.transpose(1, 2)?.contiguous()?;
+            Ok((zp, zi))
+        };
+        let (qp, qi) = split(&q, c.n_head)?;
+        let (kp, ki) = split(&k, c.n_head_kv)?;
+        let (vp, vi) = split(&v, c.n_head_kv)?;
+        let qi = self.rope(&qi, p)?;
+        let ki = self.repeat_kv(self.rope(&ki, p)?)?;
+        let vi = self.repeat_kv(vi)?;
+        let mut outs = Vec::with_capacity(2);
+        let (keys, vals) = match (qp, kp, vp) {
+            (Some(qp), Some(kp), Some(vp)) => {
+                let qp = self.rope(&qp, 0)?;
+                let kp = self.repeat_kv(self.rope(&kp, 0)?)?;
+                let vp = self.repeat_kv(vp)?;
+                let att = causal_softmax(&qp.matmul(&kp.t()?)?, scale, 0)?;
+                let op = att.matmul(&vp)?; // (1, h, P, d)
+                outs.push(op.transpose(1, 2)?.reshape((p, c.n_head * c.head_dim))?);
+                let kb = kp.broadcast_as((n, c.n_head, p, c.head_dim))?;
+                let vb = vp.broadcast_as((n, c.n_head, p, c.head_dim))?;
+                (Tensor::cat(&[&kb, &ki], 2)?.contiguous()?, Tensor::cat(&[&vb, &vi], 2)?.contiguous()?)
+            }
+            _ => (ki, vi),
+        };
+        let att = causal_softmax(&qi.matmul(&keys.t()?)?, scale, p)?;
+        let oi = att.matmul(&vals)?; // (n, h, T, d)
+        outs.push(oi.transpose(1, 2)?.reshape((n * t, c.n_head * c.head_dim))?);
+        let o = Tensor::cat(&outs, 0)?;
+        let h = (h + self.linear(l, Target::O, &o, lora)?)?;
+        let x = rms_norm_slow(&h, &blk.ffn_norm, c.rms_eps)?;
+        let g = self.linear(l, Target::Gate, &x, lora)?.silu()?;
+        let u = self.linear(l, Target::Up, &x, lora)?;
+        h + self.linear(l, Target::Down, &(g * u)?, lora)?
     }
 
     /// Logits (rows × vocab) of the given rows of [`Self::hidden`]'s output.
@@ -288,11 +298,8 @@ impl BaseModel {
         frozen(&hidden.index_select(&idx, 0)?, &self.output)
     }
 
-    /// Mean cross-entropy over the answer tokens of `examples`, and the number of them.
-    pub fn loss(&self, lora: Option<&Lora>, prefix: &[u32], examples: &[&Example]) -> candle_core::Result<(Tensor, usize)> {
-        let items: Vec<Vec<u32>> = examples.iter().map(|e| e.tokens.clone()).collect();
-        let (h, t) = self.hidden(lora, prefix, &items)?;
-        let p = prefix.len();
+    /// The rows of the hidden states that predict answer tokens, and those tokens.
+    fn answer_rows(p: usize, t: usize, examples: &[&Example]) -> (Vec<u32>, Vec<u32>) {
         let mut rows = Vec::new();
         let mut targets = Vec::new();
         for (b, e) in examples.iter().enumerate() {
@@ -301,15 +308,85 @@ impl BaseModel {
                 targets.push(e.tokens[j]);
             }
         }
+        (rows, targets)
+    }
+
+    /// Mean cross-entropy of `targets` predicted from `rows` of the final hidden states.
+    fn head_loss(&self, h: &Tensor, rows: &[u32], targets: &[u32]) -> candle_core::Result<Tensor> {
         if rows.is_empty() {
             candle_core::bail!("the batch has no answer tokens");
         }
-        let logits = self.logits_of(&h, &rows)?;
+        let h = rms_norm_slow(h, &self.output_norm, self.cfg.rms_eps)?;
+        let logits = self.logits_of(&h, rows)?;
         let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let tgt = Tensor::new(targets.as_slice(), &self.device)?.unsqueeze(1)?;
+        let tgt = Tensor::new(targets, &self.device)?.unsqueeze(1)?;
         let picked = logp.gather(&tgt, 1)?.squeeze(1)?;
-        let loss = (picked.sum_all()?.neg()? / rows.len() as f64)?;
-        Ok((loss, rows.len()))
+        picked.sum_all()?.neg()? / rows.len() as f64
+    }
+
+    /// Mean cross-entropy over the answer tokens of `examples`, and the number of them.
+    pub fn loss(&self, lora: Option<&Lora>, prefix: &[u32], examples: &[&Example]) -> candle_core::Result<(Tensor, usize)> {
+        let items: Vec<Vec<u32>> = examples.iter().map(|e| e.tokens.clone()).collect();
+        let (mut h, shape) = self.embed(prefix, &items)?;
+        for l in 0..self.blocks.len() {
+            h = self.block(l, &h, lora, shape)?;
+        }
+        let (rows, targets) = Self::answer_rows(shape.p, shape.t, examples);
+        Ok((self.head_loss(&h, &rows, &targets)?, rows.len()))
+    }
+
+    /// The loss and the gradients of the LoRA weights. With `checkpoint`, only each block's
+    /// input is kept through the forward pass and each block is recomputed during the
+    /// backward one: memory of one block's activations instead of all of them, for about a
+    /// third more compute.
+    pub fn loss_and_grads(&self, lora: &Lora, prefix: &[u32], examples: &[&Example], checkpoint: bool) -> candle_core::Result<(f64, GradStore)> {
+        if !checkpoint {
+            let (loss, _) = self.loss(Some(lora), prefix, examples)?;
+            let grads = loss.backward()?;
+            return Ok((f64::from(loss.to_scalar::<f32>()?), grads));
+        }
+        let items: Vec<Vec<u32>> = examples.iter().map(|e| e.tokens.clone()).collect();
+        let (h0, shape) = self.embed(prefix, &items)?;
+        let mut inputs = Vec::with_capacity(self.blocks.len() + 1);
+        inputs.push(h0);
+        for l in 0..self.blocks.len() {
+            let next = self.block(l, &inputs[l], Some(lora), shape)?.detach();
+            inputs.push(next);
+        }
+        let (rows, targets) = Self::answer_rows(shape.p, shape.t, examples);
+        let top = Var::from_tensor(&inputs[self.blocks.len()])?;
+        let loss = self.head_loss(top.as_tensor(), &rows, &targets)?;
+        let loss_v = f64::from(loss.to_scalar::<f32>()?);
+        let mut head = loss.backward()?;
+        let mut upstream = head.remove(top.as_tensor()).ok_or_else(|| candle_core::Error::Msg("no gradient reached the last block".into()))?;
+        let mut all = GradStore::default();
+        for l in (0..self.blocks.len()).rev() {
+            let input = Var::from_tensor(&inputs[l])?;
+            let out = self.block(l, input.as_tensor(), Some(lora), shape)?;
+            let mut grads = (out * &upstream)?.sum_all()?.backward()?;
+            for t in Target::ALL {
+                if let Some(pair) = lora.pairs.get(&(l, t)) {
+                    for v in [&pair.a, &pair.b] {
+                        if let Some(g) = grads.remove(v.as_tensor()) {
+                            all.insert(v.as_tensor(), g);
+                        }
+                    }
+                }
+            }
+            if l > 0 {
+                upstream = grads.remove(input.as_tensor()).ok_or_else(|| candle_core::Error::Msg(format!("no gradient reached block {l}'s input")))?;
+            }
+        }
+        Ok((loss_v, all))
+    }
+
+    /// Rough bytes of activations one training step keeps without checkpointing.
+    pub fn activation_bytes(&self, prefix: usize, batch: usize, item_tokens: usize) -> u64 {
+        let c = &self.cfg;
+        let rows = (prefix + batch * item_tokens) as u64;
+        let per_row = 24 * c.n_embd as u64 + 8 * (c.n_head * c.head_dim) as u64 + 10 * c.n_ff as u64;
+        let attention = c.n_head as u64 * (prefix * prefix + batch * item_tokens * (prefix + item_tokens)) as u64 * 3;
+        4 * c.n_layer as u64 * (rows * per_row + attention)
     }
 
     /// Logits at every position of `prefix + item` (rows × vocab), as f32 rows.
@@ -325,9 +402,62 @@ impl BaseModel {
     }
 }
 
-/// (rows, offset + rows): row i may see columns ≤ offset + i.
-fn causal_mask(rows: usize, offset: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let cols = offset + rows;
-    let m: Vec<f32> = (0..rows).flat_map(|i| (0..cols).map(move |j| if j <= offset + i { 0.0 } else { f32::NEG_INFINITY })).collect();
-    Tensor::from_vec(m, (rows, cols), device)
+/// How the rows of a batch are laid out: the prefix's `p`, then `n` items of `t` each.
+#[derive(Debug, Clone, Copy)]
+struct Rows {
+    p: usize,
+    n: usize,
+    t: usize,
+}
+
+/// Softmax over the last dimension of `scale · scores`, where row `i` (of the second-to-last
+/// dimension) sees only columns `≤ offset + i`: one pass and one saved tensor instead of
+/// the scale / mask / max / exp / sum / divide chain (whose intermediates a backward keeps).
+struct CausalSoftmax {
+    scale: f32,
+    offset: usize,
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "hifi-causal-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        use rayon::prelude::*;
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("causal softmax: input not contiguous".into()))?;
+        let src = &storage.as_slice::<f32>()?[start..end];
+        let dims = layout.dims();
+        let (cols, rows) = match dims {
+            [.., r, c] => (*c, *r),
+            _ => candle_core::bail!("causal softmax needs at least 2 dimensions"),
+        };
+        let mut out = vec![0f32; src.len()];
+        out.par_chunks_mut(cols).zip(src.par_chunks(cols)).enumerate().for_each(|(r, (o, s))| {
+            let seen = (self.offset + r % rows + 1).min(cols);
+            let m = s[..seen].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for j in 0..seen {
+                let e = ((s[j] - m) * self.scale).exp();
+                o[j] = e;
+                sum += e;
+            }
+            let inv = 1.0 / sum;
+            for x in &mut o[..seen] {
+                *x *= inv;
+            }
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        // d/ds of softmax(scale·s): scale · y ⊙ (g − Σ g⊙y); masked entries have y = 0.
+        let gy = (grad * res)?;
+        let dot = gy.sum_keepdim(D::Minus1)?;
+        Ok(Some(((gy - res.broadcast_mul(&dot)?)? * f64::from(self.scale))?))
+    }
+}
+
+fn causal_softmax(scores: &Tensor, scale: f32, offset: usize) -> candle_core::Result<Tensor> {
+    scores.contiguous()?.apply_op1(CausalSoftmax { scale, offset })
 }

@@ -29,6 +29,10 @@ pub struct LoraParams {
     pub max_len: usize,
     pub targets: Vec<Target>,
     pub seed: u64,
+    /// Recompute each block in the backward pass instead of keeping its activations
+    /// (`None`: when a step's activations would not fit in half the available memory).
+    #[serde(default)]
+    pub checkpoint: Option<bool>,
 }
 
 impl Default for LoraParams {
@@ -44,6 +48,7 @@ impl Default for LoraParams {
             max_len: 512,
             targets: Target::ALL.to_vec(),
             seed: 0,
+            checkpoint: None,
         }
     }
 }
@@ -99,6 +104,15 @@ pub fn train(
         vars.clone(),
         ParamsAdamW { lr: params.lr, weight_decay: params.weight_decay, ..ParamsAdamW::default() },
     )?;
+    let longest = examples.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
+    let checkpoint = params.checkpoint.unwrap_or_else(|| {
+        let need = base.activation_bytes(prefix.len(), params.batch.min(examples.len()), longest);
+        let budget = available_memory().map_or(8 << 30, |m| m / 2);
+        if need > budget {
+            tracing::info!(need_mib = need >> 20, budget_mib = budget >> 20, "activations would not fit: checkpointing each block");
+        }
+        need > budget
+    });
     let per_epoch = examples.len().div_ceil(params.batch);
     let steps = per_epoch * params.epochs;
     let warmup = (steps / 10).max(1).min(steps);
@@ -122,12 +136,10 @@ pub fn train(
             };
             opt.set_learning_rate(lr);
             let batch: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
-            let (loss, _) = base.loss(Some(&lora), prefix, &batch)?;
-            let loss_v = f64::from(loss.to_scalar::<f32>()?);
+            let (loss_v, mut grads) = base.loss_and_grads(&lora, prefix, &batch, checkpoint)?;
             if !loss_v.is_finite() {
                 return Err(TrainError::Diverged(format!("the loss became {loss_v} at step {step}; lower --lr")));
             }
-            let mut grads = loss.backward()?;
             let mut sq = 0f64;
             for v in &vars {
                 if let Some(g) = grads.get(v.as_tensor()) {
@@ -180,4 +192,11 @@ fn fit(e: &Example, max_len: usize) -> Result<Example, TrainError> {
     }
     let drop = e.tokens.len() - max_len;
     Ok(Example { tokens: e.tokens[drop..].to_vec(), n_prompt: e.n_prompt - drop })
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes (Linux).
+fn available_memory() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = s.lines().find(|l| l.starts_with("MemAvailable:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -18,7 +18,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     for (i, (stage, state)) in app.jobs.iter().enumerate() {
         let sel = i == app.stage_sel;
         let name_style = if sel { Style::default().bg(cx.theme.selected_bg).add_modifier(Modifier::BOLD) } else { Style::default() };
-        let [name, rest] = Layout::horizontal([Constraint::Length(12), Constraint::Min(10)]).areas(rows[i]);
+        let [name, rest] = Layout::horizontal([Constraint::Length(14), Constraint::Min(10)]).areas(rows[i]);
         f.render_widget(Paragraph::new(Line::from(Span::styled(format!("{} {}", if sel { "▶" } else { " " }, stage.title()), name_style))), name);
         match state {
             JobState::Running { done, total, note, started } => {
