@@ -418,12 +418,14 @@ pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch
         let out = train::train(base, prefix, ex, &params, None, &mut |_| {}, &never).map_err(|e| Error::Input(e.to_string()))?;
         Ok((t0.elapsed().as_secs_f64() / out.steps.len().max(1) as f64, out.lora.n_params()))
     };
-    crate::train::job::reset_peak_rss();
-    let (ours, trainable_params) = run(&base, &prefix, &examples, false)?;
-    let peak_rss_mb = crate::train::job::peak_rss_mb();
+    // Checkpointed first: freed memory stays resident (the allocator keeps it), so the
+    // smaller peak must be measured before the larger one.
     crate::train::job::reset_peak_rss();
     let (checkpoint_s, _) = run(&base, &prefix, &examples, true)?;
     let checkpoint_peak_rss_mb = crate::train::job::peak_rss_mb();
+    crate::train::job::reset_peak_rss();
+    let (ours, trainable_params) = run(&base, &prefix, &examples, false)?;
+    let peak_rss_mb = crate::train::job::peak_rss_mb();
     let (mut unshared_s, mut stock_s) = (None, None);
     if baselines {
         let unshared: Vec<Example> = examples

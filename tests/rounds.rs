@@ -123,6 +123,10 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
     assert!(vs.gap_ci[0] <= vs.gap && vs.gap <= vs.gap_ci[1]);
     // The probe's predictions are the newest model now; the baseline scored the LLM.
     assert_eq!(st.latest_model().unwrap().unwrap().kind, "probe");
+    // The dashboard shows the same numbers the round recorded.
+    let d = hifi::tui::data::dashboard(&mut st, &cfg).unwrap();
+    assert_eq!(d.model_kappa, Some((format!("{:.3}", rep.scores.kappa.unwrap()), rep.scores.model_vs_expert.n)));
+    assert_eq!(d.expert_kappa, Some((format!("{:.3}", rep.scores.expert_vs_expert.kappa.unwrap()), rep.scores.expert_vs_expert.n)));
     let report = rounds::report(&st).unwrap();
     assert_eq!(report.rounds.len(), 2);
     let zero = report.rounds[0].scores.as_ref().unwrap();

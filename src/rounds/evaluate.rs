@@ -141,13 +141,7 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
     let pabak = metrics::pabak(&gold, &pred, k).value();
 
     // Per annotator, on eval items.
-    let current = store.current_labels()?;
-    let mut by_annotator: BTreeMap<String, Vec<(i64, usize)>> = BTreeMap::new();
-    for (item, who, label) in &current {
-        if let Some(&l) = idx.get(label.as_str()) {
-            by_annotator.entry(who.clone()).or_default().push((*item, l));
-        }
-    }
+    let by_annotator = labels_by_annotator(store, &idx)?;
     let mut per_annotator = Vec::new();
     for (who, items) in &by_annotator {
         let (a, m): (Vec<usize>, Vec<usize>) =
@@ -161,15 +155,7 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
     let defined: Vec<f64> = per_annotator.iter().filter_map(|a| a.agreement.kappa).collect();
     let annotator_mean_kappa = (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64);
 
-    // Expert vs expert: items with two or more annotators, one column per annotator.
-    let names: Vec<&String> = by_annotator.keys().collect();
-    let mut per_item: BTreeMap<i64, Vec<Option<usize>>> = BTreeMap::new();
-    for (r, who) in names.iter().enumerate() {
-        for (item, l) in &by_annotator[*who] {
-            per_item.entry(*item).or_insert_with(|| vec![None; names.len()])[r] = Some(*l);
-        }
-    }
-    let shared: Vec<Vec<Option<usize>>> = per_item.into_values().filter(|v| v.iter().flatten().count() >= 2).collect();
+    let shared = shared_rows(&by_annotator);
     let expert_vs_expert = expert_agreement(&shared, k, seed);
     let vs_experts = compare(&gold, &pred, &shared, k, seed);
     Ok(RoundScores {
@@ -189,6 +175,34 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
         vs_experts,
         seed,
     })
+}
+
+/// Each annotator's labels in force, as (item, label index); labels outside `idx` are skipped.
+fn labels_by_annotator(store: &Store, idx: &HashMap<&str, usize>) -> Result<BTreeMap<String, Vec<(i64, usize)>>> {
+    let mut by_annotator: BTreeMap<String, Vec<(i64, usize)>> = BTreeMap::new();
+    for (item, who, label) in store.current_labels()? {
+        if let Some(&l) = idx.get(label.as_str()) {
+            by_annotator.entry(who).or_default().push((item, l));
+        }
+    }
+    Ok(by_annotator)
+}
+
+/// Items two or more annotators labeled: one row per item, one column per annotator.
+fn shared_rows(by_annotator: &BTreeMap<String, Vec<(i64, usize)>>) -> Vec<Vec<Option<usize>>> {
+    let mut per_item: BTreeMap<i64, Vec<Option<usize>>> = BTreeMap::new();
+    for (r, items) in by_annotator.values().enumerate() {
+        for (item, l) in items {
+            per_item.entry(*item).or_insert_with(|| vec![None; by_annotator.len()])[r] = Some(*l);
+        }
+    }
+    per_item.into_values().filter(|v| v.iter().flatten().count() >= 2).collect()
+}
+
+/// Expert-vs-expert agreement over the whole project, with or without a model.
+pub fn project_expert_agreement(store: &Store, labels: &[String], seed: u64) -> Result<Agreement> {
+    let idx: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    Ok(expert_agreement(&shared_rows(&labels_by_annotator(store, &idx)?), labels.len(), seed))
 }
 
 /// Light's kappa over `shared[item][annotator]`, with a bootstrap over items.

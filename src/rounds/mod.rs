@@ -9,7 +9,7 @@ mod simulate;
 
 use serde::Serialize;
 
-pub use evaluate::{expert_agreement, score_model, verdict, Agreement, AnnotatorAgreement, RoundScores, Verdict, VsExperts, MIN_EVAL, MIN_SHARED};
+pub use evaluate::{expert_agreement, project_expert_agreement, score_model, verdict, Agreement, AnnotatorAgreement, RoundScores, Verdict, VsExperts, MIN_EVAL, MIN_SHARED};
 pub use probe::{Probe, ProbeParams};
 pub use run::{fit_probe, last_adapter, pool_features, pool_offset, predict_row, run_round, train_split, RoundParams, RoundReport, Trainer};
 pub use simulate::{simulate_pool, Score, SimParams, SimReport, SimResult};

@@ -48,6 +48,10 @@ impl CustomOp1 for Frozen {
 }
 
 fn frozen(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    if !x.device().is_cpu() {
+        // The custom op is CPU-only; on a GPU the weight gradient's cost is small.
+        return x.matmul(&w.t()?);
+    }
     x.contiguous()?.apply_op1_arc(std::sync::Arc::new(Box::new(Frozen(w.clone()))))
 }
 
@@ -97,6 +101,10 @@ impl BaseModel {
         let mut f = BufReader::new(File::open(path).map_err(|e| TrainError::Model(format!("{shown}: {e}")))?);
         let content = Content::read(&mut f).map_err(|e| TrainError::Model(format!("{shown}: not a readable GGUF ({e})")))?;
         let cfg = ArchConfig::from_gguf(&content)?;
+        // A CUDA build trains on the first GPU when there is one.
+        #[cfg(feature = "cuda")]
+        let device = Device::cuda_if_available(0).unwrap_or(Device::Cpu);
+        #[cfg(not(feature = "cuda"))]
         let device = Device::Cpu;
         let mut get = |name: &str| -> Result<Tensor, TrainError> {
             if !content.tensor_infos.contains_key(name) {
@@ -459,5 +467,11 @@ impl CustomOp1 for CausalSoftmax {
 }
 
 fn causal_softmax(scores: &Tensor, scale: f32, offset: usize) -> candle_core::Result<Tensor> {
+    if !scores.device().is_cpu() {
+        let (rows, cols) = (scores.dim(D::Minus2)?, scores.dim(D::Minus1)?);
+        let m: Vec<f32> = (0..rows).flat_map(|i| (0..cols).map(move |j| if j <= offset + i { 0.0 } else { f32::NEG_INFINITY })).collect();
+        let mask = Tensor::from_vec(m, (rows, cols), scores.device())?;
+        return candle_nn::ops::softmax(&(scores * f64::from(scale))?.broadcast_add(&mask)?, D::Minus1);
+    }
     scores.contiguous()?.apply_op1(CausalSoftmax { scale, offset })
 }

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use super::app::{Conflict, DashboardData, EntryView, ItemView};
 use crate::config::Config;
 use crate::error::Result;
-use crate::metrics::{cohen_kappa, Kappa};
 use crate::store::{QueueEntry, Split, Store};
 
 fn item_view(store: &Store, key: i64, annotator: &str) -> Result<ItemView> {
@@ -49,73 +48,37 @@ pub fn conflicts(store: &Store) -> Result<Vec<Conflict>> {
     Ok(out)
 }
 
-fn fmt_kappa(k: &Kappa, n: usize) -> Option<(String, usize)> {
-    (n > 0).then(|| (k.to_string(), n))
-}
-
 pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
     store.assign_splits(cfg.split.eval_fraction)?;
     let labels = cfg.label_names();
     let idx = |l: &str| labels.iter().position(|x| x == l);
-    let current = store.current_labels()?;
     let mut per: BTreeMap<String, i64> = BTreeMap::new();
-    let mut by_annotator: BTreeMap<String, HashMap<i64, usize>> = BTreeMap::new();
-    for (item, who, label) in &current {
-        *per.entry(who.clone()).or_default() += 1;
-        if let Some(i) = idx(label) {
-            by_annotator.entry(who.clone()).or_default().insert(*item, i);
-        }
+    for (_, who, _) in store.current_labels()? {
+        *per.entry(who).or_default() += 1;
     }
-    // Expert vs expert: mean pairwise Cohen's kappa over items both labeled (Light's kappa).
-    let names: Vec<&String> = by_annotator.keys().collect();
-    let (mut ks, mut n_shared) = (Vec::new(), 0usize);
-    for i in 0..names.len() {
-        for j in i + 1..names.len() {
-            let (a, b) = (&by_annotator[names[i]], &by_annotator[names[j]]);
-            let (mut xa, mut xb) = (Vec::new(), Vec::new());
-            for (item, la) in a {
-                if let Some(lb) = b.get(item) {
-                    xa.push(*la);
-                    xb.push(*lb);
-                }
-            }
-            n_shared += xa.len();
-            if let Kappa::Value(v) = cohen_kappa(&xa, &xb, labels.len()) {
-                ks.push(v);
-            }
+    // Agreement as `hifi round` / `hifi report` compute it: Light's kappa between experts, the
+    // newest model vs resolved expert labels on eval.
+    let show = |a: &crate::rounds::Agreement| {
+        (a.n > 0).then(|| (a.kappa.map_or_else(|| format!("undefined ({})", a.undefined.as_deref().unwrap_or("?")), |k| format!("{k:.3}")), a.n))
+    };
+    let (expert_kappa, model_kappa) = match store.latest_model()? {
+        Some(m) => {
+            let s = crate::rounds::score_model(store, m.id, &labels, 0)?;
+            (show(&s.expert_vs_expert), show(&s.model_vs_expert))
         }
-    }
-    let expert_kappa = if ks.is_empty() { None } else { fmt_kappa(&Kappa::Value(ks.iter().sum::<f64>() / ks.len() as f64), n_shared) };
-    // Eval split balance and the newest model against resolved labels on eval.
+        None => (show(&crate::rounds::project_expert_agreement(store, &labels, 0)?), None),
+    };
+    // Eval split balance.
     let (resolved, _) = store.resolved_labels()?;
     let splits = store.splits()?;
     let mut balance = vec![0i64; labels.len()];
     let mut train = 0;
-    let mut eval_items = Vec::new();
     for (item, label) in &resolved {
         match (splits.get(item), idx(label)) {
-            (Some(Split::Eval), Some(i)) => {
-                balance[i] += 1;
-                eval_items.push((*item, i));
-            }
+            (Some(Split::Eval), Some(i)) => balance[i] += 1,
             (Some(Split::Train), _) => train += 1,
             _ => {}
         }
-    }
-    let mut model_kappa = None;
-    if let Some(m) = store.latest_model()? {
-        let preds: HashMap<i64, Vec<f64>> = store.predictions(m.id)?.into_iter().map(|p| (p.item, p.probs)).collect();
-        let (mut gold, mut pred) = (Vec::new(), Vec::new());
-        for (item, g) in &eval_items {
-            if let Some(p) = preds.get(item) {
-                let top = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |x| x.0);
-                if let Some(i) = m.labels.get(top).and_then(|l| idx(l)) {
-                    gold.push(*g);
-                    pred.push(i);
-                }
-            }
-        }
-        model_kappa = fmt_kappa(&cohen_kappa(&gold, &pred, labels.len()), gold.len());
     }
     let round_rows = store.rounds()?;
     let rounds = round_rows.iter().filter_map(|r| Some((r.id as f64, r.scores.as_ref()?["kappa"].as_f64()?))).collect();
