@@ -301,6 +301,7 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
         model: Default::default(),
         split: Default::default(),
         prompt: Default::default(),
+        train: Default::default(),
     };
     std::fs::write(project.join(crate::config::CONFIG_FILE), cfg.to_toml()).map_err(|e| Error::io(&project, e))?;
     {

@@ -84,6 +84,37 @@ impl Default for PromptConfig {
     }
 }
 
+/// Defaults for LoRA rounds (`hifi round --trainer lora`, `hifi train`, the workstation's
+/// lora round); command-line flags override them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub rank: usize,
+    pub alpha: f32,
+    pub lr: f64,
+    pub epochs: usize,
+    /// Examples per optimiser step (they share one evaluation of the prompt prefix).
+    pub batch: usize,
+    /// Layers to adapt: any of q, k, v, o, gate, up, down.
+    pub targets: Vec<String>,
+    /// Train with an external command instead (`{job}` and `{out}` are filled in).
+    pub external: Option<String>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            rank: 8,
+            alpha: 16.0,
+            lr: 1e-3,
+            epochs: 2,
+            batch: 8,
+            targets: ["q", "k", "v", "o", "gate", "up", "down"].map(String::from).to_vec(),
+            external: None,
+        }
+    }
+}
+
 /// The whole `hifi.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +128,8 @@ pub struct Config {
     pub split: SplitConfig,
     #[serde(default)]
     pub prompt: PromptConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
 }
 
 /// Label definitions on their own (e.g. `sample-data/labels.toml`), usable by `hifi init`.
@@ -158,6 +191,22 @@ impl Config {
         }
         if self.model.max_item_tokens == 0 || self.model.batch_items == 0 {
             return Err("model.max_item_tokens and model.batch_items must be at least 1".into());
+        }
+        let t = &self.train;
+        if t.rank == 0 || t.epochs == 0 || t.batch == 0 {
+            return Err("train.rank, train.epochs and train.batch must be at least 1".into());
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) || !t.alpha.is_finite() {
+            return Err(format!("train.lr = {} and train.alpha = {} must be finite, lr above 0", t.lr, t.alpha));
+        }
+        if let Some(bad) = t.targets.iter().find(|n| crate::train::Target::from_flag(n).is_none()) {
+            return Err(format!("train.targets: unknown layer {bad:?} (use q, k, v, o, gate, up, down)"));
+        }
+        if t.targets.is_empty() {
+            return Err("train.targets is empty".into());
+        }
+        if t.external.as_deref().is_some_and(|c| !c.contains("{out}")) {
+            return Err("train.external must contain {out} (where the command writes the adapter)".into());
         }
         Ok(())
     }
@@ -223,7 +272,16 @@ impl Config {
         s.push_str(&format!("few_shot = {}\n", self.prompt.few_shot));
         s.push_str(&format!("item_noun = {}\n", toml_str(&self.prompt.item_noun)));
         s.push_str("# Subtract the label prior measured on a content-free input (contextual calibration).\n");
-        s.push_str(&format!("calibrate = {}\n", self.prompt.calibrate));
+        s.push_str(&format!("calibrate = {}\n\n", self.prompt.calibrate));
+        let t = &self.train;
+        s.push_str("[train]\n# LoRA rounds (`hifi round --trainer lora`); command-line flags override these.\n");
+        s.push_str(&format!("rank = {}\nalpha = {:?}\nlr = {:?}\nepochs = {}\nbatch = {}\n", t.rank, t.alpha, t.lr, t.epochs, t.batch));
+        let targets: Vec<String> = t.targets.iter().map(|x| toml_str(x)).collect();
+        s.push_str(&format!("targets = [{}]\n", targets.join(", ")));
+        s.push_str("# external = \"python train_peft.py {job} {out}\"   # train elsewhere (see README)\n");
+        if let Some(e) = &t.external {
+            s.push_str(&format!("external = {}\n", toml_str(e)));
+        }
         s
     }
 }
@@ -298,6 +356,7 @@ mod tests {
             model: ModelConfig::default(),
             split: SplitConfig::default(),
             prompt: PromptConfig::default(),
+            train: TrainConfig { external: Some("sh train.sh {job} {out}".into()), ..TrainConfig::default() },
         }
     }
 
@@ -306,6 +365,26 @@ mod tests {
         let c = cfg();
         let back = Config::parse(&c.to_toml(), Path::new("hifi.toml")).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn bad_train_settings_say_what_is_wrong() {
+        let base = cfg().to_toml();
+        for (bad, says) in [
+            ("targets = [\"qq\"]", "unknown layer \"qq\""),
+            ("rank = 0", "train.rank"),
+            ("lr = -1.0", "train.lr"),
+            ("external = \"train.sh {job}\"", "{out}"),
+        ] {
+            let key = bad.split(' ').next().unwrap();
+            let text: String = base
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{key} =")))
+                .map(|l| if l == "[train]" { format!("[train]\n{bad}\n") } else { format!("{l}\n") })
+                .collect();
+            let err = Config::parse(&text, Path::new("hifi.toml")).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -335,7 +335,11 @@ fn labeled_project(n: usize) -> (tempfile::TempDir, PathBuf) {
 fn hifi_train_writes_an_adapter_and_manifest_through_the_child_process() {
     let Some(m) = model() else { return };
     let (_dir, proj) = labeled_project(20);
-    let (ok, out, err) = hifi(&proj, &["train", "--epochs", "1", "--rank", "4", "--json"]);
+    // hifi.toml's [train] section sets the defaults; flags override them.
+    let toml = std::fs::read_to_string(proj.join("hifi.toml")).unwrap();
+    assert!(toml.contains("\nrank = 8\n"), "{toml}");
+    std::fs::write(proj.join("hifi.toml"), toml.replace("\nrank = 8\n", "\nrank = 4\n").replace("\nepochs = 2\n", "\nepochs = 3\n")).unwrap();
+    let (ok, out, err) = hifi(&proj, &["train", "--epochs", "1", "--json"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let adapter = PathBuf::from(v["adapter"].as_str().unwrap());

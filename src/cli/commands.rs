@@ -72,6 +72,7 @@ fn init(a: &InitArgs) -> Result<()> {
         model: ModelConfig { path: a.model.clone(), ..ModelConfig::default() },
         split: SplitConfig::default(),
         prompt: PromptConfig { item_noun, ..PromptConfig::default() },
+        train: Default::default(),
     };
     cfg.validate().map_err(|m| anyhow::anyhow!("{m}"))?;
     if a.dir.join(CONFIG_FILE).exists() || a.dir.join(crate::store::DB_FILE).exists() {
@@ -382,6 +383,7 @@ fn bench_config(project: &Path, labels: &Path) -> Result<Config> {
         model: ModelConfig::default(),
         split: SplitConfig::default(),
         prompt: PromptConfig { item_noun: f.item_noun.unwrap_or_else(|| "text".into()), ..PromptConfig::default() },
+        train: Default::default(),
     })
 }
 

@@ -15,26 +15,28 @@ use crate::train::{LoraParams, LoraRun, Target, TrainerCommand};
 /// LoRA hyper-parameters and who trains.
 #[derive(Debug, Clone, Args)]
 pub struct LoraFlags {
-    /// LoRA rank r.
-    #[arg(long, default_value_t = 8, value_name = "R")]
-    pub rank: usize,
-    /// LoRA alpha (the update is scaled by alpha / rank).
-    #[arg(long, default_value_t = 16.0)]
-    pub alpha: f32,
-    /// Peak learning rate (AdamW; linear warm-up over the first 10% of steps, then linear decay).
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    /// Passes over the train split.
-    #[arg(long, default_value_t = 2)]
-    pub epochs: usize,
-    /// Examples per optimiser step (they share one evaluation of the prompt prefix).
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
+    /// LoRA rank r [default: [train] rank in hifi.toml, else 8].
+    #[arg(long, value_name = "R")]
+    pub rank: Option<usize>,
+    /// LoRA alpha; the update is scaled by alpha / rank [default: hifi.toml, else 16].
+    #[arg(long)]
+    pub alpha: Option<f32>,
+    /// Peak learning rate (AdamW; linear warm-up over the first 10% of steps, then linear
+    /// decay) [default: hifi.toml, else 1e-3].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Passes over the train split [default: hifi.toml, else 2].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Examples per optimiser step; they share one evaluation of the prompt prefix
+    /// [default: hifi.toml, else 8].
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Longest item + answer in tokens (after the shared prefix).
     #[arg(long, default_value_t = 512, value_name = "TOKENS")]
     pub max_len: usize,
-    /// Layers to adapt, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "q,k,v,o,gate,up,down")]
+    /// Layers to adapt, comma-separated [default: hifi.toml, else q,k,v,o,gate,up,down].
+    #[arg(long, value_enum, value_delimiter = ',')]
     pub targets: Vec<Target>,
     /// Seeds the LoRA initialisation and the example order.
     #[arg(long = "train-seed", default_value_t = 0, value_name = "SEED")]
@@ -44,7 +46,8 @@ pub struct LoraFlags {
     #[arg(long = "continue")]
     pub continue_last: bool,
     /// Train elsewhere: a shell command with {job} (the job JSON) and {out} (where to write
-    /// the GGUF adapter), e.g. "python train_peft.py {job} {out}". See README "External trainer".
+    /// the GGUF adapter), e.g. "python train_peft.py {job} {out}" [default: [train] external
+    /// in hifi.toml]. See README "External trainer".
     #[arg(long, value_name = "COMMAND")]
     pub external: Option<String>,
     /// Gradient checkpointing: on / off (default: on when a step's activations would not fit
@@ -57,6 +60,17 @@ pub struct LoraFlags {
 }
 
 impl LoraFlags {
+    /// No flags given: everything comes from hifi.toml's `[train]` and the defaults.
+    pub fn unset() -> Result<Self> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            lora: LoraFlags,
+        }
+        Ok(<Only as clap::Parser>::try_parse_from(["hifi"])?.lora)
+    }
+
+    /// The LoRA run these flags ask for, with hifi.toml's `[train]` for what they leave out.
     pub fn run(&self, store: &Store, cfg: &Config) -> Result<LoraRun> {
         let continue_from = if self.continue_last {
             match crate::rounds::last_adapter(store)? {
@@ -66,20 +80,21 @@ impl LoraFlags {
         } else {
             None
         };
-        let trainer = match &self.external {
+        let t = &cfg.train;
+        let trainer = match self.external.as_ref().or(t.external.as_ref()) {
             Some(cmd) if cmd.contains("{out}") => TrainerCommand::External(cmd.clone()),
             Some(_) => bail!("--external: the command must contain {{out}} (where to write the adapter), and usually {{job}}"),
             None => TrainerCommand::builtin()?,
         };
         Ok(LoraRun {
             params: LoraParams {
-                rank: self.rank,
-                alpha: self.alpha,
-                lr: self.lr,
-                epochs: self.epochs,
-                batch: self.batch,
+                rank: self.rank.unwrap_or(t.rank),
+                alpha: self.alpha.unwrap_or(t.alpha),
+                lr: self.lr.unwrap_or(t.lr),
+                epochs: self.epochs.unwrap_or(t.epochs),
+                batch: self.batch.unwrap_or(t.batch),
                 max_len: self.max_len,
-                targets: self.targets.clone(),
+                targets: if self.targets.is_empty() { t.targets.iter().filter_map(|n| Target::from_flag(n)).collect() } else { self.targets.clone() },
                 seed: self.train_seed,
                 checkpoint: self.checkpoint,
                 ..LoraParams::default()

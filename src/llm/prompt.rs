@@ -81,6 +81,7 @@ mod tests {
             model: ModelConfig::default(),
             split: SplitConfig::default(),
             prompt: PromptConfig { few_shot: 0, item_noun: "ad".into(), calibrate: true },
+            train: Default::default(),
         }
     }
 

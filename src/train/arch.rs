@@ -137,6 +137,11 @@ impl Target {
         }
     }
 
+    /// From a short name as in `--targets` / `train.targets`: q, k, v, o, gate, up, down.
+    pub fn from_flag(name: &str) -> Option<Self> {
+        <Self as clap::ValueEnum>::from_str(name, true).ok()
+    }
+
     pub fn from_gguf_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.gguf_name() == name)
     }

@@ -136,12 +136,8 @@ fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &Cancel
                 _ => (Trainer::ZeroShot, None),
             };
             let lora = match trainer {
-                Trainer::Lora => Some(crate::train::LoraRun {
-                    params: crate::train::LoraParams::default(),
-                    continue_from: None,
-                    trainer: crate::train::TrainerCommand::builtin()?,
-                    threads: cfg.threads(),
-                }),
+                // The same settings `hifi round --trainer lora` uses without flags.
+                Trainer::Lora => Some(crate::cli::train_cmd::LoraFlags::unset()?.run(&store, &cfg)?),
                 _ => None,
             };
             let params = RoundParams { trainer, probe: Default::default(), seed: 0, mine, lora };

@@ -46,6 +46,7 @@ pub fn config() -> Config {
         model: ModelConfig { threads: Some(2), ..ModelConfig::default() },
         split: SplitConfig::default(),
         prompt: PromptConfig { few_shot: 0, item_noun: "ad".into(), calibrate: true },
+        train: Default::default(),
     }
 }
 
