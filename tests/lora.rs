@@ -381,6 +381,18 @@ fn a_lora_round_trains_hot_loads_prelabels_again_and_is_scored() {
     assert_eq!(hifi::rounds::last_adapter(&store).unwrap(), Some(adapter.clone()));
     let (ok, out, _) = hifi(&proj, &["report"]);
     assert!(ok && out.contains("lora"), "{out}");
+    // A round with that adapter and no training: its predictions are already there, so the
+    // round only scores them (what finishing an interrupted round does); its folder is untouched.
+    let before = std::fs::read(adapter.with_extension("json")).unwrap();
+    let (ok, out, err) = hifi(&proj, &["round", "--trainer", "lora", "--adapter", adapter.to_str().unwrap(), "--no-mine", "--json"]);
+    assert!(ok, "{err}");
+    let v3: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v3["model"], v["model"], "the same adapter's predictions are reused");
+    assert_eq!(v3["round"].as_i64().unwrap(), v["round"].as_i64().unwrap() + 1);
+    assert_eq!(v3["adapter"]["adopted"], true);
+    assert_eq!(std::fs::read(adapter.with_extension("json")).unwrap(), before);
+    let (ok, _, err) = hifi(&proj, &["round", "--adapter", adapter.to_str().unwrap()]);
+    assert!(!ok && err.contains("--adapter needs --trainer lora"), "{err}");
     // --continue starts from that adapter.
     let (ok, out, err) = hifi(&proj, &["train", "--epochs", "1", "--continue", "--json"]);
     assert!(ok, "{err}");

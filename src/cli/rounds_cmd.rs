@@ -24,6 +24,10 @@ pub struct RoundArgs {
     /// LoRA settings (with --trainer lora).
     #[command(flatten, next_help_heading = "LoRA (--trainer lora)")]
     pub lora: crate::cli::train_cmd::LoraFlags,
+    /// With --trainer lora: use this adapter instead of training one (finish a round whose
+    /// prelabeling was interrupted, or evaluate an adapter trained by hand).
+    #[arg(long, value_name = "GGUF", help_heading = "LoRA (--trainer lora)")]
+    pub adapter: Option<std::path::PathBuf>,
     /// The probe learns from the embeddings alone instead of starting from the LLM's
     /// label log-probabilities.
     #[arg(long)]
@@ -93,7 +97,8 @@ pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &Can
     let cfg = Config::load(project)?;
     let mut store = Store::open(project)?;
     let lora = match a.trainer {
-        Trainer::Lora => Some(a.lora.run(&store, &cfg)?),
+        Trainer::Lora => Some(crate::train::LoraRun { use_adapter: a.adapter.clone(), ..a.lora.run(&store, &cfg)? }),
+        _ if a.adapter.is_some() => bail!("--adapter needs --trainer lora"),
         _ => None,
     };
     let params = RoundParams {

@@ -100,6 +100,7 @@ impl LoraFlags {
                 ..LoraParams::default()
             },
             continue_from,
+            use_adapter: None,
             trainer,
             threads: self.train_threads.unwrap_or_else(|| cfg.threads()),
         })

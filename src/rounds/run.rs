@@ -16,7 +16,7 @@ use crate::progress::{CancelToken, Progress};
 use crate::llm::prelabel::{self, PrelabelParams};
 use crate::llm::EngineOptions;
 use crate::store::{ModelRecord, Prediction, Split, Store};
-use crate::train::{train_adapter, AdapterRun, LoraRun};
+use crate::train::{adopt_adapter, train_adapter, AdapterRun, LoraRun};
 
 /// What trains the round's model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -117,7 +117,7 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
     let scores = score_model(store, model, &labels, params.seed)?;
     store.finish_round(round, model, &serde_json::to_value(&scores).unwrap_or_default())?;
     progress.finish(&format!("κ {}", scores.model_vs_expert.show()));
-    if let Some(a) = &mut adapter {
+    if let Some(a) = adapter.as_mut().filter(|a| !a.adopted) {
         a.manifest.scores = serde_json::to_value(&scores).ok();
         a.manifest.write()?;
     }
@@ -303,7 +303,10 @@ fn lora_round(
 ) -> Result<(i64, usize, usize, AdapterRun)> {
     let labels = cfg.label_names();
     let train = train_split(store, &labels, warnings)?;
-    let trained = train_adapter(store, cfg, &format!("round-{round}"), Some(round), &train, run, progress, cancel)?;
+    let trained = match &run.use_adapter {
+        Some(path) => adopt_adapter(store, cfg, path, round, train.len(), run, progress)?,
+        None => train_adapter(store, cfg, &format!("round-{round}"), Some(round), &train, run, progress, cancel)?,
+    };
     if cancel.is_cancelled() {
         return Err(Error::Input(format!("round {round} interrupted after training: the adapter is at {}", trained.adapter.display())));
     }

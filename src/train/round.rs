@@ -25,6 +25,9 @@ pub struct LoraRun {
     pub continue_from: Option<PathBuf>,
     pub trainer: TrainerCommand,
     pub threads: usize,
+    /// Use this adapter instead of training one (a round whose prelabeling was
+    /// interrupted, or an adapter trained by hand).
+    pub use_adapter: Option<PathBuf>,
 }
 
 /// The record written beside each adapter (`adapter.json`).
@@ -74,6 +77,8 @@ pub struct AdapterRun {
     pub adapter: PathBuf,
     pub manifest: Manifest,
     pub job: JobOutcome,
+    /// An existing adapter was used, not trained: its folder is left as it is.
+    pub adopted: bool,
 }
 
 impl From<TrainError> for Error {
@@ -147,14 +152,7 @@ pub fn train_adapter(
         records,
     };
     let outcome = run_job(&job, &dir.join("job.json"), &run.trainer, progress, cancel)?;
-    // The adapter must load into the engine before it is used or recorded.
-    progress.start("check adapter", 0);
-    let mut engine = Engine::load(&base, EngineOptions { threads: run.threads, gpu_layers: 0 })?;
-    engine.set_adapter(&adapter)?;
-    let architecture = engine.info.architecture.clone().unwrap_or_default();
-    drop(engine);
-    let (rank, alpha, targets) = super::lora::describe(&adapter)?;
-    progress.finish("llama.cpp loads it");
+    let (architecture, rank, alpha, targets) = check_adapter(&base, &adapter, run.threads, progress)?;
     let manifest = Manifest {
         adapter_sha256: store.file_sha256(&adapter).map_err(|e| Error::io(&adapter, e))?,
         adapter: adapter.clone(),
@@ -181,5 +179,47 @@ pub fn train_adapter(
         scores: None,
     };
     manifest.write()?;
-    Ok(AdapterRun { adapter, manifest, job: outcome })
+    Ok(AdapterRun { adapter, manifest, job: outcome, adopted: false })
+}
+
+/// The adapter must load into the engine before it is used or recorded. Returns its
+/// (architecture, rank, alpha, targets).
+fn check_adapter(base: &Path, adapter: &Path, threads: usize, progress: &mut dyn Progress) -> Result<(String, usize, f32, Vec<super::Target>)> {
+    progress.start("check adapter", 0);
+    let mut engine = Engine::load(base, EngineOptions { threads, gpu_layers: 0 })?;
+    engine.set_adapter(adapter)?;
+    let architecture = engine.info.architecture.clone().unwrap_or_default();
+    drop(engine);
+    let (rank, alpha, targets) = super::lora::describe(adapter)?;
+    progress.finish("llama.cpp loads it");
+    Ok((architecture, rank, alpha, targets))
+}
+
+/// Use an existing adapter for round `round` instead of training one.
+pub fn adopt_adapter(store: &mut Store, cfg: &Config, adapter: &Path, round: i64, train_size: usize, run: &LoraRun, progress: &mut dyn Progress) -> Result<AdapterRun> {
+    let base = cfg.model_path(store.root());
+    let (architecture, rank, alpha, targets) = check_adapter(&base, adapter, run.threads, progress)?;
+    let manifest = Manifest {
+        adapter: adapter.to_path_buf(),
+        adapter_sha256: store.file_sha256(adapter).map_err(|e| Error::io(adapter, e))?,
+        base_sha256: store.file_sha256(&base).map_err(|e| Error::io(&base, e))?,
+        base_model: base,
+        architecture,
+        trainer: "adopted".into(),
+        rank,
+        alpha,
+        targets,
+        params: run.params.clone(),
+        continued_from: None,
+        train_size,
+        train_set_sha256: String::new(),
+        prompt_sha256: String::new(),
+        round: Some(round),
+        seconds: 0.0,
+        peak_rss_mb: None,
+        first_loss: None,
+        final_loss: None,
+        scores: None,
+    };
+    Ok(AdapterRun { adapter: adapter.to_path_buf(), manifest, job: JobOutcome::default(), adopted: true })
 }
