@@ -395,19 +395,11 @@ pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch
     let labels = cfg.label_names();
     let system = prompt::system_message(cfg, &[]);
     let (prefix_text, suffix_text) = engine.prompt_parts(&system, &prompt::user_message(cfg, prompt::TEXT_SLOT))?;
-    let prefix: Vec<u32> = engine.tokenize_template(&prefix_text, true).iter().map(|t| t.0 as u32).collect();
-    let suffix = engine.tokenize_template(&suffix_text, false);
+    let tokens = train::PromptTokens::new(&engine, &prefix_text, &suffix_text, &labels)?;
+    let prefix = tokens.prefix.clone();
     let n = (batch * steps).min(texts.len());
-    let examples: Vec<Example> = texts[..n]
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let (mut toks, _) = engine.item_tokens(t, cfg.model.max_item_tokens, &suffix);
-            let n_prompt = toks.len();
-            toks.extend(engine.tokenize_text(&labels[i % labels.len()]));
-            Example { tokens: toks.iter().map(|t| t.0 as u32).collect(), n_prompt }
-        })
-        .collect();
+    let examples: Vec<Example> =
+        texts[..n].iter().enumerate().map(|(i, t)| tokens.example(&engine, t, i % labels.len(), cfg.model.max_item_tokens)).collect();
     drop(engine);
     let mut base = BaseModel::load(model).map_err(|e| Error::Input(e.to_string()))?;
     let never = std::sync::atomic::AtomicBool::new(false);

@@ -28,13 +28,12 @@ const TEXTS: &[&str] = &[
     "Yoga classes at the community centre, Tuesdays 6 pm, $8 a class.",
 ];
 
-/// The prompt pieces and tokens the scorer uses for `common::config()`.
+/// The prompt pieces the scorer uses for `common::config()`, and the trainer's tokens of them.
 struct Prompt {
     prefix_text: String,
     suffix_text: String,
     prefix: Vec<u32>,
-    suffix: Vec<llama_cpp_2::token::LlamaToken>,
-    labels: Vec<Vec<u32>>,
+    tokens: train::PromptTokens,
 }
 
 fn prompt(e: &Engine) -> Prompt {
@@ -42,18 +41,12 @@ fn prompt(e: &Engine) -> Prompt {
     let system = hifi::llm::prompt::system_message(&cfg, &[]);
     let user = hifi::llm::prompt::user_message(&cfg, hifi::llm::prompt::TEXT_SLOT);
     let (prefix_text, suffix_text) = e.prompt_parts(&system, &user).unwrap();
-    let prefix = e.tokenize_template(&prefix_text, true).iter().map(|t| t.0 as u32).collect();
-    let suffix = e.tokenize_template(&suffix_text, false);
-    let labels = cfg.label_names().iter().map(|l| e.tokenize_text(l).iter().map(|t| t.0 as u32).collect()).collect();
-    Prompt { prefix_text, suffix_text, prefix, suffix, labels }
+    let tokens = train::PromptTokens::new(e, &prefix_text, &suffix_text, &cfg.label_names()).unwrap();
+    Prompt { prefix_text, suffix_text, prefix: tokens.prefix.clone(), tokens }
 }
 
 fn example(e: &Engine, p: &Prompt, text: &str, label: usize) -> Example {
-    let (toks, _) = e.item_tokens(text, 256, &p.suffix);
-    let mut tokens: Vec<u32> = toks.iter().map(|t| t.0 as u32).collect();
-    let n_prompt = tokens.len();
-    tokens.extend(&p.labels[label]);
-    Example { tokens, n_prompt }
+    p.tokens.example(e, text, label, 256)
 }
 
 /// llama.cpp's label log-probs for `texts` (raw, uncalibrated), with the engine's adapter.

@@ -282,13 +282,7 @@ pub enum BenchCommand {
 #[derive(Debug, Args)]
 pub struct BenchTrainArgs {
     #[command(flatten)]
-    pub engine: EngineArgs,
-    /// Texts to use: a CSV/JSONL file with a `text` field.
-    #[arg(long, default_value = "sample-data/ads.csv", value_name = "FILE")]
-    pub data: PathBuf,
-    /// Label definitions when not inside a project.
-    #[arg(long, default_value = "sample-data/labels.toml", value_name = "FILE")]
-    pub labels: PathBuf,
+    pub input: BenchInput,
     /// Examples per step.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
@@ -316,8 +310,9 @@ pub struct BenchTuiArgs {
     pub json: bool,
 }
 
+/// The model, texts and labels an LLM benchmark runs on.
 #[derive(Debug, Args)]
-pub struct BenchLlmArgs {
+pub struct BenchInput {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Texts to use: a CSV/JSONL file with a `text` field.
@@ -326,6 +321,12 @@ pub struct BenchLlmArgs {
     /// Label definitions when not inside a project.
     #[arg(long, default_value = "sample-data/labels.toml", value_name = "FILE")]
     pub labels: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLlmArgs {
+    #[command(flatten)]
+    pub input: BenchInput,
     /// How many texts.
     #[arg(long, default_value_t = 48)]
     pub items: usize,

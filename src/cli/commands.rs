@@ -390,11 +390,11 @@ fn bench_config(project: &Path, labels: &Path) -> Result<Config> {
 fn bench(project: &Path, b: BenchCommand) -> Result<()> {
     match b {
         BenchCommand::Prelabel(a) => {
-            let mut cfg = bench_config(project, &a.labels)?;
+            let mut cfg = bench_config(project, &a.input.labels)?;
             cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
-            let texts = bench_texts(&a.data, a.items)?;
-            let model = a.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
-            let threads = a.engine.threads.unwrap_or_else(|| cfg.threads());
+            let texts = bench_texts(&a.input.data, a.items)?;
+            let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+            let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
             eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), model.display());
             let r = crate::bench::prelabel(&cfg, &model, threads, &texts)?;
             if a.json {
@@ -408,11 +408,11 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             }
         }
         BenchCommand::Embed(a) => {
-            let mut cfg = bench_config(project, &a.labels)?;
+            let mut cfg = bench_config(project, &a.input.labels)?;
             cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
-            let texts = bench_texts(&a.data, a.items)?;
-            let model = a.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
-            let threads = a.engine.threads.unwrap_or_else(|| cfg.threads());
+            let texts = bench_texts(&a.input.data, a.items)?;
+            let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
+            let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
             let r = crate::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
@@ -421,10 +421,10 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             }
         }
         BenchCommand::Train(a) => {
-            let cfg = bench_config(project, &a.labels)?;
-            let texts = bench_texts(&a.data, a.batch * a.steps)?;
-            let model = a.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
-            let threads = a.engine.threads.unwrap_or_else(|| cfg.threads());
+            let cfg = bench_config(project, &a.input.labels)?;
+            let texts = bench_texts(&a.input.data, a.batch * a.steps)?;
+            let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+            let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
             eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, model.display());
             let r = crate::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
             if a.json {

@@ -151,9 +151,8 @@ impl Lora {
             if layer >= cfg.n_layer {
                 return Err(bad(format!("{name}: the base has only {} blocks", cfg.n_layer)));
             }
-            let load = |n: &str| -> Result<Tensor, TrainError> {
-                let mut r = BufReader::new(std::fs::File::open(path).map_err(|e| bad(e.to_string()))?);
-                content.tensor(&mut r, n, device).and_then(|q| q.dequantize(device)).map_err(|e| bad(format!("{n}: {e}")))
+            let mut load = |n: &str| -> Result<Tensor, TrainError> {
+                content.tensor(&mut f, n, device).and_then(|q| q.dequantize(device)).map_err(|e| bad(format!("{n}: {e}")))
             };
             let a = load(name)?;
             let b = load(&format!("{base}.lora_b"))?;

@@ -21,7 +21,7 @@ pub use arch::{ArchConfig, Family, Target};
 pub use job::{TrainEvent, TrainJob, TrainerCommand};
 pub use lora::Lora;
 pub use model::{BaseModel, Example};
-pub use round::{adopt_adapter, train_adapter, AdapterRun, LoraRun, Manifest};
+pub use round::{adopt_adapter, train_adapter, AdapterRun, LoraRun, Manifest, PromptTokens};
 pub use trainer::{train, LoraParams, StepReport, TrainOutcome};
 
 /// Why training could not run or finish.

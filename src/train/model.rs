@@ -17,7 +17,7 @@ use std::path::Path;
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, CustomOp1, DType, Device, IndexOp, Layout, Shape, Tensor, Var, D};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor, Var, D};
 use candle_nn::ops::rms_norm_slow;
 use candle_nn::rotary_emb::{rope_i_slow, rope_slow};
 
@@ -402,11 +402,6 @@ impl BaseModel {
         let (h, _) = self.hidden(lora, prefix, &[item.to_vec()])?;
         let rows: Vec<u32> = (0..(prefix.len() + item.len()) as u32).collect();
         self.logits_of(&h, &rows)?.to_dtype(DType::F32)?.to_vec2::<f32>()
-    }
-
-    /// Row `i` of the token embedding (tests).
-    pub fn embedding_row(&self, i: usize) -> candle_core::Result<Vec<f32>> {
-        self.tok_embd.i(i)?.to_vec1::<f32>()
     }
 }
 

@@ -90,6 +90,35 @@ impl From<TrainError> for Error {
     }
 }
 
+/// The prompt as the trainer sees it: the shared prefix and each label's tokens, with the
+/// suffix that follows every item — the tokens prelabeling scores.
+pub struct PromptTokens {
+    pub prefix: Vec<u32>,
+    suffix: Vec<llama_cpp_2::token::LlamaToken>,
+    labels: Vec<Vec<u32>>,
+}
+
+impl PromptTokens {
+    pub fn new(engine: &Engine, prefix: &str, suffix: &str, labels: &[String]) -> Result<Self> {
+        let ids = |t: Vec<llama_cpp_2::token::LlamaToken>| t.iter().map(|t| t.0 as u32).collect::<Vec<u32>>();
+        let label_tokens: Vec<Vec<u32>> = labels.iter().map(|l| ids(engine.tokenize_text(l))).collect();
+        if let Some(i) = label_tokens.iter().position(Vec::is_empty) {
+            return Err(Error::Input(format!("label {:?} tokenizes to nothing with this model", labels[i])));
+        }
+        Ok(Self { prefix: ids(engine.tokenize_template(prefix, true)), suffix: engine.tokenize_template(suffix, false), labels: label_tokens })
+    }
+
+    /// `text` answered with label `label`: the item cut to `max_item_tokens`, the suffix,
+    /// then the label's tokens (the loss is on those).
+    pub fn example(&self, engine: &Engine, text: &str, label: usize, max_item_tokens: usize) -> Example {
+        let (toks, _) = engine.item_tokens(text, max_item_tokens, &self.suffix);
+        let mut tokens: Vec<u32> = toks.iter().map(|t| t.0 as u32).collect();
+        let n_prompt = tokens.len();
+        tokens.extend(&self.labels[label]);
+        Example { tokens, n_prompt }
+    }
+}
+
 /// Train an adapter on `train` ((item, label index) pairs) into `adapters/<name>/`.
 #[allow(clippy::too_many_arguments)]
 pub fn train_adapter(
@@ -113,12 +142,7 @@ pub fn train_adapter(
     let base_sha = store.file_sha256(&base).map_err(|e| Error::io(&base, e))?;
     let prepared = prelabel::prepare_prompt(&engine, store, cfg, &base_sha, None)?;
     let labels = cfg.label_names();
-    let label_tokens: Vec<Vec<u32>> = labels.iter().map(|l| engine.tokenize_text(l).iter().map(|t| t.0 as u32).collect()).collect();
-    if let Some(i) = label_tokens.iter().position(Vec::is_empty) {
-        return Err(Error::Input(format!("label {:?} tokenizes to nothing with this model", labels[i])));
-    }
-    let prefix: Vec<u32> = engine.tokenize_template(&prepared.prefix, true).iter().map(|t| t.0 as u32).collect();
-    let suffix = engine.tokenize_template(&prepared.suffix, false);
+    let tokens = PromptTokens::new(&engine, &prepared.prefix, &prepared.suffix, &labels)?;
     let few_shot = prompt::few_shot_examples(store, cfg)?;
     let mut examples = Vec::with_capacity(train.len());
     let mut records = Vec::with_capacity(train.len());
@@ -126,10 +150,7 @@ pub fn train_adapter(
     h.update(format!("{}\0", prepared.prompt_sha256));
     for (k, &(item, li)) in train.iter().enumerate() {
         let text = store.item(item)?.map(|i| i.text).unwrap_or_default();
-        let (mut toks, _) = engine.item_tokens(&text, cfg.model.max_item_tokens, &suffix);
-        let n_prompt = toks.len();
-        toks.extend(label_tokens[li].iter().map(|&t| llama_cpp_2::token::LlamaToken(t as i32)));
-        examples.push(Example { tokens: toks.iter().map(|t| t.0 as u32).collect(), n_prompt });
+        examples.push(tokens.example(&engine, &text, li, cfg.model.max_item_tokens));
         records.push(prompt::chat_record(cfg, &few_shot, &text, &labels[li]));
         h.update(format!("{item}:{};", labels[li]));
         if k % 64 == 63 {
@@ -147,7 +168,7 @@ pub fn train_adapter(
         init_adapter: run.continue_from.clone(),
         params: run.params.clone(),
         threads: run.threads,
-        prefix,
+        prefix: tokens.prefix,
         examples,
         records,
     };
