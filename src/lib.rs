@@ -14,6 +14,7 @@ pub mod llm;
 pub mod metrics;
 pub mod progress;
 pub mod rounds;
+pub mod select;
 pub mod store;
 pub mod text;
 pub mod train;

@@ -112,6 +112,10 @@ pub enum Command {
     /// Example:
     ///   hifi simulate --oracle gold --budgets 100,200,300 --strategies pairs,random --json
     Simulate(crate::cli::rounds_cmd::SimulateArgs),
+    /// Build small sets: BETR (documents matched to target examples), and list, show or veto
+    /// what was built. `hifi export --selection ID` writes a set with its provenance.
+    #[command(subcommand)]
+    Select(crate::cli::select_cmd::SelectCommand),
     /// Bring in labels made elsewhere (CSV, JSONL, Prodigy, Label Studio, Argilla) or export
     /// every annotation event with provenance.
     #[command(subcommand)]
@@ -216,6 +220,11 @@ pub struct ExportArgs {
     /// Output file ("-" for stdout).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
+    /// Export a built set instead (an id from `hifi select list`, or "latest"): vetoed
+    /// entries and eval-split items are left out; every row carries its provenance, and
+    /// FILE.provenance.json the build's parameters and report.
+    #[arg(long, value_name = "ID", conflicts_with = "split")]
+    pub selection: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
         Command::Report(a) => super::rounds_cmd::report(&project, &a),
         Command::Simulate(a) => super::rounds_cmd::simulate(&project, &a, &mut bar, cancel),
         Command::Labels(c) => super::labels_cmd::run(&project, c),
+        Command::Select(c) => super::select_cmd::run(&project, &c, &mut bar, cancel),
         Command::Bench(b) => bench(&project, b),
     }
 }
@@ -179,6 +180,20 @@ fn embed_cmd(project: &Path, a: &EmbedArgs, bar: &mut dyn Progress, cancel: &Can
 
 fn export(project: &Path, a: &ExportArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
+    if let Some(which) = &a.selection {
+        let sel = super::select_cmd::resolve(&store, which)?;
+        let rep = crate::io::export::export_selection(&mut store, &sel, a.format, &a.output)?;
+        if a.output != Path::new("-") {
+            println!("wrote {} entries of set {} ({}) to {}", rep.rows, rep.selection, rep.kind, inert(&rep.file, false));
+            if let Some(p) = &rep.provenance {
+                println!("provenance: {}", inert(p, false));
+            }
+        }
+        if rep.vetoed + rep.eval > 0 {
+            eprintln!("left out: {} vetoed, {} in the eval split", rep.vetoed, rep.eval);
+        }
+        return Ok(());
+    }
     let rep = crate::io::export::export(&mut store, &cfg, a.format, a.split, &a.output)?;
     if a.output != Path::new("-") {
         println!("wrote {} items ({} train, {} eval) to {}", rep.rows, rep.train, rep.eval, inert(&rep.file, false));

@@ -5,6 +5,7 @@ mod commands;
 pub mod labels_cmd;
 pub mod mine_cmd;
 pub mod rounds_cmd;
+pub mod select_cmd;
 pub mod train_cmd;
 
 pub use args::{Cli, Command};

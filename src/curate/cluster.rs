@@ -146,6 +146,11 @@ fn fit(pool: &PoolView, members: &[u32], k: usize, sample: usize, seed: u64) -> 
         buf.extend_from_slice(pool.row(members[i] as usize));
     }
     let records = Array2::from_shape_vec((idx.len(), pool.dim), buf).map_err(|e| e.to_string())?;
+    fit_records(records, k, rng)
+}
+
+/// k-means with k-means++ seeding on `records` (rows); returns the centres.
+fn fit_records(records: Array2<f32>, k: usize, mut rng: ChaCha8Rng) -> Result<Array2<f32>, String> {
     // Our own k-means++ seeding (incremental: O(sample·k·dim)); linfa's recomputes every
     // distance to every chosen centre at each step, O(sample·k²·dim). One run, not linfa's 10:
     // the fit is on a sample and the assignment of all members is what matters.
@@ -158,6 +163,27 @@ fn fit(pool: &PoolView, members: &[u32], k: usize, sample: usize, seed: u64) -> 
         .fit(&DatasetBase::from(records))
         .map_err(|e| e.to_string())?;
     Ok(model.centroids().clone())
+}
+
+/// Cluster `n = data.len() / dim` row vectors into `k` groups (k-means, seeded); returns each
+/// row's cluster. For small sets (LIMO's diversity quota), not the pool-scale path above.
+pub(crate) fn kmeans_assign(data: &[f32], dim: usize, k: usize, seed: u64) -> Result<Vec<usize>, String> {
+    let n = if dim == 0 { 0 } else { data.len() / dim };
+    let k = k.clamp(1, n.max(1));
+    if n <= 1 || k == 1 {
+        return Ok(vec![0; n]);
+    }
+    let records = Array2::from_shape_vec((n, dim), data.to_vec()).map_err(|e| e.to_string())?;
+    let centers = fit_records(records, k, ChaCha8Rng::seed_from_u64(seed))?;
+    Ok((0..n)
+        .map(|i| {
+            let r = row(data, dim, i);
+            (0..centers.nrows())
+                .map(|c| (c, centers.row(c).iter().zip(r).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map_or(0, |(c, _)| c)
+        })
+        .collect())
 }
 
 /// k-means++ seeding: each next centre is drawn with probability proportional to the squared

@@ -35,6 +35,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub use benchmark::{bench, bench_with, BenchReport, BenchSeconds, BENCH_BUDGET};
+pub(crate) use cluster::kmeans_assign;
 pub use cluster::{k_rule, LabelSummary, MAX_K, MIN_ITEMS_TO_CLUSTER};
 pub use pairs::MAX_OVERLAPS;
 pub use pool::{pool_from_store, pool_of_model, LoadedPool, Pool, PoolView};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::llm::prompt;
-use crate::store::{Split, Store, StoreError};
+use crate::store::{Selection, Split, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -40,6 +40,8 @@ pub enum ExportError {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Write the chosen split of the expert-labeled items to `out` ("-" for stdout). The file is
@@ -121,4 +123,117 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// What `hifi export --selection` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SelectionExportReport {
+    pub file: String,
+    pub selection: i64,
+    pub kind: String,
+    pub rows: usize,
+    /// Entries experts vetoed, left out.
+    pub vetoed: usize,
+    /// Entries whose item is in the eval split, left out (eval is never trained on).
+    pub eval: usize,
+    /// The provenance file written beside the set (none for stdout).
+    pub provenance: Option<String>,
+}
+
+/// Write set `sel` (less vetoed entries and eval items) to `out`, every row carrying where it
+/// came from (set, kind, rank, score, reasons), and `OUT.provenance.json` beside it with the
+/// parameters and report of the build. Both files are written atomically.
+pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat, out: &Path) -> Result<SelectionExportReport, ExportError> {
+    let entries = store.selection_entries(sel.id)?;
+    let splits = store.splits()?;
+    let io = |source| ExportError::Io { path: out.to_path_buf(), source };
+    if format == ExportFormat::ChatJsonl && entries.iter().any(|e| e.response.is_none()) {
+        return Err(ExportError::Invalid(format!(
+            "set {} ({}) holds documents without responses; export it as jsonl or csv",
+            sel.id,
+            sel.kind.as_str()
+        )));
+    }
+    let mut buf: Vec<u8> = Vec::new();
+    let mut csv_w = (format == ExportFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
+    if let Some(w) = csv_w.as_mut() {
+        w.write_record(["id", "text", "response", "score", "rank", "selection", "kind", "reasons"]).map_err(|e| io(e.into()))?;
+    }
+    let (mut rows, mut vetoed, mut eval) = (0, 0, 0);
+    for e in &entries {
+        if e.vetoed {
+            vetoed += 1;
+            continue;
+        }
+        if splits.get(&e.item) == Some(&Split::Eval) {
+            eval += 1;
+            continue;
+        }
+        let provenance = serde_json::json!({"selection": sel.id, "kind": sel.kind.as_str(), "rank": e.rank, "built_at": sel.created_at});
+        match format {
+            ExportFormat::Jsonl => {
+                let mut rec = serde_json::json!({"id": e.item_id, "text": e.text, "score": e.score, "reasons": e.reasons, "provenance": provenance});
+                if let Some(r) = &e.response {
+                    rec["response"] = r.clone().into();
+                }
+                if let Some(m) = &e.meta {
+                    rec["meta"] = m.clone();
+                }
+                serde_json::to_writer(&mut buf, &rec).map_err(|e| io(e.into()))?;
+                buf.push(b'\n');
+            }
+            ExportFormat::ChatJsonl => {
+                let rec = serde_json::json!({
+                    "messages": [
+                        {"role": "user", "content": e.text},
+                        {"role": "assistant", "content": e.response.clone().unwrap_or_default()},
+                    ],
+                    "id": e.item_id,
+                    "provenance": provenance,
+                });
+                serde_json::to_writer(&mut buf, &rec).map_err(|e| io(e.into()))?;
+                buf.push(b'\n');
+            }
+            ExportFormat::Csv => {
+                if let Some(w) = csv_w.as_mut() {
+                    let score = e.score.map(|s| format!("{s:.6}")).unwrap_or_default();
+                    w.write_record([
+                        e.item_id.as_str(),
+                        e.text.as_str(),
+                        e.response.as_deref().unwrap_or(""),
+                        score.as_str(),
+                        &e.rank.to_string(),
+                        &sel.id.to_string(),
+                        sel.kind.as_str(),
+                        &e.reasons.to_string(),
+                    ])
+                    .map_err(|e| io(e.into()))?;
+                }
+            }
+        }
+        rows += 1;
+    }
+    if let Some(w) = csv_w {
+        buf = w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    }
+    write_atomically(out, &buf).map_err(io)?;
+    let provenance = if out == Path::new("-") {
+        None
+    } else {
+        let mut name = out.as_os_str().to_owned();
+        name.push(".provenance.json");
+        let side = PathBuf::from(name);
+        let doc = serde_json::json!({
+            "selection": sel,
+            "exported_at": crate::store::now(),
+            "file": out.display().to_string(),
+            "rows": rows,
+            "left_out": {"vetoed": vetoed, "eval_split": eval},
+            "hifi": env!("CARGO_PKG_VERSION"),
+        });
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| io(e.into()))?;
+        write_atomically(&side, &bytes).map_err(|source| ExportError::Io { path: side.clone(), source })?;
+        Some(side.display().to_string())
+    };
+    Ok(SelectionExportReport { file: out.display().to_string(), selection: sel.id, kind: sel.kind.as_str().into(), rows, vetoed, eval, provenance })
 }

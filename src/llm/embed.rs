@@ -285,6 +285,15 @@ impl Store {
         })
     }
 
+    /// The embedding set made with the model whose file hashes to `sha`, if any.
+    pub fn embedding_set_for(&self, sha: &str) -> Result<Option<i64>, StoreError> {
+        match self.conn().query_row("SELECT id FROM embedding_sets WHERE model_sha256 = ?1", [sha], |r| r.get(0)) {
+            Ok(id) => Ok(Some(id)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     /// (id, dim, file) of `set_id`, or of the newest set.
     pub fn embedding_set_info(&self, set_id: Option<i64>) -> Result<Option<(i64, usize, String)>, StoreError> {
         let sql = "SELECT id, dim, file FROM embedding_sets WHERE (?1 IS NULL OR id = ?1) ORDER BY id DESC LIMIT 1";

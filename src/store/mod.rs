@@ -10,6 +10,7 @@ mod predictions;
 mod queue;
 mod rounds;
 pub mod schema;
+mod selections;
 mod splits;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use items::{Item, NewItem};
 pub use predictions::{ModelRecord, Prediction};
 pub use queue::{NewQueueEntry, QueueEntry};
 pub use rounds::RoundRow;
+pub use selections::{NewSelectionEntry, Selection, SelectionEntry, SelectionKind};
 pub use splits::Split;
 
 /// Database file name inside a project folder.

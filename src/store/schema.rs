@@ -3,7 +3,7 @@
 //! add a new one.
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
@@ -165,4 +165,46 @@ CREATE TABLE file_hashes (
     mtime_ns    INTEGER NOT NULL,
     sha256      TEXT NOT NULL
 );
+"#;
+
+/// v3: sets built by `hifi select limo|betr` and `hifi self-train`, their entries with the
+/// reasons each was chosen, and experts' vetoes (append-only, like annotations).
+const V3: &str = r#"
+CREATE TABLE selections (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('limo', 'betr', 'self-train')),
+    params      TEXT NOT NULL,      -- JSON: everything the build was run with
+    report      TEXT NOT NULL,      -- JSON: what it measured
+    created_at  TEXT NOT NULL
+);
+-- A set's entries in order. `response` is the chosen response or kept sample (NULL for
+-- document selections); an item may appear more than once (self-training keeps several
+-- samples per prompt).
+CREATE TABLE selection_items (
+    selection   INTEGER NOT NULL REFERENCES selections(id),
+    rank        INTEGER NOT NULL,
+    item        INTEGER NOT NULL REFERENCES items(key),
+    response    TEXT,
+    score       REAL,
+    reasons     TEXT NOT NULL,      -- JSON object
+    PRIMARY KEY (selection, rank)
+) WITHOUT ROWID;
+CREATE INDEX selection_items_item ON selection_items(item);
+CREATE TRIGGER selection_items_no_update BEFORE UPDATE ON selection_items
+BEGIN SELECT RAISE(ABORT, 'a built set never changes; veto entries instead'); END;
+
+CREATE TABLE selection_vetoes (
+    id          INTEGER PRIMARY KEY,
+    selection   INTEGER NOT NULL REFERENCES selections(id),
+    rank        INTEGER NOT NULL,
+    annotator   TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('veto', 'restore')),
+    reason      TEXT,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX selection_vetoes_entry ON selection_vetoes(selection, rank);
+CREATE TRIGGER selection_vetoes_no_update BEFORE UPDATE ON selection_vetoes
+BEGIN SELECT RAISE(ABORT, 'vetoes are append-only'); END;
+CREATE TRIGGER selection_vetoes_no_delete BEFORE DELETE ON selection_vetoes
+BEGIN SELECT RAISE(ABORT, 'vetoes are append-only'); END;
 "#;

@@ -1,0 +1,192 @@
+//! `hifi select betr|limo|list|show|veto`: build sets and look after them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+
+use crate::config::Config;
+use crate::llm::EngineOptions;
+use crate::progress::{CancelToken, Progress};
+use crate::select::betr::{self, BetrParams};
+use crate::store::{Selection, Store};
+use crate::text::inert;
+
+#[derive(Debug, Subcommand)]
+pub enum SelectCommand {
+    /// Keep the pool documents most like some target examples (BETR).
+    ///
+    /// Target examples and a sample of the pool are embedded; each document of the sample
+    /// scores its best rank under any single target; a hashed word n-gram classifier learns
+    /// "top 10% vs rest" and scores the whole pool; the top --keep share is kept, with equal
+    /// quotas per target set (a `set` field in the targets file; one set otherwise).
+    ///
+    /// Example:
+    ///   hifi select betr --targets sample-data/betr-targets.jsonl --keep 10%
+    Betr(BetrArgs),
+    /// Every saved set: id, kind, size, vetoed entries.
+    List(ListArgs),
+    /// One set's entries with the reasons each was chosen.
+    Show(ShowArgs),
+    /// Veto an entry of a set (left out of `hifi export --selection`), or --restore it.
+    Veto(VetoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BetrArgs {
+    /// Target examples, CSV or JSONL.
+    #[arg(long, value_name = "FILE")]
+    pub targets: PathBuf,
+    /// Share of the pool to keep (10% or 0.1). The paper keeps 3% for small models up to
+    /// 30% for large ones: smaller models want stricter filters.
+    #[arg(long, default_value = "10%", value_parser = crate::select::parse_share)]
+    pub keep: f64,
+    /// Pool documents to embed and rank (the whole pool when smaller).
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub sample: usize,
+    /// Share of the sample the classifier learns as positive.
+    #[arg(long, default_value = "10%", value_parser = crate::select::parse_share)]
+    pub positive: f64,
+    /// Field of the targets file with the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Field of the targets file naming each example's target set.
+    #[arg(long, default_value = "set")]
+    pub set_field: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Embedding model (default: [embed] model in hifi.toml, else the [model]).
+    #[arg(long, value_name = "GGUF")]
+    pub model: Option<PathBuf>,
+    /// CPU threads (default: hifi.toml).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Set id, or "latest".
+    #[arg(default_value = "latest")]
+    pub selection: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VetoArgs {
+    /// Set id, or "latest".
+    pub selection: String,
+    /// Entry number (the `#` column of `hifi select show`).
+    pub rank: usize,
+    /// Why (kept with the veto).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Take the veto back.
+    #[arg(long)]
+    pub restore: bool,
+    /// Who vetoes (default: $USER).
+    #[arg(long, env = "HIFI_ANNOTATOR")]
+    pub annotator: Option<String>,
+}
+
+pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+    let cfg = Config::load(project)?;
+    let mut store = Store::open(project)?;
+    match c {
+        SelectCommand::Betr(a) => {
+            let params = BetrParams {
+                targets: a.targets.clone(),
+                text_field: a.text_field.clone(),
+                set_field: a.set_field.clone(),
+                keep: a.keep,
+                sample: a.sample,
+                positive: a.positive,
+                seed: a.seed,
+                model: a.model.clone().unwrap_or_else(|| cfg.embed_model_path(project)),
+                engine: EngineOptions { threads: a.threads.unwrap_or_else(|| cfg.threads()), gpu_layers: cfg.model.gpu_layers },
+            };
+            let rep = betr::run(&mut store, &params, progress, cancel)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+                return Ok(());
+            }
+            println!("set {} (betr): kept {} of {} documents ({} sampled, {} embedded now) in {:.1} s", rep.selection, rep.kept, rep.pool, rep.sample, rep.embedded_now, rep.seconds);
+            for s in &rep.sets {
+                let h = &s.held_out;
+                println!(
+                    "  {:<16} {} targets, {} positives; held-out classifier: accuracy {:.3} (majority {:.3}), balanced {:.3}, AUC {}; kept {}",
+                    inert(&s.name, false),
+                    s.targets,
+                    s.positives,
+                    h.accuracy,
+                    h.majority_accuracy,
+                    h.balanced_accuracy,
+                    h.auc.map_or("n/a".into(), |v| format!("{v:.3}")),
+                    s.kept
+                );
+            }
+            let sim = &rep.similarity;
+            match (sim.kept_mean, sim.random_mean) {
+                (Some(k), Some(r)) => println!(
+                    "  mean best cosine to the targets: kept {k:.4} (n={}) vs random {r:.4} (n={}), on {} embedded documents the classifier never saw",
+                    sim.kept_n, sim.random_n, sim.measured_on
+                ),
+                _ => println!("  similarity not measured: no kept or random document is embedded outside the classifier's training sample (run `hifi embed`)"),
+            }
+            println!("export it: hifi export --selection {} -o betr.jsonl", rep.selection);
+        }
+        SelectCommand::List(a) => {
+            let all = store.selections()?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if all.is_empty() {
+                println!("no sets yet: build one with `hifi select betr|limo` or `hifi self-train`");
+            } else {
+                println!("{:>4}  {:<10}  {:>7}  {:>6}  built", "id", "kind", "entries", "vetoed");
+                for s in all {
+                    println!("{:>4}  {:<10}  {:>7}  {:>6}  {}", s.id, s.kind.as_str(), s.entries, s.vetoed, s.created_at);
+                }
+            }
+        }
+        SelectCommand::Show(a) => {
+            let sel = resolve(&store, &a.selection)?;
+            let entries = store.selection_entries(sel.id)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"selection": sel, "entries": entries}))?);
+                return Ok(());
+            }
+            println!("set {} ({}), built {}: {} entries, {} vetoed", sel.id, sel.kind.as_str(), sel.created_at, sel.entries, sel.vetoed);
+            for e in entries {
+                let mark = if e.vetoed { "VETOED " } else { "" };
+                let text: String = inert(&e.text, false).chars().take(70).collect();
+                println!("{:>4}  {mark}{:<14} {:>7}  {text}", e.rank, inert(&e.item_id, false), e.score.map_or(String::new(), |s| format!("{s:.3}")));
+                println!("      {}", inert(&e.reasons.to_string(), false));
+            }
+        }
+        SelectCommand::Veto(a) => {
+            let sel = resolve(&store, &a.selection)?;
+            let who = a.annotator.clone().unwrap_or_else(super::commands::default_annotator);
+            store.veto(sel.id, a.rank, &who, a.reason.as_deref(), a.restore)?;
+            println!("{} entry {} of set {}", if a.restore { "restored" } else { "vetoed" }, a.rank, sel.id);
+        }
+    }
+    Ok(())
+}
+
+/// A set by id or "latest".
+pub fn resolve(store: &Store, which: &str) -> Result<Selection> {
+    if which == "latest" {
+        return store.latest_selection(None)?.context("no sets yet: build one with `hifi select betr|limo` or `hifi self-train`");
+    }
+    let Ok(id) = which.parse::<i64>() else { bail!("{:?} is not a set id (a number, or \"latest\")", inert(which, false)) };
+    store.selection(id)?.with_context(|| format!("no set {id}; `hifi select list` shows them"))
+}
