@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::llm::EngineOptions;
 use crate::progress::{CancelToken, Progress};
 use crate::select::betr::{self, BetrParams};
+use crate::select::limo::{self, LimoParams};
 use crate::store::{Selection, Store};
 use crate::text::inert;
 
@@ -24,6 +25,19 @@ pub enum SelectCommand {
     /// Example:
     ///   hifi select betr --targets sample-data/betr-targets.jsonl --keep 10%
     Betr(BetrArgs),
+    /// Exactly N hard-but-solvable prompts with their best responses (LIMO).
+    ///
+    /// Difficulty: with a reference per prompt (a `reference` field, or the experts' label)
+    /// the model samples --samples replies and each is judged (exact match after
+    /// normalisation, or --reward-command); prompts it always solves, or never, are dropped
+    /// and the rest rank by how rarely it solves them. With --samples 0 or no references:
+    /// the latest prelabeling's margin. Each prompt keeps its best correct response (imported
+    /// `responses`, or the model's own correct samples) by the LIMO rubric; clusters take
+    /// turns so the set covers the pool; near-duplicates of chosen prompts are refused.
+    ///
+    /// Example:
+    ///   hifi select limo --size 40 --samples 8
+    Limo(LimoArgs),
     /// Every saved set: id, kind, size, vetoed entries.
     List(ListArgs),
     /// One set's entries with the reasons each was chosen.
@@ -64,6 +78,83 @@ pub struct BetrArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LimoArgs {
+    /// Prompts in the set (exactly; fewer qualifying prompts is an error that says why).
+    #[arg(long, value_name = "N")]
+    pub size: usize,
+    #[command(flatten)]
+    pub sampling: SamplingFlags,
+    /// A prompt counts as solvable when at least this many samples pass.
+    #[arg(long, default_value_t = 1)]
+    pub min_passes: usize,
+    /// Rubric weights, e.g. "elaboration=0.3,verification=0.2,exploration=0.25,granularity=0.25"
+    /// (LIMO's; parts left out keep these).
+    #[arg(long, default_value = "", value_name = "W")]
+    pub weights: String,
+    /// Diversity clusters (default √(n/2), at most --size).
+    #[arg(long)]
+    pub clusters: Option<usize>,
+    /// Word n-gram cosine at or above which a prompt is a near-duplicate of a chosen one.
+    #[arg(long, default_value_t = 0.8)]
+    pub dup_threshold: f32,
+    /// Consider at most N prompts.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Embedding model for the clusters (default: [embed] in hifi.toml).
+    #[arg(long, value_name = "GGUF")]
+    pub embed_model: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How replies are sampled and judged (LIMO and self-training).
+#[derive(Debug, Clone, Args)]
+pub struct SamplingFlags {
+    /// Replies sampled per prompt (0 for LIMO: difficulty from the prelabeling margin).
+    #[arg(long, default_value_t = 8, value_name = "K")]
+    pub samples: usize,
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    /// Longest reply in tokens.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Field of the imported items with the reference answer.
+    #[arg(long, default_value = "reference")]
+    pub reference_field: String,
+    /// Field with candidate responses (a string or a list of strings).
+    #[arg(long, default_value = "responses")]
+    pub responses_field: String,
+    /// System message for sampling (default: none, the chat template's own).
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Judge replies with a command instead of exact match: it reads
+    /// {"id","prompt","response","reference"} as JSON on stdin and prints 1 or 0.
+    #[arg(long, value_name = "COMMAND")]
+    pub reward_command: Option<String>,
+    /// The model that samples (default: [model] in hifi.toml).
+    #[arg(long, value_name = "GGUF")]
+    pub model: Option<PathBuf>,
+    /// CPU threads (default: hifi.toml).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl SamplingFlags {
+    pub fn reward(&self) -> crate::select::reward::Reward {
+        match &self.reward_command {
+            Some(c) => crate::select::reward::Reward::Command { command: c.clone() },
+            None => crate::select::reward::Reward::ExactMatch,
+        }
+    }
+
+    pub fn engine(&self, cfg: &Config) -> EngineOptions {
+        EngineOptions { threads: self.threads.unwrap_or_else(|| cfg.threads()), gpu_layers: cfg.model.gpu_layers }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +234,41 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
                 _ => println!("  similarity not measured: no kept or random document is embedded outside the classifier's training sample (run `hifi embed`)"),
             }
             println!("export it: hifi export --selection {} -o betr.jsonl", rep.selection);
+        }
+        SelectCommand::Limo(a) => {
+            let f = &a.sampling;
+            let weights = a.weights.parse().map_err(|e: String| anyhow::anyhow!("--weights: {e}"))?;
+            let params = LimoParams {
+                size: a.size,
+                samples: f.samples,
+                temperature: f.temperature,
+                max_tokens: f.max_tokens,
+                min_passes: a.min_passes,
+                reference_field: f.reference_field.clone(),
+                responses_field: f.responses_field.clone(),
+                system: f.system.clone(),
+                reward: f.reward(),
+                weights,
+                clusters: a.clusters,
+                dup_threshold: a.dup_threshold,
+                limit: a.limit,
+                seed: f.seed,
+                model: f.model.clone().unwrap_or_else(|| cfg.model_path(project)),
+                embed_model: a.embed_model.clone().unwrap_or_else(|| cfg.embed_model_path(project)),
+                engine: f.engine(&cfg),
+            };
+            let rep = limo::run(&mut store, &params, progress, cancel)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+                return Ok(());
+            }
+            let how = match rep.difficulty {
+                limo::Difficulty::PassRate => format!("pass rate over {} samples (mean in the set {:.2})", f.samples, rep.mean_pass_rate.unwrap_or(0.0)),
+                limo::Difficulty::Margin => "prelabeling margin".to_string(),
+            };
+            println!("set {} (limo): {} prompts of {} eligible ({} considered), difficulty from {how}, {} of {} clusters covered, {:.1} s", rep.selection, rep.size, rep.eligible, rep.considered, rep.clusters_covered, rep.clusters, rep.seconds);
+            println!("  dropped: {}", serde_json::to_string(&rep.dropped)?);
+            println!("review it: hifi select show {}   export it: hifi export --selection {} --format chat-jsonl -o limo.jsonl", rep.selection, rep.selection);
         }
         SelectCommand::List(a) => {
             let all = store.selections()?;

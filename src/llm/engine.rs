@@ -207,3 +207,86 @@ pub fn context_params(n_ctx: u32, n_batch: u32, n_seq: u32) -> LlamaContextParam
         // (the unified cache moved scores by up to ~0.5 nats with batch composition).
         .with_kv_unified(false)
 }
+
+// Chat prompts for generation and the assistant turn to train on (used by `llm::generate`).
+impl Engine {
+    /// The model's chat template (chatml when the GGUF has none) applied to `messages`
+    /// (role, content); `add_ass` opens the assistant turn.
+    fn render_chat(&self, messages: &[(&str, &str)], add_ass: bool) -> Result<String, LlmError> {
+        let tmpl = self
+            .model
+            .chat_template(None)
+            .or_else(|_| LlamaChatTemplate::new("chatml"))
+            .map_err(|e| LlmError::Engine(format!("no usable chat template: {e}")))?;
+        let chat = messages
+            .iter()
+            .map(|(role, content)| {
+                LlamaChatMessage::new((*role).into(), (*content).into())
+                    .map_err(|e| LlmError::Input(format!("a {role} message contains a NUL byte: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.model.apply_chat_template(&tmpl, &chat, add_ass).map_err(|e| LlmError::Engine(format!("cannot apply the chat template: {e}")))
+    }
+
+    /// `messages` rendered with the slot as the last message's content, split around it.
+    fn split_at_slot(&self, messages: &[(&str, &str)], add_ass: bool) -> Result<(String, String), LlmError> {
+        let rendered = self.render_chat(messages, add_ass)?;
+        // The slot is in the last message, so its last occurrence is the one to split at.
+        let at = rendered.rfind(TEXT_SLOT).ok_or_else(|| LlmError::Engine("the chat template dropped a message's content".into()))?;
+        Ok((rendered[..at].to_string(), rendered[at + TEXT_SLOT.len()..].to_string()))
+    }
+
+    /// The tokens of a chat with an optional system message and one user message, with the
+    /// assistant turn opened: the prompt to generate a reply from.
+    ///
+    /// The template's own text is tokenized with special tokens parsed (and BOS if the model
+    /// wants one), the user text as plain text, so a user message cannot close its turn
+    /// by containing `<|im_end|>` or similar. With no system message the template decides
+    /// (some templates insert a default one).
+    pub fn chat_prompt(&self, system: Option<&str>, user: &str) -> Result<Vec<LlamaToken>, LlmError> {
+        let mut messages = Vec::with_capacity(2);
+        if let Some(system) = system {
+            if system.contains(TEXT_SLOT) {
+                return Err(LlmError::Input("the system message contains hifi's internal slot marker".into()));
+            }
+            messages.push(("system", system));
+        }
+        messages.push(("user", TEXT_SLOT));
+        let (prefix, suffix) = self.split_at_slot(&messages, true)?;
+        let mut tokens = self.tokenize_template(&prefix, true);
+        // A template that writes BOS itself plus the tokenizer adding one gives two; models
+        // were not trained on that.
+        let bos = self.model.vocab().bos();
+        if tokens.len() >= 2 && tokens[0] == bos && tokens[1] == bos {
+            tokens.remove(0);
+        }
+        tokens.extend(self.tokenize_text(user));
+        tokens.extend(self.tokenize_template(&suffix, false));
+        Ok(tokens)
+    }
+
+    /// The tokens an assistant turn holds when trained to answer `response`: its plain-text
+    /// tokens, then the template's end of turn, cut after its first end-of-generation token
+    /// (where generation stops). The end of turn is read from the template, not assumed
+    /// chatml; a template whose end of turn has no end-of-generation token gets the model's
+    /// EOS, so a trained model learns to stop.
+    pub fn chat_completion_tokens(&self, response: &str) -> Result<Vec<LlamaToken>, LlmError> {
+        let (_, tail) = self.split_at_slot(&[("user", "?"), ("assistant", TEXT_SLOT)], false)?;
+        let vocab = self.model.vocab();
+        let mut end = self.tokenize_template(&tail, false);
+        match end.iter().position(|t| vocab.is_eog(*t)) {
+            Some(i) => end.truncate(i + 1),
+            None => {
+                end = self.tokenize_template(tail.trim_end(), false);
+                let eos = vocab.eos();
+                if eos.0 < 0 || !vocab.is_eog(eos) {
+                    return Err(LlmError::Model("the chat template ends a turn without an end-of-generation token and the model has no EOS token".into()));
+                }
+                end.push(eos);
+            }
+        }
+        let mut tokens = self.tokenize_text(response);
+        tokens.extend(end);
+        Ok(tokens)
+    }
+}

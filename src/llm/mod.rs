@@ -4,6 +4,7 @@
 
 pub mod embed;
 mod engine;
+pub mod generate;
 pub mod gguf;
 pub mod prelabel;
 pub mod prompt;

@@ -6,6 +6,7 @@
 
 pub mod betr;
 pub mod hashed;
+pub mod limo;
 pub mod reward;
 pub mod rubric;
 
@@ -52,6 +53,50 @@ pub(crate) fn item_vectors(
     Ok((out.into_iter().map(Option::unwrap_or_default).collect(), missing.len()))
 }
 
+/// A prompt of the pool with what the import gave for it.
+#[derive(Debug, Clone)]
+pub struct PromptItem {
+    pub key: i64,
+    pub id: String,
+    pub text: String,
+    /// From the reference field (a string or number), else the experts' label if resolved.
+    pub reference: Option<String>,
+    /// Candidate responses from the responses field (a string or an array of strings).
+    pub responses: Vec<String>,
+}
+
+/// The pool's prompts outside the eval split (sets are for training; eval is never trained on).
+pub fn prompt_items(store: &Store, reference_field: &str, responses_field: &str) -> Result<Vec<PromptItem>> {
+    let splits = store.splits()?;
+    let labels: std::collections::HashMap<i64, String> = store.resolved_labels()?.0.into_iter().collect();
+    let mut out = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let page = store.items_page(after, 5000)?;
+        let Some(last) = page.last() else { break };
+        after = last.key;
+        for it in page {
+            if splits.get(&it.key) == Some(&crate::store::Split::Eval) {
+                continue;
+            }
+            let meta: serde_json::Map<String, serde_json::Value> =
+                it.meta.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+            let reference = match meta.get(reference_field) {
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => labels.get(&it.key).cloned(),
+            };
+            let responses = match meta.get(responses_field) {
+                Some(serde_json::Value::String(s)) => vec![s.clone()],
+                Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+                _ => Vec::new(),
+            };
+            out.push(PromptItem { key: it.key, id: it.id, text: it.text, reference, responses });
+        }
+    }
+    Ok(out)
+}
+
 /// Every item key of the project, in key order.
 pub(crate) fn all_keys(store: &Store) -> Result<Vec<i64>> {
     let mut st = store.conn().prepare("SELECT key FROM items ORDER BY key")?;
@@ -88,4 +133,42 @@ mod tests {
         assert!(super::parse_share("150%").is_err());
         assert!(super::parse_share("ten").unwrap_err().contains("not a share"));
     }
+}
+
+/// `gen.samples` replies from `engine` to each prompt, each judged by `reward`. `round` varies
+/// the random streams between calls (ReST-EM iterations) while keeping each reproducible.
+pub(crate) fn judged_samples(
+    engine: &crate::llm::Engine,
+    items: &[&PromptItem],
+    gen: crate::llm::generate::GenParams,
+    system: Option<&str>,
+    reward: &reward::Reward,
+    round: u64,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Vec<Vec<(String, bool)>>> {
+    let mut prompts = Vec::with_capacity(items.len());
+    for it in items {
+        prompts.push(engine.chat_prompt(system, &it.text)?);
+    }
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let mut generator = crate::llm::generate::Generator::new(engine, gen, longest)?;
+    progress.start("sample", items.len() as u64);
+    let started = std::time::Instant::now();
+    let (mut out, mut tokens) = (Vec::with_capacity(items.len()), 0usize);
+    for (i, (it, prompt)) in items.iter().zip(&prompts).enumerate() {
+        let key = (it.key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ round;
+        let replies = generator.sample(prompt, key, cancel)?;
+        let mut judged = Vec::with_capacity(replies.len());
+        for r in replies {
+            tokens += r.tokens.len();
+            let ok = reward.judge(&it.id, &it.text, &r.text, it.reference.as_deref())?;
+            judged.push((r.text, ok));
+        }
+        out.push(judged);
+        let rate = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        progress.update(i as u64 + 1, &format!("{rate:.0} tok/s"));
+    }
+    progress.finish(&format!("{} replies", out.iter().map(Vec::len).sum::<usize>()));
+    Ok(out)
 }
