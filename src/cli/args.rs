@@ -116,6 +116,18 @@ pub enum Command {
     /// what was built. `hifi export --selection ID` writes a set with its provenance.
     #[command(subcommand)]
     Select(crate::cli::select_cmd::SelectCommand),
+    /// ReST-EM self-training on prompts with a checkable answer: sample K replies per prompt,
+    /// keep at most M that pass the reward, train a LoRA from the base model, repeat while the
+    /// held-out reward improves.
+    ///
+    /// The reward is exact match against each item's `reference` field (after normalising;
+    /// numbers compare as numbers) or --reward-command. Each iteration's kept replies are
+    /// saved as a set (`hifi select show`, `hifi export --selection`) beside its adapter.
+    ///
+    /// Example:
+    ///   hifi self-train --samples 8 --keep-per-item 4 --iterations 3
+    #[command(name = "self-train")]
+    SelfTrain(crate::cli::select_cmd::SelfTrainArgs),
     /// Bring in labels made elsewhere (CSV, JSONL, Prodigy, Label Studio, Argilla) or export
     /// every annotation event with provenance.
     #[command(subcommand)]

@@ -41,6 +41,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
         Command::Simulate(a) => super::rounds_cmd::simulate(&project, &a, &mut bar, cancel),
         Command::Labels(c) => super::labels_cmd::run(&project, c),
         Command::Select(c) => super::select_cmd::run(&project, &c, &mut bar, cancel),
+        Command::SelfTrain(a) => super::select_cmd::self_train(&project, &a, &mut bar, cancel),
         Command::Bench(b) => bench(&project, b),
     }
 }

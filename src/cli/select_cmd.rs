@@ -10,6 +10,7 @@ use crate::llm::EngineOptions;
 use crate::progress::{CancelToken, Progress};
 use crate::select::betr::{self, BetrParams};
 use crate::select::limo::{self, LimoParams};
+use crate::select::selftrain::{self, SelfTrainParams};
 use crate::store::{Selection, Store};
 use crate::text::inert;
 
@@ -315,4 +316,79 @@ pub fn resolve(store: &Store, which: &str) -> Result<Selection> {
     }
     let Ok(id) = which.parse::<i64>() else { bail!("{:?} is not a set id (a number, or \"latest\")", inert(which, false)) };
     store.selection(id)?.with_context(|| format!("no set {id}; `hifi select list` shows them"))
+}
+
+/// `hifi self-train`.
+#[derive(Debug, Args)]
+pub struct SelfTrainArgs {
+    #[command(flatten)]
+    pub sampling: SamplingFlags,
+    /// Correct replies kept per prompt at most (distinct texts; the paper keeps 10).
+    #[arg(long, default_value_t = 10, value_name = "M")]
+    pub keep_per_item: usize,
+    /// Iterations at most; it stops earlier when the held-out reward stops improving.
+    #[arg(long, default_value_t = 3, value_name = "I")]
+    pub iterations: usize,
+    /// Share of the prompts held out to measure the reward (never trained on).
+    #[arg(long, default_value = "20%", value_parser = crate::select::parse_share)]
+    pub holdout: f64,
+    /// Use at most N prompts.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub lora: crate::cli::train_cmd::LoraFlags,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn self_train(project: &Path, a: &SelfTrainArgs, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+    let cfg = Config::load(project)?;
+    let mut store = Store::open(project)?;
+    if a.lora.continue_last {
+        bail!("--continue: self-training trains every iteration from the base model (ReST-EM); it cannot continue an adapter");
+    }
+    let f = &a.sampling;
+    let params = SelfTrainParams {
+        samples: f.samples,
+        keep_per_item: a.keep_per_item,
+        iterations: a.iterations,
+        holdout: a.holdout,
+        temperature: f.temperature,
+        max_tokens: f.max_tokens,
+        reference_field: f.reference_field.clone(),
+        system: f.system.clone(),
+        reward: f.reward(),
+        limit: a.limit,
+        seed: f.seed,
+        model: f.model.clone().unwrap_or_else(|| cfg.model_path(project)),
+        engine: f.engine(&cfg),
+        lora: a.lora.run(&store, &cfg)?,
+    };
+    let rep = selftrain::run(&mut store, &params, progress, cancel)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+        return Ok(());
+    }
+    println!("{} training prompts, {} held out; held-out reward (greedy) of the base model: {:.3}", rep.train_prompts, rep.heldout_prompts, rep.baseline_reward);
+    for it in &rep.iterations {
+        println!(
+            "  iteration {}: kept {} replies ({} prompts solved, {:.0}% of samples passed{}), loss {} → held-out reward {:.3}; set {}, {:.0} s",
+            it.iteration,
+            it.kept,
+            it.prompts_solved,
+            100.0 * it.sample_pass_rate,
+            if it.too_long > 0 { format!(", {} too long", it.too_long) } else { String::new() },
+            it.final_loss.map_or("-".into(), |l| format!("{l:.3}")),
+            it.heldout_reward,
+            it.selection,
+            it.seconds
+        );
+        println!("      adapter: {}", inert(&it.adapter.display().to_string(), false));
+    }
+    println!("stopped: {}", rep.stopped);
+    match rep.best_iteration {
+        Some(b) => println!("best: iteration {b}"),
+        None => println!("best: the base model (no iteration beat it on the held-out prompts)"),
+    }
+    Ok(())
 }

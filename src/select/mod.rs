@@ -9,6 +9,7 @@ pub mod hashed;
 pub mod limo;
 pub mod reward;
 pub mod rubric;
+pub mod selftrain;
 
 use std::path::Path;
 

@@ -21,7 +21,7 @@ pub use arch::{ArchConfig, Family, Target};
 pub use job::{TrainEvent, TrainJob, TrainerCommand};
 pub use lora::Lora;
 pub use model::{BaseModel, Example};
-pub use round::{adopt_adapter, train_adapter, AdapterRun, LoraRun, Manifest, PromptTokens};
+pub use round::{adopt_adapter, train_adapter, train_set, AdapterRun, LoraRun, Manifest, PromptTokens, TrainSet};
 pub use trainer::{train, LoraParams, StepReport, TrainOutcome};
 
 /// Why training could not run or finish.

@@ -131,7 +131,6 @@ pub fn train_adapter(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<AdapterRun> {
-    let t0 = Instant::now();
     if train.is_empty() {
         return Err(Error::Input("no expert labels in the train split yet: label some items (`hifi review`) before training".into()));
     }
@@ -158,27 +157,58 @@ pub fn train_adapter(
         }
     }
     drop(engine);
-    let train_set_sha256 = hex::encode(h.finalize());
-    let dir = root.join("adapters").join(name);
+    let set = TrainSet { prefix: tokens.prefix, examples, records, sha256: hex::encode(h.finalize()), prompt_sha256: prepared.prompt_sha256 };
+    train_set(store, &base, &base_sha, name, round, set, run, progress, cancel)
+}
+
+/// Examples ready for a trainer, with the hashes the manifest records.
+pub struct TrainSet {
+    /// Tokens every example starts with (evaluated once per step).
+    pub prefix: Vec<u32>,
+    pub examples: Vec<Example>,
+    /// The same examples as chat messages, for external trainers.
+    pub records: Vec<serde_json::Value>,
+    /// sha256 over what the examples were built from.
+    pub sha256: String,
+    pub prompt_sha256: String,
+}
+
+/// Train an adapter for `base` on `set` into `adapters/<name>/`, check that llama.cpp loads
+/// it, and write its manifest.
+#[allow(clippy::too_many_arguments)]
+pub fn train_set(
+    store: &mut Store,
+    base: &Path,
+    base_sha: &str,
+    name: &str,
+    round: Option<i64>,
+    set: TrainSet,
+    run: &LoraRun,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<AdapterRun> {
+    let t0 = Instant::now();
+    let train_size = set.examples.len();
+    let dir = store.root().join("adapters").join(name);
     let adapter = dir.join("adapter.gguf");
     let job = TrainJob {
         version: JOB_VERSION,
-        base_model: base.clone(),
+        base_model: base.to_path_buf(),
         output: adapter.clone(),
         init_adapter: run.continue_from.clone(),
         params: run.params.clone(),
         threads: run.threads,
-        prefix: tokens.prefix,
-        examples,
-        records,
+        prefix: set.prefix,
+        examples: set.examples,
+        records: set.records,
     };
     let outcome = run_job(&job, &dir.join("job.json"), &run.trainer, progress, cancel)?;
-    let (architecture, rank, alpha, targets) = check_adapter(&base, &adapter, run.threads, progress)?;
+    let (architecture, rank, alpha, targets) = check_adapter(base, &adapter, run.threads, progress)?;
     let manifest = Manifest {
         adapter_sha256: store.file_sha256(&adapter).map_err(|e| Error::io(&adapter, e))?,
         adapter: adapter.clone(),
-        base_model: base,
-        base_sha256: base_sha,
+        base_model: base.to_path_buf(),
+        base_sha256: base_sha.to_string(),
         architecture,
         trainer: match &run.trainer {
             TrainerCommand::Builtin(_) => "lora".into(),
@@ -189,9 +219,9 @@ pub fn train_adapter(
         targets,
         params: run.params.clone(),
         continued_from: run.continue_from.clone(),
-        train_size: train.len(),
-        train_set_sha256,
-        prompt_sha256: prepared.prompt_sha256,
+        train_size,
+        train_set_sha256: set.sha256,
+        prompt_sha256: set.prompt_sha256,
         round,
         seconds: t0.elapsed().as_secs_f64(),
         peak_rss_mb: outcome.peak_rss_mb,

@@ -1,0 +1,242 @@
+//! `hifi self-train` (ReST-EM, METHODS.md §4) for prompts with a checkable answer.
+//!
+//! A share of the prompts is held out. Each iteration: **E-step**, the current model (the
+//! base, then base + the latest adapter) samples K replies per training prompt at
+//! temperature, a binary reward judges them, and at most M distinct correct replies per
+//! prompt are kept; **M-step**, a LoRA adapter is trained on the kept replies **from the base
+//! model** (not from the previous adapter, as the paper found better). The held-out reward
+//! (greedy, one reply per held-out prompt) is measured before the first iteration and after
+//! each; the loop stops when it stops improving, or after `iterations`. Every iteration's kept
+//! set is saved (and exportable) with its adapter.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::reward::Reward;
+use super::{judged_samples, prompt_items, PromptItem};
+use crate::error::{Error, Result};
+use crate::llm::generate::GenParams;
+use crate::llm::{Engine, EngineOptions};
+use crate::progress::{CancelToken, Progress};
+use crate::store::{NewSelectionEntry, SelectionKind, Store};
+use crate::train::{Example, LoraRun, TrainSet};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfTrainParams {
+    pub samples: usize,
+    pub keep_per_item: usize,
+    pub iterations: usize,
+    /// Share of the prompts held out to measure the reward.
+    pub holdout: f64,
+    pub temperature: f32,
+    pub max_tokens: usize,
+    pub reference_field: String,
+    pub system: Option<String>,
+    pub reward: Reward,
+    pub limit: Option<usize>,
+    pub seed: u64,
+    pub model: PathBuf,
+    #[serde(skip)]
+    pub engine: EngineOptions,
+    #[serde(skip)]
+    pub lora: LoraRun,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IterationReport {
+    pub iteration: usize,
+    /// The saved set of kept replies.
+    pub selection: i64,
+    pub kept: usize,
+    /// Training prompts with at least one correct reply.
+    pub prompts_solved: usize,
+    /// Share of all sampled replies the reward accepted.
+    pub sample_pass_rate: f64,
+    /// Kept replies too long for the trainer's --max-len, left out.
+    pub too_long: usize,
+    pub adapter: PathBuf,
+    pub final_loss: Option<f64>,
+    pub heldout_reward: f64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfTrainReport {
+    pub train_prompts: usize,
+    pub heldout_prompts: usize,
+    /// Held-out reward of the base model.
+    pub baseline_reward: f64,
+    pub iterations: Vec<IterationReport>,
+    /// The iteration with the best held-out reward (none: the base stayed best).
+    pub best_iteration: Option<usize>,
+    pub stopped: String,
+    pub seconds: f64,
+}
+
+pub fn run(store: &mut Store, params: &SelfTrainParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SelfTrainReport> {
+    let started = Instant::now();
+    if params.samples == 0 || params.keep_per_item == 0 || params.iterations == 0 {
+        return Err(Error::Input("--samples, --keep-per-item and --iterations must each be at least 1".into()));
+    }
+    if !(params.holdout > 0.0 && params.holdout < 1.0) {
+        return Err(Error::Input(format!("--holdout must be in (0, 1), got {}", params.holdout)));
+    }
+    let mut items = prompt_items(store, &params.reference_field, "")?;
+    if matches!(params.reward, Reward::ExactMatch) {
+        items.retain(|i| i.reference.is_some());
+    }
+    if let Some(l) = params.limit {
+        items.truncate(l);
+    }
+    if items.len() < 2 {
+        return Err(Error::Input(format!(
+            "self-training needs prompts with a checkable answer: {} found (a `{}` field per item, or --reward-command)",
+            items.len(),
+            params.reference_field
+        )));
+    }
+    let mut order: Vec<&PromptItem> = items.iter().collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(params.seed));
+    let n_held = ((order.len() as f64 * params.holdout).round() as usize).clamp(1, order.len() - 1);
+    let (heldout, train) = order.split_at(n_held);
+
+    let base_sha = store.file_sha256(&params.model).map_err(|e| Error::io(&params.model, e))?;
+    let greedy = GenParams { samples: 1, temperature: 0.0, top_p: 1.0, max_tokens: params.max_tokens, seed: params.seed };
+    let sampling = GenParams { samples: params.samples, temperature: params.temperature, top_p: 1.0, max_tokens: params.max_tokens, seed: params.seed };
+    let system = params.system.as_deref();
+    let reward_of = |engine: &Engine, progress: &mut dyn Progress| -> Result<f64> {
+        let r = judged_samples(engine, heldout, greedy.clone(), system, &params.reward, 0, progress, cancel)?;
+        Ok(r.iter().filter(|s| s.first().is_some_and(|x| x.1)).count() as f64 / heldout.len() as f64)
+    };
+
+    progress.start("load", 0);
+    let mut engine = Engine::load(&params.model, params.engine.clone())?;
+    let baseline_reward = reward_of(&engine, progress)?;
+    let stamp = crate::store::now().replace([':', '-', '.'], "").replace('T', "-").trim_end_matches('Z').to_string();
+    let mut best = (baseline_reward, None);
+    let mut iterations = Vec::new();
+    let mut stopped = format!("ran all {} iterations", params.iterations);
+    for it in 1..=params.iterations {
+        let t0 = Instant::now();
+        // E-step with the current policy.
+        let replies = judged_samples(&engine, train, sampling.clone(), system, &params.reward, it as u64, progress, cancel)?;
+        let total: usize = replies.iter().map(Vec::len).sum();
+        let passed: usize = replies.iter().map(|r| r.iter().filter(|x| x.1).count()).sum();
+        let mut kept: Vec<(&PromptItem, String, usize)> = Vec::new();
+        let mut solved = 0;
+        for (p, rs) in train.iter().zip(&replies) {
+            let mut seen = HashSet::new();
+            let before = kept.len();
+            for (j, (text, ok)) in rs.iter().enumerate() {
+                if *ok && kept.len() - before < params.keep_per_item && seen.insert(text.trim().to_string()) {
+                    kept.push((p, text.clone(), j));
+                }
+            }
+            solved += usize::from(kept.len() > before);
+        }
+        if kept.is_empty() {
+            stopped = format!("iteration {it}: no sampled reply passed the reward, nothing to train on (more --samples, a higher --temperature, or easier prompts)");
+            if it == 1 {
+                return Err(Error::Input(stopped));
+            }
+            break;
+        }
+        // M-step from the base model.
+        let (set, too_long) = train_set_of(&engine, system, &kept, params.lora.params.max_len)?;
+        if set.examples.is_empty() {
+            return Err(Error::Input(format!("every kept reply is longer than --max-len {} tokens", params.lora.params.max_len)));
+        }
+        let name = format!("self-train-{stamp}/iter-{it}");
+        let run = crate::train::train_set(store, &params.model, &base_sha, &name, None, set, &params.lora, progress, cancel)?;
+        engine = Engine::load(&params.model, params.engine.clone())?;
+        engine.set_adapter(&run.adapter)?;
+        let heldout_reward = reward_of(&engine, progress)?;
+
+        let entries: Vec<NewSelectionEntry> = kept
+            .iter()
+            .map(|(p, text, j)| NewSelectionEntry {
+                item: p.key,
+                response: Some(text.clone()),
+                score: Some(1.0),
+                reasons: json!({"iteration": it, "sample": j, "reward": 1, "reference": p.reference}),
+            })
+            .collect();
+        let report = IterationReport {
+            iteration: it,
+            selection: 0,
+            kept: entries.len(),
+            prompts_solved: solved,
+            sample_pass_rate: passed as f64 / total.max(1) as f64,
+            too_long,
+            adapter: run.adapter.clone(),
+            final_loss: run.manifest.final_loss,
+            heldout_reward,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        let p = json!({"params": params, "iteration": it, "adapter": run.adapter, "lora": run.manifest.params});
+        let selection = store.save_selection(SelectionKind::SelfTrain, &p, &serde_json::to_value(&report).unwrap_or_default(), &entries)?;
+        iterations.push(IterationReport { selection, ..report });
+        if heldout_reward > best.0 {
+            best = (heldout_reward, Some(it));
+        } else {
+            stopped = format!("iteration {it}: held-out reward {heldout_reward:.3} did not improve on {:.3}", best.0);
+            break;
+        }
+    }
+    Ok(SelfTrainReport {
+        train_prompts: train.len(),
+        heldout_prompts: heldout.len(),
+        baseline_reward,
+        iterations,
+        best_iteration: best.1,
+        stopped,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Kept replies as training examples: the chat prompt, then the reply and the template's end
+/// of turn (the loss is on those). The tokens every prompt starts with are the shared prefix.
+fn train_set_of(engine: &Engine, system: Option<&str>, kept: &[(&PromptItem, String, usize)], max_len: usize) -> Result<(TrainSet, usize)> {
+    let ids = |t: &[llama_cpp_2::token::LlamaToken]| t.iter().map(|t| t.0 as u32).collect::<Vec<u32>>();
+    let mut pairs = Vec::with_capacity(kept.len());
+    for (p, reply, _) in kept {
+        pairs.push((ids(&engine.chat_prompt(system, &p.text)?), ids(&engine.chat_completion_tokens(reply)?)));
+    }
+    // Shared prefix: what every prompt starts with, less one token so no example is empty.
+    let mut common = pairs.first().map_or(0, |p| p.0.len().saturating_sub(1));
+    for (prompt, _) in &pairs {
+        common = common.min(prompt.iter().zip(&pairs[0].0).take_while(|(a, b)| a == b).count()).min(prompt.len().saturating_sub(1));
+    }
+    let prefix = pairs.first().map(|p| p.0[..common].to_vec()).unwrap_or_default();
+    let mut examples = Vec::new();
+    let mut records = Vec::new();
+    let mut h = Sha256::new();
+    let mut too_long = 0;
+    for ((prompt, completion), (p, reply, _)) in pairs.into_iter().zip(kept) {
+        let mut tokens = prompt[common..].to_vec();
+        let n_prompt = tokens.len();
+        tokens.extend(completion);
+        if tokens.len() > max_len {
+            too_long += 1;
+            continue;
+        }
+        examples.push(Example { tokens, n_prompt });
+        let mut messages = Vec::new();
+        if let Some(s) = system {
+            messages.push(json!({"role": "system", "content": s}));
+        }
+        messages.push(json!({"role": "user", "content": p.text}));
+        messages.push(json!({"role": "assistant", "content": reply}));
+        records.push(json!({"messages": messages}));
+        h.update(format!("{}\0{}\0", p.id, reply));
+    }
+    let prompt_sha256 = hex::encode(Sha256::digest(system.unwrap_or("").as_bytes()));
+    Ok((TrainSet { prefix, examples, records, sha256: hex::encode(h.finalize()), prompt_sha256 }, too_long))
+}
