@@ -71,6 +71,8 @@ pub struct IterationReport {
 pub struct SelfTrainReport {
     pub train_prompts: usize,
     pub heldout_prompts: usize,
+    /// Ids of the held-out prompts (never trained on).
+    pub heldout: Vec<String>,
     /// Held-out reward of the base model.
     pub baseline_reward: f64,
     pub iterations: Vec<IterationReport>,
@@ -180,7 +182,8 @@ pub fn run(store: &mut Store, params: &SelfTrainParams, progress: &mut dyn Progr
             heldout_reward,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        let p = json!({"params": params, "iteration": it, "adapter": run.adapter, "lora": run.manifest.params});
+        let heldout_ids: Vec<&str> = heldout.iter().map(|p| p.id.as_str()).collect();
+        let p = json!({"params": params, "iteration": it, "adapter": run.adapter, "lora": run.manifest.params, "heldout": heldout_ids, "baseline_reward": baseline_reward});
         let selection = store.save_selection(SelectionKind::SelfTrain, &p, &serde_json::to_value(&report).unwrap_or_default(), &entries)?;
         iterations.push(IterationReport { selection, ..report });
         if heldout_reward > best.0 {
@@ -193,6 +196,7 @@ pub fn run(store: &mut Store, params: &SelfTrainParams, progress: &mut dyn Progr
     Ok(SelfTrainReport {
         train_prompts: train.len(),
         heldout_prompts: heldout.len(),
+        heldout: heldout.iter().map(|p| p.id.clone()).collect(),
         baseline_reward,
         iterations,
         best_iteration: best.1,
