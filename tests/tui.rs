@@ -7,7 +7,7 @@ use common::*;
 use hifi::config::LabelDef;
 use hifi::store::{AnnotationKind, NewQueueEntry, QueueEntry, Store};
 use hifi::tui::action::{Action, Effect};
-use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, Stage};
+use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, SetEntryView, SetView, Stage};
 use hifi::tui::keymap::Keymap;
 use hifi::tui::theme::Theme;
 use hifi::tui::update::update;
@@ -232,7 +232,64 @@ fn screens() -> Vec<(&'static str, App)> {
         Conflict { item: 9, id: "ad-0009".into(), text: "Free guide from the utility".into(), labels: vec![("ana".into(), "clickbait".into()), ("cy".into(), "benign".into())] },
     ];
     out.push(("adjudicate", adj));
+    let mut sets = App::new(labels(), "ana", "demo");
+    sets.screen = Screen::Sets;
+    out.push(("sets_none", sets.clone()));
+    update(&mut sets, Action::SetLoaded(Some(Box::new(limo_set()))));
+    update(&mut sets, Action::Down);
+    update(&mut sets, Action::VetoSaved { selection: 4, rank: 1, vetoed: true });
+    sets.message = None;
+    out.push(("sets", sets));
     out
+}
+
+fn limo_set() -> SetView {
+    let entry = |rank: usize, id: &str, text: &str, response: &str, d: f64| SetEntryView {
+        rank,
+        item_id: id.into(),
+        text: text.into(),
+        response: Some(response.into()),
+        score: Some(d),
+        reasons: serde_json::json!({"difficulty": d, "passes": 1, "samples": 4, "cluster": rank % 2, "response_from": "candidate 1"}).to_string(),
+        vetoed: false,
+    };
+    SetView {
+        id: 4,
+        kind: "limo".into(),
+        created_at: "2026-11-30T06:00:00Z".into(),
+        entries: vec![
+            entry(0, "q-004", "There are 8 boxes with 8 pens in each. How many pens are there?", "First, multiply: 8 * 8 = 64. Let me check: 64 / 8 = 8. Therefore the answer is 64.", 0.75),
+            entry(1, "q-009", "Calculate 5 * 3 and reply with the result.", "5 * 3 = 15", 0.75),
+            entry(2, "q-017", "Sam has 15 apples and buys 9 more. How many apples does Sam have now?", "15 + 9 = 24 apples.", 0.5),
+        ],
+        all: vec![2, 4, 7],
+    }
+}
+
+#[test]
+fn sets_screen_vetoes_by_key_and_pages_through_sets() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    let f5 = KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE);
+    assert_eq!(press_key(&mut app, &km, f5), vec![Effect::LoadSet(None)], "the newest set");
+    assert!(press(&mut app, &km, 'v').is_empty(), "nothing loaded, nothing to veto");
+    update(&mut app, Action::SetLoaded(Some(Box::new(limo_set()))));
+    press_key(&mut app, &km, KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+    assert_eq!(press(&mut app, &km, 'v'), vec![Effect::Veto { selection: 4, rank: 1, restore: false }]);
+    assert!(!app.set.as_ref().unwrap().entries[1].vetoed, "shown vetoed only once committed");
+    update(&mut app, Action::VetoSaved { selection: 4, rank: 1, vetoed: true });
+    assert!(app.set.as_ref().unwrap().entries[1].vetoed);
+    assert_eq!(press(&mut app, &km, 'v'), vec![Effect::Veto { selection: 4, rank: 1, restore: true }], "the same key restores");
+    assert_eq!(press(&mut app, &km, '['), vec![Effect::LoadSet(Some(2))]);
+    assert_eq!(press(&mut app, &km, ']'), vec![Effect::LoadSet(Some(7))]);
+    assert_eq!(press(&mut app, &km, 'r'), vec![Effect::LoadSet(Some(4))]);
+    // Reloading the same set keeps the selection; another set starts at its top.
+    update(&mut app, Action::SetLoaded(Some(Box::new(limo_set()))));
+    assert_eq!(app.set_sel, 1);
+    update(&mut app, Action::SetLoaded(Some(Box::new(SetView { id: 7, ..limo_set() }))));
+    assert_eq!(app.set_sel, 0);
+    // The last set: no further "next".
+    assert!(press(&mut app, &km, ']').is_empty());
 }
 
 #[test]
@@ -286,6 +343,11 @@ fn end_to_end_in_tmux() {
         .map(|i| NewQueueEntry { item_a: k(&store, &format!("p{}", 2 * i)), item_b: Some(k(&store, &format!("p{}", 2 * i + 1))), reason: serde_json::json!({"distance": 0.1}), needed: 1 })
         .collect();
     store.replace_queue("pairs", &entries).unwrap();
+    // A built set to veto from the Sets screen.
+    let set: Vec<hifi::store::NewSelectionEntry> = (5..8)
+        .map(|i| hifi::store::NewSelectionEntry { item: k(&store, &format!("p{i}")), response: None, score: Some(0.5), reasons: serde_json::json!({"target_set": "t"}) })
+        .collect();
+    let set_id = store.save_selection(hifi::store::SelectionKind::Betr, &serde_json::json!({}), &serde_json::json!({}), &set).unwrap();
     drop(store);
     let session = format!("hifi-e2e-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_hifi");
@@ -325,6 +387,12 @@ fn end_to_end_in_tmux() {
     tmux(&["send-keys", "-t", &session, "u"]);
     let s = wait_for("undid label benign");
     assert!(s.contains("p2") && s.contains("p3"), "{s}");
+    // The Sets screen: veto the second entry.
+    tmux(&["send-keys", "-t", &session, "F5"]);
+    wait_for(&format!("Set {set_id} (betr)"));
+    tmux(&["send-keys", "-t", &session, "Down"]);
+    tmux(&["send-keys", "-t", &session, "v"]);
+    wait_for(&format!("vetoed entry 1 of set {set_id}"));
     tmux(&["send-keys", "-t", &session, "Q"]);
     for _ in 0..50 {
         if !tmux(&["has-session", "-t", &session]).status.success() {
@@ -346,4 +414,6 @@ fn end_to_end_in_tmux() {
     labels.sort();
     assert_eq!(labels, vec![("p0".into(), "clickbait".into()), ("p1".into(), "benign".into()), ("p2".into(), "benign".into())]);
     assert_eq!(store.events().unwrap().len(), 5, "4 labels and 1 undo");
+    let vetoed: Vec<bool> = store.selection_entries(set_id).unwrap().iter().map(|e| e.vetoed).collect();
+    assert_eq!(vetoed, vec![false, true, false]);
 }

@@ -2,7 +2,7 @@
 
 use crate::store::{Annotation, LabelEvent};
 
-use super::app::{Conflict, DashboardData, EntryView, Stage};
+use super::app::{Conflict, DashboardData, EntryView, SetView, Stage};
 
 /// Everything `update` reacts to: keys already resolved by the keymap, and results coming
 /// back from the runtime.
@@ -37,6 +37,10 @@ pub enum Action {
     CancelJob,
     Refresh,
     Resolve(usize),
+    // Sets
+    ToggleVeto,
+    PrevSet,
+    NextSet,
     // Results from the runtime
     Tick(f64),
     Loaded { entry: Option<Box<EntryView>>, done: i64, total: i64 },
@@ -50,6 +54,10 @@ pub enum Action {
     JobFinished { stage: Stage, result: Result<String, String> },
     DashboardLoaded(Box<DashboardData>),
     ConflictsLoaded(Vec<Conflict>),
+    /// The set asked for (`None`: no set built yet).
+    SetLoaded(Option<Box<SetView>>),
+    /// A veto (or restore) is committed.
+    VetoSaved { selection: i64, rank: usize, vetoed: bool },
 }
 
 /// Work for the runtime. `update` never does I/O itself.
@@ -63,5 +71,8 @@ pub enum Effect {
     CancelJob(Stage),
     LoadDashboard,
     LoadConflicts,
+    /// Load set `id` (`None`: the newest).
+    LoadSet(Option<i64>),
+    Veto { selection: i64, rank: usize, restore: bool },
     Quit,
 }

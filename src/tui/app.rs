@@ -10,9 +10,10 @@ pub enum Screen {
     Pipeline,
     Dashboard,
     Adjudicate,
+    Sets,
 }
 
-pub const SCREENS: [Screen; 4] = [Screen::Review, Screen::Pipeline, Screen::Dashboard, Screen::Adjudicate];
+pub const SCREENS: [Screen; 5] = [Screen::Review, Screen::Pipeline, Screen::Dashboard, Screen::Adjudicate, Screen::Sets];
 
 impl Screen {
     pub fn title(self) -> &'static str {
@@ -21,6 +22,7 @@ impl Screen {
             Screen::Pipeline => "Pipeline",
             Screen::Dashboard => "Dashboard",
             Screen::Adjudicate => "Adjudicate",
+            Screen::Sets => "Sets",
         }
     }
 }
@@ -94,6 +96,30 @@ pub struct Conflict {
     pub text: String,
     /// (annotator, label)
     pub labels: Vec<(String, String)>,
+}
+
+/// One entry of a built set, as the Sets screen shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetEntryView {
+    pub rank: usize,
+    pub item_id: String,
+    pub text: String,
+    pub response: Option<String>,
+    pub score: Option<f64>,
+    /// Why it was chosen (compact JSON).
+    pub reasons: String,
+    pub vetoed: bool,
+}
+
+/// A built set (LIMO, BETR, self-training) under expert review before export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetView {
+    pub id: i64,
+    pub kind: String,
+    pub created_at: String,
+    pub entries: Vec<SetEntryView>,
+    /// Every set's id, oldest first (for previous / next).
+    pub all: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -171,6 +197,9 @@ pub struct App {
     pub dashboard: Option<DashboardData>,
     pub conflicts: Vec<Conflict>,
     pub conflict_sel: usize,
+    /// The set on the Sets screen (`None`: not loaded, or none built yet).
+    pub set: Option<SetView>,
+    pub set_sel: usize,
     pub quit: bool,
 }
 
@@ -205,6 +234,8 @@ impl App {
             dashboard: None,
             conflicts: Vec::new(),
             conflict_sel: 0,
+            set: None,
+            set_sel: 0,
             quit: false,
         }
     }

@@ -86,6 +86,7 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
         ("global", "pipeline") => Action::GoTo(Screen::Pipeline),
         ("global", "dashboard") => Action::GoTo(Screen::Dashboard),
         ("global", "adjudicate") => Action::GoTo(Screen::Adjudicate),
+        ("global", "sets") => Action::GoTo(Screen::Sets),
         ("global", "help") => Action::ToggleHelp,
         ("review", "left") => Action::LabelLeft(index),
         ("review", "right") => Action::LabelRight(index),
@@ -98,11 +99,14 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
         ("review", "guidelines") => Action::ToggleGuidelines,
         ("review", "scroll_down") => Action::Scroll(5),
         ("review", "scroll_up") => Action::Scroll(-5),
-        ("pipeline" | "adjudicate", "up") => Action::Up,
-        ("pipeline" | "adjudicate", "down") => Action::Down,
+        ("pipeline" | "adjudicate" | "sets", "up") => Action::Up,
+        ("pipeline" | "adjudicate" | "sets", "down") => Action::Down,
         ("pipeline", "start") => Action::StartJob,
         ("pipeline", "cancel") => Action::CancelJob,
-        ("dashboard" | "adjudicate", "refresh") => Action::Refresh,
+        ("dashboard" | "adjudicate" | "sets", "refresh") => Action::Refresh,
+        ("sets", "veto") => Action::ToggleVeto,
+        ("sets", "prev_set") => Action::PrevSet,
+        ("sets", "next_set") => Action::NextSet,
         ("adjudicate", "resolve") => Action::Resolve(index),
         _ => return None,
     })
@@ -143,7 +147,7 @@ impl Keymap {
             for (sec, actions) in over {
                 if !sections.contains_key(&sec) {
                     let at = line_of(text, &format!("[{sec}]"));
-                    return Err(format!("{at}unknown section [{sec}] (sections: global, review, pipeline, dashboard, adjudicate)"));
+                    return Err(format!("{at}unknown section [{sec}] (sections: global, review, pipeline, dashboard, adjudicate, sets)"));
                 }
                 for (name, keys) in actions {
                     let at = line_of(text, &name);
@@ -165,6 +169,7 @@ impl Keymap {
                 "pipeline" => Some(Screen::Pipeline),
                 "dashboard" => Some(Screen::Dashboard),
                 "adjudicate" => Some(Screen::Adjudicate),
+                "sets" => Some(Screen::Sets),
                 other => return Err(format!("unknown section [{other}]")),
             };
             for (name, keys) in actions {

@@ -64,6 +64,11 @@ fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbRe
                 },
                 Effect::LoadDashboard => data::dashboard(&mut store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), |d| Action::DashboardLoaded(Box::new(d))),
                 Effect::LoadConflicts => data::conflicts(&store).map_or_else(|e| Action::Failed(e.to_string()), Action::ConflictsLoaded),
+                Effect::LoadSet(id) => data::set_view(&store, id).map_or_else(|e| Action::Failed(e.to_string()), |s| Action::SetLoaded(s.map(Box::new))),
+                Effect::Veto { selection, rank, restore } => match store.veto(selection, rank, &annotator, None, restore) {
+                    Ok(()) => Action::VetoSaved { selection, rank, vetoed: !restore },
+                    Err(e) => Action::Failed(format!("not saved: {e}")),
+                },
                 _ => continue,
             };
             if tx.send(out).is_err() {

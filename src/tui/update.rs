@@ -83,6 +83,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             match app.screen {
                 Screen::Pipeline => app.stage_sel = step(app.stage_sel, STAGES.len(), up),
                 Screen::Adjudicate => app.conflict_sel = step(app.conflict_sel, app.conflicts.len(), up),
+                Screen::Sets => app.set_sel = step(app.set_sel, app.set.as_ref().map_or(0, |s| s.entries.len()), up),
                 _ => {}
             }
             vec![]
@@ -112,8 +113,37 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Refresh => match app.screen {
             Screen::Dashboard => vec![Effect::LoadDashboard],
             Screen::Adjudicate => vec![Effect::LoadConflicts],
+            Screen::Sets => vec![Effect::LoadSet(app.set.as_ref().map(|s| s.id))],
             _ => vec![],
         },
+        ToggleVeto => match app.set.as_ref().and_then(|s| s.entries.get(app.set_sel).map(|e| (s.id, e))) {
+            Some((selection, e)) => vec![Effect::Veto { selection, rank: e.rank, restore: e.vetoed }],
+            None => vec![],
+        },
+        PrevSet | NextSet => {
+            let Some(s) = app.set.as_ref() else { return vec![] };
+            let i = s.all.iter().position(|id| *id == s.id).unwrap_or(0);
+            let j = if action == PrevSet { i.saturating_sub(1) } else { (i + 1).min(s.all.len().saturating_sub(1)) };
+            match s.all.get(j) {
+                Some(id) if *id != s.id => vec![Effect::LoadSet(Some(*id))],
+                _ => vec![],
+            }
+        }
+        SetLoaded(s) => {
+            let same = matches!((&app.set, &s), (Some(a), Some(b)) if a.id == b.id);
+            app.set = s.map(|s| *s);
+            let n = app.set.as_ref().map_or(0, |s| s.entries.len());
+            app.set_sel = if same { app.set_sel.min(n.saturating_sub(1)) } else { 0 };
+            vec![]
+        }
+        VetoSaved { selection, rank, vetoed } => {
+            if let Some(e) = app.set.as_mut().filter(|s| s.id == selection).and_then(|s| s.entries.iter_mut().find(|e| e.rank == rank)) {
+                e.vetoed = vetoed;
+            }
+            let verb = if vetoed { "vetoed" } else { "restored" };
+            app.message = Some((format!("{verb} entry {rank} of set {selection}"), Level::Info));
+            vec![]
+        }
         Resolve(i) => {
             if app.labels.get(i).is_none() {
                 return vec![];
@@ -224,6 +254,7 @@ fn go_to(app: &mut App, s: Screen) -> Vec<Effect> {
     match s {
         Screen::Dashboard => vec![Effect::LoadDashboard],
         Screen::Adjudicate => vec![Effect::LoadConflicts],
+        Screen::Sets => vec![Effect::LoadSet(app.set.as_ref().map(|s| s.id))],
         _ => vec![],
     }
 }

@@ -5,6 +5,7 @@ mod adjudicate;
 mod dashboard;
 mod pipeline;
 mod review;
+mod sets;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -49,6 +50,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
         Screen::Pipeline => pipeline::render(app, cx, f, body),
         Screen::Dashboard => dashboard::render(app, cx, f, body),
         Screen::Adjudicate => adjudicate::render(app, cx, f, body),
+        Screen::Sets => sets::render(app, cx, f, body),
     }
     render_footer(app, cx, f, footer);
     if app.show_help {
@@ -83,7 +85,11 @@ fn render_header(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     }
     let rate = app.rate().map_or("–".to_string(), |r| format!("{r:.1}"));
     let on_entry = if app.entry.is_some() && !app.loading { crate::progress::format_duration(std::time::Duration::from_secs_f64((app.now - app.entry_started).max(0.0))) } else { "–".into() };
-    spans.push(Span::styled(format!(" {}/{} done · {rate}/min · this {on_entry}", app.done, app.total), cx.muted()));
+    let full = format!(" {}/{} done · {rate}/min · this {on_entry}", app.done, app.total);
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    // Narrow terminals keep the counts and drop the words.
+    let stats = if used + full.chars().count() <= area.width as usize { full } else { format!(" {}/{} · {rate}/min", app.done, app.total) };
+    spans.push(Span::styled(stats, cx.muted()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -118,6 +124,15 @@ fn render_footer(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
             ),
             Screen::Dashboard => format!("{} refresh · {} screens · {} quit", cx.keys(Some(Screen::Dashboard), &Action::Refresh), cx.keys(None, &Action::NextScreen), cx.keys(None, &Action::Quit)),
             Screen::Adjudicate => format!("↑/↓ select · 1-9 resolve with label n · {} screens · {} quit", cx.keys(None, &Action::NextScreen), cx.keys(None, &Action::Quit)),
+            Screen::Sets => format!(
+                "↑/↓ select · {} veto/restore · {}/{} other sets · {} refresh · {} screens · {} quit",
+                cx.keys(Some(Screen::Sets), &Action::ToggleVeto),
+                cx.keys(Some(Screen::Sets), &Action::PrevSet),
+                cx.keys(Some(Screen::Sets), &Action::NextSet),
+                cx.keys(Some(Screen::Sets), &Action::Refresh),
+                cx.keys(None, &Action::NextScreen),
+                cx.keys(None, &Action::Quit)
+            ),
         };
         Line::from(Span::styled(hint, cx.muted()))
     };
@@ -143,6 +158,7 @@ fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         ("note", Action::StartNote, Some(Screen::Review)),
         ("guidelines", Action::ToggleGuidelines, Some(Screen::Review)),
         ("scroll", Action::Scroll(5), Some(Screen::Review)),
+        ("veto (Sets)", Action::ToggleVeto, Some(Screen::Sets)),
         ("next screen", Action::NextScreen, None),
         ("quit", Action::Quit, None),
     ] {
