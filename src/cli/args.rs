@@ -21,6 +21,8 @@ The loop:
   6. hifi round     train the round model (probe or LoRA) on expert labels, re-predict,
                     score on the eval split; hifi report says whether to stop
   7. hifi export    the labeled set (eval never as train)
+Sets: hifi select betr|limo and hifi self-train build LIMO, BETR and ReST-EM sets; experts
+veto entries (F5 in the workstation); hifi export --selection ID writes one with provenance.
 
 Every command works on the project in --project DIR (default: the current directory).
 Quick start on the bundled sample data:
@@ -112,8 +114,9 @@ pub enum Command {
     /// Example:
     ///   hifi simulate --oracle gold --budgets 100,200,300 --strategies pairs,random --json
     Simulate(crate::cli::rounds_cmd::SimulateArgs),
-    /// Build small sets: BETR (documents matched to target examples), and list, show or veto
-    /// what was built. `hifi export --selection ID` writes a set with its provenance.
+    /// Build small sets: BETR (documents matched to target examples), LIMO (a few hundred
+    /// hard-but-solvable prompts with their best responses); list, show or veto what was
+    /// built. `hifi export --selection ID` writes a set with its provenance.
     #[command(subcommand)]
     Select(crate::cli::select_cmd::SelectCommand),
     /// ReST-EM self-training on prompts with a checkable answer: sample K replies per prompt,
