@@ -139,7 +139,7 @@ fn limo_returns_exactly_n_hard_but_solvable_prompts_across_clusters() {
     let rows: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(json_of).collect();
     assert_eq!(rows.len(), 6);
     assert_eq!(rows[0]["messages"][1]["role"], "assistant");
-    let (ok, _, err) = hifi(p, &["select", "limo", "--size", "500", "--samples", "4", "--max-tokens", "40"]);
+    let (ok, _, err) = hifi(p, &["select", "limo", "--size", "500", "--samples", "2", "--max-tokens", "16", "--limit", "6"]);
     assert!(!ok && err.contains("prompts qualify, fewer than --size 500"), "{err}");
 }
 
