@@ -142,21 +142,7 @@ impl Engine {
     /// The model's chat template applied to `[system, user]` with the assistant turn opened,
     /// split where the item text goes: (shared prefix, text after the item).
     pub fn prompt_parts(&self, system: &str, user_with_slot: &str) -> Result<(String, String), LlmError> {
-        let tmpl = self
-            .model
-            .chat_template(None)
-            .or_else(|_| LlamaChatTemplate::new("chatml"))
-            .map_err(|e| LlmError::Engine(format!("no usable chat template: {e}")))?;
-        let msg = |role: &str, content: &str| {
-            LlamaChatMessage::new(role.into(), content.into()).map_err(|e| LlmError::Input(format!("prompt contains a NUL byte: {e}")))
-        };
-        let chat = [msg("system", system)?, msg("user", user_with_slot)?];
-        let rendered = self
-            .model
-            .apply_chat_template(&tmpl, &chat, true)
-            .map_err(|e| LlmError::Engine(format!("cannot apply the chat template: {e}")))?;
-        let at = rendered.find(TEXT_SLOT).ok_or_else(|| LlmError::Engine("the chat template dropped the user message".into()))?;
-        Ok((rendered[..at].to_string(), rendered[at + TEXT_SLOT.len()..].to_string()))
+        self.split_at_slot(&[("system", system), ("user", user_with_slot)], true)
     }
 
     /// Generate up to `max` tokens greedily after `prompt` (the naive baseline uses it).
