@@ -420,6 +420,9 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
                 println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)", "-", r.raw_prefill_tok_per_s);
                 println!("raw@{:<3} {:>6} items/s  {:>7.1} prefill tok/s (512 tokens after a {}-token prefix)", r.prefix_tokens, "-", r.raw_prefill_at_prefix_tok_per_s, r.prefix_tokens);
                 println!("naive  {:>7.2} items/s  {:>7.1} prompt tok/s  ({:.0}% unparsable)", r.naive_items_per_s, r.naive_prompt_tok_per_s, 100.0 * r.naive_unparsable_share);
+                if let (Some(b1), Some(ratio)) = (r.batch1_items_per_s, r.ratio_vs_batch1) {
+                    println!("batch 1 {:>5.2} items/s  (one item per batch; ours at {} per batch is {ratio:.2}× it)", b1, r.batch_items);
+                }
                 println!("ours/raw {:.2}×   ours/raw@prefix {:.2}×   ours/naive {:.2}× (items/s)", r.ratio_vs_raw, r.ratio_vs_raw_at_prefix, r.ratio_vs_naive);
             }
         }
