@@ -221,3 +221,33 @@ fn help_teaches() {
     let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains("nothing from the file is imported") && s.contains("--text"), "{s}");
 }
+
+#[test]
+fn a_set_exports_with_its_system_message_and_without_eval_items() {
+    let (dir, cfg, mut store) = project();
+    let p = file(dir.path(), "q.jsonl", b"{\"id\": \"q1\", \"text\": \"What is 2+2?\"}\n{\"id\": \"q2\", \"text\": \"What is 3+3?\"}\n");
+    import(&mut store, &p).unwrap();
+    let k = |s: &Store, id: &str| s.item_by_id(id).unwrap().unwrap().key;
+    let entries: Vec<hifi::store::NewSelectionEntry> = [("q1", "4"), ("q2", "6")]
+        .iter()
+        .map(|(id, r)| hifi::store::NewSelectionEntry { item: k(&store, id), response: Some(r.to_string()), score: Some(1.0), reasons: serde_json::json!({"iteration": 1}) })
+        .collect();
+    let params = serde_json::json!({"params": {"system": "Answer with a number."}, "iteration": 1});
+    let id = store.save_selection(hifi::store::SelectionKind::SelfTrain, &params, &serde_json::json!({}), &entries).unwrap();
+    // q2 lands in the eval split: it must not be exported as training data.
+    let q2 = k(&store, "q2");
+    store.annotate(&Annotation { item: q2, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None }).unwrap();
+    store.assign_splits(1.0).unwrap();
+    assert_eq!(store.split_of(q2).unwrap(), Some(hifi::store::Split::Eval));
+    let sel = store.selection(id).unwrap().unwrap();
+    let out = dir.path().join("set.jsonl");
+    let rep = hifi::io::export::export_selection(&mut store, &sel, ExportFormat::ChatJsonl, &out).unwrap();
+    assert_eq!((rep.rows, rep.eval, rep.vetoed), (1, 1, 0));
+    let row: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
+    let roles: Vec<&str> = row["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "assistant"]);
+    assert_eq!(row["messages"][0]["content"], "Answer with a number.");
+    assert_eq!(row["messages"][2]["content"], "4");
+    assert_eq!(row["provenance"]["kind"], "self-train");
+    let _ = cfg;
+}

@@ -159,6 +159,9 @@ pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat
     if let Some(w) = csv_w.as_mut() {
         w.write_record(["id", "text", "response", "score", "rank", "selection", "kind", "reasons"]).map_err(|e| io(e.into()))?;
     }
+    // The system message replies were sampled with (LIMO and self-training record it), so a
+    // chat export trains on the conversation the replies answered.
+    let system = sel.params.get("system").or_else(|| sel.params.get("params").and_then(|p| p.get("system"))).and_then(|v| v.as_str());
     let (mut rows, mut vetoed, mut eval) = (0, 0, 0);
     for e in &entries {
         if e.vetoed {
@@ -183,14 +186,13 @@ pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat
                 buf.push(b'\n');
             }
             ExportFormat::ChatJsonl => {
-                let rec = serde_json::json!({
-                    "messages": [
-                        {"role": "user", "content": e.text},
-                        {"role": "assistant", "content": e.response.clone().unwrap_or_default()},
-                    ],
-                    "id": e.item_id,
-                    "provenance": provenance,
-                });
+                let mut messages = Vec::with_capacity(3);
+                if let Some(sys) = system {
+                    messages.push(serde_json::json!({"role": "system", "content": sys}));
+                }
+                messages.push(serde_json::json!({"role": "user", "content": e.text}));
+                messages.push(serde_json::json!({"role": "assistant", "content": e.response.clone().unwrap_or_default()}));
+                let rec = serde_json::json!({"messages": messages, "id": e.item_id, "provenance": provenance});
                 serde_json::to_writer(&mut buf, &rec).map_err(|e| io(e.into()))?;
                 buf.push(b'\n');
             }
