@@ -7,7 +7,7 @@ use common::*;
 use hifi::config::LabelDef;
 use hifi::store::{AnnotationKind, NewQueueEntry, QueueEntry, Store};
 use hifi::tui::action::{Action, Effect};
-use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, SetEntryView, SetView, Stage};
+use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, SetView, Stage};
 use hifi::tui::keymap::Keymap;
 use hifi::tui::theme::Theme;
 use hifi::tui::update::update;
@@ -244,14 +244,17 @@ fn screens() -> Vec<(&'static str, App)> {
 }
 
 fn limo_set() -> SetView {
-    let entry = |rank: usize, id: &str, text: &str, response: &str, d: f64| SetEntryView {
+    let entry = |rank: usize, id: &str, text: &str, response: &str, d: f64| hifi::store::SelectionEntry {
         rank,
+        item: 100 + rank as i64,
         item_id: id.into(),
         text: text.into(),
+        meta: None,
         response: Some(response.into()),
         score: Some(d),
-        reasons: serde_json::json!({"difficulty": d, "passes": 1, "samples": 4, "cluster": rank % 2, "response_from": "candidate 1"}).to_string(),
+        reasons: serde_json::json!({"difficulty": d, "passes": 1, "samples": 4, "cluster": rank % 2, "response_from": "candidate 1"}),
         vetoed: false,
+        veto_reason: None,
     };
     SetView {
         id: 4,

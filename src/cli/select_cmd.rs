@@ -10,6 +10,8 @@ use crate::llm::EngineOptions;
 use crate::progress::{CancelToken, Progress};
 use crate::select::betr::{self, BetrParams};
 use crate::select::limo::{self, LimoParams};
+use crate::select::reward::Reward;
+use crate::select::SamplingParams;
 use crate::select::selftrain::{self, SelfTrainParams};
 use crate::store::{Selection, Store};
 use crate::text::inert;
@@ -146,15 +148,22 @@ pub struct SamplingFlags {
 }
 
 impl SamplingFlags {
-    pub fn reward(&self) -> crate::select::reward::Reward {
-        match &self.reward_command {
-            Some(c) => crate::select::reward::Reward::Command { command: c.clone() },
-            None => crate::select::reward::Reward::ExactMatch,
+    /// The sampling these flags ask for, with hifi.toml for the model and threads.
+    pub fn params(&self, cfg: &Config, project: &Path) -> SamplingParams {
+        SamplingParams {
+            samples: self.samples,
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            reference_field: self.reference_field.clone(),
+            system: self.system.clone(),
+            reward: match &self.reward_command {
+                Some(c) => Reward::Command { command: c.clone() },
+                None => Reward::ExactMatch,
+            },
+            seed: self.seed,
+            model: self.model.clone().unwrap_or_else(|| cfg.model_path(project)),
+            engine: EngineOptions { threads: self.threads.unwrap_or_else(|| cfg.threads()), gpu_layers: cfg.model.gpu_layers },
         }
-    }
-
-    pub fn engine(&self, cfg: &Config) -> EngineOptions {
-        EngineOptions { threads: self.threads.unwrap_or_else(|| cfg.threads()), gpu_layers: cfg.model.gpu_layers }
     }
 }
 
@@ -241,22 +250,14 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             let weights = a.weights.parse().map_err(|e: String| anyhow::anyhow!("--weights: {e}"))?;
             let params = LimoParams {
                 size: a.size,
-                samples: f.samples,
-                temperature: f.temperature,
-                max_tokens: f.max_tokens,
+                sampling: f.params(&cfg, project),
                 min_passes: a.min_passes,
-                reference_field: f.reference_field.clone(),
                 responses_field: f.responses_field.clone(),
-                system: f.system.clone(),
-                reward: f.reward(),
                 weights,
                 clusters: a.clusters,
                 dup_threshold: a.dup_threshold,
                 limit: a.limit,
-                seed: f.seed,
-                model: f.model.clone().unwrap_or_else(|| cfg.model_path(project)),
                 embed_model: a.embed_model.clone().unwrap_or_else(|| cfg.embed_model_path(project)),
-                engine: f.engine(&cfg),
             };
             let rep = limo::run(&mut store, &params, progress, cancel)?;
             if a.json {
@@ -293,7 +294,11 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             }
             println!("set {} ({}), built {}: {} entries, {} vetoed", sel.id, sel.kind.as_str(), sel.created_at, sel.entries, sel.vetoed);
             for e in entries {
-                let mark = if e.vetoed { "VETOED " } else { "" };
+                let mark = match (&e.vetoed, &e.veto_reason) {
+                    (true, Some(r)) => format!("VETOED ({}) ", inert(r, false)),
+                    (true, None) => "VETOED ".to_string(),
+                    _ => String::new(),
+                };
                 let text: String = inert(&e.text, false).chars().take(70).collect();
                 println!("{:>4}  {mark}{:<14} {:>7}  {text}", e.rank, inert(&e.item_id, false), e.score.map_or(String::new(), |s| format!("{s:.3}")));
                 println!("      {}", inert(&e.reasons.to_string(), false));
@@ -347,21 +352,12 @@ pub fn self_train(project: &Path, a: &SelfTrainArgs, progress: &mut dyn Progress
     if a.lora.continue_last {
         bail!("--continue: self-training trains every iteration from the base model (ReST-EM); it cannot continue an adapter");
     }
-    let f = &a.sampling;
     let params = SelfTrainParams {
-        samples: f.samples,
+        sampling: a.sampling.params(&cfg, project),
         keep_per_item: a.keep_per_item,
         iterations: a.iterations,
         holdout: a.holdout,
-        temperature: f.temperature,
-        max_tokens: f.max_tokens,
-        reference_field: f.reference_field.clone(),
-        system: f.system.clone(),
-        reward: f.reward(),
         limit: a.limit,
-        seed: f.seed,
-        model: f.model.clone().unwrap_or_else(|| cfg.model_path(project)),
-        engine: f.engine(&cfg),
         lora: a.lora.run(&store, &cfg)?,
     };
     let rep = selftrain::run(&mut store, &params, progress, cancel)?;

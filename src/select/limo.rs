@@ -19,13 +19,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::hashed::{Features, Hasher};
-use super::reward::Reward;
 use super::rubric::{self, Weights};
-use super::{item_vectors, judged_samples, prompt_items, PromptItem};
+use super::{item_vectors, judged_samples, prompt_items, PromptItem, SamplingParams};
 use crate::error::{Error, Result};
 use crate::llm::embed::Embedder;
-use crate::llm::generate::GenParams;
-use crate::llm::{Engine, EngineOptions};
+use crate::llm::Engine;
 use crate::progress::{CancelToken, Progress};
 use crate::store::{NewSelectionEntry, SelectionKind, Store};
 
@@ -33,17 +31,12 @@ use crate::store::{NewSelectionEntry, SelectionKind, Store};
 pub struct LimoParams {
     /// Prompts in the set, exactly.
     pub size: usize,
-    /// Samples per prompt for the pass rate; 0: difficulty from the prelabeling margin.
-    pub samples: usize,
-    pub temperature: f32,
-    pub max_tokens: usize,
+    /// Sampling for the pass rate; `samples` 0: difficulty from the prelabeling margin.
+    #[serde(flatten)]
+    pub sampling: SamplingParams,
     /// A prompt must be solved at least this often (of `samples`) to count as solvable.
     pub min_passes: usize,
-    pub reference_field: String,
     pub responses_field: String,
-    /// System message for sampling (none: the template's default).
-    pub system: Option<String>,
-    pub reward: Reward,
     pub weights: Weights,
     /// Diversity clusters (default: √(n/2), at most `size`).
     pub clusters: Option<usize>,
@@ -51,11 +44,7 @@ pub struct LimoParams {
     pub dup_threshold: f32,
     /// Consider at most this many prompts (sampling costs k generations each).
     pub limit: Option<usize>,
-    pub seed: u64,
-    pub model: PathBuf,
     pub embed_model: PathBuf,
-    #[serde(skip)]
-    pub engine: EngineOptions,
 }
 
 /// Where difficulty came from.
@@ -107,30 +96,29 @@ pub fn run(store: &mut Store, params: &LimoParams, progress: &mut dyn Progress, 
     if params.size == 0 {
         return Err(Error::Input("--size must be at least 1".into()));
     }
-    let mut items = prompt_items(store, &params.reference_field, &params.responses_field)?;
-    if let Some(l) = params.limit {
-        items.truncate(l);
-    }
+    let sp = &params.sampling;
+    let items = prompt_items(store, &sp.reference_field, &params.responses_field, params.limit)?;
     if items.is_empty() {
         return Err(Error::Input("no prompts outside the eval split: `hifi import` some first".into()));
     }
     let mut dropped = Dropped::default();
     let with_reference = items.iter().filter(|i| i.reference.is_some()).count();
-    let difficulty = if params.samples > 0 && with_reference > 0 { Difficulty::PassRate } else { Difficulty::Margin };
-    if params.samples > 0 && params.min_passes > params.samples {
-        return Err(Error::Input(format!("--min-passes {} is more than --samples {}", params.min_passes, params.samples)));
+    let difficulty = if sp.samples > 0 && with_reference > 0 { Difficulty::PassRate } else { Difficulty::Margin };
+    if sp.samples > 0 && params.min_passes > sp.samples {
+        return Err(Error::Input(format!("--min-passes {} is more than --samples {}", params.min_passes, sp.samples)));
     }
 
     // (item, difficulty, passes, responses judged correct with their origin)
     let mut judged: Vec<(&PromptItem, f64, Option<usize>, Vec<(String, String)>)> = Vec::new();
+    // The sampling engine, kept to embed with when the embedding model is the same file.
+    let mut gen_engine = None;
     match difficulty {
         Difficulty::PassRate => {
             progress.start("load", 0);
-            let engine = Engine::load(&params.model, params.engine.clone())?;
+            let engine = gen_engine.insert(Engine::load(&sp.model, sp.engine.clone())?);
             let refd: Vec<&PromptItem> = items.iter().filter(|i| i.reference.is_some()).collect();
             dropped.no_reference = items.len() - refd.len();
-            let gen = GenParams { samples: params.samples, temperature: params.temperature, top_p: 1.0, max_tokens: params.max_tokens, seed: params.seed };
-            let samples = judged_samples(&engine, &refd, gen, params.system.as_deref(), &params.reward, 0, progress, cancel)?;
+            let samples = judged_samples(engine, &refd, sp, sp.gen(sp.samples, sp.temperature), 0, progress, cancel)?;
             for (it, replies) in refd.into_iter().zip(samples) {
                 let passes = replies.iter().filter(|r| r.1).count();
                 if passes == replies.len() {
@@ -143,12 +131,12 @@ pub fn run(store: &mut Store, params: &LimoParams, progress: &mut dyn Progress, 
                 }
                 let mut correct = Vec::new();
                 for (i, r) in it.responses.iter().enumerate() {
-                    if params.reward.judge(&it.id, &it.text, r, it.reference.as_deref())? {
+                    if sp.reward.judge(&it.id, &it.text, r, it.reference.as_deref())? {
                         correct.push((r.clone(), format!("candidate {i}")));
                     }
                 }
                 correct.extend(replies.into_iter().enumerate().filter(|(_, r)| r.1).map(|(j, r)| (r.0, format!("model sample {j}"))));
-                judged.push((it, 1.0 - passes as f64 / params.samples as f64, Some(passes), correct));
+                judged.push((it, 1.0 - passes as f64 / sp.samples as f64, Some(passes), correct));
             }
         }
         Difficulty::Margin => {
@@ -201,15 +189,20 @@ pub fn run(store: &mut Store, params: &LimoParams, progress: &mut dyn Progress, 
     // Diversity clusters over the candidates' embeddings.
     let k = params.clusters.unwrap_or_else(|| crate::curate::k_rule(eligible)).clamp(1, params.size.max(1)).min(eligible.max(1));
     let assign = if k > 1 {
-        progress.start("load embedder", 0);
-        let embedder_engine = Engine::load(&params.embed_model, params.engine.clone())?;
+        let embedder_engine = match gen_engine.take() {
+            Some(e) if params.embed_model == sp.model => e,
+            _ => {
+                progress.start("load embedder", 0);
+                Engine::load(&params.embed_model, sp.engine.clone())?
+            }
+        };
         let sha = store.file_sha256(&params.embed_model).map_err(|e| Error::io(&params.embed_model, e))?;
         let mut embedder = Embedder::new(&embedder_engine, 8)?;
         let keys: Vec<i64> = cands.iter().map(|c| c.item.key).collect();
         let (vecs, _) = item_vectors(store, &sha, &mut embedder, &keys, progress, cancel)?;
         let dim = vecs.first().map_or(0, Vec::len);
         let flat: Vec<f32> = vecs.into_iter().flatten().collect();
-        crate::curate::kmeans_assign(&flat, dim, k, params.seed).map_err(|e| Error::Input(format!("clustering failed: {e}")))?
+        crate::curate::kmeans_assign(&flat, dim, k, sp.seed).map_err(|e| Error::Input(format!("clustering failed: {e}")))?
     } else {
         vec![0; cands.len()]
     };
@@ -264,7 +257,7 @@ pub fn run(store: &mut Store, params: &LimoParams, progress: &mut dyn Progress, 
                     "difficulty": c.difficulty,
                     "difficulty_from": difficulty,
                     "passes": c.passes,
-                    "samples": c.passes.map(|_| params.samples),
+                    "samples": c.passes.map(|_| sp.samples),
                     "cluster": assign[i],
                     "quality": c.quality,
                     "rubric": c.best.2,
@@ -273,7 +266,7 @@ pub fn run(store: &mut Store, params: &LimoParams, progress: &mut dyn Progress, 
             }
         })
         .collect();
-    let passes: Vec<f64> = chosen.iter().filter_map(|i| cands[*i].passes).map(|p| p as f64 / params.samples.max(1) as f64).collect();
+    let passes: Vec<f64> = chosen.iter().filter_map(|i| cands[*i].passes).map(|p| p as f64 / sp.samples.max(1) as f64).collect();
     let mut report = LimoReport {
         selection: 0,
         difficulty,

@@ -11,7 +11,7 @@ pub mod reward;
 pub mod rubric;
 pub mod selftrain;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::llm::embed::{l2_normalised, Embedder, Vectors};
@@ -54,6 +54,31 @@ pub(crate) fn item_vectors(
     Ok((out.into_iter().map(Option::unwrap_or_default).collect(), missing.len()))
 }
 
+/// How replies are sampled and judged: LIMO's pass rate and self-training's E-step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SamplingParams {
+    /// Replies per prompt.
+    pub samples: usize,
+    pub temperature: f32,
+    pub max_tokens: usize,
+    pub reference_field: String,
+    /// System message for sampling (none: the template's default).
+    pub system: Option<String>,
+    pub reward: reward::Reward,
+    pub seed: u64,
+    /// The model that samples.
+    pub model: PathBuf,
+    #[serde(skip)]
+    pub engine: crate::llm::EngineOptions,
+}
+
+impl SamplingParams {
+    /// Generation settings for `samples` replies per prompt at `temperature`.
+    pub(crate) fn gen(&self, samples: usize, temperature: f32) -> crate::llm::generate::GenParams {
+        crate::llm::generate::GenParams { samples, temperature, top_p: 1.0, max_tokens: self.max_tokens, seed: self.seed }
+    }
+}
+
 /// A prompt of the pool with what the import gave for it.
 #[derive(Debug, Clone)]
 pub struct PromptItem {
@@ -67,16 +92,21 @@ pub struct PromptItem {
 }
 
 /// The pool's prompts outside the eval split (sets are for training; eval is never trained on).
-pub fn prompt_items(store: &Store, reference_field: &str, responses_field: &str) -> Result<Vec<PromptItem>> {
+/// Stops after `limit` prompts (the pool is not read past them).
+pub fn prompt_items(store: &Store, reference_field: &str, responses_field: &str, limit: Option<usize>) -> Result<Vec<PromptItem>> {
     let splits = store.splits()?;
     let labels: std::collections::HashMap<i64, String> = store.resolved_labels()?.0.into_iter().collect();
     let mut out = Vec::new();
     let mut after = i64::MIN;
-    loop {
+    let limit = limit.unwrap_or(usize::MAX);
+    while out.len() < limit {
         let page = store.items_page(after, 5000)?;
         let Some(last) = page.last() else { break };
         after = last.key;
         for it in page {
+            if out.len() == limit {
+                break;
+            }
             if splits.get(&it.key) == Some(&crate::store::Split::Eval) {
                 continue;
             }
@@ -136,21 +166,20 @@ mod tests {
     }
 }
 
-/// `gen.samples` replies from `engine` to each prompt, each judged by `reward`. `round` varies
+/// `gen.samples` replies from `engine` to each prompt, each judged by `sp.reward`. `round` varies
 /// the random streams between calls (ReST-EM iterations) while keeping each reproducible.
 pub(crate) fn judged_samples(
     engine: &crate::llm::Engine,
     items: &[&PromptItem],
+    sp: &SamplingParams,
     gen: crate::llm::generate::GenParams,
-    system: Option<&str>,
-    reward: &reward::Reward,
     round: u64,
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<Vec<Vec<(String, bool)>>> {
     let mut prompts = Vec::with_capacity(items.len());
     for it in items {
-        prompts.push(engine.chat_prompt(system, &it.text)?);
+        prompts.push(engine.chat_prompt(sp.system.as_deref(), &it.text)?);
     }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(1).max(1);
     let mut generator = crate::llm::generate::Generator::new(engine, gen, longest)?;
@@ -163,7 +192,7 @@ pub(crate) fn judged_samples(
         let mut judged = Vec::with_capacity(replies.len());
         for r in replies {
             tokens += r.tokens.len();
-            let ok = reward.judge(&it.id, &it.text, &r.text, it.reference.as_deref())?;
+            let ok = sp.reward.judge(&it.id, &it.text, &r.text, it.reference.as_deref())?;
             judged.push((r.text, ok));
         }
         out.push(judged);

@@ -20,31 +20,22 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::reward::Reward;
-use super::{judged_samples, prompt_items, PromptItem};
+use super::{judged_samples, prompt_items, PromptItem, SamplingParams};
 use crate::error::{Error, Result};
-use crate::llm::generate::GenParams;
-use crate::llm::{Engine, EngineOptions};
+use crate::llm::Engine;
 use crate::progress::{CancelToken, Progress};
 use crate::store::{NewSelectionEntry, SelectionKind, Store};
 use crate::train::{Example, LoraRun, TrainSet};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SelfTrainParams {
-    pub samples: usize,
+    #[serde(flatten)]
+    pub sampling: SamplingParams,
     pub keep_per_item: usize,
     pub iterations: usize,
     /// Share of the prompts held out to measure the reward.
     pub holdout: f64,
-    pub temperature: f32,
-    pub max_tokens: usize,
-    pub reference_field: String,
-    pub system: Option<String>,
-    pub reward: Reward,
     pub limit: Option<usize>,
-    pub seed: u64,
-    pub model: PathBuf,
-    #[serde(skip)]
-    pub engine: EngineOptions,
     #[serde(skip)]
     pub lora: LoraRun,
 }
@@ -84,14 +75,15 @@ pub struct SelfTrainReport {
 
 pub fn run(store: &mut Store, params: &SelfTrainParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SelfTrainReport> {
     let started = Instant::now();
-    if params.samples == 0 || params.keep_per_item == 0 || params.iterations == 0 {
+    let sp = &params.sampling;
+    if sp.samples == 0 || params.keep_per_item == 0 || params.iterations == 0 {
         return Err(Error::Input("--samples, --keep-per-item and --iterations must each be at least 1".into()));
     }
     if !(params.holdout > 0.0 && params.holdout < 1.0) {
         return Err(Error::Input(format!("--holdout must be in (0, 1), got {}", params.holdout)));
     }
-    let mut items = prompt_items(store, &params.reference_field, "")?;
-    if matches!(params.reward, Reward::ExactMatch) {
+    let mut items = prompt_items(store, &sp.reference_field, "", None)?;
+    if matches!(sp.reward, Reward::ExactMatch) {
         items.retain(|i| i.reference.is_some());
     }
     if let Some(l) = params.limit {
@@ -101,25 +93,23 @@ pub fn run(store: &mut Store, params: &SelfTrainParams, progress: &mut dyn Progr
         return Err(Error::Input(format!(
             "self-training needs prompts with a checkable answer: {} found (a `{}` field per item, or --reward-command)",
             items.len(),
-            params.reference_field
+            sp.reference_field
         )));
     }
     let mut order: Vec<&PromptItem> = items.iter().collect();
-    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(params.seed));
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(sp.seed));
     let n_held = ((order.len() as f64 * params.holdout).round() as usize).clamp(1, order.len() - 1);
     let (heldout, train) = order.split_at(n_held);
 
-    let base_sha = store.file_sha256(&params.model).map_err(|e| Error::io(&params.model, e))?;
-    let greedy = GenParams { samples: 1, temperature: 0.0, top_p: 1.0, max_tokens: params.max_tokens, seed: params.seed };
-    let sampling = GenParams { samples: params.samples, temperature: params.temperature, top_p: 1.0, max_tokens: params.max_tokens, seed: params.seed };
-    let system = params.system.as_deref();
+    let base_sha = store.file_sha256(&sp.model).map_err(|e| Error::io(&sp.model, e))?;
+    let system = sp.system.as_deref();
     let reward_of = |engine: &Engine, progress: &mut dyn Progress| -> Result<f64> {
-        let r = judged_samples(engine, heldout, greedy.clone(), system, &params.reward, 0, progress, cancel)?;
+        let r = judged_samples(engine, heldout, sp, sp.gen(1, 0.0), 0, progress, cancel)?;
         Ok(r.iter().filter(|s| s.first().is_some_and(|x| x.1)).count() as f64 / heldout.len() as f64)
     };
 
     progress.start("load", 0);
-    let mut engine = Engine::load(&params.model, params.engine.clone())?;
+    let mut engine = Engine::load(&sp.model, sp.engine.clone())?;
     let baseline_reward = reward_of(&engine, progress)?;
     let stamp = crate::store::now().replace([':', '-', '.'], "").replace('T', "-").trim_end_matches('Z').to_string();
     let mut best = (baseline_reward, None);
@@ -128,7 +118,7 @@ pub fn run(store: &mut Store, params: &SelfTrainParams, progress: &mut dyn Progr
     for it in 1..=params.iterations {
         let t0 = Instant::now();
         // E-step with the current policy.
-        let replies = judged_samples(&engine, train, sampling.clone(), system, &params.reward, it as u64, progress, cancel)?;
+        let replies = judged_samples(&engine, train, sp, sp.gen(sp.samples, sp.temperature), it as u64, progress, cancel)?;
         let total: usize = replies.iter().map(Vec::len).sum();
         let passed: usize = replies.iter().map(|r| r.iter().filter(|x| x.1).count()).sum();
         let mut kept: Vec<(&PromptItem, String, usize)> = Vec::new();
@@ -156,8 +146,9 @@ pub fn run(store: &mut Store, params: &SelfTrainParams, progress: &mut dyn Progr
             return Err(Error::Input(format!("every kept reply is longer than --max-len {} tokens", params.lora.params.max_len)));
         }
         let name = format!("self-train-{stamp}/iter-{it}");
-        let run = crate::train::train_set(store, &params.model, &base_sha, &name, None, set, &params.lora, progress, cancel)?;
-        engine = Engine::load(&params.model, params.engine.clone())?;
+        let run = crate::train::train_set(store, &sp.model, &base_sha, &name, None, set, &params.lora, progress, cancel)?;
+        // The next E-step and the held-out reward use base + this iteration's adapter (it
+        // replaces the previous one; training itself always starts from the base).
         engine.set_adapter(&run.adapter)?;
         let heldout_reward = reward_of(&engine, progress)?;
 

@@ -2,7 +2,7 @@
 //! `update` only changes it.
 
 use crate::config::LabelDef;
-use crate::store::QueueEntry;
+use crate::store::{QueueEntry, SelectionEntry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Screen {
@@ -98,26 +98,13 @@ pub struct Conflict {
     pub labels: Vec<(String, String)>,
 }
 
-/// One entry of a built set, as the Sets screen shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SetEntryView {
-    pub rank: usize,
-    pub item_id: String,
-    pub text: String,
-    pub response: Option<String>,
-    pub score: Option<f64>,
-    /// Why it was chosen (compact JSON).
-    pub reasons: String,
-    pub vetoed: bool,
-}
-
 /// A built set (LIMO, BETR, self-training) under expert review before export.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetView {
     pub id: i64,
     pub kind: String,
     pub created_at: String,
-    pub entries: Vec<SetEntryView>,
+    pub entries: Vec<SelectionEntry>,
     /// Every set's id, oldest first (for previous / next).
     pub all: Vec<i64>,
 }

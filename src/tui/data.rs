@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::app::{Conflict, DashboardData, EntryView, ItemView, SetEntryView, SetView};
+use super::app::{Conflict, DashboardData, EntryView, ItemView, SetView};
 use crate::config::Config;
 use crate::error::Result;
 use crate::store::{QueueEntry, Split, Store};
@@ -111,18 +111,6 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
 pub fn set_view(store: &Store, id: Option<i64>) -> Result<Option<SetView>> {
     let all = store.selections()?;
     let Some(sel) = id.and_then(|id| all.iter().find(|s| s.id == id)).or(all.last()) else { return Ok(None) };
-    let entries = store
-        .selection_entries(sel.id)?
-        .into_iter()
-        .map(|e| SetEntryView {
-            rank: e.rank,
-            item_id: e.item_id,
-            text: e.text,
-            response: e.response,
-            score: e.score,
-            reasons: e.reasons.to_string(),
-            vetoed: e.vetoed,
-        })
-        .collect();
+    let entries = store.selection_entries(sel.id)?;
     Ok(Some(SetView { id: sel.id, kind: sel.kind.as_str().into(), created_at: sel.created_at.clone(), entries, all: all.iter().map(|s| s.id).collect() }))
 }

@@ -139,6 +139,9 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         VetoSaved { selection, rank, vetoed } => {
             if let Some(e) = app.set.as_mut().filter(|s| s.id == selection).and_then(|s| s.entries.iter_mut().find(|e| e.rank == rank)) {
                 e.vetoed = vetoed;
+                if !vetoed {
+                    e.veto_reason = None;
+                }
             }
             let verb = if vetoed { "vetoed" } else { "restored" };
             app.message = Some((format!("{verb} entry {rank} of set {selection}"), Level::Info));

@@ -51,9 +51,10 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     );
     f.render_widget(Paragraph::new(lines).block(cx.block(title)), list);
     if let Some(e) = set.entries.get(app.set_sel) {
-        let mut lines = vec![Line::from(Span::styled(format!("why: {}", inert(&e.reasons, false)), cx.muted()))];
+        let mut lines = vec![Line::from(Span::styled(format!("why: {}", inert(&e.reasons.to_string(), false)), cx.muted()))];
         if e.vetoed {
-            lines.push(Line::from(Span::styled("vetoed: left out of the export", Style::default().fg(cx.theme.error))));
+            let why = e.veto_reason.as_deref().map_or(String::new(), |r| format!(" ({})", inert(r, false)));
+            lines.push(Line::from(Span::styled(format!("vetoed: left out of the export{why}"), Style::default().fg(cx.theme.error))));
         }
         lines.push(Line::from(""));
         lines.extend(inert(&e.text, true).lines().map(|l| Line::from(l.to_string())));
