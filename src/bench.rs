@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::io::import::{import_items, ImportOptions};
 use crate::llm::embed::Embedder;
 use crate::llm::prompt;
-use crate::llm::score::{LabelScorer, ScorerSpec};
+use crate::llm::score::{KvCache, LabelScorer, ScorerSpec};
 use crate::llm::{context_params, Engine, EngineOptions, LlmError};
 use crate::progress::{CancelToken, Silent};
 use crate::store::Store;
@@ -84,6 +84,11 @@ pub struct PrelabelBench {
     /// Ours with one item per batch (absent when `batch_items` is already 1).
     pub batch1_items_per_s: Option<f64>,
     pub ratio_vs_batch1: Option<f64>,
+    /// The KV-cache layout measured as ours.
+    pub kv_cache: &'static str,
+    /// With a shared cache: the same scoring with a cache per item (absent otherwise).
+    pub separate_items_per_s: Option<f64>,
+    pub ratio_vs_separate: Option<f64>,
     pub naive_prompt_tok_per_s: f64,
     pub ratio_vs_raw: f64,
     pub ratio_vs_naive: f64,
@@ -102,7 +107,7 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
     let (prefix, suffix) = engine.prompt_parts(&system, &prompt::user_message(cfg, prompt::TEXT_SLOT))?;
     let raw = raw_prefill(&engine, 3)?;
 
-    let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: cfg.model.max_item_tokens, batch_items: cfg.model.batch_items };
+    let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: cfg.model.max_item_tokens, batch_items: cfg.model.batch_items, kv: cfg.model.kv_cache };
     let mut scorer = LabelScorer::new(&engine, &spec)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     scorer.score_batch(&refs[..refs.len().min(2)])?; // warm-up
@@ -113,17 +118,17 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
     let prefix_tokens = scorer.prefix_tokens();
     let batch_items = scorer.batch_items();
     drop(scorer);
-    // The same scoring one item per batch, in the same run: on CPU, with a KV cache per
-    // sequence, small batches have been faster; on a GPU large ones should be.
-    let single_secs = if batch_items > 1 {
-        let mut one = LabelScorer::new(&engine, &ScorerSpec { batch_items: 1, ..spec })?;
-        one.score_batch(&refs[..refs.len().min(2)])?;
+    // The same scoring one item per batch, and (for a shared cache) with a cache per item, in
+    // the same run: what batching and the cache layout each bring.
+    let timed = |spec: ScorerSpec| -> Result<f64> {
+        let mut s = LabelScorer::new(&engine, &spec)?;
+        s.score_batch(&refs[..refs.len().min(2)])?;
         let t0 = Instant::now();
-        one.score_batch(&refs)?;
-        Some(t0.elapsed().as_secs_f64())
-    } else {
-        None
+        s.score_batch(&refs)?;
+        Ok(t0.elapsed().as_secs_f64())
     };
+    let single_secs = if batch_items > 1 { Some(timed(ScorerSpec { batch_items: 1, ..spec })?) } else { None };
+    let separate_secs = if spec.kv == KvCache::Shared { Some(timed(ScorerSpec { kv: KvCache::Separate, ..spec })?) } else { None };
     let raw_at = raw_prefill_at(&engine, prefix_tokens, 3)?;
 
     // Naive: each item's whole prompt from scratch, the answer generated greedily and parsed.
@@ -167,6 +172,9 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
         ratio_vs_naive: items_per_s / naive_items_per_s,
         batch1_items_per_s: single_secs.map(|t| texts.len() as f64 / t),
         ratio_vs_batch1: single_secs.map(|t| t / secs),
+        kv_cache: spec.kv.as_str(),
+        separate_items_per_s: separate_secs.map(|t| texts.len() as f64 / t),
+        ratio_vs_separate: separate_secs.map(|t| t / secs),
         naive_unparsable_share: unparsable as f64 / n,
         naive_agreement_with_ours: agree as f64 / (texts.len() - unparsable).max(1) as f64,
         prefix_tokens,

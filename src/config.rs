@@ -43,11 +43,44 @@ pub struct ModelConfig {
     pub max_item_tokens: usize,
     /// Items scored together in one llama.cpp batch.
     pub batch_items: usize,
+    /// How prelabeling keeps the shared prompt's KV cache: `shared` (one cache, a batch is
+    /// one llama.cpp micro-batch: fastest) or `separate` (a copy per item: an item's scores
+    /// are bit-identical whatever else is in its batch, slower). See `KvCache`.
+    pub kv_cache: KvCache,
+}
+
+/// Where the items of a prelabeling batch keep their KV cells.
+///
+/// llama.cpp's quantized kernels round differently with the arrangement of the arithmetic (the
+/// flash-attention tile an item's cells fall into, whether a micro-batch has 64 rows), and a
+/// 135M model carries such rounding to ~0.1–0.4 nats in a label's log-prob: the same size as
+/// the gap between either mode and evaluating the whole prompt in one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum KvCache {
+    /// One cache: the prompt's cells are shared by every item, a whole batch (items and
+    /// multi-token label continuations) is one micro-batch. Reproducible for the same batches
+    /// (the pool in id order, `batch_items` at a time); an item scored in another batch moves
+    /// within the rounding noise above.
+    #[default]
+    Shared,
+    /// A cache per item, the prompt copied into each: an item's scores are bit-identical
+    /// whatever else is in its batch. About two thirds of the speed on CPU.
+    Separate,
+}
+
+impl KvCache {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvCache::Shared => "shared",
+            KvCache::Separate => "separate",
+        }
+    }
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { path: None, embed_path: None, threads: None, gpu_layers: 0, max_item_tokens: 256, batch_items: 8 }
+        Self { path: None, embed_path: None, threads: None, gpu_layers: 0, max_item_tokens: 256, batch_items: 8, kv_cache: KvCache::Shared }
     }
 }
 
@@ -265,7 +298,9 @@ impl Config {
         }
         s.push_str(&format!("gpu_layers = {}\n", self.model.gpu_layers));
         s.push_str(&format!("max_item_tokens = {}\n", self.model.max_item_tokens));
-        s.push_str(&format!("batch_items = {}\n\n", self.model.batch_items));
+        s.push_str(&format!("batch_items = {}\n", self.model.batch_items));
+        s.push_str("# \"shared\": one KV cache for a batch (fast); \"separate\": a copy per item (scores independent of the batch)\n");
+        s.push_str(&format!("kv_cache = \"{}\"\n\n", self.model.kv_cache.as_str()));
         s.push_str("[split]\n# Share of expert labels held out for evaluation (stratified, sticky).\n");
         s.push_str(&format!("eval_fraction = {}\n\n", self.split.eval_fraction));
         s.push_str("[prompt]\n# Expert-labeled train examples shown in the prompt (0 = zero-shot).\n");

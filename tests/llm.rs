@@ -1,5 +1,6 @@
-//! The real model through llama.cpp: scoring equals a from-scratch reference, batching changes
-//! nothing, prelabel resumes, embeddings behave, bad models and adapters give clear errors.
+//! The real model through llama.cpp: scoring equals a from-scratch reference, a separate cache
+//! makes batching change nothing and a shared one is reproducible, prelabel resumes to the same
+//! numbers, embeddings behave, bad models and adapters give clear errors.
 
 mod common;
 
@@ -7,7 +8,7 @@ use std::path::Path;
 
 use common::*;
 use hifi::llm::embed::{cosine, Embedder};
-use hifi::llm::score::{log_sum_exp, LabelScorer, ScorerSpec};
+use hifi::llm::score::{KvCache, log_sum_exp, LabelScorer, ScorerSpec};
 use hifi::llm::{context_params, prelabel, prompt, Engine, EngineOptions};
 use hifi::progress::{CancelToken, Progress, Silent};
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -71,7 +72,7 @@ fn batched_scoring_equals_one_at_a_time_and_the_reference() {
     for labels in [vec!["clickbait".to_string(), "benign".to_string()], vec!["yes".to_string(), "no".to_string(), "maybe not".to_string()]] {
         let lens: Vec<usize> = labels.iter().map(|l| engine.tokenize_text(l).len()).collect();
         eprintln!("labels {labels:?} tokenize to {lens:?}");
-        let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: 256, batch_items: 3 };
+        let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: 256, batch_items: 3, kv: KvCache::Separate };
         let mut scorer = LabelScorer::new(&engine, &spec).unwrap();
         let batched = scorer.score_batch(TEXTS).unwrap();
         for (i, t) in TEXTS.iter().enumerate() {
@@ -96,12 +97,56 @@ fn batched_scoring_equals_one_at_a_time_and_the_reference() {
     }
 }
 
+/// The shared cache: a batch is reproducible bit for bit (whatever was scored before it), and an
+/// item scored alone, in a batch, with a cache of its own or in one pass from scratch differs
+/// only by llama.cpp's rounding (the kernels' arrangement changes with the batch), never by
+/// whole nats; single- and multi-token labels alike.
+#[test]
+fn shared_cache_scoring_is_reproducible_and_close_to_the_reference() {
+    let Some(model) = model() else { return };
+    let engine = engine(&model);
+    let cfg = config();
+    let system = prompt::system_message(&cfg, &[]);
+    let (prefix, suffix) = engine.prompt_parts(&system, &prompt::user_message(&cfg, prompt::TEXT_SLOT)).unwrap();
+    let mut worst = 0.0f64;
+    for labels in [vec!["clickbait".to_string(), "benign".to_string()], vec!["yes".to_string(), "no".to_string(), "maybe not".to_string()]] {
+        let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: 256, batch_items: 3, kv: KvCache::Shared };
+        let mut shared = LabelScorer::new(&engine, &spec).unwrap();
+        let mut separate = LabelScorer::new(&engine, &ScorerSpec { kv: KvCache::Separate, ..spec }).unwrap();
+        let batched = shared.score_batch(TEXTS).unwrap();
+        // Other batches in between, then the same batches again: identical.
+        shared.score_batch(&[TEXTS[4], TEXTS[0]]).unwrap();
+        shared.score_batch(&TEXTS[1..]).unwrap();
+        assert_eq!(shared.score_batch(TEXTS).unwrap(), batched, "the same batches must give the same scores");
+        let sep = separate.score_batch(TEXTS).unwrap();
+        for (i, t) in TEXTS.iter().enumerate() {
+            let single = shared.score_batch(&[t]).unwrap().remove(0);
+            let r = reference(&engine, &prefix, &suffix, t, &labels, false);
+            // Alone, its cells follow the prefix's exactly as in one pass over the whole prompt,
+            // and the batch is padded onto the same attention kernel: the same numbers.
+            assert_eq!(single.logprobs, r, "item {i} alone vs its prompt in one pass");
+            eprintln!("item {i}: batched {:?} alone {:?} separate {:?} one-pass {:?}", batched[i].logprobs, single.logprobs, sep[i].logprobs, r);
+            for l in 0..labels.len() {
+                for (what, x) in [("alone", single.logprobs[l]), ("separate", sep[i].logprobs[l]), ("one-pass reference", r[l])] {
+                    let d = (batched[i].logprobs[l] - x).abs();
+                    worst = worst.max(d);
+                    assert!(d < 0.5, "shared batch vs {what}, item {i} label {l}: {} vs {x}", batched[i].logprobs[l]);
+                }
+            }
+            assert_eq!(batched[i].tokens, sep[i].tokens);
+            assert!((batched[i].probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert!(batched[i].logprobs.iter().all(|x| x.is_finite() && *x < 0.0));
+        }
+    }
+    eprintln!("largest |Δ log-prob| between arrangements: {worst:.4}");
+}
+
 #[test]
 fn long_items_are_truncated_and_counted() {
     let Some(model) = model() else { return };
     let engine = engine(&model);
     let labels = vec!["clickbait".to_string(), "benign".to_string()];
-    let spec = ScorerSpec { prefix: "Classify.\n", suffix: "\nLabel:", labels: &labels, max_item_tokens: 16, batch_items: 2 };
+    let spec = ScorerSpec { prefix: "Classify.\n", suffix: "\nLabel:", labels: &labels, max_item_tokens: 16, batch_items: 2, kv: KvCache::Separate };
     let mut scorer = LabelScorer::new(&engine, &spec).unwrap();
     let long = "word ".repeat(5000);
     let out = scorer.score_batch(&[&long, "short"]).unwrap();
@@ -145,6 +190,18 @@ fn prelabel_sample_data_resumes_and_skips_done_work() {
     assert_eq!(r2.fingerprint, r.fingerprint);
     let preds = store.predictions(r2.model_id).unwrap();
     assert_eq!(preds.len(), 40);
+    // The same numbers as an uninterrupted run: batches are the pool in id order, so a resumed
+    // run forms the batches the whole run would have (the shared cache is reproducible for the
+    // same batches).
+    let (_dir2, _, mut fresh) = project();
+    hifi::io::import::import_items(&mut fresh, &pool, &hifi::io::import::ImportOptions { labels: cfg.label_names(), ..Default::default() }, &mut Silent, &CancelToken::new()).unwrap();
+    let whole = prelabel::run(&mut fresh, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!(whole.fingerprint, r.fingerprint);
+    let whole_preds = fresh.predictions(whole.model_id).unwrap();
+    assert_eq!(whole_preds.len(), 40);
+    for (a, b) in preds.iter().zip(&whole_preds) {
+        assert_eq!((a.item, &a.probs), (b.item, &b.probs), "interrupted + resumed vs one run");
+    }
     for p in &preds {
         assert_eq!(p.probs.len(), 2);
         assert!((p.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);

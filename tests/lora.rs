@@ -12,7 +12,7 @@ use candle_core::quantized::gguf_file::{self, Content, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
 use common::*;
-use hifi::llm::score::{LabelScorer, ScorerSpec};
+use hifi::llm::score::{KvCache, LabelScorer, ScorerSpec};
 use hifi::llm::{context_params, Engine, EngineOptions};
 use hifi::progress::{CancelToken, Silent};
 use hifi::train::{self, BaseModel, Example, Lora, LoraParams, Target, TrainEvent, TrainJob, TrainerCommand};
@@ -54,7 +54,7 @@ fn llama_choice(e: &Engine, p: &Prompt, texts: &[&str]) -> Vec<usize> {
     let labels = config().label_names();
     let mut s = LabelScorer::new(
         e,
-        &ScorerSpec { prefix: &p.prefix_text, suffix: &p.suffix_text, labels: &labels, max_item_tokens: 256, batch_items: 4 },
+        &ScorerSpec { prefix: &p.prefix_text, suffix: &p.suffix_text, labels: &labels, max_item_tokens: 256, batch_items: 4, kv: KvCache::Shared },
     )
     .unwrap();
     s.score_batch(texts)

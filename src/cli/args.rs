@@ -357,6 +357,10 @@ pub struct BenchLlmArgs {
     /// Items per llama.cpp batch (default: the project's model.batch_items).
     #[arg(long)]
     pub batch_items: Option<usize>,
+    /// Prelabel only: the KV-cache layout to measure as "ours" (default: the project's
+    /// model.kv_cache); with `shared`, the separate layout is measured too, in the same run.
+    #[arg(long, value_enum)]
+    pub kv_cache: Option<crate::config::KvCache>,
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,

@@ -408,6 +408,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
         BenchCommand::Prelabel(a) => {
             let mut cfg = bench_config(project, &a.input.labels)?;
             cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
+            cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
             let texts = bench_texts(&a.input.data, a.items)?;
             let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
@@ -416,12 +417,15 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s", r.items_per_s, r.prompt_tok_per_s);
+                println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s  ({} KV cache, {} items per batch)", r.items_per_s, r.prompt_tok_per_s, r.kv_cache, r.batch_items);
                 println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)", "-", r.raw_prefill_tok_per_s);
                 println!("raw@{:<3} {:>6} items/s  {:>7.1} prefill tok/s (512 tokens after a {}-token prefix)", r.prefix_tokens, "-", r.raw_prefill_at_prefix_tok_per_s, r.prefix_tokens);
                 println!("naive  {:>7.2} items/s  {:>7.1} prompt tok/s  ({:.0}% unparsable)", r.naive_items_per_s, r.naive_prompt_tok_per_s, 100.0 * r.naive_unparsable_share);
                 if let (Some(b1), Some(ratio)) = (r.batch1_items_per_s, r.ratio_vs_batch1) {
                     println!("batch 1 {:>5.2} items/s  (one item per batch; ours at {} per batch is {ratio:.2}× it)", b1, r.batch_items);
+                }
+                if let (Some(sep), Some(ratio)) = (r.separate_items_per_s, r.ratio_vs_separate) {
+                    println!("separate {:>4.2} items/s  (a KV cache per item; ours is {ratio:.2}× it)", sep);
                 }
                 println!("ours/raw {:.2}×   ours/raw@prefix {:.2}×   ours/naive {:.2}× (items/s)", r.ratio_vs_raw, r.ratio_vs_raw_at_prefix, r.ratio_vs_naive);
             }

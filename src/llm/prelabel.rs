@@ -15,8 +15,14 @@ use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Progress};
 use crate::store::{ModelRecord, Prediction, Store};
 
-/// Bumped whenever scoring changes in a way that changes the numbers.
-const SCORER_VERSION: &str = "label-logprob-v2";
+/// Bumped whenever scoring changes in a way that changes the numbers (per cache layout: the
+/// separate layout still computes what v2 did).
+fn scorer_version(kv: crate::config::KvCache) -> &'static str {
+    match kv {
+        crate::config::KvCache::Separate => "label-logprob-v2",
+        crate::config::KvCache::Shared => "label-logprob-v3-shared",
+    }
+}
 
 /// The content-free input whose label scores measure the model's prior (contextual calibration).
 pub const NULL_INPUT: &str = "N/A";
@@ -76,7 +82,7 @@ pub fn prepare_prompt(
     let (prefix, suffix) = engine.prompt_parts(&system, &user)?;
     let prompt_sha256 = hex::encode(Sha256::digest(format!("{prefix}\0{suffix}").as_bytes()));
     let fp = serde_json::json!({
-        "scorer": SCORER_VERSION,
+        "scorer": scorer_version(cfg.model.kv_cache),
         "model": model_sha,
         "adapter": adapter_sha,
         "prompt": prompt_sha256,
@@ -130,6 +136,7 @@ pub fn run(
             labels: &labels,
             max_item_tokens: cfg.model.max_item_tokens,
             batch_items: cfg.model.batch_items,
+            kv: cfg.model.kv_cache,
         },
     )?;
     // Contextual calibration: the label log-probs of a content-free input, subtracted from every

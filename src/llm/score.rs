@@ -6,12 +6,25 @@
 //! sequences; logits are requested only where a label token is predicted. Each label's full
 //! token sequence is scored teacher-forced (multi-token labels sum their token log-probs),
 //! then the scores are normalised over the labels.
+//!
+//! Two cache layouts ([`KvCache`]). `Shared`: one unified cache; sequence copies only tag the
+//! prefix cells, and a batch's items plus every multi-token label continuation (a branch
+//! sequence per item and label, sharing the item's cells as a tree) go to llama.cpp as one
+//! micro-batch, padded to at least 64 rows so flash attention always takes its f32 tiled
+//! path. `Separate`: a cache per sequence with the prefix physically copied; llama.cpp then
+//! splits a batch per sequence, so an item is computed exactly as it would be alone.
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
 use super::engine::{context_params, Engine, LlmError};
+pub use crate::config::KvCache;
+
+/// Rows below which llama.cpp's CPU flash attention switches from its f32 tiled kernel to a
+/// per-row kernel that accumulates in f16 (`GGML_FA_TILE_Q`): a shared-cache batch is padded
+/// up to it so every batch, however small, is computed the same way.
+const MIN_ROWS: usize = 64;
 
 /// One item's scores.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +46,7 @@ pub struct ScorerSpec<'a> {
     pub labels: &'a [String],
     pub max_item_tokens: usize,
     pub batch_items: usize,
+    pub kv: KvCache,
 }
 
 pub struct LabelScorer<'e> {
@@ -45,6 +59,9 @@ pub struct LabelScorer<'e> {
     batch_items: usize,
     n_batch: usize,
     batch: LlamaBatch<'static>,
+    kv: KvCache,
+    /// Shared mode: padding tokens for small batches (a sequence of their own).
+    filler: Vec<LlamaToken>,
 }
 
 /// One token to evaluate: (sequence, position, token, wants logits).
@@ -72,17 +89,38 @@ impl<'e> LabelScorer<'e> {
                 spec.max_item_tokens
             )));
         }
-        let batch_items = spec.batch_items.clamp(1, 64);
-        let n_seq = batch_items + 1;
-        // Separate KV caches give each sequence n_ctx / n_seq cells.
-        let per_seq_cells = per_seq.div_ceil(256) * 256;
-        let n_batch = 512usize;
-        let params = context_params((per_seq_cells * n_seq) as u32, n_batch as u32, n_seq as u32);
+        let n_multi = labels.iter().filter(|l| l.len() > 1).count();
+        let branch_tokens: usize = labels.iter().map(|l| l.len() - 1).sum();
+        let (batch_items, n_seq, n_batch, n_ctx) = match spec.kv {
+            KvCache::Separate => {
+                let batch_items = spec.batch_items.clamp(1, 64);
+                // Separate KV caches give each sequence n_ctx / n_seq cells.
+                let per_seq_cells = per_seq.div_ceil(256) * 256;
+                (batch_items, batch_items + 1, 512, per_seq_cells * (batch_items + 1))
+            }
+            KvCache::Shared => {
+                // Sequences: 0 the prefix, then per item its own and one per multi-token
+                // label, then the filler; llama.cpp allows 256.
+                let batch_items = spec.batch_items.clamp(1, 64).min(254 / (1 + n_multi));
+                let n_seq = 2 + batch_items * (1 + n_multi);
+                // The whole batch in one micro-batch (n_ubatch = n_batch), and the prefix in
+                // one 512-token chunk like the separate mode.
+                let per_item = spec.max_item_tokens + suffix.len() + branch_tokens;
+                let n_batch = (batch_items * per_item).max(MIN_ROWS).div_ceil(64) * 64;
+                let n_batch = n_batch.max(512);
+                (batch_items, n_seq, n_batch, (prefix.len() + n_batch + 8).div_ceil(256) * 256)
+            }
+        };
+        let mut params = context_params(n_ctx as u32, n_batch as u32, n_seq as u32);
+        if spec.kv == KvCache::Shared {
+            params = params.with_kv_unified(true);
+        }
         let mut ctx = engine.context(params)?;
         // The shared prefix, once, in sequence 0.
-        let mut batch = LlamaBatch::new(n_batch, 1);
+        let mut batch = LlamaBatch::new(n_batch, 1 + n_multi as i32);
         let slots: Vec<Slot> = prefix.iter().enumerate().map(|(i, t)| (0, i, *t, false)).collect();
-        decode_slots(&mut ctx, &mut batch, &slots, n_batch, |_, _, _| {})?;
+        decode_slots(&mut ctx, &mut batch, &slots, 512, |_, _, _| {})?;
+        let filler = prefix.iter().copied().cycle().take(MIN_ROWS).collect();
         Ok(Self {
             engine,
             ctx,
@@ -93,6 +131,8 @@ impl<'e> LabelScorer<'e> {
             batch_items,
             n_batch,
             batch,
+            kv: spec.kv,
+            filler,
         })
     }
 
@@ -115,6 +155,9 @@ impl<'e> LabelScorer<'e> {
     }
 
     fn score_chunk(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
+        if self.kv == KvCache::Shared {
+            return self.score_chunk_shared(texts);
+        }
         let t0 = std::time::Instant::now();
         let n_labels = self.labels.len();
         let mut ends = Vec::with_capacity(texts.len()); // position after item + suffix, per item
@@ -189,6 +232,89 @@ impl<'e> LabelScorer<'e> {
             .zip(truncated)
             .zip(tokens)
             .map(|((lp, truncated), tokens)| Scored { probs: softmax(&lp), logprobs: lp, truncated, tokens })
+            .collect())
+    }
+
+    /// Shared cache: the items and all their multi-token label continuations in one decode.
+    fn score_chunk_shared(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
+        let t0 = std::time::Instant::now();
+        let e = |e: llama_cpp_2::context::kv_cache::KvCacheConversionError| LlmError::Engine(e.to_string());
+        let add = |e: llama_cpp_2::llama_batch::BatchAddError| LlmError::Engine(e.to_string());
+        let n_labels = self.labels.len();
+        let multi: Vec<usize> = (0..n_labels).filter(|&l| self.labels[l].len() > 1).collect();
+        let n_items = self.batch_items;
+        let branch_seq = |i: usize, m: usize| (1 + n_items + i * multi.len() + m) as i32;
+        let filler_seq = (1 + n_items * (1 + multi.len())) as i32;
+        // Only the prefix stays: every other sequence's cells are freed, so each batch starts
+        // from the same cache.
+        for s in 1..=filler_seq {
+            self.ctx.clear_kv_cache_seq(Some(s as u32), None, None).map_err(e)?;
+        }
+        let mut items = Vec::with_capacity(texts.len());
+        let mut truncated = Vec::with_capacity(texts.len());
+        for text in texts {
+            let (toks, cut) = self.engine.item_tokens(text, self.max_item_tokens, &self.suffix);
+            if toks.is_empty() {
+                return Err(LlmError::Input("an item and the prompt suffix are both empty".into()));
+            }
+            items.push(toks);
+            truncated.push(cut);
+        }
+        self.batch.clear();
+        let p0 = self.prefix_len;
+        let mut last_at = Vec::with_capacity(items.len()); // batch index of each item's last token
+        for (i, toks) in items.iter().enumerate() {
+            let mut seqs = vec![i as i32 + 1];
+            seqs.extend((0..multi.len()).map(|m| branch_seq(i, m)));
+            for &s in &seqs {
+                self.ctx.copy_kv_cache_seq(0, s, None, None).map_err(e)?;
+            }
+            for (j, t) in toks.iter().enumerate() {
+                let last = j + 1 == toks.len();
+                self.batch.add(*t, (p0 + j) as i32, &seqs, last).map_err(add)?;
+            }
+            last_at.push(self.batch.n_tokens() - 1);
+        }
+        // Each multi-token label's first tokens after each item, in the branch sequence that
+        // sees the prefix and that item only; token j's logits predict token j + 1.
+        let mut branch_at = Vec::new(); // (item, label, j, batch index)
+        for (i, toks) in items.iter().enumerate() {
+            let end = p0 + toks.len();
+            for (m, &l) in multi.iter().enumerate() {
+                let lt = &self.labels[l];
+                for (j, t) in lt[..lt.len() - 1].iter().enumerate() {
+                    self.batch.add(*t, (end + j) as i32, &[branch_seq(i, m)], true).map_err(add)?;
+                    branch_at.push((i, l, j, self.batch.n_tokens() - 1));
+                }
+            }
+        }
+        let rows = self.batch.n_tokens() as usize;
+        for (j, t) in self.filler.iter().take(MIN_ROWS.saturating_sub(rows)).enumerate() {
+            self.batch.add(*t, j as i32, &[filler_seq], false).map_err(add)?;
+        }
+        if self.batch.n_tokens() as usize > self.n_batch {
+            return Err(LlmError::Engine(format!("a batch of {} tokens exceeds n_batch {}", self.batch.n_tokens(), self.n_batch)));
+        }
+        self.ctx.decode(&mut self.batch).map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
+        let mut logprobs = vec![vec![0.0f64; n_labels]; items.len()];
+        for (i, &at) in last_at.iter().enumerate() {
+            let logits = self.ctx.get_logits_ith(at);
+            let lse = log_sum_exp(logits);
+            for (l, toks) in self.labels.iter().enumerate() {
+                logprobs[i][l] += f64::from(logits[toks[0].0 as usize]) - lse;
+            }
+        }
+        for &(i, l, j, at) in &branch_at {
+            let logits = self.ctx.get_logits_ith(at);
+            logprobs[i][l] += f64::from(logits[self.labels[l][j + 1].0 as usize]) - log_sum_exp(logits);
+        }
+        let branch_tokens: usize = multi.iter().map(|&l| self.labels[l].len() - 1).sum();
+        tracing::debug!(items = items.len(), rows, ms = t0.elapsed().as_secs_f64() * 1e3, "scored a batch (shared cache)");
+        Ok(logprobs
+            .into_iter()
+            .zip(truncated)
+            .zip(&items)
+            .map(|((lp, truncated), toks)| Scored { probs: softmax(&lp), logprobs: lp, truncated, tokens: toks.len() + branch_tokens })
             .collect())
     }
 
