@@ -31,12 +31,17 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// The engine's limit: prefill tokens/s of one 512-token sequence of random tokens, logits for
 /// the last token only (what llama-bench calls pp512). Median of `repeats` after a warm-up.
 pub fn raw_prefill(engine: &Engine, repeats: usize) -> Result<f64> {
-    raw_prefill_at(engine, 0, repeats)
+    Ok(median(raw_prefill_at_samples(engine, 0, repeats)?))
 }
 
 /// Like [`raw_prefill`], but the 512 tokens follow a `depth`-token prefix already in the cache
 /// (attention then spans the prefix too, as it does for every item scored after a long prompt).
 pub fn raw_prefill_at(engine: &Engine, depth: usize, repeats: usize) -> Result<f64> {
+    Ok(median(raw_prefill_at_samples(engine, depth, repeats)?))
+}
+
+/// Each repeat's tokens/s for [`raw_prefill_at`].
+fn raw_prefill_at_samples(engine: &Engine, depth: usize, repeats: usize) -> Result<Vec<f64>> {
     let n = 512usize;
     let n_ctx = (depth + n).div_ceil(256) * 256 + 256;
     let mut ctx = engine.context(context_params(n_ctx as u32, n as u32, 1))?;
@@ -65,7 +70,7 @@ pub fn raw_prefill_at(engine: &Engine, depth: usize, repeats: usize) -> Result<f
             rates.push(n as f64 / t0.elapsed().as_secs_f64());
         }
     }
-    Ok(median(rates))
+    Ok(rates)
 }
 
 #[derive(Debug, Serialize)]
@@ -105,7 +110,9 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
     let labels = cfg.label_names();
     let system = prompt::system_message(cfg, &[]);
     let (prefix, suffix) = engine.prompt_parts(&system, &prompt::user_message(cfg, prompt::TEXT_SLOT))?;
-    let raw = raw_prefill(&engine, 3)?;
+    // Raw prefill is measured before and after the rest (the median of both), so a machine
+    // that speeds up or slows down during the run does not tilt the ratios.
+    let mut raw_samples = raw_prefill_at_samples(&engine, 0, 3)?;
 
     let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: cfg.model.max_item_tokens, batch_items: cfg.model.batch_items, kv: cfg.model.kv_cache };
     let mut scorer = LabelScorer::new(&engine, &spec)?;
@@ -130,6 +137,8 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
     let single_secs = if batch_items > 1 { Some(timed(ScorerSpec { batch_items: 1, ..spec })?) } else { None };
     let separate_secs = if spec.kv == KvCache::Shared { Some(timed(ScorerSpec { kv: KvCache::Separate, ..spec })?) } else { None };
     let raw_at = raw_prefill_at(&engine, prefix_tokens, 3)?;
+    raw_samples.extend(raw_prefill_at_samples(&engine, 0, 3)?);
+    let raw = median(raw_samples);
 
     // Naive: each item's whole prompt from scratch, the answer generated greedily and parsed.
     let mut ctx = engine.context(context_params(2048, 512, 1))?;
