@@ -397,9 +397,16 @@ mod tests {
 
     #[test]
     fn rendered_config_parses_back_identically() {
-        let c = cfg();
+        let mut c = cfg();
         let back = Config::parse(&c.to_toml(), Path::new("hifi.toml")).unwrap();
         assert_eq!(back, c);
+        c.model.kv_cache = KvCache::Separate;
+        let text = c.to_toml();
+        assert!(text.contains("kv_cache = \"separate\""), "{text}");
+        assert_eq!(Config::parse(&text, Path::new("hifi.toml")).unwrap(), c);
+        let bad = text.replace("kv_cache = \"separate\"", "kv_cache = \"unified\"");
+        let err = Config::parse(&bad, Path::new("hifi.toml")).unwrap_err().to_string();
+        assert!(err.contains("kv_cache") || err.contains("unified"), "{err}");
     }
 
     #[test]

@@ -152,6 +152,14 @@ fn long_items_are_truncated_and_counted() {
     let out = scorer.score_batch(&[&long, "short"]).unwrap();
     assert!(out[0].truncated && !out[1].truncated);
     assert!((out[0].probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    // Shared cache: a batch of long items is more than one micro-batch takes (2,048 tokens);
+    // it is split in order instead of overrunning llama.cpp's batch (which aborts).
+    let long_spec = ScorerSpec { max_item_tokens: 900, batch_items: 3, kv: KvCache::Shared, ..spec };
+    let mut shared = LabelScorer::new(&engine, &long_spec).unwrap();
+    let texts = ["word ".repeat(800), "other ".repeat(800), "more ".repeat(800)];
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let out = shared.score_batch(&refs).unwrap();
+    assert!(out.iter().all(|s| !s.truncated && s.tokens > 800 && (s.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9));
     let empty = vec![String::new(), "benign".to_string()];
     let spec = ScorerSpec { labels: &empty, ..spec };
     let err = LabelScorer::new(&engine, &spec).err().unwrap().to_string();

@@ -101,13 +101,18 @@ impl<'e> LabelScorer<'e> {
             KvCache::Shared => {
                 // Sequences: 0 the prefix, then per item its own and one per multi-token
                 // label, then the filler; llama.cpp allows 256.
+                if 3 + n_multi > 256 {
+                    return Err(LlmError::Input(format!(
+                        "{n_multi} labels take several tokens: too many branches for model.kv_cache = \"shared\"; use \"separate\""
+                    )));
+                }
                 let batch_items = spec.batch_items.clamp(1, 64).min(254 / (1 + n_multi));
                 let n_seq = 2 + batch_items * (1 + n_multi);
-                // The whole batch in one micro-batch (n_ubatch = n_batch), and the prefix in
-                // one 512-token chunk like the separate mode.
+                // A batch in one micro-batch (n_ubatch = n_batch) up to 2,048 tokens (longer
+                // batches, only of long items, are split in order), and the prefix in one
+                // 512-token chunk like the separate mode.
                 let per_item = spec.max_item_tokens + suffix.len() + branch_tokens;
-                let n_batch = (batch_items * per_item).max(MIN_ROWS).div_ceil(64) * 64;
-                let n_batch = n_batch.max(512);
+                let n_batch = (batch_items * per_item).min(per_item.max(2048)).max(512).div_ceil(64) * 64;
                 (batch_items, n_seq, n_batch, (prefix.len() + n_batch + 8).div_ceil(256) * 256)
             }
         };
@@ -235,8 +240,43 @@ impl<'e> LabelScorer<'e> {
             .collect())
     }
 
-    /// Shared cache: the items and all their multi-token label continuations in one decode.
+    /// Shared cache: the items and all their multi-token label continuations in one decode
+    /// (several when their tokens exceed `n_batch`: only for long items).
     fn score_chunk_shared(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
+        let mut items = Vec::with_capacity(texts.len());
+        let mut truncated = Vec::with_capacity(texts.len());
+        for text in texts {
+            let (toks, cut) = self.engine.item_tokens(text, self.max_item_tokens, &self.suffix);
+            if toks.is_empty() {
+                return Err(LlmError::Input("an item and the prompt suffix are both empty".into()));
+            }
+            items.push(toks);
+            truncated.push(cut);
+        }
+        let branch_tokens: usize = self.labels.iter().map(|l| l.len() - 1).sum();
+        let mut logprobs = Vec::with_capacity(items.len());
+        let mut start = 0;
+        while start < items.len() {
+            // Greedy, in order: the same items always make the same decodes.
+            let (mut end, mut rows) = (start, 0);
+            while end < items.len() && (end == start || rows + items[end].len() + branch_tokens <= self.n_batch) {
+                rows += items[end].len() + branch_tokens;
+                end += 1;
+            }
+            logprobs.extend(self.decode_shared(&items[start..end])?);
+            start = end;
+        }
+        Ok(logprobs
+            .into_iter()
+            .zip(truncated)
+            .zip(&items)
+            .map(|((lp, truncated), toks)| Scored { probs: softmax(&lp), logprobs: lp, truncated, tokens: toks.len() + branch_tokens })
+            .collect())
+    }
+
+    /// One decode of `items` (tokens after the prefix) in the shared cache: their label
+    /// log-probs.
+    fn decode_shared(&mut self, items: &[Vec<LlamaToken>]) -> Result<Vec<Vec<f64>>, LlmError> {
         let t0 = std::time::Instant::now();
         let e = |e: llama_cpp_2::context::kv_cache::KvCacheConversionError| LlmError::Engine(e.to_string());
         let add = |e: llama_cpp_2::llama_batch::BatchAddError| LlmError::Engine(e.to_string());
@@ -249,16 +289,6 @@ impl<'e> LabelScorer<'e> {
         // from the same cache.
         for s in 1..=filler_seq {
             self.ctx.clear_kv_cache_seq(Some(s as u32), None, None).map_err(e)?;
-        }
-        let mut items = Vec::with_capacity(texts.len());
-        let mut truncated = Vec::with_capacity(texts.len());
-        for text in texts {
-            let (toks, cut) = self.engine.item_tokens(text, self.max_item_tokens, &self.suffix);
-            if toks.is_empty() {
-                return Err(LlmError::Input("an item and the prompt suffix are both empty".into()));
-            }
-            items.push(toks);
-            truncated.push(cut);
         }
         self.batch.clear();
         let p0 = self.prefix_len;
@@ -308,14 +338,8 @@ impl<'e> LabelScorer<'e> {
             let logits = self.ctx.get_logits_ith(at);
             logprobs[i][l] += f64::from(logits[self.labels[l][j + 1].0 as usize]) - log_sum_exp(logits);
         }
-        let branch_tokens: usize = multi.iter().map(|&l| self.labels[l].len() - 1).sum();
         tracing::debug!(items = items.len(), rows, ms = t0.elapsed().as_secs_f64() * 1e3, "scored a batch (shared cache)");
-        Ok(logprobs
-            .into_iter()
-            .zip(truncated)
-            .zip(&items)
-            .map(|((lp, truncated), toks)| Scored { probs: softmax(&lp), logprobs: lp, truncated, tokens: toks.len() + branch_tokens })
-            .collect())
+        Ok(logprobs)
     }
 
     /// Make `seq` a fresh copy of the prefix.
