@@ -159,23 +159,34 @@ impl<'e> LabelScorer<'e> {
         Ok(out)
     }
 
+    /// Each text's tokens after the prefix (cut to `max_item_tokens`, then the suffix) and
+    /// whether it was cut.
+    fn item_tokens(&self, texts: &[&str]) -> Result<(Vec<Vec<LlamaToken>>, Vec<bool>), LlmError> {
+        let mut items = Vec::with_capacity(texts.len());
+        let mut truncated = Vec::with_capacity(texts.len());
+        for text in texts {
+            let (toks, cut) = self.engine.item_tokens(text, self.max_item_tokens, &self.suffix);
+            if toks.is_empty() {
+                return Err(LlmError::Input("an item and the prompt suffix are both empty".into()));
+            }
+            items.push(toks);
+            truncated.push(cut);
+        }
+        Ok((items, truncated))
+    }
+
     fn score_chunk(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
         if self.kv == KvCache::Shared {
             return self.score_chunk_shared(texts);
         }
         let t0 = std::time::Instant::now();
         let n_labels = self.labels.len();
+        let (items, truncated) = self.item_tokens(texts)?;
         let mut ends = Vec::with_capacity(texts.len()); // position after item + suffix, per item
-        let mut truncated = Vec::with_capacity(texts.len());
         let mut slots: Vec<Slot> = Vec::new();
-        for (i, text) in texts.iter().enumerate() {
+        for (i, toks) in items.iter().enumerate() {
             let seq = i as i32 + 1;
             self.reset_seq(seq)?;
-            let (toks, cut) = self.engine.item_tokens(text, self.max_item_tokens, &self.suffix);
-            truncated.push(cut);
-            if toks.is_empty() {
-                return Err(LlmError::Input("an item and the prompt suffix are both empty".into()));
-            }
             let p0 = self.prefix_len;
             let last = toks.len() - 1;
             slots.extend(toks.iter().enumerate().map(|(j, t)| (seq, p0 + j, *t, j == last)));
@@ -243,16 +254,7 @@ impl<'e> LabelScorer<'e> {
     /// Shared cache: the items and all their multi-token label continuations in one decode
     /// (several when their tokens exceed `n_batch`: only for long items).
     fn score_chunk_shared(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
-        let mut items = Vec::with_capacity(texts.len());
-        let mut truncated = Vec::with_capacity(texts.len());
-        for text in texts {
-            let (toks, cut) = self.engine.item_tokens(text, self.max_item_tokens, &self.suffix);
-            if toks.is_empty() {
-                return Err(LlmError::Input("an item and the prompt suffix are both empty".into()));
-            }
-            items.push(toks);
-            truncated.push(cut);
-        }
+        let (items, truncated) = self.item_tokens(texts)?;
         let branch_tokens: usize = self.labels.iter().map(|l| l.len() - 1).sum();
         let mut logprobs = Vec::with_capacity(items.len());
         let mut start = 0;
