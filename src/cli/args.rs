@@ -64,7 +64,9 @@ pub enum Command {
     /// Score every label for every item with the local model (zero-shot, log-probabilities).
     ///
     /// Re-running skips items already scored with the same model, adapter and prompt; Ctrl-C
-    /// keeps every finished batch.
+    /// keeps every finished batch. `[model] batch_items` items share a llama.cpp batch;
+    /// `[model] kv_cache = "shared"` (default, fastest) scores the same batch to the same
+    /// numbers every time, `"separate"` makes each item's numbers independent of its batch.
     Prelabel(PrelabelArgs),
     /// Embed every item (mean-pooled, L2-normalised) for clustering and neighbour search.
     Embed(EmbedArgs),
