@@ -62,14 +62,24 @@ fn reference(engine: &Engine, prefix: &str, suffix: &str, text: &str, labels: &[
     out
 }
 
+/// The test project's prompt around the item: (prefix, suffix).
+fn ad_prompt(engine: &Engine) -> (String, String) {
+    let cfg = config();
+    let system = prompt::system_message(&cfg, &[]);
+    engine.prompt_parts(&system, &prompt::user_message(&cfg, prompt::TEXT_SLOT)).unwrap()
+}
+
+/// Single-token labels, and a set with a multi-token label.
+fn label_sets() -> [Vec<String>; 2] {
+    [vec!["clickbait".into(), "benign".into()], vec!["yes".into(), "no".into(), "maybe not".into()]]
+}
+
 #[test]
 fn batched_scoring_equals_one_at_a_time_and_the_reference() {
     let Some(model) = model() else { return };
     let engine = engine(&model);
-    let cfg = config();
-    let system = prompt::system_message(&cfg, &[]);
-    let (prefix, suffix) = engine.prompt_parts(&system, &prompt::user_message(&cfg, prompt::TEXT_SLOT)).unwrap();
-    for labels in [vec!["clickbait".to_string(), "benign".to_string()], vec!["yes".to_string(), "no".to_string(), "maybe not".to_string()]] {
+    let (prefix, suffix) = ad_prompt(&engine);
+    for labels in label_sets() {
         let lens: Vec<usize> = labels.iter().map(|l| engine.tokenize_text(l).len()).collect();
         eprintln!("labels {labels:?} tokenize to {lens:?}");
         let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: 256, batch_items: 3, kv: KvCache::Separate };
@@ -105,11 +115,9 @@ fn batched_scoring_equals_one_at_a_time_and_the_reference() {
 fn shared_cache_scoring_is_reproducible_and_close_to_the_reference() {
     let Some(model) = model() else { return };
     let engine = engine(&model);
-    let cfg = config();
-    let system = prompt::system_message(&cfg, &[]);
-    let (prefix, suffix) = engine.prompt_parts(&system, &prompt::user_message(&cfg, prompt::TEXT_SLOT)).unwrap();
+    let (prefix, suffix) = ad_prompt(&engine);
     let mut worst = 0.0f64;
-    for labels in [vec!["clickbait".to_string(), "benign".to_string()], vec!["yes".to_string(), "no".to_string(), "maybe not".to_string()]] {
+    for labels in label_sets() {
         let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: 256, batch_items: 3, kv: KvCache::Shared };
         let mut shared = LabelScorer::new(&engine, &spec).unwrap();
         let mut separate = LabelScorer::new(&engine, &ScorerSpec { kv: KvCache::Separate, ..spec }).unwrap();

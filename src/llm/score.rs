@@ -26,6 +26,9 @@ pub use crate::config::KvCache;
 /// up to it so every batch, however small, is computed the same way.
 const MIN_ROWS: usize = 64;
 
+/// Shared cache: the largest micro-batch (tokens); a batch of long items past it is split.
+const MAX_SHARED_BATCH: usize = 2048;
+
 /// One item's scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
@@ -108,11 +111,11 @@ impl<'e> LabelScorer<'e> {
                 }
                 let batch_items = spec.batch_items.clamp(1, 64).min(254 / (1 + n_multi));
                 let n_seq = 2 + batch_items * (1 + n_multi);
-                // A batch in one micro-batch (n_ubatch = n_batch) up to 2,048 tokens (longer
-                // batches, only of long items, are split in order), and the prefix in one
-                // 512-token chunk like the separate mode.
+                // A batch in one micro-batch (n_ubatch = n_batch) up to MAX_SHARED_BATCH
+                // tokens (longer batches, only of long items, are split in order), and the
+                // prefix in one 512-token chunk like the separate mode.
                 let per_item = spec.max_item_tokens + suffix.len() + branch_tokens;
-                let n_batch = (batch_items * per_item).min(per_item.max(2048)).max(512).div_ceil(64) * 64;
+                let n_batch = (batch_items * per_item).min(per_item.max(MAX_SHARED_BATCH)).max(512).div_ceil(64) * 64;
                 (batch_items, n_seq, n_batch, (prefix.len() + n_batch + 8).div_ceil(256) * 256)
             }
         };
