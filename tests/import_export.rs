@@ -47,7 +47,7 @@ fn csv_round_trip_keeps_text_exactly() {
         store.annotate(&Annotation { item: key, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None }).unwrap();
     }
     let out = dir.path().join("out.csv");
-    let rep = export(&mut store, &cfg, ExportFormat::Csv, SplitChoice::All, &out).unwrap();
+    let rep = export(&mut store, &cfg, ExportFormat::Csv, SplitChoice::All, &out, Default::default()).unwrap();
     assert_eq!(rep.rows, TRICKY.len());
     let mut r = csv::Reader::from_path(&out).unwrap();
     let mut got: Vec<(String, String)> = r.records().map(|r| r.unwrap()).map(|r| (r[0].to_string(), r[1].to_string())).collect();
@@ -81,7 +81,7 @@ fn jsonl_round_trip_with_metadata_and_generated_ids() {
     assert_eq!(first.meta.as_deref(), Some(r#"{"score":3,"tags":["x"]}"#));
     store.annotate(&Annotation { item: first.key, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("clickbait".into()), note: None }).unwrap();
     let out = dir.path().join("out.jsonl");
-    export(&mut store, &cfg, ExportFormat::Jsonl, SplitChoice::All, &out).unwrap();
+    export(&mut store, &cfg, ExportFormat::Jsonl, SplitChoice::All, &out, Default::default()).unwrap();
     let line = std::fs::read_to_string(&out).unwrap();
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(v["id"], "pool-1");
@@ -153,8 +153,8 @@ fn eval_items_never_exported_as_train_and_chat_export_uses_the_prompt() {
     }
     let train = dir.path().join("train.jsonl");
     let eval = dir.path().join("eval.jsonl");
-    let r1 = export(&mut store, &cfg, ExportFormat::ChatJsonl, SplitChoice::Train, &train).unwrap();
-    let r2 = export(&mut store, &cfg, ExportFormat::Jsonl, SplitChoice::Eval, &eval).unwrap();
+    let r1 = export(&mut store, &cfg, ExportFormat::ChatJsonl, SplitChoice::Train, &train, Default::default()).unwrap();
+    let r2 = export(&mut store, &cfg, ExportFormat::Jsonl, SplitChoice::Eval, &eval, Default::default()).unwrap();
     assert_eq!(r1.rows + r2.rows, 40);
     assert!(r2.rows >= 10 && r2.rows <= 14, "eval share ~30%: {}", r2.rows);
     let eval_texts: Vec<String> = std::fs::read_to_string(&eval)
@@ -177,7 +177,7 @@ fn eval_items_never_exported_as_train_and_chat_export_uses_the_prompt() {
     assert!(ev.contains("\"clickbait\"") && ev.contains("\"benign\""));
     // Sticky: a second export gives the same eval set.
     let eval2 = dir.path().join("eval2.jsonl");
-    export(&mut store, &cfg, ExportFormat::Jsonl, SplitChoice::Eval, &eval2).unwrap();
+    export(&mut store, &cfg, ExportFormat::Jsonl, SplitChoice::Eval, &eval2, Default::default()).unwrap();
     assert_eq!(std::fs::read_to_string(&eval2).unwrap(), ev);
 }
 

@@ -50,7 +50,7 @@ fn jsonl(values: &[Value]) -> Vec<u8> {
 /// Export every event as JSONL through the library and read it back.
 fn exported(store: &mut Store, cfg: &Config, dir: &Path, annotator: Option<&str>, split: SplitChoice) -> Vec<Value> {
     let out = dir.join("events.jsonl");
-    let o = EventExportOptions { format: EventFormat::Jsonl, annotator: annotator.map(str::to_string), split, write: Default::default() };
+    let o = EventExportOptions { format: EventFormat::Jsonl, annotator: annotator.map(str::to_string), split, write: hifi::io::export::WriteOptions { force: true, ..Default::default() } };
     export_events(store, cfg, &o, &out).unwrap();
     std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

@@ -327,6 +327,32 @@ fn open_vector_file(store: &mut Store, set_id: i64, path: &std::path::Path, dim:
     Ok((file, repaired))
 }
 
+/// Store vectors made elsewhere as a new embedding set named `model` (`sha` identifies it):
+/// `flat` holds one row of `dim` floats per key, in `keys`' order. Written like `hifi embed`
+/// writes: the file first (atomically, with its header), then the rows in one transaction.
+pub fn put_vectors(store: &mut Store, model: &str, sha: &str, dim: usize, keys: &[i64], flat: &[f32]) -> Result<i64> {
+    if dim == 0 || flat.len() != keys.len() * dim {
+        return Err(Error::Input(format!("{} floats for {} items of {dim} dims", flat.len(), keys.len())));
+    }
+    let (set_id, rel) = store.embedding_set(model, sha, dim)?;
+    if store.embedding_rows(set_id)? > 0 {
+        return Err(Error::Input(format!("embedding set {set_id} ({model}) already holds vectors")));
+    }
+    let path = store.root().join(&rel);
+    crate::files::prepare_in_project(store.root(), &path).map_err(|e| Error::io(&path, e))?;
+    let tag: [u8; 16] = rand::random();
+    store.reset_embedding_file(set_id, &hex::encode(tag), 0)?;
+    crate::files::write_with(&path, true, |f| {
+        let mut bytes = header(&tag, dim);
+        bytes.extend(flat.iter().flat_map(|x| x.to_le_bytes()));
+        f.write_all(&bytes)
+    })
+    .map_err(|e| Error::io(&path, e))?;
+    let rows: Vec<(i64, i64, bool)> = keys.iter().enumerate().map(|(r, k)| (*k, r as i64, false)).collect();
+    store.put_embedding_rows(set_id, &rows)?;
+    Ok(set_id)
+}
+
 /// The vectors of one embedding set, memory-mapped.
 pub struct Vectors {
     map: memmap2::Mmap,

@@ -108,16 +108,6 @@ pub fn project_from_synth(synth: &Synthetic) -> (tempfile::TempDir, Config, Stor
         .collect();
     st.put_predictions(model, &labels, &preds).unwrap();
     let dim = synth.pool.dim;
-    let (set, rel) = st.embedding_set("synthetic.gguf", "sha-synthetic", dim).unwrap();
-    std::fs::create_dir_all(dir.path().join("vectors")).unwrap();
-    let bytes: Vec<u8> = synth.pool.vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(dir.path().join(rel), bytes).unwrap();
-    st.write(|tx| -> Result<(), hifi::store::StoreError> {
-        for (row, key) in keys.iter().enumerate() {
-            tx.execute("INSERT INTO embedding_rows (set_id, item, row, truncated) VALUES (?1, ?2, ?3, 0)", [set, *key, row as i64])?;
-        }
-        Ok(())
-    })
-    .unwrap();
+    hifi::llm::embed::put_vectors(&mut st, "synthetic.gguf", "sha-synthetic", dim, &keys[..n], &synth.pool.vectors).unwrap();
     (dir, cfg, st)
 }
