@@ -12,6 +12,7 @@ pub mod error;
 pub mod io;
 pub mod llm;
 pub mod metrics;
+pub mod procs;
 pub mod progress;
 pub mod rounds;
 pub mod select;
