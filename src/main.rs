@@ -26,17 +26,21 @@ fn main() {
     let _groups = hifi::procs::EndAllOnDrop;
     // First Ctrl-C (or SIGTERM / SIGHUP): finish the batch in flight and stop cleanly; a
     // running trainer is ended at once. Second: end every child process group and exit now.
-    let _ = hifi::procs::on_signals(move || {
-        if c.is_cancelled() {
-            hifi::procs::end_all();
-            std::process::exit(130);
-        }
-        if !tui {
-            eprintln!("\ninterrupted: finishing the current batch (Ctrl-C again to quit now)");
-        }
-        hifi::procs::request_stop();
-        c.cancel();
-    });
+    // The built-in trainer's child process keeps the default: SIGTERM ends it at once.
+    let worker = matches!(cli.command, Some(hifi::cli::Command::TrainWorker(_)));
+    if !worker {
+        let _ = hifi::procs::on_signals(move || {
+            if c.is_cancelled() {
+                hifi::procs::end_all();
+                std::process::exit(130);
+            }
+            if !tui {
+                eprintln!("\ninterrupted: finishing the current batch (Ctrl-C again to quit now)");
+            }
+            hifi::procs::request_stop();
+            c.cancel();
+        });
+    }
     let result = hifi::cli::run(cli, &cancel);
     hifi::procs::end_all();
     if let Err(e) = result {
