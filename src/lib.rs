@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod curate;
 pub mod error;
+pub mod files;
 pub mod io;
 pub mod llm;
 pub mod metrics;

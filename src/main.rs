@@ -10,9 +10,12 @@ fn main() {
     let cli = hifi::cli::Cli::parse();
     // While the workstation is up, logs go to <project>/hifi.log, never to the terminal.
     let tui = matches!(cli.command, None | Some(hifi::cli::Command::Review(_)));
-    let log_file = (tui && cli.project.join(hifi::config::CONFIG_FILE).exists())
-        .then(|| std::fs::OpenOptions::new().create(true).append(true).open(cli.project.join("hifi.log")).ok())
-        .flatten();
+    let log_file = match tui && cli.project.join(hifi::config::CONFIG_FILE).exists() {
+        true => hifi::files::open_append(&cli.project.join("hifi.log"))
+            .inspect_err(|e| eprintln!("not logging to hifi.log: {}", hifi::text::inert(&e.to_string(), false)))
+            .ok(),
+        false => None,
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter)).with_target(false);
     match log_file {
         Some(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init(),

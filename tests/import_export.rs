@@ -241,7 +241,7 @@ fn a_set_exports_with_its_system_message_and_without_eval_items() {
     assert_eq!(store.split_of(q2).unwrap(), Some(hifi::store::Split::Eval));
     let sel = store.selection(id).unwrap().unwrap();
     let out = dir.path().join("set.jsonl");
-    let rep = hifi::io::export::export_selection(&mut store, &sel, ExportFormat::ChatJsonl, &out).unwrap();
+    let rep = hifi::io::export::export_selection(&mut store, &sel, ExportFormat::ChatJsonl, &out, Default::default()).unwrap();
     assert_eq!((rep.rows, rep.eval, rep.vetoed), (1, 1, 0));
     let row: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
     let roles: Vec<&str> = row["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();

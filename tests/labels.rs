@@ -50,7 +50,7 @@ fn jsonl(values: &[Value]) -> Vec<u8> {
 /// Export every event as JSONL through the library and read it back.
 fn exported(store: &mut Store, cfg: &Config, dir: &Path, annotator: Option<&str>, split: SplitChoice) -> Vec<Value> {
     let out = dir.join("events.jsonl");
-    let o = EventExportOptions { format: EventFormat::Jsonl, annotator: annotator.map(str::to_string), split };
+    let o = EventExportOptions { format: EventFormat::Jsonl, annotator: annotator.map(str::to_string), split, write: Default::default() };
     export_events(store, cfg, &o, &out).unwrap();
     std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -367,7 +367,7 @@ fn export_carries_annotator_time_split_prediction_and_round() {
     assert!(exported(&mut store, &cfg, dir.path(), None, not).is_empty());
 
     let out = dir.path().join("events.csv");
-    let o = EventExportOptions { format: EventFormat::Csv, annotator: None, split: SplitChoice::All };
+    let o = EventExportOptions { format: EventFormat::Csv, annotator: None, split: SplitChoice::All, write: Default::default() };
     let rep = export_events(&mut store, &cfg, &o, &out).unwrap();
     assert_eq!((rep.events, rep.items), (7, 3));
     let mut r = csv::Reader::from_path(&out).unwrap();

@@ -244,6 +244,27 @@ pub struct ExportArgs {
     /// FILE.provenance.json the build's parameters and report.
     #[arg(long, value_name = "ID", conflicts_with = "split")]
     pub selection: Option<String>,
+    #[command(flatten)]
+    pub write: WriteFlags,
+}
+
+/// How an output file is written.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct WriteFlags {
+    /// Replace FILE if it exists. A project's own files (hifi.db, hifi.toml, vectors/,
+    /// adapters/, …) and SQLite databases are never replaced, with or without --force.
+    #[arg(long)]
+    pub force: bool,
+    /// CSV: write cells that start with = + - @ as they are. By default such a cell (unless it
+    /// is a number) is prefixed with ' so a spreadsheet shows it as text, not a formula.
+    #[arg(long)]
+    pub csv_formulas: bool,
+}
+
+impl From<WriteFlags> for crate::io::export::WriteOptions {
+    fn from(f: WriteFlags) -> Self {
+        Self { force: f.force, csv_formulas: f.csv_formulas }
+    }
 }
 
 #[derive(Debug, Args)]

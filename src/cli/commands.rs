@@ -83,7 +83,7 @@ fn init(a: &InitArgs) -> Result<()> {
     std::fs::create_dir_all(&a.dir).with_context(|| format!("{}: cannot create the folder", a.dir.display()))?;
     // The store first, then the config written atomically: a half-made project has no hifi.toml.
     Store::create(&a.dir)?;
-    crate::io::export::write_atomically(&a.dir.join(CONFIG_FILE), cfg.to_toml().as_bytes())
+    crate::files::write_with(&a.dir.join(CONFIG_FILE), false, |f| std::io::Write::write_all(f, cfg.to_toml().as_bytes()))
         .with_context(|| format!("{}: cannot write {CONFIG_FILE}", a.dir.display()))?;
     let undefined: Vec<&str> = cfg.labels.iter().filter(|l| l.definition.trim().is_empty()).map(|l| l.name.as_str()).collect();
     println!("created {} with labels {}", a.dir.display(), cfg.label_names().join(", "));
@@ -161,6 +161,9 @@ fn embed_cmd(project: &Path, a: &EmbedArgs, bar: &mut dyn Progress, cancel: &Can
         ..base
     };
     let rep = embed::run(&mut store, &params, bar, cancel)?;
+    if let Some(r) = &rep.repaired {
+        eprintln!("repaired: {}", inert(r, false));
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
@@ -183,7 +186,7 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
     if let Some(which) = &a.selection {
         let sel = super::select_cmd::resolve(&store, which)?;
-        let rep = crate::io::export::export_selection(&mut store, &sel, a.format, &a.output)?;
+        let rep = crate::io::export::export_selection(&mut store, &sel, a.format, &a.output, a.write.into())?;
         if a.output != Path::new("-") {
             println!("wrote {} entries of set {} ({}) to {}", rep.rows, rep.selection, rep.kind, inert(&rep.file, false));
             if let Some(p) = &rep.provenance {
@@ -195,7 +198,7 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let rep = crate::io::export::export(&mut store, &cfg, a.format, a.split, &a.output)?;
+    let rep = crate::io::export::export(&mut store, &cfg, a.format, a.split, &a.output, a.write.into())?;
     if a.output != Path::new("-") {
         println!("wrote {} items ({} train, {} eval) to {}", rep.rows, rep.train, rep.eval, inert(&rep.file, false));
     }

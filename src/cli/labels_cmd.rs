@@ -107,6 +107,8 @@ pub struct LabelsExportArgs {
     /// Output file ("-" for stdout).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub write: super::args::WriteFlags,
 }
 
 /// Run `hifi labels …` on the project in `project`.
@@ -162,7 +164,7 @@ fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
 fn export(project: &Path, a: &LabelsExportArgs) -> Result<()> {
     let cfg = Config::load(project)?;
     let mut store = Store::open(project)?;
-    let opts = EventExportOptions { format: a.format, annotator: a.annotator.clone(), split: a.split };
+    let opts = EventExportOptions { format: a.format, annotator: a.annotator.clone(), split: a.split, write: a.write.into() };
     let rep = export_events(&mut store, &cfg, &opts, &a.output)?;
     if a.output != Path::new("-") {
         println!("wrote {} events on {} items to {}", rep.events, rep.items, inert(&rep.file, false));

@@ -6,7 +6,7 @@
 //! not change the geometry of the pool, so the member set (and the cache key) only changes
 //! when predictions or embeddings do.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use linfa::traits::Fit;
 use linfa::DatasetBase;
@@ -340,11 +340,7 @@ fn save_cache(file: &Path, key: &[u8; 32], centers: &Array2<f32>) -> std::io::Re
     for v in centers.iter() {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    let tmp: PathBuf = file.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &bytes)?;
-    std::fs::rename(&tmp, file).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::files::write_atomic(file, &bytes)
 }
 
 #[cfg(test)]

@@ -154,7 +154,7 @@ pub fn pool_of_model(store: &Store, model: crate::store::ModelRecord, need_vecto
     if let Some(v) = &vectors {
         pool.dim = v.dim;
         let (id, _, file) = store.embedding_set_info(None)?.unwrap_or((0, v.dim, String::new()));
-        pool.vectors_id = Some(format!("set {id} {file} dim {}", v.dim));
+        pool.vectors_id = Some(format!("set {id} {file} dim {} tag {}", v.dim, v.tag));
     }
     let (mut bad_probs, mut no_vector, mut bad_vector) = (0usize, 0usize, 0usize);
     let mut vi = 0usize;

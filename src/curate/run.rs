@@ -60,7 +60,8 @@ pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut
     let load_seconds = t0.elapsed().as_secs_f64();
     let view = loaded.pool.view();
     let vectors_dir = store.root().join("vectors");
-    let cache_dir = vectors_dir.is_dir().then_some(vectors_dir.as_path());
+    // Never through a link: the cache is written there.
+    let cache_dir = std::fs::symlink_metadata(&vectors_dir).is_ok_and(|m| m.is_dir()).then_some(vectors_dir.as_path());
     let mut mined = mine_pool(&view, params, cache_dir, progress, cancel)?;
     mined.seconds.load = load_seconds;
     warnings.append(&mut mined.warnings);

@@ -2,7 +2,6 @@
 //! built from the very prompt the model is scored with). The eval split is never written as
 //! train; items whose annotators disagree are left out until adjudicated.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -22,6 +21,27 @@ pub enum SplitChoice {
     Train,
     Eval,
     All,
+}
+
+/// How an output file is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Replace an existing file (never one of a project's own files).
+    pub force: bool,
+    /// CSV: leave cells that start with = + - @ as they are (by default they are prefixed with
+    /// `'` so a spreadsheet shows them as text instead of running them as formulas).
+    pub csv_formulas: bool,
+}
+
+impl WriteOptions {
+    /// A CSV cell as these options write it.
+    pub fn cell<'a>(&self, s: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.csv_formulas {
+            s.into()
+        } else {
+            crate::files::csv_cell(s)
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,8 +65,10 @@ pub enum ExportError {
 }
 
 /// Write the chosen split of the expert-labeled items to `out` ("-" for stdout). The file is
-/// written to a temporary name and renamed, so a crash never leaves half a file.
-pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: SplitChoice, out: &Path) -> Result<ExportReport, ExportError> {
+/// written to a temporary name and renamed, so a crash never leaves half a file; it never
+/// replaces a project's own files, nor an existing file without `opts.force`.
+pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: SplitChoice, out: &Path, opts: WriteOptions) -> Result<ExportReport, ExportError> {
+    crate::files::check_output(out, opts.force).map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
     store.assign_splits(cfg.split.eval_fraction)?;
     let (resolved, conflicts) = store.resolved_labels()?;
     let splits = store.splits()?;
@@ -85,7 +107,7 @@ pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: Spli
             }
             ExportFormat::Csv => {
                 if let Some(w) = csv_w.as_mut() {
-                    w.write_record([item.id.as_str(), item.text.as_str(), label.as_str(), s.as_str()]).map_err(|e| io(e.into()))?;
+                    w.write_record([opts.cell(&item.id), opts.cell(&item.text), opts.cell(label), s.as_str().into()].iter().map(|c| c.as_bytes())).map_err(|e| io(e.into()))?;
                 }
             }
         }
@@ -98,31 +120,8 @@ pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: Spli
     if let Some(w) = csv_w {
         buf = w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))?;
     }
-    write_atomically(out, &buf).map_err(io)?;
+    crate::files::write_output(out, &buf, opts.force).map_err(io)?;
     Ok(ExportReport { file: out.display().to_string(), rows, train, eval, conflicts: conflicts.len() })
-}
-
-/// Write `bytes` to `path` via a temporary file in the same folder and a rename; "-" writes to
-/// stdout.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if path == Path::new("-") {
-        let mut out = std::io::stdout().lock();
-        out.write_all(bytes)?;
-        return out.flush();
-    }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "export".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// What `hifi export --selection` wrote.
@@ -143,10 +142,20 @@ pub struct SelectionExportReport {
 /// Write set `sel` (less vetoed entries and eval items) to `out`, every row carrying where it
 /// came from (set, kind, rank, score, reasons), and `OUT.provenance.json` beside it with the
 /// parameters and report of the build. Both files are written atomically.
-pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat, out: &Path) -> Result<SelectionExportReport, ExportError> {
+pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat, out: &Path, opts: WriteOptions) -> Result<SelectionExportReport, ExportError> {
+    let io = |source| ExportError::Io { path: out.to_path_buf(), source };
+    // Both files are checked before either is written.
+    let side = (out != Path::new("-")).then(|| {
+        let mut name = out.as_os_str().to_owned();
+        name.push(".provenance.json");
+        PathBuf::from(name)
+    });
+    crate::files::check_output(out, opts.force).map_err(io)?;
+    if let Some(side) = &side {
+        crate::files::check_output(side, opts.force).map_err(|source| ExportError::Io { path: side.clone(), source })?;
+    }
     let entries = store.selection_entries(sel.id)?;
     let splits = store.splits()?;
-    let io = |source| ExportError::Io { path: out.to_path_buf(), source };
     if format == ExportFormat::ChatJsonl && entries.iter().any(|e| e.response.is_none()) {
         return Err(ExportError::Invalid(format!(
             "set {} ({}) holds documents without responses; export it as jsonl or csv",
@@ -199,16 +208,19 @@ pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat
             ExportFormat::Csv => {
                 if let Some(w) = csv_w.as_mut() {
                     let score = e.score.map(|s| format!("{s:.6}")).unwrap_or_default();
+                    let (rank, id, reasons) = (e.rank.to_string(), sel.id.to_string(), e.reasons.to_string());
                     w.write_record([
-                        e.item_id.as_str(),
-                        e.text.as_str(),
-                        e.response.as_deref().unwrap_or(""),
-                        score.as_str(),
-                        &e.rank.to_string(),
-                        &sel.id.to_string(),
-                        sel.kind.as_str(),
-                        &e.reasons.to_string(),
-                    ])
+                        opts.cell(&e.item_id),
+                        opts.cell(&e.text),
+                        opts.cell(e.response.as_deref().unwrap_or("")),
+                        score.as_str().into(),
+                        rank.as_str().into(),
+                        id.as_str().into(),
+                        sel.kind.as_str().into(),
+                        opts.cell(&reasons),
+                    ]
+                    .iter()
+                    .map(|c| c.as_bytes()))
                     .map_err(|e| io(e.into()))?;
                 }
             }
@@ -218,13 +230,8 @@ pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat
     if let Some(w) = csv_w {
         buf = w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))?;
     }
-    write_atomically(out, &buf).map_err(io)?;
-    let provenance = if out == Path::new("-") {
-        None
-    } else {
-        let mut name = out.as_os_str().to_owned();
-        name.push(".provenance.json");
-        let side = PathBuf::from(name);
+    crate::files::write_output(out, &buf, opts.force).map_err(io)?;
+    let provenance = if let Some(side) = side {
         let doc = serde_json::json!({
             "selection": sel,
             "exported_at": crate::store::now(),
@@ -234,8 +241,10 @@ pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat
             "hifi": env!("CARGO_PKG_VERSION"),
         });
         let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| io(e.into()))?;
-        write_atomically(&side, &bytes).map_err(|source| ExportError::Io { path: side.clone(), source })?;
+        crate::files::write_output(&side, &bytes, opts.force).map_err(|source| ExportError::Io { path: side.clone(), source })?;
         Some(side.display().to_string())
+    } else {
+        None
     };
     Ok(SelectionExportReport { file: out.display().to_string(), selection: sel.id, kind: sel.kind.as_str().into(), rows, vetoed, eval, provenance })
 }

@@ -3,7 +3,6 @@
 //! mappable: row r is bytes [r·dim·4, (r+1)·dim·4)); the store maps items to rows. Resumable:
 //! a row counts only once its mapping is committed, and a torn tail is cut off on the next run.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -137,6 +136,9 @@ pub struct EmbedReport {
     pub file: String,
     pub embedded: u64,
     pub already_done: u64,
+    /// The vector file was missing, shorter than the store said, or not this set's file: what
+    /// was found, and how many rows are embedded again because of it.
+    pub repaired: Option<String>,
     pub remaining: u64,
     pub truncated: u64,
     pub tokens: u64,
@@ -155,15 +157,13 @@ pub fn run(store: &mut Store, params: &EmbedParams, progress: &mut dyn Progress,
     let dim = embedder.dim;
     let (set_id, rel) = store.embedding_set(&params.model.display().to_string(), &sha, dim)?;
     let path = store.root().join(&rel);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    crate::files::prepare_in_project(store.root(), &path).map_err(|e| Error::io(&path, e))?;
     // One writer per vector file: a second `hifi embed` waits rather than interleaving rows.
-    file.lock().map_err(|e| Error::io(&path, e))?;
+    let lock_path = path.with_extension("lock");
+    let lock = crate::files::open_append(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    let (mut file, repaired) = open_vector_file(store, set_id, &path, dim)?;
     let committed = store.embedding_rows(set_id)?;
-    let row_bytes = (dim * 4) as u64;
-    file.set_len(committed as u64 * row_bytes).map_err(|e| Error::io(&path, e))?; // cut a torn tail
     let total = store.item_count()? as u64;
     let todo_all = total - committed as u64;
     let todo = params.limit.map_or(todo_all, |l| todo_all.min(l as u64));
@@ -218,6 +218,7 @@ pub fn run(store: &mut Store, params: &EmbedParams, progress: &mut dyn Progress,
         file: rel,
         embedded: done,
         already_done: committed as u64,
+        repaired,
         remaining: total - next_row as u64,
         truncated,
         tokens,
@@ -228,36 +229,149 @@ pub fn run(store: &mut Store, params: &EmbedParams, progress: &mut dyn Progress,
     })
 }
 
+/// Bytes before the first row of a vector file: magic, the set's random tag, dim.
+pub const HEADER_BYTES: usize = 64;
+const MAGIC: &[u8; 8] = b"HIFIVEC1";
+
+fn header(tag: &[u8; 16], dim: usize) -> Vec<u8> {
+    let mut h = vec![0u8; HEADER_BYTES];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..24].copy_from_slice(tag);
+    h[24..28].copy_from_slice(&(dim as u32).to_le_bytes());
+    h
+}
+
+/// What a vector file's first bytes say about it, against the store's record.
+enum FileCheck {
+    /// This set's file, holding this many whole rows.
+    Ours(usize),
+    /// No file.
+    Missing,
+    /// Written before vector files had headers (v3 stores): this many whole rows.
+    Legacy(usize),
+    /// Some other file: a different tag, dim or no header.
+    Foreign(&'static str),
+}
+
+fn check_file(file: &mut std::fs::File, tag: Option<&str>, dim: usize) -> std::io::Result<FileCheck> {
+    use std::io::{Read, Seek};
+    let len = file.metadata()?.len() as usize;
+    let row = dim * 4;
+    let Some(tag) = tag else { return Ok(FileCheck::Legacy(len / row)) };
+    let mut h = [0u8; HEADER_BYTES];
+    file.seek(std::io::SeekFrom::Start(0))?;
+    if len < HEADER_BYTES || file.read_exact(&mut h).is_err() || &h[..8] != MAGIC {
+        return Ok(FileCheck::Foreign("it has no hifi vector header"));
+    }
+    if hex::encode(&h[8..24]) != tag {
+        return Ok(FileCheck::Foreign("its tag is not this project's (a file from elsewhere)"));
+    }
+    if u32::from_le_bytes([h[24], h[25], h[26], h[27]]) as usize != dim {
+        return Ok(FileCheck::Foreign("its vectors have another width"));
+    }
+    Ok(FileCheck::Ours((len - HEADER_BYTES) / row))
+}
+
+/// Open set `set_id`'s vector file for appending, after checking it is the file the store's
+/// rows were written to and holds them all. A missing, foreign or short file is replaced or cut,
+/// and the rows it lacks are forgotten so they are embedded again (never read as zeros); a
+/// pre-header file is upgraded in place. Returns what was repaired, if anything.
+fn open_vector_file(store: &mut Store, set_id: i64, path: &std::path::Path, dim: usize) -> Result<(std::fs::File, Option<String>)> {
+    let io = |e| Error::io(path, e);
+    let tag = store.embedding_file_tag(set_id)?;
+    let committed = store.embedding_rows(set_id)?;
+    let shown = crate::text::inert(&path.display().to_string(), false);
+    let found = match crate::files::open_read(path) {
+        Ok(mut f) => {
+            use std::os::unix::fs::MetadataExt;
+            if f.metadata().map_err(io)?.nlink() > 1 {
+                return Err(Error::Input(format!("{shown} has other hard links; hifi writes only its own files inside a project (remove the other links, or the file to embed again)")));
+            }
+            check_file(&mut f, tag.as_deref(), dim).map_err(io)?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileCheck::Missing,
+        Err(e) => return Err(io(e)),
+    };
+    let (keep, why, legacy_rows) = match found {
+        FileCheck::Ours(rows) if rows >= committed => (committed, None, 0),
+        FileCheck::Ours(rows) => (rows, Some(format!("{shown} holds {rows} of the store's {committed} vectors")), 0),
+        FileCheck::Missing => (0, (committed > 0).then(|| format!("{shown} is missing")), 0),
+        FileCheck::Foreign(what) => (0, Some(format!("{shown} is not this project's vector file: {what}")), 0),
+        FileCheck::Legacy(rows) => (rows.min(committed), None, rows.min(committed)),
+    };
+    let fresh = !matches!(found, FileCheck::Ours(_));
+    let new_tag: [u8; 16] = rand::random();
+    if fresh {
+        // The store first: a crash between the two leaves a tag no file has, which the next run
+        // treats as foreign (embeds again) rather than trusting a file it did not check.
+        store.reset_embedding_file(set_id, &hex::encode(new_tag), keep)?;
+        crate::files::write_with(path, true, |f| {
+            f.write_all(&header(&new_tag, dim))?;
+            if legacy_rows > 0 {
+                let mut old = crate::files::open_read(path)?;
+                std::io::copy(&mut std::io::Read::take(&mut old, (legacy_rows * dim * 4) as u64), f)?;
+            }
+            Ok(())
+        })
+        .map_err(io)?;
+    } else if keep < committed {
+        store.reset_embedding_file(set_id, tag.as_deref().unwrap_or_default(), keep)?;
+    }
+    let file = crate::files::open_append(path).map_err(io)?;
+    // Cut a torn tail (rows written but never committed); never extend.
+    let end = (HEADER_BYTES + keep * dim * 4) as u64;
+    if file.metadata().map_err(io)?.len() > end {
+        file.set_len(end).map_err(io)?;
+    }
+    let repaired = why.map(|w| format!("{w}; embedding {} items again", committed - keep));
+    Ok((file, repaired))
+}
+
 /// The vectors of one embedding set, memory-mapped.
 pub struct Vectors {
     map: memmap2::Mmap,
     pub dim: usize,
+    /// The file's random tag: changes whenever the file is made anew.
+    pub tag: String,
     /// (item key, row), by item key.
     pub rows: Vec<(i64, usize)>,
 }
 
 impl Vectors {
-    /// Open the newest embedding set of the project (or `set_id`).
+    /// Open the newest embedding set of the project (or `set_id`), checking that its file is the
+    /// one the store's rows were written to and holds them all.
     pub fn open(store: &Store, set_id: Option<i64>) -> Result<Self> {
         let (id, dim, rel) = store
             .embedding_set_info(set_id)?
             .ok_or_else(|| Error::Input("no embeddings yet: run `hifi embed` first".into()))?;
         let path = store.root().join(rel);
-        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        // SAFETY: the file is only ever appended to (and a torn tail cut) under an exclusive
-        // lock by `hifi embed`; committed rows never change.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+        let shown = crate::text::inert(&path.display().to_string(), false);
         let rows = store.embedding_row_map(id)?;
-        let need = rows.iter().map(|r| r.1 + 1).max().unwrap_or(0) * dim * 4;
-        if map.len() < need {
-            return Err(Error::Input(format!("{}: vector file is shorter than the store says; run `hifi embed` to repair", path.display())));
+        let tag = store.embedding_file_tag(id)?;
+        let repair = |what: String| Error::Input(format!("{shown}: {what}; run `hifi embed` to embed the missing vectors again"));
+        let mut file = match crate::files::open_read(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(repair(format!("missing (the store has {} vectors in it)", rows.len()))),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let need = rows.iter().map(|r| r.1 + 1).max().unwrap_or(0);
+        match check_file(&mut file, tag.as_deref(), dim).map_err(|e| Error::io(&path, e))? {
+            FileCheck::Ours(n) if n >= need => {}
+            FileCheck::Ours(n) => return Err(repair(format!("holds {n} of the {need} vectors the store says"))),
+            FileCheck::Missing => unreachable!("the file was opened"),
+            FileCheck::Legacy(_) => return Err(Error::Input(format!("{shown} was written by an older hifi: run `hifi embed` to upgrade it (nothing is embedded again)"))),
+            FileCheck::Foreign(what) => return Err(repair(format!("not this project's vector file ({what})"))),
         }
-        Ok(Self { map, dim, rows })
+        // SAFETY: the file is only ever appended to (and a torn tail cut) under an exclusive
+        // lock by `hifi embed`; committed rows never change, and the file was checked above.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+        Ok(Self { map, dim, tag: tag.unwrap_or_default(), rows })
     }
 
     /// Row `r` as f32s.
     pub fn row(&self, r: usize) -> Vec<f32> {
-        let b = &self.map[r * self.dim * 4..(r + 1) * self.dim * 4];
+        let at = HEADER_BYTES + r * self.dim * 4;
+        let b = &self.map[at..at + self.dim * 4];
         b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
     }
 
@@ -303,6 +417,21 @@ impl Store {
             Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
             Err(e) => Err(self.err(e)),
         }
+    }
+
+    /// The tag of `set_id`'s vector file (None: written before v4, no header).
+    pub fn embedding_file_tag(&self, set_id: i64) -> Result<Option<String>, StoreError> {
+        self.conn().query_row("SELECT file_tag FROM embedding_sets WHERE id = ?1", [set_id], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    /// Record a new file tag for `set_id` and forget every row at or past `keep` (those are
+    /// embedded again).
+    fn reset_embedding_file(&mut self, set_id: i64, tag: &str, keep: usize) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("UPDATE embedding_sets SET file_tag = ?1 WHERE id = ?2", params![tag, set_id])?;
+            tx.execute("DELETE FROM embedding_rows WHERE set_id = ?1 AND row >= ?2", params![set_id, keep as i64])?;
+            Ok(())
+        })
     }
 
     pub fn embedding_rows(&self, set_id: i64) -> Result<usize, StoreError> {

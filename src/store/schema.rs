@@ -3,7 +3,7 @@
 //! add a new one.
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
@@ -207,4 +207,11 @@ CREATE TRIGGER selection_vetoes_no_update BEFORE UPDATE ON selection_vetoes
 BEGIN SELECT RAISE(ABORT, 'vetoes are append-only'); END;
 CREATE TRIGGER selection_vetoes_no_delete BEFORE DELETE ON selection_vetoes
 BEGIN SELECT RAISE(ABORT, 'vetoes are append-only'); END;
+"#;
+
+/// v4: each vector file starts with a header holding a random tag, recorded here; a file whose
+/// tag differs (replaced, restored from elsewhere) is never read as this set's vectors. NULL: a
+/// file written before v4 (no header), upgraded by the next `hifi embed`.
+const V4: &str = r#"
+ALTER TABLE embedding_sets ADD COLUMN file_tag TEXT;
 "#;

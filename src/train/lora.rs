@@ -107,16 +107,12 @@ impl Lora {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let tmp = path.with_extension("gguf.part");
-        {
-            let f = std::fs::File::create(&tmp).map_err(io)?;
+        crate::files::write_with(path, true, |f| {
             let mut w = std::io::BufWriter::new(f);
-            gguf_file::write(&mut w, &md, &refs)?;
-            w.flush().map_err(io)?;
-            w.get_ref().sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)?;
-        Ok(())
+            gguf_file::write(&mut w, &md, &refs).map_err(std::io::Error::other)?;
+            w.flush()
+        })
+        .map_err(io)
     }
 
     /// Read an adapter written for `cfg`'s architecture and shapes (to continue training).

@@ -64,10 +64,8 @@ impl Manifest {
 
     pub fn write(&self) -> Result<()> {
         let path = Self::path_for(&self.adapter);
-        let tmp = path.with_extension("json.part");
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+        crate::files::write_atomic(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))
     }
 }
 
@@ -208,6 +206,7 @@ pub fn train_set(
     let train_size = set.examples.len();
     let dir = store.root().join("adapters").join(name);
     let adapter = dir.join("adapter.gguf");
+    crate::files::prepare_in_project(store.root(), &adapter).map_err(|e| Error::io(&adapter, e))?;
     let job = TrainJob {
         version: JOB_VERSION,
         base_model: base.to_path_buf(),

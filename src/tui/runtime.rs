@@ -127,7 +127,8 @@ fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &Cancel
         Stage::Embed => {
             let params = crate::llm::embed::EmbedParams::from_config(&cfg, project);
             let r = crate::llm::embed::run(&mut store, &params, p, cancel)?;
-            format!("{} embedded, {} already done{}", r.embedded, r.already_done, if r.cancelled { ", cancelled" } else { "" })
+            let repaired = r.repaired.map(|m| format!(" (repaired: {m})")).unwrap_or_default();
+            format!("{} embedded, {} already done{}{repaired}", r.embedded, r.already_done, if r.cancelled { ", cancelled" } else { "" })
         }
         Stage::Mine => {
             let r = crate::curate::mine(&mut store, &cfg, &crate::curate::MineParams::default(), p, cancel)?;

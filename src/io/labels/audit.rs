@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::io::export::{write_atomically, ExportError, SplitChoice};
+use crate::io::export::{ExportError, SplitChoice, WriteOptions};
 use crate::store::{Store, StoreError};
 
 /// Output formats of the event export.
@@ -28,6 +28,8 @@ pub struct EventExportOptions {
     pub annotator: Option<String>,
     /// Only events on items of this split; `All` includes items not split yet.
     pub split: SplitChoice,
+    /// --force, and CSV formula quoting.
+    pub write: WriteOptions,
 }
 
 /// What an export wrote.
@@ -112,6 +114,7 @@ pub const CSV_COLUMNS: [&str; 13] =
 /// Write the chosen events to `out` ("-" for stdout), atomically. Items that are resolved but
 /// not split yet get their split first, as `hifi export` would give it.
 pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions, out: &Path) -> Result<EventExportReport, ExportError> {
+    crate::files::check_output(out, opts.write.force).map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
     store.assign_splits(cfg.split.eval_fraction)?;
     let wanted = |split: Option<&str>| match opts.split {
         SplitChoice::All => true,
@@ -133,14 +136,15 @@ pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions,
             let mut w = csv::Writer::from_writer(Vec::new());
             w.write_record(CSV_COLUMNS).map_err(|e| io(e.into()))?;
             for e in &events {
-                let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+                let cell = |v: &str| opts.write.cell(v).into_owned();
+                let opt = |v: &Option<String>| cell(v.as_deref().unwrap_or_default());
                 let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
                 let predicted = e.prediction.as_ref().and_then(|p| p.get("label")).and_then(Value::as_str).unwrap_or_default().to_string();
                 let prediction = e.prediction.as_ref().map(Value::to_string).unwrap_or_default();
                 w.write_record([
                     e.event.to_string(),
-                    e.item_id.clone(),
-                    e.annotator.clone(),
+                    cell(&e.item_id),
+                    cell(&e.annotator),
                     e.kind.clone(),
                     opt(&e.label),
                     opt(&e.note),
@@ -149,7 +153,7 @@ pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions,
                     num(e.round),
                     num(e.supersedes),
                     e.current.to_string(),
-                    predicted,
+                    cell(&predicted),
                     prediction,
                 ])
                 .map_err(|e| io(e.into()))?;
@@ -157,7 +161,7 @@ pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions,
             w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))?
         }
     };
-    write_atomically(out, &bytes).map_err(io)?;
+    crate::files::write_output(out, &bytes, opts.write.force).map_err(io)?;
     let items: HashSet<&str> = events.iter().map(|e| e.item_id.as_str()).collect();
     Ok(EventExportReport { file: out.display().to_string(), events: events.len(), items: items.len() })
 }
