@@ -131,7 +131,9 @@ pub struct TrainConfig {
     pub batch: usize,
     /// Layers to adapt: any of q, k, v, o, gate, up, down.
     pub targets: Vec<String>,
-    /// Train with an external command instead (`{job}` and `{out}` are filled in).
+    /// Train with an external command instead: `{job}` and `{out}` stand for the quoted
+    /// paths `"$HIFI_JOB"` and `"$HIFI_OUT"`. From hifi.toml it is shown before it runs
+    /// (confirmed once in the workstation).
     pub external: Option<String>,
 }
 
@@ -230,7 +232,7 @@ impl Config {
         if t.rank == 0 || t.epochs == 0 || t.batch == 0 {
             return Err("train.rank, train.epochs and train.batch must be at least 1".into());
         }
-        if !(t.lr > 0.0 && t.lr.is_finite()) || !t.alpha.is_finite() {
+        if !(t.lr > 0.0 && t.lr.is_finite() && t.alpha.is_finite()) {
             return Err(format!("train.lr = {} and train.alpha = {} must be finite, lr above 0", t.lr, t.alpha));
         }
         if let Some(bad) = t.targets.iter().find(|n| crate::train::Target::from_flag(n).is_none()) {
@@ -239,8 +241,8 @@ impl Config {
         if t.targets.is_empty() {
             return Err("train.targets is empty".into());
         }
-        if t.external.as_deref().is_some_and(|c| !c.contains("{out}")) {
-            return Err("train.external must contain {out} (where the command writes the adapter)".into());
+        if let Some(cmd) = t.external.as_deref() {
+            crate::train::job::check_external(cmd).map_err(|e| format!("train.external: {e}"))?;
         }
         Ok(())
     }
@@ -418,6 +420,7 @@ mod tests {
             ("rank = 0", "train.rank"),
             ("lr = -1.0", "train.lr"),
             ("external = \"train.sh {job}\"", "{out}"),
+            ("external = \"train.sh '{job}' {out}\"", "inside quotes"),
         ] {
             let key = bad.split(' ').next().unwrap();
             let text: String = base

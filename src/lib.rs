@@ -13,6 +13,7 @@ pub mod files;
 pub mod io;
 pub mod llm;
 pub mod metrics;
+pub mod procs;
 pub mod progress;
 pub mod rounds;
 pub mod select;

@@ -24,15 +24,29 @@ fn main() {
     }
     let cancel = hifi::progress::CancelToken::new();
     let c = cancel.clone();
-    // First Ctrl-C: finish the batch in flight and stop cleanly. Second: exit now.
-    let _ = ctrlc::set_handler(move || {
-        if c.is_cancelled() {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: finishing the current batch (Ctrl-C again to quit now)");
-        c.cancel();
-    });
-    if let Err(e) = hifi::cli::run(cli, &cancel) {
+    // Trainers and reward commands hifi started end with it, however it ends: here on a
+    // return or a panic unwinding main, below on a signal and before `exit`.
+    let _groups = hifi::procs::EndAllOnDrop;
+    // First Ctrl-C (or SIGTERM / SIGHUP): finish the batch in flight and stop cleanly; a
+    // running trainer is ended at once. Second: end every child process group and exit now.
+    // The built-in trainer's child process keeps the default: SIGTERM ends it at once.
+    let worker = matches!(cli.command, Some(hifi::cli::Command::TrainWorker(_)));
+    if !worker {
+        let _ = hifi::procs::on_signals(move || {
+            if c.is_cancelled() {
+                hifi::procs::end_all();
+                std::process::exit(130);
+            }
+            if !tui {
+                eprintln!("\ninterrupted: finishing the current batch (Ctrl-C again to quit now)");
+            }
+            hifi::procs::request_stop();
+            c.cancel();
+        });
+    }
+    let result = hifi::cli::run(cli, &cancel);
+    hifi::procs::end_all();
+    if let Err(e) = result {
         eprintln!("error: {}", hifi::text::inert(&format!("{e:#}"), true));
         std::process::exit(1);
     }

@@ -103,6 +103,8 @@ pub enum Command {
     /// Examples:
     ///   hifi train --rank 16 --epochs 3
     ///   hifi train --external "python train_peft.py {job} {out}"
+    ///
+    /// {job} and {out} are written bare: the command sees them as "$HIFI_JOB" and "$HIFI_OUT".
     Train(crate::cli::train_cmd::TrainArgs),
     /// The child process `hifi train` starts (JSON job in, JSON lines out).
     #[command(hide = true, name = "train-worker")]

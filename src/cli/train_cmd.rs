@@ -47,7 +47,9 @@ pub struct LoraFlags {
     pub continue_last: bool,
     /// Train elsewhere: a shell command with {job} (the job JSON) and {out} (where to write
     /// the GGUF adapter), e.g. "python train_peft.py {job} {out}" [default: [train] external
-    /// in hifi.toml]. See README "External trainer".
+    /// in hifi.toml]. Write the placeholders bare, not in quotes: hifi passes the paths as
+    /// "$HIFI_JOB" and "$HIFI_OUT" (also $1 and $2), never inside the command's text. See
+    /// README "External trainer".
     #[arg(long, value_name = "COMMAND")]
     pub external: Option<String>,
     /// Gradient checkpointing: on / off (default: on when a step's activations would not fit
@@ -71,7 +73,18 @@ impl LoraFlags {
     }
 
     /// The LoRA run these flags ask for, with hifi.toml's `[train]` for what they leave out.
+    /// A trainer command taken from hifi.toml is printed to stderr before anything runs.
     pub fn run(&self, store: &Store, cfg: &Config) -> Result<LoraRun> {
+        let run = self.run_unannounced(store, cfg)?;
+        if let (None, TrainerCommand::External(cmd)) = (&self.external, &run.trainer) {
+            eprintln!("training with hifi.toml's [train] external command: {}", inert(cmd, false));
+        }
+        Ok(run)
+    }
+
+    /// [`LoraFlags::run`] without the note on stderr: the workstation shows the command and
+    /// asks for a yes instead.
+    pub fn run_unannounced(&self, store: &Store, cfg: &Config) -> Result<LoraRun> {
         let continue_from = if self.continue_last {
             match crate::rounds::last_adapter(store)? {
                 Some(p) => Some(p),
@@ -82,8 +95,13 @@ impl LoraFlags {
         };
         let t = &cfg.train;
         let trainer = match self.external.as_ref().or(t.external.as_ref()) {
-            Some(cmd) if cmd.contains("{out}") => TrainerCommand::External(cmd.clone()),
-            Some(_) => bail!("--external: the command must contain {{out}} (where to write the adapter), and usually {{job}}"),
+            Some(cmd) => {
+                let from = if self.external.is_some() { "--external" } else { "hifi.toml [train] external" };
+                if let Err(e) = crate::train::job::check_external(cmd) {
+                    bail!("{from}: {e}");
+                }
+                TrainerCommand::External(cmd.clone())
+            }
             None => TrainerCommand::builtin()?,
         };
         Ok(LoraRun {
@@ -136,7 +154,8 @@ pub fn train(project: &Path, a: &TrainArgs, bar: &mut dyn Progress, cancel: &Can
     for w in &warnings {
         eprintln!("warning: {}", inert(w, false));
     }
-    let name = format!("train-{}", crate::store::now().replace([':', '-'], "").replace('T', "-").chars().take(15).collect::<String>());
+    let stamp = format!("train-{}", crate::store::now().replace([':', '-'], "").replace('T', "-").chars().take(15).collect::<String>());
+    let name = crate::train::round::claim_run_dir(&store.root().join("adapters"), &stamp)?;
     let out = crate::train::train_adapter(&mut store, &cfg, &name, None, &train, &run, bar, cancel)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);

@@ -30,14 +30,16 @@ impl Reward {
 fn run_command(command: &str, id: &str, prompt: &str, response: &str, reference: Option<&str>) -> Result<bool> {
     let input = serde_json::json!({"id": id, "prompt": prompt, "response": response, "reference": reference}).to_string();
     let shown = crate::text::inert(command, false);
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(command);
+    // Its own process group, ended as a whole when judging is over or hifi stops.
+    let mut child = crate::procs::own_group(&mut cmd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::Input(format!("reward command {shown:?} could not start: {e}")))?;
+    let _group = crate::procs::Group::of(&child);
     if let Some(mut stdin) = child.stdin.take() {
         // A command that does not read its input closes the pipe early; that is its business.
         let _ = stdin.write_all(input.as_bytes());

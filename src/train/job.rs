@@ -4,9 +4,12 @@
 //! memory ends only the job.
 //!
 //! An external trainer (PEFT, Unsloth, axolotl on a GPU box) gets the same job file: a
-//! command template with `{job}` and `{out}` is run with `sh -c`; it must write a GGUF LoRA
-//! adapter to `{out}` and exit 0. Lines it prints that parse as these events are shown as
-//! progress; other lines are logged.
+//! command is run with `sh -c`; it must write a GGUF LoRA adapter to `{out}` and exit 0.
+//! Paths never enter the command's text: `{job}` and `{out}` stand for `"$HIFI_JOB"` and
+//! `"$HIFI_OUT"` (also `$1` and `$2`), so a folder named `a{out}$(touch x)` or `it's` is
+//! only ever a value. Lines it prints that parse as these events are shown as progress;
+//! other lines are logged. The trainer runs in a process group of its own, ended as a whole
+//! on cancel (see [`crate::procs`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -61,7 +64,7 @@ pub enum TrainEvent {
 pub enum TrainerCommand {
     /// This binary's `train-worker` (the path of a `hifi` executable).
     Builtin(PathBuf),
-    /// A shell command template with `{job}` and `{out}`.
+    /// A shell command with `{job}` and `{out}` (or `$HIFI_JOB` and `$HIFI_OUT`).
     External(String),
 }
 
@@ -182,21 +185,22 @@ pub fn run_job(
             c
         }
         TrainerCommand::External(template) => {
-            let line = template.replace("{job}", &shell_quote(job_path)).replace("{out}", &shell_quote(&job.output));
+            let line = external_line(template).map_err(TrainError::Params)?;
             let mut c = Command::new("sh");
-            c.arg("-c").arg(line);
+            c.arg("-c").arg(line).arg("hifi-train").arg(job_path).arg(&job.output);
+            c.env("HIFI_JOB", job_path).env("HIFI_OUT", &job.output);
             c
         }
     };
-    // Its own process group: a Ctrl-C at the terminal reaches only hifi, which then stops the
-    // trainer itself (and reports a cancel, not a crash).
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd
+    // Its own process group: a Ctrl-C at the terminal reaches only hifi, which then ends the
+    // whole group itself (and reports a cancel, not a crash).
+    let mut child = crate::procs::own_group(&mut cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| TrainError::Io(format!("cannot start the trainer: {e}")))?;
+    let group = crate::procs::Group::of(&child);
     let (tx, rx) = mpsc::channel::<Option<String>>();
     let stdout = child.stdout.take();
     let out_thread = std::thread::spawn(move || {
@@ -228,8 +232,7 @@ pub fn run_job(
     let mut started = false;
     loop {
         if cancel.is_cancelled() {
-            let _ = child.kill();
-            let _ = child.wait();
+            group.end(&mut child);
             let _ = std::fs::remove_file(job.output.with_extension("gguf.part"));
             let _ = std::fs::remove_file(&job.output);
             return Err(TrainError::Cancelled);
@@ -258,10 +261,18 @@ pub fn run_job(
                 Err(_) => tracing::info!(target: "hifi::trainer", "{line}"),
             },
             Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // The trainer has exited, but something it left running may still hold its
+                // output open: that ends with it.
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    group.end(&mut child);
+                }
+            }
         }
     }
     let status = child.wait().map_err(|e| TrainError::Io(format!("waiting for the trainer: {e}")))?;
+    // Whatever the trainer left running in the background goes with it.
+    drop(group);
     let _ = out_thread.join();
     let tail = err_thread.join().unwrap_or_default();
     if let Some(m) = failed {
@@ -285,7 +296,90 @@ pub fn run_job(
     Ok(outcome)
 }
 
-/// `'path'` with embedded single quotes escaped, for `sh -c`.
-fn shell_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+/// The placeholders of an external command and what replaces them: quoted parameter
+/// expansions, so the shell reads each path as one value whatever it contains.
+const PLACEHOLDERS: [(&str, &str); 2] = [("{job}", "\"$HIFI_JOB\""), ("{out}", "\"$HIFI_OUT\"")];
+
+/// Check an external trainer command (from `--external` or `[train] external`): it must say
+/// where the adapter goes (`{out}` or `$HIFI_OUT`), and a placeholder may not sit inside
+/// quotes or after a backslash (the replacement would end the user's quotes).
+pub fn check_external(template: &str) -> Result<(), String> {
+    external_line(template).map(|_| ())
+}
+
+/// The command line `sh -c` runs for `template`.
+fn external_line(template: &str) -> Result<String, String> {
+    if template.trim().is_empty() {
+        return Err("the external trainer command is empty".into());
+    }
+    if !template.contains("{out}") && !template.contains("HIFI_OUT") {
+        return Err("the external trainer command must say where to write the adapter: {out} (or $HIFI_OUT), and usually {job} (or $HIFI_JOB)".into());
+    }
+    let mut out = String::with_capacity(template.len() + 16);
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut rest = template;
+    while let Some(c) = rest.chars().next() {
+        if let Some((ph, with)) = PLACEHOLDERS.iter().find(|(ph, _)| rest.starts_with(ph)) {
+            if single || double || escaped {
+                let how = if escaped { "after a backslash" } else { "inside quotes" };
+                return Err(format!(
+                    "the external trainer command has {ph} {how}: write it bare (hifi quotes it), e.g. `python train.py {{job}} {{out}}`, or use \"$HIFI_JOB\" / \"$HIFI_OUT\""
+                ));
+            }
+            out.push_str(with);
+            rest = &rest[ph.len()..];
+            continue;
+        }
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            _ => {}
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_quoted_expansions_and_quoted_ones_are_refused() {
+        assert_eq!(external_line("python t.py {job} {out}").unwrap(), r#"python t.py "$HIFI_JOB" "$HIFI_OUT""#);
+        assert_eq!(external_line(r#"cp x "$HIFI_OUT" # 'it''s' {out}"#).unwrap().matches("HIFI_OUT").count(), 2);
+        assert_eq!(external_line(r#"echo "a\"" {out}"#).unwrap(), r#"echo "a\"" "$HIFI_OUT""#);
+        for bad in ["cp x '{out}'", r#"cp "{job}" {out}"#, r#"cp x "dir/{out}""#, r"cp x \{out}", "cp '{job}' \"$HIFI_OUT\""] {
+            let e = external_line(bad).unwrap_err();
+            assert!(e.contains("{job}") || e.contains("{out}"), "{bad}: {e}");
+        }
+        assert!(external_line("python t.py {job}").unwrap_err().contains("{out}"));
+        assert!(external_line("  ").is_err());
+    }
+
+    #[test]
+    fn a_path_that_looks_like_shell_is_only_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir.path().join("a{out}$(touch PWNED)'x");
+        let out = dir.path().join("o`touch PWNED2`.gguf");
+        let line = external_line("printf '%s|%s' {job} {out} > \"$HIFI_JOB.seen\"").unwrap();
+        let st = Command::new("sh")
+            .current_dir(dir.path())
+            .arg("-c")
+            .arg(line)
+            .arg("hifi-train")
+            .arg(&job)
+            .arg(&out)
+            .env("HIFI_JOB", &job)
+            .env("HIFI_OUT", &out)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let seen = std::fs::read_to_string(format!("{}.seen", job.display())).unwrap();
+        assert_eq!(seen, format!("{}|{}", job.display(), out.display()));
+        assert!(!dir.path().join("PWNED").exists() && !dir.path().join("PWNED2").exists());
+    }
 }

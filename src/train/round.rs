@@ -117,6 +117,23 @@ impl PromptTokens {
     }
 }
 
+/// Create a new run folder `<adapters>/<stamp>` (or `<stamp>-2`, `-3`, … when that is
+/// taken, as by a run started in the same second) and return its name. The folder is
+/// created exclusively, so two runs never share one.
+pub fn claim_run_dir(adapters: &Path, stamp: &str) -> Result<String> {
+    std::fs::create_dir_all(adapters).map_err(|e| Error::io(adapters, e))?;
+    for n in 1..10_000 {
+        let name = if n == 1 { stamp.to_string() } else { format!("{stamp}-{n}") };
+        let dir = adapters.join(&name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+    }
+    Err(Error::Io(format!("{}: no free run folder named {stamp}-N", adapters.display())))
+}
+
 /// Train an adapter on `train` ((item, label index) pairs) into `adapters/<name>/`.
 #[allow(clippy::too_many_arguments)]
 pub fn train_adapter(
@@ -272,4 +289,30 @@ pub fn adopt_adapter(store: &mut Store, cfg: &Config, adapter: &Path, round: i64
         scores: None,
     };
     Ok(AdapterRun { adapter: adapter.to_path_buf(), manifest, job: JobOutcome::default(), adopted: true })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_folders_started_in_the_same_second_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let adapters = dir.path().join("adapters");
+        let names: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8).map(|_| s.spawn(|| claim_run_dir(&adapters, "train-20260101-000000").unwrap())).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 8, "{names:?}");
+        assert!(names.contains(&"train-20260101-000000".to_string()) && names.contains(&"train-20260101-000000-8".to_string()), "{names:?}");
+        assert!(names.iter().all(|n| adapters.join(n).is_dir()));
+        // A file where the adapters folder should be: a clear error naming it.
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let e = claim_run_dir(&file, "t").unwrap_err().to_string();
+        assert!(e.contains(&file.display().to_string()), "{e}");
+    }
 }

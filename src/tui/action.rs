@@ -58,6 +58,10 @@ pub enum Action {
     SetLoaded(Option<Box<SetView>>),
     /// A veto (or restore) is committed.
     VetoSaved { selection: i64, rank: usize, vetoed: bool },
+    /// `stage` would run this command from hifi.toml, not confirmed yet: ask.
+    AskConfirm { stage: Stage, command: String },
+    /// The answer to [`Action::AskConfirm`] (y / n or esc).
+    Confirm(bool),
 }
 
 /// Work for the runtime. `update` never does I/O itself.
@@ -74,5 +78,7 @@ pub enum Effect {
     /// Load set `id` (`None`: the newest).
     LoadSet(Option<i64>),
     Veto { selection: i64, rank: usize, restore: bool },
+    /// The user confirmed `command`: remember that, then start `stage`.
+    StartConfirmed { stage: Stage, command: String },
     Quit,
 }

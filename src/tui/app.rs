@@ -187,6 +187,8 @@ pub struct App {
     /// The set on the Sets screen (`None`: not loaded, or none built yet).
     pub set: Option<SetView>,
     pub set_sel: usize,
+    /// A hifi.toml command waiting for the user's yes before `stage` runs it.
+    pub confirm: Option<(Stage, String)>,
     pub quit: bool,
 }
 
@@ -223,6 +225,7 @@ impl App {
             conflict_sel: 0,
             set: None,
             set_sel: 0,
+            confirm: None,
             quit: false,
         }
     }

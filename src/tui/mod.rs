@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod app;
+pub mod confirm;
 pub mod data;
 pub mod keymap;
 mod runtime;

@@ -142,8 +142,17 @@ fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &Cancel
                 _ => (Trainer::ZeroShot, None),
             };
             let lora = match trainer {
-                // The same settings `hifi round --trainer lora` uses without flags.
-                Trainer::Lora => Some(crate::cli::train_cmd::LoraFlags::unset()?.run(&store, &cfg)?),
+                // The same settings `hifi round --trainer lora` uses without flags; a hifi.toml
+                // command runs only as confirmed (it may have changed since it was asked about).
+                Trainer::Lora => {
+                    let run = crate::cli::train_cmd::LoraFlags::unset()?.run_unannounced(&store, &cfg)?;
+                    if let crate::train::TrainerCommand::External(cmd) = &run.trainer {
+                        if !super::confirm::is_confirmed(project, cmd) {
+                            anyhow::bail!("hifi.toml's [train] external command is not confirmed (it changed?): start the stage again to see it and confirm");
+                        }
+                    }
+                    Some(run)
+                }
                 _ => None,
             };
             let params = RoundParams { trainer, probe: Default::default(), seed: 0, mine, lora };
@@ -208,11 +217,15 @@ fn event_loop(
     db_tx: &Sender<DbReq>,
 ) -> Result<()> {
     let t0 = Instant::now();
-    let mut jobs: HashMap<Stage, (CancelToken, JoinHandle<()>)> = HashMap::new();
+    let mut jobs = Jobs(HashMap::new());
     let cx = ui::Ctx { theme, keymap };
     let mut dirty = true;
     let mut last_tick = Instant::now();
     while !app.quit {
+        // SIGTERM / SIGHUP (or a Ctrl-C sent with kill): leave as `q` would.
+        if crate::procs::stop_requested() {
+            break;
+        }
         if dirty {
             term.draw(|f| ui::render(app, &cx, f))?;
             dirty = false;
@@ -221,7 +234,14 @@ fn event_loop(
         if event::poll(Duration::from_millis(16))? {
             match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
-                    if app.input.is_some() {
+                    if app.confirm.is_some() {
+                        // Only an explicit answer: y runs the command, n or esc does not.
+                        actions.push(match k.code {
+                            KeyCode::Char('y' | 'Y') => Action::Confirm(true),
+                            KeyCode::Char('n' | 'N') | KeyCode::Esc => Action::Confirm(false),
+                            _ => continue,
+                        });
+                    } else if app.input.is_some() {
                         actions.push(match k.code {
                             KeyCode::Enter => Action::Submit,
                             KeyCode::Esc => Action::CancelInput,
@@ -248,13 +268,26 @@ fn event_loop(
             dirty = true;
             for e in update(app, a) {
                 match e {
-                    Effect::StartJob(stage) => {
-                        let cancel = CancelToken::new();
-                        let h = start_job(stage, project, tx.clone(), cancel.clone());
-                        jobs.insert(stage, (cancel, h));
-                    }
+                    Effect::StartJob(stage) => match (stage, super::confirm::unconfirmed(project)) {
+                        (Stage::Lora, Some(command)) => {
+                            let _ = tx.send(Action::AskConfirm { stage, command });
+                        }
+                        _ => {
+                            let cancel = CancelToken::new();
+                            jobs.0.insert(stage, (cancel.clone(), start_job(stage, project, tx.clone(), cancel)));
+                        }
+                    },
+                    Effect::StartConfirmed { stage, command } => match super::confirm::remember(project, &command) {
+                        Ok(()) => {
+                            let cancel = CancelToken::new();
+                            jobs.0.insert(stage, (cancel.clone(), start_job(stage, project, tx.clone(), cancel)));
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Action::JobFinished { stage, result: Err(e) });
+                        }
+                    },
                     Effect::CancelJob(stage) => {
-                        if let Some((c, _)) = jobs.get(&stage) {
+                        if let Some((c, _)) = jobs.0.get(&stage) {
                             c.cancel();
                         }
                     }
@@ -266,11 +299,22 @@ fn event_loop(
             }
         }
     }
-    // Stop background jobs cleanly: each keeps what it finished (batches are committed).
-    for (_, (c, h)) in jobs {
-        c.cancel();
-        let _ = h.join();
-    }
     Ok(())
+}
+
+/// The running background jobs. However the event loop ends (quit, a signal, an error), each
+/// is cancelled and waited for: it keeps what it finished (batches are committed) and a
+/// trainer's whole process group is ended.
+struct Jobs(HashMap<Stage, (CancelToken, JoinHandle<()>)>);
+
+impl Drop for Jobs {
+    fn drop(&mut self) {
+        for (c, _) in self.0.values() {
+            c.cancel();
+        }
+        for (_, (_, h)) in self.0.drain() {
+            let _ = h.join();
+        }
+    }
 }
 

@@ -243,6 +243,20 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             app.dashboard = Some(*d);
             vec![]
         }
+        AskConfirm { stage, command } => {
+            set_job(app, stage, JobState::Idle);
+            app.confirm = Some((stage, command));
+            vec![]
+        }
+        Confirm(yes) => {
+            let Some((stage, command)) = app.confirm.take() else { return vec![] };
+            if !yes {
+                app.message = Some((format!("not run: the {} stage needs hifi.toml's [train] external command", stage.title()), Level::Warn));
+                return vec![];
+            }
+            set_job(app, stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: app.now });
+            vec![Effect::StartConfirmed { stage, command }]
+        }
         ConflictsLoaded(c) => {
             app.conflicts = c;
             app.conflict_sel = app.conflict_sel.min(app.conflicts.len().saturating_sub(1));
@@ -373,5 +387,28 @@ fn submit(app: &mut App) -> Vec<Effect> {
                 note: Some(reason),
             })]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::action::Action;
+    use crate::tui::app::Stage;
+
+    #[test]
+    fn a_hifi_toml_command_runs_only_after_a_yes() {
+        let mut app = App::new(vec![], "ana", "p");
+        let ask = || Action::AskConfirm { stage: Stage::Lora, command: "train.sh {out}".into() };
+        assert!(update(&mut app, ask()).is_empty());
+        assert_eq!(app.confirm, Some((Stage::Lora, "train.sh {out}".into())));
+        assert!(update(&mut app, Action::Confirm(false)).is_empty(), "no runs nothing");
+        assert!(app.confirm.is_none() && app.message.as_ref().is_some_and(|m| m.0.starts_with("not run")));
+        update(&mut app, ask());
+        let fx = update(&mut app, Action::Confirm(true));
+        assert_eq!(fx, vec![Effect::StartConfirmed { stage: Stage::Lora, command: "train.sh {out}".into() }]);
+        assert!(app.confirm.is_none());
+        assert!(matches!(app.jobs.iter().find(|j| j.0 == Stage::Lora).map(|j| &j.1), Some(JobState::Running { .. })));
+        assert!(update(&mut app, Action::Confirm(true)).is_empty(), "an answer without a question does nothing");
     }
 }

@@ -56,6 +56,9 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
     if app.show_help {
         render_help(app, cx, f, body);
     }
+    if let Some((stage, command)) = &app.confirm {
+        render_confirm(cx, f, body, stage.title(), command);
+    }
     if let Some(inp) = &app.input {
         let title = match &inp.purpose {
             InputPurpose::Note => " Note for the next decision (enter: keep, esc: cancel) ".to_string(),
@@ -169,4 +172,20 @@ fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y, width: w, height: h };
     f.render_widget(Clear, r);
     f.render_widget(Paragraph::new(lines).block(cx.block(" Help ")).style(cx.base()), r);
+}
+
+/// The hifi.toml command a stage would run, shown whole before the user says yes.
+fn render_confirm(cx: &Ctx, f: &mut Frame, area: Rect, stage: &str, command: &str) {
+    let lines = vec![
+        Line::from(format!("The {stage} stage runs this command from hifi.toml ([train] external) with sh:")),
+        Line::from(""),
+        Line::from(Span::styled(inert(command, false), Style::default().fg(cx.theme.warn).add_modifier(Modifier::BOLD))),
+        Line::from(""),
+        Line::from("Run it? y: yes (not asked again for this command) · n / esc: no"),
+    ];
+    let w = area.width.saturating_sub(4).min(100);
+    let h = 9.min(area.height);
+    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + area.height.saturating_sub(h) / 3, width: w, height: h };
+    f.render_widget(Clear, r);
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(cx.block(" Run a command from hifi.toml? ")).style(cx.base()), r);
 }
