@@ -172,9 +172,7 @@ pub fn run_job(
     if let Some(dir) = job_path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     }
-    let tmp = job_path.with_extension("json.part");
-    std::fs::write(&tmp, serde_json::to_vec(job).unwrap_or_default()).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, job_path).map_err(|e| io(job_path, e))?;
+    crate::files::write_atomic(job_path, &serde_json::to_vec(job).unwrap_or_default()).map_err(|e| io(job_path, e))?;
     let _ = std::fs::remove_file(&job.output);
     let mut cmd = match trainer {
         TrainerCommand::Builtin(exe) => {
@@ -233,7 +231,7 @@ pub fn run_job(
     loop {
         if cancel.is_cancelled() {
             group.end(&mut child);
-            let _ = std::fs::remove_file(job.output.with_extension("gguf.part"));
+            remove_partial(&job.output);
             let _ = std::fs::remove_file(&job.output);
             return Err(TrainError::Cancelled);
         }
@@ -283,7 +281,7 @@ pub fn run_job(
             Some(c) => format!("exited with status {c}"),
             None => "was killed (out of memory?)".into(),
         };
-        let _ = std::fs::remove_file(job.output.with_extension("gguf.part"));
+        remove_partial(&job.output);
         return Err(TrainError::Io(format!("the trainer {how}{}", if tail.is_empty() { String::new() } else { format!(":\n{tail}") })));
     }
     if !job.output.is_file() {
@@ -381,5 +379,21 @@ mod tests {
         let seen = std::fs::read_to_string(format!("{}.seen", job.display())).unwrap();
         assert_eq!(seen, format!("{}|{}", job.display(), out.display()));
         assert!(!dir.path().join("PWNED").exists() && !dir.path().join("PWNED2").exists());
+    }
+}
+
+/// Remove what a killed trainer may have left beside `output`: an external trainer's
+/// `NAME.part`, and the built-in writer's temporary `.NAME.*.tmp` (see `crate::files`).
+fn remove_partial(output: &Path) {
+    let _ = std::fs::remove_file(output.with_extension("gguf.part"));
+    let (Some(dir), Some(name)) = (output.parent(), output.file_name()) else { return };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&prefix) && n.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 }

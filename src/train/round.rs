@@ -121,6 +121,10 @@ impl PromptTokens {
 /// taken, as by a run started in the same second) and return its name. The folder is
 /// created exclusively, so two runs never share one.
 pub fn claim_run_dir(adapters: &Path, stamp: &str) -> Result<String> {
+    // Never through a link: the folder is created inside the project or not at all.
+    if let Some(project) = adapters.parent() {
+        crate::files::prepare_in_project(project, &adapters.join(stamp)).map_err(|e| Error::io(adapters, e))?;
+    }
     std::fs::create_dir_all(adapters).map_err(|e| Error::io(adapters, e))?;
     for n in 1..10_000 {
         let name = if n == 1 { stamp.to_string() } else { format!("{stamp}-{n}") };
