@@ -105,7 +105,7 @@ fn import(project: &Path, a: &ImportArgs, bar: &mut dyn Progress, cancel: &Cance
     };
     let rep = import_items(&mut store, &a.file, &opts, bar, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
     } else {
         println!(
             "imported {} items from {} ({} with gold labels{}) in {:.1}s",
@@ -134,7 +134,7 @@ fn prelabel_cmd(project: &Path, a: &PrelabelArgs, bar: &mut dyn Progress, cancel
     };
     let rep = prelabel::run(&mut store, &cfg, &params, bar, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
     } else {
         println!(
             "prelabeled {} items in {:.1}s ({:.1} items/s, {:.0} tokens/s); {} already done, {} truncated, {} remaining{}",
@@ -162,7 +162,7 @@ fn embed_cmd(project: &Path, a: &EmbedArgs, bar: &mut dyn Progress, cancel: &Can
     };
     let rep = embed::run(&mut store, &params, bar, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
     } else {
         println!(
             "embedded {} items ({} dims) in {:.1}s ({:.1} items/s); {} already done, {} truncated, {} remaining{}",
@@ -299,7 +299,7 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     store.assign_splits(cfg.split.eval_fraction)?;
     let s = crate::cli::commands::status_json(&store)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        println!("{}", crate::text::json_to_string(&s, true));
         return Ok(());
     }
     println!("project   {}", inert(&project.display().to_string(), false));
@@ -415,7 +415,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), model.display());
             let r = crate::bench::prelabel(&cfg, &model, threads, &texts)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s  ({} KV cache, {} items per batch)", r.items_per_s, r.prompt_tok_per_s, r.kv_cache, r.batch_items);
                 println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)", "-", r.raw_prefill_tok_per_s);
@@ -438,7 +438,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
             let r = crate::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!("ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×", r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw);
             }
@@ -451,7 +451,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, model.display());
             let r = crate::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!(
                     "ours          {:>6.2} s/step  {:>6.2} examples/s  {:>7.1} example tok/s  (prefix {} + ~{:.0} item tokens, {} trainable)",
@@ -477,7 +477,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
         BenchCommand::Tui(a) => {
             let r = in_tempdir(|dir| crate::bench::tui(dir, a.rows, a.frames))?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!(
                     "{} items: cold open {:.1} ms; frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} frames (empty frame p50 {:.2} ms)",
@@ -488,7 +488,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
         BenchCommand::Import(a) => {
             let r = in_tempdir(|dir| crate::bench::import(dir, a.rows))?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!(
                     "imported {} rows ({:.1} MB) in {:.1}s: {:.0} rows/s, {:.1} MB/s; parse only {:.0} rows/s; import/parse {:.2}×",
