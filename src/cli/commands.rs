@@ -86,11 +86,12 @@ fn init(a: &InitArgs) -> Result<()> {
     crate::io::export::write_atomically(&a.dir.join(CONFIG_FILE), cfg.to_toml().as_bytes())
         .with_context(|| format!("{}: cannot write {CONFIG_FILE}", a.dir.display()))?;
     let undefined: Vec<&str> = cfg.labels.iter().filter(|l| l.definition.trim().is_empty()).map(|l| l.name.as_str()).collect();
-    println!("created {} with labels {}", a.dir.display(), cfg.label_names().join(", "));
+    let dir = inert(&a.dir.display().to_string(), false);
+    println!("created {dir} with labels {}", cfg.label_names().join(", "));
     if !undefined.is_empty() {
-        println!("write a one-paragraph definition for {} in {}: the model is prompted with them", undefined.join(", "), a.dir.join(CONFIG_FILE).display());
+        println!("write a one-paragraph definition for {} in {dir}/{CONFIG_FILE}: the model is prompted with them", undefined.join(", "));
     }
-    println!("next: hifi --project {} import FILE", a.dir.display());
+    println!("next: hifi --project {dir} import FILE");
     Ok(())
 }
 
@@ -307,7 +308,7 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     println!("labels    {}", cfg.label_names().join(", "));
     println!("items     {} ({} with gold labels)", s["items"], s["items_with_gold"]);
     for m in s["predictions"].as_array().into_iter().flatten() {
-        println!("predicted {} by model {} ({})", m["count"], m["fingerprint"].as_str().unwrap_or(""), inert(m["model"].as_str().unwrap_or(""), false));
+        println!("predicted {} by model {} ({})", m["count"], inert(m["fingerprint"].as_str().unwrap_or(""), false), inert(m["model"].as_str().unwrap_or(""), false));
     }
     for e in s["embeddings"].as_array().into_iter().flatten() {
         println!("embedded  {} × {} dims ({})", e["count"], e["dim"], inert(e["model"].as_str().unwrap_or(""), false));
@@ -412,7 +413,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let texts = bench_texts(&a.input.data, a.items)?;
             let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-            eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), model.display());
+            eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), inert(&model.display().to_string(), false));
             let r = crate::bench::prelabel(&cfg, &model, threads, &texts)?;
             if a.json {
                 println!("{}", crate::text::json_to_string(&r, true));
@@ -448,7 +449,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let texts = bench_texts(&a.input.data, a.batch * a.steps)?;
             let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-            eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, model.display());
+            eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, inert(&model.display().to_string(), false));
             let r = crate::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
             if a.json {
                 println!("{}", crate::text::json_to_string(&r, true));

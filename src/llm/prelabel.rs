@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use super::engine::{Engine, EngineOptions};
+use super::engine::{Engine, EngineOptions, PromptPrefix};
 use super::prompt;
 use super::score::{LabelScorer, ScorerSpec};
 use crate::config::Config;
