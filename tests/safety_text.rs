@@ -232,6 +232,7 @@ fn data_text_is_never_parsed_for_special_tokens_and_is_cut_before_tokenizing() {
     run_inert(&p, &["--quiet", "import", file.to_str().unwrap()]);
     run_inert(&p, &["label", "inj", "clickbait", "--annotator", "ana"]);
     run_inert(&p, &["label", "huge", "benign", "--annotator", "ana"]);
+    run_inert(&p, &["status"]); // assigns the train/eval split, which few-shot examples come from
 
     let out = run(&p, &["--quiet", "prelabel", "--json"]);
     assert!(out.status.success(), "prelabel failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -326,6 +327,7 @@ fn a_decision_during_a_long_import_is_saved_not_dropped() {
         .arg("--project")
         .arg(&p)
         .args(["--quiet", "import", big.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     // Wait until the import holds the write lock, then decide.
