@@ -94,6 +94,42 @@ pub fn chat_record(cfg: &Config, examples: &[(String, String)], text: &str, labe
     })
 }
 
+/// Up to `cfg.prompt.few_shot` expert-labeled **train** items for the prompt, taken round-robin
+/// over labels in item order (so the prompt is stable and balanced). Never eval items.
+pub fn few_shot_examples(store: &crate::store::Store, cfg: &Config) -> crate::store::Result<Vec<(String, String)>> {
+    let want = cfg.prompt.few_shot;
+    if want == 0 {
+        return Ok(Vec::new());
+    }
+    let (resolved, _) = store.resolved_labels()?;
+    let splits = store.splits()?;
+    let mut per_label: Vec<Vec<i64>> = vec![Vec::new(); cfg.labels.len()];
+    for (item, label) in &resolved {
+        if splits.get(item) == Some(&crate::store::Split::Train) {
+            if let Some(i) = cfg.label_index(label) {
+                per_label[i].push(*item);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut round = 0;
+    while out.len() < want && per_label.iter().any(|v| v.len() > round) {
+        for (li, items) in per_label.iter().enumerate() {
+            if out.len() < want {
+                if let Some(&key) = items.get(round) {
+                    if let Some(item) = store.item(key)? {
+                        // Cut like an item: one huge train item cannot crowd out the prompt.
+                        let (text, _) = crate::text::cut_bytes(&item.text, item_bytes(cfg.model.max_item_tokens));
+                        out.push((text.to_string(), cfg.labels[li].name.clone()));
+                    }
+                }
+            }
+        }
+        round += 1;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,40 +174,4 @@ mod tests {
         assert!(t.contains(&format!("Ad:\n{}\nLabel: benign", example_slot(0))) && !t.contains("im_end"), "{t}");
         assert_eq!(t.replace(&example_slot(0), example_texts(&ex)[0]), system_message(&cfg(), &ex));
     }
-}
-
-/// Up to `cfg.prompt.few_shot` expert-labeled **train** items for the prompt, taken round-robin
-/// over labels in item order (so the prompt is stable and balanced). Never eval items.
-pub fn few_shot_examples(store: &crate::store::Store, cfg: &Config) -> crate::store::Result<Vec<(String, String)>> {
-    let want = cfg.prompt.few_shot;
-    if want == 0 {
-        return Ok(Vec::new());
-    }
-    let (resolved, _) = store.resolved_labels()?;
-    let splits = store.splits()?;
-    let mut per_label: Vec<Vec<i64>> = vec![Vec::new(); cfg.labels.len()];
-    for (item, label) in &resolved {
-        if splits.get(item) == Some(&crate::store::Split::Train) {
-            if let Some(i) = cfg.label_index(label) {
-                per_label[i].push(*item);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut round = 0;
-    while out.len() < want && per_label.iter().any(|v| v.len() > round) {
-        for (li, items) in per_label.iter().enumerate() {
-            if out.len() < want {
-                if let Some(&key) = items.get(round) {
-                    if let Some(item) = store.item(key)? {
-                        // Cut like an item: one huge train item cannot crowd out the prompt.
-                        let (text, _) = crate::text::cut_bytes(&item.text, item_bytes(cfg.model.max_item_tokens));
-                        out.push((text.to_string(), cfg.labels[li].name.clone()));
-                    }
-                }
-            }
-        }
-        round += 1;
-    }
-    Ok(out)
 }

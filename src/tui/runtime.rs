@@ -219,6 +219,9 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
     let _ = disable_raw_mode();
     let _ = execute!(std::io::stdout(), LeaveAlternateScreen);
     // Every decision in flight is committed before we exit.
+    if app.pending > 0 {
+        eprintln!("saving {} decision(s) before exiting…", app.pending);
+    }
     drop(db_tx);
     let _ = worker.join();
     result
