@@ -146,7 +146,7 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
     let (mut unparsable, mut agree, mut naive_tokens) = (0usize, 0usize, 0usize);
     let t0 = Instant::now();
     for (text, ours) in texts.iter().zip(&ours) {
-        let mut toks = engine.tokenize_template(&prefix, true);
+        let mut toks = prefix.tokens.clone();
         let mut item = engine.tokenize_text(text);
         item.truncate(cfg.model.max_item_tokens);
         toks.extend(item);

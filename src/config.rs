@@ -333,8 +333,11 @@ pub fn validate_labels(labels: &[LabelDef]) -> Result<(), String> {
         if n.is_empty() {
             return Err(format!("label #{} has an empty name", i + 1));
         }
-        if n != l.name || l.name.chars().any(|c| c.is_control() || c == ',') {
-            return Err(format!("label {:?}: names may not have surrounding spaces, commas or control characters", l.name));
+        if n != l.name || l.name.chars().any(|c| c.is_control() || crate::text::is_hidden(c) || c == ',') {
+            return Err(format!(
+                "label \"{}\": names may not have surrounding spaces, commas, control characters or invisible format characters (bidi, zero-width)",
+                crate::text::inert(&l.name, false)
+            ));
         }
         if labels[..i].iter().any(|o| o.name == l.name) {
             return Err(format!("label {:?} is listed twice", l.name));

@@ -85,9 +85,12 @@ impl Bar {
             String::new()
         };
         let total = if self.total > 0 { format!("/{}", self.total) } else { String::new() };
+        // Stage names and notes may carry file names and item text: shown inert.
         format!(
-            "{:<9} {bar}{}{total}  {rate:.1}/s  eta {eta}  {note}",
-            self.stage, self.done
+            "{:<9} {bar}{}{total}  {rate:.1}/s  eta {eta}  {}",
+            crate::text::inert(&self.stage, false),
+            self.done,
+            crate::text::inert(note, false)
         )
     }
 }

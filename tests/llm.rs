@@ -9,7 +9,7 @@ use std::path::Path;
 use common::*;
 use hifi::llm::embed::{cosine, Embedder};
 use hifi::llm::score::{KvCache, log_sum_exp, LabelScorer, ScorerSpec};
-use hifi::llm::{context_params, prelabel, prompt, Engine, EngineOptions};
+use hifi::llm::{context_params, prelabel, prompt, Engine, EngineOptions, PromptPrefix};
 use hifi::progress::{CancelToken, Progress, Silent};
 use llama_cpp_2::llama_batch::LlamaBatch;
 
@@ -27,10 +27,10 @@ const TEXTS: &[&str] = &[
 
 /// Log-prob of each label, computed the slow, obvious way: the whole prompt plus the label
 /// evaluated from scratch in a fresh single-sequence cache, token by token logits.
-fn reference(engine: &Engine, prefix: &str, suffix: &str, text: &str, labels: &[String], split: bool) -> Vec<f64> {
+fn reference(engine: &Engine, prefix: &PromptPrefix, suffix: &str, text: &str, labels: &[String], split: bool) -> Vec<f64> {
     let mut ctx = engine.context(context_params(4096, 512, 1)).unwrap();
-    let n_prefix = engine.tokenize_template(prefix, true).len();
-    let mut base = engine.tokenize_template(prefix, true);
+    let n_prefix = prefix.tokens.len();
+    let mut base = prefix.tokens.clone();
     base.extend(engine.tokenize_text(text));
     base.extend(engine.tokenize_template(suffix, false));
     let mut out = Vec::new();
@@ -63,7 +63,7 @@ fn reference(engine: &Engine, prefix: &str, suffix: &str, text: &str, labels: &[
 }
 
 /// The test project's prompt around the item: (prefix, suffix).
-fn ad_prompt(engine: &Engine) -> (String, String) {
+fn ad_prompt(engine: &Engine) -> (PromptPrefix, String) {
     let cfg = config();
     let system = prompt::system_message(&cfg, &[]);
     engine.prompt_parts(&system, &prompt::user_message(&cfg, prompt::TEXT_SLOT)).unwrap()
@@ -154,7 +154,8 @@ fn long_items_are_truncated_and_counted() {
     let Some(model) = model() else { return };
     let engine = engine(&model);
     let labels = vec!["clickbait".to_string(), "benign".to_string()];
-    let spec = ScorerSpec { prefix: "Classify.\n", suffix: "\nLabel:", labels: &labels, max_item_tokens: 16, batch_items: 2, kv: KvCache::Separate };
+    let prefix = engine.template_prefix("Classify.\n");
+    let spec = ScorerSpec { prefix: &prefix, suffix: "\nLabel:", labels: &labels, max_item_tokens: 16, batch_items: 2, kv: KvCache::Separate };
     let mut scorer = LabelScorer::new(&engine, &spec).unwrap();
     let long = "word ".repeat(5000);
     let out = scorer.score_batch(&[&long, "short"]).unwrap();

@@ -30,7 +30,7 @@ const TEXTS: &[&str] = &[
 
 /// The prompt pieces the scorer uses for `common::config()`, and the trainer's tokens of them.
 struct Prompt {
-    prefix_text: String,
+    prefix_text: hifi::llm::PromptPrefix,
     suffix_text: String,
     prefix: Vec<u32>,
     tokens: train::PromptTokens,

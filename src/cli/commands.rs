@@ -86,11 +86,12 @@ fn init(a: &InitArgs) -> Result<()> {
     crate::files::write_with(&a.dir.join(CONFIG_FILE), false, |f| std::io::Write::write_all(f, cfg.to_toml().as_bytes()))
         .with_context(|| format!("{}: cannot write {CONFIG_FILE}", a.dir.display()))?;
     let undefined: Vec<&str> = cfg.labels.iter().filter(|l| l.definition.trim().is_empty()).map(|l| l.name.as_str()).collect();
-    println!("created {} with labels {}", a.dir.display(), cfg.label_names().join(", "));
+    let dir = inert(&a.dir.display().to_string(), false);
+    println!("created {dir} with labels {}", cfg.label_names().join(", "));
     if !undefined.is_empty() {
-        println!("write a one-paragraph definition for {} in {}: the model is prompted with them", undefined.join(", "), a.dir.join(CONFIG_FILE).display());
+        println!("write a one-paragraph definition for {} in {dir}/{CONFIG_FILE}: the model is prompted with them", undefined.join(", "));
     }
-    println!("next: hifi --project {} import FILE", a.dir.display());
+    println!("next: hifi --project {dir} import FILE");
     Ok(())
 }
 
@@ -105,7 +106,7 @@ fn import(project: &Path, a: &ImportArgs, bar: &mut dyn Progress, cancel: &Cance
     };
     let rep = import_items(&mut store, &a.file, &opts, bar, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
     } else {
         println!(
             "imported {} items from {} ({} with gold labels{}) in {:.1}s",
@@ -134,7 +135,7 @@ fn prelabel_cmd(project: &Path, a: &PrelabelArgs, bar: &mut dyn Progress, cancel
     };
     let rep = prelabel::run(&mut store, &cfg, &params, bar, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
     } else {
         println!(
             "prelabeled {} items in {:.1}s ({:.1} items/s, {:.0} tokens/s); {} already done, {} truncated, {} remaining{}",
@@ -165,7 +166,7 @@ fn embed_cmd(project: &Path, a: &EmbedArgs, bar: &mut dyn Progress, cancel: &Can
         eprintln!("repaired: {}", inert(r, false));
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
     } else {
         println!(
             "embedded {} items ({} dims) in {:.1}s ({:.1} items/s); {} already done, {} truncated, {} remaining{}",
@@ -302,7 +303,7 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     store.assign_splits(cfg.split.eval_fraction)?;
     let s = crate::cli::commands::status_json(&store)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        println!("{}", crate::text::json_to_string(&s, true));
         return Ok(());
     }
     println!("project   {}", inert(&project.display().to_string(), false));
@@ -310,7 +311,7 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     println!("labels    {}", cfg.label_names().join(", "));
     println!("items     {} ({} with gold labels)", s["items"], s["items_with_gold"]);
     for m in s["predictions"].as_array().into_iter().flatten() {
-        println!("predicted {} by model {} ({})", m["count"], m["fingerprint"].as_str().unwrap_or(""), inert(m["model"].as_str().unwrap_or(""), false));
+        println!("predicted {} by model {} ({})", m["count"], inert(m["fingerprint"].as_str().unwrap_or(""), false), inert(m["model"].as_str().unwrap_or(""), false));
     }
     for e in s["embeddings"].as_array().into_iter().flatten() {
         println!("embedded  {} × {} dims ({})", e["count"], e["dim"], inert(e["model"].as_str().unwrap_or(""), false));
@@ -415,10 +416,10 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let texts = bench_texts(&a.input.data, a.items)?;
             let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-            eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), model.display());
+            eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), inert(&model.display().to_string(), false));
             let r = crate::bench::prelabel(&cfg, &model, threads, &texts)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s  ({} KV cache, {} items per batch)", r.items_per_s, r.prompt_tok_per_s, r.kv_cache, r.batch_items);
                 println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)", "-", r.raw_prefill_tok_per_s);
@@ -441,7 +442,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
             let r = crate::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!("ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×", r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw);
             }
@@ -451,10 +452,10 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let texts = bench_texts(&a.input.data, a.batch * a.steps)?;
             let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-            eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, model.display());
+            eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, inert(&model.display().to_string(), false));
             let r = crate::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!(
                     "ours          {:>6.2} s/step  {:>6.2} examples/s  {:>7.1} example tok/s  (prefix {} + ~{:.0} item tokens, {} trainable)",
@@ -480,7 +481,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
         BenchCommand::Tui(a) => {
             let r = in_tempdir(|dir| crate::bench::tui(dir, a.rows, a.frames))?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!(
                     "{} items: cold open {:.1} ms; frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} frames (empty frame p50 {:.2} ms)",
@@ -491,7 +492,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
         BenchCommand::Import(a) => {
             let r = in_tempdir(|dir| crate::bench::import(dir, a.rows))?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::text::json_to_string(&r, true));
             } else {
                 println!(
                     "imported {} rows ({:.1} MB) in {:.1}s: {:.0} rows/s, {:.1} MB/s; parse only {:.0} rows/s; import/parse {:.2}×",

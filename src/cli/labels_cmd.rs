@@ -139,7 +139,7 @@ fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
         return Ok(());
     }
     if rep.detected {

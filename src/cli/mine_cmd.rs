@@ -69,7 +69,7 @@ pub fn run(project: &Path, a: &MineArgs, bar: &mut dyn Progress, cancel: &Cancel
     let mut store = Store::open(project)?;
     let rep = curate::mine(&mut store, &cfg, &a.flags.params(), bar, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
         return Ok(());
     }
     for w in &rep.warnings {
@@ -117,7 +117,7 @@ pub struct BenchMineArgs {
 pub fn run_bench(a: &BenchMineArgs) -> Result<()> {
     let r = curate::bench(a.n, a.dim, a.seed)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        println!("{}", crate::text::json_to_string(&r, true));
         return Ok(());
     }
     let s = &r.seconds;

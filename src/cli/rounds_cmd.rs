@@ -110,7 +110,7 @@ pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &Can
     };
     let rep = rounds::run_round(&mut store, &cfg, &params, bar, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
         return Ok(());
     }
     for w in &rep.warnings {
@@ -140,7 +140,7 @@ pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &Can
     if let Some(m) = &rep.mine {
         println!("queue refilled: {} entries ({})", m.entries, m.strategy.as_str());
     }
-    println!("{}", rep.verdict.message);
+    println!("{}", inert(&rep.verdict.message, true));
     Ok(())
 }
 
@@ -167,20 +167,20 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
     let store = Store::open(project)?;
     let rep: Report = rounds::report(&store)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
         return Ok(());
     }
     if rep.rounds.is_empty() {
         println!("no rounds yet: `hifi round --trainer zero-shot` scores the LLM as it is; `hifi round` trains a probe");
     }
     for r in &rep.rounds {
-        println!("round {} · {} · {}", r.round, r.trainer.as_deref().unwrap_or("?"), r.started_at);
+        println!("round {} · {} · {}", r.round, inert(r.trainer.as_deref().unwrap_or("?"), false), r.started_at);
         match &r.scores {
             Some(s) => print_scores(s),
             None => println!("  interrupted (no scores)"),
         }
     }
-    println!("{}", rep.verdict.message);
+    println!("{}", inert(&rep.verdict.message, true));
     Ok(())
 }
 
@@ -201,7 +201,7 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
     };
     let rep = rounds::simulate(&mut store, &cfg, &a.oracle, &params, bar, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
     } else {
         print!("{}", sim_table(&rep));
     }

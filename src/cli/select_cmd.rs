@@ -217,7 +217,7 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             };
             let rep = betr::run(&mut store, &params, progress, cancel)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&rep)?);
+                println!("{}", crate::text::json_to_string(&rep, true));
                 return Ok(());
             }
             println!("set {} (betr): kept {} of {} documents ({} sampled, {} embedded now) in {:.1} s", rep.selection, rep.kept, rep.pool, rep.sample, rep.embedded_now, rep.seconds);
@@ -261,7 +261,7 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             };
             let rep = limo::run(&mut store, &params, progress, cancel)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&rep)?);
+                println!("{}", crate::text::json_to_string(&rep, true));
                 return Ok(());
             }
             let how = match rep.difficulty {
@@ -269,13 +269,13 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
                 limo::Difficulty::Margin => "prelabeling margin".to_string(),
             };
             println!("set {} (limo): {} prompts of {} eligible ({} considered), difficulty from {how}, {} of {} clusters covered, {:.1} s", rep.selection, rep.size, rep.eligible, rep.considered, rep.clusters_covered, rep.clusters, rep.seconds);
-            println!("  dropped: {}", serde_json::to_string(&rep.dropped)?);
+            println!("  dropped: {}", crate::text::json_to_string(&rep.dropped, false));
             println!("review it: hifi select show {}   export it: hifi export --selection {} --format chat-jsonl -o limo.jsonl", rep.selection, rep.selection);
         }
         SelectCommand::List(a) => {
             let all = store.selections()?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                println!("{}", crate::text::json_to_string(&all, true));
             } else if all.is_empty() {
                 println!("no sets yet: build one with `hifi select betr|limo` or `hifi self-train`");
             } else {
@@ -289,7 +289,7 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             let sel = resolve(&store, &a.selection)?;
             let entries = store.selection_entries(sel.id)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"selection": sel, "entries": entries}))?);
+                println!("{}", crate::text::json_to_string(&serde_json::json!({"selection": sel, "entries": entries}), true));
                 return Ok(());
             }
             println!("set {} ({}), built {}: {} entries, {} vetoed", sel.id, sel.kind.as_str(), sel.created_at, sel.entries, sel.vetoed);
@@ -362,7 +362,7 @@ pub fn self_train(project: &Path, a: &SelfTrainArgs, progress: &mut dyn Progress
     };
     let rep = selftrain::run(&mut store, &params, progress, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", crate::text::json_to_string(&rep, true));
         return Ok(());
     }
     println!("{} training prompts, {} held out; held-out reward (greedy) of the base model: {:.3}", rep.train_prompts, rep.heldout_prompts, rep.baseline_reward);

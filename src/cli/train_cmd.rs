@@ -158,7 +158,7 @@ pub fn train(project: &Path, a: &TrainArgs, bar: &mut dyn Progress, cancel: &Can
     let name = crate::train::round::claim_run_dir(&store.root().join("adapters"), &stamp)?;
     let out = crate::train::train_adapter(&mut store, &cfg, &name, None, &train, &run, bar, cancel)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", crate::text::json_to_string(&out, true));
         return Ok(());
     }
     let m = &out.manifest;

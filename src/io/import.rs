@@ -100,7 +100,7 @@ pub fn import_items(
                 Ok(_) => {
                     rows += 1;
                     with_gold += u64::from(item.gold.is_some());
-                    if rows % 4096 == 0 {
+                    if rows.is_multiple_of(4096) {
                         progress.update(rows, "rows");
                         cancelled = cancel.is_cancelled();
                     }

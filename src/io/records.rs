@@ -47,11 +47,13 @@ fn read_csv(
         }
     };
     let mut names = Vec::with_capacity(headers.len());
+    // A set, not a scan of `names`: a header can have a million columns.
+    let mut seen = std::collections::HashSet::with_capacity(headers.len());
     for (i, h) in headers.iter().enumerate() {
         match std::str::from_utf8(h) {
             Ok(s) => {
                 let s = if i == 0 { s.trim_start_matches('\u{feff}') } else { s };
-                if names.contains(&s.to_string()) {
+                if !seen.insert(s) {
                     problems.push(path, 1, Some(s), "column name appears twice in the header");
                 }
                 names.push(s.to_string());
@@ -159,5 +161,29 @@ pub fn as_id(v: &Value) -> Option<String> {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
         Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wide_header_is_checked_and_its_duplicate_named() {
+        let n = 100_000;
+        let mut header: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+        header[n - 1] = "c7".into();
+        let data = format!("{}\n{}\n", header.join(","), vec!["x"; n].join(","));
+        let mut problems = Problems::default();
+        let mut rows = 0;
+        read_csv(Path::new("wide.csv"), data.as_bytes(), &mut problems, &mut |r, _| {
+            assert_eq!(r.fields.len(), n - 1);
+            rows += 1;
+        })
+        .unwrap();
+        assert_eq!(rows, 1);
+        assert_eq!(problems.total(), 1, "{problems}");
+        assert_eq!(problems.list[0].field.as_deref(), Some("c7"));
+        assert!(problems.to_string().contains("column name appears twice"), "{problems}");
     }
 }

@@ -61,9 +61,7 @@ impl<'e> Embedder<'e> {
         let mut toks: Vec<(Vec<llama_cpp_2::token::LlamaToken>, bool)> = texts
             .iter()
             .map(|t| {
-                let mut v = self.engine.tokenize_text(t);
-                let cut = v.len() > MAX_EMBED_TOKENS;
-                v.truncate(MAX_EMBED_TOKENS);
+                let (mut v, cut) = self.engine.item_tokens(t, MAX_EMBED_TOKENS, &[]);
                 if v.is_empty() {
                     v = self.engine.tokenize_text(" ");
                 }

@@ -12,7 +12,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaLoraAdapter, 
 use llama_cpp_2::token::LlamaToken;
 
 use super::gguf::{self, GgufInfo};
-use super::prompt::TEXT_SLOT;
+use super::prompt::{example_slot, item_bytes, TEXT_SLOT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
@@ -121,11 +121,13 @@ impl Engine {
         self.model.vocab().tokenize(text.as_bytes(), bos, true)
     }
 
-    /// An item's tokens as scored and trained: its text cut to `max` tokens, then the prompt
-    /// suffix. Also says whether the text was cut.
+    /// An item's tokens as scored and trained: its text cut to [`item_bytes`]`(max)` bytes,
+    /// tokenized as plain text, cut to `max` tokens, then the prompt suffix. Also says whether
+    /// the text was cut.
     pub fn item_tokens(&self, text: &str, max: usize, suffix: &[LlamaToken]) -> (Vec<LlamaToken>, bool) {
+        let (text, cut) = crate::text::cut_bytes(text, item_bytes(max));
         let mut toks = self.tokenize_text(text);
-        let truncated = toks.len() > max;
+        let truncated = cut || toks.len() > max;
         toks.truncate(max);
         toks.extend_from_slice(suffix);
         (toks, truncated)
@@ -141,8 +143,42 @@ impl Engine {
 
     /// The model's chat template applied to `[system, user]` with the assistant turn opened,
     /// split where the item text goes: (shared prefix, text after the item).
-    pub fn prompt_parts(&self, system: &str, user_with_slot: &str) -> Result<(String, String), LlmError> {
-        self.split_at_slot(&[("system", system), ("user", user_with_slot)], true)
+    pub fn prompt_parts(&self, system: &str, user_with_slot: &str) -> Result<(PromptPrefix, String), LlmError> {
+        self.prompt_parts_with(system, user_with_slot, &[], 0)
+    }
+
+    /// [`Engine::prompt_parts`] for a system message holding data: `data[i]` (a few-shot
+    /// example's text) goes where `system` has [`example_slot`]`(i)`. The data is tokenized as
+    /// plain text and cut like an item, to `max_data_tokens`; only the template's own text is
+    /// parsed for special tokens, so an example cannot open or close a turn.
+    pub fn prompt_parts_with(
+        &self,
+        system: &str,
+        user_with_slot: &str,
+        data: &[&str],
+        max_data_tokens: usize,
+    ) -> Result<(PromptPrefix, String), LlmError> {
+        let (rendered, suffix) = self.split_at_slot(&[("system", system), ("user", user_with_slot)], true)?;
+        let mut prefix = PromptPrefix::default();
+        let mut rest = rendered.as_str();
+        for (i, d) in data.iter().enumerate() {
+            let slot = example_slot(i);
+            let at = rest.find(&slot).ok_or_else(|| LlmError::Engine("the chat template dropped a few-shot example".into()))?;
+            prefix.push_template(self, &rest[..at]);
+            let (cut, _) = crate::text::cut_bytes(d, item_bytes(max_data_tokens));
+            prefix.text.push_str(cut);
+            prefix.tokens.extend(self.item_tokens(cut, max_data_tokens, &[]).0);
+            rest = &rest[at + slot.len()..];
+        }
+        prefix.push_template(self, rest);
+        Ok((prefix, suffix))
+    }
+
+    /// A prefix of template text only (tests, benchmarks).
+    pub fn template_prefix(&self, text: &str) -> PromptPrefix {
+        let mut prefix = PromptPrefix::default();
+        prefix.push_template(self, text);
+        prefix
     }
 
     /// Generate up to `max` tokens greedily after `prompt` (the naive baseline uses it).
@@ -179,6 +215,23 @@ impl Engine {
             logits_at = 0;
         }
         Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// A prompt's shared prefix: the chat template's own text (special tokens parsed, BOS if the
+/// model wants one) with data spliced in as plain-text tokens.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PromptPrefix {
+    /// The prefix as text, data included (what the prompt fingerprint hashes).
+    pub text: String,
+    pub tokens: Vec<LlamaToken>,
+}
+
+impl PromptPrefix {
+    fn push_template(&mut self, engine: &Engine, text: &str) {
+        let first = self.tokens.is_empty() && self.text.is_empty();
+        self.tokens.extend(engine.tokenize_template(text, first));
+        self.text.push_str(text);
     }
 }
 

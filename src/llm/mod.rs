@@ -10,4 +10,4 @@ pub mod prelabel;
 pub mod prompt;
 pub mod score;
 
-pub use engine::{context_params, Engine, EngineOptions, LlmError};
+pub use engine::{context_params, Engine, EngineOptions, LlmError, PromptPrefix};

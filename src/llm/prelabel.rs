@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use super::engine::{Engine, EngineOptions};
+use super::engine::{Engine, EngineOptions, PromptPrefix};
 use super::prompt;
 use super::score::{LabelScorer, ScorerSpec};
 use crate::config::Config;
@@ -63,7 +63,7 @@ pub struct PrelabelReport {
 
 /// The prompt pieces and the fingerprint that identifies "this model, adapter and prompt".
 pub struct PreparedPrompt {
-    pub prefix: String,
+    pub prefix: PromptPrefix,
     pub suffix: String,
     pub fingerprint: String,
     pub prompt_sha256: String,
@@ -77,10 +77,10 @@ pub fn prepare_prompt(
     adapter_sha: Option<&str>,
 ) -> Result<PreparedPrompt> {
     let examples = prompt::few_shot_examples(store, cfg)?;
-    let system = prompt::system_message(cfg, &examples);
+    let system = prompt::system_template(cfg, &examples);
     let user = prompt::user_message(cfg, prompt::TEXT_SLOT);
-    let (prefix, suffix) = engine.prompt_parts(&system, &user)?;
-    let prompt_sha256 = hex::encode(Sha256::digest(format!("{prefix}\0{suffix}").as_bytes()));
+    let (prefix, suffix) = engine.prompt_parts_with(&system, &user, &prompt::example_texts(&examples), cfg.model.max_item_tokens)?;
+    let prompt_sha256 = hex::encode(Sha256::digest(format!("{}\0{suffix}", prefix.text).as_bytes()));
     let fp = serde_json::json!({
         "scorer": scorer_version(cfg.model.kv_cache),
         "model": model_sha,

@@ -18,7 +18,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
-use super::engine::{context_params, Engine, LlmError};
+use super::engine::{context_params, Engine, LlmError, PromptPrefix};
 pub use crate::config::KvCache;
 
 /// Rows below which llama.cpp's CPU flash attention switches from its f32 tiled kernel to a
@@ -44,7 +44,7 @@ pub struct Scored {
 
 /// Prompt pieces and label names for a [`LabelScorer`].
 pub struct ScorerSpec<'a> {
-    pub prefix: &'a str,
+    pub prefix: &'a PromptPrefix,
     pub suffix: &'a str,
     pub labels: &'a [String],
     pub max_item_tokens: usize,
@@ -72,7 +72,7 @@ type Slot = (i32, usize, LlamaToken, bool);
 
 impl<'e> LabelScorer<'e> {
     pub fn new(engine: &'e Engine, spec: &ScorerSpec) -> Result<Self, LlmError> {
-        let prefix = engine.tokenize_template(spec.prefix, true);
+        let prefix = &spec.prefix.tokens;
         let suffix = engine.tokenize_template(spec.suffix, false);
         let mut labels = Vec::new();
         for name in spec.labels {

@@ -50,6 +50,18 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// `path` as SQLite must be given it to read it as a plain file name. The bundled SQLite is
+/// built with `SQLITE_USE_URI`, so a name starting with `file:` would be parsed as a URI
+/// (`file:x?mode=memory` an in-memory database) whatever the open flags say; a relative path
+/// gets a leading `./`, which no URI has.
+fn plain_path(path: &Path) -> std::path::PathBuf {
+    if path.is_relative() {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    }
+}
+
 impl Store {
     /// Create the store in `project` (the folder must exist). Fails if one is already there.
     pub fn create(project: &Path) -> Result<Self> {
@@ -77,12 +89,13 @@ impl Store {
             return Err(StoreError::NotAProject { path: project.to_path_buf() });
         }
         let sq = |source| StoreError::Sqlite { path: path.clone(), source };
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        // No SQLITE_OPEN_URI: a project path is a path, never a URI.
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
         let opened = (|| {
-            let conn = Connection::open_with_flags(&path, flags)?;
+            let conn = Connection::open_with_flags(plain_path(&path), flags)?;
             conn.busy_timeout(Duration::from_secs(30))?;
             // WAL: readers never block the writer; FULL: a committed label survives power loss.
             conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -212,6 +225,20 @@ mod tests {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
         assert_eq!(rfc3339(1_795_435_200, 999), "2026-11-23T12:00:00.999Z");
+    }
+
+    #[test]
+    fn a_project_path_is_never_a_uri() {
+        assert_eq!(plain_path(Path::new("file:x?mode=memory/hifi.db")), Path::new("./file:x?mode=memory/hifi.db"));
+        assert_eq!(plain_path(Path::new("/p/file:x/hifi.db")), Path::new("/p/file:x/hifi.db"));
+        // Opened the way the store opens it, the name is a file on disk, not an in-memory database.
+        let dir = std::env::temp_dir().join(format!("hifi-uri-{}", std::process::id()));
+        let project = dir.join("file:x?mode=memory");
+        std::fs::create_dir_all(&project).unwrap();
+        drop(Store::create(&project).unwrap());
+        assert!(project.join(DB_FILE).is_file());
+        assert!(Store::open(&project).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

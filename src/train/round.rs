@@ -97,13 +97,13 @@ pub struct PromptTokens {
 }
 
 impl PromptTokens {
-    pub fn new(engine: &Engine, prefix: &str, suffix: &str, labels: &[String]) -> Result<Self> {
+    pub fn new(engine: &Engine, prefix: &crate::llm::PromptPrefix, suffix: &str, labels: &[String]) -> Result<Self> {
         let ids = |t: Vec<llama_cpp_2::token::LlamaToken>| t.iter().map(|t| t.0 as u32).collect::<Vec<u32>>();
         let label_tokens: Vec<Vec<u32>> = labels.iter().map(|l| ids(engine.tokenize_text(l))).collect();
         if let Some(i) = label_tokens.iter().position(Vec::is_empty) {
             return Err(Error::Input(format!("label {:?} tokenizes to nothing with this model", labels[i])));
         }
-        Ok(Self { prefix: ids(engine.tokenize_template(prefix, true)), suffix: engine.tokenize_template(suffix, false), labels: label_tokens })
+        Ok(Self { prefix: ids(prefix.tokens.clone()), suffix: engine.tokenize_template(suffix, false), labels: label_tokens })
     }
 
     /// `text` answered with label `label`: the item cut to `max_item_tokens`, the suffix,

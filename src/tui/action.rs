@@ -48,6 +48,8 @@ pub enum Action {
     Undone(Option<LabelEvent>),
     Redone(Option<LabelEvent>),
     Failed(String),
+    /// A write waits for another process's lock and is being retried.
+    Saving(String),
     JobProgress { stage: Stage, done: u64, total: u64, note: String },
     /// One training step's loss.
     JobLoss { stage: Stage, loss: f64 },

@@ -46,18 +46,21 @@ enum DbReq {
 
 fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbReq>, tx: Sender<Action>) -> Result<JoinHandle<()>> {
     let mut store = Store::open(&project)?;
+    // Short waits for the write lock, retried below: the screen says "saving…" within a
+    // second instead of after SQLite's 30 s timeout.
+    store.conn().busy_timeout(RETRY_EVERY).context("cannot set the store's busy timeout")?;
     Ok(std::thread::spawn(move || {
         for DbReq::Effect(e) in rx {
             let out = match e {
                 Effect::Annotate(a) => {
                     let (item, kind, label) = (a.item, a.kind, a.label.clone());
-                    match store.annotate(&a) {
+                    match until_committed(&tx, || store.annotate(&a)) {
                         Ok(_) => Action::Saved { item, kind, label },
                         Err(e) => Action::Failed(format!("not saved: {e}")),
                     }
                 }
-                Effect::Undo => store.undo(&annotator).map_or_else(|e| Action::Failed(e.to_string()), Action::Undone),
-                Effect::Redo => store.redo(&annotator).map_or_else(|e| Action::Failed(e.to_string()), Action::Redone),
+                Effect::Undo => until_committed(&tx, || store.undo(&annotator)).map_or_else(|e| Action::Failed(e.to_string()), Action::Undone),
+                Effect::Redo => until_committed(&tx, || store.redo(&annotator)).map_or_else(|e| Action::Failed(e.to_string()), Action::Redone),
                 Effect::LoadNext => match data::next_entry(&mut store, &annotator) {
                     Ok((entry, done, total)) => Action::Loaded { entry: entry.map(Box::new), done, total },
                     Err(e) => Action::Failed(e.to_string()),
@@ -65,7 +68,7 @@ fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbRe
                 Effect::LoadDashboard => data::dashboard(&mut store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), |d| Action::DashboardLoaded(Box::new(d))),
                 Effect::LoadConflicts => data::conflicts(&store).map_or_else(|e| Action::Failed(e.to_string()), Action::ConflictsLoaded),
                 Effect::LoadSet(id) => data::set_view(&store, id).map_or_else(|e| Action::Failed(e.to_string()), |s| Action::SetLoaded(s.map(Box::new))),
-                Effect::Veto { selection, rank, restore } => match store.veto(selection, rank, &annotator, None, restore) {
+                Effect::Veto { selection, rank, restore } => match until_committed(&tx, || store.veto(selection, rank, &annotator, None, restore)) {
                     Ok(()) => Action::VetoSaved { selection, rank, vetoed: !restore },
                     Err(e) => Action::Failed(format!("not saved: {e}")),
                 },
@@ -76,6 +79,32 @@ fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbRe
             }
         }
     }))
+}
+
+/// How long one attempt waits for another process's write lock.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+/// Run a write until it is committed. While another process holds the write lock (a long
+/// `hifi import` is one transaction), the write is retried and the screen says "saving…";
+/// a decision is never dropped for a busy store. Other errors are returned.
+fn until_committed<T>(tx: &Sender<Action>, mut write: impl FnMut() -> crate::store::Result<T>) -> crate::store::Result<T> {
+    let mut told = false;
+    loop {
+        match write() {
+            Err(e) if is_busy(&e) => {
+                if !told {
+                    told = true;
+                    let _ = tx.send(Action::Saving("saving… (another hifi process is writing to the project; kept and retried)".into()));
+                }
+            }
+            done => return done,
+        }
+    }
+}
+
+fn is_busy(e: &crate::store::StoreError) -> bool {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    matches!(e, crate::store::StoreError::Sqlite { source, .. } if matches!(source.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked)))
 }
 
 /// Forwards a job's progress to the UI, at most every 100 ms.
@@ -200,6 +229,9 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
     let _ = disable_raw_mode();
     let _ = execute!(std::io::stdout(), LeaveAlternateScreen);
     // Every decision in flight is committed before we exit.
+    if app.pending > 0 {
+        eprintln!("saving {} decision(s) before exiting…", app.pending);
+    }
     drop(db_tx);
     let _ = worker.join();
     result

@@ -170,6 +170,9 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Saved { item, kind, label } => {
             app.pending = app.pending.saturating_sub(1);
+            if app.message.as_ref().is_some_and(|(m, _)| m.starts_with("saving…")) {
+                app.message = None;
+            }
             if kind == AnnotationKind::Resolve {
                 app.conflicts.retain(|c| c.item != item);
                 app.conflict_sel = app.conflict_sel.min(app.conflicts.len().saturating_sub(1));
@@ -206,6 +209,10 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                     vec![]
                 }
             }
+        }
+        Saving(msg) => {
+            app.message = Some((msg, Level::Info));
+            vec![]
         }
         Failed(msg) => {
             app.pending = app.pending.saturating_sub(1);
