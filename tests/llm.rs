@@ -284,7 +284,7 @@ fn embed_stage_resumes_and_vectors_map_back() {
     let params = hifi::llm::embed::EmbedParams { limit: None, ..params };
     let r2 = hifi::llm::embed::run(&mut store, &params, &mut Silent, &CancelToken::new()).unwrap();
     assert_eq!((r2.embedded, r2.already_done, r2.remaining), (7, 5, 0));
-    assert_eq!(std::fs::metadata(&vec_file).unwrap().len(), (12 * r2.dim * 4) as u64, "torn tail cut");
+    assert_eq!(std::fs::metadata(&vec_file).unwrap().len(), (hifi::llm::embed::HEADER_BYTES + 12 * r2.dim * 4) as u64, "torn tail cut (after the header)");
     let v = hifi::llm::embed::Vectors::open(&store, None).unwrap();
     assert_eq!(v.rows.len(), 12);
     for (key, _) in &v.rows {
