@@ -86,10 +86,14 @@ fn betr_keeps_documents_closer_to_the_targets_with_equal_quotas_and_exports_with
     assert_eq!(prov["left_out"]["vetoed"], 1);
     assert!(prov["selection"]["params"]["targets"].as_str().unwrap().ends_with("betr-targets.jsonl"));
     assert_eq!(prov["selection"]["report"]["kept"], 20);
-    let (ok, _, err) = hifi(p, &["export", "--selection", "latest", "--format", "chat-jsonl", "-o", &o]);
+    let (ok, _, err) = hifi(p, &["export", "--selection", "latest", "--format", "chat-jsonl", "-o", &o, "--force"]);
     assert!(!ok && err.contains("without responses"), "{err}");
     run_ok(p, &["select", "veto", "latest", "0", "--restore"]);
-    run_ok(p, &["export", "--selection", "latest", "-o", &o]);
+    // The set and its provenance exist: replaced only with --force.
+    let (ok, _, err) = hifi(p, &["export", "--selection", "latest", "-o", &o]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 19, "left as it was");
+    run_ok(p, &["export", "--selection", "latest", "-o", &o, "--force"]);
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 20);
 
     // A built set never changes; vetoes are append-only.
