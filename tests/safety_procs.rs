@@ -374,3 +374,40 @@ fn the_workstation_asks_before_running_a_hifi_toml_command() {
     let confirmed = std::fs::read_to_string(xdg.join("hifi/confirmed-commands")).unwrap();
     assert_eq!(confirmed.lines().count(), 2, "{confirmed}");
 }
+
+/// The workstation whose terminal closes (ssh dropped, tmux killed) leaves: it never stays
+/// behind spinning on a hung-up terminal (crossterm's reader loops on the failing read).
+#[test]
+fn the_workstation_leaves_when_its_terminal_closes() {
+    assert!(Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()), "tmux is required (scripts/setup.sh installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("p");
+    let (ok, _, err) = hifi_in(dir.path(), &proj, &["init", proj.to_str().unwrap(), "--labels", "a,b", "--task", "t"], &[]);
+    assert!(ok, "{err}");
+    std::fs::write(dir.path().join("i.csv"), "id,text\nx1,hello\nx2,world\n").unwrap();
+    let (ok, _, err) = hifi_in(dir.path(), &proj, &["import", "i.csv"], &[]);
+    assert!(ok, "{err}");
+    // A server of its own, killed whole: the pane's terminal goes away as when ssh drops.
+    let socket = format!("hifi-hup-{}", std::process::id());
+    let tmux = |args: &[&str]| Command::new("tmux").arg("-L").arg(&socket).args(args).output().unwrap();
+    let cmd = format!("{} --project {} review --annotator ana", env!("CARGO_BIN_EXE_hifi"), proj.display());
+    let out = tmux(&["new-session", "-d", "-x", "100", "-y", "30", &cmd]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pane = || String::from_utf8_lossy(&tmux(&["list-panes", "-F", "#{pane_pid}"]).stdout).trim().parse::<i32>().ok();
+    wait_until("the workstation starts", Duration::from_secs(10), || pane().is_some_and(pid_alive));
+    let pid = pane().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "hifi", "the pane runs hifi itself (not a shell around it)");
+    tmux(&["kill-server"]);
+    let t0 = Instant::now();
+    while pid_alive(pid) && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alive = pid_alive(pid);
+    if alive {
+        // SAFETY: kill(2) on the workstation this test started, so it does not outlive the test.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(!alive, "the workstation is still running 10 s after its terminal closed");
+}

@@ -237,6 +237,23 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
     result
 }
 
+/// Wait up to `wait` for terminal input; true when the terminal hung up (its other end
+/// closed). Looks at stdin where it is a character device (crossterm reads keys from it); a
+/// closed pipe on stdin is not a closed terminal.
+fn terminal_gone(wait: Duration) -> bool {
+    // SAFETY: fstat on a descriptor number into a zeroed stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let is_chr = unsafe { libc::fstat(0, &mut st) == 0 } && (st.st_mode & libc::S_IFMT) == libc::S_IFCHR;
+    if !is_chr {
+        std::thread::sleep(wait);
+        return false;
+    }
+    let mut fd = libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll(2) on one valid pollfd.
+    let n = unsafe { libc::poll(&mut fd, 1, wait.as_millis() as libc::c_int) };
+    n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
 #[allow(clippy::too_many_arguments)]
 fn event_loop(
     term: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
@@ -263,7 +280,12 @@ fn event_loop(
             dirty = false;
         }
         let mut actions = Vec::new();
-        if event::poll(Duration::from_millis(16))? {
+        // Wait for input here, not inside crossterm: on a closed terminal (ssh dropped, tmux
+        // killed) its reader loops forever on the failing read. Leave as on SIGHUP instead.
+        if terminal_gone(Duration::from_millis(16)) {
+            break;
+        }
+        if event::poll(Duration::ZERO)? {
             match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
                     if app.confirm.is_some() {
