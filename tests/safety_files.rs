@@ -4,21 +4,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::bin;
+use common::{bin, require_model};
 
 /// `hifi` run from inside `dir` (as `cd proj && hifi …`): (success, stdout, stderr).
 fn hifi_in(dir: &Path, args: &[&str]) -> (bool, String, String) {
     let out = bin().current_dir(dir).arg("--quiet").args(args).output().expect("run hifi");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-/// The default model; these tests need it, so its absence fails them.
-fn require_model() -> PathBuf {
-    let p = hifi::config::default_model_path();
-    assert!(p.exists(), "the test model is missing at {}: run scripts/setup.sh", p.display());
-    p
 }
 
 /// A project made with the binary: six items, three labeled by an expert.

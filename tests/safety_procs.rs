@@ -10,14 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, repo};
-
-/// The model is required: these tests fail, never skip, without it.
-fn model() -> PathBuf {
-    let p = hifi::config::default_model_path();
-    assert!(p.exists(), "the test model is missing at {} (run scripts/setup.sh)", p.display());
-    p
-}
+use common::{bin, repo, require_model as model};
 
 fn hifi_in(cwd: &Path, project: &Path, args: &[&str], env: &[(&str, &Path)]) -> (bool, String, String) {
     let mut c = bin();

@@ -5,10 +5,13 @@
 //! and is cut before it is tokenized, and a decision made while `hifi import` holds the write
 //! lock is retried until it is committed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::require_model as model;
 use hifi::config::{Config, LabelDef, ModelConfig, PromptConfig, SplitConfig};
 use hifi::store::{NewQueueEntry, NewSelectionEntry, SelectionKind, Store};
 
@@ -208,13 +211,6 @@ fn a_csv_with_100k_columns_is_checked_in_linear_time() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&String::from_utf8_lossy(&out.stdout))["rows"], 2);
     eprintln!("two 100,000-column imports in {:.1}s", t.elapsed().as_secs_f64());
-}
-
-/// The real default model; a test that needs it fails without it.
-fn model() -> PathBuf {
-    let m = hifi::config::default_model_path();
-    assert!(m.exists(), "the test model is missing at {} (run scripts/setup.sh)", m.display());
-    m
 }
 
 /// Case 8: an item that tries to close its turn and open the assistant's, as an item and as a

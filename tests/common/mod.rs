@@ -22,6 +22,14 @@ pub fn model() -> Option<PathBuf> {
     None
 }
 
+/// The real default model for a test that needs it: its absence fails the test, wherever it
+/// runs (run scripts/setup.sh to fetch it).
+pub fn require_model() -> PathBuf {
+    let p = hifi::config::default_model_path();
+    assert!(p.exists(), "the test model is missing at {} (run scripts/setup.sh)", p.display());
+    p
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
