@@ -333,6 +333,9 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
         ],
         model: Default::default(),
         split: Default::default(),
+        review: Default::default(),
+        mine: Default::default(),
+        stop: Default::default(),
         prompt: Default::default(),
         train: Default::default(),
     };
@@ -347,6 +350,7 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
                 item_b: Some(rng.gen_range(1..=n)),
                 reason: serde_json::json!({"distance": 0.12, "clusters": "clickbait#3 × benign#1"}),
                 needed: 1,
+                audit: false,
             })
             .collect();
         store.replace_queue("pairs", &entries)?;

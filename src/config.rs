@@ -91,11 +91,65 @@ pub struct SplitConfig {
     /// Share of expert-labeled items kept for evaluation (never trained on, never exported as
     /// train). Stratified by label; an item never changes split once assigned.
     pub eval_fraction: f64,
+    /// Items whose embeddings are at most this far apart (Euclidean, unit vectors: the
+    /// distance the queue shows) are near-duplicates and always share a split, like the two
+    /// items of a mined pair; 0 turns it off.
+    pub near_duplicate: f64,
 }
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        Self { eval_fraction: 0.3 }
+        Self { eval_fraction: 0.3, near_duplicate: 0.1 }
+    }
+}
+
+/// The review screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// Show the model's predicted label and probabilities while labeling (`p` toggles). Off by
+    /// default: a visible suggestion anchors experts and inflates every agreement number. Each
+    /// label records whether it was given blind.
+    pub show_predictions: bool,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self { show_predictions: false }
+    }
+}
+
+/// Queue refills (`hifi mine`, the workstation's mine stage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MineConfig {
+    /// Share of every refill drawn uniformly at random from unlabeled items: the audit stratum,
+    /// labeled blind and always kept in eval, so the report can say how good the model is on
+    /// the pool at large and how common each label is there.
+    pub audit_share: f64,
+}
+
+impl Default for MineConfig {
+    fn default() -> Self {
+        Self { audit_share: 0.1 }
+    }
+}
+
+/// The stop rule (`hifi report`, the dashboard).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StopConfig {
+    /// δ: "as good as the experts" once the 90% upper bound of κ_expert–expert − κ_model–expert
+    /// (on the same double-labeled blind eval items) is at most this.
+    pub margin: f64,
+    /// "No improvement" once the last two rounds are, with 95% confidence, less than this
+    /// much κ above the best earlier round.
+    pub min_gain: f64,
+}
+
+impl Default for StopConfig {
+    fn default() -> Self {
+        Self { margin: 0.05, min_gain: 0.05 }
     }
 }
 
@@ -163,6 +217,12 @@ pub struct Config {
     #[serde(default)]
     pub split: SplitConfig,
     #[serde(default)]
+    pub review: ReviewConfig,
+    #[serde(default)]
+    pub mine: MineConfig,
+    #[serde(default)]
+    pub stop: StopConfig,
+    #[serde(default)]
     pub prompt: PromptConfig,
     #[serde(default)]
     pub train: TrainConfig,
@@ -224,6 +284,15 @@ impl Config {
         }
         if !(0.0..1.0).contains(&self.split.eval_fraction) {
             return Err(format!("split.eval_fraction = {} must be in [0, 1)", self.split.eval_fraction));
+        }
+        if !(self.split.near_duplicate >= 0.0 && self.split.near_duplicate <= 2.0) {
+            return Err(format!("split.near_duplicate = {} must be in [0, 2] (unit vectors are at most 2 apart)", self.split.near_duplicate));
+        }
+        if !(0.0..=1.0).contains(&self.mine.audit_share) {
+            return Err(format!("mine.audit_share = {} must be in [0, 1]", self.mine.audit_share));
+        }
+        if !(self.stop.margin > 0.0 && self.stop.margin < 1.0) || !(self.stop.min_gain >= 0.0 && self.stop.min_gain < 1.0) {
+            return Err(format!("stop.margin = {} must be in (0, 1) and stop.min_gain = {} in [0, 1)", self.stop.margin, self.stop.min_gain));
         }
         if self.model.max_item_tokens == 0 || self.model.batch_items == 0 {
             return Err("model.max_item_tokens and model.batch_items must be at least 1".into());
@@ -305,7 +374,16 @@ impl Config {
         s.push_str("# \"shared\": one KV cache for a batch (fast); \"separate\": a copy per item (scores independent of the batch)\n");
         s.push_str(&format!("kv_cache = \"{}\"\n\n", self.model.kv_cache.as_str()));
         s.push_str("[split]\n# Share of expert labels held out for evaluation (stratified, sticky).\n");
-        s.push_str(&format!("eval_fraction = {}\n\n", self.split.eval_fraction));
+        s.push_str(&format!("eval_fraction = {}\n", self.split.eval_fraction));
+        s.push_str("# Items at most this far apart (the distance the queue shows) always share a split.\n");
+        s.push_str(&format!("near_duplicate = {}\n\n", self.split.near_duplicate));
+        s.push_str("[review]\n# Show the model's prediction while labeling (`p` toggles); blind labels keep eval honest.\n");
+        s.push_str(&format!("show_predictions = {}\n\n", self.review.show_predictions));
+        s.push_str("[mine]\n# Share of each refill drawn at random from unlabeled items (audit stratum, always eval).\n");
+        s.push_str(&format!("audit_share = {}\n\n", self.mine.audit_share));
+        s.push_str("[stop]\n# Stop when κ_experts − κ_model is at most `margin` (90% upper bound), or when two rounds\n");
+        s.push_str("# in a row gain less than `min_gain` κ over the best earlier one.\n");
+        s.push_str(&format!("margin = {}\nmin_gain = {}\n\n", self.stop.margin, self.stop.min_gain));
         s.push_str("[prompt]\n# Expert-labeled train examples shown in the prompt (0 = zero-shot).\n");
         s.push_str(&format!("few_shot = {}\n", self.prompt.few_shot));
         s.push_str(&format!("item_noun = {}\n", toml_str(&self.prompt.item_noun)));
@@ -396,6 +474,9 @@ mod tests {
             ],
             model: ModelConfig::default(),
             split: SplitConfig::default(),
+            review: ReviewConfig::default(),
+            mine: MineConfig::default(),
+            stop: StopConfig { margin: 0.1, min_gain: 0.02 },
             prompt: PromptConfig::default(),
             train: TrainConfig { external: Some("sh train.sh {job} {out}".into()), ..TrainConfig::default() },
         }

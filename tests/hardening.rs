@@ -229,7 +229,7 @@ fn annotators_at_once_lose_and_duplicate_nothing() {
     let mut st = st;
     let keys: Vec<i64> = (0..150).map(|i| st.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
     let entries: Vec<NewQueueEntry> =
-        keys.chunks(2).enumerate().map(|(j, c)| NewQueueEntry { item_a: c[0], item_b: c.get(1).copied(), reason: serde_json::json!({}), needed: if j % 5 == 0 { 2 } else { 1 } }).collect();
+        keys.chunks(2).enumerate().map(|(j, c)| NewQueueEntry { item_a: c[0], item_b: c.get(1).copied(), reason: serde_json::json!({}), needed: if j % 5 == 0 { 2 } else { 1 }, audit: false }).collect();
     st.replace_queue("pairs", &entries).unwrap();
     let handles: Vec<_> = (0..4)
         .map(|t| {
@@ -242,7 +242,7 @@ fn annotators_at_once_lose_and_duplicate_nothing() {
                 while let Some(e) = st.claim_next(&who).unwrap() {
                     claimed.push(e.id);
                     for item in [Some(e.item_a), e.item_b].into_iter().flatten() {
-                        st.annotate(&Annotation { item, annotator: who.clone(), kind: AnnotationKind::Label, label: Some(labels[0].clone()), note: None }).unwrap();
+                        st.annotate(&Annotation { item, annotator: who.clone(), kind: AnnotationKind::Label, label: Some(labels[0].clone()), note: None, suggestion: None }).unwrap();
                     }
                 }
                 claimed

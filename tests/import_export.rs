@@ -44,7 +44,7 @@ fn csv_round_trip_keeps_text_exactly() {
     // Label everything, export all as CSV and as JSONL; texts come back byte for byte.
     for (id, _) in TRICKY {
         let key = store.item_by_id(id).unwrap().unwrap().key;
-        store.annotate(&Annotation { item: key, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None }).unwrap();
+        store.annotate(&Annotation { item: key, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None, suggestion: None }).unwrap();
     }
     let out = dir.path().join("out.csv");
     let rep = export(&mut store, &cfg, ExportFormat::Csv, SplitChoice::All, &out, Default::default()).unwrap();
@@ -79,7 +79,7 @@ fn jsonl_round_trip_with_metadata_and_generated_ids() {
     let first = store.item_by_id("pool-1").unwrap().unwrap();
     assert_eq!(first.text, TRICKY[0].1);
     assert_eq!(first.meta.as_deref(), Some(r#"{"score":3,"tags":["x"]}"#));
-    store.annotate(&Annotation { item: first.key, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("clickbait".into()), note: None }).unwrap();
+    store.annotate(&Annotation { item: first.key, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("clickbait".into()), note: None, suggestion: None }).unwrap();
     let out = dir.path().join("out.jsonl");
     export(&mut store, &cfg, ExportFormat::Jsonl, SplitChoice::All, &out, Default::default()).unwrap();
     let line = std::fs::read_to_string(&out).unwrap();
@@ -149,7 +149,7 @@ fn eval_items_never_exported_as_train_and_chat_export_uses_the_prompt() {
     for i in 0..40 {
         let key = store.item_by_id(&format!("i{i}")).unwrap().unwrap().key;
         let label = if i % 3 == 0 { "clickbait" } else { "benign" };
-        store.annotate(&Annotation { item: key, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some(label.into()), note: None }).unwrap();
+        store.annotate(&Annotation { item: key, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some(label.into()), note: None, suggestion: None }).unwrap();
     }
     let train = dir.path().join("train.jsonl");
     let eval = dir.path().join("eval.jsonl");
@@ -236,8 +236,8 @@ fn a_set_exports_with_its_system_message_and_without_eval_items() {
     let id = store.save_selection(hifi::store::SelectionKind::SelfTrain, &params, &serde_json::json!({}), &entries).unwrap();
     // q2 lands in the eval split: it must not be exported as training data.
     let q2 = k(&store, "q2");
-    store.annotate(&Annotation { item: q2, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None }).unwrap();
-    store.assign_splits(1.0).unwrap();
+    store.annotate(&Annotation { item: q2, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None, suggestion: None }).unwrap();
+    store.assign_splits(1.0, &Default::default()).unwrap();
     assert_eq!(store.split_of(q2).unwrap(), Some(hifi::store::Split::Eval));
     let sel = store.selection(id).unwrap().unwrap();
     let out = dir.path().join("set.jsonl");

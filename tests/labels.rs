@@ -36,7 +36,7 @@ fn sample(n: usize) -> (tempfile::TempDir, Config, Store, Vec<Ad>) {
 }
 
 fn opts(cfg: &Config, annotator: &str) -> LabelImportOptions {
-    LabelImportOptions { annotator: annotator.into(), format: None, id_field: None, label_field: None, labels: cfg.label_names(), skip_invalid: false }
+    LabelImportOptions { annotator: annotator.into(), format: None, id_field: None, label_field: None, labels: cfg.label_names(), skip_invalid: false, suggestion: None }
 }
 
 fn other(label: &str) -> &'static str {
@@ -330,12 +330,12 @@ fn export_carries_annotator_time_split_prediction_and_round() {
     let (dir, cfg, mut store, ads) = sample(3);
     let keys: Vec<i64> = ads.iter().map(|a| store.item_by_id(&a.id).unwrap().unwrap().key).collect();
     let labels = cfg.label_names();
-    let rec = ModelRecord { id: 0, fingerprint: "fp-1".into(), kind: "llm".into(), model_path: Some("m.gguf".into()), model_sha256: None, adapter_path: None, adapter_sha256: None, prompt_sha256: None, labels: labels.clone() };
+    let rec = ModelRecord { id: 0, fingerprint: "fp-1".into(), kind: "llm".into(), model_path: Some("m.gguf".into()), model_sha256: None, adapter_path: None, adapter_sha256: None, prompt_sha256: None, labels: labels.clone(), few_shot: None };
     let model = store.register_model(&rec).unwrap();
     let preds: Vec<Prediction> = keys.iter().map(|&k| Prediction { item: k, probs: vec![0.8, 0.2], truncated: false }).collect();
     store.put_predictions(model, &labels, &preds).unwrap();
     store.conn().execute("INSERT INTO rounds (started_at) VALUES ('2025-01-01T00:00:00.000Z')", []).unwrap();
-    let ann = |item, who: &str, kind, label: Option<&str>, note: Option<&str>| Annotation { item, annotator: who.into(), kind, label: label.map(str::to_string), note: note.map(str::to_string) };
+    let ann = |item, who: &str, kind, label: Option<&str>, note: Option<&str>| Annotation { item, annotator: who.into(), kind, label: label.map(str::to_string), note: note.map(str::to_string), suggestion: None };
     store.annotate(&ann(keys[0], "ana", AnnotationKind::Label, Some("clickbait"), Some("hides it"))).unwrap();
     store.annotate(&ann(keys[1], "ana", AnnotationKind::Label, Some("benign"), None)).unwrap();
     store.undo("ana").unwrap();

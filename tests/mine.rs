@@ -222,13 +222,13 @@ fn remining_excludes_labeled_items_and_reuses_clusters() {
     assert!(first.labels.iter().all(|l| !l.cached));
     let queue = st.queue().unwrap();
     assert_eq!(queue.len(), first.entries);
-    assert!(queue.iter().all(|e| e.item_b.is_some() && e.reason["clusters"].is_array() && e.reason["probs_a"].is_object()));
+    assert!(queue.iter().filter(|e| !e.audit).all(|e| e.item_b.is_some() && e.reason["clusters"].is_array() && e.reason["probs_a"].is_object()));
     assert!(queue.iter().any(|e| e.needed == 2), "no entry asks for two annotators");
     // Experts label the first five pairs.
     let mut labeled = HashSet::new();
-    for e in queue.iter().take(5) {
+    for e in queue.iter().filter(|e| !e.audit).take(5) {
         for item in [e.item_a, e.item_b.unwrap()] {
-            st.annotate(&Annotation { item, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None }).unwrap();
+            st.annotate(&Annotation { item, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None, suggestion: None }).unwrap();
             labeled.insert(item);
         }
     }
@@ -244,6 +244,47 @@ fn remining_excludes_labeled_items_and_reuses_clusters() {
 }
 
 #[test]
+fn every_refill_holds_a_random_audit_share_that_shows_no_model_scores() {
+    let synth = generate(&spec(3000, 3, 3, 2, 21)).unwrap();
+    let (_dir, mut cfg, mut st) = project_from_synth(&synth);
+    let params = MineParams { budget: 45, ..MineParams::default() };
+    let rep = mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    let queue = st.queue().unwrap();
+    let audit: Vec<usize> = (0..queue.len()).filter(|&i| queue[i].audit).collect();
+    let mined = queue.len() - audit.len();
+    // 10% of the final queue: round(0.1 × mined / 0.9).
+    assert_eq!(audit.len(), ((0.1 * mined as f64 / 0.9).round() as usize).max(1), "{rep:?}");
+    assert_eq!(rep.audit, audit.len());
+    assert_eq!(rep.entries, queue.len());
+    let in_mined: HashSet<i64> = queue.iter().filter(|e| !e.audit).flat_map(|e| [Some(e.item_a), e.item_b]).flatten().collect();
+    for &i in &audit {
+        let e = &queue[i];
+        assert!(e.item_b.is_none() && !in_mined.contains(&e.item_a), "{e:?}");
+        assert_eq!(e.reason["strategy"], "audit");
+        assert!(e.reason.get("probs").is_none() && e.reason.get("margin").is_none(), "an audit entry carries model scores: {}", e.reason);
+    }
+    // Spread through the queue, not bunched at one end.
+    assert!(audit[0] < queue.len() / 2 && *audit.last().unwrap() >= queue.len() / 2, "{audit:?} of {}", queue.len());
+    // A uniform draw from what is unlabeled: label them, and the next refill draws others.
+    let first: HashSet<i64> = audit.iter().map(|&i| queue[i].item_a).collect();
+    for k in &first {
+        st.annotate(&Annotation { item: *k, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None, suggestion: Some(false) }).unwrap();
+    }
+    mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    let again: HashSet<i64> = st.queue().unwrap().iter().filter(|e| e.audit).map(|e| e.item_a).collect();
+    assert!(!again.is_empty() && again.is_disjoint(&first));
+    // Labeled audit items are eval, in the audit stratum.
+    hifi::curate::split::assign_splits(&mut st, &cfg).unwrap();
+    let strata = st.split_strata().unwrap();
+    assert!(first.iter().all(|k| strata[k] == (store::Split::Eval, true)), "{strata:?}");
+    // audit_share = 0: none.
+    cfg.mine.audit_share = 0.0;
+    let none = mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!(none.audit, 0);
+    assert!(st.queue().unwrap().iter().all(|e| !e.audit));
+}
+
+#[test]
 fn missing_predictions_or_embeddings_give_clear_errors() {
     let (dir, cfg, mut st) = project();
     let p = file(dir.path(), "items.csv", b"id,text\na,one\nb,two\n");
@@ -251,7 +292,7 @@ fn missing_predictions_or_embeddings_give_clear_errors() {
     let err = mine(&mut st, &cfg, &MineParams::default(), &mut Silent, &CancelToken::new()).unwrap_err();
     assert!(err.to_string().contains("hifi prelabel"), "{err}");
     let labels = cfg.label_names();
-    let rec = ModelRecord { id: 0, fingerprint: "f".into(), kind: "test".into(), model_path: None, model_sha256: None, adapter_path: None, adapter_sha256: None, prompt_sha256: None, labels: labels.clone() };
+    let rec = ModelRecord { id: 0, fingerprint: "f".into(), kind: "test".into(), model_path: None, model_sha256: None, adapter_path: None, adapter_sha256: None, prompt_sha256: None, labels: labels.clone(), few_shot: None };
     let model = st.register_model(&rec).unwrap();
     let keys: Vec<i64> = ["a", "b"].iter().map(|id| st.item_by_id(id).unwrap().unwrap().key).collect();
     let preds: Vec<Prediction> = keys.iter().zip([0.6, 0.2]).map(|(k, p)| Prediction { item: *k, probs: vec![p, 1.0 - p], truncated: false }).collect();
@@ -289,12 +330,14 @@ fn cli_glue_mines_a_project() {
     mine_cmd::run(dir.path(), &args, &mut Silent, &CancelToken::new()).unwrap();
     let st = store::Store::open(dir.path()).unwrap();
     let q = st.queue().unwrap();
-    assert_eq!(q.len(), 8);
-    assert_eq!(q.iter().filter(|e| e.needed == 2).count(), 2);
+    // 8 mined entries and, at the default audit share of 0.1, one random audit item.
+    assert_eq!(q.len(), 9);
+    assert_eq!(q.iter().filter(|e| e.audit).count(), 1);
+    assert_eq!(q.iter().filter(|e| e.needed == 2 && !e.audit).count(), 2);
     // The human summary, with another strategy.
     let args = mine_cmd::MineArgs { flags: mine_cmd::MineFlags { strategy: Strategy::ClusterMargin, ..args.flags }, json: false };
     mine_cmd::run(dir.path(), &args, &mut Silent, &CancelToken::new()).unwrap();
-    assert!(st.queue().unwrap().iter().all(|e| e.item_b.is_none() && e.reason["cluster"].is_object()));
+    assert!(st.queue().unwrap().iter().all(|e| e.item_b.is_none() && (e.audit || e.reason["cluster"].is_object())));
 }
 
 #[test]

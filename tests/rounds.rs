@@ -92,7 +92,7 @@ fn simulation_is_deterministic_for_a_seed_and_checks_its_input() {
 }
 
 fn label(st: &mut hifi::store::Store, item: i64, who: &str, label: &str) {
-    st.annotate(&Annotation { item, annotator: who.into(), kind: AnnotationKind::Label, label: Some(label.into()), note: None }).unwrap();
+    st.annotate(&Annotation { item, annotator: who.into(), kind: AnnotationKind::Label, label: Some(label.into()), note: None, suggestion: None }).unwrap();
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
     let d = hifi::tui::data::dashboard(&mut st, &cfg).unwrap();
     assert_eq!(d.model_kappa, Some((format!("{:.3}", rep.scores.kappa.unwrap()), rep.scores.model_vs_expert.n)));
     assert_eq!(d.expert_kappa, Some((format!("{:.3}", rep.scores.expert_vs_expert.kappa.unwrap()), rep.scores.expert_vs_expert.n)));
-    let report = rounds::report(&st).unwrap();
+    let report = rounds::report(&st, &cfg).unwrap();
     assert_eq!(report.rounds.len(), 2);
     let zero = report.rounds[0].scores.as_ref().unwrap();
     assert_eq!(zero.model_kind, "llm");

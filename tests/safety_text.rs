@@ -57,7 +57,10 @@ fn config(few_shot: usize, eval_fraction: f64) -> Config {
             LabelDef { name: "benign".into(), definition: "Says plainly what is offered.".into() },
         ],
         model: ModelConfig { threads: Some(2), ..ModelConfig::default() },
-        split: SplitConfig { eval_fraction },
+        split: SplitConfig { eval_fraction, ..SplitConfig::default() },
+        review: Default::default(),
+        mine: Default::default(),
+        stop: Default::default(),
         prompt: PromptConfig { few_shot, item_noun: "ad".into(), calibrate: true },
         train: Default::default(),
     }
@@ -286,7 +289,7 @@ fn a_decision_during_a_long_import_is_saved_not_dropped() {
     hifi::io::import::import_items(&mut store, &small, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
     let k = |s: &Store, id: &str| s.item_by_id(id).unwrap().unwrap().key;
     let entries: Vec<NewQueueEntry> =
-        ["q0", "q1"].iter().map(|id| NewQueueEntry { item_a: k(&store, id), item_b: None, reason: serde_json::json!({}), needed: 1 }).collect();
+        ["q0", "q1"].iter().map(|id| NewQueueEntry { item_a: k(&store, id), item_b: None, reason: serde_json::json!({}), needed: 1, audit: false }).collect();
     store.replace_queue("test", &entries).unwrap();
     // A file that takes `hifi import` several seconds.
     let rows = 400_000;

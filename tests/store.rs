@@ -17,7 +17,7 @@ fn add_items(store: &mut Store, dir: &std::path::Path, n: usize) {
 
 fn label(store: &mut Store, id: &str, who: &str, l: &str) -> i64 {
     let key = store.item_by_id(id).unwrap().unwrap().key;
-    store.annotate(&Annotation { item: key, annotator: who.into(), kind: AnnotationKind::Label, label: Some(l.into()), note: None }).unwrap()
+    store.annotate(&Annotation { item: key, annotator: who.into(), kind: AnnotationKind::Label, label: Some(l.into()), note: None, suggestion: None }).unwrap()
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn annotations_are_append_only() {
     assert!(e.contains("append-only"), "{e}");
     let e = store.conn().execute("DELETE FROM annotations", []).unwrap_err().to_string();
     assert!(e.contains("append-only"), "{e}");
-    let bad = Annotation { item: 999, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None };
+    let bad = Annotation { item: 999, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None, suggestion: None };
     assert!(store.annotate(&bad).unwrap_err().to_string().contains("no item"));
 }
 
@@ -120,7 +120,7 @@ fn disagreements_need_adjudication() {
     let k0 = store.item_by_id("it0").unwrap().unwrap().key;
     assert_eq!(conflicts, vec![k0]);
     assert_eq!(resolved.len(), 1);
-    store.annotate(&Annotation { item: k0, annotator: "lead".into(), kind: AnnotationKind::Resolve, label: Some("clickbait".into()), note: Some("hides the offer".into()) }).unwrap();
+    store.annotate(&Annotation { item: k0, annotator: "lead".into(), kind: AnnotationKind::Resolve, label: Some("clickbait".into()), note: Some("hides the offer".into()), suggestion: None }).unwrap();
     let (resolved, conflicts) = store.resolved_labels().unwrap();
     assert!(conflicts.is_empty());
     assert!(resolved.contains(&(k0, "clickbait".to_string())));

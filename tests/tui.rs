@@ -32,6 +32,7 @@ fn pair_entry() -> EntryView {
             item_b: Some(11),
             reason: serde_json::json!({"distance": 0.123, "clusters": "clickbait#2 × benign#0"}),
             needed: 1,
+            audit: false,
         },
         a: item(10, "ad-0010", "You won't believe this one trick\nTap to find out.", 0.81),
         b: Some(item(11, "ad-0011", "Sale ends Monday: 10% off wireless earbuds\nTerms at example.com.", 0.22)),
@@ -79,6 +80,41 @@ fn keys_label_each_side_and_the_entry_moves_on_only_after_commits() {
     assert!(app.loading);
     // While loading, label keys do nothing.
     assert!(press(&mut app, &km, 'a').is_empty());
+}
+
+#[test]
+fn review_is_blind_by_default_p_shows_the_model_and_each_label_records_which() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    loaded(&mut app, Some(pair_entry()));
+    assert!(!app.show_predictions && !app.suggestion_visible());
+    let fx = press(&mut app, &km, 'a');
+    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.suggestion == Some(false)), "{fx:?}");
+    press(&mut app, &km, 'p');
+    assert!(app.suggestion_visible());
+    let fx = press(&mut app, &km, 'k');
+    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.suggestion == Some(true)), "{fx:?}");
+    // Audit items stay blind: `p` is refused, and their labels record a blind decision.
+    let mut e = pair_entry();
+    e.b = None;
+    e.entry.audit = true;
+    app.pending = 0;
+    loaded(&mut app, Some(e));
+    assert!(app.show_predictions && !app.suggestion_visible());
+    press(&mut app, &km, 'p');
+    assert!(app.show_predictions, "the toggle is refused on an audit item");
+    assert!(app.message.as_ref().unwrap().0.contains("audit items are labeled blind"));
+    let fx = press(&mut app, &km, '1');
+    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.suggestion == Some(false)), "{fx:?}");
+    // Blind, the screen shows no probability and no predicted-label cluster.
+    let mut blind = App::new(labels(), "ana", "p");
+    loaded(&mut blind, Some(pair_entry()));
+    let text = hifi::tui::render_to_string(&blind, &Theme::builtin("dark").unwrap(), &km, 120, 40);
+    assert!(!text.contains("0.81") && !text.contains("0.22") && !text.contains("clickbait#2"), "{text}");
+    assert!(text.contains("blind: the model's prediction is hidden (p shows it)"), "{text}");
+    blind.show_predictions = true;
+    let text = hifi::tui::render_to_string(&blind, &Theme::builtin("dark").unwrap(), &km, 120, 40);
+    assert!(text.contains("0.81") && text.contains("0.22"), "{text}");
 }
 
 #[test]
@@ -177,6 +213,18 @@ fn screens() -> Vec<(&'static str, App)> {
     e.entry.reason = serde_json::json!({"margin": 0.04});
     single.entry = Some(e);
     out.push(("review_single", single));
+    // The model's prediction on screen (`p`): probabilities and the full reason.
+    let mut shown = review.clone();
+    shown.show_predictions = true;
+    out.push(("review_predictions", shown.clone()));
+    let mut audit = shown.clone();
+    let mut e = pair_entry();
+    e.b = None;
+    e.entry.strategy = "audit".into();
+    e.entry.audit = true;
+    e.entry.reason = serde_json::json!({"strategy": "audit", "rank": 0, "why": "drawn uniformly at random from unlabeled items (audit stratum)"});
+    audit.entry = Some(e);
+    out.push(("review_audit", audit));
     let mut guide = review.clone();
     guide.show_guidelines = true;
     out.push(("review_guidelines", guide));
@@ -343,7 +391,7 @@ fn end_to_end_in_tmux() {
     hifi::io::import::import_items(&mut store, &p, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
     let k = |s: &Store, id: &str| s.item_by_id(id).unwrap().unwrap().key;
     let entries: Vec<NewQueueEntry> = (0..4)
-        .map(|i| NewQueueEntry { item_a: k(&store, &format!("p{}", 2 * i)), item_b: Some(k(&store, &format!("p{}", 2 * i + 1))), reason: serde_json::json!({"distance": 0.1}), needed: 1 })
+        .map(|i| NewQueueEntry { item_a: k(&store, &format!("p{}", 2 * i)), item_b: Some(k(&store, &format!("p{}", 2 * i + 1))), reason: serde_json::json!({"distance": 0.1}), needed: 1, audit: false })
         .collect();
     store.replace_queue("pairs", &entries).unwrap();
     // A built set to veto from the Sets screen.

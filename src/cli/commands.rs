@@ -73,6 +73,9 @@ fn init(a: &InitArgs) -> Result<()> {
         labels,
         model: ModelConfig { path: a.model.clone(), ..ModelConfig::default() },
         split: SplitConfig::default(),
+        review: Default::default(),
+        mine: Default::default(),
+        stop: Default::default(),
         prompt: PromptConfig { item_noun, ..PromptConfig::default() },
         train: Default::default(),
     };
@@ -206,6 +209,10 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
     if rep.conflicts > 0 {
         eprintln!("note: {} labeled items left out: their annotators disagree and no adjudication exists yet", rep.conflicts);
     }
+    if !rep.leaked.is_empty() {
+        let ids: Vec<String> = rep.leaked.iter().map(|i| inert(i, false)).collect();
+        eprintln!("note: {} train items left out: each near-duplicates an eval item (`hifi report` lists the pairs): {}", ids.len(), ids.join(", "));
+    }
     Ok(())
 }
 
@@ -237,7 +244,7 @@ fn label(project: &Path, a: &LabelArgs) -> Result<()> {
         bail!("unknown label {:?}; the project's labels are {}", inert(label, false), cfg.label_names().join(", "));
     }
     let item = store.item_by_id(id)?.ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
-    store.annotate(&Annotation { item: item.key, annotator: annotator.clone(), kind: AnnotationKind::Label, label: Some(label.clone()), note: a.note.clone() })?;
+    store.annotate(&Annotation { item: item.key, annotator: annotator.clone(), kind: AnnotationKind::Label, label: Some(label.clone()), note: a.note.clone(), suggestion: Some(false) })?;
     println!("{} labeled {} as {label}", inert(&annotator, false), inert(id, false));
     Ok(())
 }
@@ -270,7 +277,7 @@ fn label_stdin(cfg: &Config, store: &mut Store, annotator: &str) -> Result<()> {
             }
             let item = store.item_by_id(id)?.ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
             let note = parts.next().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-            store.annotate(&Annotation { item: item.key, annotator: annotator.to_string(), kind: AnnotationKind::Label, label: Some(label.to_string()), note })?;
+            store.annotate(&Annotation { item: item.key, annotator: annotator.to_string(), kind: AnnotationKind::Label, label: Some(label.to_string()), note, suggestion: Some(false) })?;
             Ok(format!("{} {label}", inert(id, false)))
         })();
         match result {
@@ -300,7 +307,7 @@ fn review(project: &Path, a: &ReviewArgs) -> Result<()> {
 
 fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
-    store.assign_splits(cfg.split.eval_fraction)?;
+    crate::curate::split::assign_splits(&mut store, &cfg)?;
     let s = crate::cli::commands::status_json(&store)?;
     if a.json {
         println!("{}", crate::text::json_to_string(&s, true));
@@ -402,6 +409,9 @@ fn bench_config(project: &Path, labels: &Path) -> Result<Config> {
         labels: f.labels,
         model: ModelConfig::default(),
         split: SplitConfig::default(),
+        review: Default::default(),
+        mine: Default::default(),
+        stop: Default::default(),
         prompt: PromptConfig { item_noun: f.item_noun.unwrap_or_else(|| "text".into()), ..PromptConfig::default() },
         train: Default::default(),
     })

@@ -88,6 +88,10 @@ pub struct LabelsImportArgs {
     /// Import the valid lines of a file with problems; list the lines left out.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// The labels were made without seeing the model's prediction (recorded on each event;
+    /// only blind labels count as blind in eval agreement and the stop rule).
+    #[arg(long)]
+    pub blind: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -129,6 +133,7 @@ fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
         label_field: a.label_field.clone(),
         labels: cfg.label_names(),
         skip_invalid: a.skip_invalid,
+        suggestion: a.blind.then_some(false),
     };
     let file = inert(&a.file.display().to_string(), false);
     let rep = match import_labels(&mut store, &a.file, &opts) {

@@ -79,7 +79,10 @@ pub fn run(project: &Path, a: &MineArgs, bar: &mut dyn Progress, cancel: &Cancel
         println!("interrupted: the queue is unchanged");
         return Ok(());
     }
-    let what = if rep.strategy == Strategy::Pairs { format!("{} pairs", rep.pairs) } else { format!("{} items", rep.items) };
+    let mut what = if rep.strategy == Strategy::Pairs { format!("{} pairs", rep.pairs) } else { format!("{} items", rep.items) };
+    if rep.audit > 0 {
+        what.push_str(&format!(" + {} random audit items", rep.audit));
+    }
     println!(
         "queued {what} ({} strategy, {} for two annotators) from {} items in {:.1}s; {} already labeled left out, {} near-duplicates refused",
         rep.strategy.as_str(),

@@ -164,8 +164,9 @@ fn print_scores(s: &RoundScores) {
 }
 
 pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
+    let cfg = Config::load(project)?;
     let store = Store::open(project)?;
-    let rep: Report = rounds::report(&store)?;
+    let rep: Report = rounds::report(&store, &cfg)?;
     if a.json {
         println!("{}", crate::text::json_to_string(&rep, true));
         return Ok(());
@@ -180,6 +181,7 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
             None => println!("  interrupted (no scores)"),
         }
     }
+    println!("{}", inert(&rep.leakage.line(), false));
     println!("{}", inert(&rep.verdict.message, true));
     Ok(())
 }

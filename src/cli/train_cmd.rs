@@ -147,10 +147,10 @@ pub enum TrainKind {
 pub fn train(project: &Path, a: &TrainArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
     let cfg = Config::load(project)?;
     let mut store = Store::open(project)?;
-    store.assign_splits(cfg.split.eval_fraction)?;
+    crate::curate::split::assign_splits(&mut store, &cfg)?;
     let run = a.lora.run(&store, &cfg)?;
     let mut warnings = Vec::new();
-    let train = crate::rounds::train_split(&store, &cfg.label_names(), &mut warnings)?;
+    let train = crate::rounds::train_split(&store, &cfg, &mut warnings)?;
     for w in &warnings {
         eprintln!("warning: {}", inert(w, false));
     }

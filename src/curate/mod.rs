@@ -26,6 +26,7 @@ mod order;
 mod pairs;
 mod pool;
 mod run;
+pub mod split;
 mod strategies;
 pub mod synth;
 

@@ -27,6 +27,8 @@ pub struct MineReport {
     pub items: usize,
     /// Entries that ask for two annotators.
     pub double_annotated: usize,
+    /// Single-item entries drawn uniformly at random from unlabeled items (the audit stratum).
+    pub audit: usize,
     /// Rows mined from (items with a prediction, and a vector where the strategy needs one).
     pub pool: usize,
     /// Rows left out because experts already labeled them.
@@ -65,7 +67,8 @@ pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut
     let mut mined = mine_pool(&view, params, cache_dir, progress, cancel)?;
     mined.seconds.load = load_seconds;
     warnings.append(&mut mined.warnings);
-    let entries = if mined.cancelled { Vec::new() } else { queue_entries(&view, params, &mined) };
+    let mut entries = if mined.cancelled { Vec::new() } else { queue_entries(&view, params, &mined) };
+    let audit = if mined.cancelled { 0 } else { add_audit(&view, &mut entries, cfg.mine.audit_share, params) };
     let mut mine_run = None;
     if !mined.cancelled {
         let t = Instant::now();
@@ -81,6 +84,7 @@ pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut
         pairs: mined.pairs.len(),
         items: mined.items.len(),
         double_annotated: entries.iter().filter(|e| e.needed > 1).count(),
+        audit,
         pool: view.len(),
         labeled_excluded: view.len() - view.unlabeled(),
         near_duplicates: mined.near_duplicates,
@@ -117,7 +121,7 @@ pub(crate) fn queue_entries(pool: &PoolView, params: &MineParams, mined: &Mined)
             "probs_a": probs(pool, p.a),
             "probs_b": probs(pool, p.b),
         });
-        out.push(NewQueueEntry { item_a: pool.keys[p.a], item_b: Some(pool.keys[p.b]), reason, needed: if two[i] { 2 } else { 1 } });
+        out.push(NewQueueEntry { item_a: pool.keys[p.a], item_b: Some(pool.keys[p.b]), reason, needed: if two[i] { 2 } else { 1 }, audit: false });
     }
     for (j, it) in mined.items.iter().enumerate() {
         let i = mined.pairs.len() + j;
@@ -132,9 +136,60 @@ pub(crate) fn queue_entries(pool: &PoolView, params: &MineParams, mined: &Mined)
         if let (Some((l, c)), Some(obj)) = (it.cluster, reason.as_object_mut()) {
             obj.insert("cluster".into(), json!({"label": label(l), "cluster": c}));
         }
-        out.push(NewQueueEntry { item_a: pool.keys[it.row], item_b: None, reason, needed: if two[i] { 2 } else { 1 } });
+        out.push(NewQueueEntry { item_a: pool.keys[it.row], item_b: None, reason, needed: if two[i] { 2 } else { 1 }, audit: false });
     }
     out
+}
+
+/// Interleave the audit stratum into a refill: `share` of the final queue (rounded; at least
+/// one when the share is positive and anything was mined) are single items drawn uniformly at
+/// random from unlabeled rows not already queued — the first such rows in an order hashed
+/// from the seed, which is a uniform draw from whatever is unlabeled now. They are spread
+/// evenly through the queue, carry no model scores in their reason (they are labeled blind),
+/// and ask for two annotators at the same share as mined entries. Returns how many.
+pub(crate) fn add_audit(pool: &PoolView, entries: &mut Vec<NewQueueEntry>, share: f64, params: &MineParams) -> usize {
+    if share <= 0.0 || entries.is_empty() {
+        return 0;
+    }
+    let n = entries.len();
+    let want = if share >= 1.0 { pool.unlabeled() } else { ((share * n as f64 / (1.0 - share)).round() as usize).max(1) };
+    let queued: std::collections::HashSet<i64> = entries.iter().flat_map(|e| [Some(e.item_a), e.item_b]).flatten().collect();
+    let mut rows: Vec<(u64, usize)> = (0..pool.len())
+        .filter(|&r| !pool.labeled[r] && !queued.contains(&pool.keys[r]))
+        .map(|r| (mix(params.seed ^ 0x6175_6469_74, pool.keys[r] as u64), r))
+        .collect();
+    rows.sort_unstable();
+    rows.truncate(want);
+    let m = rows.len();
+    if m == 0 {
+        return 0;
+    }
+    let two = double_annotated(m, params.overlap_share);
+    let total = n + m;
+    let mut at: Vec<usize> = (0..m).map(|j| (((j as f64 + 0.5) * total as f64 / m as f64) as usize).min(total - 1)).collect();
+    at.dedup();
+    let mut audit = rows.iter().enumerate().map(|(j, (_, r))| NewQueueEntry {
+        item_a: pool.keys[*r],
+        item_b: None,
+        reason: json!({"strategy": "audit", "rank": j, "why": "drawn uniformly at random from unlabeled items (audit stratum)"}),
+        needed: if two[j] { 2 } else { 1 },
+        audit: true,
+    });
+    let mined = std::mem::take(entries);
+    let mut mined = mined.into_iter();
+    for pos in 0..total {
+        let e = if at.binary_search(&pos).is_ok() { audit.next().or_else(|| mined.next()) } else { mined.next().or_else(|| audit.next()) };
+        entries.extend(e);
+    }
+    m
+}
+
+/// SplitMix64 of `seed` and `x`: a fixed, well-mixed order.
+fn mix(seed: u64, x: u64) -> u64 {
+    let mut z = seed.wrapping_add(x.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn probs(pool: &PoolView, row: usize) -> Value {

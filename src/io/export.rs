@@ -52,6 +52,8 @@ pub struct ExportReport {
     pub eval: usize,
     /// Labeled items left out because their annotators disagree (adjudicate them).
     pub conflicts: usize,
+    /// Ids of train items left out because they near-duplicate an eval item (see `hifi report`).
+    pub leaked: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,8 @@ pub enum ExportError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Hifi(#[from] crate::error::Error),
 }
 
 /// Write the chosen split of the expert-labeled items to `out` ("-" for stdout). The file is
@@ -69,11 +73,13 @@ pub enum ExportError {
 /// replaces a project's own files, nor an existing file without `opts.force`.
 pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: SplitChoice, out: &Path, opts: WriteOptions) -> Result<ExportReport, ExportError> {
     crate::files::check_output(out, opts.force).map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
-    store.assign_splits(cfg.split.eval_fraction)?;
+    crate::curate::split::assign_splits(store, cfg)?;
     let (resolved, conflicts) = store.resolved_labels()?;
     let splits = store.splits()?;
+    let leak = crate::curate::split::leakage(store, cfg)?;
     let examples = prompt::few_shot_examples(store, cfg)?;
     let io = |source| ExportError::Io { path: out.to_path_buf(), source };
+    let mut leaked = Vec::new();
 
     let mut buf: Vec<u8> = Vec::new();
     let mut csv_w = (format == ExportFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
@@ -92,6 +98,10 @@ pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: Spli
             continue;
         }
         let Some(item) = store.item(*key)? else { continue };
+        if leak.train_keys.contains(key) {
+            leaked.push(item.id);
+            continue;
+        }
         match format {
             ExportFormat::Jsonl => {
                 let mut rec = serde_json::json!({"id": item.id, "text": item.text, "label": label, "split": s.as_str()});
@@ -121,7 +131,7 @@ pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: Spli
         buf = w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))?;
     }
     crate::files::write_output(out, &buf, opts.force).map_err(io)?;
-    Ok(ExportReport { file: out.display().to_string(), rows, train, eval, conflicts: conflicts.len() })
+    Ok(ExportReport { file: out.display().to_string(), rows, train, eval, conflicts: conflicts.len(), leaked })
 }
 
 /// What `hifi export --selection` wrote.

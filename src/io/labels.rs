@@ -66,6 +66,9 @@ pub struct LabelImportOptions {
     pub labels: Vec<String>,
     /// Import the valid lines of a file with problems, listing the lines left out.
     pub skip_invalid: bool,
+    /// Whether the labels were made with the model's suggestion visible: `Some(false)` for
+    /// blind labels (`--blind`), `None` when the file does not say (counted as not blind).
+    pub suggestion: Option<bool>,
 }
 
 /// What an import did.
@@ -168,7 +171,7 @@ pub fn import_labels(store: &mut Store, path: &Path, opts: &LabelImportOptions) 
             unchanged += 1;
             continue;
         }
-        new.push(Annotation { item: m.item, annotator: opts.annotator.clone(), kind: AnnotationKind::Label, label: Some(m.label), note: m.note });
+        new.push(Annotation { item: m.item, annotator: opts.annotator.clone(), kind: AnnotationKind::Label, label: Some(m.label), note: m.note, suggestion: opts.suggestion });
     }
     let imported = if new.is_empty() { 0 } else { store.annotate_all(&new)? };
     Ok(LabelImportReport {

@@ -67,6 +67,8 @@ pub struct PreparedPrompt {
     pub suffix: String,
     pub fingerprint: String,
     pub prompt_sha256: String,
+    /// Expert examples the prompt holds.
+    pub few_shot: usize,
 }
 
 pub fn prepare_prompt(
@@ -91,7 +93,7 @@ pub fn prepare_prompt(
         "calibrate": cfg.prompt.calibrate,
     });
     let fingerprint = hex::encode(Sha256::digest(fp.to_string().as_bytes()))[..16].to_string();
-    Ok(PreparedPrompt { prefix, suffix, fingerprint, prompt_sha256 })
+    Ok(PreparedPrompt { prefix, suffix, fingerprint, prompt_sha256, few_shot: examples.len() })
 }
 
 /// Score every item not yet scored under this model + adapter + prompt.
@@ -124,6 +126,7 @@ pub fn run(
         adapter_sha256: adapter_sha,
         prompt_sha256: Some(p.prompt_sha256.clone()),
         labels: labels.clone(),
+        few_shot: Some(p.few_shot),
     })?;
     let total_items = store.item_count()? as u64;
     let todo_all = store.count_unpredicted(model_id)? as u64;

@@ -144,6 +144,9 @@ mod tests {
             ],
             model: ModelConfig::default(),
             split: SplitConfig::default(),
+            review: Default::default(),
+            mine: Default::default(),
+            stop: Default::default(),
             prompt: PromptConfig { few_shot: 0, item_noun: "ad".into(), calibrate: true },
             train: Default::default(),
         }

@@ -9,10 +9,12 @@
 //! - [`mod@confusion`]: confusion matrix, 2×2 prevalence/bias indices, specific agreements,
 //!   macro-F1.
 //! - [`mod@bootstrap`]: seeded percentile bootstrap confidence intervals.
+//! - [`mod@equivalence`]: is the model as good as the experts (a paired equivalence test).
 //! - [`summarize`]: everything a two-rater agreement report prints, as one [`Summary`].
 
 pub mod bootstrap;
 pub mod confusion;
+pub mod equivalence;
 pub mod kappa;
 
 pub use bootstrap::{bootstrap_ci, cohen_kappa_ci};

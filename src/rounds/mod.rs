@@ -39,10 +39,12 @@ pub struct ReportRound {
 pub struct Report {
     pub rounds: Vec<ReportRound>,
     pub verdict: Verdict,
+    /// Near-duplicates across train and eval.
+    pub leakage: crate::curate::split::Leakage,
 }
 
 /// Read every round from the store and judge them.
-pub fn report(store: &Store) -> Result<Report> {
+pub fn report(store: &Store, cfg: &Config) -> Result<Report> {
     let rows = store.rounds()?;
     let rounds = rows
         .iter()
@@ -54,7 +56,7 @@ pub fn report(store: &Store) -> Result<Report> {
             scores: r.scores.clone().and_then(|s| serde_json::from_value(s).ok()),
         })
         .collect();
-    Ok(Report { rounds, verdict: verdict(&rows) })
+    Ok(Report { rounds, verdict: verdict(&rows), leakage: crate::curate::split::leakage(store, cfg)? })
 }
 
 /// `hifi simulate` on a project: the newest LLM predictions and embeddings, gold labels

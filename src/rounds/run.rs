@@ -81,7 +81,7 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
     let t0 = Instant::now();
     let labels = cfg.label_names();
     let mut warnings = Vec::new();
-    let newly = store.assign_splits(cfg.split.eval_fraction)?;
+    let newly = crate::curate::split::assign_splits(store, cfg)?;
     if newly > 0 {
         tracing::info!(newly, "assigned eval/train splits");
     }
@@ -218,7 +218,7 @@ fn probe_round(
     let row_of: std::collections::HashMap<i64, usize> = pool.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let mut train: Vec<(usize, usize)> = Vec::new();
     let mut missing = 0;
-    for (item, l) in train_split(store, &labels, warnings)? {
+    for (item, l) in train_split(store, cfg, warnings)? {
         match row_of.get(&item) {
             Some(&r) => train.push((r, l)),
             None => missing += 1,
@@ -250,6 +250,7 @@ fn probe_round(
         adapter_sha256: None,
         prompt_sha256: llm.prompt_sha256.clone(),
         labels: labels.clone(),
+        few_shot: None,
     })?;
     // All predictions in one transaction: an interrupted round never leaves a probe that
     // covers half the pool as the newest model.
@@ -270,17 +271,23 @@ fn probe_round(
     Ok((model, train.len(), pool.keys.len()))
 }
 
-/// The expert train split as (item, label index), adjudicated where annotators disagree;
-/// warns about what is left out and about labels the split lacks.
-pub fn train_split(store: &Store, labels: &[String], warnings: &mut Vec<String>) -> Result<Vec<(i64, usize)>> {
+/// The expert train split as (item, label index), adjudicated where annotators disagree, less
+/// train items that near-duplicate an eval item (they would leak it); warns about what is
+/// left out and about labels the split lacks.
+pub fn train_split(store: &Store, cfg: &Config, warnings: &mut Vec<String>) -> Result<Vec<(i64, usize)>> {
+    let labels = &cfg.label_names();
     let splits = store.splits()?;
+    let leak = crate::curate::split::leakage(store, cfg)?;
+    if !leak.train_keys.is_empty() {
+        warnings.push(format!("{} train items near-duplicate an eval item: left out of training (see `hifi report`)", leak.train_keys.len()));
+    }
     let (resolved, conflicts) = store.resolved_labels()?;
     if !conflicts.is_empty() {
         warnings.push(format!("{} items have disagreeing labels and no adjudication: left out of training", conflicts.len()));
     }
     let train: Vec<(i64, usize)> = resolved
         .iter()
-        .filter(|(item, _)| splits.get(item) == Some(&Split::Train))
+        .filter(|(item, _)| splits.get(item) == Some(&Split::Train) && !leak.train_keys.contains(item))
         .filter_map(|(item, label)| labels.iter().position(|x| x == label).map(|l| (*item, l)))
         .collect();
     let classes: std::collections::BTreeSet<usize> = train.iter().map(|t| t.1).collect();
@@ -301,8 +308,7 @@ fn lora_round(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<(i64, usize, usize, AdapterRun)> {
-    let labels = cfg.label_names();
-    let train = train_split(store, &labels, warnings)?;
+    let train = train_split(store, cfg, warnings)?;
     let trained = match &run.use_adapter {
         Some(path) => adopt_adapter(store, cfg, path, round, train.len(), run, progress)?,
         None => train_adapter(store, cfg, &format!("round-{round}"), Some(round), &train, run, progress, cancel)?,

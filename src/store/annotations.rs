@@ -52,6 +52,10 @@ pub struct Annotation {
     pub kind: AnnotationKind,
     pub label: Option<String>,
     pub note: Option<String>,
+    /// Whether the model's suggestion (predicted label, probabilities) was visible when the
+    /// decision was made: `Some(false)` blind, `Some(true)` shown, `None` not known (imports
+    /// that do not say). Blind labels are what eval agreement can trust.
+    pub suggestion: Option<bool>,
 }
 
 /// A recorded event.
@@ -67,9 +71,11 @@ pub struct LabelEvent {
     pub prediction: Option<String>,
     pub round: Option<i64>,
     pub created_at: String,
+    /// See [`Annotation::suggestion`].
+    pub suggestion: Option<bool>,
 }
 
-const EVENT_COLS: &str = "id, item, annotator, kind, label, note, supersedes, prediction, round, created_at";
+const EVENT_COLS: &str = "id, item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion";
 
 fn event_from_row(r: &Row) -> rusqlite::Result<LabelEvent> {
     let kind: String = r.get(3)?;
@@ -84,6 +90,7 @@ fn event_from_row(r: &Row) -> rusqlite::Result<LabelEvent> {
         prediction: r.get(7)?,
         round: r.get(8)?,
         created_at: r.get(9)?,
+        suggestion: r.get(10)?,
     })
 }
 
@@ -100,9 +107,9 @@ fn insert_event(tx: &Transaction, a: &Annotation, supersedes: Option<i64>) -> ru
         .optional()?;
     let round: Option<i64> = tx.query_row("SELECT max(id) FROM rounds", [], |r| r.get(0))?;
     tx.execute(
-        "INSERT INTO annotations (item, annotator, kind, label, note, supersedes, prediction, round, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![a.item, a.annotator, a.kind.as_str(), a.label, a.note, supersedes, prediction, round, now()],
+        "INSERT INTO annotations (item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![a.item, a.annotator, a.kind.as_str(), a.label, a.note, supersedes, prediction, round, now(), a.suggestion],
     )?;
     Ok(tx.last_insert_rowid())
 }
@@ -196,7 +203,14 @@ impl Store {
             let Some(undo) = pick else { return Ok(None) };
             let Some(orig_id) = undo.supersedes else { return Ok(None) };
             let orig = tx.query_row(&format!("SELECT {EVENT_COLS} FROM annotations WHERE id = ?1"), [orig_id], event_from_row)?;
-            let again = Annotation { item: orig.item, annotator: orig.annotator.clone(), kind: orig.kind, label: orig.label.clone(), note: orig.note.clone() };
+            let again = Annotation {
+                item: orig.item,
+                annotator: orig.annotator.clone(),
+                kind: orig.kind,
+                label: orig.label.clone(),
+                note: orig.note.clone(),
+                suggestion: orig.suggestion,
+            };
             let id = insert_event(tx, &again, Some(undo.id))?;
             let e = tx.query_row(&format!("SELECT {EVENT_COLS} FROM annotations WHERE id = ?1"), [id], event_from_row)?;
             Ok(Some(e))
@@ -229,6 +243,17 @@ impl Store {
             .prepare("SELECT item, annotator, label FROM current_labels WHERE kind = 'label' ORDER BY item, annotator")
             .map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// All labels in force with whether the model's suggestion was visible when each was given:
+    /// (item key, annotator, label, suggestion), by item.
+    pub fn current_labels_seen(&self) -> Result<Vec<(i64, String, String, Option<bool>)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT item, annotator, label, suggestion FROM current_labels WHERE kind = 'label' ORDER BY item, annotator")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 

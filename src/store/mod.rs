@@ -24,7 +24,7 @@ pub use predictions::{ModelRecord, Prediction};
 pub use queue::{NewQueueEntry, QueueEntry};
 pub use rounds::RoundRow;
 pub use selections::{NewSelectionEntry, Selection, SelectionEntry, SelectionKind};
-pub use splits::Split;
+pub use splits::{Split, SplitGroups};
 
 /// Database file name inside a project folder.
 pub const DB_FILE: &str = "hifi.db";

@@ -16,6 +16,9 @@ pub struct ModelRecord {
     pub adapter_sha256: Option<String>,
     pub prompt_sha256: Option<String>,
     pub labels: Vec<String>,
+    /// LLM models: expert examples in the prompt (0: zero-shot); `None` for probes and
+    /// models registered before schema v5.
+    pub few_shot: Option<usize>,
 }
 
 /// One item's scores under one model.
@@ -44,10 +47,25 @@ impl Store {
         let labels = serde_json::to_string(&rec.labels).unwrap_or_else(|_| "[]".into());
         self.write(|tx| {
             tx.execute(
-                "INSERT OR IGNORE INTO models (fingerprint, kind, model_path, model_sha256, adapter_path, adapter_sha256, prompt_sha256, labels, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![rec.fingerprint, rec.kind, rec.model_path, rec.model_sha256, rec.adapter_path, rec.adapter_sha256, rec.prompt_sha256, labels, now()],
+                "INSERT OR IGNORE INTO models (fingerprint, kind, model_path, model_sha256, adapter_path, adapter_sha256, prompt_sha256, labels, created_at, few_shot)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    rec.fingerprint,
+                    rec.kind,
+                    rec.model_path,
+                    rec.model_sha256,
+                    rec.adapter_path,
+                    rec.adapter_sha256,
+                    rec.prompt_sha256,
+                    labels,
+                    now(),
+                    rec.few_shot.map(|n| n as i64)
+                ],
             )?;
+            // A model registered before v5 learns its few-shot count when it is used again.
+            if let Some(n) = rec.few_shot {
+                tx.execute("UPDATE models SET few_shot = ?2 WHERE fingerprint = ?1 AND few_shot IS NULL", params![rec.fingerprint, n as i64])?;
+            }
             Ok(tx.query_row("SELECT id FROM models WHERE fingerprint = ?1", [&rec.fingerprint], |r| r.get(0))?)
         })
     }
@@ -55,7 +73,7 @@ impl Store {
     pub fn model(&self, id: i64) -> Result<Option<ModelRecord>> {
         self.conn
             .query_row(
-                "SELECT id, fingerprint, kind, model_path, model_sha256, adapter_path, adapter_sha256, prompt_sha256, labels FROM models WHERE id = ?1",
+                "SELECT id, fingerprint, kind, model_path, model_sha256, adapter_path, adapter_sha256, prompt_sha256, labels, few_shot FROM models WHERE id = ?1",
                 [id],
                 |r| {
                     let labels: String = r.get(8)?;
@@ -69,6 +87,7 @@ impl Store {
                         adapter_sha256: r.get(6)?,
                         prompt_sha256: r.get(7)?,
                         labels: serde_json::from_str(&labels).unwrap_or_default(),
+                        few_shot: r.get::<_, Option<i64>>(9)?.map(|n| n.max(0) as usize),
                     })
                 },
             )
@@ -97,6 +116,27 @@ impl Store {
                 "SELECT p.model FROM predictions p JOIN models m ON m.id = p.model WHERE m.kind = ?1
                  ORDER BY p.created_at DESC, p.model DESC LIMIT 1",
                 [kind],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match id {
+            Some(id) => self.model(id),
+            None => Ok(None),
+        }
+    }
+
+    /// The base LLM as the user brought it — no adapter, no expert examples in the prompt —
+    /// with the newest predictions: the only honest zero-shot baseline. Models registered
+    /// before schema v5 do not record their few-shot count and never qualify.
+    pub fn latest_base_llm(&self) -> Result<Option<ModelRecord>> {
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT p.model FROM predictions p JOIN models m ON m.id = p.model
+                 WHERE m.kind = 'llm' AND m.adapter_path IS NULL AND m.few_shot = 0
+                 ORDER BY p.created_at DESC, p.model DESC LIMIT 1",
+                [],
                 |r| r.get(0),
             )
             .optional()

@@ -19,6 +19,9 @@ pub struct NewQueueEntry {
     pub reason: serde_json::Value,
     /// Annotators wanted (1, or ≥ 2 for agreement measurement).
     pub needed: u32,
+    /// Drawn uniformly at random from the unlabeled pool (the audit stratum: labeled blind,
+    /// always eval) rather than mined.
+    pub audit: bool,
 }
 
 /// A queued entry.
@@ -32,9 +35,11 @@ pub struct QueueEntry {
     pub item_b: Option<i64>,
     pub reason: serde_json::Value,
     pub needed: u32,
+    /// See [`NewQueueEntry::audit`].
+    pub audit: bool,
 }
 
-const COLS: &str = "id, mine_run, position, strategy, item_a, item_b, reason, needed";
+const COLS: &str = "id, mine_run, position, strategy, item_a, item_b, reason, needed, stratum = 'audit'";
 
 fn entry(r: &Row) -> rusqlite::Result<QueueEntry> {
     let reason: String = r.get(6)?;
@@ -47,6 +52,7 @@ fn entry(r: &Row) -> rusqlite::Result<QueueEntry> {
         item_b: r.get(5)?,
         reason: serde_json::from_str(&reason).unwrap_or(serde_json::Value::Null),
         needed: r.get(7)?,
+        audit: r.get(8)?,
     })
 }
 
@@ -57,11 +63,12 @@ impl Store {
             let run: i64 = tx.query_row("SELECT coalesce(max(mine_run), 0) + 1 FROM queue", [], |r| r.get(0))?;
             let at = now();
             let mut st = tx.prepare_cached(
-                "INSERT INTO queue (mine_run, position, strategy, item_a, item_b, reason, needed, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO queue (mine_run, position, strategy, item_a, item_b, reason, needed, created_at, stratum)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for (i, e) in entries.iter().enumerate() {
-                st.execute(params![run, i as i64, strategy, e.item_a, e.item_b, e.reason.to_string(), e.needed.max(1), at])?;
+                let stratum = if e.audit { "audit" } else { "boundary" };
+                st.execute(params![run, i as i64, strategy, e.item_a, e.item_b, e.reason.to_string(), e.needed.max(1), at, stratum])?;
             }
             tx.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('queue_run', ?1)", [run.to_string()])?;
             Ok(run)

@@ -3,7 +3,7 @@
 //! add a new one.
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
@@ -214,4 +214,25 @@ BEGIN SELECT RAISE(ABORT, 'vetoes are append-only'); END;
 /// file written before v4 (no header), upgraded by the next `hifi embed`.
 const V4: &str = r#"
 ALTER TABLE embedding_sets ADD COLUMN file_tag TEXT;
+"#;
+
+/// v5, for numbers experts can trust: whether the model's suggestion was visible when a label
+/// was given (1 shown, 0 hidden, NULL not recorded: imports and events before v5); the stratum
+/// of queue entries and splits ('boundary': mined; 'audit': drawn uniformly at random from the
+/// unlabeled pool, always eval); and how many few-shot examples an LLM model's prompt held
+/// (NULL: registered before v5).
+const V5: &str = r#"
+ALTER TABLE annotations ADD COLUMN suggestion INTEGER CHECK (suggestion IN (0, 1));
+ALTER TABLE queue ADD COLUMN stratum TEXT NOT NULL DEFAULT 'boundary' CHECK (stratum IN ('boundary', 'audit'));
+ALTER TABLE splits ADD COLUMN stratum TEXT NOT NULL DEFAULT 'boundary' CHECK (stratum IN ('boundary', 'audit'));
+ALTER TABLE models ADD COLUMN few_shot INTEGER;
+DROP VIEW current_labels;
+CREATE VIEW current_labels AS
+SELECT a.item, a.annotator, a.label, a.note, a.id, a.created_at, a.kind, a.suggestion
+FROM annotations a
+WHERE a.kind IN ('label', 'resolve')
+  AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id)
+  AND a.id = (SELECT max(b.id) FROM annotations b
+              WHERE b.item = a.item AND b.annotator = a.annotator AND b.kind = a.kind
+                AND NOT EXISTS (SELECT 1 FROM annotations u2 WHERE u2.kind = 'undo' AND u2.supersedes = b.id));
 "#;

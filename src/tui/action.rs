@@ -18,6 +18,8 @@ pub enum Action {
     Undo,
     Redo,
     ToggleGuidelines,
+    /// Show or hide the model's prediction (blind review by default).
+    TogglePredictions,
     Scroll(i32),
     // Navigation
     NextScreen,

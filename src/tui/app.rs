@@ -173,6 +173,9 @@ pub struct App {
     pub session_labels: u64,
     pub entry_started: f64,
     pub show_guidelines: bool,
+    /// The model's predicted label and probabilities are on screen (`p`; off by default so
+    /// labels are given blind; audit items are always blind). Recorded on every decision.
+    pub show_predictions: bool,
     pub show_help: bool,
     pub scroll: u16,
     pub input: Option<Input>,
@@ -213,6 +216,7 @@ impl App {
             session_labels: 0,
             entry_started: 0.0,
             show_guidelines: false,
+            show_predictions: false,
             show_help: false,
             scroll: 0,
             input: None,
@@ -228,6 +232,12 @@ impl App {
             confirm: None,
             quit: false,
         }
+    }
+
+    /// Whether the current entry's model suggestion is on screen: only when predictions are
+    /// turned on and the entry is not from the audit stratum (always blind).
+    pub fn suggestion_visible(&self) -> bool {
+        self.show_predictions && !self.entry.as_ref().is_some_and(|e| e.entry.audit)
     }
 
     /// Labels per minute this session.

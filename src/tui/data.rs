@@ -49,7 +49,7 @@ pub fn conflicts(store: &Store) -> Result<Vec<Conflict>> {
 }
 
 pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
-    store.assign_splits(cfg.split.eval_fraction)?;
+    crate::curate::split::assign_splits(store, cfg)?;
     let labels = cfg.label_names();
     let idx = |l: &str| labels.iter().position(|x| x == l);
     let mut per: BTreeMap<String, i64> = BTreeMap::new();

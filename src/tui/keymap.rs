@@ -97,6 +97,7 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
         ("review", "undo") => Action::Undo,
         ("review", "redo") => Action::Redo,
         ("review", "guidelines") => Action::ToggleGuidelines,
+        ("review", "predictions") => Action::TogglePredictions,
         ("review", "scroll_down") => Action::Scroll(5),
         ("review", "scroll_up") => Action::Scroll(-5),
         ("pipeline" | "adjudicate" | "sets", "up") => Action::Up,

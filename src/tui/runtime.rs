@@ -204,6 +204,7 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
     let (theme, th_warn) = Theme::load(opts.theme.as_deref(), user_theme.as_ref().map(|(p, t)| (p.as_str(), t.as_str())));
     let mut app = App::new(cfg.labels.clone(), &opts.annotator, &opts.project.display().to_string());
     app.message = km_warn.or(th_warn).map(|m| (m, super::app::Level::Warn));
+    app.show_predictions = cfg.review.show_predictions;
 
     let (tx, rx) = channel::<Action>();
     let (db_tx, db_rx) = channel::<DbReq>();

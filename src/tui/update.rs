@@ -30,6 +30,16 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             app.show_guidelines = !app.show_guidelines;
             vec![]
         }
+        TogglePredictions => {
+            if app.entry.as_ref().is_some_and(|e| e.entry.audit) {
+                app.message = Some(("audit items are labeled blind: the model's prediction stays hidden".into(), Level::Warn));
+            } else {
+                app.show_predictions = !app.show_predictions;
+                let what = if app.show_predictions { "shown: labels from now on are recorded as not blind" } else { "hidden: labels are recorded as blind" };
+                app.message = Some((format!("model predictions {what}"), Level::Info));
+            }
+            vec![]
+        }
         Scroll(d) => {
             app.scroll = (i32::from(app.scroll) + d).clamp(0, 10_000) as u16;
             vec![]
@@ -331,6 +341,7 @@ fn label(app: &mut App, sides: &[usize], i: usize) -> Vec<Effect> {
             kind: AnnotationKind::Label,
             label: Some(label.clone()),
             note: note.clone(),
+            suggestion: Some(app.suggestion_visible()),
         }));
     }
     out
@@ -346,7 +357,7 @@ fn decide_kind(app: &mut App, kind: AnnotationKind, only_undecided: bool) -> Vec
     let mut out = Vec::new();
     for key in keys {
         app.pending += 1;
-        out.push(Effect::Annotate(Annotation { item: key, annotator: app.annotator.clone(), kind, label: None, note: note.clone() }));
+        out.push(Effect::Annotate(Annotation { item: key, annotator: app.annotator.clone(), kind, label: None, note: note.clone(), suggestion: Some(app.suggestion_visible()) }));
     }
     out
 }
@@ -392,6 +403,7 @@ fn submit(app: &mut App) -> Vec<Effect> {
                 kind: AnnotationKind::Resolve,
                 label: app.labels.get(label).map(|l| l.name.clone()),
                 note: Some(reason),
+                suggestion: Some(false),
             })]
         }
     }

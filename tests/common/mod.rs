@@ -53,6 +53,9 @@ pub fn config() -> Config {
         ],
         model: ModelConfig { threads: Some(2), ..ModelConfig::default() },
         split: SplitConfig::default(),
+        review: Default::default(),
+        mine: Default::default(),
+        stop: Default::default(),
         prompt: PromptConfig { few_shot: 0, item_noun: "ad".into(), calibrate: true },
         train: Default::default(),
     }
@@ -108,6 +111,7 @@ pub fn project_from_synth(synth: &Synthetic) -> (tempfile::TempDir, Config, Stor
         adapter_sha256: None,
         prompt_sha256: None,
         labels: labels.clone(),
+        few_shot: Some(0),
     };
     let model = st.register_model(&rec).unwrap();
     let l = labels.len();

@@ -65,6 +65,11 @@ pub struct AuditEvent {
     /// The model's newest prediction for the item when the event was recorded:
     /// `{model, labels, probs, label}`.
     pub prediction: Option<Value>,
+    /// Whether the model's suggestion was on screen: "shown", "blind", or `None` (not
+    /// recorded: imports without `--blind`, events before hifi recorded it).
+    pub suggestion: Option<String>,
+    /// The item's stratum once split: "boundary" (mined) or "audit" (random draw, always eval).
+    pub stratum: Option<String>,
 }
 
 impl Store {
@@ -77,7 +82,7 @@ impl Store {
             st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
         let mut st = c
             .prepare(
-                "SELECT a.id, i.id, a.annotator, a.kind, a.label, a.note, a.created_at, s.split, a.round, a.supersedes, a.prediction
+                "SELECT a.id, i.id, a.annotator, a.kind, a.label, a.note, a.created_at, s.split, a.round, a.supersedes, a.prediction, a.suggestion, s.stratum
                  FROM annotations a JOIN items i ON i.key = a.item LEFT JOIN splits s ON s.item = a.item
                  WHERE ?1 IS NULL OR a.annotator = ?1 ORDER BY a.id",
             )
@@ -100,6 +105,8 @@ impl Store {
                     current: current.contains(&id),
                     // Written by hifi as JSON; kept as text if it ever is not.
                     prediction: prediction.map(|p| serde_json::from_str(&p).unwrap_or(Value::String(p))),
+                    suggestion: r.get::<_, Option<bool>>(11)?.map(|s| if s { "shown" } else { "blind" }.to_string()),
+                    stratum: r.get(12)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -108,14 +115,14 @@ impl Store {
 }
 
 /// Header of the CSV export, in column order.
-pub const CSV_COLUMNS: [&str; 13] =
-    ["event", "item_id", "annotator", "kind", "label", "note", "time", "split", "round", "supersedes", "current", "predicted_label", "prediction"];
+pub const CSV_COLUMNS: [&str; 15] =
+    ["event", "item_id", "annotator", "kind", "label", "note", "time", "split", "round", "supersedes", "current", "predicted_label", "prediction", "suggestion", "stratum"];
 
 /// Write the chosen events to `out` ("-" for stdout), atomically. Items that are resolved but
 /// not split yet get their split first, as `hifi export` would give it.
 pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions, out: &Path) -> Result<EventExportReport, ExportError> {
     crate::files::check_output(out, opts.write.force).map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
-    store.assign_splits(cfg.split.eval_fraction)?;
+    crate::curate::split::assign_splits(store, cfg)?;
     let wanted = |split: Option<&str>| match opts.split {
         SplitChoice::All => true,
         SplitChoice::Train => split == Some("train"),
@@ -155,6 +162,8 @@ pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions,
                     e.current.to_string(),
                     cell(&predicted),
                     prediction,
+                    opt(&e.suggestion),
+                    opt(&e.stratum),
                 ])
                 .map_err(|e| io(e.into()))?;
             }

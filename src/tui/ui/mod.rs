@@ -160,6 +160,7 @@ fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         ("flag unsure", Action::Flag, Some(Screen::Review)),
         ("note", Action::StartNote, Some(Screen::Review)),
         ("guidelines", Action::ToggleGuidelines, Some(Screen::Review)),
+        ("predictions", Action::TogglePredictions, Some(Screen::Review)),
         ("scroll", Action::Scroll(5), Some(Screen::Review)),
         ("veto (Sets)", Action::ToggleVeto, Some(Screen::Sets)),
         ("next screen", Action::NextScreen, None),

@@ -33,7 +33,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
             f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).block(cx.block(" Review ")), main);
         }
         Some(e) => {
-            let reason = reason_line(&e.entry.reason, &e.entry.strategy);
+            let reason = reason_line(&e.entry.reason, &e.entry.strategy, app.suggestion_visible());
             let [r, items] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(main);
             f.render_widget(Paragraph::new(Line::from(vec![Span::styled("why: ", cx.muted()), Span::raw(reason)])), r);
             match &e.b {
@@ -57,10 +57,15 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     }
 }
 
-fn reason_line(reason: &serde_json::Value, strategy: &str) -> String {
+/// Why the entry was queued. Blind, only what does not reveal the model's opinion (no
+/// probabilities, margins or predicted-label clusters).
+fn reason_line(reason: &serde_json::Value, strategy: &str, suggestion: bool) -> String {
     let mut parts = vec![strategy.to_string()];
     if let Some(obj) = reason.as_object() {
         for (k, v) in obj {
+            if !suggestion && !matches!(k.as_str(), "rank" | "distance" | "centroid_distance" | "why") {
+                continue;
+            }
             let shown = match v {
                 serde_json::Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |x| format!("{x:.3}")),
                 serde_json::Value::String(s) => s.clone(),
@@ -81,14 +86,25 @@ fn item_panel(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &ItemView, sid
         })
         .collect();
     let mut lines: Vec<Line> = Vec::new();
-    // Model probabilities, one bar per label.
+    let key = |i: usize| Span::styled(format!("[{}] ", keys.get(i).map_or("", |s| s.as_str())), Style::default().fg(cx.theme.accent));
+    // Model probabilities, one bar per label — or, blind, the labels and their keys only.
     match &it.probs {
+        _ if !app.suggestion_visible() => {
+            for (i, l) in app.labels.iter().enumerate() {
+                lines.push(Line::from(vec![key(i), Span::styled(inert(&l.name, false), Style::default().fg(cx.theme.label(i)))]));
+            }
+            let why = match &app.entry {
+                Some(e) if e.entry.audit => "blind: an audit item (drawn at random from the pool)".to_string(),
+                _ => format!("blind: the model's prediction is hidden ({} shows it)", cx.keys(Some(Screen::Review), &Action::TogglePredictions)),
+            };
+            lines.push(Line::from(Span::styled(why, cx.muted())));
+        }
         Some(p) => {
             for (i, l) in app.labels.iter().enumerate() {
                 let pi = it.model_labels.iter().position(|m| m == &l.name).and_then(|j| p.get(j)).copied().unwrap_or(0.0);
                 let filled = (pi * 10.0).round() as usize;
                 lines.push(Line::from(vec![
-                    Span::styled(format!("[{}] ", keys.get(i).map_or("", |s| s.as_str())), Style::default().fg(cx.theme.accent)),
+                    key(i),
                     Span::styled(format!("{:<12}", inert(&l.name, false)), Style::default().fg(cx.theme.label(i))),
                     Span::raw(format!("{}{} {pi:.2}", "█".repeat(filled.min(10)), "░".repeat(10 - filled.min(10)))),
                 ]));
