@@ -66,8 +66,16 @@ fn reason_line(reason: &serde_json::Value, strategy: &str, suggestion: bool) -> 
             if !suggestion && !matches!(k.as_str(), "rank" | "distance" | "centroid_distance" | "why") {
                 continue;
             }
+            if k == "strategy" {
+                continue; // already first
+            }
             let shown = match v {
+                serde_json::Value::Number(n) if n.is_i64() => n.to_string(),
                 serde_json::Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |x| format!("{x:.3}")),
+                serde_json::Value::String(s) if k == "why" => {
+                    parts.push(s.clone());
+                    continue;
+                }
                 serde_json::Value::String(s) => s.clone(),
                 other if other.is_array() && other.to_string().len() < 40 => other.to_string(),
                 _ => continue,
