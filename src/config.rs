@@ -10,8 +10,10 @@ pub const CONFIG_FILE: &str = "hifi.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: cannot read: {message}", .path.display())]
+    Read { path: PathBuf, message: String },
+    #[error("not a hifi project: no {CONFIG_FILE} in {} — run `hifi init DIR` to make one, or pass --project DIR", .dir.display())]
+    NotAProject { dir: PathBuf },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {message}")]
@@ -240,7 +242,7 @@ pub struct LabelsFile {
 impl LabelsFile {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            .map_err(|e| ConfigError::Read { path: path.to_path_buf(), message: e.to_string() })?;
         toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: toml_message(&text, &e) })
     }
 }
@@ -266,7 +268,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 impl Config {
     pub fn load(project: &Path) -> Result<Self, ConfigError> {
         let path = project.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ConfigError::NotAProject { dir: project.to_path_buf() },
+            _ => ConfigError::Read { path: path.clone(), message: e.to_string() },
+        })?;
         Self::parse(&text, &path)
     }
 
