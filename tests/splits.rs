@@ -30,17 +30,21 @@ fn mined_pairs_share_a_split_two_expert_items_and_audit_items_are_eval() {
     let gold: HashMap<i64, usize> = (0..synth.pool.keys.len()).map(|i| (st.item_by_id(&format!("it{i}")).unwrap().unwrap().key, synth.pool.labels[i] as usize)).collect();
     let queue = st.queue().unwrap();
     // One expert labels everything (each item of a pair by its gold label, so the pair often
-    // straddles labels); a second expert every entry that asks for two.
+    // straddles labels) and the splits are made; then a second expert labels every entry
+    // that asks for two — those items must already be eval.
     for e in &queue {
         for item in [Some(e.item_a), e.item_b].into_iter().flatten() {
             label(&mut st, item, "ana", &names[gold[&item]]);
-            if e.needed >= 2 {
-                label(&mut st, item, "ben", &names[gold[&item]]);
-            }
         }
     }
     let assigned = assign_splits(&mut st, &cfg).unwrap();
     assert_eq!(assigned, queue.iter().map(|e| 1 + usize::from(e.item_b.is_some())).sum::<usize>());
+    for e in queue.iter().filter(|e| e.needed >= 2) {
+        for item in [Some(e.item_a), e.item_b].into_iter().flatten() {
+            label(&mut st, item, "ben", &names[gold[&item]]);
+        }
+    }
+    assert_eq!(assign_splits(&mut st, &cfg).unwrap(), 0);
     let strata = st.split_strata().unwrap();
     let (mut eval, mut pairs_checked) = (0, 0);
     for e in &queue {

@@ -100,7 +100,10 @@ pub fn split_groups(store: &Store, cfg: &Config) -> Result<SplitGroups> {
     for (item, _, _, _) in store.current_labels_seen()? {
         *annotators.entry(item).or_default() += 1;
     }
-    let forced_eval = annotators.into_iter().filter(|(_, n)| *n >= 2).map(|(i, _)| i).collect();
+    // Queued for two annotators: eval from the first label on, or the second label would land
+    // on an item already in train.
+    let overlap = store.overlap_items()?;
+    let forced_eval = annotators.into_iter().filter(|(i, n)| *n >= 2 || overlap.contains(i)).map(|(i, _)| i).collect();
     let audit: HashSet<i64> = store.audit_items()?.into_iter().filter(|i| labeled.contains(i)).collect();
     Ok(SplitGroups { group_of, forced_eval, audit })
 }

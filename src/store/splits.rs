@@ -45,8 +45,8 @@ pub struct SplitGroups {
     /// Items that must share a split (a mined pair's two items, near-duplicates): item key →
     /// group id. Items in no group are groups of their own.
     pub group_of: HashMap<i64, usize>,
-    /// Items labeled by two or more experts: always eval (the stop rule compares model and
-    /// experts on them), and their groups with them.
+    /// Items labeled by two or more experts, or queued for two: always eval (the stop rule
+    /// compares model and experts on them), and their groups with them.
     pub forced_eval: HashSet<i64>,
     /// Items drawn for the audit stratum: always eval, stratum `audit`.
     pub audit: HashSet<i64>,
@@ -150,6 +150,17 @@ impl Store {
     /// Items of audit-stratum queue entries (any mining run).
     pub fn audit_items(&self) -> Result<HashSet<i64>> {
         let mut st = self.conn.prepare("SELECT item_a FROM queue WHERE stratum = 'audit'").map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| r.get::<_, i64>(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Items of queue entries that ask for two or more annotators (any mining run): eval from
+    /// their first label on, so the second annotator's label lands on an eval item.
+    pub fn overlap_items(&self) -> Result<HashSet<i64>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT item_a FROM queue WHERE needed >= 2 UNION SELECT item_b FROM queue WHERE needed >= 2 AND item_b IS NOT NULL")
+            .map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| r.get::<_, i64>(0)).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
