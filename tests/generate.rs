@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::model;
+use common::require_model;
 use hifi::llm::generate::{GenParams, Generated, Generator};
 use hifi::llm::{context_params, Engine, EngineOptions, LlmError};
 use hifi::progress::CancelToken;
@@ -71,7 +71,7 @@ fn check_shape(g: &[Generated], engine: &Engine) {
 
 #[test]
 fn temperature_zero_is_greedy_and_answers_the_question() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let engine = engine(&model);
     let cancel = CancelToken::new();
     let prompt = engine.chat_prompt(None, QUESTION).unwrap();
@@ -93,7 +93,7 @@ fn temperature_zero_is_greedy_and_answers_the_question() {
 
 #[test]
 fn same_seed_and_key_reproduce_different_keys_differ() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let engine = engine(&model);
     let cancel = CancelToken::new();
     let prompt = engine.chat_prompt(Some("You are a helpful assistant."), STORY).unwrap();
@@ -117,7 +117,7 @@ fn same_seed_and_key_reproduce_different_keys_differ() {
 
 #[test]
 fn batched_samples_equal_samples_drawn_alone() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let engine = engine(&model);
     let cancel = CancelToken::new();
     let prompt = engine.chat_prompt(None, STORY).unwrap();
@@ -138,7 +138,7 @@ fn batched_samples_equal_samples_drawn_alone() {
 
 #[test]
 fn chat_prompt_keeps_user_text_plain_and_completions_end_the_turn() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let engine = engine(&model);
     let vocab = engine.model.vocab();
     let im_end = engine.tokenize_template("<|im_end|>", false);
@@ -175,7 +175,7 @@ fn chat_prompt_keeps_user_text_plain_and_completions_end_the_turn() {
 
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let engine = engine(&model);
     let cancel = CancelToken::new();
     let mut g = Generator::new(&engine, params(2, 0.7, 0), 16).unwrap();

@@ -403,15 +403,17 @@ fn fuzz_config_theme_and_keymap_parsers() {
 struct SmallDisk(PathBuf);
 
 impl SmallDisk {
-    fn mount(size: &str) -> Option<Self> {
+    /// Fails the test when the tmpfs cannot be mounted: a test that cannot run never passes.
+    fn mount(size: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("hifi-disk-{}-{size}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
-        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).status().ok()?.success();
-        if !ok {
-            eprintln!("skipping: cannot mount a tmpfs here (needs root)");
-            return None;
-        }
-        Some(Self(dir))
+        std::fs::create_dir_all(&dir).expect("scratch folder for the tmpfs");
+        let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "cannot mount a {size} tmpfs on {} ({status:?}): this test needs root (mount rights), as in CI",
+            dir.display()
+        );
+        Self(dir)
     }
     fn remount_read_only(&self) -> bool {
         std::process::Command::new("mount").args(["-o", "remount,ro"]).arg(&self.0).status().is_ok_and(|s| s.success())
@@ -427,7 +429,7 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_gives_a_clear_error_and_corrupts_nothing() {
-    let Some(disk) = SmallDisk::mount("3m") else { return };
+    let disk = SmallDisk::mount("3m");
     let p = disk.0.join("proj");
     let (ok, _, err) = hifi(&p, &["init", p.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "t"]);
     assert!(ok, "{err}");
@@ -456,7 +458,7 @@ fn a_full_disk_gives_a_clear_error_and_corrupts_nothing() {
 
 #[test]
 fn a_read_only_project_gives_a_clear_error() {
-    let Some(disk) = SmallDisk::mount("8m") else { return };
+    let disk = SmallDisk::mount("8m");
     let p = disk.0.join("proj");
     let (ok, _, err) = hifi(&p, &["init", p.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "t"]);
     assert!(ok, "{err}");

@@ -74,7 +74,7 @@ fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 
 #[test]
 fn prefix_sharing_and_padding_give_the_same_logits_as_one_plain_sequence() {
-    let Some(m) = model() else { return };
+    let m = require_model();
     let e = engine(&m);
     let p = prompt(&e);
     let base = BaseModel::load(&m).unwrap();
@@ -108,7 +108,7 @@ fn prefix_sharing_and_padding_give_the_same_logits_as_one_plain_sequence() {
 
 #[test]
 fn checkpointed_gradients_equal_the_full_backward() {
-    let Some(m) = model() else { return };
+    let m = require_model();
     let e = engine(&m);
     let p = prompt(&e);
     let base = BaseModel::load(&m).unwrap();
@@ -136,7 +136,7 @@ fn checkpointed_gradients_equal_the_full_backward() {
 
 #[test]
 fn one_step_moves_every_lora_b_and_the_adapter_loads_while_broken_ones_are_refused() {
-    let Some(m) = model() else { return };
+    let m = require_model();
     let e = engine(&m);
     let p = prompt(&e);
     let base = BaseModel::load(&m).unwrap();
@@ -207,7 +207,7 @@ fn rewrite(src: &Path, dst: &Path, map: impl Fn(&str, candle_core::Tensor) -> ca
 
 #[test]
 fn overfitting_three_examples_flips_llama_cpps_label_choice() {
-    let Some(m) = model() else { return };
+    let m = require_model();
     let e = engine(&m);
     let p = prompt(&e);
     let before = llama_choice(&e, &p, TEXTS);
@@ -231,7 +231,7 @@ fn overfitting_three_examples_flips_llama_cpps_label_choice() {
 
 #[test]
 fn candle_and_llama_cpp_agree_on_an_f32_base_with_the_adapter() {
-    let Some(m) = model() else { return };
+    let m = require_model();
     let dir = tempfile::tempdir().unwrap();
     // The Q4 base has a noise floor (llama.cpp quantizes activations); an F32 copy does not.
     let f32_base = dir.path().join("base-f32.gguf");
@@ -272,7 +272,7 @@ fn llama_logits(e: &Engine, prefix: &[u32], item: &[u32]) -> Vec<Vec<f32>> {
 
 #[test]
 fn unsupported_and_corrupt_bases_are_clear_errors() {
-    let Some(m) = model() else { return };
+    let m = require_model();
     let dir = tempfile::tempdir().unwrap();
     let gpt2 = dir.path().join("gpt2.gguf");
     // A real GGUF header with another architecture (tensors dropped: refused before use).
@@ -326,7 +326,7 @@ fn labeled_project(n: usize) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn hifi_train_writes_an_adapter_and_manifest_through_the_child_process() {
-    let Some(m) = model() else { return };
+    let m = require_model();
     let (_dir, proj) = labeled_project(20);
     // hifi.toml's [train] section sets the defaults; flags override them.
     let toml = std::fs::read_to_string(proj.join("hifi.toml")).unwrap();
@@ -353,7 +353,7 @@ fn hifi_train_writes_an_adapter_and_manifest_through_the_child_process() {
 
 #[test]
 fn a_lora_round_trains_hot_loads_prelabels_again_and_is_scored() {
-    let Some(_) = model() else { return };
+    require_model();
     let (_dir, proj) = labeled_project(24);
     let (ok, _, err) = hifi(&proj, &["prelabel"]);
     assert!(ok, "{err}");
@@ -396,7 +396,7 @@ fn a_lora_round_trains_hot_loads_prelabels_again_and_is_scored() {
 
 #[test]
 fn cancel_kills_the_trainer_and_leaves_no_adapter_and_failures_say_why() {
-    let Some(m) = model() else { return };
+    let m = require_model();
     let e = engine(&m);
     let p = prompt(&e);
     let ex: Vec<Example> = (0..40).map(|i| example(&e, &p, TEXTS[i % 3], i % 2)).collect();
@@ -444,7 +444,7 @@ fn cancel_kills_the_trainer_and_leaves_no_adapter_and_failures_say_why() {
 
 #[test]
 fn an_external_trainer_gets_the_job_file_and_its_progress_lines_are_read() {
-    let Some(m) = model() else { return };
+    let m = require_model();
     let e = engine(&m);
     let p = prompt(&e);
     let base = BaseModel::load(&m).unwrap();

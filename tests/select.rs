@@ -41,7 +41,7 @@ fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
 
 #[test]
 fn betr_keeps_documents_closer_to_the_targets_with_equal_quotas_and_exports_with_provenance() {
-    let Some(_) = model() else { return };
+    require_model();
     let (dir, _cfg, store) = project();
     let p = dir.path();
     let ads = head(p, "ads.jsonl", 200);
@@ -108,7 +108,7 @@ fn betr_keeps_documents_closer_to_the_targets_with_equal_quotas_and_exports_with
 
 #[test]
 fn limo_returns_exactly_n_hard_but_solvable_prompts_across_clusters() {
-    let Some(_) = model() else { return };
+    require_model();
     let (dir, _cfg, _store) = project();
     let p = dir.path();
     let prompts = head(p, "arith.jsonl", 36);
@@ -149,7 +149,7 @@ fn limo_returns_exactly_n_hard_but_solvable_prompts_across_clusters() {
 
 #[test]
 fn limo_from_margins_refuses_near_duplicates_of_what_it_chose() {
-    let Some(_) = model() else { return };
+    require_model();
     let (dir, _cfg, _store) = project();
     let p = dir.path();
     // Twelve ads, each with its gold label as the reference, and a near-copy of the first.
@@ -177,7 +177,7 @@ fn limo_from_margins_refuses_near_duplicates_of_what_it_chose() {
 
 #[test]
 fn self_train_keeps_only_passing_replies_and_its_adapter_loads() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let (dir, _cfg, _store) = project();
     let p = dir.path();
     let prompts = head(p, "arith.jsonl", 15);
