@@ -328,53 +328,28 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     for (name, n) in s["annotations_by_annotator"].as_object().into_iter().flatten() {
         println!("  {:<16} {n}", inert(name, false));
     }
-    println!("split     {} train, {} eval, {} need adjudication", s["split"]["train"], s["split"]["eval"], s["conflicts"]);
+    println!("split     {} train, {} eval ({} audit), {} need adjudication", s["split"]["train"], s["split"]["eval"], s["split"]["audit"], s["conflicts"]);
     println!("rounds    {}", s["rounds"]);
     Ok(())
 }
 
 /// The numbers `hifi status --json` prints.
 pub fn status_json(store: &Store) -> Result<serde_json::Value> {
-    let c = store.conn();
-    let items = store.count("SELECT count(*) FROM items")?;
-    let gold = store.count("SELECT count(*) FROM items WHERE gold IS NOT NULL")?;
-    let mut preds = Vec::new();
-    let mut st = c.prepare(
-        "SELECT m.fingerprint, coalesce(m.model_path, m.kind), m.adapter_path, count(p.item) FROM models m
-         LEFT JOIN predictions p ON p.model = m.id GROUP BY m.id ORDER BY m.id",
-    )?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        preds.push(serde_json::json!({"fingerprint": r.get::<_, String>(0)?, "model": r.get::<_, String>(1)?, "adapter": r.get::<_, Option<String>>(2)?, "count": r.get::<_, i64>(3)?}));
-    }
-    let mut embs = Vec::new();
-    let mut st = c.prepare("SELECT s.model_path, s.dim, count(r.item) FROM embedding_sets s LEFT JOIN embedding_rows r ON r.set_id = s.id GROUP BY s.id ORDER BY s.id")?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        embs.push(serde_json::json!({"model": r.get::<_, String>(0)?, "dim": r.get::<_, i64>(1)?, "count": r.get::<_, i64>(2)?}));
-    }
-    let mut by_annotator = serde_json::Map::new();
-    let mut st = c.prepare("SELECT annotator, count(*) FROM current_labels WHERE kind = 'label' GROUP BY annotator ORDER BY annotator")?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        by_annotator.insert(r.get(0)?, serde_json::json!(r.get::<_, i64>(1)?));
-    }
+    let s = store.status()?;
     let (_, conflicts) = store.resolved_labels()?;
+    let by_annotator: serde_json::Map<String, serde_json::Value> = s.annotations_by_annotator.iter().map(|(a, n)| (a.clone(), serde_json::json!(n))).collect();
     Ok(serde_json::json!({
-        "items": items,
-        "items_with_gold": gold,
-        "predictions": preds,
-        "embeddings": embs,
-        "queue": store.count("SELECT count(*) FROM queue")?,
-        "annotation_events": store.count("SELECT count(*) FROM annotations")?,
+        "items": s.items,
+        "items_with_gold": s.items_with_gold,
+        "predictions": s.predictions,
+        "embeddings": s.embeddings,
+        "queue": s.queue,
+        "annotation_events": s.annotation_events,
         "annotations_by_annotator": by_annotator,
-        "labeled_items": store.count("SELECT count(DISTINCT item) FROM current_labels")?,
-        "split": {
-            "train": store.count("SELECT count(*) FROM splits WHERE split = 'train'")?,
-            "eval": store.count("SELECT count(*) FROM splits WHERE split = 'eval'")?,
-        },
+        "labeled_items": s.labeled_items,
+        "split": {"train": s.train, "eval": s.eval, "audit": s.audit},
         "conflicts": conflicts.len(),
-        "rounds": store.count("SELECT count(*) FROM rounds")?,
+        "rounds": s.rounds,
         "schema_version": store.schema_version()?,
     }))
 }

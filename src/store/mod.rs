@@ -12,6 +12,7 @@ mod rounds;
 pub mod schema;
 mod selections;
 mod splits;
+mod status;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub use queue::{NewQueueEntry, QueueEntry};
 pub use rounds::RoundRow;
 pub use selections::{NewSelectionEntry, Selection, SelectionEntry, SelectionKind};
 pub use splits::{Split, SplitGroups};
+pub use status::{EmbeddingCount, ModelCount, Status};
 
 /// Database file name inside a project folder.
 pub const DB_FILE: &str = "hifi.db";
@@ -166,7 +168,7 @@ impl Store {
     }
 
     /// Counts for `hifi status`.
-    pub fn count(&self, sql: &str) -> Result<i64> {
+    pub(crate) fn count(&self, sql: &str) -> Result<i64> {
         self.conn.query_row(sql, [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 }

@@ -1,0 +1,86 @@
+//! What `hifi status` (and the pipeline screen) counts, read in one place.
+
+use super::{Result, Store};
+
+/// One model's predictions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelCount {
+    pub fingerprint: String,
+    /// The GGUF path, or the model kind for probes.
+    pub model: String,
+    pub adapter: Option<String>,
+    pub count: i64,
+}
+
+/// One embedding set's rows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EmbeddingCount {
+    pub model: String,
+    pub dim: i64,
+    pub count: i64,
+}
+
+/// Counts of everything in a project.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Status {
+    pub items: i64,
+    pub items_with_gold: i64,
+    pub predictions: Vec<ModelCount>,
+    pub embeddings: Vec<EmbeddingCount>,
+    /// Queue entries of every mining run.
+    pub queue: i64,
+    pub annotation_events: i64,
+    /// Labels in force per annotator.
+    pub annotations_by_annotator: Vec<(String, i64)>,
+    pub labeled_items: i64,
+    pub train: i64,
+    pub eval: i64,
+    /// Eval items drawn for the audit stratum.
+    pub audit: i64,
+    pub rounds: i64,
+}
+
+impl Store {
+    pub fn status(&self) -> Result<Status> {
+        let c = &self.conn;
+        let e = |x| self.err(x);
+        let predictions = c
+            .prepare(
+                "SELECT m.fingerprint, coalesce(m.model_path, m.kind), m.adapter_path, count(p.item) FROM models m
+                 LEFT JOIN predictions p ON p.model = m.id GROUP BY m.id ORDER BY m.id",
+            )
+            .map_err(e)?
+            .query_map([], |r| Ok(ModelCount { fingerprint: r.get(0)?, model: r.get(1)?, adapter: r.get(2)?, count: r.get(3)? }))
+            .map_err(e)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(e)?;
+        let embeddings = c
+            .prepare("SELECT s.model_path, s.dim, count(r.item) FROM embedding_sets s LEFT JOIN embedding_rows r ON r.set_id = s.id GROUP BY s.id ORDER BY s.id")
+            .map_err(e)?
+            .query_map([], |r| Ok(EmbeddingCount { model: r.get(0)?, dim: r.get(1)?, count: r.get(2)? }))
+            .map_err(e)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(e)?;
+        let annotations_by_annotator = c
+            .prepare("SELECT annotator, count(*) FROM current_labels WHERE kind = 'label' GROUP BY annotator ORDER BY annotator")
+            .map_err(e)?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(e)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(e)?;
+        Ok(Status {
+            items: self.count("SELECT count(*) FROM items")?,
+            items_with_gold: self.count("SELECT count(*) FROM items WHERE gold IS NOT NULL")?,
+            predictions,
+            embeddings,
+            queue: self.count("SELECT count(*) FROM queue")?,
+            annotation_events: self.count("SELECT count(*) FROM annotations")?,
+            annotations_by_annotator,
+            labeled_items: self.count("SELECT count(DISTINCT item) FROM current_labels")?,
+            train: self.count("SELECT count(*) FROM splits WHERE split = 'train'")?,
+            eval: self.count("SELECT count(*) FROM splits WHERE split = 'eval'")?,
+            audit: self.count("SELECT count(*) FROM splits WHERE stratum = 'audit'")?,
+            rounds: self.count("SELECT count(*) FROM rounds")?,
+        })
+    }
+}
