@@ -1,6 +1,8 @@
-//! The real model through llama.cpp: scoring equals a from-scratch reference, a separate cache
-//! makes batching change nothing and a shared one is reproducible, prelabel resumes to the same
-//! numbers, embeddings behave, bad models and adapters give clear errors.
+//! The real model through llama.cpp: scoring equals a from-scratch reference (each label
+//! followed by the chat template's end of turn), a label that is a token-prefix of another gets
+//! its own share, a separate cache makes batching change nothing and a shared one is
+//! reproducible, prelabel resumes to the same numbers, embeddings behave, bad models and
+//! adapters give clear errors.
 
 mod common;
 
@@ -25,9 +27,10 @@ const TEXTS: &[&str] = &[
     "Yoga classes at the community centre, Tuesdays 6 pm, $8 a class.",
 ];
 
-/// Log-prob of each label, computed the slow, obvious way: the whole prompt plus the label
+/// Log-prob of each label's answer, computed the slow, obvious way: the whole prompt plus the
+/// label and the chat template's end of turn (`end`; without it, the label's tokens alone)
 /// evaluated from scratch in a fresh single-sequence cache, token by token logits.
-fn reference(engine: &Engine, prefix: &PromptPrefix, suffix: &str, text: &str, labels: &[String], split: bool) -> Vec<f64> {
+fn reference(engine: &Engine, prefix: &PromptPrefix, suffix: &str, text: &str, labels: &[String], split: bool, end: bool) -> Vec<f64> {
     let mut ctx = engine.context(context_params(4096, 512, 1)).unwrap();
     let n_prefix = prefix.tokens.len();
     let mut base = prefix.tokens.clone();
@@ -35,7 +38,7 @@ fn reference(engine: &Engine, prefix: &PromptPrefix, suffix: &str, text: &str, l
     base.extend(engine.tokenize_template(suffix, false));
     let mut out = Vec::new();
     for l in labels {
-        let lt = engine.tokenize_text(l);
+        let lt = if end { engine.chat_completion_tokens(l).unwrap() } else { engine.tokenize_text(l) };
         let mut all = base.clone();
         all.extend(&lt[..lt.len() - 1]);
         ctx.clear_kv_cache();
@@ -87,19 +90,21 @@ fn batched_scoring_equals_one_at_a_time_and_the_reference() {
         let batched = scorer.score_batch(TEXTS).unwrap();
         for (i, t) in TEXTS.iter().enumerate() {
             let single = scorer.score_batch(&[t]).unwrap().remove(0);
-            let r = reference(&engine, &prefix, &suffix, t, &labels, false);
-            let rs = reference(&engine, &prefix, &suffix, t, &labels, true);
+            let r = reference(&engine, &prefix, &suffix, t, &labels, false, true);
+            let rs = reference(&engine, &prefix, &suffix, t, &labels, true, true);
             eprintln!("item {i}: scorer {:?} one-pass reference {:?} split reference {:?}", single.logprobs, r, rs);
             for l in 0..labels.len() {
                 let d1 = (batched[i].logprobs[l] - single.logprobs[l]).abs();
                 assert!(d1 < 1e-6, "batched vs single, item {i} label {l}: {d1}");
                 // Evaluated in the same two steps (prefix, then the rest) the reference is
                 // bit-identical; in one pass, llama.cpp's quantized kernels round differently
-                // and log-probs move by ~0.1 nats (measured here), never by whole nats.
+                // and log-probs move, never by whole nats: up to 0.16 nats measured here for
+                // the labels' own tokens, up to 0.49 with the end of turn after them (a token
+                // of low probability after a label, -4 to -7 nats, whose log-prob moves most).
                 let d2 = (single.logprobs[l] - rs[l]).abs();
                 assert!(d2 < 1e-6, "scorer vs split reference, item {i} label {l}: {} vs {}", single.logprobs[l], rs[l]);
                 let d3 = (single.logprobs[l] - r[l]).abs();
-                assert!(d3 < 0.3, "scorer vs one-pass reference, item {i} label {l}: {} vs {}", single.logprobs[l], r[l]);
+                assert!(d3 < 0.6, "scorer vs one-pass reference, item {i} label {l}: {} vs {}", single.logprobs[l], r[l]);
             }
             assert!((batched[i].probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
             assert!(batched[i].logprobs.iter().all(|x| x.is_finite() && *x < 0.0));
@@ -110,7 +115,8 @@ fn batched_scoring_equals_one_at_a_time_and_the_reference() {
 /// The shared cache: a batch is reproducible bit for bit (whatever was scored before it), and an
 /// item scored alone, in a batch, with a cache of its own or in one pass from scratch differs
 /// only by llama.cpp's rounding (the kernels' arrangement changes with the batch), never by
-/// whole nats; single- and multi-token labels alike.
+/// whole nats (0.49 the largest measured, on the end of turn after a label); single- and
+/// multi-token labels alike.
 #[test]
 fn shared_cache_scoring_is_reproducible_and_close_to_the_reference() {
     let Some(model) = model() else { return };
@@ -129,7 +135,7 @@ fn shared_cache_scoring_is_reproducible_and_close_to_the_reference() {
         let sep = separate.score_batch(TEXTS).unwrap();
         for (i, t) in TEXTS.iter().enumerate() {
             let single = shared.score_batch(&[t]).unwrap().remove(0);
-            let r = reference(&engine, &prefix, &suffix, t, &labels, false);
+            let r = reference(&engine, &prefix, &suffix, t, &labels, false, true);
             // Alone, its cells follow the prefix's exactly as in one pass over the whole prompt,
             // and the batch is padded onto the same attention kernel: the same numbers.
             assert_eq!(single.logprobs, r, "item {i} alone vs its prompt in one pass");
@@ -138,7 +144,7 @@ fn shared_cache_scoring_is_reproducible_and_close_to_the_reference() {
                 for (what, x) in [("alone", single.logprobs[l]), ("separate", sep[i].logprobs[l]), ("one-pass reference", r[l])] {
                     let d = (batched[i].logprobs[l] - x).abs();
                     worst = worst.max(d);
-                    assert!(d < 0.5, "shared batch vs {what}, item {i} label {l}: {} vs {x}", batched[i].logprobs[l]);
+                    assert!(d < 0.6, "shared batch vs {what}, item {i} label {l}: {} vs {x}", batched[i].logprobs[l]);
                 }
             }
             assert_eq!(batched[i].tokens, sep[i].tokens);
@@ -147,6 +153,69 @@ fn shared_cache_scoring_is_reproducible_and_close_to_the_reference() {
         }
     }
     eprintln!("largest |Δ log-prob| between arrangements: {worst:.4}");
+}
+
+/// "click" is a token-prefix of "clickbait". Scored up to the label's last token only, "click"
+/// would also count every answer that goes on to "clickbait" (its score could never fall below
+/// the longer label's); with the end of turn after each label the two are disjoint answers.
+#[test]
+fn scoring_gives_a_label_that_is_a_token_prefix_of_another_its_own_share() {
+    let model = require_model();
+    let engine = engine(&model);
+    let labels: Vec<String> = vec!["click".into(), "clickbait".into()];
+    let (short, long) = (engine.tokenize_text(&labels[0]), engine.tokenize_text(&labels[1]));
+    eprintln!("{:?} tokenizes to {short:?}, {:?} to {long:?}", labels[0], labels[1]);
+    assert!(short.len() < long.len() && long.starts_with(&short), "{:?} must be a token-prefix of {:?}", labels[0], labels[1]);
+    let end = &engine.chat_completion_tokens(&labels[0]).unwrap()[short.len()..];
+    eprintln!("the end of turn after an answer: {end:?}");
+    assert!(!end.is_empty(), "the template's end of turn");
+    let (prefix, suffix) = ad_prompt(&engine);
+    let texts = [TEXTS[0], TEXTS[1], TEXTS[3]];
+    let mut longer_won = 0;
+    for kv in [KvCache::Separate, KvCache::Shared] {
+        let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: 256, batch_items: 3, kv };
+        let mut scorer = LabelScorer::new(&engine, &spec).unwrap();
+        for (i, t) in texts.iter().enumerate() {
+            let s = scorer.score_batch(&[t]).unwrap().remove(0);
+            let with_end = reference(&engine, &prefix, &suffix, t, &labels, false, true);
+            let with_end_split = reference(&engine, &prefix, &suffix, t, &labels, true, true);
+            let without_end = reference(&engine, &prefix, &suffix, t, &labels, true, false);
+            eprintln!(
+                "{kv:?} item {i}: scorer {:?} probs {:?}; one-pass reference with end of turn {with_end:?}; without {without_end:?}",
+                s.logprobs, s.probs
+            );
+            for l in 0..2 {
+                let d = (s.logprobs[l] - with_end[l]).abs();
+                assert!(d < 0.6, "{kv:?} item {i} label {l}: scorer {} vs one-pass reference {}", s.logprobs[l], with_end[l]);
+            }
+            match kv {
+                // An item alone in the shared cache is computed exactly like the one pass.
+                KvCache::Shared => assert_eq!(s.logprobs, with_end, "{kv:?} item {i}: alone vs one pass"),
+                KvCache::Separate => {
+                    for l in 0..2 {
+                        assert!((s.logprobs[l] - with_end_split[l]).abs() < 1e-6, "item {i} label {l} vs split reference");
+                    }
+                }
+            }
+            // The end of turn costs the short label probability: strictly below its score
+            // without it (what scoring returned before).
+            assert!(s.logprobs[0] < without_end[0], "item {i}: {} with end of turn vs {} without", s.logprobs[0], without_end[0]);
+            // Disjoint answers: "click<end>" and "clickbait<end>" together hold no more than
+            // every answer that starts with "click".
+            let joint = s.logprobs[0].exp() + s.logprobs[1].exp();
+            assert!(joint <= without_end[0].exp() * (1.0 + 1e-3), "item {i}: P(click·end) + P(clickbait·end) = {joint} > P(click…) = {}", without_end[0].exp());
+            assert!((s.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert!(s.probs.iter().all(|p| p.is_finite() && *p > 0.0), "item {i}: each label a share of its own: {:?}", s.probs);
+            // Normalised without the end of turn, "click" would hold at least half by
+            // construction, whatever the model answers.
+            let before = hifi::llm::score::softmax(&without_end);
+            eprintln!("{kv:?} item {i}: shares without the end of turn {before:?}");
+            assert!(before[0] >= 0.5);
+            longer_won += usize::from(s.probs[1] > 0.5);
+        }
+    }
+    // With the end of turn the longer label wins where the model answers it.
+    assert!(longer_won > 0, "\"clickbait\" never got more than half");
 }
 
 #[test]

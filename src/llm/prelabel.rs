@@ -15,12 +15,12 @@ use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Progress};
 use crate::store::{ModelRecord, Prediction, Store};
 
-/// Bumped whenever scoring changes in a way that changes the numbers (per cache layout: the
-/// separate layout still computes what v2 did).
+/// Bumped whenever scoring changes in a way that changes the numbers (per cache layout). v4:
+/// each label's score includes the chat template's end of turn after it.
 fn scorer_version(kv: crate::config::KvCache) -> &'static str {
     match kv {
-        crate::config::KvCache::Separate => "label-logprob-v2",
-        crate::config::KvCache::Shared => "label-logprob-v3-shared",
+        crate::config::KvCache::Separate => "label-eot-logprob-v4",
+        crate::config::KvCache::Shared => "label-eot-logprob-v4-shared",
     }
 }
 

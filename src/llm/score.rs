@@ -1,18 +1,22 @@
 //! Zero-shot classification by label log-probabilities.
 //!
-//! The prompt is `prefix | item | suffix | label`. The prefix (system message, definitions,
-//! examples, the chat template's opening) is the same for every item: it is evaluated once in
-//! sequence 0 and copied into each item's sequence. A batch holds several items as distinct
-//! sequences; logits are requested only where a label token is predicted. Each label's full
-//! token sequence is scored teacher-forced (multi-token labels sum their token log-probs),
-//! then the scores are normalised over the labels.
+//! The prompt is `prefix | item | suffix | label | end of turn`. The prefix (system message,
+//! definitions, examples, the chat template's opening) is the same for every item: it is
+//! evaluated once in sequence 0 and copied into each item's sequence. A batch holds several
+//! items as distinct sequences; logits are requested only where a label token is predicted.
+//! Each label is scored as the whole assistant answer: its tokens followed by the chat
+//! template's end of turn up to its end-of-generation token ([`Engine::chat_completion_tokens`],
+//! the same tokens LoRA training targets), teacher-forced, the token log-probs summed; then
+//! the scores are normalised over the labels. The end of turn makes the labels disjoint
+//! answers: without it a label that is a token-prefix of another ("pos" / "positive") would
+//! also count every answer that goes on into the longer label.
 //!
 //! Two cache layouts ([`KvCache`]). `Shared`: one unified cache; sequence copies only tag the
-//! prefix cells, and a batch's items plus every multi-token label continuation (a branch
-//! sequence per item and label, sharing the item's cells as a tree) go to llama.cpp as one
-//! micro-batch, padded to at least 64 rows so flash attention always takes its f32 tiled
-//! path. `Separate`: a cache per sequence with the prefix physically copied; llama.cpp then
-//! splits a batch per sequence, so an item is computed exactly as it would be alone.
+//! prefix cells, and a batch's items plus every label's continuation (a branch sequence per
+//! item and label, sharing the item's cells as a tree) go to llama.cpp as one micro-batch,
+//! padded to at least 64 rows so flash attention always takes its f32 tiled path. `Separate`:
+//! a cache per sequence with the prefix physically copied; llama.cpp then splits a batch per
+//! sequence, so an item is computed exactly as it would be alone.
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -32,13 +36,15 @@ const MAX_SHARED_BATCH: usize = 2048;
 /// One item's scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
-    /// Sum of token log-probabilities of each label, in label order.
+    /// Sum of token log-probabilities of each label and the end of turn after it, in label
+    /// order.
     pub logprobs: Vec<f64>,
     /// `logprobs` normalised over the labels (sums to 1).
     pub probs: Vec<f64>,
     /// The item had more than `max_item_tokens` tokens and was cut.
     pub truncated: bool,
-    /// Tokens evaluated for this item (item + suffix + label continuations).
+    /// Tokens evaluated for this item (item + suffix + label continuations, each a label's
+    /// tokens and the end of turn but its last token).
     pub tokens: usize,
 }
 
@@ -57,6 +63,7 @@ pub struct LabelScorer<'e> {
     ctx: LlamaContext<'e>,
     prefix_len: usize,
     suffix: Vec<LlamaToken>,
+    /// Each label's answer: its tokens, then the end of turn (so at least two tokens).
     labels: Vec<Vec<LlamaToken>>,
     max_item_tokens: usize,
     batch_items: usize,
@@ -76,11 +83,12 @@ impl<'e> LabelScorer<'e> {
         let suffix = engine.tokenize_template(spec.suffix, false);
         let mut labels = Vec::new();
         for name in spec.labels {
-            let toks = engine.tokenize_text(name);
-            if toks.is_empty() {
+            if engine.tokenize_text(name).is_empty() {
                 return Err(LlmError::Input(format!("label {name:?} tokenizes to nothing with this model")));
             }
-            labels.push(toks);
+            // The label as the assistant's whole answer: its tokens, then the template's end
+            // of turn (tokenized apart from the label, as training tokenizes it).
+            labels.push(engine.chat_completion_tokens(name)?);
         }
         let max_label = labels.iter().map(Vec::len).max().unwrap_or(1);
         let per_seq = prefix.len() + spec.max_item_tokens + suffix.len() + max_label + 8;
@@ -92,7 +100,9 @@ impl<'e> LabelScorer<'e> {
                 spec.max_item_tokens
             )));
         }
-        let n_multi = labels.iter().filter(|l| l.len() > 1).count();
+        // Every label continues past the item's last token (at least the end of turn follows
+        // it): one branch per label.
+        let n_labels = labels.len();
         let branch_tokens: usize = labels.iter().map(|l| l.len() - 1).sum();
         let (batch_items, n_seq, n_batch, n_ctx) = match spec.kv {
             KvCache::Separate => {
@@ -102,15 +112,15 @@ impl<'e> LabelScorer<'e> {
                 (batch_items, batch_items + 1, 512, per_seq_cells * (batch_items + 1))
             }
             KvCache::Shared => {
-                // Sequences: 0 the prefix, then per item its own and one per multi-token
-                // label, then the filler; llama.cpp allows 256.
-                if 3 + n_multi > 256 {
+                // Sequences: 0 the prefix, then per item its own and one per label, then the
+                // filler; llama.cpp allows 256.
+                if 3 + n_labels > 256 {
                     return Err(LlmError::Input(format!(
-                        "{n_multi} labels take several tokens: too many branches for model.kv_cache = \"shared\"; use \"separate\""
+                        "{n_labels} labels: too many branch sequences for model.kv_cache = \"shared\" (at most 253 labels); use \"separate\""
                     )));
                 }
-                let batch_items = spec.batch_items.clamp(1, 64).min(254 / (1 + n_multi));
-                let n_seq = 2 + batch_items * (1 + n_multi);
+                let batch_items = spec.batch_items.clamp(1, 64).min(254 / (1 + n_labels));
+                let n_seq = 2 + batch_items * (1 + n_labels);
                 // A batch in one micro-batch (n_ubatch = n_batch) up to MAX_SHARED_BATCH
                 // tokens (longer batches, only of long items, are split in order), and the
                 // prefix in one 512-token chunk like the separate mode.
@@ -125,7 +135,7 @@ impl<'e> LabelScorer<'e> {
         }
         let mut ctx = engine.context(params)?;
         // The shared prefix, once, in sequence 0.
-        let mut batch = LlamaBatch::new(n_batch, 1 + n_multi as i32);
+        let mut batch = LlamaBatch::new(n_batch, 1 + n_labels as i32);
         let slots: Vec<Slot> = prefix.iter().enumerate().map(|(i, t)| (0, i, *t, false)).collect();
         decode_slots(&mut ctx, &mut batch, &slots, 512, |_, _, _| {})?;
         let filler = prefix.iter().copied().cycle().take(MIN_ROWS).collect();
@@ -208,12 +218,10 @@ impl<'e> LabelScorer<'e> {
             }
         })?;
         let t_items = t0.elapsed() - t_copy;
-        // Phase B: multi-token labels, teacher-forced, one label at a time over all items; the
-        // label's cells are dropped again before the next label.
+        // Phase B: the rest of each label's answer (its other tokens and the end of turn),
+        // teacher-forced, one label at a time over all items; the label's cells are dropped
+        // again before the next label.
         for (l, toks) in self.labels.iter().enumerate() {
-            if toks.len() < 2 {
-                continue;
-            }
             let mut slots: Vec<Slot> = Vec::new();
             for (i, &end) in ends.iter().enumerate() {
                 for (j, t) in toks[..toks.len() - 1].iter().enumerate() {
@@ -254,7 +262,7 @@ impl<'e> LabelScorer<'e> {
             .collect())
     }
 
-    /// Shared cache: the items and all their multi-token label continuations in one decode
+    /// Shared cache: the items and all their label continuations in one decode
     /// (several when their tokens exceed `n_batch`: only for long items).
     fn score_chunk_shared(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
         let (items, truncated) = self.item_tokens(texts)?;
@@ -286,10 +294,9 @@ impl<'e> LabelScorer<'e> {
         let e = |e: llama_cpp_2::context::kv_cache::KvCacheConversionError| LlmError::Engine(e.to_string());
         let add = |e: llama_cpp_2::llama_batch::BatchAddError| LlmError::Engine(e.to_string());
         let n_labels = self.labels.len();
-        let multi: Vec<usize> = (0..n_labels).filter(|&l| self.labels[l].len() > 1).collect();
         let n_items = self.batch_items;
-        let branch_seq = |i: usize, m: usize| (1 + n_items + i * multi.len() + m) as i32;
-        let filler_seq = (1 + n_items * (1 + multi.len())) as i32;
+        let branch_seq = |i: usize, l: usize| (1 + n_items + i * n_labels + l) as i32;
+        let filler_seq = (1 + n_items * (1 + n_labels)) as i32;
         // Only the prefix stays: every other sequence's cells are freed, so each batch starts
         // from the same cache.
         for s in 1..=filler_seq {
@@ -300,7 +307,7 @@ impl<'e> LabelScorer<'e> {
         let mut last_at = Vec::with_capacity(items.len()); // batch index of each item's last token
         for (i, toks) in items.iter().enumerate() {
             let mut seqs = vec![i as i32 + 1];
-            seqs.extend((0..multi.len()).map(|m| branch_seq(i, m)));
+            seqs.extend((0..n_labels).map(|l| branch_seq(i, l)));
             for &s in &seqs {
                 self.ctx.copy_kv_cache_seq(0, s, None, None).map_err(e)?;
             }
@@ -310,15 +317,14 @@ impl<'e> LabelScorer<'e> {
             }
             last_at.push(self.batch.n_tokens() - 1);
         }
-        // Each multi-token label's first tokens after each item, in the branch sequence that
+        // Each label's answer but its last token after each item, in the branch sequence that
         // sees the prefix and that item only; token j's logits predict token j + 1.
         let mut branch_at = Vec::new(); // (item, label, j, batch index)
         for (i, toks) in items.iter().enumerate() {
             let end = p0 + toks.len();
-            for (m, &l) in multi.iter().enumerate() {
-                let lt = &self.labels[l];
+            for (l, lt) in self.labels.iter().enumerate() {
                 for (j, t) in lt[..lt.len() - 1].iter().enumerate() {
-                    self.batch.add(*t, (end + j) as i32, &[branch_seq(i, m)], true).map_err(add)?;
+                    self.batch.add(*t, (end + j) as i32, &[branch_seq(i, l)], true).map_err(add)?;
                     branch_at.push((i, l, j, self.batch.n_tokens() - 1));
                 }
             }
