@@ -94,7 +94,7 @@ pub enum Command {
     /// every round and whether to stop.
     Round(crate::cli::rounds_cmd::RoundArgs),
     /// Train a LoRA adapter for the model on the expert train split, with the same prompt
-    /// prelabeling scores (loss on the label tokens only), in a child process.
+    /// prelabeling scores (loss on the label and the end of turn only), in a child process.
     ///
     /// Writes adapters/train-…/adapter.gguf (llama.cpp loads it: `hifi prelabel --adapter`)
     /// and adapter.json (base model sha256, architecture, rank, alpha, targets, train-set

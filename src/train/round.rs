@@ -88,8 +88,9 @@ impl From<TrainError> for Error {
     }
 }
 
-/// The prompt as the trainer sees it: the shared prefix and each label's tokens, with the
-/// suffix that follows every item — the tokens prelabeling scores.
+/// The prompt as the trainer sees it: the shared prefix and each label's answer (its tokens and
+/// the template's end of turn), with the suffix that follows every item — the tokens
+/// prelabeling scores.
 pub struct PromptTokens {
     pub prefix: Vec<u32>,
     suffix: Vec<llama_cpp_2::token::LlamaToken>,
@@ -99,15 +100,17 @@ pub struct PromptTokens {
 impl PromptTokens {
     pub fn new(engine: &Engine, prefix: &crate::llm::PromptPrefix, suffix: &str, labels: &[String]) -> Result<Self> {
         let ids = |t: Vec<llama_cpp_2::token::LlamaToken>| t.iter().map(|t| t.0 as u32).collect::<Vec<u32>>();
-        let label_tokens: Vec<Vec<u32>> = labels.iter().map(|l| ids(engine.tokenize_text(l))).collect();
-        if let Some(i) = label_tokens.iter().position(Vec::is_empty) {
-            return Err(Error::Input(format!("label {:?} tokenizes to nothing with this model", labels[i])));
+        if let Some(l) = labels.iter().find(|l| engine.tokenize_text(l).is_empty()) {
+            return Err(Error::Input(format!("label {l:?} tokenizes to nothing with this model")));
         }
+        // The label then the end of turn, as scored: the adapter learns to end the answer
+        // after the label, so "click" does not keep "clickbait"'s mass.
+        let label_tokens = labels.iter().map(|l| Ok(ids(engine.chat_completion_tokens(l)?))).collect::<Result<Vec<Vec<u32>>>>()?;
         Ok(Self { prefix: ids(prefix.tokens.clone()), suffix: engine.tokenize_template(suffix, false), labels: label_tokens })
     }
 
     /// `text` answered with label `label`: the item cut to `max_item_tokens`, the suffix,
-    /// then the label's tokens (the loss is on those).
+    /// then the label's tokens and the end of turn (the loss is on those).
     pub fn example(&self, engine: &Engine, text: &str, label: usize, max_item_tokens: usize) -> Example {
         let (toks, _) = engine.item_tokens(text, max_item_tokens, &self.suffix);
         let mut tokens: Vec<u32> = toks.iter().map(|t| t.0 as u32).collect();
