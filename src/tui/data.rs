@@ -82,10 +82,12 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
     }
     let round_rows = store.rounds()?;
     let rounds = round_rows.iter().filter_map(|r| Some((r.id as f64, r.scores.as_ref()?["kappa"].as_f64()?))).collect();
-    let verdict = (!round_rows.is_empty()).then(|| {
-        let v = crate::rounds::verdict(&round_rows);
-        format!("verdict: {}{}", v.decision, v.rule.map(|r| format!(" ({r})")).unwrap_or_default())
-    });
+    let verdict = if round_rows.is_empty() {
+        None
+    } else {
+        let v = crate::rounds::verdict(store, cfg)?;
+        Some(format!("verdict: {}{}", v.decision, v.rule.map(|r| format!(" ({r})")).unwrap_or_default()))
+    };
     let mut simulation: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let sim = store.setting(crate::rounds::SIMULATION_KEY)?.and_then(|s| serde_json::from_str::<crate::rounds::SimReport>(&s).ok());
     for r in sim.iter().flat_map(|s| &s.results) {
