@@ -3,7 +3,7 @@
 //! **Reached the experts** is an equivalence test, not a failure to find a difference: on the
 //! eval items two or more experts labeled *blind* (an item is left out when any of its labels
 //! in force was given with the model's suggestion visible; labels of unknown visibility count
-//! as blind), D = κ_expert–expert − κ_model–expert with the newest round's model against each
+//! as blind; disputed items not yet adjudicated, which have no split yet, count as eval), D = κ_expert–expert − κ_model–expert with the newest round's model against each
 //! expert on the same items ([`equivalence::test`]); stop when the upper bound of D's 90%
 //! paired bootstrap interval is at most δ (`[stop] margin`).
 //!
@@ -189,7 +189,7 @@ pub fn judge(input: &JudgeInput) -> Verdict {
                 Some(m) => format!("if the gap stays at {:.3}, parity needs roughly {m} such items", e.d),
                 None => "the gap itself is above δ: the model has to improve, more items alone will not show parity".into(),
             };
-            let msg = format!("continue: the upper bound {:.3} is above δ {} ({}); {need}", e.ci[1], e.margin, eq_line(e));
+            let msg = format!("continue: {}: the upper bound {:.3} is still above δ; {need}", eq_line(e), e.ci[1]);
             with(Verdict::new("continue", None, msg), gains)
         }
         None if shared_n < MIN_SHARED => with(
@@ -239,10 +239,14 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
         seed = scores.seed;
         rounds.push((RoundModel { round: row.id, pred }, model));
     }
-    // Double-labeled eval items, blind only, against the newest model.
+    // Double-labeled eval items, blind only, against the newest model. Items the experts
+    // disagree on and nobody has adjudicated yet have no split (they have no resolved label),
+    // but they are double-labeled, so eval once resolved, and they carry exactly the
+    // disagreement κ_experts measures: leaving them out would push κ_experts towards 1.
+    let not_train = |i: &i64| !matches!(strata.get(i), Some((Split::Train, _)));
     let mut per_item: BTreeMap<i64, Vec<(String, usize, Option<bool>)>> = BTreeMap::new();
     for (item, who, label, seen) in store.current_labels_seen()? {
-        if let (true, Some(&l)) = (is_eval(&item), idx.get(label.as_str())) {
+        if let (true, Some(&l)) = (not_train(&item), idx.get(label.as_str())) {
             per_item.entry(item).or_default().push((who, l, seen));
         }
     }
