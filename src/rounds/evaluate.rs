@@ -255,3 +255,25 @@ fn light_of(shared: &[Vec<Option<usize>>], ix: &[usize], k: usize) -> Kappa {
     let cols: Vec<Vec<Option<usize>>> = (0..raters).map(|r| ix.iter().map(|&i| shared[i][r]).collect()).collect();
     light_kappa(&cols, k)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_stored_before_blind_and_audit_scores_still_parse() {
+        // A round as hifi stored it before the audit stratum and blind counts (with the old
+        // two-sample comparison, now gone).
+        let old = serde_json::json!({
+            "model": 3, "model_kind": "probe", "eval_size": 100, "eval_balance": {"a": 60, "b": 40}, "train_size": 200,
+            "unpredicted": 0, "kappa": 0.6, "model_vs_expert": {"n": 100, "kappa": 0.6, "kappa_ci": [0.5, 0.7]},
+            "macro_f1": 0.8, "pabak": 0.7, "per_annotator": [], "annotator_mean_kappa": null,
+            "expert_vs_expert": {"n": 40, "kappa": 0.8, "kappa_ci": [0.7, 0.9]},
+            "vs_experts": {"gap": 0.2, "gap_ci": [0.1, 0.3], "indistinguishable": false}, "seed": 0
+        });
+        let s: RoundScores = serde_json::from_value(old).unwrap();
+        assert_eq!((s.kappa, &s.blind, &s.audit), (Some(0.6), &Blindness::default(), &None));
+        let back: RoundScores = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+}
