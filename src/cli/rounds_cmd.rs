@@ -140,6 +140,9 @@ pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &Can
     if let Some(m) = &rep.mine {
         println!("queue refilled: {} entries ({})", m.entries, m.strategy.as_str());
     }
+    for n in &rep.verdict.notes {
+        println!("note: {}", inert(n, false));
+    }
     println!("{}", inert(&rep.verdict.message, true));
     Ok(())
 }
