@@ -7,8 +7,8 @@ use common::*;
 use hifi::curate::synth::{generate, SynthSpec, Synthetic};
 use hifi::curate::Strategy;
 use hifi::progress::{CancelToken, Silent};
-use hifi::rounds::{self, run_round, simulate_pool, RoundParams, SimParams, SimReport, Trainer};
-use hifi::store::{Annotation, AnnotationKind, RoundRow};
+use hifi::rounds::{self, judge, run_round, simulate_pool, JudgeInput, RoundModel, RoundParams, SimParams, SimReport, Trainer};
+use hifi::store::{Annotation, AnnotationKind, NewQueueEntry};
 use serde_json::{json, Value};
 
 /// A generated pool whose "LLM" is wrong near the one true boundary: its boundary sits
@@ -92,7 +92,11 @@ fn simulation_is_deterministic_for_a_seed_and_checks_its_input() {
 }
 
 fn label(st: &mut hifi::store::Store, item: i64, who: &str, label: &str) {
-    st.annotate(&Annotation { item, annotator: who.into(), kind: AnnotationKind::Label, label: Some(label.into()), note: None, suggestion: None }).unwrap();
+    label_seen(st, item, who, label, None);
+}
+
+fn label_seen(st: &mut hifi::store::Store, item: i64, who: &str, label: &str, suggestion: Option<bool>) {
+    st.annotate(&Annotation { item, annotator: who.into(), kind: AnnotationKind::Label, label: Some(label.into()), note: None, suggestion }).unwrap();
 }
 
 #[test]
@@ -102,10 +106,15 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
     // The synthetic "LLM" of the project scores s.pool.probs; the experts know the truth.
     let names = cfg.label_names();
     let keys: Vec<i64> = (0..900).map(|i| st.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
-    for i in 0..300 {
-        label(&mut st, keys[i], "ana", &names[gold[i]]);
-        if i % 4 == 0 {
-            // A second expert on a quarter of them, disagreeing now and then.
+    // Items 600..640 were drawn for the audit stratum (uniformly, not mined).
+    let audit: Vec<NewQueueEntry> = (600..640).map(|i| NewQueueEntry { item_a: keys[i], item_b: None, reason: json!({}), needed: 1, audit: true }).collect();
+    st.replace_queue("audit", &audit).unwrap();
+    for i in (0..300).chain(600..640) {
+        // Blind, except every tenth label, given with the suggestion visible.
+        label_seen(&mut st, keys[i], "ana", &names[gold[i]], Some(i % 10 == 4));
+        if i % 4 == 0 && i < 300 {
+            // A second expert on a quarter of them, disagreeing now and then; their
+            // visibility was not recorded.
             let g = if i % 40 == 0 { 1 - gold[i] } else { gold[i] };
             label(&mut st, keys[i], "ben", &names[g]);
         }
@@ -119,8 +128,37 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
     assert_eq!(rep.scores.model_kind, "probe");
     assert_eq!(rep.scores.per_annotator.len(), 2);
     assert!(rep.scores.expert_vs_expert.n >= 70 && rep.scores.expert_vs_expert.kappa.unwrap() > 0.7);
-    let vs = rep.scores.vs_experts.as_ref().expect("enough data to compare");
-    assert!(vs.gap_ci[0] <= vs.gap && vs.gap <= vs.gap_ci[1]);
+    // The audit items are eval, scored apart from the boundary items (the headline κ).
+    let a = rep.scores.audit.as_ref().expect("audit stratum scored");
+    assert_eq!((a.n, a.unpredicted, a.model_vs_expert.n), (40, 0, 40));
+    assert_eq!(rep.scores.model_vs_expert.n, rep.scores.eval_size - 40);
+    let acc = a.accuracy.unwrap();
+    let [lo, hi] = a.accuracy_ci.unwrap();
+    assert!(lo <= acc && acc <= hi);
+    let expected: usize = (600..640).filter(|&i| gold[i] == 0).count();
+    assert_eq!(a.prevalence[0].experts, expected);
+    assert!(a.prevalence.iter().all(|p| p.model_share.is_some() && p.share_ci[0] <= p.share && p.share <= p.share_ci[1]));
+    // Blind counts: every tenth of ana's labels was seen; ben's visibility is unknown.
+    let b = &rep.scores.blind;
+    assert!(b.eval_labels > 40 && b.seen > 0 && b.unknown > 0 && b.seen + b.unknown < b.eval_labels, "{b:?}");
+    // The stop rule ran on the blind double-labeled eval items (or says what it lacks).
+    // Items with i % 4 == 0 are double-labeled; those with i % 20 == 4 have a label given seen.
+    // Disputed items (ben disagrees when i % 40 == 0) may have no split until adjudicated;
+    // the stop rule counts them as eval.
+    let strata = st.split_strata().unwrap();
+    let eval_double = |seen: bool| {
+        (0..300).filter(|i| i % 4 == 0 && (i % 20 == 4) == seen && strata.get(&keys[*i]).is_none_or(|s| s.0 == hifi::store::Split::Eval)).count()
+    };
+    let left_out = format!("{} double-labeled eval items left out", eval_double(true));
+    assert!(eval_double(true) > 0 && rep.verdict.notes.iter().any(|n| n.starts_with(&left_out)), "{:?}", rep.verdict.notes);
+    match &rep.verdict.equivalence {
+        Some(e) => {
+            assert_eq!(e.n, eval_double(false));
+            assert!(e.ci[0] <= e.d && e.d <= e.ci[1] && e.margin == cfg.stop.margin, "{e:?}");
+            assert!(rep.verdict.message.contains("double-labeled blind eval items"), "{}", rep.verdict.message);
+        }
+        None => assert_eq!(rep.verdict.decision, "not-enough-data", "{}", rep.verdict.message),
+    }
     // The probe's predictions are the newest model now; the baseline scored the LLM.
     assert_eq!(st.latest_model().unwrap().unwrap().kind, "probe");
     // The dashboard shows the same numbers the round recorded.
@@ -138,8 +176,11 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["rounds"].as_array().unwrap().len(), 2);
     assert!(["stop", "continue", "not-enough-data"].contains(&v["verdict"]["decision"].as_str().unwrap()));
+    assert_eq!(v["rounds"][1]["scores"]["audit"]["n"], 40);
+    assert!(v["rounds"][1]["scores"]["blind"]["seen"].as_u64().unwrap() > 0);
     let (ok, out, _) = hifi(dir.path(), &["report"]);
     assert!(ok && out.contains("model vs experts") && out.contains("expert vs expert"), "{out}");
+    assert!(out.contains("audit (random draws) κ") && out.contains("given with the suggestion visible") && out.contains("prevalence"), "{out}");
     // A round through the CLI refills the queue.
     let (ok, out, err) = hifi(dir.path(), &["round", "--budget", "5"]);
     assert!(ok, "{err}");
@@ -164,38 +205,75 @@ fn a_probe_round_without_train_labels_says_what_to_do() {
     assert!(e.contains("label some items"), "{e}");
 }
 
-fn round(id: i64, kappa: f64, vs: Option<(f64, [f64; 2])>) -> RoundRow {
-    let scores = json!({
-        "model": id, "model_kind": "probe", "eval_size": 100, "eval_balance": {}, "train_size": 200, "unpredicted": 0,
-        "kappa": kappa, "model_vs_expert": {"n": 100, "kappa": kappa, "kappa_ci": [kappa - 0.1, kappa + 0.1]},
-        "macro_f1": 0.8, "pabak": 0.7, "per_annotator": [], "annotator_mean_kappa": null,
-        "expert_vs_expert": {"n": 40, "kappa": 0.8, "kappa_ci": [0.7, 0.9]},
-        "vs_experts": vs.map(|(gap, ci)| json!({"gap": gap, "gap_ci": ci, "indistinguishable": ci[0] <= 0.0})),
-        "seed": 0
-    });
-    RoundRow { id, model: Some(id), adapter: None, trainer: Some("probe".into()), scores: Some(scores), started_at: String::new(), finished_at: None }
+/// Binary labels: expert 1 gives the truth, expert 2 flips every `flip2`-th item, the model
+/// flips every `flip_m`-th (never the same items as expert 2 when `flip_m` is odd and `flip2` even).
+fn judged(eval: usize, shared: usize, flip2: usize, flip_m: usize, rounds: usize) -> JudgeInput {
+    let truth: Vec<usize> = (0..eval).map(|i| (i / 3) % 2).collect();
+    let flip = |i: usize, every: usize, t: usize| if every > 0 && i % every == 1 { 1 - t } else { t };
+    let model: Vec<usize> = (0..eval).map(|i| flip(i, flip_m, truth[i])).collect();
+    JudgeInput {
+        k: 2,
+        margin: 0.05,
+        min_gain: 0.05,
+        reps: 300,
+        seed: 1,
+        gold: truth.clone(),
+        rounds: (1..=rounds as i64).map(|round| RoundModel { round, pred: model.iter().map(|&m| Some(m)).collect() }).collect(),
+        shared: (0..shared).map(|i| vec![Some(truth[i]), Some(flip(i, flip2, truth[i]))]).collect(),
+        shared_model: model[..shared].to_vec(),
+        shared_seen: 0,
+        shared_unpredicted: 0,
+    }
 }
 
 #[test]
 fn the_verdict_names_its_rule() {
-    let v = rounds::verdict(&[]);
+    let v = judge(&JudgeInput { rounds: Vec::new(), ..judged(100, 40, 10, 0, 1) });
     assert_eq!(v.decision, "not-enough-data");
-    let v = rounds::verdict(&[round(1, 0.4, None)]);
+    // Below the size guards the data cannot say, and the message says what is missing.
+    let v = judge(&judged(30, 30, 10, 0, 1));
     assert_eq!(v.decision, "not-enough-data");
-    assert!(v.message.contains("need"), "{}", v.message);
-    let v = rounds::verdict(&[round(1, 0.4, Some((0.4, [0.25, 0.55])))]);
-    assert_eq!((v.decision, v.rule), ("continue", None));
-    let v = rounds::verdict(&[round(1, 0.4, Some((0.4, [0.25, 0.55]))), round(2, 0.75, Some((0.05, [-0.08, 0.17])))]);
-    assert_eq!((v.decision, v.rule), ("stop", Some("reached-experts")));
-    let flat = [round(1, 0.5, Some((0.3, [0.2, 0.4]))), round(2, 0.62, Some((0.2, [0.1, 0.3]))), round(3, 0.6, Some((0.2, [0.1, 0.3]))), round(4, 0.61, Some((0.2, [0.1, 0.3])))];
-    let v = rounds::verdict(&flat);
-    assert_eq!((v.decision, v.rule), ("stop", Some("no-improvement")));
-    assert!(v.message.contains("rounds 3 and 4"), "{}", v.message);
-    // Improving on the best earlier round keeps it going; interrupted rounds are ignored.
-    let mut rising = flat.to_vec();
-    rising[3] = round(4, 0.7, Some((0.1, [0.02, 0.2])));
-    rising.push(RoundRow { scores: None, ..round(5, 0.0, None) });
-    assert_eq!(rounds::verdict(&rising).decision, "continue");
+    assert!(v.message.contains("need 40"), "{}", v.message);
+    let v = judge(&judged(200, 10, 10, 0, 1));
+    assert_eq!(v.decision, "not-enough-data");
+    assert!(v.message.contains("10 (need 20"), "{}", v.message);
+    // A model that is expert 1 exactly agrees with the experts at least as well as they agree
+    // with each other: equivalent, and the message prints D, its interval, δ and n.
+    let v = judge(&judged(400, 400, 10, 0, 1));
+    assert_eq!((v.decision, v.rule), ("stop", Some("reached-experts")), "{}", v.message);
+    let e = v.equivalence.as_ref().unwrap();
+    assert!(e.d < 0.0 && e.ci[1] <= 0.05 && e.n == 400, "{e:?}");
+    assert!(v.message.contains("90% CI") && v.message.contains("δ 0.05") && v.message.contains("on 400 double-labeled blind eval items"), "{}", v.message);
+    // A model that misses every third item: the upper bound is above δ, and the gap itself
+    // is, so more items alone will not do.
+    let v = judge(&judged(200, 100, 10, 3, 1));
+    assert_eq!((v.decision, v.rule), ("continue", None), "{}", v.message);
+    assert!(v.message.contains("> δ 0.05") && v.message.contains("still above δ") && v.message.contains("has to improve"), "{}", v.message);
+    // A model a little worse than the experts on few items: parity needs more of them.
+    let v = judge(&judged(60, 60, 10, 13, 1));
+    let e = v.equivalence.as_ref().unwrap();
+    assert!(e.d < 0.05 && !e.equivalent, "{e:?}");
+    let need = rounds::items_for_parity(e).unwrap();
+    assert!(need > 60 && v.message.contains(&format!("parity needs roughly {need} such items")), "{}", v.message);
+    // Three rounds whose models answer the same on the current eval split: no improvement,
+    // naming the last two rounds and the best round before them.
+    let v = judge(&judged(200, 0, 0, 3, 3));
+    assert_eq!((v.decision, v.rule), ("stop", Some("no-improvement")), "{}", v.message);
+    assert!(v.message.contains("rounds 2 and 3") && v.message.contains("over round 1"), "{}", v.message);
+    assert!(v.gains.iter().all(|g| g.gain == 0.0 && g.n == 200));
+    // Improving on the best earlier round keeps it going.
+    let mut rising = judged(200, 0, 0, 3, 3);
+    rising.rounds[2].pred = rising.gold.iter().map(|&g| Some(g)).collect();
+    let v = judge(&rising);
+    assert_eq!(v.decision, "not-enough-data", "{}", v.message);
+    assert!(v.gains[1].ci[0] > 0.05, "{:?}", v.gains);
+    // A round model without predictions for some items is compared on the items it has.
+    let mut partial = judged(200, 0, 0, 3, 3);
+    for p in partial.rounds[1].pred.iter_mut().take(50) {
+        *p = None;
+    }
+    let v = judge(&partial);
+    assert_eq!(v.gains[0].n, 150, "{:?}", v.gains);
 }
 
 /// The real model on 90 sample ads: prelabel, embed, a zero-shot round, and a simulation that

@@ -267,6 +267,14 @@ fn screens() -> Vec<(&'static str, App)> {
         model_kappa: Some(("0.412".into(), 44)),
         rounds: vec![(1.0, 0.31), (2.0, 0.44), (3.0, 0.52)],
         verdict: Some("verdict: continue".into()),
+        audit: vec![
+            "eval labels seen 3 · unknown 0 of 68".into(),
+            "audit (random) n = 20".into(),
+            "  κ 0.52 [0.18, 0.81]".into(),
+            "  accuracy 0.80 [0.58, 0.92]".into(),
+            "  clickbait 25% [11, 47] model 30%".into(),
+            "  benign 75% [53, 89] model 70%".into(),
+        ],
         simulation: vec![
             ("pairs".into(), vec![(100.0, 0.42), (200.0, 0.55), (300.0, 0.61)]),
             ("random".into(), vec![(100.0, 0.30), (200.0, 0.41), (300.0, 0.50)]),

@@ -140,14 +140,24 @@ pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &Can
     if let Some(m) = &rep.mine {
         println!("queue refilled: {} entries ({})", m.entries, m.strategy.as_str());
     }
+    for n in &rep.verdict.notes {
+        println!("note: {}", inert(n, false));
+    }
     println!("{}", inert(&rep.verdict.message, true));
     Ok(())
 }
 
 fn print_scores(s: &RoundScores) {
     let balance: Vec<String> = s.eval_balance.iter().map(|(l, n)| format!("{} {n}", inert(l, false))).collect();
-    println!("  eval {} items ({}), train {}", s.eval_size, balance.join(", "), s.train_size);
-    println!("  model vs experts  κ {}", s.model_vs_expert.show());
+    let audit_n = s.audit.as_ref().map_or(0, |a| a.n);
+    println!("  eval {} items ({}; {} boundary, {audit_n} audit), train {}", s.eval_size, balance.join(", "), s.eval_size - audit_n, s.train_size);
+    if s.blind.eval_labels > 0 {
+        println!(
+            "  eval labels {}: {} given with the suggestion visible, {} of unknown visibility (κ uses all; the stop rule only blind items)",
+            s.blind.eval_labels, s.blind.seen, s.blind.unknown
+        );
+    }
+    println!("  model vs experts  κ {} (boundary eval)", s.model_vs_expert.show());
     if let Some(f) = s.macro_f1 {
         println!("  macro-F1 {f:.3}{}", s.pabak.map(|p| format!(", PABAK {p:.3}")).unwrap_or_default());
     }
@@ -160,6 +170,33 @@ fn print_scores(s: &RoundScores) {
     println!("  expert vs expert  κ {}", s.expert_vs_expert.show());
     if s.unpredicted > 0 {
         println!("  {} eval items have no prediction from this model (left out)", s.unpredicted);
+    }
+    if let Some(a) = &s.audit {
+        print_audit(a);
+    }
+}
+
+/// The audit stratum: the model on uniform random draws from the pool, and label prevalence.
+fn print_audit(a: &rounds::AuditScores) {
+    let acc = match (a.accuracy, a.accuracy_ci) {
+        (Some(x), Some([lo, hi])) => format!("{x:.3} [{lo:.2}, {hi:.2}]"),
+        _ => "-".into(),
+    };
+    println!("  audit (random draws) κ {}, accuracy {acc}", a.model_vs_expert.show());
+    if a.unpredicted > 0 {
+        println!("    {} audit items have no prediction from this model (left out of κ and accuracy)", a.unpredicted);
+    }
+    for p in &a.prevalence {
+        println!(
+            "    prevalence {:<12} {:>5.1}% [{:.1}, {:.1}] ({} of {}), model predicts {}",
+            inert(&p.label, false),
+            100.0 * p.share,
+            100.0 * p.share_ci[0],
+            100.0 * p.share_ci[1],
+            p.experts,
+            a.n,
+            p.model_share.map_or("-".into(), |m| format!("{:.1}%", 100.0 * m))
+        );
     }
 }
 
@@ -182,6 +219,9 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
         }
     }
     println!("{}", inert(&rep.leakage.line(), false));
+    for n in &rep.verdict.notes {
+        println!("note: {}", inert(n, false));
+    }
     println!("{}", inert(&rep.verdict.message, true));
     Ok(())
 }

@@ -1,30 +1,25 @@
-//! A round's scores on the eval split, and the stopping verdict over rounds.
+//! A round's scores on the eval split.
 //!
 //! Model vs expert: the model's top label against each item's resolved expert label (an
-//! adjudication, else the annotators' shared label) on the eval split, with a seeded
-//! bootstrap CI; also against each annotator separately, and their mean. Expert vs expert:
-//! Light's kappa (mean pairwise Cohen) over every item two or more experts labeled.
-//!
-//! The verdict (METHODS.md §1.6): stop when model–expert agreement is statistically
-//! indistinguishable from expert–expert agreement — a two-sample bootstrap of
-//! κ_experts − κ_model whose 95% interval reaches 0 — or when κ_model has not improved on
-//! the best earlier round for two rounds. Below [`MIN_EVAL`] eval items or [`MIN_SHARED`]
-//! items labeled by two experts the data cannot say, and the verdict says so.
+//! adjudication, else the annotators' shared label) on the boundary eval items (the eval
+//! split less its audit stratum), with a seeded bootstrap CI; also against each annotator
+//! separately on all eval items, and their mean. Expert vs expert: Light's kappa (mean
+//! pairwise Cohen) over every item two or more experts labeled. The audit stratum is scored
+//! apart ([`AuditScores`]), and the scores count the eval labels that were not given blind.
+//! Whether to stop is [`super::verdict`]'s business.
 
 use std::collections::{BTreeMap, HashMap};
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::audit::AuditScores;
 use crate::error::Result;
-use crate::metrics::bootstrap::quantile;
 use crate::metrics::{self, bootstrap_ci, cohen_kappa, light_kappa, Kappa};
-use crate::store::{RoundRow, Split, Store};
+use crate::store::{Split, Store};
 
-/// Eval items needed before the verdict compares model and experts.
+/// Eval items with a prediction needed before the verdict judges at all.
 pub const MIN_EVAL: usize = 40;
-/// Items labeled by two or more experts needed for that comparison.
+/// Blind eval items labeled by two or more experts needed for the equivalence test.
 pub const MIN_SHARED: usize = 20;
 /// Bootstrap replicates for every interval here.
 pub const REPS: usize = 1000;
@@ -41,7 +36,7 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    fn of(k: Kappa, n: usize, ci: Option<(f64, f64)>) -> Self {
+    pub(crate) fn of(k: Kappa, n: usize, ci: Option<(f64, f64)>) -> Self {
         Self { n, kappa: k.value(), kappa_ci: ci.map(|(a, b)| [a, b]), undefined: k.reason().map(str::to_string) }
     }
 
@@ -63,40 +58,66 @@ pub struct AnnotatorAgreement {
     pub agreement: Agreement,
 }
 
-/// The bootstrap comparison of expert–expert and model–expert agreement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VsExperts {
-    /// κ_experts − κ_model.
-    pub gap: f64,
-    pub gap_ci: [f64; 2],
-    /// The interval reaches 0 (or the model is above the experts).
-    pub indistinguishable: bool,
+/// How the eval split's labels in force were given: with the model's suggestion visible,
+/// blind, or not recorded (labels imported without `--blind`, or given before hifi recorded it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Blindness {
+    /// Labels in force on eval items (every annotator's).
+    pub eval_labels: usize,
+    /// Of those, given with the suggestion visible.
+    pub seen: usize,
+    /// Of those, of unknown visibility.
+    pub unknown: usize,
 }
 
-/// What one round measured (stored as the round's `scores` JSON).
+/// What one round measured (stored as the round's `scores` JSON). Fields added later carry
+/// `#[serde(default)]`: rounds stored before them still parse.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoundScores {
     pub model: i64,
     pub model_kind: String,
+    /// Eval items with a resolved label, both strata.
     pub eval_size: usize,
     /// Eval items per resolved label.
     pub eval_balance: BTreeMap<String, usize>,
     pub train_size: usize,
-    /// Eval items the model has no prediction for (left out of every number).
+    /// Boundary eval items the model has no prediction for (left out of every number).
     pub unpredicted: usize,
-    /// The headline: model vs resolved expert labels on eval (`kappa` is what the dashboard plots).
+    /// The headline: model vs resolved expert labels on the boundary (non-audit) eval items
+    /// (`kappa` is what the dashboard plots).
     pub kappa: Option<f64>,
     pub model_vs_expert: Agreement,
     pub macro_f1: Option<f64>,
     /// Prevalence- and bias-adjusted kappa of the same comparison.
     pub pabak: Option<f64>,
+    /// The model vs each annotator on eval items (both strata).
     pub per_annotator: Vec<AnnotatorAgreement>,
     /// Mean of the per-annotator kappas.
     pub annotator_mean_kappa: Option<f64>,
     /// Light's kappa over items two or more experts labeled (any split).
     pub expert_vs_expert: Agreement,
-    pub vs_experts: Option<VsExperts>,
+    /// How many eval labels were not blind.
+    #[serde(default)]
+    pub blind: Blindness,
+    /// The audit stratum (uniform random draws from the pool), scored apart; `None` without
+    /// labeled audit items.
+    #[serde(default)]
+    pub audit: Option<AuditScores>,
     pub seed: u64,
+}
+
+/// The model's top label per item, in the project's label order (items whose predicted label
+/// is not a project label are left out).
+pub(crate) fn top_labels(store: &Store, model: i64, idx: &HashMap<&str, usize>) -> Result<HashMap<i64, usize>> {
+    let rec = store.model(model)?.ok_or_else(|| crate::error::Error::Input(format!("no model {model} in the store")))?;
+    Ok(store
+        .predictions(model)?
+        .into_iter()
+        .filter_map(|p| {
+            let (t, _) = p.top();
+            Some((p.item, *idx.get(rec.labels.get(t)?.as_str())?))
+        })
+        .collect())
 }
 
 /// Score `model`'s predictions against the experts (see the module docs).
@@ -104,26 +125,24 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
     let rec = store.model(model)?.ok_or_else(|| crate::error::Error::Input(format!("no model {model} in the store")))?;
     let k = labels.len();
     let idx: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-    // The model's top label, mapped into the project's label order.
-    let top: HashMap<i64, usize> = store
-        .predictions(model)?
-        .into_iter()
-        .filter_map(|p| {
-            let (t, _) = p.top();
-            Some((p.item, *idx.get(rec.labels.get(t)?.as_str())?))
-        })
-        .collect();
-    let splits = store.splits()?;
+    let top = top_labels(store, model, &idx)?;
+    let strata = store.split_strata()?;
     let (resolved, _) = store.resolved_labels()?;
     let (mut gold, mut pred) = (Vec::new(), Vec::new());
+    let (mut audit_gold, mut audit_pred) = (Vec::new(), Vec::new());
     let mut eval_balance: BTreeMap<String, usize> = labels.iter().map(|l| (l.clone(), 0)).collect();
     let (mut eval_size, mut train_size, mut unpredicted) = (0, 0, 0);
     for (item, label) in &resolved {
         let Some(&g) = idx.get(label.as_str()) else { continue };
-        match splits.get(item) {
-            Some(Split::Eval) => {
+        match strata.get(item) {
+            Some((Split::Eval, audit)) => {
                 eval_size += 1;
                 *eval_balance.entry(label.clone()).or_default() += 1;
+                if *audit {
+                    audit_gold.push(g);
+                    audit_pred.push(top.get(item).copied());
+                    continue;
+                }
                 match top.get(item) {
                     Some(&p) => {
                         gold.push(g);
@@ -132,20 +151,33 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
                     None => unpredicted += 1,
                 }
             }
-            Some(Split::Train) => train_size += 1,
+            Some((Split::Train, _)) => train_size += 1,
             None => {}
         }
     }
     let model_vs_expert = Agreement::of(cohen_kappa(&gold, &pred, k), gold.len(), metrics::cohen_kappa_ci(&gold, &pred, k, REPS, 0.95, seed));
     let macro_f1 = metrics::macro_f1_checked(&gold, &pred, k);
     let pabak = metrics::pabak(&gold, &pred, k).value();
+    let audit = (!audit_gold.is_empty()).then(|| AuditScores::of(&audit_gold, &audit_pred, labels, seed));
+
+    let mut blind = Blindness::default();
+    for (item, _, _, seen) in store.current_labels_seen()? {
+        if matches!(strata.get(&item), Some((Split::Eval, _))) {
+            blind.eval_labels += 1;
+            match seen {
+                Some(true) => blind.seen += 1,
+                Some(false) => {}
+                None => blind.unknown += 1,
+            }
+        }
+    }
 
     // Per annotator, on eval items.
+    let is_eval = |i: &i64| matches!(strata.get(i), Some((Split::Eval, _)));
     let by_annotator = labels_by_annotator(store, &idx)?;
     let mut per_annotator = Vec::new();
     for (who, items) in &by_annotator {
-        let (a, m): (Vec<usize>, Vec<usize>) =
-            items.iter().filter(|(i, _)| splits.get(i) == Some(&Split::Eval)).filter_map(|(i, l)| Some((*l, *top.get(i)?))).unzip();
+        let (a, m): (Vec<usize>, Vec<usize>) = items.iter().filter(|(i, _)| is_eval(i)).filter_map(|(i, l)| Some((*l, *top.get(i)?))).unzip();
         if a.is_empty() {
             continue;
         }
@@ -157,7 +189,6 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
 
     let shared = shared_rows(&by_annotator);
     let expert_vs_expert = expert_agreement(&shared, k, seed);
-    let vs_experts = compare(&gold, &pred, &shared, k, seed);
     Ok(RoundScores {
         model,
         model_kind: rec.kind,
@@ -172,7 +203,8 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
         per_annotator,
         annotator_mean_kappa,
         expert_vs_expert,
-        vs_experts,
+        blind,
+        audit,
         seed,
     })
 }
@@ -224,102 +256,24 @@ fn light_of(shared: &[Vec<Option<usize>>], ix: &[usize], k: usize) -> Kappa {
     light_kappa(&cols, k)
 }
 
-/// Two-sample bootstrap of κ_experts − κ_model; `None` below the minimum sizes.
-fn compare(gold: &[usize], pred: &[usize], shared: &[Vec<Option<usize>>], k: usize, seed: u64) -> Option<VsExperts> {
-    if gold.len() < MIN_EVAL || shared.len() < MIN_SHARED {
-        return None;
-    }
-    let gap = light(shared, k).value()? - cohen_kappa(gold, pred, k).value()?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b61_7070_61);
-    let mut gaps = Vec::with_capacity(REPS);
-    let (mut g, mut p, mut ix) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..REPS {
-        g.clear();
-        p.clear();
-        for _ in 0..gold.len() {
-            let i = rng.gen_range(0..gold.len());
-            g.push(gold[i]);
-            p.push(pred[i]);
-        }
-        ix.clear();
-        ix.extend((0..shared.len()).map(|_| rng.gen_range(0..shared.len())));
-        if let (Some(e), Some(m)) = (light_of(shared, &ix, k).value(), cohen_kappa(&g, &p, k).value()) {
-            gaps.push(e - m);
-        }
-    }
-    if gaps.len() < REPS / 2 {
-        return None;
-    }
-    gaps.sort_by(f64::total_cmp);
-    let gap_ci = [quantile(&gaps, 0.025), quantile(&gaps, 0.975)];
-    Some(VsExperts { gap, gap_ci, indistinguishable: gap_ci[0] <= 0.0 })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Whether to run another round, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    /// "stop", "continue" or "not-enough-data".
-    pub decision: &'static str,
-    /// For "stop": "reached-experts" or "no-improvement".
-    pub rule: Option<&'static str>,
-    pub message: String,
-}
-
-/// The verdict over `rounds` (oldest first; unfinished rounds are ignored).
-pub fn verdict(rounds: &[RoundRow]) -> Verdict {
-    let scored: Vec<(i64, RoundScores)> = rounds
-        .iter()
-        .filter_map(|r| Some((r.id, serde_json::from_value::<RoundScores>(r.scores.clone()?).ok()?)))
-        .collect();
-    let Some((last_id, last)) = scored.last() else {
-        return Verdict { decision: "not-enough-data", rule: None, message: "no finished round yet: run `hifi round`".into() };
-    };
-    if let Some(v) = &last.vs_experts {
-        if v.indistinguishable {
-            return Verdict {
-                decision: "stop",
-                rule: Some("reached-experts"),
-                message: format!(
-                    "stop: round {last_id}'s model agrees with experts as well as experts agree with each other (κ gap {:.3}, 95% CI [{:.2}, {:.2}] includes 0)",
-                    v.gap, v.gap_ci[0], v.gap_ci[1]
-                ),
-            };
-        }
-    }
-    let kappas: Vec<(i64, f64)> = scored.iter().filter_map(|(id, s)| Some((*id, s.kappa?))).collect();
-    if kappas.len() >= 3 {
-        let n = kappas.len();
-        let best_before = kappas[..n - 2].iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
-        if kappas[n - 2].1 <= best_before && kappas[n - 1].1 <= best_before {
-            return Verdict {
-                decision: "stop",
-                rule: Some("no-improvement"),
-                message: format!(
-                    "stop: model–expert κ has not improved for two rounds (best {best_before:.3} before; rounds {} and {}: {:.3}, {:.3})",
-                    kappas[n - 2].0,
-                    kappas[n - 1].0,
-                    kappas[n - 2].1,
-                    kappas[n - 1].1
-                ),
-            };
-        }
-    }
-    match &last.vs_experts {
-        Some(v) => Verdict {
-            decision: "continue",
-            rule: None,
-            message: format!(
-                "continue: experts still agree more than the model does (κ gap {:.3}, 95% CI [{:.2}, {:.2}])",
-                v.gap, v.gap_ci[0], v.gap_ci[1]
-            ),
-        },
-        None => Verdict {
-            decision: "not-enough-data",
-            rule: None,
-            message: format!(
-                "not enough labels to compare model and experts: {} eval items with a prediction (need {MIN_EVAL}), {} items labeled by two experts (need {MIN_SHARED})",
-                last.model_vs_expert.n, last.expert_vs_expert.n
-            ),
-        },
+    #[test]
+    fn rounds_stored_before_blind_and_audit_scores_still_parse() {
+        // A round as hifi stored it before the audit stratum and blind counts (with the old
+        // two-sample comparison, now gone).
+        let old = serde_json::json!({
+            "model": 3, "model_kind": "probe", "eval_size": 100, "eval_balance": {"a": 60, "b": 40}, "train_size": 200,
+            "unpredicted": 0, "kappa": 0.6, "model_vs_expert": {"n": 100, "kappa": 0.6, "kappa_ci": [0.5, 0.7]},
+            "macro_f1": 0.8, "pabak": 0.7, "per_annotator": [], "annotator_mean_kappa": null,
+            "expert_vs_expert": {"n": 40, "kappa": 0.8, "kappa_ci": [0.7, 0.9]},
+            "vs_experts": {"gap": 0.2, "gap_ci": [0.1, 0.3], "indistinguishable": false}, "seed": 0
+        });
+        let s: RoundScores = serde_json::from_value(old).unwrap();
+        assert_eq!((s.kappa, &s.blind, &s.audit), (Some(0.6), &Blindness::default(), &None));
+        let back: RoundScores = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
     }
 }

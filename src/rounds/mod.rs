@@ -2,17 +2,21 @@
 //! LoRA path), each round's scores against the experts on the eval split, `hifi report`'s
 //! verdict, and `hifi simulate`, which plans a label budget on data with gold labels.
 
+mod audit;
 mod evaluate;
 pub mod probe;
 mod run;
 mod simulate;
+mod verdict;
 
 use serde::Serialize;
 
-pub use evaluate::{expert_agreement, project_expert_agreement, score_model, verdict, Agreement, AnnotatorAgreement, RoundScores, Verdict, VsExperts, MIN_EVAL, MIN_SHARED};
+pub use audit::{wilson, AuditScores, Prevalence};
+pub use evaluate::{expert_agreement, project_expert_agreement, score_model, Agreement, AnnotatorAgreement, Blindness, RoundScores, MIN_EVAL, MIN_SHARED};
 pub use probe::{Probe, ProbeParams};
 pub use run::{fit_probe, last_adapter, pool_features, pool_offset, predict_row, run_round, train_split, RoundParams, RoundReport, Trainer};
 pub use simulate::{simulate_pool, Score, SimParams, SimReport, SimResult};
+pub use verdict::{items_for_parity, judge, verdict, Gain, JudgeInput, RoundModel, Verdict};
 
 use crate::config::Config;
 use crate::curate::pool_of_model;
@@ -56,7 +60,7 @@ pub fn report(store: &Store, cfg: &Config) -> Result<Report> {
             scores: r.scores.clone().and_then(|s| serde_json::from_value(s).ok()),
         })
         .collect();
-    Ok(Report { rounds, verdict: verdict(&rows), leakage: crate::curate::split::leakage(store, cfg)? })
+    Ok(Report { rounds, verdict: verdict(store, cfg)?, leakage: crate::curate::split::leakage(store, cfg)? })
 }
 
 /// `hifi simulate` on a project: the newest LLM predictions and embeddings, gold labels

@@ -7,7 +7,8 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::evaluate::{score_model, verdict, RoundScores, Verdict};
+use super::evaluate::{score_model, RoundScores};
+use super::verdict::{verdict, Verdict};
 use super::probe::{features, log_prob, Probe, ProbeParams, Scaling};
 use crate::config::Config;
 use crate::curate::{self, pool_of_model, MineParams, MineReport, Pool};
@@ -121,7 +122,7 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
         a.manifest.scores = serde_json::to_value(&scores).ok();
         a.manifest.write()?;
     }
-    let verdict = verdict(&store.rounds()?);
+    let verdict = verdict(store, cfg)?;
     let mine = match &params.mine {
         Some(m) => Some(curate::mine(store, cfg, m, progress, cancel)?),
         None => None,

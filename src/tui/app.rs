@@ -124,6 +124,8 @@ pub struct DashboardData {
     pub rounds: Vec<(f64, f64)>,
     /// The stopping verdict over the rounds.
     pub verdict: Option<String>,
+    /// The newest model on the audit stratum and eval labels that were not blind, as lines.
+    pub audit: Vec<String>,
     /// The newest `hifi simulate`: (strategy, [(budget, kappa)]).
     pub simulation: Vec<(String, Vec<(f64, f64)>)>,
 }

@@ -61,12 +61,12 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
     let show = |a: &crate::rounds::Agreement| {
         (a.n > 0).then(|| (a.kappa.map_or_else(|| format!("undefined ({})", a.undefined.as_deref().unwrap_or("?")), |k| format!("{k:.3}")), a.n))
     };
-    let (expert_kappa, model_kappa) = match store.latest_model()? {
+    let (expert_kappa, model_kappa, audit) = match store.latest_model()? {
         Some(m) => {
             let s = crate::rounds::score_model(store, m.id, &labels, 0)?;
-            (show(&s.expert_vs_expert), show(&s.model_vs_expert))
+            (show(&s.expert_vs_expert), show(&s.model_vs_expert), audit_lines(&s))
         }
-        None => (show(&crate::rounds::project_expert_agreement(store, &labels, 0)?), None),
+        None => (show(&crate::rounds::project_expert_agreement(store, &labels, 0)?), None, Vec::new()),
     };
     // Eval split balance.
     let (resolved, _) = store.resolved_labels()?;
@@ -82,10 +82,12 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
     }
     let round_rows = store.rounds()?;
     let rounds = round_rows.iter().filter_map(|r| Some((r.id as f64, r.scores.as_ref()?["kappa"].as_f64()?))).collect();
-    let verdict = (!round_rows.is_empty()).then(|| {
-        let v = crate::rounds::verdict(&round_rows);
-        format!("verdict: {}{}", v.decision, v.rule.map(|r| format!(" ({r})")).unwrap_or_default())
-    });
+    let verdict = if round_rows.is_empty() {
+        None
+    } else {
+        let v = crate::rounds::verdict(store, cfg)?;
+        Some(format!("verdict: {}{}", v.decision, v.rule.map(|r| format!(" ({r})")).unwrap_or_default()))
+    };
     let mut simulation: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let sim = store.setting(crate::rounds::SIMULATION_KEY)?.and_then(|s| serde_json::from_str::<crate::rounds::SimReport>(&s).ok());
     for r in sim.iter().flat_map(|s| &s.results) {
@@ -103,8 +105,30 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
         model_kappa,
         rounds,
         verdict,
+        audit,
         simulation,
     })
+}
+
+/// The audit stratum and the eval labels that were not blind, for the dashboard.
+fn audit_lines(s: &crate::rounds::RoundScores) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.blind.seen + s.blind.unknown > 0 {
+        out.push(format!("eval labels seen {} · unknown {} of {}", s.blind.seen, s.blind.unknown, s.blind.eval_labels));
+    }
+    let Some(a) = &s.audit else { return out };
+    let ci = |c: Option<[f64; 2]>| c.map_or(String::new(), |[lo, hi]| format!(" [{lo:.2}, {hi:.2}]"));
+    out.push(format!("audit (random) n = {}", a.n));
+    let kappa = a.model_vs_expert.kappa.map_or_else(|| "undefined".to_string(), |k| format!("{k:.2}"));
+    out.push(format!("  κ {kappa}{}", ci(a.model_vs_expert.kappa_ci)));
+    if let Some(x) = a.accuracy {
+        out.push(format!("  accuracy {x:.2}{}", ci(a.accuracy_ci)));
+    }
+    for p in &a.prevalence {
+        let model = p.model_share.map_or(String::new(), |m| format!(" model {:.0}%", 100.0 * m));
+        out.push(format!("  {} {:.0}% [{:.0}, {:.0}]{model}", p.label, 100.0 * p.share, 100.0 * p.share_ci[0], 100.0 * p.share_ci[1]));
+    }
+    out
 }
 
 /// Set `id` (or the newest) with its entries and veto state; `None` when no set exists.

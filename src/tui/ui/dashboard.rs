@@ -1,5 +1,5 @@
 //! The dashboard: kappa per round, eval-set class balance, expert-vs-expert agreement,
-//! labels per annotator.
+//! labels per annotator, the audit stratum's numbers and eval labels that were not blind.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -17,7 +17,11 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         f.render_widget(Paragraph::new("loading…").style(cx.muted()).block(cx.block(" Dashboard ")), area);
         return;
     };
-    let [top, chart] = Layout::vertical([Constraint::Length(9), Constraint::Min(5)]).areas(area);
+    // Tall enough for the longer panel (audit lines can make the left one long), at least 9.
+    let left_lines = 1 + d.per_annotator.len().max(1) + d.audit.len();
+    let right_lines = 4 + d.eval_balance.len() + usize::from(d.verdict.is_some());
+    let top_height = u16::try_from(left_lines.max(right_lines) + 2).unwrap_or(u16::MAX).max(9);
+    let [top, chart] = Layout::vertical([Constraint::Length(top_height), Constraint::Min(5)]).areas(area);
     let [left, right] = Layout::horizontal([Constraint::Percentage(50); 2]).areas(top);
     let mut a = vec![Line::from(Span::styled("labels per annotator", cx.muted()))];
     if d.per_annotator.is_empty() {
@@ -25,6 +29,10 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     }
     for (who, n) in &d.per_annotator {
         a.push(Line::from(format!("  {:<16} {n}", inert(who, false))));
+    }
+    for (i, line) in d.audit.iter().enumerate() {
+        let style = if i == 0 || !line.starts_with(' ') { cx.muted() } else { Style::default() };
+        a.push(Line::from(Span::styled(inert(line, false), style)));
     }
     f.render_widget(Paragraph::new(a).block(cx.block(" Experts ")), left);
     let mut b = vec![Line::from(Span::styled("eval split class balance", cx.muted()))];
