@@ -237,12 +237,11 @@ pub fn sim_table(rep: &SimReport) -> String {
     let seeds = rep.seeds.max(1);
     let _ = writeln!(
         out,
-        "simulation: {} items with gold ({} to mine from, {} held out), seeds {}..{} ({seeds}), {} round(s) per budget, trainer {}{}",
+        "simulation: {} items with gold ({} to mine from, {} held out), {}, {} round(s) per budget, trainer {}{}",
         rep.pool_size + rep.test_size,
         rep.pool_size,
         rep.test_size,
-        rep.seed,
-        rep.seed + seeds as u64 - 1,
+        if seeds > 1 { format!("seeds {}..{} ({seeds})", rep.seed, rep.seed.wrapping_add(seeds as u64 - 1)) } else { format!("seed {}", rep.seed) },
         rep.rounds,
         rep.trainer,
         rep.zero_shot_model.map(|m| format!(", LLM features and zero-shot from base model {m}")).unwrap_or_default()
