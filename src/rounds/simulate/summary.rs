@@ -154,4 +154,14 @@ mod tests {
         assert_eq!(mean_ci(&[0.5]), (Some(0.5), None));
         assert_eq!(mean_ci(&[]), (None, None));
     }
+
+    #[test]
+    fn a_report_stored_before_seeds_still_loads_for_the_dashboard() {
+        let old = r#"{"results":[{"strategy":"pairs","budget":20,"labeled":20,"filled_by_margin":3,"kappa":0.5,"kappa_ci":[0.4,0.6],"macro_f1":0.7}],
+            "ceiling":{"kappa":0.9,"kappa_ci":null,"macro_f1":0.95},"zero_shot":{"kappa":0.1,"kappa_ci":null,"macro_f1":0.4},
+            "test_size":30,"pool_size":70,"seed":0,"trainer":"probe","rounds":1,"labels":["a","b"],"warnings":[],"seconds":1.0}"#;
+        let rep: super::super::SimReport = serde_json::from_str(old).unwrap();
+        assert_eq!((rep.results[0].filled_by_margin, rep.results[0].kappa), (3.0, Some(0.5)));
+        assert!(rep.per_seed.is_empty() && rep.eval.is_none() && rep.results[0].vs_random.is_none());
+    }
 }
