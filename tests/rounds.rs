@@ -204,12 +204,11 @@ fn oracle_noise_runs_the_eval_side_with_a_verdict_per_cell() {
 #[test]
 fn the_cli_shows_margin_fill_and_refuses_a_baseline_built_on_expert_labels() {
     // An LLM that calls everything the first label: no boundary pairs at first, so margin
-    // fills the first budget.
+    // fills the first budget. (The project's gold is `s.pool.labels`, left as generated.)
     let (mut s, _) = shifted_llm(600, 8, 0.0, 5);
     for i in 0..600 {
         s.pool.probs[2 * i] = 0.9;
         s.pool.probs[2 * i + 1] = 0.1;
-        s.pool.labels[i] = 0;
     }
     let (dir, _cfg, st) = project_from_synth(&s);
     let args = ["simulate", "--budgets", "20,40", "--strategies", "pairs,random", "--seeds", "2"];
@@ -218,12 +217,26 @@ fn the_cli_shows_margin_fill_and_refuses_a_baseline_built_on_expert_labels() {
     let v: Value = serde_json::from_str(&out).unwrap();
     let pairs20 = v["results"].as_array().unwrap().iter().find(|r| r["strategy"] == "pairs" && r["budget"] == 20).unwrap();
     let filled = pairs20["filled_by_margin"].as_f64().unwrap();
-    assert!(filled > 0.0, "{pairs20}");
+    assert!(filled > 0.0 && pairs20["kappa"].is_number(), "{pairs20}");
+    assert!(v["zero_shot"]["kappa"].as_f64().unwrap().abs() < 1e-9, "one label everywhere: κ 0");
     assert_eq!(v["zero_shot_model"], 1);
     let (ok, out, err) = hifi(dir.path(), &args);
     assert!(ok, "{err}");
     let fill = if filled.fract() == 0.0 { format!("{filled:.0} of 20") } else { format!("{filled:.1} of 20") };
     assert!(out.contains(&fill) && out.contains("fill"), "{fill}: {out}");
+    // A second imported field as a second expert: the eval side runs without noise. Half the
+    // items lack it (left out, with a warning); the same field twice is refused.
+    st.conn().execute("UPDATE items SET meta = json_object('gold_b', gold) WHERE key % 2 = 0", []).unwrap();
+    let (ok, out, err) = hifi(dir.path(), &["simulate", "--budgets", "150", "--strategies", "random", "--seeds", "1", "--oracle2", "gold_b", "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["eval"]["second_expert"], "gold_b");
+    assert_eq!(v["test_size"].as_u64().unwrap() + v["pool_size"].as_u64().unwrap(), 300);
+    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("300 items lack")), "{}", v["warnings"]);
+    let eq = &v["per_seed"][0]["eval"]["equivalence"];
+    assert_eq!(eq["kappa_experts"], 1.0, "gold_b is gold: the two experts agree");
+    let (ok, _, err) = hifi(dir.path(), &["simulate", "--oracle2", "gold"]);
+    assert!(!ok && err.contains("two experts need two fields"), "{err}");
     // A project whose only LLM predictions had expert examples in the prompt, or an adapter,
     // has no honest zero-shot baseline: refused, with what is wrong and the fix.
     st.conn().execute("UPDATE models SET few_shot = 3", []).unwrap();
