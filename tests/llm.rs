@@ -79,7 +79,7 @@ fn label_sets() -> [Vec<String>; 2] {
 
 #[test]
 fn batched_scoring_equals_one_at_a_time_and_the_reference() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let engine = engine(&model);
     let (prefix, suffix) = ad_prompt(&engine);
     for labels in label_sets() {
@@ -119,7 +119,7 @@ fn batched_scoring_equals_one_at_a_time_and_the_reference() {
 /// multi-token labels alike.
 #[test]
 fn shared_cache_scoring_is_reproducible_and_close_to_the_reference() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let engine = engine(&model);
     let (prefix, suffix) = ad_prompt(&engine);
     let mut worst = 0.0f64;
@@ -220,7 +220,7 @@ fn scoring_gives_a_label_that_is_a_token_prefix_of_another_its_own_share() {
 
 #[test]
 fn long_items_are_truncated_and_counted() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let engine = engine(&model);
     let labels = vec!["clickbait".to_string(), "benign".to_string()];
     let prefix = engine.template_prefix("Classify.\n");
@@ -256,7 +256,7 @@ impl Progress for StopAfterFirst {
 
 #[test]
 fn prelabel_sample_data_resumes_and_skips_done_work() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let (dir, mut cfg, mut store) = project();
     cfg.model.batch_items = 4;
     // The first 40 sample-data ads (the whole pool is the main job's work, not a test's).
@@ -304,7 +304,7 @@ fn prelabel_sample_data_resumes_and_skips_done_work() {
 
 #[test]
 fn embeddings_are_deterministic_normalised_and_meaningful() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let engine = engine(&model);
     let mut e = Embedder::new(&engine, 4).unwrap();
     let texts = [
@@ -334,7 +334,7 @@ fn embeddings_are_deterministic_normalised_and_meaningful() {
 
 #[test]
 fn embed_stage_resumes_and_vectors_map_back() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let (dir, _cfg, mut store) = project();
     let mut body = String::from("id,text\n");
     for i in 0..12 {
@@ -364,7 +364,7 @@ fn embed_stage_resumes_and_vectors_map_back() {
 
 #[test]
 fn bad_models_and_adapters_give_clear_errors() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let dir = tempfile::tempdir().unwrap();
     let opts = EngineOptions { threads: 2, gpu_layers: 0 };
     let err = |p: &Path| Engine::load(p, opts.clone()).err().expect("must fail").to_string();
@@ -411,7 +411,7 @@ fn gguf_kv(kv: &[(&str, &str)]) -> Vec<u8> {
 /// pairs of different predicted labels, and no item repeats.
 #[test]
 fn mine_sample_data_with_real_prelabels_and_embeddings() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let (dir, mut cfg, mut store) = project();
     cfg.model.batch_items = 8;
     let rows: Vec<String> = std::fs::read_to_string(repo().join("sample-data/ads.jsonl")).unwrap().lines().take(120).map(String::from).collect();

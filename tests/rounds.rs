@@ -7,7 +7,7 @@ use common::*;
 use hifi::curate::synth::{generate, SynthSpec, Synthetic};
 use hifi::curate::Strategy;
 use hifi::progress::{CancelToken, Silent};
-use hifi::rounds::{self, judge, run_round, simulate_pool, JudgeInput, RoundModel, RoundParams, SimParams, SimReport, Trainer};
+use hifi::rounds::{self, judge, run_round, simulate_experts, simulate_pool, JudgeInput, RoundModel, RoundParams, SimParams, SimReport, Trainer};
 use hifi::store::{Annotation, AnnotationKind, NewQueueEntry};
 use serde_json::{json, Value};
 
@@ -39,7 +39,7 @@ fn pairs_beat_random_at_small_budgets_where_the_boundary_matters() {
     let (mut pairs, mut random) = ([0.0; 2], [0.0; 2]);
     for seed in 0..4 {
         let (s, gold) = shifted_llm(3000, 32, 0.7, seed);
-        let params = SimParams { budgets: vec![20, 40], strategies: vec![Strategy::Pairs, Strategy::Random], seed, ..SimParams::default() };
+        let params = SimParams { budgets: vec![20, 40], strategies: vec![Strategy::Pairs, Strategy::Random], seed, seeds: 1, ..SimParams::default() };
         let rep = simulate_pool(&s.pool, &gold, &params, &mut Silent, &CancelToken::new()).unwrap();
         assert_eq!(rep.results.len(), 4);
         assert!(rep.results.iter().all(|r| r.labeled == r.budget && r.kappa_ci.is_some()));
@@ -58,7 +58,7 @@ fn pairs_beat_random_at_small_budgets_where_the_boundary_matters() {
 #[test]
 fn simulation_is_deterministic_for_a_seed_and_checks_its_input() {
     let (s, gold) = shifted_llm(1200, 16, 0.5, 9);
-    let params = SimParams { budgets: vec![30, 10], strategies: vec![Strategy::Pairs, Strategy::Margin, Strategy::ClusterMargin], rounds: 2, seed: 5, ..SimParams::default() };
+    let params = SimParams { budgets: vec![30, 10], strategies: vec![Strategy::Pairs, Strategy::Margin, Strategy::ClusterMargin], rounds: 2, seed: 5, seeds: 2, ..SimParams::default() };
     let run = || {
         let mut r = simulate_pool(&s.pool, &gold, &params, &mut Silent, &CancelToken::new()).unwrap();
         r.seconds = 0.0;
@@ -72,9 +72,16 @@ fn simulation_is_deterministic_for_a_seed_and_checks_its_input() {
     assert_eq!(b[1], ("pairs".into(), 30, 30));
     // The JSON has the documented shape.
     let v = serde_json::to_value(&a).unwrap();
-    for key in ["strategy", "budget", "kappa", "kappa_ci", "macro_f1"] {
+    for key in ["strategy", "budget", "kappa", "kappa_ci", "macro_f1", "filled_by_margin", "seeds"] {
         assert!(v["results"][0].get(key).is_some(), "results[].{key}");
     }
+    for key in ["seed", "strategy", "budget", "labeled", "filled_by_margin", "kappa"] {
+        assert!(v["per_seed"][0].get(key).is_some(), "per_seed[].{key}");
+    }
+    assert_eq!(v["per_seed"].as_array().unwrap().len(), 2 * 3 * 2);
+    // No random strategy: no paired differences, and the report says so.
+    assert!(v["results"][0]["vs_random"].is_null());
+    assert!(a.warnings.iter().any(|w| w.contains("random was not simulated")), "{:?}", a.warnings);
     assert!(v["ceiling"]["kappa"].is_number() && v["ceiling"]["macro_f1"].is_number());
     assert_eq!(v["test_size"].as_u64().unwrap() as usize + v["pool_size"].as_u64().unwrap() as usize, 1200);
     assert_eq!(v["seed"], 5);
@@ -87,8 +94,157 @@ fn simulation_is_deterministic_for_a_seed_and_checks_its_input() {
     bad(SimParams { strategies: vec![], ..params.clone() }, "--strategies");
     bad(SimParams { rounds: 0, ..params.clone() }, "--rounds");
     bad(SimParams { test_fraction: 1.0, ..params.clone() }, "--test-fraction");
+    bad(SimParams { seeds: 0, ..params.clone() }, "--seeds");
+    bad(SimParams { oracle_noise: 1.0, ..params.clone() }, "--oracle-noise");
     let e = simulate_pool(&s.pool, &gold[1..], &params, &mut Silent, &CancelToken::new()).unwrap_err().to_string();
     assert!(e.contains("gold"), "{e}");
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+#[test]
+fn seeds_give_per_seed_rows_intervals_over_seeds_and_paired_differences_to_random() {
+    let (s, gold) = shifted_llm(1500, 16, 0.7, 2);
+    let params = SimParams { budgets: vec![20, 40], strategies: vec![Strategy::Pairs, Strategy::Random], seed: 10, seeds: 3, ..SimParams::default() };
+    let rep = simulate_pool(&s.pool, &gold, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!((rep.seeds, rep.per_seed.len(), rep.results.len()), (3, 3 * 2 * 2, 4));
+    assert_eq!(rep.baselines.iter().map(|b| b.seed).collect::<Vec<_>>(), vec![10, 11, 12]);
+    assert!(rep.eval.is_none(), "no noise, no second expert: eval side not simulated");
+    let seed_kappa = |strategy: &str, budget: usize, seed: u64| {
+        rep.per_seed.iter().find(|r| r.strategy == strategy && r.budget == budget && r.seed == seed).and_then(|r| r.kappa).expect("a defined kappa")
+    };
+    for r in &rep.results {
+        let ks: Vec<f64> = (10..13).map(|sd| seed_kappa(&r.strategy, r.budget, sd)).collect();
+        assert_eq!(r.seeds, 3);
+        assert!((r.kappa.unwrap() - mean(&ks)).abs() < 1e-12, "{r:?}");
+        let [lo, hi] = r.kappa_ci.expect("a t-interval over three seeds");
+        assert!(lo <= r.kappa.unwrap() && r.kappa.unwrap() <= hi && lo < hi, "{r:?}");
+        assert!(r.stop.is_none());
+        match r.strategy.as_str() {
+            "random" => assert!(r.vs_random.is_none()),
+            _ => {
+                // Paired: pairs' κ minus random's κ on the same seed.
+                let d = r.vs_random.as_ref().expect("pairs vs random");
+                let diffs: Vec<f64> = (10..13).map(|sd| seed_kappa("pairs", r.budget, sd) - seed_kappa("random", r.budget, sd)).collect();
+                assert_eq!(d.n, 3);
+                assert!((d.mean - mean(&diffs)).abs() < 1e-12, "{d:?} vs {diffs:?}");
+                let [lo, hi] = d.ci.unwrap();
+                assert!(lo <= d.mean && d.mean <= hi);
+                let want = if lo > 0.0 { "better" } else if hi < 0.0 { "worse" } else { "no difference" };
+                assert_eq!(d.verdict.as_deref(), Some(want));
+            }
+        }
+    }
+    // Same seed, same test split: every strategy of a seed shares the baselines, and each
+    // seed's split differs (so the ceiling differs across seeds).
+    let ceilings: Vec<f64> = rep.baselines.iter().map(|b| b.ceiling.kappa.unwrap()).collect();
+    assert!(ceilings.windows(2).any(|w| w[0] != w[1]), "{ceilings:?}");
+    assert!((rep.ceiling.kappa.unwrap() - mean(&ceilings)).abs() < 1e-12);
+    // The table says how to read it.
+    let table = hifi::cli::rounds_cmd::sim_table(&rep);
+    for want in ["seeds 10..12 (3)", "vs random", "verdict", "fill", "eval split and stop rule not simulated"] {
+        assert!(table.contains(want), "{want}: {table}");
+    }
+}
+
+#[test]
+fn oracle_noise_runs_the_eval_side_with_a_verdict_per_cell() {
+    let (s, gold) = shifted_llm(1500, 16, 0.7, 3);
+    let params = SimParams {
+        budgets: vec![30, 200],
+        strategies: vec![Strategy::Pairs, Strategy::Random],
+        seeds: 2,
+        oracle_noise: 0.2,
+        eval_fraction: 0.3,
+        audit_share: 0.1,
+        margin: 0.05,
+        ..SimParams::default()
+    };
+    let rep = simulate_pool(&s.pool, &gold, &params, &mut Silent, &CancelToken::new()).unwrap();
+    let e = rep.eval.as_ref().expect("noise runs the eval side");
+    assert_eq!((e.oracle_noise, e.second_expert.as_deref()), (0.2, None));
+    for r in &rep.per_seed {
+        let ev = r.eval.as_ref().expect("an eval cell per seed and budget");
+        assert_eq!(r.labeled, r.budget);
+        assert_eq!(ev.audit, (0.1 * r.budget as f64).round() as usize);
+        assert_eq!(ev.eval_size + ev.train_size, r.labeled, "{ev:?}");
+        // About eval_fraction of the strategy's items, plus the audit.
+        let boundary = (ev.eval_size - ev.audit) as f64 / (r.labeled - ev.audit) as f64;
+        assert!((0.2..=0.4).contains(&boundary), "{boundary} {ev:?}");
+        if ev.eval_size < 40 {
+            assert_eq!(ev.decision, "not-enough-data");
+        } else {
+            let eq = ev.equivalence.as_ref().expect("an equivalence test on enough items");
+            assert_eq!(ev.decision, if eq.equivalent { "stop" } else { "continue" });
+            assert_eq!(eq.n, ev.eval_size);
+            assert_eq!(eq.margin, 0.05);
+            // Two noisy experts (each right 80% of the time) disagree.
+            assert!(eq.kappa_experts < 0.8, "{eq:?}");
+        }
+    }
+    assert!(rep.per_seed.iter().any(|r| r.budget == 30 && r.eval.as_ref().unwrap().decision == "not-enough-data"));
+    assert!(rep.per_seed.iter().filter(|r| r.budget == 200).all(|r| r.eval.as_ref().unwrap().equivalence.is_some()));
+    for r in &rep.results {
+        let t = r.stop.as_ref().expect("a tally per cell");
+        assert_eq!(t.stop + t.continue_ + t.not_enough_data, 2);
+    }
+    let table = hifi::cli::rounds_cmd::sim_table(&rep);
+    assert!(table.contains("eval n") && table.contains("stop rule") && table.contains("noise 0.2"), "{table}");
+    // A second gold field as the second expert runs the eval side without noise; an expert
+    // identical to gold agrees perfectly with the first.
+    let params = SimParams { oracle_noise: 0.0, seeds: 1, budgets: vec![200], ..params };
+    let rep = simulate_experts(&s.pool, &gold, Some(("gold2", &gold)), &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!(rep.eval.as_ref().unwrap().second_expert.as_deref(), Some("gold2"));
+    let eq = rep.per_seed[0].eval.as_ref().unwrap().equivalence.as_ref().unwrap();
+    assert_eq!(eq.kappa_experts, 1.0);
+}
+
+#[test]
+fn the_cli_shows_margin_fill_and_refuses_a_baseline_built_on_expert_labels() {
+    // An LLM that calls everything the first label: no boundary pairs at first, so margin
+    // fills the first budget. (The project's gold is `s.pool.labels`, left as generated.)
+    let (mut s, _) = shifted_llm(600, 8, 0.0, 5);
+    for i in 0..600 {
+        s.pool.probs[2 * i] = 0.9;
+        s.pool.probs[2 * i + 1] = 0.1;
+    }
+    let (dir, _cfg, st) = project_from_synth(&s);
+    let args = ["simulate", "--budgets", "20,40", "--strategies", "pairs,random", "--seeds", "2"];
+    let (ok, out, err) = hifi(dir.path(), &[&args[..], &["--json"]].concat());
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let pairs20 = v["results"].as_array().unwrap().iter().find(|r| r["strategy"] == "pairs" && r["budget"] == 20).unwrap();
+    let filled = pairs20["filled_by_margin"].as_f64().unwrap();
+    assert!(filled > 0.0 && pairs20["kappa"].is_number(), "{pairs20}");
+    assert!(v["zero_shot"]["kappa"].as_f64().unwrap().abs() < 1e-9, "one label everywhere: κ 0");
+    assert_eq!(v["zero_shot_model"], 1);
+    let (ok, out, err) = hifi(dir.path(), &args);
+    assert!(ok, "{err}");
+    let fill = if filled.fract() == 0.0 { format!("{filled:.0} of 20") } else { format!("{filled:.1} of 20") };
+    assert!(out.contains(&fill) && out.contains("fill"), "{fill}: {out}");
+    // A second imported field as a second expert: the eval side runs without noise. Half the
+    // items lack it (left out, with a warning); the same field twice is refused.
+    st.conn().execute("UPDATE items SET meta = json_object('gold_b', gold) WHERE key % 2 = 0", []).unwrap();
+    let (ok, out, err) = hifi(dir.path(), &["simulate", "--budgets", "150", "--strategies", "random", "--seeds", "1", "--oracle2", "gold_b", "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["eval"]["second_expert"], "gold_b");
+    assert_eq!(v["test_size"].as_u64().unwrap() + v["pool_size"].as_u64().unwrap(), 300);
+    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("300 items lack")), "{}", v["warnings"]);
+    let eq = &v["per_seed"][0]["eval"]["equivalence"];
+    assert_eq!(eq["kappa_experts"], 1.0, "gold_b is gold: the two experts agree");
+    let (ok, _, err) = hifi(dir.path(), &["simulate", "--oracle2", "gold"]);
+    assert!(!ok && err.contains("two experts need two fields"), "{err}");
+    // A project whose only LLM predictions had expert examples in the prompt, or an adapter,
+    // has no honest zero-shot baseline: refused, with what is wrong and the fix.
+    st.conn().execute("UPDATE models SET few_shot = 3", []).unwrap();
+    let (ok, _, err) = hifi(dir.path(), &args);
+    assert!(!ok && err.contains("3 expert examples") && err.contains("few_shot = 0") && err.contains("without --adapter"), "{err}");
+    st.conn().execute("UPDATE models SET few_shot = 0, adapter_path = 'adapters/r1.gguf'", []).unwrap();
+    let (ok, _, err) = hifi(dir.path(), &args);
+    assert!(!ok && err.contains("adapters/r1.gguf") && err.contains("few_shot = 0"), "{err}");
 }
 
 fn label(st: &mut hifi::store::Store, item: i64, who: &str, label: &str) {
@@ -280,7 +436,7 @@ fn the_verdict_names_its_rule() {
 /// gives the same report twice for one seed.
 #[test]
 fn simulate_on_sample_data_with_the_real_model() {
-    let Some(model) = model() else { return };
+    let model = require_model();
     let (dir, _cfg, _st) = project();
     drop(_st);
     let csv = std::fs::read_to_string(repo().join("sample-data/ads.csv")).unwrap();
@@ -309,5 +465,7 @@ fn simulate_on_sample_data_with_the_real_model() {
     assert_eq!(a["test_size"].as_u64().unwrap() + a["pool_size"].as_u64().unwrap(), 90);
     assert!(a["zero_shot"]["macro_f1"].is_number());
     let (ok, out, err) = hifi(p, &["simulate", "--budgets", "10,20", "--strategies", "pairs,random", "--seed", "3"]);
-    assert!(ok && out.contains("budget") && out.contains("ceiling"), "{out}{err}");
+    assert!(ok && out.contains("budget") && out.contains("ceiling") && out.contains("fill") && out.contains("vs random"), "{out}{err}");
+    assert_eq!(a["seeds"], 5);
+    assert_eq!(a["per_seed"].as_array().unwrap().len(), 5 * 2 * 2);
 }

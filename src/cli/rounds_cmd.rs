@@ -78,9 +78,21 @@ pub struct SimulateArgs {
     /// Mine → label → train rounds between one budget and the next.
     #[arg(long, default_value_t = 1, value_name = "R")]
     pub rounds: usize,
-    /// Seed for the test split, mining and the intervals.
+    /// The first seed: repetition s uses seed + s for its test split, mining, experts and
+    /// intervals.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Repetitions of the whole simulation (test split, selection, training), for a mean and a
+    /// 95% interval over seeds per budget and each strategy's paired difference to random.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub seeds: usize,
+    /// Each simulated expert answers gold with probability 1 − P, else a random other label.
+    /// Above 0 the eval split, audit stratum and stop rule run inside the simulation.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub oracle_noise: f64,
+    /// A second imported field read as a second, independent expert (the eval side runs).
+    #[arg(long, value_name = "FIELD")]
+    pub oracle2: Option<String>,
     /// Share of gold-labeled items held out as the test set.
     #[arg(long, default_value_t = 0.3, value_name = "F")]
     pub test_fraction: f64,
@@ -237,11 +249,13 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
         strategies: a.strategies.clone(),
         rounds: a.rounds,
         seed: a.seed,
+        seeds: a.seeds,
         test_fraction: a.test_fraction,
+        oracle_noise: a.oracle_noise,
         probe: ProbeParams { use_llm: !a.no_llm, ..ProbeParams::default() },
         ..SimParams::default()
     };
-    let rep = rounds::simulate(&mut store, &cfg, &a.oracle, &params, bar, cancel)?;
+    let rep = rounds::simulate(&mut store, &cfg, &a.oracle, a.oracle2.as_deref(), &params, bar, cancel)?;
     if a.json {
         println!("{}", crate::text::json_to_string(&rep, true));
     } else {
@@ -250,7 +264,7 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
     Ok(())
 }
 
-/// The simulation as a readable table: one row per budget, one column per strategy.
+/// The simulation as a readable table: one block of rows per budget, one column per strategy.
 pub fn sim_table(rep: &SimReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -259,17 +273,48 @@ pub fn sim_table(rep: &SimReport) -> String {
         (Some(k), None) => format!("{k:.3}"),
         _ => "undefined".into(),
     };
+    let num = |x: f64| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.1}") };
+    let seeds = rep.seeds.max(1);
     let _ = writeln!(
         out,
-        "simulation: {} items with gold ({} to mine from, {} held out), seed {}, {} round(s) per budget, trainer {}",
+        "simulation: {} items with gold ({} to mine from, {} held out), {}, {} round(s) per budget, trainer {}{}",
         rep.pool_size + rep.test_size,
         rep.pool_size,
         rep.test_size,
-        rep.seed,
+        if seeds > 1 { format!("seeds {}..{} ({seeds})", rep.seed, rep.seed.wrapping_add(seeds as u64 - 1)) } else { format!("seed {}", rep.seed) },
         rep.rounds,
-        rep.trainer
+        rep.trainer,
+        rep.zero_shot_model.map(|m| format!(", LLM features and zero-shot from base model {m}")).unwrap_or_default()
     );
-    let _ = writeln!(out, "κ vs gold on the held-out set (95% CI); macro-F1 below");
+    let interval = if seeds > 1 { "mean over seeds, 95% t-interval over seeds" } else { "one seed: 95% bootstrap interval over the test items" };
+    let _ = writeln!(out, "κ vs gold on the held-out set ({interval}); per budget also:");
+    let _ = writeln!(out, "  F1 macro-F1 · fill: labels per seed that margin filled in when the strategy ran short");
+    if rep.results.iter().any(|r| r.vs_random.is_some()) {
+        let _ = writeln!(out, "  vs random: κ − random's κ on the same seeds (95% t-interval) and the verdict: better / worse when the interval excludes 0");
+    }
+    match &rep.eval {
+        Some(e) => {
+            let experts = match &e.second_expert {
+                Some(f) => format!("gold and `{}` as two experts", inert(f, false)),
+                None => "two experts drawn from gold".into(),
+            };
+            let _ = writeln!(
+                out,
+                "  eval: simulated with {experts}, noise {}: eval fraction {}, audit share {} of the budget; eval n mean eval items (audit);",
+                e.oracle_noise, e.eval_fraction, e.audit_share
+            );
+            let _ = writeln!(
+                out,
+                "  stop rule: seeds whose equivalence test (δ {}) said stop / continue / few (not enough data: < {} eval or < {} double-labeled)",
+                e.margin,
+                rounds::MIN_EVAL,
+                rounds::MIN_SHARED
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  eval split and stop rule not simulated (a noise-free oracle): add --oracle-noise P or --oracle2 FIELD");
+        }
+    }
     let strategies: Vec<&str> = {
         let mut v: Vec<&str> = Vec::new();
         for r in &rep.results {
@@ -279,27 +324,44 @@ pub fn sim_table(rep: &SimReport) -> String {
         }
         v
     };
-    let _ = write!(out, "{:>8}", "budget");
+    let _ = write!(out, "{:>10}", "budget");
     for s in &strategies {
-        let _ = write!(out, "  {s:>22}");
+        let _ = write!(out, "  {s:>24}");
     }
     let _ = writeln!(out);
     let mut budgets: Vec<usize> = rep.results.iter().map(|r| r.budget).collect();
     budgets.sort_unstable();
     budgets.dedup();
+    type Show<'a> = Box<dyn Fn(&rounds::SimResult) -> Option<String> + 'a>;
+    let mut lines: Vec<(&str, Show)> = vec![
+        ("F1", Box::new(|r| r.macro_f1.map(|f| format!("{f:.3}")))),
+        ("fill", Box::new(|r| Some(format!("{} of {}", num(r.filled_by_margin), r.labeled)))),
+    ];
+    if rep.results.iter().any(|r| r.vs_random.is_some()) {
+        lines.push(("vs random", Box::new(|r| r.vs_random.as_ref().map(|d| match d.ci {
+            Some([lo, hi]) => format!("{:+.3} [{lo:+.2},{hi:+.2}]", d.mean),
+            None => format!("{:+.3}", d.mean),
+        }))));
+        lines.push(("verdict", Box::new(|r| r.vs_random.as_ref().map(|d| d.verdict.clone().unwrap_or_else(|| "(one seed)".into())))));
+    }
+    if rep.eval.is_some() {
+        lines.push(("eval n", Box::new(|r| r.stop.as_ref().map(|t| format!("{} ({})", num(t.eval_size), num(t.audit))))));
+        lines.push(("stop rule", Box::new(|r| r.stop.as_ref().map(rounds::StopTally::show))));
+    }
     for b in &budgets {
-        let _ = write!(out, "{b:>8}");
+        let find = |s: &str| rep.results.iter().find(|r| r.budget == *b && r.strategy == s);
+        let _ = write!(out, "{b:>10}");
         for s in &strategies {
-            let r = rep.results.iter().find(|r| r.budget == *b && r.strategy == *s);
-            let _ = write!(out, "  {:>22}", r.map_or("-".into(), |r| cell(r.kappa, r.kappa_ci)));
+            let _ = write!(out, "  {:>24}", find(s).map_or("-".into(), |r| cell(r.kappa, r.kappa_ci)));
         }
         let _ = writeln!(out);
-        let _ = write!(out, "{:>8}", "F1");
-        for s in &strategies {
-            let r = rep.results.iter().find(|r| r.budget == *b && r.strategy == *s);
-            let _ = write!(out, "  {:>22}", r.and_then(|r| r.macro_f1).map_or("-".into(), |f| format!("{f:.3}")));
+        for (name, show) in &lines {
+            let _ = write!(out, "{name:>10}");
+            for s in &strategies {
+                let _ = write!(out, "  {:>24}", find(s).and_then(show).unwrap_or_else(|| "-".into()));
+            }
+            let _ = writeln!(out);
         }
-        let _ = writeln!(out);
     }
     let _ = writeln!(out, "zero-shot LLM: κ {}  macro-F1 {}", cell(rep.zero_shot.kappa, rep.zero_shot.kappa_ci), rep.zero_shot.macro_f1.map_or("-".into(), |f| format!("{f:.3}")));
     let _ = writeln!(

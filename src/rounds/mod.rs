@@ -15,7 +15,7 @@ pub use audit::{wilson, AuditScores, Prevalence};
 pub use evaluate::{expert_agreement, project_expert_agreement, score_model, Agreement, AnnotatorAgreement, Blindness, RoundScores, MIN_EVAL, MIN_SHARED};
 pub use probe::{Probe, ProbeParams};
 pub use run::{fit_probe, last_adapter, pool_features, pool_offset, predict_row, run_round, train_split, RoundParams, RoundReport, Trainer};
-pub use simulate::{simulate_pool, Score, SimParams, SimReport, SimResult};
+pub use simulate::{mean_ci, simulate_experts, simulate_pool, EvalCell, EvalSettings, PairedDiff, Score, SeedBaseline, SeedResult, SimParams, SimReport, SimResult, StopTally};
 pub use verdict::{items_for_parity, judge, verdict, Gain, JudgeInput, RoundModel, Verdict};
 
 use crate::config::Config;
@@ -63,57 +63,96 @@ pub fn report(store: &Store, cfg: &Config) -> Result<Report> {
     Ok(Report { rounds, verdict: verdict(store, cfg)?, leakage: crate::curate::split::leakage(store, cfg)? })
 }
 
-/// `hifi simulate` on a project: the newest LLM predictions and embeddings, gold labels
-/// from `oracle` (`gold`: the field `hifi import --gold` read; any other name: that imported
-/// field). Items without an oracle label are left out with a warning. The report is also
-/// kept in the store for the dashboard.
-pub fn simulate(store: &mut Store, cfg: &Config, oracle: &str, params: &SimParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SimReport> {
-    let llm = store
-        .latest_model_of_kind("llm")?
-        .ok_or_else(|| Error::Input("no LLM predictions yet: run `hifi prelabel` and `hifi embed` first".into()))?;
+/// `hifi simulate` on a project: the base LLM's predictions (no adapter, no few-shot
+/// examples: the only honest zero-shot baseline, and the probe's LLM features) and the
+/// embeddings; gold labels from `oracle` (`gold`: the field `hifi import --gold` read; any
+/// other name: that imported field) and, with `oracle2`, a second expert from that field.
+/// The eval side reads `[split] eval_fraction`, `[mine] audit_share` and `[stop] margin` from
+/// `cfg`. Items without an oracle label are left out with a warning. The report is also kept
+/// in the store for the dashboard.
+pub fn simulate(store: &mut Store, cfg: &Config, oracle: &str, oracle2: Option<&str>, params: &SimParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SimReport> {
+    let llm = match store.latest_base_llm()? {
+        Some(m) => m,
+        None => return Err(no_base_llm(store)?),
+    };
+    let model_id = llm.id;
     let loaded = pool_of_model(store, llm, true)?;
     let mut warnings = loaded.warnings;
     let full = loaded.pool;
     if full.label_names != cfg.label_names() {
         return Err(Error::Input(format!(
-            "the LLM predictions are for labels {}, hifi.toml has {}: run `hifi prelabel` first",
+            "the base LLM's predictions (model {model_id}) are for labels {}, hifi.toml has {}: run `hifi prelabel` first",
             full.label_names.join(", "),
             cfg.label_names().join(", ")
         )));
     }
+    if oracle2 == Some(oracle) {
+        return Err(Error::Input(format!("--oracle2 {oracle} is the same field as --oracle: two experts need two fields")));
+    }
     let answers = oracle_labels(store, oracle)?;
+    let answers2 = oracle2.map(|f| oracle_labels(store, f)).transpose()?;
     let mut rows = Vec::new();
-    let mut gold = Vec::new();
+    let (mut gold, mut gold2) = (Vec::new(), Vec::new());
     let (mut missing, mut unknown) = (0usize, 0usize);
+    let index = |v: &String| full.label_names.iter().position(|l| l == v);
     for (i, key) in full.keys.iter().enumerate() {
-        match answers.get(key) {
-            None => missing += 1,
-            Some(v) => match full.label_names.iter().position(|l| l == v) {
-                Some(g) => {
+        let second = answers2.as_ref().map(|a| a.get(key));
+        match (answers.get(key), second) {
+            (None, _) | (_, Some(None)) => missing += 1,
+            (Some(v), second) => match (index(v), second.flatten().map(index)) {
+                (Some(g), None) => {
                     rows.push(i);
                     gold.push(g);
                 }
-                None => unknown += 1,
+                (Some(g), Some(Some(g2))) => {
+                    rows.push(i);
+                    gold.push(g);
+                    gold2.push(g2);
+                }
+                _ => unknown += 1,
             },
         }
     }
+    let fields = match oracle2 {
+        Some(f) => format!("`{oracle}` and `{f}` values"),
+        None => format!("a `{oracle}` value"),
+    };
     if rows.is_empty() {
-        return Err(Error::Input(format!("no predicted, embedded item has a `{oracle}` value that is one of the labels ({})", full.label_names.join(", "))));
+        return Err(Error::Input(format!("no predicted, embedded item has {fields} that are labels ({})", full.label_names.join(", "))));
     }
     if missing > 0 {
-        warnings.push(format!("{missing} items have no `{oracle}` value: left out"));
+        warnings.push(format!("{missing} items lack {fields}: left out"));
     }
     if unknown > 0 {
-        warnings.push(format!("{unknown} items have a `{oracle}` value that is not a label: left out"));
+        warnings.push(format!("{unknown} items have {fields} that are not all labels: left out"));
     }
+    let params = SimParams { eval_fraction: cfg.split.eval_fraction, audit_share: cfg.mine.audit_share, margin: cfg.stop.margin, ..params.clone() };
     let pool = simulate::sub_pool(&full, &rows);
-    let mut rep = simulate_pool(&pool, &gold, params, progress, cancel)?;
+    let second = oracle2.map(|f| (f, gold2.as_slice()));
+    let mut rep = simulate_experts(&pool, &gold, second, &params, progress, cancel)?;
+    rep.zero_shot_model = Some(model_id);
     warnings.append(&mut rep.warnings);
     rep.warnings = warnings;
     if let Ok(json) = serde_json::to_string(&rep) {
         store.set_setting(SIMULATION_KEY, &json)?;
     }
     Ok(rep)
+}
+
+/// Why there is no base LLM to simulate with, and the command that fixes it.
+fn no_base_llm(store: &Store) -> Result<Error> {
+    let fix = "set `[prompt] few_shot = 0` in hifi.toml and run `hifi prelabel` without --adapter (then `hifi embed` if needed)";
+    Ok(Error::Input(match store.latest_model_of_kind("llm")? {
+        None => "no LLM predictions yet: run `hifi prelabel` and `hifi embed` first".into(),
+        Some(m) => {
+            let why = match (&m.adapter_path, m.few_shot) {
+                (Some(a), _) => format!("model {} has the adapter {a}", m.id),
+                (None, Some(f)) if f > 0 => format!("model {} had {f} expert examples in its prompt (few-shot)", m.id),
+                _ => format!("model {} was registered before hifi recorded few-shot prompts", m.id),
+            };
+            format!("the zero-shot baseline needs the base LLM's own predictions — no adapter, no expert examples in the prompt — and there are none: {why}; {fix}")
+        }
+    }))
 }
 
 /// item key → the oracle's label for it.

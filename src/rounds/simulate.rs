@@ -1,25 +1,42 @@
 //! `hifi simulate`: plan a label budget on data that already has gold labels.
 //!
-//! A stratified random test set is held out first and never mined. Then, per strategy, the
-//! real loop runs on the rest: mine (the same `mine_pool` as `hifi mine`) → the oracle
-//! answers from the gold field instead of an expert → train the round model on everything
-//! labeled so far → re-predict the pool → mine again, until each budget; at each budget the
-//! round model is scored against gold on the test set (Cohen's κ with a bootstrap CI, and
-//! macro-F1). The ceiling is the same model trained on every non-test gold label; the
-//! zero-shot row is the LLM alone. Everything is seeded: same input and seed, same report.
+//! Per seed (`seed`, `seed + 1`, … `--seeds` of them) a stratified random test set is held
+//! out and never mined. Then, per strategy, the real loop runs on the rest: mine (the same
+//! `mine_pool` as `hifi mine`) → simulated experts answer instead of real ones → train the
+//! round model → re-predict the pool → mine again, until each budget; at each budget the round
+//! model is scored against gold on the test set (Cohen's κ with a bootstrap CI, and macro-F1).
+//! Over seeds each cell gets its mean with a 95% t-interval, and each strategy its paired
+//! difference to random (the same seed gives every strategy the same test split and start).
+//!
+//! Without noise (`oracle_noise` 0, no second expert) the expert is gold itself and every
+//! label trains; the eval split and the stop rule are not simulated. With noise, or a second
+//! gold field as a second expert, the project's eval side runs too: at each budget an audit
+//! share drawn uniformly from the unlabeled pool goes to eval; the strategy's items are split
+//! eval/train sticky, stratified by label, a mined pair's items together; eval items are
+//! labeled by two independent simulated experts, train items by one; the round model trains
+//! on train only; and the equivalence test (δ = `margin`) on the eval items gives the verdict
+//! the project would have printed at that budget. The ceiling is the round model trained on
+//! every non-test gold label; the zero-shot row is the LLM alone. Everything is seeded: same
+//! input and seed, same report.
 
+mod summary;
+
+use std::collections::HashMap;
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::REPS;
+pub use summary::{mean_ci, PairedDiff, StopTally};
+
+use super::evaluate::{MIN_EVAL, MIN_SHARED, REPS};
 use super::probe::ProbeParams;
 use super::run::{fit_probe, predict_row};
 use crate::curate::{mine_pool, MineParams, Pool, Strategy};
 use crate::error::{Error, Result};
+use crate::metrics::equivalence::{self, Equivalence};
 use crate::metrics::{cohen_kappa, cohen_kappa_ci, macro_f1_checked};
 use crate::progress::{CancelToken, Progress, Silent};
 
@@ -31,12 +48,23 @@ pub struct SimParams {
     pub strategies: Vec<Strategy>,
     /// Mining rounds between one budget and the next.
     pub rounds: usize,
+    /// The first seed; seed `seed + s` drives repetition `s` (test split, mining, experts).
     pub seed: u64,
+    /// Repetitions of the whole simulation.
+    pub seeds: usize,
     /// Share of the gold-labeled items held out as the test set.
     pub test_fraction: f64,
     pub probe: ProbeParams,
     /// Mining knobs (budget, strategy and seed are set per round).
     pub mine: MineParams,
+    /// Probability that a simulated expert answers a label other than gold (uniformly one
+    /// of the others), independently per expert and item.
+    pub oracle_noise: f64,
+    /// The eval side (with noise or a second expert): `[split] eval_fraction`,
+    /// `[mine] audit_share`, `[stop] margin`.
+    pub eval_fraction: f64,
+    pub audit_share: f64,
+    pub margin: f64,
 }
 
 impl Default for SimParams {
@@ -46,9 +74,14 @@ impl Default for SimParams {
             strategies: vec![Strategy::Pairs, Strategy::Margin, Strategy::Random, Strategy::ClusterMargin],
             rounds: 1,
             seed: 0,
+            seeds: 5,
             test_fraction: 0.3,
             probe: ProbeParams::default(),
             mine: MineParams { overlap_share: 0.0, ..MineParams::default() },
+            oracle_noise: 0.0,
+            eval_fraction: 0.3,
+            audit_share: 0.1,
+            margin: 0.05,
         }
     }
 }
@@ -61,32 +94,106 @@ pub struct Score {
     pub macro_f1: Option<f64>,
 }
 
-/// One (strategy, budget) cell.
+/// One (strategy, budget) cell over seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimResult {
     pub strategy: String,
     pub budget: usize,
-    /// Items the oracle labeled (less than the budget when the pool ran out).
+    /// Items the experts labeled (the fewest over seeds; less than the budget when the pool
+    /// ran out).
     pub labeled: usize,
-    /// Of those, items the strategy could not supply and margin filled in.
-    pub filled_by_margin: usize,
+    /// Of those, items the strategy could not supply and margin filled in (mean per seed).
+    pub filled_by_margin: f64,
+    /// Mean κ vs gold over seeds.
     pub kappa: Option<f64>,
+    /// 95% t-interval over seeds (with one seed: that seed's bootstrap interval).
     pub kappa_ci: Option<[f64; 2]>,
     pub macro_f1: Option<f64>,
+    /// Seeds with a defined κ.
+    #[serde(default)]
+    pub seeds: usize,
+    /// κ minus random's κ on the same seeds (absent for random, or when random was not run).
+    #[serde(default)]
+    pub vs_random: Option<PairedDiff>,
+    /// The stop rule's verdicts over seeds (absent when the eval side was not simulated).
+    #[serde(default)]
+    pub stop: Option<StopTally>,
+}
+
+/// The eval side of one cell of one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalCell {
+    /// Eval items (audit included), each labeled by two simulated experts.
+    pub eval_size: usize,
+    pub audit: usize,
+    /// Items the round model trained on.
+    pub train_size: usize,
+    /// "stop", "continue" or "not-enough-data" (fewer than MIN_EVAL eval or MIN_SHARED
+    /// double-labeled items, or a kappa undefined on them).
+    pub decision: String,
+    pub equivalence: Option<Equivalence>,
+}
+
+/// One (strategy, budget) cell of one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub strategy: String,
+    pub budget: usize,
+    pub labeled: usize,
+    pub filled_by_margin: usize,
+    pub kappa: Option<f64>,
+    /// Bootstrap interval over the test items.
+    pub kappa_ci: Option<[f64; 2]>,
+    pub macro_f1: Option<f64>,
+    pub eval: Option<EvalCell>,
+}
+
+/// One seed's baselines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedBaseline {
+    pub seed: u64,
+    pub zero_shot: Score,
+    pub ceiling: Score,
+}
+
+/// How the eval side was simulated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalSettings {
+    pub oracle_noise: f64,
+    /// The second expert is a second gold field (else gold again, with its own noise).
+    pub second_expert: Option<String>,
+    pub eval_fraction: f64,
+    pub audit_share: f64,
+    pub margin: f64,
 }
 
 /// The simulation's report (also what `--json` prints).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimReport {
+    /// Per (strategy, budget), over seeds.
     pub results: Vec<SimResult>,
-    /// The round model trained on every non-test gold label.
+    /// Every seed's cells.
+    #[serde(default)]
+    pub per_seed: Vec<SeedResult>,
+    /// The round model trained on every non-test gold label (mean over seeds).
     pub ceiling: Score,
-    /// The LLM's zero-shot predictions.
+    /// The base LLM's zero-shot predictions (mean over seeds).
     pub zero_shot: Score,
+    #[serde(default)]
+    pub baselines: Vec<SeedBaseline>,
+    /// The model whose predictions are the zero-shot row and the probe's LLM features.
+    #[serde(default)]
+    pub zero_shot_model: Option<i64>,
     pub test_size: usize,
     /// Items the strategies mined from.
     pub pool_size: usize,
     pub seed: u64,
+    #[serde(default)]
+    pub seeds: usize,
+    /// Absent: eval split and stop rule not simulated (a noise-free single oracle).
+    #[serde(default)]
+    pub eval: Option<EvalSettings>,
     pub trainer: String,
     pub rounds: usize,
     pub labels: Vec<String>,
@@ -97,6 +204,19 @@ pub struct SimReport {
 /// Simulate on `pool` (LLM predictions, embeddings) with gold label indices `gold` (one per
 /// row, into `pool.label_names`). `pool.labeled` is ignored: nothing is labeled at the start.
 pub fn simulate_pool(pool: &Pool, gold: &[usize], params: &SimParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SimReport> {
+    simulate_experts(pool, gold, None, params, progress, cancel)
+}
+
+/// [`simulate_pool`] with a second expert: `second` names a second gold field and gives its
+/// label per row (the eval side then runs even without noise).
+pub fn simulate_experts(
+    pool: &Pool,
+    gold: &[usize],
+    second: Option<(&str, &[usize])>,
+    params: &SimParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<SimReport> {
     let t0 = Instant::now();
     let k = pool.label_names.len();
     let n = pool.keys.len();
@@ -112,122 +232,284 @@ pub fn simulate_pool(pool: &Pool, gold: &[usize], params: &SimParams, progress: 
     if params.rounds == 0 {
         return Err(Error::Input("--rounds must be at least 1".into()));
     }
+    if params.seeds == 0 {
+        return Err(Error::Input("--seeds must be at least 1".into()));
+    }
     if !(params.test_fraction > 0.0 && params.test_fraction < 1.0) {
         return Err(Error::Input("--test-fraction must be between 0 and 1".into()));
     }
-    if gold.len() != n || gold.iter().any(|&g| g >= k) {
+    if !(0.0..1.0).contains(&params.oracle_noise) {
+        return Err(Error::Input(format!("--oracle-noise {} must be in [0, 1)", params.oracle_noise)));
+    }
+    if k < 2 || gold.len() != n || gold.iter().any(|&g| g >= k) {
         return Err(Error::Input("simulation: one gold label per row, each one of the labels".into()));
+    }
+    if let Some((name, g2)) = second {
+        if g2.len() != n || g2.iter().any(|&g| g >= k) {
+            return Err(Error::Input(format!("simulation: one `{name}` label per row, each one of the labels")));
+        }
     }
     if pool.dim == 0 {
         return Err(Error::Input("simulation needs embeddings: run `hifi embed` first".into()));
     }
     pool.view().validate()?;
-    let mut warnings = Vec::new();
-
-    // Stratified test set.
-    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let mut is_test = vec![false; n];
-    for c in 0..k {
-        let mut rows: Vec<usize> = (0..n).filter(|&i| gold[i] == c).collect();
-        rows.shuffle(&mut rng);
-        let take = ((rows.len() as f64 * params.test_fraction).round() as usize).min(rows.len().saturating_sub(1));
-        rows[..take].iter().for_each(|&i| is_test[i] = true);
-    }
-    let test: Vec<usize> = (0..n).filter(|&i| is_test[i]).collect();
-    let rest: Vec<usize> = (0..n).filter(|&i| !is_test[i]).collect();
-    if test.is_empty() || rest.is_empty() {
-        return Err(Error::Input(format!("simulation needs more gold-labeled items than {n}")));
-    }
-    if *budgets.last().unwrap_or(&0) > rest.len() {
-        warnings.push(format!("the largest budget is more than the {} items outside the test set: capped", rest.len()));
-    }
-    let test_gold: Vec<usize> = test.iter().map(|&i| gold[i]).collect();
-    let score_on_test = |pred: &[usize]| Score {
-        kappa: cohen_kappa(&test_gold, pred, k).value(),
-        kappa_ci: cohen_kappa_ci(&test_gold, pred, k, REPS, 0.95, params.seed).map(|(a, b)| [a, b]),
-        macro_f1: macro_f1_checked(&test_gold, pred, k),
-    };
-    let argmax = |p: &[f64]| p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |x| x.0);
-    let zero_shot = score_on_test(&test.iter().map(|&i| argmax(&pool.probs[i * k..(i + 1) * k].iter().map(|&x| x as f64).collect::<Vec<_>>())).collect::<Vec<_>>());
-    let predict_test = |train: &[(usize, usize)]| -> Result<Score> {
-        let probe = fit_probe(pool, train, k, &params.probe)?;
-        let mut row = Vec::new();
-        let pred: Vec<usize> = test
-            .iter()
-            .map(|&i| argmax(&predict_row(&probe, pool, i, params.probe.use_llm, &mut row)))
-            .collect();
-        Ok(score_on_test(&pred))
-    };
-    let ceiling = predict_test(&rest.iter().map(|&i| (i, gold[i])).collect::<Vec<_>>())?;
-
-    // The pool the strategies mine: the non-test rows, with the LLM's predictions at first.
-    let base = sub_pool(pool, &rest);
-    let steps = (params.strategies.len() * budgets.len() * params.rounds) as u64;
+    let eval = (params.oracle_noise > 0.0 || second.is_some()).then(|| EvalSettings {
+        oracle_noise: params.oracle_noise,
+        second_expert: second.map(|s| s.0.to_string()),
+        eval_fraction: params.eval_fraction,
+        audit_share: params.audit_share,
+        margin: params.margin,
+    });
+    let steps = (params.seeds * params.strategies.len() * budgets.len() * params.rounds) as u64;
     progress.start("simulate", steps);
-    let mut done = 0u64;
-    let mut results = Vec::new();
-    for &strategy in &params.strategies {
-        let mut work = base.clone();
-        let mut labeled: Vec<(usize, usize)> = Vec::new(); // (row in `pool`, gold)
-        let (mut prev, mut filled, mut round) = (0usize, 0usize, 0u64);
-        for &budget in &budgets {
-            let budget = budget.min(rest.len());
-            let step = budget.saturating_sub(prev);
-            for r in 0..params.rounds {
-                // Split the step evenly over the rounds (the first ones take the remainder).
-                let want = step / params.rounds + usize::from(r < step % params.rounds);
-                if want > 0 {
-                    let rows = pick(&work, strategy, want, params, round, cancel)?;
-                    let mut got = rows.len();
-                    take(&mut work, &rows, &rest, gold, &mut labeled);
-                    if got < want {
-                        let more = pick(&work, Strategy::Margin, want - got, params, round, cancel)?;
-                        filled += more.len();
-                        got += more.len();
-                        take(&mut work, &more, &rest, gold, &mut labeled);
-                    }
-                    if got < want {
-                        warnings.push(format!("{}: the pool ran out at {} labels", strategy.as_str(), labeled.len()));
-                    }
-                    round += 1;
-                    if !labeled.is_empty() {
-                        repredict(&mut work, pool, &rest, &labeled, params)?;
-                    }
-                }
-                if cancel.is_cancelled() {
-                    return Err(Error::Input("simulation interrupted".into()));
-                }
-                done += 1;
-                progress.update(done, strategy.as_str());
-            }
-            prev = budget;
-            let s = if labeled.is_empty() { Score::default() } else { predict_test(&labeled)? };
-            results.push(SimResult {
-                strategy: strategy.as_str().into(),
-                budget,
-                labeled: labeled.len(),
-                filled_by_margin: filled,
-                kappa: s.kappa,
-                kappa_ci: s.kappa_ci,
-                macro_f1: s.macro_f1,
-            });
-        }
+    let mut run = Run { pool, gold, second: second.map(|s| s.1), params, budgets: &budgets, eval: eval.is_some(), cancel, progress, done: 0, warnings: Vec::new() };
+    let (mut rows, mut baselines, mut sizes) = (Vec::new(), Vec::new(), (0, 0));
+    for s in 0..params.seeds as u64 {
+        let seed = params.seed.wrapping_add(s);
+        let (base, cells, test_size, pool_size) = run.seed(seed)?;
+        baselines.push(base);
+        rows.extend(cells);
+        sizes = (test_size, pool_size);
     }
+    let Run { mut warnings, progress, .. } = run;
     progress.finish("");
-    warnings.dedup();
+    if !params.strategies.contains(&Strategy::Random) {
+        warnings.push("random was not simulated: no paired differences to it (add random to --strategies)".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
     Ok(SimReport {
-        results,
-        ceiling,
-        zero_shot,
-        test_size: test.len(),
-        pool_size: rest.len(),
+        results: summary::aggregate(&rows),
+        per_seed: rows,
+        ceiling: summary::mean_score(&baselines.iter().map(|b| b.ceiling.clone()).collect::<Vec<_>>()),
+        zero_shot: summary::mean_score(&baselines.iter().map(|b| b.zero_shot.clone()).collect::<Vec<_>>()),
+        baselines,
+        zero_shot_model: None,
+        test_size: sizes.0,
+        pool_size: sizes.1,
         seed: params.seed,
+        seeds: params.seeds,
+        eval,
         trainer: "probe".into(),
         rounds: params.rounds,
         labels: pool.label_names.clone(),
         warnings,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// Everything one seed's simulation reads, and its progress.
+struct Run<'a, 'p> {
+    pool: &'a Pool,
+    gold: &'a [usize],
+    second: Option<&'a [usize]>,
+    params: &'a SimParams,
+    budgets: &'a [usize],
+    eval: bool,
+    cancel: &'a CancelToken,
+    progress: &'p mut dyn Progress,
+    done: u64,
+    warnings: Vec<String>,
+}
+
+fn argmax(p: &[f64]) -> usize {
+    p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |x| x.0)
+}
+
+/// A simulated expert: gold with probability 1 − `noise`, else one of the other labels.
+fn expert(gold: &[usize], k: usize, noise: f64, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    gold.iter()
+        .map(|&g| {
+            if noise > 0.0 && rng.gen_bool(noise) {
+                let o = rng.gen_range(0..k - 1);
+                if o >= g {
+                    o + 1
+                } else {
+                    o
+                }
+            } else {
+                g
+            }
+        })
+        .collect()
+}
+
+/// The project's split rule, inside the simulation: sticky; a mined pair's second item joins
+/// its partner's split; otherwise per label the eval share stays within one item of
+/// `fraction`, a seeded coin deciding the fractional part.
+struct Splitter {
+    fraction: f64,
+    counts: Vec<(f64, f64)>,
+    eval_of: HashMap<usize, bool>,
+    rng: ChaCha8Rng,
+}
+
+impl Splitter {
+    fn assign(&mut self, row: usize, partner: Option<usize>, label: usize) -> bool {
+        let joined = partner.and_then(|p| self.eval_of.get(&p).copied());
+        let c = &mut self.counts[label];
+        c.1 += 1.0;
+        let eval = joined.unwrap_or_else(|| {
+            let deficit = self.fraction * c.1 - c.0;
+            deficit >= 1.0 || (deficit > 0.0 && self.rng.gen::<f64>() < deficit)
+        });
+        if eval {
+            c.0 += 1.0;
+        }
+        self.eval_of.insert(row, eval);
+        eval
+    }
+}
+
+impl Run<'_, '_> {
+    /// One seed: its test split, baselines and every (strategy, budget) cell; also the test
+    /// and mining pool sizes.
+    fn seed(&mut self, seed: u64) -> Result<(SeedBaseline, Vec<SeedResult>, usize, usize)> {
+        let (pool, gold, params) = (self.pool, self.gold, self.params);
+        let (k, n) = (pool.label_names.len(), pool.keys.len());
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut is_test = vec![false; n];
+        for c in 0..k {
+            let mut rows: Vec<usize> = (0..n).filter(|&i| gold[i] == c).collect();
+            rows.shuffle(&mut rng);
+            let take = ((rows.len() as f64 * params.test_fraction).round() as usize).min(rows.len().saturating_sub(1));
+            rows[..take].iter().for_each(|&i| is_test[i] = true);
+        }
+        let test: Vec<usize> = (0..n).filter(|&i| is_test[i]).collect();
+        let rest: Vec<usize> = (0..n).filter(|&i| !is_test[i]).collect();
+        if test.is_empty() || rest.is_empty() {
+            return Err(Error::Input(format!("simulation needs more gold-labeled items than {n}")));
+        }
+        if *self.budgets.last().unwrap_or(&0) > rest.len() {
+            self.warnings.push(format!("the largest budget is more than the {} items outside the test set: capped", rest.len()));
+        }
+        // Two independent experts per seed, the same for every strategy (a paired comparison).
+        let mut erng = ChaCha8Rng::seed_from_u64(seed ^ 0x6578_7065_7274);
+        let experts = [expert(gold, k, params.oracle_noise, &mut erng), expert(self.second.unwrap_or(gold), k, params.oracle_noise, &mut erng)];
+        let test_gold: Vec<usize> = test.iter().map(|&i| gold[i]).collect();
+        let score_on_test = |pred: &[usize]| Score {
+            kappa: cohen_kappa(&test_gold, pred, k).value(),
+            kappa_ci: cohen_kappa_ci(&test_gold, pred, k, REPS, 0.95, seed).map(|(a, b)| [a, b]),
+            macro_f1: macro_f1_checked(&test_gold, pred, k),
+        };
+        let llm_row = |i: usize| argmax(&pool.probs[i * k..(i + 1) * k].iter().map(|&x| f64::from(x)).collect::<Vec<_>>());
+        let zero_shot = score_on_test(&test.iter().map(|&i| llm_row(i)).collect::<Vec<_>>());
+        let predict = |train: &[(usize, usize)], rows: &[usize]| -> Result<Vec<usize>> {
+            let probe = fit_probe(pool, train, k, &params.probe)?;
+            let mut row = Vec::new();
+            Ok(rows.iter().map(|&i| argmax(&predict_row(&probe, pool, i, params.probe.use_llm, &mut row))).collect())
+        };
+        let ceiling = score_on_test(&predict(&rest.iter().map(|&i| (i, gold[i])).collect::<Vec<_>>(), &test)?);
+
+        // The pool the strategies mine: the non-test rows, with the LLM's predictions at first.
+        let base = sub_pool(pool, &rest);
+        let mut cells = Vec::new();
+        for &strategy in &params.strategies {
+            let mut work = base.clone();
+            let mut train: Vec<(usize, usize)> = Vec::new(); // (row in `pool`, the expert's label)
+            let mut eval: Vec<usize> = Vec::new(); // rows in `pool`
+            let mut split = Splitter {
+                fraction: if self.eval { params.eval_fraction } else { 0.0 },
+                counts: vec![(0.0, 0.0); k],
+                eval_of: HashMap::new(),
+                rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7370_6c69_74),
+            };
+            let mut audit_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6175_6469_74);
+            let (mut prev, mut filled, mut round, mut audit, mut labeled) = (0usize, 0usize, 0u64, 0usize, 0usize);
+            for &budget in self.budgets {
+                let budget = budget.min(rest.len());
+                let mut step = budget.saturating_sub(prev);
+                if self.eval {
+                    // The audit stratum: its share of the budget, uniformly from the unlabeled rows.
+                    let mut unlabeled: Vec<usize> = (0..work.labeled.len()).filter(|&j| !work.labeled[j]).collect();
+                    let target = (params.audit_share * budget as f64).round() as usize;
+                    let new = target.saturating_sub(audit).min(step).min(unlabeled.len());
+                    let (drawn, _) = unlabeled.partial_shuffle(&mut audit_rng, new);
+                    for &j in drawn.iter() {
+                        work.labeled[j] = true;
+                        eval.push(rest[j]);
+                    }
+                    (audit, labeled, step) = (audit + new, labeled + new, step - new);
+                }
+                for r in 0..params.rounds {
+                    // Split the step evenly over the rounds (the first ones take the remainder).
+                    let want = step / params.rounds + usize::from(r < step % params.rounds);
+                    if want > 0 {
+                        let mine_seed = seed.wrapping_add(round);
+                        let mut got = pick(&work, strategy, want, params, mine_seed, self.cancel)?;
+                        let from_strategy = got.len();
+                        got.iter().for_each(|(j, _)| work.labeled[*j] = true);
+                        if got.len() < want {
+                            let more = pick(&work, Strategy::Margin, want - got.len(), params, mine_seed, self.cancel)?;
+                            more.iter().for_each(|(j, _)| work.labeled[*j] = true);
+                            got.extend(more.into_iter().map(|(j, _)| (j, None)));
+                        }
+                        filled += got.len() - from_strategy;
+                        if got.len() < want {
+                            self.warnings.push(format!("{}: the pool ran out at {} labels", strategy.as_str(), labeled + got.len()));
+                        }
+                        for (j, partner) in got {
+                            labeled += 1;
+                            let i = rest[j];
+                            if split.assign(j, partner, experts[0][i]) {
+                                eval.push(i);
+                            } else {
+                                train.push((i, experts[0][i]));
+                            }
+                        }
+                        round += 1;
+                        if !train.is_empty() {
+                            repredict(&mut work, pool, &rest, &train, params)?;
+                        }
+                    }
+                    if self.cancel.is_cancelled() {
+                        return Err(Error::Input("simulation interrupted".into()));
+                    }
+                    self.done += 1;
+                    self.progress.update(self.done, strategy.as_str());
+                }
+                prev = budget;
+                let (s, eval_cell) = if train.is_empty() {
+                    (Score::default(), None)
+                } else {
+                    let s = score_on_test(&predict(&train, &test)?);
+                    let cell = if self.eval { Some(judge(&eval, &predict(&train, &eval)?, &experts, k, audit, train.len(), params, seed)) } else { None };
+                    (s, cell)
+                };
+                let eval_cell = match eval_cell {
+                    None if self.eval => Some(EvalCell { eval_size: eval.len(), audit, train_size: 0, decision: "not-enough-data".into(), equivalence: None }),
+                    other => other,
+                };
+                cells.push(SeedResult {
+                    seed,
+                    strategy: strategy.as_str().into(),
+                    budget,
+                    labeled,
+                    filled_by_margin: filled,
+                    kappa: s.kappa,
+                    kappa_ci: s.kappa_ci,
+                    macro_f1: s.macro_f1,
+                    eval: eval_cell,
+                });
+            }
+        }
+        Ok((SeedBaseline { seed, zero_shot, ceiling }, cells, test.len(), rest.len()))
+    }
+}
+
+/// The stop rule at one budget: the equivalence test of κ_experts − κ_model on the eval items
+/// (each labeled by both experts), behind the project's size guards.
+#[allow(clippy::too_many_arguments)]
+fn judge(eval: &[usize], model: &[usize], experts: &[Vec<usize>; 2], k: usize, audit: usize, train_size: usize, params: &SimParams, seed: u64) -> EvalCell {
+    let shared: Vec<Vec<Option<usize>>> = eval.iter().map(|&i| vec![Some(experts[0][i]), Some(experts[1][i])]).collect();
+    let equivalence = (!eval.is_empty()).then(|| equivalence::test(&shared, model, k, params.margin, REPS, seed)).flatten();
+    let decision = match &equivalence {
+        _ if eval.len() < MIN_EVAL || shared.len() < MIN_SHARED => "not-enough-data",
+        None => "not-enough-data",
+        Some(e) if e.equivalent => "stop",
+        Some(_) => "continue",
+    };
+    EvalCell { eval_size: eval.len(), audit, train_size, decision: decision.into(), equivalence }
 }
 
 /// Rows of `pool` listed in `rows`, as a pool of their own (nothing labeled).
@@ -244,33 +526,25 @@ pub(crate) fn sub_pool(pool: &Pool, rows: &[usize]) -> Pool {
     out
 }
 
-/// Up to `want` unlabeled rows of `work` chosen by `strategy`, in queue order.
-fn pick(work: &Pool, strategy: Strategy, want: usize, params: &SimParams, round: u64, cancel: &CancelToken) -> Result<Vec<usize>> {
+/// Up to `want` unlabeled rows of `work` chosen by `strategy`, in queue order, each with its
+/// mined pair's other item (the split keeps the two together).
+fn pick(work: &Pool, strategy: Strategy, want: usize, params: &SimParams, seed: u64, cancel: &CancelToken) -> Result<Vec<(usize, Option<usize>)>> {
     let budget = if strategy == Strategy::Pairs { want.div_ceil(2) } else { want };
-    let mp = MineParams { budget, strategy, seed: params.seed.wrapping_add(round), overlap_share: 0.0, ..params.mine.clone() };
+    let mp = MineParams { budget, strategy, seed, overlap_share: 0.0, ..params.mine.clone() };
     let mined = mine_pool(&work.view(), &mp, None, &mut Silent, cancel)?;
     let mut seen = std::collections::HashSet::new();
-    let rows = mined.pairs.iter().flat_map(|p| [p.a, p.b]).chain(mined.items.iter().map(|i| i.row));
-    Ok(rows.filter(|r| !work.labeled[*r] && seen.insert(*r)).take(want).collect())
+    let rows = mined.pairs.iter().flat_map(|p| [(p.a, Some(p.b)), (p.b, Some(p.a))]).chain(mined.items.iter().map(|i| (i.row, None)));
+    Ok(rows.filter(|(r, _)| !work.labeled[*r] && seen.insert(*r)).take(want).collect())
 }
 
-/// The oracle labels `rows` of `work` (whose row `j` is `rest[j]` of the full pool).
-fn take(work: &mut Pool, rows: &[usize], rest: &[usize], gold: &[usize], labeled: &mut Vec<(usize, usize)>) {
-    for &r in rows {
-        work.labeled[r] = true;
-        labeled.push((rest[r], gold[rest[r]]));
-    }
-}
-
-/// Train the round model on `labeled` and replace `work`'s predictions with its own.
-fn repredict(work: &mut Pool, pool: &Pool, rest: &[usize], labeled: &[(usize, usize)], params: &SimParams) -> Result<()> {
+/// Train the round model on `train` and replace `work`'s predictions with its own.
+fn repredict(work: &mut Pool, pool: &Pool, rest: &[usize], train: &[(usize, usize)], params: &SimParams) -> Result<()> {
     let k = pool.label_names.len();
-    let probe = fit_probe(pool, labeled, k, &params.probe)?;
+    let probe = fit_probe(pool, train, k, &params.probe)?;
     let mut row = Vec::new();
     for (j, &i) in rest.iter().enumerate() {
         let p = predict_row(&probe, pool, i, params.probe.use_llm, &mut row);
-        let top = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |x| x.0);
-        work.labels[j] = top as u32;
+        work.labels[j] = argmax(&p) as u32;
         for (dst, v) in work.probs[j * k..(j + 1) * k].iter_mut().zip(&p) {
             *dst = *v as f32;
         }

@@ -8,12 +8,6 @@ use hifi::config::{Config, LabelDef, ModelConfig, PromptConfig, SplitConfig};
 use hifi::curate::synth::Synthetic;
 use hifi::store::{ModelRecord, Prediction, Store};
 
-/// The real default model; its absence fails the test wherever it runs (never a silent
-/// pass). Kept as an `Option` for the call sites not yet moved to [`require_model`].
-pub fn model() -> Option<PathBuf> {
-    Some(require_model())
-}
-
 /// The real default model for a test that needs it: its absence fails the test, wherever it
 /// runs (run scripts/setup.sh to fetch it).
 pub fn require_model() -> PathBuf {
