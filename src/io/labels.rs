@@ -67,7 +67,8 @@ pub struct LabelImportOptions {
     /// Import the valid lines of a file with problems, listing the lines left out.
     pub skip_invalid: bool,
     /// Whether the labels were made with the model's suggestion visible: `Some(false)` for
-    /// blind labels (`--blind`), `None` when the file does not say (counted as not blind).
+    /// blind labels (`--blind`), `None` when the file does not say (reported as of unknown
+    /// visibility).
     pub suggestion: Option<bool>,
 }
 

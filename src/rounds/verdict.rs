@@ -3,9 +3,10 @@
 //! **Reached the experts** is an equivalence test, not a failure to find a difference: on the
 //! eval items two or more experts labeled *blind* (an item is left out when any of its labels
 //! in force was given with the model's suggestion visible; labels of unknown visibility count
-//! as blind; disputed items not yet adjudicated, which have no split yet, count as eval), D = κ_expert–expert − κ_model–expert with the newest round's model against each
-//! expert on the same items ([`equivalence::test`]); stop when the upper bound of D's 90%
-//! paired bootstrap interval is at most δ (`[stop] margin`).
+//! as blind and are counted apart in the report; disputed items not yet adjudicated, which
+//! have no split yet, count as eval), D = κ_expert–expert − κ_model–expert with the newest
+//! round's model against each expert on the same items ([`equivalence::test`]); stop when
+//! the upper bound of D's 90% paired bootstrap interval is at most δ (`[stop] margin`).
 //!
 //! **No improvement** needs three scored rounds and [`MIN_EVAL`] eval items: every stored
 //! round's model is re-scored on the *current* eval split, and for each of the last two rounds
@@ -187,7 +188,7 @@ pub fn judge(input: &JudgeInput) -> Verdict {
         Some(e) => {
             let need = match items_for_parity(e) {
                 Some(m) => format!("if the gap stays at {:.3}, parity needs roughly {m} such items", e.d),
-                None => "the gap itself is above δ: the model has to improve, more items alone will not show parity".into(),
+                None => "the estimated gap itself is above δ: if it stays there, no number of items will show parity and the model has to improve".into(),
             };
             let msg = format!("continue: {}: the upper bound {:.3} is still above δ; {need}", eq_line(e), e.ci[1]);
             with(Verdict::new("continue", None, msg), gains)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Measure hifi's curation strategies on real labeled data: for each set fetched by
+# scripts/eval-data.sh, a project of HIFI_EVAL_ITEMS items (a seeded sample) is prelabeled
+# and embedded by the default model, then `hifi simulate` runs every strategy with
+# HIFI_EVAL_SEEDS seeds and writes eval-results/SET.txt (the table) and SET.json (everything,
+# per seed). Projects are kept under eval-runs/ and resumed: a second run only re-simulates.
+#
+#   bash scripts/eval-curation.sh                  # all sets: ads sotu wordnet
+#   bash scripts/eval-curation.sh wordnet          # one set
+#   HIFI_EVAL_ITEMS=2000 HIFI_EVAL_SEEDS=10 HIFI_EVAL_BUDGETS=50,100,200,500 bash scripts/eval-curation.sh
+#
+# Not part of scripts/test.sh: prelabeling and embedding take minutes per thousand items on
+# a CPU (see the README's figures); the simulations themselves take seconds.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+items="${HIFI_EVAL_ITEMS:-1000}"
+seeds="${HIFI_EVAL_SEEDS:-5}"
+budgets="${HIFI_EVAL_BUDGETS:-50,100,200,400}"
+strategies="${HIFI_EVAL_STRATEGIES:-pairs,margin,random,cluster-margin}"
+runs="${HIFI_EVAL_RUNS:-$here/eval-runs}"
+results="${HIFI_EVAL_RESULTS:-$here/eval-results}"
+say() { printf '[eval-curation] %s\n' "$*" >&2; }
+
+bash scripts/setup.sh >/dev/null
+bash scripts/eval-data.sh >/dev/null
+cargo build --locked --quiet
+hifi="$here/target/debug/hifi"
+mkdir -p "$runs" "$results"
+
+sets=("$@")
+[ ${#sets[@]} -gt 0 ] || sets=(ads sotu wordnet)
+for set in "${sets[@]}"; do
+  data="$here/eval-data/$set"
+  [ -s "$data/items.csv" ] || { say "no data for $set (scripts/eval-data.sh fetches ads, sotu, wordnet)"; exit 1; }
+  project="$runs/$set-$items"
+  if [ ! -f "$project/hifi.toml" ]; then
+    say "$set: a project of $items items in $project"
+    "$hifi" init "$project" --from "$data/labels.toml" >/dev/null
+    sample="$project/items.csv"
+    python3 - "$data/items.csv" "$sample" "$items" <<'PY'
+import csv, random, sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(src, newline="", encoding="utf-8") as fh:
+    rows = list(csv.DictReader(fh))
+random.Random(7).shuffle(rows)
+with open(dst, "w", newline="", encoding="utf-8") as fh:
+    w = csv.DictWriter(fh, fieldnames=["id", "text", "gold"])
+    w.writeheader()
+    for r in rows[:n]:
+        w.writerow({k: r[k] for k in ("id", "text", "gold")})
+PY
+    "$hifi" -q -C "$project" import "$sample" >/dev/null
+  fi
+  say "$set: prelabel and embed (resumes where it stopped)"
+  "$hifi" -q -C "$project" prelabel
+  "$hifi" -q -C "$project" embed
+  say "$set: simulate $strategies at $budgets, $seeds seeds"
+  "$hifi" -q -C "$project" simulate --budgets "$budgets" --strategies "$strategies" --seeds "$seeds" --json > "$results/$set.json"
+  "$hifi" -q -C "$project" simulate --budgets "$budgets" --strategies "$strategies" --seeds "$seeds" > "$results/$set.txt"
+  cat "$results/$set.txt"
+done
+say "results in $results"
