@@ -105,6 +105,32 @@ fn mean(xs: &[f64]) -> f64 {
 }
 
 #[test]
+fn the_plot_draws_each_strategy_with_its_band_and_the_reference_lines() {
+    let (s, gold) = shifted_llm(1200, 16, 0.7, 5);
+    let params = SimParams { budgets: vec![20, 40, 80], strategies: vec![Strategy::Pairs, Strategy::Random], seed: 3, seeds: 3, ..SimParams::default() };
+    let rep = simulate_pool(&s.pool, &gold, &params, &mut Silent, &CancelToken::new()).unwrap();
+    let svg = rounds::plot::kappa_curves_svg(&rep, "demo <&> \u{1b}[2J");
+    assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    // One mean line (3 points) and one CI band per strategy, a legend entry for each.
+    assert_eq!(svg.matches("<polyline ").count(), 2);
+    assert_eq!(svg.matches("<polygon ").count(), 2);
+    assert_eq!(svg.matches("<circle ").count(), 6);
+    assert!(svg.contains(">pairs</text>") && svg.contains(">random</text>"));
+    // The zero-shot and all-labels lines with their values, the seeds note, the budgets.
+    let zs = format!("zero-shot {:.2}", rep.zero_shot.kappa.unwrap());
+    let ceil = format!("all labels {:.2}", rep.ceiling.kappa.unwrap());
+    assert!(svg.contains(&zs) && svg.contains(&ceil), "{svg}");
+    assert!(svg.contains("mean of 3 seeds;") && svg.contains(">80</text>"));
+    // The title is escaped and a control character never reaches the file.
+    assert!(svg.contains("demo &lt;&amp;&gt;") && !svg.contains('\u{1b}'), "{svg}");
+    // Every point lies inside the canvas.
+    for cap in svg.split("cy=\"").skip(1) {
+        let y: f64 = cap.split('"').next().unwrap().parse().unwrap();
+        assert!((0.0..=440.0).contains(&y), "{y}");
+    }
+}
+
+#[test]
 fn seeds_give_per_seed_rows_intervals_over_seeds_and_paired_differences_to_random() {
     let (s, gold) = shifted_llm(1500, 16, 0.7, 2);
     let params = SimParams { budgets: vec![20, 40], strategies: vec![Strategy::Pairs, Strategy::Random], seed: 10, seeds: 3, ..SimParams::default() };
@@ -220,8 +246,15 @@ fn the_cli_shows_margin_fill_and_refuses_a_baseline_built_on_expert_labels() {
     assert!(filled > 0.0 && pairs20["kappa"].is_number(), "{pairs20}");
     assert!(v["zero_shot"]["kappa"].as_f64().unwrap().abs() < 1e-9, "one label everywhere: κ 0");
     assert_eq!(v["zero_shot_model"], 1);
-    let (ok, out, err) = hifi(dir.path(), &args);
+    let plot = dir.path().join("curves.svg");
+    let (ok, out, err) = hifi(dir.path(), &[&args[..], &["--plot", plot.to_str().unwrap()]].concat());
     assert!(ok, "{err}");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg ") && svg.matches("<polyline ").count() == 2, "{svg}");
+    // An existing plot is not replaced without --force (and nothing is simulated first).
+    let (ok, _, err) = hifi(dir.path(), &[&args[..], &["--plot", plot.to_str().unwrap()]].concat());
+    assert!(!ok && err.contains("curves.svg") && err.contains("--force"), "{err}");
+    assert!(hifi(dir.path(), &[&args[..], &["--plot", plot.to_str().unwrap(), "--force"]].concat()).0);
     let fill = if filled.fract() == 0.0 { format!("{filled:.0} of 20") } else { format!("{filled:.1} of 20") };
     assert!(out.contains(&fill) && out.contains("fill"), "{fill}: {out}");
     // A second imported field as a second expert: the eval side runs without noise. Half the

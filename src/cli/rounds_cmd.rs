@@ -100,6 +100,13 @@ pub struct SimulateArgs {
     /// label log-probabilities.
     #[arg(long)]
     pub no_llm: bool,
+    /// Also draw κ by budget per strategy, with CI bands and the zero-shot and all-labels
+    /// lines, into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+    /// Replace the --plot file if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -255,7 +262,15 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
         probe: ProbeParams { use_llm: !a.no_llm, ..ProbeParams::default() },
         ..SimParams::default()
     };
+    if let Some(p) = &a.plot {
+        crate::files::check_output(p, a.force).map_err(|e| anyhow::anyhow!("{}: {e}", inert(&p.display().to_string(), false)))?;
+    }
     let rep = rounds::simulate(&mut store, &cfg, &a.oracle, a.oracle2.as_deref(), &params, bar, cancel)?;
+    if let Some(p) = &a.plot {
+        let name = project.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+        let svg = rounds::plot::kappa_curves_svg(&rep, &format!("{name} — κ vs gold by label budget"));
+        crate::files::write_output(p, svg.as_bytes(), a.force).map_err(|e| anyhow::anyhow!("{}: {e}", inert(&p.display().to_string(), false)))?;
+    }
     if a.json {
         println!("{}", crate::text::json_to_string(&rep, true));
     } else {

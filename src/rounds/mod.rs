@@ -7,6 +7,7 @@ mod evaluate;
 pub mod probe;
 mod run;
 mod simulate;
+pub mod plot;
 mod verdict;
 
 use serde::Serialize;
