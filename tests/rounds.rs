@@ -120,7 +120,7 @@ fn the_plot_draws_each_strategy_with_its_band_and_the_reference_lines() {
     let zs = format!("zero-shot {:.2}", rep.zero_shot.kappa.unwrap());
     let ceil = format!("all labels {:.2}", rep.ceiling.kappa.unwrap());
     assert!(svg.contains(&zs) && svg.contains(&ceil), "{svg}");
-    assert!(svg.contains("mean of 3 seeds;") && svg.contains(">80</text>"));
+    assert!(svg.contains("mean of 3 seeds; band: 95% t-interval over seeds") && svg.contains(">80</text>"));
     // The title is escaped and a control character never reaches the file.
     assert!(svg.contains("demo &lt;&amp;&gt;") && !svg.contains('\u{1b}'), "{svg}");
     // Every point lies inside the canvas.

@@ -11,7 +11,7 @@ const H: f64 = 440.0;
 /// Plot area margins: left, right, top, bottom.
 const ML: f64 = 60.0;
 const MR: f64 = 160.0;
-const MT: f64 = 40.0;
+const MT: f64 = 52.0;
 const MB: f64 = 50.0;
 /// Colour-blind-safe (Okabe–Ito), one per strategy in the report's order.
 const COLOURS: [&str; 7] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
@@ -113,16 +113,13 @@ pub fn kappa_curves_svg(rep: &SimReport, title: &str) -> String {
         let _ = writeln!(s, r#"<line x1="{:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{c}" stroke-width="3"/>"#, W - MR + 6.0, W - MR + 26.0);
         let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}">{}</text>"#, W - MR + 30.0, ly + 4.0, esc(st));
     }
-    let notes = if rep.seeds > 1 {
-        vec![format!("mean of {} seeds;", rep.seeds), "band: 95% t-interval".into(), "over seeds".into()]
+    let how = if rep.seeds > 1 {
+        format!("mean of {} seeds; band: 95% t-interval over seeds", rep.seeds)
     } else {
-        vec!["one seed; band: 95%".into(), "bootstrap interval".into(), "over test items".into()]
+        "one seed; band: 95% bootstrap interval over the test items".into()
     };
-    let notes = notes.into_iter().chain([format!("{} to mine from,", rep.pool_size), format!("{} held out", rep.test_size)]);
-    for (j, n) in notes.enumerate() {
-        let ny = MT + 24.0 + 18.0 * strategies.len() as f64 + 14.0 * j as f64;
-        let _ = writeln!(s, r##"<text x="{:.1}" y="{ny:.1}" fill="#666" font-size="11">{}</text>"##, W - MR + 6.0, esc(&n));
-    }
+    let note = format!("{how} · {} items to mine from, {} held out as the test set", rep.pool_size, rep.test_size);
+    let _ = writeln!(s, r##"<text x="{ML}" y="40" fill="#666" font-size="11">{}</text>"##, esc(&note));
     s.push_str("</svg>\n");
     s
 }
