@@ -2,8 +2,8 @@
 # Measure hifi's curation strategies on real labeled data: for each set fetched by
 # scripts/eval-data.sh, a project of HIFI_EVAL_ITEMS items (a seeded sample) is prelabeled
 # and embedded by the default model, then `hifi simulate` runs every strategy with
-# HIFI_EVAL_SEEDS seeds and writes eval-results/SET.txt (the table) and SET.json (everything,
-# per seed). Projects are kept under eval-runs/ and resumed: a second run only re-simulates.
+# HIFI_EVAL_SEEDS seeds and writes eval-results/SET.txt (the table), SET.svg (the curves)
+# and SET.json (everything, per seed). Projects are kept under eval-runs/ and resumed: a second run only re-simulates.
 #
 #   bash scripts/eval-curation.sh                  # all sets: ads sotu wordnet
 #   bash scripts/eval-curation.sh wordnet          # one set
@@ -58,7 +58,8 @@ PY
   "$hifi" -q -C "$project" embed
   say "$set: simulate $strategies at $budgets, $seeds seeds"
   "$hifi" -q -C "$project" simulate --budgets "$budgets" --strategies "$strategies" --seeds "$seeds" --json > "$results/$set.json"
-  "$hifi" -q -C "$project" simulate --budgets "$budgets" --strategies "$strategies" --seeds "$seeds" > "$results/$set.txt"
+  "$hifi" -q -C "$project" simulate --budgets "$budgets" --strategies "$strategies" --seeds "$seeds" \
+    --plot "$results/$set.svg" --force > "$results/$set.txt"
   cat "$results/$set.txt"
 done
 say "results in $results"
