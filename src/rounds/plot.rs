@@ -87,7 +87,8 @@ pub fn kappa_curves_svg(rep: &SimReport, title: &str) -> String {
         if let Some(k) = k {
             let yy = py(k);
             let _ = writeln!(s, r##"<line x1="{ML}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#666" stroke-dasharray="{dash}"/>"##, W - MR);
-            let _ = writeln!(s, r##"<text x="{:.1}" y="{:.1}" fill="#666">{name} {k:.2}</text>"##, W - MR + 6.0, yy + 4.0);
+            // Inside the plot, just above the line at its left end: the legend owns the right margin.
+            let _ = writeln!(s, r##"<text x="{:.1}" y="{:.1}" fill="#666" font-size="11">{name} {k:.2}</text>"##, ML + 6.0, yy - 4.0);
         }
     }
     // Bands, then lines, per strategy.
