@@ -54,11 +54,15 @@ fn labeled_items(store: &Store) -> Result<BTreeSet<i64>> {
     Ok(resolved.into_iter().map(|r| r.0).chain(conflicts).collect())
 }
 
-/// Near-duplicate pairs among `items`, by the newest embeddings; `None` when the project has
-/// none (nothing to compare) or the threshold is 0.
-pub fn near_duplicates(store: &Store, items: &BTreeSet<i64>, threshold: f64) -> Result<Option<Vec<NearDuplicate>>> {
+/// Near-duplicate pairs among `items` — only those with an item in `touching`, when given —
+/// by the newest embeddings; `None` when the project has none (nothing to compare) or the
+/// threshold is 0.
+pub fn near_duplicates(store: &Store, items: &BTreeSet<i64>, touching: Option<&BTreeSet<i64>>, threshold: f64) -> Result<Option<Vec<NearDuplicate>>> {
     if threshold <= 0.0 {
         return Ok(None);
+    }
+    if touching.is_some_and(BTreeSet::is_empty) {
+        return Ok(Some(Vec::new()));
     }
     let vectors = match Vectors::open(store, None) {
         Ok(v) => v,
@@ -68,8 +72,12 @@ pub fn near_duplicates(store: &Store, items: &BTreeSet<i64>, threshold: f64) -> 
     let rows: Vec<(i64, Vec<f32>)> = items.iter().filter_map(|k| Some((*k, vectors.get(*k)?))).collect();
     let t2 = (threshold * threshold) as f32;
     let mut out = Vec::new();
+    let wanted = |k: i64| touching.is_none_or(|t| t.contains(&k));
     for i in 0..rows.len() {
         for j in i + 1..rows.len() {
+            if !wanted(rows[i].0) && !wanted(rows[j].0) {
+                continue;
+            }
             let d2 = sq_dist(&rows[i].1, &rows[j].1);
             if d2 <= t2 {
                 out.push(NearDuplicate { a: rows[i].0, b: rows[j].0, distance: d2.max(0.0).sqrt() });
@@ -79,14 +87,18 @@ pub fn near_duplicates(store: &Store, items: &BTreeSet<i64>, threshold: f64) -> 
     Ok(Some(out))
 }
 
-/// What decides the splits of newly labeled items (see [`SplitGroups`]).
+/// What decides the splits of newly labeled items (see [`SplitGroups`]). Splits are sticky,
+/// so only near-duplicate pairs with a not yet split item matter: the cost is new × labeled,
+/// and nothing when nothing is new.
 pub fn split_groups(store: &Store, cfg: &Config) -> Result<SplitGroups> {
     let labeled = labeled_items(store)?;
+    let splits = store.splits()?;
+    let new: BTreeSet<i64> = labeled.iter().filter(|k| !splits.contains_key(k)).copied().collect();
     let mut uf = Groups::default();
     for (a, b) in store.queued_pairs()? {
         uf.union(a, b);
     }
-    for d in near_duplicates(store, &labeled, cfg.split.near_duplicate)?.unwrap_or_default() {
+    for d in near_duplicates(store, &labeled, Some(&new), cfg.split.near_duplicate)?.unwrap_or_default() {
         uf.union(d.a, d.b);
     }
     let mut ids: HashMap<i64, usize> = HashMap::new();
@@ -159,7 +171,7 @@ impl Leakage {
 pub fn leakage(store: &Store, cfg: &Config) -> Result<Leakage> {
     let splits = store.splits()?;
     let split_items: BTreeSet<i64> = splits.keys().copied().collect();
-    let Some(dups) = near_duplicates(store, &split_items, cfg.split.near_duplicate)? else {
+    let Some(dups) = near_duplicates(store, &split_items, None, cfg.split.near_duplicate)? else {
         return Ok(Leakage { checked: false, threshold: cfg.split.near_duplicate, ..Leakage::default() });
     };
     let mut out = Leakage { checked: true, threshold: cfg.split.near_duplicate, ..Leakage::default() };
