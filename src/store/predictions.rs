@@ -110,33 +110,23 @@ impl Store {
 
     /// The model of `kind` ('llm', 'probe', …) whose predictions are newest.
     pub fn latest_model_of_kind(&self, kind: &str) -> Result<Option<ModelRecord>> {
-        let id: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT p.model FROM predictions p JOIN models m ON m.id = p.model WHERE m.kind = ?1
-                 ORDER BY p.created_at DESC, p.model DESC LIMIT 1",
-                [kind],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        match id {
-            Some(id) => self.model(id),
-            None => Ok(None),
-        }
+        self.newest_model_where("m.kind = ?1", [kind])
     }
 
     /// The base LLM as the user brought it — no adapter, no expert examples in the prompt —
     /// with the newest predictions: the only honest zero-shot baseline. Models registered
     /// before schema v5 do not record their few-shot count and never qualify.
     pub fn latest_base_llm(&self) -> Result<Option<ModelRecord>> {
+        self.newest_model_where("m.kind = 'llm' AND m.adapter_path IS NULL AND m.few_shot = 0", [])
+    }
+
+    /// The model with the newest predictions among models matching `filter` (SQL over `m`).
+    fn newest_model_where(&self, filter: &str, params: impl rusqlite::Params) -> Result<Option<ModelRecord>> {
         let id: Option<i64> = self
             .conn
             .query_row(
-                "SELECT p.model FROM predictions p JOIN models m ON m.id = p.model
-                 WHERE m.kind = 'llm' AND m.adapter_path IS NULL AND m.few_shot = 0
-                 ORDER BY p.created_at DESC, p.model DESC LIMIT 1",
-                [],
+                &format!("SELECT p.model FROM predictions p JOIN models m ON m.id = p.model WHERE {filter} ORDER BY p.created_at DESC, p.model DESC LIMIT 1"),
+                params,
                 |r| r.get(0),
             )
             .optional()
