@@ -317,14 +317,20 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
     assert_eq!(rep.scores.model_kind, "probe");
     assert_eq!(rep.scores.per_annotator.len(), 2);
     assert!(rep.scores.expert_vs_expert.n >= 70 && rep.scores.expert_vs_expert.kappa.unwrap() > 0.7);
-    // The audit items are eval, scored apart from the boundary items (the headline κ).
+    // The audit items are eval, scored apart from the boundary items (the headline κ); every κ
+    // is on blind labels, so the items ana labeled with the suggestion visible (i % 10 == 4)
+    // are left out of both, and counted.
+    let in_eval = |i: usize| st.split_strata().unwrap().get(&keys[i]).is_some_and(|s| s.0 == hifi::store::Split::Eval);
+    let seen_boundary = (0..300).filter(|&i| i % 10 == 4 && in_eval(i)).count();
     let a = rep.scores.audit.as_ref().expect("audit stratum scored");
-    assert_eq!((a.n, a.unpredicted, a.model_vs_expert.n), (40, 0, 40));
-    assert_eq!(rep.scores.model_vs_expert.n, rep.scores.eval_size - 40);
+    assert_eq!((a.n, a.unpredicted, a.model_vs_expert.n), (36, 0, 36));
+    assert_eq!(rep.scores.blind.items_left_out, seen_boundary + 4);
+    assert!(seen_boundary > 0);
+    assert_eq!(rep.scores.model_vs_expert.n, rep.scores.eval_size - 40 - seen_boundary);
     let acc = a.accuracy.unwrap();
     let [lo, hi] = a.accuracy_ci.unwrap();
     assert!(lo <= acc && acc <= hi);
-    let expected: usize = (600..640).filter(|&i| gold[i] == 0).count();
+    let expected: usize = (600..640).filter(|&i| gold[i] == 0 && i % 10 != 4).count();
     assert_eq!(a.prevalence[0].experts, expected);
     assert!(a.prevalence.iter().all(|p| p.model_share.is_some() && p.share_ci[0] <= p.share && p.share <= p.share_ci[1]));
     // Blind counts: every tenth of ana's labels was seen; ben's visibility is unknown.
@@ -365,11 +371,13 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["rounds"].as_array().unwrap().len(), 2);
     assert!(["stop", "continue", "not-enough-data"].contains(&v["verdict"]["decision"].as_str().unwrap()));
-    assert_eq!(v["rounds"][1]["scores"]["audit"]["n"], 40);
+    assert_eq!(v["rounds"][1]["scores"]["audit"]["n"], 36);
+    assert_eq!(v["rounds"][1]["scores"]["blind"]["items_left_out"], seen_boundary as u64 + 4);
     assert!(v["rounds"][1]["scores"]["blind"]["seen"].as_u64().unwrap() > 0);
     let (ok, out, _) = hifi(dir.path(), &["report"]);
     assert!(ok && out.contains("model vs experts") && out.contains("expert vs expert"), "{out}");
     assert!(out.contains("audit (random draws) κ") && out.contains("given with the suggestion visible") && out.contains("prevalence"), "{out}");
+    assert!(out.contains(&format!("({} items left out of κ and the stop rule)", seen_boundary + 4)), "{out}");
     // A round through the CLI refills the queue.
     let (ok, out, err) = hifi(dir.path(), &["round", "--budget", "5"]);
     assert!(ok, "{err}");

@@ -172,8 +172,8 @@ fn print_scores(s: &RoundScores) {
     println!("  eval {} items ({}; {} boundary, {audit_n} audit), train {}", s.eval_size, balance.join(", "), s.eval_size - audit_n, s.train_size);
     if s.blind.eval_labels > 0 {
         println!(
-            "  eval labels {}: {} given with the suggestion visible, {} of unknown visibility (κ uses all; the stop rule only blind items)",
-            s.blind.eval_labels, s.blind.seen, s.blind.unknown
+            "  eval labels {}: {} given with the suggestion visible ({} items left out of κ and the stop rule), {} of unknown visibility (counted as blind)",
+            s.blind.eval_labels, s.blind.seen, s.blind.items_left_out, s.blind.unknown
         );
     }
     println!("  model vs experts  κ {} (boundary eval)", s.model_vs_expert.show());

@@ -5,7 +5,8 @@
 //! split less its audit stratum), with a seeded bootstrap CI; also against each annotator
 //! separately on all eval items, and their mean. Expert vs expert: Light's kappa (mean
 //! pairwise Cohen) over every item two or more experts labeled. The audit stratum is scored
-//! apart ([`AuditScores`]), and the scores count the eval labels that were not given blind.
+//! apart ([`AuditScores`]). Every κ here is on blind labels: an eval item with a label given
+//! while the model's suggestion was on screen is left out, and counted ([`Blindness`]).
 //! Whether to stop is [`super::verdict`]'s business.
 
 use std::collections::{BTreeMap, HashMap};
@@ -66,8 +67,12 @@ pub struct Blindness {
     pub eval_labels: usize,
     /// Of those, given with the suggestion visible.
     pub seen: usize,
-    /// Of those, of unknown visibility.
+    /// Of those, of unknown visibility (counted as blind).
     pub unknown: usize,
+    /// Eval items left out of every κ here and of the stop rule: one of their labels was given
+    /// with the suggestion visible.
+    #[serde(default)]
+    pub items_left_out: usize,
 }
 
 /// What one round measured (stored as the round's `scores` JSON). Fields added later carry
@@ -128,6 +133,24 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
     let top = top_labels(store, model, &idx)?;
     let strata = store.split_strata()?;
     let (resolved, _) = store.resolved_labels()?;
+    // Eval κ is on blind labels: an item with a label given while the model's suggestion was
+    // on screen is left out (and counted); unknown visibility counts as blind.
+    let mut blind = Blindness::default();
+    let mut seen_items = std::collections::HashSet::new();
+    for (item, _, _, seen) in store.current_labels_seen()? {
+        if matches!(strata.get(&item), Some((Split::Eval, _))) {
+            blind.eval_labels += 1;
+            match seen {
+                Some(true) => {
+                    blind.seen += 1;
+                    seen_items.insert(item);
+                }
+                Some(false) => {}
+                None => blind.unknown += 1,
+            }
+        }
+    }
+    blind.items_left_out = seen_items.len();
     let (mut gold, mut pred) = (Vec::new(), Vec::new());
     let (mut audit_gold, mut audit_pred) = (Vec::new(), Vec::new());
     let mut eval_balance: BTreeMap<String, usize> = labels.iter().map(|l| (l.clone(), 0)).collect();
@@ -138,6 +161,9 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
             Some((Split::Eval, audit)) => {
                 eval_size += 1;
                 *eval_balance.entry(label.clone()).or_default() += 1;
+                if seen_items.contains(item) {
+                    continue;
+                }
                 if *audit {
                     audit_gold.push(g);
                     audit_pred.push(top.get(item).copied());
@@ -160,20 +186,8 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
     let pabak = metrics::pabak(&gold, &pred, k).value();
     let audit = (!audit_gold.is_empty()).then(|| AuditScores::of(&audit_gold, &audit_pred, labels, seed));
 
-    let mut blind = Blindness::default();
-    for (item, _, _, seen) in store.current_labels_seen()? {
-        if matches!(strata.get(&item), Some((Split::Eval, _))) {
-            blind.eval_labels += 1;
-            match seen {
-                Some(true) => blind.seen += 1,
-                Some(false) => {}
-                None => blind.unknown += 1,
-            }
-        }
-    }
-
-    // Per annotator, on eval items.
-    let is_eval = |i: &i64| matches!(strata.get(i), Some((Split::Eval, _)));
+    // Per annotator, on blind eval items.
+    let is_eval = |i: &i64| matches!(strata.get(i), Some((Split::Eval, _))) && !seen_items.contains(i);
     let by_annotator = labels_by_annotator(store, &idx)?;
     let mut per_annotator = Vec::new();
     for (who, items) in &by_annotator {

@@ -216,7 +216,11 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
     let strata = store.split_strata()?;
     let is_eval = |i: &i64| matches!(strata.get(i), Some((Split::Eval, _)));
     let (resolved, _) = store.resolved_labels()?;
-    let eval: Vec<(i64, usize)> = resolved.iter().filter(|(i, _)| is_eval(i)).filter_map(|(i, l)| Some((*i, *idx.get(l.as_str())?))).collect();
+    let labels_seen = store.current_labels_seen()?;
+    // Rounds are compared on blind eval labels, like every κ of the report.
+    let seen: std::collections::HashSet<i64> = labels_seen.iter().filter(|l| l.3 == Some(true)).map(|l| l.0).collect();
+    let eval: Vec<(i64, usize)> =
+        resolved.iter().filter(|(i, _)| is_eval(i) && !seen.contains(i)).filter_map(|(i, l)| Some((*i, *idx.get(l.as_str())?))).collect();
     let mut notes = Vec::new();
     let mut tops: HashMap<i64, HashMap<i64, usize>> = HashMap::new();
     let mut rounds = Vec::new();
@@ -246,7 +250,7 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
     // disagreement κ_experts measures: leaving them out would push κ_experts towards 1.
     let not_train = |i: &i64| !matches!(strata.get(i), Some((Split::Train, _)));
     let mut per_item: BTreeMap<i64, Vec<(String, usize, Option<bool>)>> = BTreeMap::new();
-    for (item, who, label, seen) in store.current_labels_seen()? {
+    for (item, who, label, seen) in labels_seen {
         if let (true, Some(&l)) = (not_train(&item), idx.get(label.as_str())) {
             per_item.entry(item).or_default().push((who, l, seen));
         }
