@@ -158,7 +158,7 @@ fn strategies_produce_valid_queues() {
     }
     let pool = synth.pool.view();
     let mut seen = Vec::new();
-    for s in [Strategy::Margin, Strategy::Entropy, Strategy::Random, Strategy::ClusterMargin] {
+    for s in [Strategy::Margin, Strategy::Entropy, Strategy::Random, Strategy::ClusterMargin, Strategy::Adaptive] {
         let m = run(&pool, &MineParams { budget: 50, strategy: s, ..MineParams::default() });
         assert_eq!(m.items.len(), 50, "{s:?}");
         assert!(m.pairs.is_empty());
@@ -168,7 +168,7 @@ fn strategies_produce_valid_queues() {
         match s {
             Strategy::Margin => assert!(scores.windows(2).all(|w| w[0] <= w[1])),
             Strategy::Entropy => assert!(scores.windows(2).all(|w| w[0] >= w[1])),
-            Strategy::ClusterMargin => {
+            Strategy::ClusterMargin | Strategy::Adaptive => {
                 assert!(m.items.iter().all(|i| i.cluster.is_some()));
                 // Round-robin: the first clusters drawn are all different.
                 let first: HashSet<_> = m.items.iter().take(5).map(|i| i.cluster).collect();
@@ -282,6 +282,43 @@ fn every_refill_holds_a_random_audit_share_that_shows_no_model_scores() {
     let none = mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
     assert_eq!(none.audit, 0);
     assert!(st.queue().unwrap().iter().all(|e| !e.audit));
+}
+
+#[test]
+fn adaptive_explores_until_blind_held_out_labels_show_agreement() {
+    // A synthetic project: its "LLM" is right (gold = its predictions).
+    let synth = generate(&spec(1200, 3, 3, 2, 31)).unwrap();
+    let (_dir, mut cfg, mut st) = project_from_synth(&synth);
+    cfg.mine.audit_share = 0.0;
+    let params = MineParams { budget: 30, strategy: Strategy::Adaptive, ..MineParams::default() };
+    let rep = mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!((rep.items, rep.pairs), (30, 0), "{rep:?}");
+    assert_eq!(rep.held_out_kappa, None, "nothing labeled: no evidence");
+    assert_eq!(rep.explore_share, Some(1.0), "no evidence: explore fully");
+    let queue = st.queue().unwrap();
+    assert!(queue.iter().all(|e| e.reason["strategy"] == "adaptive" && e.reason.get("cluster").is_some()), "{:?}", queue[0].reason);
+    // Experts label the queue blind with the truth: the zero-shot LLM agrees (κ 1 on 30
+    // held-out labels), so the next refill is mostly the model's boundary.
+    let names = cfg.label_names();
+    let keys: Vec<i64> = queue.iter().map(|e| e.item_a).collect();
+    let rows: std::collections::HashMap<i64, usize> = (0..1200).map(|i| (st.item_by_id(&format!("it{i}")).unwrap().unwrap().key, i)).collect();
+    let row_of = |key: i64| rows[&key];
+    for &key in &keys {
+        let label = names[synth.pool.labels[row_of(key)] as usize].clone();
+        st.annotate(&Annotation { item: key, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some(label), note: None, suggestion: Some(false) }).unwrap();
+    }
+    let rep = mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    let (kappa, n) = rep.held_out_kappa.expect("30 blind labels of the base LLM");
+    assert_eq!(n, 30);
+    assert!(kappa > 0.9, "{kappa}");
+    assert_eq!(rep.explore_share, Some(hifi::curate::MIN_EXPLORE_SHARE));
+    // Labels given with the suggestion in view do not count as evidence.
+    for &key in &keys {
+        let label = names[synth.pool.labels[row_of(key)] as usize].clone();
+        st.annotate(&Annotation { item: key, annotator: "bo".into(), kind: AnnotationKind::Label, label: Some(label), note: None, suggestion: Some(true) }).unwrap();
+    }
+    let rep = mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!((rep.held_out_kappa, rep.explore_share), (None, Some(1.0)), "{rep:?}");
 }
 
 #[test]

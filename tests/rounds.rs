@@ -36,22 +36,79 @@ fn kappa_of(rep: &SimReport, strategy: &str, budget: usize) -> f64 {
 
 #[test]
 fn pairs_beat_random_at_small_budgets_where_the_boundary_matters() {
-    let (mut pairs, mut random) = ([0.0; 2], [0.0; 2]);
+    let (mut pairs, mut random, mut adaptive) = ([0.0; 2], [0.0; 2], [0.0; 2]);
     for seed in 0..4 {
         let (s, gold) = shifted_llm(3000, 32, 0.7, seed);
-        let params = SimParams { budgets: vec![20, 40], strategies: vec![Strategy::Pairs, Strategy::Random], seed, seeds: 1, ..SimParams::default() };
+        let params = SimParams { budgets: vec![20, 40], strategies: vec![Strategy::Pairs, Strategy::Random, Strategy::Adaptive], seed, seeds: 1, ..SimParams::default() };
         let rep = simulate_pool(&s.pool, &gold, &params, &mut Silent, &CancelToken::new()).unwrap();
-        assert_eq!(rep.results.len(), 4);
+        assert_eq!(rep.results.len(), 6);
         assert!(rep.results.iter().all(|r| r.labeled == r.budget && r.kappa_ci.is_some()));
         for (j, b) in [20, 40].into_iter().enumerate() {
             pairs[j] += kappa_of(&rep, "pairs", b) / 4.0;
             random[j] += kappa_of(&rep, "random", b) / 4.0;
+            adaptive[j] += kappa_of(&rep, "adaptive", b) / 4.0;
         }
         // The ceiling (every label) is at least as good as the zero-shot model.
         assert!(rep.ceiling.kappa.unwrap() >= rep.zero_shot.kappa.unwrap());
     }
     for j in 0..2 {
         assert!(pairs[j] > random[j] + 0.01, "budget {}: pairs κ {:.3} vs random κ {:.3}", [20, 40][j], pairs[j], random[j]);
+    }
+    // Adaptive starts by exploring (no held-out labels yet) and turns to the boundary once the
+    // LLM has shown agreement on its first batch: above random at both budgets.
+    for j in 0..2 {
+        assert!(adaptive[j] > random[j], "budget {}: adaptive κ {:.3} vs random κ {:.3}", [20, 40][j], adaptive[j], random[j]);
+    }
+}
+
+/// A generated pool of `regions` pure regions over `labels` labels whose "LLM" knows nothing:
+/// its probabilities are a seeded random draw per item, unrelated to the truth (κ ≈ 0).
+fn chance_llm(n: usize, labels: usize, regions: usize, seed: u64) -> (Synthetic, Vec<usize>) {
+    use rand::{Rng, SeedableRng};
+    let spec = SynthSpec { n, dim: 32, labels, boundary_regions: 0, pure_regions: regions, seed };
+    let mut s = generate(&spec).unwrap();
+    let gold: Vec<usize> = s.pool.labels.iter().map(|&l| l as usize).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc4a7ce);
+    for i in 0..n {
+        let raw: Vec<f32> = (0..labels).map(|_| rng.gen::<f32>().powi(3) + 1e-3).collect();
+        let sum: f32 = raw.iter().sum();
+        let p: Vec<f32> = raw.iter().map(|x| x / sum).collect();
+        s.pool.labels[i] = (0..labels).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap() as u32;
+        s.pool.probs[i * labels..(i + 1) * labels].copy_from_slice(&p);
+    }
+    (s, gold)
+}
+
+#[test]
+fn adaptive_explores_while_the_llm_is_at_chance_and_beats_random_and_the_boundary() {
+    // 16 regions, 4 labels, an LLM at chance: a boundary of noise. Exploration labels the
+    // typical item of each uncovered region; random draws repeat regions and miss others;
+    // margin and pairs follow the noise.
+    let budgets = [12usize, 24];
+    let names = ["adaptive", "random", "margin", "pairs"];
+    let mut k = [[0.0f64; 2]; 4];
+    let seeds = 4;
+    for seed in 0..seeds {
+        let (s, gold) = chance_llm(1600, 4, 16, 40 + seed);
+        let params = SimParams {
+            budgets: budgets.to_vec(),
+            strategies: vec![Strategy::Adaptive, Strategy::Random, Strategy::Margin, Strategy::Pairs],
+            seed,
+            seeds: 1,
+            ..SimParams::default()
+        };
+        let rep = simulate_pool(&s.pool, &gold, &params, &mut Silent, &CancelToken::new()).unwrap();
+        assert!(rep.zero_shot.kappa.unwrap().abs() < 0.1, "the LLM is at chance: {:?}", rep.zero_shot);
+        for (i, name) in names.iter().enumerate() {
+            for (j, b) in budgets.iter().enumerate() {
+                k[i][j] += kappa_of(&rep, name, *b) / seeds as f64;
+            }
+        }
+    }
+    for (j, b) in budgets.iter().enumerate() {
+        for i in 1..4 {
+            assert!(k[0][j] > k[i][j] + 0.05, "budget {b}: adaptive κ {:.3} vs {} κ {:.3} (all: {k:?})", k[0][j], names[i], k[i][j]);
+        }
     }
 }
 

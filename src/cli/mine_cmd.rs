@@ -17,7 +17,9 @@ pub struct MineFlags {
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub budget: usize,
     /// pairs: nearest differently-labeled items of overlapping per-label clusters, ordered for
-    /// diversity. margin / entropy / random / cluster-margin: single items.
+    /// diversity. adaptive: typical items of unlabeled regions while the model has not earned
+    /// agreement on held-out labels, its lowest margins as it does. margin / entropy / random /
+    /// cluster-margin: single items.
     #[arg(long, value_enum, default_value = "pairs")]
     pub strategy: Strategy,
     /// Seed for sampling, k-means and random draws (same seed and data, same queue).
@@ -95,6 +97,13 @@ pub fn run(project: &Path, a: &MineArgs, bar: &mut dyn Progress, cancel: &Cancel
     if rep.strategy == Strategy::Pairs {
         let clusters: Vec<String> = rep.labels.iter().map(|l| format!("{} {}×{}{}", l.label, l.items, l.clusters, if l.cached { " (cached)" } else { "" })).collect();
         println!("clusters  {}; {} overlapping cluster pairs, {} candidate pairs", clusters.join(", "), rep.overlapping_cluster_pairs, rep.candidates);
+    }
+    if let Some(share) = rep.explore_share {
+        let why = match rep.held_out_kappa {
+            Some((k, n)) => format!("the model's κ on {n} held-out blind labels is {k:.2}"),
+            None => "no held-out blind labels yet to judge the model by".into(),
+        };
+        println!("adaptive  {:.0}% exploration, {:.0}% lowest margins: {why}", share * 100.0, (1.0 - share) * 100.0);
     }
     println!("next: hifi review");
     Ok(())

@@ -70,7 +70,7 @@ pub struct SimulateArgs {
     #[arg(long, value_delimiter = ',', default_value = "100,200,300,400,500", value_name = "N,N,…")]
     pub budgets: Vec<usize>,
     /// Strategies to compare, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "pairs,margin,random,cluster-margin")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "adaptive,pairs,margin,random,cluster-margin")]
     pub strategies: Vec<Strategy>,
     /// The round model: probe (seconds per round). LoRA rounds are not simulated.
     #[arg(long, value_enum, default_value = "probe")]
@@ -100,6 +100,9 @@ pub struct SimulateArgs {
     /// label log-probabilities.
     #[arg(long)]
     pub no_llm: bool,
+    /// The probe's L2 penalty on its (z-scored) weights: lower fits the labels more closely.
+    #[arg(long, default_value_t = ProbeParams::default().l2, value_name = "L2")]
+    pub probe_l2: f64,
     /// Also draw κ by budget per strategy, with CI bands and the zero-shot and all-labels
     /// lines, into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
@@ -249,6 +252,9 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
     if a.trainer == SimTrainer::Lora {
         bail!("--trainer lora: simulating LoRA rounds would train one adapter per strategy, budget and round (minutes each); simulate with --trainer probe, then run real LoRA rounds with `hifi round`");
     }
+    if !(a.probe_l2.is_finite() && a.probe_l2 >= 0.0) {
+        bail!("--probe-l2 must be a finite penalty ≥ 0, got {}", a.probe_l2);
+    }
     let cfg = Config::load(project)?;
     let mut store = Store::open(project)?;
     let params = SimParams {
@@ -259,7 +265,7 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
         seeds: a.seeds,
         test_fraction: a.test_fraction,
         oracle_noise: a.oracle_noise,
-        probe: ProbeParams { use_llm: !a.no_llm, ..ProbeParams::default() },
+        probe: ProbeParams { use_llm: !a.no_llm, l2: a.probe_l2, ..ProbeParams::default() },
         ..SimParams::default()
     };
     if let Some(p) = &a.plot {

@@ -146,11 +146,11 @@ fn fit(pool: &PoolView, members: &[u32], k: usize, sample: usize, seed: u64) -> 
         buf.extend_from_slice(pool.row(members[i] as usize));
     }
     let records = Array2::from_shape_vec((idx.len(), pool.dim), buf).map_err(|e| e.to_string())?;
-    fit_records(records, k, rng)
+    fit_records_seeded(records, k, rng)
 }
 
 /// k-means with k-means++ seeding on `records` (rows); returns the centres.
-fn fit_records(records: Array2<f32>, k: usize, mut rng: ChaCha8Rng) -> Result<Array2<f32>, String> {
+pub(crate) fn fit_records_seeded(records: Array2<f32>, k: usize, mut rng: ChaCha8Rng) -> Result<Array2<f32>, String> {
     // Our own k-means++ seeding (incremental: O(sample·k·dim)); linfa's recomputes every
     // distance to every chosen centre at each step, O(sample·k²·dim). One run, not linfa's 10:
     // the fit is on a sample and the assignment of all members is what matters.
@@ -174,7 +174,7 @@ pub(crate) fn kmeans_assign(data: &[f32], dim: usize, k: usize, seed: u64) -> Re
         return Ok(vec![0; n]);
     }
     let records = Array2::from_shape_vec((n, dim), data.to_vec()).map_err(|e| e.to_string())?;
-    let centers = fit_records(records, k, ChaCha8Rng::seed_from_u64(seed))?;
+    let centers = fit_records_seeded(records, k, ChaCha8Rng::seed_from_u64(seed))?;
     Ok((0..n)
         .map(|i| {
             let r = row(data, dim, i);

@@ -21,6 +21,7 @@
 
 mod benchmark;
 mod cluster;
+mod explore;
 mod linalg;
 mod order;
 mod pairs;
@@ -41,6 +42,7 @@ pub use cluster::{k_rule, LabelSummary, MAX_K, MIN_ITEMS_TO_CLUSTER};
 pub use pairs::MAX_OVERLAPS;
 pub use pool::{pool_from_store, pool_of_model, LoadedPool, Pool, PoolView};
 pub use run::{mine, MineReport};
+pub use explore::{explore_share, MIN_EXPLORE_SHARE};
 pub use strategies::{entropy, margin, MinedItem, CLUSTER_MARGIN_POOL};
 
 use crate::error::{Error, Result};
@@ -60,6 +62,9 @@ pub enum Strategy {
     Random,
     /// Lowest-margin candidates grouped by cluster, drawn round-robin, smallest cluster first.
     ClusterMargin,
+    /// Typical items of regions no label covers yet, mixed with the model's lowest margins in
+    /// the share the model has earned on held-out labels (all exploration while it is at chance).
+    Adaptive,
 }
 
 impl Strategy {
@@ -70,11 +75,17 @@ impl Strategy {
             Self::Entropy => "entropy",
             Self::Random => "random",
             Self::ClusterMargin => "cluster-margin",
+            Self::Adaptive => "adaptive",
         }
     }
 
     /// Whether the strategy needs embeddings (clusters or pairs).
     pub fn needs_vectors(self) -> bool {
+        matches!(self, Self::Pairs | Self::ClusterMargin | Self::Adaptive)
+    }
+
+    /// Whether the strategy clusters each predicted label separately (pairs, Cluster-Margin).
+    fn per_label_clusters(self) -> bool {
         matches!(self, Self::Pairs | Self::ClusterMargin)
     }
 }
@@ -100,6 +111,9 @@ pub struct MineParams {
     pub frontier: usize,
     /// Candidate pairs kept per overlapping cluster pair.
     pub pairs_per_overlap: usize,
+    /// `adaptive`: Cohen's κ of the predicting model against expert labels it did not train
+    /// on; sets the exploration share ([`explore_share`]). `None`: no such labels (explore).
+    pub held_out_kappa: Option<f64>,
 }
 
 impl Default for MineParams {
@@ -114,6 +128,7 @@ impl Default for MineParams {
             overlap_share: 0.1,
             frontier: 32,
             pairs_per_overlap: 4,
+            held_out_kappa: None,
         }
     }
 }
@@ -212,7 +227,7 @@ pub fn mine_pool(pool: &PoolView, params: &MineParams, cache_dir: Option<&Path>,
         Ok(m)
     };
     let mut clusters = None;
-    if params.strategy.needs_vectors() {
+    if params.strategy.per_label_clusters() {
         let t = Instant::now();
         let Some(c) = cluster::cluster_labels(pool, params, cache_dir, &mut out.warnings, progress, cancel)? else {
             return cancelled(out);
@@ -252,6 +267,16 @@ pub fn mine_pool(pool: &PoolView, params: &MineParams, cache_dir: Option<&Path>,
             out.seconds.ordering = t.elapsed().as_secs_f64();
             out.near_duplicates = b.near_duplicate_pairs + dedup.found;
             out.pairs = chosen.into_iter().map(|i| mined_pair(&cl, &b, i)).collect();
+        }
+        (Strategy::Adaptive, _) => {
+            let t = Instant::now();
+            let share = explore_share(params.held_out_kappa);
+            let Some(items) = explore::pick_adaptive(pool, params.budget, share, params.seed, &mut dedup, cancel)? else {
+                return cancelled(out);
+            };
+            out.seconds.cluster = t.elapsed().as_secs_f64();
+            out.near_duplicates = dedup.found;
+            out.items = items;
         }
         (strategy, _) => {
             let t = Instant::now();

@@ -38,6 +38,11 @@ pub struct MineReport {
     pub candidates: usize,
     pub typical_cross_distance: Option<f32>,
     pub labels: Vec<LabelSummary>,
+    /// `adaptive`: the predicting model's κ against blind expert labels it never trained on,
+    /// and on how many items (absent: fewer than [`MIN_HELD_OUT`] such items).
+    pub held_out_kappa: Option<(f64, usize)>,
+    /// `adaptive`: the share of the refill given to exploration.
+    pub explore_share: Option<f64>,
     pub seconds: PhaseSeconds,
     pub seconds_total: f64,
     pub warnings: Vec<String>,
@@ -59,8 +64,14 @@ pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut
             cfg.label_names().join(", ")
         ));
     }
-    let load_seconds = t0.elapsed().as_secs_f64();
     let view = loaded.pool.view();
+    let mut params = params.clone();
+    let held_out = if params.strategy == Strategy::Adaptive { held_out_kappa(store, &view, loaded.model_id)? } else { None };
+    if params.strategy == Strategy::Adaptive && params.held_out_kappa.is_none() {
+        params.held_out_kappa = held_out.map(|h| h.0);
+    }
+    let params = &params;
+    let load_seconds = t0.elapsed().as_secs_f64();
     let vectors_dir = store.root().join("vectors");
     // Never through a link: the cache is written there.
     let cache_dir = std::fs::symlink_metadata(&vectors_dir).is_ok_and(|m| m.is_dir()).then_some(vectors_dir.as_path());
@@ -92,6 +103,8 @@ pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut
         candidates: mined.candidates,
         typical_cross_distance: mined.typical_cross_distance,
         labels: mined.labels,
+        held_out_kappa: held_out,
+        explore_share: (params.strategy == Strategy::Adaptive).then(|| super::explore_share(params.held_out_kappa)),
         seconds: mined.seconds,
         seconds_total: t0.elapsed().as_secs_f64(),
         warnings,
@@ -99,6 +112,41 @@ pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut
     };
     progress.finish(&format!("{} entries queued", report.entries));
     Ok(report)
+}
+
+/// Fewer held-out labels than this say nothing about the model (`adaptive` explores fully).
+pub const MIN_HELD_OUT: usize = 10;
+
+/// Cohen's κ of `model`'s predictions (`pool`) against the experts' labels it never trained
+/// on — every label for the base LLM (no adapter, zero-shot), the eval split for any other
+/// model — counting only items labeled blind (a label given with the suggestion in view
+/// leans towards it), and only the audit stratum's items when there are [`MIN_HELD_OUT`] of
+/// them (uniform draws: representative, where mined items are hard for any model). With the
+/// number of items; `None` below [`MIN_HELD_OUT`] or where κ is undefined. Items whose
+/// experts disagree (unresolved) are left out.
+pub(crate) fn held_out_kappa(store: &Store, pool: &PoolView, model: i64) -> Result<Option<(f64, usize)>> {
+    let base = store.latest_base_llm()?.is_some_and(|m| m.id == model);
+    let seen: std::collections::HashSet<i64> = store.current_labels_seen()?.into_iter().filter(|l| l.3 == Some(true)).map(|l| l.0).collect();
+    let eval = if base { None } else { Some(store.splits()?) };
+    let (resolved, _) = store.resolved_labels()?;
+    let row_of: std::collections::HashMap<i64, usize> = pool.keys.iter().enumerate().map(|(r, k)| (*k, r)).collect();
+    let audit = store.audit_items()?;
+    let mut held: Vec<(bool, usize, usize)> = Vec::new(); // (audit, expert label, prediction)
+    for (item, label) in resolved {
+        if seen.contains(&item) || eval.as_ref().is_some_and(|e| e.get(&item) != Some(&crate::store::Split::Eval)) {
+            continue;
+        }
+        let (Some(&r), Some(y)) = (row_of.get(&item), pool.label_names.iter().position(|n| *n == label)) else { continue };
+        held.push((audit.contains(&item), y, pool.labels[r] as usize));
+    }
+    if held.iter().filter(|h| h.0).count() >= MIN_HELD_OUT {
+        held.retain(|h| h.0);
+    }
+    let (truth, pred): (Vec<usize>, Vec<usize>) = held.iter().map(|h| (h.1, h.2)).unzip();
+    if truth.len() < MIN_HELD_OUT {
+        return Ok(None);
+    }
+    Ok(crate::metrics::cohen_kappa(&truth, &pred, pool.label_names.len()).value().map(|k| (k, truth.len())))
 }
 
 /// Queue entries for what `mine_pool` chose, each with its reason.
@@ -135,6 +183,9 @@ pub(crate) fn queue_entries(pool: &PoolView, params: &MineParams, mined: &Mined)
         });
         if let (Some((l, c)), Some(obj)) = (it.cluster, reason.as_object_mut()) {
             obj.insert("cluster".into(), json!({"label": label(l), "cluster": c}));
+        }
+        if let (Strategy::Adaptive, Some(obj)) = (params.strategy, reason.as_object_mut()) {
+            obj.insert("explore".into(), json!(it.explored));
         }
         out.push(NewQueueEntry { item_a: pool.keys[it.row], item_b: None, reason, needed: if two[i] { 2 } else { 1 }, audit: false });
     }

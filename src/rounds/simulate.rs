@@ -71,7 +71,7 @@ impl Default for SimParams {
     fn default() -> Self {
         Self {
             budgets: vec![100, 200, 300, 400, 500],
-            strategies: vec![Strategy::Pairs, Strategy::Margin, Strategy::Random, Strategy::ClusterMargin],
+            strategies: vec![Strategy::Adaptive, Strategy::Pairs, Strategy::Margin, Strategy::Random, Strategy::ClusterMargin],
             rounds: 1,
             seed: 0,
             seeds: 5,
@@ -416,6 +416,8 @@ impl Run<'_, '_> {
             };
             let mut audit_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6175_6469_74);
             let (mut prev, mut filled, mut round, mut audit, mut labeled) = (0usize, 0usize, 0u64, 0usize, 0usize);
+            // The predicting model's κ on the newest labels, scored before it trained on them.
+            let mut held_out: Option<f64> = None;
             for &budget in self.budgets {
                 let budget = budget.min(rest.len());
                 let mut step = budget.saturating_sub(prev);
@@ -436,19 +438,24 @@ impl Run<'_, '_> {
                     let want = step / params.rounds + usize::from(r < step % params.rounds);
                     if want > 0 {
                         let mine_seed = seed.wrapping_add(round);
-                        let mut got = pick(&work, strategy, want, params, mine_seed, self.cancel)?;
+                        let mut got = pick(&work, strategy, want, params, mine_seed, held_out, self.cancel)?;
                         let from_strategy = got.len();
-                        got.iter().for_each(|(j, _)| work.labeled[*j] = true);
+                        got.iter().for_each(|(j, _, _)| work.labeled[*j] = true);
                         if got.len() < want {
-                            let more = pick(&work, Strategy::Margin, want - got.len(), params, mine_seed, self.cancel)?;
-                            more.iter().for_each(|(j, _)| work.labeled[*j] = true);
-                            got.extend(more.into_iter().map(|(j, _)| (j, None)));
+                            let more = pick(&work, Strategy::Margin, want - got.len(), params, mine_seed, None, self.cancel)?;
+                            more.iter().for_each(|(j, _, _)| work.labeled[*j] = true);
+                            got.extend(more.into_iter().map(|(j, _, _)| (j, None, false)));
                         }
                         filled += got.len() - from_strategy;
+                        // Judge the model on the explored items when there are enough (a typical
+                        // item is representative; a low-margin one is hard for any model).
+                        let explored: Vec<usize> = got.iter().filter(|g| g.2).map(|g| g.0).collect();
+                        let judged = if explored.len() >= MIN_HELD_OUT { explored } else { got.iter().map(|g| g.0).collect() };
+                        held_out = held_out_kappa(&work, judged.iter().map(|&j| (j, experts[0][rest[j]])), k).or(held_out);
                         if got.len() < want {
                             self.warnings.push(format!("{}: the pool ran out at {} labels", strategy.as_str(), labeled + got.len()));
                         }
-                        for (j, partner) in got {
+                        for (j, partner, _) in got {
                             labeled += 1;
                             let i = rest[j];
                             if split.assign(j, partner, experts[0][i]) {
@@ -527,14 +534,31 @@ pub(crate) fn sub_pool(pool: &Pool, rows: &[usize]) -> Pool {
 }
 
 /// Up to `want` unlabeled rows of `work` chosen by `strategy`, in queue order, each with its
-/// mined pair's other item (the split keeps the two together).
-fn pick(work: &Pool, strategy: Strategy, want: usize, params: &SimParams, seed: u64, cancel: &CancelToken) -> Result<Vec<(usize, Option<usize>)>> {
+/// mined pair's other item (the split keeps the two together) and whether it was chosen to
+/// explore (`adaptive`).
+#[allow(clippy::type_complexity)]
+fn pick(work: &Pool, strategy: Strategy, want: usize, params: &SimParams, seed: u64, held_out_kappa: Option<f64>, cancel: &CancelToken) -> Result<Vec<(usize, Option<usize>, bool)>> {
     let budget = if strategy == Strategy::Pairs { want.div_ceil(2) } else { want };
-    let mp = MineParams { budget, strategy, seed, overlap_share: 0.0, ..params.mine.clone() };
+    let mp = MineParams { budget, strategy, seed, overlap_share: 0.0, held_out_kappa, ..params.mine.clone() };
     let mined = mine_pool(&work.view(), &mp, None, &mut Silent, cancel)?;
     let mut seen = std::collections::HashSet::new();
-    let rows = mined.pairs.iter().flat_map(|p| [(p.a, Some(p.b)), (p.b, Some(p.a))]).chain(mined.items.iter().map(|i| (i.row, None)));
-    Ok(rows.filter(|(r, _)| !work.labeled[*r] && seen.insert(*r)).take(want).collect())
+    let rows = mined.pairs.iter().flat_map(|p| [(p.a, Some(p.b), false), (p.b, Some(p.a), false)]).chain(mined.items.iter().map(|i| (i.row, None, i.explored)));
+    Ok(rows.filter(|(r, _, _)| !work.labeled[*r] && seen.insert(*r)).take(want).collect())
+}
+
+/// Labels fewer than this say nothing about a model's agreement (the exploration share keeps
+/// its previous value).
+const MIN_HELD_OUT: usize = 10;
+
+/// Cohen's κ of `work`'s current predictions against `(row, label)` the experts just gave —
+/// labels the model that made the predictions never trained on. `None` below [`MIN_HELD_OUT`]
+/// labels or where κ is undefined.
+fn held_out_kappa(work: &Pool, labeled: impl Iterator<Item = (usize, usize)>, k: usize) -> Option<f64> {
+    let (truth, pred): (Vec<usize>, Vec<usize>) = labeled.map(|(j, y)| (y, work.labels[j] as usize)).unzip();
+    if truth.len() < MIN_HELD_OUT {
+        return None;
+    }
+    cohen_kappa(&truth, &pred, k).value()
 }
 
 /// Train the round model on `train` and replace `work`'s predictions with its own.
