@@ -5,6 +5,7 @@
 //! transaction with a busy timeout, and WAL lets readers go on while one process writes.
 
 mod annotations;
+mod embeddings;
 mod items;
 mod predictions;
 mod queue;
