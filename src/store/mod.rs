@@ -21,7 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use annotations::{Annotation, AnnotationKind, LabelEvent};
-pub use items::{Item, NewItem};
+pub use items::{ImportRecord, Item, ItemGold, ItemImport, ItemRefused, NewItem};
 pub use predictions::{ModelRecord, Prediction};
 pub use queue::{NewQueueEntry, QueueEntry};
 pub use rounds::RoundRow;
