@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use annotations::{Annotation, AnnotationKind, LabelEvent};
+pub use annotations::{Annotation, AnnotationKind, AuditEvent, LabelEvent};
 pub use items::{ImportRecord, Item, ItemGold, ItemImport, ItemRefused, NewItem};
 pub use predictions::{ModelRecord, Prediction};
 pub use queue::{NewQueueEntry, QueueEntry};
