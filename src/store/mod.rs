@@ -46,6 +46,14 @@ pub enum StoreError {
     Invalid(String),
 }
 
+impl StoreError {
+    /// Whether another connection held the lock this needed (a retry may succeed).
+    pub fn is_busy(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        matches!(self, StoreError::Sqlite { source, .. } if matches!(source.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked)))
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 pub struct Store {
@@ -142,6 +150,11 @@ impl Store {
 
     pub fn db_path(&self) -> PathBuf {
         self.root.join(DB_FILE)
+    }
+
+    /// How long a write waits for another process's write lock before it fails (30 s when opened).
+    pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
+        self.conn.busy_timeout(wait).map_err(|e| self.err(e))
     }
 
     /// The connection, for reads.
