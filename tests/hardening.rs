@@ -48,7 +48,7 @@ fn items_project(n: usize) -> (tempfile::TempDir, Config) {
 
 fn integrity_ok(project: &Path) -> Store {
     let st = Store::open(project).expect("the store opens after a crash");
-    let check: String = st.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let check: String = st.integrity_check().unwrap();
     assert_eq!(check, "ok");
     st
 }
@@ -174,8 +174,8 @@ fn kill_9_while_importing_leaves_all_rows_or_none() {
         let _ = child.kill();
         child.wait().unwrap();
         let st = integrity_ok(dir.path());
-        let n: i64 = st.conn().query_row("SELECT count(*) FROM items WHERE id LIKE ?1", [format!("b{run}-%")], |r| r.get(0)).unwrap();
-        let imports: i64 = st.conn().query_row("SELECT count(*) FROM imports WHERE path LIKE ?1", [format!("%batch{run}.csv")], |r| r.get(0)).unwrap();
+        let n: i64 = st.item_count_with_id_prefix(&format!("b{run}-")).unwrap();
+        let imports = st.imports().unwrap().iter().filter(|i| i.path.ends_with(&format!("batch{run}.csv"))).count() as i64;
         match n {
             0 => {
                 assert_eq!(imports, 0, "an import row without its items");

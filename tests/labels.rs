@@ -334,7 +334,7 @@ fn export_carries_annotator_time_split_prediction_and_round() {
     let model = store.register_model(&rec).unwrap();
     let preds: Vec<Prediction> = keys.iter().map(|&k| Prediction { item: k, probs: vec![0.8, 0.2], truncated: false }).collect();
     store.put_predictions(model, &labels, &preds).unwrap();
-    store.conn().execute("INSERT INTO rounds (started_at) VALUES ('2025-01-01T00:00:00.000Z')", []).unwrap();
+    store.start_round("zero-shot", None).unwrap();
     let ann = |item, who: &str, kind, label: Option<&str>, note: Option<&str>| Annotation { item, annotator: who.into(), kind, label: label.map(str::to_string), note: note.map(str::to_string), suggestion: None };
     store.annotate(&ann(keys[0], "ana", AnnotationKind::Label, Some("clickbait"), Some("hides it"))).unwrap();
     store.annotate(&ann(keys[1], "ana", AnnotationKind::Label, Some("benign"), None)).unwrap();

@@ -293,7 +293,7 @@ fn the_cli_shows_margin_fill_and_refuses_a_baseline_built_on_expert_labels() {
         s.pool.probs[2 * i] = 0.9;
         s.pool.probs[2 * i + 1] = 0.1;
     }
-    let (dir, _cfg, st) = project_from_synth(&s);
+    let (dir, _cfg, mut st) = project_from_synth(&s);
     let args = ["simulate", "--budgets", "20,40", "--strategies", "pairs,random", "--seeds", "2"];
     let (ok, out, err) = hifi(dir.path(), &[&args[..], &["--json"]].concat());
     assert!(ok, "{err}");
@@ -316,7 +316,9 @@ fn the_cli_shows_margin_fill_and_refuses_a_baseline_built_on_expert_labels() {
     assert!(out.contains(&fill) && out.contains("fill"), "{fill}: {out}");
     // A second imported field as a second expert: the eval side runs without noise. Half the
     // items lack it (left out, with a warning); the same field twice is refused.
-    st.conn().execute("UPDATE items SET meta = json_object('gold_b', gold) WHERE key % 2 = 0", []).unwrap();
+    let gold_b: Vec<(i64, Option<String>)> =
+        st.item_keys().unwrap().into_iter().filter(|k| k % 2 == 0).map(|k| (k, Some(json!({ "gold_b": st.item(k).unwrap().unwrap().gold }).to_string()))).collect();
+    st.set_items_meta(&gold_b).unwrap();
     let (ok, out, err) = hifi(dir.path(), &["simulate", "--budgets", "150", "--strategies", "random", "--seeds", "1", "--oracle2", "gold_b", "--json"]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -329,10 +331,10 @@ fn the_cli_shows_margin_fill_and_refuses_a_baseline_built_on_expert_labels() {
     assert!(!ok && err.contains("two experts need two fields"), "{err}");
     // A project whose only LLM predictions had expert examples in the prompt, or an adapter,
     // has no honest zero-shot baseline: refused, with what is wrong and the fix.
-    st.conn().execute("UPDATE models SET few_shot = 3", []).unwrap();
+    st.overwrite_models_prompt(3, None).unwrap();
     let (ok, _, err) = hifi(dir.path(), &args);
     assert!(!ok && err.contains("3 expert examples") && err.contains("few_shot = 0") && err.contains("without --adapter"), "{err}");
-    st.conn().execute("UPDATE models SET few_shot = 0, adapter_path = 'adapters/r1.gguf'", []).unwrap();
+    st.overwrite_models_prompt(0, Some("adapters/r1.gguf")).unwrap();
     let (ok, _, err) = hifi(dir.path(), &args);
     assert!(!ok && err.contains("adapters/r1.gguf") && err.contains("few_shot = 0"), "{err}");
 }

@@ -239,7 +239,7 @@ fn data_text_is_never_parsed_for_special_tokens_and_is_cut_before_tokenizing() {
     assert_eq!(rep["scored"], 4, "{rep}");
     assert_eq!(rep["truncated"], 1, "the 1 MB item is cut: {rep}");
     let mut store = Store::open(&p).unwrap();
-    let model_id: i64 = store.conn().query_row("SELECT max(id) FROM models", [], |r| r.get(0)).unwrap();
+    let model_id: i64 = store.newest_model_id().unwrap().unwrap();
     let preds = store.predictions(model_id).unwrap();
     assert_eq!(preds.len(), 4);
     assert!(preds.iter().all(|p| (p.probs.iter().sum::<f64>() - 1.0).abs() < 1e-6));
@@ -330,13 +330,13 @@ fn a_decision_during_a_long_import_is_saved_not_dropped() {
         .spawn()
         .unwrap();
     // Wait until the import holds the write lock, then decide.
-    let probe = Store::open(&p).unwrap();
-    probe.conn().busy_timeout(Duration::ZERO).unwrap();
+    let mut probe = Store::open(&p).unwrap();
+    probe.set_busy_timeout(Duration::ZERO).unwrap();
     let t = Instant::now();
     loop {
-        match probe.conn().execute_batch("BEGIN IMMEDIATE") {
-            Ok(()) => probe.conn().execute_batch("ROLLBACK").unwrap(),
-            Err(_) => break,
+        match probe.write_lock_is_free() {
+            Ok(true) => {}
+            Ok(false) | Err(_) => break,
         }
         assert!(t.elapsed() < Duration::from_secs(30), "the import never took the write lock");
         assert!(import.try_wait().unwrap().is_none(), "the import ended before the test could decide during it");

@@ -97,8 +97,8 @@ fn betr_keeps_documents_closer_to_the_targets_with_equal_quotas_and_exports_with
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 20);
 
     // A built set never changes; vetoes are append-only.
-    assert!(store.conn().execute("UPDATE selection_items SET score = 0", []).is_err());
-    assert!(store.conn().execute("DELETE FROM selection_vetoes", []).is_err());
+    assert!(store.tamper_zero_selection_scores().is_err());
+    assert!(store.tamper_delete_vetoes().is_err());
     // Bad targets are named with file and line, and save nothing.
     let bad = file(p, "bad.jsonl", b"{\"text\": \"fine\"}\n{\"txt\": \"oops\"}\n");
     let (ok, _, err) = hifi(p, &["select", "betr", "--targets", &bad.display().to_string()]);

@@ -30,7 +30,7 @@ fn reopen_keeps_everything() {
     assert_eq!(store.item_count().unwrap(), 3);
     let key = store.item_by_id("it1").unwrap().unwrap().key;
     assert_eq!(store.current_label(key, "ana").unwrap().as_deref(), Some("benign"));
-    let mode: String = store.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    let mode: String = store.journal_mode().unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -40,8 +40,8 @@ fn migrates_from_the_first_schema_keeping_data() {
     {
         let s = Store::open_at_version(dir.path(), 1).unwrap();
         assert_eq!(s.schema_version().unwrap(), 1);
-        s.conn().execute("INSERT INTO items (id, text) VALUES ('old', 'from v1')", []).unwrap();
-        s.conn().execute("INSERT INTO annotations (item, annotator, kind, label, created_at) VALUES (1, 'ana', 'label', 'benign', 'then')", []).unwrap();
+        s.v1_insert_item("old", "from v1").unwrap();
+        s.v1_insert_label(1, "ana", "benign", "then").unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::LATEST);
@@ -52,7 +52,7 @@ fn migrates_from_the_first_schema_keeping_data() {
 #[test]
 fn a_store_from_a_newer_hifi_is_refused_clearly() {
     let (dir, _cfg, store) = project();
-    store.conn().pragma_update(None, "user_version", schema::LATEST + 5).unwrap();
+    store.set_schema_version(schema::LATEST + 5).unwrap();
     drop(store);
     let err = Store::open(dir.path()).err().expect("must refuse");
     assert!(matches!(err, StoreError::NewerSchema { .. }));
@@ -67,9 +67,9 @@ fn annotations_are_append_only() {
     let (dir, _cfg, mut store) = project();
     add_items(&mut store, dir.path(), 1);
     label(&mut store, "it0", "ana", "benign");
-    let e = store.conn().execute("UPDATE annotations SET label = 'clickbait'", []).unwrap_err().to_string();
+    let e = store.tamper_relabel_annotations("clickbait").unwrap_err().to_string();
     assert!(e.contains("append-only"), "{e}");
-    let e = store.conn().execute("DELETE FROM annotations", []).unwrap_err().to_string();
+    let e = store.tamper_delete_annotations().unwrap_err().to_string();
     assert!(e.contains("append-only"), "{e}");
     let bad = Annotation { item: 999, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None, suggestion: None };
     assert!(store.annotate(&bad).unwrap_err().to_string().contains("no item"));

@@ -4,13 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::params;
 use serde_json::{Map, Value};
 
 use super::records::{as_id, json_kind, read_records, Record};
 use super::{Format, Problems};
 use crate::progress::{CancelToken, Progress};
-use crate::store::{now, Store, StoreError};
+use crate::store::{ItemRefused, NewItem, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -56,12 +55,6 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for ImportError {
-    fn from(e: rusqlite::Error) -> Self {
-        ImportError::Store(e.into())
-    }
-}
-
 /// Import `path` into `store`. All rows or none.
 pub fn import_items(
     store: &mut Store,
@@ -80,14 +73,7 @@ pub fn import_items(
     let mut with_gold = 0u64;
     let mut generated_ids = false;
     let mut cancelled = false;
-    let result = store.write(|tx| -> Result<(), ImportError> {
-        tx.execute(
-            "INSERT INTO imports (path, format, rows, created_at) VALUES (?1, ?2, 0, ?3)",
-            params![path.display().to_string(), format!("{format:?}").to_lowercase(), now()],
-        )?;
-        let import_id = tx.last_insert_rowid();
-        let mut insert = tx.prepare_cached("INSERT INTO items (id, text, meta, gold, import_id, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-        let mut find = tx.prepare_cached("SELECT import_id, line FROM items WHERE id = ?1")?;
+    let result = store.import(&path.display().to_string(), &format!("{format:?}").to_lowercase(), |items| -> Result<u64, ImportError> {
         let mut on_record = |rec: Record, problems: &mut Problems| {
             if cancelled {
                 return;
@@ -96,8 +82,8 @@ pub fn import_items(
             if !problems.is_empty() {
                 return; // the file is refused anyway: keep scanning for problems only
             }
-            match insert.execute(params![item.id, item.text, item.meta, item.gold, import_id, rec.line as i64]) {
-                Ok(_) => {
+            match items.add(&item) {
+                Ok(()) => {
                     rows += 1;
                     with_gold += u64::from(item.gold.is_some());
                     if rows.is_multiple_of(4096) {
@@ -105,15 +91,13 @@ pub fn import_items(
                         cancelled = cancel.is_cancelled();
                     }
                 }
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    let earlier: Option<(i64, i64)> = find.query_row([&item.id], |r| Ok((r.get(0)?, r.get(1)?))).ok();
-                    let msg = match earlier {
-                        Some((imp, l)) if imp == import_id => format!("duplicate id {:?}: line {l} of this file has it too", item.id),
-                        _ => format!("duplicate id {:?}: already in the project", item.id),
-                    };
-                    problems.push(path, rec.line, Some(id_field_name(opts)), msg);
+                Err(ItemRefused::DuplicateInThisImport { line: l }) => {
+                    problems.push(path, rec.line, Some(id_field_name(opts)), format!("duplicate id {:?}: line {l} of this file has it too", item.id))
                 }
-                Err(e) => problems.push(path, rec.line, None, format!("cannot store the row: {e}")),
+                Err(ItemRefused::DuplicateInProject) => {
+                    problems.push(path, rec.line, Some(id_field_name(opts)), format!("duplicate id {:?}: already in the project", item.id))
+                }
+                Err(ItemRefused::Failed(e)) => problems.push(path, rec.line, None, format!("cannot store the row: {e}")),
             }
         };
         read_records(path, format, &mut problems, |rec, p| on_record(rec, p))
@@ -128,11 +112,10 @@ pub fn import_items(
             problems.push(path, 1, None, "no rows to import");
             return Err(ImportError::Problems(std::mem::take(&mut problems)));
         }
-        tx.execute("UPDATE imports SET rows = ?1 WHERE id = ?2", params![rows as i64, import_id])?;
-        Ok(())
+        Ok(rows)
     });
     match result {
-        Ok(()) => {
+        Ok(_) => {
             progress.finish(&format!("{rows} rows from {} ({size} bytes)", path.display()));
             Ok(ImportReport { file: path.to_path_buf(), rows, with_gold, generated_ids, seconds: started.elapsed().as_secs_f64() })
         }
@@ -152,13 +135,6 @@ fn id_field_name(opts: &ImportOptions) -> &str {
     opts.id_field.as_deref().unwrap_or("id")
 }
 
-struct Row {
-    id: String,
-    text: String,
-    meta: Option<String>,
-    gold: Option<String>,
-}
-
 fn to_item(
     path: &Path,
     rec: &Record,
@@ -166,7 +142,7 @@ fn to_item(
     stem: &str,
     generated: &mut bool,
     problems: &mut Problems,
-) -> Option<Row> {
+) -> Option<NewItem> {
     let f = &rec.fields;
     let text = match f.get(&opts.text_field) {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
@@ -231,5 +207,5 @@ fn to_item(
         }
     }
     let meta = (!meta.is_empty()).then(|| Value::Object(meta).to_string());
-    Some(Row { id, text, meta, gold })
+    Some(NewItem { id, text, meta, gold, line: rec.line })
 }

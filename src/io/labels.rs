@@ -11,7 +11,7 @@ mod audit;
 mod label_studio;
 mod sources;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::Problems;
@@ -235,14 +235,10 @@ fn match_items(store: &Store, labels: &[String], entries: Vec<Entry>, col: &mut 
             wanted.insert(t.as_str(), Vec::new());
         }
     }
-    {
-        let mut st = store.conn().prepare("SELECT key, id, text FROM items ORDER BY key").map_err(|e| store.err(e))?;
-        let mut rows = st.query([]).map_err(|e| store.err(e))?;
-        while let Some(r) = rows.next().map_err(|e| store.err(e))? {
-            let text: String = r.get(2).map_err(|e| store.err(e))?;
-            if let Some(hits) = wanted.get_mut(text.as_str()) {
-                hits.push((r.get(0).map_err(|e| store.err(e))?, r.get(1).map_err(|e| store.err(e))?));
-            }
+    let texts: HashSet<&str> = wanted.keys().copied().collect();
+    for it in store.items_with_text_in(&texts)? {
+        if let Some(hits) = wanted.get_mut(it.text.as_str()) {
+            hits.push((it.key, it.id));
         }
     }
     for (e, label) in &by_text {

@@ -159,14 +159,11 @@ fn no_base_llm(store: &Store) -> Result<Error> {
 /// item key → the oracle's label for it.
 fn oracle_labels(store: &Store, field: &str) -> Result<std::collections::HashMap<i64, String>> {
     let mut out = std::collections::HashMap::new();
-    let mut st = store.conn().prepare("SELECT key, gold, meta FROM items")?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let key: i64 = r.get(0)?;
+    for it in store.items_gold()? {
         let value = if field == "gold" {
-            r.get::<_, Option<String>>(1)?
+            it.gold
         } else {
-            r.get::<_, Option<String>>(2)?
+            it.meta
                 .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
                 .and_then(|m| match &m[field] {
                     serde_json::Value::String(s) => Some(s.clone()),
@@ -175,7 +172,7 @@ fn oracle_labels(store: &Store, field: &str) -> Result<std::collections::HashMap
                 })
         };
         if let Some(v) = value {
-            out.insert(key, v);
+            out.insert(it.key, v);
         }
     }
     if out.is_empty() {

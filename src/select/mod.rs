@@ -130,9 +130,7 @@ pub fn prompt_items(store: &Store, reference_field: &str, responses_field: &str,
 
 /// Every item key of the project, in key order.
 pub(crate) fn all_keys(store: &Store) -> Result<Vec<i64>> {
-    let mut st = store.conn().prepare("SELECT key FROM items ORDER BY key")?;
-    let rows = st.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(store.item_keys()?)
 }
 
 /// "10%" or "0.1" → 0.1; a share in (0, 1].

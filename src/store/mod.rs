@@ -5,6 +5,7 @@
 //! transaction with a busy timeout, and WAL lets readers go on while one process writes.
 
 mod annotations;
+mod embeddings;
 mod items;
 mod predictions;
 mod queue;
@@ -13,14 +14,15 @@ pub mod schema;
 mod selections;
 mod splits;
 mod status;
+mod test_hooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use annotations::{Annotation, AnnotationKind, LabelEvent};
-pub use items::{Item, NewItem};
+pub use annotations::{Annotation, AnnotationKind, AuditEvent, LabelEvent};
+pub use items::{ImportRecord, Item, ItemGold, ItemImport, ItemRefused, NewItem};
 pub use predictions::{ModelRecord, Prediction};
 pub use queue::{NewQueueEntry, QueueEntry};
 pub use rounds::RoundRow;
@@ -43,6 +45,14 @@ pub enum StoreError {
     ReadOnly { path: PathBuf, why: String },
     #[error("{0}")]
     Invalid(String),
+}
+
+impl StoreError {
+    /// Whether another connection held the lock this needed (a retry may succeed).
+    pub fn is_busy(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        matches!(self, StoreError::Sqlite { source, .. } if matches!(source.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked)))
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -143,13 +153,35 @@ impl Store {
         self.root.join(DB_FILE)
     }
 
-    /// The connection, for reads.
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// How long a write waits for another process's write lock before it fails (30 s when opened).
+    pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
+        self.conn.busy_timeout(wait).map_err(|e| self.err(e))
+    }
+
+    /// Whether the write lock can be taken now, within the busy timeout (another process
+    /// writing holds it). Takes it and lets it go at once.
+    pub fn write_lock_is_free(&mut self) -> Result<bool> {
+        let path = self.db_path();
+        let sq = |source| StoreError::Sqlite { path: path.clone(), source };
+        match self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sq) {
+            Ok(tx) => tx.rollback().map(|()| true).map_err(sq),
+            Err(e) if e.is_busy() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The database's journal mode: "wal" once opened.
+    pub fn journal_mode(&self) -> Result<String> {
+        self.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    /// SQLite's integrity check of the whole database: "ok", or what is wrong.
+    pub fn integrity_check(&self) -> Result<String> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     /// Run `f` in one write transaction (`BEGIN IMMEDIATE`): all of it commits, or none.
-    pub fn write<T, E>(&mut self, f: impl FnOnce(&Transaction) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    fn write<T, E>(&mut self, f: impl FnOnce(&Transaction) -> std::result::Result<T, E>) -> std::result::Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -163,12 +195,12 @@ impl Store {
         Ok(out)
     }
 
-    pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
+    fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite { path: self.db_path(), source }
     }
 
     /// Counts for `hifi status`.
-    pub(crate) fn count(&self, sql: &str) -> Result<i64> {
+    fn count(&self, sql: &str) -> Result<i64> {
         self.conn.query_row(sql, [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 }

@@ -70,6 +70,11 @@ impl Store {
         })
     }
 
+    /// The id of the model registered last.
+    pub fn newest_model_id(&self) -> Result<Option<i64>> {
+        self.conn.query_row("SELECT max(id) FROM models", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
     pub fn model(&self, id: i64) -> Result<Option<ModelRecord>> {
         self.conn
             .query_row(

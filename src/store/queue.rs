@@ -77,7 +77,7 @@ impl Store {
 
     /// The run being served (the newest), if any.
     pub fn current_queue_run(&self) -> Result<Option<i64>> {
-        self.conn()
+        self.conn
             .query_row("SELECT max(mine_run) FROM queue", [], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
@@ -86,7 +86,7 @@ impl Store {
     pub fn queue(&self) -> Result<Vec<QueueEntry>> {
         let Some(run) = self.current_queue_run()? else { return Ok(Vec::new()) };
         let mut st = self
-            .conn()
+            .conn
             .prepare(&format!("SELECT {COLS} FROM queue WHERE mine_run = ?1 ORDER BY position"))
             .map_err(|e| self.err(e))?;
         let rows = st.query_map([run], entry).map_err(|e| self.err(e))?;
@@ -144,11 +144,11 @@ impl Store {
     pub fn queue_progress(&self, annotator: &str) -> Result<(i64, i64)> {
         let Some(run) = self.current_queue_run()? else { return Ok((0, 0)) };
         let total: i64 = self
-            .conn()
+            .conn
             .query_row("SELECT count(*) FROM queue WHERE mine_run = ?1", [run], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         let done: i64 = self
-            .conn()
+            .conn
             .query_row(
                 "WITH decided AS (
                    SELECT a.item FROM annotations a WHERE a.annotator = ?2 AND a.kind IN ('label', 'skip', 'flag')

@@ -48,7 +48,7 @@ fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbRe
     let mut store = Store::open(&project)?;
     // Short waits for the write lock, retried below: the screen says "saving…" within a
     // second instead of after SQLite's 30 s timeout.
-    store.conn().busy_timeout(RETRY_EVERY).context("cannot set the store's busy timeout")?;
+    store.set_busy_timeout(RETRY_EVERY).context("cannot set the store's busy timeout")?;
     Ok(std::thread::spawn(move || {
         for DbReq::Effect(e) in rx {
             let out = match e {
@@ -91,7 +91,7 @@ fn until_committed<T>(tx: &Sender<Action>, mut write: impl FnMut() -> crate::sto
     let mut told = false;
     loop {
         match write() {
-            Err(e) if is_busy(&e) => {
+            Err(e) if e.is_busy() => {
                 if !told {
                     told = true;
                     let _ = tx.send(Action::Saving("saving… (another hifi process is writing to the project; kept and retried)".into()));
@@ -102,10 +102,6 @@ fn until_committed<T>(tx: &Sender<Action>, mut write: impl FnMut() -> crate::sto
     }
 }
 
-fn is_busy(e: &crate::store::StoreError) -> bool {
-    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
-    matches!(e, crate::store::StoreError::Sqlite { source, .. } if matches!(source.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked)))
-}
 
 /// Forwards a job's progress to the UI, at most every 100 ms.
 struct JobProgress {

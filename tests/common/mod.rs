@@ -67,7 +67,7 @@ pub fn file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 pub fn snapshot(store: &Store) -> String {
     let mut s = String::new();
     for t in ["items", "imports", "annotations", "predictions", "splits", "embedding_rows"] {
-        let n: i64 = store.conn().query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap();
+        let n: i64 = store.row_count(t).unwrap();
         s.push_str(&format!("{t}={n};"));
     }
     s

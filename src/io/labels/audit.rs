@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::io::export::{ExportError, SplitChoice, WriteOptions};
-use crate::store::{Store, StoreError};
+pub use crate::store::AuditEvent;
+use crate::store::Store;
 
 /// Output formats of the event export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,79 +40,6 @@ pub struct EventExportReport {
     pub events: usize,
     /// Distinct items those events are about.
     pub items: usize,
-}
-
-/// One annotation event as exported.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AuditEvent {
-    /// The event's id (events are numbered in the order they were recorded).
-    pub event: i64,
-    pub item_id: String,
-    pub annotator: String,
-    /// label, undo, skip, flag or resolve.
-    pub kind: String,
-    pub label: Option<String>,
-    pub note: Option<String>,
-    /// When it was recorded (RFC 3339, UTC).
-    pub time: String,
-    /// The item's split now (`None`: not split yet, e.g. unlabeled or disputed).
-    pub split: Option<String>,
-    /// The training round in force when it was recorded.
-    pub round: Option<i64>,
-    /// The event an undo (or a redo) refers to.
-    pub supersedes: Option<i64>,
-    /// True for a label or resolution still in force (not undone, not replaced since).
-    pub current: bool,
-    /// The model's newest prediction for the item when the event was recorded:
-    /// `{model, labels, probs, label}`.
-    pub prediction: Option<Value>,
-    /// Whether the model's suggestion was on screen: "shown", "blind", or `None` (not
-    /// recorded: imports without `--blind`, events before hifi recorded it).
-    pub suggestion: Option<String>,
-    /// The item's stratum once split: "boundary" (mined) or "audit" (random draw, always eval).
-    pub stratum: Option<String>,
-}
-
-impl Store {
-    /// Every annotation event, oldest first, with its item's id and split and whether it is
-    /// still in force; only `annotator`'s when given.
-    pub fn audit_events(&self, annotator: Option<&str>) -> Result<Vec<AuditEvent>, StoreError> {
-        let c = self.conn();
-        let mut st = c.prepare("SELECT id FROM current_labels").map_err(|e| self.err(e))?;
-        let current: HashSet<i64> =
-            st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
-        let mut st = c
-            .prepare(
-                "SELECT a.id, i.id, a.annotator, a.kind, a.label, a.note, a.created_at, s.split, a.round, a.supersedes, a.prediction, a.suggestion, s.stratum
-                 FROM annotations a JOIN items i ON i.key = a.item LEFT JOIN splits s ON s.item = a.item
-                 WHERE ?1 IS NULL OR a.annotator = ?1 ORDER BY a.id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([annotator], |r| {
-                let id: i64 = r.get(0)?;
-                let prediction: Option<String> = r.get(10)?;
-                Ok(AuditEvent {
-                    event: id,
-                    item_id: r.get(1)?,
-                    annotator: r.get(2)?,
-                    kind: r.get(3)?,
-                    label: r.get(4)?,
-                    note: r.get(5)?,
-                    time: r.get(6)?,
-                    split: r.get(7)?,
-                    round: r.get(8)?,
-                    supersedes: r.get(9)?,
-                    current: current.contains(&id),
-                    // Written by hifi as JSON; kept as text if it ever is not.
-                    prediction: prediction.map(|p| serde_json::from_str(&p).unwrap_or(Value::String(p))),
-                    suggestion: r.get::<_, Option<bool>>(11)?.map(|s| if s { "shown" } else { "blind" }.to_string()),
-                    stratum: r.get(12)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
-    }
 }
 
 /// Header of the CSV export, in column order.
