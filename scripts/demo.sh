@@ -18,7 +18,7 @@ fi
 "$hifi" --project "$project" embed
 "$hifi" --project "$project" mine --budget 200
 # The sample ads carry gold labels: plan a label budget with an oracle (seconds).
-"$hifi" --project "$project" simulate --budgets 50,100,200,400 --strategies pairs,margin,random
+"$hifi" --project "$project" simulate --budgets 50,100,200,400 --strategies adaptive,pairs,margin,random
 if [ -t 0 ] && [ -t 1 ]; then
   exec "$hifi" --project "$project" review
 fi

@@ -2,8 +2,9 @@
 # Measure hifi's curation strategies on real labeled data: for each set fetched by
 # scripts/eval-data.sh, a project of HIFI_EVAL_ITEMS items (a seeded sample) is prelabeled
 # and embedded by the default model, then `hifi simulate` runs every strategy with
-# HIFI_EVAL_SEEDS seeds and writes eval-results/SET.txt (the table), SET.svg (the curves)
-# and SET.json (everything, per seed). Projects are kept under eval-runs/ and resumed: a second run only re-simulates.
+# HIFI_EVAL_SEEDS seeds and writes eval-results/SET.json (everything, per seed), SET.svg (the
+# curves) and SET.md (the README's table: random's κ, each strategy's paired difference to
+# random, adaptive's to margin). Projects are kept under eval-runs/ and resumed: a second run only re-simulates.
 #
 #   bash scripts/eval-curation.sh                  # all sets: ads sotu wordnet
 #   bash scripts/eval-curation.sh wordnet          # one set
@@ -18,7 +19,7 @@ cd "$here"
 items="${HIFI_EVAL_ITEMS:-1000}"
 seeds="${HIFI_EVAL_SEEDS:-5}"
 budgets="${HIFI_EVAL_BUDGETS:-50,100,200,400}"
-strategies="${HIFI_EVAL_STRATEGIES:-pairs,margin,random,cluster-margin}"
+strategies="${HIFI_EVAL_STRATEGIES:-adaptive,pairs,margin,random,cluster-margin}"
 runs="${HIFI_EVAL_RUNS:-$here/eval-runs}"
 results="${HIFI_EVAL_RESULTS:-$here/eval-results}"
 say() { printf '[eval-curation] %s\n' "$*" >&2; }
@@ -57,9 +58,9 @@ PY
   "$hifi" -q -C "$project" prelabel
   "$hifi" -q -C "$project" embed
   say "$set: simulate $strategies at $budgets, $seeds seeds"
-  "$hifi" -q -C "$project" simulate --budgets "$budgets" --strategies "$strategies" --seeds "$seeds" --json > "$results/$set.json"
   "$hifi" -q -C "$project" simulate --budgets "$budgets" --strategies "$strategies" --seeds "$seeds" \
-    --plot "$results/$set.svg" --force > "$results/$set.txt"
-  cat "$results/$set.txt"
+    --plot "$results/$set.svg" --force --json > "$results/$set.json"
+  python3 scripts/eval-table.py "$results/$set.json" > "$results/$set.md"
+  cat "$results/$set.md"
 done
 say "results in $results"

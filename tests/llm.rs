@@ -408,7 +408,8 @@ fn gguf_kv(kv: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// Sample data with the real model's prelabels and embeddings: mining fills the queue with
-/// pairs of different predicted labels, and no item repeats.
+/// pairs of different predicted labels, and no item repeats; the default (adaptive) explores
+/// fully while nothing is labeled.
 #[test]
 fn mine_sample_data_with_real_prelabels_and_embeddings() {
     let model = require_model();
@@ -422,7 +423,7 @@ fn mine_sample_data_with_real_prelabels_and_embeddings() {
     prelabel::run(&mut store, &cfg, &p, &mut Silent, &CancelToken::new()).unwrap();
     let e = hifi::llm::embed::EmbedParams { model, limit: None, batch_items: 8, engine: opts };
     hifi::llm::embed::run(&mut store, &e, &mut Silent, &CancelToken::new()).unwrap();
-    let params = hifi::curate::MineParams { budget: 20, ..Default::default() };
+    let params = hifi::curate::MineParams { budget: 20, strategy: hifi::curate::Strategy::Pairs, ..Default::default() };
     let r = hifi::curate::mine(&mut store, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
     assert!(r.entries > 0, "{r:?}");
     let q = store.queue().unwrap();
@@ -438,4 +439,13 @@ fn mine_sample_data_with_real_prelabels_and_embeddings() {
             assert_ne!(preds[&e.item_a], preds[&b], "a pair straddles two predicted labels");
         }
     }
+    let params = hifi::curate::MineParams { budget: 20, ..Default::default() };
+    let r = hifi::curate::mine(&mut store, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!((r.strategy, r.items, r.explore_share), (hifi::curate::Strategy::Adaptive, 20, Some(1.0)), "{r:?}");
+    let q = store.queue().unwrap();
+    let mined: Vec<&hifi::store::QueueEntry> = q.iter().filter(|e| !e.audit).collect();
+    assert_eq!(mined.len(), 20);
+    assert!(mined.iter().all(|e| e.item_b.is_none() && e.reason["explore"] == true), "{:?}", mined[0].reason);
+    let distinct: std::collections::HashSet<i64> = q.iter().map(|e| e.item_a).collect();
+    assert_eq!(distinct.len(), q.len(), "no item queued twice");
 }

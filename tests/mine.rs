@@ -54,7 +54,7 @@ fn assert_unique(m: &Mined) {
 fn pairs_straddle_true_boundaries_and_are_closer_than_typical() {
     let synth = generate(&spec(6000, 4, 4, 2, 1)).unwrap();
     let pool = synth.pool.view();
-    let m = run(&pool, &MineParams { budget: 40, ..MineParams::default() });
+    let m = run(&pool, &MineParams { budget: 40, strategy: Strategy::Pairs, ..MineParams::default() });
     assert!(m.pairs.len() >= 20, "only {} pairs: {:?}", m.pairs.len(), m.warnings);
     let typical = mean_cross_distance(&pool);
     for p in &m.pairs {
@@ -70,7 +70,7 @@ fn pairs_straddle_true_boundaries_and_are_closer_than_typical() {
 #[test]
 fn first_pairs_come_from_different_boundary_regions() {
     let synth = generate(&spec(8000, 5, 3, 2, 2)).unwrap();
-    let m = run(&synth.pool.view(), &MineParams { budget: 20, ..MineParams::default() });
+    let m = run(&synth.pool.view(), &MineParams { budget: 20, strategy: Strategy::Pairs, ..MineParams::default() });
     let first: HashSet<u32> = m.pairs.iter().take(5).map(|p| synth.region[p.a]).collect();
     assert_eq!(first.len(), 5, "the first 5 pairs cover regions {first:?}");
 }
@@ -86,7 +86,7 @@ fn labeled_items_seed_the_diversity_order() {
             synth.pool.labeled[r] = true;
         }
     }
-    let m = run(&synth.pool.view(), &MineParams { budget: 10, ..MineParams::default() });
+    let m = run(&synth.pool.view(), &MineParams { budget: 10, strategy: Strategy::Pairs, ..MineParams::default() });
     assert_eq!(synth.region[m.pairs[0].a], 4, "first pair from region {}", synth.region[m.pairs[0].a]);
     assert!(rows_of(&m).iter().all(|r| !synth.pool.labeled[*r]));
 }
@@ -96,7 +96,7 @@ fn multi_class_pairs_join_every_label_pair() {
     // Three labels, one boundary region per label pair.
     let synth = generate(&spec(6000, 3, 3, 3, 3)).unwrap();
     let pool = synth.pool.view();
-    let m = run(&pool, &MineParams { budget: 12, ..MineParams::default() });
+    let m = run(&pool, &MineParams { budget: 12, strategy: Strategy::Pairs, ..MineParams::default() });
     let kinds: HashSet<(u32, u32)> = m.pairs.iter().map(|p| (pool.labels[p.a], pool.labels[p.b])).collect();
     assert_eq!(kinds, HashSet::from([(0, 1), (0, 2), (1, 2)]));
     assert!(m.pairs.iter().all(|p| synth.straddles(p.a, p.b)));
@@ -107,10 +107,10 @@ fn same_seed_gives_identical_results() {
     let a = generate(&spec(5000, 4, 2, 2, 7)).unwrap();
     let b = generate(&spec(5000, 4, 2, 2, 7)).unwrap();
     assert_eq!(a.pool.vectors, b.pool.vectors);
-    let params = MineParams { budget: 30, seed: 7, ..MineParams::default() };
+    let params = MineParams { budget: 30, seed: 7, strategy: Strategy::Pairs, ..MineParams::default() };
     let (x, y) = (run(&a.pool.view(), &params), run(&b.pool.view(), &params));
     assert_eq!(x.pairs, y.pairs);
-    for s in [Strategy::Random, Strategy::ClusterMargin] {
+    for s in [Strategy::Random, Strategy::ClusterMargin, Strategy::Adaptive] {
         let p = MineParams { strategy: s, ..params.clone() };
         assert_eq!(run(&a.pool.view(), &p).items, run(&a.pool.view(), &p).items);
     }
@@ -129,10 +129,10 @@ fn budget_beyond_the_pool_and_tiny_labels_do_not_panic() {
             }
         }
     }
-    for s in [Strategy::Pairs, Strategy::Margin, Strategy::Entropy, Strategy::Random, Strategy::ClusterMargin] {
+    for s in [Strategy::Pairs, Strategy::Margin, Strategy::Entropy, Strategy::Random, Strategy::ClusterMargin, Strategy::Adaptive] {
         let m = run(&synth.pool.view(), &MineParams { budget: 1000, strategy: s, ..MineParams::default() });
         assert!(m.warnings.iter().any(|w| w.contains("budget 1000")), "{s:?}: {:?}", m.warnings);
-        if s.needs_vectors() {
+        if matches!(s, Strategy::Pairs | Strategy::ClusterMargin) {
             assert!(m.warnings.iter().any(|w| w.contains("too few items to cluster")), "{:?}", m.warnings);
         }
         assert_unique(&m);
@@ -216,7 +216,7 @@ fn near_duplicates_are_refused_and_counted() {
 fn remining_excludes_labeled_items_and_reuses_clusters() {
     let synth = generate(&spec(3000, 3, 3, 2, 9)).unwrap();
     let (_dir, cfg, mut st) = project_from_synth(&synth);
-    let params = MineParams { budget: 20, ..MineParams::default() };
+    let params = MineParams { budget: 20, strategy: Strategy::Pairs, ..MineParams::default() };
     let first = mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
     assert!(first.pairs >= 10, "{first:?}");
     assert!(first.labels.iter().all(|l| !l.cached));
@@ -247,7 +247,7 @@ fn remining_excludes_labeled_items_and_reuses_clusters() {
 fn every_refill_holds_a_random_audit_share_that_shows_no_model_scores() {
     let synth = generate(&spec(3000, 3, 3, 2, 21)).unwrap();
     let (_dir, mut cfg, mut st) = project_from_synth(&synth);
-    let params = MineParams { budget: 45, ..MineParams::default() };
+    let params = MineParams { budget: 45, strategy: Strategy::Pairs, ..MineParams::default() };
     let rep = mine(&mut st, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
     let queue = st.queue().unwrap();
     let audit: Vec<usize> = (0..queue.len()).filter(|&i| queue[i].audit).collect();
@@ -297,6 +297,7 @@ fn adaptive_explores_until_blind_held_out_labels_show_agreement() {
     assert_eq!(rep.explore_share, Some(1.0), "no evidence: explore fully");
     let queue = st.queue().unwrap();
     assert!(queue.iter().all(|e| e.reason["strategy"] == "adaptive" && e.reason.get("cluster").is_some()), "{:?}", queue[0].reason);
+    assert!(queue.iter().all(|e| e.reason["explore"] == true && e.reason["why"].as_str().unwrap().contains("typical")), "{:?}", queue[0].reason);
     // Experts label the queue blind with the truth: the zero-shot LLM agrees (κ 1 on 30
     // held-out labels), so the next refill is mostly the model's boundary.
     let names = cfg.label_names();
@@ -312,6 +313,8 @@ fn adaptive_explores_until_blind_held_out_labels_show_agreement() {
     assert_eq!(n, 30);
     assert!(kappa > 0.9, "{kappa}");
     assert_eq!(rep.explore_share, Some(hifi::curate::MIN_EXPLORE_SHARE));
+    let explored = st.queue().unwrap().iter().filter(|e| e.reason["explore"] == true).count();
+    assert_eq!(explored, 6, "round(0.2 × 30) explore, the rest are the model's lowest margins");
     // Labels given with the suggestion in view do not count as evidence.
     for &key in &keys {
         let label = names[synth.pool.labels[row_of(key)] as usize].clone();

@@ -24,7 +24,7 @@ fn label(st: &mut Store, item: i64, who: &str, label: &str) {
 fn mined_pairs_share_a_split_two_expert_items_and_audit_items_are_eval() {
     let synth = generate(&SynthSpec { n: 2000, dim: 32, labels: 2, boundary_regions: 3, pure_regions: 2, seed: 11 }).unwrap();
     let (_dir, cfg, mut st) = project_from_synth(&synth);
-    let rep = mine(&mut st, &cfg, &MineParams { budget: 60, ..MineParams::default() }, &mut Silent, &CancelToken::new()).unwrap();
+    let rep = mine(&mut st, &cfg, &MineParams { budget: 60, strategy: hifi::curate::Strategy::Pairs, ..MineParams::default() }, &mut Silent, &CancelToken::new()).unwrap();
     assert!(rep.pairs >= 30 && rep.audit >= 3, "{rep:?}");
     let names = cfg.label_names();
     let gold: HashMap<i64, usize> = (0..synth.pool.keys.len()).map(|i| (st.item_by_id(&format!("it{i}")).unwrap().unwrap().key, synth.pool.labels[i] as usize)).collect();

@@ -20,7 +20,7 @@ pub struct MineFlags {
     /// diversity. adaptive: typical items of unlabeled regions while the model has not earned
     /// agreement on held-out labels, its lowest margins as it does. margin / entropy / random /
     /// cluster-margin: single items.
-    #[arg(long, value_enum, default_value = "pairs")]
+    #[arg(long, value_enum, default_value = "adaptive")]
     pub strategy: Strategy,
     /// Seed for sampling, k-means and random draws (same seed and data, same queue).
     #[arg(long, default_value_t = 0)]
@@ -39,7 +39,7 @@ pub struct MineFlags {
     pub dup_threshold: f32,
 }
 
-/// Fill the review queue: boundary pairs by default.
+/// Fill the review queue: adaptive (explore, then the model's boundary) by default.
 #[derive(Debug, Args)]
 pub struct MineArgs {
     #[command(flatten)]

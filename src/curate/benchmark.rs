@@ -62,7 +62,7 @@ pub fn bench_with(spec: &SynthSpec, budget: usize) -> Result<BenchReport> {
     let t = Instant::now();
     let synth = generate(spec)?;
     let generate_s = t.elapsed().as_secs_f64();
-    let params = MineParams { budget, seed, ..MineParams::default() };
+    let params = MineParams { budget, seed, strategy: super::Strategy::Pairs, ..MineParams::default() };
     let t = Instant::now();
     let mined = mine_pool(&synth.pool.view(), &params, None, &mut Silent, &CancelToken::new())?;
     let total = t.elapsed().as_secs_f64();

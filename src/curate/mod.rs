@@ -120,7 +120,7 @@ impl Default for MineParams {
     fn default() -> Self {
         Self {
             budget: 200,
-            strategy: Strategy::Pairs,
+            strategy: Strategy::Adaptive,
             seed: 0,
             k: None,
             overlap_percentile: 90.0,

@@ -186,6 +186,8 @@ pub(crate) fn queue_entries(pool: &PoolView, params: &MineParams, mined: &Mined)
         }
         if let (Strategy::Adaptive, Some(obj)) = (params.strategy, reason.as_object_mut()) {
             obj.insert("explore".into(), json!(it.explored));
+            let why = if it.explored { "a typical item of a region no label covers yet" } else { "one of the items the model is least sure of" };
+            obj.insert("why".into(), json!(why));
         }
         out.push(NewQueueEntry { item_a: pool.keys[it.row], item_b: None, reason, needed: if two[i] { 2 } else { 1 }, audit: false });
     }
