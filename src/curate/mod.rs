@@ -41,7 +41,7 @@ pub(crate) use cluster::kmeans_assign;
 pub use cluster::{k_rule, LabelSummary, MAX_K, MIN_ITEMS_TO_CLUSTER};
 pub use pairs::MAX_OVERLAPS;
 pub use pool::{pool_from_store, pool_of_model, LoadedPool, Pool, PoolView};
-pub use run::{mine, MineReport};
+pub use run::{mine, MineReport, MIN_HELD_OUT};
 pub use explore::{explore_share, MIN_EXPLORE_SHARE};
 pub use strategies::{entropy, margin, MinedItem, CLUSTER_MARGIN_POOL};
 

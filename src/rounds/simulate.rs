@@ -34,7 +34,7 @@ pub use summary::{mean_ci, PairedDiff, StopTally};
 use super::evaluate::{MIN_EVAL, MIN_SHARED, REPS};
 use super::probe::ProbeParams;
 use super::run::{fit_probe, predict_row};
-use crate::curate::{mine_pool, MineParams, Pool, Strategy};
+use crate::curate::{mine_pool, MineParams, Pool, Strategy, MIN_HELD_OUT};
 use crate::error::{Error, Result};
 use crate::metrics::equivalence::{self, Equivalence};
 use crate::metrics::{cohen_kappa, cohen_kappa_ci, macro_f1_checked};
@@ -546,12 +546,9 @@ fn pick(work: &Pool, strategy: Strategy, want: usize, params: &SimParams, seed: 
     Ok(rows.filter(|(r, _, _)| !work.labeled[*r] && seen.insert(*r)).take(want).collect())
 }
 
-/// Labels fewer than this say nothing about a model's agreement (the exploration share keeps
-/// its previous value).
-const MIN_HELD_OUT: usize = 10;
-
 /// Cohen's κ of `work`'s current predictions against `(row, label)` the experts just gave —
-/// labels the model that made the predictions never trained on. `None` below [`MIN_HELD_OUT`]
+/// labels the model that made the predictions never trained on (the exploration share keeps
+/// its previous value when this is `None`). `None` below [`MIN_HELD_OUT`]
 /// labels or where κ is undefined.
 fn held_out_kappa(work: &Pool, labeled: impl Iterator<Item = (usize, usize)>, k: usize) -> Option<f64> {
     let (truth, pred): (Vec<usize>, Vec<usize>) = labeled.map(|(j, y)| (y, work.labels[j] as usize)).unzip();
