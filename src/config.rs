@@ -208,6 +208,29 @@ impl Default for TrainConfig {
     }
 }
 
+/// The linear layers a LoRA can adapt (`[train] targets`); `train::arch` maps them to GGUF
+/// tensor names and shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+impl Target {
+    pub const ALL: [Target; 7] = [Self::Q, Self::K, Self::V, Self::O, Self::Gate, Self::Up, Self::Down];
+
+    /// From a short name as in `--targets` / `train.targets`: q, k, v, o, gate, up, down.
+    pub fn from_flag(name: &str) -> Option<Self> {
+        <Self as clap::ValueEnum>::from_str(name, true).ok()
+    }
+}
+
 /// The whole `hifi.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -310,14 +333,14 @@ impl Config {
         if !(t.lr > 0.0 && t.lr.is_finite() && t.alpha.is_finite()) {
             return Err(format!("train.lr = {} and train.alpha = {} must be finite, lr above 0", t.lr, t.alpha));
         }
-        if let Some(bad) = t.targets.iter().find(|n| crate::train::Target::from_flag(n).is_none()) {
+        if let Some(bad) = t.targets.iter().find(|n| Target::from_flag(n).is_none()) {
             return Err(format!("train.targets: unknown layer {bad:?} (use q, k, v, o, gate, up, down)"));
         }
         if t.targets.is_empty() {
             return Err("train.targets is empty".into());
         }
         if let Some(cmd) = t.external.as_deref() {
-            crate::train::job::check_external(cmd).map_err(|e| format!("train.external: {e}"))?;
+            crate::shell::check_external(cmd).map_err(|e| format!("train.external: {e}"))?;
         }
         Ok(())
     }

@@ -47,6 +47,10 @@ fn main() {
     let result = hifi::cli::run(cli, &cancel);
     hifi::procs::end_all();
     if let Err(e) = result {
+        // A cancelled stage has said what it kept; 130 is the shell's "ended by Ctrl-C".
+        if e.downcast_ref::<hifi::cli::Cancelled>().is_some() {
+            std::process::exit(130);
+        }
         eprintln!("error: {}", hifi::text::inert(&format!("{e:#}"), true));
         std::process::exit(1);
     }

@@ -226,7 +226,7 @@ fn seeds_give_per_seed_rows_intervals_over_seeds_and_paired_differences_to_rando
     assert!(ceilings.windows(2).any(|w| w[0] != w[1]), "{ceilings:?}");
     assert!((rep.ceiling.kappa.unwrap() - mean(&ceilings)).abs() < 1e-12);
     // The table says how to read it.
-    let table = hifi::cli::rounds_cmd::sim_table(&rep);
+    let table = hifi::pipeline::sim_table(&rep);
     for want in ["seeds 10..12 (3)", "vs random", "verdict", "fill", "eval split and stop rule not simulated"] {
         assert!(table.contains(want), "{want}: {table}");
     }
@@ -273,7 +273,7 @@ fn oracle_noise_runs_the_eval_side_with_a_verdict_per_cell() {
         let t = r.stop.as_ref().expect("a tally per cell");
         assert_eq!(t.stop + t.continue_ + t.not_enough_data, 2);
     }
-    let table = hifi::cli::rounds_cmd::sim_table(&rep);
+    let table = hifi::pipeline::sim_table(&rep);
     assert!(table.contains("eval n") && table.contains("stop rule") && table.contains("noise 0.2"), "{table}");
     // A second gold field as the second expert runs the eval side without noise; an expert
     // identical to gold agrees perfectly with the first.

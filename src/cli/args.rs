@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use super::flags::{EngineArgs, WriteFlags};
 use crate::io::export::{ExportFormat, SplitChoice};
 use crate::io::Format;
 
@@ -84,8 +85,8 @@ pub enum Command {
     Label(LabelArgs),
     /// Counts of items, predictions, embeddings, queue, annotations and splits.
     Status(StatusArgs),
-    /// Fill the review queue: boundary pairs (default) or margin / entropy / random /
-    /// cluster-margin, each entry with the reason it was chosen.
+    /// Fill the review queue: adaptive (default: explore, then the model's boundary), boundary
+    /// pairs, margin / entropy / random / cluster-margin, each entry with the reason it was chosen.
     Mine(crate::cli::mine_cmd::MineArgs),
     /// One round of the loop: split the expert labels into eval/train, train the round model
     /// on train, re-predict the pool, score it on eval, refill the queue.
@@ -174,7 +175,7 @@ pub struct ImportArgs {
     /// CSV (with a header row) or JSONL file.
     pub file: PathBuf,
     /// Field with the text to label.
-    #[arg(long = "text", default_value = "text", value_name = "FIELD")]
+    #[arg(long = "text", default_value = crate::pipeline::DEFAULT_TEXT_FIELD, value_name = "FIELD")]
     pub text_field: String,
     /// Field with the item id (default: `id` when present, else `<file stem>-<line>`).
     #[arg(long = "id", value_name = "FIELD")]
@@ -188,19 +189,6 @@ pub struct ImportArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct EngineArgs {
-    /// GGUF model (default: [model] path in hifi.toml).
-    #[arg(long, value_name = "GGUF")]
-    pub model: Option<PathBuf>,
-    /// CPU threads (default: hifi.toml, else all cores up to 8).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Layers to offload to the GPU (needs a build with --features cuda).
-    #[arg(long)]
-    pub gpu_layers: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -246,25 +234,6 @@ pub struct ExportArgs {
     pub selection: Option<String>,
     #[command(flatten)]
     pub write: WriteFlags,
-}
-
-/// How an output file is written.
-#[derive(Debug, Args, Clone, Copy)]
-pub struct WriteFlags {
-    /// Replace FILE if it exists. A project's own files (hifi.db, hifi.toml, vectors/,
-    /// adapters/, …) and SQLite databases are never replaced, with or without --force.
-    #[arg(long)]
-    pub force: bool,
-    /// CSV: write cells that start with = + - @ as they are. By default such a cell (unless it
-    /// is a number) is prefixed with ' so a spreadsheet shows it as text, not a formula.
-    #[arg(long)]
-    pub csv_formulas: bool,
-}
-
-impl From<WriteFlags> for crate::io::export::WriteOptions {
-    fn from(f: WriteFlags) -> Self {
-        Self { force: f.force, csv_formulas: f.csv_formulas }
-    }
 }
 
 #[derive(Debug, Args)]

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::args::*;
+use super::output::emit;
 use crate::config::{Config, LabelDef, LabelsFile, ModelConfig, PromptConfig, SplitConfig, CONFIG_FILE};
-use crate::io::import::{import_items, ImportOptions};
-use crate::llm::{embed, prelabel, EngineOptions};
+use crate::pipeline::{self, EmbedOverrides, ImportRequest, PrelabelOverrides};
 use crate::progress::{Bar, CancelToken, Progress};
 use crate::store::{Annotation, AnnotationKind, Store};
 use crate::text::inert;
@@ -99,91 +99,24 @@ fn init(a: &InitArgs) -> Result<()> {
 }
 
 fn import(project: &Path, a: &ImportArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let (cfg, mut store) = open(project)?;
-    let opts = ImportOptions {
+    let r = ImportRequest {
+        file: a.file.clone(),
         format: a.format,
-        text_field: a.text_field.clone(),
+        text_field: Some(a.text_field.clone()),
         id_field: a.id_field.clone(),
         gold_field: a.gold_field.clone(),
-        labels: cfg.label_names(),
     };
-    let rep = import_items(&mut store, &a.file, &opts, bar, cancel)?;
-    if a.json {
-        println!("{}", crate::text::json_to_string(&rep, true));
-    } else {
-        println!(
-            "imported {} items from {} ({} with gold labels{}) in {:.1}s",
-            rep.rows,
-            inert(&a.file.display().to_string(), false),
-            rep.with_gold,
-            if rep.generated_ids { ", ids generated from file name and line" } else { "" },
-            rep.seconds
-        );
-    }
-    Ok(())
-}
-
-fn engine_opts(cfg: &Config, a: &EngineArgs) -> EngineOptions {
-    EngineOptions { threads: a.threads.unwrap_or_else(|| cfg.threads()), gpu_layers: a.gpu_layers.unwrap_or(cfg.model.gpu_layers) }
+    emit(&pipeline::import(project, &r, bar, cancel)?, a.json)
 }
 
 fn prelabel_cmd(project: &Path, a: &PrelabelArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let (cfg, mut store) = open(project)?;
-    let base = prelabel::PrelabelParams::from_config(&cfg, project);
-    let params = prelabel::PrelabelParams {
-        model: a.engine.model.clone().unwrap_or(base.model),
-        adapter: a.adapter.clone(),
-        limit: a.limit,
-        engine: engine_opts(&cfg, &a.engine),
-    };
-    let rep = prelabel::run(&mut store, &cfg, &params, bar, cancel)?;
-    if a.json {
-        println!("{}", crate::text::json_to_string(&rep, true));
-    } else {
-        println!(
-            "prelabeled {} items in {:.1}s ({:.1} items/s, {:.0} tokens/s); {} already done, {} truncated, {} remaining{}",
-            rep.scored,
-            rep.seconds,
-            rep.items_per_s,
-            rep.tokens_per_s,
-            rep.already_done,
-            rep.truncated,
-            rep.remaining,
-            if rep.cancelled { " (interrupted: run again to resume)" } else { "" }
-        );
-    }
-    Ok(())
+    let o = PrelabelOverrides { engine: a.engine.overrides(), adapter: a.adapter.clone(), limit: a.limit };
+    emit(&pipeline::prelabel(project, &o, bar, cancel)?, a.json)
 }
 
 fn embed_cmd(project: &Path, a: &EmbedArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let (cfg, mut store) = open(project)?;
-    let base = embed::EmbedParams::from_config(&cfg, project);
-    let params = embed::EmbedParams {
-        model: a.engine.model.clone().unwrap_or(base.model),
-        limit: a.limit,
-        engine: engine_opts(&cfg, &a.engine),
-        ..base
-    };
-    let rep = embed::run(&mut store, &params, bar, cancel)?;
-    if let Some(r) = &rep.repaired {
-        eprintln!("repaired: {}", inert(r, false));
-    }
-    if a.json {
-        println!("{}", crate::text::json_to_string(&rep, true));
-    } else {
-        println!(
-            "embedded {} items ({} dims) in {:.1}s ({:.1} items/s); {} already done, {} truncated, {} remaining{}",
-            rep.embedded,
-            rep.dim,
-            rep.seconds,
-            rep.items_per_s,
-            rep.already_done,
-            rep.truncated,
-            rep.remaining,
-            if rep.cancelled { " (interrupted: run again to resume)" } else { "" }
-        );
-    }
-    Ok(())
+    let o = EmbedOverrides { engine: a.engine.overrides(), limit: a.limit };
+    emit(&pipeline::embed(project, &o, bar, cancel)?, a.json)
 }
 
 fn export(project: &Path, a: &ExportArgs) -> Result<()> {
@@ -216,14 +149,9 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
     Ok(())
 }
 
-/// `$USER`, or "expert" when unset.
-pub fn default_annotator() -> String {
-    std::env::var("USER").ok().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| "expert".into())
-}
-
 fn label(project: &Path, a: &LabelArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
-    let annotator = a.annotator.clone().unwrap_or_else(default_annotator);
+    let annotator = a.annotator.clone().unwrap_or_else(pipeline::default_annotator);
     if a.stdin {
         return label_stdin(&cfg, &mut store, &annotator);
     }
@@ -300,7 +228,7 @@ fn label_stdin(cfg: &Config, store: &mut Store, annotator: &str) -> Result<()> {
 fn review(project: &Path, a: &ReviewArgs) -> Result<()> {
     crate::tui::run(crate::tui::ReviewOptions {
         project: project.to_path_buf(),
-        annotator: a.annotator.clone().unwrap_or_else(default_annotator),
+        annotator: a.annotator.clone().unwrap_or_else(pipeline::default_annotator),
         theme: a.theme.clone(),
     })
 }
@@ -308,7 +236,7 @@ fn review(project: &Path, a: &ReviewArgs) -> Result<()> {
 fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
     crate::curate::split::assign_splits(&mut store, &cfg)?;
-    let s = crate::cli::commands::status_json(&store)?;
+    let s = status_json(&store)?;
     if a.json {
         println!("{}", crate::text::json_to_string(&s, true));
         return Ok(());

@@ -112,7 +112,7 @@ pub struct LabelsExportArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
     #[command(flatten)]
-    pub write: super::args::WriteFlags,
+    pub write: super::flags::WriteFlags,
 }
 
 /// Run `hifi labels …` on the project in `project`.

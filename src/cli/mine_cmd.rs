@@ -5,39 +5,10 @@ use std::path::Path;
 use anyhow::Result;
 use clap::Args;
 
-use crate::config::Config;
-use crate::curate::{self, MineParams, Strategy};
+pub use super::flags::MineFlags;
+use super::output::emit;
+use crate::curate;
 use crate::progress::{CancelToken, Progress};
-use crate::store::Store;
-
-/// The mining knobs, shared by `hifi mine` and `hifi round` (which refills the queue).
-#[derive(Debug, Args)]
-pub struct MineFlags {
-    /// Queue entries to produce (pairs for `pairs`, items otherwise).
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    pub budget: usize,
-    /// pairs: nearest differently-labeled items of overlapping per-label clusters, ordered for
-    /// diversity. adaptive: typical items of unlabeled regions while the model has not earned
-    /// agreement on held-out labels, its lowest margins as it does. margin / entropy / random /
-    /// cluster-margin: single items.
-    #[arg(long, value_enum, default_value = "adaptive")]
-    pub strategy: Strategy,
-    /// Seed for sampling, k-means and random draws (same seed and data, same queue).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Clusters per label (default: round(sqrt(items / 2)), between 1 and 64).
-    #[arg(long, value_name = "K")]
-    pub k: Option<usize>,
-    /// Share of entries that ask for two annotators, for expert-vs-expert agreement.
-    #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
-    pub overlap_share: f64,
-    /// Percentile of member-to-centre distances taken as a cluster's radius in the overlap test.
-    #[arg(long, default_value_t = 90.0, value_name = "P")]
-    pub overlap_percentile: f64,
-    /// Vectors closer than this (Euclidean, normalised) are near-duplicates; 0 turns it off.
-    #[arg(long, default_value_t = 0.05, value_name = "DIST")]
-    pub dup_threshold: f32,
-}
 
 /// Fill the review queue: adaptive (explore, then the model's boundary) by default.
 #[derive(Debug, Args)]
@@ -49,64 +20,9 @@ pub struct MineArgs {
     pub json: bool,
 }
 
-impl MineFlags {
-    /// The library's parameters for these flags.
-    pub fn params(&self) -> MineParams {
-        MineParams {
-            budget: self.budget,
-            strategy: self.strategy,
-            seed: self.seed,
-            k: self.k,
-            overlap_share: self.overlap_share,
-            overlap_percentile: self.overlap_percentile,
-            dup_threshold: self.dup_threshold,
-            ..MineParams::default()
-        }
-    }
-}
-
 /// `hifi mine`: mine the project's pool and replace the review queue.
 pub fn run(project: &Path, a: &MineArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let cfg = Config::load(project)?;
-    let mut store = Store::open(project)?;
-    let rep = curate::mine(&mut store, &cfg, &a.flags.params(), bar, cancel)?;
-    if a.json {
-        println!("{}", crate::text::json_to_string(&rep, true));
-        return Ok(());
-    }
-    for w in &rep.warnings {
-        eprintln!("note: {}", crate::text::inert(w, false));
-    }
-    if rep.cancelled {
-        println!("interrupted: the queue is unchanged");
-        return Ok(());
-    }
-    let mut what = if rep.strategy == Strategy::Pairs { format!("{} pairs", rep.pairs) } else { format!("{} items", rep.items) };
-    if rep.audit > 0 {
-        what.push_str(&format!(" + {} random audit items", rep.audit));
-    }
-    println!(
-        "queued {what} ({} strategy, {} for two annotators) from {} items in {:.1}s; {} already labeled left out, {} near-duplicates refused",
-        rep.strategy.as_str(),
-        rep.double_annotated,
-        rep.pool,
-        rep.seconds_total,
-        rep.labeled_excluded,
-        rep.near_duplicates
-    );
-    if rep.strategy == Strategy::Pairs {
-        let clusters: Vec<String> = rep.labels.iter().map(|l| format!("{} {}×{}{}", l.label, l.items, l.clusters, if l.cached { " (cached)" } else { "" })).collect();
-        println!("clusters  {}; {} overlapping cluster pairs, {} candidate pairs", clusters.join(", "), rep.overlapping_cluster_pairs, rep.candidates);
-    }
-    if let Some(share) = rep.explore_share {
-        let why = match rep.held_out_kappa {
-            Some((k, n)) => format!("the model's κ on {n} held-out blind labels is {k:.2}"),
-            None => "no held-out blind labels yet to judge the model by".into(),
-        };
-        println!("adaptive  {:.0}% exploration, {:.0}% lowest margins: {why}", share * 100.0, (1.0 - share) * 100.0);
-    }
-    println!("next: hifi review");
-    Ok(())
+    emit(&crate::pipeline::mine(project, &a.flags.params(), bar, cancel)?, a.json)
 }
 
 /// `hifi bench mine`: generated pool with known boundaries.

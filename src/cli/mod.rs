@@ -2,12 +2,15 @@
 
 mod args;
 mod commands;
+mod flags;
 pub mod labels_cmd;
 pub mod mine_cmd;
+mod output;
 pub mod rounds_cmd;
 pub mod select_cmd;
 pub mod train_cmd;
 
 pub use args::{Cli, Command};
 pub use commands::run;
+pub use output::Cancelled;
 

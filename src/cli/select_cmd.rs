@@ -5,14 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
-use crate::config::Config;
-use crate::llm::EngineOptions;
+use super::flags::{LoraFlags, SamplingFlags};
+use super::output::{announce_trainer, emit};
+use crate::pipeline::{BetrOverrides, EngineOverrides, LimoOverrides, SelfTrainOverrides};
 use crate::progress::{CancelToken, Progress};
-use crate::select::betr::{self, BetrParams};
-use crate::select::limo::{self, LimoParams};
-use crate::select::reward::Reward;
-use crate::select::SamplingParams;
-use crate::select::selftrain::{self, SelfTrainParams};
 use crate::store::{Selection, Store};
 use crate::text::inert;
 
@@ -56,21 +52,21 @@ pub struct BetrArgs {
     pub targets: PathBuf,
     /// Share of the pool to keep (10% or 0.1). The paper keeps 3% for small models up to
     /// 30% for large ones: smaller models want stricter filters.
-    #[arg(long, default_value = "10%", value_parser = crate::select::parse_share)]
+    #[arg(long, default_value_t = BetrOverrides::default().keep, value_parser = crate::select::parse_share)]
     pub keep: f64,
     /// Pool documents to embed and rank (the whole pool when smaller).
-    #[arg(long, default_value_t = 2000, value_name = "N")]
+    #[arg(long, default_value_t = BetrOverrides::default().sample, value_name = "N")]
     pub sample: usize,
     /// Share of the sample the classifier learns as positive.
-    #[arg(long, default_value = "10%", value_parser = crate::select::parse_share)]
+    #[arg(long, default_value_t = BetrOverrides::default().positive, value_parser = crate::select::parse_share)]
     pub positive: f64,
     /// Field of the targets file with the text.
-    #[arg(long, default_value = "text")]
+    #[arg(long, default_value_t = BetrOverrides::default().text_field)]
     pub text_field: String,
     /// Field of the targets file naming each example's target set.
-    #[arg(long, default_value = "set")]
+    #[arg(long, default_value_t = BetrOverrides::default().set_field)]
     pub set_field: String,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = BetrOverrides::default().seed)]
     pub seed: u64,
     /// Embedding model (default: [embed] model in hifi.toml, else the [model]).
     #[arg(long, value_name = "GGUF")]
@@ -91,7 +87,7 @@ pub struct LimoArgs {
     #[command(flatten)]
     pub sampling: SamplingFlags,
     /// A prompt counts as solvable when at least this many samples pass.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = LimoOverrides::default().min_passes)]
     pub min_passes: usize,
     /// Rubric weights, e.g. "elaboration=0.3,verification=0.2,exploration=0.25,granularity=0.25"
     /// (LIMO's; parts left out keep these).
@@ -101,7 +97,7 @@ pub struct LimoArgs {
     #[arg(long)]
     pub clusters: Option<usize>,
     /// Word n-gram cosine at or above which a prompt is a near-duplicate of a chosen one.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = LimoOverrides::default().dup_threshold)]
     pub dup_threshold: f32,
     /// Consider at most N prompts.
     #[arg(long, value_name = "N")]
@@ -111,60 +107,6 @@ pub struct LimoArgs {
     pub embed_model: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
-}
-
-/// How replies are sampled and judged (LIMO and self-training).
-#[derive(Debug, Clone, Args)]
-pub struct SamplingFlags {
-    /// Replies sampled per prompt (0 for LIMO: difficulty from the prelabeling margin).
-    #[arg(long, default_value_t = 8, value_name = "K")]
-    pub samples: usize,
-    #[arg(long, default_value_t = 0.7)]
-    pub temperature: f32,
-    /// Longest reply in tokens.
-    #[arg(long, default_value_t = 128)]
-    pub max_tokens: usize,
-    /// Field of the imported items with the reference answer.
-    #[arg(long, default_value = "reference")]
-    pub reference_field: String,
-    /// Field with candidate responses (a string or a list of strings).
-    #[arg(long, default_value = "responses")]
-    pub responses_field: String,
-    /// System message for sampling (default: none, the chat template's own).
-    #[arg(long)]
-    pub system: Option<String>,
-    /// Judge replies with a command instead of exact match: it reads
-    /// {"id","prompt","response","reference"} as JSON on stdin and prints 1 or 0.
-    #[arg(long, value_name = "COMMAND")]
-    pub reward_command: Option<String>,
-    /// The model that samples (default: [model] in hifi.toml).
-    #[arg(long, value_name = "GGUF")]
-    pub model: Option<PathBuf>,
-    /// CPU threads (default: hifi.toml).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-}
-
-impl SamplingFlags {
-    /// The sampling these flags ask for, with hifi.toml for the model and threads.
-    pub fn params(&self, cfg: &Config, project: &Path) -> SamplingParams {
-        SamplingParams {
-            samples: self.samples,
-            temperature: self.temperature,
-            max_tokens: self.max_tokens,
-            reference_field: self.reference_field.clone(),
-            system: self.system.clone(),
-            reward: match &self.reward_command {
-                Some(c) => Reward::Command { command: c.clone() },
-                None => Reward::ExactMatch,
-            },
-            seed: self.seed,
-            model: self.model.clone().unwrap_or_else(|| cfg.model_path(project)),
-            engine: EngineOptions { threads: self.threads.unwrap_or_else(|| cfg.threads()), gpu_layers: cfg.model.gpu_layers },
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -200,80 +142,40 @@ pub struct VetoArgs {
 }
 
 pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let cfg = Config::load(project)?;
-    let mut store = Store::open(project)?;
+    // The builders open the project themselves; the rest read and veto.
+    let store = || -> Result<Store> {
+        crate::config::Config::load(project)?;
+        Ok(Store::open(project)?)
+    };
     match c {
         SelectCommand::Betr(a) => {
-            let params = BetrParams {
+            let o = BetrOverrides {
                 targets: a.targets.clone(),
-                text_field: a.text_field.clone(),
-                set_field: a.set_field.clone(),
                 keep: a.keep,
                 sample: a.sample,
                 positive: a.positive,
+                text_field: a.text_field.clone(),
+                set_field: a.set_field.clone(),
                 seed: a.seed,
-                model: a.model.clone().unwrap_or_else(|| cfg.embed_model_path(project)),
-                engine: EngineOptions { threads: a.threads.unwrap_or_else(|| cfg.threads()), gpu_layers: cfg.model.gpu_layers },
+                engine: EngineOverrides { model: a.model.clone(), threads: a.threads, gpu_layers: None },
             };
-            let rep = betr::run(&mut store, &params, progress, cancel)?;
-            if a.json {
-                println!("{}", crate::text::json_to_string(&rep, true));
-                return Ok(());
-            }
-            println!("set {} (betr): kept {} of {} documents ({} sampled, {} embedded now) in {:.1} s", rep.selection, rep.kept, rep.pool, rep.sample, rep.embedded_now, rep.seconds);
-            for s in &rep.sets {
-                let h = &s.held_out;
-                println!(
-                    "  {:<16} {} targets, {} positives; held-out classifier: accuracy {:.3} (majority {:.3}), balanced {:.3}, AUC {}; kept {}",
-                    inert(&s.name, false),
-                    s.targets,
-                    s.positives,
-                    h.accuracy,
-                    h.majority_accuracy,
-                    h.balanced_accuracy,
-                    h.auc.map_or("n/a".into(), |v| format!("{v:.3}")),
-                    s.kept
-                );
-            }
-            let sim = &rep.similarity;
-            match (sim.kept_mean, sim.random_mean) {
-                (Some(k), Some(r)) => println!(
-                    "  mean best cosine to the targets: kept {k:.4} (n={}) vs random {r:.4} (n={}), on {} embedded documents the classifier never saw",
-                    sim.kept_n, sim.random_n, sim.measured_on
-                ),
-                _ => println!("  similarity not measured: no kept or random document is embedded outside the classifier's training sample (run `hifi embed`)"),
-            }
-            println!("export it: hifi export --selection {} -o betr.jsonl", rep.selection);
+            return emit(&crate::pipeline::select_betr(project, &o, progress, cancel)?, a.json);
         }
         SelectCommand::Limo(a) => {
-            let f = &a.sampling;
-            let weights = a.weights.parse().map_err(|e: String| anyhow::anyhow!("--weights: {e}"))?;
-            let params = LimoParams {
+            let o = LimoOverrides {
                 size: a.size,
-                sampling: f.params(&cfg, project),
+                sampling: a.sampling.overrides(),
                 min_passes: a.min_passes,
-                responses_field: f.responses_field.clone(),
-                weights,
+                weights: a.weights.clone(),
                 clusters: a.clusters,
                 dup_threshold: a.dup_threshold,
                 limit: a.limit,
-                embed_model: a.embed_model.clone().unwrap_or_else(|| cfg.embed_model_path(project)),
+                embed_model: a.embed_model.clone(),
             };
-            let rep = limo::run(&mut store, &params, progress, cancel)?;
-            if a.json {
-                println!("{}", crate::text::json_to_string(&rep, true));
-                return Ok(());
-            }
-            let how = match rep.difficulty {
-                limo::Difficulty::PassRate => format!("pass rate over {} samples (mean in the set {:.2})", f.samples, rep.mean_pass_rate.unwrap_or(0.0)),
-                limo::Difficulty::Margin => "prelabeling margin".to_string(),
-            };
-            println!("set {} (limo): {} prompts of {} eligible ({} considered), difficulty from {how}, {} of {} clusters covered, {:.1} s", rep.selection, rep.size, rep.eligible, rep.considered, rep.clusters_covered, rep.clusters, rep.seconds);
-            println!("  dropped: {}", crate::text::json_to_string(&rep.dropped, false));
-            println!("review it: hifi select show {}   export it: hifi export --selection {} --format chat-jsonl -o limo.jsonl", rep.selection, rep.selection);
+            return emit(&crate::pipeline::select_limo(project, &o, progress, cancel)?, a.json);
         }
         SelectCommand::List(a) => {
-            let all = store.selections()?;
+            let all = store()?.selections()?;
             if a.json {
                 println!("{}", crate::text::json_to_string(&all, true));
             } else if all.is_empty() {
@@ -286,6 +188,7 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             }
         }
         SelectCommand::Show(a) => {
+            let store = store()?;
             let sel = resolve(&store, &a.selection)?;
             let entries = store.selection_entries(sel.id)?;
             if a.json {
@@ -305,8 +208,9 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             }
         }
         SelectCommand::Veto(a) => {
+            let mut store = store()?;
             let sel = resolve(&store, &a.selection)?;
-            let who = a.annotator.clone().unwrap_or_else(super::commands::default_annotator);
+            let who = a.annotator.clone().unwrap_or_else(crate::pipeline::default_annotator);
             store.veto(sel.id, a.rank, &who, a.reason.as_deref(), a.restore)?;
             println!("{} entry {} of set {}", if a.restore { "restored" } else { "vetoed" }, a.rank, sel.id);
         }
@@ -329,62 +233,25 @@ pub struct SelfTrainArgs {
     #[command(flatten)]
     pub sampling: SamplingFlags,
     /// Correct replies kept per prompt at most (distinct texts; the paper keeps 10).
-    #[arg(long, default_value_t = 10, value_name = "M")]
+    #[arg(long, default_value_t = SelfTrainOverrides::default().keep_per_item, value_name = "M")]
     pub keep_per_item: usize,
     /// Iterations at most; it stops earlier when the held-out reward stops improving.
-    #[arg(long, default_value_t = 3, value_name = "I")]
+    #[arg(long, default_value_t = SelfTrainOverrides::default().iterations, value_name = "I")]
     pub iterations: usize,
     /// Share of the prompts held out to measure the reward (never trained on).
-    #[arg(long, default_value = "20%", value_parser = crate::select::parse_share)]
+    #[arg(long, default_value_t = SelfTrainOverrides::default().holdout, value_parser = crate::select::parse_share)]
     pub holdout: f64,
     /// Use at most N prompts.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     #[command(flatten)]
-    pub lora: crate::cli::train_cmd::LoraFlags,
+    pub lora: LoraFlags,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn self_train(project: &Path, a: &SelfTrainArgs, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let cfg = Config::load(project)?;
-    let mut store = Store::open(project)?;
-    if a.lora.continue_last {
-        bail!("--continue: self-training trains every iteration from the base model (ReST-EM); it cannot continue an adapter");
-    }
-    let params = SelfTrainParams {
-        sampling: a.sampling.params(&cfg, project),
-        keep_per_item: a.keep_per_item,
-        iterations: a.iterations,
-        holdout: a.holdout,
-        limit: a.limit,
-        lora: a.lora.run(&store, &cfg)?,
-    };
-    let rep = selftrain::run(&mut store, &params, progress, cancel)?;
-    if a.json {
-        println!("{}", crate::text::json_to_string(&rep, true));
-        return Ok(());
-    }
-    println!("{} training prompts, {} held out; held-out reward (greedy) of the base model: {:.3}", rep.train_prompts, rep.heldout_prompts, rep.baseline_reward);
-    for it in &rep.iterations {
-        println!(
-            "  iteration {}: kept {} replies ({} prompts solved, {:.0}% of samples passed{}), loss {} → held-out reward {:.3}; set {}, {:.0} s",
-            it.iteration,
-            it.kept,
-            it.prompts_solved,
-            100.0 * it.sample_pass_rate,
-            if it.too_long > 0 { format!(", {} too long", it.too_long) } else { String::new() },
-            it.final_loss.map_or("-".into(), |l| format!("{l:.3}")),
-            it.heldout_reward,
-            it.selection,
-            it.seconds
-        );
-        println!("      adapter: {}", inert(&it.adapter.display().to_string(), false));
-    }
-    println!("stopped: {}", rep.stopped);
-    match rep.best_iteration {
-        Some(b) => println!("best: iteration {b}"),
-        None => println!("best: the base model (no iteration beat it on the held-out prompts)"),
-    }
-    Ok(())
+    let o = SelfTrainOverrides { sampling: a.sampling.overrides(), keep_per_item: a.keep_per_item, iterations: a.iterations, holdout: a.holdout, limit: a.limit, lora: a.lora.overrides() };
+    announce_trainer(project, &o.lora);
+    emit(&crate::pipeline::self_train(project, &o, progress, cancel)?, a.json)
 }

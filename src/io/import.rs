@@ -55,6 +55,18 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
+impl From<ImportError> for crate::error::Error {
+    fn from(e: ImportError) -> Self {
+        use crate::error::Error;
+        match e {
+            ImportError::Store(e) => Error::Store(e),
+            ImportError::Io { .. } => Error::Io(e.to_string()),
+            ImportError::Cancelled(p) => Error::Cancelled(format!("nothing was imported from {}", crate::text::inert(&p.display().to_string(), false))),
+            other => Error::Input(other.to_string()),
+        }
+    }
+}
+
 /// Import `path` into `store`. All rows or none.
 pub fn import_items(
     store: &mut Store,

@@ -154,7 +154,7 @@ pub fn import_labels(store: &mut Store, path: &Path, opts: &LabelImportOptions) 
             "--label does not apply to Prodigy files: the label is in `label` (binary tasks) or `accept` (choice tasks)".into(),
         ));
     }
-    let mut col = sources::collect(path, format, opts).map_err(io)?;
+    let mut col = collect(path, format, opts).map_err(io)?;
     let matched = match_items(store, &opts.labels, std::mem::take(&mut col.entries), &mut col)?;
     let (kept, duplicates) = drop_duplicates(matched, &mut col);
     if col.records == 0 && col.problems.is_empty() {
@@ -190,6 +190,17 @@ pub fn import_labels(store: &mut Store, path: &Path, opts: &LabelImportOptions) 
 
 /// `raw` as one of the project's labels: exactly, else case-insensitively when that is
 /// unambiguous (Prodigy projects often spell labels in capitals).
+/// Read `path` as `format`. Fails only when the file cannot be read.
+fn collect(path: &Path, format: LabelFormat, opts: &LabelImportOptions) -> std::io::Result<sources::Collected> {
+    let mut col = sources::Collected::new(path);
+    let ctx = sources::Ctx { opts };
+    match format {
+        LabelFormat::LabelStudio => label_studio::read(path, &ctx, &mut col)?,
+        _ => sources::collect_records(path, format, &ctx, &mut col)?,
+    }
+    Ok(col)
+}
+
 fn match_label(labels: &[String], raw: &str) -> Option<String> {
     let raw = raw.trim();
     if let Some(l) = labels.iter().find(|l| l.as_str() == raw) {

@@ -14,17 +14,7 @@ use llama_cpp_2::token::LlamaToken;
 use super::gguf::{self, GgufInfo};
 use super::prompt::{example_slot, item_bytes, TEXT_SLOT};
 
-#[derive(Debug, thiserror::Error)]
-pub enum LlmError {
-    #[error("{0}")]
-    Model(String),
-    #[error("llama.cpp: {0}")]
-    Engine(String),
-    #[error("{0}")]
-    Input(String),
-    #[error("cancelled")]
-    Cancelled,
-}
+pub use crate::error::LlmError;
 
 /// How to run llama.cpp.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::{Agreement, REPS};
+use super::agreement::{Agreement, REPS};
 use crate::metrics::{self, cohen_kappa};
 
 /// z for a two-sided 95% interval.

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use super::agreement::{Agreement, REPS};
 use super::audit::AuditScores;
 use crate::error::Result;
 use crate::metrics::{self, bootstrap_ci, cohen_kappa, light_kappa, Kappa};
@@ -22,35 +23,6 @@ use crate::store::{Split, Store};
 pub const MIN_EVAL: usize = 40;
 /// Blind eval items labeled by two or more experts needed for the equivalence test.
 pub const MIN_SHARED: usize = 20;
-/// Bootstrap replicates for every interval here.
-pub const REPS: usize = 1000;
-
-/// A kappa with its 95% bootstrap interval, or why it has none.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Agreement {
-    /// Items it was computed on.
-    pub n: usize,
-    pub kappa: Option<f64>,
-    pub kappa_ci: Option<[f64; 2]>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub undefined: Option<String>,
-}
-
-impl Agreement {
-    pub(crate) fn of(k: Kappa, n: usize, ci: Option<(f64, f64)>) -> Self {
-        Self { n, kappa: k.value(), kappa_ci: ci.map(|(a, b)| [a, b]), undefined: k.reason().map(str::to_string) }
-    }
-
-    /// `0.612 [0.48, 0.73] (n=120)` or `undefined (why)`.
-    pub fn show(&self) -> String {
-        match (self.kappa, self.kappa_ci) {
-            (Some(k), Some([lo, hi])) => format!("{k:.3} [{lo:.2}, {hi:.2}] (n={})", self.n),
-            (Some(k), None) => format!("{k:.3} (n={})", self.n),
-            _ => format!("undefined ({}; n={})", self.undefined.as_deref().unwrap_or("no items"), self.n),
-        }
-    }
-}
-
 /// Model vs one annotator on the eval split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnnotatorAgreement {

@@ -2,6 +2,7 @@
 //! LoRA path), each round's scores against the experts on the eval split, `hifi report`'s
 //! verdict, and `hifi simulate`, which plans a label budget on data with gold labels.
 
+mod agreement;
 mod audit;
 mod evaluate;
 pub mod probe;
@@ -13,7 +14,8 @@ mod verdict;
 use serde::Serialize;
 
 pub use audit::{wilson, AuditScores, Prevalence};
-pub use evaluate::{expert_agreement, project_expert_agreement, score_model, Agreement, AnnotatorAgreement, Blindness, RoundScores, MIN_EVAL, MIN_SHARED};
+pub use agreement::Agreement;
+pub use evaluate::{expert_agreement, project_expert_agreement, score_model, AnnotatorAgreement, Blindness, RoundScores, MIN_EVAL, MIN_SHARED};
 pub use probe::{Probe, ProbeParams};
 pub use run::{fit_probe, last_adapter, pool_features, pool_offset, predict_row, run_round, train_split, RoundParams, RoundReport, Trainer};
 pub use simulate::{mean_ci, simulate_experts, simulate_pool, EvalCell, EvalSettings, PairedDiff, Score, SeedBaseline, SeedResult, SimParams, SimReport, SimResult, StopTally};

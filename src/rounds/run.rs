@@ -112,7 +112,7 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
     };
     let seconds_train = t_train.elapsed().as_secs_f64();
     if cancel.is_cancelled() {
-        return Err(Error::Input(format!("round {round} interrupted before it was scored")));
+        return Err(Error::Cancelled(format!("round {round} stopped before it was scored (`hifi report` shows it as interrupted)")));
     }
     progress.start("evaluate", 0);
     let scores = score_model(store, model, &labels, params.seed)?;
@@ -263,7 +263,7 @@ fn probe_round(
         if i % 4096 == 4095 {
             progress.update(i as u64 + 1, "");
             if cancel.is_cancelled() {
-                return Err(Error::Input("interrupted while predicting: nothing was stored".into()));
+                return Err(Error::Cancelled("stopped while predicting: no prediction was stored".into()));
             }
         }
     }
@@ -315,7 +315,7 @@ fn lora_round(
         None => train_adapter(store, cfg, &format!("round-{round}"), Some(round), &train, run, progress, cancel)?,
     };
     if cancel.is_cancelled() {
-        return Err(Error::Input(format!("round {round} interrupted after training: the adapter is at {}", trained.adapter.display())));
+        return Err(Error::Cancelled(format!("round {round} stopped after training: the adapter is at {}", trained.adapter.display())));
     }
     let root = store.root().to_path_buf();
     let params = PrelabelParams {
@@ -325,8 +325,8 @@ fn lora_round(
     };
     let rep = prelabel::run(store, cfg, &params, progress, cancel)?;
     if rep.cancelled {
-        return Err(Error::Input(format!(
-            "round {round} interrupted while prelabeling with the adapter; `hifi prelabel --adapter {}` resumes it",
+        return Err(Error::Cancelled(format!(
+            "round {round} stopped while prelabeling with the adapter; `hifi prelabel --adapter {}` resumes it",
             trained.adapter.display()
         )));
     }

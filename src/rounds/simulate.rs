@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 
 pub use summary::{mean_ci, PairedDiff, StopTally};
 
-use super::evaluate::{MIN_EVAL, MIN_SHARED, REPS};
+use super::agreement::REPS;
+use super::evaluate::{MIN_EVAL, MIN_SHARED};
 use super::probe::ProbeParams;
 use super::run::{fit_probe, predict_row};
 use crate::curate::{mine_pool, MineParams, Pool, Strategy, MIN_HELD_OUT};
@@ -470,7 +471,7 @@ impl Run<'_, '_> {
                         }
                     }
                     if self.cancel.is_cancelled() {
-                        return Err(Error::Input("simulation interrupted".into()));
+                        return Err(Error::Cancelled("simulation stopped: nothing was stored".into()));
                     }
                     self.done += 1;
                     self.progress.update(self.done, strategy.as_str());

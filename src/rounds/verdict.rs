@@ -21,7 +21,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::evaluate::{top_labels, RoundScores, MIN_EVAL, MIN_SHARED, REPS};
+use super::agreement::REPS;
+use super::evaluate::{top_labels, RoundScores, MIN_EVAL, MIN_SHARED};
 use crate::config::Config;
 use crate::error::Result;
 use crate::metrics::equivalence::{self, Equivalence, LEVEL};

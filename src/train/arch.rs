@@ -108,22 +108,9 @@ impl ArchConfig {
     }
 }
 
-/// The linear layers a LoRA can adapt, by their GGUF tensor names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Target {
-    Q,
-    K,
-    V,
-    O,
-    Gate,
-    Up,
-    Down,
-}
+pub use crate::config::Target;
 
 impl Target {
-    pub const ALL: [Target; 7] = [Self::Q, Self::K, Self::V, Self::O, Self::Gate, Self::Up, Self::Down];
-
     /// The tensor's name inside a block: `blk.N.<name>.weight`.
     pub fn gguf_name(self) -> &'static str {
         match self {
@@ -135,11 +122,6 @@ impl Target {
             Self::Up => "ffn_up",
             Self::Down => "ffn_down",
         }
-    }
-
-    /// From a short name as in `--targets` / `train.targets`: q, k, v, o, gate, up, down.
-    pub fn from_flag(name: &str) -> Option<Self> {
-        <Self as clap::ValueEnum>::from_str(name, true).ok()
     }
 
     pub fn from_gguf_name(name: &str) -> Option<Self> {

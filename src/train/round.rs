@@ -83,6 +83,7 @@ impl From<TrainError> for Error {
     fn from(e: TrainError) -> Self {
         match e {
             TrainError::Io(m) => Error::Io(m),
+            TrainError::Cancelled => Error::Cancelled("training was cancelled: no adapter was written".into()),
             other => Error::Input(other.to_string()),
         }
     }

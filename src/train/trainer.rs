@@ -36,17 +36,19 @@ pub struct LoraParams {
 }
 
 impl Default for LoraParams {
+    /// hifi.toml's `[train]` defaults ([`crate::config::TrainConfig`]) and the rest.
     fn default() -> Self {
+        let t = crate::config::TrainConfig::default();
         Self {
-            rank: 8,
-            alpha: 16.0,
-            lr: 1e-3,
+            rank: t.rank,
+            alpha: t.alpha,
+            lr: t.lr,
             weight_decay: 0.0,
             max_grad_norm: 1.0,
-            epochs: 2,
-            batch: 8,
+            epochs: t.epochs,
+            batch: t.batch,
             max_len: 512,
-            targets: Target::ALL.to_vec(),
+            targets: t.targets.iter().filter_map(|n| Target::from_flag(n)).collect(),
             seed: 0,
             checkpoint: None,
         }

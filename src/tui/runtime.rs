@@ -140,50 +140,30 @@ fn start_job(stage: Stage, project: &Path, tx: Sender<Action>, cancel: CancelTok
     })
 }
 
+/// Run one stage through the pipeline with every default (hifi.toml's settings); the
+/// headline of its summary is what the stage's line shows.
 fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &CancelToken) -> Result<String> {
-    let cfg = Config::load(project)?;
-    let mut store = Store::open(project)?;
+    use crate::pipeline::{self, RoundOverrides};
+    use crate::rounds::Trainer;
     Ok(match stage {
-        Stage::Prelabel => {
-            let params = crate::llm::prelabel::PrelabelParams::from_config(&cfg, project);
-            let r = crate::llm::prelabel::run(&mut store, &cfg, &params, p, cancel)?;
-            format!("{} scored, {} already done{}", r.scored, r.already_done, if r.cancelled { ", cancelled" } else { "" })
-        }
-        Stage::Embed => {
-            let params = crate::llm::embed::EmbedParams::from_config(&cfg, project);
-            let r = crate::llm::embed::run(&mut store, &params, p, cancel)?;
-            let repaired = r.repaired.map(|m| format!(" (repaired: {m})")).unwrap_or_default();
-            format!("{} embedded, {} already done{}{repaired}", r.embedded, r.already_done, if r.cancelled { ", cancelled" } else { "" })
-        }
-        Stage::Mine => {
-            let r = crate::curate::mine(&mut store, &cfg, &crate::curate::MineParams::default(), p, cancel)?;
-            format!("{} entries queued ({}){}", r.entries, r.strategy.as_str(), if r.cancelled { ", cancelled" } else { "" })
-        }
+        Stage::Prelabel => pipeline::prelabel(project, &Default::default(), p, cancel)?.headline().to_string(),
+        Stage::Embed => pipeline::embed(project, &Default::default(), p, cancel)?.headline().to_string(),
+        Stage::Mine => pipeline::mine(project, &Default::default(), p, cancel)?.headline().to_string(),
         Stage::Train | Stage::Lora | Stage::Evaluate => {
-            use crate::rounds::{run_round, RoundParams, Trainer};
-            let (trainer, mine) = match stage {
-                Stage::Train => (Trainer::Probe, Some(crate::curate::MineParams::default())),
-                Stage::Lora => (Trainer::Lora, Some(crate::curate::MineParams::default())),
-                _ => (Trainer::ZeroShot, None),
+            let o = match stage {
+                Stage::Train => RoundOverrides::of(Trainer::Probe),
+                Stage::Lora => RoundOverrides::of(Trainer::Lora),
+                _ => RoundOverrides { mine: None, ..RoundOverrides::of(Trainer::ZeroShot) },
             };
-            let lora = match trainer {
-                // The same settings `hifi round --trainer lora` uses without flags; a hifi.toml
-                // command runs only as confirmed (it may have changed since it was asked about).
-                Trainer::Lora => {
-                    let run = crate::cli::train_cmd::LoraFlags::unset()?.run_unannounced(&store, &cfg)?;
-                    if let crate::train::TrainerCommand::External(cmd) = &run.trainer {
-                        if !super::confirm::is_confirmed(project, cmd) {
-                            anyhow::bail!("hifi.toml's [train] external command is not confirmed (it changed?): start the stage again to see it and confirm");
-                        }
+            // A hifi.toml command runs only as confirmed (it may have changed since it was asked about).
+            if o.trainer == Trainer::Lora {
+                if let Some(cmd) = o.lora.configured_command(&Config::load(project)?) {
+                    if !super::confirm::is_confirmed(project, cmd) {
+                        anyhow::bail!("hifi.toml's [train] external command is not confirmed (it changed?): start the stage again to see it and confirm");
                     }
-                    Some(run)
                 }
-                _ => None,
-            };
-            let params = RoundParams { trainer, probe: Default::default(), seed: 0, mine, lora };
-            let r = run_round(&mut store, &cfg, &params, p, cancel)?;
-            let k = r.scores.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
-            format!("round {}: κ {k} on {} eval items; {}", r.round, r.scores.model_vs_expert.n, r.verdict.decision)
+            }
+            pipeline::round(project, &o, p, cancel)?.headline().to_string()
         }
     })
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::{label_studio, match_label, Entry, LabelFormat, LabelImportOptions};
+use super::{match_label, Entry, LabelFormat, LabelImportOptions};
 use crate::io::records::{as_id, json_kind, read_records, Record};
 use crate::io::{Format, Problem, Problems};
 
@@ -25,6 +25,10 @@ pub(super) struct Collected {
 }
 
 impl Collected {
+    pub fn new(path: &Path) -> Self {
+        Collected { path: path.to_path_buf(), entries: Vec::new(), records: 0, not_labeled: 0, problems: Problems::default(), bad_lines: BTreeSet::new() }
+    }
+
     pub fn problem(&mut self, line: u64, field: Option<&str>, message: impl Into<String>) {
         self.bad_lines.insert(line);
         self.problems.push(&self.path, line, field, message);
@@ -86,16 +90,11 @@ pub fn detect_format(path: &Path) -> std::io::Result<LabelFormat> {
     }
 }
 
-/// Read `path` as `format`. Fails only when the file cannot be read.
-pub(super) fn collect(path: &Path, format: LabelFormat, opts: &LabelImportOptions) -> std::io::Result<Collected> {
-    let mut col = Collected { path: path.to_path_buf(), entries: Vec::new(), records: 0, not_labeled: 0, problems: Problems::default(), bad_lines: BTreeSet::new() };
-    let ctx = Ctx { opts };
+/// Read `path` record by record as `format` (CSV, JSONL, Prodigy or Argilla; Label Studio's
+/// whole-file JSON has its own reader). Fails only when the file cannot be read.
+pub(super) fn collect_records(path: &Path, format: LabelFormat, ctx: &Ctx, col: &mut Collected) -> std::io::Result<()> {
     let read: fn(&Record, &Ctx, &mut Collected) = match format {
-        LabelFormat::LabelStudio => {
-            label_studio::read(path, &ctx, &mut col)?;
-            return Ok(col);
-        }
-        LabelFormat::Csv | LabelFormat::Jsonl => plain,
+        LabelFormat::Csv | LabelFormat::Jsonl | LabelFormat::LabelStudio => plain,
         LabelFormat::Prodigy => prodigy,
         LabelFormat::Argilla => argilla,
     };
@@ -104,10 +103,10 @@ pub(super) fn collect(path: &Path, format: LabelFormat, opts: &LabelImportOption
     read_records(path, rec_format, &mut reader_problems, |rec, rp| {
         col.absorb(rp);
         col.records += 1;
-        read(&rec, &ctx, &mut col);
+        read(&rec, ctx, col);
     })?;
     col.absorb(&mut reader_problems);
-    Ok(col)
+    Ok(())
 }
 
 /// A field by name, or by a dotted path into nested objects (`meta.id`).
