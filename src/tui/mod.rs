@@ -9,6 +9,7 @@ pub mod action;
 pub mod app;
 pub mod confirm;
 pub mod data;
+pub mod screens;
 pub mod keymap;
 mod runtime;
 pub mod theme;

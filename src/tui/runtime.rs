@@ -200,7 +200,7 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
     let (theme, th_warn) = Theme::load(opts.theme.as_deref(), user_theme.as_ref().map(|(p, t)| (p.as_str(), t.as_str())));
     let mut app = App::new(cfg.labels.clone(), &opts.annotator, &opts.project.display().to_string());
     app.message = km_warn.or(th_warn).map(|m| (m, super::app::Level::Warn));
-    app.show_predictions = cfg.review.show_predictions;
+    app.review.show_predictions = cfg.review.show_predictions;
 
     let (tx, rx) = channel::<Action>();
     let (db_tx, db_rx) = channel::<DbReq>();
@@ -285,7 +285,7 @@ fn event_loop(
         if event::poll(Duration::ZERO)? {
             match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
-                    if app.confirm.is_some() {
+                    if app.pipeline.confirm.is_some() {
                         // Only an explicit answer: y runs the command, n or esc does not.
                         actions.push(match k.code {
                             KeyCode::Char('y' | 'Y') => Action::Confirm(true),

@@ -13,7 +13,7 @@ use crate::text::inert;
 use crate::tui::app::{App, DashboardData};
 
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
-    let Some(d) = &app.dashboard else {
+    let Some(d) = &app.dashboard.data else {
         f.render_widget(Paragraph::new("loading…").style(cx.muted()).block(cx.block(" Dashboard ")), area);
         return;
     };

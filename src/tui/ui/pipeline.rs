@@ -14,9 +14,9 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let block = cx.block(" Pipeline ");
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let rows = Layout::vertical(app.jobs.iter().map(|_| Constraint::Length(2)).chain([Constraint::Min(0)])).split(inner);
-    for (i, (stage, state)) in app.jobs.iter().enumerate() {
-        let sel = i == app.stage_sel;
+    let rows = Layout::vertical(app.pipeline.jobs.iter().map(|_| Constraint::Length(2)).chain([Constraint::Min(0)])).split(inner);
+    for (i, (stage, state)) in app.pipeline.jobs.iter().enumerate() {
+        let sel = i == app.pipeline.sel;
         let name_style = if sel { Style::default().bg(cx.theme.selected_bg).add_modifier(Modifier::BOLD) } else { Style::default() };
         let [name, rest] = Layout::horizontal([Constraint::Length(14), Constraint::Min(10)]).areas(rows[i]);
         f.render_widget(Paragraph::new(Line::from(Span::styled(format!("{} {}", if sel { "▶" } else { " " }, stage.title()), name_style))), name);
@@ -32,7 +32,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                 };
                 let label = format!("{done}/{total} · {rate:.1}/s · eta {eta} · {}", inert(note, false));
                 f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(Style::default().fg(cx.theme.accent)), Rect { height: 1, ..rest });
-                if *stage == Stage::Lora && !app.loss_curve.is_empty() && rest.height > 1 {
+                if *stage == Stage::Lora && !app.pipeline.loss_curve.is_empty() && rest.height > 1 {
                     loss_curve(app, cx, f, Rect { y: rest.y + 1, height: 1, ..rest });
                 }
             }
@@ -45,13 +45,13 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
 
 /// "loss 2.31 → 0.42" and a sparkline of the last steps that fit.
 fn loss_curve(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
-    let first = app.loss_curve[0];
-    let last = app.loss_curve[app.loss_curve.len() - 1];
+    let first = app.pipeline.loss_curve[0];
+    let last = app.pipeline.loss_curve[app.pipeline.loss_curve.len() - 1];
     let text = format!("loss {first:.2} → {last:.2} ");
     let w = (text.chars().count() as u16).min(area.width);
     f.render_widget(Paragraph::new(Span::styled(text, cx.muted())), Rect { width: w, ..area });
     let room = area.width.saturating_sub(w) as usize;
-    let tail = &app.loss_curve[app.loss_curve.len().saturating_sub(room)..];
+    let tail = &app.pipeline.loss_curve[app.pipeline.loss_curve.len().saturating_sub(room)..];
     let max = tail.iter().copied().fold(f64::MIN, f64::max).max(1e-9);
     let data: Vec<u64> = tail.iter().map(|l| (l / max * 100.0).round().max(1.0) as u64).collect();
     f.render_widget(

@@ -1,0 +1,137 @@
+//! The pipeline screen's state: each stage's background job, the LoRA loss curve, and the
+//! question asked before a hifi.toml command runs.
+
+use super::Shared;
+use crate::tui::action::{Action, Effect};
+use crate::tui::app::Level;
+
+/// Pipeline stages the workstation can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Prelabel,
+    Embed,
+    Mine,
+    Train,
+    Lora,
+    Evaluate,
+}
+
+pub const STAGES: [Stage; 6] = [Stage::Prelabel, Stage::Embed, Stage::Mine, Stage::Train, Stage::Lora, Stage::Evaluate];
+
+impl Stage {
+    pub fn title(self) -> &'static str {
+        match self {
+            Stage::Prelabel => "prelabel",
+            Stage::Embed => "embed",
+            Stage::Mine => "mine",
+            Stage::Train => "round",
+            Stage::Lora => "lora round",
+            Stage::Evaluate => "evaluate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobState {
+    Idle,
+    Running { done: u64, total: u64, note: String, started: f64 },
+    Done(String),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineState {
+    pub jobs: Vec<(Stage, JobState)>,
+    /// The running (or last) job's training loss per step, for the pipeline's curve.
+    pub loss_curve: Vec<f64>,
+    /// The selected stage.
+    pub sel: usize,
+    /// A hifi.toml command waiting for the user's yes before `stage` runs it.
+    pub confirm: Option<(Stage, String)>,
+}
+
+impl Default for PipelineState {
+    fn default() -> Self {
+        PipelineState { jobs: STAGES.iter().map(|s| (*s, JobState::Idle)).collect(), loss_curve: Vec::new(), sel: 0, confirm: None }
+    }
+}
+
+impl PipelineState {
+    pub fn update(&mut self, cx: &mut Shared, action: Action) -> Vec<Effect> {
+        use Action::*;
+        match action {
+            Up | Down => {
+                self.sel = super::step(self.sel, STAGES.len(), action == Up);
+                vec![]
+            }
+            StartJob => {
+                let (stage, state) = &self.jobs[self.sel.min(self.jobs.len() - 1)];
+                if matches!(state, JobState::Running { .. }) {
+                    return vec![];
+                }
+                let stage = *stage;
+                if stage == Stage::Lora {
+                    self.loss_curve.clear();
+                }
+                self.set(stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: cx.now });
+                vec![Effect::StartJob(stage)]
+            }
+            CancelJob => {
+                let (stage, state) = &self.jobs[self.sel.min(self.jobs.len() - 1)];
+                if matches!(state, JobState::Running { .. }) {
+                    vec![Effect::CancelJob(*stage)]
+                } else {
+                    vec![]
+                }
+            }
+            JobProgress { stage, done, total, note } => {
+                let started = match self.state(stage) {
+                    Some(JobState::Running { started, .. }) => *started,
+                    _ => cx.now,
+                };
+                self.set(stage, JobState::Running { done, total, note, started });
+                vec![]
+            }
+            JobLoss { stage, loss } => {
+                if stage == Stage::Lora && loss.is_finite() {
+                    self.loss_curve.push(loss);
+                }
+                vec![]
+            }
+            JobFinished { stage, result } => {
+                let state = match result {
+                    Ok(s) => JobState::Done(s),
+                    Err(e) => JobState::Failed(e),
+                };
+                self.set(stage, state);
+                vec![]
+            }
+            AskConfirm { stage, command } => {
+                self.set(stage, JobState::Idle);
+                self.confirm = Some((stage, command));
+                vec![]
+            }
+            Confirm(yes) => {
+                let Some((stage, command)) = self.confirm.take() else { return vec![] };
+                if !yes {
+                    cx.say(format!("not run: the {} stage needs hifi.toml's [train] external command", stage.title()), Level::Warn);
+                    return vec![];
+                }
+                self.set(stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: cx.now });
+                vec![Effect::StartConfirmed { stage, command }]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// The job state of `stage`.
+    pub fn state(&self, stage: Stage) -> Option<&JobState> {
+        self.jobs.iter().find(|j| j.0 == stage).map(|j| &j.1)
+    }
+
+    fn set(&mut self, stage: Stage, state: JobState) {
+        if let Some(j) = self.jobs.iter_mut().find(|j| j.0 == stage) {
+            j.1 = state;
+        }
+    }
+}
