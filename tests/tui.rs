@@ -176,11 +176,11 @@ fn screens_pipeline_and_adjudication_by_keys() {
     assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
     update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored".into()) });
     assert_eq!(app.pipeline.jobs[0].1, JobState::Done("40 scored".into()));
-    // The round stage (probe round: train → predict → evaluate → mine) starts as a job too.
+    // The probe round stage (train → predict → evaluate → mine) starts as a job too.
     for _ in 0..3 {
         update(&mut app, Action::Down);
     }
-    assert_eq!(update(&mut app, Action::StartJob), vec![Effect::StartJob(Stage::Train)]);
+    assert_eq!(update(&mut app, Action::StartJob), vec![Effect::StartJob(Stage::ProbeRound)]);
     // Dashboard loads on entry; adjudication asks for a reason before resolving.
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadDashboard]);
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadConflicts]);
@@ -245,16 +245,16 @@ fn screens() -> Vec<(&'static str, App)> {
     let mut lora = App::new(labels(), "ana", "demo");
     lora.screen = Screen::Pipeline;
     lora.pipeline.sel = 4;
-    assert_eq!(lora.pipeline.jobs[4].0, Stage::Lora);
-    assert_eq!(update(&mut lora, Action::StartJob), vec![Effect::StartJob(Stage::Lora)]);
+    assert_eq!(lora.pipeline.jobs[4].0, Stage::LoraRound);
+    assert_eq!(update(&mut lora, Action::StartJob), vec![Effect::StartJob(Stage::LoraRound)]);
     lora.now = 90.0;
-    update(&mut lora, Action::JobProgress { stage: Stage::Lora, done: 12, total: 50, note: "loss 0.412 · 96 tok/s".into() });
+    update(&mut lora, Action::JobProgress { stage: Stage::LoraRound, done: 12, total: 50, note: "loss 0.412 · 96 tok/s".into() });
     for (i, loss) in [2.9, 2.1, 1.6, 1.2, 0.9, 0.8, 0.62, 0.55, 0.5, 0.46, 0.43, 0.41].into_iter().enumerate() {
-        update(&mut lora, Action::JobLoss { stage: Stage::Lora, loss });
+        update(&mut lora, Action::JobLoss { stage: Stage::LoraRound, loss });
         assert_eq!(lora.pipeline.loss_curve.len(), i + 1);
     }
-    update(&mut lora, Action::JobLoss { stage: Stage::Train, loss: 9.0 }); // another stage's: ignored
-    update(&mut lora, Action::JobLoss { stage: Stage::Lora, loss: f64::NAN }); // not plotted
+    update(&mut lora, Action::JobLoss { stage: Stage::ProbeRound, loss: 9.0 }); // another stage's: ignored
+    update(&mut lora, Action::JobLoss { stage: Stage::LoraRound, loss: f64::NAN }); // not plotted
     assert_eq!(lora.pipeline.loss_curve.len(), 12);
     out.push(("pipeline_lora", lora));
     let mut dash = App::new(labels(), "ana", "demo");

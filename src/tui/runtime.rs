@@ -159,11 +159,11 @@ fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &Cancel
             let r = crate::curate::mine(&mut store, &cfg, &crate::curate::MineParams::default(), p, cancel)?;
             format!("{} entries queued ({}){}", r.entries, r.strategy.as_str(), if r.cancelled { ", cancelled" } else { "" })
         }
-        Stage::Train | Stage::Lora | Stage::Evaluate => {
+        Stage::ProbeRound | Stage::LoraRound | Stage::ZeroShotRound => {
             use crate::rounds::{run_round, RoundParams, Trainer};
             let (trainer, mine) = match stage {
-                Stage::Train => (Trainer::Probe, Some(crate::curate::MineParams::default())),
-                Stage::Lora => (Trainer::Lora, Some(crate::curate::MineParams::default())),
+                Stage::ProbeRound => (Trainer::Probe, Some(crate::curate::MineParams::default())),
+                Stage::LoraRound => (Trainer::Lora, Some(crate::curate::MineParams::default())),
                 _ => (Trainer::ZeroShot, None),
             };
             let lora = match trainer {
@@ -320,7 +320,7 @@ fn event_loop(
             for e in update(app, a) {
                 match e {
                     Effect::StartJob(stage) => match (stage, super::confirm::unconfirmed(project)) {
-                        (Stage::Lora, Some(command)) => {
+                        (Stage::LoraRound, Some(command)) => {
                             let _ = tx.send(Action::AskConfirm { stage, command });
                         }
                         _ => {

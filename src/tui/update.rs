@@ -68,7 +68,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         JobFinished { stage, .. } => {
             let mut out = to_screen(app, Screen::Pipeline, action);
             // A new queue may be waiting after mining.
-            if matches!(stage, Stage::Mine | Stage::Train) {
+            if matches!(stage, Stage::Mine | Stage::ProbeRound) {
                 out.extend(app.review.queue_changed());
             }
             out
@@ -141,16 +141,16 @@ mod tests {
     #[test]
     fn a_hifi_toml_command_runs_only_after_a_yes() {
         let mut app = App::new(vec![], "ana", "p");
-        let ask = || Action::AskConfirm { stage: Stage::Lora, command: "train.sh {out}".into() };
+        let ask = || Action::AskConfirm { stage: Stage::LoraRound, command: "train.sh {out}".into() };
         assert!(update(&mut app, ask()).is_empty());
-        assert_eq!(app.pipeline.confirm, Some((Stage::Lora, "train.sh {out}".into())));
+        assert_eq!(app.pipeline.confirm, Some((Stage::LoraRound, "train.sh {out}".into())));
         assert!(update(&mut app, Action::Confirm(false)).is_empty(), "no runs nothing");
         assert!(app.pipeline.confirm.is_none() && app.message.as_ref().is_some_and(|m| m.0.starts_with("not run")));
         update(&mut app, ask());
         let fx = update(&mut app, Action::Confirm(true));
-        assert_eq!(fx, vec![Effect::StartConfirmed { stage: Stage::Lora, command: "train.sh {out}".into() }]);
+        assert_eq!(fx, vec![Effect::StartConfirmed { stage: Stage::LoraRound, command: "train.sh {out}".into() }]);
         assert!(app.pipeline.confirm.is_none());
-        assert!(matches!(app.pipeline.state(Stage::Lora), Some(JobState::Running { .. })));
+        assert!(matches!(app.pipeline.state(Stage::LoraRound), Some(JobState::Running { .. })));
         assert!(update(&mut app, Action::Confirm(true)).is_empty(), "an answer without a question does nothing");
     }
 }

@@ -5,18 +5,21 @@ use super::Shared;
 use crate::tui::action::{Action, Effect};
 use crate::tui::app::Level;
 
-/// Pipeline stages the workstation can start.
+/// Pipeline stages the workstation can start, named for what runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
     Prelabel,
     Embed,
     Mine,
-    Train,
-    Lora,
-    Evaluate,
+    /// `hifi round`: train a probe on the expert labels, predict, evaluate, mine.
+    ProbeRound,
+    /// `hifi round --trainer lora`: train a LoRA adapter, prelabel again, evaluate, mine.
+    LoraRound,
+    /// `hifi round --trainer zero-shot`: score the prelabeling model as it is.
+    ZeroShotRound,
 }
 
-pub const STAGES: [Stage; 6] = [Stage::Prelabel, Stage::Embed, Stage::Mine, Stage::Train, Stage::Lora, Stage::Evaluate];
+pub const STAGES: [Stage; 6] = [Stage::Prelabel, Stage::Embed, Stage::Mine, Stage::ProbeRound, Stage::LoraRound, Stage::ZeroShotRound];
 
 impl Stage {
     pub fn title(self) -> &'static str {
@@ -24,9 +27,9 @@ impl Stage {
             Stage::Prelabel => "prelabel",
             Stage::Embed => "embed",
             Stage::Mine => "mine",
-            Stage::Train => "round",
-            Stage::Lora => "lora round",
-            Stage::Evaluate => "evaluate",
+            Stage::ProbeRound => "probe round",
+            Stage::LoraRound => "LoRA round",
+            Stage::ZeroShotRound => "zero-shot round",
         }
     }
 }
@@ -70,7 +73,7 @@ impl PipelineState {
                     return vec![];
                 }
                 let stage = *stage;
-                if stage == Stage::Lora {
+                if stage == Stage::LoraRound {
                     self.loss_curve.clear();
                 }
                 self.set(stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: cx.now });
@@ -93,7 +96,7 @@ impl PipelineState {
                 vec![]
             }
             JobLoss { stage, loss } => {
-                if stage == Stage::Lora && loss.is_finite() {
+                if stage == Stage::LoraRound && loss.is_finite() {
                     self.loss_curve.push(loss);
                 }
                 vec![]

@@ -10,6 +10,9 @@ use super::Ctx;
 use crate::text::inert;
 use crate::tui::app::{App, JobState, Stage};
 
+/// The stage-name column: the selection mark and the longest title ("zero-shot round").
+const NAME_WIDTH: u16 = 18;
+
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let block = cx.block(" Pipeline ");
     let inner = block.inner(area);
@@ -18,7 +21,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     for (i, (stage, state)) in app.pipeline.jobs.iter().enumerate() {
         let sel = i == app.pipeline.sel;
         let name_style = if sel { Style::default().bg(cx.theme.selected_bg).add_modifier(Modifier::BOLD) } else { Style::default() };
-        let [name, rest] = Layout::horizontal([Constraint::Length(14), Constraint::Min(10)]).areas(rows[i]);
+        let [name, rest] = Layout::horizontal([Constraint::Length(NAME_WIDTH), Constraint::Min(10)]).areas(rows[i]);
         f.render_widget(Paragraph::new(Line::from(Span::styled(format!("{} {}", if sel { "▶" } else { " " }, stage.title()), name_style))), name);
         match state {
             JobState::Running { done, total, note, started } => {
@@ -32,7 +35,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                 };
                 let label = format!("{done}/{total} · {rate:.1}/s · eta {eta} · {}", inert(note, false));
                 f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(Style::default().fg(cx.theme.accent)), Rect { height: 1, ..rest });
-                if *stage == Stage::Lora && !app.pipeline.loss_curve.is_empty() && rest.height > 1 {
+                if *stage == Stage::LoraRound && !app.pipeline.loss_curve.is_empty() && rest.height > 1 {
                     loss_curve(app, cx, f, Rect { y: rest.y + 1, height: 1, ..rest });
                 }
             }
