@@ -174,7 +174,7 @@ fn screens_pipeline_and_adjudication_by_keys() {
     assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Prelabel)]);
     assert!(press_key(&mut app, &km, enter).is_empty());
     assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
-    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored".into()) });
+    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored".into()), cancelled: false });
     assert_eq!(app.pipeline.jobs[0].1, JobState::Done("40 scored".into()));
     // The probe round stage (train → predict → evaluate → mine) starts as a job too.
     for _ in 0..3 {

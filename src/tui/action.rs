@@ -55,7 +55,9 @@ pub enum Action {
     JobProgress { stage: Stage, done: u64, total: u64, note: String },
     /// One training step's loss.
     JobLoss { stage: Stage, loss: f64 },
-    JobFinished { stage: Stage, result: Result<String, String> },
+    /// A job ended: its summary or error, and whether it was cancelled (then it ended early,
+    /// keeping what it had finished, Ok or Err).
+    JobFinished { stage: Stage, result: Result<String, String>, cancelled: bool },
     DashboardLoaded(Box<DashboardData>),
     ConflictsLoaded(Vec<Conflict>),
     /// The set asked for (`None`: no set built yet).

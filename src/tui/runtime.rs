@@ -136,7 +136,10 @@ fn start_job(stage: Stage, project: &Path, tx: Sender<Action>, cancel: CancelTok
     std::thread::spawn(move || {
         let mut p = JobProgress { stage, tx: tx.clone(), total: 0, last: None };
         let result = run_stage(stage, &project, &mut p, &cancel).map_err(|e| format!("{e:#}"));
-        let _ = tx.send(Action::JobFinished { stage, result });
+        // However the stage reports a cancellation (a flag in its report, an error), the
+        // token says whether the user asked for it.
+        let cancelled = cancel.is_cancelled();
+        let _ = tx.send(Action::JobFinished { stage, result, cancelled });
     })
 }
 
@@ -334,7 +337,7 @@ fn event_loop(
                             jobs.0.insert(stage, (cancel.clone(), start_job(stage, project, tx.clone(), cancel)));
                         }
                         Err(e) => {
-                            let _ = tx.send(Action::JobFinished { stage, result: Err(e) });
+                            let _ = tx.send(Action::JobFinished { stage, result: Err(e), cancelled: false });
                         }
                     },
                     Effect::CancelJob(stage) => {

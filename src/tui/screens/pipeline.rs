@@ -40,6 +40,8 @@ pub enum JobState {
     Running { done: u64, total: u64, note: String, started: f64 },
     Done(String),
     Failed(String),
+    /// Cancelled by the user: what it said as it stopped (what was kept).
+    Cancelled(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,10 +103,11 @@ impl PipelineState {
                 }
                 vec![]
             }
-            JobFinished { stage, result } => {
-                let state = match result {
-                    Ok(s) => JobState::Done(s),
-                    Err(e) => JobState::Failed(e),
+            JobFinished { stage, result, cancelled } => {
+                let state = match (result, cancelled) {
+                    (Ok(s) | Err(s), true) => JobState::Cancelled(s),
+                    (Ok(s), false) => JobState::Done(s),
+                    (Err(e), false) => JobState::Failed(e),
                 };
                 self.set(stage, state);
                 vec![]

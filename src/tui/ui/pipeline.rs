@@ -42,6 +42,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
             JobState::Idle => f.render_widget(Paragraph::new(Span::styled("idle — enter to start", cx.muted())), rest),
             JobState::Done(s) => f.render_widget(Paragraph::new(Span::styled(format!("done: {}", inert(s, false)), Style::default().fg(cx.theme.ok))).wrap(Wrap { trim: true }), rest),
             JobState::Failed(e) => f.render_widget(Paragraph::new(Span::styled(format!("failed: {}", inert(e, false)), Style::default().fg(cx.theme.error))).wrap(Wrap { trim: true }), rest),
+            JobState::Cancelled(s) => f.render_widget(Paragraph::new(Span::styled(format!("cancelled: {}", inert(s, false)), Style::default().fg(cx.theme.warn))).wrap(Wrap { trim: true }), rest),
         }
     }
 }
