@@ -3,7 +3,7 @@
 //! action goes to the screen that owns it ([`super::screens`]).
 
 use super::action::{Action, Effect};
-use super::app::{App, InputPurpose, Screen, Stage, SCREENS};
+use super::app::{App, InputPurpose, Screen, SCREENS};
 use super::screens::Shared;
 use crate::store::AnnotationKind;
 
@@ -68,7 +68,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         JobFinished { stage, .. } => {
             let mut out = to_screen(app, Screen::Pipeline, action);
             // A new queue may be waiting after mining.
-            if matches!(stage, Stage::Mine | Stage::ProbeRound) {
+            if stage.mines() {
                 out.extend(app.review.queue_changed());
             }
             out

@@ -32,6 +32,18 @@ impl Stage {
             Stage::ZeroShotRound => "zero-shot round",
         }
     }
+
+    /// Whether the stage loads an LLM (prelabel and embed; a LoRA round trains and predicts
+    /// with one). Two at once would hold two models in memory and share the same cores, so
+    /// only one runs at a time.
+    pub fn loads_model(self) -> bool {
+        matches!(self, Stage::Prelabel | Stage::Embed | Stage::LoraRound)
+    }
+
+    /// Whether finishing it may leave a new review queue (it mines).
+    pub fn mines(self) -> bool {
+        matches!(self, Stage::Mine | Stage::ProbeRound | Stage::LoraRound)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +87,10 @@ impl PipelineState {
                     return vec![];
                 }
                 let stage = *stage;
+                if let Some(why) = self.refusal(stage) {
+                    cx.say(why, Level::Warn);
+                    return vec![];
+                }
                 if stage == Stage::LoraRound {
                     self.loss_curve.clear();
                 }
@@ -123,11 +139,28 @@ impl PipelineState {
                     cx.say(format!("not run: the {} stage needs hifi.toml's [train] external command", stage.title()), Level::Warn);
                     return vec![];
                 }
+                if let Some(why) = self.refusal(stage) {
+                    cx.say(why, Level::Warn);
+                    return vec![];
+                }
                 self.set(stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: cx.now });
                 vec![Effect::StartConfirmed { stage, command }]
             }
             _ => vec![],
         }
+    }
+
+    /// Why `stage` may not start now: another model-loading stage is running.
+    fn refusal(&self, stage: Stage) -> Option<String> {
+        if !stage.loads_model() {
+            return None;
+        }
+        let (other, _) = self.jobs.iter().find(|(s, st)| *s != stage && s.loads_model() && matches!(st, JobState::Running { .. }))?;
+        Some(format!(
+            "{} not started: {} is running and loads a model; one model-loading stage runs at a time (wait for it, or cancel it)",
+            stage.title(),
+            other.title()
+        ))
     }
 
     /// The job state of `stage`.
