@@ -59,6 +59,8 @@ pub enum Action {
     /// keeping what it had finished, Ok or Err).
     JobFinished { stage: Stage, result: Result<String, String>, cancelled: bool },
     DashboardLoaded(Box<DashboardData>),
+    /// What the store holds of each stage's work (see [`super::data::pipeline`]).
+    PipelineLoaded(Vec<(Stage, String)>),
     ConflictsLoaded(Vec<Conflict>),
     /// The set asked for (`None`: no set built yet).
     SetLoaded(Option<Box<SetView>>),
@@ -80,6 +82,8 @@ pub enum Effect {
     StartJob(Stage),
     CancelJob(Stage),
     LoadDashboard,
+    /// Read each stage's state from the store for the pipeline screen.
+    LoadPipeline,
     LoadConflicts,
     /// Load set `id` (`None`: the newest).
     LoadSet(Option<i64>),

@@ -81,7 +81,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         LabelLeft(_) | LabelRight(_) | LabelBoth(_) | Skip | Flag | StartNote | Undo | Redo | ToggleGuidelines | TogglePredictions | Scroll(_) | Loaded { .. } | Undone(_) | Redone(_) => {
             to_screen(app, Screen::Review, action)
         }
-        StartJob | CancelJob | JobProgress { .. } | JobLoss { .. } | AskConfirm { .. } | Confirm(_) => to_screen(app, Screen::Pipeline, action),
+        StartJob | CancelJob | JobProgress { .. } | JobLoss { .. } | AskConfirm { .. } | Confirm(_) | PipelineLoaded(_) => to_screen(app, Screen::Pipeline, action),
         DashboardLoaded(_) => to_screen(app, Screen::Dashboard, action),
         Resolve(_) | ConflictsLoaded(_) => to_screen(app, Screen::Adjudicate, action),
         ToggleVeto | PrevSet | NextSet | SetLoaded(_) | VetoSaved { .. } => to_screen(app, Screen::Sets, action),
@@ -111,10 +111,11 @@ fn go_to(app: &mut App, s: Screen) -> Vec<Effect> {
     app.screen = s;
     app.show_help = false;
     match s {
+        Screen::Pipeline => vec![Effect::LoadPipeline],
         Screen::Dashboard => vec![Effect::LoadDashboard],
         Screen::Adjudicate => vec![Effect::LoadConflicts],
         Screen::Sets => vec![app.sets.reload()],
-        _ => vec![],
+        Screen::Review => vec![],
     }
 }
 

@@ -65,11 +65,14 @@ pub struct PipelineState {
     pub sel: usize,
     /// A hifi.toml command waiting for the user's yes before `stage` runs it.
     pub confirm: Option<(Stage, String)>,
+    /// What the store holds of each stage's work (`None`: not loaded yet). Loaded on the
+    /// worker when the screen is entered and after each job.
+    pub stored: Option<Vec<(Stage, String)>>,
 }
 
 impl Default for PipelineState {
     fn default() -> Self {
-        PipelineState { jobs: STAGES.iter().map(|s| (*s, JobState::Idle)).collect(), loss_curve: Vec::new(), sel: 0, confirm: None }
+        PipelineState { jobs: STAGES.iter().map(|s| (*s, JobState::Idle)).collect(), loss_curve: Vec::new(), sel: 0, confirm: None, stored: None }
     }
 }
 
@@ -126,6 +129,11 @@ impl PipelineState {
                     (Err(e), false) => JobState::Failed(e),
                 };
                 self.set(stage, state);
+                vec![Effect::LoadPipeline]
+            }
+            Refresh => vec![Effect::LoadPipeline],
+            PipelineLoaded(stored) => {
+                self.stored = Some(stored);
                 vec![]
             }
             AskConfirm { stage, command } => {
@@ -161,6 +169,11 @@ impl PipelineState {
             stage.title(),
             other.title()
         ))
+    }
+
+    /// What the store holds of `stage`'s work, if loaded and any.
+    pub fn stored(&self, stage: Stage) -> Option<&str> {
+        self.stored.as_ref()?.iter().find(|s| s.0 == stage).map(|s| s.1.as_str())
     }
 
     /// The job state of `stage`.

@@ -1,7 +1,8 @@
-//! The pipeline screen: each stage with its state; enter starts one as a background job.
+//! The pipeline screen: each stage with its job's state, and what the store holds of its
+//! work; enter starts one as a background job.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
@@ -39,11 +40,27 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                     loss_curve(app, cx, f, Rect { y: rest.y + 1, height: 1, ..rest });
                 }
             }
-            JobState::Idle => f.render_widget(Paragraph::new(Span::styled("idle — enter to start", cx.muted())), rest),
-            JobState::Done(s) => f.render_widget(Paragraph::new(Span::styled(format!("done: {}", inert(s, false)), Style::default().fg(cx.theme.ok))).wrap(Wrap { trim: true }), rest),
-            JobState::Failed(e) => f.render_widget(Paragraph::new(Span::styled(format!("failed: {}", inert(e, false)), Style::default().fg(cx.theme.error))).wrap(Wrap { trim: true }), rest),
-            JobState::Cancelled(s) => f.render_widget(Paragraph::new(Span::styled(format!("cancelled: {}", inert(s, false)), Style::default().fg(cx.theme.warn))).wrap(Wrap { trim: true }), rest),
+            JobState::Idle => {
+                let line = match app.pipeline.stored(*stage) {
+                    Some(s) => Span::raw(inert(s, false)),
+                    None if app.pipeline.stored.is_some() => Span::styled("not run yet — enter to start", cx.muted()),
+                    None => Span::styled("idle — enter to start", cx.muted()),
+                };
+                f.render_widget(Paragraph::new(line), rest);
+            }
+            JobState::Done(s) => outcome(app, cx, f, rest, *stage, format!("done: {}", inert(s, false)), cx.theme.ok),
+            JobState::Failed(e) => outcome(app, cx, f, rest, *stage, format!("failed: {}", inert(e, false)), cx.theme.error),
+            JobState::Cancelled(s) => outcome(app, cx, f, rest, *stage, format!("cancelled: {}", inert(s, false)), cx.theme.warn),
         }
+    }
+}
+
+/// How a job ended; below it, when the first line holds it, what the store now has.
+fn outcome(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, stage: Stage, text: String, color: Color) {
+    let stored = app.pipeline.stored(stage).filter(|_| unicode_width::UnicodeWidthStr::width(text.as_str()) <= area.width as usize && area.height > 1);
+    f.render_widget(Paragraph::new(Span::styled(text, Style::default().fg(color))).wrap(Wrap { trim: true }), area);
+    if let Some(s) = stored {
+        f.render_widget(Paragraph::new(Span::styled(inert(s, false), cx.muted())), Rect { y: area.y + 1, height: 1, ..area });
     }
 }
 
