@@ -198,6 +198,175 @@ fn screens_pipeline_and_adjudication_by_keys() {
     assert_eq!(press(&mut app, &km, 'Q'), vec![Effect::Quit]);
 }
 
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// The pipeline screen (F2), with the selection moved to `stage`.
+fn pipeline_at(app: &mut App, km: &Keymap, stage: Stage) {
+    if app.screen != Screen::Pipeline {
+        assert_eq!(press_key(app, km, key(KeyCode::F(2))), vec![Effect::LoadPipeline], "entering the screen loads each stage's state");
+    }
+    for _ in 0..6 {
+        press_key(app, km, key(KeyCode::Up));
+    }
+    let i = hifi::tui::app::STAGES.iter().position(|s| *s == stage).unwrap();
+    for _ in 0..i {
+        press_key(app, km, key(KeyCode::Down));
+    }
+    assert_eq!(app.pipeline.jobs[app.pipeline.sel].0, stage);
+}
+
+/// A pipeline row as drawn: the stage's title in its column, then its state.
+fn row(title: &str, state: &str) -> String {
+    format!("{title:<16}{state}")
+}
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let (km, _) = Keymap::load(None);
+    hifi::tui::render_to_string(app, &Theme::builtin("dark").unwrap(), &km, w, h)
+}
+
+#[test]
+fn pipeline_stages_are_named_for_what_runs() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    let enter = key(KeyCode::Enter);
+    pipeline_at(&mut app, &km, Stage::ProbeRound);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::ProbeRound)]);
+    press_key(&mut app, &km, key(KeyCode::Down));
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::LoraRound)]);
+    press_key(&mut app, &km, key(KeyCode::Down));
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::ZeroShotRound)]);
+    let text = render(&app, 80, 24);
+    for title in ["  probe round ", "  LoRA round ", "▶ zero-shot round "] {
+        assert!(text.contains(title), "{title:?} in\n{text}");
+    }
+    assert!(!text.contains("evaluate") && !text.contains("lora round"), "{text}");
+}
+
+#[test]
+fn only_one_model_loading_stage_runs_at_a_time() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    let enter = key(KeyCode::Enter);
+    pipeline_at(&mut app, &km, Stage::Prelabel);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Prelabel)]);
+    // Embed loads a model too: refused, with a message, and nothing starts.
+    press_key(&mut app, &km, key(KeyCode::Down));
+    assert!(press_key(&mut app, &km, enter).is_empty());
+    assert_eq!(app.pipeline.state(Stage::Embed), Some(&JobState::Idle));
+    let (msg, _) = app.message.clone().unwrap();
+    assert!(msg.starts_with("embed not started: prelabel is running and loads a model"), "{msg}");
+    assert!(render(&app, 120, 40).contains("embed not started: prelabel is running"));
+    // Stages that load no model start beside it; the LoRA round (a model) does not.
+    pipeline_at(&mut app, &km, Stage::Mine);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Mine)]);
+    pipeline_at(&mut app, &km, Stage::LoraRound);
+    assert!(press_key(&mut app, &km, enter).is_empty());
+    assert!(app.message.as_ref().unwrap().0.starts_with("LoRA round not started: prelabel is running"));
+    pipeline_at(&mut app, &km, Stage::ZeroShotRound);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::ZeroShotRound)]);
+    // Cancelling is not enough: the model is held until the job has ended.
+    pipeline_at(&mut app, &km, Stage::Prelabel);
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
+    pipeline_at(&mut app, &km, Stage::Embed);
+    assert!(press_key(&mut app, &km, enter).is_empty());
+    let fx = update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored, 0 already done, cancelled".into()), cancelled: true });
+    assert_eq!(fx, vec![Effect::LoadPipeline], "what the store holds is read again after a job");
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Embed)]);
+}
+
+#[test]
+fn a_cancelled_stage_shows_as_cancelled_not_failed() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    let enter = key(KeyCode::Enter);
+    pipeline_at(&mut app, &km, Stage::Prelabel);
+    press_key(&mut app, &km, enter);
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
+    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored, 12 already done, cancelled".into()), cancelled: true });
+    assert_eq!(app.pipeline.state(Stage::Prelabel), Some(&JobState::Cancelled("40 scored, 12 already done, cancelled".into())));
+    // A round cancelled mid-way ends in an error; cancelled all the same.
+    pipeline_at(&mut app, &km, Stage::ProbeRound);
+    press_key(&mut app, &km, enter);
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::ProbeRound)]);
+    update(&mut app, Action::JobFinished { stage: Stage::ProbeRound, result: Err("round 3 interrupted before it was scored".into()), cancelled: true });
+    assert_eq!(app.pipeline.state(Stage::ProbeRound), Some(&JobState::Cancelled("round 3 interrupted before it was scored".into())));
+    // An error nobody asked for is still a failure.
+    pipeline_at(&mut app, &km, Stage::Embed);
+    press_key(&mut app, &km, enter);
+    update(&mut app, Action::JobFinished { stage: Stage::Embed, result: Err("model file missing".into()), cancelled: false });
+    assert_eq!(app.pipeline.state(Stage::Embed), Some(&JobState::Failed("model file missing".into())));
+    let text = render(&app, 80, 24);
+    assert!(text.contains(&row("prelabel", "cancelled: 40 scored, 12 already done")), "{text}");
+    assert!(text.contains(&row("probe round", "cancelled: round 3 interrupted before it was scored")), "{text}");
+    assert!(text.contains(&row("embed", "failed: model file missing")), "{text}");
+    assert_eq!(text.matches("failed").count(), 1, "{text}");
+}
+
+/// A project where prelabel ran on 6 of 8 items, mine queued 3 entries, a probe round was
+/// scored and a LoRA round was interrupted; nothing was embedded.
+fn project_with_history() -> (tempfile::TempDir, Store) {
+    let (dir, cfg, mut store) = project();
+    let body: String = std::iter::once("id,text\n".to_string()).chain((0..8).map(|i| format!("p{i},ad {i}\n"))).collect();
+    let p = file(dir.path(), "p.csv", body.as_bytes());
+    hifi::io::import::import_items(&mut store, &p, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
+    let keys: Vec<i64> = (0..8).map(|i| store.item_by_id(&format!("p{i}")).unwrap().unwrap().key).collect();
+    let labels = cfg.label_names();
+    let model = store
+        .register_model(&hifi::store::ModelRecord {
+            id: 0,
+            fingerprint: "smol".into(),
+            kind: "llm".into(),
+            model_path: Some("/models/SmolLM2-135M-Instruct.gguf".into()),
+            model_sha256: None,
+            adapter_path: None,
+            adapter_sha256: None,
+            prompt_sha256: None,
+            labels: labels.clone(),
+            few_shot: Some(0),
+        })
+        .unwrap();
+    let preds: Vec<hifi::store::Prediction> = keys[..6].iter().map(|k| hifi::store::Prediction { item: *k, probs: vec![0.3, 0.7], truncated: false }).collect();
+    store.put_predictions(model, &labels, &preds).unwrap();
+    let entries: Vec<NewQueueEntry> = keys[..3].iter().map(|k| NewQueueEntry { item_a: *k, item_b: None, reason: serde_json::json!({}), needed: 1, audit: false }).collect();
+    store.replace_queue("adaptive", &entries).unwrap();
+    let probe = store.start_round("probe", None).unwrap();
+    store.finish_round(probe, model, &serde_json::json!({"kappa": 0.714})).unwrap();
+    store.start_round("lora", None).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn the_pipeline_screen_shows_what_each_stage_left_in_the_store() {
+    let (km, _) = Keymap::load(None);
+    let (_dir, store) = project_with_history();
+    let mut app = App::new(labels(), "ana", "p");
+    // F2 asks for the stages' state; the worker reads it (data::pipeline) and sends it back.
+    assert_eq!(press_key(&mut app, &km, key(KeyCode::F(2))), vec![Effect::LoadPipeline]);
+    assert!(render(&app, 80, 24).contains(&row("prelabel", "idle — enter to start")), "before the store is read");
+    update(&mut app, Action::PipelineLoaded(hifi::tui::data::pipeline(&store).unwrap()));
+    let text = render(&app, 80, 24);
+    for (title, state) in [
+        ("prelabel", "6/8 · SmolLM2-135M-Instruct"),
+        ("embed", "not run yet — enter to start"),
+        ("mine", "3 queued · adaptive"),
+        ("probe round", "round 1 · κ 0.71"),
+        ("LoRA round", "round 2 · not scored (interrupted, or still running)"),
+        ("zero-shot round", "not run yet — enter to start"),
+    ] {
+        let line = row(title, state);
+        assert!(text.contains(&line), "{line:?} in\n{text}");
+    }
+    assert!(!text.contains("idle"), "{text}");
+    // A job that ended says how; what the store holds stays under it.
+    press_key(&mut app, &km, key(KeyCode::Enter));
+    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("2 scored, 6 already done".into()), cancelled: false });
+    let text = render(&app, 80, 24);
+    assert!(text.contains("done: 2 scored, 6 already done") && text.contains("6/8 · SmolLM2-135M-Instruct"), "{text}");
+}
+
 fn screens() -> Vec<(&'static str, App)> {
     let mut out = Vec::new();
     let mut review = App::new(labels(), "ana", "demo");
@@ -257,6 +426,21 @@ fn screens() -> Vec<(&'static str, App)> {
     update(&mut lora, Action::JobLoss { stage: Stage::LoraRound, loss: f64::NAN }); // not plotted
     assert_eq!(lora.pipeline.loss_curve.len(), 12);
     out.push(("pipeline_lora", lora));
+    // Each stage's state as the store holds it, beside jobs that ended.
+    let mut stored = App::new(labels(), "ana", "demo");
+    update(&mut stored, Action::GoTo(Screen::Pipeline));
+    update(
+        &mut stored,
+        Action::PipelineLoaded(vec![
+            (Stage::Prelabel, "1300/1300 · SmolLM2-135M-Instruct".into()),
+            (Stage::Embed, "1300/1300 · SmolLM2-135M-Instruct".into()),
+            (Stage::Mine, "138 queued · adaptive".into()),
+            (Stage::ProbeRound, "round 3 · κ 0.71 · 2 rounds".into()),
+        ]),
+    );
+    update(&mut stored, Action::JobFinished { stage: Stage::Mine, result: Ok("138 entries queued (adaptive)".into()), cancelled: false });
+    update(&mut stored, Action::JobFinished { stage: Stage::LoraRound, result: Err("round 4 interrupted before it was scored".into()), cancelled: true });
+    out.push(("pipeline_stored", stored));
     let mut dash = App::new(labels(), "ana", "demo");
     dash.screen = Screen::Dashboard;
     dash.dashboard.data = Some(DashboardData {

@@ -373,3 +373,27 @@ impl Drop for Jobs {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_finishes_as_cancelled_when_its_token_was_cancelled_ok_or_err() {
+        // No hifi.toml here: the stage ends at once with an error, cancelled or not.
+        let dir = tempfile::tempdir().unwrap();
+        for asked in [false, true] {
+            let (tx, rx) = channel();
+            let cancel = CancelToken::new();
+            if asked {
+                cancel.cancel();
+            }
+            start_job(Stage::Mine, dir.path(), tx, cancel).join().unwrap();
+            let finished = rx.iter().find_map(|a| match a {
+                Action::JobFinished { stage, result, cancelled } => Some((stage, result.is_err(), cancelled)),
+                _ => None,
+            });
+            assert_eq!(finished, Some((Stage::Mine, true, asked)));
+        }
+    }
+}
