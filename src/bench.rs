@@ -373,7 +373,7 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
     let mut empty = Vec::with_capacity(frames);
     for i in 0..frames {
         app.now = i as f64 * 0.016;
-        app.scroll = (i % 3) as u16;
+        app.review.scroll = (i % 3) as u16;
         let t = Instant::now();
         term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(|e| Error::Input(e.to_string()))?;
         times.push(t.elapsed().as_secs_f64() * 1e3);

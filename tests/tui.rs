@@ -74,10 +74,10 @@ fn keys_label_each_side_and_the_entry_moves_on_only_after_commits() {
     assert_eq!(app.pending, 2);
     // The first commit alone does not move on.
     assert!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) }).is_empty());
-    assert_eq!(app.entry.as_ref().unwrap().a.mine.as_deref(), Some("clickbait"));
+    assert_eq!(app.review.entry.as_ref().unwrap().a.mine.as_deref(), Some("clickbait"));
     let fx = update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("benign".into()) });
     assert_eq!(fx, vec![Effect::LoadNext]);
-    assert!(app.loading);
+    assert!(app.review.loading);
     // While loading, label keys do nothing.
     assert!(press(&mut app, &km, 'a').is_empty());
 }
@@ -87,11 +87,11 @@ fn review_is_blind_by_default_p_shows_the_model_and_each_label_records_which() {
     let (km, _) = Keymap::load(None);
     let mut app = App::new(labels(), "ana", "p");
     loaded(&mut app, Some(pair_entry()));
-    assert!(!app.show_predictions && !app.suggestion_visible());
+    assert!(!app.review.show_predictions && !app.review.suggestion_visible());
     let fx = press(&mut app, &km, 'a');
     assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.suggestion == Some(false)), "{fx:?}");
     press(&mut app, &km, 'p');
-    assert!(app.suggestion_visible());
+    assert!(app.review.suggestion_visible());
     let fx = press(&mut app, &km, 'k');
     assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.suggestion == Some(true)), "{fx:?}");
     // Audit items stay blind: `p` is refused, and their labels record a blind decision.
@@ -100,9 +100,9 @@ fn review_is_blind_by_default_p_shows_the_model_and_each_label_records_which() {
     e.entry.audit = true;
     app.pending = 0;
     loaded(&mut app, Some(e));
-    assert!(app.show_predictions && !app.suggestion_visible());
+    assert!(app.review.show_predictions && !app.review.suggestion_visible());
     press(&mut app, &km, 'p');
-    assert!(app.show_predictions, "the toggle is refused on an audit item");
+    assert!(app.review.show_predictions, "the toggle is refused on an audit item");
     assert!(app.message.as_ref().unwrap().0.contains("audit items are labeled blind"));
     let fx = press(&mut app, &km, '1');
     assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.suggestion == Some(false)), "{fx:?}");
@@ -112,7 +112,7 @@ fn review_is_blind_by_default_p_shows_the_model_and_each_label_records_which() {
     let text = hifi::tui::render_to_string(&blind, &Theme::builtin("dark").unwrap(), &km, 120, 40);
     assert!(!text.contains("0.81") && !text.contains("0.22") && !text.contains("clickbait#2"), "{text}");
     assert!(text.contains("blind: the model's prediction is hidden (p shows it)"), "{text}");
-    blind.show_predictions = true;
+    blind.review.show_predictions = true;
     let text = hifi::tui::render_to_string(&blind, &Theme::builtin("dark").unwrap(), &km, 120, 40);
     assert!(text.contains("0.81") && text.contains("0.22"), "{text}");
 }
@@ -136,7 +136,7 @@ fn both_key_note_skip_flag_undo_redo() {
         assert_eq!(a.label.as_deref(), Some("benign"));
         assert_eq!(a.note.as_deref(), Some("same ad family"));
     }
-    assert!(app.note.is_none());
+    assert!(app.review.note.is_none());
     assert!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("benign".into()) }).is_empty());
     assert_eq!(update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("benign".into()) }), vec![Effect::LoadNext]);
     // Flag unsure: an event per item, the entry stays.
@@ -174,13 +174,13 @@ fn screens_pipeline_and_adjudication_by_keys() {
     assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Prelabel)]);
     assert!(press_key(&mut app, &km, enter).is_empty());
     assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
-    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored".into()) });
-    assert_eq!(app.jobs[0].1, JobState::Done("40 scored".into()));
-    // The round stage (probe round: train → predict → evaluate → mine) starts as a job too.
+    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored".into()), cancelled: false });
+    assert_eq!(app.pipeline.jobs[0].1, JobState::Done("40 scored".into()));
+    // The probe round stage (train → predict → evaluate → mine) starts as a job too.
     for _ in 0..3 {
         update(&mut app, Action::Down);
     }
-    assert_eq!(update(&mut app, Action::StartJob), vec![Effect::StartJob(Stage::Train)]);
+    assert_eq!(update(&mut app, Action::StartJob), vec![Effect::StartJob(Stage::ProbeRound)]);
     // Dashboard loads on entry; adjudication asks for a reason before resolving.
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadDashboard]);
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadConflicts]);
@@ -194,8 +194,177 @@ fn screens_pipeline_and_adjudication_by_keys() {
     let fx = update(&mut app, Action::Submit);
     assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.item == 7 && a.kind == AnnotationKind::Resolve && a.label.as_deref() == Some("clickbait") && a.note.as_deref() == Some("hides the offer")));
     update(&mut app, Action::Saved { item: 7, kind: AnnotationKind::Resolve, label: Some("clickbait".into()) });
-    assert!(app.conflicts.is_empty());
+    assert!(app.adjudicate.conflicts.is_empty());
     assert_eq!(press(&mut app, &km, 'Q'), vec![Effect::Quit]);
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// The pipeline screen (F2), with the selection moved to `stage`.
+fn pipeline_at(app: &mut App, km: &Keymap, stage: Stage) {
+    if app.screen != Screen::Pipeline {
+        assert_eq!(press_key(app, km, key(KeyCode::F(2))), vec![Effect::LoadPipeline], "entering the screen loads each stage's state");
+    }
+    for _ in 0..6 {
+        press_key(app, km, key(KeyCode::Up));
+    }
+    let i = hifi::tui::app::STAGES.iter().position(|s| *s == stage).unwrap();
+    for _ in 0..i {
+        press_key(app, km, key(KeyCode::Down));
+    }
+    assert_eq!(app.pipeline.jobs[app.pipeline.sel].0, stage);
+}
+
+/// A pipeline row as drawn: the stage's title in its column, then its state.
+fn row(title: &str, state: &str) -> String {
+    format!("{title:<16}{state}")
+}
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let (km, _) = Keymap::load(None);
+    hifi::tui::render_to_string(app, &Theme::builtin("dark").unwrap(), &km, w, h)
+}
+
+#[test]
+fn pipeline_stages_are_named_for_what_runs() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    let enter = key(KeyCode::Enter);
+    pipeline_at(&mut app, &km, Stage::ProbeRound);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::ProbeRound)]);
+    press_key(&mut app, &km, key(KeyCode::Down));
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::LoraRound)]);
+    press_key(&mut app, &km, key(KeyCode::Down));
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::ZeroShotRound)]);
+    let text = render(&app, 80, 24);
+    for title in ["  probe round ", "  LoRA round ", "▶ zero-shot round "] {
+        assert!(text.contains(title), "{title:?} in\n{text}");
+    }
+    assert!(!text.contains("evaluate") && !text.contains("lora round"), "{text}");
+}
+
+#[test]
+fn only_one_model_loading_stage_runs_at_a_time() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    let enter = key(KeyCode::Enter);
+    pipeline_at(&mut app, &km, Stage::Prelabel);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Prelabel)]);
+    // Embed loads a model too: refused, with a message, and nothing starts.
+    press_key(&mut app, &km, key(KeyCode::Down));
+    assert!(press_key(&mut app, &km, enter).is_empty());
+    assert_eq!(app.pipeline.state(Stage::Embed), Some(&JobState::Idle));
+    let (msg, _) = app.message.clone().unwrap();
+    assert!(msg.starts_with("embed not started: prelabel is running and loads a model"), "{msg}");
+    assert!(render(&app, 120, 40).contains("embed not started: prelabel is running"));
+    // Stages that load no model start beside it; the LoRA round (a model) does not.
+    pipeline_at(&mut app, &km, Stage::Mine);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Mine)]);
+    pipeline_at(&mut app, &km, Stage::LoraRound);
+    assert!(press_key(&mut app, &km, enter).is_empty());
+    assert!(app.message.as_ref().unwrap().0.starts_with("LoRA round not started: prelabel is running"));
+    pipeline_at(&mut app, &km, Stage::ZeroShotRound);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::ZeroShotRound)]);
+    // Cancelling is not enough: the model is held until the job has ended.
+    pipeline_at(&mut app, &km, Stage::Prelabel);
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
+    pipeline_at(&mut app, &km, Stage::Embed);
+    assert!(press_key(&mut app, &km, enter).is_empty());
+    let fx = update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored, 0 already done, cancelled".into()), cancelled: true });
+    assert_eq!(fx, vec![Effect::LoadPipeline], "what the store holds is read again after a job");
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Embed)]);
+}
+
+#[test]
+fn a_cancelled_stage_shows_as_cancelled_not_failed() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    let enter = key(KeyCode::Enter);
+    pipeline_at(&mut app, &km, Stage::Prelabel);
+    press_key(&mut app, &km, enter);
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
+    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored, 12 already done, cancelled".into()), cancelled: true });
+    assert_eq!(app.pipeline.state(Stage::Prelabel), Some(&JobState::Cancelled("40 scored, 12 already done, cancelled".into())));
+    // A round cancelled mid-way ends in an error; cancelled all the same.
+    pipeline_at(&mut app, &km, Stage::ProbeRound);
+    press_key(&mut app, &km, enter);
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::ProbeRound)]);
+    update(&mut app, Action::JobFinished { stage: Stage::ProbeRound, result: Err("round 3 interrupted before it was scored".into()), cancelled: true });
+    assert_eq!(app.pipeline.state(Stage::ProbeRound), Some(&JobState::Cancelled("round 3 interrupted before it was scored".into())));
+    // An error nobody asked for is still a failure.
+    pipeline_at(&mut app, &km, Stage::Embed);
+    press_key(&mut app, &km, enter);
+    update(&mut app, Action::JobFinished { stage: Stage::Embed, result: Err("model file missing".into()), cancelled: false });
+    assert_eq!(app.pipeline.state(Stage::Embed), Some(&JobState::Failed("model file missing".into())));
+    let text = render(&app, 80, 24);
+    assert!(text.contains(&row("prelabel", "cancelled: 40 scored, 12 already done")), "{text}");
+    assert!(text.contains(&row("probe round", "cancelled: round 3 interrupted before it was scored")), "{text}");
+    assert!(text.contains(&row("embed", "failed: model file missing")), "{text}");
+    assert_eq!(text.matches("failed").count(), 1, "{text}");
+}
+
+/// A project where prelabel ran on 6 of 8 items, mine queued 3 entries, a probe round was
+/// scored and a LoRA round was interrupted; nothing was embedded.
+fn project_with_history() -> (tempfile::TempDir, Store) {
+    let (dir, cfg, mut store) = project();
+    let body: String = std::iter::once("id,text\n".to_string()).chain((0..8).map(|i| format!("p{i},ad {i}\n"))).collect();
+    let p = file(dir.path(), "p.csv", body.as_bytes());
+    hifi::io::import::import_items(&mut store, &p, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
+    let keys: Vec<i64> = (0..8).map(|i| store.item_by_id(&format!("p{i}")).unwrap().unwrap().key).collect();
+    let labels = cfg.label_names();
+    let model = store
+        .register_model(&hifi::store::ModelRecord {
+            id: 0,
+            fingerprint: "smol".into(),
+            kind: "llm".into(),
+            model_path: Some("/models/SmolLM2-135M-Instruct.gguf".into()),
+            model_sha256: None,
+            adapter_path: None,
+            adapter_sha256: None,
+            prompt_sha256: None,
+            labels: labels.clone(),
+            few_shot: Some(0),
+        })
+        .unwrap();
+    let preds: Vec<hifi::store::Prediction> = keys[..6].iter().map(|k| hifi::store::Prediction { item: *k, probs: vec![0.3, 0.7], truncated: false }).collect();
+    store.put_predictions(model, &labels, &preds).unwrap();
+    let entries: Vec<NewQueueEntry> = keys[..3].iter().map(|k| NewQueueEntry { item_a: *k, item_b: None, reason: serde_json::json!({}), needed: 1, audit: false }).collect();
+    store.replace_queue("adaptive", &entries).unwrap();
+    let probe = store.start_round("probe", None).unwrap();
+    store.finish_round(probe, model, &serde_json::json!({"kappa": 0.714})).unwrap();
+    store.start_round("lora", None).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn the_pipeline_screen_shows_what_each_stage_left_in_the_store() {
+    let (km, _) = Keymap::load(None);
+    let (_dir, store) = project_with_history();
+    let mut app = App::new(labels(), "ana", "p");
+    // F2 asks for the stages' state; the worker reads it (data::pipeline) and sends it back.
+    assert_eq!(press_key(&mut app, &km, key(KeyCode::F(2))), vec![Effect::LoadPipeline]);
+    assert!(render(&app, 80, 24).contains(&row("prelabel", "idle — enter to start")), "before the store is read");
+    update(&mut app, Action::PipelineLoaded(hifi::tui::data::pipeline(&store).unwrap()));
+    let text = render(&app, 80, 24);
+    for (title, state) in [
+        ("prelabel", "6/8 · SmolLM2-135M-Instruct"),
+        ("embed", "not run yet — enter to start"),
+        ("mine", "3 queued · adaptive"),
+        ("probe round", "round 1 · κ 0.71"),
+        ("LoRA round", "round 2 · not scored (interrupted, or still running)"),
+        ("zero-shot round", "not run yet — enter to start"),
+    ] {
+        let line = row(title, state);
+        assert!(text.contains(&line), "{line:?} in\n{text}");
+    }
+    assert!(!text.contains("idle"), "{text}");
+    // A job that ended says how; what the store holds stays under it.
+    press_key(&mut app, &km, key(KeyCode::Enter));
+    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("2 scored, 6 already done".into()), cancelled: false });
+    let text = render(&app, 80, 24);
+    assert!(text.contains("done: 2 scored, 6 already done") && text.contains("6/8 · SmolLM2-135M-Instruct"), "{text}");
 }
 
 fn screens() -> Vec<(&'static str, App)> {
@@ -203,19 +372,19 @@ fn screens() -> Vec<(&'static str, App)> {
     let mut review = App::new(labels(), "ana", "demo");
     loaded(&mut review, Some(pair_entry()));
     review.now = 75.0;
-    review.first_label_at = Some(15.0);
-    review.session_labels = 12;
+    review.review.first_label_at = Some(15.0);
+    review.review.session_labels = 12;
     out.push(("review", review.clone()));
     let mut single = review.clone();
     let mut e = pair_entry();
     e.b = None;
     e.entry.strategy = "margin".into();
     e.entry.reason = serde_json::json!({"margin": 0.04});
-    single.entry = Some(e);
+    single.review.entry = Some(e);
     out.push(("review_single", single));
     // The model's prediction on screen (`p`): probabilities and the full reason.
     let mut shown = review.clone();
-    shown.show_predictions = true;
+    shown.review.show_predictions = true;
     out.push(("review_predictions", shown.clone()));
     let mut audit = shown.clone();
     let mut e = pair_entry();
@@ -223,10 +392,10 @@ fn screens() -> Vec<(&'static str, App)> {
     e.entry.strategy = "audit".into();
     e.entry.audit = true;
     e.entry.reason = serde_json::json!({"strategy": "audit", "rank": 0, "why": "drawn uniformly at random from unlabeled items (audit stratum)"});
-    audit.entry = Some(e);
+    audit.review.entry = Some(e);
     out.push(("review_audit", audit));
     let mut guide = review.clone();
-    guide.show_guidelines = true;
+    guide.review.show_guidelines = true;
     out.push(("review_guidelines", guide));
     let mut help = review.clone();
     help.show_help = true;
@@ -237,29 +406,44 @@ fn screens() -> Vec<(&'static str, App)> {
     let mut pipe = App::new(labels(), "ana", "demo");
     pipe.screen = Screen::Pipeline;
     pipe.now = 30.0;
-    pipe.jobs[0].1 = JobState::Running { done: 320, total: 1300, note: "281 tok/s".into(), started: 0.0 };
-    pipe.jobs[1].1 = JobState::Done("1300 embedded".into());
-    pipe.jobs[2].1 = JobState::Failed("no embeddings yet".into());
+    pipe.pipeline.jobs[0].1 = JobState::Running { done: 320, total: 1300, note: "281 tok/s".into(), started: 0.0 };
+    pipe.pipeline.jobs[1].1 = JobState::Done("1300 embedded".into());
+    pipe.pipeline.jobs[2].1 = JobState::Failed("no embeddings yet".into());
     out.push(("pipeline", pipe));
     // A LoRA round training: its loss curve under the gauge, fed through update().
     let mut lora = App::new(labels(), "ana", "demo");
     lora.screen = Screen::Pipeline;
-    lora.stage_sel = 4;
-    assert_eq!(lora.jobs[4].0, Stage::Lora);
-    assert_eq!(update(&mut lora, Action::StartJob), vec![Effect::StartJob(Stage::Lora)]);
+    lora.pipeline.sel = 4;
+    assert_eq!(lora.pipeline.jobs[4].0, Stage::LoraRound);
+    assert_eq!(update(&mut lora, Action::StartJob), vec![Effect::StartJob(Stage::LoraRound)]);
     lora.now = 90.0;
-    update(&mut lora, Action::JobProgress { stage: Stage::Lora, done: 12, total: 50, note: "loss 0.412 · 96 tok/s".into() });
+    update(&mut lora, Action::JobProgress { stage: Stage::LoraRound, done: 12, total: 50, note: "loss 0.412 · 96 tok/s".into() });
     for (i, loss) in [2.9, 2.1, 1.6, 1.2, 0.9, 0.8, 0.62, 0.55, 0.5, 0.46, 0.43, 0.41].into_iter().enumerate() {
-        update(&mut lora, Action::JobLoss { stage: Stage::Lora, loss });
-        assert_eq!(lora.loss_curve.len(), i + 1);
+        update(&mut lora, Action::JobLoss { stage: Stage::LoraRound, loss });
+        assert_eq!(lora.pipeline.loss_curve.len(), i + 1);
     }
-    update(&mut lora, Action::JobLoss { stage: Stage::Train, loss: 9.0 }); // another stage's: ignored
-    update(&mut lora, Action::JobLoss { stage: Stage::Lora, loss: f64::NAN }); // not plotted
-    assert_eq!(lora.loss_curve.len(), 12);
+    update(&mut lora, Action::JobLoss { stage: Stage::ProbeRound, loss: 9.0 }); // another stage's: ignored
+    update(&mut lora, Action::JobLoss { stage: Stage::LoraRound, loss: f64::NAN }); // not plotted
+    assert_eq!(lora.pipeline.loss_curve.len(), 12);
     out.push(("pipeline_lora", lora));
+    // Each stage's state as the store holds it, beside jobs that ended.
+    let mut stored = App::new(labels(), "ana", "demo");
+    update(&mut stored, Action::GoTo(Screen::Pipeline));
+    update(
+        &mut stored,
+        Action::PipelineLoaded(vec![
+            (Stage::Prelabel, "1300/1300 · SmolLM2-135M-Instruct".into()),
+            (Stage::Embed, "1300/1300 · SmolLM2-135M-Instruct".into()),
+            (Stage::Mine, "138 queued · adaptive".into()),
+            (Stage::ProbeRound, "round 3 · κ 0.71 · 2 rounds".into()),
+        ]),
+    );
+    update(&mut stored, Action::JobFinished { stage: Stage::Mine, result: Ok("138 entries queued (adaptive)".into()), cancelled: false });
+    update(&mut stored, Action::JobFinished { stage: Stage::LoraRound, result: Err("round 4 interrupted before it was scored".into()), cancelled: true });
+    out.push(("pipeline_stored", stored));
     let mut dash = App::new(labels(), "ana", "demo");
     dash.screen = Screen::Dashboard;
-    dash.dashboard = Some(DashboardData {
+    dash.dashboard.data = Some(DashboardData {
         per_annotator: vec![("ana".into(), 120), ("bob".into(), 95)],
         eval_balance: vec![("clickbait".into(), 14), ("benign".into(), 30)],
         train_size: 102,
@@ -283,7 +467,7 @@ fn screens() -> Vec<(&'static str, App)> {
     out.push(("dashboard", dash));
     let mut adj = App::new(labels(), "ana", "demo");
     adj.screen = Screen::Adjudicate;
-    adj.conflicts = vec![
+    adj.adjudicate.conflicts = vec![
         Conflict { item: 7, id: "ad-0007".into(), text: "Only 3 left!\nGrab yours.".into(), labels: vec![("ana".into(), "benign".into()), ("bob".into(), "clickbait".into())] },
         Conflict { item: 9, id: "ad-0009".into(), text: "Free guide from the utility".into(), labels: vec![("ana".into(), "clickbait".into()), ("cy".into(), "benign".into())] },
     ];
@@ -335,18 +519,18 @@ fn sets_screen_vetoes_by_key_and_pages_through_sets() {
     update(&mut app, Action::SetLoaded(Some(Box::new(limo_set()))));
     press_key(&mut app, &km, KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
     assert_eq!(press(&mut app, &km, 'v'), vec![Effect::Veto { selection: 4, rank: 1, restore: false }]);
-    assert!(!app.set.as_ref().unwrap().entries[1].vetoed, "shown vetoed only once committed");
+    assert!(!app.sets.set.as_ref().unwrap().entries[1].vetoed, "shown vetoed only once committed");
     update(&mut app, Action::VetoSaved { selection: 4, rank: 1, vetoed: true });
-    assert!(app.set.as_ref().unwrap().entries[1].vetoed);
+    assert!(app.sets.set.as_ref().unwrap().entries[1].vetoed);
     assert_eq!(press(&mut app, &km, 'v'), vec![Effect::Veto { selection: 4, rank: 1, restore: true }], "the same key restores");
     assert_eq!(press(&mut app, &km, '['), vec![Effect::LoadSet(Some(2))]);
     assert_eq!(press(&mut app, &km, ']'), vec![Effect::LoadSet(Some(7))]);
     assert_eq!(press(&mut app, &km, 'r'), vec![Effect::LoadSet(Some(4))]);
     // Reloading the same set keeps the selection; another set starts at its top.
     update(&mut app, Action::SetLoaded(Some(Box::new(limo_set()))));
-    assert_eq!(app.set_sel, 1);
+    assert_eq!(app.sets.sel, 1);
     update(&mut app, Action::SetLoaded(Some(Box::new(SetView { id: 7, ..limo_set() }))));
-    assert_eq!(app.set_sel, 0);
+    assert_eq!(app.sets.sel, 0);
     // The last set: no further "next".
     assert!(press(&mut app, &km, ']').is_empty());
 }

@@ -13,6 +13,7 @@ mod rounds;
 pub mod schema;
 mod selections;
 mod splits;
+mod pipeline_state;
 mod status;
 mod test_hooks;
 

@@ -2,7 +2,7 @@
 
 use crate::store::{Annotation, LabelEvent};
 
-use super::app::{Conflict, DashboardData, EntryView, SetView, Stage};
+use super::view::{Conflict, DashboardData, EntryView, Screen, SetView, Stage};
 
 /// Everything `update` reacts to: keys already resolved by the keymap, and results coming
 /// back from the runtime.
@@ -24,7 +24,7 @@ pub enum Action {
     // Navigation
     NextScreen,
     PrevScreen,
-    GoTo(super::app::Screen),
+    GoTo(Screen),
     ToggleHelp,
     Quit,
     // Text input (notes, adjudication reasons)
@@ -55,8 +55,12 @@ pub enum Action {
     JobProgress { stage: Stage, done: u64, total: u64, note: String },
     /// One training step's loss.
     JobLoss { stage: Stage, loss: f64 },
-    JobFinished { stage: Stage, result: Result<String, String> },
+    /// A job ended: its summary or error, and whether it was cancelled (then it ended early,
+    /// keeping what it had finished, Ok or Err).
+    JobFinished { stage: Stage, result: Result<String, String>, cancelled: bool },
     DashboardLoaded(Box<DashboardData>),
+    /// What the store holds of each stage's work (see [`super::data::pipeline`]).
+    PipelineLoaded(Vec<(Stage, String)>),
     ConflictsLoaded(Vec<Conflict>),
     /// The set asked for (`None`: no set built yet).
     SetLoaded(Option<Box<SetView>>),
@@ -78,6 +82,8 @@ pub enum Effect {
     StartJob(Stage),
     CancelJob(Stage),
     LoadDashboard,
+    /// Read each stage's state from the store for the pipeline screen.
+    LoadPipeline,
     LoadConflicts,
     /// Load set `id` (`None`: the newest).
     LoadSet(Option<i64>),

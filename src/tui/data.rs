@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::app::{Conflict, DashboardData, EntryView, ItemView, SetView};
+use super::app::{Conflict, DashboardData, EntryView, ItemView, SetView, Stage};
 use crate::config::Config;
 use crate::error::Result;
+use crate::rounds::Trainer;
 use crate::store::{QueueEntry, Split, Store};
 
 fn item_view(store: &Store, key: i64, annotator: &str) -> Result<ItemView> {
@@ -137,4 +138,37 @@ pub fn set_view(store: &Store, id: Option<i64>) -> Result<Option<SetView>> {
     let Some(sel) = id.and_then(|id| all.iter().find(|s| s.id == id)).or(all.last()) else { return Ok(None) };
     let entries = store.selection_entries(sel.id)?;
     Ok(Some(SetView { id: sel.id, kind: sel.kind.as_str().into(), created_at: sel.created_at.clone(), entries, all: all.iter().map(|s| s.id).collect() }))
+}
+
+/// What the store holds of each stage's work, for the pipeline screen: "1300/1300 ·
+/// SmolLM2-135M-Instruct" for prelabel, "138 queued · adaptive" for mine, "round 3 · κ 0.71"
+/// for a round. Stages that have left nothing are absent.
+pub fn pipeline(store: &Store) -> Result<Vec<(Stage, String)>> {
+    let status = store.status()?;
+    let items = status.items;
+    let name = |path: &str| std::path::Path::new(path).file_stem().map_or_else(|| path.to_string(), |s| s.to_string_lossy().into_owned());
+    let mut out = Vec::new();
+    if let Some((m, n)) = store.prelabel_model()? {
+        let shots = m.few_shot.filter(|k| *k > 0).map_or(String::new(), |k| format!(" · {k}-shot"));
+        out.push((Stage::Prelabel, format!("{n}/{items} · {}{shots}", name(m.model_path.as_deref().unwrap_or(&m.kind)))));
+    }
+    if let Some(e) = status.embeddings.last() {
+        out.push((Stage::Embed, format!("{}/{items} · {}", e.count, name(&e.model))));
+    }
+    let queue = store.queue()?;
+    if let Some(first) = queue.first() {
+        out.push((Stage::Mine, format!("{} queued · {}", queue.len(), first.strategy)));
+    }
+    let rounds = store.rounds()?;
+    for (stage, trainer) in [(Stage::ProbeRound, Trainer::Probe), (Stage::LoraRound, Trainer::Lora), (Stage::ZeroShotRound, Trainer::ZeroShot)] {
+        let of_stage: Vec<_> = rounds.iter().filter(|r| r.trainer.as_deref() == Some(trainer.as_str())).collect();
+        let Some(last) = of_stage.last() else { continue };
+        let score = match &last.scores {
+            Some(s) => s["kappa"].as_f64().map_or_else(|| "κ undefined".to_string(), |k| format!("κ {k:.2}")),
+            None => "not scored (interrupted, or still running)".to_string(),
+        };
+        let more = if of_stage.len() > 1 { format!(" · {} rounds", of_stage.len()) } else { String::new() };
+        out.push((stage, format!("round {} · {score}{more}", last.id)));
+    }
+    Ok(out)
 }

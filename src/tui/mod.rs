@@ -9,11 +9,13 @@ pub mod action;
 pub mod app;
 pub mod confirm;
 pub mod data;
+pub mod screens;
 pub mod keymap;
 mod runtime;
 pub mod theme;
 pub mod ui;
 pub mod update;
+pub mod view;
 
 pub use runtime::{run, ReviewOptions};
 

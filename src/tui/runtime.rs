@@ -65,6 +65,7 @@ fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbRe
                     Ok((entry, done, total)) => Action::Loaded { entry: entry.map(Box::new), done, total },
                     Err(e) => Action::Failed(e.to_string()),
                 },
+                Effect::LoadPipeline => data::pipeline(&store).map_or_else(|e| Action::Failed(e.to_string()), Action::PipelineLoaded),
                 Effect::LoadDashboard => data::dashboard(&mut store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), |d| Action::DashboardLoaded(Box::new(d))),
                 Effect::LoadConflicts => data::conflicts(&store).map_or_else(|e| Action::Failed(e.to_string()), Action::ConflictsLoaded),
                 Effect::LoadSet(id) => data::set_view(&store, id).map_or_else(|e| Action::Failed(e.to_string()), |s| Action::SetLoaded(s.map(Box::new))),
@@ -136,7 +137,10 @@ fn start_job(stage: Stage, project: &Path, tx: Sender<Action>, cancel: CancelTok
     std::thread::spawn(move || {
         let mut p = JobProgress { stage, tx: tx.clone(), total: 0, last: None };
         let result = run_stage(stage, &project, &mut p, &cancel).map_err(|e| format!("{e:#}"));
-        let _ = tx.send(Action::JobFinished { stage, result });
+        // However the stage reports a cancellation (a flag in its report, an error), the
+        // token says whether the user asked for it.
+        let cancelled = cancel.is_cancelled();
+        let _ = tx.send(Action::JobFinished { stage, result, cancelled });
     })
 }
 
@@ -149,10 +153,10 @@ fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &Cancel
         Stage::Prelabel => pipeline::prelabel(project, &Default::default(), p, cancel)?.headline().to_string(),
         Stage::Embed => pipeline::embed(project, &Default::default(), p, cancel)?.headline().to_string(),
         Stage::Mine => pipeline::mine(project, &Default::default(), p, cancel)?.headline().to_string(),
-        Stage::Train | Stage::Lora | Stage::Evaluate => {
+        Stage::ProbeRound | Stage::LoraRound | Stage::ZeroShotRound => {
             let o = match stage {
-                Stage::Train => RoundOverrides::of(Trainer::Probe),
-                Stage::Lora => RoundOverrides::of(Trainer::Lora),
+                Stage::ProbeRound => RoundOverrides::of(Trainer::Probe),
+                Stage::LoraRound => RoundOverrides::of(Trainer::Lora),
                 _ => RoundOverrides { mine: None, ..RoundOverrides::of(Trainer::ZeroShot) },
             };
             // A hifi.toml command runs only as confirmed (it may have changed since it was asked about).
@@ -180,7 +184,7 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
     let (theme, th_warn) = Theme::load(opts.theme.as_deref(), user_theme.as_ref().map(|(p, t)| (p.as_str(), t.as_str())));
     let mut app = App::new(cfg.labels.clone(), &opts.annotator, &opts.project.display().to_string());
     app.message = km_warn.or(th_warn).map(|m| (m, super::app::Level::Warn));
-    app.show_predictions = cfg.review.show_predictions;
+    app.review.show_predictions = cfg.review.show_predictions;
 
     let (tx, rx) = channel::<Action>();
     let (db_tx, db_rx) = channel::<DbReq>();
@@ -265,7 +269,7 @@ fn event_loop(
         if event::poll(Duration::ZERO)? {
             match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
-                    if app.confirm.is_some() {
+                    if app.pipeline.confirm.is_some() {
                         // Only an explicit answer: y runs the command, n or esc does not.
                         actions.push(match k.code {
                             KeyCode::Char('y' | 'Y') => Action::Confirm(true),
@@ -300,7 +304,7 @@ fn event_loop(
             for e in update(app, a) {
                 match e {
                     Effect::StartJob(stage) => match (stage, super::confirm::unconfirmed(project)) {
-                        (Stage::Lora, Some(command)) => {
+                        (Stage::LoraRound, Some(command)) => {
                             let _ = tx.send(Action::AskConfirm { stage, command });
                         }
                         _ => {
@@ -314,7 +318,7 @@ fn event_loop(
                             jobs.0.insert(stage, (cancel.clone(), start_job(stage, project, tx.clone(), cancel)));
                         }
                         Err(e) => {
-                            let _ = tx.send(Action::JobFinished { stage, result: Err(e) });
+                            let _ = tx.send(Action::JobFinished { stage, result: Err(e), cancelled: false });
                         }
                     },
                     Effect::CancelJob(stage) => {
@@ -349,3 +353,27 @@ impl Drop for Jobs {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_finishes_as_cancelled_when_its_token_was_cancelled_ok_or_err() {
+        // No hifi.toml here: the stage ends at once with an error, cancelled or not.
+        let dir = tempfile::tempdir().unwrap();
+        for asked in [false, true] {
+            let (tx, rx) = channel();
+            let cancel = CancelToken::new();
+            if asked {
+                cancel.cancel();
+            }
+            start_job(Stage::Mine, dir.path(), tx, cancel).join().unwrap();
+            let finished = rx.iter().find_map(|a| match a {
+                Action::JobFinished { stage, result, cancelled } => Some((stage, result.is_err(), cancelled)),
+                _ => None,
+            });
+            assert_eq!(finished, Some((Stage::Mine, true, asked)));
+        }
+    }
+}

@@ -13,7 +13,7 @@ use crate::text::inert;
 use crate::tui::app::{App, DashboardData};
 
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
-    let Some(d) = &app.dashboard else {
+    let Some(d) = &app.dashboard.data else {
         f.render_widget(Paragraph::new("loading…").style(cx.muted()).block(cx.block(" Dashboard ")), area);
         return;
     };
@@ -56,7 +56,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
 
 fn render_rounds(d: &DashboardData, cx: &Ctx, f: &mut Frame, area: Rect) {
     if d.rounds.is_empty() {
-        let msg = "No rounds yet: `hifi round` (or `r` on the round stage of the pipeline) trains the round model; κ per round appears here.";
+        let msg = "No rounds yet: `hifi round` (or the probe round stage on the Pipeline screen) trains the round model; κ per round appears here.";
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).style(cx.muted()).block(cx.block(" κ per round ")), area);
         return;
     }

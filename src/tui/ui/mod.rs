@@ -56,7 +56,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
     if app.show_help {
         render_help(app, cx, f, body);
     }
-    if let Some((stage, command)) = &app.confirm {
+    if let Some((stage, command)) = &app.pipeline.confirm {
         render_confirm(cx, f, body, stage.title(), command);
     }
     if let Some(inp) = &app.input {
@@ -87,11 +87,11 @@ fn render_header(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         spans.push(Span::raw(" "));
     }
     let rate = app.rate().map_or("–".to_string(), |r| format!("{r:.1}"));
-    let on_entry = if app.entry.is_some() && !app.loading { crate::progress::format_duration(std::time::Duration::from_secs_f64((app.now - app.entry_started).max(0.0))) } else { "–".into() };
-    let full = format!(" {}/{} done · {rate}/min · this {on_entry}", app.done, app.total);
+    let on_entry = if app.review.entry.is_some() && !app.review.loading { crate::progress::format_duration(std::time::Duration::from_secs_f64((app.now - app.review.entry_started).max(0.0))) } else { "–".into() };
+    let full = format!(" {}/{} done · {rate}/min · this {on_entry}", app.review.done, app.review.total);
     let used: usize = spans.iter().map(|s| s.width()).sum();
     // Narrow terminals keep the counts and drop the words.
-    let stats = if used + full.chars().count() <= area.width as usize { full } else { format!(" {}/{} · {rate}/min", app.done, app.total) };
+    let stats = if used + full.chars().count() <= area.width as usize { full } else { format!(" {}/{} · {rate}/min", app.review.done, app.review.total) };
     spans.push(Span::styled(stats, cx.muted()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

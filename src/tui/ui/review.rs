@@ -16,16 +16,16 @@ use crate::tui::app::{App, ItemView, Screen};
 const SIDE_BY_SIDE_MIN: u16 = 100;
 
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
-    let (main, guide) = if app.show_guidelines {
+    let (main, guide) = if app.review.show_guidelines {
         let [m, g] = Layout::vertical([Constraint::Min(6), Constraint::Percentage(40)]).areas(area);
         (m, Some(g))
     } else {
         (area, None)
     };
-    match &app.entry {
-        _ if app.loading => f.render_widget(Paragraph::new("loading…").style(cx.muted()).block(cx.block(" Review ")), main),
+    match &app.review.entry {
+        _ if app.review.loading => f.render_widget(Paragraph::new("loading…").style(cx.muted()).block(cx.block(" Review ")), main),
         None => {
-            let msg = if app.queue_empty {
+            let msg = if app.review.queue_empty {
                 "The queue is done for you. Start `mine` on the Pipeline screen (tab) for more, or check the Dashboard."
             } else {
                 "Nothing queued yet: run prelabel, embed and mine from the Pipeline screen (tab)."
@@ -33,7 +33,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
             f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).block(cx.block(" Review ")), main);
         }
         Some(e) => {
-            let reason = reason_line(&e.entry.reason, &e.entry.strategy, app.suggestion_visible());
+            let reason = reason_line(&e.entry.reason, &e.entry.strategy, app.review.suggestion_visible());
             let [r, items] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(main);
             f.render_widget(Paragraph::new(Line::from(vec![Span::styled("why: ", cx.muted()), Span::raw(reason)])), r);
             match &e.b {
@@ -97,11 +97,11 @@ fn item_panel(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &ItemView, sid
     let key = |i: usize| Span::styled(format!("[{}] ", keys.get(i).map_or("", |s| s.as_str())), Style::default().fg(cx.theme.accent));
     // Model probabilities, one bar per label — or, blind, the labels and their keys only.
     match &it.probs {
-        _ if !app.suggestion_visible() => {
+        _ if !app.review.suggestion_visible() => {
             for (i, l) in app.labels.iter().enumerate() {
                 lines.push(Line::from(vec![key(i), Span::styled(inert(&l.name, false), Style::default().fg(cx.theme.label(i)))]));
             }
-            let why = match &app.entry {
+            let why = match &app.review.entry {
                 Some(e) if e.entry.audit => "blind: an audit item (drawn at random from the pool)".to_string(),
                 _ => format!("blind: the model's prediction is hidden ({} shows it)", cx.keys(Some(Screen::Review), &Action::TogglePredictions)),
             };
@@ -120,7 +120,7 @@ fn item_panel(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &ItemView, sid
         }
         None => lines.push(Line::from(Span::styled("no model prediction yet", cx.muted()))),
     }
-    let decided = app.decided.contains(&it.key);
+    let decided = app.review.decided.contains(&it.key);
     let status = match (&it.mine, decided) {
         (Some(l), _) => Span::styled(format!("✔ your label: {}", inert(l, false)), Style::default().fg(cx.theme.ok).add_modifier(Modifier::BOLD)),
         (None, true) => Span::styled("skipped", cx.muted()),
@@ -132,6 +132,6 @@ fn item_panel(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &ItemView, sid
         lines.push(Line::from(l.to_string()));
     }
     let title = format!(" {title} · {} ", crate::text::one_line(&it.id, 40));
-    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((app.scroll, 0)).block(cx.block(title));
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((app.review.scroll, 0)).block(cx.block(title));
     f.render_widget(p, area);
 }

@@ -12,14 +12,14 @@ use crate::text::{inert, one_line};
 use crate::tui::app::App;
 
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
-    let Some(set) = &app.set else {
+    let Some(set) = &app.sets.set else {
         let text = "No sets yet. Build one with `hifi select betr`, `hifi select limo` or `hifi self-train`.";
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(cx.block(" Sets ")), area);
         return;
     };
     let [list, detail] = Layout::vertical([Constraint::Percentage(50), Constraint::Min(4)]).areas(area);
     let height = list.height.saturating_sub(2) as usize;
-    let first = app.set_sel.saturating_sub(height.saturating_sub(1));
+    let first = app.sets.sel.saturating_sub(height.saturating_sub(1));
     let width = list.width.saturating_sub(2) as usize;
     let lines: Vec<Line> = set
         .entries
@@ -29,7 +29,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         .take(height)
         .map(|(i, e)| {
             let mut st = if e.vetoed { Style::default().fg(cx.theme.muted).add_modifier(Modifier::CROSSED_OUT) } else { Style::default() };
-            if i == app.set_sel {
+            if i == app.sets.sel {
                 st = st.bg(cx.theme.selected_bg).add_modifier(Modifier::BOLD);
             }
             let mark = if e.vetoed { "✗" } else { " " };
@@ -50,7 +50,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         set.all.len()
     );
     f.render_widget(Paragraph::new(lines).block(cx.block(title)), list);
-    if let Some(e) = set.entries.get(app.set_sel) {
+    if let Some(e) = set.entries.get(app.sets.sel) {
         let mut lines = vec![Line::from(Span::styled(format!("why: {}", inert(&e.reasons.to_string(), false)), cx.muted()))];
         if e.vetoed {
             let why = e.veto_reason.as_deref().map_or(String::new(), |r| format!(" ({})", inert(r, false)));

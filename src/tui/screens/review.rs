@@ -1,0 +1,248 @@
+//! The review screen's state: the entry under review, what was decided on it, and the
+//! session's counts; labels, skips, flags, notes, undo and redo.
+
+use super::Shared;
+use crate::store::{Annotation, AnnotationKind};
+use crate::tui::action::{Action, Effect};
+use crate::tui::view::{EntryView, Input as TextInput, InputPurpose, Level};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewState {
+    pub entry: Option<EntryView>,
+    /// Waiting for the next entry.
+    pub loading: bool,
+    /// The queue is exhausted for this annotator.
+    pub queue_empty: bool,
+    /// Items of the current entry with a decision saved in this view.
+    pub decided: Vec<i64>,
+    pub note: Option<String>,
+    pub flagged: bool,
+    pub done: i64,
+    pub total: i64,
+    pub first_label_at: Option<f64>,
+    pub session_labels: u64,
+    pub entry_started: f64,
+    pub show_guidelines: bool,
+    /// The model's predicted label and probabilities are on screen (`p`; off by default so
+    /// labels are given blind; audit items are always blind). Recorded on every decision.
+    pub show_predictions: bool,
+    pub scroll: u16,
+}
+
+impl Default for ReviewState {
+    fn default() -> Self {
+        ReviewState {
+            entry: None,
+            loading: true,
+            queue_empty: false,
+            decided: Vec::new(),
+            note: None,
+            flagged: false,
+            done: 0,
+            total: 0,
+            first_label_at: None,
+            session_labels: 0,
+            entry_started: 0.0,
+            show_guidelines: false,
+            show_predictions: false,
+            scroll: 0,
+        }
+    }
+}
+
+impl ReviewState {
+    /// Whether the current entry's model suggestion is on screen: only when predictions are
+    /// turned on and the entry is not from the audit stratum (always blind).
+    pub fn suggestion_visible(&self) -> bool {
+        self.show_predictions && !self.entry.as_ref().is_some_and(|e| e.entry.audit)
+    }
+
+    pub fn update(&mut self, cx: &mut Shared, action: Action) -> Vec<Effect> {
+        use Action::*;
+        match action {
+            ToggleGuidelines => {
+                self.show_guidelines = !self.show_guidelines;
+                vec![]
+            }
+            TogglePredictions => {
+                if self.entry.as_ref().is_some_and(|e| e.entry.audit) {
+                    cx.say("audit items are labeled blind: the model's prediction stays hidden", Level::Warn);
+                } else {
+                    self.show_predictions = !self.show_predictions;
+                    let what = if self.show_predictions { "shown: labels from now on are recorded as not blind" } else { "hidden: labels are recorded as blind" };
+                    cx.say(format!("model predictions {what}"), Level::Info);
+                }
+                vec![]
+            }
+            Scroll(d) => {
+                self.scroll = (i32::from(self.scroll) + d).clamp(0, 10_000) as u16;
+                vec![]
+            }
+            LabelLeft(i) => self.label(cx, &[0], i),
+            LabelRight(i) => self.label(cx, &[1], i),
+            LabelBoth(i) => self.label(cx, &[0, 1], i),
+            Skip => self.decide_rest(cx, AnnotationKind::Skip),
+            Flag => {
+                if self.flagged {
+                    return vec![];
+                }
+                self.flagged = true;
+                self.decide_kind(cx, AnnotationKind::Flag, false)
+            }
+            StartNote => {
+                if self.entry.is_some() {
+                    *cx.input = Some(TextInput { purpose: InputPurpose::Note, text: self.note.clone().unwrap_or_default() });
+                }
+                vec![]
+            }
+            Undo => {
+                *cx.message = None;
+                vec![Effect::Undo]
+            }
+            Redo => {
+                *cx.message = None;
+                vec![Effect::Redo]
+            }
+            Loaded { entry, done, total } => {
+                self.loading = false;
+                self.done = done;
+                self.total = total;
+                self.decided.clear();
+                self.flagged = false;
+                self.scroll = 0;
+                self.entry_started = cx.now;
+                self.queue_empty = entry.is_none();
+                self.entry = entry.map(|e| *e);
+                vec![]
+            }
+            Saved { item, kind, label } => {
+                if kind == AnnotationKind::Label {
+                    self.session_labels += 1;
+                    self.first_label_at.get_or_insert(cx.now);
+                    if let Some(e) = self.entry.as_mut() {
+                        for it in std::iter::once(&mut e.a).chain(e.b.as_mut()) {
+                            if it.key == item {
+                                it.mine = label.clone();
+                            }
+                        }
+                    }
+                }
+                if matches!(kind, AnnotationKind::Label | AnnotationKind::Skip) && !self.decided.contains(&item) {
+                    self.decided.push(item);
+                }
+                self.maybe_advance(cx)
+            }
+            Undone(ev) => self.reload_after(cx, ev, "undid", "undo"),
+            Redone(ev) => self.reload_after(cx, ev, "redid", "redo"),
+            _ => vec![],
+        }
+    }
+
+    /// A new queue may be waiting (mining finished): load it if nothing is on screen.
+    pub fn queue_changed(&mut self) -> Vec<Effect> {
+        if self.entry.is_none() || self.queue_empty {
+            self.loading = true;
+            return vec![Effect::LoadNext];
+        }
+        vec![]
+    }
+
+    /// The note typed in the input overlay, kept for the next decision.
+    pub fn set_note(&mut self, text: &str) {
+        let t = text.trim().to_string();
+        self.note = (!t.is_empty()).then_some(t);
+    }
+
+    fn reload_after(&mut self, cx: &mut Shared, ev: Option<crate::store::LabelEvent>, verb: &str, noun: &str) -> Vec<Effect> {
+        match ev {
+            Some(e) => {
+                cx.say(format!("{verb} {} {}", e.kind.as_str(), e.label.unwrap_or_default()), Level::Info);
+                self.loading = true;
+                vec![Effect::LoadNext]
+            }
+            None => {
+                cx.say(format!("nothing to {noun}"), Level::Info);
+                vec![]
+            }
+        }
+    }
+
+    /// Keys of the entry's items at `sides` (0 = left/single, 1 = right).
+    fn items_at(&self, sides: &[usize]) -> Vec<i64> {
+        let Some(e) = &self.entry else { return vec![] };
+        sides
+            .iter()
+            .filter_map(|s| match s {
+                0 => Some(e.a.key),
+                _ => e.b.as_ref().map(|b| b.key),
+            })
+            .collect()
+    }
+
+    fn label(&mut self, cx: &mut Shared, sides: &[usize], i: usize) -> Vec<Effect> {
+        let Some(label) = cx.labels.get(i).map(|l| l.name.clone()) else { return vec![] };
+        if self.loading {
+            return vec![];
+        }
+        // On a single-item entry, a right-hand key labels the one item too.
+        let single = self.entry.as_ref().is_some_and(|e| e.b.is_none());
+        let sides: Vec<usize> = if single { vec![0] } else { sides.to_vec() };
+        let keys = self.items_at(&sides);
+        let note = self.note.take();
+        *cx.message = None;
+        let mut out = Vec::new();
+        for key in keys {
+            *cx.pending += 1;
+            out.push(Effect::Annotate(Annotation {
+                item: key,
+                annotator: cx.annotator.to_string(),
+                kind: AnnotationKind::Label,
+                label: Some(label.clone()),
+                note: note.clone(),
+                suggestion: Some(self.suggestion_visible()),
+            }));
+        }
+        out
+    }
+
+    /// A skip or flag event for items not yet decided (`only_undecided`) or all items.
+    fn decide_kind(&mut self, cx: &mut Shared, kind: AnnotationKind, only_undecided: bool) -> Vec<Effect> {
+        if self.loading {
+            return vec![];
+        }
+        let keys: Vec<i64> = self.items_at(&[0, 1]).into_iter().filter(|k| !only_undecided || !self.decided.contains(k)).collect();
+        let note = if kind == AnnotationKind::Flag { self.note.clone() } else { self.note.take() };
+        let mut out = Vec::new();
+        for key in keys {
+            *cx.pending += 1;
+            out.push(Effect::Annotate(Annotation {
+                item: key,
+                annotator: cx.annotator.to_string(),
+                kind,
+                label: None,
+                note: note.clone(),
+                suggestion: Some(self.suggestion_visible()),
+            }));
+        }
+        out
+    }
+
+    fn decide_rest(&mut self, cx: &mut Shared, kind: AnnotationKind) -> Vec<Effect> {
+        let out = self.decide_kind(cx, kind, true);
+        if out.is_empty() {
+            return self.maybe_advance(cx);
+        }
+        out
+    }
+
+    /// Move on once every item of the entry is decided and every save is committed.
+    fn maybe_advance(&mut self, cx: &Shared) -> Vec<Effect> {
+        let Some(e) = &self.entry else { return vec![] };
+        let all = e.items().all(|it| self.decided.contains(&it.key));
+        if all && *cx.pending == 0 && !self.loading {
+            self.loading = true;
+            return vec![Effect::LoadNext];
+        }
+        vec![]
+    }
+}

@@ -1,0 +1,167 @@
+//! What the screens show and what actions carry: plain data, no update logic, no terminal
+//! code. Screens (`super::screens`) own the state built from it; `super::action` moves it.
+
+use crate::store::{QueueEntry, SelectionEntry};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Screen {
+    Review,
+    Pipeline,
+    Dashboard,
+    Adjudicate,
+    Sets,
+}
+
+pub const SCREENS: [Screen; 5] = [Screen::Review, Screen::Pipeline, Screen::Dashboard, Screen::Adjudicate, Screen::Sets];
+
+impl Screen {
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Review => "Review",
+            Screen::Pipeline => "Pipeline",
+            Screen::Dashboard => "Dashboard",
+            Screen::Adjudicate => "Adjudicate",
+            Screen::Sets => "Sets",
+        }
+    }
+}
+
+/// Free text being typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputPurpose {
+    Note,
+    Reason { item: i64, label: usize },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub purpose: InputPurpose,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// One item as the reviewer sees it (never the gold label, never another annotator's label).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemView {
+    pub key: i64,
+    pub id: String,
+    pub text: String,
+    /// The newest model's probabilities, in `model_labels` order.
+    pub probs: Option<Vec<f64>>,
+    pub model_labels: Vec<String>,
+    /// This annotator's label in force, if any.
+    pub mine: Option<String>,
+}
+
+/// A queue entry with its items loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryView {
+    pub entry: QueueEntry,
+    pub a: ItemView,
+    pub b: Option<ItemView>,
+}
+
+impl EntryView {
+    pub fn items(&self) -> impl Iterator<Item = &ItemView> {
+        std::iter::once(&self.a).chain(self.b.as_ref())
+    }
+}
+
+/// One disagreement between annotators, for adjudication.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub item: i64,
+    pub id: String,
+    pub text: String,
+    /// (annotator, label)
+    pub labels: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DashboardData {
+    /// (annotator, labels in force)
+    pub per_annotator: Vec<(String, i64)>,
+    /// (label, count) in the eval split.
+    pub eval_balance: Vec<(String, i64)>,
+    pub train_size: i64,
+    /// Mean pairwise Cohen's kappa between annotators on shared items, with the item count.
+    pub expert_kappa: Option<(String, usize)>,
+    /// The newest model vs resolved expert labels on the eval split.
+    pub model_kappa: Option<(String, usize)>,
+    /// (round, kappa) for the chart.
+    pub rounds: Vec<(f64, f64)>,
+    /// The stopping verdict over the rounds.
+    pub verdict: Option<String>,
+    /// The newest model on the audit stratum and eval labels that were not blind, as lines.
+    pub audit: Vec<String>,
+    /// The newest `hifi simulate`: (strategy, [(budget, kappa)]).
+    pub simulation: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// A built set (LIMO, BETR, self-training) under expert review before export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetView {
+    pub id: i64,
+    pub kind: String,
+    pub created_at: String,
+    pub entries: Vec<SelectionEntry>,
+    /// Every set's id, oldest first (for previous / next).
+    pub all: Vec<i64>,
+}
+
+/// Pipeline stages the workstation can start, named for what runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Prelabel,
+    Embed,
+    Mine,
+    /// `hifi round`: train a probe on the expert labels, predict, evaluate, mine.
+    ProbeRound,
+    /// `hifi round --trainer lora`: train a LoRA adapter, prelabel again, evaluate, mine.
+    LoraRound,
+    /// `hifi round --trainer zero-shot`: score the prelabeling model as it is.
+    ZeroShotRound,
+}
+
+pub const STAGES: [Stage; 6] = [Stage::Prelabel, Stage::Embed, Stage::Mine, Stage::ProbeRound, Stage::LoraRound, Stage::ZeroShotRound];
+
+impl Stage {
+    pub fn title(self) -> &'static str {
+        match self {
+            Stage::Prelabel => "prelabel",
+            Stage::Embed => "embed",
+            Stage::Mine => "mine",
+            Stage::ProbeRound => "probe round",
+            Stage::LoraRound => "LoRA round",
+            Stage::ZeroShotRound => "zero-shot round",
+        }
+    }
+
+    /// Whether the stage loads an LLM (prelabel and embed; a LoRA round trains and predicts
+    /// with one). Two at once would hold two models in memory and share the same cores, so
+    /// only one runs at a time.
+    pub fn loads_model(self) -> bool {
+        matches!(self, Stage::Prelabel | Stage::Embed | Stage::LoraRound)
+    }
+
+    /// Whether finishing it may leave a new review queue (it mines).
+    pub fn mines(self) -> bool {
+        matches!(self, Stage::Mine | Stage::ProbeRound | Stage::LoraRound)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobState {
+    Idle,
+    Running { done: u64, total: u64, note: String, started: f64 },
+    Done(String),
+    Failed(String),
+    /// Cancelled by the user: what it said as it stopped (what was kept).
+    Cancelled(String),
+}
