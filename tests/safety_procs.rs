@@ -317,7 +317,7 @@ fn the_workstation_asks_before_running_a_hifi_toml_command() {
     };
     wait_for("done", 30);
     keys(&["F2"]);
-    wait_for("lora round", 10);
+    wait_for("LoRA round", 10);
     // The fifth stage is the LoRA round.
     keys(&["Down", "Down", "Down", "Down", "Enter"]);
     let s = wait_for("Run a command from hifi.toml?", 10);

@@ -219,8 +219,12 @@ fn clusters(data: &[f32], dim: usize, n: usize, k: usize, seed: u64, cancel: &Ca
     let records = Array2::from_shape_vec((idx.len(), dim), buf).map_err(super::linalg::shape)?;
     let centers = match fit_records_seeded(records, k.min(idx.len()), rng) {
         Ok(c) => Centers::new(c),
-        // k-means cannot fail on finite data short of degenerate input; one cluster then.
-        Err(_) => return Ok(Some(vec![0; n])),
+        // k-means cannot fail on finite data short of degenerate input; one cluster then,
+        // said where the user sees it (stderr, or hifi.log under the workstation).
+        Err(e) => {
+            tracing::warn!("adaptive: k-means over {} rows failed ({e}); exploring the pool as one region", idx.len());
+            return Ok(Some(vec![0; n]));
+        }
     };
     if cancel.is_cancelled() {
         return Ok(None);
