@@ -140,6 +140,27 @@ impl Policy for LoraPolicy<'_> {
     }
 }
 
+/// The stand-in's M-step: it learns the pairs (its replies move to the next spread); no
+/// adapter file is made.
+impl Policy for crate::llm::stand_in::StandIn {
+    fn generator(&mut self) -> &mut dyn Generate {
+        self
+    }
+
+    fn fit(
+        &mut self,
+        _store: &mut Store,
+        name: &str,
+        _system: Option<&str>,
+        kept: &[(&PromptItem, String)],
+        _progress: &mut dyn Progress,
+        _cancel: &CancelToken,
+    ) -> Result<Fitted> {
+        self.learn(kept.iter().map(|(p, r)| (p.text.clone(), r.clone())).collect());
+        Ok(Fitted { adapter: PathBuf::from("stand-in").join(name), lora: json!({"stand_in": true}), final_loss: None, too_long: 0 })
+    }
+}
+
 /// The prompts split into held-out and training ones, after the checks that need no model.
 struct Plan<'p> {
     heldout: Vec<&'p PromptItem>,
