@@ -12,6 +12,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 
 use super::engine::{context_params, Engine, EngineOptions, LlmError};
+use super::model::Embed;
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Progress};
 use crate::store::Store;
@@ -151,8 +152,21 @@ pub fn run(store: &mut Store, params: &EmbedParams, progress: &mut dyn Progress,
     let engine = Engine::load(&params.model, params.engine.clone())?;
     let sha = store.file_sha256(&params.model).map_err(|e| Error::io(&params.model, e))?;
     let mut embedder = Embedder::new(&engine, params.batch_items.max(1))?;
-    let dim = embedder.dim;
-    let (set_id, rel) = store.embedding_set(&params.model.display().to_string(), &sha, dim)?;
+    run_with(store, params, &sha, &mut embedder, progress, cancel)
+}
+
+/// Embed every item that has no vector yet in the set of `params.model` (identified by
+/// `sha`) with `embedder`: the stage after its model is loaded.
+pub fn run_with(
+    store: &mut Store,
+    params: &EmbedParams,
+    sha: &str,
+    embedder: &mut dyn Embed,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<EmbedReport> {
+    let dim = embedder.dim();
+    let (set_id, rel) = store.embedding_set(&params.model.display().to_string(), sha, dim)?;
     let path = store.root().join(&rel);
     crate::files::prepare_in_project(store.root(), &path).map_err(|e| Error::io(&path, e))?;
     // One writer per vector file: a second `hifi embed` waits rather than interleaving rows.

@@ -1,13 +1,19 @@
 //! The llama.cpp engine (through `llama-cpp-2`): load a GGUF, score labels by
 //! log-probability with a cached prompt prefix, embed texts, and the `prelabel` / `embed`
-//! stages built on them.
+//! stages built on them. Stages ask a model through the small traits of [`model`] (score,
+//! embed, generate); llama.cpp implements them, and [`stand_in`] does so deterministically
+//! for tests.
 
 pub mod embed;
 mod engine;
 pub mod generate;
 pub mod gguf;
+pub mod model;
 pub mod prelabel;
 pub mod prompt;
 pub mod score;
+#[doc(hidden)]
+pub mod stand_in;
 
 pub use engine::{context_params, Engine, EngineOptions, LlmError, PromptPrefix};
+pub use model::{Embed, Engines, Generate, Models, Scorer};

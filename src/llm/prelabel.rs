@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::engine::{Engine, EngineOptions, PromptPrefix};
 use super::prompt;
+use super::model::Scorer;
 use super::score::{LabelScorer, ScorerSpec};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -116,7 +117,7 @@ pub fn run(
     };
     let p = prepare_prompt(&engine, store, cfg, &model_sha, adapter_sha.as_deref())?;
     let labels = cfg.label_names();
-    let model_id = store.register_model(&ModelRecord {
+    let record = ModelRecord {
         id: 0,
         fingerprint: p.fingerprint.clone(),
         kind: "llm".into(),
@@ -127,10 +128,9 @@ pub fn run(
         prompt_sha256: Some(p.prompt_sha256.clone()),
         labels: labels.clone(),
         few_shot: Some(p.few_shot),
-    })?;
-    let total_items = store.item_count()? as u64;
-    let todo_all = store.count_unpredicted(model_id)? as u64;
-    let todo = params.limit.map_or(todo_all, |l| todo_all.min(l as u64));
+    };
+    // Registered before the scorer is made, as always (run_with finds it again).
+    store.register_model(&record)?;
     let mut scorer = LabelScorer::new(
         &engine,
         &ScorerSpec {
@@ -142,6 +142,26 @@ pub fn run(
             kv: cfg.model.kv_cache,
         },
     )?;
+    run_with(store, cfg, params, &record, &mut scorer, progress, cancel)
+}
+
+/// Score every item not yet scored under `record`'s fingerprint with `scorer` (made for
+/// `record`'s prompt and `cfg`'s labels): the stage after its model is loaded. `record` is
+/// registered (or found) in the store; `params.limit` caps the items scored.
+pub fn run_with(
+    store: &mut Store,
+    cfg: &Config,
+    params: &PrelabelParams,
+    record: &ModelRecord,
+    scorer: &mut dyn Scorer,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<PrelabelReport> {
+    let labels = cfg.label_names();
+    let model_id = store.register_model(record)?;
+    let total_items = store.item_count()? as u64;
+    let todo_all = store.count_unpredicted(model_id)? as u64;
+    let todo = params.limit.map_or(todo_all, |l| todo_all.min(l as u64));
     // Contextual calibration: the label log-probs of a content-free input, subtracted from every
     // item's before normalising (zeros when switched off).
     let prior = if cfg.prompt.calibrate {
@@ -187,7 +207,7 @@ pub fn run(
     progress.finish(&format!("{scored} scored, {} already done, {truncated} truncated", total_items - todo_all));
     Ok(PrelabelReport {
         model_id,
-        fingerprint: p.fingerprint,
+        fingerprint: record.fingerprint.clone(),
         scored,
         already_done: total_items - todo_all,
         remaining,

@@ -23,8 +23,8 @@ use super::{all_keys, item_vectors, shown};
 use crate::error::{Error, Result};
 use crate::io::records::read_records;
 use crate::io::{Format, Problems};
-use crate::llm::embed::{cosine, l2_normalised, Embedder};
-use crate::llm::{Engine, EngineOptions};
+use crate::llm::embed::{cosine, l2_normalised};
+use crate::llm::{EngineOptions, Engines, Models};
 use crate::progress::{CancelToken, Progress};
 use crate::store::{NewSelectionEntry, SelectionKind, Store};
 
@@ -143,6 +143,11 @@ pub fn top_by_rank(best: &[(usize, f32)], share: f64) -> HashSet<usize> {
 
 /// Run BETR on the project's pool and save the kept set.
 pub fn run(store: &mut Store, params: &BetrParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<BetrReport> {
+    run_with(store, params, &mut Engines::new(params.engine.clone()), progress, cancel)
+}
+
+/// [`run`] with the embedding model (`model`) from `models`.
+pub fn run_with(store: &mut Store, params: &BetrParams, models: &mut dyn Models, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<BetrReport> {
     let started = Instant::now();
     for (what, v) in [("--keep", params.keep), ("--positive", params.positive)] {
         if !(v > 0.0 && v <= 1.0) {
@@ -154,10 +159,8 @@ pub fn run(store: &mut Store, params: &BetrParams, progress: &mut dyn Progress, 
     if keys.is_empty() {
         return Err(Error::Input("the pool is empty: `hifi import` items first".into()));
     }
-    progress.start("load", 0);
-    let engine = Engine::load(&params.model, params.engine.clone())?;
+    let mut embedder = models.embedder(&params.model, 8, progress)?;
     let sha = store.file_sha256(&params.model).map_err(|e| Error::io(&params.model, e))?;
-    let mut embedder = Embedder::new(&engine, 8)?;
 
     progress.start("embed targets", sets.iter().map(|s| s.1.len() as u64).sum());
     let mut target_vecs: Vec<Vec<Vec<f32>>> = Vec::new();
@@ -181,7 +184,7 @@ pub fn run(store: &mut Store, params: &BetrParams, progress: &mut dyn Progress, 
     let mut sample: Vec<i64> = keys.clone();
     sample.shuffle(&mut rng);
     sample.truncate(params.sample.max(1));
-    let (sample_vecs, embedded_now) = item_vectors(store, &sha, &mut embedder, &sample, progress, cancel)?;
+    let (sample_vecs, embedded_now) = item_vectors(store, &sha, &mut *embedder, &sample, progress, cancel)?;
 
     // 80% of the sample trains each set's classifier, 20% judges it.
     let n_train = ((sample.len() as f64) * 0.8).round() as usize;

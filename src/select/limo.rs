@@ -22,8 +22,7 @@ use super::hashed::{Features, Hasher};
 use super::rubric::{self, Weights};
 use super::{item_vectors, judged_samples, prompt_items, PromptItem, SamplingParams};
 use crate::error::{Error, Result};
-use crate::llm::embed::Embedder;
-use crate::llm::Engine;
+use crate::llm::{Engines, Models};
 use crate::progress::{CancelToken, Progress};
 use crate::store::{NewSelectionEntry, SelectionKind, Store};
 
@@ -92,6 +91,13 @@ struct Candidate<'a> {
 }
 
 pub fn run(store: &mut Store, params: &LimoParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<LimoReport> {
+    let mut models = Engines::new(params.sampling.engine.clone()).embedder_note("load embedder");
+    run_with(store, params, &mut models, progress, cancel)
+}
+
+/// [`run`] with the models from `models`: the sampling model (`sampling.model`) only for the
+/// pass rate, the embedding model (`embed_model`) only when there are clusters to make.
+pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<LimoReport> {
     let started = Instant::now();
     if params.size == 0 {
         return Err(Error::Input("--size must be at least 1".into()));
@@ -110,15 +116,12 @@ pub fn run(store: &mut Store, params: &LimoParams, progress: &mut dyn Progress, 
 
     // (item, difficulty, passes, responses judged correct with their origin)
     let mut judged: Vec<(&PromptItem, f64, Option<usize>, Vec<(String, String)>)> = Vec::new();
-    // The sampling engine, kept to embed with when the embedding model is the same file.
-    let mut gen_engine = None;
     match difficulty {
         Difficulty::PassRate => {
-            progress.start("load", 0);
-            let engine = gen_engine.insert(Engine::load(&sp.model, sp.engine.clone())?);
+            let model = models.generator(&sp.model, progress)?;
             let refd: Vec<&PromptItem> = items.iter().filter(|i| i.reference.is_some()).collect();
             dropped.no_reference = items.len() - refd.len();
-            let samples = judged_samples(engine, &refd, sp, sp.gen(sp.samples, sp.temperature), 0, progress, cancel)?;
+            let samples = judged_samples(model, &refd, sp, sp.gen(sp.samples, sp.temperature), 0, progress, cancel)?;
             for (it, replies) in refd.into_iter().zip(samples) {
                 let passes = replies.iter().filter(|r| r.1).count();
                 if passes == replies.len() {
@@ -189,17 +192,11 @@ pub fn run(store: &mut Store, params: &LimoParams, progress: &mut dyn Progress, 
     // Diversity clusters over the candidates' embeddings.
     let k = params.clusters.unwrap_or_else(|| crate::curate::k_rule(eligible)).clamp(1, params.size.max(1)).min(eligible.max(1));
     let assign = if k > 1 {
-        let embedder_engine = match gen_engine.take() {
-            Some(e) if params.embed_model == sp.model => e,
-            _ => {
-                progress.start("load embedder", 0);
-                Engine::load(&params.embed_model, sp.engine.clone())?
-            }
-        };
+        // The sampling model's engine embeds too when the embedding model is the same file.
+        let mut embedder = models.embedder(&params.embed_model, 8, progress)?;
         let sha = store.file_sha256(&params.embed_model).map_err(|e| Error::io(&params.embed_model, e))?;
-        let mut embedder = Embedder::new(&embedder_engine, 8)?;
         let keys: Vec<i64> = cands.iter().map(|c| c.item.key).collect();
-        let (vecs, _) = item_vectors(store, &sha, &mut embedder, &keys, progress, cancel)?;
+        let (vecs, _) = item_vectors(store, &sha, &mut *embedder, &keys, progress, cancel)?;
         let dim = vecs.first().map_or(0, Vec::len);
         let flat: Vec<f32> = vecs.into_iter().flatten().collect();
         crate::curate::kmeans_assign(&flat, dim, k, sp.seed).map_err(|e| Error::Input(format!("clustering failed: {e}")))?

@@ -14,7 +14,8 @@ pub mod selftrain;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::llm::embed::{l2_normalised, Embedder, Vectors};
+use crate::llm::embed::{l2_normalised, Vectors};
+use crate::llm::{Embed, Generate};
 use crate::progress::{CancelToken, Progress};
 use crate::store::Store;
 
@@ -24,7 +25,7 @@ use crate::store::Store;
 pub(crate) fn item_vectors(
     store: &Store,
     model_sha: &str,
-    embedder: &mut Embedder<'_>,
+    embedder: &mut dyn Embed,
     keys: &[i64],
     progress: &mut dyn Progress,
     cancel: &CancelToken,
@@ -164,10 +165,10 @@ mod tests {
     }
 }
 
-/// `gen.samples` replies from `engine` to each prompt, each judged by `sp.reward`. `round` varies
+/// `gen.samples` replies from `model` to each prompt, each judged by `sp.reward`. `round` varies
 /// the random streams between calls (ReST-EM iterations) while keeping each reproducible.
 pub(crate) fn judged_samples(
-    engine: &crate::llm::Engine,
+    model: &mut dyn Generate,
     items: &[&PromptItem],
     sp: &SamplingParams,
     gen: crate::llm::generate::GenParams,
@@ -175,18 +176,13 @@ pub(crate) fn judged_samples(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<Vec<Vec<(String, bool)>>> {
-    let mut prompts = Vec::with_capacity(items.len());
-    for it in items {
-        prompts.push(engine.chat_prompt(sp.system.as_deref(), &it.text)?);
-    }
-    let longest = prompts.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    let mut generator = crate::llm::generate::Generator::new(engine, gen, longest)?;
+    let users: Vec<&str> = items.iter().map(|it| it.text.as_str()).collect();
+    let keys: Vec<u64> = items.iter().map(|it| (it.key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ round).collect();
     progress.start("sample", items.len() as u64);
     let started = std::time::Instant::now();
     let (mut out, mut tokens) = (Vec::with_capacity(items.len()), 0usize);
-    for (i, (it, prompt)) in items.iter().zip(&prompts).enumerate() {
-        let key = (it.key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ round;
-        let replies = generator.sample(prompt, key, cancel)?;
+    model.replies(sp.system.as_deref(), &users, &keys, &gen, cancel, &mut |i, replies| {
+        let it = items[i];
         let mut judged = Vec::with_capacity(replies.len());
         for r in replies {
             tokens += r.tokens.len();
@@ -196,7 +192,8 @@ pub(crate) fn judged_samples(
         out.push(judged);
         let rate = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
         progress.update(i as u64 + 1, &format!("{rate:.0} tok/s"));
-    }
+        Ok(())
+    })?;
     progress.finish(&format!("{} replies", out.iter().map(Vec::len).sum::<usize>()));
     Ok(out)
 }
