@@ -5,6 +5,7 @@
 //! for tests.
 
 pub mod embed;
+mod embedder;
 mod engine;
 pub mod generate;
 pub mod gguf;

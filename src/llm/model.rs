@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::embed::{Embedded, Embedder};
+use super::embedder::{Embedded, Embedder};
 use super::engine::{Engine, EngineOptions, LlmError};
 use super::generate::{GenParams, Generated, Generator};
 use super::score::{LabelScorer, Scored};

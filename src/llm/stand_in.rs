@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use super::embed::{l2_normalised, Embedded};
+use super::embedder::{l2_normalised, Embedded};
 use super::engine::LlmError;
 use super::generate::{GenParams, Generated};
 use super::model::{Embed, Generate, Models, Scorer};
