@@ -38,10 +38,10 @@ fn modules() -> BTreeMap<Module, String> {
 
 /// The longest known module a path (`crate::a::b::C`, `super::x`, `self::y`) written in `from` names.
 fn resolve(mods: &BTreeMap<Module, String>, from: &Module, path: &[&str]) -> Option<Module> {
-    let (mut base, rest): (Module, &[&str]) = match path.first()? {
-        &"crate" => (Vec::new(), &path[1..]),
-        &"self" => (from.clone(), &path[1..]),
-        &"super" => {
+    let (mut base, rest): (Module, &[&str]) = match *path.first()? {
+        "crate" => (Vec::new(), &path[1..]),
+        "self" => (from.clone(), &path[1..]),
+        "super" => {
             let mut b = from.clone();
             b.pop();
             let mut r = &path[1..];

@@ -75,10 +75,10 @@ fn cancelled_stages_are_outcomes_that_say_what_was_kept() {
 #[test]
 fn errors_stay_errors_and_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let e = pipeline::mine(dir.path(), &MineParams::default(), &mut Silent, &CancelToken::new()).err().expect("not a project");
+    let e = pipeline::mine(dir.path(), &MineParams::default(), &mut Silent, &CancelToken::new()).expect_err("not a project");
     assert!(e.to_string().contains("not a hifi project") && e.to_string().contains("hifi init"), "{e}");
     let (dir, _st) = synth_project();
     let o = RoundOverrides { adapter: Some("x.gguf".into()), ..RoundOverrides::of(Trainer::Probe) };
-    let e = pipeline::round(dir.path(), &o, &mut Silent, &CancelToken::new()).err().expect("--adapter without lora");
+    let e = pipeline::round(dir.path(), &o, &mut Silent, &CancelToken::new()).expect_err("--adapter without lora");
     assert!(e.to_string().contains("--adapter needs --trainer lora"), "{e}");
 }

@@ -294,10 +294,25 @@ pub fn run_job(
     Ok(outcome)
 }
 
+/// Remove what a killed trainer may have left beside `output`: an external trainer's
+/// `NAME.part`, and the built-in writer's temporary `.NAME.*.tmp` (see `crate::files`).
+fn remove_partial(output: &Path) {
+    let _ = std::fs::remove_file(output.with_extension("gguf.part"));
+    let (Some(dir), Some(name)) = (output.parent(), output.file_name()) else { return };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&prefix) && n.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[test]
     fn a_path_that_looks_like_shell_is_only_a_value() {
@@ -320,21 +335,5 @@ mod tests {
         let seen = std::fs::read_to_string(format!("{}.seen", job.display())).unwrap();
         assert_eq!(seen, format!("{}|{}", job.display(), out.display()));
         assert!(!dir.path().join("PWNED").exists() && !dir.path().join("PWNED2").exists());
-    }
-}
-
-/// Remove what a killed trainer may have left beside `output`: an external trainer's
-/// `NAME.part`, and the built-in writer's temporary `.NAME.*.tmp` (see `crate::files`).
-fn remove_partial(output: &Path) {
-    let _ = std::fs::remove_file(output.with_extension("gguf.part"));
-    let (Some(dir), Some(name)) = (output.parent(), output.file_name()) else { return };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with(&prefix) && n.ends_with(".tmp") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
     }
 }
