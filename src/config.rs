@@ -107,19 +107,13 @@ impl Default for SplitConfig {
 }
 
 /// The review screen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReviewConfig {
     /// Show the model's predicted label and probabilities while labeling (`p` toggles). Off by
     /// default: a visible suggestion anchors experts and inflates every agreement number. Each
     /// label records whether it was given blind.
     pub show_predictions: bool,
-}
-
-impl Default for ReviewConfig {
-    fn default() -> Self {
-        Self { show_predictions: false }
-    }
 }
 
 /// Queue refills (`hifi mine`, the workstation's mine stage).
@@ -320,7 +314,7 @@ impl Config {
         if !(0.0..=1.0).contains(&self.mine.audit_share) {
             return Err(format!("mine.audit_share = {} must be in [0, 1]", self.mine.audit_share));
         }
-        if !(self.stop.margin > 0.0 && self.stop.margin < 1.0) || !(self.stop.min_gain >= 0.0 && self.stop.min_gain < 1.0) {
+        if !(self.stop.margin > 0.0 && self.stop.margin < 1.0 && self.stop.min_gain >= 0.0 && self.stop.min_gain < 1.0) {
             return Err(format!("stop.margin = {} must be in (0, 1) and stop.min_gain = {} in [0, 1)", self.stop.margin, self.stop.min_gain));
         }
         if self.model.max_item_tokens == 0 || self.model.batch_items == 0 {

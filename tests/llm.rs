@@ -3,6 +3,7 @@
 //! its own share, a separate cache makes batching change nothing and a shared one is
 //! reproducible, prelabel resumes to the same numbers, embeddings behave, bad models and
 //! adapters give clear errors.
+#![allow(clippy::needless_range_loop)] // labels index several parallel arrays
 
 mod common;
 

@@ -426,7 +426,7 @@ fn cancel_kills_the_trainer_and_leaves_no_adapter_and_failures_say_why() {
     let cancel = CancelToken::new();
     let mut sink = CancelOnStep(cancel.clone(), 0);
     let t0 = std::time::Instant::now();
-    let err = train::job::run_job(&job, &dir.path().join("job.json"), &exe, &mut sink, &cancel).err().expect("cancelled");
+    let err = train::job::run_job(&job, &dir.path().join("job.json"), &exe, &mut sink, &cancel).expect_err("cancelled");
     assert!(matches!(err, train::TrainError::Cancelled), "{err}");
     assert_eq!(sink.1, 1);
     assert!(t0.elapsed().as_secs() < 120, "the 200-step job was not stopped");

@@ -168,7 +168,7 @@ pub(crate) fn fit_records_seeded(records: Array2<f32>, k: usize, mut rng: ChaCha
 /// Cluster `n = data.len() / dim` row vectors into `k` groups (k-means, seeded); returns each
 /// row's cluster. For small sets (LIMO's diversity quota), not the pool-scale path above.
 pub(crate) fn kmeans_assign(data: &[f32], dim: usize, k: usize, seed: u64) -> Result<Vec<usize>, String> {
-    let n = if dim == 0 { 0 } else { data.len() / dim };
+    let n = data.len().checked_div(dim).unwrap_or(0);
     let k = k.clamp(1, n.max(1));
     if n <= 1 || k == 1 {
         return Ok(vec![0; n]);

@@ -209,7 +209,7 @@ fn clusters(data: &[f32], dim: usize, n: usize, k: usize, seed: u64, cancel: &Ca
     if k <= 1 || n <= 1 {
         return Ok(Some(vec![0; n]));
     }
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x6578_706c_6f72_65);
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x0065_7870_6c6f_7265);
     let mut idx: Vec<usize> = if n > FIT_SAMPLE { rand::seq::index::sample(&mut rng, n, FIT_SAMPLE).into_vec() } else { (0..n).collect() };
     idx.sort_unstable();
     let mut buf = Vec::with_capacity(idx.len() * dim);

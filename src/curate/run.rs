@@ -209,7 +209,7 @@ pub(crate) fn add_audit(pool: &PoolView, entries: &mut Vec<NewQueueEntry>, share
     let queued: std::collections::HashSet<i64> = entries.iter().flat_map(|e| [Some(e.item_a), e.item_b]).flatten().collect();
     let mut rows: Vec<(u64, usize)> = (0..pool.len())
         .filter(|&r| !pool.labeled[r] && !queued.contains(&pool.keys[r]))
-        .map(|r| (mix(params.seed ^ 0x6175_6469_74, pool.keys[r] as u64), r))
+        .map(|r| (mix(params.seed ^ 0x0061_7564_6974, pool.keys[r] as u64), r))
         .collect();
     rows.sort_unstable();
     rows.truncate(want);

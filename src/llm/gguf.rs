@@ -44,7 +44,7 @@ pub fn inspect(path: &Path) -> Result<GgufInfo, String> {
         .ok_or_else(|| format!("{shown}: corrupt or truncated GGUF file (its metadata cannot be parsed)"))?;
     let get = |key: &str| {
         let i = ctx.find_key(key);
-        (i >= 0 && ctx.kv_type(i) as u32 == GGUF_TYPE_STRING).then(|| ctx.val_str(i).map(str::to_string)).flatten()
+        (i >= 0 && ctx.kv_type(i) == GGUF_TYPE_STRING).then(|| ctx.val_str(i).map(str::to_string)).flatten()
     };
     Ok(GgufInfo {
         version,

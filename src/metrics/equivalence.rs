@@ -42,6 +42,7 @@ fn model_kappa(shared: &[Vec<Option<usize>>], model: &[usize], ix: &[usize], k: 
     let raters = shared.first().map_or(0, Vec::len);
     let (mut sum, mut n) = (0.0, 0usize);
     let (mut a, mut m) = (Vec::new(), Vec::new());
+    #[allow(clippy::needless_range_loop)] // r indexes a column of every row of `shared`
     for r in 0..raters {
         a.clear();
         m.clear();

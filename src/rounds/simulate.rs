@@ -413,9 +413,9 @@ impl Run<'_, '_> {
                 fraction: if self.eval { params.eval_fraction } else { 0.0 },
                 counts: vec![(0.0, 0.0); k],
                 eval_of: HashMap::new(),
-                rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7370_6c69_74),
+                rng: ChaCha8Rng::seed_from_u64(seed ^ 0x0073_706c_6974),
             };
-            let mut audit_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6175_6469_74);
+            let mut audit_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0061_7564_6974);
             let (mut prev, mut filled, mut round, mut audit, mut labeled) = (0usize, 0usize, 0u64, 0usize, 0usize);
             // The predicting model's κ on the newest labels, scored before it trained on them.
             let mut held_out: Option<f64> = None;

@@ -229,12 +229,12 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
     for row in store.rounds()? {
         let Some(scores) = row.scores.and_then(|s| serde_json::from_value::<RoundScores>(s).ok()) else { continue };
         let model = row.model.unwrap_or(scores.model);
-        if !tops.contains_key(&model) {
+        if let std::collections::hash_map::Entry::Vacant(e) = tops.entry(model) {
             if store.model(model)?.is_none() {
                 notes.push(format!("round {}'s model {model} is no longer in the store: left out", row.id));
                 continue;
             }
-            tops.insert(model, top_labels(store, model, &idx)?);
+            e.insert(top_labels(store, model, &idx)?);
         }
         let top = &tops[&model];
         let pred: Vec<Option<usize>> = eval.iter().map(|(i, _)| top.get(i).copied()).collect();

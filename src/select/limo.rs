@@ -115,6 +115,7 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
     }
 
     // (item, difficulty, passes, responses judged correct with their origin)
+    #[allow(clippy::type_complexity)]
     let mut judged: Vec<(&PromptItem, f64, Option<usize>, Vec<(String, String)>)> = Vec::new();
     match difficulty {
         Difficulty::PassRate => {

@@ -153,18 +153,6 @@ pub(crate) fn shown(path: &Path) -> String {
     crate::text::inert(&path.display().to_string(), false)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn shares_parse_as_percent_or_fraction() {
-        assert_eq!(super::parse_share("10%"), Ok(0.1));
-        assert_eq!(super::parse_share(" 0.3 "), Ok(0.3));
-        assert!(super::parse_share("0%").is_err());
-        assert!(super::parse_share("150%").is_err());
-        assert!(super::parse_share("ten").unwrap_err().contains("not a share"));
-    }
-}
-
 /// `gen.samples` replies from `model` to each prompt, each judged by `sp.reward`. `round` varies
 /// the random streams between calls (ReST-EM iterations) while keeping each reproducible.
 pub(crate) fn judged_samples(
@@ -196,4 +184,16 @@ pub(crate) fn judged_samples(
     })?;
     progress.finish(&format!("{} replies", out.iter().map(Vec::len).sum::<usize>()));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shares_parse_as_percent_or_fraction() {
+        assert_eq!(super::parse_share("10%"), Ok(0.1));
+        assert_eq!(super::parse_share(" 0.3 "), Ok(0.3));
+        assert!(super::parse_share("0%").is_err());
+        assert!(super::parse_share("150%").is_err());
+        assert!(super::parse_share("ten").unwrap_err().contains("not a share"));
+    }
 }

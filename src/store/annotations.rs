@@ -251,6 +251,7 @@ impl Store {
 
     /// All labels in force with whether the model's suggestion was visible when each was given:
     /// (item key, annotator, label, suggestion), by item.
+    #[allow(clippy::type_complexity)]
     pub fn current_labels_seen(&self) -> Result<Vec<(i64, String, String, Option<bool>)>> {
         let mut st = self
             .conn
@@ -263,6 +264,7 @@ impl Store {
     /// The label each expert-labeled item ends up with: an adjudicator's resolution when there
     /// is one, else the annotators' label when they all agree. Items whose annotators disagree
     /// and that have no resolution are returned separately (they need adjudication).
+    #[allow(clippy::type_complexity)]
     pub fn resolved_labels(&self) -> Result<(Vec<(i64, String)>, Vec<i64>)> {
         let mut st = self
             .conn
@@ -283,7 +285,7 @@ impl Store {
                 j += 1;
             }
             let group = &rows[i..j];
-            if let Some(r) = group.iter().filter(|r| r.1 == "resolve").next_back() {
+            if let Some(r) = group.iter().rfind(|r| r.1 == "resolve") {
                 resolved.push((item, r.2.clone()));
             } else if group.iter().all(|r| r.2 == group[0].2) {
                 resolved.push((item, group[0].2.clone()));

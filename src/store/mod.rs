@@ -251,32 +251,6 @@ fn rfc3339(secs: i64, millis: u32) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_known_instants() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
-        assert_eq!(rfc3339(1_795_435_200, 999), "2026-11-23T12:00:00.999Z");
-    }
-
-    #[test]
-    fn a_project_path_is_never_a_uri() {
-        assert_eq!(plain_path(Path::new("file:x?mode=memory/hifi.db")), Path::new("./file:x?mode=memory/hifi.db"));
-        assert_eq!(plain_path(Path::new("/p/file:x/hifi.db")), Path::new("/p/file:x/hifi.db"));
-        // Opened the way the store opens it, the name is a file on disk, not an in-memory database.
-        let dir = std::env::temp_dir().join(format!("hifi-uri-{}", std::process::id()));
-        let project = dir.join("file:x?mode=memory");
-        std::fs::create_dir_all(&project).unwrap();
-        drop(Store::create(&project).unwrap());
-        assert!(project.join(DB_FILE).is_file());
-        assert!(Store::open(&project).is_ok());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
 impl Store {
     /// SHA-256 of a file, cached by (path, size, mtime) so a multi-GB model is hashed once.
     pub fn file_sha256(&mut self, path: &Path) -> std::io::Result<String> {
@@ -326,4 +300,30 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(1_795_435_200, 999), "2026-11-23T12:00:00.999Z");
+    }
+
+    #[test]
+    fn a_project_path_is_never_a_uri() {
+        assert_eq!(plain_path(Path::new("file:x?mode=memory/hifi.db")), Path::new("./file:x?mode=memory/hifi.db"));
+        assert_eq!(plain_path(Path::new("/p/file:x/hifi.db")), Path::new("/p/file:x/hifi.db"));
+        // Opened the way the store opens it, the name is a file on disk, not an in-memory database.
+        let dir = std::env::temp_dir().join(format!("hifi-uri-{}", std::process::id()));
+        let project = dir.join("file:x?mode=memory");
+        std::fs::create_dir_all(&project).unwrap();
+        drop(Store::create(&project).unwrap());
+        assert!(project.join(DB_FILE).is_file());
+        assert!(Store::open(&project).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

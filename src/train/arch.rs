@@ -93,7 +93,7 @@ impl ArchConfig {
             n_ctx_train: num("context_length").unwrap_or(0.0) as usize,
             arch,
         };
-        if cfg.n_head == 0 || cfg.n_head_kv == 0 || cfg.n_head % cfg.n_head_kv != 0 || cfg.head_dim % 2 != 0 {
+        if cfg.n_head == 0 || cfg.n_head_kv == 0 || !cfg.n_head.is_multiple_of(cfg.n_head_kv) || !cfg.head_dim.is_multiple_of(2) {
             return Err(TrainError::Unsupported(format!(
                 "inconsistent attention shape: {} heads, {} KV heads, head size {}",
                 cfg.n_head, cfg.n_head_kv, cfg.head_dim
