@@ -18,7 +18,8 @@ The loop:
   2. hifi import    bring in the pool (CSV or JSONL)
   3. hifi prelabel  a local GGUF model scores every label for every item (log-probabilities)
   4. hifi embed     one vector per item, for clustering and nearest neighbours
-  5. hifi mine      boundary pairs into the review queue; `hifi` opens the review workstation
+  5. hifi mine      explore, then the model's boundary, into the review queue; `hifi` opens
+                    the review workstation
   6. hifi round     train the round model (probe or LoRA) on expert labels, re-predict,
                     score on the eval split; hifi report says whether to stop
   7. hifi export    the labeled set (eval never as train)
