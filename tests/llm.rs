@@ -13,7 +13,7 @@ use common::*;
 use hifi::llm::embed::{cosine, Embedder};
 use hifi::llm::score::{KvCache, log_sum_exp, LabelScorer, ScorerSpec};
 use hifi::llm::{context_params, prelabel, prompt, Engine, EngineOptions, PromptPrefix};
-use hifi::progress::{CancelToken, Progress, Silent};
+use hifi::progress::{CancelToken, Silent};
 use llama_cpp_2::llama_batch::LlamaBatch;
 
 fn engine(path: &Path) -> Engine {
@@ -243,16 +243,6 @@ fn long_items_are_truncated_and_counted() {
     let spec = ScorerSpec { labels: &empty, ..spec };
     let err = LabelScorer::new(&engine, &spec).err().unwrap().to_string();
     assert!(err.contains("tokenizes to nothing"), "{err}");
-}
-
-/// Cancels the run after the first batch is stored.
-struct StopAfterFirst(CancelToken);
-impl Progress for StopAfterFirst {
-    fn start(&mut self, _: &str, _: u64) {}
-    fn update(&mut self, _: u64, _: &str) {
-        self.0.cancel();
-    }
-    fn finish(&mut self, _: &str) {}
 }
 
 #[test]

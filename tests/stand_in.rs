@@ -16,7 +16,7 @@ use hifi::llm::embed::{self, EmbedParams, Vectors};
 use hifi::llm::prelabel::{self, calibrated, PrelabelParams, NULL_INPUT};
 use hifi::llm::stand_in::StandIn;
 use hifi::llm::EngineOptions;
-use hifi::progress::{CancelToken, Progress, Silent};
+use hifi::progress::{CancelToken, Silent};
 use hifi::select::reward::{matches, Reward};
 use hifi::select::{betr, limo, selftrain, SamplingParams};
 use hifi::store::{Annotation, AnnotationKind, ModelRecord, Split, SplitGroups, Store};
@@ -41,29 +41,7 @@ fn prompt(i: usize) -> String {
 }
 
 fn record(fingerprint: &str, cfg: &Config) -> ModelRecord {
-    ModelRecord {
-        id: 0,
-        fingerprint: fingerprint.into(),
-        kind: "llm".into(),
-        model_path: Some("stand-in".into()),
-        model_sha256: Some(fingerprint.into()),
-        adapter_path: None,
-        adapter_sha256: None,
-        prompt_sha256: None,
-        labels: cfg.label_names(),
-        few_shot: Some(0),
-    }
-}
-
-/// Cancels its token at the first progress update (Ctrl-C during the first batch).
-struct StopAfterFirst(CancelToken);
-
-impl Progress for StopAfterFirst {
-    fn start(&mut self, _: &str, _: u64) {}
-    fn update(&mut self, _: u64, _: &str) {
-        self.0.cancel();
-    }
-    fn finish(&mut self, _: &str) {}
+    ModelRecord { model_sha256: Some(fingerprint.into()), ..llm_record(fingerprint, Some("stand-in"), &cfg.label_names()) }
 }
 
 fn texts_of(store: &Store) -> HashMap<i64, String> {

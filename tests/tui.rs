@@ -315,18 +315,7 @@ fn project_with_history() -> (tempfile::TempDir, Store) {
     let keys: Vec<i64> = (0..8).map(|i| store.item_by_id(&format!("p{i}")).unwrap().unwrap().key).collect();
     let labels = cfg.label_names();
     let model = store
-        .register_model(&hifi::store::ModelRecord {
-            id: 0,
-            fingerprint: "smol".into(),
-            kind: "llm".into(),
-            model_path: Some("/models/SmolLM2-135M-Instruct.gguf".into()),
-            model_sha256: None,
-            adapter_path: None,
-            adapter_sha256: None,
-            prompt_sha256: None,
-            labels: labels.clone(),
-            few_shot: Some(0),
-        })
+        .register_model(&llm_record("smol", Some("/models/SmolLM2-135M-Instruct.gguf"), &labels))
         .unwrap();
     let preds: Vec<hifi::store::Prediction> = keys[..6].iter().map(|k| hifi::store::Prediction { item: *k, probs: vec![0.3, 0.7], truncated: false }).collect();
     store.put_predictions(model, &labels, &preds).unwrap();

@@ -87,19 +87,7 @@ pub fn project_from_synth(synth: &Synthetic) -> (tempfile::TempDir, Config, Stor
     hifi::io::import::import_items(&mut st, &p, &Default::default(), &mut hifi::progress::Silent, &hifi::progress::CancelToken::new()).unwrap();
     let keys: Vec<i64> = (0..n).map(|i| st.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
     let labels = cfg.label_names();
-    let rec = ModelRecord {
-        id: 0,
-        fingerprint: "synthetic".into(),
-        kind: "llm".into(),
-        model_path: None,
-        model_sha256: None,
-        adapter_path: None,
-        adapter_sha256: None,
-        prompt_sha256: None,
-        labels: labels.clone(),
-        few_shot: Some(0),
-    };
-    let model = st.register_model(&rec).unwrap();
+    let model = st.register_model(&llm_record("synthetic", None, &labels)).unwrap();
     let l = labels.len();
     let preds: Vec<Prediction> = (0..n)
         .map(|i| Prediction { item: keys[i], probs: synth.pool.probs[i * l..(i + 1) * l].iter().map(|x| f64::from(*x)).collect(), truncated: false })
@@ -108,4 +96,31 @@ pub fn project_from_synth(synth: &Synthetic) -> (tempfile::TempDir, Config, Stor
     let dim = synth.pool.dim;
     hifi::llm::embed::put_vectors(&mut st, "synthetic.gguf", "sha-synthetic", dim, &keys[..n], &synth.pool.vectors).unwrap();
     (dir, cfg, st)
+}
+
+/// An LLM's model record (zero-shot, no adapter) as prelabeling registers one.
+pub fn llm_record(fingerprint: &str, model_path: Option<&str>, labels: &[String]) -> ModelRecord {
+    ModelRecord {
+        id: 0,
+        fingerprint: fingerprint.into(),
+        kind: "llm".into(),
+        model_path: model_path.map(Into::into),
+        model_sha256: None,
+        adapter_path: None,
+        adapter_sha256: None,
+        prompt_sha256: None,
+        labels: labels.to_vec(),
+        few_shot: Some(0),
+    }
+}
+
+/// A progress sink that cancels its token at the first update: Ctrl-C during the first batch.
+pub struct StopAfterFirst(pub hifi::progress::CancelToken);
+
+impl hifi::progress::Progress for StopAfterFirst {
+    fn start(&mut self, _: &str, _: u64) {}
+    fn update(&mut self, _: u64, _: &str) {
+        self.0.cancel();
+    }
+    fn finish(&mut self, _: &str) {}
 }
