@@ -52,3 +52,21 @@ if [ -n "$expected" ] && [ "$expected" != "$actual" ]; then
 fi
 say "model ready: $model (sha256 $actual)"
 echo "$model"
+
+# The llama-cpp-python server (an OpenAI-compatible server that returns prompt log-probabilities
+# and runs on a CPU): the tests of the HTTP backend start it on the default model. pip builds it
+# from source (a few minutes on 2 cores) into its own virtual environment, once. GGML_NATIVE=off:
+# the -march=native build crashed on its first completion on these machines.
+server_version="0.3.36"
+venv="$cache/llama-cpp-server"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp.server, sys; sys.exit(llama_cpp.__version__ != '$server_version')" 2>/dev/null; then
+  say "building llama-cpp-python $server_version (the test server for the HTTP backend) into $venv"
+  rm -rf "$venv" "$venv.part"
+  python3 -m venv "$venv.part"
+  CMAKE_ARGS="-DGGML_NATIVE=off" "$venv.part/bin/python" -m pip install --quiet --no-cache-dir \
+    "llama-cpp-python[server]==$server_version"
+  # Moved into place only once complete (`python -m` works from the new place; the console
+  # scripts' first lines still name the build folder and are not used).
+  mv "$venv.part" "$venv"
+fi
+say "test server ready: $venv/bin/python -m llama_cpp.server"

@@ -191,6 +191,127 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
     })
 }
 
+/// One measured configuration of the openai backend.
+#[derive(Debug, Serialize)]
+pub struct HttpRun {
+    pub servers: usize,
+    pub in_flight: usize,
+    pub items_per_s: f64,
+    /// Items/s over the local engine's, measured in the same run.
+    pub ratio_vs_local: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HttpPrelabelBench {
+    pub model: String,
+    pub server_model: String,
+    pub servers: usize,
+    pub threads: usize,
+    pub items: usize,
+    pub prompts_per_request: usize,
+    /// The local engine on the same GGUF and texts (mean of a run before and one after the
+    /// server runs).
+    pub local_items_per_s: f64,
+    pub local_kv_cache: &'static str,
+    pub runs: Vec<HttpRun>,
+    /// |local − server| label log-probabilities (each label's tokens and the end of turn).
+    pub max_abs_logprob_diff: f64,
+    pub mean_abs_logprob_diff: f64,
+    /// Items whose most probable label is the same locally and on the server.
+    pub top_label_agreement: f64,
+}
+
+/// The in-flight counts measured: 1, 2, 4, … up to `max` (and `max` itself).
+pub fn in_flight_steps(max: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |x| x.checked_mul(2)).take_while(|x| *x < max.max(1)).collect();
+    v.push(max.max(1));
+    v
+}
+
+/// The openai backend's label scoring against the local engine on the same GGUF, texts and
+/// prompt, in the same run: one server then all of `backend.urls`, each at 1, 2, 4, … up to
+/// `backend.in_flight` requests in flight.
+pub fn prelabel_http(cfg: &Config, model: &Path, backend: &crate::config::BackendConfig, threads: usize, texts: &[String]) -> Result<HttpPrelabelBench> {
+    use crate::llm::http::{Client, HttpScorer, PromptText};
+    use crate::llm::Scorer;
+    backend.validate().map_err(Error::Input)?;
+    let labels = cfg.label_names();
+    let system = prompt::system_message(cfg, &[]);
+    let user = prompt::user_message(cfg, prompt::TEXT_SLOT);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let engine = Engine::load(model, EngineOptions { threads, gpu_layers: cfg.model.gpu_layers })?;
+    let (prefix, suffix) = engine.prompt_parts(&system, &user)?;
+    let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: cfg.model.max_item_tokens, batch_items: cfg.model.batch_items, kv: cfg.model.kv_cache };
+    let local_run = || -> Result<(f64, Vec<crate::llm::score::Scored>)> {
+        let mut s = LabelScorer::new(&engine, &spec)?;
+        s.score_batch(&refs[..refs.len().min(2)])?; // warm-up
+        let t0 = Instant::now();
+        let mut out = Vec::with_capacity(refs.len());
+        for chunk in refs.chunks(s.batch_items().max(1)) {
+            out.extend(s.score_batch(chunk)?);
+        }
+        Ok((t0.elapsed().as_secs_f64(), out))
+    };
+    let (local_before, local) = local_run()?;
+
+    let http_scorer = |b: &crate::config::BackendConfig| -> Result<HttpScorer> {
+        let vocab = Engine::load_vocab(model)?;
+        let text = PromptText::from_engine(&vocab, &system, &user)?;
+        let client = Client::new(b, CancelToken::new())?;
+        Ok(HttpScorer::new(client, b, text, labels.clone(), Some(vocab), cfg.model.max_item_tokens))
+    };
+    let mut server_counts = vec![1];
+    if backend.urls.len() > 1 {
+        server_counts.push(backend.urls.len());
+    }
+    let mut timed = Vec::new();
+    let mut remote = None;
+    for &servers in &server_counts {
+        for in_flight in in_flight_steps(backend.in_flight) {
+            let b = crate::config::BackendConfig { urls: backend.urls[..servers].to_vec(), in_flight, ..backend.clone() };
+            let mut scorer = http_scorer(&b)?;
+            scorer.score_batch(&refs[..1])?; // warm-up: the server has the prompt's prefix cached
+            let t0 = Instant::now();
+            let out = scorer.score_batch(&refs)?;
+            timed.push((servers, in_flight, t0.elapsed().as_secs_f64()));
+            remote.get_or_insert(out);
+        }
+    }
+    let (local_after, _) = local_run()?;
+    let local_items_per_s = 2.0 * texts.len() as f64 / (local_before + local_after);
+    let remote = remote.unwrap_or_default();
+    let (mut worst, mut sum, mut n, mut agree) = (0.0f64, 0.0f64, 0usize, 0usize);
+    for (a, b) in local.iter().zip(&remote) {
+        for (x, y) in a.logprobs.iter().zip(&b.logprobs) {
+            worst = worst.max((x - y).abs());
+            sum += (x - y).abs();
+            n += 1;
+        }
+        let top = |p: &[f64]| crate::store::Prediction { item: 0, probs: p.to_vec(), truncated: false }.top().0;
+        agree += usize::from(top(&a.probs) == top(&b.probs));
+    }
+    Ok(HttpPrelabelBench {
+        model: model.display().to_string(),
+        server_model: backend.model.clone().unwrap_or_default(),
+        servers: backend.urls.len(),
+        threads,
+        items: texts.len(),
+        prompts_per_request: backend.prompts_per_request,
+        local_items_per_s,
+        local_kv_cache: spec.kv.as_str(),
+        runs: timed
+            .into_iter()
+            .map(|(servers, in_flight, secs)| {
+                let items_per_s = texts.len() as f64 / secs;
+                HttpRun { servers, in_flight, items_per_s, ratio_vs_local: items_per_s / local_items_per_s }
+            })
+            .collect(),
+        max_abs_logprob_diff: worst,
+        mean_abs_logprob_diff: sum / n.max(1) as f64,
+        top_label_agreement: agree as f64 / local.len().max(1) as f64,
+    })
+}
+
 /// The label a generated answer names: it must start with a label name (case-insensitive,
 /// after whitespace and quotes). Anything else is unparsable.
 pub fn parse_answer(answer: &str, lower_labels: &[String]) -> Option<usize> {
@@ -338,6 +459,7 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
         stop: Default::default(),
         prompt: Default::default(),
         train: Default::default(),
+        backend: Default::default(),
     };
     std::fs::write(project.join(crate::config::CONFIG_FILE), cfg.to_toml()).map_err(|e| Error::io(&project, e))?;
     {

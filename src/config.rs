@@ -225,6 +225,124 @@ impl Target {
     }
 }
 
+/// Where the LLM work of `prelabel` and `embed` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// llama.cpp inside hifi, on the GGUF of `[model] path`.
+    #[default]
+    Local,
+    /// One or more OpenAI-compatible servers (vLLM, SGLang, the llama-cpp-python server):
+    /// labels scored teacher-forced through `/v1/completions` (`echo` + `logprobs`), vectors
+    /// from `/v1/embeddings`.
+    Openai,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::Openai => "openai",
+        }
+    }
+}
+
+/// `[backend]`: the OpenAI-compatible servers hifi hands prelabeling and embedding to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackendConfig {
+    pub kind: BackendKind,
+    /// Base URLs, each up to and including `/v1` (`http://gpu1:8000/v1`); requests are spread
+    /// over them.
+    pub urls: Vec<String>,
+    /// The model name sent with every request (vLLM's `--served-model-name`).
+    pub model: Option<String>,
+    /// The model name for `/v1/embeddings` (default: `model`).
+    pub embed_model: Option<String>,
+    /// The environment variable holding the API key (sent as `Authorization: Bearer …`).
+    pub api_key_env: Option<String>,
+    /// Requests in flight at once, over all URLs.
+    pub in_flight: usize,
+    /// Prompts per completion request, and texts per embeddings request. vLLM and SGLang take
+    /// lists (16–64 is a good start); the llama-cpp-python server takes one.
+    pub prompts_per_request: usize,
+    /// Seconds to wait for one response before it counts as failed (and is retried).
+    pub timeout_s: u64,
+    /// Retries of a request that failed for a passing reason (refused connection, timeout,
+    /// HTTP 429, 5xx), with exponential backoff from 0.5 s to 30 s.
+    pub retries: u32,
+    /// The chat template the prompt is rendered with when no GGUF of the model is at hand
+    /// (`[model] path`): `chatml` or `llama3`. Unset: read from that GGUF (loaded vocabulary
+    /// only), which also cuts items at the same token as the local engine.
+    pub template: Option<String>,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            kind: BackendKind::Local,
+            urls: Vec::new(),
+            model: None,
+            embed_model: None,
+            api_key_env: None,
+            in_flight: 8,
+            prompts_per_request: 1,
+            timeout_s: 120,
+            retries: 6,
+            template: None,
+        }
+    }
+}
+
+/// The chat templates hifi renders itself, for a server whose model has no local GGUF.
+pub const NAMED_TEMPLATES: &[&str] = &["chatml", "llama3"];
+
+impl BackendConfig {
+    /// Checked settings (called by [`Config::validate`] and after flags override them).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.kind == BackendKind::Local {
+            return Ok(());
+        }
+        if self.urls.is_empty() {
+            return Err("backend.kind = \"openai\" needs backend.urls (e.g. [\"http://127.0.0.1:8000/v1\"]) or --url".into());
+        }
+        for u in &self.urls {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(format!("backend.urls: {:?} is not an http:// or https:// URL", crate::text::inert(u, false)));
+            }
+        }
+        if self.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+            return Err("backend.kind = \"openai\" needs backend.model: the model name the server serves (see GET /v1/models)".into());
+        }
+        if self.in_flight == 0 || self.prompts_per_request == 0 || self.timeout_s == 0 {
+            return Err("backend.in_flight, backend.prompts_per_request and backend.timeout_s must be at least 1".into());
+        }
+        if let Some(t) = &self.template {
+            if !NAMED_TEMPLATES.contains(&t.as_str()) {
+                return Err(format!("backend.template = {:?}: hifi renders {} (unset: read the template from [model] path)", crate::text::inert(t, false), NAMED_TEMPLATES.join(" or ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The model name for embeddings.
+    pub fn embedding_model(&self) -> Option<&str> {
+        self.embed_model.as_deref().or(self.model.as_deref())
+    }
+
+    /// Where a stage runs, in words: "local llama.cpp", or "openai:MODEL (N servers)" for
+    /// `model` (the scoring or the embedding model).
+    pub fn describe(&self, model: Option<&str>) -> String {
+        match self.kind {
+            BackendKind::Local => "local llama.cpp".into(),
+            BackendKind::Openai => {
+                let n = self.urls.len();
+                format!("openai:{} ({n} server{})", crate::text::inert(model.unwrap_or("?"), false), if n == 1 { "" } else { "s" })
+            }
+        }
+    }
+}
+
 /// The whole `hifi.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -246,6 +364,8 @@ pub struct Config {
     pub prompt: PromptConfig,
     #[serde(default)]
     pub train: TrainConfig,
+    #[serde(default)]
+    pub backend: BackendConfig,
 }
 
 /// Label definitions on their own (e.g. `sample-data/labels.toml`), usable by `hifi init`.
@@ -336,7 +456,7 @@ impl Config {
         if let Some(cmd) = t.external.as_deref() {
             crate::shell::check_external(cmd).map_err(|e| format!("train.external: {e}"))?;
         }
-        Ok(())
+        self.backend.validate()
     }
 
     pub fn label_names(&self) -> Vec<String> {
@@ -421,6 +541,28 @@ impl Config {
         if let Some(e) = &t.external {
             s.push_str(&format!("external = {}\n", toml_str(e)));
         }
+        let b = &self.backend;
+        s.push_str("\n[backend]\n# Where prelabel and embed run: \"local\" (llama.cpp here) or \"openai\" (vLLM, SGLang, the\n");
+        s.push_str("# llama-cpp-python server; see the README, \"Scale-out\"). Flags (--backend, --url, …) override.\n");
+        s.push_str(&format!("kind = \"{}\"\n", b.kind.as_str()));
+        let urls: Vec<String> = b.urls.iter().map(|x| toml_str(x)).collect();
+        s.push_str(&format!("urls = [{}]   # e.g. [\"http://gpu1:8000/v1\", \"http://gpu2:8000/v1\"]\n", urls.join(", ")));
+        s.push_str("# model = \"Qwen/Qwen3-0.6B\"   # the name the server serves; embed_model for /v1/embeddings\n");
+        if let Some(m) = &b.model {
+            s.push_str(&format!("model = {}\n", toml_str(m)));
+        }
+        if let Some(m) = &b.embed_model {
+            s.push_str(&format!("embed_model = {}\n", toml_str(m)));
+        }
+        s.push_str("# api_key_env = \"OPENAI_API_KEY\"   # the environment variable holding the key\n");
+        if let Some(k) = &b.api_key_env {
+            s.push_str(&format!("api_key_env = {}\n", toml_str(k)));
+        }
+        s.push_str(&format!("in_flight = {}\nprompts_per_request = {}\ntimeout_s = {}\nretries = {}\n", b.in_flight, b.prompts_per_request, b.timeout_s, b.retries));
+        s.push_str("# template = \"chatml\"   # only without a local GGUF of the model: chatml or llama3\n");
+        if let Some(t) = &b.template {
+            s.push_str(&format!("template = {}\n", toml_str(t)));
+        }
         s
     }
 }
@@ -502,6 +644,7 @@ mod tests {
             stop: StopConfig { margin: 0.1, min_gain: 0.02 },
             prompt: PromptConfig::default(),
             train: TrainConfig { external: Some("sh train.sh {job} {out}".into()), ..TrainConfig::default() },
+            backend: BackendConfig { kind: BackendKind::Openai, urls: vec!["http://10.0.0.1:8000/v1".into()], model: Some("m".into()), ..BackendConfig::default() },
         }
     }
 

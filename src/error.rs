@@ -39,6 +39,9 @@ pub enum LlmError {
     Engine(String),
     #[error("{0}")]
     Input(String),
+    /// An OpenAI-compatible server failed or refused a request (the message names the URL).
+    #[error("{0}")]
+    Server(String),
     #[error("cancelled")]
     Cancelled,
 }

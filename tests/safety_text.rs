@@ -63,6 +63,7 @@ fn config(few_shot: usize, eval_fraction: f64) -> Config {
         stop: Default::default(),
         prompt: PromptConfig { few_shot, item_noun: "ad".into(), calibrate: true },
         train: Default::default(),
+        backend: Default::default(),
     }
 }
 

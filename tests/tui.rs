@@ -330,16 +330,17 @@ fn project_with_history() -> (tempfile::TempDir, Store) {
 #[test]
 fn the_pipeline_screen_shows_what_each_stage_left_in_the_store() {
     let (km, _) = Keymap::load(None);
-    let (_dir, store) = project_with_history();
+    let (dir, store) = project_with_history();
+    let mut cfg = hifi::config::Config::load(dir.path()).unwrap();
     let mut app = App::new(labels(), "ana", "p");
     // F2 asks for the stages' state; the worker reads it (data::pipeline) and sends it back.
     assert_eq!(press_key(&mut app, &km, key(KeyCode::F(2))), vec![Effect::LoadPipeline]);
     assert!(render(&app, 80, 24).contains(&row("prelabel", "idle — enter to start")), "before the store is read");
-    update(&mut app, Action::PipelineLoaded(hifi::tui::data::pipeline(&store).unwrap()));
+    update(&mut app, Action::PipelineLoaded(hifi::tui::data::pipeline(&store, &cfg).unwrap()));
     let text = render(&app, 80, 24);
     for (title, state) in [
-        ("prelabel", "6/8 · SmolLM2-135M-Instruct"),
-        ("embed", "not run yet — enter to start"),
+        ("prelabel", "6/8 · SmolLM2-135M-Instruct · runs on local llama.cpp"),
+        ("embed", "not run yet — runs on local llama.cpp; enter to start"),
         ("mine", "3 queued · adaptive"),
         ("probe round", "round 1 · κ 0.71"),
         ("LoRA round", "round 2 · not scored (interrupted, or still running)"),
@@ -349,10 +350,22 @@ fn the_pipeline_screen_shows_what_each_stage_left_in_the_store() {
         assert!(text.contains(&line), "{line:?} in\n{text}");
     }
     assert!(!text.contains("idle"), "{text}");
+    // With [backend] on servers, prelabel and embed say which (the embedding model if named).
+    cfg.backend = hifi::config::BackendConfig {
+        kind: hifi::config::BackendKind::Openai,
+        urls: vec!["http://gpu1:8000/v1".into(), "http://gpu2:8000/v1".into()],
+        model: Some("Qwen/Qwen3-0.6B".into()),
+        embed_model: Some("bge".into()),
+        ..Default::default()
+    };
+    update(&mut app, Action::PipelineLoaded(hifi::tui::data::pipeline(&store, &cfg).unwrap()));
+    let text = render(&app, 100, 24);
+    assert!(text.contains(&row("prelabel", "6/8 · SmolLM2-135M-Instruct · runs on openai:Qwen/Qwen3-0.6B (2 servers)")), "{text}");
+    assert!(text.contains(&row("embed", "not run yet — runs on openai:bge (2 servers); enter to start")), "{text}");
     // A job that ended says how; what the store holds stays under it.
     press_key(&mut app, &km, key(KeyCode::Enter));
     update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("2 scored, 6 already done".into()), cancelled: false });
-    let text = render(&app, 80, 24);
+    let text = render(&app, 100, 24);
     assert!(text.contains("done: 2 scored, 6 already done") && text.contains("6/8 · SmolLM2-135M-Instruct"), "{text}");
 }
 

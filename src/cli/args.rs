@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use super::flags::{EngineArgs, WriteFlags};
+pub use super::flags::{BackendArgs, EngineArgs, WriteFlags};
 use crate::io::export::{ExportFormat, SplitChoice};
 use crate::io::Format;
 
@@ -196,6 +196,8 @@ pub struct ImportArgs {
 pub struct PrelabelArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// A LoRA adapter (GGUF) applied on top of the model.
     #[arg(long, value_name = "GGUF")]
     pub adapter: Option<PathBuf>,
@@ -211,6 +213,8 @@ pub struct PrelabelArgs {
 pub struct EmbedArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Embed at most N items this run.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -283,8 +287,10 @@ pub struct StatusArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Label scoring (ours) vs raw llama.cpp prefill vs a naive generate-and-parse loop.
-    Prelabel(BenchLlmArgs),
+    /// Label scoring (ours) vs raw llama.cpp prefill vs a naive generate-and-parse loop; with
+    /// --backend openai (or --url), the servers vs the local engine on the same GGUF, by
+    /// requests in flight and by number of servers.
+    Prelabel(BenchPrelabelArgs),
     /// Embedding throughput vs raw llama.cpp prefill.
     Embed(BenchLlmArgs),
     /// Import rows/s on generated short rows, vs parsing alone.
@@ -359,6 +365,14 @@ pub struct BenchLlmArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPrelabelArgs {
+    #[command(flatten)]
+    pub llm: BenchLlmArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,7 @@ fn init(a: &InitArgs) -> Result<()> {
         stop: Default::default(),
         prompt: PromptConfig { item_noun, ..PromptConfig::default() },
         train: Default::default(),
+        backend: Default::default(),
     };
     cfg.validate().map_err(|m| anyhow::anyhow!("{m}"))?;
     if a.dir.join(CONFIG_FILE).exists() || a.dir.join(crate::store::DB_FILE).exists() {
@@ -110,12 +111,12 @@ fn import(project: &Path, a: &ImportArgs, bar: &mut dyn Progress, cancel: &Cance
 }
 
 fn prelabel_cmd(project: &Path, a: &PrelabelArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let o = PrelabelOverrides { engine: a.engine.overrides(), adapter: a.adapter.clone(), limit: a.limit };
+    let o = PrelabelOverrides { engine: a.engine.overrides(), backend: a.backend.overrides(), adapter: a.adapter.clone(), limit: a.limit };
     emit(&pipeline::prelabel(project, &o, bar, cancel)?, a.json)
 }
 
 fn embed_cmd(project: &Path, a: &EmbedArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let o = EmbedOverrides { engine: a.engine.overrides(), limit: a.limit };
+    let o = EmbedOverrides { engine: a.engine.overrides(), backend: a.backend.overrides(), limit: a.limit };
     emit(&pipeline::embed(project, &o, bar, cancel)?, a.json)
 }
 
@@ -317,13 +318,52 @@ fn bench_config(project: &Path, labels: &Path) -> Result<Config> {
         stop: Default::default(),
         prompt: PromptConfig { item_noun: f.item_noun.unwrap_or_else(|| "text".into()), ..PromptConfig::default() },
         train: Default::default(),
+        backend: Default::default(),
     })
 }
 
 fn bench(project: &Path, b: BenchCommand) -> Result<()> {
     match b {
-        BenchCommand::Prelabel(a) => {
+        BenchCommand::Prelabel(BenchPrelabelArgs { llm: a, backend }) => {
             let mut cfg = bench_config(project, &a.input.labels)?;
+            let server = backend.overrides().resolve(&cfg.backend)?;
+            if server.kind == crate::config::BackendKind::Openai {
+                cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
+                cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
+                let texts = bench_texts(&a.input.data, a.items)?;
+                let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+                let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
+                eprintln!(
+                    "bench prelabel: {} texts, local {threads} threads vs openai:{} on {} server(s), {}",
+                    texts.len(),
+                    inert(server.model.as_deref().unwrap_or_default(), false),
+                    server.urls.len(),
+                    inert(&model.display().to_string(), false)
+                );
+                let r = crate::bench::prelabel_http(&cfg, &model, &server, threads, &texts)?;
+                if a.json {
+                    println!("{}", crate::text::json_to_string(&r, true));
+                } else {
+                    println!("local             {:>7.2} items/s  ({} threads, {} KV cache)", r.local_items_per_s, r.threads, r.local_kv_cache);
+                    for run in &r.runs {
+                        println!(
+                            "openai {} server{} {:>3} in flight {:>7.2} items/s  {:>6.2}× local",
+                            run.servers,
+                            if run.servers == 1 { " " } else { "s" },
+                            run.in_flight,
+                            run.items_per_s,
+                            run.ratio_vs_local
+                        );
+                    }
+                    println!(
+                        "server vs local: label log-probs differ by {:.3} nats at most ({:.3} mean); top label the same for {:.0}% of items",
+                        r.max_abs_logprob_diff,
+                        r.mean_abs_logprob_diff,
+                        100.0 * r.top_label_agreement
+                    );
+                }
+                return Ok(());
+            }
             cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
             cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
             let texts = bench_texts(&a.input.data, a.items)?;

@@ -28,6 +28,40 @@ impl EngineArgs {
     }
 }
 
+/// Where prelabel and embed run (each overrides `[backend]` in hifi.toml).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Backend (OpenAI-compatible servers; README \"Scale-out\")")]
+pub struct BackendArgs {
+    /// local: llama.cpp in this process. openai: vLLM, SGLang or the llama-cpp-python server.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub backend: Option<crate::config::BackendKind>,
+    /// A server's base URL up to /v1 (repeat for several; implies --backend openai).
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// The model name the server serves.
+    #[arg(long, value_name = "NAME")]
+    pub server_model: Option<String>,
+    /// Requests in flight at once, over all URLs (default: hifi.toml, else 8).
+    #[arg(long, value_name = "N")]
+    pub in_flight: Option<usize>,
+    /// Prompts (texts, for embeddings) per request: vLLM and SGLang take many (try 32);
+    /// the llama-cpp-python server one (default: hifi.toml, else 1).
+    #[arg(long, value_name = "N")]
+    pub prompts_per_request: Option<usize>,
+}
+
+impl BackendArgs {
+    pub fn overrides(&self) -> crate::pipeline::BackendOverrides {
+        crate::pipeline::BackendOverrides {
+            kind: self.backend,
+            urls: self.urls.clone(),
+            model: self.server_model.clone(),
+            in_flight: self.in_flight,
+            prompts_per_request: self.prompts_per_request,
+        }
+    }
+}
+
 /// How an output file is written.
 #[derive(Debug, Args, Clone, Copy)]
 pub struct WriteFlags {

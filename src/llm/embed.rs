@@ -63,6 +63,29 @@ pub fn run(store: &mut Store, params: &EmbedParams, progress: &mut dyn Progress,
     run_with(store, params, &sha, &mut embedder, progress, cancel)
 }
 
+/// [`run`] on the OpenAI-compatible servers of `backend` (`/v1/embeddings`, model
+/// `embed_model`, else `model`). The set is named `openai:<model>`; long items are cut at the
+/// same token as locally when `params.model` is a GGUF at hand (its vocabulary only), else at
+/// the same byte bound.
+pub fn run_http(
+    store: &mut Store,
+    backend: &crate::config::BackendConfig,
+    params: &EmbedParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<EmbedReport> {
+    use sha2::{Digest, Sha256};
+    backend.validate().map_err(Error::Input)?;
+    let model = backend.embedding_model().unwrap_or_default().to_string();
+    progress.start("load", 0);
+    let vocab = if params.model.exists() { Some(Engine::load_vocab(&params.model)?) } else { None };
+    let client = super::http::Client::new(backend, cancel.clone())?;
+    let mut embedder = super::http::HttpEmbedder::new(client, &model, vocab, backend.prompts_per_request)?;
+    let sha = hex::encode(Sha256::digest(format!("openai-embeddings\0{model}").as_bytes()));
+    let named = EmbedParams { model: PathBuf::from(format!("openai:{model}")), ..params.clone() };
+    run_with(store, &named, &sha, &mut embedder, progress, cancel)
+}
+
 /// Embed every item that has no vector yet in the set of `params.model` (identified by
 /// `sha`) with `embedder`: the stage after its model is loaded.
 pub fn run_with(
@@ -107,7 +130,14 @@ pub fn run_with(
             texts.push(store.item(*k)?.map(|i| i.text).unwrap_or_default());
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let out = embedder.embed(&refs)?;
+        let out = match embedder.embed(&refs) {
+            // Ctrl-C while requests were in flight: the chunk is not written.
+            Err(crate::error::LlmError::Cancelled) => {
+                cancelled = true;
+                break;
+            }
+            r => r?,
+        };
         let mut bytes = Vec::with_capacity(out.len() * dim * 4);
         for e in &out {
             for x in &e.vector {

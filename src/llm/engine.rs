@@ -73,6 +73,23 @@ impl Engine {
         Ok(Self { model, path: path.to_path_buf(), info, opts, adapter: Default::default(), adapter_path: None })
     }
 
+    /// Load only `path`'s vocabulary and metadata (tokenizer, chat template): what the
+    /// OpenAI-compatible backend needs to render prompts as the local engine does, without the
+    /// weights.
+    pub fn load_vocab(path: &Path) -> Result<Self, LlmError> {
+        let shown = crate::text::inert(&path.display().to_string(), false);
+        if !path.exists() {
+            return Err(LlmError::Model(format!(
+                "{shown}: model file not found; the openai backend reads the chat template and tokenizer from it (set [model] path to the GGUF of the served model, or [backend] template = \"chatml\" or \"llama3\")"
+            )));
+        }
+        let info = gguf::inspect(path).map_err(LlmError::Model)?;
+        let params = LlamaModelParams::default().with_vocab_only(true);
+        let model = LlamaModel::load_from_file(backend()?, path, &params)
+            .map_err(|_| LlmError::Model(format!("{shown}: llama.cpp could not read this GGUF's vocabulary")))?;
+        Ok(Self { model, path: path.to_path_buf(), info, opts: EngineOptions::default(), adapter: Default::default(), adapter_path: None })
+    }
+
     /// Load a LoRA adapter; every context made afterwards applies it (scale 1).
     pub fn set_adapter(&mut self, path: &Path) -> Result<(), LlmError> {
         gguf::check_adapter(path, &self.info).map_err(LlmError::Model)?;
@@ -263,6 +280,28 @@ impl Engine {
         // The slot is in the last message, so its last occurrence is the one to split at.
         let at = rendered.rfind(TEXT_SLOT).ok_or_else(|| LlmError::Engine("the chat template dropped a message's content".into()))?;
         Ok((rendered[..at].to_string(), rendered[at + TEXT_SLOT.len()..].to_string()))
+    }
+
+    /// The chat template applied to `[system, user]` with the assistant turn opened, as text,
+    /// split where the user message has [`TEXT_SLOT`]: for servers that tokenize text.
+    pub fn rendered_parts(&self, system: &str, user_with_slot: &str) -> Result<(String, String), LlmError> {
+        self.split_at_slot(&[("system", system), ("user", user_with_slot)], true)
+    }
+
+    /// The text that ends an assistant turn after its answer, up to and including the
+    /// end-of-generation token: the text form of what [`Engine::chat_completion_tokens`] puts
+    /// after the answer.
+    pub fn turn_end_text(&self) -> Result<String, LlmError> {
+        let probe = "x";
+        let all = self.chat_completion_tokens(probe)?;
+        let answer = self.tokenize_text(probe).len();
+        let bytes = self.model.vocab().detokenize(&all[answer.min(all.len())..], false, true);
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Plain-text tokens back to text (an item cut at a token).
+    pub fn plain_text(&self, tokens: &[LlamaToken]) -> String {
+        String::from_utf8_lossy(&self.model.vocab().detokenize(tokens, false, false)).into_owned()
     }
 
     /// The tokens of a chat with an optional system message and one user message, with the

@@ -9,6 +9,7 @@ mod embedder;
 mod engine;
 pub mod generate;
 pub mod gguf;
+pub mod http;
 pub mod model;
 pub mod prelabel;
 pub mod prompt;

@@ -145,6 +145,72 @@ pub fn run(
     run_with(store, cfg, params, &record, &mut scorer, progress, cancel)
 }
 
+/// Scores from an OpenAI-compatible server: a fingerprint of their own (never mixed with the
+/// local engine's, nor with another server model's).
+const HTTP_SCORER_VERSION: &str = "label-eot-logprob-v4-openai";
+
+/// [`run`] on the OpenAI-compatible servers of `cfg.backend`: the same prompt, labels,
+/// calibration and batches committed one at a time; the model's chat template (and the cut of
+/// long items) from the GGUF at `params.model`, read vocabulary-only, unless `[backend]
+/// template` names one.
+pub fn run_http(
+    store: &mut Store,
+    cfg: &Config,
+    params: &PrelabelParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<PrelabelReport> {
+    let backend = &cfg.backend;
+    backend.validate().map_err(Error::Input)?;
+    if params.adapter.is_some() {
+        return Err(Error::Input(
+            "a LoRA adapter is scored by the local engine; with the openai backend, serve the adapter (vLLM: --enable-lora --lora-modules NAME=PATH) and name it in backend.model".into(),
+        ));
+    }
+    let server_model = backend.model.clone().unwrap_or_default();
+    progress.start("load", 0);
+    let examples = prompt::few_shot_examples(store, cfg)?;
+    let examples: Vec<(String, String)> = examples.into_iter().map(|(t, l)| (super::http::inert_specials(&t).into_owned(), l)).collect();
+    let system = prompt::system_message(cfg, &examples);
+    let user = prompt::user_message(cfg, prompt::TEXT_SLOT);
+    let (vocab, model_sha, text) = match &backend.template {
+        Some(name) => (None, None, super::http::PromptText::named(name, &system, &user)?),
+        None => {
+            let engine = Engine::load_vocab(&params.model)?;
+            let sha = store.file_sha256(&params.model).map_err(|e| Error::io(&params.model, e))?;
+            let text = super::http::PromptText::from_engine(&engine, &system, &user)?;
+            (Some(engine), Some(sha), text)
+        }
+    };
+    let prompt_sha256 = hex::encode(Sha256::digest(format!("{}\0{}\0{}", text.prefix, text.suffix, text.end_of_turn).as_bytes()));
+    let fp = serde_json::json!({
+        "scorer": HTTP_SCORER_VERSION,
+        "server_model": server_model,
+        "model": model_sha,
+        "template": backend.template,
+        "prompt": prompt_sha256,
+        "labels": cfg.label_names(),
+        "max_item_tokens": cfg.model.max_item_tokens,
+        "calibrate": cfg.prompt.calibrate,
+    });
+    let record = ModelRecord {
+        id: 0,
+        fingerprint: hex::encode(Sha256::digest(fp.to_string().as_bytes()))[..16].to_string(),
+        kind: "llm".into(),
+        model_path: Some(format!("openai:{server_model}")),
+        model_sha256: model_sha,
+        adapter_path: None,
+        adapter_sha256: None,
+        prompt_sha256: Some(prompt_sha256),
+        labels: cfg.label_names(),
+        few_shot: Some(examples.len()),
+    };
+    store.register_model(&record)?;
+    let client = super::http::Client::new(backend, cancel.clone())?;
+    let mut scorer = super::http::HttpScorer::new(client, backend, text, cfg.label_names(), vocab, cfg.model.max_item_tokens);
+    run_with(store, cfg, params, &record, &mut scorer, progress, cancel)
+}
+
 /// Score every item not yet scored under `record`'s fingerprint with `scorer` (made for
 /// `record`'s prompt and `cfg`'s labels): the stage after its model is loaded. `record` is
 /// registered (or found) in the store; `params.limit` caps the items scored.
@@ -190,7 +256,14 @@ pub fn run_with(
             texts.push(store.item(*k)?.map(|i| i.text).unwrap_or_default());
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let out = scorer.score_batch(&refs)?;
+        let out = match scorer.score_batch(&refs) {
+            // Ctrl-C while requests were in flight: the batch is not committed.
+            Err(super::engine::LlmError::Cancelled) => {
+                cancelled = true;
+                break;
+            }
+            r => r?,
+        };
         let preds: Vec<Prediction> = keys
             .iter()
             .zip(&out)

@@ -149,6 +149,7 @@ mod tests {
             stop: Default::default(),
             prompt: PromptConfig { few_shot: 0, item_noun: "ad".into(), calibrate: true },
             train: Default::default(),
+            backend: Default::default(),
         }
     }
 

@@ -70,9 +70,51 @@ impl EngineOverrides {
     }
 }
 
+/// Where the LLM work runs, over `[backend]` (each `None` / empty keeps hifi.toml's).
+#[derive(Debug, Clone, Default)]
+pub struct BackendOverrides {
+    pub kind: Option<crate::config::BackendKind>,
+    /// Server base URLs; any given means the openai backend unless `kind` says otherwise.
+    pub urls: Vec<String>,
+    pub model: Option<String>,
+    pub in_flight: Option<usize>,
+    pub prompts_per_request: Option<usize>,
+}
+
+impl BackendOverrides {
+    /// `[backend]` with these overrides, checked.
+    pub fn resolve(&self, b: &crate::config::BackendConfig) -> Result<crate::config::BackendConfig> {
+        use crate::config::BackendKind;
+        let mut b = b.clone();
+        if !self.urls.is_empty() {
+            b.urls = self.urls.clone();
+            b.kind = BackendKind::Openai;
+        }
+        if let Some(k) = self.kind {
+            b.kind = k;
+        }
+        if let Some(m) = &self.model {
+            b.model = Some(m.clone());
+        }
+        b.in_flight = self.in_flight.unwrap_or(b.in_flight);
+        b.prompts_per_request = self.prompts_per_request.unwrap_or(b.prompts_per_request);
+        b.validate().map_err(crate::error::Error::Input)?;
+        Ok(b)
+    }
+}
+
+/// Where a stage runs, for its summary: "" locally, " on openai:MODEL (N servers)" otherwise.
+fn on_backend(b: &crate::config::BackendConfig, model: Option<&str>) -> String {
+    match b.kind {
+        crate::config::BackendKind::Local => String::new(),
+        crate::config::BackendKind::Openai => format!(" on {}", b.describe(model)),
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PrelabelOverrides {
     pub engine: EngineOverrides,
+    pub backend: BackendOverrides,
     /// A LoRA adapter (GGUF) on top of the model.
     pub adapter: Option<PathBuf>,
     /// Score at most this many items this run.
@@ -90,12 +132,17 @@ impl PrelabelOverrides {
 /// Score every label for every item not scored yet by this model, adapter and prompt.
 pub fn prelabel(dir: &Path, o: &PrelabelOverrides, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<PrelabelReport>> {
     settle(Stage::Prelabel, || {
-        let Project { cfg, mut store, .. } = Project::open(dir)?;
+        let Project { mut cfg, mut store, .. } = Project::open(dir)?;
+        cfg.backend = o.backend.resolve(&cfg.backend)?;
         let params = o.params(&cfg, dir);
-        let rep = prelabel::run(&mut store, &cfg, &params, progress, cancel)?;
+        let rep = match cfg.backend.kind {
+            crate::config::BackendKind::Local => prelabel::run(&mut store, &cfg, &params, progress, cancel)?,
+            crate::config::BackendKind::Openai => prelabel::run_http(&mut store, &cfg, &params, progress, cancel)?,
+        };
         let line = format!(
-            "prelabeled {} items in {:.1}s ({:.1} items/s, {:.0} tokens/s); {} already done, {} truncated, {} remaining{}",
+            "prelabeled {} items{} in {:.1}s ({:.1} items/s, {:.0} tokens/s); {} already done, {} truncated, {} remaining{}",
             rep.scored,
+            on_backend(&cfg.backend, cfg.backend.model.as_deref()),
             rep.seconds,
             rep.items_per_s,
             rep.tokens_per_s,
@@ -113,6 +160,7 @@ pub fn prelabel(dir: &Path, o: &PrelabelOverrides, progress: &mut dyn Progress, 
 #[derive(Debug, Clone, Default)]
 pub struct EmbedOverrides {
     pub engine: EngineOverrides,
+    pub backend: BackendOverrides,
     /// Embed at most this many items this run.
     pub limit: Option<usize>,
 }
@@ -127,11 +175,17 @@ impl EmbedOverrides {
 /// One vector per item not embedded yet by this model.
 pub fn embed(dir: &Path, o: &EmbedOverrides, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<EmbedReport>> {
     settle(Stage::Embed, || {
-        let Project { cfg, mut store, .. } = Project::open(dir)?;
-        let rep = embed::run(&mut store, &o.params(&cfg, dir), progress, cancel)?;
+        let Project { mut cfg, mut store, .. } = Project::open(dir)?;
+        cfg.backend = o.backend.resolve(&cfg.backend)?;
+        let params = o.params(&cfg, dir);
+        let rep = match cfg.backend.kind {
+            crate::config::BackendKind::Local => embed::run(&mut store, &params, progress, cancel)?,
+            crate::config::BackendKind::Openai => embed::run_http(&mut store, &cfg.backend, &params, progress, cancel)?,
+        };
         let line = format!(
-            "embedded {} items ({} dims) in {:.1}s ({:.1} items/s); {} already done, {} truncated, {} remaining{}",
+            "embedded {} items{} ({} dims) in {:.1}s ({:.1} items/s); {} already done, {} truncated, {} remaining{}",
             rep.embedded,
+            on_backend(&cfg.backend, cfg.backend.embedding_model()),
             rep.dim,
             rep.seconds,
             rep.items_per_s,

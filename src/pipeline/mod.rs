@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::text::inert;
 
-pub use engine::{embed, import, prelabel, EmbedOverrides, EngineOverrides, ImportRequest, PrelabelOverrides, DEFAULT_TEXT_FIELD};
+pub use engine::{embed, import, prelabel, BackendOverrides, EmbedOverrides, EngineOverrides, ImportRequest, PrelabelOverrides, DEFAULT_TEXT_FIELD};
 pub use rounds::{mine, round, score_lines, simulate, train, LoraOverrides, RoundOverrides, SimulateRequest};
 pub use simulate_table::sim_table;
 pub use sets::{select_betr, select_limo, self_train, BetrOverrides, LimoOverrides, SamplingOverrides, SelfTrainOverrides};

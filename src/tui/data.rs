@@ -143,18 +143,32 @@ pub fn set_view(store: &Store, id: Option<i64>) -> Result<Option<SetView>> {
 /// What the store holds of each stage's work, for the pipeline screen: "1300/1300 ·
 /// SmolLM2-135M-Instruct" for prelabel, "138 queued · adaptive" for mine, "round 3 · κ 0.71"
 /// for a round. Stages that have left nothing are absent.
-pub fn pipeline(store: &Store) -> Result<Vec<(Stage, String)>> {
+///
+/// Prelabel and embed also say where their next run goes (`[backend]` in `cfg`): "· runs on
+/// local llama.cpp" or "· runs on openai:MODEL (2 servers)".
+pub fn pipeline(store: &Store, cfg: &Config) -> Result<Vec<(Stage, String)>> {
     let status = store.status()?;
     let items = status.items;
-    let name = |path: &str| std::path::Path::new(path).file_stem().map_or_else(|| path.to_string(), |s| s.to_string_lossy().into_owned());
+    // A GGUF by its file name; a server's model ("openai:Qwen/Qwen3-0.6B") whole.
+    let name = |path: &str| match path.starts_with("openai:") {
+        true => path.to_string(),
+        false => std::path::Path::new(path).file_stem().map_or_else(|| path.to_string(), |s| s.to_string_lossy().into_owned()),
+    };
+    let runs_on = |stored: Option<String>, model: Option<&str>| {
+        let on = cfg.backend.describe(model);
+        match stored {
+            Some(s) => format!("{s} · runs on {on}"),
+            None => format!("not run yet — runs on {on}; enter to start"),
+        }
+    };
     let mut out = Vec::new();
-    if let Some((m, n)) = store.prelabel_model()? {
+    let prelabel = store.prelabel_model()?.map(|(m, n)| {
         let shots = m.few_shot.filter(|k| *k > 0).map_or(String::new(), |k| format!(" · {k}-shot"));
-        out.push((Stage::Prelabel, format!("{n}/{items} · {}{shots}", name(m.model_path.as_deref().unwrap_or(&m.kind)))));
-    }
-    if let Some(e) = status.embeddings.last() {
-        out.push((Stage::Embed, format!("{}/{items} · {}", e.count, name(&e.model))));
-    }
+        format!("{n}/{items} · {}{shots}", name(m.model_path.as_deref().unwrap_or(&m.kind)))
+    });
+    out.push((Stage::Prelabel, runs_on(prelabel, cfg.backend.model.as_deref())));
+    let embedded = status.embeddings.last().map(|e| format!("{}/{items} · {}", e.count, name(&e.model)));
+    out.push((Stage::Embed, runs_on(embedded, cfg.backend.embedding_model())));
     let queue = store.queue()?;
     if let Some(first) = queue.first() {
         out.push((Stage::Mine, format!("{} queued · {}", queue.len(), first.strategy)));

@@ -65,7 +65,7 @@ fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbRe
                     Ok((entry, done, total)) => Action::Loaded { entry: entry.map(Box::new), done, total },
                     Err(e) => Action::Failed(e.to_string()),
                 },
-                Effect::LoadPipeline => data::pipeline(&store).map_or_else(|e| Action::Failed(e.to_string()), Action::PipelineLoaded),
+                Effect::LoadPipeline => data::pipeline(&store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), Action::PipelineLoaded),
                 Effect::LoadDashboard => data::dashboard(&mut store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), |d| Action::DashboardLoaded(Box::new(d))),
                 Effect::LoadConflicts => data::conflicts(&store).map_or_else(|e| Action::Failed(e.to_string()), Action::ConflictsLoaded),
                 Effect::LoadSet(id) => data::set_view(&store, id).map_or_else(|e| Action::Failed(e.to_string()), |s| Action::SetLoaded(s.map(Box::new))),

@@ -44,6 +44,7 @@ pub fn config() -> Config {
         stop: Default::default(),
         prompt: PromptConfig { few_shot: 0, item_noun: "ad".into(), calibrate: true },
         train: Default::default(),
+        backend: Default::default(),
     }
 }
 

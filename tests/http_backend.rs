@@ -1,0 +1,298 @@
+//! The OpenAI-compatible backend against a real server: the llama-cpp-python server (built by
+//! scripts/setup.sh) on the default SmolLM2 GGUF, on a loopback port. Its absence fails these
+//! tests, as the model's does.
+//!
+//! That server computes prompt log-probabilities in Python (a sort of the whole vocabulary per
+//! prompt token), about 30 ms a token here: the prompts are kept short and the items few.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{file, hifi, require_model};
+use hifi::config::{BackendConfig, BackendKind, Config};
+use hifi::llm::embed::Embedder;
+use hifi::llm::http::{Client, HttpEmbedder, HttpScorer, PromptText};
+use hifi::llm::score::{KvCache, LabelScorer, ScorerSpec};
+use hifi::llm::{prompt, Embed, Engine, EngineOptions, Scorer};
+use hifi::progress::{CancelToken, Progress, Silent};
+use hifi::store::Store;
+
+/// The label log-prob bound the README documents: the local engine's own one-pass vs cached
+/// scoring differ by up to this much on this model (tests/llm.rs), and a server evaluates the
+/// whole prompt in one pass.
+const NATS: f64 = 0.6;
+
+fn server_python() -> PathBuf {
+    let p = match std::env::var_os("HIFI_TEST_SERVER_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => hifi::config::default_model_path()
+            .parent()
+            .and_then(Path::parent)
+            .expect("the model sits in <cache>/models")
+            .join("llama-cpp-server/bin/python"),
+    };
+    assert!(p.exists(), "the test server (llama-cpp-python) is missing at {} (run scripts/setup.sh)", p.display());
+    p
+}
+
+/// A llama-cpp-python server on the default model, stopped when dropped.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    logits_all: bool,
+}
+
+impl Server {
+    fn start(logits_all: bool) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut s = Self { child: None, port, logits_all };
+        s.restart();
+        s
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// (Re)start on the same port and wait until it answers.
+    fn restart(&mut self) {
+        self.stop();
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("hifi-test-server-{}.log", self.port))).unwrap();
+        let child = Command::new(server_python())
+            .args(["-m", "llama_cpp.server", "--model"])
+            .arg(require_model())
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--n_threads", "1", "--n_ctx", "2048"])
+            .args(["--logits_all", if self.logits_all { "true" } else { "false" }, "--embedding", "true"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the llama-cpp-python server");
+        self.child = Some(child);
+        let started = Instant::now();
+        while ureq::get(&format!("{}/models", self.url())).timeout(Duration::from_secs(2)).call().is_err() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("the test server exited ({status}) before answering; see {}", std::env::temp_dir().join(format!("hifi-test-server-{}.log", self.port)).display());
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "the test server did not answer within 120 s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn backend(server: &Server) -> BackendConfig {
+    BackendConfig { kind: BackendKind::Openai, urls: vec![server.url()], model: Some("smol".into()), in_flight: 2, timeout_s: 120, ..BackendConfig::default() }
+}
+
+fn texts(n: usize) -> Vec<String> {
+    let mut r = csv::Reader::from_path(common::repo().join("sample-data/ads.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let at = h.iter().position(|c| c == "text").unwrap();
+    r.records().take(n).map(|x| x.unwrap()[at].to_string()).collect()
+}
+
+/// A project of the first `n` sample ads, set to `backend`.
+fn project_with(n: usize, backend: BackendConfig) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config();
+    cfg.backend = backend;
+    std::fs::write(dir.path().join("hifi.toml"), cfg.to_toml()).unwrap();
+    Store::create(dir.path()).unwrap();
+    let mut body = String::from("id,text\n");
+    for (i, t) in texts(n).iter().enumerate() {
+        body.push_str(&format!("ad{i},\"{}\"\n", t.replace('"', "\"\"")));
+    }
+    let p = file(dir.path(), "items.csv", body.as_bytes());
+    let (ok, _, err) = hifi(dir.path(), &["import", p.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    (dir, cfg)
+}
+
+/// Every prediction of the newest openai model, by item id.
+fn http_predictions(dir: &Path) -> Vec<(String, Vec<f64>)> {
+    let store = Store::open(dir).unwrap();
+    let model = store.latest_base_llm().unwrap().expect("a model with predictions");
+    assert_eq!(model.model_path.as_deref(), Some("openai:smol"));
+    let mut out: Vec<(String, Vec<f64>)> = store
+        .predictions(model.id)
+        .unwrap()
+        .into_iter()
+        .map(|p| (store.item(p.item).unwrap().unwrap().id, p.probs))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn http_label_scores_equal_the_local_engines_within_the_documented_rounding() {
+    let server = Server::start(true);
+    let model = require_model();
+    let cfg = common::config();
+    let system = prompt::system_message(&cfg, &[]);
+    let user = prompt::user_message(&cfg, prompt::TEXT_SLOT);
+    let labels = cfg.label_names();
+    let texts = texts(4);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+
+    let engine = Engine::load(&model, EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
+    let (prefix, suffix) = engine.prompt_parts(&system, &user).unwrap();
+    let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: 256, batch_items: 4, kv: KvCache::Separate };
+    let local = LabelScorer::new(&engine, &spec).unwrap().score_batch(&refs).unwrap();
+
+    let vocab = Engine::load_vocab(&model).unwrap();
+    let text = PromptText::from_engine(&vocab, &system, &user).unwrap();
+    assert_eq!(text.end_of_turn, "<|im_end|>");
+    // SmolLM2's template is chatml: the GGUF's rendering and hifi's named one agree.
+    assert_eq!(text, PromptText::named("chatml", &system, &user).unwrap());
+    let client = Client::new(&backend(&server), CancelToken::new()).unwrap();
+    let mut http = HttpScorer::new(client, &backend(&server), text, labels.clone(), Some(vocab), 256);
+    let remote = http.score_batch(&refs).unwrap();
+
+    let mut worst = 0.0f64;
+    for (i, (a, b)) in local.iter().zip(&remote).enumerate() {
+        for l in 0..labels.len() {
+            let d = (a.logprobs[l] - b.logprobs[l]).abs();
+            worst = worst.max(d);
+            assert!(d < NATS, "item {i} label {}: local {} vs server {}", labels[l], a.logprobs[l], b.logprobs[l]);
+        }
+        assert!((b.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+    eprintln!("largest |local − server| label log-prob: {worst:.3} nats over {} items × {} labels", texts.len(), labels.len());
+}
+
+#[test]
+fn http_embeddings_point_where_the_local_ones_do() {
+    let server = Server::start(true);
+    let model = require_model();
+    let texts = texts(6);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let engine = Engine::load(&model, EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
+    let local = Embedder::new(&engine, 4).unwrap().embed(&refs).unwrap();
+    let client = Client::new(&backend(&server), CancelToken::new()).unwrap();
+    let mut http = HttpEmbedder::new(client, "smol", Some(Engine::load_vocab(&model).unwrap()), 1).unwrap();
+    assert_eq!(http.dim(), local[0].vector.len());
+    let remote = http.embed(&refs).unwrap();
+    let mut lowest = 1.0f32;
+    for (i, (a, b)) in local.iter().zip(&remote).enumerate() {
+        let cos = hifi::llm::embed::cosine(&a.vector, &b.vector);
+        lowest = lowest.min(cos);
+        assert!(cos > 0.99, "item {i}: cosine {cos} between the local and the server's vector");
+    }
+    eprintln!("lowest cosine local vs server: {lowest:.5} over {} items", texts.len());
+    // Vectors from the server are the project's next embedding set.
+    let (dir, _) = project_with(3, BackendConfig::default());
+    let (ok, out, err) = hifi(dir.path(), &["embed", "--url", &server.url(), "--server-model", "smol"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("embedded 3 items on openai:smol (1 server) (576 dims)"), "{out}");
+}
+
+/// Kills the server at the first committed batch (Ctrl-C-free "dead server"), optionally
+/// bringing it back after `back_after`.
+struct KillAtFirst<'s> {
+    server: &'s mut Server,
+    back_after: Option<Duration>,
+    done: bool,
+}
+
+impl Progress for KillAtFirst<'_> {
+    fn start(&mut self, _: &str, _: u64) {}
+    fn update(&mut self, _: u64, _: &str) {
+        if !self.done {
+            self.done = true;
+            self.server.stop();
+            if let Some(d) = self.back_after {
+                std::thread::sleep(d);
+                self.server.restart();
+            }
+        }
+    }
+    fn finish(&mut self, _: &str) {}
+}
+
+#[test]
+fn a_dead_server_loses_only_the_batch_in_flight_and_a_rerun_stores_what_an_uninterrupted_run_does() {
+    let n = 4;
+    let mut server = Server::start(true);
+    // The uninterrupted run, through the command line.
+    let (whole, _) = project_with(n, BackendConfig::default());
+    let (ok, out, err) = hifi(whole.path(), &["prelabel", "--url", &server.url(), "--server-model", "smol", "--in-flight", "2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("prelabeled {n} items on openai:smol (1 server)")), "{out}");
+    let reference = http_predictions(whole.path());
+    assert_eq!(reference.len(), n);
+
+    // Killed after the first batch, no retries: the run fails naming the server; what was
+    // committed stays.
+    let one_at_a_time = BackendConfig { in_flight: 1, retries: 0, ..backend(&server) };
+    let (cut, cfg) = project_with(n, one_at_a_time.clone());
+    let mut store = Store::open(cut.path()).unwrap();
+    let params = hifi::llm::prelabel::PrelabelParams::from_config(&cfg, cut.path());
+    let mut kill = KillAtFirst { server: &mut server, back_after: None, done: false };
+    let err = hifi::llm::prelabel::run_http(&mut store, &cfg, &params, &mut kill, &CancelToken::new()).unwrap_err().to_string();
+    assert!(err.contains(&format!("127.0.0.1:{}", server.port)) && err.contains("run again to resume"), "{err}");
+    let kept = http_predictions(cut.path()).len();
+    assert!((1..n).contains(&kept), "{kept} of {n} items kept");
+    server.restart();
+    let rep = hifi::llm::prelabel::run_http(&mut store, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!((rep.already_done, rep.scored, rep.remaining), (kept as u64, (n - kept) as u64, 0));
+    let resumed = http_predictions(cut.path());
+
+    // Killed and back within the retries: the run goes on by itself.
+    let patient = BackendConfig { in_flight: 1, retries: 8, ..backend(&server) };
+    let (back, cfg) = project_with(n, patient);
+    let mut store = Store::open(back.path()).unwrap();
+    let mut kill = KillAtFirst { server: &mut server, back_after: Some(Duration::from_millis(500)), done: false };
+    let rep = hifi::llm::prelabel::run_http(&mut store, &cfg, &params, &mut kill, &CancelToken::new()).unwrap();
+    assert_eq!((rep.scored, rep.remaining), (n as u64, 0));
+    let retried = http_predictions(back.path());
+
+    for (what, got) in [("resumed", &resumed), ("retried", &retried)] {
+        assert_eq!(got.len(), n, "{what}");
+        for ((id, a), (rid, b)) in got.iter().zip(&reference) {
+            assert_eq!(id, rid);
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-4, "{what} {id}: {a:?} vs uninterrupted {b:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_server_without_prompt_logprobs_gets_an_error_naming_what_to_use() {
+    let server = Server::start(false);
+    let (dir, _) = project_with(2, BackendConfig::default());
+    let started = Instant::now();
+    let (ok, _, err) = hifi(dir.path(), &["prelabel", "--url", &server.url(), "--server-model", "smol"]);
+    assert!(!ok);
+    assert!(err.contains("logits_all") && err.contains("vLLM") && err.contains(&server.url()), "{err}");
+    // Refused at once, not retried as if the server were down.
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.row_count("predictions").unwrap(), 0);
+}
+
+#[test]
+fn backend_settings_are_checked_before_any_work() {
+    let (dir, _) = project_with(2, BackendConfig::default());
+    let (ok, _, err) = hifi(dir.path(), &["prelabel", "--url", "ftp://x/v1", "--server-model", "m"]);
+    assert!(!ok && err.contains("not an http:// or https:// URL"), "{err}");
+    let (ok, _, err) = hifi(dir.path(), &["prelabel", "--url", "http://127.0.0.1:9/v1"]);
+    assert!(!ok && err.contains("backend.model"), "{err}");
+    let (ok, _, err) = hifi(dir.path(), &["embed", "--backend", "openai"]);
+    assert!(!ok && err.contains("backend.urls"), "{err}");
+}
