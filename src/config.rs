@@ -558,7 +558,9 @@ impl Config {
         if let Some(k) = &b.api_key_env {
             s.push_str(&format!("api_key_env = {}\n", toml_str(k)));
         }
-        s.push_str(&format!("in_flight = {}\nprompts_per_request = {}\ntimeout_s = {}\nretries = {}\n", b.in_flight, b.prompts_per_request, b.timeout_s, b.retries));
+        s.push_str(&format!("in_flight = {}   # requests at once, over all URLs\n", b.in_flight));
+        s.push_str(&format!("prompts_per_request = {}   # vLLM and SGLang take lists (16–64); llama-cpp-python 1\n", b.prompts_per_request));
+        s.push_str(&format!("timeout_s = {}\nretries = {}   # 0.5 s, 1 s, 2 s … 30 s apart\n", b.timeout_s, b.retries));
         s.push_str("# template = \"chatml\"   # only without a local GGUF of the model: chatml or llama3\n");
         if let Some(t) = &b.template {
             s.push_str(&format!("template = {}\n", toml_str(t)));

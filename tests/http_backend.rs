@@ -20,10 +20,11 @@ use hifi::llm::{prompt, Embed, Engine, EngineOptions, Scorer};
 use hifi::progress::{CancelToken, Progress, Silent};
 use hifi::store::Store;
 
-/// The label log-prob bound the README documents: the local engine's own one-pass vs cached
-/// scoring differ by up to this much on this model (tests/llm.rs), and a server evaluates the
-/// whole prompt in one pass.
-const NATS: f64 = 0.6;
+/// The label log-prob bound the README documents. The server runs its own llama.cpp build
+/// (llama-cpp-python 0.3.36, GGML_NATIVE off), whose kernels round differently from hifi's:
+/// up to 0.83 nats measured on SmolLM2-135M (0.34 mean), the same kind of noise as the local
+/// engine's own layouts (up to 0.49 nats, tests/llm.rs), largest on unlikely tokens.
+const NATS: f64 = 1.0;
 
 fn server_python() -> PathBuf {
     let p = match std::env::var_os("HIFI_TEST_SERVER_PYTHON") {
@@ -165,10 +166,10 @@ fn http_label_scores_equal_the_local_engines_within_the_documented_rounding() {
 
     let mut worst = 0.0f64;
     for (i, (a, b)) in local.iter().zip(&remote).enumerate() {
-        for l in 0..labels.len() {
-            let d = (a.logprobs[l] - b.logprobs[l]).abs();
+        for ((label, x), y) in labels.iter().zip(&a.logprobs).zip(&b.logprobs) {
+            let d = (x - y).abs();
             worst = worst.max(d);
-            assert!(d < NATS, "item {i} label {}: local {} vs server {}", labels[l], a.logprobs[l], b.logprobs[l]);
+            assert!(d < NATS, "item {i} label {label}: local {x} vs server {y}");
         }
         assert!((b.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     }
@@ -261,7 +262,15 @@ fn a_dead_server_loses_only_the_batch_in_flight_and_a_rerun_stores_what_an_unint
     assert_eq!((rep.scored, rep.remaining), (n as u64, 0));
     let retried = http_predictions(back.path());
 
-    for (what, got) in [("resumed", &resumed), ("retried", &retried)] {
+    // One of two servers dead from the start: its requests are retried on the other.
+    let dead = format!("http://127.0.0.1:{}/v1", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let (two, _) = project_with(n, BackendConfig::default());
+    let (ok, out, err) = hifi(two.path(), &["prelabel", "--url", &dead, "--url", &server.url(), "--server-model", "smol", "--in-flight", "2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("prelabeled {n} items on openai:smol (2 servers)")), "{out}");
+    let failed_over = http_predictions(two.path());
+
+    for (what, got) in [("resumed", &resumed), ("retried", &retried), ("failed over", &failed_over)] {
         assert_eq!(got.len(), n, "{what}");
         for ((id, a), (rid, b)) in got.iter().zip(&reference) {
             assert_eq!(id, rid);

@@ -63,14 +63,19 @@ pub enum Command {
     /// duplicate id or an unknown gold label is reported with file, line and field, and then
     /// nothing from the file is imported.
     Import(ImportArgs),
-    /// Score every label for every item with the local model (zero-shot, log-probabilities).
+    /// Score every label for every item with the model (zero-shot, log-probabilities).
     ///
     /// Re-running skips items already scored with the same model, adapter and prompt; Ctrl-C
     /// keeps every finished batch. `[model] batch_items` items share a llama.cpp batch;
     /// `[model] kv_cache = "shared"` (default, fastest) scores the same batch to the same
     /// numbers every time, `"separate"` makes each item's numbers independent of its batch.
+    ///
+    /// On servers (`--url http://gpu1:8000/v1 --server-model NAME`, or `[backend]`): vLLM,
+    /// SGLang or the llama-cpp-python server score the same prompt, rendered with the chat
+    /// template of the GGUF at `--model` (only its vocabulary is loaded).
     Prelabel(PrelabelArgs),
-    /// Embed every item (mean-pooled, L2-normalised) for clustering and neighbour search.
+    /// Embed every item (mean-pooled, L2-normalised) for clustering and neighbour search,
+    /// locally or on servers' `/v1/embeddings` (`--url`, `--server-model`).
     Embed(EmbedArgs),
     /// Export expert-labeled items (jsonl, csv, or chat-jsonl for TRL / axolotl / Unsloth).
     ///

@@ -87,16 +87,18 @@ impl Client {
         self.answered.load(Ordering::SeqCst)
     }
 
-    /// POST `body` to `path` (e.g. `/completions`) of URL `url`, retrying passing failures.
-    pub fn post(&self, url: usize, path: &str, body: &Value) -> Result<Value, LlmError> {
-        let url = format!("{}{path}", self.urls[url % self.urls.len()]);
-        let shown = crate::text::inert(&url, false);
+    /// POST `body` to `path` (e.g. `/completions`) of URL `url`, retrying passing failures;
+    /// each retry goes to the next URL, so a dead server's share moves to the others. The
+    /// response, and the URL that gave it (made inert, for messages).
+    pub fn post(&self, url: usize, path: &str, body: &Value) -> Result<(Value, String), LlmError> {
         let text = body.to_string();
         let mut attempt = 0u32;
         loop {
             if self.cancel.is_cancelled() {
                 return Err(LlmError::Cancelled);
             }
+            let url = format!("{}{path}", self.urls[(url + attempt as usize) % self.urls.len()]);
+            let shown = crate::text::inert(&url, false);
             let mut req = self.agent.post(&url).set("Content-Type", "application/json");
             if let Some(k) = &self.key {
                 req = req.set("Authorization", &format!("Bearer {k}"));
@@ -106,7 +108,7 @@ impl Client {
                     Ok(body) => match serde_json::from_str::<Value>(&body) {
                         Ok(v) => {
                             self.answered.store(true, Ordering::SeqCst);
-                            return Ok(v);
+                            return Ok((v, shown));
                         }
                         Err(e) => Failure::Final(format!("{shown}: the response is not JSON ({e}): {}", snippet(&body))),
                     },
@@ -122,7 +124,8 @@ impl Client {
                         Failure::Final(msg)
                     }
                 }
-                Err(ureq::Error::Transport(t)) => Failure::Passing(format!("{shown}: {t}")),
+                // Its kind and message only: ureq's own text repeats the URL.
+                Err(ureq::Error::Transport(t)) => Failure::Passing(format!("{shown}: {}{}", t.kind(), t.message().map(|m| format!(": {m}")).unwrap_or_default())),
             };
             match failure {
                 Failure::Final(m) => return Err(LlmError::Server(m)),
@@ -414,11 +417,10 @@ impl Scorer for HttpScorer {
                 "model": model, "prompt": prompt, "echo": true, "logprobs": 1,
                 "max_tokens": 1, "temperature": 0.0,
             });
-            let v = client.post(url, "/completions", &body)?;
-            let url_shown = crate::text::inert(&client.urls()[url], false);
+            let (v, url_shown) = client.post(url, "/completions", &body)?;
             let bad = |what: String| {
                 let hint = if answered_first { String::new() } else { format!("\n{SCORING_SERVERS}") };
-                LlmError::Server(format!("{url_shown}/completions: {what}{hint}"))
+                LlmError::Server(format!("{url_shown}: {what}{hint}"))
             };
             let mut choices: Vec<&Value> = v.get("choices").and_then(Value::as_array).map(|c| c.iter().collect()).unwrap_or_default();
             if choices.len() != chunk.len() {
@@ -478,9 +480,8 @@ impl HttpEmbedder {
 
 /// One request: a vector per input, and the tokens the server counted for each.
 fn embed_request(client: &Client, model: &str, url: usize, inputs: &[String]) -> Result<Vec<(Vec<f32>, usize)>, LlmError> {
-    let v = client.post(url, "/embeddings", &json!({"model": model, "input": inputs}))?;
-    let shown = crate::text::inert(&client.urls()[url % client.urls().len()], false);
-    let bad = |what: &str| LlmError::Server(format!("{shown}/embeddings: {what}"));
+    let (v, shown) = client.post(url, "/embeddings", &json!({"model": model, "input": inputs}))?;
+    let bad = |what: &str| LlmError::Server(format!("{shown}: {what}"));
     let mut data: Vec<&Value> = v.get("data").and_then(Value::as_array).map(|d| d.iter().collect()).unwrap_or_default();
     if data.len() != inputs.len() {
         return Err(bad(&format!("{} inputs sent, {} vectors returned", inputs.len(), data.len())));
