@@ -302,6 +302,11 @@ fn backend_settings_are_checked_before_any_work() {
     assert!(!ok && err.contains("not an http:// or https:// URL"), "{err}");
     let (ok, _, err) = hifi(dir.path(), &["prelabel", "--url", "http://127.0.0.1:9/v1"]);
     assert!(!ok && err.contains("backend.model"), "{err}");
+    // A URL that cannot be requested at all fails at once, not after the retries.
+    let started = Instant::now();
+    let (ok, _, err) = hifi(dir.path(), &["prelabel", "--url", "http://exa mple/v1", "--server-model", "m"]);
+    assert!(!ok && err.contains("exa mple"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     let (ok, _, err) = hifi(dir.path(), &["embed", "--backend", "openai"]);
     assert!(!ok && err.contains("backend.urls"), "{err}");
 }

@@ -124,8 +124,15 @@ impl Client {
                         Failure::Final(msg)
                     }
                 }
-                // Its kind and message only: ureq's own text repeats the URL.
-                Err(ureq::Error::Transport(t)) => Failure::Passing(format!("{shown}: {}{}", t.kind(), t.message().map(|m| format!(": {m}")).unwrap_or_default())),
+                // Its kind and message only: ureq's own text repeats the URL. A URL that cannot
+                // be requested at all is not worth retrying.
+                Err(ureq::Error::Transport(t)) => {
+                    let msg = format!("{shown}: {}{}", t.kind(), t.message().map(|m| format!(": {m}")).unwrap_or_default());
+                    match t.kind() {
+                        ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme | ureq::ErrorKind::InvalidProxyUrl => Failure::Final(msg),
+                        _ => Failure::Passing(msg),
+                    }
+                }
             };
             match failure {
                 Failure::Final(m) => return Err(LlmError::Server(m)),
