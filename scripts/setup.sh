@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Fresh-machine set-up for hifi: system packages llama-cpp-sys-2 needs, and the default model.
-# Idempotent: every step is skipped when its result is already present.
+# Fresh-machine set-up for hifi: system packages llama-cpp-sys-2 needs, and the default model;
+# with --test-server (scripts/test.sh) also the llama-cpp-python server the HTTP backend's
+# tests run against. Idempotent: every step is skipped when its result is already present.
 set -euo pipefail
+
+test_server=0
+for arg in "$@"; do
+  case "$arg" in
+    --test-server) test_server=1 ;;
+    *) echo "setup.sh: unknown argument $arg (known: --test-server)" >&2; exit 2 ;;
+  esac
+done
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${HIFI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hifi}"
@@ -17,6 +26,10 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang-[0-9]*.so* >/dev/nu
   need_pkgs+=(libclang-dev)
 fi
 command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
+# python3 -m venv needs ensurepip (Debian's python3-venv).
+if [ "$test_server" = 1 ] && ! python3 -c "import ensurepip" >/dev/null 2>&1; then
+  need_pkgs+=(python3-venv)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "installing ${need_pkgs[*]} (apt-get)"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -57,6 +70,9 @@ echo "$model"
 # and runs on a CPU): the tests of the HTTP backend start it on the default model. pip builds it
 # from source (a few minutes on 2 cores) into its own virtual environment, once. GGML_NATIVE=off:
 # the -march=native build crashed on its first completion on these machines.
+if [ "$test_server" = 0 ]; then
+  exit 0
+fi
 server_version="0.3.36"
 venv="$cache/llama-cpp-server"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp.server, sys; sys.exit(llama_cpp.__version__ != '$server_version')" 2>/dev/null; then
