@@ -35,7 +35,7 @@ fn server_python() -> PathBuf {
             .expect("the model sits in <cache>/models")
             .join("llama-cpp-server/bin/python"),
     };
-    assert!(p.exists(), "the test server (llama-cpp-python) is missing at {} (run scripts/setup.sh)", p.display());
+    assert!(p.exists(), "the test server (llama-cpp-python) is missing at {} (run scripts/setup.sh --test-server)", p.display());
     p
 }
 
