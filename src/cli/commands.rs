@@ -326,13 +326,13 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
     match b {
         BenchCommand::Prelabel(BenchPrelabelArgs { llm: a, backend }) => {
             let mut cfg = bench_config(project, &a.input.labels)?;
+            cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
+            cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
+            let texts = bench_texts(&a.input.data, a.items)?;
+            let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+            let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
             let server = backend.overrides().resolve(&cfg.backend)?;
             if server.kind == crate::config::BackendKind::Openai {
-                cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
-                cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
-                let texts = bench_texts(&a.input.data, a.items)?;
-                let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
-                let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
                 eprintln!(
                     "bench prelabel: {} texts, local {threads} threads vs openai:{} on {} server(s), {}",
                     texts.len(),
@@ -364,11 +364,6 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
                 }
                 return Ok(());
             }
-            cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
-            cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
-            let texts = bench_texts(&a.input.data, a.items)?;
-            let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
-            let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
             eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), inert(&model.display().to_string(), false));
             let r = crate::bench::prelabel(&cfg, &model, threads, &texts)?;
             if a.json {
