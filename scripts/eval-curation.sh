@@ -8,7 +8,7 @@
 #
 #   bash scripts/eval-curation.sh                  # all sets: ads sotu wordnet
 #   bash scripts/eval-curation.sh wordnet          # one set
-#   HIFI_EVAL_ITEMS=2000 HIFI_EVAL_SEEDS=10 HIFI_EVAL_BUDGETS=50,100,200,500 bash scripts/eval-curation.sh
+#   HIFI_EVAL_ITEMS=2000 HIFI_EVAL_BUDGETS=50,100,200,400,1000 bash scripts/eval-curation.sh sotu wordnet  # the README's run
 #
 # Not part of scripts/test.sh: prelabeling and embedding take minutes per thousand items on
 # a CPU (see the README's figures); the simulations themselves take seconds.
@@ -17,7 +17,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 items="${HIFI_EVAL_ITEMS:-1000}"
-seeds="${HIFI_EVAL_SEEDS:-5}"
+seeds="${HIFI_EVAL_SEEDS:-10}"
 budgets="${HIFI_EVAL_BUDGETS:-50,100,200,400}"
 strategies="${HIFI_EVAL_STRATEGIES:-adaptive,pairs,margin,random,cluster-margin}"
 runs="${HIFI_EVAL_RUNS:-$here/eval-runs}"

@@ -569,3 +569,37 @@ fn simulate_on_sample_data_with_the_real_model() {
     assert_eq!(a["seeds"], 5);
     assert_eq!(a["per_seed"].as_array().unwrap().len(), 5 * 2 * 2);
 }
+
+#[test]
+fn labels_keep_paying_while_the_llm_is_at_chance() {
+    // One linear boundary the round model can learn, an LLM at chance whose noise is the
+    // probe's offset. A penalty that holds at the same value for every training-set size
+    // keeps the weights too small to outvote that noise however many labels arrive (the
+    // all-labels ceiling fell below a 400-label subset on the sample ads); the default fades
+    // past `prior_labels`, so 800 labels beat 100 and the ceiling stays above both.
+    use hifi::rounds::ProbeParams;
+    let run = |probe: ProbeParams| {
+        let (mut r100, mut r800, mut ceiling) = (0.0, 0.0, 0.0);
+        for seed in 0..3u64 {
+            let spec = SynthSpec { n: 3000, dim: 32, labels: 2, boundary_regions: 1, pure_regions: 1, seed: 70 + seed };
+            let mut s = generate(&spec).unwrap();
+            let gold: Vec<usize> = s.pool.labels.iter().map(|&l| l as usize).collect();
+            let (chance, _) = chance_llm(3000, 2, 2, 70 + seed);
+            s.pool.probs = chance.pool.probs;
+            s.pool.labels = chance.pool.labels;
+            let params = SimParams { budgets: vec![100, 800], strategies: vec![Strategy::Random], seed, seeds: 1, probe: probe.clone(), ..SimParams::default() };
+            let rep = simulate_pool(&s.pool, &gold, &params, &mut Silent, &CancelToken::new()).unwrap();
+            assert!(rep.zero_shot.kappa.unwrap().abs() < 0.1, "the LLM is at chance: {:?}", rep.zero_shot);
+            r100 += kappa_of(&rep, "random", 100) / 3.0;
+            r800 += kappa_of(&rep, "random", 800) / 3.0;
+            ceiling += rep.ceiling.kappa.unwrap() / 3.0;
+        }
+        (r100, r800, ceiling)
+    };
+    let (r100, r800, ceiling) = run(ProbeParams::default());
+    assert!(ProbeParams::default().prior_labels.is_some());
+    assert!(r800 > r100 + 0.15, "800 labels κ {r800:.3} vs 100 labels κ {r100:.3}");
+    assert!(ceiling >= r800 - 0.01, "ceiling κ {ceiling:.3} vs 800 labels κ {r800:.3}");
+    let (_, fixed800, fixed_ceiling) = run(ProbeParams { prior_labels: None, ..ProbeParams::default() });
+    assert!(r800 > fixed800 + 0.1 && ceiling > fixed_ceiling + 0.1, "fading {r800:.3}/{ceiling:.3} vs fixed {fixed800:.3}/{fixed_ceiling:.3}");
+}

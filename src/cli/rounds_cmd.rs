@@ -106,6 +106,10 @@ pub struct SimulateArgs {
     /// The probe's L2 penalty on its (z-scored) weights: lower fits the labels more closely.
     #[arg(long, default_value_t = ProbeParams::default().l2, value_name = "L2")]
     pub probe_l2: f64,
+    /// Labels the probe's prior (the LLM) weighs as much as: past N training labels the
+    /// penalty fades as L2 · N / labels. 0: it never fades.
+    #[arg(long, default_value_t = ProbeParams::default().prior_labels.unwrap_or(0), value_name = "N")]
+    pub probe_prior_labels: usize,
     /// Also draw κ by budget per strategy, with CI bands and the zero-shot and all-labels
     /// lines, into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
@@ -174,7 +178,7 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
             seeds: a.seeds,
             test_fraction: a.test_fraction,
             oracle_noise: a.oracle_noise,
-            probe: ProbeParams { use_llm: !a.no_llm, l2: a.probe_l2, ..ProbeParams::default() },
+            probe: ProbeParams { use_llm: !a.no_llm, l2: a.probe_l2, prior_labels: (a.probe_prior_labels > 0).then_some(a.probe_prior_labels), ..ProbeParams::default() },
             ..SimParams::default()
         },
         plot: a.plot.clone().map(|p| (p, a.force)),

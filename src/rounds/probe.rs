@@ -10,7 +10,8 @@
 //! positives), and is deterministic to the bit for a given input, which the simulation's
 //! "same seed, same report" promise relies on.
 //!
-//! Training minimises the class-weighted mean cross-entropy plus `l2/2·‖W‖²` (bias included) on z-scored features with Nesterov-accelerated gradient descent; the step
+//! Training minimises the class-weighted mean cross-entropy plus `λ/2·‖W‖²` (bias included; λ = `l2`, fading as `l2 · prior_labels / n` past
+//! `prior_labels` labels) on z-scored features with Nesterov-accelerated gradient descent; the step
 //! is 1/L with L bounded from the data (power iteration on XᵀX/n), so no learning rate has
 //! to be tuned. The objective is convex: the answer does not depend on an initialisation.
 
@@ -21,15 +22,19 @@ use crate::error::{Error, Result};
 /// How to fit a probe.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeParams {
-    /// L2 penalty on the weights (features are z-scored, so one value suits most data). It
-    /// anchors the probe to the LLM where experts have not labeled, and on a *mean* loss it
-    /// does not fade as labels grow. Measured both ways (five seeds each): 0.01 instead of
-    /// 0.1 lifts random subsets of the sample ads by 0.03–0.04 κ and the all-700-labels
-    /// ceiling from 0.936 to 0.968, where the zero-shot LLM is at chance; but where the LLM
-    /// already knows the boundary, 20 boundary-pair labels then pull the probe off it (κ 0.873
-    /// vs random's 0.938 on generated data, tests/rounds.rs). A penalty that follows the LLM's
-    /// held-out agreement is the open question; `hifi simulate --probe-l2` measures others.
+    /// L2 penalty on the weights (features are z-scored, so one value suits most data) while
+    /// there are at most `prior_labels` training labels. It anchors the probe to the LLM where
+    /// experts have not labeled: at 0.01 instead of 0.1, 20 boundary-pair labels on generated
+    /// data where the LLM knows the boundary pulled the probe off it (κ 0.873 vs random's
+    /// 0.938, tests/rounds.rs).
     pub l2: f64,
+    /// Past this many training labels the penalty fades as `l2 · prior_labels / n`: on the
+    /// summed loss the prior (the LLM, through the offset) then weighs as much as
+    /// `prior_labels` labels however many arrive, instead of outweighing more of them the
+    /// more there are (a fixed penalty on the *mean* loss put the sample ads' all-700-labels
+    /// ceiling, κ 0.936, below 400 labels chosen by margin). Measured in the README's
+    /// "Curation on real data". `None`: `l2` whatever `n`.
+    pub prior_labels: Option<usize>,
     /// Gradient steps.
     pub iterations: usize,
     /// Weight each class by n / (k · n_class), so a rare label counts as much as a common one.
@@ -41,7 +46,17 @@ pub struct ProbeParams {
 
 impl Default for ProbeParams {
     fn default() -> Self {
-        Self { l2: 0.1, iterations: 300, balanced: true, use_llm: true }
+        Self { l2: 0.1, prior_labels: Some(50), iterations: 300, balanced: true, use_llm: true }
+    }
+}
+
+impl ProbeParams {
+    /// The penalty a fit on `n` labels uses.
+    pub fn l2_for(&self, n: usize) -> f64 {
+        match self.prior_labels {
+            Some(m) if n > m => self.l2 * m as f64 / n as f64,
+            _ => self.l2,
+        }
     }
 }
 
@@ -139,7 +154,8 @@ impl Probe {
         let wsum: f64 = y.iter().map(|&c| cw[c]).sum::<f64>().max(1e-12);
         // Lipschitz bound of the gradient: softmax CE has Hessian ≤ ½·(Σ w_i x̃_i x̃_iᵀ)/Σw ⊗ I
         // (x̃ with the bias 1 appended), plus l2.
-        let lip = 0.5 * top_eigenvalue(&z, d, y, &cw, wsum) + params.l2;
+        let l2 = params.l2_for(n);
+        let lip = 0.5 * top_eigenvalue(&z, d, y, &cw, wsum) + l2;
         let step = 1.0 / lip.max(1e-9);
         let cols = d + 1;
         let mut w = vec![0.0; k * cols];
@@ -169,7 +185,7 @@ impl Probe {
             // The bias is penalised too: with an offset, "no evidence" must mean "the LLM",
             // and a train set holding one class must not push every item into it.
             for (g, wv) in grad.iter_mut().zip(&look) {
-                *g += params.l2 * wv;
+                *g += l2 * wv;
             }
             std::mem::swap(&mut prev, &mut w);
             for ((nw, l), g) in w.iter_mut().zip(&look).zip(&grad) {
