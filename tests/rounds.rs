@@ -576,7 +576,7 @@ fn labels_keep_paying_while_the_llm_is_at_chance() {
     // probe's offset. A penalty that holds at the same value for every training-set size
     // keeps the weights too small to outvote that noise however many labels arrive (the
     // all-labels ceiling fell below a 400-label subset on the sample ads); the default fades
-    // past `prior_labels`, so 800 labels beat 100 and the ceiling stays above both.
+    // past `prior_labels`, so 800 labels beat 100 and every label does at least as well.
     use hifi::rounds::ProbeParams;
     let run = |probe: ProbeParams| {
         let (mut r100, mut r800, mut ceiling) = (0.0, 0.0, 0.0);
