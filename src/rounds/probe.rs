@@ -13,7 +13,8 @@
 //! Training minimises the class-weighted mean cross-entropy plus `λ/2·‖W‖²` (bias included;
 //! λ = `l2`, fading as `l2 · prior_labels / n` past `prior_labels` labels) on z-scored
 //! features with Nesterov-accelerated gradient descent; the step is 1/L with L bounded from
-//! the data (power iteration on XᵀX/n), so no learning rate has to be tuned. The objective is convex: the answer does not depend on an initialisation.
+//! the data (power iteration on XᵀX/n), so no learning rate has to be tuned. The objective
+//! is convex: the answer does not depend on an initialisation.
 
 use serde::Serialize;
 
