@@ -150,7 +150,19 @@ fn signal(child: &Child, sig: i32) {
 /// Start `hifi train` with an external trainer that leaves a grandchild (`sleep 300`) and
 /// writes its pid to `pidfile`; returns hifi and the grandchild's pid once it runs.
 fn start_trainer(dir: &Path, proj: &Path, trainer: &str, pidfile: &Path) -> (Child, i32) {
-    start_trainer_with(bin(), dir, proj, trainer, pidfile)
+    use std::os::unix::process::CommandExt;
+    // hifi keeps a hangup ignored when it was started ignoring it (`nohup`, the case below),
+    // and a test runner started under nohup passes that on: hifi starts here with the
+    // default disposition, as from a terminal, whatever launched the tests.
+    let mut hifi = bin();
+    // SAFETY: signal(2) between fork and exec.
+    unsafe {
+        hifi.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    start_trainer_with(hifi, dir, proj, trainer, pidfile)
 }
 
 fn start_trainer_with(mut hifi: Command, dir: &Path, proj: &Path, trainer: &str, pidfile: &Path) -> (Child, i32) {
