@@ -150,19 +150,23 @@ fn signal(child: &Child, sig: i32) {
 /// Start `hifi train` with an external trainer that leaves a grandchild (`sleep 300`) and
 /// writes its pid to `pidfile`; returns hifi and the grandchild's pid once it runs.
 fn start_trainer(dir: &Path, proj: &Path, trainer: &str, pidfile: &Path) -> (Child, i32) {
-    use std::os::unix::process::CommandExt;
     // hifi keeps a hangup ignored when it was started ignoring it (`nohup`, the case below),
     // and a test runner started under nohup passes that on: hifi starts here with the
     // default disposition, as from a terminal, whatever launched the tests.
+    start_trainer_with(bin_with_sighup(libc::SIG_DFL), dir, proj, trainer, pidfile)
+}
+
+/// hifi's command, started with SIGHUP at `disposition` (SIG_DFL or SIG_IGN).
+fn bin_with_sighup(disposition: libc::sighandler_t) -> Command {
     let mut hifi = bin();
     // SAFETY: signal(2) between fork and exec.
     unsafe {
-        hifi.pre_exec(|| {
-            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+        std::os::unix::process::CommandExt::pre_exec(&mut hifi, move || {
+            libc::signal(libc::SIGHUP, disposition);
             Ok(())
         });
     }
-    start_trainer_with(hifi, dir, proj, trainer, pidfile)
+    hifi
 }
 
 fn start_trainer_with(mut hifi: Command, dir: &Path, proj: &Path, trainer: &str, pidfile: &Path) -> (Child, i32) {
@@ -235,15 +239,7 @@ fn case_3_the_trainers_whole_process_group_ends_with_hifi() {
     }
     // Started as `nohup hifi …` would be (SIGHUP ignored): a hangup stays ignored, SIGTERM
     // still ends the trainer's group.
-    let mut nohup = bin();
-    // SAFETY: signal(2) between fork and exec.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut nohup, || {
-            libc::signal(libc::SIGHUP, libc::SIG_IGN);
-            Ok(())
-        });
-    }
-    let (mut child, pid) = start_trainer_with(nohup, dir.path(), &proj, trainer, &pidfile);
+    let (mut child, pid) = start_trainer_with(bin_with_sighup(libc::SIG_IGN), dir.path(), &proj, trainer, &pidfile);
     signal(&child, libc::SIGHUP);
     std::thread::sleep(Duration::from_secs(1));
     assert!(child.try_wait().unwrap().is_none() && pid_alive(pid), "nohup: a hangup stopped hifi");
