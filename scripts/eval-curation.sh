@@ -9,6 +9,9 @@
 #   bash scripts/eval-curation.sh                  # all sets: ads sotu wordnet
 #   bash scripts/eval-curation.sh wordnet          # one set
 #   HIFI_EVAL_ITEMS=2000 HIFI_EVAL_BUDGETS=50,100,200,400,1000 bash scripts/eval-curation.sh sotu wordnet  # the README's run
+#   HIFI_EVAL_EMBEDDER="$(bash scripts/fetch-embedder.sh)" bash scripts/eval-curation.sh ads
+#       # the same, with vectors from another GGUF: a copy of the prelabeled project,
+#       # eval-runs/SET-ITEMS-NAME, embedded by it; results as eval-results/SET-NAME.*
 #
 # Not part of scripts/test.sh: prelabeling and embedding take minutes per thousand items on
 # a CPU (see the README's figures); the simulations themselves take seconds.
@@ -57,10 +60,23 @@ PY
   say "$set: prelabel and embed (resumes where it stopped)"
   "$hifi" -q -C "$project" prelabel
   "$hifi" -q -C "$project" embed
-  say "$set: simulate $strategies at $budgets, $seeds seeds"
+  name="$set"
+  if [ -n "${HIFI_EVAL_EMBEDDER:-}" ]; then
+    tag="$(basename "$HIFI_EVAL_EMBEDDER" .gguf)"
+    if [ ! -f "$project-$tag/hifi.toml" ]; then
+      rm -rf "$project-$tag.part"
+      cp -r "$project" "$project-$tag.part"
+      mv "$project-$tag.part" "$project-$tag"
+    fi
+    project="$project-$tag"
+    name="$set-$tag"
+    say "$name: embed with $HIFI_EVAL_EMBEDDER"
+    "$hifi" -q -C "$project" embed --model "$HIFI_EVAL_EMBEDDER"
+  fi
+  say "$name: simulate $strategies at $budgets, $seeds seeds"
   "$hifi" -q -C "$project" simulate --budgets "$budgets" --strategies "$strategies" --seeds "$seeds" \
-    --plot "$results/$set.svg" --force --json > "$results/$set.json"
-  python3 scripts/eval-table.py "$results/$set.json" > "$results/$set.md"
-  cat "$results/$set.md"
+    --plot "$results/$name.svg" --force --json > "$results/$name.json"
+  python3 scripts/eval-table.py "$results/$name.json" > "$results/$name.md"
+  cat "$results/$name.md"
 done
 say "results in $results"

@@ -110,6 +110,10 @@ pub struct SimulateArgs {
     /// penalty fades as L2 · N / labels. 0: it never fades.
     #[arg(long, default_value_t = ProbeParams::default().prior_labels.unwrap_or(0), value_name = "N")]
     pub probe_prior_labels: usize,
+    /// The penalty on the probe's per-label biases, as a share of L2: low lets a few labels
+    /// undo the LLM's lean to some labels; 1: biases penalised like the weights.
+    #[arg(long, default_value_t = ProbeParams::default().bias_share, value_name = "S")]
+    pub probe_bias_share: f64,
     /// Also draw κ by budget per strategy, with CI bands and the zero-shot and all-labels
     /// lines, into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
@@ -178,7 +182,7 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
             seeds: a.seeds,
             test_fraction: a.test_fraction,
             oracle_noise: a.oracle_noise,
-            probe: ProbeParams { use_llm: !a.no_llm, l2: a.probe_l2, prior_labels: (a.probe_prior_labels > 0).then_some(a.probe_prior_labels), ..ProbeParams::default() },
+            probe: ProbeParams { use_llm: !a.no_llm, l2: a.probe_l2, prior_labels: (a.probe_prior_labels > 0).then_some(a.probe_prior_labels), bias_share: a.probe_bias_share, ..ProbeParams::default() },
             ..SimParams::default()
         },
         plot: a.plot.clone().map(|p| (p, a.force)),
