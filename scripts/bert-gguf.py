@@ -91,7 +91,7 @@ def tensor_name(hf):
             "output.dense": "ffn_down",
             "output.LayerNorm": "layer_output_norm",
         }
-        if rest in per_layer:
+        if rest in per_layer and parts[2].isdigit():
             return f"blk.{int(parts[2])}.{per_layer[rest]}.{suffix}"
     die(f"tensor {hf!r} has no GGUF name (not a plain BERT encoder?)")
 
@@ -105,6 +105,9 @@ def main():
         vocab = [line.rstrip("\n") for line in open(os.path.join(src, "vocab.txt"), encoding="utf-8")]
     except (OSError, ValueError) as e:
         die(f"{src}: {e}")
+    missing = [k for k in ("max_position_embeddings", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads") if not isinstance(cfg.get(k), int)]
+    if missing:
+        die(f"{src}/config.json: missing or not integers: {', '.join(missing)}")
     if cfg.get("model_type") != "bert":
         die(f"{src}/config.json: model_type {cfg.get('model_type')!r}, expected 'bert'")
     pooling = POOL_MEAN
@@ -113,10 +116,13 @@ def main():
         pooling = POOL_CLS
 
     st_path = os.path.join(src, "model.safetensors")
-    with open(st_path, "rb") as f:
-        (hlen,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(hlen))
-        base = 8 + hlen
+    try:
+        with open(st_path, "rb") as f:
+            (hlen,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(hlen))
+            base = 8 + hlen
+    except (OSError, ValueError, struct.error) as e:
+        die(f"{st_path}: not a readable safetensors file ({e})")
     tensors = []
     for hf, info in header.items():
         if hf == "__metadata__":
@@ -162,16 +168,23 @@ def main():
         offset += (size + ALIGN - 1) // ALIGN * ALIGN
 
     tmp = out_path + ".part"
-    with open(st_path, "rb") as src_f, open(tmp, "wb") as out:
-        out.write(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta)))
-        out.write(b"".join(meta))
-        out.write(b"".join(infos))
-        out.write(b"\0" * (-out.tell() % ALIGN))
-        for _, _, at, size in tensors:
-            src_f.seek(at)
-            out.write(src_f.read(size))
-            out.write(b"\0" * (-size % ALIGN))
-    os.replace(tmp, out_path)
+    try:
+        with open(st_path, "rb") as src_f, open(tmp, "wb") as out:
+            out.write(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta)))
+            out.write(b"".join(meta))
+            out.write(b"".join(infos))
+            out.write(b"\0" * (-out.tell() % ALIGN))
+            for name, _, at, size in tensors:
+                src_f.seek(at)
+                data = src_f.read(size)
+                if len(data) != size:
+                    die(f"{st_path}: {name} is cut short ({len(data)} of {size} bytes)")
+                out.write(data)
+                out.write(b"\0" * (-size % ALIGN))
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     print(f"{out_path}: {len(tensors)} tensors, {len(vocab)} tokens, {cfg['num_hidden_layers']} layers, dim {cfg['hidden_size']}")
 
 

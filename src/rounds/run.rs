@@ -179,7 +179,7 @@ pub fn representativeness(pool: &Pool, train: &[(usize, usize)]) -> f64 {
 }
 
 /// Fit a probe on the rows `train` (pool row, label index). The biases' penalty share is
-/// `bias_share ^ representativeness`: a label lean learned from items the LLM was unsure of
+/// `bias_share ^ r²`, r the train set's representativeness: a label lean learned from items the LLM was unsure of
 /// would be carried to every item it was sure of (on generated data where the LLM errs one
 /// way in one region, twenty pair labels with a free bias put κ at 0.75 instead of 0.96).
 pub fn fit_probe(pool: &Pool, train: &[(usize, usize)], k: usize, params: &ProbeParams) -> Result<Probe> {
