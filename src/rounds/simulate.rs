@@ -408,6 +408,7 @@ impl Run<'_, '_> {
         for &strategy in &params.strategies {
             let mut work = base.clone();
             let mut train: Vec<(usize, usize)> = Vec::new(); // (row in `pool`, the expert's label)
+            let mut train_explored: Vec<bool> = Vec::new(); // per `train` entry: an explored item
             let mut eval: Vec<usize> = Vec::new(); // rows in `pool`
             let mut split = Splitter {
                 fraction: if self.eval { params.eval_fraction } else { 0.0 },
@@ -456,18 +457,24 @@ impl Run<'_, '_> {
                         if got.len() < want {
                             self.warnings.push(format!("{}: the pool ran out at {} labels", strategy.as_str(), labeled + got.len()));
                         }
-                        for (j, partner, _) in got {
+                        for (j, partner, explored) in got {
                             labeled += 1;
                             let i = rest[j];
                             if split.assign(j, partner, experts[0][i]) {
                                 eval.push(i);
                             } else {
                                 train.push((i, experts[0][i]));
+                                train_explored.push(explored);
                             }
                         }
                         round += 1;
                         if !train.is_empty() {
                             repredict(&mut work, pool, &rest, &train, params)?;
+                            // The model that predicts the next batch, judged as the project's
+                            // eval split judges it: on labels it did not train on.
+                            if strategy == Strategy::Adaptive {
+                                held_out = cross_validated_kappa(pool, &train, &train_explored, k, params)?.or(held_out);
+                            }
                         }
                     }
                     if self.cancel.is_cancelled() {
@@ -559,6 +566,38 @@ fn held_out_kappa(work: &Pool, labeled: impl Iterator<Item = (usize, usize)>, k:
     cohen_kappa(&truth, &pred, k).value()
 }
 
+/// Folds of [`cross_validated_kappa`].
+const CV_FOLDS: usize = 5;
+
+/// The round model's agreement on labels it did not train on, where the project would read it
+/// off its eval split: each of [`CV_FOLDS`] folds of the explored train items (typical items,
+/// so representative of the pool, unlike low-margin ones) predicted by a probe fitted on every
+/// other train label; κ over them all. `None` below [`MIN_HELD_OUT`] explored items. Without
+/// it the exploration share lagged a batch behind: the second batch's came from the zero-shot
+/// LLM's agreement on the first, not from the round model that mined it.
+fn cross_validated_kappa(pool: &Pool, train: &[(usize, usize)], explored: &[bool], k: usize, params: &SimParams) -> Result<Option<f64>> {
+    let judged: Vec<usize> = (0..train.len()).filter(|&t| explored[t]).collect();
+    if judged.len() < MIN_HELD_OUT {
+        return Ok(None);
+    }
+    let (mut truth, mut pred) = (Vec::new(), Vec::new());
+    let mut row = Vec::new();
+    for fold in 0..CV_FOLDS {
+        let out: std::collections::HashSet<usize> = judged.iter().enumerate().filter(|(n, _)| n % CV_FOLDS == fold).map(|(_, &t)| t).collect();
+        let fit: Vec<(usize, usize)> = train.iter().enumerate().filter(|(t, _)| !out.contains(t)).map(|(_, &e)| e).collect();
+        if fit.is_empty() {
+            continue;
+        }
+        let probe = fit_probe(pool, &fit, k, &params.probe)?;
+        for &t in &out {
+            let (i, y) = train[t];
+            truth.push(y);
+            pred.push(argmax(&predict_row(&probe, pool, i, params.probe.use_llm, &mut row)));
+        }
+    }
+    Ok(if truth.len() < MIN_HELD_OUT { None } else { cohen_kappa(&truth, &pred, k).value() })
+}
+
 /// Train the round model on `train` and replace `work`'s predictions with its own.
 fn repredict(work: &mut Pool, pool: &Pool, rest: &[usize], train: &[(usize, usize)], params: &SimParams) -> Result<()> {
     let k = pool.label_names.len();
@@ -572,4 +611,27 @@ fn repredict(work: &mut Pool, pool: &Pool, rest: &[usize], train: &[(usize, usiz
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curate::synth::{generate, SynthSpec};
+
+    #[test]
+    fn cross_validation_judges_the_round_model_on_explored_labels_it_did_not_train_on() {
+        // Pure regions: the embedding decides the label, so a probe on 60 labels agrees well
+        // out of fold; the LLM's probabilities are replaced by chance.
+        let spec = SynthSpec { n: 600, dim: 16, labels: 3, boundary_regions: 0, pure_regions: 6, seed: 3 };
+        let mut s = generate(&spec).unwrap();
+        let gold: Vec<usize> = s.pool.labels.iter().map(|&l| l as usize).collect();
+        s.pool.probs.iter_mut().for_each(|p| *p = 1.0 / 3.0);
+        let train: Vec<(usize, usize)> = (0..60).map(|i| (i * 10, gold[i * 10])).collect();
+        let params = SimParams::default();
+        let all = cross_validated_kappa(&s.pool, &train, &[true; 60], 3, &params).unwrap().unwrap();
+        assert!(all > 0.8, "{all}");
+        // Only explored items are judged; too few of them: no verdict.
+        let few: Vec<bool> = (0..60).map(|t| t < MIN_HELD_OUT - 1).collect();
+        assert_eq!(cross_validated_kappa(&s.pool, &train, &few, 3, &params).unwrap(), None);
+    }
 }
