@@ -418,7 +418,9 @@ impl Run<'_, '_> {
             };
             let mut audit_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0061_7564_6974);
             let (mut prev, mut filled, mut round, mut audit, mut labeled) = (0usize, 0usize, 0u64, 0usize, 0usize);
-            // The predicting model's κ on the newest labels, scored before it trained on them.
+            // The κ that sets adaptive's exploration share: the round model's cross-validated κ
+            // once enough explored items trained it ([`cross_validated_kappa`]), else the
+            // predicting model's κ on the newest labels, scored before it trained on them.
             let mut held_out: Option<f64> = None;
             for &budget in self.budgets {
                 let budget = budget.min(rest.len());
