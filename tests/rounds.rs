@@ -312,6 +312,11 @@ fn the_cli_shows_margin_fill_and_refuses_a_baseline_built_on_expert_labels() {
     let (ok, _, err) = hifi(dir.path(), &[&args[..], &["--plot", plot.to_str().unwrap()]].concat());
     assert!(!ok && err.contains("curves.svg") && err.contains("--force"), "{err}");
     assert!(hifi(dir.path(), &[&args[..], &["--plot", plot.to_str().unwrap(), "--force"]].concat()).0);
+    // Probe knobs out of range are refused before anything runs.
+    for bad in ["--probe-bias-share=-0.5", "--probe-bias-share=nan", "--probe-bias-share=2"] {
+        let (ok, _, err) = hifi(dir.path(), &[&args[..], &[bad]].concat());
+        assert!(!ok && err.contains("--probe-bias-share must be a share from 0 to 1"), "{bad}: {err}");
+    }
     let fill = if filled.fract() == 0.0 { format!("{filled:.0} of 20") } else { format!("{filled:.1} of 20") };
     assert!(out.contains(&fill) && out.contains("fill"), "{fill}: {out}");
     // A second imported field as a second expert: the eval side runs without noise. Half the

@@ -293,6 +293,10 @@ pub fn simulate(dir: &Path, r: &SimulateRequest, progress: &mut dyn Progress, ca
         if !(r.params.probe.l2.is_finite() && r.params.probe.l2 >= 0.0) {
             return Err(Error::Input(format!("--probe-l2 must be a finite penalty ≥ 0, got {}", r.params.probe.l2)));
         }
+        let share = r.params.probe.bias_share;
+        if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
+            return Err(Error::Input(format!("--probe-bias-share must be a share from 0 to 1, got {share}")));
+        }
         let Project { cfg, mut store, .. } = Project::open(dir)?;
         let check = |p: &Path, e: String| Error::Input(format!("{}: {e}", shown(p)));
         if let Some((p, force)) = &r.plot {
