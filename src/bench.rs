@@ -485,9 +485,9 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
 
     let t0 = Instant::now();
     let mut store = Store::open(&project)?;
-    let (entry, done, total) = crate::tui::data::next_entry(&mut store, "bench")?;
+    let (entry, done, total, since) = crate::tui::data::next_entry(&mut store, "bench")?;
     let mut app = App::new(cfg.labels.clone(), "bench", "bench");
-    crate::tui::update::update(&mut app, crate::tui::action::Action::Loaded { entry: entry.map(Box::new), done, total });
+    crate::tui::update::update(&mut app, crate::tui::action::Action::Loaded { entry: entry.map(Box::new), done, total, since_round: Some(since) });
     term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(|e| Error::Input(e.to_string()))?;
     let cold_open_ms = t0.elapsed().as_secs_f64() * 1e3;
 

@@ -174,3 +174,26 @@ fn cli_label_then_undo_leaves_item_unlabeled_with_history() {
     let (ok, _, err) = hifi(dir.path(), &["label", "nope", "benign", "--annotator", "ana"]);
     assert!(!ok && err.contains("no item"), "{err}");
 }
+
+#[test]
+fn labels_since_the_newest_round_are_the_ones_its_model_has_not_seen() {
+    let (dir, _cfg, mut store) = project();
+    add_items(&mut store, dir.path(), 5);
+    label(&mut store, "it0", "ana", "benign");
+    label(&mut store, "it1", "ana", "benign");
+    label(&mut store, "it1", "bob", "clickbait"); // one item, two experts: counted once
+    assert_eq!(store.labels_since_round().unwrap(), (2, None));
+    let r = store.start_round("probe", None).unwrap();
+    assert_eq!(store.labels_since_round().unwrap(), (0, Some(r)));
+    label(&mut store, "it2", "ana", "benign");
+    label(&mut store, "it3", "bob", "clickbait");
+    assert_eq!(store.labels_since_round().unwrap(), (2, Some(r)));
+    store.undo("bob").unwrap();
+    assert_eq!(store.labels_since_round().unwrap(), (1, Some(r)), "an undone label is not new");
+    label(&mut store, "it0", "ana", "clickbait"); // a change of mind the model has not seen
+    let key = store.item_by_id("it4").unwrap().unwrap().key;
+    store.annotate(&Annotation { item: key, annotator: "ana".into(), kind: AnnotationKind::Skip, label: None, note: None, suggestion: None }).unwrap();
+    assert_eq!(store.labels_since_round().unwrap(), (2, Some(r)), "a skip is not a label");
+    let r2 = store.start_round("probe", None).unwrap();
+    assert_eq!(store.labels_since_round().unwrap(), (0, Some(r2)));
+}

@@ -7,7 +7,7 @@ use common::*;
 use hifi::config::LabelDef;
 use hifi::store::{AnnotationKind, NewQueueEntry, QueueEntry, Store};
 use hifi::tui::action::{Action, Effect};
-use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, SetView, Stage};
+use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, SetView, SinceRound, Stage};
 use hifi::tui::keymap::Keymap;
 use hifi::tui::theme::Theme;
 use hifi::tui::update::update;
@@ -58,7 +58,7 @@ fn press_key(app: &mut App, km: &Keymap, k: KeyEvent) -> Vec<Effect> {
 }
 
 fn loaded(app: &mut App, e: Option<EntryView>) {
-    update(app, Action::Loaded { entry: e.map(Box::new), done: 3, total: 40 });
+    update(app, Action::Loaded { entry: e.map(Box::new), done: 3, total: 40, since_round: None });
 }
 
 #[test]
@@ -547,6 +547,36 @@ fn every_screen_snapshot_at_80x24_and_120x40() {
             insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
         }
     }
+}
+
+#[test]
+fn the_header_counts_labels_since_the_round_and_says_once_when_the_next_is_due() {
+    let mut app = App::new(labels(), "ana", "demo");
+    let load = |app: &mut App, labels: i64, round: Option<i64>| {
+        update(app, Action::Loaded { entry: Some(Box::new(pair_entry())), done: 3, total: 40, since_round: Some(SinceRound { labels, round }) })
+    };
+    load(&mut app, 12, None);
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("12 labeled, no round yet"), "{screen}");
+    assert!(app.message.is_none());
+    load(&mut app, 50, None);
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("50 labeled: round due"), "{screen}");
+    let msg = app.message.clone().expect("a due round is explained").0;
+    assert!(msg.contains("50 labels and no round yet") && msg.contains("probe round") && msg.contains("Pipeline"), "{msg}");
+    app.message = None;
+    load(&mut app, 51, None);
+    assert!(app.message.is_none(), "said once, not on every entry");
+    load(&mut app, 3, Some(2));
+    assert!(render(&app, 120, 40).contains("+3 since round 2"));
+    load(&mut app, 25, Some(2));
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("+25 since round 2: round due"), "{screen}");
+    assert!(app.message.as_ref().is_some_and(|m| m.0.contains("25 labels since round 2")));
+    // A narrow terminal keeps the queue counts and drops this.
+    let narrow = render(&app, 80, 24);
+    let header = narrow.lines().next().unwrap_or_default();
+    assert!(header.contains("3/40") && !header.contains("since round"), "{narrow}");
 }
 
 #[test]

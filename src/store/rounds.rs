@@ -37,6 +37,22 @@ impl Store {
         })
     }
 
+    /// Items with an expert label in force that was given since the newest round started
+    /// (every labeled item while there is no round), and that round's id: how many labels the
+    /// model behind the queue has not seen.
+    pub fn labels_since_round(&self) -> Result<(i64, Option<i64>)> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT count(DISTINCT a.item) FROM annotations a
+                         WHERE a.kind = 'label' AND a.round IS (SELECT max(id) FROM rounds)
+                           AND EXISTS (SELECT 1 FROM current_labels c WHERE c.id = a.id)),
+                        (SELECT max(id) FROM rounds)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Every round, oldest first.
     pub fn rounds(&self) -> Result<Vec<RoundRow>> {
         let mut st = self

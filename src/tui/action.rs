@@ -2,7 +2,7 @@
 
 use crate::store::{Annotation, LabelEvent};
 
-use super::view::{Conflict, DashboardData, EntryView, Screen, SetView, Stage};
+use super::view::{Conflict, DashboardData, EntryView, Screen, SetView, SinceRound, Stage};
 
 /// Everything `update` reacts to: keys already resolved by the keymap, and results coming
 /// back from the runtime.
@@ -45,7 +45,7 @@ pub enum Action {
     NextSet,
     // Results from the runtime
     Tick(f64),
-    Loaded { entry: Option<Box<EntryView>>, done: i64, total: i64 },
+    Loaded { entry: Option<Box<EntryView>>, done: i64, total: i64, since_round: Option<SinceRound> },
     Saved { item: i64, kind: crate::store::AnnotationKind, label: Option<String> },
     Undone(Option<LabelEvent>),
     Redone(Option<LabelEvent>),

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::app::{Conflict, DashboardData, EntryView, ItemView, SetView, Stage};
+use super::app::{Conflict, DashboardData, EntryView, ItemView, SetView, SinceRound, Stage};
 use crate::config::Config;
 use crate::error::Result;
 use crate::rounds::Trainer;
@@ -19,8 +19,9 @@ fn item_view(store: &Store, key: i64, annotator: &str) -> Result<ItemView> {
     Ok(ItemView { key, id, text, probs, model_labels, mine: store.current_label(key, annotator)? })
 }
 
-/// Claim the annotator's next entry and load it; also the progress counts.
-pub fn next_entry(store: &mut Store, annotator: &str) -> Result<(Option<EntryView>, i64, i64)> {
+/// Claim the annotator's next entry and load it; also the progress counts and the labels the
+/// queue's model has not seen.
+pub fn next_entry(store: &mut Store, annotator: &str) -> Result<(Option<EntryView>, i64, i64, SinceRound)> {
     let entry: Option<QueueEntry> = store.claim_next(annotator)?;
     let view = match entry {
         Some(e) => {
@@ -31,7 +32,8 @@ pub fn next_entry(store: &mut Store, annotator: &str) -> Result<(Option<EntryVie
         None => None,
     };
     let (done, total) = store.queue_progress(annotator)?;
-    Ok((view, done, total))
+    let (labels, round) = store.labels_since_round()?;
+    Ok((view, done, total, SinceRound { labels, round }))
 }
 
 pub fn conflicts(store: &Store) -> Result<Vec<Conflict>> {

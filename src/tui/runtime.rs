@@ -62,7 +62,7 @@ fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbRe
                 Effect::Undo => until_committed(&tx, || store.undo(&annotator)).map_or_else(|e| Action::Failed(e.to_string()), Action::Undone),
                 Effect::Redo => until_committed(&tx, || store.redo(&annotator)).map_or_else(|e| Action::Failed(e.to_string()), Action::Redone),
                 Effect::LoadNext => match data::next_entry(&mut store, &annotator) {
-                    Ok((entry, done, total)) => Action::Loaded { entry: entry.map(Box::new), done, total },
+                    Ok((entry, done, total, since)) => Action::Loaded { entry: entry.map(Box::new), done, total, since_round: Some(since) },
                     Err(e) => Action::Failed(e.to_string()),
                 },
                 Effect::LoadPipeline => data::pipeline(&store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), Action::PipelineLoaded),

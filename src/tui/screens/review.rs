@@ -4,7 +4,7 @@
 use super::Shared;
 use crate::store::{Annotation, AnnotationKind};
 use crate::tui::action::{Action, Effect};
-use crate::tui::view::{EntryView, Input as TextInput, InputPurpose, Level};
+use crate::tui::view::{EntryView, Input as TextInput, InputPurpose, Level, SinceRound};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReviewState {
@@ -19,6 +19,8 @@ pub struct ReviewState {
     pub flagged: bool,
     pub done: i64,
     pub total: i64,
+    /// Labels the queue's model has not seen (absent until the store has said).
+    pub since_round: Option<SinceRound>,
     pub first_label_at: Option<f64>,
     pub session_labels: u64,
     pub entry_started: f64,
@@ -40,6 +42,7 @@ impl Default for ReviewState {
             flagged: false,
             done: 0,
             total: 0,
+            since_round: None,
             first_label_at: None,
             session_labels: 0,
             entry_started: 0.0,
@@ -103,10 +106,19 @@ impl ReviewState {
                 *cx.message = None;
                 vec![Effect::Redo]
             }
-            Loaded { entry, done, total } => {
+            Loaded { entry, done, total, since_round } => {
                 self.loading = false;
                 self.done = done;
                 self.total = total;
+                // Say once, when the count crosses the threshold, what a due round is for.
+                if let Some(s) = since_round.filter(|s| s.due() && !self.since_round.is_some_and(|p| p.due() && p.round == s.round)) {
+                    let what = match s.round {
+                        Some(r) => format!("{} labels since round {r}", s.labels),
+                        None => format!("{} labels and no round yet", s.labels),
+                    };
+                    cx.say(format!("{what}: a probe round (Pipeline screen, seconds) retrains the model on them and refills the queue"), Level::Info);
+                }
+                self.since_round = since_round;
                 self.decided.clear();
                 self.flagged = false;
                 self.scroll = 0;

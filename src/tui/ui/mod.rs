@@ -92,7 +92,18 @@ fn render_header(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let used: usize = spans.iter().map(|s| s.width()).sum();
     // Narrow terminals keep the counts and drop the words.
     let stats = if used + full.chars().count() <= area.width as usize { full } else { format!(" {}/{} · {rate}/min", app.review.done, app.review.total) };
+    let used = used + stats.chars().count();
     spans.push(Span::styled(stats, cx.muted()));
+    // How stale the queue's model is, and a nudge once the next round is due (when it fits).
+    if let Some(s) = app.review.since_round {
+        let text = match (s.round, s.due()) {
+            (Some(r), due) => format!(" · +{} since round {r}{}", s.labels, if due { ": round due" } else { "" }),
+            (None, due) => format!(" · {} labeled{}", s.labels, if due { ": round due" } else { ", no round yet" }),
+        };
+        if used + text.chars().count() <= area.width as usize {
+            spans.push(Span::styled(text, if s.due() { Style::default().fg(cx.theme.warn) } else { cx.muted() }));
+        }
+    }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
