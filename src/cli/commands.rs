@@ -258,7 +258,12 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
         println!("  {:<16} {n}", inert(name, false));
     }
     println!("split     {} train, {} eval ({} audit), {} need adjudication", s["split"]["train"], s["split"]["eval"], s["split"]["audit"], s["conflicts"]);
-    println!("rounds    {}", s["rounds"]);
+    let since = crate::rounds::SinceRound::of(&store)?;
+    let due = if since.due() { ": a round is due (`hifi round`)" } else { "" };
+    match since.round {
+        Some(r) => println!("rounds    {} ({} labeled items new since round {r}{due})", s["rounds"], since.labels),
+        None => println!("rounds    0 ({} labeled items{})", since.labels, if due.is_empty() { format!("; the first round is due at {}", crate::rounds::FIRST_ROUND_DUE) } else { due.to_string() }),
+    }
     Ok(())
 }
 
@@ -279,6 +284,7 @@ pub fn status_json(store: &Store) -> Result<serde_json::Value> {
         "split": {"train": s.train, "eval": s.eval, "audit": s.audit},
         "conflicts": conflicts.len(),
         "rounds": s.rounds,
+        "labels_since_round": crate::rounds::SinceRound::of(store)?,
         "schema_version": store.schema_version()?,
     }))
 }

@@ -32,8 +32,7 @@ pub fn next_entry(store: &mut Store, annotator: &str) -> Result<(Option<EntryVie
         None => None,
     };
     let (done, total) = store.queue_progress(annotator)?;
-    let (labels, round) = store.labels_since_round()?;
-    Ok((view, done, total, SinceRound { labels, round }))
+    Ok((view, done, total, SinceRound::of(store)?))
 }
 
 pub fn conflicts(store: &Store) -> Result<Vec<Conflict>> {

@@ -59,6 +59,8 @@ pub struct ItemView {
     pub mine: Option<String>,
 }
 
+pub use crate::rounds::SinceRound;
+
 /// A queue entry with its items loaded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryView {
@@ -70,29 +72,6 @@ pub struct EntryView {
 impl EntryView {
     pub fn items(&self) -> impl Iterator<Item = &ItemView> {
         std::iter::once(&self.a).chain(self.b.as_ref())
-    }
-}
-
-/// Labels before the first round is due: the first refill is labeled whole. While the LLM is at
-/// chance it is all exploration, and cutting it into rounds of a dozen lost κ at 50 labels on
-/// two of three real sets (README "How many labels per round, measured").
-pub const FIRST_ROUND_DUE: i64 = 50;
-/// Labels since the last round after which the next is due: rounds of 12–25 labels beat one
-/// per 50–100 by up to 0.04 κ, and a probe round takes seconds (same README section).
-pub const NEXT_ROUND_DUE: i64 = 25;
-
-/// Expert labels the model behind the queue has not seen: given since the newest round
-/// started (`round`; `None` while there is none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SinceRound {
-    pub labels: i64,
-    pub round: Option<i64>,
-}
-
-impl SinceRound {
-    /// Enough new labels that the next round should run before more are given.
-    pub fn due(&self) -> bool {
-        self.labels >= if self.round.is_some() { NEXT_ROUND_DUE } else { FIRST_ROUND_DUE }
     }
 }
 
