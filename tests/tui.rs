@@ -577,6 +577,10 @@ fn the_header_counts_labels_since_the_round_and_says_once_when_the_next_is_due()
     let narrow = render(&app, 80, 24);
     let header = narrow.lines().next().unwrap_or_default();
     assert!(header.contains("3/40") && !header.contains("since round"), "{narrow}");
+    // It never covers a warning.
+    app.message = Some(("another process holds the store: retrying".into(), hifi::tui::app::Level::Warn));
+    load(&mut app, 30, Some(3));
+    assert_eq!(app.message.as_ref().map(|m| m.1), Some(hifi::tui::app::Level::Warn));
 }
 
 #[test]

@@ -110,8 +110,10 @@ impl ReviewState {
                 self.loading = false;
                 self.done = done;
                 self.total = total;
-                // Say once, when the count crosses the threshold, what a due round is for.
-                if let Some(s) = since_round.filter(|s| s.due() && !self.since_round.is_some_and(|p| p.due() && p.round == s.round)) {
+                // Say once, when the count crosses the threshold, what a due round is for (never
+                // over a warning or an error).
+                let quiet = cx.message.as_ref().is_none_or(|m| m.1 == Level::Info);
+                if let Some(s) = since_round.filter(|s| quiet && s.due() && !self.since_round.is_some_and(|p| p.due() && p.round == s.round)) {
                     let what = match s.round {
                         Some(r) => format!("{} labels since round {r}", s.labels),
                         None => format!("{} labels and no round yet", s.labels),
