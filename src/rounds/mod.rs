@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Progress};
 use crate::store::Store;
 
-/// Labels before the first round is due: the first refill is labeled whole. While the LLM is at
+/// Labels before the first round is due: the first 50 are labeled as one batch. While the LLM is at
 /// chance it is all exploration, and cutting it into rounds of a dozen lost κ at 50 labels on
 /// two of three real sets (README "How many labels per round, measured").
 pub const FIRST_ROUND_DUE: i64 = 50;
