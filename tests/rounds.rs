@@ -448,12 +448,17 @@ fn probe_round_on_a_project_is_recorded_scored_and_reported() {
     assert!(out.contains("round 3 (probe)") && out.contains("queue refilled"), "{out}");
     // Labels given after a round are the ones its model has not seen; status counts them.
     let (ok, out, err) = hifi(dir.path(), &["status"]);
-    assert!(ok && out.contains("rounds    3 (0 labeled items new since round 3)"), "{out}{err}");
+    assert!(ok && out.contains("rounds    3, 0 labeled items new since round 3\n"), "{out}{err}");
     label_seen(&mut st, keys[700], "ana", &names[gold[700]], None);
     let (ok, out, err) = hifi(dir.path(), &["status", "--json"]);
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["labels_since_round"], serde_json::json!({"labels": 1, "round": 3}), "{out}");
+    for i in 701..725 {
+        label_seen(&mut st, keys[i], "ana", &names[gold[i]], None);
+    }
+    let (ok, out, err) = hifi(dir.path(), &["status"]);
+    assert!(ok && out.contains("rounds    3, 25 labeled items new since round 3; a round is due: `hifi round`"), "{out}{err}");
     // And simulate works on the project's gold labels, keeping its report for the dashboard.
     let (ok, out, err) = hifi(dir.path(), &["simulate", "--budgets", "20,40", "--strategies", "pairs,random", "--json"]);
     assert!(ok, "{err}");

@@ -259,10 +259,11 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     }
     println!("split     {} train, {} eval ({} audit), {} need adjudication", s["split"]["train"], s["split"]["eval"], s["split"]["audit"], s["conflicts"]);
     let since = crate::rounds::SinceRound::of(&store)?;
-    let due = if since.due() { ": a round is due (`hifi round`)" } else { "" };
+    let due = if since.due() { "; a round is due: `hifi round`" } else { "" };
     match since.round {
-        Some(r) => println!("rounds    {} ({} labeled items new since round {r}{due})", s["rounds"], since.labels),
-        None => println!("rounds    0 ({} labeled items{})", since.labels, if due.is_empty() { format!("; the first round is due at {}", crate::rounds::FIRST_ROUND_DUE) } else { due.to_string() }),
+        Some(r) => println!("rounds    {}, {} labeled items new since round {r}{due}", s["rounds"], since.labels),
+        None if since.due() => println!("rounds    0, {} labeled items{due}", since.labels),
+        None => println!("rounds    0, {} labeled items; the first round is due at {}", since.labels, crate::rounds::FIRST_ROUND_DUE),
     }
     Ok(())
 }
