@@ -183,6 +183,8 @@ fn labels_since_the_newest_round_are_the_ones_its_model_has_not_seen() {
     label(&mut store, "it1", "ana", "benign");
     label(&mut store, "it1", "bob", "clickbait"); // one item, two experts: counted once
     assert_eq!(store.labels_since_round().unwrap(), (2, None));
+    store.start_round("zero-shot", None).unwrap();
+    assert_eq!(store.labels_since_round().unwrap(), (2, None), "a zero-shot round trains on nothing");
     let r = store.start_round("probe", None).unwrap();
     assert_eq!(store.labels_since_round().unwrap(), (0, Some(r)));
     label(&mut store, "it2", "ana", "benign");
@@ -196,4 +198,7 @@ fn labels_since_the_newest_round_are_the_ones_its_model_has_not_seen() {
     assert_eq!(store.labels_since_round().unwrap(), (2, Some(r)), "a skip is not a label");
     let r2 = store.start_round("probe", None).unwrap();
     assert_eq!(store.labels_since_round().unwrap(), (0, Some(r2)));
+    store.start_round("zero-shot", None).unwrap();
+    label(&mut store, "it4", "ana", "benign");
+    assert_eq!(store.labels_since_round().unwrap(), (1, Some(r2)), "still since the last trained round");
 }

@@ -35,8 +35,9 @@ pub const FIRST_ROUND_DUE: i64 = 50;
 /// per 50–100 by up to 0.04 κ, and a probe round takes seconds (same README section).
 pub const NEXT_ROUND_DUE: i64 = 25;
 
-/// Expert labels the model behind the queue has not seen: given since the newest round
-/// started (`round`; `None` while there is none).
+/// Expert labels the model behind the queue has not seen: given since the newest round that
+/// trained a model started (`round`; `None` while there is none — zero-shot rounds train
+/// nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SinceRound {
     pub labels: i64,

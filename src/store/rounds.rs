@@ -37,16 +37,17 @@ impl Store {
         })
     }
 
-    /// Items with an expert label in force that was given since the newest round started
-    /// (every labeled item while there is no round), and that round's id: how many labels the
-    /// model behind the queue has not seen.
+    /// Items with an expert label in force that was given since the newest round that trained
+    /// a model started (every labeled item while there is none; a zero-shot round trains
+    /// nothing), and that round's id: how many labels the model behind the queue has not seen.
     pub fn labels_since_round(&self) -> Result<(i64, Option<i64>)> {
         self.conn
             .query_row(
                 "SELECT (SELECT count(DISTINCT a.item) FROM annotations a
-                         WHERE a.kind = 'label' AND a.round IS (SELECT max(id) FROM rounds)
+                         WHERE a.kind = 'label' AND (t.r IS NULL OR a.round >= t.r)
                            AND EXISTS (SELECT 1 FROM current_labels c WHERE c.id = a.id)),
-                        (SELECT max(id) FROM rounds)",
+                        t.r
+                 FROM (SELECT max(id) AS r FROM rounds WHERE trainer IS NOT 'zero-shot') t",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
