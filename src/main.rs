@@ -32,7 +32,7 @@ fn main() {
     // The built-in trainer's child process keeps the default: SIGTERM ends it at once.
     let worker = matches!(cli.command, Some(hifi::cli::Command::TrainWorker(_)));
     if !worker {
-        let _ = hifi::procs::on_signals(move || {
+        let installed = hifi::procs::on_signals(move || {
             if c.is_cancelled() {
                 hifi::procs::end_all();
                 std::process::exit(130);
@@ -43,6 +43,11 @@ fn main() {
             hifi::procs::request_stop();
             c.cancel();
         });
+        // Without it Ctrl-C would kill hifi mid-batch and leave trainers running: refuse to start.
+        if let Err(e) = installed {
+            eprintln!("error: cannot install hifi's Ctrl-C / SIGTERM / SIGHUP handler ({e}); nothing was started");
+            std::process::exit(1);
+        }
     }
     let result = hifi::cli::run(cli, &cancel);
     hifi::procs::end_all();

@@ -412,3 +412,20 @@ fn the_workstation_leaves_when_its_terminal_closes() {
     }
     assert!(!alive, "the workstation is still running 10 s after its terminal closed");
 }
+
+/// hifi's handler for Ctrl-C, SIGTERM and SIGHUP is what lets it finish a batch and end the
+/// trainers it started; when it cannot be installed, hifi says so and starts nothing (before:
+/// it ran on without it). Here the handler's thread cannot start: every new thread asks for
+/// an impossible stack (RUST_MIN_STACK), and the handler's thread is the first hifi starts.
+#[test]
+fn a_signal_handler_that_cannot_be_installed_is_an_error_not_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("p");
+    let (ok, _, err) = hifi_in(dir.path(), dir.path(), &["init", proj.to_str().unwrap(), "--labels", "a,b", "--task", "Sort the notes."], &[]);
+    assert!(ok, "{err}");
+    let out = bin().arg("--project").arg(&proj).arg("status").env("RUST_MIN_STACK", "1000000000000000").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "hifi ran without its signal handler: {err}");
+    assert!(err.contains("cannot install hifi's Ctrl-C / SIGTERM / SIGHUP handler") && err.contains("nothing was started"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -359,3 +359,142 @@ fn a_decision_during_a_long_import_is_saved_not_dropped() {
     assert_eq!(labels, vec![("q0:ana".to_string(), "clickbait".to_string())]);
     assert_eq!(store.item_count().unwrap(), rows as i64 + 2, "the import is whole");
 }
+
+/// A tmux session running `hifi review` on a project with the single items `ids` queued; killed
+/// however the test ends.
+struct Workstation {
+    session: String,
+}
+
+impl Workstation {
+    fn start(p: &Path, ids: &[&str], name: &str) -> Workstation {
+        Self::queue(p, ids);
+        Self::launch(p, name)
+    }
+
+    /// The single items `ids`, queued for review.
+    fn queue(p: &Path, ids: &[&str]) {
+        let mut store = Store::open(p).unwrap();
+        let file = p.join("q.jsonl");
+        let rows: Vec<(&str, String)> = ids.iter().map(|id| (*id, format!("Ad called {id}"))).collect();
+        std::fs::write(&file, jsonl(&rows.iter().map(|(i, t)| (*i, t.as_str())).collect::<Vec<_>>())).unwrap();
+        hifi::io::import::import_items(&mut store, &file, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
+        let entries: Vec<NewQueueEntry> = ids
+            .iter()
+            .map(|id| NewQueueEntry { item_a: store.item_by_id(id).unwrap().unwrap().key, item_b: None, reason: serde_json::json!({}), needed: 1, audit: false })
+            .collect();
+        store.replace_queue("test", &entries).unwrap();
+    }
+
+    fn launch(p: &Path, name: &str) -> Workstation {
+        assert!(Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()), "tmux is required (scripts/setup.sh installs it)");
+        let w = Workstation { session: format!("hifi-{name}-{}", std::process::id()) };
+        w.tmux(&["kill-session", "-t", &w.session]);
+        let cmd = format!("{} --project '{}' review --annotator ana", env!("CARGO_BIN_EXE_hifi"), p.display());
+        assert!(w.tmux(&["new-session", "-d", "-s", &w.session, "-x", "120", "-y", "30", &cmd]).status.success());
+        w
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux").args(args).output().unwrap()
+    }
+
+    fn keys(&self, k: &str) {
+        self.tmux(&["send-keys", "-t", &self.session, k]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", &self.session]).stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out waiting for {what}; screen:\n{}", self.screen());
+    }
+
+    fn running(&self) -> bool {
+        self.tmux(&["has-session", "-t", &self.session]).status.success()
+    }
+}
+
+impl Drop for Workstation {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).output();
+    }
+}
+
+/// Another process holding the store's write lock, as a long `hifi import` does.
+fn hold_write_lock(p: &Path) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(p.join("hifi.db")).unwrap();
+    c.execute_batch("BEGIN IMMEDIATE").unwrap();
+    c
+}
+
+fn labels_in(p: &Path) -> Vec<(String, String)> {
+    let store = Store::open(p).unwrap();
+    store.current_labels().unwrap().into_iter().map(|(item, _, l)| (store.item(item).unwrap().unwrap().id, l)).collect()
+}
+
+/// The workstation opened while another process holds the write lock waits for it and shows the
+/// first item once it is free. Then three decisions typed while the lock is held for 3 s: the
+/// first is kept and saved once the lock is free; the two typed after it (for an item nobody
+/// has seen yet) are refused on screen — three keys, each accounted for.
+#[test]
+fn decisions_typed_while_the_store_is_held_are_saved_or_refused_on_screen() {
+    let (_dir, p) = project(&config(0, 0.3));
+    Workstation::queue(&p, &["q0", "q1", "q2"]);
+    // Opened while another process holds the lock: loading the first item (it claims the
+    // entry: a write) waits and says so, then shows the item — it does not freeze.
+    let lock = hold_write_lock(&p);
+    let w = Workstation::launch(&p, "held");
+    w.wait_for("the waiting line", |s| s.contains("waiting for the store…"));
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(!w.screen().contains("q0"), "no item can be claimed while the lock is held");
+    lock.execute_batch("COMMIT").unwrap();
+    w.wait_for("q0", |s| s.contains("q0") && !s.contains("waiting for the store…"));
+    let lock = hold_write_lock(&p);
+    let held = Instant::now();
+    for _ in 0..3 {
+        w.keys("a");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let screen = w.wait_for("the refusal", |s| s.contains("not applied"));
+    assert!(screen.contains("(2 keys so far)"), "{screen}");
+    let events: i64 = lock.query_row("SELECT count(*) FROM annotations", [], |r| r.get(0)).unwrap();
+    assert_eq!(events, 0, "nothing commits while the lock is held");
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(held.elapsed()));
+    lock.execute_batch("COMMIT").unwrap();
+    let screen = w.wait_for("the next item", |s| s.contains("q1"));
+    assert!(screen.contains("not applied") && !screen.contains("not saved"), "the refusal stays to be read: {screen}");
+    assert_eq!(labels_in(&p), vec![("q0".to_string(), "clickbait".to_string())], "one decision saved, two refused: three keys accounted for");
+}
+
+/// Quitting while a decision waits for another process's lock says so and waits; quitting
+/// again leaves at once, while the lock is still held.
+#[test]
+fn quitting_while_the_store_is_held_says_so_and_can_leave_without_waiting() {
+    let (_dir, p) = project(&config(0, 0.3));
+    let w = Workstation::start(&p, &["q0", "q1"], "quit");
+    w.wait_for("q0", |s| s.contains("q0"));
+    let lock = hold_write_lock(&p);
+    w.keys("a");
+    w.wait_for("saving…", |s| s.contains("saving…"));
+    w.keys("Q");
+    w.wait_for("the offer to leave", |s| s.contains("leaving once 1 decision(s) are saved") && s.contains("again to leave without them"));
+    assert!(w.running(), "a first quit waits");
+    w.keys("Q");
+    let t = Instant::now();
+    while w.running() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!w.running(), "a second quit leaves while the lock is still held");
+    lock.execute_batch("COMMIT").unwrap();
+    assert!(labels_in(&p).is_empty(), "the decision left behind was never acknowledged, and is not saved");
+}

@@ -202,3 +202,45 @@ fn labels_since_the_newest_round_are_the_ones_its_model_has_not_seen() {
     label(&mut store, "it4", "ana", "benign");
     assert_eq!(store.labels_since_round().unwrap(), (1, Some(r2)), "still since the last trained round");
 }
+
+/// Corrupt rows are errors that name the row — never a panic, never a round or a prediction
+/// left out (or made up) in silence — and nothing writes an empty one.
+#[test]
+fn corrupt_prediction_and_round_rows_are_named_never_a_panic_or_a_silent_skip() {
+    use hifi::store::Prediction;
+    let (dir, cfg, mut store) = project();
+    add_items(&mut store, dir.path(), 3);
+    let labels = cfg.label_names();
+    let model = store.register_model(&llm_record("m", None, &labels)).unwrap();
+    let keys: Vec<i64> = (0..3).map(|i| store.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
+    // An empty prediction is not written, and its top is defined, not a panic.
+    let empty = Prediction { item: keys[0], probs: vec![], truncated: false };
+    assert_eq!(empty.top(), (0, 0.0));
+    let e = store.put_predictions(model, &labels, &[empty]).unwrap_err().to_string();
+    assert!(e.contains("no probabilities"), "{e}");
+    let nan = Prediction { item: keys[0], probs: vec![f64::NAN, 0.5], truncated: false };
+    assert!(store.put_predictions(model, &labels, &[nan]).is_err(), "a NaN would be stored as null");
+    let preds: Vec<Prediction> = keys.iter().map(|&k| Prediction { item: k, probs: vec![0.7, 0.3], truncated: false }).collect();
+    store.put_predictions(model, &labels, &preds).unwrap();
+    for (text, why) in [("{oops", "not a list of numbers"), ("[]", "an empty list"), ("null", "not a list of numbers")] {
+        store.overwrite_prediction_probs(keys[1], model, text).unwrap();
+        let e = store.predictions(model).unwrap_err().to_string();
+        assert!(e.contains(&format!("the prediction of item {} under model {model} is corrupt", keys[1])) && e.contains(why), "{text}: {e}");
+        assert!(store.latest_prediction(keys[1]).is_err(), "{text}");
+    }
+    store.put_predictions(model, &labels, &preds).unwrap();
+
+    // Rounds: scores that do not parse, are null, or are not a round's scores.
+    let r = store.start_round("probe", None).unwrap();
+    assert!(store.finish_round(r, model, &serde_json::Value::Null).is_err(), "a round is never closed with null scores");
+    for (text, why) in [("{not json", "not JSON"), ("null", "not a JSON object"), ("[1,2]", "not a JSON object")] {
+        store.overwrite_round_scores(r, Some(text)).unwrap();
+        let e = store.rounds().unwrap_err().to_string();
+        assert!(e.contains(&format!("round {r}'s scores are corrupt")) && e.contains(why), "{text}: {e}");
+    }
+    store.overwrite_round_scores(r, Some(r#"{"kappa": "high"}"#)).unwrap();
+    let e = hifi::rounds::report(&store, &cfg).unwrap_err().to_string();
+    assert!(e.contains(&format!("round {r}'s scores are corrupt")) && e.contains("not a round's scores"), "{e}");
+    let (ok, _, err) = hifi(dir.path(), &["report"]);
+    assert!(!ok && err.contains(&format!("round {r}'s scores are corrupt")) && !err.contains("panicked"), "{err}");
+}

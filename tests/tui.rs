@@ -692,3 +692,115 @@ fn end_to_end_in_tmux() {
     let vetoed: Vec<bool> = store.selection_entries(set_id).unwrap().iter().map(|e| e.vetoed).collect();
     assert_eq!(vetoed, vec![false, true, false]);
 }
+
+fn single_entry(key: i64, id: &str) -> EntryView {
+    let mut e = pair_entry();
+    e.entry.item_a = key;
+    e.entry.item_b = None;
+    e.a = item(key, id, "Flash sale today only", 0.7);
+    e.b = None;
+    e
+}
+
+/// Keys typed while an entry's decision waits for the store (another process holds its write
+/// lock) or while the next entry loads would decide an item nobody has seen: each is refused
+/// on the message line and counted, never turned into a second event for the item on screen
+/// or dropped in silence.
+#[test]
+fn keys_typed_while_a_decision_waits_or_the_next_entry_loads_are_refused_visibly() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    loaded(&mut app, Some(single_entry(10, "q0")));
+    assert_eq!(press(&mut app, &km, 'a').len(), 1, "the first key is a decision");
+    update(&mut app, Action::Waiting("saving… (another hifi process is writing to the project; kept and retried)".into()));
+    // Two more keys while it waits: nothing for the store, and the screen says so.
+    assert!(press(&mut app, &km, 'a').is_empty());
+    assert!(press(&mut app, &km, 'j').is_empty());
+    assert_eq!(app.pending, 1, "one decision in flight, not three");
+    let (msg, level) = app.message.clone().unwrap();
+    assert_eq!(level, hifi::tui::app::Level::Warn);
+    assert!(msg.starts_with("not applied: label") && msg.contains("(2 keys so far)") && msg.contains("still being saved"), "{msg}");
+    // A skip or a flag is refused the same way.
+    assert!(press(&mut app, &km, 'x').is_empty() && press(&mut app, &km, '!').is_empty());
+    assert!(!app.review.flagged, "a refused flag is not shown as flagged");
+    // The save commits: the entry moves on, and the refusal stays on screen to be read.
+    assert_eq!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) }), vec![Effect::LoadNext]);
+    assert!(app.message.as_ref().unwrap().0.contains("4 keys so far"));
+    // While the next entry loads, keys are refused too.
+    assert!(press(&mut app, &km, 'a').is_empty());
+    assert!(app.message.as_ref().unwrap().0.contains("the next item is still loading"), "{:?}", app.message);
+    loaded(&mut app, Some(single_entry(11, "q1")));
+    assert_eq!(app.review.refused, 0, "counted afresh for each entry");
+    assert_eq!(press(&mut app, &km, 'a').len(), 1, "the new item takes a decision");
+    // A pair: the other side may still be decided while the first side's save waits.
+    update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("clickbait".into()) });
+    loaded(&mut app, Some(pair_entry()));
+    assert_eq!(press(&mut app, &km, 'a').len(), 1);
+    assert_eq!(press(&mut app, &km, 'k').len(), 1, "the right item is still undecided");
+    assert!(press(&mut app, &km, 'a').is_empty(), "both sides sent: refused");
+}
+
+/// The count of saves in flight decides when the entry moves on and what quitting waits for:
+/// a failed load, undo or redo does not lower it; a failed save does, and frees its item.
+#[test]
+fn only_saves_count_as_pending_and_a_failed_save_can_be_given_again() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    loaded(&mut app, Some(pair_entry()));
+    press(&mut app, &km, 'a');
+    assert_eq!(app.pending, 1);
+    update(&mut app, Action::Failed("undo: database is locked".into()));
+    assert_eq!(app.pending, 1, "a failed undo is not a save");
+    update(&mut app, Action::Failed("cannot load the dashboard".into()));
+    assert_eq!(app.pending, 1, "a failed load is not a save");
+    update(&mut app, Action::SaveFailed { item: 10, msg: "not saved: disk I/O error".into() });
+    assert_eq!(app.pending, 0);
+    assert_eq!(press(&mut app, &km, 'a').len(), 1, "the item whose save failed can be decided again");
+}
+
+/// Loading the next entry can fail (not for a busy store: that is retried). The screen says
+/// why, keys do not act on the entry already decided, and `r` tries again.
+#[test]
+fn a_failed_load_does_not_freeze_review_r_tries_again() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    update(&mut app, Action::LoadFailed("cannot load the next item: disk I/O error".into()));
+    assert!(!app.review.loading && app.review.load_failed);
+    let (msg, level) = app.message.clone().unwrap();
+    assert_eq!(level, hifi::tui::app::Level::Error);
+    assert!(msg.contains("disk I/O error") && msg.contains("r: try again"), "{msg}");
+    assert!(press(&mut app, &km, 'a').is_empty());
+    assert!(app.message.as_ref().unwrap().0.contains("no item is on screen"));
+    assert_eq!(press(&mut app, &km, 'r'), vec![Effect::LoadNext]);
+    assert!(app.review.loading);
+    loaded(&mut app, Some(pair_entry()));
+    assert!(!app.review.load_failed);
+    assert_eq!(press(&mut app, &km, 'a').len(), 1);
+}
+
+/// Quit with decisions still waiting for the store stays until they are committed and says
+/// so; quit again leaves without them (the exit line says how many).
+#[test]
+fn quitting_waits_for_decisions_in_flight_or_leaves_on_a_second_quit() {
+    let (km, _) = Keymap::load(None);
+    let mut app = App::new(labels(), "ana", "p");
+    loaded(&mut app, Some(single_entry(10, "q0")));
+    press(&mut app, &km, 'a');
+    assert!(press(&mut app, &km, 'Q').is_empty());
+    assert!(!app.quit && app.leaving);
+    let msg = &app.message.as_ref().unwrap().0;
+    assert!(msg.contains("leaving once 1 decision(s) are saved") && msg.contains("again to leave without them"), "{msg}");
+    // Committed: now it leaves.
+    assert_eq!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) }), vec![Effect::Quit]);
+    assert!(app.quit);
+    // A second quit does not wait.
+    let mut app = App::new(labels(), "ana", "p");
+    loaded(&mut app, Some(single_entry(10, "q0")));
+    press(&mut app, &km, 'a');
+    press(&mut app, &km, 'Q');
+    assert_eq!(press(&mut app, &km, 'Q'), vec![Effect::Quit]);
+    assert!(app.quit && app.pending == 1);
+    // Nothing in flight: quit is immediate.
+    let mut app = App::new(labels(), "ana", "p");
+    assert_eq!(press(&mut app, &km, 'Q'), vec![Effect::Quit]);
+}

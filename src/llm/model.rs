@@ -1,6 +1,6 @@
 //! What the stages ask of a model, as small traits: [`Scorer`] (label log-probabilities),
 //! [`Embed`] (one vector per text) and [`Generate`] (replies to chats). llama.cpp is the real
-//! implementation ([`LabelScorer`], [`Embedder`], [`Engine`]); [`super::stand_in`] is a
+//! implementation ([`LabelScorer`], [`Embedder`], [`Engine`]); `super::stand_in` (tests only) is a
 //! deterministic one for tests of the logic around the model (quotas, ordering, resume,
 //! held-out sets, verdicts). [`Models`] hands a stage the models it needs only once it needs
 //! them, so a run that fails its checks never waits for a model to load.

@@ -302,3 +302,15 @@ pub(crate) mod tests {
         assert_serialize::<Interval>();
     }
 }
+
+/// A κ interval cut to κ's range [−1, 1] (a t-interval over seeds, or a normal approximation,
+/// can pass 1 near perfect agreement), and whether a bound was cut.
+pub fn kappa_interval(ci: Option<[f64; 2]>) -> (Option<[f64; 2]>, bool) {
+    match ci {
+        Some([lo, hi]) => {
+            let cut = [lo.clamp(-1.0, 1.0), hi.clamp(-1.0, 1.0)];
+            (Some(cut), cut != [lo, hi])
+        }
+        None => (None, false),
+    }
+}

@@ -80,19 +80,28 @@ pub struct Report {
     pub leakage: crate::curate::split::Leakage,
 }
 
+/// A round's scores as [`RoundScores`] (`None` while it runs or after it was interrupted); scores
+/// of another shape are an error naming the round, never a round left out in silence.
+pub fn round_scores(store: &Store, row: &crate::store::RoundRow) -> Result<Option<RoundScores>> {
+    let Some(v) = &row.scores else { return Ok(None) };
+    serde_json::from_value(v.clone()).map(Some).map_err(|e| store.corrupt_round(row.id, &format!("not a round's scores ({e})"), &v.to_string()).into())
+}
+
 /// Read every round from the store and judge them.
 pub fn report(store: &Store, cfg: &Config) -> Result<Report> {
     let rows = store.rounds()?;
     let rounds = rows
         .iter()
-        .map(|r| ReportRound {
+        .map(|r| {
+            Ok(ReportRound {
             round: r.id,
             trainer: r.trainer.clone(),
             started_at: r.started_at.clone(),
             finished_at: r.finished_at.clone(),
-            scores: r.scores.clone().and_then(|s| serde_json::from_value(s).ok()),
+            scores: round_scores(store, r)?,
         })
-        .collect();
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(Report { rounds, verdict: verdict(store, cfg)?, leakage: crate::curate::split::leakage(store, cfg)? })
 }
 

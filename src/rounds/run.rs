@@ -94,7 +94,7 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
         // The first round's number to beat: the zero-shot model on the same eval split.
         let id = store.start_round(Trainer::ZeroShot.as_str(), None)?;
         let scores = score_model(store, llm.id, &labels, params.seed)?;
-        store.finish_round(id, llm.id, &serde_json::to_value(&scores).unwrap_or_default())?;
+        store.finish_round(id, llm.id, &scores_json(id, &scores)?)?;
         baseline_round = Some(id);
     }
     let round = store.start_round(params.trainer.as_str(), None)?;
@@ -116,10 +116,11 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
     }
     progress.start("evaluate", 0);
     let scores = score_model(store, model, &labels, params.seed)?;
-    store.finish_round(round, model, &serde_json::to_value(&scores).unwrap_or_default())?;
+    let json = scores_json(round, &scores)?;
+    store.finish_round(round, model, &json)?;
     progress.finish(&format!("κ {}", scores.model_vs_expert.show()));
     if let Some(a) = adapter.as_mut().filter(|a| !a.adopted) {
-        a.manifest.scores = serde_json::to_value(&scores).ok();
+        a.manifest.scores = Some(json);
         a.manifest.write()?;
     }
     let verdict = verdict(store, cfg)?;
@@ -145,6 +146,12 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
 }
 
 /// The probe's feature row for pool row `i`.
+/// A round's scores as the store keeps them; a failure to serialise them is an error naming the
+/// round, never a round closed with empty scores.
+fn scores_json(round: i64, scores: &RoundScores) -> Result<serde_json::Value> {
+    serde_json::to_value(scores).map_err(|e| Error::Input(format!("round {round}: its scores could not be written as JSON ({e}); the round is left open")))
+}
+
 pub fn pool_features(pool: &Pool, i: usize, use_llm: bool, out: &mut Vec<f64>) {
     let l = pool.label_names.len();
     let emb = &pool.vectors[i * pool.dim..(i + 1) * pool.dim];

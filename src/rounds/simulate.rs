@@ -91,7 +91,11 @@ impl Default for SimParams {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     pub kappa: Option<f64>,
+    /// Within [−1, 1] always (a t-interval over seeds near κ = 1 is cut there).
     pub kappa_ci: Option<[f64; 2]>,
+    /// Whether a bound of `kappa_ci` was cut to [−1, 1].
+    #[serde(default)]
+    pub kappa_ci_clamped: bool,
     pub macro_f1: Option<f64>,
 }
 
@@ -107,8 +111,12 @@ pub struct SimResult {
     pub filled_by_margin: f64,
     /// Mean κ vs gold over seeds.
     pub kappa: Option<f64>,
-    /// 95% t-interval over seeds (with one seed: that seed's bootstrap interval).
+    /// 95% t-interval over seeds (with one seed: that seed's bootstrap interval), cut to
+    /// [−1, 1].
     pub kappa_ci: Option<[f64; 2]>,
+    /// Whether a bound of `kappa_ci` was cut to [−1, 1].
+    #[serde(default)]
+    pub kappa_ci_clamped: bool,
     pub macro_f1: Option<f64>,
     /// Seeds with a defined κ.
     #[serde(default)]
@@ -391,6 +399,7 @@ impl Run<'_, '_> {
         let score_on_test = |pred: &[usize]| Score {
             kappa: cohen_kappa(&test_gold, pred, k).value(),
             kappa_ci: cohen_kappa_ci(&test_gold, pred, k, REPS, 0.95, seed).map(|(a, b)| [a, b]),
+            kappa_ci_clamped: false,
             macro_f1: macro_f1_checked(&test_gold, pred, k),
         };
         let llm_row = |i: usize| argmax(&pool.probs[i * k..(i + 1) * k].iter().map(|&x| f64::from(x)).collect::<Vec<_>>());

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::agreement::REPS;
-use super::evaluate::{top_labels, RoundScores, MIN_EVAL, MIN_SHARED};
+use super::evaluate::{top_labels, MIN_EVAL, MIN_SHARED};
 use crate::config::Config;
 use crate::error::Result;
 use crate::metrics::equivalence::{self, Equivalence, LEVEL};
@@ -227,7 +227,7 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
     let mut rounds = Vec::new();
     let mut seed = 0;
     for row in store.rounds()? {
-        let Some(scores) = row.scores.and_then(|s| serde_json::from_value::<RoundScores>(s).ok()) else { continue };
+        let Some(scores) = super::round_scores(store, &row)? else { continue };
         let model = row.model.unwrap_or(scores.model);
         if let std::collections::hash_map::Entry::Vacant(e) = tops.entry(model) {
             if store.model(model)?.is_none() {

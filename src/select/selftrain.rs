@@ -142,6 +142,7 @@ impl Policy for LoraPolicy<'_> {
 
 /// The stand-in's M-step: it learns the pairs (its replies move to the next spread); no
 /// adapter file is made.
+#[cfg(feature = "test-support")]
 impl Policy for crate::llm::stand_in::StandIn {
     fn generator(&mut self) -> &mut dyn Generate {
         self

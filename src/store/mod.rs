@@ -15,6 +15,7 @@ mod selections;
 mod splits;
 mod pipeline_state;
 mod status;
+#[cfg(feature = "test-support")]
 mod test_hooks;
 
 use std::path::{Path, PathBuf};

@@ -31,13 +31,42 @@ pub struct Prediction {
 }
 
 impl Prediction {
-    /// (argmax index, margin p1 - p2).
+    /// (argmax index, margin p1 - p2). The store never holds an empty prediction (it refuses
+    /// to write one and names the row when it reads one); an empty one here gives (0, 0.0).
     pub fn top(&self) -> (usize, f64) {
         let mut idx: Vec<usize> = (0..self.probs.len()).collect();
         idx.sort_by(|&a, &b| self.probs[b].total_cmp(&self.probs[a]));
-        let p1 = self.probs.get(idx[0]).copied().unwrap_or(0.0);
+        let Some(&first) = idx.first() else { return (0, 0.0) };
         let p2 = idx.get(1).map_or(0.0, |&i| self.probs[i]);
-        (idx[0], p1 - p2)
+        (first, self.probs[first] - p2)
+    }
+}
+
+impl Store {
+    /// A predictions row's probabilities: a non-empty JSON array of numbers, else an error
+    /// naming the row (a corrupt row is never read as "no prediction" or a made-up one).
+    fn parse_probs(&self, item: i64, model: i64, text: &str) -> Result<Vec<f64>> {
+        let why = match serde_json::from_str::<Vec<f64>>(text) {
+            Ok(p) if !p.is_empty() => return Ok(p),
+            Ok(_) => "an empty list".to_string(),
+            Err(e) => format!("not a list of numbers ({e})"),
+        };
+        Err(super::StoreError::Invalid(format!(
+            "{}: the prediction of item {item} under model {model} is corrupt: its probabilities are {why}: {}; run `hifi prelabel` again to rescore it",
+            self.db_path().display(),
+            crate::text::inert(&text.chars().take(60).collect::<String>(), false)
+        )))
+    }
+
+    /// A models row's label list, else an error naming the row.
+    fn parse_model_labels(&self, model: i64, text: &str) -> Result<Vec<String>> {
+        serde_json::from_str(text).map_err(|e| {
+            super::StoreError::Invalid(format!(
+                "{}: model {model}'s label list is corrupt ({e}): {}",
+                self.db_path().display(),
+                crate::text::inert(&text.chars().take(60).collect::<String>(), false)
+            ))
+        })
     }
 }
 
@@ -76,13 +105,14 @@ impl Store {
     }
 
     pub fn model(&self, id: i64) -> Result<Option<ModelRecord>> {
-        self.conn
+        let row = self
+            .conn
             .query_row(
                 "SELECT id, fingerprint, kind, model_path, model_sha256, adapter_path, adapter_sha256, prompt_sha256, labels, few_shot FROM models WHERE id = ?1",
                 [id],
                 |r| {
                     let labels: String = r.get(8)?;
-                    Ok(ModelRecord {
+                    let rec = ModelRecord {
                         id: r.get(0)?,
                         fingerprint: r.get(1)?,
                         kind: r.get(2)?,
@@ -91,13 +121,17 @@ impl Store {
                         adapter_path: r.get(5)?,
                         adapter_sha256: r.get(6)?,
                         prompt_sha256: r.get(7)?,
-                        labels: serde_json::from_str(&labels).unwrap_or_default(),
+                        labels: Vec::new(),
                         few_shot: r.get::<_, Option<i64>>(9)?.map(|n| n.max(0) as usize),
-                    })
+                    };
+                    Ok((rec, labels))
                 },
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let Some((mut rec, labels)) = row else { return Ok(None) };
+        rec.labels = self.parse_model_labels(rec.id, &labels)?;
+        Ok(Some(rec))
     }
 
     /// The model whose predictions are newest (the one to show and mine from).
@@ -168,6 +202,9 @@ impl Store {
 
     /// Store one batch of predictions in one transaction.
     pub fn put_predictions(&mut self, model: i64, labels: &[String], preds: &[Prediction]) -> Result<()> {
+        if let Some(p) = preds.iter().find(|p| p.probs.is_empty() || p.probs.iter().any(|x| !x.is_finite())) {
+            return Err(super::StoreError::Invalid(format!("the prediction of item {} under model {model} has no probabilities or a non-finite one ({:?}): not stored", p.item, p.probs)));
+        }
         let at = now();
         self.write(|tx| {
             let mut st = tx.prepare_cached(
@@ -176,7 +213,8 @@ impl Store {
             )?;
             for p in preds {
                 let (top, margin) = p.top();
-                let probs = serde_json::to_string(&p.probs).unwrap_or_else(|_| "[]".into());
+                // Finite numbers only (checked above): serialising them cannot fail.
+                let probs = serde_json::to_string(&p.probs).unwrap_or_default();
                 let label = labels.get(top).cloned().unwrap_or_default();
                 st.execute(params![p.item, model, probs, label, margin, p.truncated, at])?;
             }
@@ -190,13 +228,9 @@ impl Store {
             .conn
             .prepare("SELECT item, probs, truncated FROM predictions WHERE model = ?1 ORDER BY item")
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([model], |r| {
-                let probs: String = r.get(1)?;
-                Ok(Prediction { item: r.get(0)?, probs: serde_json::from_str(&probs).unwrap_or_default(), truncated: r.get(2)? })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        let rows = st.query_map([model], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))).map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, String, bool)> = rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
+        rows.into_iter().map(|(item, probs, truncated)| Ok(Prediction { item, probs: self.parse_probs(item, model, &probs)?, truncated })).collect()
     }
 
     /// The newest prediction of any model for `item`: (model, prediction).
@@ -212,6 +246,6 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let Some((model, probs, truncated)) = row else { return Ok(None) };
         let Some(rec) = self.model(model)? else { return Ok(None) };
-        Ok(Some((rec, Prediction { item, probs: serde_json::from_str(&probs).unwrap_or_default(), truncated })))
+        Ok(Some((rec, Prediction { item, probs: self.parse_probs(item, model, &probs)?, truncated })))
     }
 }

@@ -4,7 +4,7 @@
 
 use rusqlite::params;
 
-use super::{now, Result, Store};
+use super::{now, Result, Store, StoreError};
 
 /// One recorded round.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,9 +28,13 @@ impl Store {
         })
     }
 
-    /// Close a round with the model it produced and its scores.
+    /// Close a round with the model it produced and its scores (a JSON object: a round is
+    /// never closed with empty scores).
     pub fn finish_round(&mut self, round: i64, model: i64, scores: &serde_json::Value) -> Result<()> {
-        let json = serde_json::to_string(scores).unwrap_or_else(|_| "{}".into());
+        if !scores.is_object() {
+            return Err(StoreError::Invalid(format!("round {round}: its scores are not a JSON object ({}); the round is left open", scores.to_string().chars().take(60).collect::<String>())));
+        }
+        let json = scores.to_string();
         self.write(|tx| {
             tx.execute("UPDATE rounds SET model = ?2, scores = ?3, finished_at = ?4 WHERE id = ?1", params![round, model, json, now()])?;
             Ok(())
@@ -62,19 +66,32 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {
-                let scores: Option<String> = r.get(4)?;
-                Ok(RoundRow {
-                    id: r.get(0)?,
-                    model: r.get(1)?,
-                    adapter: r.get(2)?,
-                    trainer: r.get(3)?,
-                    scores: scores.and_then(|s| serde_json::from_str(&s).ok()),
-                    started_at: r.get(5)?,
-                    finished_at: r.get(6)?,
-                })
+                let row = RoundRow { id: r.get(0)?, model: r.get(1)?, adapter: r.get(2)?, trainer: r.get(3)?, scores: None, started_at: r.get(5)?, finished_at: r.get(6)? };
+                Ok((row, r.get::<_, Option<String>>(4)?))
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        let rows: Vec<(RoundRow, Option<String>)> = rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(mut row, text)| {
+                if let Some(text) = text {
+                    row.scores = Some(match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(v) if v.is_object() => v,
+                        Ok(_) => return Err(self.corrupt_round(row.id, "not a JSON object", &text)),
+                        Err(e) => return Err(self.corrupt_round(row.id, &format!("not JSON ({e})"), &text)),
+                    });
+                }
+                Ok(row)
+            })
+            .collect()
+    }
+
+    /// A round whose stored scores cannot be read: named, never skipped in silence.
+    pub fn corrupt_round(&self, round: i64, why: &str, text: &str) -> StoreError {
+        StoreError::Invalid(format!(
+            "{}: round {round}'s scores are corrupt: {why}: {}; its κ cannot be reported (run `hifi round` again for a new round)",
+            self.db_path().display(),
+            crate::text::inert(&text.chars().take(60).collect::<String>(), false)
+        ))
     }
 
     /// A named setting (small JSON documents such as the last simulation).

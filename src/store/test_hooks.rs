@@ -84,4 +84,16 @@ impl Store {
     pub fn set_schema_version(&self, version: u32) -> Result<()> {
         self.conn.pragma_update(None, "user_version", version).map_err(|e| self.err(e))
     }
+
+    /// Overwrite the stored probabilities text of `item`'s prediction under `model` (a corrupt row).
+    #[doc(hidden)]
+    pub fn overwrite_prediction_probs(&self, item: i64, model: i64, probs: &str) -> Result<usize> {
+        self.conn.execute("UPDATE predictions SET probs = ?3 WHERE item = ?1 AND model = ?2", params![item, model, probs]).map_err(|e| self.err(e))
+    }
+
+    /// Overwrite round `round`'s stored scores text (a corrupt row).
+    #[doc(hidden)]
+    pub fn overwrite_round_scores(&self, round: i64, scores: Option<&str>) -> Result<usize> {
+        self.conn.execute("UPDATE rounds SET scores = ?2, finished_at = coalesce(finished_at, 'x') WHERE id = ?1", params![round, scores]).map_err(|e| self.err(e))
+    }
 }

@@ -49,9 +49,14 @@ pub enum Action {
     Saved { item: i64, kind: crate::store::AnnotationKind, label: Option<String> },
     Undone(Option<LabelEvent>),
     Redone(Option<LabelEvent>),
+    /// A load, an undo or a redo failed (nothing was saved by it).
     Failed(String),
-    /// A write waits for another process's lock and is being retried.
-    Saving(String),
+    /// A save of a decision on `item` failed: it is not in the store (one save fewer in flight).
+    SaveFailed { item: i64, msg: String },
+    /// Loading the next review entry failed; `r` tries again.
+    LoadFailed(String),
+    /// A write or a load waits for another process's lock and is being retried.
+    Waiting(String),
     JobProgress { stage: Stage, done: u64, total: u64, note: String },
     /// One training step's loss.
     JobLoss { stage: Stage, loss: f64 },

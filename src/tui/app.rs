@@ -28,6 +28,8 @@ pub struct App {
     /// Saves in flight, from any screen (labels, resolutions): the review entry does not move
     /// on until its own are committed, and quitting waits for all of them.
     pub pending: usize,
+    /// Quit was asked for while saves were in flight: leave once they are committed.
+    pub leaving: bool,
     pub quit: bool,
     pub review: ReviewState,
     pub pipeline: PipelineState,
@@ -48,6 +50,7 @@ impl App {
             show_help: false,
             input: None,
             pending: 0,
+            leaving: false,
             quit: false,
             review: ReviewState::default(),
             pipeline: PipelineState::default(),

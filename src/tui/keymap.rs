@@ -104,7 +104,7 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
         ("pipeline" | "adjudicate" | "sets", "down") => Action::Down,
         ("pipeline", "start") => Action::StartJob,
         ("pipeline", "cancel") => Action::CancelJob,
-        ("dashboard" | "adjudicate" | "sets", "refresh") => Action::Refresh,
+        ("review" | "dashboard" | "adjudicate" | "sets", "refresh") => Action::Refresh,
         ("sets", "veto") => Action::ToggleVeto,
         ("sets", "prev_set") => Action::PrevSet,
         ("sets", "next_set") => Action::NextSet,

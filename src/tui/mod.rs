@@ -17,7 +17,7 @@ pub mod ui;
 pub mod update;
 pub mod view;
 
-pub use runtime::{run, ReviewOptions};
+pub use runtime::{run, user_settings, ReviewOptions};
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -29,14 +31,41 @@ pub struct ReviewOptions {
     pub theme: Option<String>,
 }
 
-/// `$XDG_CONFIG_HOME/hifi/NAME` (or `~/.config/hifi/NAME`), read if present.
-fn user_file(name: &str) -> Option<(String, String)> {
+/// `$XDG_CONFIG_HOME/hifi` (or `~/.config/hifi`), where the user's keymap and theme live.
+fn user_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    let p = base.join("hifi").join(name);
-    let text = std::fs::read_to_string(&p).ok()?;
-    Some((p.display().to_string(), text))
+    Some(base.join("hifi"))
+}
+
+/// The keymap and theme, each with the user's file in `dir` merged over the defaults, and
+/// what to say about a file that was there but could not be used: malformed, or unreadable
+/// (a folder, no permission, not UTF-8) — both named, both leave the defaults in place.
+pub fn user_settings(dir: Option<&Path>, theme: Option<&str>) -> (Keymap, Theme, Option<String>) {
+    // (path, text or why it cannot be read), for a file that exists.
+    let read = |name: &str| -> Option<(String, std::result::Result<String, String>)> {
+        let p = dir?.join(name);
+        if std::fs::symlink_metadata(&p).is_err() {
+            return None;
+        }
+        let shown = crate::text::inert(&p.display().to_string(), false);
+        Some((shown, std::fs::read_to_string(&p).map_err(|e| e.to_string())))
+    };
+    let mut warnings = Vec::new();
+    let keymap = match read("keymap.toml") {
+        Some((p, Ok(t))) => Keymap::load(Some((&p, &t))),
+        Some((p, Err(e))) => (Keymap::load(None).0, Some(format!("{p}: cannot be read ({e}); using the default keymap"))),
+        None => Keymap::load(None),
+    };
+    warnings.extend(keymap.1);
+    let theme = match read("theme.toml") {
+        Some((p, Ok(t))) => Theme::load(theme, Some((&p, &t))),
+        Some((p, Err(e))) => (Theme::load(theme, None).0, Some(format!("{p}: cannot be read ({e}); using the default theme"))),
+        None => Theme::load(theme, None),
+    };
+    warnings.extend(theme.1);
+    (keymap.0, theme.0, (!warnings.is_empty()).then(|| warnings.join("; ")))
 }
 
 /// Requests for the store worker (one connection, one thread, in order).
@@ -44,32 +73,34 @@ enum DbReq {
     Effect(Effect),
 }
 
-fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbReq>, tx: Sender<Action>) -> Result<JoinHandle<()>> {
+fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbReq>, tx: Sender<Action>, give_up: Arc<AtomicBool>) -> Result<JoinHandle<()>> {
     let mut store = Store::open(&project)?;
     // Short waits for the write lock, retried below: the screen says "saving…" within a
     // second instead of after SQLite's 30 s timeout.
     store.set_busy_timeout(RETRY_EVERY).context("cannot set the store's busy timeout")?;
     Ok(std::thread::spawn(move || {
+        let retry = Retry { tx: &tx, give_up: &give_up };
         for DbReq::Effect(e) in rx {
             let out = match e {
                 Effect::Annotate(a) => {
                     let (item, kind, label) = (a.item, a.kind, a.label.clone());
-                    match until_committed(&tx, || store.annotate(&a)) {
+                    match retry.write(|| store.annotate(&a), "a decision") {
                         Ok(_) => Action::Saved { item, kind, label },
-                        Err(e) => Action::Failed(format!("not saved: {e}")),
+                        Err(e) => Action::SaveFailed { item, msg: format!("not saved: {e}") },
                     }
                 }
-                Effect::Undo => until_committed(&tx, || store.undo(&annotator)).map_or_else(|e| Action::Failed(e.to_string()), Action::Undone),
-                Effect::Redo => until_committed(&tx, || store.redo(&annotator)).map_or_else(|e| Action::Failed(e.to_string()), Action::Redone),
-                Effect::LoadNext => match data::next_entry(&mut store, &annotator) {
+                Effect::Undo => retry.write(|| store.undo(&annotator), "an undo").map_or_else(|e| Action::Failed(e.to_string()), Action::Undone),
+                Effect::Redo => retry.write(|| store.redo(&annotator), "a redo").map_or_else(|e| Action::Failed(e.to_string()), Action::Redone),
+                // Loading the next entry claims it in the queue (a write): retried like a save.
+                Effect::LoadNext => match retry.load(|| data::next_entry(&mut store, &annotator)) {
                     Ok((entry, done, total, since)) => Action::Loaded { entry: entry.map(Box::new), done, total, since_round: Some(since) },
-                    Err(e) => Action::Failed(e.to_string()),
+                    Err(e) => Action::LoadFailed(format!("cannot load the next item: {e}")),
                 },
                 Effect::LoadPipeline => data::pipeline(&store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), Action::PipelineLoaded),
-                Effect::LoadDashboard => data::dashboard(&mut store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), |d| Action::DashboardLoaded(Box::new(d))),
+                Effect::LoadDashboard => retry.load(|| data::dashboard(&mut store, &cfg)).map_or_else(|e| Action::Failed(e.to_string()), |d| Action::DashboardLoaded(Box::new(d))),
                 Effect::LoadConflicts => data::conflicts(&store).map_or_else(|e| Action::Failed(e.to_string()), Action::ConflictsLoaded),
                 Effect::LoadSet(id) => data::set_view(&store, id).map_or_else(|e| Action::Failed(e.to_string()), |s| Action::SetLoaded(s.map(Box::new))),
-                Effect::Veto { selection, rank, restore } => match until_committed(&tx, || store.veto(selection, rank, &annotator, None, restore)) {
+                Effect::Veto { selection, rank, restore } => match retry.write(|| store.veto(selection, rank, &annotator, None, restore), "a veto") {
                     Ok(()) => Action::VetoSaved { selection, rank, vetoed: !restore },
                     Err(e) => Action::Failed(format!("not saved: {e}")),
                 },
@@ -85,21 +116,59 @@ fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbRe
 /// How long one attempt waits for another process's write lock.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
 
-/// Run a write until it is committed. While another process holds the write lock (a long
-/// `hifi import` is one transaction), the write is retried and the screen says "saving…";
-/// a decision is never dropped for a busy store. Other errors are returned.
-fn until_committed<T>(tx: &Sender<Action>, mut write: impl FnMut() -> crate::store::Result<T>) -> crate::store::Result<T> {
-    let mut told = false;
-    loop {
-        match write() {
-            Err(e) if e.is_busy() => {
-                if !told {
-                    told = true;
-                    let _ = tx.send(Action::Saving("saving… (another hifi process is writing to the project; kept and retried)".into()));
-                }
-            }
-            done => return done,
+/// Retries store work while another process holds the write lock (a long `hifi import` is one
+/// transaction): the screen says so, and a decision is never dropped for a busy store. Other
+/// errors are returned. `give_up` is set once the user has left without waiting (then a write
+/// still waiting is abandoned, and said so on stderr; a load is nothing to lose).
+struct Retry<'a> {
+    tx: &'a Sender<Action>,
+    give_up: &'a AtomicBool,
+}
+
+impl Retry<'_> {
+    /// `what` names the write for the line printed if it is abandoned.
+    fn write<T>(&self, write: impl FnMut() -> crate::store::Result<T>, what: &str) -> crate::store::Result<T> {
+        let out = self.until_done(write, "saving… (another hifi process is writing to the project; kept and retried)");
+        if out.as_ref().is_err_and(|e| e.is_busy()) {
+            eprintln!("left without waiting: {what} was not saved (another hifi process held the store)");
         }
+        out
+    }
+
+    fn load<T, E: BusyError>(&self, load: impl FnMut() -> std::result::Result<T, E>) -> std::result::Result<T, E> {
+        self.until_done(load, "waiting for the store… (another hifi process is writing to the project; retried)")
+    }
+
+    fn until_done<T, E: BusyError>(&self, mut work: impl FnMut() -> std::result::Result<T, E>, say: &str) -> std::result::Result<T, E> {
+        let mut told = false;
+        loop {
+            match work() {
+                Err(e) if e.is_busy() && !self.give_up.load(Ordering::SeqCst) => {
+                    if !told {
+                        told = true;
+                        let _ = self.tx.send(Action::Waiting(say.into()));
+                    }
+                }
+                done => return done,
+            }
+        }
+    }
+}
+
+/// Errors that say whether another process's write lock caused them.
+trait BusyError {
+    fn is_busy(&self) -> bool;
+}
+
+impl BusyError for crate::store::StoreError {
+    fn is_busy(&self) -> bool {
+        crate::store::StoreError::is_busy(self)
+    }
+}
+
+impl BusyError for crate::error::Error {
+    fn is_busy(&self) -> bool {
+        matches!(self, crate::error::Error::Store(e) if e.is_busy())
     }
 }
 
@@ -176,19 +245,15 @@ fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &Cancel
 pub fn run(opts: ReviewOptions) -> Result<()> {
     let cfg = Config::load(&opts.project)?;
     Store::open(&opts.project)?; // fail before touching the terminal
-    let (keymap, km_warn) = match user_file("keymap.toml") {
-        Some((p, t)) => Keymap::load(Some((&p, &t))),
-        None => Keymap::load(None),
-    };
-    let user_theme = user_file("theme.toml");
-    let (theme, th_warn) = Theme::load(opts.theme.as_deref(), user_theme.as_ref().map(|(p, t)| (p.as_str(), t.as_str())));
+    let (keymap, theme, warning) = user_settings(user_dir().as_deref(), opts.theme.as_deref());
     let mut app = App::new(cfg.labels.clone(), &opts.annotator, &opts.project.display().to_string());
-    app.message = km_warn.or(th_warn).map(|m| (m, super::app::Level::Warn));
+    app.message = warning.map(|m| (m, super::app::Level::Warn));
     app.review.show_predictions = cfg.review.show_predictions;
 
     let (tx, rx) = channel::<Action>();
     let (db_tx, db_rx) = channel::<DbReq>();
-    let worker = db_worker(opts.project.clone(), cfg.clone(), opts.annotator.clone(), db_rx, tx.clone())?;
+    let give_up = Arc::new(AtomicBool::new(false));
+    let worker = db_worker(opts.project.clone(), cfg.clone(), opts.annotator.clone(), db_rx, tx.clone(), give_up.clone())?;
     let _ = db_tx.send(DbReq::Effect(Effect::LoadNext));
 
     enable_raw_mode().context("cannot switch the terminal to raw mode (is this a terminal?)")?;
@@ -209,8 +274,15 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
     })();
     let _ = disable_raw_mode();
     let _ = execute!(std::io::stdout(), LeaveAlternateScreen);
-    // Every decision in flight is committed before we exit.
-    if app.pending > 0 {
+    // Every decision in flight is committed before we exit, unless the user chose to leave
+    // without the ones still waiting for another process's lock (quit twice). A load (or an
+    // undo) still waiting for the lock does not keep us.
+    if app.pending == 0 || app.leaving {
+        give_up.store(true, Ordering::SeqCst);
+    }
+    if app.pending > 0 && app.leaving {
+        eprintln!("left without waiting for {} decision(s); every decision the screen moved on from is saved", app.pending);
+    } else if app.pending > 0 {
         eprintln!("saving {} decision(s) before exiting…", app.pending);
     }
     drop(db_tx);
@@ -357,6 +429,24 @@ impl Drop for Jobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_keymap_or_theme_is_named_like_a_malformed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the file should be: unreadable even for root.
+        std::fs::create_dir(dir.path().join("keymap.toml")).unwrap();
+        std::fs::write(dir.path().join("theme.toml"), b"\xff\xfe not utf-8").unwrap();
+        let (_, _, warning) = user_settings(Some(dir.path()), None);
+        let w = warning.expect("both files are named");
+        assert!(w.contains("keymap.toml: cannot be read") && w.contains("using the default keymap"), "{w}");
+        assert!(w.contains("theme.toml: cannot be read") && w.contains("using the default theme"), "{w}");
+        // Missing files are no news.
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(user_settings(Some(empty.path()), None).2, None);
+        // A malformed file still says where.
+        std::fs::write(empty.path().join("keymap.toml"), "[review\n").unwrap();
+        assert!(user_settings(Some(empty.path()), None).2.is_some_and(|w| w.contains("keymap.toml: ")));
+    }
 
     #[test]
     fn a_job_finishes_as_cancelled_when_its_token_was_cancelled_ok_or_err() {

@@ -3,7 +3,7 @@
 //! action goes to the screen that owns it ([`super::screens`]).
 
 use super::action::{Action, Effect};
-use super::app::{App, InputPurpose, Screen, SCREENS};
+use super::app::{App, InputPurpose, Level, Screen, SCREENS};
 use super::screens::Shared;
 use crate::store::AnnotationKind;
 
@@ -14,10 +14,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             app.now = now;
             vec![]
         }
-        Quit => {
-            app.quit = true;
-            vec![Effect::Quit]
-        }
+        Quit => quit(app),
         NextScreen | PrevScreen => {
             let i = SCREENS.iter().position(|s| *s == app.screen).unwrap_or(0);
             let n = SCREENS.len();
@@ -48,22 +45,37 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             vec![]
         }
         Submit => submit(app),
-        Saving(msg) => {
-            app.message = Some((msg, super::app::Level::Info));
+        Waiting(msg) => {
+            // Never over what the user must read (a refused key, an error).
+            if app.message.as_ref().is_none_or(|m| m.1 == Level::Info) {
+                app.message = Some((msg, Level::Info));
+            }
             vec![]
         }
+        // A load, an undo or a redo that failed: no save was in flight for it.
         Failed(msg) => {
-            app.pending = app.pending.saturating_sub(1);
-            app.message = Some((msg, super::app::Level::Error));
+            app.message = Some((msg, Level::Error));
             vec![]
+        }
+        SaveFailed { item, msg } => {
+            app.pending = app.pending.saturating_sub(1);
+            // Stay to show it: the decision is not saved and may be given again.
+            app.leaving = false;
+            app.message = Some((msg, Level::Error));
+            to_screen(app, Screen::Review, SaveFailed { item, msg: String::new() })
         }
         Saved { kind, .. } => {
             app.pending = app.pending.saturating_sub(1);
-            if app.message.as_ref().is_some_and(|(m, _)| m.starts_with("saving…")) {
-                app.message = None;
+            clear_waiting(app);
+            if leave_if_saved(app) {
+                return vec![Effect::Quit];
             }
             let owner = if kind == AnnotationKind::Resolve { Screen::Adjudicate } else { Screen::Review };
             to_screen(app, owner, action)
+        }
+        LoadFailed(msg) => {
+            app.message = Some((msg, Level::Error));
+            to_screen(app, Screen::Review, Action::LoadFailed(String::new()))
         }
         JobFinished { stage, .. } => {
             let mut out = to_screen(app, Screen::Pipeline, action);
@@ -78,14 +90,51 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             let screen = app.screen;
             to_screen(app, screen, action)
         }
-        LabelLeft(_) | LabelRight(_) | LabelBoth(_) | Skip | Flag | StartNote | Undo | Redo | ToggleGuidelines | TogglePredictions | Scroll(_) | Loaded { .. } | Undone(_) | Redone(_) => {
+        Loaded { .. } | DashboardLoaded(_) => {
+            clear_waiting(app);
+            let owner = if matches!(action, Loaded { .. }) { Screen::Review } else { Screen::Dashboard };
+            to_screen(app, owner, action)
+        }
+        LabelLeft(_) | LabelRight(_) | LabelBoth(_) | Skip | Flag | StartNote | Undo | Redo | ToggleGuidelines | TogglePredictions | Scroll(_) | Undone(_) | Redone(_) => {
             to_screen(app, Screen::Review, action)
         }
         StartJob | CancelJob | JobProgress { .. } | JobLoss { .. } | AskConfirm { .. } | Confirm(_) | PipelineLoaded(_) => to_screen(app, Screen::Pipeline, action),
-        DashboardLoaded(_) => to_screen(app, Screen::Dashboard, action),
         Resolve(_) | ConflictsLoaded(_) => to_screen(app, Screen::Adjudicate, action),
         ToggleVeto | PrevSet | NextSet | SetLoaded(_) | VetoSaved { .. } => to_screen(app, Screen::Sets, action),
     }
+}
+
+/// The line a retried write or load shows while another process holds the store.
+pub const WAITING: [&str; 2] = ["saving…", "waiting for the store…"];
+
+fn clear_waiting(app: &mut App) {
+    if app.message.as_ref().is_some_and(|(m, _)| WAITING.iter().any(|w| m.starts_with(w))) {
+        app.message = None;
+    }
+}
+
+/// `q`: leave at once when nothing is in flight. With saves still waiting for the store (another
+/// process holds its write lock), stay until they are committed and say so; `q` again leaves
+/// without them — what the screen acknowledged is committed already.
+fn quit(app: &mut App) -> Vec<Effect> {
+    if app.pending == 0 || app.leaving {
+        app.quit = true;
+        return vec![Effect::Quit];
+    }
+    app.leaving = true;
+    app.message = Some((
+        format!("leaving once {} decision(s) are saved (another hifi process may hold the store); press quit again to leave without them", app.pending),
+        Level::Warn,
+    ));
+    vec![]
+}
+
+/// After a save ended: leave if the user asked to and nothing is in flight any more.
+fn leave_if_saved(app: &mut App) -> bool {
+    if app.leaving && app.pending == 0 {
+        app.quit = true;
+    }
+    app.quit
 }
 
 /// Borrow what the screens share, beside the screens' own states.

@@ -78,8 +78,9 @@ pub fn mean_score(scores: &[Score]) -> Score {
     }
     let kappas: Vec<f64> = scores.iter().filter_map(|s| s.kappa).collect();
     let f1s: Vec<f64> = scores.iter().filter_map(|s| s.macro_f1).collect();
-    let (kappa, kappa_ci) = mean_ci(&kappas);
-    Score { kappa, kappa_ci, macro_f1: mean_ci(&f1s).0 }
+    let (kappa, ci) = mean_ci(&kappas);
+    let (kappa_ci, kappa_ci_clamped) = crate::metrics::kappa_interval(ci);
+    Score { kappa, kappa_ci, kappa_ci_clamped, macro_f1: mean_ci(&f1s).0 }
 }
 
 /// One [`SimResult`] per (strategy, budget), in the order the per-seed rows first name them.
@@ -98,7 +99,7 @@ pub fn aggregate(rows: &[SeedResult]) -> Vec<SimResult> {
         .into_iter()
         .map(|(strategy, budget)| {
             let mine: Vec<&SeedResult> = rows.iter().filter(|r| r.strategy == strategy && r.budget == budget).collect();
-            let score = mean_score(&mine.iter().map(|r| Score { kappa: r.kappa, kappa_ci: r.kappa_ci, macro_f1: r.macro_f1 }).collect::<Vec<_>>());
+            let score = mean_score(&mine.iter().map(|r| Score { kappa: r.kappa, kappa_ci: r.kappa_ci, kappa_ci_clamped: false, macro_f1: r.macro_f1 }).collect::<Vec<_>>());
             let vs_random = (has_random && strategy != "random")
                 .then(|| {
                     let d: Vec<f64> = mine.iter().filter_map(|r| Some(r.kappa? - kappa_of("random", budget, r.seed)?)).collect();
@@ -128,6 +129,7 @@ pub fn aggregate(rows: &[SeedResult]) -> Vec<SimResult> {
                 filled_by_margin: mine.iter().map(|r| r.filled_by_margin as f64).sum::<f64>() / mine.len().max(1) as f64,
                 kappa: score.kappa,
                 kappa_ci: score.kappa_ci,
+                kappa_ci_clamped: score.kappa_ci_clamped,
                 macro_f1: score.macro_f1,
                 seeds: mine.iter().filter(|r| r.kappa.is_some()).count(),
                 vs_random,
@@ -140,6 +142,23 @@ pub fn aggregate(rows: &[SeedResult]) -> Vec<SimResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kappa_interval_over_seeds_is_cut_to_its_range_and_says_so() {
+        // The demo's ceiling: κ 0.992 over seeds with a t-interval reaching past 1.
+        let seeds = [1.0, 1.0, 0.97, 1.0, 0.99].map(|k| Score { kappa: Some(k), kappa_ci: None, kappa_ci_clamped: false, macro_f1: None });
+        let s = mean_score(&seeds);
+        let [lo, hi] = s.kappa_ci.unwrap();
+        assert!(hi == 1.0 && lo < 1.0 && lo > 0.9, "{lo} {hi}");
+        assert!(s.kappa_ci_clamped);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["kappa_ci_clamped"], true);
+        // Inside the range: untouched, and said so.
+        let seeds = [0.5, 0.6, 0.55].map(|k| Score { kappa: Some(k), kappa_ci: None, kappa_ci_clamped: false, macro_f1: None });
+        let s = mean_score(&seeds);
+        assert!(!s.kappa_ci_clamped && s.kappa_ci.unwrap()[1] < 1.0);
+        assert_eq!(crate::metrics::kappa_interval(Some([-1.2, 0.1])), (Some([-1.0, 0.1]), true));
+    }
 
     #[test]
     fn t_quantiles_and_intervals() {

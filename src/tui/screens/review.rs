@@ -11,10 +11,18 @@ pub struct ReviewState {
     pub entry: Option<EntryView>,
     /// Waiting for the next entry.
     pub loading: bool,
+    /// Loading the next entry failed (the message says why; `r` tries again).
+    pub load_failed: bool,
+    /// Decision keys refused since the last entry showed: they came while it loaded, or
+    /// while the entry's own saves waited for the store (they would have labeled an item
+    /// nobody had seen). Said on the message line, never dropped in silence.
+    pub refused: u32,
     /// The queue is exhausted for this annotator.
     pub queue_empty: bool,
     /// Items of the current entry with a decision saved in this view.
     pub decided: Vec<i64>,
+    /// Items of the current entry with a decision sent to the store and not yet saved.
+    pub sent: Vec<i64>,
     pub note: Option<String>,
     pub flagged: bool,
     pub done: i64,
@@ -36,8 +44,11 @@ impl Default for ReviewState {
         ReviewState {
             entry: None,
             loading: true,
+            load_failed: false,
+            refused: 0,
             queue_empty: false,
             decided: Vec::new(),
+            sent: Vec::new(),
             note: None,
             flagged: false,
             done: 0,
@@ -89,8 +100,9 @@ impl ReviewState {
                 if self.flagged {
                     return vec![];
                 }
-                self.flagged = true;
-                self.decide_kind(cx, AnnotationKind::Flag, false)
+                let out = self.decide_kind(cx, AnnotationKind::Flag, false);
+                self.flagged = !out.is_empty();
+                out
             }
             StartNote => {
                 if self.entry.is_some() {
@@ -106,8 +118,25 @@ impl ReviewState {
                 *cx.message = None;
                 vec![Effect::Redo]
             }
+            Refresh if self.load_failed || (self.entry.is_none() && !self.loading) => {
+                self.load_failed = false;
+                self.loading = true;
+                vec![Effect::LoadNext]
+            }
+            LoadFailed(_) => {
+                // The entry on screen is decided (or gone): keys must not act on it again.
+                self.loading = false;
+                self.load_failed = true;
+                self.entry = None;
+                if let Some((m, _)) = cx.message.as_mut() {
+                    m.push_str(" (r: try again)");
+                }
+                vec![]
+            }
             Loaded { entry, done, total, since_round } => {
                 self.loading = false;
+                self.load_failed = false;
+                self.refused = 0;
                 self.done = done;
                 self.total = total;
                 // Say once, when the count crosses the threshold, what a due round is for (never
@@ -122,6 +151,7 @@ impl ReviewState {
                 }
                 self.since_round = since_round;
                 self.decided.clear();
+                self.sent.clear();
                 self.flagged = false;
                 self.scroll = 0;
                 self.entry_started = cx.now;
@@ -141,10 +171,18 @@ impl ReviewState {
                         }
                     }
                 }
-                if matches!(kind, AnnotationKind::Label | AnnotationKind::Skip) && !self.decided.contains(&item) {
-                    self.decided.push(item);
+                if matches!(kind, AnnotationKind::Label | AnnotationKind::Skip) {
+                    self.sent.retain(|&k| k != item);
+                    if !self.decided.contains(&item) {
+                        self.decided.push(item);
+                    }
                 }
                 self.maybe_advance(cx)
+            }
+            // Not saved: the item may be decided again.
+            SaveFailed { item, .. } => {
+                self.sent.retain(|&k| k != item);
+                vec![]
             }
             Undone(ev) => self.reload_after(cx, ev, "undid", "undo"),
             Redone(ev) => self.reload_after(cx, ev, "redid", "redo"),
@@ -195,8 +233,8 @@ impl ReviewState {
 
     fn label(&mut self, cx: &mut Shared, sides: &[usize], i: usize) -> Vec<Effect> {
         let Some(label) = cx.labels.get(i).map(|l| l.name.clone()) else { return vec![] };
-        if self.loading {
-            return vec![];
+        if let Some(why) = self.not_now() {
+            return self.refuse(cx, &format!("label {label}"), why);
         }
         // On a single-item entry, a right-hand key labels the one item too.
         let single = self.entry.as_ref().is_some_and(|e| e.b.is_none());
@@ -207,6 +245,9 @@ impl ReviewState {
         let mut out = Vec::new();
         for key in keys {
             *cx.pending += 1;
+            if !self.sent.contains(&key) {
+                self.sent.push(key);
+            }
             out.push(Effect::Annotate(Annotation {
                 item: key,
                 annotator: cx.annotator.to_string(),
@@ -221,14 +262,17 @@ impl ReviewState {
 
     /// A skip or flag event for items not yet decided (`only_undecided`) or all items.
     fn decide_kind(&mut self, cx: &mut Shared, kind: AnnotationKind, only_undecided: bool) -> Vec<Effect> {
-        if self.loading {
-            return vec![];
+        if let Some(why) = self.not_now() {
+            return self.refuse(cx, kind.as_str(), why);
         }
-        let keys: Vec<i64> = self.items_at(&[0, 1]).into_iter().filter(|k| !only_undecided || !self.decided.contains(k)).collect();
+        let keys: Vec<i64> = self.items_at(&[0, 1]).into_iter().filter(|&k| !only_undecided || !self.settled(k)).collect();
         let note = if kind == AnnotationKind::Flag { self.note.clone() } else { self.note.take() };
         let mut out = Vec::new();
         for key in keys {
             *cx.pending += 1;
+            if kind == AnnotationKind::Skip && !self.sent.contains(&key) {
+                self.sent.push(key);
+            }
             out.push(Effect::Annotate(Annotation {
                 item: key,
                 annotator: cx.annotator.to_string(),
@@ -239,6 +283,35 @@ impl ReviewState {
             }));
         }
         out
+    }
+
+    /// Why a decision key cannot act now, if it cannot: the next entry is loading (or failed
+    /// to load), or every item on screen is decided and its saves are still waiting for the
+    /// store — a key now would decide an item nobody has seen yet.
+    fn not_now(&self) -> Option<&'static str> {
+        if self.loading {
+            Some("the next item is still loading")
+        } else if self.load_failed || self.entry.is_none() {
+            Some("no item is on screen")
+        } else if self.entry.as_ref().is_some_and(|e| e.items().all(|it| self.settled(it.key))) {
+            Some("this item's decision is still being saved")
+        } else {
+            None
+        }
+    }
+
+    /// Whether `item` of the entry has a decision saved or on its way to the store.
+    fn settled(&self, item: i64) -> bool {
+        self.decided.contains(&item) || self.sent.contains(&item)
+    }
+
+    /// Say that a decision key was not applied, and how many so far: never a silent drop.
+    fn refuse(&mut self, cx: &mut Shared, what: &str, why: &str) -> Vec<Effect> {
+        self.refused += 1;
+        let n = self.refused;
+        let count = if n > 1 { format!(" ({n} keys so far)") } else { String::new() };
+        cx.say(format!("not applied: {what}{count} — {why}; nothing was recorded, decide once the item shows"), Level::Warn);
+        vec![]
     }
 
     fn decide_rest(&mut self, cx: &mut Shared, kind: AnnotationKind) -> Vec<Effect> {
