@@ -2,10 +2,18 @@
 //! or a separate GGUF. Vectors live in a flat little-endian f32 file under `vectors/` (memory
 //! mappable: row r is bytes [r·dim·4, (r+1)·dim·4)); the store maps items to rows. Resumable:
 //! a row counts only once its mapping is committed, and a torn tail is cut off on the next run.
+//!
+//! A map faults (SIGBUS) on pages a file no longer has, so a vector file shrinks only under an
+//! exclusive `flock` and readers hold a shared one for as long as their map lives. `hifi embed`
+//! replaces a file by renaming a new one over it (a reader's map keeps the old inode, unharmed),
+//! appends without the lock (a map made at the old length never reaches the new bytes), and cuts
+//! a torn tail in place only under the exclusive lock, after the readers are done. A program
+//! that cuts the file without taking the lock (`truncate`, `cp` over it) can still fault a reader
+//! that is reading at that moment; the next one is told the file is short.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::engine::{Engine, EngineOptions};
 use super::model::Embed;
@@ -97,6 +105,9 @@ pub fn run_with(
     cancel: &CancelToken,
 ) -> Result<EmbedReport> {
     let dim = embedder.dim();
+    if dim == 0 {
+        return Err(Error::Input(format!("{} gives vectors of 0 dims: nothing to store", params.model.display())));
+    }
     let (set_id, rel) = store.embedding_set(&params.model.display().to_string(), sha, dim)?;
     let path = store.root().join(&rel);
     crate::files::prepare_in_project(store.root(), &path).map_err(|e| Error::io(&path, e))?;
@@ -104,7 +115,7 @@ pub fn run_with(
     let lock_path = path.with_extension("lock");
     let lock = crate::files::open_append(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
     lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-    let (mut file, repaired) = open_vector_file(store, set_id, &path, dim)?;
+    let (mut file, repaired) = open_vector_file(store, set_id, &path, dim, progress, cancel)?;
     let committed = store.embedding_rows(set_id)?;
     let total = store.item_count()? as u64;
     let todo_all = total - committed as u64;
@@ -190,6 +201,11 @@ fn header(tag: &[u8; 16], dim: usize) -> Vec<u8> {
     h
 }
 
+/// Bytes per row of `dim` floats, for a width a header can hold (1 to u32::MAX).
+fn row_bytes(dim: usize) -> Option<usize> {
+    (dim > 0 && u32::try_from(dim).is_ok()).then(|| dim.checked_mul(4)).flatten()
+}
+
 /// What a vector file's first bytes say about it, against the store's record.
 enum FileCheck {
     /// This set's file, holding this many whole rows.
@@ -205,7 +221,7 @@ enum FileCheck {
 fn check_file(file: &mut std::fs::File, tag: Option<&str>, dim: usize) -> std::io::Result<FileCheck> {
     use std::io::{Read, Seek};
     let len = file.metadata()?.len() as usize;
-    let row = dim * 4;
+    let Some(row) = row_bytes(dim) else { return Ok(FileCheck::Foreign("its vectors have a width no vector file has")) };
     let Some(tag) = tag else { return Ok(FileCheck::Legacy(len / row)) };
     let mut h = [0u8; HEADER_BYTES];
     file.seek(std::io::SeekFrom::Start(0))?;
@@ -225,7 +241,14 @@ fn check_file(file: &mut std::fs::File, tag: Option<&str>, dim: usize) -> std::i
 /// rows were written to and holds them all. A missing, foreign or short file is replaced or cut,
 /// and the rows it lacks are forgotten so they are embedded again (never read as zeros); a
 /// pre-header file is upgraded in place. Returns what was repaired, if anything.
-fn open_vector_file(store: &mut Store, set_id: i64, path: &std::path::Path, dim: usize) -> Result<(std::fs::File, Option<String>)> {
+fn open_vector_file(
+    store: &mut Store,
+    set_id: i64,
+    path: &Path,
+    dim: usize,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(std::fs::File, Option<String>)> {
     let io = |e| Error::io(path, e);
     let tag = store.embedding_file_tag(set_id)?;
     let committed = store.embedding_rows(set_id)?;
@@ -270,10 +293,43 @@ fn open_vector_file(store: &mut Store, set_id: i64, path: &std::path::Path, dim:
     // Cut a torn tail (rows written but never committed); never extend.
     let end = (HEADER_BYTES + keep * dim * 4) as u64;
     if file.metadata().map_err(io)?.len() > end {
+        lock_to_cut(&file, path, &shown, progress, cancel)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len < end {
+            return Err(Error::Input(format!("{shown} shrank to {len} bytes while hifi checked it (another program writes it?); run `hifi embed` again")));
+        }
         file.set_len(end).map_err(io)?;
+        file.unlock().map_err(io)?;
     }
     let repaired = why.map(|w| format!("{w}; embedding {} items again", committed - keep));
     Ok((file, repaired))
+}
+
+/// Take the exclusive lock on a vector file before cutting it in place: a reader's map of the
+/// pages cut would fault. Readers hold their shared lock while they copy rows out, so this waits
+/// briefly; Ctrl-C ends the wait with the file untouched.
+fn lock_to_cut(file: &std::fs::File, path: &Path, shown: &str, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+    let mut waiting = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled(format!("nothing was embedded; {shown} is as it was")));
+        }
+        if !waiting {
+            waiting = true;
+            progress.start("wait", 0);
+            progress.update(0, &format!("{shown} is being read by another hifi (mining, select); embedding starts when it is done"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if waiting {
+        progress.finish(&format!("{shown}: its readers are done"));
+    }
+    Ok(())
 }
 
 /// Store vectors made elsewhere as a new embedding set named `model` (`sha` identifies it):
@@ -305,6 +361,9 @@ pub fn put_vectors(store: &mut Store, model: &str, sha: &str, dim: usize, keys: 
 /// The vectors of one embedding set, memory-mapped.
 pub struct Vectors {
     map: memmap2::Mmap,
+    /// Holds the shared lock that keeps `hifi embed` from cutting the file under the map; declared
+    /// after `map`, so it is closed (and the lock let go) only once the map is gone.
+    _locked: std::fs::File,
     pub dim: usize,
     /// The file's random tag: changes whenever the file is made anew.
     pub tag: String,
@@ -329,7 +388,18 @@ impl Vectors {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(repair(format!("missing (the store has {} vectors in it)", rows.len()))),
             Err(e) => return Err(Error::io(&path, e)),
         };
+        let Some(row) = row_bytes(dim) else {
+            return Err(Error::Input(format!("{shown}: the store gives its vectors {dim} dims, a width no vector file has (hifi.db was changed outside hifi: restore it from a backup)")));
+        };
+        // hifi numbers a set's rows 0, 1, … in the order it writes them.
+        if let Some((key, r)) = rows.iter().find(|r| r.1 >= rows.len()) {
+            let r = *r as i64;
+            return Err(Error::Input(format!("{shown}: the store puts item {key} at row {r} of {} (hifi.db was changed outside hifi: restore it from a backup)", rows.len())));
+        }
         let need = rows.iter().map(|r| r.1 + 1).max().unwrap_or(0);
+        // Shared until the map is dropped: whatever cuts the file waits for it, so the length
+        // checked here is the length mapped and read.
+        lock_shared(&file).map_err(|e| Error::io(&path, e))?;
         match check_file(&mut file, tag.as_deref(), dim).map_err(|e| Error::io(&path, e))? {
             FileCheck::Ours(n) if n >= need => {}
             FileCheck::Ours(n) => return Err(repair(format!("holds {n} of the {need} vectors the store says"))),
@@ -337,10 +407,14 @@ impl Vectors {
             FileCheck::Legacy(_) => return Err(Error::Input(format!("{shown} was written by an older hifi: run `hifi embed` to upgrade it (nothing is embedded again)"))),
             FileCheck::Foreign(what) => return Err(repair(format!("not this project's vector file ({what})"))),
         }
-        // SAFETY: the file is only ever appended to (and a torn tail cut) under an exclusive
-        // lock by `hifi embed`; committed rows never change, and the file was checked above.
+        // SAFETY: committed rows never change; the file is appended to, or cut past its committed
+        // rows under the exclusive lock our shared one excludes (see the module docs). Only a
+        // program that ignores the lock can shrink it under the map.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
-        Ok(Self { map, dim, tag: tag.unwrap_or_default(), rows })
+        if map.len() < HEADER_BYTES + need * row {
+            return Err(repair(format!("holds {} of the {need} vectors the store says (it shrank while being opened)", map.len().saturating_sub(HEADER_BYTES) / row)));
+        }
+        Ok(Self { map, _locked: file, dim, tag: tag.unwrap_or_default(), rows })
     }
 
     /// Row `r` as f32s.
@@ -353,6 +427,16 @@ impl Vectors {
     /// The vector of item `key`, if embedded.
     pub fn get(&self, key: i64) -> Option<Vec<f32>> {
         self.rows.binary_search_by_key(&key, |r| r.0).ok().map(|i| self.row(self.rows[i].1))
+    }
+}
+
+/// `flock(LOCK_SH)`, again when a signal interrupts the wait.
+fn lock_shared(file: &std::fs::File) -> std::io::Result<()> {
+    loop {
+        match file.lock_shared() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
     }
 }
 
