@@ -3,18 +3,18 @@
 # scripts/eval-data.sh, a project of HIFI_EVAL_ITEMS items (a seeded sample) is prelabeled
 # and embedded by the default model, then `hifi simulate` runs every strategy with
 # HIFI_EVAL_SEEDS seeds and writes eval-results/SET.json (everything, per seed), SET.svg (the
-# curves) and SET.md (the README's table: random's κ, each strategy's paired difference to
+# curves) and SET.md (docs/curation.md's table: random's κ, each strategy's paired difference to
 # random, adaptive's to margin). Projects are kept under eval-runs/ and resumed: a second run only re-simulates.
 #
 #   bash scripts/eval-curation.sh                  # all sets: ads sotu wordnet
 #   bash scripts/eval-curation.sh wordnet          # one set
-#   HIFI_EVAL_ITEMS=2000 HIFI_EVAL_BUDGETS=50,100,200,400,1000 bash scripts/eval-curation.sh sotu wordnet  # the README's run
+#   HIFI_EVAL_ITEMS=2000 HIFI_EVAL_BUDGETS=50,100,200,400,1000 bash scripts/eval-curation.sh sotu wordnet  # the run in docs/curation.md
 #   HIFI_EVAL_EMBEDDER="$(bash scripts/fetch-embedder.sh)" bash scripts/eval-curation.sh ads
 #       # the same, with vectors from another GGUF: a copy of the prelabeled project,
 #       # eval-runs/SET-ITEMS-NAME, embedded by it; results as eval-results/SET-NAME.*
 #
 # Not part of scripts/test.sh: prelabeling and embedding take minutes per thousand items on
-# a CPU (see the README's figures); the simulations themselves take seconds.
+# a CPU (see docs/curation.md); the simulations themselves take seconds.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

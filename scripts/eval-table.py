@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Markdown tables from `hifi simulate --json` reports (what the README's curation section
+"""Markdown tables from `hifi simulate --json` reports (what the tables of docs/curation.md
 shows): per budget, random's mean κ vs gold with its 95% interval over seeds, and each other
 strategy's paired difference to random (95% t-interval; **better** / *worse* when it
 excludes 0).

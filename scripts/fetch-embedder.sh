@@ -7,7 +7,7 @@
 #   bash scripts/fetch-embedder.sh            # → ~/.cache/hifi/models/all-MiniLM-L6-v2.gguf
 #   hifi embed --model "$(bash scripts/fetch-embedder.sh)"
 #
-# The README's "Curation on real data" measures it against the default model's own vectors.
+# docs/curation.md#a-dedicated-embedding-model-measured-worse-here measures it against the default model's own vectors.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 say() { printf '[fetch-embedder] %s\n' "$*" >&2; }

@@ -1,6 +1,6 @@
 //! Hardening, measured: kill -9 while labeling and while importing (100 times each), several
 //! annotators at once, and seeded fuzzing of every parser of user files. Each test prints
-//! what it tried and what was lost (the README's table comes from these lines).
+//! what it tried and what was lost (docs/hardening.md's table comes from these lines).
 //!
 //! `HIFI_FUZZ_CASES` sets the fuzz cases per parser (default 10,000); `HIFI_CRASH_RUNS` the
 //! kills per crash loop (default 100).

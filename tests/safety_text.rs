@@ -278,7 +278,7 @@ fn data_text_is_never_parsed_for_special_tokens_and_is_cut_before_tokenizing() {
 }
 
 /// A decision made in the workstation while `hifi import` holds the write lock (one
-/// transaction for the whole file, as the README promises) is retried until it is committed:
+/// transaction for the whole file, as docs/project.md#the-store promises) is retried until it is committed:
 /// the screen says "saving…", and the label is in the store once the import is done.
 #[test]
 fn a_decision_during_a_long_import_is_saved_not_dropped() {

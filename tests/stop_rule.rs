@@ -75,7 +75,7 @@ fn a_true_gap_of_0_3_is_rarely_called_parity_at_the_minimum_sizes() {
 #[test]
 fn a_model_equal_to_the_experts_is_called_parity_once_there_are_enough_items() {
     let mut rates = Vec::new();
-    // Measured with 100 replicates: 58% at 400, 79% at 800, 96% at 1600 (README).
+    // Measured with 100 replicates: 58% at 400, 79% at 800, 96% at 1600 (docs/rounds.md#how-many-double-labeled-items-parity-needs).
     for n in [400, 1600] {
         let rate = stop_rate(n, n, EXPERT_ACC, 100);
         eprintln!("equal model, {n} double-labeled: stop in {:.0}% of 100", 100.0 * rate);

@@ -3,7 +3,7 @@
 //! Mining a model's boundary only helps when the boundary means something. A zero-shot LLM at
 //! chance (κ ≈ 0 against experts, as SmolLM2-135M is on most real tasks) has a boundary of
 //! noise, and margin or boundary pairs then spend expert labels on noise (measured in the
-//! README: on three real sets neither beat a random draw at 50–400 labels). So each refill is
+//! docs/curation.md: on three real sets neither beat a random draw at 50–400 labels). So each refill is
 //! split in two:
 //!
 //! - **exploration** — typical items of regions no label covers yet (TypiClust, Hacohen et
@@ -20,7 +20,7 @@
 //! labels it never trained on (the eval split, or every label for the zero-shot LLM), floored
 //! at [`MIN_EXPLORE_SHARE`]; with no such labels yet it is 1 (nothing is known about the
 //! boundary). A model at chance gets a pure exploration batch; one at κ 0.4 or more gets
-//! mostly its boundary. The slope is measured (README "Curation on real data"): with `1 − κ`,
+//! mostly its boundary. The slope is measured (docs/curation.md#what-the-tables-say): with `1 − κ`,
 //! a round model at κ ≈ 0.5 after its first 50 labels kept exploring half of every refill,
 //! and on State of the Union that lost to margin at 100 and 200 labels; at the floor from
 //! there on, no set lost anything.

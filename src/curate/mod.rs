@@ -1,6 +1,6 @@
 //! `hifi mine`: choose what experts label next and fill the review queue.
 //!
-//! The default strategy is **boundary pairs** (METHODS.md §1): cluster each predicted label
+//! The default strategy is **boundary pairs** (docs/methods.md#boundary-pairs): cluster each predicted label
 //! separately (k-means, k = clamp(round(√(n/2)), 1, 64) unless `k` is given), find clusters of
 //! different labels that overlap (centroid distance < r_A + r_B, r the `overlap_percentile`
 //! of member-to-centre distances), pair the nearest differently-labeled items of each overlap

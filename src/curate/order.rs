@@ -1,4 +1,4 @@
-//! Diversity order and the near-duplicate guard (METHODS.md §1, step 4).
+//! Diversity order and the near-duplicate guard (docs/methods.md#diversity-order-and-near-duplicates).
 //!
 //! Pairs are ordered farthest-point first (greedy k-center) over their midpoints: each next
 //! pair is the one whose midpoint is farthest from everything already chosen *and* from every

@@ -1,4 +1,4 @@
-//! Boundary pairs (METHODS.md §1, steps 2–3).
+//! Boundary pairs (docs/methods.md#boundary-pairs).
 //!
 //! 1. **Overlap test**: clusters A and B of different labels overlap when
 //!    ‖c_A − c_B‖ < r_A + r_B, r being a percentile (default 90th) of member-to-centre

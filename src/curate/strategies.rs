@@ -1,4 +1,4 @@
-//! Single-item strategies (METHODS.md §6): margin, entropy, random and Cluster-Margin, with
+//! Single-item strategies (docs/methods.md#single-item-strategies): margin, entropy, random and Cluster-Margin, with
 //! the same queue interface and near-duplicate guard as boundary pairs.
 
 use rand::seq::SliceRandom;

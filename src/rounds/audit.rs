@@ -1,6 +1,6 @@
 //! The audit stratum's numbers: eval items drawn uniformly at random from the pool (not mined
 //! at the boundary), scored apart from the boundary eval. They estimate how good the model is
-//! on the pool at large and how common each label is there (METHODS.md §7: boundary-only eval
+//! on the pool at large and how common each label is there (docs/methods.md#audit-stratum: boundary-only eval
 //! is biased; report the strata separately).
 
 use serde::{Deserialize, Serialize};

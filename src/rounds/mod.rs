@@ -29,10 +29,10 @@ use crate::store::Store;
 
 /// Labels before the first round is due: the first 50 are labeled as one batch. While the LLM is at
 /// chance it is all exploration, and cutting it into rounds of a dozen lost κ at 50 labels on
-/// two of three real sets (README "How many labels per round, measured").
+/// two of three real sets (docs/curation.md#how-many-labels-per-round-measured).
 pub const FIRST_ROUND_DUE: i64 = 50;
 /// Labels since the last round after which the next is due: rounds of 12–25 labels beat one
-/// per 50–100 by up to 0.04 κ, and a probe round takes seconds (same README section).
+/// per 50–100 by up to 0.04 κ, and a probe round takes seconds (same section).
 pub const NEXT_ROUND_DUE: i64 = 25;
 
 /// Expert labels the model behind the queue has not seen: given since the newest round that

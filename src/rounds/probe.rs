@@ -33,8 +33,8 @@ pub struct ProbeParams {
     /// summed loss the prior (the LLM, through the offset) then weighs as much as
     /// `prior_labels` labels however many arrive, instead of outweighing more of them the
     /// more there are (a fixed penalty on the *mean* loss put the sample ads' all-700-labels
-    /// ceiling, κ 0.936, below 400 labels chosen by margin). Measured in the README's
-    /// "Curation on real data". `None`: `l2` whatever `n`.
+    /// ceiling, κ 0.936, below 400 labels chosen by margin). Measured in
+    /// docs/curation.md#the-round-models-penalty-fades-with-labels. `None`: `l2` whatever `n`.
     pub prior_labels: Option<usize>,
     /// Gradient steps.
     pub iterations: usize,
@@ -47,7 +47,7 @@ pub struct ProbeParams {
     /// labels seen). A zero-shot LLM leans to some labels (Zhao et al. 2021, "Calibrate before
     /// use"); undoing that lean is what a few labels can teach best, and a bias penalised like
     /// the weights could not: at 1.0 instead of 0.01, random's κ with 50 labels fell from
-    /// 0.764 to 0.594 on the sample ads (README "Curation on real data").
+    /// 0.764 to 0.594 on the sample ads (docs/curation.md#the-round-model-learns-the-llms-lean-from-a-few-labels).
     pub bias_share: f64,
 }
 

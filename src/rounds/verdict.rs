@@ -1,4 +1,4 @@
-//! Whether to run another round (METHODS.md §7).
+//! Whether to run another round (docs/methods.md#stop-rule).
 //!
 //! **Reached the experts** is an equivalence test, not a failure to find a difference: on the
 //! eval items two or more experts labeled *blind* (an item is left out when any of its labels

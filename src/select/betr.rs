@@ -1,4 +1,4 @@
-//! `hifi select betr` (METHODS.md §3): keep the pool documents most like a set of target
+//! `hifi select betr` (docs/methods.md#betr): keep the pool documents most like a set of target
 //! examples. Embed every target example and a sample of the pool; each target example ranks
 //! the sample by cosine similarity and a document scores its **best rank under any single
 //! target**; the top `positive` share of the sample becomes the positive class of a cheap

@@ -1,4 +1,4 @@
-//! LIMO's rule-based quality rubric for a response (METHODS.md §2): elaborated reasoning
+//! LIMO's rule-based quality rubric for a response (docs/methods.md#limo-rubric): elaborated reasoning
 //! (length) 30%, self-verification ("check", "verify") 20%, exploration ("perhaps", "might")
 //! 25%, adaptive granularity ("therefore", "since") 25%. Keyword counts are per 100 words, so
 //! a long answer does not win the keyword parts by length alone; each part is then divided by

@@ -1,4 +1,4 @@
-//! `hifi self-train` (ReST-EM, METHODS.md §4) for prompts with a checkable answer.
+//! `hifi self-train` (ReST-EM, docs/methods.md#rest-em) for prompts with a checkable answer.
 //!
 //! A share of the prompts is held out. Each iteration: **E-step**, the current model (the
 //! base, then base + the latest adapter) samples K replies per training prompt at
