@@ -227,6 +227,10 @@ pub struct SamplingFlags {
     /// {"id","prompt","response","reference"} as JSON on stdin and prints 1 or 0.
     #[arg(long, value_name = "COMMAND")]
     pub reward_command: Option<String>,
+    /// Seconds the reward command gets per reply; past them it is ended, with whatever it
+    /// started, and the run stops with an error naming the item.
+    #[arg(long, default_value_t = SamplingOverrides::default().reward_timeout_secs, value_name = "SECONDS", requires = "reward_command", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub reward_timeout: u64,
     /// The model that samples (default: [model] in hifi.toml).
     #[arg(long, value_name = "GGUF")]
     pub model: Option<PathBuf>,
@@ -247,6 +251,7 @@ impl SamplingFlags {
             responses_field: self.responses_field.clone(),
             system: self.system.clone(),
             reward_command: self.reward_command.clone(),
+            reward_timeout_secs: self.reward_timeout,
             seed: self.seed,
             engine: EngineOverrides { model: self.model.clone(), threads: self.threads, gpu_layers: None },
         }

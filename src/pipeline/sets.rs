@@ -109,6 +109,8 @@ pub struct SamplingOverrides {
     pub system: Option<String>,
     /// Judge with this command instead of exact match.
     pub reward_command: Option<String>,
+    /// Seconds the reward command gets per reply before it is ended.
+    pub reward_timeout_secs: u64,
     pub seed: u64,
     /// The model that samples (`None`: `[model] path`) and threads.
     pub engine: EngineOverrides,
@@ -124,6 +126,7 @@ impl Default for SamplingOverrides {
             responses_field: "responses".into(),
             system: None,
             reward_command: None,
+            reward_timeout_secs: crate::select::reward::DEFAULT_TIMEOUT_SECS,
             seed: 0,
             engine: EngineOverrides::default(),
         }
@@ -139,7 +142,7 @@ impl SamplingOverrides {
             reference_field: self.reference_field.clone(),
             system: self.system.clone(),
             reward: match &self.reward_command {
-                Some(c) => Reward::Command { command: c.clone() },
+                Some(c) => Reward::Command { command: c.clone(), timeout_secs: self.reward_timeout_secs },
                 None => Reward::ExactMatch,
             },
             seed: self.seed,

@@ -1,4 +1,4 @@
-//! `hifi select limo` (METHODS.md §2): exactly N prompts that are hard for the model but
+//! `hifi select limo` (docs/methods.md#limo): exactly N prompts that are hard for the model but
 //! solvable, each with its best response, spread across clusters, with no near-duplicates.
 //!
 //! Difficulty comes from the model. With references and `samples > 0` it is the pass rate
@@ -135,7 +135,7 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
                 }
                 let mut correct = Vec::new();
                 for (i, r) in it.responses.iter().enumerate() {
-                    if sp.reward.judge(&it.id, &it.text, r, it.reference.as_deref())? {
+                    if sp.reward.judge(&it.id, &it.text, r, it.reference.as_deref(), cancel)? {
                         correct.push((r.clone(), format!("candidate {i}")));
                     }
                 }

@@ -1,4 +1,4 @@
-//! Set builders (METHODS.md §2–4): `hifi select betr` (documents matched to target examples),
+//! Set builders (docs/methods.md: LIMO, BETR, ReST-EM): `hifi select betr` (documents matched to target examples),
 //! `hifi select limo` (a few hundred hard-but-solvable prompts with their best responses) and
 //! `hifi self-train` (ReST-EM). Each saves its set in the store with the reasons for every
 //! entry; experts veto entries in the workstation; `hifi export --selection` writes the set
@@ -174,7 +174,7 @@ pub(crate) fn judged_samples(
         let mut judged = Vec::with_capacity(replies.len());
         for r in replies {
             tokens += r.tokens.len();
-            let ok = sp.reward.judge(&it.id, &it.text, &r.text, it.reference.as_deref())?;
+            let ok = sp.reward.judge(&it.id, &it.text, &r.text, it.reference.as_deref(), cancel)?;
             judged.push((r.text, ok));
         }
         out.push(judged);
