@@ -7,7 +7,7 @@ use common::*;
 use hifi::config::LabelDef;
 use hifi::store::{AnnotationKind, NewQueueEntry, QueueEntry, Store};
 use hifi::tui::action::{Action, Effect};
-use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, SetView, SinceRound, Stage};
+use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, SetView, SinceRound, Job};
 use hifi::tui::keymap::Keymap;
 use hifi::tui::theme::Theme;
 use hifi::tui::update::update;
@@ -171,16 +171,16 @@ fn screens_pipeline_and_adjudication_by_keys() {
     assert_eq!(app.screen, Screen::Pipeline);
     // Start the first stage (prelabel); a second start while running does nothing.
     let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
-    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Prelabel)]);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::Prelabel)]);
     assert!(press_key(&mut app, &km, enter).is_empty());
-    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
-    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored".into()), cancelled: false });
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Job::Prelabel)]);
+    update(&mut app, Action::JobFinished { stage: Job::Prelabel, result: Ok("40 scored".into()), cancelled: false });
     assert_eq!(app.pipeline.jobs[0].1, JobState::Done("40 scored".into()));
     // The probe round stage (train → predict → evaluate → mine) starts as a job too.
     for _ in 0..3 {
         update(&mut app, Action::Down);
     }
-    assert_eq!(update(&mut app, Action::StartJob), vec![Effect::StartJob(Stage::ProbeRound)]);
+    assert_eq!(update(&mut app, Action::StartJob), vec![Effect::StartJob(Job::ProbeRound)]);
     // Dashboard loads on entry; adjudication asks for a reason before resolving.
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadDashboard]);
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadConflicts]);
@@ -203,14 +203,14 @@ fn key(code: KeyCode) -> KeyEvent {
 }
 
 /// The pipeline screen (F2), with the selection moved to `stage`.
-fn pipeline_at(app: &mut App, km: &Keymap, stage: Stage) {
+fn pipeline_at(app: &mut App, km: &Keymap, stage: Job) {
     if app.screen != Screen::Pipeline {
         assert_eq!(press_key(app, km, key(KeyCode::F(2))), vec![Effect::LoadPipeline], "entering the screen loads each stage's state");
     }
     for _ in 0..6 {
         press_key(app, km, key(KeyCode::Up));
     }
-    let i = hifi::tui::app::STAGES.iter().position(|s| *s == stage).unwrap();
+    let i = hifi::tui::app::JOBS.iter().position(|s| *s == stage).unwrap();
     for _ in 0..i {
         press_key(app, km, key(KeyCode::Down));
     }
@@ -232,12 +232,12 @@ fn pipeline_stages_are_named_for_what_runs() {
     let (km, _) = Keymap::load(None);
     let mut app = App::new(labels(), "ana", "p");
     let enter = key(KeyCode::Enter);
-    pipeline_at(&mut app, &km, Stage::ProbeRound);
-    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::ProbeRound)]);
+    pipeline_at(&mut app, &km, Job::ProbeRound);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::ProbeRound)]);
     press_key(&mut app, &km, key(KeyCode::Down));
-    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::LoraRound)]);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::LoraRound)]);
     press_key(&mut app, &km, key(KeyCode::Down));
-    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::ZeroShotRound)]);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::ZeroShotRound)]);
     let text = render(&app, 80, 24);
     for title in ["  probe round ", "  LoRA round ", "▶ zero-shot round "] {
         assert!(text.contains(title), "{title:?} in\n{text}");
@@ -250,31 +250,31 @@ fn only_one_model_loading_stage_runs_at_a_time() {
     let (km, _) = Keymap::load(None);
     let mut app = App::new(labels(), "ana", "p");
     let enter = key(KeyCode::Enter);
-    pipeline_at(&mut app, &km, Stage::Prelabel);
-    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Prelabel)]);
+    pipeline_at(&mut app, &km, Job::Prelabel);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::Prelabel)]);
     // Embed loads a model too: refused, with a message, and nothing starts.
     press_key(&mut app, &km, key(KeyCode::Down));
     assert!(press_key(&mut app, &km, enter).is_empty());
-    assert_eq!(app.pipeline.state(Stage::Embed), Some(&JobState::Idle));
+    assert_eq!(app.pipeline.state(Job::Embed), Some(&JobState::Idle));
     let (msg, _) = app.message.clone().unwrap();
     assert!(msg.starts_with("embed not started: prelabel is running and loads a model"), "{msg}");
     assert!(render(&app, 120, 40).contains("embed not started: prelabel is running"));
     // Stages that load no model start beside it; the LoRA round (a model) does not.
-    pipeline_at(&mut app, &km, Stage::Mine);
-    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Mine)]);
-    pipeline_at(&mut app, &km, Stage::LoraRound);
+    pipeline_at(&mut app, &km, Job::Mine);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::Mine)]);
+    pipeline_at(&mut app, &km, Job::LoraRound);
     assert!(press_key(&mut app, &km, enter).is_empty());
     assert!(app.message.as_ref().unwrap().0.starts_with("LoRA round not started: prelabel is running"));
-    pipeline_at(&mut app, &km, Stage::ZeroShotRound);
-    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::ZeroShotRound)]);
+    pipeline_at(&mut app, &km, Job::ZeroShotRound);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::ZeroShotRound)]);
     // Cancelling is not enough: the model is held until the job has ended.
-    pipeline_at(&mut app, &km, Stage::Prelabel);
-    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
-    pipeline_at(&mut app, &km, Stage::Embed);
+    pipeline_at(&mut app, &km, Job::Prelabel);
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Job::Prelabel)]);
+    pipeline_at(&mut app, &km, Job::Embed);
     assert!(press_key(&mut app, &km, enter).is_empty());
-    let fx = update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored, 0 already done, cancelled".into()), cancelled: true });
+    let fx = update(&mut app, Action::JobFinished { stage: Job::Prelabel, result: Ok("40 scored, 0 already done, cancelled".into()), cancelled: true });
     assert_eq!(fx, vec![Effect::LoadPipeline], "what the store holds is read again after a job");
-    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Stage::Embed)]);
+    assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::Embed)]);
 }
 
 #[test]
@@ -282,22 +282,22 @@ fn a_cancelled_stage_shows_as_cancelled_not_failed() {
     let (km, _) = Keymap::load(None);
     let mut app = App::new(labels(), "ana", "p");
     let enter = key(KeyCode::Enter);
-    pipeline_at(&mut app, &km, Stage::Prelabel);
+    pipeline_at(&mut app, &km, Job::Prelabel);
     press_key(&mut app, &km, enter);
-    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::Prelabel)]);
-    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("40 scored, 12 already done, cancelled".into()), cancelled: true });
-    assert_eq!(app.pipeline.state(Stage::Prelabel), Some(&JobState::Cancelled("40 scored, 12 already done, cancelled".into())));
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Job::Prelabel)]);
+    update(&mut app, Action::JobFinished { stage: Job::Prelabel, result: Ok("40 scored, 12 already done, cancelled".into()), cancelled: true });
+    assert_eq!(app.pipeline.state(Job::Prelabel), Some(&JobState::Cancelled("40 scored, 12 already done, cancelled".into())));
     // A round cancelled mid-way ends in an error; cancelled all the same.
-    pipeline_at(&mut app, &km, Stage::ProbeRound);
+    pipeline_at(&mut app, &km, Job::ProbeRound);
     press_key(&mut app, &km, enter);
-    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Stage::ProbeRound)]);
-    update(&mut app, Action::JobFinished { stage: Stage::ProbeRound, result: Err("round 3 interrupted before it was scored".into()), cancelled: true });
-    assert_eq!(app.pipeline.state(Stage::ProbeRound), Some(&JobState::Cancelled("round 3 interrupted before it was scored".into())));
+    assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Job::ProbeRound)]);
+    update(&mut app, Action::JobFinished { stage: Job::ProbeRound, result: Err("round 3 interrupted before it was scored".into()), cancelled: true });
+    assert_eq!(app.pipeline.state(Job::ProbeRound), Some(&JobState::Cancelled("round 3 interrupted before it was scored".into())));
     // An error nobody asked for is still a failure.
-    pipeline_at(&mut app, &km, Stage::Embed);
+    pipeline_at(&mut app, &km, Job::Embed);
     press_key(&mut app, &km, enter);
-    update(&mut app, Action::JobFinished { stage: Stage::Embed, result: Err("model file missing".into()), cancelled: false });
-    assert_eq!(app.pipeline.state(Stage::Embed), Some(&JobState::Failed("model file missing".into())));
+    update(&mut app, Action::JobFinished { stage: Job::Embed, result: Err("model file missing".into()), cancelled: false });
+    assert_eq!(app.pipeline.state(Job::Embed), Some(&JobState::Failed("model file missing".into())));
     let text = render(&app, 80, 24);
     assert!(text.contains(&row("prelabel", "cancelled: 40 scored, 12 already done")), "{text}");
     assert!(text.contains(&row("probe round", "cancelled: round 3 interrupted before it was scored")), "{text}");
@@ -364,7 +364,7 @@ fn the_pipeline_screen_shows_what_each_stage_left_in_the_store() {
     assert!(text.contains(&row("embed", "not run yet — runs on openai:bge (2 servers); enter to start")), "{text}");
     // A job that ended says how; what the store holds stays under it.
     press_key(&mut app, &km, key(KeyCode::Enter));
-    update(&mut app, Action::JobFinished { stage: Stage::Prelabel, result: Ok("2 scored, 6 already done".into()), cancelled: false });
+    update(&mut app, Action::JobFinished { stage: Job::Prelabel, result: Ok("2 scored, 6 already done".into()), cancelled: false });
     let text = render(&app, 100, 24);
     assert!(text.contains("done: 2 scored, 6 already done") && text.contains("6/8 · SmolLM2-135M-Instruct"), "{text}");
 }
@@ -416,16 +416,16 @@ fn screens() -> Vec<(&'static str, App)> {
     let mut lora = App::new(labels(), "ana", "demo");
     lora.screen = Screen::Pipeline;
     lora.pipeline.sel = 4;
-    assert_eq!(lora.pipeline.jobs[4].0, Stage::LoraRound);
-    assert_eq!(update(&mut lora, Action::StartJob), vec![Effect::StartJob(Stage::LoraRound)]);
+    assert_eq!(lora.pipeline.jobs[4].0, Job::LoraRound);
+    assert_eq!(update(&mut lora, Action::StartJob), vec![Effect::StartJob(Job::LoraRound)]);
     lora.now = 90.0;
-    update(&mut lora, Action::JobProgress { stage: Stage::LoraRound, done: 12, total: 50, note: "loss 0.412 · 96 tok/s".into() });
+    update(&mut lora, Action::JobProgress { stage: Job::LoraRound, done: 12, total: 50, note: "loss 0.412 · 96 tok/s".into() });
     for (i, loss) in [2.9, 2.1, 1.6, 1.2, 0.9, 0.8, 0.62, 0.55, 0.5, 0.46, 0.43, 0.41].into_iter().enumerate() {
-        update(&mut lora, Action::JobLoss { stage: Stage::LoraRound, loss });
+        update(&mut lora, Action::JobLoss { stage: Job::LoraRound, loss });
         assert_eq!(lora.pipeline.loss_curve.len(), i + 1);
     }
-    update(&mut lora, Action::JobLoss { stage: Stage::ProbeRound, loss: 9.0 }); // another stage's: ignored
-    update(&mut lora, Action::JobLoss { stage: Stage::LoraRound, loss: f64::NAN }); // not plotted
+    update(&mut lora, Action::JobLoss { stage: Job::ProbeRound, loss: 9.0 }); // another stage's: ignored
+    update(&mut lora, Action::JobLoss { stage: Job::LoraRound, loss: f64::NAN }); // not plotted
     assert_eq!(lora.pipeline.loss_curve.len(), 12);
     out.push(("pipeline_lora", lora));
     // Each stage's state as the store holds it, beside jobs that ended.
@@ -434,14 +434,14 @@ fn screens() -> Vec<(&'static str, App)> {
     update(
         &mut stored,
         Action::PipelineLoaded(vec![
-            (Stage::Prelabel, "1300/1300 · SmolLM2-135M-Instruct".into()),
-            (Stage::Embed, "1300/1300 · SmolLM2-135M-Instruct".into()),
-            (Stage::Mine, "138 queued · adaptive".into()),
-            (Stage::ProbeRound, "round 3 · κ 0.71 · 2 rounds".into()),
+            (Job::Prelabel, "1300/1300 · SmolLM2-135M-Instruct".into()),
+            (Job::Embed, "1300/1300 · SmolLM2-135M-Instruct".into()),
+            (Job::Mine, "138 queued · adaptive".into()),
+            (Job::ProbeRound, "round 3 · κ 0.71 · 2 rounds".into()),
         ]),
     );
-    update(&mut stored, Action::JobFinished { stage: Stage::Mine, result: Ok("138 entries queued (adaptive)".into()), cancelled: false });
-    update(&mut stored, Action::JobFinished { stage: Stage::LoraRound, result: Err("round 4 interrupted before it was scored".into()), cancelled: true });
+    update(&mut stored, Action::JobFinished { stage: Job::Mine, result: Ok("138 entries queued (adaptive)".into()), cancelled: false });
+    update(&mut stored, Action::JobFinished { stage: Job::LoraRound, result: Err("round 4 interrupted before it was scored".into()), cancelled: true });
     out.push(("pipeline_stored", stored));
     let mut dash = App::new(labels(), "ana", "demo");
     dash.screen = Screen::Dashboard;

@@ -7,7 +7,7 @@
 //! and field, and nothing is written; with `skip_invalid` the lines with problems are left out
 //! and listed. What remains is written through [`Store::annotate_all`] in one transaction.
 
-mod audit;
+mod event_log;
 mod label_studio;
 mod sources;
 
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use super::Problems;
 use crate::store::{Annotation, AnnotationKind, Store, StoreError};
 
-pub use audit::{export_events, AuditEvent, EventExportOptions, EventExportReport, EventFormat, CSV_COLUMNS};
+pub use event_log::{export_events, AuditEvent, EventExportOptions, EventExportReport, EventFormat, CSV_COLUMNS};
 pub use sources::detect_format;
 
 /// Where a labels file comes from.

@@ -259,7 +259,7 @@ pub fn train(dir: &Path, o: &LoraOverrides, progress: &mut dyn Progress, cancel:
         let mut notes = Vec::new();
         let train = rounds::train_split(&store, &cfg, &mut notes)?;
         let stamp = format!("train-{}", crate::store::now().replace([':', '-'], "").replace('T', "-").chars().take(15).collect::<String>());
-        let name = crate::train::round::claim_run_dir(&store.root().join("adapters"), &stamp)?;
+        let name = crate::train::lora_round::claim_run_dir(&store.root().join("adapters"), &stamp)?;
         let out = crate::train::train_adapter(&mut store, &cfg, &name, None, &train, &run, progress, cancel)?;
         let m = &out.manifest;
         let lines = vec![

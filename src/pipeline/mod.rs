@@ -8,8 +8,8 @@
 //! SIGTERM, the workstation's cancel key) is never an error: its outcome is
 //! [`Outcome::Cancelled`] and its lines say what was kept.
 
-mod engine;
-mod rounds;
+mod fill;
+mod loop_stages;
 mod sets;
 mod simulate_table;
 
@@ -22,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::text::inert;
 
-pub use engine::{embed, import, prelabel, BackendOverrides, EmbedOverrides, EngineOverrides, ImportRequest, PrelabelOverrides, DEFAULT_TEXT_FIELD};
-pub use rounds::{mine, round, score_lines, simulate, train, LoraOverrides, RoundOverrides, SimulateRequest};
+pub use fill::{embed, import, prelabel, BackendOverrides, EmbedOverrides, EngineOverrides, ImportRequest, PrelabelOverrides, DEFAULT_TEXT_FIELD};
+pub use loop_stages::{mine, round, score_lines, simulate, train, LoraOverrides, RoundOverrides, SimulateRequest};
 pub use simulate_table::sim_table;
 pub use sets::{select_betr, select_limo, self_train, BetrOverrides, LimoOverrides, SamplingOverrides, SelfTrainOverrides};
 

@@ -14,14 +14,14 @@ pub mod arch;
 pub mod job;
 pub mod lora;
 pub mod model;
-pub mod round;
+pub mod lora_round;
 pub mod trainer;
 
 pub use arch::{ArchConfig, Family, Target};
 pub use job::{TrainEvent, TrainJob, TrainerCommand};
 pub use lora::Lora;
 pub use model::{BaseModel, Example};
-pub use round::{adopt_adapter, train_adapter, train_set, AdapterRun, LoraRun, Manifest, PromptTokens, TrainSet};
+pub use lora_round::{adopt_adapter, train_adapter, train_set, AdapterRun, LoraRun, Manifest, PromptTokens, TrainSet};
 pub use trainer::{train, LoraParams, StepReport, TrainOutcome};
 
 /// Why training could not run or finish.

@@ -2,7 +2,7 @@
 
 use crate::store::{Annotation, LabelEvent};
 
-use super::view::{Conflict, DashboardData, EntryView, Screen, SetView, SinceRound, Stage};
+use super::view::{Conflict, DashboardData, EntryView, Screen, SetView, SinceRound, Job};
 
 /// Everything `update` reacts to: keys already resolved by the keymap, and results coming
 /// back from the runtime.
@@ -57,22 +57,22 @@ pub enum Action {
     LoadFailed(String),
     /// A write or a load waits for another process's lock and is being retried.
     Waiting(String),
-    JobProgress { stage: Stage, done: u64, total: u64, note: String },
+    JobProgress { stage: Job, done: u64, total: u64, note: String },
     /// One training step's loss.
-    JobLoss { stage: Stage, loss: f64 },
+    JobLoss { stage: Job, loss: f64 },
     /// A job ended: its summary or error, and whether it was cancelled (then it ended early,
     /// keeping what it had finished, Ok or Err).
-    JobFinished { stage: Stage, result: Result<String, String>, cancelled: bool },
+    JobFinished { stage: Job, result: Result<String, String>, cancelled: bool },
     DashboardLoaded(Box<DashboardData>),
     /// What the store holds of each stage's work (see [`super::data::pipeline`]).
-    PipelineLoaded(Vec<(Stage, String)>),
+    PipelineLoaded(Vec<(Job, String)>),
     ConflictsLoaded(Vec<Conflict>),
     /// The set asked for (`None`: no set built yet).
     SetLoaded(Option<Box<SetView>>),
     /// A veto (or restore) is committed.
     VetoSaved { selection: i64, rank: usize, vetoed: bool },
     /// `stage` would run this command from hifi.toml, not confirmed yet: ask.
-    AskConfirm { stage: Stage, command: String },
+    AskConfirm { stage: Job, command: String },
     /// The answer to [`Action::AskConfirm`] (y / n or esc).
     Confirm(bool),
 }
@@ -84,8 +84,8 @@ pub enum Effect {
     Undo,
     Redo,
     LoadNext,
-    StartJob(Stage),
-    CancelJob(Stage),
+    StartJob(Job),
+    CancelJob(Job),
     LoadDashboard,
     /// Read each stage's state from the store for the pipeline screen.
     LoadPipeline,
@@ -94,6 +94,6 @@ pub enum Effect {
     LoadSet(Option<i64>),
     Veto { selection: i64, rank: usize, restore: bool },
     /// The user confirmed `command`: remember that, then start `stage`.
-    StartConfirmed { stage: Stage, command: String },
+    StartConfirmed { stage: Job, command: String },
     Quit,
 }

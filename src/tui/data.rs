@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::app::{Conflict, DashboardData, EntryView, ItemView, SetView, SinceRound, Stage};
+use super::app::{Conflict, DashboardData, EntryView, ItemView, SetView, SinceRound, Job};
 use crate::config::Config;
 use crate::error::Result;
 use crate::rounds::Trainer;
@@ -147,7 +147,7 @@ pub fn set_view(store: &Store, id: Option<i64>) -> Result<Option<SetView>> {
 ///
 /// Prelabel and embed also say where their next run goes (`[backend]` in `cfg`): "· runs on
 /// local llama.cpp" or "· runs on openai:MODEL (2 servers)".
-pub fn pipeline(store: &Store, cfg: &Config) -> Result<Vec<(Stage, String)>> {
+pub fn pipeline(store: &Store, cfg: &Config) -> Result<Vec<(Job, String)>> {
     let status = store.status()?;
     let items = status.items;
     // A GGUF by its file name; a server's model ("openai:Qwen/Qwen3-0.6B") whole.
@@ -167,15 +167,15 @@ pub fn pipeline(store: &Store, cfg: &Config) -> Result<Vec<(Stage, String)>> {
         let shots = m.few_shot.filter(|k| *k > 0).map_or(String::new(), |k| format!(" · {k}-shot"));
         format!("{n}/{items} · {}{shots}", name(m.model_path.as_deref().unwrap_or(&m.kind)))
     });
-    out.push((Stage::Prelabel, runs_on(prelabel, cfg.backend.model.as_deref())));
+    out.push((Job::Prelabel, runs_on(prelabel, cfg.backend.model.as_deref())));
     let embedded = status.embeddings.last().map(|e| format!("{}/{items} · {}", e.count, name(&e.model)));
-    out.push((Stage::Embed, runs_on(embedded, cfg.backend.embedding_model())));
+    out.push((Job::Embed, runs_on(embedded, cfg.backend.embedding_model())));
     let queue = store.queue()?;
     if let Some(first) = queue.first() {
-        out.push((Stage::Mine, format!("{} queued · {}", queue.len(), first.strategy)));
+        out.push((Job::Mine, format!("{} queued · {}", queue.len(), first.strategy)));
     }
     let rounds = store.rounds()?;
-    for (stage, trainer) in [(Stage::ProbeRound, Trainer::Probe), (Stage::LoraRound, Trainer::Lora), (Stage::ZeroShotRound, Trainer::ZeroShot)] {
+    for (stage, trainer) in [(Job::ProbeRound, Trainer::Probe), (Job::LoraRound, Trainer::Lora), (Job::ZeroShotRound, Trainer::ZeroShot)] {
         let of_stage: Vec<_> = rounds.iter().filter(|r| r.trainer.as_deref() == Some(trainer.as_str())).collect();
         let Some(last) = of_stage.last() else { continue };
         let score = match &last.scores {

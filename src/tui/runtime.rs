@@ -17,7 +17,7 @@ use ratatui::prelude::CrosstermBackend;
 use ratatui::Terminal;
 
 use super::action::{Action, Effect};
-use super::app::{App, Stage};
+use super::app::{App, Job};
 use super::keymap::Keymap;
 use super::theme::Theme;
 use super::{data, ui, update::update};
@@ -175,7 +175,7 @@ impl BusyError for crate::error::Error {
 
 /// Forwards a job's progress to the UI, at most every 100 ms.
 struct JobProgress {
-    stage: Stage,
+    stage: Job,
     tx: Sender<Action>,
     total: u64,
     last: Option<Instant>,
@@ -201,7 +201,7 @@ impl Progress for JobProgress {
     }
 }
 
-fn start_job(stage: Stage, project: &Path, tx: Sender<Action>, cancel: CancelToken) -> JoinHandle<()> {
+fn start_job(stage: Job, project: &Path, tx: Sender<Action>, cancel: CancelToken) -> JoinHandle<()> {
     let project = project.to_path_buf();
     std::thread::spawn(move || {
         let mut p = JobProgress { stage, tx: tx.clone(), total: 0, last: None };
@@ -215,17 +215,17 @@ fn start_job(stage: Stage, project: &Path, tx: Sender<Action>, cancel: CancelTok
 
 /// Run one stage through the pipeline with every default (hifi.toml's settings); the
 /// headline of its summary is what the stage's line shows.
-fn run_stage(stage: Stage, project: &Path, p: &mut dyn Progress, cancel: &CancelToken) -> Result<String> {
+fn run_stage(stage: Job, project: &Path, p: &mut dyn Progress, cancel: &CancelToken) -> Result<String> {
     use crate::pipeline::{self, RoundOverrides};
     use crate::rounds::Trainer;
     Ok(match stage {
-        Stage::Prelabel => pipeline::prelabel(project, &Default::default(), p, cancel)?.headline().to_string(),
-        Stage::Embed => pipeline::embed(project, &Default::default(), p, cancel)?.headline().to_string(),
-        Stage::Mine => pipeline::mine(project, &Default::default(), p, cancel)?.headline().to_string(),
-        Stage::ProbeRound | Stage::LoraRound | Stage::ZeroShotRound => {
+        Job::Prelabel => pipeline::prelabel(project, &Default::default(), p, cancel)?.headline().to_string(),
+        Job::Embed => pipeline::embed(project, &Default::default(), p, cancel)?.headline().to_string(),
+        Job::Mine => pipeline::mine(project, &Default::default(), p, cancel)?.headline().to_string(),
+        Job::ProbeRound | Job::LoraRound | Job::ZeroShotRound => {
             let o = match stage {
-                Stage::ProbeRound => RoundOverrides::of(Trainer::Probe),
-                Stage::LoraRound => RoundOverrides::of(Trainer::Lora),
+                Job::ProbeRound => RoundOverrides::of(Trainer::Probe),
+                Job::LoraRound => RoundOverrides::of(Trainer::Lora),
                 _ => RoundOverrides { mine: None, ..RoundOverrides::of(Trainer::ZeroShot) },
             };
             // A hifi.toml command runs only as confirmed (it may have changed since it was asked about).
@@ -376,7 +376,7 @@ fn event_loop(
             for e in update(app, a) {
                 match e {
                     Effect::StartJob(stage) => match (stage, super::confirm::unconfirmed(project)) {
-                        (Stage::LoraRound, Some(command)) => {
+                        (Job::LoraRound, Some(command)) => {
                             let _ = tx.send(Action::AskConfirm { stage, command });
                         }
                         _ => {
@@ -412,7 +412,7 @@ fn event_loop(
 /// The running background jobs. However the event loop ends (quit, a signal, an error), each
 /// is cancelled and waited for: it keeps what it finished (batches are committed) and a
 /// trainer's whole process group is ended.
-struct Jobs(HashMap<Stage, (CancelToken, JoinHandle<()>)>);
+struct Jobs(HashMap<Job, (CancelToken, JoinHandle<()>)>);
 
 impl Drop for Jobs {
     fn drop(&mut self) {
@@ -458,12 +458,12 @@ mod tests {
             if asked {
                 cancel.cancel();
             }
-            start_job(Stage::Mine, dir.path(), tx, cancel).join().unwrap();
+            start_job(Job::Mine, dir.path(), tx, cancel).join().unwrap();
             let finished = rx.iter().find_map(|a| match a {
                 Action::JobFinished { stage, result, cancelled } => Some((stage, result.is_err(), cancelled)),
                 _ => None,
             });
-            assert_eq!(finished, Some((Stage::Mine, true, asked)));
+            assert_eq!(finished, Some((Job::Mine, true, asked)));
         }
     }
 }

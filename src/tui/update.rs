@@ -186,21 +186,21 @@ fn submit(app: &mut App) -> Vec<Effect> {
 mod tests {
     use super::*;
     use crate::tui::action::Action;
-    use crate::tui::app::{JobState, Stage};
+    use crate::tui::app::{JobState, Job};
 
     #[test]
     fn a_hifi_toml_command_runs_only_after_a_yes() {
         let mut app = App::new(vec![], "ana", "p");
-        let ask = || Action::AskConfirm { stage: Stage::LoraRound, command: "train.sh {out}".into() };
+        let ask = || Action::AskConfirm { stage: Job::LoraRound, command: "train.sh {out}".into() };
         assert!(update(&mut app, ask()).is_empty());
-        assert_eq!(app.pipeline.confirm, Some((Stage::LoraRound, "train.sh {out}".into())));
+        assert_eq!(app.pipeline.confirm, Some((Job::LoraRound, "train.sh {out}".into())));
         assert!(update(&mut app, Action::Confirm(false)).is_empty(), "no runs nothing");
         assert!(app.pipeline.confirm.is_none() && app.message.as_ref().is_some_and(|m| m.0.starts_with("not run")));
         update(&mut app, ask());
         let fx = update(&mut app, Action::Confirm(true));
-        assert_eq!(fx, vec![Effect::StartConfirmed { stage: Stage::LoraRound, command: "train.sh {out}".into() }]);
+        assert_eq!(fx, vec![Effect::StartConfirmed { stage: Job::LoraRound, command: "train.sh {out}".into() }]);
         assert!(app.pipeline.confirm.is_none());
-        assert!(matches!(app.pipeline.state(Stage::LoraRound), Some(JobState::Running { .. })));
+        assert!(matches!(app.pipeline.state(Job::LoraRound), Some(JobState::Running { .. })));
         assert!(update(&mut app, Action::Confirm(true)).is_empty(), "an answer without a question does nothing");
     }
 }

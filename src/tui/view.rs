@@ -117,9 +117,10 @@ pub struct SetView {
     pub all: Vec<i64>,
 }
 
-/// Pipeline stages the workstation can start, named for what runs.
+/// The pipeline stages the workstation can start as background jobs, named for what runs
+/// (not [`crate::pipeline::Stage`], the stages of the library and the CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
+pub enum Job {
     Prelabel,
     Embed,
     Mine,
@@ -131,17 +132,17 @@ pub enum Stage {
     ZeroShotRound,
 }
 
-pub const STAGES: [Stage; 6] = [Stage::Prelabel, Stage::Embed, Stage::Mine, Stage::ProbeRound, Stage::LoraRound, Stage::ZeroShotRound];
+pub const JOBS: [Job; 6] = [Job::Prelabel, Job::Embed, Job::Mine, Job::ProbeRound, Job::LoraRound, Job::ZeroShotRound];
 
-impl Stage {
+impl Job {
     pub fn title(self) -> &'static str {
         match self {
-            Stage::Prelabel => "prelabel",
-            Stage::Embed => "embed",
-            Stage::Mine => "mine",
-            Stage::ProbeRound => "probe round",
-            Stage::LoraRound => "LoRA round",
-            Stage::ZeroShotRound => "zero-shot round",
+            Job::Prelabel => "prelabel",
+            Job::Embed => "embed",
+            Job::Mine => "mine",
+            Job::ProbeRound => "probe round",
+            Job::LoraRound => "LoRA round",
+            Job::ZeroShotRound => "zero-shot round",
         }
     }
 
@@ -149,12 +150,12 @@ impl Stage {
     /// with one). Two at once would hold two models in memory and share the same cores, so
     /// only one runs at a time.
     pub fn loads_model(self) -> bool {
-        matches!(self, Stage::Prelabel | Stage::Embed | Stage::LoraRound)
+        matches!(self, Job::Prelabel | Job::Embed | Job::LoraRound)
     }
 
     /// Whether finishing it may leave a new review queue (it mines).
     pub fn mines(self) -> bool {
-        matches!(self, Stage::Mine | Stage::ProbeRound | Stage::LoraRound)
+        matches!(self, Job::Mine | Job::ProbeRound | Job::LoraRound)
     }
 }
 

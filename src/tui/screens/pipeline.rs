@@ -3,25 +3,25 @@
 
 use super::Shared;
 use crate::tui::action::{Action, Effect};
-use crate::tui::view::{JobState, Level, Stage, STAGES};
+use crate::tui::view::{JobState, Level, Job, JOBS};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineState {
-    pub jobs: Vec<(Stage, JobState)>,
+    pub jobs: Vec<(Job, JobState)>,
     /// The running (or last) job's training loss per step, for the pipeline's curve.
     pub loss_curve: Vec<f64>,
     /// The selected stage.
     pub sel: usize,
     /// A hifi.toml command waiting for the user's yes before `stage` runs it.
-    pub confirm: Option<(Stage, String)>,
+    pub confirm: Option<(Job, String)>,
     /// What the store holds of each stage's work (`None`: not loaded yet). Loaded on the
     /// worker when the screen is entered and after each job.
-    pub stored: Option<Vec<(Stage, String)>>,
+    pub stored: Option<Vec<(Job, String)>>,
 }
 
 impl Default for PipelineState {
     fn default() -> Self {
-        PipelineState { jobs: STAGES.iter().map(|s| (*s, JobState::Idle)).collect(), loss_curve: Vec::new(), sel: 0, confirm: None, stored: None }
+        PipelineState { jobs: JOBS.iter().map(|s| (*s, JobState::Idle)).collect(), loss_curve: Vec::new(), sel: 0, confirm: None, stored: None }
     }
 }
 
@@ -30,7 +30,7 @@ impl PipelineState {
         use Action::*;
         match action {
             Up | Down => {
-                self.sel = super::step(self.sel, STAGES.len(), action == Up);
+                self.sel = super::step(self.sel, JOBS.len(), action == Up);
                 vec![]
             }
             StartJob => {
@@ -43,7 +43,7 @@ impl PipelineState {
                     cx.say(why, Level::Warn);
                     return vec![];
                 }
-                if stage == Stage::LoraRound {
+                if stage == Job::LoraRound {
                     self.loss_curve.clear();
                 }
                 self.set(stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: cx.now });
@@ -66,7 +66,7 @@ impl PipelineState {
                 vec![]
             }
             JobLoss { stage, loss } => {
-                if stage == Stage::LoraRound && loss.is_finite() {
+                if stage == Job::LoraRound && loss.is_finite() {
                     self.loss_curve.push(loss);
                 }
                 vec![]
@@ -108,7 +108,7 @@ impl PipelineState {
     }
 
     /// Why `stage` may not start now: another model-loading stage is running.
-    fn refusal(&self, stage: Stage) -> Option<String> {
+    fn refusal(&self, stage: Job) -> Option<String> {
         if !stage.loads_model() {
             return None;
         }
@@ -121,16 +121,16 @@ impl PipelineState {
     }
 
     /// What the store holds of `stage`'s work, if loaded and any.
-    pub fn stored(&self, stage: Stage) -> Option<&str> {
+    pub fn stored(&self, stage: Job) -> Option<&str> {
         self.stored.as_ref()?.iter().find(|s| s.0 == stage).map(|s| s.1.as_str())
     }
 
     /// The job state of `stage`.
-    pub fn state(&self, stage: Stage) -> Option<&JobState> {
+    pub fn state(&self, stage: Job) -> Option<&JobState> {
         self.jobs.iter().find(|j| j.0 == stage).map(|j| &j.1)
     }
 
-    fn set(&mut self, stage: Stage, state: JobState) {
+    fn set(&mut self, stage: Job, state: JobState) {
         if let Some(j) = self.jobs.iter_mut().find(|j| j.0 == stage) {
             j.1 = state;
         }

@@ -9,7 +9,7 @@ use ratatui::Frame;
 
 use super::Ctx;
 use crate::text::inert;
-use crate::tui::app::{App, JobState, Stage};
+use crate::tui::app::{App, JobState, Job};
 
 /// The stage-name column: the selection mark and the longest title ("zero-shot round").
 const NAME_WIDTH: u16 = 18;
@@ -36,7 +36,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                 };
                 let label = format!("{done}/{total} · {rate:.1}/s · eta {eta} · {}", inert(note, false));
                 f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(Style::default().fg(cx.theme.accent)), Rect { height: 1, ..rest });
-                if *stage == Stage::LoraRound && !app.pipeline.loss_curve.is_empty() && rest.height > 1 {
+                if *stage == Job::LoraRound && !app.pipeline.loss_curve.is_empty() && rest.height > 1 {
                     loss_curve(app, cx, f, Rect { y: rest.y + 1, height: 1, ..rest });
                 }
             }
@@ -56,7 +56,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
 }
 
 /// How a job ended; below it, when the first line holds it, what the store now has.
-fn outcome(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, stage: Stage, text: String, color: Color) {
+fn outcome(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, stage: Job, text: String, color: Color) {
     let stored = app.pipeline.stored(stage).filter(|_| unicode_width::UnicodeWidthStr::width(text.as_str()) <= area.width as usize && area.height > 1);
     f.render_widget(Paragraph::new(Span::styled(text, Style::default().fg(color))).wrap(Wrap { trim: true }), area);
     if let Some(s) = stored {
