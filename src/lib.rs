@@ -5,7 +5,6 @@
 //! review TUI are two clients of the same functions.
 
 pub mod bench;
-pub mod cli;
 pub mod config;
 pub mod curate;
 pub mod error;

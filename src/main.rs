@@ -1,3 +1,5 @@
+mod cli;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -7,9 +9,9 @@ fn main() {
     let filter = std::env::var("HIFI_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "warn,hifi=info,llama-cpp-2=error,llama_cpp_2=error".into());
-    let cli = hifi::cli::Cli::parse();
+    let cli = cli::Cli::parse();
     // While the workstation is up, logs go to <project>/hifi.log, never to the terminal.
-    let tui = matches!(cli.command, None | Some(hifi::cli::Command::Review(_)));
+    let tui = matches!(cli.command, None | Some(cli::Command::Review(_)));
     let log_file = match tui && cli.project.join(hifi::config::CONFIG_FILE).exists() {
         true => hifi::files::open_append(&cli.project.join("hifi.log"))
             .inspect_err(|e| eprintln!("not logging to hifi.log: {}", hifi::text::inert(&e.to_string(), false)))
@@ -30,7 +32,7 @@ fn main() {
     // First Ctrl-C (or SIGTERM / SIGHUP): finish the batch in flight and stop cleanly; a
     // running trainer is ended at once. Second: end every child process group and exit now.
     // The built-in trainer's child process keeps the default: SIGTERM ends it at once.
-    let worker = matches!(cli.command, Some(hifi::cli::Command::TrainWorker(_)));
+    let worker = matches!(cli.command, Some(cli::Command::TrainWorker(_)));
     if !worker {
         let installed = hifi::procs::on_signals(move || {
             if c.is_cancelled() {
@@ -49,11 +51,11 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let result = hifi::cli::run(cli, &cancel);
+    let result = cli::run(cli, &cancel);
     hifi::procs::end_all();
     if let Err(e) = result {
         // A cancelled stage has said what it kept; 130 is the shell's "ended by Ctrl-C".
-        if e.downcast_ref::<hifi::cli::Cancelled>().is_some() {
+        if e.downcast_ref::<cli::Cancelled>().is_some() {
             std::process::exit(130);
         }
         eprintln!("error: {}", hifi::text::inert(&format!("{e:#}"), true));

@@ -6,7 +6,6 @@ mod common;
 use std::collections::HashSet;
 
 use common::*;
-use hifi::cli::mine_cmd;
 use hifi::store;
 use hifi::curate::synth::{generate, SynthSpec};
 use hifi::curate::{mine, mine_pool, MineParams, Mined, PoolView, Strategy};
@@ -361,13 +360,15 @@ fn cancelled_mining_leaves_the_queue_alone() {
     assert_eq!(st.queue().unwrap(), before);
 }
 
+/// `hifi mine` through the binary: its flags reach the stage, `--json` prints the report.
 #[test]
-fn cli_glue_mines_a_project() {
+fn cli_mines_a_project() {
     let synth = generate(&spec(1500, 2, 2, 2, 10)).unwrap();
     let (dir, _cfg, _st) = project_from_synth(&synth);
-    let flags = mine_cmd::MineFlags { budget: 8, strategy: Strategy::Pairs, seed: 0, k: None, overlap_share: 0.25, overlap_percentile: 90.0, dup_threshold: 0.05 };
-    let args = mine_cmd::MineArgs { flags, json: true };
-    mine_cmd::run(dir.path(), &args, &mut Silent, &CancelToken::new()).unwrap();
+    let (ok, out, err) = hifi(dir.path(), &["mine", "--budget", "8", "--strategy", "pairs", "--seed", "0", "--overlap-share", "0.25", "--overlap-percentile", "90", "--dup-threshold", "0.05", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(v.is_object(), "{out}");
     let st = store::Store::open(dir.path()).unwrap();
     let q = st.queue().unwrap();
     // 8 mined entries and, at the default audit share of 0.1, one random audit item.
@@ -375,8 +376,8 @@ fn cli_glue_mines_a_project() {
     assert_eq!(q.iter().filter(|e| e.audit).count(), 1);
     assert_eq!(q.iter().filter(|e| e.needed == 2 && !e.audit).count(), 2);
     // The human summary, with another strategy.
-    let args = mine_cmd::MineArgs { flags: mine_cmd::MineFlags { strategy: Strategy::ClusterMargin, ..args.flags }, json: false };
-    mine_cmd::run(dir.path(), &args, &mut Silent, &CancelToken::new()).unwrap();
+    let (ok, out, err) = hifi(dir.path(), &["mine", "--budget", "8", "--strategy", "cluster-margin"]);
+    assert!(ok && !out.trim().is_empty(), "{err}");
     assert!(st.queue().unwrap().iter().all(|e| e.item_b.is_none() && (e.audit || e.reason["cluster"].is_object())));
 }
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use super::flags::{BackendArgs, EngineArgs, WriteFlags};
-use crate::io::export::{ExportFormat, SplitChoice};
-use crate::io::Format;
+use hifi::io::export::{ExportFormat, SplitChoice};
+use hifi::io::Format;
 
 const ABOUT: &str = "Build small, high-fidelity fine-tuning sets with a local LLM in the loop.";
 
@@ -181,7 +181,7 @@ pub struct ImportArgs {
     /// CSV (with a header row) or JSONL file.
     pub file: PathBuf,
     /// Field with the text to label.
-    #[arg(long = "text", default_value = crate::pipeline::DEFAULT_TEXT_FIELD, value_name = "FIELD")]
+    #[arg(long = "text", default_value = hifi::pipeline::DEFAULT_TEXT_FIELD, value_name = "FIELD")]
     pub text_field: String,
     /// Field with the item id (default: `id` when present, else `<file stem>-<line>`).
     #[arg(long = "id", value_name = "FIELD")]
@@ -366,7 +366,7 @@ pub struct BenchLlmArgs {
     /// Prelabel only: the KV-cache layout to measure as "ours" (default: the project's
     /// model.kv_cache); with `shared`, the separate layout is measured too, in the same run.
     #[arg(long, value_enum)]
-    pub kv_cache: Option<crate::config::KvCache>,
+    pub kv_cache: Option<hifi::config::KvCache>,
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,

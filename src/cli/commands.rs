@@ -6,11 +6,11 @@ use anyhow::{bail, Context, Result};
 
 use super::args::*;
 use super::output::emit;
-use crate::config::{Config, LabelDef, LabelsFile, ModelConfig, PromptConfig, SplitConfig, CONFIG_FILE};
-use crate::pipeline::{self, EmbedOverrides, ImportRequest, PrelabelOverrides};
-use crate::progress::{Bar, CancelToken, Progress};
-use crate::store::{Annotation, AnnotationKind, Store};
-use crate::text::inert;
+use hifi::config::{Config, LabelDef, LabelsFile, ModelConfig, PromptConfig, SplitConfig, CONFIG_FILE};
+use hifi::pipeline::{self, EmbedOverrides, ImportRequest, PrelabelOverrides};
+use hifi::progress::{Bar, CancelToken, Progress};
+use hifi::store::{Annotation, AnnotationKind, Store};
+use hifi::text::inert;
 
 /// Run a parsed command line. `cancel` is set by Ctrl-C.
 pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
@@ -81,13 +81,13 @@ fn init(a: &InitArgs) -> Result<()> {
         backend: Default::default(),
     };
     cfg.validate().map_err(|m| anyhow::anyhow!("{m}"))?;
-    if a.dir.join(CONFIG_FILE).exists() || a.dir.join(crate::store::DB_FILE).exists() {
+    if a.dir.join(CONFIG_FILE).exists() || a.dir.join(hifi::store::DB_FILE).exists() {
         bail!("{}: already a hifi project", a.dir.display());
     }
     std::fs::create_dir_all(&a.dir).with_context(|| format!("{}: cannot create the folder", a.dir.display()))?;
     // The store first, then the config written atomically: a half-made project has no hifi.toml.
     Store::create(&a.dir)?;
-    crate::files::write_with(&a.dir.join(CONFIG_FILE), false, |f| std::io::Write::write_all(f, cfg.to_toml().as_bytes()))
+    hifi::files::write_with(&a.dir.join(CONFIG_FILE), false, |f| std::io::Write::write_all(f, cfg.to_toml().as_bytes()))
         .with_context(|| format!("{}: cannot write {CONFIG_FILE}", a.dir.display()))?;
     let undefined: Vec<&str> = cfg.labels.iter().filter(|l| l.definition.trim().is_empty()).map(|l| l.name.as_str()).collect();
     let dir = inert(&a.dir.display().to_string(), false);
@@ -124,7 +124,7 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
     if let Some(which) = &a.selection {
         let sel = super::select_cmd::resolve(&store, which)?;
-        let rep = crate::io::export::export_selection(&mut store, &sel, a.format, &a.output, a.write.into())?;
+        let rep = hifi::io::export::export_selection(&mut store, &sel, a.format, &a.output, a.write.into())?;
         if a.output != Path::new("-") {
             println!("wrote {} entries of set {} ({}) to {}", rep.rows, rep.selection, rep.kind, inert(&rep.file, false));
             if let Some(p) = &rep.provenance {
@@ -136,7 +136,7 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let rep = crate::io::export::export(&mut store, &cfg, a.format, a.split, &a.output, a.write.into())?;
+    let rep = hifi::io::export::export(&mut store, &cfg, a.format, a.split, &a.output, a.write.into())?;
     if a.output != Path::new("-") {
         println!("wrote {} items ({} train, {} eval) to {}", rep.rows, rep.train, rep.eval, inert(&rep.file, false));
     }
@@ -227,7 +227,7 @@ fn label_stdin(cfg: &Config, store: &mut Store, annotator: &str) -> Result<()> {
 }
 
 fn review(project: &Path, a: &ReviewArgs) -> Result<()> {
-    crate::tui::run(crate::tui::ReviewOptions {
+    hifi::tui::run(hifi::tui::ReviewOptions {
         project: project.to_path_buf(),
         annotator: a.annotator.clone().unwrap_or_else(pipeline::default_annotator),
         theme: a.theme.clone(),
@@ -236,10 +236,10 @@ fn review(project: &Path, a: &ReviewArgs) -> Result<()> {
 
 fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
-    crate::curate::split::assign_splits(&mut store, &cfg)?;
+    hifi::curate::split::assign_splits(&mut store, &cfg)?;
     let s = status_json(&store)?;
     if a.json {
-        println!("{}", crate::text::json_to_string(&s, true));
+        println!("{}", hifi::text::json_to_string(&s, true));
         return Ok(());
     }
     println!("project   {}", inert(&project.display().to_string(), false));
@@ -258,12 +258,12 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
         println!("  {:<16} {n}", inert(name, false));
     }
     println!("split     {} train, {} eval ({} audit), {} need adjudication", s["split"]["train"], s["split"]["eval"], s["split"]["audit"], s["conflicts"]);
-    let since = crate::rounds::SinceRound::of(&store)?;
+    let since = hifi::rounds::SinceRound::of(&store)?;
     let due = if since.due() { "; a round is due: `hifi round`" } else { "" };
     match since.round {
         Some(r) => println!("rounds    {}, {} labeled items new since round {r}{due}", s["rounds"], since.labels),
         None if since.due() => println!("rounds    0, {} labeled items{due}", since.labels),
-        None => println!("rounds    0, {} labeled items; the first round is due at {}", since.labels, crate::rounds::FIRST_ROUND_DUE),
+        None => println!("rounds    0, {} labeled items; the first round is due at {}", since.labels, hifi::rounds::FIRST_ROUND_DUE),
     }
     Ok(())
 }
@@ -285,17 +285,17 @@ pub fn status_json(store: &Store) -> Result<serde_json::Value> {
         "split": {"train": s.train, "eval": s.eval, "audit": s.audit},
         "conflicts": conflicts.len(),
         "rounds": s.rounds,
-        "labels_since_round": crate::rounds::SinceRound::of(store)?,
+        "labels_since_round": hifi::rounds::SinceRound::of(store)?,
         "schema_version": store.schema_version()?,
     }))
 }
 
 /// Texts for a benchmark: the `text` field of the first `n` rows of `file`.
 fn bench_texts(file: &Path, n: usize) -> Result<Vec<String>> {
-    let fmt = crate::io::Format::from_path(file).with_context(|| format!("{}: unknown format", file.display()))?;
+    let fmt = hifi::io::Format::from_path(file).with_context(|| format!("{}: unknown format", file.display()))?;
     let mut out = Vec::new();
-    let mut problems = crate::io::Problems::default();
-    crate::io::records::read_records(file, fmt, &mut problems, |r, _| {
+    let mut problems = hifi::io::Problems::default();
+    hifi::io::records::read_records(file, fmt, &mut problems, |r, _| {
         if out.len() < n {
             if let Some(serde_json::Value::String(t)) = r.fields.get("text") {
                 out.push(t.clone());
@@ -339,7 +339,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
             let server = backend.overrides().resolve(&cfg.backend)?;
-            if server.kind == crate::config::BackendKind::Openai {
+            if server.kind == hifi::config::BackendKind::Openai {
                 eprintln!(
                     "bench prelabel: {} texts, local {threads} threads vs openai:{} on {} server(s), {}",
                     texts.len(),
@@ -347,9 +347,9 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
                     server.urls.len(),
                     inert(&model.display().to_string(), false)
                 );
-                let r = crate::bench::prelabel_http(&cfg, &model, &server, threads, &texts)?;
+                let r = hifi::bench::prelabel_http(&cfg, &model, &server, threads, &texts)?;
                 if a.json {
-                    println!("{}", crate::text::json_to_string(&r, true));
+                    println!("{}", hifi::text::json_to_string(&r, true));
                 } else {
                     println!("local             {:>7.2} items/s  ({} threads, {} KV cache)", r.local_items_per_s, r.threads, r.local_kv_cache);
                     for run in &r.runs {
@@ -372,9 +372,9 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
                 return Ok(());
             }
             eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), inert(&model.display().to_string(), false));
-            let r = crate::bench::prelabel(&cfg, &model, threads, &texts)?;
+            let r = hifi::bench::prelabel(&cfg, &model, threads, &texts)?;
             if a.json {
-                println!("{}", crate::text::json_to_string(&r, true));
+                println!("{}", hifi::text::json_to_string(&r, true));
             } else {
                 println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s  ({} KV cache, {} items per batch)", r.items_per_s, r.prompt_tok_per_s, r.kv_cache, r.batch_items);
                 println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)", "-", r.raw_prefill_tok_per_s);
@@ -395,9 +395,9 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let texts = bench_texts(&a.input.data, a.items)?;
             let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-            let r = crate::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
+            let r = hifi::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
             if a.json {
-                println!("{}", crate::text::json_to_string(&r, true));
+                println!("{}", hifi::text::json_to_string(&r, true));
             } else {
                 println!("ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×", r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw);
             }
@@ -408,9 +408,9 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
             let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
             eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, inert(&model.display().to_string(), false));
-            let r = crate::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
+            let r = hifi::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
             if a.json {
-                println!("{}", crate::text::json_to_string(&r, true));
+                println!("{}", hifi::text::json_to_string(&r, true));
             } else {
                 println!(
                     "ours          {:>6.2} s/step  {:>6.2} examples/s  {:>7.1} example tok/s  (prefix {} + ~{:.0} item tokens, {} trainable)",
@@ -434,9 +434,9 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
         }
         BenchCommand::Mine(a) => super::mine_cmd::run_bench(&a)?,
         BenchCommand::Tui(a) => {
-            let r = in_tempdir(|dir| crate::bench::tui(dir, a.rows, a.frames))?;
+            let r = in_tempdir(|dir| hifi::bench::tui(dir, a.rows, a.frames))?;
             if a.json {
-                println!("{}", crate::text::json_to_string(&r, true));
+                println!("{}", hifi::text::json_to_string(&r, true));
             } else {
                 println!(
                     "{} items: cold open {:.1} ms; frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} frames (empty frame p50 {:.2} ms)",
@@ -445,9 +445,9 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
             }
         }
         BenchCommand::Import(a) => {
-            let r = in_tempdir(|dir| crate::bench::import(dir, a.rows))?;
+            let r = in_tempdir(|dir| hifi::bench::import(dir, a.rows))?;
             if a.json {
-                println!("{}", crate::text::json_to_string(&r, true));
+                println!("{}", hifi::text::json_to_string(&r, true));
             } else {
                 println!(
                     "imported {} rows ({:.1} MB) in {:.1}s: {:.0} rows/s, {:.1} MB/s; parse only {:.0} rows/s; import/parse {:.2}×",
@@ -466,7 +466,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
 }
 
 /// Run `f` in a fresh temporary folder that is removed afterwards, whatever `f` returns.
-fn in_tempdir<T>(f: impl FnOnce(&Path) -> crate::error::Result<T>) -> Result<T> {
+fn in_tempdir<T>(f: impl FnOnce(&Path) -> hifi::error::Result<T>) -> Result<T> {
     let d: PathBuf = std::env::temp_dir().join(format!("hifi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d).with_context(|| format!("{}: cannot create", d.display()))?;
     let r = f(&d);

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::config::Target;
-use crate::curate::{MineParams, Strategy};
-use crate::pipeline::{EngineOverrides, LoraOverrides, SamplingOverrides};
+use hifi::config::Target;
+use hifi::curate::{MineParams, Strategy};
+use hifi::pipeline::{EngineOverrides, LoraOverrides, SamplingOverrides};
 
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
@@ -34,7 +34,7 @@ impl EngineArgs {
 pub struct BackendArgs {
     /// local: llama.cpp in this process. openai: vLLM, SGLang or the llama-cpp-python server.
     #[arg(long, value_enum, value_name = "KIND")]
-    pub backend: Option<crate::config::BackendKind>,
+    pub backend: Option<hifi::config::BackendKind>,
     /// A server's base URL up to /v1 (repeat for several; implies --backend openai).
     #[arg(long = "url", value_name = "URL")]
     pub urls: Vec<String>,
@@ -51,8 +51,8 @@ pub struct BackendArgs {
 }
 
 impl BackendArgs {
-    pub fn overrides(&self) -> crate::pipeline::BackendOverrides {
-        crate::pipeline::BackendOverrides {
+    pub fn overrides(&self) -> hifi::pipeline::BackendOverrides {
+        hifi::pipeline::BackendOverrides {
             kind: self.backend,
             urls: self.urls.clone(),
             model: self.server_model.clone(),
@@ -75,7 +75,7 @@ pub struct WriteFlags {
     pub csv_formulas: bool,
 }
 
-impl From<WriteFlags> for crate::io::export::WriteOptions {
+impl From<WriteFlags> for hifi::io::export::WriteOptions {
     fn from(f: WriteFlags) -> Self {
         Self { force: f.force, csv_formulas: f.csv_formulas }
     }
@@ -148,13 +148,13 @@ pub struct LoraFlags {
     #[arg(long)]
     pub batch: Option<usize>,
     /// Longest item + answer in tokens (after the shared prefix).
-    #[arg(long, default_value_t = crate::train::LoraParams::default().max_len, value_name = "TOKENS")]
+    #[arg(long, default_value_t = hifi::train::LoraParams::default().max_len, value_name = "TOKENS")]
     pub max_len: usize,
     /// Layers to adapt, comma-separated [default: hifi.toml, else q,k,v,o,gate,up,down].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub targets: Vec<Target>,
     /// Seeds the LoRA initialisation and the example order.
-    #[arg(long = "train-seed", default_value_t = crate::train::LoraParams::default().seed, value_name = "SEED")]
+    #[arg(long = "train-seed", default_value_t = hifi::train::LoraParams::default().seed, value_name = "SEED")]
     pub train_seed: u64,
     /// Continue from the last LoRA round's adapter instead of training from the base model
     /// (the default, as ReST-EM found better).

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::config::Config;
-use crate::io::export::SplitChoice;
-use crate::io::labels::{export_events, import_labels, EventExportOptions, EventFormat, LabelFormat, LabelImportOptions, LabelsError};
-use crate::store::Store;
-use crate::text::inert;
+use hifi::config::Config;
+use hifi::io::export::SplitChoice;
+use hifi::io::labels::{export_events, import_labels, EventExportOptions, EventFormat, LabelFormat, LabelImportOptions, LabelsError};
+use hifi::store::Store;
+use hifi::text::inert;
 
 const IMPORT_EXAMPLES: &str = "\
 Examples:
@@ -144,7 +144,7 @@ fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     if a.json {
-        println!("{}", crate::text::json_to_string(&rep, true));
+        println!("{}", hifi::text::json_to_string(&rep, true));
         return Ok(());
     }
     if rep.detected {

@@ -1,4 +1,4 @@
-//! `hifi mine` and `hifi bench mine`: flags, then one call into `crate::curate`.
+//! `hifi mine` and `hifi bench mine`: flags, then one call into `hifi::curate`.
 
 use std::path::Path;
 
@@ -7,8 +7,8 @@ use clap::Args;
 
 pub use super::flags::MineFlags;
 use super::output::emit;
-use crate::curate;
-use crate::progress::{CancelToken, Progress};
+use hifi::curate;
+use hifi::progress::{CancelToken, Progress};
 
 /// Fill the review queue: adaptive (explore, then the model's boundary) by default.
 #[derive(Debug, Args)]
@@ -22,7 +22,7 @@ pub struct MineArgs {
 
 /// `hifi mine`: mine the project's pool and replace the review queue.
 pub fn run(project: &Path, a: &MineArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    emit(&crate::pipeline::mine(project, &a.flags.params(), bar, cancel)?, a.json)
+    emit(&hifi::pipeline::mine(project, &a.flags.params(), bar, cancel)?, a.json)
 }
 
 /// `hifi bench mine`: generated pool with known boundaries.
@@ -45,7 +45,7 @@ pub struct BenchMineArgs {
 pub fn run_bench(a: &BenchMineArgs) -> Result<()> {
     let r = curate::bench(a.n, a.dim, a.seed)?;
     if a.json {
-        println!("{}", crate::text::json_to_string(&r, true));
+        println!("{}", hifi::text::json_to_string(&r, true));
         return Ok(());
     }
     let s = &r.seconds;

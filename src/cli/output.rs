@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::pipeline::Summary;
-use crate::text::inert;
+use hifi::pipeline::Summary;
+use hifi::text::inert;
 
 /// The command's stage was cancelled; what it kept has been printed. `main` exits with 130.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub fn emit<R: Serialize>(s: &Summary<R>, json: bool) -> anyhow::Result<()> {
         eprintln!("note: {}", inert(n, false));
     }
     match (&s.report, json) {
-        (Some(r), true) => println!("{}", crate::text::json_to_string(r, true)),
+        (Some(r), true) => println!("{}", hifi::text::json_to_string(r, true)),
         _ if s.cancelled() => {
             for l in &s.lines {
                 eprintln!("{l}");
@@ -44,8 +44,8 @@ pub fn emit<R: Serialize>(s: &Summary<R>, json: bool) -> anyhow::Result<()> {
 
 /// hifi.toml's external trainer command, shown before it runs (a command typed on this
 /// command line is not repeated).
-pub fn announce_trainer(project: &std::path::Path, lora: &crate::pipeline::LoraOverrides) {
-    if let Ok(cfg) = crate::config::Config::load(project) {
+pub fn announce_trainer(project: &std::path::Path, lora: &hifi::pipeline::LoraOverrides) {
+    if let Ok(cfg) = hifi::config::Config::load(project) {
         if let Some(cmd) = lora.configured_command(&cfg) {
             eprintln!("training with hifi.toml's [train] external command: {}", inert(cmd, false));
         }

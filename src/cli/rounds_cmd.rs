@@ -1,4 +1,4 @@
-//! `hifi round`, `hifi report` and `hifi simulate`: flags, one call into `crate::rounds`,
+//! `hifi round`, `hifi report` and `hifi simulate`: flags, one call into `hifi::rounds`,
 //! and the readable tables.
 
 use std::path::Path;
@@ -8,13 +8,13 @@ use clap::{Args, ValueEnum};
 
 use super::flags::{LoraFlags, MineFlags};
 use super::output::{announce_trainer, emit};
-use crate::config::Config;
-use crate::curate::Strategy;
-use crate::pipeline::{RoundOverrides, SimulateRequest};
-use crate::progress::{CancelToken, Progress};
-use crate::rounds::{self, ProbeParams, Report, SimParams, Trainer};
-use crate::store::Store;
-use crate::text::inert;
+use hifi::config::Config;
+use hifi::curate::Strategy;
+use hifi::pipeline::{RoundOverrides, SimulateRequest};
+use hifi::progress::{CancelToken, Progress};
+use hifi::rounds::{self, ProbeParams, Report, SimParams, Trainer};
+use hifi::store::Store;
+use hifi::text::inert;
 
 /// Run one round: train on the train split, re-predict, score on eval, refill the queue.
 #[derive(Debug, Args)]
@@ -138,7 +138,7 @@ pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &Can
     if a.trainer == Trainer::Lora && a.adapter.is_none() {
         announce_trainer(project, &o.lora);
     }
-    emit(&crate::pipeline::round(project, &o, bar, cancel)?, a.json)
+    emit(&hifi::pipeline::round(project, &o, bar, cancel)?, a.json)
 }
 
 pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
@@ -146,7 +146,7 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
     let store = Store::open(project)?;
     let rep: Report = rounds::report(&store, &cfg)?;
     if a.json {
-        println!("{}", crate::text::json_to_string(&rep, true));
+        println!("{}", hifi::text::json_to_string(&rep, true));
         return Ok(());
     }
     if rep.rounds.is_empty() {
@@ -155,7 +155,7 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
     for r in &rep.rounds {
         println!("round {} · {} · {}", r.round, inert(r.trainer.as_deref().unwrap_or("?"), false), r.started_at);
         match &r.scores {
-            Some(s) => crate::pipeline::score_lines(s).iter().for_each(|l| println!("{l}")),
+            Some(s) => hifi::pipeline::score_lines(s).iter().for_each(|l| println!("{l}")),
             None => println!("  interrupted (no scores)"),
         }
     }
@@ -187,5 +187,5 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
         },
         plot: a.plot.clone().map(|p| (p, a.force)),
     };
-    emit(&crate::pipeline::simulate(project, &r, bar, cancel)?, a.json)
+    emit(&hifi::pipeline::simulate(project, &r, bar, cancel)?, a.json)
 }

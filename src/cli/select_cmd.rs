@@ -7,10 +7,10 @@ use clap::{Args, Subcommand};
 
 use super::flags::{LoraFlags, SamplingFlags};
 use super::output::{announce_trainer, emit};
-use crate::pipeline::{BetrOverrides, EngineOverrides, LimoOverrides, SelfTrainOverrides};
-use crate::progress::{CancelToken, Progress};
-use crate::store::{Selection, Store};
-use crate::text::inert;
+use hifi::pipeline::{BetrOverrides, EngineOverrides, LimoOverrides, SelfTrainOverrides};
+use hifi::progress::{CancelToken, Progress};
+use hifi::store::{Selection, Store};
+use hifi::text::inert;
 
 #[derive(Debug, Subcommand)]
 pub enum SelectCommand {
@@ -52,13 +52,13 @@ pub struct BetrArgs {
     pub targets: PathBuf,
     /// Share of the pool to keep (10% or 0.1). The paper keeps 3% for small models up to
     /// 30% for large ones: smaller models want stricter filters.
-    #[arg(long, default_value_t = BetrOverrides::default().keep, value_parser = crate::select::parse_share)]
+    #[arg(long, default_value_t = BetrOverrides::default().keep, value_parser = hifi::select::parse_share)]
     pub keep: f64,
     /// Pool documents to embed and rank (the whole pool when smaller).
     #[arg(long, default_value_t = BetrOverrides::default().sample, value_name = "N")]
     pub sample: usize,
     /// Share of the sample the classifier learns as positive.
-    #[arg(long, default_value_t = BetrOverrides::default().positive, value_parser = crate::select::parse_share)]
+    #[arg(long, default_value_t = BetrOverrides::default().positive, value_parser = hifi::select::parse_share)]
     pub positive: f64,
     /// Field of the targets file with the text.
     #[arg(long, default_value_t = BetrOverrides::default().text_field)]
@@ -144,7 +144,7 @@ pub struct VetoArgs {
 pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
     // The builders open the project themselves; the rest read and veto.
     let store = || -> Result<Store> {
-        crate::config::Config::load(project)?;
+        hifi::config::Config::load(project)?;
         Ok(Store::open(project)?)
     };
     match c {
@@ -159,7 +159,7 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
                 seed: a.seed,
                 engine: EngineOverrides { model: a.model.clone(), threads: a.threads, gpu_layers: None },
             };
-            return emit(&crate::pipeline::select_betr(project, &o, progress, cancel)?, a.json);
+            return emit(&hifi::pipeline::select_betr(project, &o, progress, cancel)?, a.json);
         }
         SelectCommand::Limo(a) => {
             let o = LimoOverrides {
@@ -172,12 +172,12 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
                 limit: a.limit,
                 embed_model: a.embed_model.clone(),
             };
-            return emit(&crate::pipeline::select_limo(project, &o, progress, cancel)?, a.json);
+            return emit(&hifi::pipeline::select_limo(project, &o, progress, cancel)?, a.json);
         }
         SelectCommand::List(a) => {
             let all = store()?.selections()?;
             if a.json {
-                println!("{}", crate::text::json_to_string(&all, true));
+                println!("{}", hifi::text::json_to_string(&all, true));
             } else if all.is_empty() {
                 println!("no sets yet: build one with `hifi select betr|limo` or `hifi self-train`");
             } else {
@@ -192,7 +192,7 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             let sel = resolve(&store, &a.selection)?;
             let entries = store.selection_entries(sel.id)?;
             if a.json {
-                println!("{}", crate::text::json_to_string(&serde_json::json!({"selection": sel, "entries": entries}), true));
+                println!("{}", hifi::text::json_to_string(&serde_json::json!({"selection": sel, "entries": entries}), true));
                 return Ok(());
             }
             println!("set {} ({}), built {}: {} entries, {} vetoed", sel.id, sel.kind.as_str(), sel.created_at, sel.entries, sel.vetoed);
@@ -210,7 +210,7 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
         SelectCommand::Veto(a) => {
             let mut store = store()?;
             let sel = resolve(&store, &a.selection)?;
-            let who = a.annotator.clone().unwrap_or_else(crate::pipeline::default_annotator);
+            let who = a.annotator.clone().unwrap_or_else(hifi::pipeline::default_annotator);
             store.veto(sel.id, a.rank, &who, a.reason.as_deref(), a.restore)?;
             println!("{} entry {} of set {}", if a.restore { "restored" } else { "vetoed" }, a.rank, sel.id);
         }
@@ -239,7 +239,7 @@ pub struct SelfTrainArgs {
     #[arg(long, default_value_t = SelfTrainOverrides::default().iterations, value_name = "I")]
     pub iterations: usize,
     /// Share of the prompts held out to measure the reward (never trained on).
-    #[arg(long, default_value_t = SelfTrainOverrides::default().holdout, value_parser = crate::select::parse_share)]
+    #[arg(long, default_value_t = SelfTrainOverrides::default().holdout, value_parser = hifi::select::parse_share)]
     pub holdout: f64,
     /// Use at most N prompts.
     #[arg(long, value_name = "N")]
@@ -253,5 +253,5 @@ pub struct SelfTrainArgs {
 pub fn self_train(project: &Path, a: &SelfTrainArgs, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
     let o = SelfTrainOverrides { sampling: a.sampling.overrides(), keep_per_item: a.keep_per_item, iterations: a.iterations, holdout: a.holdout, limit: a.limit, lora: a.lora.overrides() };
     announce_trainer(project, &o.lora);
-    emit(&crate::pipeline::self_train(project, &o, progress, cancel)?, a.json)
+    emit(&hifi::pipeline::self_train(project, &o, progress, cancel)?, a.json)
 }

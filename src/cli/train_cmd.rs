@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::flags::LoraFlags;
 use super::output::{announce_trainer, emit};
-use crate::progress::{CancelToken, Progress};
+use hifi::progress::{CancelToken, Progress};
 
 /// Train a LoRA adapter on the expert train split (without re-prelabeling; `hifi round
 /// --trainer lora` does train → prelabel → evaluate → mine).
@@ -32,7 +32,7 @@ pub enum TrainKind {
 pub fn train(project: &Path, a: &TrainArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
     let lora = a.lora.overrides();
     announce_trainer(project, &lora);
-    emit(&crate::pipeline::train(project, &lora, bar, cancel)?, a.json)
+    emit(&hifi::pipeline::train(project, &lora, bar, cancel)?, a.json)
 }
 
 /// The hidden `train-worker` subcommand (the child process `hifi train` starts).
@@ -43,5 +43,5 @@ pub struct WorkerArgs {
 }
 
 pub fn worker(a: &WorkerArgs) -> i32 {
-    crate::train::job::worker_main(&a.job)
+    hifi::train::job::worker_main(&a.job)
 }
