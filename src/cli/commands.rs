@@ -329,139 +329,160 @@ fn bench_config(project: &Path, labels: &Path) -> Result<Config> {
     })
 }
 
+/// `hifi bench …`: each measures against a baseline taken in the same run.
 fn bench(project: &Path, b: BenchCommand) -> Result<()> {
     match b {
-        BenchCommand::Prelabel(BenchPrelabelArgs { llm: a, backend }) => {
-            let mut cfg = bench_config(project, &a.input.labels)?;
-            cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
-            cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
-            let texts = bench_texts(&a.input.data, a.items)?;
-            let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
-            let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-            let server = backend.overrides().resolve(&cfg.backend)?;
-            if server.kind == hifi::config::BackendKind::Openai {
-                eprintln!(
-                    "bench prelabel: {} texts, local {threads} threads vs openai:{} on {} server(s), {}",
-                    texts.len(),
-                    inert(server.model.as_deref().unwrap_or_default(), false),
-                    server.urls.len(),
-                    inert(&model.display().to_string(), false)
-                );
-                let r = hifi::bench::prelabel_http(&cfg, &model, &server, threads, &texts)?;
-                if a.json {
-                    println!("{}", hifi::text::json_to_string(&r, true));
-                } else {
-                    println!("local             {:>7.2} items/s  ({} threads, {} KV cache)", r.local_items_per_s, r.threads, r.local_kv_cache);
-                    for run in &r.runs {
-                        println!(
-                            "openai {} server{} {:>3} in flight {:>7.2} items/s  {:>6.2}× local",
-                            run.servers,
-                            if run.servers == 1 { " " } else { "s" },
-                            run.in_flight,
-                            run.items_per_s,
-                            run.ratio_vs_local
-                        );
-                    }
+        BenchCommand::Prelabel(a) => bench_prelabel(project, a),
+        BenchCommand::Embed(a) => bench_embed(project, a),
+        BenchCommand::Train(a) => bench_train(project, a),
+        BenchCommand::Mine(a) => super::mine_cmd::run_bench(&a),
+        BenchCommand::Tui(a) => bench_tui(a),
+        BenchCommand::Import(a) => bench_import(a),
+    }
+}
+
+/// `hifi bench prelabel`: in process against raw prefill and a generate-and-parse loop, or
+/// against an OpenAI-compatible server at several requests in flight.
+fn bench_prelabel(project: &Path, BenchPrelabelArgs { llm: a, backend }: BenchPrelabelArgs) -> Result<()> {
+        let mut cfg = bench_config(project, &a.input.labels)?;
+        cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
+        cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
+        let texts = bench_texts(&a.input.data, a.items)?;
+        let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+        let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
+        let server = backend.overrides().resolve(&cfg.backend)?;
+        if server.kind == hifi::config::BackendKind::Openai {
+            eprintln!(
+                "bench prelabel: {} texts, local {threads} threads vs openai:{} on {} server(s), {}",
+                texts.len(),
+                inert(server.model.as_deref().unwrap_or_default(), false),
+                server.urls.len(),
+                inert(&model.display().to_string(), false)
+            );
+            let r = hifi::bench::prelabel_http(&cfg, &model, &server, threads, &texts)?;
+            if a.json {
+                println!("{}", hifi::text::json_to_string(&r, true));
+            } else {
+                println!("local             {:>7.2} items/s  ({} threads, {} KV cache)", r.local_items_per_s, r.threads, r.local_kv_cache);
+                for run in &r.runs {
                     println!(
-                        "server vs local: label log-probs differ by {:.3} nats at most ({:.3} mean); top label the same for {:.0}% of items",
-                        r.max_abs_logprob_diff,
-                        r.mean_abs_logprob_diff,
-                        100.0 * r.top_label_agreement
+                        "openai {} server{} {:>3} in flight {:>7.2} items/s  {:>6.2}× local",
+                        run.servers,
+                        if run.servers == 1 { " " } else { "s" },
+                        run.in_flight,
+                        run.items_per_s,
+                        run.ratio_vs_local
                     );
                 }
-                return Ok(());
-            }
-            eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), inert(&model.display().to_string(), false));
-            let r = hifi::bench::prelabel(&cfg, &model, threads, &texts)?;
-            if a.json {
-                println!("{}", hifi::text::json_to_string(&r, true));
-            } else {
-                println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s  ({} KV cache, {} items per batch)", r.items_per_s, r.prompt_tok_per_s, r.kv_cache, r.batch_items);
-                println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)", "-", r.raw_prefill_tok_per_s);
-                println!("raw@{:<3} {:>6} items/s  {:>7.1} prefill tok/s (512 tokens after a {}-token prefix)", r.prefix_tokens, "-", r.raw_prefill_at_prefix_tok_per_s, r.prefix_tokens);
-                println!("naive  {:>7.2} items/s  {:>7.1} prompt tok/s  ({:.0}% unparsable)", r.naive_items_per_s, r.naive_prompt_tok_per_s, 100.0 * r.naive_unparsable_share);
-                if let (Some(b1), Some(ratio)) = (r.batch1_items_per_s, r.ratio_vs_batch1) {
-                    println!("batch 1 {:>5.2} items/s  (one item per batch; ours at {} per batch is {ratio:.2}× it)", b1, r.batch_items);
-                }
-                if let (Some(sep), Some(ratio)) = (r.separate_items_per_s, r.ratio_vs_separate) {
-                    println!("separate {:>4.2} items/s  (a KV cache per item; ours is {ratio:.2}× it)", sep);
-                }
-                println!("ours/raw {:.2}×   ours/raw@prefix {:.2}×   ours/naive {:.2}× (items/s)", r.ratio_vs_raw, r.ratio_vs_raw_at_prefix, r.ratio_vs_naive);
-            }
-        }
-        BenchCommand::Embed(a) => {
-            let mut cfg = bench_config(project, &a.input.labels)?;
-            cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
-            let texts = bench_texts(&a.input.data, a.items)?;
-            let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
-            let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-            let r = hifi::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
-            if a.json {
-                println!("{}", hifi::text::json_to_string(&r, true));
-            } else {
-                println!("ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×", r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw);
-            }
-        }
-        BenchCommand::Train(a) => {
-            let cfg = bench_config(project, &a.input.labels)?;
-            let texts = bench_texts(&a.input.data, a.batch * a.steps)?;
-            let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
-            let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-            eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, inert(&model.display().to_string(), false));
-            let r = hifi::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
-            if a.json {
-                println!("{}", hifi::text::json_to_string(&r, true));
-            } else {
                 println!(
-                    "ours          {:>6.2} s/step  {:>6.2} examples/s  {:>7.1} example tok/s  (prefix {} + ~{:.0} item tokens, {} trainable)",
-                    r.s_per_step, r.examples_per_s, r.example_tok_per_s, r.prefix_tokens, r.mean_item_tokens, r.trainable_params
-                );
-                let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
-                println!(
-                    "checkpointed  {:>6.2} s/step  peak RSS {} (each block recomputed in the backward pass)",
-                    r.checkpoint_s_per_step,
-                    r.checkpoint_peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
-                );
-                println!("unshared      {:>6} s/step  (every example evaluates the whole prompt)", opt(r.unshared_s_per_step, ""));
-                println!("stock matmul  {:>6} s/step  (frozen weights' gradients computed too)", opt(r.stock_matmul_s_per_step, ""));
-                println!(
-                    "ours vs unshared {}, vs stock matmul {}; peak RSS (ours) {}",
-                    opt(r.ratio_vs_unshared, "×"),
-                    opt(r.ratio_vs_stock_matmul, "×"),
-                    r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
+                    "server vs local: label log-probs differ by {:.3} nats at most ({:.3} mean); top label the same for {:.0}% of items",
+                    r.max_abs_logprob_diff,
+                    r.mean_abs_logprob_diff,
+                    100.0 * r.top_label_agreement
                 );
             }
+            return Ok(());
         }
-        BenchCommand::Mine(a) => super::mine_cmd::run_bench(&a)?,
-        BenchCommand::Tui(a) => {
-            let r = in_tempdir(|dir| hifi::bench::tui(dir, a.rows, a.frames))?;
-            if a.json {
-                println!("{}", hifi::text::json_to_string(&r, true));
-            } else {
-                println!(
-                    "{} items: cold open {:.1} ms; frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} frames (empty frame p50 {:.2} ms)",
-                    r.items, r.cold_open_ms, r.frame_p50_ms, r.frame_p99_ms, r.frame_max_ms, r.frames, r.empty_frame_p50_ms
-                );
+        eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), inert(&model.display().to_string(), false));
+        let r = hifi::bench::prelabel(&cfg, &model, threads, &texts)?;
+        if a.json {
+            println!("{}", hifi::text::json_to_string(&r, true));
+        } else {
+            println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s  ({} KV cache, {} items per batch)", r.items_per_s, r.prompt_tok_per_s, r.kv_cache, r.batch_items);
+            println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)", "-", r.raw_prefill_tok_per_s);
+            println!("raw@{:<3} {:>6} items/s  {:>7.1} prefill tok/s (512 tokens after a {}-token prefix)", r.prefix_tokens, "-", r.raw_prefill_at_prefix_tok_per_s, r.prefix_tokens);
+            println!("naive  {:>7.2} items/s  {:>7.1} prompt tok/s  ({:.0}% unparsable)", r.naive_items_per_s, r.naive_prompt_tok_per_s, 100.0 * r.naive_unparsable_share);
+            if let (Some(b1), Some(ratio)) = (r.batch1_items_per_s, r.ratio_vs_batch1) {
+                println!("batch 1 {:>5.2} items/s  (one item per batch; ours at {} per batch is {ratio:.2}× it)", b1, r.batch_items);
             }
-        }
-        BenchCommand::Import(a) => {
-            let r = in_tempdir(|dir| hifi::bench::import(dir, a.rows))?;
-            if a.json {
-                println!("{}", hifi::text::json_to_string(&r, true));
-            } else {
-                println!(
-                    "imported {} rows ({:.1} MB) in {:.1}s: {:.0} rows/s, {:.1} MB/s; parse only {:.0} rows/s; import/parse {:.2}×",
-                    r.rows,
-                    r.bytes as f64 / 1e6,
-                    r.seconds,
-                    r.rows_per_s,
-                    r.mb_per_s,
-                    r.parse_only_rows_per_s,
-                    r.ratio_vs_parse_only
-                );
+            if let (Some(sep), Some(ratio)) = (r.separate_items_per_s, r.ratio_vs_separate) {
+                println!("separate {:>4.2} items/s  (a KV cache per item; ours is {ratio:.2}× it)", sep);
             }
+            println!("ours/raw {:.2}×   ours/raw@prefix {:.2}×   ours/naive {:.2}× (items/s)", r.ratio_vs_raw, r.ratio_vs_raw_at_prefix, r.ratio_vs_naive);
         }
-    }
+    Ok(())
+}
+
+/// `hifi bench embed`: items/s and tokens/s against raw prefill.
+fn bench_embed(project: &Path, a: BenchLlmArgs) -> Result<()> {
+        let mut cfg = bench_config(project, &a.input.labels)?;
+        cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
+        let texts = bench_texts(&a.input.data, a.items)?;
+        let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
+        let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
+        let r = hifi::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
+        if a.json {
+            println!("{}", hifi::text::json_to_string(&r, true));
+        } else {
+            println!("ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×", r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw);
+        }
+    Ok(())
+}
+
+/// `hifi bench train`: LoRA steps as built against the unshared and stock-matmul baselines.
+fn bench_train(project: &Path, a: BenchTrainArgs) -> Result<()> {
+        let cfg = bench_config(project, &a.input.labels)?;
+        let texts = bench_texts(&a.input.data, a.batch * a.steps)?;
+        let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+        let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
+        eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, inert(&model.display().to_string(), false));
+        let r = hifi::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
+        if a.json {
+            println!("{}", hifi::text::json_to_string(&r, true));
+        } else {
+            println!(
+                "ours          {:>6.2} s/step  {:>6.2} examples/s  {:>7.1} example tok/s  (prefix {} + ~{:.0} item tokens, {} trainable)",
+                r.s_per_step, r.examples_per_s, r.example_tok_per_s, r.prefix_tokens, r.mean_item_tokens, r.trainable_params
+            );
+            let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
+            println!(
+                "checkpointed  {:>6.2} s/step  peak RSS {} (each block recomputed in the backward pass)",
+                r.checkpoint_s_per_step,
+                r.checkpoint_peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
+            );
+            println!("unshared      {:>6} s/step  (every example evaluates the whole prompt)", opt(r.unshared_s_per_step, ""));
+            println!("stock matmul  {:>6} s/step  (frozen weights' gradients computed too)", opt(r.stock_matmul_s_per_step, ""));
+            println!(
+                "ours vs unshared {}, vs stock matmul {}; peak RSS (ours) {}",
+                opt(r.ratio_vs_unshared, "×"),
+                opt(r.ratio_vs_stock_matmul, "×"),
+                r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
+            );
+        }
+    Ok(())
+}
+
+/// `hifi bench tui`: open and render frames on a large generated project.
+fn bench_tui(a: BenchTuiArgs) -> Result<()> {
+        let r = in_tempdir(|dir| hifi::bench::tui(dir, a.rows, a.frames))?;
+        if a.json {
+            println!("{}", hifi::text::json_to_string(&r, true));
+        } else {
+            println!(
+                "{} items: cold open {:.1} ms; frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} frames (empty frame p50 {:.2} ms)",
+                r.items, r.cold_open_ms, r.frame_p50_ms, r.frame_p99_ms, r.frame_max_ms, r.frames, r.empty_frame_p50_ms
+            );
+        }
+    Ok(())
+}
+
+/// `hifi bench import`: rows/s of a generated file, against parsing alone.
+fn bench_import(a: BenchImportArgs) -> Result<()> {
+        let r = in_tempdir(|dir| hifi::bench::import(dir, a.rows))?;
+        if a.json {
+            println!("{}", hifi::text::json_to_string(&r, true));
+        } else {
+            println!(
+                "imported {} rows ({:.1} MB) in {:.1}s: {:.0} rows/s, {:.1} MB/s; parse only {:.0} rows/s; import/parse {:.2}×",
+                r.rows,
+                r.bytes as f64 / 1e6,
+                r.seconds,
+                r.rows_per_s,
+                r.mb_per_s,
+                r.parse_only_rows_per_s,
+                r.ratio_vs_parse_only
+            );
+        }
     Ok(())
 }
 

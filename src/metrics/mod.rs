@@ -210,6 +210,18 @@ pub fn summarize_with(
     s
 }
 
+/// A κ interval cut to κ's range [−1, 1] (a t-interval over seeds, or a normal approximation,
+/// can pass 1 near perfect agreement), and whether a bound was cut.
+pub fn kappa_interval(ci: Option<[f64; 2]>) -> (Option<[f64; 2]>, bool) {
+    match ci {
+        Some([lo, hi]) => {
+            let cut = [lo.clamp(-1.0, 1.0), hi.clamp(-1.0, 1.0)];
+            (Some(cut), cut != [lo, hi])
+        }
+        None => (None, false),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -300,17 +312,5 @@ pub(crate) mod tests {
         fn assert_serialize<T: Serialize>() {}
         assert_serialize::<Summary>();
         assert_serialize::<Interval>();
-    }
-}
-
-/// A κ interval cut to κ's range [−1, 1] (a t-interval over seeds, or a normal approximation,
-/// can pass 1 near perfect agreement), and whether a bound was cut.
-pub fn kappa_interval(ci: Option<[f64; 2]>) -> (Option<[f64; 2]>, bool) {
-    match ci {
-        Some([lo, hi]) => {
-            let cut = [lo.clamp(-1.0, 1.0), hi.clamp(-1.0, 1.0)];
-            (Some(cut), cut != [lo, hi])
-        }
-        None => (None, false),
     }
 }
