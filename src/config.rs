@@ -261,7 +261,8 @@ pub struct BackendConfig {
     pub embed_model: Option<String>,
     /// The environment variable holding the API key (sent as `Authorization: Bearer …`).
     pub api_key_env: Option<String>,
-    /// Requests in flight at once, over all URLs.
+    /// Requests in flight at once, over all URLs: the most; hifi lowers it while the servers
+    /// show overload (timeouts, HTTP 429/503) and raises it back as they keep up.
     pub in_flight: usize,
     /// Prompts per completion request, and texts per embeddings request. vLLM and SGLang take
     /// lists (16–64 is a good start); the llama-cpp-python server takes one.
@@ -269,7 +270,8 @@ pub struct BackendConfig {
     /// Seconds to wait for one response before it counts as failed (and is retried).
     pub timeout_s: u64,
     /// Retries of a request that failed for a passing reason (refused connection, timeout,
-    /// HTTP 429, 5xx), with exponential backoff from 0.5 s to 30 s.
+    /// HTTP 429, 5xx), with exponential backoff from 0.5 s to 30 s, or after the wait a 429's
+    /// or 503's `Retry-After` asks for (at most 300 s).
     pub retries: u32,
     /// The chat template the prompt is rendered with when no GGUF of the model is at hand
     /// (`[model] path`): `chatml` or `llama3`. Unset: read from that GGUF (loaded vocabulary
@@ -558,7 +560,7 @@ impl Config {
         if let Some(k) = &b.api_key_env {
             s.push_str(&format!("api_key_env = {}\n", toml_str(k)));
         }
-        s.push_str(&format!("in_flight = {}   # requests at once, over all URLs\n", b.in_flight));
+        s.push_str(&format!("in_flight = {}   # requests at once, over all URLs (the most: lowered while a server is overloaded)\n", b.in_flight));
         s.push_str(&format!("prompts_per_request = {}   # vLLM and SGLang take lists (16–64); llama-cpp-python 1\n", b.prompts_per_request));
         s.push_str(&format!("timeout_s = {}\nretries = {}   # 0.5 s, 1 s, 2 s … 30 s apart\n", b.timeout_s, b.retries));
         s.push_str("# template = \"chatml\"   # only without a local GGUF of the model: chatml or llama3\n");

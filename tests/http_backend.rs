@@ -109,13 +109,18 @@ fn texts(n: usize) -> Vec<String> {
 
 /// A project of the first `n` sample ads, set to `backend`.
 fn project_with(n: usize, backend: BackendConfig) -> (tempfile::TempDir, Config) {
-    let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::config();
     cfg.backend = backend;
+    project_of(cfg, &texts(n))
+}
+
+/// A project of `items` under `cfg`.
+fn project_of(cfg: Config, items: &[String]) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hifi.toml"), cfg.to_toml()).unwrap();
     Store::create(dir.path()).unwrap();
     let mut body = String::from("id,text\n");
-    for (i, t) in texts(n).iter().enumerate() {
+    for (i, t) in items.iter().enumerate() {
         body.push_str(&format!("ad{i},\"{}\"\n", t.replace('"', "\"\"")));
     }
     let p = file(dir.path(), "items.csv", body.as_bytes());
@@ -279,6 +284,60 @@ fn a_dead_server_loses_only_the_batch_in_flight_and_a_rerun_stores_what_an_unint
             }
         }
     }
+}
+
+/// The user's case: `in_flight` 8 against a server that computes one request at a time, with a
+/// timeout shorter than 8 requests take. Before, the queued requests timed out, were sent again
+/// while the server still computed the abandoned ones, and few items got scored.
+///
+/// The test server is already such a server (one llama context behind a lock; `--n_threads 1`),
+/// so it is not slowed further: throttling its CPU (taskset, nice, a busy loop) on a shared
+/// two-core machine makes one request's time swing with whatever else runs, where what matters
+/// is the queue. Instead the timeout is set from one request's measured time: about 4 requests'
+/// worth, so 8 queued at once must time out and a few at a time need not, on any machine. The
+/// prompt is cut short (no definitions, short ads) to keep the server's ~30 ms a token in check.
+#[test]
+fn a_slow_server_gets_fewer_requests_at_once_not_a_retry_storm_and_every_item_is_scored() {
+    let n = 8;
+    let server = Server::start(true);
+    let model = require_model();
+    let mut cfg = common::config();
+    cfg.task = "Sort ads.".into();
+    for l in &mut cfg.labels {
+        l.definition.clear();
+    }
+    let labels = cfg.label_names();
+    let ads = ["Win big now!", "Shoes, 20% off.", "You won't believe this.", "Open 9 to 5."];
+    let items: Vec<String> = (0..n).map(|i| format!("{} #{i}", ads[i % ads.len()])).collect();
+
+    // One request's time, measured after a first (a cold server is slower), on a prompt as long
+    // as the run's; two labels, so two requests, one at a time.
+    let vocab = Engine::load_vocab(&model).unwrap();
+    let text = PromptText::from_engine(&vocab, &prompt::system_message(&cfg, &[]), &prompt::user_message(&cfg, prompt::TEXT_SLOT)).unwrap();
+    let one_at_a_time = BackendConfig { in_flight: 1, ..backend(&server) };
+    let client = Client::new(&one_at_a_time, CancelToken::new()).unwrap();
+    let mut http = HttpScorer::new(client, &one_at_a_time, text, labels.clone(), Some(vocab), 256);
+    http.score_batch(&[items[0].as_str()]).unwrap();
+    let started = Instant::now();
+    http.score_batch(&[items[1].as_str()]).unwrap();
+    let per_request = started.elapsed().as_secs_f64() / labels.len() as f64;
+    let timeout_s = (4.0 * per_request).ceil().max(1.0) as u64;
+    eprintln!("one request alone: {per_request:.2} s; timeout_s {timeout_s}; 8 queued take about {:.1} s", 8.0 * per_request);
+
+    cfg.backend = BackendConfig { timeout_s, ..BackendConfig::default() };
+    let (dir, _) = project_of(cfg, &items);
+    let started = Instant::now();
+    let (ok, out, err) = hifi(dir.path(), &["prelabel", "--url", &server.url(), "--server-model", "smol", "--in-flight", "8"]);
+    let took = started.elapsed().as_secs_f64();
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("prelabeled {n} items on openai:smol (1 server)")), "{out}\n{err}");
+    assert_eq!(http_predictions(dir.path()).len(), n);
+    let lowered: Vec<&str> = err.lines().filter(|l| l.contains("requests in flight lowered to")).collect();
+    assert!(!lowered.is_empty(), "the limit never went down (did 8 queued requests take less than {timeout_s} s?):\n{err}");
+    assert!(err.contains(&format!("timed out after {timeout_s} s (raise `[backend] timeout_s`)")), "{err}");
+    let retries = err.lines().filter(|l| l.contains("retrying in")).count();
+    let limits: Vec<&str> = lowered.iter().filter_map(|l| l.split("lowered to ").nth(1)?.split(' ').next()).collect();
+    eprintln!("{n} items ({} requests) in {took:.1} s: {:.3} items/s; {retries} retries; the limit dropped to {}", n * labels.len(), n as f64 / took, limits.join(", "));
 }
 
 #[test]
