@@ -96,7 +96,7 @@ pub struct SplitConfig {
     /// Items whose embeddings are at most this far apart (Euclidean, unit vectors: the
     /// distance the queue shows) are near-duplicates and always share a split, like the two
     /// items of a mined pair; 0 turns it off. 0.12 was measured on the sample ads with
-    /// SmolLM2's embeddings (see the README); another embedding model may need another value.
+    /// SmolLM2's embeddings (docs/rounds.md#splits-without-leakage); another embedding model may need another value.
     pub near_duplicate: f64,
 }
 
@@ -539,13 +539,13 @@ impl Config {
         s.push_str(&format!("rank = {}\nalpha = {:?}\nlr = {:?}\nepochs = {}\nbatch = {}\n", t.rank, t.alpha, t.lr, t.epochs, t.batch));
         let targets: Vec<String> = t.targets.iter().map(|x| toml_str(x)).collect();
         s.push_str(&format!("targets = [{}]\n", targets.join(", ")));
-        s.push_str("# external = \"python train_peft.py {job} {out}\"   # train elsewhere (see README)\n");
+        s.push_str("# external = \"python train_peft.py {job} {out}\"   # train elsewhere (docs/lora.md)\n");
         if let Some(e) = &t.external {
             s.push_str(&format!("external = {}\n", toml_str(e)));
         }
         let b = &self.backend;
         s.push_str("\n[backend]\n# Where prelabel and embed run: \"local\" (llama.cpp here) or \"openai\" (vLLM, SGLang, the\n");
-        s.push_str("# llama-cpp-python server; see the README, \"Scale-out\"). Flags (--backend, --url, …) override.\n");
+        s.push_str("# llama-cpp-python server; see docs/scale-out.md). Flags (--backend, --url, …) override.\n");
         s.push_str(&format!("kind = \"{}\"\n", b.kind.as_str()));
         let urls: Vec<String> = b.urls.iter().map(|x| toml_str(x)).collect();
         s.push_str(&format!("urls = [{}]   # e.g. [\"http://gpu1:8000/v1\", \"http://gpu2:8000/v1\"]\n", urls.join(", ")));

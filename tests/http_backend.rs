@@ -20,7 +20,7 @@ use hifi::llm::{prompt, Embed, Engine, EngineOptions, Scorer};
 use hifi::progress::{CancelToken, Progress, Silent};
 use hifi::store::Store;
 
-/// The label log-prob bound the README documents. The server runs its own llama.cpp build
+/// The label log-prob bound docs/scale-out.md documents. The server runs its own llama.cpp build
 /// (llama-cpp-python 0.3.36, GGML_NATIVE off), whose kernels round differently from hifi's:
 /// up to 0.83 nats measured on SmolLM2-135M (0.34 mean), the same kind of noise as the local
 /// engine's own layouts (up to 0.49 nats, tests/llm.rs), largest on unlikely tokens.

@@ -30,7 +30,7 @@ impl EngineArgs {
 
 /// Where prelabel and embed run (each overrides `[backend]` in hifi.toml).
 #[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Backend (OpenAI-compatible servers; README \"Scale-out\")")]
+#[command(next_help_heading = "Backend (OpenAI-compatible servers; docs/scale-out.md)")]
 pub struct BackendArgs {
     /// local: llama.cpp in this process. openai: vLLM, SGLang or the llama-cpp-python server.
     #[arg(long, value_enum, value_name = "KIND")]
@@ -164,7 +164,7 @@ pub struct LoraFlags {
     /// the GGUF adapter), e.g. "python train_peft.py {job} {out}" [default: [train] external
     /// in hifi.toml]. Write the placeholders bare, not in quotes: hifi passes the paths as
     /// "$HIFI_JOB" and "$HIFI_OUT" (also $1 and $2), never inside the command's text. See
-    /// README "External trainer".
+    /// docs/lora.md, "External trainer".
     #[arg(long, value_name = "COMMAND")]
     pub external: Option<String>,
     /// Gradient checkpointing: on / off (default: on when a step's activations would not fit

@@ -39,7 +39,7 @@ use super::score::{softmax, Scored};
 use crate::config::BackendConfig;
 
 /// What to use instead, said whenever a server cannot score labels.
-pub const SCORING_SERVERS: &str = "hifi scores labels teacher-forced and needs the prompt's log-probabilities (`echo` with `logprobs` on /v1/completions): use vLLM, SGLang's OpenAI API, or the llama-cpp-python server started with --logits_all true; llama-server (llama.cpp) cannot (README, \"Scale-out\")";
+pub const SCORING_SERVERS: &str = "hifi scores labels teacher-forced and needs the prompt's log-probabilities (`echo` with `logprobs` on /v1/completions): use vLLM, SGLang's OpenAI API, or the llama-cpp-python server started with --logits_all true; llama-server (llama.cpp) cannot (docs/scale-out.md)";
 
 mod client;
 
