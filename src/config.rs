@@ -83,7 +83,15 @@ impl KvCache {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { path: None, embed_path: None, threads: None, gpu_layers: 0, max_item_tokens: 256, batch_items: 8, kv_cache: KvCache::Shared }
+        Self {
+            path: None,
+            embed_path: None,
+            threads: None,
+            gpu_layers: 0,
+            max_item_tokens: 256,
+            batch_items: 8,
+            kv_cache: KvCache::Shared,
+        }
     }
 }
 
@@ -204,7 +212,19 @@ impl Default for TrainConfig {
 
 /// The linear layers a LoRA can adapt (`[train] targets`); `train::arch` maps them to GGUF
 /// tensor names and shapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     Q,
@@ -217,7 +237,8 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 7] = [Self::Q, Self::K, Self::V, Self::O, Self::Gate, Self::Up, Self::Down];
+    pub const ALL: [Target; 7] =
+        [Self::Q, Self::K, Self::V, Self::O, Self::Gate, Self::Up, Self::Down];
 
     /// From a short name as in `--targets` / `train.targets`: q, k, v, o, gate, up, down.
     pub fn from_flag(name: &str) -> Option<Self> {
@@ -310,7 +331,10 @@ impl BackendConfig {
         }
         for u in &self.urls {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(format!("backend.urls: {:?} is not an http:// or https:// URL", crate::text::inert(u, false)));
+                return Err(format!(
+                    "backend.urls: {:?} is not an http:// or https:// URL",
+                    crate::text::inert(u, false)
+                ));
             }
         }
         if self.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
@@ -339,7 +363,11 @@ impl BackendConfig {
             BackendKind::Local => "local llama.cpp".into(),
             BackendKind::Openai => {
                 let n = self.urls.len();
-                format!("openai:{} ({n} server{})", crate::text::inert(model.unwrap_or("?"), false), if n == 1 { "" } else { "s" })
+                format!(
+                    "openai:{} ({n} server{})",
+                    crate::text::inert(model.unwrap_or("?"), false),
+                    if n == 1 { "" } else { "s" }
+                )
             }
         }
     }
@@ -383,7 +411,10 @@ impl LabelsFile {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Read { path: path.to_path_buf(), message: e.to_string() })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: toml_message(&text, &e) })
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: toml_message(&text, &e),
+        })
     }
 }
 
@@ -416,9 +447,12 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let cfg: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: toml_message(text, &e) })?;
-        cfg.validate().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: toml_message(text, &e),
+        })?;
+        cfg.validate()
+            .map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         Ok(cfg)
     }
 
@@ -428,16 +462,29 @@ impl Config {
             return Err("`task` is empty: say in a sentence what the labels are for".into());
         }
         if !(0.0..1.0).contains(&self.split.eval_fraction) {
-            return Err(format!("split.eval_fraction = {} must be in [0, 1)", self.split.eval_fraction));
+            return Err(format!(
+                "split.eval_fraction = {} must be in [0, 1)",
+                self.split.eval_fraction
+            ));
         }
         if !(self.split.near_duplicate >= 0.0 && self.split.near_duplicate <= 2.0) {
-            return Err(format!("split.near_duplicate = {} must be in [0, 2] (unit vectors are at most 2 apart)", self.split.near_duplicate));
+            return Err(format!(
+                "split.near_duplicate = {} must be in [0, 2] (unit vectors are at most 2 apart)",
+                self.split.near_duplicate
+            ));
         }
         if !(0.0..=1.0).contains(&self.mine.audit_share) {
             return Err(format!("mine.audit_share = {} must be in [0, 1]", self.mine.audit_share));
         }
-        if !(self.stop.margin > 0.0 && self.stop.margin < 1.0 && self.stop.min_gain >= 0.0 && self.stop.min_gain < 1.0) {
-            return Err(format!("stop.margin = {} must be in (0, 1) and stop.min_gain = {} in [0, 1)", self.stop.margin, self.stop.min_gain));
+        if !(self.stop.margin > 0.0
+            && self.stop.margin < 1.0
+            && self.stop.min_gain >= 0.0
+            && self.stop.min_gain < 1.0)
+        {
+            return Err(format!(
+                "stop.margin = {} must be in (0, 1) and stop.min_gain = {} in [0, 1)",
+                self.stop.margin, self.stop.min_gain
+            ));
         }
         if self.model.max_item_tokens == 0 || self.model.batch_items == 0 {
             return Err("model.max_item_tokens and model.batch_items must be at least 1".into());
@@ -447,10 +494,15 @@ impl Config {
             return Err("train.rank, train.epochs and train.batch must be at least 1".into());
         }
         if !(t.lr > 0.0 && t.lr.is_finite() && t.alpha.is_finite()) {
-            return Err(format!("train.lr = {} and train.alpha = {} must be finite, lr above 0", t.lr, t.alpha));
+            return Err(format!(
+                "train.lr = {} and train.alpha = {} must be finite, lr above 0",
+                t.lr, t.alpha
+            ));
         }
         if let Some(bad) = t.targets.iter().find(|n| Target::from_flag(n).is_none()) {
-            return Err(format!("train.targets: unknown layer {bad:?} (use q, k, v, o, gate, up, down)"));
+            return Err(format!(
+                "train.targets: unknown layer {bad:?} (use q, k, v, o, gate, up, down)"
+            ));
         }
         if t.targets.is_empty() {
             return Err("train.targets is empty".into());
@@ -495,10 +547,16 @@ impl Config {
         s.push_str("# hifi project configuration. Edit freely; `hifi status` checks it.\n\n");
         s.push_str("# What the labels are for. Opens the prompt the model is scored with.\n");
         s.push_str(&format!("task = {}\n\n", toml_str(&self.task)));
-        s.push_str("# Each label's definition is one paragraph used verbatim in the prompt and shown\n");
+        s.push_str(
+            "# Each label's definition is one paragraph used verbatim in the prompt and shown\n",
+        );
         s.push_str("# to experts in the guidelines panel. Order matters only for display.\n");
         for l in &self.labels {
-            s.push_str(&format!("[[labels]]\nname = {}\ndefinition = {}\n\n", toml_str(&l.name), toml_str(&l.definition)));
+            s.push_str(&format!(
+                "[[labels]]\nname = {}\ndefinition = {}\n\n",
+                toml_str(&l.name),
+                toml_str(&l.definition)
+            ));
         }
         s.push_str("[model]\n");
         s.push_str("# path = \"models/your-model.gguf\"   # unset: $HIFI_MODEL, then the default SmolLM2-135M-Instruct\n");
@@ -518,9 +576,13 @@ impl Config {
         s.push_str(&format!("batch_items = {}\n", self.model.batch_items));
         s.push_str("# \"shared\": one KV cache for a batch (fast); \"separate\": a copy per item (scores independent of the batch)\n");
         s.push_str(&format!("kv_cache = \"{}\"\n\n", self.model.kv_cache.as_str()));
-        s.push_str("[split]\n# Share of expert labels held out for evaluation (stratified, sticky).\n");
+        s.push_str(
+            "[split]\n# Share of expert labels held out for evaluation (stratified, sticky).\n",
+        );
         s.push_str(&format!("eval_fraction = {}\n", self.split.eval_fraction));
-        s.push_str("# Items at most this far apart (the distance the queue shows) always share a split.\n");
+        s.push_str(
+            "# Items at most this far apart (the distance the queue shows) always share a split.\n",
+        );
         s.push_str(&format!("near_duplicate = {}\n\n", self.split.near_duplicate));
         s.push_str("[review]\n# Show the model's prediction while labeling (`p` toggles); blind labels keep eval honest.\n");
         s.push_str(&format!("show_predictions = {}\n\n", self.review.show_predictions));
@@ -528,15 +590,23 @@ impl Config {
         s.push_str(&format!("audit_share = {}\n\n", self.mine.audit_share));
         s.push_str("[stop]\n# Stop when κ_experts − κ_model is at most `margin` (90% upper bound), or when two rounds\n");
         s.push_str("# in a row gain less than `min_gain` κ over the best earlier one.\n");
-        s.push_str(&format!("margin = {}\nmin_gain = {}\n\n", self.stop.margin, self.stop.min_gain));
-        s.push_str("[prompt]\n# Expert-labeled train examples shown in the prompt (0 = zero-shot).\n");
+        s.push_str(&format!(
+            "margin = {}\nmin_gain = {}\n\n",
+            self.stop.margin, self.stop.min_gain
+        ));
+        s.push_str(
+            "[prompt]\n# Expert-labeled train examples shown in the prompt (0 = zero-shot).\n",
+        );
         s.push_str(&format!("few_shot = {}\n", self.prompt.few_shot));
         s.push_str(&format!("item_noun = {}\n", toml_str(&self.prompt.item_noun)));
         s.push_str("# Subtract the label prior measured on a content-free input (contextual calibration).\n");
         s.push_str(&format!("calibrate = {}\n\n", self.prompt.calibrate));
         let t = &self.train;
         s.push_str("[train]\n# LoRA rounds (`hifi round --trainer lora`); command-line flags override these.\n");
-        s.push_str(&format!("rank = {}\nalpha = {:?}\nlr = {:?}\nepochs = {}\nbatch = {}\n", t.rank, t.alpha, t.lr, t.epochs, t.batch));
+        s.push_str(&format!(
+            "rank = {}\nalpha = {:?}\nlr = {:?}\nepochs = {}\nbatch = {}\n",
+            t.rank, t.alpha, t.lr, t.epochs, t.batch
+        ));
         let targets: Vec<String> = t.targets.iter().map(|x| toml_str(x)).collect();
         s.push_str(&format!("targets = [{}]\n", targets.join(", ")));
         s.push_str("# external = \"python train_peft.py {job} {out}\"   # train elsewhere (docs/lora.md)\n");
@@ -548,7 +618,10 @@ impl Config {
         s.push_str("# llama-cpp-python server; see docs/scale-out.md). Flags (--backend, --url, …) override.\n");
         s.push_str(&format!("kind = \"{}\"\n", b.kind.as_str()));
         let urls: Vec<String> = b.urls.iter().map(|x| toml_str(x)).collect();
-        s.push_str(&format!("urls = [{}]   # e.g. [\"http://gpu1:8000/v1\", \"http://gpu2:8000/v1\"]\n", urls.join(", ")));
+        s.push_str(&format!(
+            "urls = [{}]   # e.g. [\"http://gpu1:8000/v1\", \"http://gpu2:8000/v1\"]\n",
+            urls.join(", ")
+        ));
         s.push_str("# model = \"Qwen/Qwen3-0.6B\"   # the name the server serves; embed_model for /v1/embeddings\n");
         if let Some(m) = &b.model {
             s.push_str(&format!("model = {}\n", toml_str(m)));
@@ -556,13 +629,21 @@ impl Config {
         if let Some(m) = &b.embed_model {
             s.push_str(&format!("embed_model = {}\n", toml_str(m)));
         }
-        s.push_str("# api_key_env = \"OPENAI_API_KEY\"   # the environment variable holding the key\n");
+        s.push_str(
+            "# api_key_env = \"OPENAI_API_KEY\"   # the environment variable holding the key\n",
+        );
         if let Some(k) = &b.api_key_env {
             s.push_str(&format!("api_key_env = {}\n", toml_str(k)));
         }
         s.push_str(&format!("in_flight = {}   # requests at once, over all URLs (the most: lowered while a server is overloaded)\n", b.in_flight));
-        s.push_str(&format!("prompts_per_request = {}   # vLLM and SGLang take lists (16–64); llama-cpp-python 1\n", b.prompts_per_request));
-        s.push_str(&format!("timeout_s = {}\nretries = {}   # 0.5 s, 1 s, 2 s … 30 s apart\n", b.timeout_s, b.retries));
+        s.push_str(&format!(
+            "prompts_per_request = {}   # vLLM and SGLang take lists (16–64); llama-cpp-python 1\n",
+            b.prompts_per_request
+        ));
+        s.push_str(&format!(
+            "timeout_s = {}\nretries = {}   # 0.5 s, 1 s, 2 s … 30 s apart\n",
+            b.timeout_s, b.retries
+        ));
         s.push_str("# template = \"chatml\"   # only without a local GGUF of the model: chatml or llama3\n");
         if let Some(t) = &b.template {
             s.push_str(&format!("template = {}\n", toml_str(t)));
@@ -580,7 +661,9 @@ pub fn validate_labels(labels: &[LabelDef]) -> Result<(), String> {
         if n.is_empty() {
             return Err(format!("label #{} has an empty name", i + 1));
         }
-        if n != l.name || l.name.chars().any(|c| c.is_control() || crate::text::is_hidden(c) || c == ',') {
+        if n != l.name
+            || l.name.chars().any(|c| c.is_control() || crate::text::is_hidden(c) || c == ',')
+        {
             return Err(format!(
                 "label \"{}\": names may not have surrounding spaces, commas, control characters or invisible format characters (bidi, zero-width)",
                 crate::text::inert(&l.name, false)
@@ -638,7 +721,10 @@ mod tests {
         Config {
             task: "Is this ad clickbait?".into(),
             labels: vec![
-                LabelDef { name: "clickbait".into(), definition: "Teases, \"withholds\".\nTwo lines.".into() },
+                LabelDef {
+                    name: "clickbait".into(),
+                    definition: "Teases, \"withholds\".\nTwo lines.".into(),
+                },
                 LabelDef { name: "benign".into(), definition: "Informs.".into() },
             ],
             model: ModelConfig::default(),
@@ -647,8 +733,16 @@ mod tests {
             mine: MineConfig::default(),
             stop: StopConfig { margin: 0.1, min_gain: 0.02 },
             prompt: PromptConfig::default(),
-            train: TrainConfig { external: Some("sh train.sh {job} {out}".into()), ..TrainConfig::default() },
-            backend: BackendConfig { kind: BackendKind::Openai, urls: vec!["http://10.0.0.1:8000/v1".into()], model: Some("m".into()), ..BackendConfig::default() },
+            train: TrainConfig {
+                external: Some("sh train.sh {job} {out}".into()),
+                ..TrainConfig::default()
+            },
+            backend: BackendConfig {
+                kind: BackendKind::Openai,
+                urls: vec!["http://10.0.0.1:8000/v1".into()],
+                model: Some("m".into()),
+                ..BackendConfig::default()
+            },
         }
     }
 
@@ -680,7 +774,9 @@ mod tests {
             let text: String = base
                 .lines()
                 .filter(|l| !l.starts_with(&format!("{key} =")))
-                .map(|l| if l == "[train]" { format!("[train]\n{bad}\n") } else { format!("{l}\n") })
+                .map(
+                    |l| if l == "[train]" { format!("[train]\n{bad}\n") } else { format!("{l}\n") },
+                )
                 .collect();
             let err = Config::parse(&text, Path::new("hifi.toml")).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");

@@ -18,8 +18,17 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Top-level entries of a project folder that only hifi writes.
-pub const PROJECT_FILES: &[&str] =
-    &["hifi.db", "hifi.db-wal", "hifi.db-shm", "hifi.db-journal", "hifi.toml", "hifi.log", "vectors", "adapters", "runs"];
+pub const PROJECT_FILES: &[&str] = &[
+    "hifi.db",
+    "hifi.db-wal",
+    "hifi.db-shm",
+    "hifi.db-journal",
+    "hifi.toml",
+    "hifi.log",
+    "vectors",
+    "adapters",
+    "runs",
+];
 
 /// A temporary file beside its target; removed on drop unless committed.
 pub struct TempFile {
@@ -34,8 +43,14 @@ impl TempFile {
         let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
         let mut last = None;
         for _ in 0..16 {
-            let path = dir.join(format!(".{}.{:016x}.tmp", name.to_string_lossy(), rand::random::<u64>()));
-            match OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&path) {
+            let path =
+                dir.join(format!(".{}.{:016x}.tmp", name.to_string_lossy(), rand::random::<u64>()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+            {
                 Ok(file) => return Ok(Self { file: Some(file), path }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
                 Err(e) => return Err(e),
@@ -65,7 +80,10 @@ impl TempFile {
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
                 Err(_) if std::fs::symlink_metadata(target).is_ok() => {
-                    return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already exists; pass --force to replace it"))
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "already exists; pass --force to replace it",
+                    ))
                 }
                 Err(_) => std::fs::rename(&self.path, target)?,
             }
@@ -95,9 +113,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Write `path` atomically with `fill`, replacing an existing file only when `replace`.
-pub fn write_with(path: &Path, replace: bool, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+pub fn write_with(
+    path: &Path,
+    replace: bool,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new(""));
-    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
     let mut tmp = TempFile::new_in(dir, name)?;
     fill(tmp.file())?;
     tmp.commit(path, replace)
@@ -105,12 +129,22 @@ pub fn write_with(path: &Path, replace: bool, fill: impl FnOnce(&mut File) -> io
 
 /// Open `path` for appending (created if missing), refusing a symbolic link.
 pub fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).read(true).append(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path).map_err(|e| link_error(path, e))
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| link_error(path, e))
 }
 
 /// Open `path` for reading, refusing a symbolic link.
 pub fn open_read(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path).map_err(|e| link_error(path, e))
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| link_error(path, e))
 }
 
 /// ELOOP from O_NOFOLLOW says little; say what it means.
@@ -145,7 +179,13 @@ pub fn prepare_in_project(root: &Path, path: &Path) -> io::Result<()> {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if i + 1 < comps.len() {
-                    std::fs::create_dir(&at).or_else(|e| if e.kind() == io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })?;
+                    std::fs::create_dir(&at).or_else(|e| {
+                        if e.kind() == io::ErrorKind::AlreadyExists {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    })?;
                 }
             }
             Err(e) => return Err(e),
@@ -169,15 +209,25 @@ pub fn protected(path: &Path) -> Option<String> {
         }
     }
     let dir = dir?;
-    let is_project = |d: &Path| d.join(crate::config::CONFIG_FILE).exists() || d.join(crate::store::DB_FILE).exists();
+    let is_project = |d: &Path| {
+        d.join(crate::config::CONFIG_FILE).exists() || d.join(crate::store::DB_FILE).exists()
+    };
     let own = |n: &OsStr| PROJECT_FILES.iter().any(|p| OsStr::new(p) == n);
     if is_project(&dir) && own(name) {
-        return Some(format!("{} is a file of the hifi project {}", name.to_string_lossy(), dir.display()));
+        return Some(format!(
+            "{} is a file of the hifi project {}",
+            name.to_string_lossy(),
+            dir.display()
+        ));
     }
     for a in dir.ancestors() {
         if let (Some(n), Some(up)) = (a.file_name(), a.parent()) {
             if own(n) && is_project(up) {
-                return Some(format!("it lies inside {} of the hifi project {}", n.to_string_lossy(), up.display()));
+                return Some(format!(
+                    "it lies inside {} of the hifi project {}",
+                    n.to_string_lossy(),
+                    up.display()
+                ));
             }
         }
     }
@@ -199,12 +249,20 @@ pub fn check_output(path: &Path, force: bool) -> io::Result<()> {
     if let Some(why) = protected(path) {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("hifi never writes an export over this file: {} (choose another file name)", crate::text::inert(&why, false)),
+            format!(
+                "hifi never writes an export over this file: {} (choose another file name)",
+                crate::text::inert(&why, false)
+            ),
         ));
     }
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => Err(io::Error::new(io::ErrorKind::InvalidInput, "is a folder; give a file name")),
-        Ok(_) if !force => Err(io::Error::new(io::ErrorKind::AlreadyExists, "already exists; pass --force to replace it")),
+        Ok(m) if m.is_dir() => {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, "is a folder; give a file name"))
+        }
+        Ok(_) if !force => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "already exists; pass --force to replace it",
+        )),
         _ => Ok(()),
     }
 }
@@ -226,7 +284,9 @@ pub fn write_output(path: &Path, bytes: &[u8], force: bool) -> io::Result<()> {
 /// text rather than run as a formula (OWASP "CSV injection").
 pub fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
     match s.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') if s.trim().parse::<f64>().is_err() => format!("'{s}").into(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') if s.trim().parse::<f64>().is_err() => {
+            format!("'{s}").into()
+        }
         _ => s.into(),
     }
 }
@@ -236,7 +296,11 @@ mod tests {
     use super::*;
 
     fn tmpdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("hifi-files-{tag}-{}-{:x}", std::process::id(), rand::random::<u32>()));
+        let d = std::env::temp_dir().join(format!(
+            "hifi-files-{tag}-{}-{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
@@ -258,7 +322,15 @@ mod tests {
         std::fs::write(p.join("hifi.toml"), "x").unwrap();
         std::fs::write(p.join("hifi.db"), b"SQLite format 3\0rest").unwrap();
         std::fs::create_dir_all(p.join("vectors/sub")).unwrap();
-        for name in ["hifi.db", "hifi.db-wal", "hifi.toml", "vectors/emb-1.f32", "vectors/sub/x", "adapters/a.gguf", "adapters/r1/x"] {
+        for name in [
+            "hifi.db",
+            "hifi.db-wal",
+            "hifi.toml",
+            "vectors/emb-1.f32",
+            "vectors/sub/x",
+            "adapters/a.gguf",
+            "adapters/r1/x",
+        ] {
             let e = write_output(&p.join(name), b"data", true).unwrap_err();
             assert!(e.to_string().contains("never writes"), "{name}: {e}");
         }
@@ -279,7 +351,10 @@ mod tests {
         assert_eq!(std::fs::read(other.join("out.jsonl")).unwrap(), b"new");
         write_output(&other.join("fresh.jsonl"), b"f", false).unwrap();
         // No temporary file is left behind.
-        let names: Vec<String> = std::fs::read_dir(&other).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        let names: Vec<String> = std::fs::read_dir(&other)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
         let _ = std::fs::remove_dir_all(&p);
         let _ = std::fs::remove_dir_all(&other);

@@ -14,11 +14,14 @@ fn main() {
     let tui = matches!(cli.command, None | Some(cli::Command::Review(_)));
     let log_file = match tui && cli.project.join(hifi::config::CONFIG_FILE).exists() {
         true => hifi::files::open_append(&cli.project.join("hifi.log"))
-            .inspect_err(|e| eprintln!("not logging to hifi.log: {}", hifi::text::inert(&e.to_string(), false)))
+            .inspect_err(|e| {
+                eprintln!("not logging to hifi.log: {}", hifi::text::inert(&e.to_string(), false))
+            })
             .ok(),
         false => None,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter)).with_target(false);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter)).with_target(false);
     match log_file {
         Some(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init(),
         None if tui => builder.with_writer(std::io::sink).init(),

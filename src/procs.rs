@@ -93,7 +93,8 @@ pub fn on_signals(handler: impl FnMut() + Send + 'static) -> Result<(), ctrlc::E
     // SAFETY: sigaction with a null new action only reads the current one.
     let hup_ignored = unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
     };
     ctrlc::set_handler(handler)?;
     if hup_ignored {
@@ -156,7 +157,8 @@ mod tests {
 
     fn pid_alive(pid: i32) -> bool {
         // A zombie is dead for our purposes.
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
     }
 
     #[test]
@@ -170,7 +172,10 @@ mod tests {
             let g = Group::of(&child);
             let t0 = Instant::now();
             let pid = loop {
-                if let Some(p) = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+                if let Some(p) = std::fs::read_to_string(&pidfile)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i32>().ok())
+                {
                     break p;
                 }
                 assert!(t0.elapsed() < Duration::from_secs(10), "the grandchild never started");

@@ -79,7 +79,8 @@ impl Bar {
         };
         let bar = if self.total > 0 {
             let width = 24usize;
-            let filled = ((self.done.min(self.total) as f64 / self.total as f64) * width as f64) as usize;
+            let filled =
+                ((self.done.min(self.total) as f64 / self.total as f64) * width as f64) as usize;
             format!("[{}{}] ", "#".repeat(filled), ".".repeat(width - filled))
         } else {
             String::new()

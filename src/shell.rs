@@ -55,10 +55,25 @@ mod tests {
 
     #[test]
     fn placeholders_become_quoted_expansions_and_quoted_ones_are_refused() {
-        assert_eq!(external_line("python t.py {job} {out}").unwrap(), r#"python t.py "$HIFI_JOB" "$HIFI_OUT""#);
-        assert_eq!(external_line(r#"cp x "$HIFI_OUT" # 'it''s' {out}"#).unwrap().matches("HIFI_OUT").count(), 2);
+        assert_eq!(
+            external_line("python t.py {job} {out}").unwrap(),
+            r#"python t.py "$HIFI_JOB" "$HIFI_OUT""#
+        );
+        assert_eq!(
+            external_line(r#"cp x "$HIFI_OUT" # 'it''s' {out}"#)
+                .unwrap()
+                .matches("HIFI_OUT")
+                .count(),
+            2
+        );
         assert_eq!(external_line(r#"echo "a\"" {out}"#).unwrap(), r#"echo "a\"" "$HIFI_OUT""#);
-        for bad in ["cp x '{out}'", r#"cp "{job}" {out}"#, r#"cp x "dir/{out}""#, r"cp x \{out}", "cp '{job}' \"$HIFI_OUT\""] {
+        for bad in [
+            "cp x '{out}'",
+            r#"cp "{job}" {out}"#,
+            r#"cp x "dir/{out}""#,
+            r"cp x \{out}",
+            "cp '{job}' \"$HIFI_OUT\"",
+        ] {
             let e = external_line(bad).unwrap_err();
             assert!(e.contains("{job}") || e.contains("{out}"), "{bad}: {e}");
         }

@@ -72,9 +72,15 @@ pub fn cut_bytes(s: &str, max: usize) -> (&str, bool) {
 pub fn json_to_string<T: serde::Serialize + ?Sized>(v: &T, pretty: bool) -> String {
     let mut out = Vec::new();
     let written = if pretty {
-        v.serialize(&mut serde_json::Serializer::with_formatter(&mut out, Inert(serde_json::ser::PrettyFormatter::new())))
+        v.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out,
+            Inert(serde_json::ser::PrettyFormatter::new()),
+        ))
     } else {
-        v.serialize(&mut serde_json::Serializer::with_formatter(&mut out, Inert(serde_json::ser::CompactFormatter)))
+        v.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out,
+            Inert(serde_json::ser::CompactFormatter),
+        ))
     };
     match written {
         // The formatter writes only valid UTF-8 (whole fragments and ASCII escapes).
@@ -87,7 +93,11 @@ pub fn json_to_string<T: serde::Serialize + ?Sized>(v: &T, pretty: bool) -> Stri
 struct Inert<F>(F);
 
 impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for Inert<F> {
-    fn write_string_fragment<W: ?Sized + std::io::Write>(&mut self, w: &mut W, fragment: &str) -> std::io::Result<()> {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if is_hidden(c) {
@@ -107,7 +117,11 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for Inert<F> {
     fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         self.0.end_array(w)
     }
-    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         self.0.begin_array_value(w, first)
     }
     fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
@@ -119,7 +133,11 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for Inert<F> {
     fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         self.0.end_object(w)
     }
-    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         self.0.begin_object_key(w, first)
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
@@ -161,12 +179,23 @@ mod tests {
         let v = serde_json::json!({ "text": text, "list": [text] });
         for pretty in [false, true] {
             let out = json_to_string(&v, pretty);
-            assert!(out.chars().all(|c| !c.is_control() || c == '\n') && !out.chars().any(is_hidden), "{out:?}");
-            assert!(out.contains("\\u009b") && out.contains("\\u202e") && out.contains("\\udb40\\udc41"), "{out}");
+            assert!(
+                out.chars().all(|c| !c.is_control() || c == '\n') && !out.chars().any(is_hidden),
+                "{out:?}"
+            );
+            assert!(
+                out.contains("\\u009b")
+                    && out.contains("\\u202e")
+                    && out.contains("\\udb40\\udc41"),
+                "{out}"
+            );
             let back: serde_json::Value = serde_json::from_str(&out).unwrap();
             assert_eq!(back, v);
         }
-        assert_eq!(json_to_string(&v, true).lines().count(), serde_json::to_string_pretty(&v).unwrap().lines().count());
+        assert_eq!(
+            json_to_string(&v, true).lines().count(),
+            serde_json::to_string_pretty(&v).unwrap().lines().count()
+        );
     }
 
     #[test]

@@ -30,7 +30,8 @@ fn modules() -> BTreeMap<Module, String> {
         }
         let text = std::fs::read_to_string(&f).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        let code: String = code.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+        let code: String =
+            code.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
         out.insert(m, code);
     }
     out
@@ -72,7 +73,9 @@ fn edges(mods: &BTreeMap<Module, String>) -> BTreeMap<Module, BTreeSet<Module>> 
         let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
         let mut i = 0;
         while i < b.len() {
-            let starts = ["crate::", "super::", "self::"].iter().any(|p| b[i..].starts_with(p.as_bytes())) && (i == 0 || !ident(b[i - 1]));
+            let starts =
+                ["crate::", "super::", "self::"].iter().any(|p| b[i..].starts_with(p.as_bytes()))
+                    && (i == 0 || !ident(b[i - 1]));
             if !starts {
                 i += 1;
                 continue;
@@ -85,7 +88,10 @@ fn edges(mods: &BTreeMap<Module, String>) -> BTreeMap<Module, BTreeSet<Module>> 
             let mut targets = vec![resolve(mods, m, &path)];
             if code[j..].starts_with('{') {
                 let end = code[j..].find('}').map_or(j, |k| j + k);
-                for name in code[j + 1..end].split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|s| !s.is_empty()) {
+                for name in code[j + 1..end]
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .filter(|s| !s.is_empty())
+                {
                     let mut p = path.clone();
                     p.push(name);
                     targets.push(resolve(mods, m, &p));
@@ -146,7 +152,14 @@ fn cycles(g: &BTreeMap<Module, BTreeSet<Module>>) -> Vec<Vec<Module>> {
             }
         }
     }
-    let mut t = T { g, index: BTreeMap::new(), low: BTreeMap::new(), stack: Vec::new(), on: BTreeSet::new(), out: Vec::new() };
+    let mut t = T {
+        g,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on: BTreeSet::new(),
+        out: Vec::new(),
+    };
     for v in g.keys() {
         if !t.index.contains_key(v) {
             t.visit(v);
@@ -156,14 +169,21 @@ fn cycles(g: &BTreeMap<Module, BTreeSet<Module>>) -> Vec<Vec<Module>> {
 }
 
 fn show(c: &[Module]) -> String {
-    c.iter().map(|m| if m.is_empty() { "crate".to_string() } else { m.join("/") }).collect::<Vec<_>>().join(" ↔ ")
+    c.iter()
+        .map(|m| if m.is_empty() { "crate".to_string() } else { m.join("/") })
+        .collect::<Vec<_>>()
+        .join(" ↔ ")
 }
 
 #[test]
 fn modules_form_no_cycles_at_the_top_or_among_siblings() {
     let mods = modules();
     let e = edges(&mods);
-    assert!(e.values().map(BTreeSet::len).sum::<usize>() > 100, "the scan found too few references to mean anything: {}", e.len());
+    assert!(
+        e.values().map(BTreeSet::len).sum::<usize>() > 100,
+        "the scan found too few references to mean anything: {}",
+        e.len()
+    );
     // Top level: src/<a> → src/<b>.
     let mut top: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
     // Siblings: a/b/x → a/b/y, named at the level where the paths part.
@@ -181,7 +201,8 @@ fn modules_form_no_cycles_at_the_top_or_among_siblings() {
             }
         }
     }
-    let found: Vec<String> = cycles(&top).iter().chain(cycles(&sib).iter()).map(|c| show(c)).collect();
+    let found: Vec<String> =
+        cycles(&top).iter().chain(cycles(&sib).iter()).map(|c| show(c)).collect();
     assert!(found.is_empty(), "module cycles: {found:#?}");
 }
 
@@ -190,16 +211,24 @@ fn only_the_binary_uses_the_cli_and_only_the_store_speaks_sql() {
     let mods = modules();
     let e = edges(&mods);
     let cli: Module = vec!["cli".into()];
-    let users: Vec<String> = e.iter().filter(|(m, to)| !m.starts_with(&cli) && to.iter().any(|t| t.starts_with(&cli))).map(|(m, _)| m.join("/")).collect();
+    let users: Vec<String> = e
+        .iter()
+        .filter(|(m, to)| !m.starts_with(&cli) && to.iter().any(|t| t.starts_with(&cli)))
+        .map(|(m, _)| m.join("/"))
+        .collect();
     assert!(users.is_empty(), "the library imports the CLI: {users:?}");
     let store: Module = vec!["store".into()];
     let sql: Vec<String> = mods
         .iter()
         .filter(|(m, _)| !m.starts_with(&store))
-        .filter(|(_, code)| ["rusqlite::", ".prepare(", ".query_row(", ".execute("].iter().any(|s| code.contains(s)))
+        .filter(|(_, code)| {
+            ["rusqlite::", ".prepare(", ".query_row(", ".execute("].iter().any(|s| code.contains(s))
+        })
         .map(|(m, _)| m.join("/"))
         .collect();
     assert!(sql.is_empty(), "SQL outside src/store: {sql:?}");
     // The scan itself sees the references it is meant to see.
-    assert!(e[&vec!["tui".to_string(), "runtime".to_string()]].contains(&vec!["pipeline".to_string()]));
+    assert!(
+        e[&vec!["tui".to_string(), "runtime".to_string()]].contains(&vec!["pipeline".to_string()])
+    );
 }

@@ -43,7 +43,8 @@ fn reference_greedy(engine: &Engine, prompt: &[LlamaToken], max: usize) -> Strin
     let mut bytes = Vec::new();
     for k in 0..max {
         let logits = ctx.get_logits_ith(at);
-        let best = logits.iter().enumerate().fold(0, |b, (i, x)| if *x > logits[b] { i } else { b });
+        let best =
+            logits.iter().enumerate().fold(0, |b, (i, x)| if *x > logits[b] { i } else { b });
         let tok = LlamaToken(best as i32);
         if vocab.is_eog(tok) {
             break;
@@ -63,8 +64,12 @@ fn check_shape(g: &[Generated], engine: &Engine) {
     for r in g {
         assert!(r.finished || r.tokens.len() == MAX_TOKENS, "{r:?}");
         assert!(r.tokens.len() <= MAX_TOKENS);
-        assert!(r.tokens.iter().all(|t| !vocab.is_eog(*t)), "an end-of-generation token leaked into {r:?}");
-        let bytes: Vec<u8> = r.tokens.iter().flat_map(|t| vocab.token_to_piece(*t, false, None)).collect();
+        assert!(
+            r.tokens.iter().all(|t| !vocab.is_eog(*t)),
+            "an end-of-generation token leaked into {r:?}"
+        );
+        let bytes: Vec<u8> =
+            r.tokens.iter().flat_map(|t| vocab.token_to_piece(*t, false, None)).collect();
         assert_eq!(String::from_utf8_lossy(&bytes), r.text);
     }
 }
@@ -106,13 +111,19 @@ fn same_seed_and_key_reproduce_different_keys_differ() {
     check_shape(&b, &engine);
     assert_eq!(a, a2, "same seed and key gave different samples");
     assert!(a.iter().zip(&b).any(|(x, y)| x.text != y.text), "keys 1 and 2 gave the same samples");
-    assert!(a.iter().any(|x| x.text != a[0].text), "four samples at temperature 1 were all identical");
+    assert!(
+        a.iter().any(|x| x.text != a[0].text),
+        "four samples at temperature 1 were all identical"
+    );
     // A fresh generator with the same seed reproduces them; another seed does not.
     let mut again = Generator::new(&engine, params(4, 1.0, 42), 128).unwrap();
     assert_eq!(again.sample(&prompt, 1, &cancel).unwrap(), a);
     let mut other = Generator::new(&engine, params(4, 1.0, 43), 128).unwrap();
     let c = other.sample(&prompt, 1, &cancel).unwrap();
-    assert!(a.iter().zip(&c).any(|(x, y)| x.text != y.text), "seeds 42 and 43 gave the same samples");
+    assert!(
+        a.iter().zip(&c).any(|(x, y)| x.text != y.text),
+        "seeds 42 and 43 gave the same samples"
+    );
 }
 
 #[test]
@@ -123,15 +134,22 @@ fn batched_samples_equal_samples_drawn_alone() {
     let prompt = engine.chat_prompt(None, STORY).unwrap();
     for (temperature, top_p) in [(0.0, 1.0), (1.0, 1.0), (0.8, 0.9)] {
         let p = |samples| GenParams { top_p, ..params(samples, temperature, 5) };
-        let batched = Generator::new(&engine, p(3), 128).unwrap().sample(&prompt, 11, &cancel).unwrap();
+        let batched =
+            Generator::new(&engine, p(3), 128).unwrap().sample(&prompt, 11, &cancel).unwrap();
         let mut alone_gen = Generator::new(&engine, p(1), 128).unwrap();
         let alone: Vec<Generated> =
             (0..3).flat_map(|i| alone_gen.sample_from(&prompt, 11, i, &cancel).unwrap()).collect();
         eprintln!("T={temperature} top_p={top_p}: {:#?}", texts(&batched));
         check_shape(&batched, &engine);
-        assert_eq!(batched, alone, "T={temperature} top_p={top_p}: batched samples differ from samples drawn alone");
+        assert_eq!(
+            batched, alone,
+            "T={temperature} top_p={top_p}: batched samples differ from samples drawn alone"
+        );
         if temperature > 0.0 {
-            assert!(batched.iter().any(|x| x.text != batched[0].text), "T={temperature}: three identical samples");
+            assert!(
+                batched.iter().any(|x| x.text != batched[0].text),
+                "T={temperature}: three identical samples"
+            );
         }
     }
 }
@@ -155,8 +173,12 @@ fn chat_prompt_keeps_user_text_plain_and_completions_end_the_turn() {
     assert_eq!(count(&injected), 2);
     let user_toks = engine.tokenize_text(user);
     assert!(user_toks.len() > 5 && !user_toks.contains(&im_end));
-    assert!(injected.windows(user_toks.len()).any(|w| w == user_toks.as_slice()), "the user text's plain tokens are not in the prompt");
-    let rendered: Vec<u8> = injected.iter().flat_map(|t| vocab.token_to_piece(*t, true, None)).collect();
+    assert!(
+        injected.windows(user_toks.len()).any(|w| w == user_toks.as_slice()),
+        "the user text's plain tokens are not in the prompt"
+    );
+    let rendered: Vec<u8> =
+        injected.iter().flat_map(|t| vocab.token_to_piece(*t, true, None)).collect();
     let rendered = String::from_utf8_lossy(&rendered);
     assert!(rendered.ends_with("<|im_start|>assistant\n"), "{rendered:?}");
     assert!(rendered.contains(sys) && rendered.contains(user), "{rendered:?}");
@@ -167,7 +189,10 @@ fn chat_prompt_keeps_user_text_plain_and_completions_end_the_turn() {
 
     let done = engine.chat_completion_tokens("4 <|im_end|>").unwrap();
     let last = *done.last().unwrap();
-    assert!(vocab.is_eog(last), "completion does not end with an end-of-generation token: {done:?}");
+    assert!(
+        vocab.is_eog(last),
+        "completion does not end with an end-of-generation token: {done:?}"
+    );
     assert_eq!(last, im_end);
     assert_eq!(count(&done), 1, "only the real end of turn is special: {done:?}");
     assert_eq!(&done[..done.len() - 1], engine.tokenize_text("4 <|im_end|>").as_slice());
@@ -179,10 +204,14 @@ fn bad_input_is_an_error_not_a_panic() {
     let engine = engine(&model);
     let cancel = CancelToken::new();
     let mut g = Generator::new(&engine, params(2, 0.7, 0), 16).unwrap();
-    let long = engine.chat_prompt(None, "a long question about many things that does not fit in sixteen tokens").unwrap();
+    let long = engine
+        .chat_prompt(None, "a long question about many things that does not fit in sixteen tokens")
+        .unwrap();
     assert!(long.len() > 16);
     match g.sample(&long, 0, &cancel) {
-        Err(LlmError::Input(m)) => assert!(m.contains(&long.len().to_string()) && m.contains("16"), "{m}"),
+        Err(LlmError::Input(m)) => {
+            assert!(m.contains(&long.len().to_string()) && m.contains("16"), "{m}")
+        }
         other => panic!("expected an input error, got {other:?}"),
     }
     assert!(matches!(g.sample(&[], 0, &cancel), Err(LlmError::Input(_))));
@@ -199,5 +228,8 @@ fn bad_input_is_an_error_not_a_panic() {
     ] {
         assert!(matches!(Generator::new(&engine, bad, 16), Err(LlmError::Input(_))));
     }
-    assert!(matches!(Generator::new(&engine, GenParams::default(), 1 << 20), Err(LlmError::Input(_))));
+    assert!(matches!(
+        Generator::new(&engine, GenParams::default(), 1 << 20),
+        Err(LlmError::Input(_))
+    ));
 }

@@ -42,7 +42,14 @@ fn items_project(n: usize) -> (tempfile::TempDir, Config) {
         body.push_str(&format!("it{i},ad number {i}\n"));
     }
     let p = file(dir.path(), "items.csv", body.as_bytes());
-    hifi::io::import::import_items(&mut st, &p, &Default::default(), &mut Silent, &CancelToken::new()).unwrap();
+    hifi::io::import::import_items(
+        &mut st,
+        &p,
+        &Default::default(),
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     (dir, cfg)
 }
 
@@ -99,7 +106,11 @@ fn kill_9_while_labeling_loses_no_acknowledged_label() {
         let lines: Vec<String> = (0..400)
             .map(|_| match rng.gen_range(0..10) {
                 0 => "undo".to_string(),
-                _ => format!("it{} {}", rng.gen_range(0..300), labels[rng.gen_range(0..labels.len())]),
+                _ => format!(
+                    "it{} {}",
+                    rng.gen_range(0..300),
+                    labels[rng.gen_range(0..labels.len())]
+                ),
             })
             .collect();
         let writer = std::thread::spawn(move || {
@@ -125,7 +136,9 @@ fn kill_9_while_labeling_loses_no_acknowledged_label() {
             match parts.as_slice() {
                 ["ok", _, "undo", "nothing"] => {}
                 ["ok", _, "undo", ..] => *acked_undos.entry(who.clone()).or_default() += 1,
-                ["ok", _, id, label] => acked.entry(who.clone()).or_default().push((id.to_string(), label.to_string())),
+                ["ok", _, id, label] => {
+                    acked.entry(who.clone()).or_default().push((id.to_string(), label.to_string()))
+                }
                 _ => panic!("unexpected acknowledgement {a:?}"),
             }
         }
@@ -136,7 +149,9 @@ fn kill_9_while_labeling_loses_no_acknowledged_label() {
             let events = st.events().unwrap();
             for (who, list) in &acked {
                 let mut have: HashMap<(String, String), usize> = HashMap::new();
-                for e in events.iter().filter(|e| &e.annotator == who && e.kind == AnnotationKind::Label) {
+                for e in
+                    events.iter().filter(|e| &e.annotator == who && e.kind == AnnotationKind::Label)
+                {
                     let id = st.item(e.item).unwrap().unwrap().id;
                     *have.entry((id, e.label.clone().unwrap_or_default())).or_default() += 1;
                 }
@@ -145,9 +160,15 @@ fn kill_9_while_labeling_loses_no_acknowledged_label() {
                     *want.entry(k.clone()).or_default() += 1;
                 }
                 for (k, n) in want {
-                    assert!(have.get(&k).copied().unwrap_or(0) >= n, "{who}: acknowledged {k:?} ×{n} is missing after a kill");
+                    assert!(
+                        have.get(&k).copied().unwrap_or(0) >= n,
+                        "{who}: acknowledged {k:?} ×{n} is missing after a kill"
+                    );
                 }
-                let undos = events.iter().filter(|e| &e.annotator == who && e.kind == AnnotationKind::Undo).count();
+                let undos = events
+                    .iter()
+                    .filter(|e| &e.annotator == who && e.kind == AnnotationKind::Undo)
+                    .count();
                 assert!(undos >= acked_undos.get(who).copied().unwrap_or(0));
             }
         }
@@ -169,13 +190,27 @@ fn kill_9_while_importing_leaves_all_rows_or_none() {
             body.push_str(&format!("b{run}-{i},imported text {i} of batch {run}\n"));
         }
         let p = file(dir.path(), &format!("batch{run}.csv"), body.as_bytes());
-        let mut child = bin().arg("--project").arg(dir.path()).arg("--quiet").arg("import").arg(&p).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = bin()
+            .arg("--project")
+            .arg(dir.path())
+            .arg("--quiet")
+            .arg("import")
+            .arg(&p)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..250)));
         let _ = child.kill();
         child.wait().unwrap();
         let st = integrity_ok(dir.path());
         let n: i64 = st.item_count_with_id_prefix(&format!("b{run}-")).unwrap();
-        let imports = st.imports().unwrap().iter().filter(|i| i.path.ends_with(&format!("batch{run}.csv"))).count() as i64;
+        let imports = st
+            .imports()
+            .unwrap()
+            .iter()
+            .filter(|i| i.path.ends_with(&format!("batch{run}.csv")))
+            .count() as i64;
         match n {
             0 => {
                 assert_eq!(imports, 0, "an import row without its items");
@@ -227,9 +262,19 @@ fn annotators_at_once_lose_and_duplicate_nothing() {
     // Queue claims from four connections at once: every entry gets exactly the annotators it
     // needs, nobody gets an entry twice.
     let mut st = st;
-    let keys: Vec<i64> = (0..150).map(|i| st.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
-    let entries: Vec<NewQueueEntry> =
-        keys.chunks(2).enumerate().map(|(j, c)| NewQueueEntry { item_a: c[0], item_b: c.get(1).copied(), reason: serde_json::json!({}), needed: if j % 5 == 0 { 2 } else { 1 }, audit: false }).collect();
+    let keys: Vec<i64> =
+        (0..150).map(|i| st.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
+    let entries: Vec<NewQueueEntry> = keys
+        .chunks(2)
+        .enumerate()
+        .map(|(j, c)| NewQueueEntry {
+            item_a: c[0],
+            item_b: c.get(1).copied(),
+            reason: serde_json::json!({}),
+            needed: if j % 5 == 0 { 2 } else { 1 },
+            audit: false,
+        })
+        .collect();
     st.replace_queue("pairs", &entries).unwrap();
     let handles: Vec<_> = (0..4)
         .map(|t| {
@@ -242,7 +287,15 @@ fn annotators_at_once_lose_and_duplicate_nothing() {
                 while let Some(e) = st.claim_next(&who).unwrap() {
                     claimed.push(e.id);
                     for item in [Some(e.item_a), e.item_b].into_iter().flatten() {
-                        st.annotate(&Annotation { item, annotator: who.clone(), kind: AnnotationKind::Label, label: Some(labels[0].clone()), note: None, suggestion: None }).unwrap();
+                        st.annotate(&Annotation {
+                            item,
+                            annotator: who.clone(),
+                            kind: AnnotationKind::Label,
+                            label: Some(labels[0].clone()),
+                            note: None,
+                            suggestion: None,
+                        })
+                        .unwrap();
                     }
                 }
                 claimed
@@ -260,7 +313,13 @@ fn annotators_at_once_lose_and_duplicate_nothing() {
     }
     let queue = st.queue().unwrap();
     for e in &queue {
-        assert_eq!(claims.get(&e.id).copied().unwrap_or(0), e.needed as usize, "entry {} needs {}", e.id, e.needed);
+        assert_eq!(
+            claims.get(&e.id).copied().unwrap_or(0),
+            e.needed as usize,
+            "entry {} needs {}",
+            e.id,
+            e.needed
+        );
     }
     println!("concurrency: 3 processes × 150 labels, 0 lost, 0 duplicated; 4 connections claimed {} queue entries, each exactly as often as needed", queue.len());
 }
@@ -340,9 +399,12 @@ fn fuzz_importers() {
         let name = format!("case{case}.{ext}");
         let p = dir.path().join(&name);
         std::fs::write(&p, &bytes).unwrap();
-        let opts = hifi::io::import::ImportOptions { labels: cfg.label_names(), ..Default::default() };
+        let opts =
+            hifi::io::import::ImportOptions { labels: cfg.label_names(), ..Default::default() };
         let items_before: i64 = st.item_count().unwrap();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hifi::io::import::import_items(&mut st, &p, &opts, &mut Silent, &CancelToken::new())));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            hifi::io::import::import_items(&mut st, &p, &opts, &mut Silent, &CancelToken::new())
+        }));
         match r {
             Err(_) => panic!("import panicked on {name}: {:?}", String::from_utf8_lossy(&bytes)),
             Ok(Ok(_)) => accepted += 1,
@@ -350,8 +412,15 @@ fn fuzz_importers() {
                 rejected += 1;
                 let m = e.to_string();
                 assert!(m.contains(&name), "the rejection does not name the file: {m}");
-                assert!(m.contains(&format!("{name}:")) || m.contains("empty") || m.contains("no rows"), "no line/field in: {m}");
-                assert_eq!(st.item_count().unwrap(), items_before, "a rejected import changed the store");
+                assert!(
+                    m.contains(&format!("{name}:")) || m.contains("empty") || m.contains("no rows"),
+                    "no line/field in: {m}"
+                );
+                assert_eq!(
+                    st.item_count().unwrap(),
+                    items_before,
+                    "a rejected import changed the store"
+                );
             }
         }
         std::fs::remove_file(&p).unwrap();
@@ -407,7 +476,10 @@ impl SmallDisk {
     fn mount(size: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("hifi-disk-{}-{size}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("scratch folder for the tmpfs");
-        let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).status();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status();
         assert!(
             status.as_ref().is_ok_and(|s| s.success()),
             "cannot mount a {size} tmpfs on {} ({status:?}): this test needs root (mount rights), as in CI",
@@ -416,7 +488,11 @@ impl SmallDisk {
         Self(dir)
     }
     fn remount_read_only(&self) -> bool {
-        std::process::Command::new("mount").args(["-o", "remount,ro"]).arg(&self.0).status().is_ok_and(|s| s.success())
+        std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success())
     }
 }
 
@@ -431,7 +507,8 @@ impl Drop for SmallDisk {
 fn a_full_disk_gives_a_clear_error_and_corrupts_nothing() {
     let disk = SmallDisk::mount("3m");
     let p = disk.0.join("proj");
-    let (ok, _, err) = hifi(&p, &["init", p.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "t"]);
+    let (ok, _, err) =
+        hifi(&p, &["init", p.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "t"]);
     assert!(ok, "{err}");
     // A file that fits, then one that cannot (the pool file lives elsewhere; the store grows).
     let src = tempfile::tempdir().unwrap();
@@ -440,12 +517,17 @@ fn a_full_disk_gives_a_clear_error_and_corrupts_nothing() {
     assert!(ok, "{err}");
     let mut big = String::from("id,text\n");
     for i in 0..60_000 {
-        big.push_str(&format!("x{i},a long enough line of text to fill a small disk quickly number {i}\n"));
+        big.push_str(&format!(
+            "x{i},a long enough line of text to fill a small disk quickly number {i}\n"
+        ));
     }
     let big = file(src.path(), "big.csv", big.as_bytes());
     let (ok, _, full) = hifi(&p, &["import", big.to_str().unwrap()]);
     assert!(!ok, "a 60,000-row import cannot fit in 3 MB");
-    assert!(full.to_lowercase().contains("full") || full.contains("disk") || full.contains("space"), "{full}");
+    assert!(
+        full.to_lowercase().contains("full") || full.contains("disk") || full.contains("space"),
+        "{full}"
+    );
     assert!(!full.contains("panicked"), "{full}");
     let st = integrity_ok(&p);
     assert_eq!(st.item_count().unwrap(), 2, "the failed import left nothing behind");
@@ -460,7 +542,8 @@ fn a_full_disk_gives_a_clear_error_and_corrupts_nothing() {
 fn a_read_only_project_gives_a_clear_error() {
     let disk = SmallDisk::mount("8m");
     let p = disk.0.join("proj");
-    let (ok, _, err) = hifi(&p, &["init", p.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "t"]);
+    let (ok, _, err) =
+        hifi(&p, &["init", p.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "t"]);
     assert!(ok, "{err}");
     let src = tempfile::tempdir().unwrap();
     let f = file(src.path(), "a.csv", b"id,text\ns1,first\n");
@@ -468,7 +551,10 @@ fn a_read_only_project_gives_a_clear_error() {
     assert!(disk.remount_read_only(), "remount read-only");
     let (ok, out, err) = hifi(&p, &["label", "s1", "benign", "--annotator", "ana"]);
     assert!(!ok, "labeling a read-only project must fail: {out}");
-    assert!(err.contains("hifi.db") || err.contains("read-only") || err.contains("readonly"), "{err}");
+    assert!(
+        err.contains("hifi.db") || err.contains("read-only") || err.contains("readonly"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("not writable"), "{err}");
     println!("read-only project: label → {:?}", err.trim());

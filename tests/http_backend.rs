@@ -35,7 +35,11 @@ fn server_python() -> PathBuf {
             .expect("the model sits in <cache>/models")
             .join("llama-cpp-server/bin/python"),
     };
-    assert!(p.exists(), "the test server (llama-cpp-python) is missing at {} (run scripts/setup.sh --test-server)", p.display());
+    assert!(
+        p.exists(),
+        "the test server (llama-cpp-python) is missing at {} (run scripts/setup.sh --test-server)",
+        p.display()
+    );
     p
 }
 
@@ -61,23 +65,52 @@ impl Server {
     /// (Re)start on the same port and wait until it answers.
     fn restart(&mut self) {
         self.stop();
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("hifi-test-server-{}.log", self.port))).unwrap();
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("hifi-test-server-{}.log", self.port)),
+        )
+        .unwrap();
         let child = Command::new(server_python())
             .args(["-m", "llama_cpp.server", "--model"])
             .arg(require_model())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--n_threads", "1", "--n_ctx", "2048"])
-            .args(["--logits_all", if self.logits_all { "true" } else { "false" }, "--embedding", "true"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--n_threads",
+                "1",
+                "--n_ctx",
+                "2048",
+            ])
+            .args([
+                "--logits_all",
+                if self.logits_all { "true" } else { "false" },
+                "--embedding",
+                "true",
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start the llama-cpp-python server");
         self.child = Some(child);
         let started = Instant::now();
-        while ureq::get(&format!("{}/models", self.url())).timeout(Duration::from_secs(2)).call().is_err() {
+        while ureq::get(&format!("{}/models", self.url()))
+            .timeout(Duration::from_secs(2))
+            .call()
+            .is_err()
+        {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("the test server exited ({status}) before answering; see {}", std::env::temp_dir().join(format!("hifi-test-server-{}.log", self.port)).display());
+                panic!(
+                    "the test server exited ({status}) before answering; see {}",
+                    std::env::temp_dir()
+                        .join(format!("hifi-test-server-{}.log", self.port))
+                        .display()
+                );
             }
-            assert!(started.elapsed() < Duration::from_secs(120), "the test server did not answer within 120 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the test server did not answer within 120 s"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -97,7 +130,14 @@ impl Drop for Server {
 }
 
 fn backend(server: &Server) -> BackendConfig {
-    BackendConfig { kind: BackendKind::Openai, urls: vec![server.url()], model: Some("smol".into()), in_flight: 2, timeout_s: 120, ..BackendConfig::default() }
+    BackendConfig {
+        kind: BackendKind::Openai,
+        urls: vec![server.url()],
+        model: Some("smol".into()),
+        in_flight: 2,
+        timeout_s: 120,
+        ..BackendConfig::default()
+    }
 }
 
 fn texts(n: usize) -> Vec<String> {
@@ -157,7 +197,14 @@ fn http_label_scores_equal_the_local_engines_within_the_documented_rounding() {
 
     let engine = Engine::load(&model, EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
     let (prefix, suffix) = engine.prompt_parts(&system, &user).unwrap();
-    let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: 256, batch_items: 4, kv: KvCache::Separate };
+    let spec = ScorerSpec {
+        prefix: &prefix,
+        suffix: &suffix,
+        labels: &labels,
+        max_item_tokens: 256,
+        batch_items: 4,
+        kv: KvCache::Separate,
+    };
     let local = LabelScorer::new(&engine, &spec).unwrap().score_batch(&refs).unwrap();
 
     let vocab = Engine::load_vocab(&model).unwrap();
@@ -166,7 +213,8 @@ fn http_label_scores_equal_the_local_engines_within_the_documented_rounding() {
     // SmolLM2's template is chatml: the GGUF's rendering and hifi's named one agree.
     assert_eq!(text, PromptText::named("chatml", &system, &user).unwrap());
     let client = Client::new(&backend(&server), CancelToken::new()).unwrap();
-    let mut http = HttpScorer::new(client, &backend(&server), text, labels.clone(), Some(vocab), 256);
+    let mut http =
+        HttpScorer::new(client, &backend(&server), text, labels.clone(), Some(vocab), 256);
     let remote = http.score_batch(&refs).unwrap();
 
     let mut worst = 0.0f64;
@@ -178,7 +226,11 @@ fn http_label_scores_equal_the_local_engines_within_the_documented_rounding() {
         }
         assert!((b.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     }
-    eprintln!("largest |local − server| label log-prob: {worst:.3} nats over {} items × {} labels", texts.len(), labels.len());
+    eprintln!(
+        "largest |local − server| label log-prob: {worst:.3} nats over {} items × {} labels",
+        texts.len(),
+        labels.len()
+    );
 }
 
 #[test]
@@ -190,7 +242,8 @@ fn http_embeddings_point_where_the_local_ones_do() {
     let engine = Engine::load(&model, EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
     let local = Embedder::new(&engine, 4).unwrap().embed(&refs).unwrap();
     let client = Client::new(&backend(&server), CancelToken::new()).unwrap();
-    let mut http = HttpEmbedder::new(client, "smol", Some(Engine::load_vocab(&model).unwrap()), 1).unwrap();
+    let mut http =
+        HttpEmbedder::new(client, "smol", Some(Engine::load_vocab(&model).unwrap()), 1).unwrap();
     assert_eq!(http.dim(), local[0].vector.len());
     let remote = http.embed(&refs).unwrap();
     let mut lowest = 1.0f32;
@@ -202,7 +255,8 @@ fn http_embeddings_point_where_the_local_ones_do() {
     eprintln!("lowest cosine local vs server: {lowest:.5} over {} items", texts.len());
     // Vectors from the server are the project's next embedding set.
     let (dir, _) = project_with(3, BackendConfig::default());
-    let (ok, out, err) = hifi(dir.path(), &["embed", "--url", &server.url(), "--server-model", "smol"]);
+    let (ok, out, err) =
+        hifi(dir.path(), &["embed", "--url", &server.url(), "--server-model", "smol"]);
     assert!(ok, "{err}");
     assert!(out.contains("embedded 3 items on openai:smol (1 server) (576 dims)"), "{out}");
 }
@@ -231,12 +285,16 @@ impl Progress for KillAtFirst<'_> {
 }
 
 #[test]
-fn a_dead_server_loses_only_the_batch_in_flight_and_a_rerun_stores_what_an_uninterrupted_run_does() {
+fn a_dead_server_loses_only_the_batch_in_flight_and_a_rerun_stores_what_an_uninterrupted_run_does()
+{
     let n = 4;
     let mut server = Server::start(true);
     // The uninterrupted run, through the command line.
     let (whole, _) = project_with(n, BackendConfig::default());
-    let (ok, out, err) = hifi(whole.path(), &["prelabel", "--url", &server.url(), "--server-model", "smol", "--in-flight", "2"]);
+    let (ok, out, err) = hifi(
+        whole.path(),
+        &["prelabel", "--url", &server.url(), "--server-model", "smol", "--in-flight", "2"],
+    );
     assert!(ok, "{err}");
     assert!(out.contains(&format!("prelabeled {n} items on openai:smol (1 server)")), "{out}");
     let reference = http_predictions(whole.path());
@@ -249,12 +307,20 @@ fn a_dead_server_loses_only_the_batch_in_flight_and_a_rerun_stores_what_an_unint
     let mut store = Store::open(cut.path()).unwrap();
     let params = hifi::llm::prelabel::PrelabelParams::from_config(&cfg, cut.path());
     let mut kill = KillAtFirst { server: &mut server, back_after: None, done: false };
-    let err = hifi::llm::prelabel::run_http(&mut store, &cfg, &params, &mut kill, &CancelToken::new()).unwrap_err().to_string();
-    assert!(err.contains(&format!("127.0.0.1:{}", server.port)) && err.contains("run again to resume"), "{err}");
+    let err =
+        hifi::llm::prelabel::run_http(&mut store, &cfg, &params, &mut kill, &CancelToken::new())
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains(&format!("127.0.0.1:{}", server.port)) && err.contains("run again to resume"),
+        "{err}"
+    );
     let kept = http_predictions(cut.path()).len();
     assert!((1..n).contains(&kept), "{kept} of {n} items kept");
     server.restart();
-    let rep = hifi::llm::prelabel::run_http(&mut store, &cfg, &params, &mut Silent, &CancelToken::new()).unwrap();
+    let rep =
+        hifi::llm::prelabel::run_http(&mut store, &cfg, &params, &mut Silent, &CancelToken::new())
+            .unwrap();
     assert_eq!((rep.already_done, rep.scored, rep.remaining), (kept as u64, (n - kept) as u64, 0));
     let resumed = http_predictions(cut.path());
 
@@ -262,20 +328,43 @@ fn a_dead_server_loses_only_the_batch_in_flight_and_a_rerun_stores_what_an_unint
     let patient = BackendConfig { in_flight: 1, retries: 8, ..backend(&server) };
     let (back, cfg) = project_with(n, patient);
     let mut store = Store::open(back.path()).unwrap();
-    let mut kill = KillAtFirst { server: &mut server, back_after: Some(Duration::from_millis(500)), done: false };
-    let rep = hifi::llm::prelabel::run_http(&mut store, &cfg, &params, &mut kill, &CancelToken::new()).unwrap();
+    let mut kill = KillAtFirst {
+        server: &mut server,
+        back_after: Some(Duration::from_millis(500)),
+        done: false,
+    };
+    let rep =
+        hifi::llm::prelabel::run_http(&mut store, &cfg, &params, &mut kill, &CancelToken::new())
+            .unwrap();
     assert_eq!((rep.scored, rep.remaining), (n as u64, 0));
     let retried = http_predictions(back.path());
 
     // One of two servers dead from the start: its requests are retried on the other.
-    let dead = format!("http://127.0.0.1:{}/v1", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let dead = format!(
+        "http://127.0.0.1:{}/v1",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
     let (two, _) = project_with(n, BackendConfig::default());
-    let (ok, out, err) = hifi(two.path(), &["prelabel", "--url", &dead, "--url", &server.url(), "--server-model", "smol", "--in-flight", "2"]);
+    let (ok, out, err) = hifi(
+        two.path(),
+        &[
+            "prelabel",
+            "--url",
+            &dead,
+            "--url",
+            &server.url(),
+            "--server-model",
+            "smol",
+            "--in-flight",
+            "2",
+        ],
+    );
     assert!(ok, "{err}");
     assert!(out.contains(&format!("prelabeled {n} items on openai:smol (2 servers)")), "{out}");
     let failed_over = http_predictions(two.path());
 
-    for (what, got) in [("resumed", &resumed), ("retried", &retried), ("failed over", &failed_over)] {
+    for (what, got) in [("resumed", &resumed), ("retried", &retried), ("failed over", &failed_over)]
+    {
         assert_eq!(got.len(), n, "{what}");
         for ((id, a), (rid, b)) in got.iter().zip(&reference) {
             assert_eq!(id, rid);
@@ -313,7 +402,12 @@ fn a_slow_server_gets_fewer_requests_at_once_not_a_retry_storm_and_every_item_is
     // One request's time, measured after a first (a cold server is slower), on a prompt as long
     // as the run's; two labels, so two requests, one at a time.
     let vocab = Engine::load_vocab(&model).unwrap();
-    let text = PromptText::from_engine(&vocab, &prompt::system_message(&cfg, &[]), &prompt::user_message(&cfg, prompt::TEXT_SLOT)).unwrap();
+    let text = PromptText::from_engine(
+        &vocab,
+        &prompt::system_message(&cfg, &[]),
+        &prompt::user_message(&cfg, prompt::TEXT_SLOT),
+    )
+    .unwrap();
     let one_at_a_time = BackendConfig { in_flight: 1, ..backend(&server) };
     let client = Client::new(&one_at_a_time, CancelToken::new()).unwrap();
     let mut http = HttpScorer::new(client, &one_at_a_time, text, labels.clone(), Some(vocab), 256);
@@ -322,21 +416,38 @@ fn a_slow_server_gets_fewer_requests_at_once_not_a_retry_storm_and_every_item_is
     http.score_batch(&[items[1].as_str()]).unwrap();
     let per_request = started.elapsed().as_secs_f64() / labels.len() as f64;
     let timeout_s = (4.0 * per_request).ceil().max(1.0) as u64;
-    eprintln!("one request alone: {per_request:.2} s; timeout_s {timeout_s}; 8 queued take about {:.1} s", 8.0 * per_request);
+    eprintln!(
+        "one request alone: {per_request:.2} s; timeout_s {timeout_s}; 8 queued take about {:.1} s",
+        8.0 * per_request
+    );
 
     cfg.backend = BackendConfig { timeout_s, ..BackendConfig::default() };
     let (dir, _) = project_of(cfg, &items);
     let started = Instant::now();
-    let (ok, out, err) = hifi(dir.path(), &["prelabel", "--url", &server.url(), "--server-model", "smol", "--in-flight", "8"]);
+    let (ok, out, err) = hifi(
+        dir.path(),
+        &["prelabel", "--url", &server.url(), "--server-model", "smol", "--in-flight", "8"],
+    );
     let took = started.elapsed().as_secs_f64();
     assert!(ok, "{err}");
-    assert!(out.contains(&format!("prelabeled {n} items on openai:smol (1 server)")), "{out}\n{err}");
+    assert!(
+        out.contains(&format!("prelabeled {n} items on openai:smol (1 server)")),
+        "{out}\n{err}"
+    );
     assert_eq!(http_predictions(dir.path()).len(), n);
-    let lowered: Vec<&str> = err.lines().filter(|l| l.contains("requests in flight lowered to")).collect();
-    assert!(!lowered.is_empty(), "the limit never went down (did 8 queued requests take less than {timeout_s} s?):\n{err}");
-    assert!(err.contains(&format!("timed out after {timeout_s} s (raise `[backend] timeout_s`)")), "{err}");
+    let lowered: Vec<&str> =
+        err.lines().filter(|l| l.contains("requests in flight lowered to")).collect();
+    assert!(
+        !lowered.is_empty(),
+        "the limit never went down (did 8 queued requests take less than {timeout_s} s?):\n{err}"
+    );
+    assert!(
+        err.contains(&format!("timed out after {timeout_s} s (raise `[backend] timeout_s`)")),
+        "{err}"
+    );
     let retries = err.lines().filter(|l| l.contains("retrying in")).count();
-    let limits: Vec<&str> = lowered.iter().filter_map(|l| l.split("lowered to ").nth(1)?.split(' ').next()).collect();
+    let limits: Vec<&str> =
+        lowered.iter().filter_map(|l| l.split("lowered to ").nth(1)?.split(' ').next()).collect();
     eprintln!("{n} items ({} requests) in {took:.1} s: {:.3} items/s; {retries} retries; the limit dropped to {}", n * labels.len(), n as f64 / took, limits.join(", "));
 }
 
@@ -345,9 +456,13 @@ fn a_server_without_prompt_logprobs_gets_an_error_naming_what_to_use() {
     let server = Server::start(false);
     let (dir, _) = project_with(2, BackendConfig::default());
     let started = Instant::now();
-    let (ok, _, err) = hifi(dir.path(), &["prelabel", "--url", &server.url(), "--server-model", "smol"]);
+    let (ok, _, err) =
+        hifi(dir.path(), &["prelabel", "--url", &server.url(), "--server-model", "smol"]);
     assert!(!ok);
-    assert!(err.contains("logits_all") && err.contains("vLLM") && err.contains(&server.url()), "{err}");
+    assert!(
+        err.contains("logits_all") && err.contains("vLLM") && err.contains(&server.url()),
+        "{err}"
+    );
     // Refused at once, not retried as if the server were down.
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     let store = Store::open(dir.path()).unwrap();
@@ -357,13 +472,15 @@ fn a_server_without_prompt_logprobs_gets_an_error_naming_what_to_use() {
 #[test]
 fn backend_settings_are_checked_before_any_work() {
     let (dir, _) = project_with(2, BackendConfig::default());
-    let (ok, _, err) = hifi(dir.path(), &["prelabel", "--url", "ftp://x/v1", "--server-model", "m"]);
+    let (ok, _, err) =
+        hifi(dir.path(), &["prelabel", "--url", "ftp://x/v1", "--server-model", "m"]);
     assert!(!ok && err.contains("not an http:// or https:// URL"), "{err}");
     let (ok, _, err) = hifi(dir.path(), &["prelabel", "--url", "http://127.0.0.1:9/v1"]);
     assert!(!ok && err.contains("backend.model"), "{err}");
     // A URL that cannot be requested at all fails at once, not after the retries.
     let started = Instant::now();
-    let (ok, _, err) = hifi(dir.path(), &["prelabel", "--url", "http://exa mple/v1", "--server-model", "m"]);
+    let (ok, _, err) =
+        hifi(dir.path(), &["prelabel", "--url", "http://exa mple/v1", "--server-model", "m"]);
     assert!(!ok && err.contains("exa mple"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     let (ok, _, err) = hifi(dir.path(), &["embed", "--backend", "openai"]);

@@ -12,7 +12,8 @@ use hifi::config::Config;
 use hifi::io::export::SplitChoice;
 use hifi::io::import::{import_items, ImportOptions};
 use hifi::io::labels::{
-    detect_format, export_events, import_labels, EventExportOptions, EventFormat, LabelFormat, LabelImportOptions, LabelImportReport, LabelsError,
+    detect_format, export_events, import_labels, EventExportOptions, EventFormat, LabelFormat,
+    LabelImportOptions, LabelImportReport, LabelsError,
 };
 use hifi::progress::{CancelToken, Silent};
 use hifi::store::{Annotation, AnnotationKind, ModelRecord, Prediction, Store};
@@ -30,17 +31,41 @@ struct Ad {
 fn sample(n: usize) -> (tempfile::TempDir, Config, Store, Vec<Ad>) {
     let (dir, cfg, mut store) = project();
     let opts = ImportOptions { labels: cfg.label_names(), ..ImportOptions::default() };
-    import_items(&mut store, &repo().join("sample-data/ads.csv"), &opts, &mut Silent, &CancelToken::new()).unwrap();
-    let ads = store.items_page(0, n).unwrap().into_iter().map(|i| Ad { id: i.id, text: i.text, gold: i.gold.unwrap() }).collect();
+    import_items(
+        &mut store,
+        &repo().join("sample-data/ads.csv"),
+        &opts,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let ads = store
+        .items_page(0, n)
+        .unwrap()
+        .into_iter()
+        .map(|i| Ad { id: i.id, text: i.text, gold: i.gold.unwrap() })
+        .collect();
     (dir, cfg, store, ads)
 }
 
 fn opts(cfg: &Config, annotator: &str) -> LabelImportOptions {
-    LabelImportOptions { annotator: annotator.into(), format: None, id_field: None, label_field: None, labels: cfg.label_names(), skip_invalid: false, suggestion: None }
+    LabelImportOptions {
+        annotator: annotator.into(),
+        format: None,
+        id_field: None,
+        label_field: None,
+        labels: cfg.label_names(),
+        skip_invalid: false,
+        suggestion: None,
+    }
 }
 
 fn other(label: &str) -> &'static str {
-    if label == "clickbait" { "benign" } else { "clickbait" }
+    if label == "clickbait" {
+        "benign"
+    } else {
+        "clickbait"
+    }
 }
 
 fn jsonl(values: &[Value]) -> Vec<u8> {
@@ -48,11 +73,26 @@ fn jsonl(values: &[Value]) -> Vec<u8> {
 }
 
 /// Export every event as JSONL through the library and read it back.
-fn exported(store: &mut Store, cfg: &Config, dir: &Path, annotator: Option<&str>, split: SplitChoice) -> Vec<Value> {
+fn exported(
+    store: &mut Store,
+    cfg: &Config,
+    dir: &Path,
+    annotator: Option<&str>,
+    split: SplitChoice,
+) -> Vec<Value> {
     let out = dir.join("events.jsonl");
-    let o = EventExportOptions { format: EventFormat::Jsonl, annotator: annotator.map(str::to_string), split, write: hifi::io::export::WriteOptions { force: true, ..Default::default() } };
+    let o = EventExportOptions {
+        format: EventFormat::Jsonl,
+        annotator: annotator.map(str::to_string),
+        split,
+        write: hifi::io::export::WriteOptions { force: true, ..Default::default() },
+    };
     export_events(store, cfg, &o, &out).unwrap();
-    std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// The round trip's check: the annotator's labels in force, as exported, are the gold labels.
@@ -60,9 +100,12 @@ fn assert_round_trip(store: &mut Store, cfg: &Config, dir: &Path, who: &str, ads
     let got: BTreeMap<String, String> = exported(store, cfg, dir, Some(who), SplitChoice::All)
         .into_iter()
         .filter(|e| e["current"] == true && e["kind"] == "label")
-        .map(|e| (e["item_id"].as_str().unwrap().to_string(), e["label"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (e["item_id"].as_str().unwrap().to_string(), e["label"].as_str().unwrap().to_string())
+        })
         .collect();
-    let want: BTreeMap<String, String> = ads.iter().map(|a| (a.id.clone(), a.gold.clone())).collect();
+    let want: BTreeMap<String, String> =
+        ads.iter().map(|a| (a.id.clone(), a.gold.clone())).collect();
     assert_eq!(got, want);
 }
 
@@ -76,13 +119,25 @@ fn csv_round_trip_with_named_columns_and_notes() {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["ad_id", "verdict", "note"]).unwrap();
     for (i, a) in ads.iter().enumerate() {
-        w.write_record([a.id.as_str(), a.gold.as_str(), if i == 0 { "teases, \"hides\" the offer" } else { "" }]).unwrap();
+        w.write_record([
+            a.id.as_str(),
+            a.gold.as_str(),
+            if i == 0 { "teases, \"hides\" the offer" } else { "" },
+        ])
+        .unwrap();
     }
     w.write_record(["ad-0999", "", ""]).unwrap(); // not labeled yet: not an error
     let path = file(dir.path(), "reviewed.csv", &w.into_inner().unwrap());
-    let o = LabelImportOptions { id_field: Some("ad_id".into()), label_field: Some("verdict".into()), ..opts(&cfg, "ana") };
+    let o = LabelImportOptions {
+        id_field: Some("ad_id".into()),
+        label_field: Some("verdict".into()),
+        ..opts(&cfg, "ana")
+    };
     let rep = import(&mut store, &path, &o);
-    assert_eq!((rep.format, rep.detected, rep.imported, rep.not_labeled), (LabelFormat::Csv, true, 30, 1));
+    assert_eq!(
+        (rep.format, rep.detected, rep.imported, rep.not_labeled),
+        (LabelFormat::Csv, true, 30, 1)
+    );
     assert_round_trip(&mut store, &cfg, dir.path(), "ana", &ads);
     let first = &store.events().unwrap()[0];
     assert_eq!(first.note.as_deref(), Some("teases, \"hides\" the offer"));
@@ -111,7 +166,8 @@ fn jsonl_round_trip_and_reimport_is_idempotent() {
 #[test]
 fn prodigy_binary_choice_reject_and_ignore_round_trip() {
     let (dir, cfg, mut store, ads) = sample(40);
-    let options = json!([{"id": "opt_cb", "text": "Clickbait"}, {"id": "opt_bn", "text": "Benign"}]);
+    let options =
+        json!([{"id": "opt_cb", "text": "Clickbait"}, {"id": "opt_bn", "text": "Benign"}]);
     let mut lines: Vec<Value> = ads
         .iter()
         .enumerate()
@@ -129,7 +185,10 @@ fn prodigy_binary_choice_reject_and_ignore_round_trip() {
     lines.push(json!({"text": ads[0].text, "label": "CLICKBAIT", "answer": "ignore"}));
     let path = file(dir.path(), "db-out.jsonl", &jsonl(&lines));
     let rep = import(&mut store, &path, &opts(&cfg, "prodigy-team"));
-    assert_eq!((rep.format, rep.detected, rep.imported, rep.not_labeled), (LabelFormat::Prodigy, true, 40, 1));
+    assert_eq!(
+        (rep.format, rep.detected, rep.imported, rep.not_labeled),
+        (LabelFormat::Prodigy, true, 40, 1)
+    );
     assert_round_trip(&mut store, &cfg, dir.path(), "prodigy-team", &ads);
 }
 
@@ -157,7 +216,10 @@ fn label_studio_round_trip_keeps_textarea_notes() {
     let path = file(dir.path(), "project-3.json", &label_studio_export(&ads));
     let o = LabelImportOptions { id_field: Some("ad_id".into()), ..opts(&cfg, "bob") };
     let rep = import(&mut store, &path, &o);
-    assert_eq!((rep.format, rep.detected, rep.imported, rep.not_labeled), (LabelFormat::LabelStudio, true, 20, 2));
+    assert_eq!(
+        (rep.format, rep.detected, rep.imported, rep.not_labeled),
+        (LabelFormat::LabelStudio, true, 20, 2)
+    );
     assert_round_trip(&mut store, &cfg, dir.path(), "bob", &ads);
     assert_eq!(store.events().unwrap()[3].note.as_deref(), Some("note 3"));
 }
@@ -173,7 +235,12 @@ fn label_studio_problems_name_the_line_each_task_starts_on() {
     let path = file(dir.path(), "ls.json", text.as_bytes());
     let before = snapshot(&store);
     let err = import_labels(&mut store, &path, &opts(&cfg, "bob")).unwrap_err().to_string();
-    assert!(err.contains(&format!("ls.json:{line}: field `annotations[0].result`: unknown label \"spam\"")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "ls.json:{line}: field `annotations[0].result`: unknown label \"spam\""
+        )),
+        "{err}"
+    );
     assert_eq!(snapshot(&store), before);
 }
 
@@ -213,7 +280,11 @@ fn formats_are_detected_from_the_content() {
     let cases: &[(&str, &[u8], LabelFormat)] = &[
         ("a.txt", b"id,label\nx,benign\n", LabelFormat::Csv),
         ("b.json", b"\n\n{\"id\": \"x\", \"label\": \"benign\"}\n", LabelFormat::Jsonl),
-        ("c.jsonl", b"{\"text\": \"t\", \"answer\": \"accept\", \"label\": \"X\"}\n", LabelFormat::Prodigy),
+        (
+            "c.jsonl",
+            b"{\"text\": \"t\", \"answer\": \"accept\", \"label\": \"X\"}\n",
+            LabelFormat::Prodigy,
+        ),
         ("d.json", b"\xef\xbb\xbf  [\n  {\"data\": {}}]", LabelFormat::LabelStudio),
         ("e.jsonl", b"{\"data\": {}, \"annotations\": []}\n", LabelFormat::LabelStudio),
         ("f.jsonl", b"{\"fields\": {\"text\": \"t\"}, \"responses\": {}}\n", LabelFormat::Argilla),
@@ -230,7 +301,14 @@ fn formats_are_detected_from_the_content() {
 fn each_error_leaves_the_store_unchanged() {
     let (dir, cfg, mut store, ads) = sample(3);
     let dup = "id,text\nsame-1,Exactly the same words\nsame-2,Exactly the same words\n";
-    import_items(&mut store, &file(dir.path(), "dup.csv", dup.as_bytes()), &ImportOptions::default(), &mut Silent, &CancelToken::new()).unwrap();
+    import_items(
+        &mut store,
+        &file(dir.path(), "dup.csv", dup.as_bytes()),
+        &ImportOptions::default(),
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     let (a, b) = (&ads[0].id, &ads[1].id);
     let cases: Vec<(&str, String, Option<LabelFormat>, Vec<&str>)> = vec![
         ("unknown-item.csv", format!("id,label\n{a},benign\nnope,benign\n"), None, vec!["unknown-item.csv:3: field `id`: unknown item: no item with id \"nope\""]),
@@ -266,10 +344,23 @@ fn each_error_leaves_the_store_unchanged() {
         assert_eq!(snapshot(&store), before, "{name}");
     }
     // Options that do not fit are refused before anything is read.
-    let o = LabelImportOptions { format: Some(LabelFormat::Prodigy), label_field: Some("x".into()), ..opts(&cfg, "ana") };
-    assert!(matches!(import_labels(&mut store, &dir.path().join("dup.csv"), &o), Err(LabelsError::Invalid(_))));
-    assert!(matches!(import_labels(&mut store, &dir.path().join("dup.csv"), &opts(&cfg, " ")), Err(LabelsError::Invalid(_))));
-    assert!(matches!(import_labels(&mut store, &dir.path().join("missing.csv"), &opts(&cfg, "ana")), Err(LabelsError::Io { .. })));
+    let o = LabelImportOptions {
+        format: Some(LabelFormat::Prodigy),
+        label_field: Some("x".into()),
+        ..opts(&cfg, "ana")
+    };
+    assert!(matches!(
+        import_labels(&mut store, &dir.path().join("dup.csv"), &o),
+        Err(LabelsError::Invalid(_))
+    ));
+    assert!(matches!(
+        import_labels(&mut store, &dir.path().join("dup.csv"), &opts(&cfg, " ")),
+        Err(LabelsError::Invalid(_))
+    ));
+    assert!(matches!(
+        import_labels(&mut store, &dir.path().join("missing.csv"), &opts(&cfg, "ana")),
+        Err(LabelsError::Io { .. })
+    ));
     assert_eq!(snapshot(&store), before);
 }
 
@@ -287,7 +378,12 @@ fn skip_invalid_imports_the_rest_and_lists_the_lines_left_out() {
     for l in ["mixed.csv:3:", "mixed.csv:5:", "mixed.csv:6:", "mixed.csv:7:", "mixed.csv:8:"] {
         assert!(listed.contains(l), "{listed}");
     }
-    let labeled: Vec<String> = store.current_labels().unwrap().into_iter().map(|(k, _, _)| store.item(k).unwrap().unwrap().id).collect();
+    let labeled: Vec<String> = store
+        .current_labels()
+        .unwrap()
+        .into_iter()
+        .map(|(k, _, _)| store.item(k).unwrap().unwrap().id)
+        .collect();
     assert_eq!(labeled, vec![a, b, e]);
 }
 
@@ -295,7 +391,11 @@ fn skip_invalid_imports_the_rest_and_lists_the_lines_left_out() {
 fn label_studio_scanner_survives_hostile_files() {
     let (dir, cfg, mut store, ads) = sample(1);
     let id = &ads[0].id;
-    let task = |label: &str| format!(r#"{{"data": {{"id": "{id}", "text": "a ] }} \" [ {{ \\"}}, "annotations": [{{"result": [{{"type": "choices", "value": {{"choices": ["{label}"]}}}}]}}]}}"#);
+    let task = |label: &str| {
+        format!(
+            r#"{{"data": {{"id": "{id}", "text": "a ] }} \" [ {{ \\"}}, "annotations": [{{"result": [{{"type": "choices", "value": {{"choices": ["{label}"]}}}}]}}]}}"#
+        )
+    };
     let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
         ("empty.json", b"".to_vec(), vec!["empty.json:1: the file is empty"]),
         ("scalar.json", format!("[\n{},\n42,\n\"x\"]", task("benign")).into_bytes(), vec!["scalar.json:3: expected a task (a JSON object), found a number", "scalar.json:4: expected a task (a JSON object), found a string"]),
@@ -320,37 +420,79 @@ fn label_studio_scanner_survives_hostile_files() {
     }
     // The tricky-but-valid task (brackets and escaped quotes in a string) imports, also as a
     // bare stream of tasks without the array.
-    let path = file(dir.path(), "stream.json", format!("{}\n{}\n", task("benign"), task("benign")).as_bytes());
-    let rep = import(&mut store, &path, &LabelImportOptions { format: Some(LabelFormat::LabelStudio), ..opts(&cfg, "bob") });
+    let path = file(
+        dir.path(),
+        "stream.json",
+        format!("{}\n{}\n", task("benign"), task("benign")).as_bytes(),
+    );
+    let rep = import(
+        &mut store,
+        &path,
+        &LabelImportOptions { format: Some(LabelFormat::LabelStudio), ..opts(&cfg, "bob") },
+    );
     assert_eq!((rep.imported, rep.duplicates), (1, 1));
 }
 
 #[test]
 fn export_carries_annotator_time_split_prediction_and_round() {
     let (dir, cfg, mut store, ads) = sample(3);
-    let keys: Vec<i64> = ads.iter().map(|a| store.item_by_id(&a.id).unwrap().unwrap().key).collect();
+    let keys: Vec<i64> =
+        ads.iter().map(|a| store.item_by_id(&a.id).unwrap().unwrap().key).collect();
     let labels = cfg.label_names();
-    let rec = ModelRecord { id: 0, fingerprint: "fp-1".into(), kind: "llm".into(), model_path: Some("m.gguf".into()), model_sha256: None, adapter_path: None, adapter_sha256: None, prompt_sha256: None, labels: labels.clone(), few_shot: None };
+    let rec = ModelRecord {
+        id: 0,
+        fingerprint: "fp-1".into(),
+        kind: "llm".into(),
+        model_path: Some("m.gguf".into()),
+        model_sha256: None,
+        adapter_path: None,
+        adapter_sha256: None,
+        prompt_sha256: None,
+        labels: labels.clone(),
+        few_shot: None,
+    };
     let model = store.register_model(&rec).unwrap();
-    let preds: Vec<Prediction> = keys.iter().map(|&k| Prediction { item: k, probs: vec![0.8, 0.2], truncated: false }).collect();
+    let preds: Vec<Prediction> = keys
+        .iter()
+        .map(|&k| Prediction { item: k, probs: vec![0.8, 0.2], truncated: false })
+        .collect();
     store.put_predictions(model, &labels, &preds).unwrap();
     store.start_round("zero-shot", None).unwrap();
-    let ann = |item, who: &str, kind, label: Option<&str>, note: Option<&str>| Annotation { item, annotator: who.into(), kind, label: label.map(str::to_string), note: note.map(str::to_string), suggestion: None };
-    store.annotate(&ann(keys[0], "ana", AnnotationKind::Label, Some("clickbait"), Some("hides it"))).unwrap();
+    let ann = |item, who: &str, kind, label: Option<&str>, note: Option<&str>| Annotation {
+        item,
+        annotator: who.into(),
+        kind,
+        label: label.map(str::to_string),
+        note: note.map(str::to_string),
+        suggestion: None,
+    };
+    store
+        .annotate(&ann(keys[0], "ana", AnnotationKind::Label, Some("clickbait"), Some("hides it")))
+        .unwrap();
     store.annotate(&ann(keys[1], "ana", AnnotationKind::Label, Some("benign"), None)).unwrap();
     store.undo("ana").unwrap();
     store.annotate(&ann(keys[0], "bob", AnnotationKind::Label, Some("benign"), None)).unwrap();
     store.annotate(&ann(keys[2], "bob", AnnotationKind::Skip, None, None)).unwrap();
-    store.annotate(&ann(keys[2], "bob", AnnotationKind::Flag, Some("clickbait"), Some("unsure"))).unwrap();
-    store.annotate(&ann(keys[0], "lead", AnnotationKind::Resolve, Some("clickbait"), None)).unwrap();
+    store
+        .annotate(&ann(keys[2], "bob", AnnotationKind::Flag, Some("clickbait"), Some("unsure")))
+        .unwrap();
+    store
+        .annotate(&ann(keys[0], "lead", AnnotationKind::Resolve, Some("clickbait"), None))
+        .unwrap();
 
     let all = exported(&mut store, &cfg, dir.path(), None, SplitChoice::All);
     let kinds: Vec<&str> = all.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["label", "label", "undo", "label", "skip", "flag", "resolve"]);
     let split0 = store.split_of(keys[0]).unwrap().expect("the resolved item has a split").as_str();
     let e = &all[0];
-    assert_eq!((e["item_id"].as_str(), e["annotator"].as_str(), e["note"].as_str()), (Some(ads[0].id.as_str()), Some("ana"), Some("hides it")));
-    assert_eq!((e["split"].as_str(), e["round"].as_i64(), e["current"].as_bool()), (Some(split0), Some(1), Some(true)));
+    assert_eq!(
+        (e["item_id"].as_str(), e["annotator"].as_str(), e["note"].as_str()),
+        (Some(ads[0].id.as_str()), Some("ana"), Some("hides it"))
+    );
+    assert_eq!(
+        (e["split"].as_str(), e["round"].as_i64(), e["current"].as_bool()),
+        (Some(split0), Some(1), Some(true))
+    );
     assert_eq!(e["prediction"]["label"], "clickbait");
     assert_eq!(e["prediction"]["model"], "fp-1");
     assert_eq!(e["prediction"]["probs"], json!([0.8, 0.2]));
@@ -358,23 +500,38 @@ fn export_carries_annotator_time_split_prediction_and_round() {
     assert_eq!((all[1]["current"].as_bool(), all[1]["split"].as_str()), (Some(false), None)); // undone, never split
     assert_eq!(all[2]["supersedes"], all[1]["event"]);
     // Decisions carry round and prediction; an undo only points at what it undoes.
-    assert!(all.iter().filter(|e| e["kind"] != "undo").all(|e| e["round"] == 1 && e["prediction"]["label"] == "clickbait"));
+    assert!(all
+        .iter()
+        .filter(|e| e["kind"] != "undo")
+        .all(|e| e["round"] == 1 && e["prediction"]["label"] == "clickbait"));
 
     let ana = exported(&mut store, &cfg, dir.path(), Some("ana"), SplitChoice::All);
     assert!(ana.len() == 3 && ana.iter().all(|e| e["annotator"] == "ana"));
-    let (want, not) = if split0 == "eval" { (SplitChoice::Eval, SplitChoice::Train) } else { (SplitChoice::Train, SplitChoice::Eval) };
+    let (want, not) = if split0 == "eval" {
+        (SplitChoice::Eval, SplitChoice::Train)
+    } else {
+        (SplitChoice::Train, SplitChoice::Eval)
+    };
     assert_eq!(exported(&mut store, &cfg, dir.path(), None, want).len(), 3); // ana, bob and lead on item 0
     assert!(exported(&mut store, &cfg, dir.path(), None, not).is_empty());
 
     let out = dir.path().join("events.csv");
-    let o = EventExportOptions { format: EventFormat::Csv, annotator: None, split: SplitChoice::All, write: Default::default() };
+    let o = EventExportOptions {
+        format: EventFormat::Csv,
+        annotator: None,
+        split: SplitChoice::All,
+        write: Default::default(),
+    };
     let rep = export_events(&mut store, &cfg, &o, &out).unwrap();
     assert_eq!((rep.events, rep.items), (7, 3));
     let mut r = csv::Reader::from_path(&out).unwrap();
     assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), hifi::io::labels::CSV_COLUMNS);
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 7);
-    assert_eq!((&rows[0][2], &rows[0][3], &rows[0][7], &rows[0][8], &rows[0][11]), ("ana", "label", split0, "1", "clickbait"));
+    assert_eq!(
+        (&rows[0][2], &rows[0][3], &rows[0][7], &rows[0][8], &rows[0][11]),
+        ("ana", "label", split0, "1", "clickbait")
+    );
     assert!(rows[0][12].contains("\"probs\":[0.8,0.2]"));
 }
 
@@ -386,15 +543,46 @@ fn cli_import_export_and_refusal() {
     drop(store);
     let good = format!("id,label\n{},{}\n{},{}\n", ads[0].id, ads[0].gold, ads[1].id, ads[1].gold);
     let path = file(dir.path(), "good.csv", good.as_bytes());
-    let (ok, out, err) = hifi(dir.path(), &["labels", "import", path.to_str().unwrap(), "--annotator", "ana"]);
-    assert!(ok && out.contains("format: csv (detected") && out.contains("imported 2 labels by ana"), "{out}{err}");
-    let bad = file(dir.path(), "bad.csv", format!("id,label\n{},spam\n{},benign\n", ads[2].id, ads[2].id).as_bytes());
-    let (ok, _, err) = hifi(dir.path(), &["labels", "import", bad.to_str().unwrap(), "--annotator", "ana"]);
-    assert!(!ok && err.contains("bad.csv:2: field `label`: unknown label") && err.contains("--skip-invalid"), "{err}");
-    let (ok, out, err) = hifi(dir.path(), &["labels", "import", bad.to_str().unwrap(), "--annotator", "ana", "--skip-invalid"]);
-    assert!(ok && out.contains("imported 1 labels") && out.contains("skipped 1 lines with problems: 2"), "{out}{err}");
+    let (ok, out, err) =
+        hifi(dir.path(), &["labels", "import", path.to_str().unwrap(), "--annotator", "ana"]);
+    assert!(
+        ok && out.contains("format: csv (detected") && out.contains("imported 2 labels by ana"),
+        "{out}{err}"
+    );
+    let bad = file(
+        dir.path(),
+        "bad.csv",
+        format!("id,label\n{},spam\n{},benign\n", ads[2].id, ads[2].id).as_bytes(),
+    );
+    let (ok, _, err) =
+        hifi(dir.path(), &["labels", "import", bad.to_str().unwrap(), "--annotator", "ana"]);
+    assert!(
+        !ok && err.contains("bad.csv:2: field `label`: unknown label")
+            && err.contains("--skip-invalid"),
+        "{err}"
+    );
+    let (ok, out, err) = hifi(
+        dir.path(),
+        &["labels", "import", bad.to_str().unwrap(), "--annotator", "ana", "--skip-invalid"],
+    );
+    assert!(
+        ok && out.contains("imported 1 labels") && out.contains("skipped 1 lines with problems: 2"),
+        "{out}{err}"
+    );
     let audit = dir.path().join("audit.csv");
-    let (ok, out, err) = hifi(dir.path(), &["labels", "export", "--format", "csv", "--annotator", "ana", "-o", audit.to_str().unwrap()]);
+    let (ok, out, err) = hifi(
+        dir.path(),
+        &[
+            "labels",
+            "export",
+            "--format",
+            "csv",
+            "--annotator",
+            "ana",
+            "-o",
+            audit.to_str().unwrap(),
+        ],
+    );
     assert!(ok && out.contains("wrote 3 events on 3 items"), "{out}{err}");
     assert_eq!(csv::Reader::from_path(&audit).unwrap().records().count(), 3);
     let (ok, out, _) = hifi(dir.path(), &["labels", "import", "--help"]);

@@ -15,7 +15,9 @@ use common::*;
 use hifi::llm::score::{KvCache, LabelScorer, ScorerSpec};
 use hifi::llm::{context_params, Engine, EngineOptions};
 use hifi::progress::{CancelToken, Silent};
-use hifi::train::{self, BaseModel, Example, Lora, LoraParams, Target, TrainEvent, TrainJob, TrainerCommand};
+use hifi::train::{
+    self, BaseModel, Example, Lora, LoraParams, Target, TrainEvent, TrainJob, TrainerCommand,
+};
 use llama_cpp_2::llama_batch::LlamaBatch;
 
 fn engine(path: &Path) -> Engine {
@@ -41,7 +43,8 @@ fn prompt(e: &Engine) -> Prompt {
     let system = hifi::llm::prompt::system_message(&cfg, &[]);
     let user = hifi::llm::prompt::user_message(&cfg, hifi::llm::prompt::TEXT_SLOT);
     let (prefix_text, suffix_text) = e.prompt_parts(&system, &user).unwrap();
-    let tokens = train::PromptTokens::new(e, &prefix_text, &suffix_text, &cfg.label_names()).unwrap();
+    let tokens =
+        train::PromptTokens::new(e, &prefix_text, &suffix_text, &cfg.label_names()).unwrap();
     Prompt { prefix_text, suffix_text, prefix: tokens.prefix.clone(), tokens }
 }
 
@@ -54,7 +57,14 @@ fn llama_choice(e: &Engine, p: &Prompt, texts: &[&str]) -> Vec<usize> {
     let labels = config().label_names();
     let mut s = LabelScorer::new(
         e,
-        &ScorerSpec { prefix: &p.prefix_text, suffix: &p.suffix_text, labels: &labels, max_item_tokens: 256, batch_items: 4, kv: KvCache::Shared },
+        &ScorerSpec {
+            prefix: &p.prefix_text,
+            suffix: &p.suffix_text,
+            labels: &labels,
+            max_item_tokens: 256,
+            batch_items: 4,
+            kv: KvCache::Shared,
+        },
     )
     .unwrap();
     s.score_batch(texts)
@@ -65,11 +75,23 @@ fn llama_choice(e: &Engine, p: &Prompt, texts: &[&str]) -> Vec<usize> {
 }
 
 fn quick(steps_epochs: usize, lr: f64) -> LoraParams {
-    LoraParams { rank: 4, alpha: 8.0, lr, epochs: steps_epochs, batch: 3, max_len: 256, seed: 7, ..LoraParams::default() }
+    LoraParams {
+        rank: 4,
+        alpha: 8.0,
+        lr,
+        epochs: steps_epochs,
+        batch: 3,
+        max_len: 256,
+        seed: 7,
+        ..LoraParams::default()
+    }
 }
 
 fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    a.iter().zip(b).flat_map(|(x, y)| x.iter().zip(y).map(|(u, v)| (u - v).abs())).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(u, v)| (u - v).abs()))
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -103,7 +125,11 @@ fn prefix_sharing_and_padding_give_the_same_logits_as_one_plain_sequence() {
         sum += f64::from(l.to_scalar::<f32>().unwrap()) * k as f64;
     }
     let together = f64::from(together.to_scalar::<f32>().unwrap());
-    assert!((together - sum / n as f64).abs() < 1e-4, "batched loss {together} vs per-item {}", sum / n as f64);
+    assert!(
+        (together - sum / n as f64).abs() < 1e-4,
+        "batched loss {together} vs per-item {}",
+        sum / n as f64
+    );
 }
 
 #[test]
@@ -112,7 +138,8 @@ fn checkpointed_gradients_equal_the_full_backward() {
     let e = engine(&m);
     let p = prompt(&e);
     let base = BaseModel::load(&m).unwrap();
-    let ex: Vec<Example> = TEXTS.iter().take(2).enumerate().map(|(i, t)| example(&e, &p, t, i)).collect();
+    let ex: Vec<Example> =
+        TEXTS.iter().take(2).enumerate().map(|(i, t)| example(&e, &p, t, i)).collect();
     let refs: Vec<&Example> = ex.iter().collect();
     let lora = Lora::init(&base.cfg, 4, 8.0, &Target::ALL, 5, base.device()).unwrap();
     for pair in lora.pairs.values() {
@@ -127,7 +154,8 @@ fn checkpointed_gradients_equal_the_full_backward() {
             let a = g_full.get(v.as_tensor()).expect("full grad");
             let b = g_ckpt.get(v.as_tensor()).expect("checkpointed grad");
             let scale = a.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1e-6);
-            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() / scale;
+            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+                / scale;
             worst = worst.max(d);
         }
     }
@@ -140,8 +168,18 @@ fn one_step_moves_every_lora_b_and_the_adapter_loads_while_broken_ones_are_refus
     let e = engine(&m);
     let p = prompt(&e);
     let base = BaseModel::load(&m).unwrap();
-    let ex: Vec<Example> = TEXTS.iter().enumerate().map(|(i, t)| example(&e, &p, t, i % 2)).collect();
-    let out = train::train(&base, &p.prefix, &ex, &quick(1, 1e-3), None, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let ex: Vec<Example> =
+        TEXTS.iter().enumerate().map(|(i, t)| example(&e, &p, t, i % 2)).collect();
+    let out = train::train(
+        &base,
+        &p.prefix,
+        &ex,
+        &quick(1, 1e-3),
+        None,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     assert_eq!(out.steps.len(), 1);
     assert!(out.steps[0].loss.is_finite() && out.steps[0].grad_norm > 0.0);
     // Every B started at zero; a op without backward anywhere would leave some at zero.
@@ -160,28 +198,51 @@ fn one_step_moves_every_lora_b_and_the_adapter_loads_while_broken_ones_are_refus
     assert_eq!(back.rank, 4);
     assert_eq!(back.alpha, 8.0);
     for (k, pair) in &out.lora.pairs {
-        let d = (pair.b.as_tensor() - back.pairs[k].b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let d = (pair.b.as_tensor() - back.pairs[k].b.as_tensor())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert_eq!(d, 0.0);
     }
     // Negative controls: B transposed, and another architecture.
     let transposed = dir.path().join("transposed.gguf");
-    rewrite(&good, &transposed, |name, t| if name.ends_with(".lora_b") { t.t().unwrap().contiguous().unwrap() } else { t }, None);
+    rewrite(
+        &good,
+        &transposed,
+        |name, t| if name.ends_with(".lora_b") { t.t().unwrap().contiguous().unwrap() } else { t },
+        None,
+    );
     let mut e3 = engine(&m);
-    let err = e3.set_adapter(&transposed).expect_err("a transposed lora_b must be refused").to_string();
+    let err =
+        e3.set_adapter(&transposed).expect_err("a transposed lora_b must be refused").to_string();
     assert!(err.contains("refused the adapter"), "{err}");
     let wrong_arch = dir.path().join("qwen.gguf");
     rewrite(&good, &wrong_arch, |_, t| t, Some("qwen2"));
-    let err = e3.set_adapter(&wrong_arch).expect_err("another architecture must be refused").to_string();
+    let err =
+        e3.set_adapter(&wrong_arch).expect_err("another architecture must be refused").to_string();
     assert!(err.contains("architecture \"qwen2\""), "{err}");
-    let err = Lora::read(&wrong_arch, &base.cfg, base.device()).err().expect("the trainer refuses it too").to_string();
+    let err = Lora::read(&wrong_arch, &base.cfg, base.device())
+        .err()
+        .expect("the trainer refuses it too")
+        .to_string();
     assert!(err.contains("qwen2"), "{err}");
 }
 
 /// Copy a GGUF, mapping its tensors (dequantized) and optionally its architecture.
-fn rewrite(src: &Path, dst: &Path, map: impl Fn(&str, candle_core::Tensor) -> candle_core::Tensor, arch: Option<&str>) {
+fn rewrite(
+    src: &Path,
+    dst: &Path,
+    map: impl Fn(&str, candle_core::Tensor) -> candle_core::Tensor,
+    arch: Option<&str>,
+) {
     let mut f = std::io::BufReader::new(std::fs::File::open(src).unwrap());
     let c = Content::read(&mut f).unwrap();
-    let mut md: Vec<(String, Value)> = c.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut md: Vec<(String, Value)> =
+        c.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     md.retain(|(k, _)| k != "general.alignment");
     if let Some(a) = arch {
         for (k, v) in &mut md {
@@ -215,7 +276,16 @@ fn overfitting_three_examples_flips_llama_cpps_label_choice() {
     let target: Vec<usize> = before.iter().map(|&c| 1 - c).collect();
     let ex: Vec<Example> = TEXTS.iter().zip(&target).map(|(t, &l)| example(&e, &p, t, l)).collect();
     let base = BaseModel::load(&m).unwrap();
-    let out = train::train(&base, &p.prefix, &ex, &quick(6, 5e-3), None, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let out = train::train(
+        &base,
+        &p.prefix,
+        &ex,
+        &quick(6, 5e-3),
+        None,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     let first = out.steps.first().unwrap().loss;
     let last = out.steps.last().unwrap().loss;
     eprintln!("overfitting 3 examples: loss {first:.3} → {last:.3} in {} steps", out.steps.len());
@@ -239,8 +309,18 @@ fn candle_and_llama_cpp_agree_on_an_f32_base_with_the_adapter() {
     let e = engine(&f32_base);
     let p = prompt(&e);
     let base = BaseModel::load(&f32_base).unwrap();
-    let ex: Vec<Example> = TEXTS.iter().enumerate().map(|(i, t)| example(&e, &p, t, i % 2)).collect();
-    let out = train::train(&base, &p.prefix, &ex, &quick(3, 5e-3), None, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let ex: Vec<Example> =
+        TEXTS.iter().enumerate().map(|(i, t)| example(&e, &p, t, i % 2)).collect();
+    let out = train::train(
+        &base,
+        &p.prefix,
+        &ex,
+        &quick(3, 5e-3),
+        None,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     let adapter = dir.path().join("a.gguf");
     out.lora.write(&adapter).unwrap();
     let mut adapted = engine(&f32_base);
@@ -252,11 +332,23 @@ fn candle_and_llama_cpp_agree_on_an_f32_base_with_the_adapter() {
     let d = max_abs_diff(&ours, &theirs);
     let effect = max_abs_diff(&ours, &plain);
     eprintln!("candle vs llama.cpp (F32 base + adapter): max |Δ logit| {d:.4}; the adapter moves logits by up to {effect:.3}");
-    assert!(effect > 0.2, "the adapter barely changes the logits ({effect}): the comparison would prove nothing");
-    assert!(d < 5e-2, "candle vs llama.cpp max |Δ logit| = {d} (the adapter moves them by {effect})");
+    assert!(
+        effect > 0.2,
+        "the adapter barely changes the logits ({effect}): the comparison would prove nothing"
+    );
+    assert!(
+        d < 5e-2,
+        "candle vs llama.cpp max |Δ logit| = {d} (the adapter moves them by {effect})"
+    );
     let argmax = |r: &Vec<f32>| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
     let same = ours.iter().zip(&theirs).filter(|(a, b)| argmax(a) == argmax(b)).count();
-    assert_eq!(same, ours.len(), "argmax differs at {} of {} positions", ours.len() - same, ours.len());
+    assert_eq!(
+        same,
+        ours.len(),
+        "argmax differs at {} of {} positions",
+        ours.len() - same,
+        ours.len()
+    );
 }
 
 fn llama_logits(e: &Engine, prefix: &[u32], item: &[u32]) -> Vec<Vec<f32>> {
@@ -279,7 +371,19 @@ fn unsupported_and_corrupt_bases_are_clear_errors() {
     let mut f = std::io::BufReader::new(std::fs::File::open(&m).unwrap());
     let c = Content::read(&mut f).unwrap();
     let arch = Value::String("gpt2".into());
-    let md: Vec<(&str, &Value)> = c.metadata.iter().map(|(k, v)| if k == "general.architecture" { (k.as_str(), &arch) } else { (k.as_str(), v) }).collect();
+    let md: Vec<(&str, &Value)> = c
+        .metadata
+        .iter()
+        .map(
+            |(k, v)| {
+                if k == "general.architecture" {
+                    (k.as_str(), &arch)
+                } else {
+                    (k.as_str(), v)
+                }
+            },
+        )
+        .collect();
     gguf_file::write(&mut std::fs::File::create(&gpt2).unwrap(), &md, &[]).unwrap();
     let err = BaseModel::load(&gpt2).err().expect("gpt2 is refused").to_string();
     assert!(err.contains("\"gpt2\"") && err.contains("--trainer external"), "{err}");
@@ -294,7 +398,17 @@ fn unsupported_and_corrupt_bases_are_clear_errors() {
 fn labeled_project(n: usize) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("p");
-    let (ok, _, err) = hifi(dir.path(), &["init", proj.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "Decide whether an online ad is clickbait."]);
+    let (ok, _, err) = hifi(
+        dir.path(),
+        &[
+            "init",
+            proj.to_str().unwrap(),
+            "--labels",
+            "clickbait,benign",
+            "--task",
+            "Decide whether an online ad is clickbait.",
+        ],
+    );
     assert!(ok, "{err}");
     let csv = std::fs::read_to_string(repo().join("sample-data/ads.csv")).unwrap();
     let mut rdr = csv::Reader::from_reader(csv.as_bytes());
@@ -331,13 +445,19 @@ fn hifi_train_writes_an_adapter_and_manifest_through_the_child_process() {
     // hifi.toml's [train] section sets the defaults; flags override them.
     let toml = std::fs::read_to_string(proj.join("hifi.toml")).unwrap();
     assert!(toml.contains("\nrank = 8\n"), "{toml}");
-    std::fs::write(proj.join("hifi.toml"), toml.replace("\nrank = 8\n", "\nrank = 4\n").replace("\nepochs = 2\n", "\nepochs = 3\n")).unwrap();
+    std::fs::write(
+        proj.join("hifi.toml"),
+        toml.replace("\nrank = 8\n", "\nrank = 4\n").replace("\nepochs = 2\n", "\nepochs = 3\n"),
+    )
+    .unwrap();
     let (ok, out, err) = hifi(&proj, &["train", "--epochs", "1", "--json"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let adapter = PathBuf::from(v["adapter"].as_str().unwrap());
     assert!(adapter.starts_with(&proj) && adapter.is_file());
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(adapter.with_extension("json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(adapter.with_extension("json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["architecture"], "llama");
     assert_eq!(manifest["rank"], 4);
     assert_eq!(manifest["base_sha256"].as_str().unwrap().len(), 64);
@@ -357,7 +477,10 @@ fn a_lora_round_trains_hot_loads_prelabels_again_and_is_scored() {
     let (_dir, proj) = labeled_project(24);
     let (ok, _, err) = hifi(&proj, &["prelabel"]);
     assert!(ok, "{err}");
-    let (ok, out, err) = hifi(&proj, &["round", "--trainer", "lora", "--epochs", "1", "--rank", "4", "--no-mine", "--json"]);
+    let (ok, out, err) = hifi(
+        &proj,
+        &["round", "--trainer", "lora", "--epochs", "1", "--rank", "4", "--no-mine", "--json"],
+    );
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["trainer"], "lora");
@@ -365,9 +488,14 @@ fn a_lora_round_trains_hot_loads_prelabels_again_and_is_scored() {
     assert!(v["baseline_round"].is_number(), "the zero-shot baseline comes first");
     let adapter = PathBuf::from(v["adapter"]["adapter"].as_str().unwrap());
     assert!(adapter.ends_with(format!("adapters/round-{}/adapter.gguf", v["round"])));
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(adapter.with_extension("json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(adapter.with_extension("json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["round"], v["round"]);
-    assert!(manifest["scores"]["eval_size"].as_u64().unwrap() > 0, "the manifest carries the round's scores");
+    assert!(
+        manifest["scores"]["eval_size"].as_u64().unwrap() > 0,
+        "the manifest carries the round's scores"
+    );
     let store = hifi::store::Store::open(&proj).unwrap();
     let model = store.model(v["model"].as_i64().unwrap()).unwrap().unwrap();
     assert_eq!(model.adapter_path.as_deref(), Some(adapter.to_str().unwrap()));
@@ -377,7 +505,18 @@ fn a_lora_round_trains_hot_loads_prelabels_again_and_is_scored() {
     // A round with that adapter and no training: its predictions are already there, so the
     // round only scores them (what finishing an interrupted round does); its folder is untouched.
     let before = std::fs::read(adapter.with_extension("json")).unwrap();
-    let (ok, out, err) = hifi(&proj, &["round", "--trainer", "lora", "--adapter", adapter.to_str().unwrap(), "--no-mine", "--json"]);
+    let (ok, out, err) = hifi(
+        &proj,
+        &[
+            "round",
+            "--trainer",
+            "lora",
+            "--adapter",
+            adapter.to_str().unwrap(),
+            "--no-mine",
+            "--json",
+        ],
+    );
     assert!(ok, "{err}");
     let v3: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v3["model"], v["model"], "the same adapter's predictions are reused");
@@ -426,19 +565,38 @@ fn cancel_kills_the_trainer_and_leaves_no_adapter_and_failures_say_why() {
     let cancel = CancelToken::new();
     let mut sink = CancelOnStep(cancel.clone(), 0);
     let t0 = std::time::Instant::now();
-    let err = train::job::run_job(&job, &dir.path().join("job.json"), &exe, &mut sink, &cancel).expect_err("cancelled");
+    let err = train::job::run_job(&job, &dir.path().join("job.json"), &exe, &mut sink, &cancel)
+        .expect_err("cancelled");
     assert!(matches!(err, train::TrainError::Cancelled), "{err}");
     assert_eq!(sink.1, 1);
     assert!(t0.elapsed().as_secs() < 120, "the 200-step job was not stopped");
     assert!(!job.output.exists() && !job.output.with_extension("gguf.part").exists());
     // A failing external trainer: its stderr is in the error.
     let ext = TrainerCommand::External("echo 'CUDA out of memory' >&2; exit 3 # {out}".into());
-    let err = train::job::run_job(&job, &dir.path().join("job.json"), &ext, &mut Silent, &CancelToken::new()).err().unwrap().to_string();
+    let err = train::job::run_job(
+        &job,
+        &dir.path().join("job.json"),
+        &ext,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("status 3") && err.contains("CUDA out of memory"), "{err}");
     // A job with token ids outside the vocabulary: the worker says so.
     let mut bad = job.clone();
     bad.examples[0].tokens[0] = 10_000_000;
-    let err = train::job::run_job(&bad, &dir.path().join("bad.json"), &exe, &mut Silent, &CancelToken::new()).err().unwrap().to_string();
+    let err = train::job::run_job(
+        &bad,
+        &dir.path().join("bad.json"),
+        &exe,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("outside the base model's vocabulary"), "{err}");
 }
 
@@ -481,14 +639,23 @@ fn an_external_trainer_gets_the_job_file_and_its_progress_lines_are_read() {
         "grep -q '\"version\":1' {{job}} && echo 'loading…' && echo '{step}' && cp '{}' {{out}}",
         made.display()
     );
-    let out = train::job::run_job(&job, &dir.path().join("job.json"), &TrainerCommand::External(cmd), &mut Silent, &CancelToken::new()).unwrap();
+    let out = train::job::run_job(
+        &job,
+        &dir.path().join("job.json"),
+        &TrainerCommand::External(cmd),
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!(out.steps.len(), 1);
     assert_eq!(out.steps[0].loss, 0.25);
     assert!(job.output.is_file());
     let mut e2 = engine(&m);
     e2.set_adapter(&job.output).unwrap();
     // The job file is plain JSON with the documented fields.
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("job.json")).unwrap()).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("job.json")).unwrap())
+            .unwrap();
     for k in ["version", "base_model", "output", "params", "prefix", "examples", "records"] {
         assert!(j.get(k).is_some(), "job file lacks {k}");
     }

@@ -23,7 +23,8 @@ fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) 
     std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    rx.recv_timeout(Duration::from_secs(secs)).unwrap_or_else(|_| panic!("did not return within {secs} s"))
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("did not return within {secs} s"))
 }
 
 fn command(c: &str, timeout_secs: u64) -> Reward {
@@ -32,7 +33,8 @@ fn command(c: &str, timeout_secs: u64) -> Reward {
 
 /// A process that exists and is not a zombie.
 fn pid_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
 }
 
 fn pid_in(file: &Path) -> Option<i32> {
@@ -75,7 +77,11 @@ fn a_command_past_its_timeout_is_ended_with_its_whole_group_and_the_error_names_
     assert!(t0.elapsed() < Duration::from_secs(20), "took {:?} with a 1 s timeout", t0.elapsed());
     assert!(!e.is_cancelled(), "{e}");
     let e = e.to_string();
-    assert!(e.starts_with("reward command ") && e.contains("on item q-17 did not answer within 1 s (raise --reward-timeout)"), "{e}");
+    assert!(
+        e.starts_with("reward command ")
+            && e.contains("on item q-17 did not answer within 1 s (raise --reward-timeout)"),
+        "{e}"
+    );
     assert_ended(pid_in(&pidfile).expect("the command started its sleep"), "timeout");
 }
 
@@ -100,13 +106,26 @@ fn cancelling_ends_a_running_command_and_everything_it_started_promptly() {
 fn a_command_that_writes_a_mebibyte_before_reading_a_mebibyte_does_not_deadlock() {
     let response = "x".repeat(MIB);
     // 1 MiB to stderr first, then it reads all of its input and judges by its size.
-    let r = command(&format!("yes | head -c {MIB} >&2; n=$(wc -c); [ \"$n\" -gt {MIB} ] && echo 1 || echo 0"), 600);
+    let r = command(
+        &format!("yes | head -c {MIB} >&2; n=$(wc -c); [ \"$n\" -gt {MIB} ] && echo 1 || echo 0"),
+        600,
+    );
     let resp = response.clone();
-    assert!(within(60, move || r.judge("big", "p", &resp, None, &CancelToken::new())).unwrap(), "the whole input arrived");
+    assert!(
+        within(60, move || r.judge("big", "p", &resp, None, &CancelToken::new())).unwrap(),
+        "the whole input arrived"
+    );
     // 1 MiB to stdout first: no verdict, but an answer, and a short message.
     let r = command(&format!("yes | head -c {MIB}; cat >/dev/null; echo 1"), 600);
-    let e = within(60, move || r.judge("big", "p", &response, None, &CancelToken::new())).unwrap_err().to_string();
-    assert!(e.contains("on item big") && e.contains("print 1 or 0") && e.len() < 2000, "{} chars: {}", e.len(), &e[..e.len().min(400)]);
+    let e = within(60, move || r.judge("big", "p", &response, None, &CancelToken::new()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("on item big") && e.contains("print 1 or 0") && e.len() < 2000,
+        "{} chars: {}",
+        e.len(),
+        &e[..e.len().min(400)]
+    );
 }
 
 #[test]
@@ -116,7 +135,8 @@ fn a_background_process_holding_the_pipes_open_does_not_hold_the_verdict_back() 
     // The sleep inherits stdin, stdout and stderr; nobody reads the 1 MiB input.
     let r = command(&format!("{}; echo 1", sleeper(&a)), 600);
     let t0 = Instant::now();
-    assert!(within(30, move || r.judge("bg", "p", &"y".repeat(MIB), None, &CancelToken::new())).unwrap());
+    assert!(within(30, move || r.judge("bg", "p", &"y".repeat(MIB), None, &CancelToken::new()))
+        .unwrap());
     assert!(t0.elapsed() < Duration::from_secs(20), "took {:?}", t0.elapsed());
     assert_ended(pid_in(&a).expect("the command started its sleep"), "background");
     // A subshell's background process (its parent has already gone).
@@ -130,7 +150,12 @@ fn a_background_process_holding_the_pipes_open_does_not_hold_the_verdict_back() 
 /// A project with the first `n` arithmetic prompts (each with a reference) imported.
 fn arith_project(n: usize) -> (tempfile::TempDir, PathBuf) {
     let (dir, _cfg, _store) = project();
-    let body: String = std::fs::read_to_string(repo().join("sample-data/arith.jsonl")).unwrap().lines().take(n).map(|l| format!("{l}\n")).collect();
+    let body: String = std::fs::read_to_string(repo().join("sample-data/arith.jsonl"))
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| format!("{l}\n"))
+        .collect();
     let p = file(dir.path(), "arith.jsonl", body.as_bytes());
     let (ok, out, err) = hifi(dir.path(), &["import", &p.display().to_string()]);
     assert!(ok, "import failed:\n{err}\n{out}");
@@ -150,18 +175,34 @@ fn reward_timeout_ends_a_hung_command_in_limo_and_self_train_and_zero_is_refused
         let pidfile = p.join(format!("{name}.pid"));
         let reward = format!("{}; wait", sleeper(&pidfile));
         let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--samples", "1", "--max-tokens", "4", "--reward-command", &reward, "--reward-timeout", "1"]);
+        all.extend([
+            "--samples",
+            "1",
+            "--max-tokens",
+            "4",
+            "--reward-command",
+            &reward,
+            "--reward-timeout",
+            "1",
+        ]);
         let t0 = Instant::now();
         let (ok, out, err) = hifi(&p, &all);
         assert!(t0.elapsed() < Duration::from_secs(120), "{name}: took {:?}", t0.elapsed());
         assert!(!ok, "{name}: a hung reward command passed:\n{out}");
-        assert!(err.contains("did not answer within 1 s (raise --reward-timeout)") && err.contains("on item q-00"), "{name}: {err}");
+        assert!(
+            err.contains("did not answer within 1 s (raise --reward-timeout)")
+                && err.contains("on item q-00"),
+            "{name}: {err}"
+        );
         if name == "limo" {
             assert!(err.contains("on item q-001 "), "{err}");
         }
         assert_ended(pid_in(&pidfile).expect("the reward command ran"), name);
     }
-    let (ok, _, err) = hifi(&p, &["select", "limo", "--size", "1", "--reward-command", "echo 1", "--reward-timeout", "0"]);
+    let (ok, _, err) = hifi(
+        &p,
+        &["select", "limo", "--size", "1", "--reward-command", "echo 1", "--reward-timeout", "0"],
+    );
     assert!(!ok && err.contains("--reward-timeout"), "{err}");
     // A timeout for no command is a mistake, not a no-op; the default asks for nothing.
     let (ok, _, err) = hifi(&p, &["self-train", "--reward-timeout", "5"]);
@@ -180,7 +221,22 @@ fn ctrl_c_ends_a_running_reward_command_and_hifi_stops_as_cancelled() {
         .arg("--project")
         .arg(&p)
         .arg("--quiet")
-        .args(["select", "limo", "--size", "1", "--limit", "1", "--samples", "1", "--max-tokens", "4", "--reward-command", &reward, "--reward-timeout", "600"])
+        .args([
+            "select",
+            "limo",
+            "--size",
+            "1",
+            "--limit",
+            "1",
+            "--samples",
+            "1",
+            "--max-tokens",
+            "4",
+            "--reward-command",
+            &reward,
+            "--reward-timeout",
+            "600",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -192,7 +248,10 @@ fn ctrl_c_ends_a_running_reward_command_and_hifi_stops_as_cancelled() {
         }
         if let Some(status) = hifi.try_wait().unwrap() {
             let out = hifi.wait_with_output().unwrap();
-            panic!("hifi exited ({status}) before the reward command ran: {}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "hifi exited ({status}) before the reward command ran: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         assert!(t0.elapsed() < Duration::from_secs(120), "the reward command never ran");
         std::thread::sleep(Duration::from_millis(20));
@@ -210,7 +269,10 @@ fn ctrl_c_ends_a_running_reward_command_and_hifi_stops_as_cancelled() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let err = hifi.wait_with_output().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
+    let err = hifi
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .unwrap_or_default();
     assert_eq!(status.code(), Some(130), "{err}");
     assert_ended(sleep, "Ctrl-C");
 }

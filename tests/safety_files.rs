@@ -11,14 +11,21 @@ use common::{bin, require_model};
 /// `hifi` run from inside `dir` (as `cd proj && hifi …`): (success, stdout, stderr).
 fn hifi_in(dir: &Path, args: &[&str]) -> (bool, String, String) {
     let out = bin().current_dir(dir).arg("--quiet").args(args).output().expect("run hifi");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A project made with the binary: six items, three labeled by an expert.
 fn labeled_project(texts: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    let (ok, _, err) = hifi_in(p, &["init", ".", "--labels", "clickbait,benign", "--task", "Is the ad clickbait?"]);
+    let (ok, _, err) = hifi_in(
+        p,
+        &["init", ".", "--labels", "clickbait,benign", "--task", "Is the ad clickbait?"],
+    );
     assert!(ok, "{err}");
     let mut jsonl = String::new();
     for (i, (text, _)) in texts.iter().enumerate() {
@@ -30,7 +37,8 @@ fn labeled_project(texts: &[(&str, &str)]) -> tempfile::TempDir {
     assert!(ok, "{err}");
     for (i, (_, label)) in texts.iter().enumerate() {
         if !label.is_empty() {
-            let (ok, _, err) = hifi_in(p, &["label", &format!("a{i}"), label, "--annotator", "ana"]);
+            let (ok, _, err) =
+                hifi_in(p, &["label", &format!("a{i}"), label, "--annotator", "ana"]);
             assert!(ok, "{err}");
         }
     }
@@ -78,7 +86,10 @@ fn case1_exports_never_overwrite_the_project() {
     }
     // The same from outside the project, by full path.
     let db = p.join("hifi.db");
-    let (ok, _, err) = hifi_in(std::env::temp_dir().as_path(), &["--project", p.to_str().unwrap(), "export", "-o", db.to_str().unwrap(), "--force"]);
+    let (ok, _, err) = hifi_in(
+        std::env::temp_dir().as_path(),
+        &["--project", p.to_str().unwrap(), "export", "-o", db.to_str().unwrap(), "--force"],
+    );
     assert!(!ok && err.contains("never writes"), "{err}");
     // Nothing was lost: the store opens, the labels and the config are as they were, and no
     // temporary file was left behind.
@@ -86,8 +97,11 @@ fn case1_exports_never_overwrite_the_project() {
     assert_eq!(std::fs::read(p.join("hifi.toml")).unwrap(), toml_before);
     let (ok, _, err) = hifi_in(p, &["status"]);
     assert!(ok, "{err}");
-    let stray: Vec<String> =
-        std::fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".tmp")).collect();
+    let stray: Vec<String> = std::fs::read_dir(p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
     assert!(stray.is_empty(), "{stray:?}");
 
     // An existing file is replaced only with --force.
@@ -105,14 +119,18 @@ fn case1_exports_never_overwrite_the_project() {
 fn csv_exports_quote_formulas_unless_asked() {
     let dir = labeled_project(ADS);
     let p = dir.path();
-    let (ok, _, err) = hifi_in(p, &["export", "--split", "all", "--format", "csv", "-o", "guarded.csv"]);
+    let (ok, _, err) =
+        hifi_in(p, &["export", "--split", "all", "--format", "csv", "-o", "guarded.csv"]);
     assert!(ok, "{err}");
     let guarded = std::fs::read_to_string(p.join("guarded.csv")).unwrap();
     let mut rows = csv::Reader::from_reader(guarded.as_bytes());
     let texts: Vec<String> = rows.records().map(|r| r.unwrap()[1].to_string()).collect();
     assert!(texts.iter().any(|t| t.starts_with("'=HYPERLINK(")), "{texts:?}");
     assert!(texts.iter().all(|t| !t.starts_with('=')), "{texts:?}");
-    let (ok, _, err) = hifi_in(p, &["export", "--split", "all", "--format", "csv", "--csv-formulas", "-o", "raw.csv"]);
+    let (ok, _, err) = hifi_in(
+        p,
+        &["export", "--split", "all", "--format", "csv", "--csv-formulas", "-o", "raw.csv"],
+    );
     assert!(ok, "{err}");
     let raw = std::fs::read_to_string(p.join("raw.csv")).unwrap();
     let mut rows = csv::Reader::from_reader(raw.as_bytes());
@@ -157,7 +175,11 @@ fn case4_and_5_vector_files_links_missing_short_and_swapped() {
     std::os::unix::fs::symlink(outside.path(), p.join("vectors")).unwrap();
     let (ok, _, err) = embed(p);
     assert!(!ok && err.contains("symbolic link"), "{err}");
-    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1, "something was written outside the project");
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        1,
+        "something was written outside the project"
+    );
     std::fs::remove_file(p.join("vectors")).unwrap();
 
     let (ok, out, err) = embed(p);

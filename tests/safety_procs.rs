@@ -12,19 +12,40 @@ use std::time::{Duration, Instant};
 
 use common::{bin, repo, require_model as model};
 
-fn hifi_in(cwd: &Path, project: &Path, args: &[&str], env: &[(&str, &Path)]) -> (bool, String, String) {
+fn hifi_in(
+    cwd: &Path,
+    project: &Path,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> (bool, String, String) {
     let mut c = bin();
     c.current_dir(cwd).arg("--project").arg(project).args(args);
     for (k, v) in env {
         c.env(k, v);
     }
     let out = c.output().expect("run hifi");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A project at `proj` with the sample ads' first 12 rows, each labeled by an expert.
 fn labeled_project(cwd: &Path, proj: &Path) {
-    let (ok, _, err) = hifi_in(cwd, cwd, &["init", proj.to_str().unwrap(), "--labels", "clickbait,benign", "--task", "Decide whether an online ad is clickbait."], &[]);
+    let (ok, _, err) = hifi_in(
+        cwd,
+        cwd,
+        &[
+            "init",
+            proj.to_str().unwrap(),
+            "--labels",
+            "clickbait,benign",
+            "--task",
+            "Decide whether an online ad is clickbait.",
+        ],
+        &[],
+    );
     assert!(ok, "{err}");
     let csv = std::fs::read_to_string(repo().join("sample-data/ads.csv")).unwrap();
     let mut rdr = csv::Reader::from_reader(csv.as_bytes());
@@ -80,7 +101,15 @@ fn adapters(proj: &Path) -> Vec<PathBuf> {
 /// A valid (untrained) LoRA adapter for the model, as an external trainer would write.
 fn made_adapter(dir: &Path) -> PathBuf {
     let base = hifi::train::BaseModel::load(&model()).unwrap();
-    let lora = hifi::train::Lora::init(&base.cfg, 2, 4.0, &[hifi::train::Target::Q, hifi::train::Target::V], 0, base.device()).unwrap();
+    let lora = hifi::train::Lora::init(
+        &base.cfg,
+        2,
+        4.0,
+        &[hifi::train::Target::Q, hifi::train::Target::V],
+        0,
+        base.device(),
+    )
+    .unwrap();
     let p = dir.join("made.gguf");
     lora.write(&p).unwrap();
     p
@@ -95,12 +124,14 @@ fn case_2_project_folders_that_look_like_shell_are_only_values() {
         let proj = dir.path().join(name);
         labeled_project(dir.path(), &proj);
         // The issue's command: it writes no adapter, so it fails — and runs nothing else.
-        let (ok, _, err) = hifi_in(dir.path(), &proj, &["train", "--external", "true {job} {out}"], &[]);
+        let (ok, _, err) =
+            hifi_in(dir.path(), &proj, &["train", "--external", "true {job} {out}"], &[]);
         assert!(!ok && err.contains("without writing"), "{name}: {err}");
         assert!(find(dir.path(), "PWNED").is_empty(), "{name}: the folder name ran as code");
         // A trainer gets the real paths: as {job}/{out}, $1/$2 and $HIFI_JOB/$HIFI_OUT.
         let cmd = r#"test "$1" = "$HIFI_JOB" && test "$2" = "$HIFI_OUT" && grep -q '"version":1' {job} && cp "$MADE" {out}"#;
-        let (ok, out, err) = hifi_in(dir.path(), &proj, &["train", "--external", cmd, "--json"], &[("MADE", &made)]);
+        let (ok, out, err) =
+            hifi_in(dir.path(), &proj, &["train", "--external", cmd, "--json"], &[("MADE", &made)]);
         assert!(ok, "{name}: {err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let adapter = PathBuf::from(v["adapter"].as_str().unwrap());
@@ -110,24 +141,40 @@ fn case_2_project_folders_that_look_like_shell_are_only_values() {
         // A placeholder the user quoted would end the quotes: refused before anything runs.
         let before = adapters(&proj).len();
         let marker = dir.path().join("ran");
-        for bad in [format!("touch {} && cp x '{{out}}'", marker.display()), format!("touch {} && python t.py \"{{job}}\" {{out}}", marker.display())] {
+        for bad in [
+            format!("touch {} && cp x '{{out}}'", marker.display()),
+            format!("touch {} && python t.py \"{{job}}\" {{out}}", marker.display()),
+        ] {
             let (ok, _, err) = hifi_in(dir.path(), &proj, &["train", "--external", &bad], &[]);
-            assert!(!ok && err.contains("--external") && err.contains("inside quotes"), "{bad}: {err}");
+            assert!(
+                !ok && err.contains("--external") && err.contains("inside quotes"),
+                "{bad}: {err}"
+            );
             assert!(!marker.exists(), "{bad}: the command ran");
         }
         // The same from hifi.toml: the config is refused with where and why.
         let toml_path = proj.join("hifi.toml");
         let toml = std::fs::read_to_string(&toml_path).unwrap();
-        std::fs::write(&toml_path, toml.replace("[train]\n", "[train]\nexternal = \"cp x '{out}'\"\n")).unwrap();
+        std::fs::write(
+            &toml_path,
+            toml.replace("[train]\n", "[train]\nexternal = \"cp x '{out}'\"\n"),
+        )
+        .unwrap();
         let (ok, _, err) = hifi_in(dir.path(), &proj, &["train"], &[]);
-        assert!(!ok && err.contains("hifi.toml") && err.contains("train.external") && err.contains("inside quotes"), "{err}");
+        assert!(
+            !ok && err.contains("hifi.toml")
+                && err.contains("train.external")
+                && err.contains("inside quotes"),
+            "{err}"
+        );
         std::fs::write(&toml_path, toml).unwrap();
         assert_eq!(adapters(&proj).len(), before, "a refused command left an adapter");
     }
 }
 
 fn pid_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
 }
 
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
@@ -169,7 +216,13 @@ fn bin_with_sighup(disposition: libc::sighandler_t) -> Command {
     hifi
 }
 
-fn start_trainer_with(mut hifi: Command, dir: &Path, proj: &Path, trainer: &str, pidfile: &Path) -> (Child, i32) {
+fn start_trainer_with(
+    mut hifi: Command,
+    dir: &Path,
+    proj: &Path,
+    trainer: &str,
+    pidfile: &Path,
+) -> (Child, i32) {
     let _ = std::fs::remove_file(pidfile);
     let child = hifi
         .current_dir(dir)
@@ -217,7 +270,11 @@ fn case_3_the_trainers_whole_process_group_ends_with_hifi() {
             signal(&child, s);
             std::thread::sleep(Duration::from_millis(200));
         }
-        wait_until(&format!("{what}: the grandchild {pid} is gone"), Duration::from_secs(10), || !pid_alive(pid));
+        wait_until(
+            &format!("{what}: the grandchild {pid} is gone"),
+            Duration::from_secs(10),
+            || !pid_alive(pid),
+        );
         let mut status = None;
         wait_until(&format!("{what}: hifi exits"), Duration::from_secs(10), || {
             status = child.try_wait().unwrap();
@@ -239,19 +296,27 @@ fn case_3_the_trainers_whole_process_group_ends_with_hifi() {
     }
     // Started as `nohup hifi …` would be (SIGHUP ignored): a hangup stays ignored, SIGTERM
     // still ends the trainer's group.
-    let (mut child, pid) = start_trainer_with(bin_with_sighup(libc::SIG_IGN), dir.path(), &proj, trainer, &pidfile);
+    let (mut child, pid) =
+        start_trainer_with(bin_with_sighup(libc::SIG_IGN), dir.path(), &proj, trainer, &pidfile);
     signal(&child, libc::SIGHUP);
     std::thread::sleep(Duration::from_secs(1));
     assert!(child.try_wait().unwrap().is_none() && pid_alive(pid), "nohup: a hangup stopped hifi");
     signal(&child, libc::SIGTERM);
-    wait_until("nohup: the grandchild is gone after SIGTERM", Duration::from_secs(10), || !pid_alive(pid));
+    wait_until("nohup: the grandchild is gone after SIGTERM", Duration::from_secs(10), || {
+        !pid_alive(pid)
+    });
     assert!(!child.wait().unwrap().success());
     assert!(adapters(&proj).is_empty());
     // A trainer that finishes but leaves a process behind: it ends when hifi is done.
     let made = made_adapter(dir.path());
     let _ = std::fs::remove_file(&pidfile);
     let leaves = r#"(sleep 300 & echo $! > "$PIDFILE"); cp "$MADE" {out}"#;
-    let (ok, _, err) = hifi_in(dir.path(), &proj, &["train", "--external", leaves], &[("MADE", &made), ("PIDFILE", &pidfile)]);
+    let (ok, _, err) = hifi_in(
+        dir.path(),
+        &proj,
+        &["train", "--external", leaves],
+        &[("MADE", &made), ("PIDFILE", &pidfile)],
+    );
     assert!(ok, "{err}");
     assert!(err.contains("sleep 300") || !err.contains("hifi.toml"), "{err}");
     let pid = read_pid(&pidfile).expect("the leftover process ran");
@@ -268,10 +333,20 @@ fn a_hifi_toml_trainer_command_is_printed_before_it_runs() {
     let toml_path = proj.join("hifi.toml");
     let toml = std::fs::read_to_string(&toml_path).unwrap();
     // An escape in the command reaches the terminal only as a visible ␛.
-    std::fs::write(&toml_path, toml.replace("[train]\n", "[train]\nexternal = \"echo \\u001b]0;PWN\\u0007 >&2; exit 7 # {out}\"\n")).unwrap();
+    std::fs::write(
+        &toml_path,
+        toml.replace(
+            "[train]\n",
+            "[train]\nexternal = \"echo \\u001b]0;PWN\\u0007 >&2; exit 7 # {out}\"\n",
+        ),
+    )
+    .unwrap();
     let (ok, _, err) = hifi_in(dir.path(), &proj, &["train"], &[]);
     assert!(!ok && err.contains("status 7"), "{err}");
-    let note = err.lines().find(|l| l.contains("[train] external command")).unwrap_or_else(|| panic!("not shown: {err}"));
+    let note = err
+        .lines()
+        .find(|l| l.contains("[train] external command"))
+        .unwrap_or_else(|| panic!("not shown: {err}"));
     assert!(note.contains("echo ␛]0;PWN^G >&2; exit 7 # {out}"), "{note}");
     let first_output = err.find("[train] external command").unwrap();
     assert!(!err[..first_output].contains("PWN"), "the command ran before it was shown: {err}");
@@ -282,7 +357,10 @@ fn a_hifi_toml_trainer_command_is_printed_before_it_runs() {
 #[test]
 fn the_workstation_asks_before_running_a_hifi_toml_command() {
     model();
-    assert!(Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()), "tmux is required (scripts/setup.sh installs it)");
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
+        "tmux is required (scripts/setup.sh installs it)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("p");
     labeled_project(dir.path(), &proj);
@@ -292,7 +370,13 @@ fn the_workstation_asks_before_running_a_hifi_toml_command() {
     let xdg = dir.path().join("xdg");
     let toml_path = proj.join("hifi.toml");
     let toml = std::fs::read_to_string(&toml_path).unwrap();
-    let set_command = |cmd: &str| std::fs::write(&toml_path, toml.replace("[train]\n", &format!("[train]\nexternal = {cmd:?}\n"))).unwrap();
+    let set_command = |cmd: &str| {
+        std::fs::write(
+            &toml_path,
+            toml.replace("[train]\n", &format!("[train]\nexternal = {cmd:?}\n")),
+        )
+        .unwrap()
+    };
     set_command(&format!("touch {} # {{out}}", marker.display()));
     let session = format!("hifi-confirm-{}", std::process::id());
     struct Session(String);
@@ -303,10 +387,17 @@ fn the_workstation_asks_before_running_a_hifi_toml_command() {
     }
     let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
     let _guard = Session(session.clone());
-    let cmd = format!("env XDG_CONFIG_HOME={} {} --project {} review --annotator ana", xdg.display(), env!("CARGO_BIN_EXE_hifi"), proj.display());
+    let cmd = format!(
+        "env XDG_CONFIG_HOME={} {} --project {} review --annotator ana",
+        xdg.display(),
+        env!("CARGO_BIN_EXE_hifi"),
+        proj.display()
+    );
     let out = tmux(&["new-session", "-d", "-s", &session, "-x", "120", "-y", "30", &cmd]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let capture = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned()
+    };
     let wait_for = |needle: &str, secs: u64| {
         let t0 = Instant::now();
         loop {
@@ -314,7 +405,10 @@ fn the_workstation_asks_before_running_a_hifi_toml_command() {
             if s.contains(needle) {
                 return s;
             }
-            assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting for {needle:?}; screen:\n{s}");
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "timed out waiting for {needle:?}; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     };
@@ -362,10 +456,16 @@ fn the_workstation_asks_before_running_a_hifi_toml_command() {
     keys(&["Enter"]);
     wait_for("Run a command from hifi.toml?", 10);
     keys(&["y"]);
-    wait_until("the trainer's grandchild runs", Duration::from_secs(120), || read_pid(&pidfile).is_some());
+    wait_until("the trainer's grandchild runs", Duration::from_secs(120), || {
+        read_pid(&pidfile).is_some()
+    });
     let grandchild = read_pid(&pidfile).unwrap_or_default();
     assert!(pid_alive(grandchild));
-    let pane = String::from_utf8_lossy(&tmux(&["list-panes", "-t", &session, "-F", "#{pane_pid}"]).stdout).trim().parse::<i32>().unwrap();
+    let pane =
+        String::from_utf8_lossy(&tmux(&["list-panes", "-t", &session, "-F", "#{pane_pid}"]).stdout)
+            .trim()
+            .parse::<i32>()
+            .unwrap();
     // SAFETY: kill(2) on the pane's process (env exec'd hifi: the same pid).
     assert_eq!(unsafe { libc::kill(pane, libc::SIGTERM) }, 0);
     wait_until("the grandchild is gone", Duration::from_secs(10), || !pid_alive(grandchild));
@@ -380,21 +480,39 @@ fn the_workstation_asks_before_running_a_hifi_toml_command() {
 /// behind spinning on a hung-up terminal (crossterm's reader loops on the failing read).
 #[test]
 fn the_workstation_leaves_when_its_terminal_closes() {
-    assert!(Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()), "tmux is required (scripts/setup.sh installs it)");
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
+        "tmux is required (scripts/setup.sh installs it)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("p");
-    let (ok, _, err) = hifi_in(dir.path(), &proj, &["init", proj.to_str().unwrap(), "--labels", "a,b", "--task", "t"], &[]);
+    let (ok, _, err) = hifi_in(
+        dir.path(),
+        &proj,
+        &["init", proj.to_str().unwrap(), "--labels", "a,b", "--task", "t"],
+        &[],
+    );
     assert!(ok, "{err}");
     std::fs::write(dir.path().join("i.csv"), "id,text\nx1,hello\nx2,world\n").unwrap();
     let (ok, _, err) = hifi_in(dir.path(), &proj, &["import", "i.csv"], &[]);
     assert!(ok, "{err}");
     // A server of its own, killed whole: the pane's terminal goes away as when ssh drops.
     let socket = format!("hifi-hup-{}", std::process::id());
-    let tmux = |args: &[&str]| Command::new("tmux").arg("-L").arg(&socket).args(args).output().unwrap();
-    let cmd = format!("{} --project {} review --annotator ana", env!("CARGO_BIN_EXE_hifi"), proj.display());
+    let tmux =
+        |args: &[&str]| Command::new("tmux").arg("-L").arg(&socket).args(args).output().unwrap();
+    let cmd = format!(
+        "{} --project {} review --annotator ana",
+        env!("CARGO_BIN_EXE_hifi"),
+        proj.display()
+    );
     let out = tmux(&["new-session", "-d", "-x", "100", "-y", "30", &cmd]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let pane = || String::from_utf8_lossy(&tmux(&["list-panes", "-F", "#{pane_pid}"]).stdout).trim().parse::<i32>().ok();
+    let pane = || {
+        String::from_utf8_lossy(&tmux(&["list-panes", "-F", "#{pane_pid}"]).stdout)
+            .trim()
+            .parse::<i32>()
+            .ok()
+    };
     wait_until("the workstation starts", Duration::from_secs(10), || pane().is_some_and(pid_alive));
     let pid = pane().unwrap();
     std::thread::sleep(Duration::from_millis(500));
@@ -421,11 +539,26 @@ fn the_workstation_leaves_when_its_terminal_closes() {
 fn a_signal_handler_that_cannot_be_installed_is_an_error_not_silence() {
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("p");
-    let (ok, _, err) = hifi_in(dir.path(), dir.path(), &["init", proj.to_str().unwrap(), "--labels", "a,b", "--task", "Sort the notes."], &[]);
+    let (ok, _, err) = hifi_in(
+        dir.path(),
+        dir.path(),
+        &["init", proj.to_str().unwrap(), "--labels", "a,b", "--task", "Sort the notes."],
+        &[],
+    );
     assert!(ok, "{err}");
-    let out = bin().arg("--project").arg(&proj).arg("status").env("RUST_MIN_STACK", "1000000000000000").output().unwrap();
+    let out = bin()
+        .arg("--project")
+        .arg(&proj)
+        .arg("status")
+        .env("RUST_MIN_STACK", "1000000000000000")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "hifi ran without its signal handler: {err}");
-    assert!(err.contains("cannot install hifi's Ctrl-C / SIGTERM / SIGHUP handler") && err.contains("nothing was started"), "{err}");
+    assert!(
+        err.contains("cannot install hifi's Ctrl-C / SIGTERM / SIGHUP handler")
+            && err.contains("nothing was started"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }

@@ -22,15 +22,26 @@ const HOSTILE: &str = "Buy \u{1b}[2J\u{1b}]52;c;SGVsbG8=\u{7} now \u{9b}31m red 
 const HOSTILE_FILE: &str = "e\u{1b}]0;PWN\u{7}.jsonl";
 
 fn run(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hifi")).arg("--project").arg(project).args(args).output().expect("run hifi")
+    Command::new(env!("CARGO_BIN_EXE_hifi"))
+        .arg("--project")
+        .arg(project)
+        .args(args)
+        .output()
+        .expect("run hifi")
 }
 
 /// Nothing in `out` may act on a terminal: no ESC, no other control but newline/tab, no C1,
 /// bidi, zero-width or other hidden character.
 fn assert_inert(what: &str, out: &[u8]) {
-    assert!(!out.contains(&0x1b), "{what}: a raw ESC reached the output: {:?}", String::from_utf8_lossy(out));
+    assert!(
+        !out.contains(&0x1b),
+        "{what}: a raw ESC reached the output: {:?}",
+        String::from_utf8_lossy(out)
+    );
     let s = std::str::from_utf8(out).unwrap_or_else(|e| panic!("{what}: output is not UTF-8: {e}"));
-    if let Some(c) = s.chars().find(|&c| hifi::text::is_hidden(c) || (c.is_control() && c != '\n' && c != '\t')) {
+    if let Some(c) =
+        s.chars().find(|&c| hifi::text::is_hidden(c) || (c.is_control() && c != '\n' && c != '\t'))
+    {
         panic!("{what}: raw U+{:04X} reached the output: {s:?}", c as u32);
     }
 }
@@ -53,7 +64,10 @@ fn config(few_shot: usize, eval_fraction: f64) -> Config {
     Config {
         task: "Decide whether an online ad is clickbait.".into(),
         labels: vec![
-            LabelDef { name: "clickbait".into(), definition: "Teases or withholds what is offered.".into() },
+            LabelDef {
+                name: "clickbait".into(),
+                definition: "Teases or withholds what is offered.".into(),
+            },
             LabelDef { name: "benign".into(), definition: "Says plainly what is offered.".into() },
         ],
         model: ModelConfig { threads: Some(2), ..ModelConfig::default() },
@@ -77,7 +91,9 @@ fn project(cfg: &Config) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn jsonl(rows: &[(&str, &str)]) -> String {
-    rows.iter().map(|(id, text)| serde_json::json!({"id": id, "text": text}).to_string() + "\n").collect()
+    rows.iter()
+        .map(|(id, text)| serde_json::json!({"id": id, "text": text}).to_string() + "\n")
+        .collect()
 }
 
 /// Case 6: a hostile file name and hostile item text, annotator name, set response and reasons,
@@ -116,8 +132,20 @@ fn hostile_names_and_text_never_reach_the_terminal_raw() {
     // A set whose entry, response and reasons are hostile.
     let mut store = Store::open(&p).unwrap();
     let key = store.item_by_id(&id).unwrap().unwrap().key;
-    let entry = NewSelectionEntry { item: key, response: Some(HOSTILE.into()), score: Some(0.5), reasons: serde_json::json!({ "why": HOSTILE }) };
-    let set = store.save_selection(SelectionKind::Betr, &serde_json::json!({ "p": HOSTILE }), &serde_json::json!({}), &[entry]).unwrap();
+    let entry = NewSelectionEntry {
+        item: key,
+        response: Some(HOSTILE.into()),
+        score: Some(0.5),
+        reasons: serde_json::json!({ "why": HOSTILE }),
+    };
+    let set = store
+        .save_selection(
+            SelectionKind::Betr,
+            &serde_json::json!({ "p": HOSTILE }),
+            &serde_json::json!({}),
+            &[entry],
+        )
+        .unwrap();
     store.veto(set, 0, &who, Some(HOSTILE), false).unwrap();
     drop(store);
     let list = run_inert(&p, &["select", "list"]);
@@ -126,7 +154,13 @@ fn hostile_names_and_text_never_reach_the_terminal_raw() {
     let show = run_inert(&p, &["select", "show", &set.to_string()]);
     assert!(show.contains("Buy ␛[2J") && show.contains("<U+202E>"), "shown inert: {show}");
     let raw = run_inert(&p, &["select", "show", &set.to_string(), "--json"]);
-    assert!(raw.contains("\\u009b") && raw.contains("\\u202e") && raw.contains("\\u200b") && raw.contains("\\udb40\\udc41"), "{raw}");
+    assert!(
+        raw.contains("\\u009b")
+            && raw.contains("\\u202e")
+            && raw.contains("\\u200b")
+            && raw.contains("\\udb40\\udc41"),
+        "{raw}"
+    );
     let v = json(&raw);
     let e = &v["entries"][0];
     assert_eq!(e["text"], HOSTILE, "the escapes decode to the original text");
@@ -155,12 +189,18 @@ fn a_label_named_with_a_format_character_is_refused() {
     }
     // Written into hifi.toml by hand: every command refuses the config.
     let (_d, p) = project(&config(0, 0.3));
-    let toml = std::fs::read_to_string(p.join("hifi.toml")).unwrap().replace("\"benign\"", "\"be\u{202e}nign\"");
+    let toml = std::fs::read_to_string(p.join("hifi.toml"))
+        .unwrap()
+        .replace("\"benign\"", "\"be\u{202e}nign\"");
     std::fs::write(p.join("hifi.toml"), toml).unwrap();
     let out = run(&p, &["status"]);
     assert!(!out.status.success());
     assert_inert("status", &out.stderr);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("be<U+202E>nign"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("be<U+202E>nign"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A project folder named like an SQLite URI is a folder: the store is a file in it, not an
@@ -169,7 +209,13 @@ fn a_label_named_with_a_format_character_is_refused() {
 fn a_project_path_that_looks_like_a_uri_is_a_plain_folder() {
     let dir = tempfile::tempdir().unwrap();
     let name = "file:x?mode=memory";
-    let hifi = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_hifi")).current_dir(dir.path()).args(args).output().unwrap();
+    let hifi = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hifi"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
     let out = hifi(&["init", name, "--task", "t", "--labels", "a,b"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::write(dir.path().join("items.jsonl"), jsonl(&[("1", "one"), ("2", "two")])).unwrap();
@@ -228,7 +274,16 @@ fn data_text_is_never_parsed_for_special_tokens_and_is_cut_before_tokenizing() {
     let cfg = config(2, 0.0); // every labeled item is train: both become few-shot examples
     let (dir, p) = project(&cfg);
     let file = dir.path().join("items.jsonl");
-    std::fs::write(&file, jsonl(&[("inj", injection), ("huge", &huge), ("a", "Yoga classes, Tuesdays 6 pm."), ("b", "You won't believe this gadget.")])).unwrap();
+    std::fs::write(
+        &file,
+        jsonl(&[
+            ("inj", injection),
+            ("huge", &huge),
+            ("a", "Yoga classes, Tuesdays 6 pm."),
+            ("b", "You won't believe this gadget."),
+        ]),
+    )
+    .unwrap();
     run_inert(&p, &["--quiet", "import", file.to_str().unwrap()]);
     run_inert(&p, &["label", "inj", "clickbait", "--annotator", "ana"]);
     run_inert(&p, &["label", "huge", "benign", "--annotator", "ana"]);
@@ -246,7 +301,9 @@ fn data_text_is_never_parsed_for_special_tokens_and_is_cut_before_tokenizing() {
     assert!(preds.iter().all(|p| (p.probs.iter().sum::<f64>() - 1.0).abs() < 1e-6));
 
     // The tokens, through the library on the same model.
-    let engine = hifi::llm::Engine::load(&model, hifi::llm::EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
+    let engine =
+        hifi::llm::Engine::load(&model, hifi::llm::EngineOptions { threads: 2, gpu_layers: 0 })
+            .unwrap();
     let special = |s: &str| {
         let t = engine.tokenize_template(s, false);
         assert_eq!(t.len(), 1, "{s} is one special token of this model");
@@ -254,24 +311,39 @@ fn data_text_is_never_parsed_for_special_tokens_and_is_cut_before_tokenizing() {
     };
     let (im_start, im_end) = (special("<|im_start|>"), special("<|im_end|>"));
     let data = engine.tokenize_text(injection);
-    assert!(!data.contains(&im_start) && !data.contains(&im_end), "the item's text is plain tokens");
+    assert!(
+        !data.contains(&im_start) && !data.contains(&im_end),
+        "the item's text is plain tokens"
+    );
     let (item, cut) = engine.item_tokens(injection, cfg.model.max_item_tokens, &[]);
     assert!(!cut && !item.contains(&im_start) && !item.contains(&im_end));
     let (big, cut) = engine.item_tokens(&huge, cfg.model.max_item_tokens, &[]);
     assert!(cut && big.len() == cfg.model.max_item_tokens);
 
     // The prompt with both examples spliced in has exactly the template's own turn markers.
-    let prepared = hifi::llm::prelabel::prepare_prompt(&engine, &mut store, &cfg, "sha", None).unwrap();
-    assert!(prepared.prefix.text.contains("<|im_start|>assistant\nclickbait"), "the example is in the prompt");
+    let prepared =
+        hifi::llm::prelabel::prepare_prompt(&engine, &mut store, &cfg, "sha", None).unwrap();
+    assert!(
+        prepared.prefix.text.contains("<|im_start|>assistant\nclickbait"),
+        "the example is in the prompt"
+    );
     let zero_shot = {
         let system = hifi::llm::prompt::system_message(&cfg, &[]);
-        engine.prompt_parts(&system, &hifi::llm::prompt::user_message(&cfg, hifi::llm::prompt::TEXT_SLOT)).unwrap().0
+        engine
+            .prompt_parts(
+                &system,
+                &hifi::llm::prompt::user_message(&cfg, hifi::llm::prompt::TEXT_SLOT),
+            )
+            .unwrap()
+            .0
     };
-    let count = |toks: &[llama_cpp_2::token::LlamaToken], t| toks.iter().filter(|&&x| x == t).count();
+    let count =
+        |toks: &[llama_cpp_2::token::LlamaToken], t| toks.iter().filter(|&&x| x == t).count();
     assert_eq!(count(&prepared.prefix.tokens, im_start), count(&zero_shot.tokens, im_start));
     assert_eq!(count(&prepared.prefix.tokens, im_end), count(&zero_shot.tokens, im_end));
     assert!(
-        prepared.prefix.tokens.len() <= zero_shot.tokens.len() + 2 * (cfg.model.max_item_tokens + 32),
+        prepared.prefix.tokens.len()
+            <= zero_shot.tokens.len() + 2 * (cfg.model.max_item_tokens + 32),
         "each example is cut like an item: {} prefix tokens",
         prepared.prefix.tokens.len()
     );
@@ -282,15 +354,33 @@ fn data_text_is_never_parsed_for_special_tokens_and_is_cut_before_tokenizing() {
 /// the screen says "saving…", and the label is in the store once the import is done.
 #[test]
 fn a_decision_during_a_long_import_is_saved_not_dropped() {
-    assert!(Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()), "tmux is required");
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
+        "tmux is required"
+    );
     let (dir, p) = project(&config(0, 0.3));
     let mut store = Store::open(&p).unwrap();
     let small = dir.path().join("q.jsonl");
     std::fs::write(&small, jsonl(&[("q0", "Ad number zero"), ("q1", "Ad number one")])).unwrap();
-    hifi::io::import::import_items(&mut store, &small, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
+    hifi::io::import::import_items(
+        &mut store,
+        &small,
+        &Default::default(),
+        &mut hifi::progress::Silent,
+        &Default::default(),
+    )
+    .unwrap();
     let k = |s: &Store, id: &str| s.item_by_id(id).unwrap().unwrap().key;
-    let entries: Vec<NewQueueEntry> =
-        ["q0", "q1"].iter().map(|id| NewQueueEntry { item_a: k(&store, id), item_b: None, reason: serde_json::json!({}), needed: 1, audit: false }).collect();
+    let entries: Vec<NewQueueEntry> = ["q0", "q1"]
+        .iter()
+        .map(|id| NewQueueEntry {
+            item_a: k(&store, id),
+            item_b: None,
+            reason: serde_json::json!({}),
+            needed: 1,
+            audit: false,
+        })
+        .collect();
     store.replace_queue("test", &entries).unwrap();
     // A file that takes `hifi import` several seconds.
     let rows = 400_000;
@@ -307,9 +397,17 @@ fn a_decision_during_a_long_import_is_saved_not_dropped() {
         }
     }
     let _guard = Session(session.clone());
-    let cmd = format!("{} --project '{}' review --annotator ana", env!("CARGO_BIN_EXE_hifi"), p.display());
-    assert!(tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", &cmd]).status.success());
-    let capture = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let cmd = format!(
+        "{} --project '{}' review --annotator ana",
+        env!("CARGO_BIN_EXE_hifi"),
+        p.display()
+    );
+    assert!(tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", &cmd])
+        .status
+        .success());
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned()
+    };
     let wait_for = |what: &str, ok: &dyn Fn(&str) -> bool| {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(60) {
@@ -340,11 +438,15 @@ fn a_decision_during_a_long_import_is_saved_not_dropped() {
             Ok(false) | Err(_) => break,
         }
         assert!(t.elapsed() < Duration::from_secs(30), "the import never took the write lock");
-        assert!(import.try_wait().unwrap().is_none(), "the import ended before the test could decide during it");
+        assert!(
+            import.try_wait().unwrap().is_none(),
+            "the import ended before the test could decide during it"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     tmux(&["send-keys", "-t", &session, "a"]);
-    let screen = wait_for("\"saving…\" or the next item", &|s| s.contains("saving…") || s.contains("q1"));
+    let screen =
+        wait_for("\"saving…\" or the next item", &|s| s.contains("saving…") || s.contains("q1"));
     let import_still_running = import.try_wait().unwrap().is_none();
     let status = import.wait().unwrap();
     assert!(status.success(), "the import itself succeeded");
@@ -354,8 +456,12 @@ fn a_decision_during_a_long_import_is_saved_not_dropped() {
         assert!(screen.contains("saving…"), "decided while the import held the lock: {screen}");
     }
     let store = Store::open(&p).unwrap();
-    let labels: Vec<(String, String)> =
-        store.current_labels().unwrap().into_iter().map(|(item, who, l)| (format!("{}:{who}", store.item(item).unwrap().unwrap().id), l)).collect();
+    let labels: Vec<(String, String)> = store
+        .current_labels()
+        .unwrap()
+        .into_iter()
+        .map(|(item, who, l)| (format!("{}:{who}", store.item(item).unwrap().unwrap().id), l))
+        .collect();
     assert_eq!(labels, vec![("q0:ana".to_string(), "clickbait".to_string())]);
     assert_eq!(store.item_count().unwrap(), rows as i64 + 2, "the import is whole");
 }
@@ -376,22 +482,50 @@ impl Workstation {
     fn queue(p: &Path, ids: &[&str]) {
         let mut store = Store::open(p).unwrap();
         let file = p.join("q.jsonl");
-        let rows: Vec<(&str, String)> = ids.iter().map(|id| (*id, format!("Ad called {id}"))).collect();
-        std::fs::write(&file, jsonl(&rows.iter().map(|(i, t)| (*i, t.as_str())).collect::<Vec<_>>())).unwrap();
-        hifi::io::import::import_items(&mut store, &file, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
+        let rows: Vec<(&str, String)> =
+            ids.iter().map(|id| (*id, format!("Ad called {id}"))).collect();
+        std::fs::write(
+            &file,
+            jsonl(&rows.iter().map(|(i, t)| (*i, t.as_str())).collect::<Vec<_>>()),
+        )
+        .unwrap();
+        hifi::io::import::import_items(
+            &mut store,
+            &file,
+            &Default::default(),
+            &mut hifi::progress::Silent,
+            &Default::default(),
+        )
+        .unwrap();
         let entries: Vec<NewQueueEntry> = ids
             .iter()
-            .map(|id| NewQueueEntry { item_a: store.item_by_id(id).unwrap().unwrap().key, item_b: None, reason: serde_json::json!({}), needed: 1, audit: false })
+            .map(|id| NewQueueEntry {
+                item_a: store.item_by_id(id).unwrap().unwrap().key,
+                item_b: None,
+                reason: serde_json::json!({}),
+                needed: 1,
+                audit: false,
+            })
             .collect();
         store.replace_queue("test", &entries).unwrap();
     }
 
     fn launch(p: &Path, name: &str) -> Workstation {
-        assert!(Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()), "tmux is required (scripts/setup.sh installs it)");
+        assert!(
+            Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
+            "tmux is required (scripts/setup.sh installs it)"
+        );
         let w = Workstation { session: format!("hifi-{name}-{}", std::process::id()) };
         w.tmux(&["kill-session", "-t", &w.session]);
-        let cmd = format!("{} --project '{}' review --annotator ana", env!("CARGO_BIN_EXE_hifi"), p.display());
-        assert!(w.tmux(&["new-session", "-d", "-s", &w.session, "-x", "120", "-y", "30", &cmd]).status.success());
+        let cmd = format!(
+            "{} --project '{}' review --annotator ana",
+            env!("CARGO_BIN_EXE_hifi"),
+            p.display()
+        );
+        assert!(w
+            .tmux(&["new-session", "-d", "-s", &w.session, "-x", "120", "-y", "30", &cmd])
+            .status
+            .success());
         w
     }
 
@@ -404,7 +538,8 @@ impl Workstation {
     }
 
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", &self.session]).stdout).into_owned()
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", &self.session]).stdout)
+            .into_owned()
     }
 
     fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
@@ -439,7 +574,12 @@ fn hold_write_lock(p: &Path) -> rusqlite::Connection {
 
 fn labels_in(p: &Path) -> Vec<(String, String)> {
     let store = Store::open(p).unwrap();
-    store.current_labels().unwrap().into_iter().map(|(item, _, l)| (store.item(item).unwrap().unwrap().id, l)).collect()
+    store
+        .current_labels()
+        .unwrap()
+        .into_iter()
+        .map(|(item, _, l)| (store.item(item).unwrap().unwrap().id, l))
+        .collect()
 }
 
 /// The workstation opened while another process holds the write lock waits for it and shows the
@@ -472,8 +612,15 @@ fn decisions_typed_while_the_store_is_held_are_saved_or_refused_on_screen() {
     std::thread::sleep(Duration::from_secs(3).saturating_sub(held.elapsed()));
     lock.execute_batch("COMMIT").unwrap();
     let screen = w.wait_for("the next item", |s| s.contains("q1"));
-    assert!(screen.contains("not applied") && !screen.contains("not saved"), "the refusal stays to be read: {screen}");
-    assert_eq!(labels_in(&p), vec![("q0".to_string(), "clickbait".to_string())], "one decision saved, two refused: three keys accounted for");
+    assert!(
+        screen.contains("not applied") && !screen.contains("not saved"),
+        "the refusal stays to be read: {screen}"
+    );
+    assert_eq!(
+        labels_in(&p),
+        vec![("q0".to_string(), "clickbait".to_string())],
+        "one decision saved, two refused: three keys accounted for"
+    );
 }
 
 /// Quitting while a decision waits for another process's lock says so and waits; quitting
@@ -487,7 +634,10 @@ fn quitting_while_the_store_is_held_says_so_and_can_leave_without_waiting() {
     w.keys("a");
     w.wait_for("saving…", |s| s.contains("saving…"));
     w.keys("Q");
-    w.wait_for("the offer to leave", |s| s.contains("leaving once 1 decision(s) are saved") && s.contains("again to leave without them"));
+    w.wait_for("the offer to leave", |s| {
+        s.contains("leaving once 1 decision(s) are saved")
+            && s.contains("again to leave without them")
+    });
     assert!(w.running(), "a first quit waits");
     w.keys("Q");
     let t = Instant::now();
@@ -496,5 +646,8 @@ fn quitting_while_the_store_is_held_says_so_and_can_leave_without_waiting() {
     }
     assert!(!w.running(), "a second quit leaves while the lock is still held");
     lock.execute_batch("COMMIT").unwrap();
-    assert!(labels_in(&p).is_empty(), "the decision left behind was never acknowledged, and is not saved");
+    assert!(
+        labels_in(&p).is_empty(),
+        "the decision left behind was never acknowledged, and is not saved"
+    );
 }

@@ -26,12 +26,20 @@ fn run_ok(project: &Path, args: &[&str]) -> String {
 
 /// The first `n` lines of a sample-data file, written into the project.
 fn head(project: &Path, name: &str, n: usize) -> String {
-    let body: String = std::fs::read_to_string(repo().join("sample-data").join(name)).unwrap().lines().take(n).map(|l| format!("{l}\n")).collect();
+    let body: String = std::fs::read_to_string(repo().join("sample-data").join(name))
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| format!("{l}\n"))
+        .collect();
     file(project, name, body.as_bytes()).display().to_string()
 }
 
 fn entries(project: &Path) -> Vec<Value> {
-    json_of(&run_ok(project, &["select", "show", "latest", "--json"]))["entries"].as_array().unwrap().clone()
+    json_of(&run_ok(project, &["select", "show", "latest", "--json"]))["entries"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn cosine(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
@@ -48,11 +56,18 @@ fn betr_keeps_documents_closer_to_the_targets_with_equal_quotas_and_exports_with
     run_ok(p, &["import", &ads]);
     run_ok(p, &["embed"]);
     let targets = repo().join("sample-data/betr-targets.jsonl").display().to_string();
-    let rep = json_of(&run_ok(p, &["select", "betr", "--targets", &targets, "--keep", "10%", "--sample", "100", "--json"]));
+    let rep = json_of(&run_ok(
+        p,
+        &["select", "betr", "--targets", &targets, "--keep", "10%", "--sample", "100", "--json"],
+    ));
     assert_eq!(rep["kept"], 20);
     let sets = rep["sets"].as_array().unwrap();
     assert_eq!(sets.len(), 2);
-    assert_eq!((sets[0]["kept"].as_u64(), sets[1]["kept"].as_u64()), (Some(10), Some(10)), "equal quotas: {rep}");
+    assert_eq!(
+        (sets[0]["kept"].as_u64(), sets[1]["kept"].as_u64()),
+        (Some(10), Some(10)),
+        "equal quotas: {rep}"
+    );
     for s in sets {
         assert_eq!(s["positives"], 10, "top 10% of the 100-document sample");
         assert_eq!(s["held_out"]["n"], 20);
@@ -67,12 +82,22 @@ fn betr_keeps_documents_closer_to_the_targets_with_equal_quotas_and_exports_with
     // The travel set's picks are mostly travel ads; 200 ads hold few of them.
     let es = entries(p);
     assert_eq!(es.len(), 20);
-    let keys: std::collections::HashSet<i64> = es.iter().map(|e| e["item"].as_i64().unwrap()).collect();
+    let keys: std::collections::HashSet<i64> =
+        es.iter().map(|e| e["item"].as_i64().unwrap()).collect();
     assert_eq!(keys.len(), 20, "nothing kept twice");
     let travel = es.iter().filter(|e| e["reasons"]["target_set"] == "travel").collect::<Vec<_>>();
     let hits = travel.iter().filter(|e| e["meta"]["category"] == "travel").count();
-    let pool_share = std::fs::read_to_string(&ads).unwrap().lines().filter(|l| l.contains("\"category\": \"travel\"")).count() as f64 / 200.0;
-    assert!(hits as f64 / travel.len() as f64 >= 3.0 * pool_share, "{hits} of {} travel picks vs pool share {pool_share}", travel.len());
+    let pool_share = std::fs::read_to_string(&ads)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"category\": \"travel\""))
+        .count() as f64
+        / 200.0;
+    assert!(
+        hits as f64 / travel.len() as f64 >= 3.0 * pool_share,
+        "{hits} of {} travel picks vs pool share {pool_share}",
+        travel.len()
+    );
 
     // Veto, export with provenance, restore.
     run_ok(p, &["select", "veto", "latest", "0", "--reason", "off topic", "--annotator", "ana"]);
@@ -81,12 +106,20 @@ fn betr_keeps_documents_closer_to_the_targets_with_equal_quotas_and_exports_with
     run_ok(p, &["export", "--selection", "latest", "-o", &o]);
     let rows: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(json_of).collect();
     assert_eq!(rows.len(), 19, "the vetoed entry is left out");
-    assert!(rows.iter().all(|r| r["provenance"]["kind"] == "betr" && r["provenance"]["rank"].as_u64().unwrap() > 0));
+    assert!(rows.iter().all(
+        |r| r["provenance"]["kind"] == "betr" && r["provenance"]["rank"].as_u64().unwrap() > 0
+    ));
     let prov = json_of(&std::fs::read_to_string(p.join("betr.jsonl.provenance.json")).unwrap());
     assert_eq!(prov["left_out"]["vetoed"], 1);
-    assert!(prov["selection"]["params"]["targets"].as_str().unwrap().ends_with("betr-targets.jsonl"));
+    assert!(prov["selection"]["params"]["targets"]
+        .as_str()
+        .unwrap()
+        .ends_with("betr-targets.jsonl"));
     assert_eq!(prov["selection"]["report"]["kept"], 20);
-    let (ok, _, err) = hifi(p, &["export", "--selection", "latest", "--format", "chat-jsonl", "-o", &o, "--force"]);
+    let (ok, _, err) = hifi(
+        p,
+        &["export", "--selection", "latest", "--format", "chat-jsonl", "-o", &o, "--force"],
+    );
     assert!(!ok && err.contains("without responses"), "{err}");
     run_ok(p, &["select", "veto", "latest", "0", "--restore"]);
     // The set and its provenance exist: replaced only with --force.
@@ -114,7 +147,10 @@ fn limo_returns_exactly_n_hard_but_solvable_prompts_across_clusters() {
     let prompts = head(p, "arith.jsonl", 36);
     run_ok(p, &["import", &prompts]);
     let samples = 4;
-    let rep = json_of(&run_ok(p, &["select", "limo", "--size", "6", "--samples", "4", "--max-tokens", "40", "--json"]));
+    let rep = json_of(&run_ok(
+        p,
+        &["select", "limo", "--size", "6", "--samples", "4", "--max-tokens", "40", "--json"],
+    ));
     assert_eq!(rep["size"], 6);
     assert_eq!(rep["difficulty"], "pass-rate");
     assert_eq!(rep["clusters_covered"], rep["clusters"], "every cluster gives a prompt: {rep}");
@@ -132,18 +168,49 @@ fn limo_returns_exactly_n_hard_but_solvable_prompts_across_clusters() {
         assert!(d <= last, "hardest first");
         last = d;
         let reference = e["meta"]["reference"].as_str().unwrap();
-        assert!(matches(e["response"].as_str().unwrap(), reference), "the kept response is correct: {e}");
+        assert!(
+            matches(e["response"].as_str().unwrap(), reference),
+            "the kept response is correct: {e}"
+        );
         for f in &es[..i] {
-            let c = cosine(&hasher.features(e["text"].as_str().unwrap()), &hasher.features(f["text"].as_str().unwrap()));
+            let c = cosine(
+                &hasher.features(e["text"].as_str().unwrap()),
+                &hasher.features(f["text"].as_str().unwrap()),
+            );
             assert!(c < 0.8, "near-duplicates in the set: {} / {}", e["text"], f["text"]);
         }
     }
     let out = p.join("limo.jsonl");
-    run_ok(p, &["export", "--selection", "latest", "--format", "chat-jsonl", "-o", &out.display().to_string()]);
+    run_ok(
+        p,
+        &[
+            "export",
+            "--selection",
+            "latest",
+            "--format",
+            "chat-jsonl",
+            "-o",
+            &out.display().to_string(),
+        ],
+    );
     let rows: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(json_of).collect();
     assert_eq!(rows.len(), 6);
     assert_eq!(rows[0]["messages"][1]["role"], "assistant");
-    let (ok, _, err) = hifi(p, &["select", "limo", "--size", "500", "--samples", "2", "--max-tokens", "16", "--limit", "6"]);
+    let (ok, _, err) = hifi(
+        p,
+        &[
+            "select",
+            "limo",
+            "--size",
+            "500",
+            "--samples",
+            "2",
+            "--max-tokens",
+            "16",
+            "--limit",
+            "6",
+        ],
+    );
     assert!(!ok && err.contains("prompts qualify, fewer than --size 500"), "{err}");
 }
 
@@ -154,9 +221,17 @@ fn limo_from_margins_refuses_near_duplicates_of_what_it_chose() {
     let p = dir.path();
     // Twelve ads, each with its gold label as the reference, and a near-copy of the first.
     let mut body = String::new();
-    let lines: Vec<Value> = std::fs::read_to_string(repo().join("sample-data/ads.jsonl")).unwrap().lines().take(12).map(json_of).collect();
+    let lines: Vec<Value> = std::fs::read_to_string(repo().join("sample-data/ads.jsonl"))
+        .unwrap()
+        .lines()
+        .take(12)
+        .map(json_of)
+        .collect();
     for l in &lines {
-        body.push_str(&serde_json::json!({"id": l["id"], "text": l["text"], "reference": l["gold"]}).to_string());
+        body.push_str(
+            &serde_json::json!({"id": l["id"], "text": l["text"], "reference": l["gold"]})
+                .to_string(),
+        );
         body.push('\n');
     }
     let first = lines[0]["text"].as_str().unwrap();
@@ -168,9 +243,14 @@ fn limo_from_margins_refuses_near_duplicates_of_what_it_chose() {
     let rep = json_of(&run_ok(p, &["select", "limo", "--size", "12", "--samples", "0", "--json"]));
     assert_eq!(rep["difficulty"], "margin");
     assert_eq!(rep["dropped"]["near_duplicate"], 1, "{rep}");
-    let ids: Vec<String> = entries(p).iter().map(|e| e["item_id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> =
+        entries(p).iter().map(|e| e["item_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids.len(), 12);
-    assert!(!(ids.contains(&"copy".to_string()) && ids.contains(&lines[0]["id"].as_str().unwrap().to_string())), "{ids:?}");
+    assert!(
+        !(ids.contains(&"copy".to_string())
+            && ids.contains(&lines[0]["id"].as_str().unwrap().to_string())),
+        "{ids:?}"
+    );
     let (ok, _, err) = hifi(p, &["select", "limo", "--size", "13", "--samples", "0"]);
     assert!(!ok && err.contains("only 12 prompts qualify"), "{err}");
 }
@@ -184,21 +264,40 @@ fn self_train_keeps_only_passing_replies_and_its_adapter_loads() {
     run_ok(p, &["import", &prompts]);
     let rep = json_of(&run_ok(
         p,
-        &["self-train", "--samples", "4", "--keep-per-item", "2", "--iterations", "1", "--max-tokens", "40", "--epochs", "1", "--batch", "4", "--json"],
+        &[
+            "self-train",
+            "--samples",
+            "4",
+            "--keep-per-item",
+            "2",
+            "--iterations",
+            "1",
+            "--max-tokens",
+            "40",
+            "--epochs",
+            "1",
+            "--batch",
+            "4",
+            "--json",
+        ],
     ));
     assert_eq!(rep["heldout_prompts"], 3);
     let it = &rep["iterations"][0];
     assert_eq!(it["iteration"], 1);
     let kept = it["kept"].as_u64().unwrap();
     assert!(kept > 0);
-    let heldout: Vec<&str> = rep["heldout"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let heldout: Vec<&str> =
+        rep["heldout"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     let es = entries(p);
     assert_eq!(es.len() as u64, kept);
     let mut per_item: HashMap<String, usize> = HashMap::new();
     for e in &es {
         let id = e["item_id"].as_str().unwrap().to_string();
         assert!(!heldout.contains(&id.as_str()), "a held-out prompt was trained on: {id}");
-        assert!(matches(e["response"].as_str().unwrap(), e["meta"]["reference"].as_str().unwrap()), "{e}");
+        assert!(
+            matches(e["response"].as_str().unwrap(), e["meta"]["reference"].as_str().unwrap()),
+            "{e}"
+        );
         *per_item.entry(id).or_default() += 1;
     }
     assert!(per_item.values().all(|n| *n <= 2), "{per_item:?}");
@@ -206,14 +305,31 @@ fn self_train_keeps_only_passing_replies_and_its_adapter_loads() {
     assert!((0.0..=1.0).contains(&reward));
 
     let adapter = Path::new(it["adapter"].as_str().unwrap());
-    let mut engine = hifi::llm::Engine::load(&model, hifi::llm::EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
+    let mut engine =
+        hifi::llm::Engine::load(&model, hifi::llm::EngineOptions { threads: 2, gpu_layers: 0 })
+            .unwrap();
     engine.set_adapter(adapter).expect("iteration 1's adapter loads into llama.cpp");
     let manifest = json_of(&std::fs::read_to_string(adapter.with_extension("json")).unwrap());
     assert_eq!(manifest["train_size"].as_u64(), Some(kept));
     assert!(manifest["continued_from"].is_null(), "trained from the base model");
 
     // A reward that accepts nothing leaves nothing to train on: a clear error, no set saved.
-    let (ok, _, err) = hifi(p, &["self-train", "--samples", "2", "--iterations", "1", "--limit", "4", "--max-tokens", "16", "--reward-command", "cat >/dev/null; echo 0"]);
+    let (ok, _, err) = hifi(
+        p,
+        &[
+            "self-train",
+            "--samples",
+            "2",
+            "--iterations",
+            "1",
+            "--limit",
+            "4",
+            "--max-tokens",
+            "16",
+            "--reward-command",
+            "cat >/dev/null; echo 0",
+        ],
+    );
     assert!(!ok && err.contains("no sampled reply passed the reward"), "{err}");
     assert_eq!(json_of(&run_ok(p, &["select", "list", "--json"])).as_array().unwrap().len(), 1);
 }

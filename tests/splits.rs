@@ -16,18 +16,48 @@ use hifi::store::{Annotation, AnnotationKind, Split, Store};
 use rand::{Rng, SeedableRng};
 
 fn label(st: &mut Store, item: i64, who: &str, label: &str) {
-    st.annotate(&Annotation { item, annotator: who.into(), kind: AnnotationKind::Label, label: Some(label.into()), note: None, suggestion: Some(false) })
-        .unwrap();
+    st.annotate(&Annotation {
+        item,
+        annotator: who.into(),
+        kind: AnnotationKind::Label,
+        label: Some(label.into()),
+        note: None,
+        suggestion: Some(false),
+    })
+    .unwrap();
 }
 
 #[test]
 fn mined_pairs_share_a_split_two_expert_items_and_audit_items_are_eval() {
-    let synth = generate(&SynthSpec { n: 2000, dim: 32, labels: 2, boundary_regions: 3, pure_regions: 2, seed: 11 }).unwrap();
+    let synth = generate(&SynthSpec {
+        n: 2000,
+        dim: 32,
+        labels: 2,
+        boundary_regions: 3,
+        pure_regions: 2,
+        seed: 11,
+    })
+    .unwrap();
     let (_dir, cfg, mut st) = project_from_synth(&synth);
-    let rep = mine(&mut st, &cfg, &MineParams { budget: 60, strategy: hifi::curate::Strategy::Pairs, ..MineParams::default() }, &mut Silent, &CancelToken::new()).unwrap();
+    let rep = mine(
+        &mut st,
+        &cfg,
+        &MineParams {
+            budget: 60,
+            strategy: hifi::curate::Strategy::Pairs,
+            ..MineParams::default()
+        },
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert!(rep.pairs >= 30 && rep.audit >= 3, "{rep:?}");
     let names = cfg.label_names();
-    let gold: HashMap<i64, usize> = (0..synth.pool.keys.len()).map(|i| (st.item_by_id(&format!("it{i}")).unwrap().unwrap().key, synth.pool.labels[i] as usize)).collect();
+    let gold: HashMap<i64, usize> = (0..synth.pool.keys.len())
+        .map(|i| {
+            (st.item_by_id(&format!("it{i}")).unwrap().unwrap().key, synth.pool.labels[i] as usize)
+        })
+        .collect();
     let queue = st.queue().unwrap();
     // One expert labels everything (each item of a pair by its gold label, so the pair often
     // straddles labels) and the splits are made; then a second expert labels every entry
@@ -76,7 +106,11 @@ fn mined_pairs_share_a_split_two_expert_items_and_audit_items_are_eval() {
 
 /// `n` items with random unit vectors in 16 dimensions; items `dup{i}` (i < dups) are copies of
 /// `x{i}` moved by a small step (distance ≈ 0.02).
-fn project_with_duplicates(n: usize, dups: usize, cfg: &hifi::config::Config) -> (tempfile::TempDir, Store, Vec<i64>, Vec<i64>) {
+fn project_with_duplicates(
+    n: usize,
+    dups: usize,
+    cfg: &hifi::config::Config,
+) -> (tempfile::TempDir, Store, Vec<i64>, Vec<i64>) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hifi.toml"), cfg.to_toml()).unwrap();
     let mut st = Store::create(dir.path()).unwrap();
@@ -88,7 +122,14 @@ fn project_with_duplicates(n: usize, dups: usize, cfg: &hifi::config::Config) ->
         csv.push_str(&format!("dup{i},item {i} again\n"));
     }
     let p = file(dir.path(), "items.csv", csv.as_bytes());
-    hifi::io::import::import_items(&mut st, &p, &Default::default(), &mut Silent, &CancelToken::new()).unwrap();
+    hifi::io::import::import_items(
+        &mut st,
+        &p,
+        &Default::default(),
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     let key = |st: &Store, id: String| st.item_by_id(&id).unwrap().unwrap().key;
     let xs: Vec<i64> = (0..n).map(|i| key(&st, format!("x{i}"))).collect();
     let ds: Vec<i64> = (0..dups).map(|i| key(&st, format!("dup{i}"))).collect();
@@ -142,8 +183,13 @@ fn leaks_from_older_splits_are_reported_and_left_out_of_training_and_export() {
     }
     assign_splits(&mut st, &cfg).unwrap();
     let splits = st.splits().unwrap();
-    let straddling: Vec<(i64, i64)> = xs.iter().zip(&ds).filter(|(x, d)| splits[x] != splits[d]).map(|(x, d)| (*x, *d)).collect();
-    assert!(straddling.len() >= 5, "the old splits should leave some near-duplicates apart: {}", straddling.len());
+    let straddling: Vec<(i64, i64)> =
+        xs.iter().zip(&ds).filter(|(x, d)| splits[x] != splits[d]).map(|(x, d)| (*x, *d)).collect();
+    assert!(
+        straddling.len() >= 5,
+        "the old splits should leave some near-duplicates apart: {}",
+        straddling.len()
+    );
     let off = leakage(&st, &cfg).unwrap();
     assert!(!off.checked && off.line().contains("not checked"), "{}", off.line());
 
@@ -166,7 +212,15 @@ fn leaks_from_older_splits_are_reported_and_left_out_of_training_and_export() {
 
     // Export leaves them out and lists them.
     let out = dir.path().join("train.jsonl");
-    let rep = export(&mut st, &cfg, ExportFormat::Jsonl, SplitChoice::Train, &out, WriteOptions::default()).unwrap();
+    let rep = export(
+        &mut st,
+        &cfg,
+        ExportFormat::Jsonl,
+        SplitChoice::Train,
+        &out,
+        WriteOptions::default(),
+    )
+    .unwrap();
     assert_eq!(rep.rows, all_train - train_side.len());
     assert_eq!(rep.leaked.len(), train_side.len());
     let written = std::fs::read_to_string(&out).unwrap();

@@ -30,18 +30,28 @@ fn import(dir: &Path, cfg: &Config, store: &mut Store, rows: &[serde_json::Value
 }
 
 const WORDS: &[&str] = &[
-    "apple", "river", "engine", "violet", "garden", "copper", "lantern", "harbor", "meadow", "falcon", "marble", "canyon", "pepper",
-    "saddle", "thunder", "walnut", "glacier", "pillow", "orchid", "timber", "velvet", "quartz", "anchor", "bramble", "cobalt",
+    "apple", "river", "engine", "violet", "garden", "copper", "lantern", "harbor", "meadow",
+    "falcon", "marble", "canyon", "pepper", "saddle", "thunder", "walnut", "glacier", "pillow",
+    "orchid", "timber", "velvet", "quartz", "anchor", "bramble", "cobalt",
 ];
 
 /// A prompt with words of its own (no two are near-duplicates).
 fn prompt(i: usize) -> String {
     let w = |k: usize| WORDS[(i * 7 + k * 11) % WORDS.len()];
-    format!("Puzzle {i}: how many {} fit in the {} beside the {} {}?", w(0), w(1), w(2), i * 13 % 97)
+    format!(
+        "Puzzle {i}: how many {} fit in the {} beside the {} {}?",
+        w(0),
+        w(1),
+        w(2),
+        i * 13 % 97
+    )
 }
 
 fn record(fingerprint: &str, cfg: &Config) -> ModelRecord {
-    ModelRecord { model_sha256: Some(fingerprint.into()), ..llm_record(fingerprint, Some("stand-in"), &cfg.label_names()) }
+    ModelRecord {
+        model_sha256: Some(fingerprint.into()),
+        ..llm_record(fingerprint, Some("stand-in"), &cfg.label_names())
+    }
 }
 
 fn texts_of(store: &Store) -> HashMap<i64, String> {
@@ -51,22 +61,46 @@ fn texts_of(store: &Store) -> HashMap<i64, String> {
 #[test]
 fn prelabel_resumes_after_a_crash_and_ctrl_c_scores_each_item_once_and_keys_by_fingerprint() {
     let (dir, cfg, mut store) = project();
-    let rows: Vec<_> = (0..10).map(|i| serde_json::json!({"id": format!("a{i}"), "text": prompt(i)})).collect();
+    let rows: Vec<_> =
+        (0..10).map(|i| serde_json::json!({"id": format!("a{i}"), "text": prompt(i)})).collect();
     import(dir.path(), &cfg, &mut store, &rows);
     let texts = texts_of(&store);
-    let params = PrelabelParams { model: PathBuf::from("stand-in"), adapter: None, limit: None, engine: EngineOptions::default() };
+    let params = PrelabelParams {
+        model: PathBuf::from("stand-in"),
+        adapter: None,
+        limit: None,
+        engine: EngineOptions::default(),
+    };
     let rec_a = record("stand-in-a", &cfg);
     let model_a = store.register_model(&rec_a).unwrap();
 
     // A crash in the third batch (the calibration input is the first call): two batches stay.
     let mut crashing = StandIn { batch_items: 3, fail_after_calls: Some(3), ..StandIn::default() };
-    let err = prelabel::run_with(&mut store, &cfg, &params, &rec_a, &mut crashing, &mut Silent, &CancelToken::new()).unwrap_err();
+    let err = prelabel::run_with(
+        &mut store,
+        &cfg,
+        &params,
+        &rec_a,
+        &mut crashing,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("on purpose"), "{err}");
     assert_eq!(store.predictions(model_a).unwrap().len(), 6);
 
     // Resumed: exactly the four left, each scored once.
     let mut m = StandIn { batch_items: 3, ..StandIn::default() };
-    let r = prelabel::run_with(&mut store, &cfg, &params, &rec_a, &mut m, &mut Silent, &CancelToken::new()).unwrap();
+    let r = prelabel::run_with(
+        &mut store,
+        &cfg,
+        &params,
+        &rec_a,
+        &mut m,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!((r.scored, r.already_done, r.remaining, r.cancelled), (4, 6, 0, false));
     assert_eq!(r.model_id, model_a);
     assert_eq!(m.log.scored[0], NULL_INPUT, "calibration first");
@@ -78,12 +112,25 @@ fn prelabel_resumes_after_a_crash_and_ctrl_c_scores_each_item_once_and_keys_by_f
     let prior = m.logprobs(NULL_INPUT);
     for p in &preds {
         let want = calibrated(&m.logprobs(&texts[&p.item]), &prior);
-        assert!(p.probs.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6), "{:?} vs {want:?}", p.probs);
+        assert!(
+            p.probs.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{:?} vs {want:?}",
+            p.probs
+        );
     }
 
     // Again: nothing to do.
     let mut again = StandIn::default();
-    let r = prelabel::run_with(&mut store, &cfg, &params, &rec_a, &mut again, &mut Silent, &CancelToken::new()).unwrap();
+    let r = prelabel::run_with(
+        &mut store,
+        &cfg,
+        &params,
+        &rec_a,
+        &mut again,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!((r.scored, r.already_done), (0, 10));
     assert_eq!(again.log.scored, vec![NULL_INPUT.to_string()]);
 
@@ -91,12 +138,30 @@ fn prelabel_resumes_after_a_crash_and_ctrl_c_scores_each_item_once_and_keys_by_f
     let rec_b = record("stand-in-b", &cfg);
     let cancel = CancelToken::new();
     let mut b = StandIn { batch_items: 2, ..StandIn::default() };
-    let r = prelabel::run_with(&mut store, &cfg, &params, &rec_b, &mut b, &mut StopAfterFirst(cancel.clone()), &cancel).unwrap();
+    let r = prelabel::run_with(
+        &mut store,
+        &cfg,
+        &params,
+        &rec_b,
+        &mut b,
+        &mut StopAfterFirst(cancel.clone()),
+        &cancel,
+    )
+    .unwrap();
     assert!(r.cancelled);
     assert_ne!(r.model_id, model_a);
     assert_eq!((r.scored, r.already_done, r.remaining), (2, 0, 8));
     let limited = PrelabelParams { limit: Some(5), ..params.clone() };
-    let r = prelabel::run_with(&mut store, &cfg, &limited, &rec_b, &mut b, &mut Silent, &CancelToken::new()).unwrap();
+    let r = prelabel::run_with(
+        &mut store,
+        &cfg,
+        &limited,
+        &rec_b,
+        &mut b,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!((r.scored, r.already_done, r.remaining), (5, 2, 3));
     assert_eq!(store.predictions(r.model_id).unwrap().len(), 7);
     assert_eq!(store.predictions(model_a).unwrap(), preds, "model a's predictions untouched");
@@ -105,30 +170,71 @@ fn prelabel_resumes_after_a_crash_and_ctrl_c_scores_each_item_once_and_keys_by_f
 #[test]
 fn embed_resumes_after_a_crash_without_duplicate_rows_and_every_row_is_its_items_vector() {
     let (dir, cfg, mut store) = project();
-    let rows: Vec<_> = (0..10).map(|i| serde_json::json!({"id": format!("e{i}"), "text": prompt(i)})).collect();
+    let rows: Vec<_> =
+        (0..10).map(|i| serde_json::json!({"id": format!("e{i}"), "text": prompt(i)})).collect();
     import(dir.path(), &cfg, &mut store, &rows);
     let texts = texts_of(&store);
     // batch_items 1: four texts per chunk, one embed call each.
-    let params = EmbedParams { model: PathBuf::from("stand-in.gguf"), limit: None, batch_items: 1, engine: EngineOptions::default() };
+    let params = EmbedParams {
+        model: PathBuf::from("stand-in.gguf"),
+        limit: None,
+        batch_items: 1,
+        engine: EngineOptions::default(),
+    };
     let mut crashing = StandIn { fail_after_calls: Some(2), ..StandIn::default() };
-    assert!(embed::run_with(&mut store, &params, "sha-stand-in", &mut crashing, &mut Silent, &CancelToken::new()).is_err());
+    assert!(embed::run_with(
+        &mut store,
+        &params,
+        "sha-stand-in",
+        &mut crashing,
+        &mut Silent,
+        &CancelToken::new()
+    )
+    .is_err());
     let mut m = StandIn::default();
-    let r = embed::run_with(&mut store, &params, "sha-stand-in", &mut m, &mut Silent, &CancelToken::new()).unwrap();
+    let r = embed::run_with(
+        &mut store,
+        &params,
+        "sha-stand-in",
+        &mut m,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!((r.embedded, r.already_done, r.remaining, r.dim), (2, 8, 0, 16));
     assert!(r.repaired.is_none());
-    assert!(m.log.embedded.iter().all(|t| !crashing.log.embedded.contains(t)), "nothing embedded twice");
+    assert!(
+        m.log.embedded.iter().all(|t| !crashing.log.embedded.contains(t)),
+        "nothing embedded twice"
+    );
     let v = Vectors::open(&store, Some(r.set_id)).unwrap();
     assert_eq!(v.rows.len(), 10);
     assert_eq!(v.rows.iter().map(|r| r.1).collect::<HashSet<_>>().len(), 10, "one row per item");
     for (key, text) in &texts {
         assert_eq!(v.get(*key).unwrap(), m.vector(text), "item {key}'s row");
     }
-    let r = embed::run_with(&mut store, &params, "sha-stand-in", &mut m, &mut Silent, &CancelToken::new()).unwrap();
+    let r = embed::run_with(
+        &mut store,
+        &params,
+        "sha-stand-in",
+        &mut m,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!((r.embedded, r.already_done), (0, 10));
     // Ctrl-C after the first chunk keeps it.
     let other = EmbedParams { model: PathBuf::from("other.gguf"), ..params };
     let cancel = CancelToken::new();
-    let r = embed::run_with(&mut store, &other, "sha-other", &mut m, &mut StopAfterFirst(cancel.clone()), &cancel).unwrap();
+    let r = embed::run_with(
+        &mut store,
+        &other,
+        "sha-other",
+        &mut m,
+        &mut StopAfterFirst(cancel.clone()),
+        &cancel,
+    )
+    .unwrap();
     assert!(r.cancelled);
     assert_eq!((r.embedded, r.remaining), (4, 6));
 }
@@ -143,12 +249,25 @@ fn prompt_project(n: usize, n_eval: usize) -> (tempfile::TempDir, Config, Store,
     import(dir.path(), &cfg, &mut store, &rows);
     for i in 0..n_eval {
         let item = store.item_by_id(&format!("q{i:03}")).unwrap().unwrap().key;
-        let label = Annotation { item, annotator: "ana".into(), kind: AnnotationKind::Label, label: Some("benign".into()), note: None, suggestion: None };
+        let label = Annotation {
+            item,
+            annotator: "ana".into(),
+            kind: AnnotationKind::Label,
+            label: Some("benign".into()),
+            note: None,
+            suggestion: None,
+        };
         store.annotate(&label).unwrap();
     }
     store.assign_splits(1.0, &SplitGroups::default()).unwrap();
     let texts = texts_of(&store);
-    let eval: HashSet<String> = store.splits().unwrap().into_iter().filter(|s| s.1 == Split::Eval).map(|s| texts[&s.0].clone()).collect();
+    let eval: HashSet<String> = store
+        .splits()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.1 == Split::Eval)
+        .map(|s| texts[&s.0].clone())
+        .collect();
     assert_eq!(eval.len(), n_eval, "labelled items are eval");
     (dir, cfg, store, eval)
 }
@@ -184,19 +303,30 @@ fn limo_samples_k_per_prompt_and_keeps_exactly_n_solvable_ones_hardest_first() {
         embed_model: embed_model.clone(),
     };
     let mut m = StandIn::default();
-    let rep = limo::run_with(&mut store, &params, &mut m, &mut Silent, &CancelToken::new()).unwrap();
+    let rep =
+        limo::run_with(&mut store, &params, &mut m, &mut Silent, &CancelToken::new()).unwrap();
     assert_eq!((rep.size, rep.considered, rep.difficulty), (6, 36, limo::Difficulty::PassRate));
     // Every prompt outside eval sampled once, K replies at the temperature; eval never.
     assert_eq!(m.log.chats.len(), 36);
-    assert!(m.log.chats.iter().all(|c| c.samples == 4 && c.temperature == 0.7 && !eval.contains(&c.user)));
+    assert!(m
+        .log
+        .chats
+        .iter()
+        .all(|c| c.samples == 4 && c.temperature == 0.7 && !eval.contains(&c.user)));
     // Expected passes per prompt, from what the stand-in replied.
     let passes: HashMap<&str, usize> = m
         .log
         .chats
         .iter()
-        .map(|c| (c.user.as_str(), (0..4).filter(|s| matches(&m.reply(&c.user, 7, c.key, *s, false), "0")).count()))
+        .map(|c| {
+            (
+                c.user.as_str(),
+                (0..4).filter(|s| matches(&m.reply(&c.user, 7, c.key, *s, false), "0")).count(),
+            )
+        })
         .collect();
-    let eligible: Vec<f64> = passes.values().filter(|p| (1..4).contains(*p)).map(|p| 1.0 - *p as f64 / 4.0).collect();
+    let eligible: Vec<f64> =
+        passes.values().filter(|p| (1..4).contains(*p)).map(|p| 1.0 - *p as f64 / 4.0).collect();
     assert_eq!(rep.eligible, eligible.len());
     assert_eq!(rep.dropped.never_solved, passes.values().filter(|p| **p == 0).count());
     assert_eq!(rep.dropped.always_solved, passes.values().filter(|p| **p == 4).count());
@@ -206,7 +336,11 @@ fn limo_samples_k_per_prompt_and_keeps_exactly_n_solvable_ones_hardest_first() {
     for e in &entries {
         let p = passes[e.text.as_str()];
         assert_eq!(e.reasons["passes"], p, "{}", e.text);
-        assert!(matches(e.response.as_deref().unwrap(), "0"), "a correct response: {:?}", e.response);
+        assert!(
+            matches(e.response.as_deref().unwrap(), "0"),
+            "a correct response: {:?}",
+            e.response
+        );
         chosen.push(e.score.unwrap());
     }
     // Hardest first: nothing left out is harder than anything kept.
@@ -214,18 +348,35 @@ fn limo_samples_k_per_prompt_and_keeps_exactly_n_solvable_ones_hardest_first() {
     all.sort_by(|a, b| b.total_cmp(a));
     let cut = all[5];
     assert!(chosen.iter().all(|d| *d >= cut));
-    assert_eq!(chosen.iter().filter(|d| **d > cut).count(), all.iter().filter(|d| **d > cut).count());
+    assert_eq!(
+        chosen.iter().filter(|d| **d > cut).count(),
+        all.iter().filter(|d| **d > cut).count()
+    );
     assert!(m.log.embedded.is_empty(), "one cluster: nothing to embed");
 
     // With clusters: the candidates are embedded and every cluster gives a prompt.
     let mut m = StandIn::default();
-    let rep = limo::run_with(&mut store, &limo::LimoParams { clusters: Some(3), ..params.clone() }, &mut m, &mut Silent, &CancelToken::new()).unwrap();
+    let rep = limo::run_with(
+        &mut store,
+        &limo::LimoParams { clusters: Some(3), ..params.clone() },
+        &mut m,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!((rep.size, rep.clusters, rep.clusters_covered), (6, 3, 3));
     assert_eq!(m.log.embedded.len(), rep.eligible);
 
     // More than qualify: an error that says why, and nothing saved.
     let before = store.selections().unwrap().len();
-    let err = limo::run_with(&mut store, &limo::LimoParams { size: 40, ..params }, &mut StandIn::default(), &mut Silent, &CancelToken::new()).unwrap_err();
+    let err = limo::run_with(
+        &mut store,
+        &limo::LimoParams { size: 40, ..params },
+        &mut StandIn::default(),
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("fewer than --size 40"), "{err}");
     assert_eq!(store.selections().unwrap().len(), before);
 }
@@ -233,7 +384,8 @@ fn limo_samples_k_per_prompt_and_keeps_exactly_n_solvable_ones_hardest_first() {
 #[test]
 fn betr_keeps_the_share_with_equal_quotas_and_nothing_twice() {
     let (dir, cfg, mut store) = project();
-    let rows: Vec<_> = (0..50).map(|i| serde_json::json!({"id": format!("d{i}"), "text": prompt(i)})).collect();
+    let rows: Vec<_> =
+        (0..50).map(|i| serde_json::json!({"id": format!("d{i}"), "text": prompt(i)})).collect();
     import(dir.path(), &cfg, &mut store, &rows);
     let targets = file(
         dir.path(),
@@ -253,10 +405,18 @@ fn betr_keeps_the_share_with_equal_quotas_and_nothing_twice() {
         engine: EngineOptions::default(),
     };
     let mut m = StandIn::default();
-    let rep = betr::run_with(&mut store, &params, &mut m, &mut Silent, &CancelToken::new()).unwrap();
+    let rep =
+        betr::run_with(&mut store, &params, &mut m, &mut Silent, &CancelToken::new()).unwrap();
     assert_eq!((rep.pool, rep.sample, rep.embedded_now, rep.kept), (50, 30, 30, 10));
-    assert_eq!(rep.sets.iter().map(|s| (s.name.as_str(), s.targets, s.kept)).collect::<Vec<_>>(), vec![("a", 1, 5), ("b", 2, 5)]);
-    assert_eq!(&m.log.embedded[..3], ["apple river engine", "violet garden", "copper lantern harbor"], "targets first");
+    assert_eq!(
+        rep.sets.iter().map(|s| (s.name.as_str(), s.targets, s.kept)).collect::<Vec<_>>(),
+        vec![("a", 1, 5), ("b", 2, 5)]
+    );
+    assert_eq!(
+        &m.log.embedded[..3],
+        ["apple river engine", "violet garden", "copper lantern harbor"],
+        "targets first"
+    );
     let entries = store.selection_entries(rep.selection).unwrap();
     assert_eq!(entries.iter().map(|e| e.item).collect::<HashSet<_>>().len(), 10);
 }
@@ -279,22 +439,39 @@ fn self_train_params(iterations: usize) -> selftrain::SelfTrainParams {
 }
 
 #[test]
-fn self_train_never_trains_on_held_out_prompts_keeps_m_per_prompt_and_stops_when_the_reward_stops_improving() {
+fn self_train_never_trains_on_held_out_prompts_keeps_m_per_prompt_and_stops_when_the_reward_stops_improving(
+) {
     let (_dir, _cfg, mut store, eval) = prompt_project(44, 4);
     // Replies spread over 8 answers, then 2 after the first M-step, then always right.
     let mut m = StandIn { spreads: vec![8, 2, 1], ..StandIn::default() };
-    let rep = selftrain::run_with(&mut store, &self_train_params(5), &mut m, &mut Silent, &CancelToken::new()).unwrap();
+    let rep = selftrain::run_with(
+        &mut store,
+        &self_train_params(5),
+        &mut m,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!((rep.train_prompts, rep.heldout_prompts), (30, 10));
-    let texts: HashMap<String, String> = store.items_page(i64::MIN, 1000).unwrap().into_iter().map(|i| (i.id, i.text)).collect();
+    let texts: HashMap<String, String> =
+        store.items_page(i64::MIN, 1000).unwrap().into_iter().map(|i| (i.id, i.text)).collect();
     let held: HashSet<&str> = rep.heldout.iter().map(|id| texts[id].as_str()).collect();
     assert!(held.iter().all(|t| !eval.contains(*t)));
 
     // The verdicts: better twice, then no better; the best is iteration 2.
     let rewards: Vec<f64> = rep.iterations.iter().map(|i| i.heldout_reward).collect();
-    assert!(rep.baseline_reward < rewards[0] && rewards[0] < rewards[1], "{} then {rewards:?}", rep.baseline_reward);
+    assert!(
+        rep.baseline_reward < rewards[0] && rewards[0] < rewards[1],
+        "{} then {rewards:?}",
+        rep.baseline_reward
+    );
     assert_eq!(rewards[1..], [1.0, 1.0]);
     assert_eq!(rep.best_iteration, Some(2));
-    assert!(rep.stopped.starts_with("iteration 3: held-out reward 1.000 did not improve"), "{}", rep.stopped);
+    assert!(
+        rep.stopped.starts_with("iteration 3: held-out reward 1.000 did not improve"),
+        "{}",
+        rep.stopped
+    );
 
     // Held-out prompts only ever answered greedily, once; training prompts sampled K times;
     // eval prompts never asked.
@@ -330,7 +507,14 @@ fn self_train_never_trains_on_held_out_prompts_keeps_m_per_prompt_and_stops_when
 
     // Nothing passes: the first iteration says so and nothing is trained.
     let mut hopeless = StandIn { spreads: vec![1_000_000], ..StandIn::default() };
-    let err = selftrain::run_with(&mut store, &self_train_params(2), &mut hopeless, &mut Silent, &CancelToken::new()).unwrap_err();
+    let err = selftrain::run_with(
+        &mut store,
+        &self_train_params(2),
+        &mut hopeless,
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("no sampled reply passed the reward"), "{err}");
     assert!(hopeless.log.learned.is_empty());
 }

@@ -25,7 +25,8 @@ fn say(rng: &mut ChaCha8Rng, truth: usize, acc: f64) -> usize {
 /// `shared` of them labeled by a second expert too, one round whose model has accuracy `model_acc`.
 fn one_round(eval: usize, shared: usize, model_acc: f64, seed: u64) -> JudgeInput {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut gold, mut pred, mut rows, mut model) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut gold, mut pred, mut rows, mut model) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..eval {
         let t = usize::from(rng.gen_bool(0.5));
         let (a, m) = (say(&mut rng, t, EXPERT_ACC), say(&mut rng, t, model_acc));
@@ -68,7 +69,10 @@ fn stop_rate(eval: usize, shared: usize, model_acc: f64, reps: u64) -> f64 {
 #[test]
 fn a_true_gap_of_0_3_is_rarely_called_parity_at_the_minimum_sizes() {
     let rate = stop_rate(MIN_EVAL, MIN_SHARED, 0.78, 200);
-    eprintln!("gap 0.3, {MIN_EVAL} eval / {MIN_SHARED} double-labeled: stop in {:.1}% of 200", 100.0 * rate);
+    eprintln!(
+        "gap 0.3, {MIN_EVAL} eval / {MIN_SHARED} double-labeled: stop in {:.1}% of 200",
+        100.0 * rate
+    );
     assert!(rate <= 0.05, "stop in {:.1}% of replicates", 100.0 * rate);
 }
 
@@ -104,7 +108,11 @@ fn improving(step: f64, grow: usize, rounds: usize, keep: f64, seed: u64) -> Vec
             }
         }
         let acc = (1.0 + 0.4 + step * r as f64) / 2.0;
-        answers.push((0..n).map(|i| if u[i] < acc { truth[i] } else { 1 - truth[i] }).collect::<Vec<usize>>());
+        answers.push(
+            (0..n)
+                .map(|i| if u[i] < acc { truth[i] } else { 1 - truth[i] })
+                .collect::<Vec<usize>>(),
+        );
     }
     (3..=rounds)
         .map(|done| {
@@ -116,7 +124,12 @@ fn improving(step: f64, grow: usize, rounds: usize, keep: f64, seed: u64) -> Vec
                 reps: REPS,
                 seed: seed + done as u64,
                 gold: gold[..eval].to_vec(),
-                rounds: (0..done).map(|r| RoundModel { round: r as i64 + 1, pred: answers[r][..eval].iter().map(|&a| Some(a)).collect() }).collect(),
+                rounds: (0..done)
+                    .map(|r| RoundModel {
+                        round: r as i64 + 1,
+                        pred: answers[r][..eval].iter().map(|&a| Some(a)).collect(),
+                    })
+                    .collect(),
                 shared: Vec::new(),
                 shared_model: Vec::new(),
                 shared_seen: 0,
@@ -134,7 +147,9 @@ fn improving(step: f64, grow: usize, rounds: usize, keep: f64, seed: u64) -> Vec
 #[test]
 fn an_improving_model_is_rarely_told_no_improvement() {
     let reps = 200;
-    let told = (0..reps).filter(|&s| improving(0.05, 20, 6, 0.8, 50 + s).contains(&"no-improvement")).count();
+    let told = (0..reps)
+        .filter(|&s| improving(0.05, 20, 6, 0.8, 50 + s).contains(&"no-improvement"))
+        .count();
     let rate = told as f64 / reps as f64;
     eprintln!("+0.05 κ a round, 20 new eval items a round, rounds 3-6: no-improvement in {:.1}% of {reps}", 100.0 * rate);
     assert!(rate <= 0.10, "no-improvement in {:.1}% of replicates", 100.0 * rate);
@@ -146,7 +161,8 @@ fn an_improving_model_is_rarely_told_no_improvement() {
 #[test]
 fn a_flat_model_on_a_large_eval_split_is_told_no_improvement() {
     let reps = 100;
-    let told = (0..reps).filter(|&s| improving(0.0, 200, 3, 0.9, 70 + s) == ["no-improvement"]).count();
+    let told =
+        (0..reps).filter(|&s| improving(0.0, 200, 3, 0.9, 70 + s) == ["no-improvement"]).count();
     let rate = told as f64 / reps as f64;
     eprintln!("flat model, 440 eval items: no-improvement in {:.0}% of {reps}", 100.0 * rate);
     assert!(rate >= 0.4, "no-improvement in {:.0}% of replicates", 100.0 * rate);

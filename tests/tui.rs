@@ -7,7 +7,9 @@ use common::*;
 use hifi::config::LabelDef;
 use hifi::store::{AnnotationKind, NewQueueEntry, QueueEntry, Store};
 use hifi::tui::action::{Action, Effect};
-use hifi::tui::app::{App, Conflict, DashboardData, EntryView, ItemView, JobState, Screen, SetView, SinceRound, Job};
+use hifi::tui::app::{
+    App, Conflict, DashboardData, EntryView, ItemView, Job, JobState, Screen, SetView, SinceRound,
+};
 use hifi::tui::keymap::Keymap;
 use hifi::tui::theme::Theme;
 use hifi::tui::update::update;
@@ -18,7 +20,14 @@ fn labels() -> Vec<LabelDef> {
 }
 
 fn item(key: i64, id: &str, text: &str, p: f64) -> ItemView {
-    ItemView { key, id: id.into(), text: text.into(), probs: Some(vec![p, 1.0 - p]), model_labels: vec!["clickbait".into(), "benign".into()], mine: None }
+    ItemView {
+        key,
+        id: id.into(),
+        text: text.into(),
+        probs: Some(vec![p, 1.0 - p]),
+        model_labels: vec!["clickbait".into(), "benign".into()],
+        mine: None,
+    }
 }
 
 fn pair_entry() -> EntryView {
@@ -35,7 +44,12 @@ fn pair_entry() -> EntryView {
             audit: false,
         },
         a: item(10, "ad-0010", "You won't believe this one trick\nTap to find out.", 0.81),
-        b: Some(item(11, "ad-0011", "Sale ends Monday: 10% off wireless earbuds\nTerms at example.com.", 0.22)),
+        b: Some(item(
+            11,
+            "ad-0011",
+            "Sale ends Monday: 10% off wireless earbuds\nTerms at example.com.",
+            0.22,
+        )),
     }
 }
 
@@ -68,14 +82,25 @@ fn keys_label_each_side_and_the_entry_moves_on_only_after_commits() {
     loaded(&mut app, Some(pair_entry()));
     // Left item clickbait ("a"), right item benign ("k").
     let fx = press(&mut app, &km, 'a');
-    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.item == 10 && a.label.as_deref() == Some("clickbait") && a.annotator == "ana"));
+    assert!(
+        matches!(&fx[..], [Effect::Annotate(a)] if a.item == 10 && a.label.as_deref() == Some("clickbait") && a.annotator == "ana")
+    );
     let fx = press(&mut app, &km, 'k');
-    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.item == 11 && a.label.as_deref() == Some("benign")));
+    assert!(
+        matches!(&fx[..], [Effect::Annotate(a)] if a.item == 11 && a.label.as_deref() == Some("benign"))
+    );
     assert_eq!(app.pending, 2);
     // The first commit alone does not move on.
-    assert!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) }).is_empty());
+    assert!(update(
+        &mut app,
+        Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) }
+    )
+    .is_empty());
     assert_eq!(app.review.entry.as_ref().unwrap().a.mine.as_deref(), Some("clickbait"));
-    let fx = update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("benign".into()) });
+    let fx = update(
+        &mut app,
+        Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("benign".into()) },
+    );
     assert_eq!(fx, vec![Effect::LoadNext]);
     assert!(app.review.loading);
     // While loading, label keys do nothing.
@@ -110,7 +135,10 @@ fn review_is_blind_by_default_p_shows_the_model_and_each_label_records_which() {
     let mut blind = App::new(labels(), "ana", "p");
     loaded(&mut blind, Some(pair_entry()));
     let text = hifi::tui::render_to_string(&blind, &Theme::builtin("dark").unwrap(), &km, 120, 40);
-    assert!(!text.contains("0.81") && !text.contains("0.22") && !text.contains("clickbait#2"), "{text}");
+    assert!(
+        !text.contains("0.81") && !text.contains("0.22") && !text.contains("clickbait#2"),
+        "{text}"
+    );
     assert!(text.contains("blind: the model's prediction is hidden (p shows it)"), "{text}");
     blind.review.show_predictions = true;
     let text = hifi::tui::render_to_string(&blind, &Theme::builtin("dark").unwrap(), &km, 120, 40);
@@ -137,26 +165,52 @@ fn both_key_note_skip_flag_undo_redo() {
         assert_eq!(a.note.as_deref(), Some("same ad family"));
     }
     assert!(app.review.note.is_none());
-    assert!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("benign".into()) }).is_empty());
-    assert_eq!(update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("benign".into()) }), vec![Effect::LoadNext]);
+    assert!(update(
+        &mut app,
+        Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("benign".into()) }
+    )
+    .is_empty());
+    assert_eq!(
+        update(
+            &mut app,
+            Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("benign".into()) }
+        ),
+        vec![Effect::LoadNext]
+    );
     // Flag unsure: an event per item, the entry stays.
     loaded(&mut app, Some(pair_entry()));
     let fx = press(&mut app, &km, '!');
     assert!(fx.iter().all(|f| matches!(f, Effect::Annotate(a) if a.kind == AnnotationKind::Flag)));
     assert_eq!(fx.len(), 2);
     for item in [10, 11] {
-        assert!(update(&mut app, Action::Saved { item, kind: AnnotationKind::Flag, label: None }).is_empty(), "a flag does not move on");
+        assert!(
+            update(&mut app, Action::Saved { item, kind: AnnotationKind::Flag, label: None })
+                .is_empty(),
+            "a flag does not move on"
+        );
     }
     // Skip decides what is left.
     loaded(&mut app, Some(pair_entry()));
     press(&mut app, &km, 'a');
-    update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) });
+    update(
+        &mut app,
+        Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) },
+    );
     let fx = press(&mut app, &km, 'x');
-    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.item == 11 && a.kind == AnnotationKind::Skip));
-    assert_eq!(update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Skip, label: None }), vec![Effect::LoadNext]);
+    assert!(
+        matches!(&fx[..], [Effect::Annotate(a)] if a.item == 11 && a.kind == AnnotationKind::Skip)
+    );
+    assert_eq!(
+        update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Skip, label: None }),
+        vec![Effect::LoadNext]
+    );
     // Undo and redo go to the store; the view reloads afterwards.
     assert_eq!(press(&mut app, &km, 'u'), vec![Effect::Undo]);
-    let redo = update(&mut app, km.resolve(&KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL), Screen::Review).unwrap());
+    let redo = update(
+        &mut app,
+        km.resolve(&KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL), Screen::Review)
+            .unwrap(),
+    );
     assert_eq!(redo, vec![Effect::Redo]);
     assert_eq!(update(&mut app, Action::Undone(None)), vec![]);
     assert_eq!(app.message.as_ref().unwrap().0, "nothing to undo");
@@ -174,7 +228,14 @@ fn screens_pipeline_and_adjudication_by_keys() {
     assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::Prelabel)]);
     assert!(press_key(&mut app, &km, enter).is_empty());
     assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Job::Prelabel)]);
-    update(&mut app, Action::JobFinished { stage: Job::Prelabel, result: Ok("40 scored".into()), cancelled: false });
+    update(
+        &mut app,
+        Action::JobFinished {
+            stage: Job::Prelabel,
+            result: Ok("40 scored".into()),
+            cancelled: false,
+        },
+    );
     assert_eq!(app.pipeline.jobs[0].1, JobState::Done("40 scored".into()));
     // The probe round stage (train → predict → evaluate → mine) starts as a job too.
     for _ in 0..3 {
@@ -184,7 +245,15 @@ fn screens_pipeline_and_adjudication_by_keys() {
     // Dashboard loads on entry; adjudication asks for a reason before resolving.
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadDashboard]);
     assert_eq!(press_key(&mut app, &km, tab), vec![Effect::LoadConflicts]);
-    update(&mut app, Action::ConflictsLoaded(vec![Conflict { item: 7, id: "ad-7".into(), text: "x".into(), labels: vec![("ana".into(), "benign".into()), ("bob".into(), "clickbait".into())] }]));
+    update(
+        &mut app,
+        Action::ConflictsLoaded(vec![Conflict {
+            item: 7,
+            id: "ad-7".into(),
+            text: "x".into(),
+            labels: vec![("ana".into(), "benign".into()), ("bob".into(), "clickbait".into())],
+        }]),
+    );
     assert!(press(&mut app, &km, '1').is_empty());
     assert!(app.input.is_some());
     assert!(update(&mut app, Action::Submit).is_empty(), "a reason is required");
@@ -192,8 +261,13 @@ fn screens_pipeline_and_adjudication_by_keys() {
         update(&mut app, Action::Input(c));
     }
     let fx = update(&mut app, Action::Submit);
-    assert!(matches!(&fx[..], [Effect::Annotate(a)] if a.item == 7 && a.kind == AnnotationKind::Resolve && a.label.as_deref() == Some("clickbait") && a.note.as_deref() == Some("hides the offer")));
-    update(&mut app, Action::Saved { item: 7, kind: AnnotationKind::Resolve, label: Some("clickbait".into()) });
+    assert!(
+        matches!(&fx[..], [Effect::Annotate(a)] if a.item == 7 && a.kind == AnnotationKind::Resolve && a.label.as_deref() == Some("clickbait") && a.note.as_deref() == Some("hides the offer"))
+    );
+    update(
+        &mut app,
+        Action::Saved { item: 7, kind: AnnotationKind::Resolve, label: Some("clickbait".into()) },
+    );
     assert!(app.adjudicate.conflicts.is_empty());
     assert_eq!(press(&mut app, &km, 'Q'), vec![Effect::Quit]);
 }
@@ -205,7 +279,11 @@ fn key(code: KeyCode) -> KeyEvent {
 /// The pipeline screen (F2), with the selection moved to `stage`.
 fn pipeline_at(app: &mut App, km: &Keymap, stage: Job) {
     if app.screen != Screen::Pipeline {
-        assert_eq!(press_key(app, km, key(KeyCode::F(2))), vec![Effect::LoadPipeline], "entering the screen loads each stage's state");
+        assert_eq!(
+            press_key(app, km, key(KeyCode::F(2))),
+            vec![Effect::LoadPipeline],
+            "entering the screen loads each stage's state"
+        );
     }
     for _ in 0..6 {
         press_key(app, km, key(KeyCode::Up));
@@ -264,7 +342,12 @@ fn only_one_model_loading_stage_runs_at_a_time() {
     assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::Mine)]);
     pipeline_at(&mut app, &km, Job::LoraRound);
     assert!(press_key(&mut app, &km, enter).is_empty());
-    assert!(app.message.as_ref().unwrap().0.starts_with("LoRA round not started: prelabel is running"));
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .0
+        .starts_with("LoRA round not started: prelabel is running"));
     pipeline_at(&mut app, &km, Job::ZeroShotRound);
     assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::ZeroShotRound)]);
     // Cancelling is not enough: the model is held until the job has ended.
@@ -272,7 +355,14 @@ fn only_one_model_loading_stage_runs_at_a_time() {
     assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Job::Prelabel)]);
     pipeline_at(&mut app, &km, Job::Embed);
     assert!(press_key(&mut app, &km, enter).is_empty());
-    let fx = update(&mut app, Action::JobFinished { stage: Job::Prelabel, result: Ok("40 scored, 0 already done, cancelled".into()), cancelled: true });
+    let fx = update(
+        &mut app,
+        Action::JobFinished {
+            stage: Job::Prelabel,
+            result: Ok("40 scored, 0 already done, cancelled".into()),
+            cancelled: true,
+        },
+    );
     assert_eq!(fx, vec![Effect::LoadPipeline], "what the store holds is read again after a job");
     assert_eq!(press_key(&mut app, &km, enter), vec![Effect::StartJob(Job::Embed)]);
 }
@@ -285,22 +375,55 @@ fn a_cancelled_stage_shows_as_cancelled_not_failed() {
     pipeline_at(&mut app, &km, Job::Prelabel);
     press_key(&mut app, &km, enter);
     assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Job::Prelabel)]);
-    update(&mut app, Action::JobFinished { stage: Job::Prelabel, result: Ok("40 scored, 12 already done, cancelled".into()), cancelled: true });
-    assert_eq!(app.pipeline.state(Job::Prelabel), Some(&JobState::Cancelled("40 scored, 12 already done, cancelled".into())));
+    update(
+        &mut app,
+        Action::JobFinished {
+            stage: Job::Prelabel,
+            result: Ok("40 scored, 12 already done, cancelled".into()),
+            cancelled: true,
+        },
+    );
+    assert_eq!(
+        app.pipeline.state(Job::Prelabel),
+        Some(&JobState::Cancelled("40 scored, 12 already done, cancelled".into()))
+    );
     // A round cancelled mid-way ends in an error; cancelled all the same.
     pipeline_at(&mut app, &km, Job::ProbeRound);
     press_key(&mut app, &km, enter);
     assert_eq!(press(&mut app, &km, 'c'), vec![Effect::CancelJob(Job::ProbeRound)]);
-    update(&mut app, Action::JobFinished { stage: Job::ProbeRound, result: Err("round 3 interrupted before it was scored".into()), cancelled: true });
-    assert_eq!(app.pipeline.state(Job::ProbeRound), Some(&JobState::Cancelled("round 3 interrupted before it was scored".into())));
+    update(
+        &mut app,
+        Action::JobFinished {
+            stage: Job::ProbeRound,
+            result: Err("round 3 interrupted before it was scored".into()),
+            cancelled: true,
+        },
+    );
+    assert_eq!(
+        app.pipeline.state(Job::ProbeRound),
+        Some(&JobState::Cancelled("round 3 interrupted before it was scored".into()))
+    );
     // An error nobody asked for is still a failure.
     pipeline_at(&mut app, &km, Job::Embed);
     press_key(&mut app, &km, enter);
-    update(&mut app, Action::JobFinished { stage: Job::Embed, result: Err("model file missing".into()), cancelled: false });
-    assert_eq!(app.pipeline.state(Job::Embed), Some(&JobState::Failed("model file missing".into())));
+    update(
+        &mut app,
+        Action::JobFinished {
+            stage: Job::Embed,
+            result: Err("model file missing".into()),
+            cancelled: false,
+        },
+    );
+    assert_eq!(
+        app.pipeline.state(Job::Embed),
+        Some(&JobState::Failed("model file missing".into()))
+    );
     let text = render(&app, 80, 24);
     assert!(text.contains(&row("prelabel", "cancelled: 40 scored, 12 already done")), "{text}");
-    assert!(text.contains(&row("probe round", "cancelled: round 3 interrupted before it was scored")), "{text}");
+    assert!(
+        text.contains(&row("probe round", "cancelled: round 3 interrupted before it was scored")),
+        "{text}"
+    );
     assert!(text.contains(&row("embed", "failed: model file missing")), "{text}");
     assert_eq!(text.matches("failed").count(), 1, "{text}");
 }
@@ -309,17 +432,39 @@ fn a_cancelled_stage_shows_as_cancelled_not_failed() {
 /// scored and a LoRA round was interrupted; nothing was embedded.
 fn project_with_history() -> (tempfile::TempDir, Store) {
     let (dir, cfg, mut store) = project();
-    let body: String = std::iter::once("id,text\n".to_string()).chain((0..8).map(|i| format!("p{i},ad {i}\n"))).collect();
+    let body: String = std::iter::once("id,text\n".to_string())
+        .chain((0..8).map(|i| format!("p{i},ad {i}\n")))
+        .collect();
     let p = file(dir.path(), "p.csv", body.as_bytes());
-    hifi::io::import::import_items(&mut store, &p, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
-    let keys: Vec<i64> = (0..8).map(|i| store.item_by_id(&format!("p{i}")).unwrap().unwrap().key).collect();
+    hifi::io::import::import_items(
+        &mut store,
+        &p,
+        &Default::default(),
+        &mut hifi::progress::Silent,
+        &Default::default(),
+    )
+    .unwrap();
+    let keys: Vec<i64> =
+        (0..8).map(|i| store.item_by_id(&format!("p{i}")).unwrap().unwrap().key).collect();
     let labels = cfg.label_names();
     let model = store
         .register_model(&llm_record("smol", Some("/models/SmolLM2-135M-Instruct.gguf"), &labels))
         .unwrap();
-    let preds: Vec<hifi::store::Prediction> = keys[..6].iter().map(|k| hifi::store::Prediction { item: *k, probs: vec![0.3, 0.7], truncated: false }).collect();
+    let preds: Vec<hifi::store::Prediction> = keys[..6]
+        .iter()
+        .map(|k| hifi::store::Prediction { item: *k, probs: vec![0.3, 0.7], truncated: false })
+        .collect();
     store.put_predictions(model, &labels, &preds).unwrap();
-    let entries: Vec<NewQueueEntry> = keys[..3].iter().map(|k| NewQueueEntry { item_a: *k, item_b: None, reason: serde_json::json!({}), needed: 1, audit: false }).collect();
+    let entries: Vec<NewQueueEntry> = keys[..3]
+        .iter()
+        .map(|k| NewQueueEntry {
+            item_a: *k,
+            item_b: None,
+            reason: serde_json::json!({}),
+            needed: 1,
+            audit: false,
+        })
+        .collect();
     store.replace_queue("adaptive", &entries).unwrap();
     let probe = store.start_round("probe", None).unwrap();
     store.finish_round(probe, model, &serde_json::json!({"kappa": 0.714})).unwrap();
@@ -335,7 +480,10 @@ fn the_pipeline_screen_shows_what_each_stage_left_in_the_store() {
     let mut app = App::new(labels(), "ana", "p");
     // F2 asks for the stages' state; the worker reads it (data::pipeline) and sends it back.
     assert_eq!(press_key(&mut app, &km, key(KeyCode::F(2))), vec![Effect::LoadPipeline]);
-    assert!(render(&app, 80, 24).contains(&row("prelabel", "idle — enter to start")), "before the store is read");
+    assert!(
+        render(&app, 80, 24).contains(&row("prelabel", "idle — enter to start")),
+        "before the store is read"
+    );
     update(&mut app, Action::PipelineLoaded(hifi::tui::data::pipeline(&store, &cfg).unwrap()));
     let text = render(&app, 80, 24);
     for (title, state) in [
@@ -360,13 +508,36 @@ fn the_pipeline_screen_shows_what_each_stage_left_in_the_store() {
     };
     update(&mut app, Action::PipelineLoaded(hifi::tui::data::pipeline(&store, &cfg).unwrap()));
     let text = render(&app, 100, 24);
-    assert!(text.contains(&row("prelabel", "6/8 · SmolLM2-135M-Instruct · runs on openai:Qwen/Qwen3-0.6B (2 servers)")), "{text}");
-    assert!(text.contains(&row("embed", "not run yet — runs on openai:bge (2 servers); enter to start")), "{text}");
+    assert!(
+        text.contains(&row(
+            "prelabel",
+            "6/8 · SmolLM2-135M-Instruct · runs on openai:Qwen/Qwen3-0.6B (2 servers)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&row(
+            "embed",
+            "not run yet — runs on openai:bge (2 servers); enter to start"
+        )),
+        "{text}"
+    );
     // A job that ended says how; what the store holds stays under it.
     press_key(&mut app, &km, key(KeyCode::Enter));
-    update(&mut app, Action::JobFinished { stage: Job::Prelabel, result: Ok("2 scored, 6 already done".into()), cancelled: false });
+    update(
+        &mut app,
+        Action::JobFinished {
+            stage: Job::Prelabel,
+            result: Ok("2 scored, 6 already done".into()),
+            cancelled: false,
+        },
+    );
     let text = render(&app, 100, 24);
-    assert!(text.contains("done: 2 scored, 6 already done") && text.contains("6/8 · SmolLM2-135M-Instruct"), "{text}");
+    assert!(
+        text.contains("done: 2 scored, 6 already done")
+            && text.contains("6/8 · SmolLM2-135M-Instruct"),
+        "{text}"
+    );
 }
 
 fn screens() -> Vec<(&'static str, App)> {
@@ -408,7 +579,8 @@ fn screens() -> Vec<(&'static str, App)> {
     let mut pipe = App::new(labels(), "ana", "demo");
     pipe.screen = Screen::Pipeline;
     pipe.now = 30.0;
-    pipe.pipeline.jobs[0].1 = JobState::Running { done: 320, total: 1300, note: "281 tok/s".into(), started: 0.0 };
+    pipe.pipeline.jobs[0].1 =
+        JobState::Running { done: 320, total: 1300, note: "281 tok/s".into(), started: 0.0 };
     pipe.pipeline.jobs[1].1 = JobState::Done("1300 embedded".into());
     pipe.pipeline.jobs[2].1 = JobState::Failed("no embeddings yet".into());
     out.push(("pipeline", pipe));
@@ -419,8 +591,18 @@ fn screens() -> Vec<(&'static str, App)> {
     assert_eq!(lora.pipeline.jobs[4].0, Job::LoraRound);
     assert_eq!(update(&mut lora, Action::StartJob), vec![Effect::StartJob(Job::LoraRound)]);
     lora.now = 90.0;
-    update(&mut lora, Action::JobProgress { stage: Job::LoraRound, done: 12, total: 50, note: "loss 0.412 · 96 tok/s".into() });
-    for (i, loss) in [2.9, 2.1, 1.6, 1.2, 0.9, 0.8, 0.62, 0.55, 0.5, 0.46, 0.43, 0.41].into_iter().enumerate() {
+    update(
+        &mut lora,
+        Action::JobProgress {
+            stage: Job::LoraRound,
+            done: 12,
+            total: 50,
+            note: "loss 0.412 · 96 tok/s".into(),
+        },
+    );
+    for (i, loss) in
+        [2.9, 2.1, 1.6, 1.2, 0.9, 0.8, 0.62, 0.55, 0.5, 0.46, 0.43, 0.41].into_iter().enumerate()
+    {
         update(&mut lora, Action::JobLoss { stage: Job::LoraRound, loss });
         assert_eq!(lora.pipeline.loss_curve.len(), i + 1);
     }
@@ -440,8 +622,22 @@ fn screens() -> Vec<(&'static str, App)> {
             (Job::ProbeRound, "round 3 · κ 0.71 · 2 rounds".into()),
         ]),
     );
-    update(&mut stored, Action::JobFinished { stage: Job::Mine, result: Ok("138 entries queued (adaptive)".into()), cancelled: false });
-    update(&mut stored, Action::JobFinished { stage: Job::LoraRound, result: Err("round 4 interrupted before it was scored".into()), cancelled: true });
+    update(
+        &mut stored,
+        Action::JobFinished {
+            stage: Job::Mine,
+            result: Ok("138 entries queued (adaptive)".into()),
+            cancelled: false,
+        },
+    );
+    update(
+        &mut stored,
+        Action::JobFinished {
+            stage: Job::LoraRound,
+            result: Err("round 4 interrupted before it was scored".into()),
+            cancelled: true,
+        },
+    );
     out.push(("pipeline_stored", stored));
     let mut dash = App::new(labels(), "ana", "demo");
     dash.screen = Screen::Dashboard;
@@ -470,8 +666,18 @@ fn screens() -> Vec<(&'static str, App)> {
     let mut adj = App::new(labels(), "ana", "demo");
     adj.screen = Screen::Adjudicate;
     adj.adjudicate.conflicts = vec![
-        Conflict { item: 7, id: "ad-0007".into(), text: "Only 3 left!\nGrab yours.".into(), labels: vec![("ana".into(), "benign".into()), ("bob".into(), "clickbait".into())] },
-        Conflict { item: 9, id: "ad-0009".into(), text: "Free guide from the utility".into(), labels: vec![("ana".into(), "clickbait".into()), ("cy".into(), "benign".into())] },
+        Conflict {
+            item: 7,
+            id: "ad-0007".into(),
+            text: "Only 3 left!\nGrab yours.".into(),
+            labels: vec![("ana".into(), "benign".into()), ("bob".into(), "clickbait".into())],
+        },
+        Conflict {
+            item: 9,
+            id: "ad-0009".into(),
+            text: "Free guide from the utility".into(),
+            labels: vec![("ana".into(), "clickbait".into()), ("cy".into(), "benign".into())],
+        },
     ];
     out.push(("adjudicate", adj));
     let mut sets = App::new(labels(), "ana", "demo");
@@ -486,17 +692,19 @@ fn screens() -> Vec<(&'static str, App)> {
 }
 
 fn limo_set() -> SetView {
-    let entry = |rank: usize, id: &str, text: &str, response: &str, d: f64| hifi::store::SelectionEntry {
-        rank,
-        item: 100 + rank as i64,
-        item_id: id.into(),
-        text: text.into(),
-        meta: None,
-        response: Some(response.into()),
-        score: Some(d),
-        reasons: serde_json::json!({"difficulty": d, "passes": 1, "samples": 4, "cluster": rank % 2, "response_from": "candidate 1"}),
-        vetoed: false,
-        veto_reason: None,
+    let entry = |rank: usize, id: &str, text: &str, response: &str, d: f64| {
+        hifi::store::SelectionEntry {
+            rank,
+            item: 100 + rank as i64,
+            item_id: id.into(),
+            text: text.into(),
+            meta: None,
+            response: Some(response.into()),
+            score: Some(d),
+            reasons: serde_json::json!({"difficulty": d, "passes": 1, "samples": 4, "cluster": rank % 2, "response_from": "candidate 1"}),
+            vetoed: false,
+            veto_reason: None,
+        }
     };
     SetView {
         id: 4,
@@ -520,11 +728,18 @@ fn sets_screen_vetoes_by_key_and_pages_through_sets() {
     assert!(press(&mut app, &km, 'v').is_empty(), "nothing loaded, nothing to veto");
     update(&mut app, Action::SetLoaded(Some(Box::new(limo_set()))));
     press_key(&mut app, &km, KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
-    assert_eq!(press(&mut app, &km, 'v'), vec![Effect::Veto { selection: 4, rank: 1, restore: false }]);
+    assert_eq!(
+        press(&mut app, &km, 'v'),
+        vec![Effect::Veto { selection: 4, rank: 1, restore: false }]
+    );
     assert!(!app.sets.set.as_ref().unwrap().entries[1].vetoed, "shown vetoed only once committed");
     update(&mut app, Action::VetoSaved { selection: 4, rank: 1, vetoed: true });
     assert!(app.sets.set.as_ref().unwrap().entries[1].vetoed);
-    assert_eq!(press(&mut app, &km, 'v'), vec![Effect::Veto { selection: 4, rank: 1, restore: true }], "the same key restores");
+    assert_eq!(
+        press(&mut app, &km, 'v'),
+        vec![Effect::Veto { selection: 4, rank: 1, restore: true }],
+        "the same key restores"
+    );
     assert_eq!(press(&mut app, &km, '['), vec![Effect::LoadSet(Some(2))]);
     assert_eq!(press(&mut app, &km, ']'), vec![Effect::LoadSet(Some(7))]);
     assert_eq!(press(&mut app, &km, 'r'), vec![Effect::LoadSet(Some(4))]);
@@ -553,7 +768,15 @@ fn every_screen_snapshot_at_80x24_and_120x40() {
 fn the_header_counts_labels_since_the_round_and_says_once_when_the_next_is_due() {
     let mut app = App::new(labels(), "ana", "demo");
     let load = |app: &mut App, labels: i64, round: Option<i64>| {
-        update(app, Action::Loaded { entry: Some(Box::new(pair_entry())), done: 3, total: 40, since_round: Some(SinceRound { labels, round }) })
+        update(
+            app,
+            Action::Loaded {
+                entry: Some(Box::new(pair_entry())),
+                done: 3,
+                total: 40,
+                since_round: Some(SinceRound { labels, round }),
+            },
+        )
     };
     load(&mut app, 12, None);
     let screen = render(&app, 120, 40);
@@ -563,7 +786,12 @@ fn the_header_counts_labels_since_the_round_and_says_once_when_the_next_is_due()
     let screen = render(&app, 120, 40);
     assert!(screen.contains("50 labeled: round due"), "{screen}");
     let msg = app.message.clone().expect("a due round is explained").0;
-    assert!(msg.contains("50 labels and no round yet") && msg.contains("probe round") && msg.contains("Pipeline"), "{msg}");
+    assert!(
+        msg.contains("50 labels and no round yet")
+            && msg.contains("probe round")
+            && msg.contains("Pipeline"),
+        "{msg}"
+    );
     app.message = None;
     load(&mut app, 51, None);
     assert!(app.message.is_none(), "said once, not on every entry");
@@ -578,7 +806,8 @@ fn the_header_counts_labels_since_the_round_and_says_once_when_the_next_is_due()
     let header = narrow.lines().next().unwrap_or_default();
     assert!(header.contains("3/40") && !header.contains("since round"), "{narrow}");
     // It never covers a warning.
-    app.message = Some(("another process holds the store: retrying".into(), hifi::tui::app::Level::Warn));
+    app.message =
+        Some(("another process holds the store: retrying".into(), hifi::tui::app::Level::Warn));
     load(&mut app, 30, Some(3));
     assert_eq!(app.message.as_ref().map(|m| m.1), Some(hifi::tui::app::Level::Warn));
 }
@@ -590,13 +819,24 @@ fn hostile_text_renders_inert() {
     let mut app = App::new(labels(), "ana\x1b[31m", "demo");
     let mut e = pair_entry();
     e.a.text = "clear\x1b[2J\x1b]0;pwned\x07 osc52\x1b]52;c;SGVsbG8=\x07 \u{202e}txet desrever\u{202c} zero\u{200b}width \u{9b}31m c1".into();
-    e.b.as_mut().unwrap().text = "新しい製品 — 全角テキストが正しく折り返されることを確認します。".repeat(8);
+    e.b.as_mut().unwrap().text =
+        "新しい製品 — 全角テキストが正しく折り返されることを確認します。".repeat(8);
     e.a.id = "id\x1b[5m".into();
     loaded(&mut app, Some(e));
     for (w, h) in [(80u16, 24u16), (120, 40)] {
         let out = hifi::tui::render_to_string(&app, &theme, &km, w, h);
-        assert!(!out.chars().any(|c| c == '\x1b' || c == '\x07' || c == '\u{9b}' || c == '\u{202e}' || c == '\u{200b}'), "{out}");
-        assert!(out.contains("␛[2J") && out.contains("<U+202E>") && out.contains("<U+200B>"), "{out}");
+        assert!(
+            !out.chars().any(|c| c == '\x1b'
+                || c == '\x07'
+                || c == '\u{9b}'
+                || c == '\u{202e}'
+                || c == '\u{200b}'),
+            "{out}"
+        );
+        assert!(
+            out.contains("␛[2J") && out.contains("<U+202E>") && out.contains("<U+200B>"),
+            "{out}"
+        );
         assert!(out.contains("新しい製品"));
     }
 }
@@ -605,24 +845,52 @@ fn hostile_text_renders_inert() {
 /// the expected annotations.
 #[test]
 fn end_to_end_in_tmux() {
-    assert!(std::process::Command::new("tmux").arg("-V").output().is_ok(), "tmux is required (scripts/setup.sh installs it)");
+    assert!(
+        std::process::Command::new("tmux").arg("-V").output().is_ok(),
+        "tmux is required (scripts/setup.sh installs it)"
+    );
     let (dir, _cfg, mut store) = project();
     let mut body = String::from("id,text\n");
     for i in 0..8 {
         body.push_str(&format!("p{i},\"Ad number {i}\nSecond line {i}\"\n"));
     }
     let p = file(dir.path(), "p.csv", body.as_bytes());
-    hifi::io::import::import_items(&mut store, &p, &Default::default(), &mut hifi::progress::Silent, &Default::default()).unwrap();
+    hifi::io::import::import_items(
+        &mut store,
+        &p,
+        &Default::default(),
+        &mut hifi::progress::Silent,
+        &Default::default(),
+    )
+    .unwrap();
     let k = |s: &Store, id: &str| s.item_by_id(id).unwrap().unwrap().key;
     let entries: Vec<NewQueueEntry> = (0..4)
-        .map(|i| NewQueueEntry { item_a: k(&store, &format!("p{}", 2 * i)), item_b: Some(k(&store, &format!("p{}", 2 * i + 1))), reason: serde_json::json!({"distance": 0.1}), needed: 1, audit: false })
+        .map(|i| NewQueueEntry {
+            item_a: k(&store, &format!("p{}", 2 * i)),
+            item_b: Some(k(&store, &format!("p{}", 2 * i + 1))),
+            reason: serde_json::json!({"distance": 0.1}),
+            needed: 1,
+            audit: false,
+        })
         .collect();
     store.replace_queue("pairs", &entries).unwrap();
     // A built set to veto from the Sets screen.
     let set: Vec<hifi::store::NewSelectionEntry> = (5..8)
-        .map(|i| hifi::store::NewSelectionEntry { item: k(&store, &format!("p{i}")), response: None, score: Some(0.5), reasons: serde_json::json!({"target_set": "t"}) })
+        .map(|i| hifi::store::NewSelectionEntry {
+            item: k(&store, &format!("p{i}")),
+            response: None,
+            score: Some(0.5),
+            reasons: serde_json::json!({"target_set": "t"}),
+        })
         .collect();
-    let set_id = store.save_selection(hifi::store::SelectionKind::Betr, &serde_json::json!({}), &serde_json::json!({}), &set).unwrap();
+    let set_id = store
+        .save_selection(
+            hifi::store::SelectionKind::Betr,
+            &serde_json::json!({}),
+            &serde_json::json!({}),
+            &set,
+        )
+        .unwrap();
     drop(store);
     let session = format!("hifi-e2e-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_hifi");
@@ -633,13 +901,16 @@ fn end_to_end_in_tmux() {
     struct Session(String);
     impl Drop for Session {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
+            let _ =
+                std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
         }
     }
     let _guard = Session(session.clone());
     let out = tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", &cmd]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let capture = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let capture = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned()
+    };
     let wait_for = |needle: &str| {
         for _ in 0..100 {
             let s = capture();
@@ -687,9 +958,17 @@ fn end_to_end_in_tmux() {
         })
         .collect();
     labels.sort();
-    assert_eq!(labels, vec![("p0".into(), "clickbait".into()), ("p1".into(), "benign".into()), ("p2".into(), "benign".into())]);
+    assert_eq!(
+        labels,
+        vec![
+            ("p0".into(), "clickbait".into()),
+            ("p1".into(), "benign".into()),
+            ("p2".into(), "benign".into())
+        ]
+    );
     assert_eq!(store.events().unwrap().len(), 5, "4 labels and 1 undo");
-    let vetoed: Vec<bool> = store.selection_entries(set_id).unwrap().iter().map(|e| e.vetoed).collect();
+    let vetoed: Vec<bool> =
+        store.selection_entries(set_id).unwrap().iter().map(|e| e.vetoed).collect();
     assert_eq!(vetoed, vec![false, true, false]);
 }
 
@@ -712,28 +991,55 @@ fn keys_typed_while_a_decision_waits_or_the_next_entry_loads_are_refused_visibly
     let mut app = App::new(labels(), "ana", "p");
     loaded(&mut app, Some(single_entry(10, "q0")));
     assert_eq!(press(&mut app, &km, 'a').len(), 1, "the first key is a decision");
-    update(&mut app, Action::Waiting("saving… (another hifi process is writing to the project; kept and retried)".into()));
+    update(
+        &mut app,
+        Action::Waiting(
+            "saving… (another hifi process is writing to the project; kept and retried)".into(),
+        ),
+    );
     // Two more keys while it waits: nothing for the store, and the screen says so.
     assert!(press(&mut app, &km, 'a').is_empty());
     assert!(press(&mut app, &km, 'j').is_empty());
     assert_eq!(app.pending, 1, "one decision in flight, not three");
     let (msg, level) = app.message.clone().unwrap();
     assert_eq!(level, hifi::tui::app::Level::Warn);
-    assert!(msg.starts_with("not applied: label") && msg.contains("(2 keys so far)") && msg.contains("still being saved"), "{msg}");
+    assert!(
+        msg.starts_with("not applied: label")
+            && msg.contains("(2 keys so far)")
+            && msg.contains("still being saved"),
+        "{msg}"
+    );
     // A skip or a flag is refused the same way.
     assert!(press(&mut app, &km, 'x').is_empty() && press(&mut app, &km, '!').is_empty());
     assert!(!app.review.flagged, "a refused flag is not shown as flagged");
     // The save commits: the entry moves on, and the refusal stays on screen to be read.
-    assert_eq!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) }), vec![Effect::LoadNext]);
+    assert_eq!(
+        update(
+            &mut app,
+            Action::Saved {
+                item: 10,
+                kind: AnnotationKind::Label,
+                label: Some("clickbait".into())
+            }
+        ),
+        vec![Effect::LoadNext]
+    );
     assert!(app.message.as_ref().unwrap().0.contains("4 keys so far"));
     // While the next entry loads, keys are refused too.
     assert!(press(&mut app, &km, 'a').is_empty());
-    assert!(app.message.as_ref().unwrap().0.contains("the next item is still loading"), "{:?}", app.message);
+    assert!(
+        app.message.as_ref().unwrap().0.contains("the next item is still loading"),
+        "{:?}",
+        app.message
+    );
     loaded(&mut app, Some(single_entry(11, "q1")));
     assert_eq!(app.review.refused, 0, "counted afresh for each entry");
     assert_eq!(press(&mut app, &km, 'a').len(), 1, "the new item takes a decision");
     // A pair: the other side may still be decided while the first side's save waits.
-    update(&mut app, Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("clickbait".into()) });
+    update(
+        &mut app,
+        Action::Saved { item: 11, kind: AnnotationKind::Label, label: Some("clickbait".into()) },
+    );
     loaded(&mut app, Some(pair_entry()));
     assert_eq!(press(&mut app, &km, 'a').len(), 1);
     assert_eq!(press(&mut app, &km, 'k').len(), 1, "the right item is still undecided");
@@ -755,7 +1061,11 @@ fn only_saves_count_as_pending_and_a_failed_save_can_be_given_again() {
     assert_eq!(app.pending, 1, "a failed load is not a save");
     update(&mut app, Action::SaveFailed { item: 10, msg: "not saved: disk I/O error".into() });
     assert_eq!(app.pending, 0);
-    assert_eq!(press(&mut app, &km, 'a').len(), 1, "the item whose save failed can be decided again");
+    assert_eq!(
+        press(&mut app, &km, 'a').len(),
+        1,
+        "the item whose save failed can be decided again"
+    );
 }
 
 /// Loading the next entry can fail (not for a busy store: that is retried). The screen says
@@ -789,9 +1099,23 @@ fn quitting_waits_for_decisions_in_flight_or_leaves_on_a_second_quit() {
     assert!(press(&mut app, &km, 'Q').is_empty());
     assert!(!app.quit && app.leaving);
     let msg = &app.message.as_ref().unwrap().0;
-    assert!(msg.contains("leaving once 1 decision(s) are saved") && msg.contains("again to leave without them"), "{msg}");
+    assert!(
+        msg.contains("leaving once 1 decision(s) are saved")
+            && msg.contains("again to leave without them"),
+        "{msg}"
+    );
     // Committed: now it leaves.
-    assert_eq!(update(&mut app, Action::Saved { item: 10, kind: AnnotationKind::Label, label: Some("clickbait".into()) }), vec![Effect::Quit]);
+    assert_eq!(
+        update(
+            &mut app,
+            Action::Saved {
+                item: 10,
+                kind: AnnotationKind::Label,
+                label: Some("clickbait".into())
+            }
+        ),
+        vec![Effect::Quit]
+    );
     assert!(app.quit);
     // A second quit does not wait.
     let mut app = App::new(labels(), "ana", "p");

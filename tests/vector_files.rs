@@ -28,7 +28,12 @@ const SHA: &str = "sha-stand-in";
 const READER_ENV: &str = "HIFI_TEST_VECTOR_READER";
 
 fn params() -> EmbedParams {
-    EmbedParams { model: PathBuf::from("stand-in.gguf"), limit: None, batch_items: 4, engine: EngineOptions::default() }
+    EmbedParams {
+        model: PathBuf::from("stand-in.gguf"),
+        limit: None,
+        batch_items: 4,
+        engine: EngineOptions::default(),
+    }
 }
 
 /// A project with `ITEMS` items embedded by the stand-in model; returns its vector file.
@@ -37,8 +42,17 @@ fn embedded_project() -> (tempfile::TempDir, PathBuf) {
     let body: String = (0..ITEMS).map(|i| format!("{}\n", serde_json::json!({"id": format!("v{i}"), "text": format!("item {i} about {} things", i * 7 % 13)}))).collect();
     let pool = file(dir.path(), "pool.jsonl", body.as_bytes());
     let opts = hifi::io::import::ImportOptions { labels: cfg.label_names(), ..Default::default() };
-    hifi::io::import::import_items(&mut store, &pool, &opts, &mut Silent, &CancelToken::new()).unwrap();
-    let r = embed::run_with(&mut store, &params(), SHA, &mut StandIn::default(), &mut Silent, &CancelToken::new()).unwrap();
+    hifi::io::import::import_items(&mut store, &pool, &opts, &mut Silent, &CancelToken::new())
+        .unwrap();
+    let r = embed::run_with(
+        &mut store,
+        &params(),
+        SHA,
+        &mut StandIn::default(),
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!(r.embedded, ITEMS as u64);
     let vectors = dir.path().join(&r.file);
     assert_eq!(std::fs::metadata(&vectors).unwrap().len() as usize, HEADER_BYTES + ITEMS * 16 * 4);
@@ -48,7 +62,12 @@ fn embedded_project() -> (tempfile::TempDir, PathBuf) {
 /// Each item's vector as the stand-in model makes it, by item key.
 fn expected(store: &Store) -> HashMap<i64, Vec<f32>> {
     let m = StandIn::default();
-    store.items_page(i64::MIN, 100_000).unwrap().into_iter().map(|i| (i.key, m.vector(&i.text))).collect()
+    store
+        .items_page(i64::MIN, 100_000)
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.key, m.vector(&i.text)))
+        .collect()
 }
 
 /// Read every row through `v` and compare it with the item's vector.
@@ -78,27 +97,47 @@ fn a_store_claiming_rows_the_file_lacks_is_an_error_naming_the_file_never_a_cras
     let p = dir.path();
     let whole = std::fs::read(&vectors).unwrap();
     let shown = vectors.display().to_string();
-    let cut = |len: usize| std::fs::OpenOptions::new().write(true).open(&vectors).unwrap().set_len(len as u64).unwrap();
+    let cut = |len: usize| {
+        std::fs::OpenOptions::new().write(true).open(&vectors).unwrap().set_len(len as u64).unwrap()
+    };
 
     // The file holds the header and no row, though the store has 200.
     cut(HEADER_BYTES);
     let e = open_error(p);
-    assert!(e.contains(&shown) && e.contains("holds 0 of the 200 vectors") && e.contains("run `hifi embed`"), "{e}");
+    assert!(
+        e.contains(&shown)
+            && e.contains("holds 0 of the 200 vectors")
+            && e.contains("run `hifi embed`"),
+        "{e}"
+    );
     // Cut inside the header, and to nothing.
     for len in [10, 0] {
         cut(len);
         let e = open_error(p);
-        assert!(e.contains(&shown) && e.contains("no hifi vector header") && e.contains("run `hifi embed`"), "{len} bytes: {e}");
+        assert!(
+            e.contains(&shown)
+                && e.contains("no hifi vector header")
+                && e.contains("run `hifi embed`"),
+            "{len} bytes: {e}"
+        );
     }
     std::fs::write(&vectors, &whole).unwrap();
-    assert_every_row(&Vectors::open(&Store::open(p).unwrap(), None).unwrap(), &expected(&Store::open(p).unwrap()));
+    assert_every_row(
+        &Vectors::open(&Store::open(p).unwrap(), None).unwrap(),
+        &expected(&Store::open(p).unwrap()),
+    );
 
     // The store puts an item at a row before the file, or far past its end (hifi.db changed
     // outside hifi): no overflow, no slice past the map.
     for row in [-1i64, 5000, i64::MAX] {
         sql(p, &format!("UPDATE embedding_rows SET row = {row} WHERE row = 7"));
         let e = open_error(p);
-        assert!(e.contains(&shown) && e.contains(&format!("row {row}")) && e.contains("changed outside hifi"), "row {row}: {e}");
+        assert!(
+            e.contains(&shown)
+                && e.contains(&format!("row {row}"))
+                && e.contains("changed outside hifi"),
+            "row {row}: {e}"
+        );
         sql(p, &format!("UPDATE embedding_rows SET row = 7 WHERE row = {row}"));
     }
 
@@ -154,29 +193,64 @@ fn hifi_embed_waits_for_a_mapped_reader_before_cutting_a_torn_tail() {
     let cancel = CancelToken::new();
     let mut progress = Stages { seen, cancel_at: Some(("wait", cancel.clone())) };
     let mut writer_store = Store::open(&p).unwrap();
-    let r = embed::run_with(&mut writer_store, &params(), SHA, &mut StandIn::default(), &mut progress, &cancel);
+    let r = embed::run_with(
+        &mut writer_store,
+        &params(),
+        SHA,
+        &mut StandIn::default(),
+        &mut progress,
+        &cancel,
+    );
     let started: Vec<String> = stages.try_iter().collect();
-    assert!(started.iter().any(|s| s.starts_with("wait")), "embed never waited for the reader; its stages: {started:?}; result: {:?}", r.map(|r| r.embedded));
+    assert!(
+        started.iter().any(|s| s.starts_with("wait")),
+        "embed never waited for the reader; its stages: {started:?}; result: {:?}",
+        r.map(|r| r.embedded)
+    );
     let e = r.map(|r| r.embedded).unwrap_err();
     assert!(e.is_cancelled() && e.to_string().contains("nothing was embedded"), "{e}");
-    assert_eq!(std::fs::metadata(&vectors).unwrap().len(), torn_len, "the file changed although embed was cancelled");
+    assert_eq!(
+        std::fs::metadata(&vectors).unwrap().len(),
+        torn_len,
+        "the file changed although embed was cancelled"
+    );
 
     // Not cancelled: embed waits until the reader is done, then cuts the tail.
     let (seen, stages) = std::sync::mpsc::channel();
     let writer = std::thread::spawn(move || {
         let mut store = Store::open(&p).unwrap();
         let mut progress = Stages { seen, cancel_at: None };
-        embed::run_with(&mut store, &params(), SHA, &mut StandIn::default(), &mut progress, &CancelToken::new()).map_err(|e| e.to_string())
+        embed::run_with(
+            &mut store,
+            &params(),
+            SHA,
+            &mut StandIn::default(),
+            &mut progress,
+            &CancelToken::new(),
+        )
+        .map_err(|e| e.to_string())
     });
     // Blocks until embed reports the wait, or until it returns without having waited.
     let waited = stages.iter().any(|s| s.starts_with("wait"));
-    assert!(waited, "embed did not wait for the reader: {:?}", writer.join().map(|r| r.map(|r| r.embedded)));
-    assert_eq!(std::fs::metadata(&vectors).unwrap().len(), torn_len, "embed cut the file while it waited");
+    assert!(
+        waited,
+        "embed did not wait for the reader: {:?}",
+        writer.join().map(|r| r.map(|r| r.embedded))
+    );
+    assert_eq!(
+        std::fs::metadata(&vectors).unwrap().len(),
+        torn_len,
+        "embed cut the file while it waited"
+    );
     assert_every_row(&reader, &want);
     drop(reader);
     let r = writer.join().unwrap().unwrap();
     assert_eq!((r.embedded, r.already_done, r.repaired), (0, ITEMS as u64, None));
-    assert_eq!(std::fs::metadata(&vectors).unwrap().len(), committed_len, "the torn tail was not cut");
+    assert_eq!(
+        std::fs::metadata(&vectors).unwrap().len(),
+        committed_len,
+        "the torn tail was not cut"
+    );
     assert_every_row(&Vectors::open(&store, None).unwrap(), &want);
 }
 
@@ -209,24 +283,46 @@ fn a_truncator_taking_the_lock_waits_for_a_mapped_reader_instead_of_killing_it()
     let mut said = String::new();
     while !said.ends_with("mapped\n") {
         if out.read_line(&mut said).unwrap() == 0 {
-            panic!("the reader ended before it mapped the file: {:?}\n{said}", reader.wait_with_output().unwrap());
+            panic!(
+                "the reader ended before it mapped the file: {:?}\n{said}",
+                reader.wait_with_output().unwrap()
+            );
         }
     }
 
     // The reader has the file mapped. A truncator that takes the lock finds it held…
-    let now = flock_truncate(&vectors, false).status().expect("run flock(1) from util-linux (install util-linux)");
+    let now = flock_truncate(&vectors, false)
+        .status()
+        .expect("run flock(1) from util-linux (install util-linux)");
     // …and one that waits for it gets it once the reader is done.
-    let mut later = flock_truncate(&vectors, true).spawn().expect("run flock(1) from util-linux (install util-linux)");
+    let mut later = flock_truncate(&vectors, true)
+        .spawn()
+        .expect("run flock(1) from util-linux (install util-linux)");
     let len_while_mapped = std::fs::metadata(&vectors).unwrap().len();
     reader.stdin.take().unwrap().write_all(b"read\n").unwrap();
     let status = reader.wait().unwrap();
     std::io::Read::read_to_string(&mut out, &mut said).unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(&mut reader.stderr.take().unwrap(), &mut err).unwrap();
-    assert_ne!(status.signal(), Some(libc::SIGBUS), "the reader died of SIGBUS: the file was cut under its map (flock -n exited {now})");
-    assert!(status.success() && said.contains(&format!("read {ITEMS} rows")), "the reader failed ({status}):\n{said}\n{err}");
-    assert_eq!(now.code(), Some(75), "flock got the exclusive lock while a reader had the file mapped");
-    assert_eq!(len_while_mapped as usize, HEADER_BYTES + ITEMS * 64, "the file was cut while the reader had it mapped");
+    assert_ne!(
+        status.signal(),
+        Some(libc::SIGBUS),
+        "the reader died of SIGBUS: the file was cut under its map (flock -n exited {now})"
+    );
+    assert!(
+        status.success() && said.contains(&format!("read {ITEMS} rows")),
+        "the reader failed ({status}):\n{said}\n{err}"
+    );
+    assert_eq!(
+        now.code(),
+        Some(75),
+        "flock got the exclusive lock while a reader had the file mapped"
+    );
+    assert_eq!(
+        len_while_mapped as usize,
+        HEADER_BYTES + ITEMS * 64,
+        "the file was cut while the reader had it mapped"
+    );
 
     let later = later.wait().unwrap();
     assert!(later.success(), "flock truncate after the reader: {later}");
@@ -235,9 +331,21 @@ fn a_truncator_taking_the_lock_waits_for_a_mapped_reader_instead_of_killing_it()
     let e = open_error(p);
     assert!(e.contains(&vectors.display().to_string()) && e.contains("run `hifi embed`"), "{e}");
     let mut store = Store::open(p).unwrap();
-    let r = embed::run_with(&mut store, &params(), SHA, &mut StandIn::default(), &mut Silent, &CancelToken::new()).unwrap();
+    let r = embed::run_with(
+        &mut store,
+        &params(),
+        SHA,
+        &mut StandIn::default(),
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!(r.embedded, ITEMS as u64);
-    assert!(r.repaired.as_deref().is_some_and(|w| w.contains("not this project's vector file")), "{:?}", r.repaired);
+    assert!(
+        r.repaired.as_deref().is_some_and(|w| w.contains("not this project's vector file")),
+        "{:?}",
+        r.repaired
+    );
     assert_every_row(&Vectors::open(&store, None).unwrap(), &expected(&store));
 }
 

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::prelabel::raw_prefill;
 use crate::error::Result;
 use crate::llm::embed::Embedder;
 use crate::llm::{Engine, EngineOptions};
-use super::prelabel::raw_prefill;
 
 #[derive(Debug, Serialize)]
 pub struct EmbedBench {
@@ -22,7 +22,12 @@ pub struct EmbedBench {
     pub dim: usize,
 }
 
-pub fn embed(model: &Path, threads: usize, batch_items: usize, texts: &[String]) -> Result<EmbedBench> {
+pub fn embed(
+    model: &Path,
+    threads: usize,
+    batch_items: usize,
+    texts: &[String],
+) -> Result<EmbedBench> {
     let engine = Engine::load(model, EngineOptions { threads, gpu_layers: 0 })?;
     let raw = raw_prefill(&engine, 3)?;
     let mut e = Embedder::new(&engine, batch_items)?;

@@ -32,7 +32,10 @@ pub fn import(dir: &Path, rows: u64) -> Result<ImportBench> {
         let f = std::fs::File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
         let mut w = std::io::BufWriter::new(f);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let words = ["save", "today", "new", "offer", "free", "shipping", "you", "won't", "believe", "local", "deal", "price"];
+        let words = [
+            "save", "today", "new", "offer", "free", "shipping", "you", "won't", "believe",
+            "local", "deal", "price",
+        ];
         writeln!(w, "id,text,source").map_err(|e| Error::io(&csv_path, e))?;
         for i in 0..rows {
             let n = rng.gen_range(6..14);
@@ -45,15 +48,23 @@ pub fn import(dir: &Path, rows: u64) -> Result<ImportBench> {
     let t0 = Instant::now();
     let mut problems = crate::io::Problems::default();
     let mut n = 0u64;
-    crate::io::records::read_records(&csv_path, crate::io::Format::Csv, &mut problems, |_, _| n += 1)
-        .map_err(|e| Error::io(&csv_path, e))?;
+    crate::io::records::read_records(&csv_path, crate::io::Format::Csv, &mut problems, |_, _| {
+        n += 1
+    })
+    .map_err(|e| Error::io(&csv_path, e))?;
     let parse_secs = t0.elapsed().as_secs_f64();
     let project = dir.join("project");
     std::fs::create_dir_all(&project).map_err(|e| Error::io(&project, e))?;
     let mut store = Store::create(&project)?;
     let t0 = Instant::now();
-    let rep = import_items(&mut store, &csv_path, &ImportOptions::default(), &mut Silent, &CancelToken::new())
-        .map_err(|e| Error::Input(e.to_string()))?;
+    let rep = import_items(
+        &mut store,
+        &csv_path,
+        &ImportOptions::default(),
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .map_err(|e| Error::Input(e.to_string()))?;
     let secs = t0.elapsed().as_secs_f64();
     let db_bytes = std::fs::metadata(store.db_path()).map(|m| m.len()).unwrap_or(0);
     Ok(ImportBench {

@@ -12,7 +12,10 @@ pub mod tui;
 
 pub use embed::{embed, EmbedBench};
 pub use import::{import, ImportBench};
-pub use prelabel::{in_flight_steps, parse_answer, prelabel, prelabel_http, raw_prefill, raw_prefill_at, HttpPrelabelBench, HttpRun, PrelabelBench};
+pub use prelabel::{
+    in_flight_steps, parse_answer, prelabel, prelabel_http, raw_prefill, raw_prefill_at,
+    HttpPrelabelBench, HttpRun, PrelabelBench,
+};
 pub use train::{train, TrainBench};
 pub use tui::{tui, TuiBench};
 

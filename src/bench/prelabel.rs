@@ -9,13 +9,13 @@ use llama_cpp_2::token::LlamaToken;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::median;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::llm::prompt;
 use crate::llm::score::{KvCache, LabelScorer, ScorerSpec};
 use crate::llm::{context_params, Engine, EngineOptions, LlmError};
 use crate::progress::CancelToken;
-use super::median;
 
 /// The engine's limit: prefill tokens/s of one 512-token sequence of random tokens, logits for
 /// the last token only (what llama-bench calls pp512). Median of `repeats` after a warm-up.
@@ -36,8 +36,10 @@ fn raw_prefill_at_samples(engine: &Engine, depth: usize, repeats: usize) -> Resu
     let mut ctx = engine.context(context_params(n_ctx as u32, n as u32, 1))?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let vocab = engine.n_vocab() as i32;
-    let toks: Vec<LlamaToken> = (0..n).map(|_| LlamaToken(rng.gen_range(100..vocab.max(101)))).collect();
-    let prefix: Vec<LlamaToken> = (0..depth).map(|_| LlamaToken(rng.gen_range(100..vocab.max(101)))).collect();
+    let toks: Vec<LlamaToken> =
+        (0..n).map(|_| LlamaToken(rng.gen_range(100..vocab.max(101)))).collect();
+    let prefix: Vec<LlamaToken> =
+        (0..depth).map(|_| LlamaToken(rng.gen_range(100..vocab.max(101)))).collect();
     let mut batch = LlamaBatch::new(n, 1);
     let mut rates = Vec::new();
     for rep in 0..=repeats {
@@ -45,13 +47,17 @@ fn raw_prefill_at_samples(engine: &Engine, depth: usize, repeats: usize) -> Resu
         for (c, chunk) in prefix.chunks(n).enumerate() {
             batch.clear();
             for (i, t) in chunk.iter().enumerate() {
-                batch.add(*t, (c * n + i) as i32, &[0], false).map_err(|e| LlmError::Engine(e.to_string()))?;
+                batch
+                    .add(*t, (c * n + i) as i32, &[0], false)
+                    .map_err(|e| LlmError::Engine(e.to_string()))?;
             }
             ctx.decode(&mut batch).map_err(|e| LlmError::Engine(e.to_string()))?;
         }
         batch.clear();
         for (i, t) in toks.iter().enumerate() {
-            batch.add(*t, (depth + i) as i32, &[0], i + 1 == n).map_err(|e| LlmError::Engine(e.to_string()))?;
+            batch
+                .add(*t, (depth + i) as i32, &[0], i + 1 == n)
+                .map_err(|e| LlmError::Engine(e.to_string()))?;
         }
         let t0 = Instant::now();
         ctx.decode(&mut batch).map_err(|e| LlmError::Engine(e.to_string()))?;
@@ -94,16 +100,29 @@ pub struct PrelabelBench {
 
 /// Label-logprob scoring with a cached prefix vs raw prefill vs a naive generate-and-parse loop,
 /// on the same model, threads and texts.
-pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) -> Result<PrelabelBench> {
+pub fn prelabel(
+    cfg: &Config,
+    model: &Path,
+    threads: usize,
+    texts: &[String],
+) -> Result<PrelabelBench> {
     let engine = Engine::load(model, EngineOptions { threads, gpu_layers: cfg.model.gpu_layers })?;
     let labels = cfg.label_names();
     let system = prompt::system_message(cfg, &[]);
-    let (prefix, suffix) = engine.prompt_parts(&system, &prompt::user_message(cfg, prompt::TEXT_SLOT))?;
+    let (prefix, suffix) =
+        engine.prompt_parts(&system, &prompt::user_message(cfg, prompt::TEXT_SLOT))?;
     // Raw prefill is measured before and after the rest (the median of both), so a machine
     // that speeds up or slows down during the run does not tilt the ratios.
     let mut raw_samples = raw_prefill_at_samples(&engine, 0, 3)?;
 
-    let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: cfg.model.max_item_tokens, batch_items: cfg.model.batch_items, kv: cfg.model.kv_cache };
+    let spec = ScorerSpec {
+        prefix: &prefix,
+        suffix: &suffix,
+        labels: &labels,
+        max_item_tokens: cfg.model.max_item_tokens,
+        batch_items: cfg.model.batch_items,
+        kv: cfg.model.kv_cache,
+    };
     let mut scorer = LabelScorer::new(&engine, &spec)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     scorer.score_batch(&refs[..refs.len().min(2)])?; // warm-up
@@ -123,8 +142,13 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
         s.score_batch(&refs)?;
         Ok(t0.elapsed().as_secs_f64())
     };
-    let single_secs = if batch_items > 1 { Some(timed(ScorerSpec { batch_items: 1, ..spec })?) } else { None };
-    let separate_secs = if spec.kv == KvCache::Shared { Some(timed(ScorerSpec { kv: KvCache::Separate, ..spec })?) } else { None };
+    let single_secs =
+        if batch_items > 1 { Some(timed(ScorerSpec { batch_items: 1, ..spec })?) } else { None };
+    let separate_secs = if spec.kv == KvCache::Shared {
+        Some(timed(ScorerSpec { kv: KvCache::Separate, ..spec })?)
+    } else {
+        None
+    };
     let raw_at = raw_prefill_at(&engine, prefix_tokens, 3)?;
     raw_samples.extend(raw_prefill_at_samples(&engine, 0, 3)?);
     let raw = median(raw_samples);
@@ -144,7 +168,12 @@ pub fn prelabel(cfg: &Config, model: &Path, threads: usize, texts: &[String]) ->
         let answer = engine.greedy(&mut ctx, &toks, 6)?;
         match parse_answer(&answer, &lower) {
             Some(i) => {
-                let (top, _) = crate::store::Prediction { item: 0, probs: ours.probs.clone(), truncated: false }.top();
+                let (top, _) = crate::store::Prediction {
+                    item: 0,
+                    probs: ours.probs.clone(),
+                    truncated: false,
+                }
+                .top();
                 agree += usize::from(i == top);
             }
             None => unparsable += 1,
@@ -212,7 +241,9 @@ pub struct HttpPrelabelBench {
 
 /// The in-flight counts measured: 1, 2, 4, … up to `max` (and `max` itself).
 pub fn in_flight_steps(max: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |x| x.checked_mul(2)).take_while(|x| *x < max.max(1)).collect();
+    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |x| x.checked_mul(2))
+        .take_while(|x| *x < max.max(1))
+        .collect();
     v.push(max.max(1));
     v
 }
@@ -220,7 +251,13 @@ pub fn in_flight_steps(max: usize) -> Vec<usize> {
 /// The openai backend's label scoring against the local engine on the same GGUF, texts and
 /// prompt, in the same run: one server then all of `backend.urls`, each at 1, 2, 4, … up to
 /// `backend.in_flight` requests in flight.
-pub fn prelabel_http(cfg: &Config, model: &Path, backend: &crate::config::BackendConfig, threads: usize, texts: &[String]) -> Result<HttpPrelabelBench> {
+pub fn prelabel_http(
+    cfg: &Config,
+    model: &Path,
+    backend: &crate::config::BackendConfig,
+    threads: usize,
+    texts: &[String],
+) -> Result<HttpPrelabelBench> {
     use crate::llm::http::{Client, HttpScorer, PromptText};
     use crate::llm::Scorer;
     backend.validate().map_err(Error::Input)?;
@@ -230,7 +267,14 @@ pub fn prelabel_http(cfg: &Config, model: &Path, backend: &crate::config::Backen
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let engine = Engine::load(model, EngineOptions { threads, gpu_layers: cfg.model.gpu_layers })?;
     let (prefix, suffix) = engine.prompt_parts(&system, &user)?;
-    let spec = ScorerSpec { prefix: &prefix, suffix: &suffix, labels: &labels, max_item_tokens: cfg.model.max_item_tokens, batch_items: cfg.model.batch_items, kv: cfg.model.kv_cache };
+    let spec = ScorerSpec {
+        prefix: &prefix,
+        suffix: &suffix,
+        labels: &labels,
+        max_item_tokens: cfg.model.max_item_tokens,
+        batch_items: cfg.model.batch_items,
+        kv: cfg.model.kv_cache,
+    };
     let local_run = || -> Result<(f64, Vec<crate::llm::score::Scored>)> {
         let mut s = LabelScorer::new(&engine, &spec)?;
         s.score_batch(&refs[..refs.len().min(2)])?; // warm-up
@@ -257,7 +301,11 @@ pub fn prelabel_http(cfg: &Config, model: &Path, backend: &crate::config::Backen
     let mut remote = None;
     for &servers in &server_counts {
         for in_flight in in_flight_steps(backend.in_flight) {
-            let b = crate::config::BackendConfig { urls: backend.urls[..servers].to_vec(), in_flight, ..backend.clone() };
+            let b = crate::config::BackendConfig {
+                urls: backend.urls[..servers].to_vec(),
+                in_flight,
+                ..backend.clone()
+            };
             let mut scorer = http_scorer(&b)?;
             scorer.score_batch(&refs[..1])?; // warm-up: the server has the prompt's prefix cached
             let t0 = Instant::now();
@@ -276,7 +324,9 @@ pub fn prelabel_http(cfg: &Config, model: &Path, backend: &crate::config::Backen
             sum += (x - y).abs();
             n += 1;
         }
-        let top = |p: &[f64]| crate::store::Prediction { item: 0, probs: p.to_vec(), truncated: false }.top().0;
+        let top = |p: &[f64]| {
+            crate::store::Prediction { item: 0, probs: p.to_vec(), truncated: false }.top().0
+        };
         agree += usize::from(top(&a.probs) == top(&b.probs));
     }
     Ok(HttpPrelabelBench {
@@ -292,7 +342,12 @@ pub fn prelabel_http(cfg: &Config, model: &Path, backend: &crate::config::Backen
             .into_iter()
             .map(|(servers, in_flight, secs)| {
                 let items_per_s = texts.len() as f64 / secs;
-                HttpRun { servers, in_flight, items_per_s, ratio_vs_local: items_per_s / local_items_per_s }
+                HttpRun {
+                    servers,
+                    in_flight,
+                    items_per_s,
+                    ratio_vs_local: items_per_s / local_items_per_s,
+                }
             })
             .collect(),
         max_abs_logprob_diff: worst,
@@ -305,7 +360,12 @@ pub fn prelabel_http(cfg: &Config, model: &Path, backend: &crate::config::Backen
 /// after whitespace and quotes). Anything else is unparsable.
 pub fn parse_answer(answer: &str, lower_labels: &[String]) -> Option<usize> {
     let a = answer.trim().trim_start_matches(['"', '\'', '*', '`']).to_lowercase();
-    let hits: Vec<usize> = lower_labels.iter().enumerate().filter(|(_, l)| a.starts_with(l.as_str())).map(|(i, _)| i).collect();
+    let hits: Vec<usize> = lower_labels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| a.starts_with(l.as_str()))
+        .map(|(i, _)| i)
+        .collect();
     // The longest matching label wins ("benign" vs "benign-ish" style prefixes).
     hits.into_iter().max_by_key(|&i| lower_labels[i].len())
 }

@@ -39,27 +39,46 @@ pub struct TrainBench {
     pub peak_rss_mb: Option<f64>,
 }
 
-pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch: usize, steps: usize, baselines: bool) -> Result<TrainBench> {
+pub fn train(
+    cfg: &Config,
+    model: &Path,
+    threads: usize,
+    texts: &[String],
+    batch: usize,
+    steps: usize,
+    baselines: bool,
+) -> Result<TrainBench> {
     use crate::train::{self, BaseModel, Example, LoraParams};
     std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string());
     let engine = Engine::load(model, EngineOptions { threads, gpu_layers: 0 })?;
     let labels = cfg.label_names();
     let system = prompt::system_message(cfg, &[]);
-    let (prefix_text, suffix_text) = engine.prompt_parts(&system, &prompt::user_message(cfg, prompt::TEXT_SLOT))?;
+    let (prefix_text, suffix_text) =
+        engine.prompt_parts(&system, &prompt::user_message(cfg, prompt::TEXT_SLOT))?;
     let tokens = train::PromptTokens::new(&engine, &prefix_text, &suffix_text, &labels)?;
     let prefix = tokens.prefix.clone();
     let n = (batch * steps).min(texts.len());
-    let examples: Vec<Example> =
-        texts[..n].iter().enumerate().map(|(i, t)| tokens.example(&engine, t, i % labels.len(), cfg.model.max_item_tokens)).collect();
+    let examples: Vec<Example> = texts[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| tokens.example(&engine, t, i % labels.len(), cfg.model.max_item_tokens))
+        .collect();
     drop(engine);
     let mut base = BaseModel::load(model).map_err(|e| Error::Input(e.to_string()))?;
     let never = std::sync::atomic::AtomicBool::new(false);
-    let run = |base: &BaseModel, prefix: &[u32], ex: &[Example], checkpoint: bool| -> Result<(f64, usize)> {
-        let params = LoraParams { batch, epochs: 1, checkpoint: Some(checkpoint), ..LoraParams::default() };
+    let run = |base: &BaseModel,
+               prefix: &[u32],
+               ex: &[Example],
+               checkpoint: bool|
+     -> Result<(f64, usize)> {
+        let params =
+            LoraParams { batch, epochs: 1, checkpoint: Some(checkpoint), ..LoraParams::default() };
         // One warm-up step, then the timed ones.
-        train::train(base, prefix, &ex[..batch.min(ex.len())], &params, None, &mut |_| {}, &never).map_err(|e| Error::Input(e.to_string()))?;
+        train::train(base, prefix, &ex[..batch.min(ex.len())], &params, None, &mut |_| {}, &never)
+            .map_err(|e| Error::Input(e.to_string()))?;
         let t0 = Instant::now();
-        let out = train::train(base, prefix, ex, &params, None, &mut |_| {}, &never).map_err(|e| Error::Input(e.to_string()))?;
+        let out = train::train(base, prefix, ex, &params, None, &mut |_| {}, &never)
+            .map_err(|e| Error::Input(e.to_string()))?;
         Ok((t0.elapsed().as_secs_f64() / out.steps.len().max(1) as f64, out.lora.n_params()))
     };
     // Checkpointed first: freed memory stays resident (the allocator keeps it), so the
@@ -74,7 +93,10 @@ pub fn train(cfg: &Config, model: &Path, threads: usize, texts: &[String], batch
     if baselines {
         let unshared: Vec<Example> = examples
             .iter()
-            .map(|e| Example { tokens: prefix.iter().chain(&e.tokens).copied().collect(), n_prompt: prefix.len() + e.n_prompt })
+            .map(|e| Example {
+                tokens: prefix.iter().chain(&e.tokens).copied().collect(),
+                n_prompt: prefix.len() + e.n_prompt,
+            })
             .collect();
         unshared_s = Some(run(&base, &[], &unshared, false)?.0);
         base.stock_matmul = true;

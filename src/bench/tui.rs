@@ -6,10 +6,10 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::import::import;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::Store;
-use super::import::import;
 
 #[derive(Debug, Serialize)]
 pub struct TuiBench {
@@ -34,8 +34,14 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
     let cfg = Config {
         task: "Decide whether an online ad is clickbait.".into(),
         labels: vec![
-            crate::config::LabelDef { name: "clickbait".into(), definition: "Withholds what is offered.".into() },
-            crate::config::LabelDef { name: "benign".into(), definition: "Says what is offered.".into() },
+            crate::config::LabelDef {
+                name: "clickbait".into(),
+                definition: "Withholds what is offered.".into(),
+            },
+            crate::config::LabelDef {
+                name: "benign".into(),
+                definition: "Says what is offered.".into(),
+            },
         ],
         model: Default::default(),
         split: Default::default(),
@@ -46,7 +52,8 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
         train: Default::default(),
         backend: Default::default(),
     };
-    std::fs::write(project.join(crate::config::CONFIG_FILE), cfg.to_toml()).map_err(|e| Error::io(&project, e))?;
+    std::fs::write(project.join(crate::config::CONFIG_FILE), cfg.to_toml())
+        .map_err(|e| Error::io(&project, e))?;
     {
         let mut store = Store::open(&project)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
@@ -72,7 +79,15 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
     let mut store = Store::open(&project)?;
     let (entry, done, total, since) = crate::tui::data::next_entry(&mut store, "bench")?;
     let mut app = App::new(cfg.labels.clone(), "bench", "bench");
-    crate::tui::update::update(&mut app, crate::tui::action::Action::Loaded { entry: entry.map(Box::new), done, total, since_round: Some(since) });
+    crate::tui::update::update(
+        &mut app,
+        crate::tui::action::Action::Loaded {
+            entry: entry.map(Box::new),
+            done,
+            total,
+            since_round: Some(since),
+        },
+    );
     term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(|e| Error::Input(e.to_string()))?;
     let cold_open_ms = t0.elapsed().as_secs_f64() * 1e3;
 
@@ -82,7 +97,8 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
         app.now = i as f64 * 0.016;
         app.review.scroll = (i % 3) as u16;
         let t = Instant::now();
-        term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(|e| Error::Input(e.to_string()))?;
+        term.draw(|f| crate::tui::ui::render(&app, &cx, f))
+            .map_err(|e| Error::Input(e.to_string()))?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         term.draw(|_| {}).map_err(|e| Error::Input(e.to_string()))?;
@@ -90,7 +106,9 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
     }
     times.sort_by(f64::total_cmp);
     empty.sort_by(f64::total_cmp);
-    let pct = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let pct = |v: &[f64], p: f64| {
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+    };
     Ok(TuiBench {
         items: imported.rows,
         queue: 2000,

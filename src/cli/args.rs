@@ -37,7 +37,14 @@ Quick start on the bundled sample data:
 #[command(name = "hifi", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
     /// The project folder (holds hifi.toml and hifi.db).
-    #[arg(long, short = 'C', global = true, default_value = ".", value_name = "DIR", env = "HIFI_PROJECT")]
+    #[arg(
+        long,
+        short = 'C',
+        global = true,
+        default_value = ".",
+        value_name = "DIR",
+        env = "HIFI_PROJECT"
+    )]
     pub project: PathBuf,
 
     /// No progress bars.

@@ -6,7 +6,9 @@ use anyhow::{bail, Context, Result};
 
 use super::args::*;
 use super::output::emit;
-use hifi::config::{Config, LabelDef, LabelsFile, ModelConfig, PromptConfig, SplitConfig, CONFIG_FILE};
+use hifi::config::{
+    Config, LabelDef, LabelsFile, ModelConfig, PromptConfig, SplitConfig, CONFIG_FILE,
+};
 use hifi::pipeline::{self, EmbedOverrides, ImportRequest, PrelabelOverrides};
 use hifi::progress::{Bar, CancelToken, Progress};
 use hifi::store::{Annotation, AnnotationKind, Store};
@@ -59,15 +61,20 @@ fn init(a: &InitArgs) -> Result<()> {
             .labels
             .iter()
             .map(|n| {
-                let def = from.as_ref().and_then(|f| f.labels.iter().find(|l| &l.name == n)).map(|l| l.definition.clone());
+                let def = from
+                    .as_ref()
+                    .and_then(|f| f.labels.iter().find(|l| &l.name == n))
+                    .map(|l| l.definition.clone());
                 LabelDef { name: n.trim().to_string(), definition: def.unwrap_or_default() }
             })
             .collect(),
         (Some(f), true) => f.labels.clone(),
         (None, true) => bail!("give --labels A,B or --from FILE"),
     };
-    let task = a.task.clone().or_else(|| from.as_ref().and_then(|f| f.task.clone())).unwrap_or_default();
-    let item_noun = from.as_ref().and_then(|f| f.item_noun.clone()).unwrap_or_else(|| "text".into());
+    let task =
+        a.task.clone().or_else(|| from.as_ref().and_then(|f| f.task.clone())).unwrap_or_default();
+    let item_noun =
+        from.as_ref().and_then(|f| f.item_noun.clone()).unwrap_or_else(|| "text".into());
     let cfg = Config {
         task,
         labels,
@@ -84,12 +91,20 @@ fn init(a: &InitArgs) -> Result<()> {
     if a.dir.join(CONFIG_FILE).exists() || a.dir.join(hifi::store::DB_FILE).exists() {
         bail!("{}: already a hifi project", a.dir.display());
     }
-    std::fs::create_dir_all(&a.dir).with_context(|| format!("{}: cannot create the folder", a.dir.display()))?;
+    std::fs::create_dir_all(&a.dir)
+        .with_context(|| format!("{}: cannot create the folder", a.dir.display()))?;
     // The store first, then the config written atomically: a half-made project has no hifi.toml.
     Store::create(&a.dir)?;
-    hifi::files::write_with(&a.dir.join(CONFIG_FILE), false, |f| std::io::Write::write_all(f, cfg.to_toml().as_bytes()))
-        .with_context(|| format!("{}: cannot write {CONFIG_FILE}", a.dir.display()))?;
-    let undefined: Vec<&str> = cfg.labels.iter().filter(|l| l.definition.trim().is_empty()).map(|l| l.name.as_str()).collect();
+    hifi::files::write_with(&a.dir.join(CONFIG_FILE), false, |f| {
+        std::io::Write::write_all(f, cfg.to_toml().as_bytes())
+    })
+    .with_context(|| format!("{}: cannot write {CONFIG_FILE}", a.dir.display()))?;
+    let undefined: Vec<&str> = cfg
+        .labels
+        .iter()
+        .filter(|l| l.definition.trim().is_empty())
+        .map(|l| l.name.as_str())
+        .collect();
     let dir = inert(&a.dir.display().to_string(), false);
     println!("created {dir} with labels {}", cfg.label_names().join(", "));
     if !undefined.is_empty() {
@@ -99,7 +114,12 @@ fn init(a: &InitArgs) -> Result<()> {
     Ok(())
 }
 
-fn import(project: &Path, a: &ImportArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+fn import(
+    project: &Path,
+    a: &ImportArgs,
+    bar: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
     let r = ImportRequest {
         file: a.file.clone(),
         format: a.format,
@@ -110,13 +130,32 @@ fn import(project: &Path, a: &ImportArgs, bar: &mut dyn Progress, cancel: &Cance
     emit(&pipeline::import(project, &r, bar, cancel)?, a.json)
 }
 
-fn prelabel_cmd(project: &Path, a: &PrelabelArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let o = PrelabelOverrides { engine: a.engine.overrides(), backend: a.backend.overrides(), adapter: a.adapter.clone(), limit: a.limit };
+fn prelabel_cmd(
+    project: &Path,
+    a: &PrelabelArgs,
+    bar: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
+    let o = PrelabelOverrides {
+        engine: a.engine.overrides(),
+        backend: a.backend.overrides(),
+        adapter: a.adapter.clone(),
+        limit: a.limit,
+    };
     emit(&pipeline::prelabel(project, &o, bar, cancel)?, a.json)
 }
 
-fn embed_cmd(project: &Path, a: &EmbedArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let o = EmbedOverrides { engine: a.engine.overrides(), backend: a.backend.overrides(), limit: a.limit };
+fn embed_cmd(
+    project: &Path,
+    a: &EmbedArgs,
+    bar: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
+    let o = EmbedOverrides {
+        engine: a.engine.overrides(),
+        backend: a.backend.overrides(),
+        limit: a.limit,
+    };
     emit(&pipeline::embed(project, &o, bar, cancel)?, a.json)
 }
 
@@ -124,9 +163,21 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
     if let Some(which) = &a.selection {
         let sel = super::select_cmd::resolve(&store, which)?;
-        let rep = hifi::io::export::export_selection(&mut store, &sel, a.format, &a.output, a.write.into())?;
+        let rep = hifi::io::export::export_selection(
+            &mut store,
+            &sel,
+            a.format,
+            &a.output,
+            a.write.into(),
+        )?;
         if a.output != Path::new("-") {
-            println!("wrote {} entries of set {} ({}) to {}", rep.rows, rep.selection, rep.kind, inert(&rep.file, false));
+            println!(
+                "wrote {} entries of set {} ({}) to {}",
+                rep.rows,
+                rep.selection,
+                rep.kind,
+                inert(&rep.file, false)
+            );
             if let Some(p) = &rep.provenance {
                 println!("provenance: {}", inert(p, false));
             }
@@ -136,9 +187,16 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let rep = hifi::io::export::export(&mut store, &cfg, a.format, a.split, &a.output, a.write.into())?;
+    let rep =
+        hifi::io::export::export(&mut store, &cfg, a.format, a.split, &a.output, a.write.into())?;
     if a.output != Path::new("-") {
-        println!("wrote {} items ({} train, {} eval) to {}", rep.rows, rep.train, rep.eval, inert(&rep.file, false));
+        println!(
+            "wrote {} items ({} train, {} eval) to {}",
+            rep.rows,
+            rep.train,
+            rep.eval,
+            inert(&rep.file, false)
+        );
     }
     if rep.conflicts > 0 {
         eprintln!("note: {} labeled items left out: their annotators disagree and no adjudication exists yet", rep.conflicts);
@@ -162,18 +220,42 @@ fn label(project: &Path, a: &LabelArgs) -> Result<()> {
         match ev {
             Some(e) => {
                 let id = store.item(e.item)?.map(|i| i.id).unwrap_or_default();
-                println!("{verb} {} {} of {}", e.kind.as_str(), e.label.as_deref().unwrap_or(""), inert(&id, false));
+                println!(
+                    "{verb} {} {} of {}",
+                    e.kind.as_str(),
+                    e.label.as_deref().unwrap_or(""),
+                    inert(&id, false)
+                );
             }
-            None => println!("nothing to {} for {}", if a.undo { "undo" } else { "redo" }, inert(&annotator, false)),
+            None => println!(
+                "nothing to {} for {}",
+                if a.undo { "undo" } else { "redo" },
+                inert(&annotator, false)
+            ),
         }
         return Ok(());
     }
-    let (Some(id), Some(label)) = (&a.item, &a.label) else { bail!("give ITEM_ID and LABEL, or --undo / --redo") };
+    let (Some(id), Some(label)) = (&a.item, &a.label) else {
+        bail!("give ITEM_ID and LABEL, or --undo / --redo")
+    };
     if cfg.label_index(label).is_none() {
-        bail!("unknown label {:?}; the project's labels are {}", inert(label, false), cfg.label_names().join(", "));
+        bail!(
+            "unknown label {:?}; the project's labels are {}",
+            inert(label, false),
+            cfg.label_names().join(", ")
+        );
     }
-    let item = store.item_by_id(id)?.ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
-    store.annotate(&Annotation { item: item.key, annotator: annotator.clone(), kind: AnnotationKind::Label, label: Some(label.clone()), note: a.note.clone(), suggestion: Some(false) })?;
+    let item = store
+        .item_by_id(id)?
+        .ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
+    store.annotate(&Annotation {
+        item: item.key,
+        annotator: annotator.clone(),
+        kind: AnnotationKind::Label,
+        label: Some(label.clone()),
+        note: a.note.clone(),
+        suggestion: Some(false),
+    })?;
     println!("{} labeled {} as {label}", inert(&annotator, false), inert(id, false));
     Ok(())
 }
@@ -193,20 +275,36 @@ fn label_stdin(cfg: &Config, store: &mut Store, annotator: &str) -> Result<()> {
         }
         let result: Result<String> = (|| {
             if line == "undo" || line == "redo" {
-                let ev = if line == "undo" { store.undo(annotator)? } else { store.redo(annotator)? };
+                let ev =
+                    if line == "undo" { store.undo(annotator)? } else { store.redo(annotator)? };
                 return Ok(match ev {
                     Some(e) => format!("{line} {}", e.label.as_deref().unwrap_or("")),
                     None => format!("{line} nothing"),
                 });
             }
             let mut parts = line.splitn(3, char::is_whitespace);
-            let (Some(id), Some(label)) = (parts.next(), parts.next()) else { bail!("expected `ITEM_ID LABEL [NOTE]`, `undo` or `redo`") };
+            let (Some(id), Some(label)) = (parts.next(), parts.next()) else {
+                bail!("expected `ITEM_ID LABEL [NOTE]`, `undo` or `redo`")
+            };
             if cfg.label_index(label).is_none() {
-                bail!("unknown label {:?}; the project's labels are {}", inert(label, false), cfg.label_names().join(", "));
+                bail!(
+                    "unknown label {:?}; the project's labels are {}",
+                    inert(label, false),
+                    cfg.label_names().join(", ")
+                );
             }
-            let item = store.item_by_id(id)?.ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
+            let item = store
+                .item_by_id(id)?
+                .ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
             let note = parts.next().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-            store.annotate(&Annotation { item: item.key, annotator: annotator.to_string(), kind: AnnotationKind::Label, label: Some(label.to_string()), note, suggestion: Some(false) })?;
+            store.annotate(&Annotation {
+                item: item.key,
+                annotator: annotator.to_string(),
+                kind: AnnotationKind::Label,
+                label: Some(label.to_string()),
+                note,
+                suggestion: Some(false),
+            })?;
             Ok(format!("{} {label}", inert(id, false)))
         })();
         match result {
@@ -247,23 +345,43 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     println!("labels    {}", cfg.label_names().join(", "));
     println!("items     {} ({} with gold labels)", s["items"], s["items_with_gold"]);
     for m in s["predictions"].as_array().into_iter().flatten() {
-        println!("predicted {} by model {} ({})", m["count"], inert(m["fingerprint"].as_str().unwrap_or(""), false), inert(m["model"].as_str().unwrap_or(""), false));
+        println!(
+            "predicted {} by model {} ({})",
+            m["count"],
+            inert(m["fingerprint"].as_str().unwrap_or(""), false),
+            inert(m["model"].as_str().unwrap_or(""), false)
+        );
     }
     for e in s["embeddings"].as_array().into_iter().flatten() {
-        println!("embedded  {} × {} dims ({})", e["count"], e["dim"], inert(e["model"].as_str().unwrap_or(""), false));
+        println!(
+            "embedded  {} × {} dims ({})",
+            e["count"],
+            e["dim"],
+            inert(e["model"].as_str().unwrap_or(""), false)
+        );
     }
     println!("queue     {} entries", s["queue"]);
     println!("labels by annotator:");
     for (name, n) in s["annotations_by_annotator"].as_object().into_iter().flatten() {
         println!("  {:<16} {n}", inert(name, false));
     }
-    println!("split     {} train, {} eval ({} audit), {} need adjudication", s["split"]["train"], s["split"]["eval"], s["split"]["audit"], s["conflicts"]);
+    println!(
+        "split     {} train, {} eval ({} audit), {} need adjudication",
+        s["split"]["train"], s["split"]["eval"], s["split"]["audit"], s["conflicts"]
+    );
     let since = hifi::rounds::SinceRound::of(&store)?;
     let due = if since.due() { "; a round is due: `hifi round`" } else { "" };
     match since.round {
-        Some(r) => println!("rounds    {}, {} labeled items new since round {r}{due}", s["rounds"], since.labels),
+        Some(r) => println!(
+            "rounds    {}, {} labeled items new since round {r}{due}",
+            s["rounds"], since.labels
+        ),
         None if since.due() => println!("rounds    0, {} labeled items{due}", since.labels),
-        None => println!("rounds    0, {} labeled items; the first round is due at {}", since.labels, hifi::rounds::FIRST_ROUND_DUE),
+        None => println!(
+            "rounds    0, {} labeled items; the first round is due at {}",
+            since.labels,
+            hifi::rounds::FIRST_ROUND_DUE
+        ),
     }
     Ok(())
 }
@@ -272,7 +390,8 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
 pub fn status_json(store: &Store) -> Result<serde_json::Value> {
     let s = store.status()?;
     let (_, conflicts) = store.resolved_labels()?;
-    let by_annotator: serde_json::Map<String, serde_json::Value> = s.annotations_by_annotator.iter().map(|(a, n)| (a.clone(), serde_json::json!(n))).collect();
+    let by_annotator: serde_json::Map<String, serde_json::Value> =
+        s.annotations_by_annotator.iter().map(|(a, n)| (a.clone(), serde_json::json!(n))).collect();
     Ok(serde_json::json!({
         "items": s.items,
         "items_with_gold": s.items_with_gold,
@@ -292,7 +411,8 @@ pub fn status_json(store: &Store) -> Result<serde_json::Value> {
 
 /// Texts for a benchmark: the `text` field of the first `n` rows of `file`.
 fn bench_texts(file: &Path, n: usize) -> Result<Vec<String>> {
-    let fmt = hifi::io::Format::from_path(file).with_context(|| format!("{}: unknown format", file.display()))?;
+    let fmt = hifi::io::Format::from_path(file)
+        .with_context(|| format!("{}: unknown format", file.display()))?;
     let mut out = Vec::new();
     let mut problems = hifi::io::Problems::default();
     hifi::io::records::read_records(file, fmt, &mut problems, |r, _| {
@@ -323,7 +443,10 @@ fn bench_config(project: &Path, labels: &Path) -> Result<Config> {
         review: Default::default(),
         mine: Default::default(),
         stop: Default::default(),
-        prompt: PromptConfig { item_noun: f.item_noun.unwrap_or_else(|| "text".into()), ..PromptConfig::default() },
+        prompt: PromptConfig {
+            item_noun: f.item_noun.unwrap_or_else(|| "text".into()),
+            ..PromptConfig::default()
+        },
         train: Default::default(),
         backend: Default::default(),
     })
@@ -343,136 +466,180 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
 
 /// `hifi bench prelabel`: in process against raw prefill and a generate-and-parse loop, or
 /// against an OpenAI-compatible server at several requests in flight.
-fn bench_prelabel(project: &Path, BenchPrelabelArgs { llm: a, backend }: BenchPrelabelArgs) -> Result<()> {
-        let mut cfg = bench_config(project, &a.input.labels)?;
-        cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
-        cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
-        let texts = bench_texts(&a.input.data, a.items)?;
-        let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
-        let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-        let server = backend.overrides().resolve(&cfg.backend)?;
-        if server.kind == hifi::config::BackendKind::Openai {
-            eprintln!(
-                "bench prelabel: {} texts, local {threads} threads vs openai:{} on {} server(s), {}",
-                texts.len(),
-                inert(server.model.as_deref().unwrap_or_default(), false),
-                server.urls.len(),
-                inert(&model.display().to_string(), false)
+fn bench_prelabel(
+    project: &Path,
+    BenchPrelabelArgs { llm: a, backend }: BenchPrelabelArgs,
+) -> Result<()> {
+    let mut cfg = bench_config(project, &a.input.labels)?;
+    cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
+    cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
+    let texts = bench_texts(&a.input.data, a.items)?;
+    let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+    let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
+    let server = backend.overrides().resolve(&cfg.backend)?;
+    if server.kind == hifi::config::BackendKind::Openai {
+        eprintln!(
+            "bench prelabel: {} texts, local {threads} threads vs openai:{} on {} server(s), {}",
+            texts.len(),
+            inert(server.model.as_deref().unwrap_or_default(), false),
+            server.urls.len(),
+            inert(&model.display().to_string(), false)
+        );
+        let r = hifi::bench::prelabel_http(&cfg, &model, &server, threads, &texts)?;
+        if a.json {
+            println!("{}", hifi::text::json_to_string(&r, true));
+        } else {
+            println!(
+                "local             {:>7.2} items/s  ({} threads, {} KV cache)",
+                r.local_items_per_s, r.threads, r.local_kv_cache
             );
-            let r = hifi::bench::prelabel_http(&cfg, &model, &server, threads, &texts)?;
-            if a.json {
-                println!("{}", hifi::text::json_to_string(&r, true));
-            } else {
-                println!("local             {:>7.2} items/s  ({} threads, {} KV cache)", r.local_items_per_s, r.threads, r.local_kv_cache);
-                for run in &r.runs {
-                    println!(
-                        "openai {} server{} {:>3} in flight {:>7.2} items/s  {:>6.2}× local",
-                        run.servers,
-                        if run.servers == 1 { " " } else { "s" },
-                        run.in_flight,
-                        run.items_per_s,
-                        run.ratio_vs_local
-                    );
-                }
+            for run in &r.runs {
                 println!(
+                    "openai {} server{} {:>3} in flight {:>7.2} items/s  {:>6.2}× local",
+                    run.servers,
+                    if run.servers == 1 { " " } else { "s" },
+                    run.in_flight,
+                    run.items_per_s,
+                    run.ratio_vs_local
+                );
+            }
+            println!(
                     "server vs local: label log-probs differ by {:.3} nats at most ({:.3} mean); top label the same for {:.0}% of items",
                     r.max_abs_logprob_diff,
                     r.mean_abs_logprob_diff,
                     100.0 * r.top_label_agreement
                 );
-            }
-            return Ok(());
         }
-        eprintln!("bench prelabel: {} texts, {threads} threads, {}", texts.len(), inert(&model.display().to_string(), false));
-        let r = hifi::bench::prelabel(&cfg, &model, threads, &texts)?;
-        if a.json {
-            println!("{}", hifi::text::json_to_string(&r, true));
-        } else {
-            println!("ours   {:>7.2} items/s  {:>7.1} prompt tok/s  ({} KV cache, {} items per batch)", r.items_per_s, r.prompt_tok_per_s, r.kv_cache, r.batch_items);
-            println!("raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)", "-", r.raw_prefill_tok_per_s);
-            println!("raw@{:<3} {:>6} items/s  {:>7.1} prefill tok/s (512 tokens after a {}-token prefix)", r.prefix_tokens, "-", r.raw_prefill_at_prefix_tok_per_s, r.prefix_tokens);
-            println!("naive  {:>7.2} items/s  {:>7.1} prompt tok/s  ({:.0}% unparsable)", r.naive_items_per_s, r.naive_prompt_tok_per_s, 100.0 * r.naive_unparsable_share);
-            if let (Some(b1), Some(ratio)) = (r.batch1_items_per_s, r.ratio_vs_batch1) {
-                println!("batch 1 {:>5.2} items/s  (one item per batch; ours at {} per batch is {ratio:.2}× it)", b1, r.batch_items);
-            }
-            if let (Some(sep), Some(ratio)) = (r.separate_items_per_s, r.ratio_vs_separate) {
-                println!("separate {:>4.2} items/s  (a KV cache per item; ours is {ratio:.2}× it)", sep);
-            }
-            println!("ours/raw {:.2}×   ours/raw@prefix {:.2}×   ours/naive {:.2}× (items/s)", r.ratio_vs_raw, r.ratio_vs_raw_at_prefix, r.ratio_vs_naive);
+        return Ok(());
+    }
+    eprintln!(
+        "bench prelabel: {} texts, {threads} threads, {}",
+        texts.len(),
+        inert(&model.display().to_string(), false)
+    );
+    let r = hifi::bench::prelabel(&cfg, &model, threads, &texts)?;
+    if a.json {
+        println!("{}", hifi::text::json_to_string(&r, true));
+    } else {
+        println!(
+            "ours   {:>7.2} items/s  {:>7.1} prompt tok/s  ({} KV cache, {} items per batch)",
+            r.items_per_s, r.prompt_tok_per_s, r.kv_cache, r.batch_items
+        );
+        println!(
+            "raw    {:>7} items/s  {:>7.1} prefill tok/s (engine limit, pp512)",
+            "-", r.raw_prefill_tok_per_s
+        );
+        println!(
+            "raw@{:<3} {:>6} items/s  {:>7.1} prefill tok/s (512 tokens after a {}-token prefix)",
+            r.prefix_tokens, "-", r.raw_prefill_at_prefix_tok_per_s, r.prefix_tokens
+        );
+        println!(
+            "naive  {:>7.2} items/s  {:>7.1} prompt tok/s  ({:.0}% unparsable)",
+            r.naive_items_per_s,
+            r.naive_prompt_tok_per_s,
+            100.0 * r.naive_unparsable_share
+        );
+        if let (Some(b1), Some(ratio)) = (r.batch1_items_per_s, r.ratio_vs_batch1) {
+            println!("batch 1 {:>5.2} items/s  (one item per batch; ours at {} per batch is {ratio:.2}× it)", b1, r.batch_items);
         }
+        if let (Some(sep), Some(ratio)) = (r.separate_items_per_s, r.ratio_vs_separate) {
+            println!(
+                "separate {:>4.2} items/s  (a KV cache per item; ours is {ratio:.2}× it)",
+                sep
+            );
+        }
+        println!(
+            "ours/raw {:.2}×   ours/raw@prefix {:.2}×   ours/naive {:.2}× (items/s)",
+            r.ratio_vs_raw, r.ratio_vs_raw_at_prefix, r.ratio_vs_naive
+        );
+    }
     Ok(())
 }
 
 /// `hifi bench embed`: items/s and tokens/s against raw prefill.
 fn bench_embed(project: &Path, a: BenchLlmArgs) -> Result<()> {
-        let mut cfg = bench_config(project, &a.input.labels)?;
-        cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
-        let texts = bench_texts(&a.input.data, a.items)?;
-        let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
-        let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-        let r = hifi::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
-        if a.json {
-            println!("{}", hifi::text::json_to_string(&r, true));
-        } else {
-            println!("ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×", r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw);
-        }
+    let mut cfg = bench_config(project, &a.input.labels)?;
+    cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
+    let texts = bench_texts(&a.input.data, a.items)?;
+    let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
+    let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
+    let r = hifi::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
+    if a.json {
+        println!("{}", hifi::text::json_to_string(&r, true));
+    } else {
+        println!(
+            "ours {:.2} items/s, {:.1} tok/s; raw prefill {:.1} tok/s; ours/raw {:.2}×",
+            r.items_per_s, r.tok_per_s, r.raw_prefill_tok_per_s, r.ratio_vs_raw
+        );
+    }
     Ok(())
 }
 
 /// `hifi bench train`: LoRA steps as built against the unshared and stock-matmul baselines.
 fn bench_train(project: &Path, a: BenchTrainArgs) -> Result<()> {
-        let cfg = bench_config(project, &a.input.labels)?;
-        let texts = bench_texts(&a.input.data, a.batch * a.steps)?;
-        let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
-        let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-        eprintln!("bench train: {} steps × {} examples per variant, {threads} threads, {}", a.steps, a.batch, inert(&model.display().to_string(), false));
-        let r = hifi::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
-        if a.json {
-            println!("{}", hifi::text::json_to_string(&r, true));
-        } else {
-            println!(
+    let cfg = bench_config(project, &a.input.labels)?;
+    let texts = bench_texts(&a.input.data, a.batch * a.steps)?;
+    let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
+    let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
+    eprintln!(
+        "bench train: {} steps × {} examples per variant, {threads} threads, {}",
+        a.steps,
+        a.batch,
+        inert(&model.display().to_string(), false)
+    );
+    let r = hifi::bench::train(&cfg, &model, threads, &texts, a.batch, a.steps, !a.no_baselines)?;
+    if a.json {
+        println!("{}", hifi::text::json_to_string(&r, true));
+    } else {
+        println!(
                 "ours          {:>6.2} s/step  {:>6.2} examples/s  {:>7.1} example tok/s  (prefix {} + ~{:.0} item tokens, {} trainable)",
                 r.s_per_step, r.examples_per_s, r.example_tok_per_s, r.prefix_tokens, r.mean_item_tokens, r.trainable_params
             );
-            let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
-            println!(
+        let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
+        println!(
                 "checkpointed  {:>6.2} s/step  peak RSS {} (each block recomputed in the backward pass)",
                 r.checkpoint_s_per_step,
                 r.checkpoint_peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
             );
-            println!("unshared      {:>6} s/step  (every example evaluates the whole prompt)", opt(r.unshared_s_per_step, ""));
-            println!("stock matmul  {:>6} s/step  (frozen weights' gradients computed too)", opt(r.stock_matmul_s_per_step, ""));
-            println!(
-                "ours vs unshared {}, vs stock matmul {}; peak RSS (ours) {}",
-                opt(r.ratio_vs_unshared, "×"),
-                opt(r.ratio_vs_stock_matmul, "×"),
-                r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
-            );
-        }
+        println!(
+            "unshared      {:>6} s/step  (every example evaluates the whole prompt)",
+            opt(r.unshared_s_per_step, "")
+        );
+        println!(
+            "stock matmul  {:>6} s/step  (frozen weights' gradients computed too)",
+            opt(r.stock_matmul_s_per_step, "")
+        );
+        println!(
+            "ours vs unshared {}, vs stock matmul {}; peak RSS (ours) {}",
+            opt(r.ratio_vs_unshared, "×"),
+            opt(r.ratio_vs_stock_matmul, "×"),
+            r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MiB"))
+        );
+    }
     Ok(())
 }
 
 /// `hifi bench tui`: open and render frames on a large generated project.
 fn bench_tui(a: BenchTuiArgs) -> Result<()> {
-        let r = in_tempdir(|dir| hifi::bench::tui(dir, a.rows, a.frames))?;
-        if a.json {
-            println!("{}", hifi::text::json_to_string(&r, true));
-        } else {
-            println!(
+    let r = in_tempdir(|dir| hifi::bench::tui(dir, a.rows, a.frames))?;
+    if a.json {
+        println!("{}", hifi::text::json_to_string(&r, true));
+    } else {
+        println!(
                 "{} items: cold open {:.1} ms; frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} frames (empty frame p50 {:.2} ms)",
                 r.items, r.cold_open_ms, r.frame_p50_ms, r.frame_p99_ms, r.frame_max_ms, r.frames, r.empty_frame_p50_ms
             );
-        }
+    }
     Ok(())
 }
 
 /// `hifi bench import`: rows/s of a generated file, against parsing alone.
 fn bench_import(a: BenchImportArgs) -> Result<()> {
-        let r = in_tempdir(|dir| hifi::bench::import(dir, a.rows))?;
-        if a.json {
-            println!("{}", hifi::text::json_to_string(&r, true));
-        } else {
-            println!(
+    let r = in_tempdir(|dir| hifi::bench::import(dir, a.rows))?;
+    if a.json {
+        println!("{}", hifi::text::json_to_string(&r, true));
+    } else {
+        println!(
                 "imported {} rows ({:.1} MB) in {:.1}s: {:.0} rows/s, {:.1} MB/s; parse only {:.0} rows/s; import/parse {:.2}×",
                 r.rows,
                 r.bytes as f64 / 1e6,
@@ -482,7 +649,7 @@ fn bench_import(a: BenchImportArgs) -> Result<()> {
                 r.parse_only_rows_per_s,
                 r.ratio_vs_parse_only
             );
-        }
+    }
     Ok(())
 }
 

@@ -24,7 +24,11 @@ pub struct EngineArgs {
 
 impl EngineArgs {
     pub fn overrides(&self) -> EngineOverrides {
-        EngineOverrides { model: self.model.clone(), threads: self.threads, gpu_layers: self.gpu_layers }
+        EngineOverrides {
+            model: self.model.clone(),
+            threads: self.threads,
+            gpu_layers: self.gpu_layers,
+        }
     }
 }
 
@@ -253,7 +257,11 @@ impl SamplingFlags {
             reward_command: self.reward_command.clone(),
             reward_timeout_secs: self.reward_timeout,
             seed: self.seed,
-            engine: EngineOverrides { model: self.model.clone(), threads: self.threads, gpu_layers: None },
+            engine: EngineOverrides {
+                model: self.model.clone(),
+                threads: self.threads,
+                gpu_layers: None,
+            },
         }
     }
 }

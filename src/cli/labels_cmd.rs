@@ -8,7 +8,10 @@ use clap::{Args, Subcommand};
 
 use hifi::config::Config;
 use hifi::io::export::SplitChoice;
-use hifi::io::labels::{export_events, import_labels, EventExportOptions, EventFormat, LabelFormat, LabelImportOptions, LabelsError};
+use hifi::io::labels::{
+    export_events, import_labels, EventExportOptions, EventFormat, LabelFormat, LabelImportOptions,
+    LabelsError,
+};
 use hifi::store::Store;
 use hifi::text::inert;
 
@@ -148,7 +151,10 @@ fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
         return Ok(());
     }
     if rep.detected {
-        println!("format: {} (detected from the content; name another with --format)", rep.format.name());
+        println!(
+            "format: {} (detected from the content; name another with --format)",
+            rep.format.name()
+        );
     }
     println!(
         "imported {} labels by {} from {file} ({} unchanged, {} repeated in the file, {} not labeled in the source)",
@@ -169,10 +175,20 @@ fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
 fn export(project: &Path, a: &LabelsExportArgs) -> Result<()> {
     let cfg = Config::load(project)?;
     let mut store = Store::open(project)?;
-    let opts = EventExportOptions { format: a.format, annotator: a.annotator.clone(), split: a.split, write: a.write.into() };
+    let opts = EventExportOptions {
+        format: a.format,
+        annotator: a.annotator.clone(),
+        split: a.split,
+        write: a.write.into(),
+    };
     let rep = export_events(&mut store, &cfg, &opts, &a.output)?;
     if a.output != Path::new("-") {
-        println!("wrote {} events on {} items to {}", rep.events, rep.items, inert(&rep.file, false));
+        println!(
+            "wrote {} events on {} items to {}",
+            rep.events,
+            rep.items,
+            inert(&rep.file, false)
+        );
     }
     Ok(())
 }

@@ -21,7 +21,12 @@ pub struct MineArgs {
 }
 
 /// `hifi mine`: mine the project's pool and replace the review queue.
-pub fn run(project: &Path, a: &MineArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+pub fn run(
+    project: &Path,
+    a: &MineArgs,
+    bar: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
     emit(&hifi::pipeline::mine(project, &a.flags.params(), bar, cancel)?, a.json)
 }
 
@@ -55,7 +60,10 @@ pub fn run_bench(a: &BenchMineArgs) -> Result<()> {
     );
     println!(
         "peak RSS {}; {} of {} pairs on a true boundary; {} regions in the first 8 pairs",
-        r.peak_rss_bytes.map_or_else(|| "unknown".to_string(), |b| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)),
+        r.peak_rss_bytes.map_or_else(
+            || "unknown".to_string(),
+            |b| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+        ),
         r.pairs_on_true_boundary,
         r.pairs,
         r.regions_in_first_8

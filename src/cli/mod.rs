@@ -13,4 +13,3 @@ pub mod train_cmd;
 pub use args::{Cli, Command};
 pub use commands::run;
 pub use output::Cancelled;
-

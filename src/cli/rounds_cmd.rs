@@ -126,7 +126,12 @@ pub struct SimulateArgs {
     pub json: bool,
 }
 
-pub fn round(project: &Path, a: &RoundArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+pub fn round(
+    project: &Path,
+    a: &RoundArgs,
+    bar: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
     let o = RoundOverrides {
         trainer: a.trainer,
         use_llm: !a.no_llm,
@@ -153,7 +158,12 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
         println!("no rounds yet: `hifi round --trainer zero-shot` scores the LLM as it is; `hifi round` trains a probe");
     }
     for r in &rep.rounds {
-        println!("round {} · {} · {}", r.round, inert(r.trainer.as_deref().unwrap_or("?"), false), r.started_at);
+        println!(
+            "round {} · {} · {}",
+            r.round,
+            inert(r.trainer.as_deref().unwrap_or("?"), false),
+            r.started_at
+        );
         match &r.scores {
             Some(s) => hifi::pipeline::score_lines(s).iter().for_each(|l| println!("{l}")),
             None => println!("  interrupted (no scores)"),
@@ -167,7 +177,12 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+pub fn simulate(
+    project: &Path,
+    a: &SimulateArgs,
+    bar: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
     if a.trainer == SimTrainer::Lora {
         bail!("--trainer lora: simulating LoRA rounds would train one adapter per strategy, budget and round (minutes each); simulate with --trainer probe, then run real LoRA rounds with `hifi round`");
     }
@@ -182,7 +197,13 @@ pub fn simulate(project: &Path, a: &SimulateArgs, bar: &mut dyn Progress, cancel
             seeds: a.seeds,
             test_fraction: a.test_fraction,
             oracle_noise: a.oracle_noise,
-            probe: ProbeParams { use_llm: !a.no_llm, l2: a.probe_l2, prior_labels: (a.probe_prior_labels > 0).then_some(a.probe_prior_labels), bias_share: a.probe_bias_share, ..ProbeParams::default() },
+            probe: ProbeParams {
+                use_llm: !a.no_llm,
+                l2: a.probe_l2,
+                prior_labels: (a.probe_prior_labels > 0).then_some(a.probe_prior_labels),
+                bias_share: a.probe_bias_share,
+                ..ProbeParams::default()
+            },
             ..SimParams::default()
         },
         plot: a.plot.clone().map(|p| (p, a.force)),

@@ -141,7 +141,12 @@ pub struct VetoArgs {
     pub annotator: Option<String>,
 }
 
-pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+pub fn run(
+    project: &Path,
+    c: &SelectCommand,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
     // The builders open the project themselves; the rest read and veto.
     let store = || -> Result<Store> {
         hifi::config::Config::load(project)?;
@@ -157,7 +162,11 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
                 text_field: a.text_field.clone(),
                 set_field: a.set_field.clone(),
                 seed: a.seed,
-                engine: EngineOverrides { model: a.model.clone(), threads: a.threads, gpu_layers: None },
+                engine: EngineOverrides {
+                    model: a.model.clone(),
+                    threads: a.threads,
+                    gpu_layers: None,
+                },
             };
             return emit(&hifi::pipeline::select_betr(project, &o, progress, cancel)?, a.json);
         }
@@ -179,11 +188,20 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             if a.json {
                 println!("{}", hifi::text::json_to_string(&all, true));
             } else if all.is_empty() {
-                println!("no sets yet: build one with `hifi select betr|limo` or `hifi self-train`");
+                println!(
+                    "no sets yet: build one with `hifi select betr|limo` or `hifi self-train`"
+                );
             } else {
                 println!("{:>4}  {:<10}  {:>7}  {:>6}  built", "id", "kind", "entries", "vetoed");
                 for s in all {
-                    println!("{:>4}  {:<10}  {:>7}  {:>6}  {}", s.id, s.kind.as_str(), s.entries, s.vetoed, s.created_at);
+                    println!(
+                        "{:>4}  {:<10}  {:>7}  {:>6}  {}",
+                        s.id,
+                        s.kind.as_str(),
+                        s.entries,
+                        s.vetoed,
+                        s.created_at
+                    );
                 }
             }
         }
@@ -192,10 +210,23 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             let sel = resolve(&store, &a.selection)?;
             let entries = store.selection_entries(sel.id)?;
             if a.json {
-                println!("{}", hifi::text::json_to_string(&serde_json::json!({"selection": sel, "entries": entries}), true));
+                println!(
+                    "{}",
+                    hifi::text::json_to_string(
+                        &serde_json::json!({"selection": sel, "entries": entries}),
+                        true
+                    )
+                );
                 return Ok(());
             }
-            println!("set {} ({}), built {}: {} entries, {} vetoed", sel.id, sel.kind.as_str(), sel.created_at, sel.entries, sel.vetoed);
+            println!(
+                "set {} ({}), built {}: {} entries, {} vetoed",
+                sel.id,
+                sel.kind.as_str(),
+                sel.created_at,
+                sel.entries,
+                sel.vetoed
+            );
             for e in entries {
                 let mark = match (&e.vetoed, &e.veto_reason) {
                     (true, Some(r)) => format!("VETOED ({}) ", inert(r, false)),
@@ -203,7 +234,12 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
                     _ => String::new(),
                 };
                 let text: String = inert(&e.text, false).chars().take(70).collect();
-                println!("{:>4}  {mark}{:<14} {:>7}  {text}", e.rank, inert(&e.item_id, false), e.score.map_or(String::new(), |s| format!("{s:.3}")));
+                println!(
+                    "{:>4}  {mark}{:<14} {:>7}  {text}",
+                    e.rank,
+                    inert(&e.item_id, false),
+                    e.score.map_or(String::new(), |s| format!("{s:.3}"))
+                );
                 println!("      {}", inert(&e.reasons.to_string(), false));
             }
         }
@@ -212,7 +248,12 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
             let sel = resolve(&store, &a.selection)?;
             let who = a.annotator.clone().unwrap_or_else(hifi::pipeline::default_annotator);
             store.veto(sel.id, a.rank, &who, a.reason.as_deref(), a.restore)?;
-            println!("{} entry {} of set {}", if a.restore { "restored" } else { "vetoed" }, a.rank, sel.id);
+            println!(
+                "{} entry {} of set {}",
+                if a.restore { "restored" } else { "vetoed" },
+                a.rank,
+                sel.id
+            );
         }
     }
     Ok(())
@@ -221,9 +262,13 @@ pub fn run(project: &Path, c: &SelectCommand, progress: &mut dyn Progress, cance
 /// A set by id or "latest".
 pub fn resolve(store: &Store, which: &str) -> Result<Selection> {
     if which == "latest" {
-        return store.latest_selection(None)?.context("no sets yet: build one with `hifi select betr|limo` or `hifi self-train`");
+        return store
+            .latest_selection(None)?
+            .context("no sets yet: build one with `hifi select betr|limo` or `hifi self-train`");
     }
-    let Ok(id) = which.parse::<i64>() else { bail!("{:?} is not a set id (a number, or \"latest\")", inert(which, false)) };
+    let Ok(id) = which.parse::<i64>() else {
+        bail!("{:?} is not a set id (a number, or \"latest\")", inert(which, false))
+    };
     store.selection(id)?.with_context(|| format!("no set {id}; `hifi select list` shows them"))
 }
 
@@ -250,8 +295,20 @@ pub struct SelfTrainArgs {
     pub json: bool,
 }
 
-pub fn self_train(project: &Path, a: &SelfTrainArgs, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
-    let o = SelfTrainOverrides { sampling: a.sampling.overrides(), keep_per_item: a.keep_per_item, iterations: a.iterations, holdout: a.holdout, limit: a.limit, lora: a.lora.overrides() };
+pub fn self_train(
+    project: &Path,
+    a: &SelfTrainArgs,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
+    let o = SelfTrainOverrides {
+        sampling: a.sampling.overrides(),
+        keep_per_item: a.keep_per_item,
+        iterations: a.iterations,
+        holdout: a.holdout,
+        limit: a.limit,
+        lora: a.lora.overrides(),
+    };
     announce_trainer(project, &o.lora);
     emit(&hifi::pipeline::self_train(project, &o, progress, cancel)?, a.json)
 }

@@ -29,7 +29,12 @@ pub enum TrainKind {
     Lora,
 }
 
-pub fn train(project: &Path, a: &TrainArgs, bar: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+pub fn train(
+    project: &Path,
+    a: &TrainArgs,
+    bar: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
     let lora = a.lora.overrides();
     announce_trainer(project, &lora);
     emit(&hifi::pipeline::train(project, &lora, bar, cancel)?, a.json)

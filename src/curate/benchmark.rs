@@ -62,7 +62,8 @@ pub fn bench_with(spec: &SynthSpec, budget: usize) -> Result<BenchReport> {
     let t = Instant::now();
     let synth = generate(spec)?;
     let generate_s = t.elapsed().as_secs_f64();
-    let params = MineParams { budget, seed, strategy: super::Strategy::Pairs, ..MineParams::default() };
+    let params =
+        MineParams { budget, seed, strategy: super::Strategy::Pairs, ..MineParams::default() };
     let t = Instant::now();
     let mined = mine_pool(&synth.pool.view(), &params, None, &mut Silent, &CancelToken::new())?;
     let total = t.elapsed().as_secs_f64();
@@ -79,7 +80,13 @@ pub fn bench_with(spec: &SynthSpec, budget: usize) -> Result<BenchReport> {
         threads: threads(),
         budget,
         seconds_total: total,
-        seconds: BenchSeconds { generate: generate_s, cluster: s.cluster, index: s.index, pair_search: s.pair_search, ordering: s.ordering },
+        seconds: BenchSeconds {
+            generate: generate_s,
+            cluster: s.cluster,
+            index: s.index,
+            pair_search: s.pair_search,
+            ordering: s.ordering,
+        },
         peak_rss_bytes: peak_rss_bytes(),
         pairs: mined.pairs.len(),
         pairs_on_true_boundary: on_boundary,

@@ -81,20 +81,25 @@ pub(crate) fn cluster_labels(
             return Ok(None);
         }
         let name = &pool.label_names[label];
-        let members: Vec<u32> = (0..pool.len() as u32).filter(|&r| pool.labels[r as usize] == label as u32).collect();
+        let members: Vec<u32> =
+            (0..pool.len() as u32).filter(|&r| pool.labels[r as usize] == label as u32).collect();
         let n = members.len();
         let k = k_override.map_or_else(|| k_rule(n), |k| k.max(1)).min(n.max(1));
-        let mut summary = LabelSummary { label: name.clone(), items: n, clusters: 0, cached: false };
+        let mut summary =
+            LabelSummary { label: name.clone(), items: n, clusters: 0, cached: false };
         let centers = if n == 0 {
             warnings.push(format!("label {name} has no predicted items: no pairs with it"));
             Centers::new(Array2::zeros((0, pool.dim)))
         } else if n < MIN_ITEMS_TO_CLUSTER {
-            warnings.push(format!("label {name} has too few items to cluster ({n}); using one cluster"));
+            warnings.push(format!(
+                "label {name} has too few items to cluster ({n}); using one cluster"
+            ));
             mean_center(pool, &members)?
         } else {
             let sample = n.min(MIN_SAMPLE.max(SAMPLE_PER_CLUSTER * k));
             let file = cache_dir.map(|d| d.join(format!("mine-clusters-{label}.bin")));
-            let key = pool.vectors_id.map(|id| cache_key(pool, id, label, k, seed, sample, &members));
+            let key =
+                pool.vectors_id.map(|id| cache_key(pool, id, label, k, seed, sample, &members));
             let cached = match (&file, &key) {
                 (Some(f), Some(key)) => load_cache(f, key, k, pool.dim),
                 _ => None,
@@ -108,13 +113,18 @@ pub(crate) fn cluster_labels(
                     Ok(c) => {
                         if let (Some(f), Some(key)) = (&file, &key) {
                             if let Err(e) = save_cache(f, key, &c) {
-                                warnings.push(format!("could not write the cluster cache {}: {e}", f.display()));
+                                warnings.push(format!(
+                                    "could not write the cluster cache {}: {e}",
+                                    f.display()
+                                ));
                             }
                         }
                         Centers::new(c)
                     }
                     Err(e) => {
-                        warnings.push(format!("k-means failed for label {name} ({e}); using one cluster"));
+                        warnings.push(format!(
+                            "k-means failed for label {name} ({e}); using one cluster"
+                        ));
                         mean_center(pool, &members)?
                     }
                 },
@@ -133,7 +143,13 @@ pub(crate) fn cluster_labels(
 }
 
 /// k-means on a seeded sample of `members`; returns the centres.
-fn fit(pool: &PoolView, members: &[u32], k: usize, sample: usize, seed: u64) -> Result<Array2<f32>, String> {
+fn fit(
+    pool: &PoolView,
+    members: &[u32],
+    k: usize,
+    sample: usize,
+    seed: u64,
+) -> Result<Array2<f32>, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut idx: Vec<usize> = if sample < members.len() {
         rand::seq::index::sample(&mut rng, members.len(), sample).into_vec()
@@ -150,7 +166,11 @@ fn fit(pool: &PoolView, members: &[u32], k: usize, sample: usize, seed: u64) -> 
 }
 
 /// k-means with k-means++ seeding on `records` (rows); returns the centres.
-pub(crate) fn fit_records_seeded(records: Array2<f32>, k: usize, mut rng: ChaCha8Rng) -> Result<Array2<f32>, String> {
+pub(crate) fn fit_records_seeded(
+    records: Array2<f32>,
+    k: usize,
+    mut rng: ChaCha8Rng,
+) -> Result<Array2<f32>, String> {
     // Our own k-means++ seeding (incremental: O(sample·k·dim)); linfa's recomputes every
     // distance to every chosen centre at each step, O(sample·k²·dim). One run, not linfa's 10:
     // the fit is on a sample and the assignment of all members is what matters.
@@ -167,7 +187,12 @@ pub(crate) fn fit_records_seeded(records: Array2<f32>, k: usize, mut rng: ChaCha
 
 /// Cluster `n = data.len() / dim` row vectors into `k` groups (k-means, seeded); returns each
 /// row's cluster. For small sets (LIMO's diversity quota), not the pool-scale path above.
-pub(crate) fn kmeans_assign(data: &[f32], dim: usize, k: usize, seed: u64) -> Result<Vec<usize>, String> {
+pub(crate) fn kmeans_assign(
+    data: &[f32],
+    dim: usize,
+    k: usize,
+    seed: u64,
+) -> Result<Vec<usize>, String> {
     let n = data.len().checked_div(dim).unwrap_or(0);
     let k = k.clamp(1, n.max(1));
     if n <= 1 || k == 1 {
@@ -179,7 +204,9 @@ pub(crate) fn kmeans_assign(data: &[f32], dim: usize, k: usize, seed: u64) -> Re
         .map(|i| {
             let r = row(data, dim, i);
             (0..centers.nrows())
-                .map(|c| (c, centers.row(c).iter().zip(r).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()))
+                .map(|c| {
+                    (c, centers.row(c).iter().zip(r).map(|(a, b)| (a - b) * (a - b)).sum::<f32>())
+                })
                 .min_by(|a, b| a.1.total_cmp(&b.1))
                 .map_or(0, |(c, _)| c)
         })
@@ -190,7 +217,10 @@ pub(crate) fn kmeans_assign(data: &[f32], dim: usize, k: usize, seed: u64) -> Re
 /// distance to the nearest centre so far.
 fn kmeans_plus_plus(records: &Array2<f32>, k: usize, rng: &mut ChaCha8Rng) -> Array2<f32> {
     let (s, dim) = records.dim();
-    let data = records.as_slice().map(<[f32]>::to_vec).unwrap_or_else(|| records.iter().copied().collect());
+    let data = records
+        .as_slice()
+        .map(<[f32]>::to_vec)
+        .unwrap_or_else(|| records.iter().copied().collect());
     let mut centers = Array2::<f32>::zeros((k, dim));
     let mut mind = vec![f32::INFINITY; s];
     let mut pick = rng.gen_range(0..s);
@@ -230,7 +260,8 @@ fn mean_center(pool: &PoolView, members: &[u32]) -> Result<Centers> {
         }
     }
     let n = members.len().max(1) as f64;
-    let data = Array2::from_shape_vec((1, pool.dim), c.iter().map(|s| (s / n) as f32).collect()).map_err(shape)?;
+    let data = Array2::from_shape_vec((1, pool.dim), c.iter().map(|s| (s / n) as f32).collect())
+        .map_err(shape)?;
     Ok(Centers::new(data))
 }
 
@@ -281,7 +312,15 @@ fn assign(
     let sizes = kept.iter().map(|&c| dists[c].len()).collect();
     let assign = near.iter().map(|(c, _)| remap[*c as usize]).collect();
     summary.clusters = kept.len();
-    Ok(LabelClusters { label, members, centers: Centers::new(data), assign, radius, sizes, summary })
+    Ok(LabelClusters {
+        label,
+        members,
+        centers: Centers::new(data),
+        assign,
+        radius,
+        sizes,
+        summary,
+    })
 }
 
 /// The `p`-th percentile (0 < p ≤ 100, nearest rank) of `xs`; 0 for an empty slice.
@@ -295,13 +334,22 @@ pub(crate) fn percentile_of(xs: &mut [f32], p: f64) -> f32 {
     *v
 }
 
-fn cache_key(pool: &PoolView, vectors_id: &str, label: usize, k: usize, seed: u64, sample: usize, members: &[u32]) -> [u8; 32] {
+fn cache_key(
+    pool: &PoolView,
+    vectors_id: &str,
+    label: usize,
+    k: usize,
+    seed: u64,
+    sample: usize,
+    members: &[u32],
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"hifi mine clusters v1\0");
     h.update(vectors_id.as_bytes());
     h.update([0]);
     h.update(pool.label_names[label].as_bytes());
-    for x in [pool.dim as u64, k as u64, seed, sample as u64, MAX_ITERATIONS, members.len() as u64] {
+    for x in [pool.dim as u64, k as u64, seed, sample as u64, MAX_ITERATIONS, members.len() as u64]
+    {
         h.update(x.to_le_bytes());
     }
     for &m in members {
@@ -318,12 +366,17 @@ fn load_cache(file: &Path, key: &[u8; 32], k: usize, dim: usize) -> Option<Array
     if bytes.len() < head || &bytes[..8] != CACHE_MAGIC || &bytes[8..40] != key {
         return None;
     }
-    let u32_at = |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize;
+    let u32_at = |o: usize| {
+        u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
+    };
     let (fk, fdim) = (u32_at(40), u32_at(44));
     if fk != k || fdim != dim || bytes.len() != head + k * dim * 4 {
         return None;
     }
-    let vals: Vec<f32> = bytes[head..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let vals: Vec<f32> = bytes[head..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     if vals.iter().any(|v| !v.is_finite()) {
         return None;
     }

@@ -91,7 +91,14 @@ pub(crate) fn centred(pool: &PoolView) -> Vec<f32> {
 /// uncovered clusters and the rest lowest-margin items round-robin over clusters,
 /// interleaved evenly (exploration first). Every pick passes the near-duplicate guard.
 /// `None` when cancelled.
-pub(crate) fn pick_adaptive(pool: &PoolView, budget: usize, share: f64, seed: u64, dedup: &mut Dedup, cancel: &CancelToken) -> Result<Option<Vec<MinedItem>>> {
+pub(crate) fn pick_adaptive(
+    pool: &PoolView,
+    budget: usize,
+    share: f64,
+    seed: u64,
+    dedup: &mut Dedup,
+    cancel: &CancelToken,
+) -> Result<Option<Vec<MinedItem>>> {
     let n = pool.len();
     let unlabeled = pool.unlabeled();
     let budget = budget.min(unlabeled);
@@ -121,7 +128,8 @@ pub(crate) fn pick_adaptive(pool: &PoolView, budget: usize, share: f64, seed: u6
     // each visit takes that cluster's most typical unlabeled member; repeat while short.
     let mut typical: Vec<Option<Vec<(usize, f32)>>> = vec![None; k];
     while explore.len() < n_explore {
-        let mut order: Vec<usize> = (0..k).filter(|&c| members[c].iter().any(|&r| !pool.labeled[r] && !taken[r])).collect();
+        let mut order: Vec<usize> =
+            (0..k).filter(|&c| members[c].iter().any(|&r| !pool.labeled[r] && !taken[r])).collect();
         if order.is_empty() {
             break;
         }
@@ -144,7 +152,12 @@ pub(crate) fn pick_adaptive(pool: &PoolView, budget: usize, share: f64, seed: u6
                 taken[r] = true;
                 if dedup.admit(pool, &[r as u32]) {
                     covered[c] += 1;
-                    explore.push(MinedItem { row: r, score: f64::from(t), cluster: Some((pool.labels[r], c as u32)), explored: true });
+                    explore.push(MinedItem {
+                        row: r,
+                        score: f64::from(t),
+                        cluster: Some((pool.labels[r], c as u32)),
+                        explored: true,
+                    });
                     progressed = true;
                     break;
                 }
@@ -177,7 +190,10 @@ pub(crate) fn pick_adaptive(pool: &PoolView, budget: usize, share: f64, seed: u6
             chosen[i] = true;
             if dedup.admit(pool, &[item.row as u32]) {
                 used[c] = true;
-                exploit.push(MinedItem { cluster: Some((pool.labels[item.row], c as u32)), ..item.clone() });
+                exploit.push(MinedItem {
+                    cluster: Some((pool.labels[item.row], c as u32)),
+                    ..item.clone()
+                });
             }
         }
     }
@@ -208,12 +224,24 @@ fn interleave(a: Vec<MinedItem>, b: Vec<MinedItem>) -> Vec<MinedItem> {
 
 /// Each row's cluster: k-means (k-means++ seeding) fitted on up to [`FIT_SAMPLE`] rows, then
 /// every row assigned to its nearest centre. `None` when cancelled.
-fn clusters(data: &[f32], dim: usize, n: usize, k: usize, seed: u64, cancel: &CancelToken) -> Result<Option<Vec<usize>>> {
+fn clusters(
+    data: &[f32],
+    dim: usize,
+    n: usize,
+    k: usize,
+    seed: u64,
+    cancel: &CancelToken,
+) -> Result<Option<Vec<usize>>> {
     if k <= 1 || n <= 1 {
         return Ok(Some(vec![0; n]));
     }
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x0065_7870_6c6f_7265);
-    let mut idx: Vec<usize> = if n > FIT_SAMPLE { rand::seq::index::sample(&mut rng, n, FIT_SAMPLE).into_vec() } else { (0..n).collect() };
+    let mut rng =
+        <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x0065_7870_6c6f_7265);
+    let mut idx: Vec<usize> = if n > FIT_SAMPLE {
+        rand::seq::index::sample(&mut rng, n, FIT_SAMPLE).into_vec()
+    } else {
+        (0..n).collect()
+    };
     idx.sort_unstable();
     let mut buf = Vec::with_capacity(idx.len() * dim);
     for &i in &idx {
@@ -225,7 +253,10 @@ fn clusters(data: &[f32], dim: usize, n: usize, k: usize, seed: u64, cancel: &Ca
         // k-means cannot fail on finite data short of degenerate input; one cluster then,
         // said where the user sees it (stderr, or hifi.log under the workstation).
         Err(e) => {
-            tracing::warn!("adaptive: k-means over {} rows failed ({e}); exploring the pool as one region", idx.len());
+            tracing::warn!(
+                "adaptive: k-means over {} rows failed ({e}); exploring the pool as one region",
+                idx.len()
+            );
             return Ok(Some(vec![0; n]));
         }
     };
@@ -270,7 +301,11 @@ fn typicality(data: &[f32], dim: usize, members: &[usize]) -> Vec<(usize, f32)> 
                 return (r, 0.0);
             }
             let v = &data[r * dim..(r + 1) * dim];
-            let mut d: Vec<f32> = sample.iter().filter(|&&o| o != r).map(|&o| sq_dist(v, &data[o * dim..(o + 1) * dim]).sqrt()).collect();
+            let mut d: Vec<f32> = sample
+                .iter()
+                .filter(|&&o| o != r)
+                .map(|&o| sq_dist(v, &data[o * dim..(o + 1) * dim]).sqrt())
+                .collect();
             d.select_nth_unstable_by(nb - 1, f32::total_cmp);
             (r, d[..nb].iter().sum::<f32>() / nb as f32)
         })
@@ -308,13 +343,18 @@ mod tests {
 
     #[test]
     fn interleave_keeps_proportions() {
-        let items = |rows: std::ops::Range<usize>| rows.map(|row| MinedItem { row, score: 0.0, cluster: None, explored: false }).collect::<Vec<_>>();
-        let got: Vec<usize> = interleave(items(0..2), items(10..16)).iter().map(|i| i.row).collect();
+        let items = |rows: std::ops::Range<usize>| {
+            rows.map(|row| MinedItem { row, score: 0.0, cluster: None, explored: false })
+                .collect::<Vec<_>>()
+        };
+        let got: Vec<usize> =
+            interleave(items(0..2), items(10..16)).iter().map(|i| i.row).collect();
         assert_eq!(got.len(), 8);
         assert_eq!(got[0], 0, "exploration opens the batch");
         let first_half_a = got[..4].iter().filter(|r| **r < 10).count();
         assert_eq!(first_half_a, 1, "one of two exploration items in each half: {got:?}");
-        let only_b: Vec<usize> = interleave(Vec::new(), items(10..13)).iter().map(|i| i.row).collect();
+        let only_b: Vec<usize> =
+            interleave(Vec::new(), items(10..13)).iter().map(|i| i.row).collect();
         assert_eq!(only_b, vec![10, 11, 12]);
     }
 }

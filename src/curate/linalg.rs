@@ -70,7 +70,12 @@ pub(crate) fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
 
 /// Squared distances from `rows` of `vectors` to every centre: a `rows.len() × k` matrix,
 /// computed in blocks of [`BLOCK`] rows. Single-threaded: callers parallelise over work items.
-pub(crate) fn sq_dists(vectors: &[f32], dim: usize, rows: &[u32], centers: &Centers) -> Result<Array2<f32>> {
+pub(crate) fn sq_dists(
+    vectors: &[f32],
+    dim: usize,
+    rows: &[u32],
+    centers: &Centers,
+) -> Result<Array2<f32>> {
     let k = centers.len();
     let mut out = Array2::<f32>::zeros((rows.len(), k));
     if k == 0 || rows.is_empty() {
@@ -98,7 +103,12 @@ pub(crate) fn sq_dists(vectors: &[f32], dim: usize, rows: &[u32], centers: &Cent
 }
 
 /// For each of `rows`, the nearest centre and the (non-squared) distance to it.
-pub(crate) fn nearest(vectors: &[f32], dim: usize, rows: &[u32], centers: &Centers) -> Result<Vec<(u32, f32)>> {
+pub(crate) fn nearest(
+    vectors: &[f32],
+    dim: usize,
+    rows: &[u32],
+    centers: &Centers,
+) -> Result<Vec<(u32, f32)>> {
     let d = sq_dists(vectors, dim, rows, centers)?;
     Ok(d.rows()
         .into_iter()
@@ -144,7 +154,10 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync)
             })
             .collect();
         // A worker only panics on a bug; re-raise it here rather than lose its results.
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     });
     let mut all: Vec<(usize, R)> = parts.iter_mut().flat_map(std::mem::take).collect();
     all.sort_by_key(|(i, _)| *i);

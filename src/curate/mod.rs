@@ -39,10 +39,10 @@ use serde::Serialize;
 pub use benchmark::{bench, bench_with, BenchReport, BenchSeconds, BENCH_BUDGET};
 pub(crate) use cluster::kmeans_assign;
 pub use cluster::{k_rule, LabelSummary, MAX_K, MIN_ITEMS_TO_CLUSTER};
+pub use explore::{explore_share, MIN_EXPLORE_SHARE};
 pub use pairs::MAX_OVERLAPS;
 pub use pool::{pool_from_store, pool_of_model, LoadedPool, Pool, PoolView};
 pub use run::{mine, MineReport, MIN_HELD_OUT};
-pub use explore::{explore_share, MIN_EXPLORE_SHARE};
 pub use strategies::{entropy, margin, MinedItem, CLUSTER_MARGIN_POOL};
 
 use crate::error::{Error, Result};
@@ -208,12 +208,21 @@ pub struct Mined {
 /// Mine `pool` with `params`. `cache_dir` holds the per-label cluster cache (used when the
 /// pool has a `vectors_id`). Fewer entries than the budget, with a warning, when the pool
 /// offers fewer; cancelled runs return `cancelled: true` and nothing chosen.
-pub fn mine_pool(pool: &PoolView, params: &MineParams, cache_dir: Option<&Path>, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Mined> {
+pub fn mine_pool(
+    pool: &PoolView,
+    params: &MineParams,
+    cache_dir: Option<&Path>,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Mined> {
     params.validate()?;
     pool.validate()?;
     let mut out = Mined::default();
     if params.strategy.needs_vectors() && pool.dim == 0 {
-        return Err(Error::Input(format!("strategy {} needs embeddings: run `hifi embed` first", params.strategy.as_str())));
+        return Err(Error::Input(format!(
+            "strategy {} needs embeddings: run `hifi embed` first",
+            params.strategy.as_str()
+        )));
     }
     let unlabeled = pool.unlabeled();
     if unlabeled == 0 {
@@ -229,7 +238,9 @@ pub fn mine_pool(pool: &PoolView, params: &MineParams, cache_dir: Option<&Path>,
     let mut clusters = None;
     if params.strategy.per_label_clusters() {
         let t = Instant::now();
-        let Some(c) = cluster::cluster_labels(pool, params, cache_dir, &mut out.warnings, progress, cancel)? else {
+        let Some(c) =
+            cluster::cluster_labels(pool, params, cache_dir, &mut out.warnings, progress, cancel)?
+        else {
             return cancelled(out);
         };
         out.labels = c.iter().map(|l| l.summary.clone()).collect();
@@ -248,7 +259,8 @@ pub fn mine_pool(pool: &PoolView, params: &MineParams, cache_dir: Option<&Path>,
     match (params.strategy, &clusters) {
         (Strategy::Pairs, Some(by_label)) => {
             let cl = pairs::Clusters::new(by_label, pool.len());
-            let Some(b) = pairs::boundary(pool, &cl, params, &mut out.warnings, progress, cancel)? else {
+            let Some(b) = pairs::boundary(pool, &cl, params, &mut out.warnings, progress, cancel)?
+            else {
                 return cancelled(out);
             };
             out.seconds.index += b.seconds_index;
@@ -261,7 +273,9 @@ pub fn mine_pool(pool: &PoolView, params: &MineParams, cache_dir: Option<&Path>,
                 out.warnings.push("no clusters of different labels overlap: no boundary pairs (try a higher --overlap-percentile or another strategy)".into());
             }
             let t = Instant::now();
-            let Some(chosen) = order::order_pairs(pool, &b.candidates, params.budget, &mut dedup, cancel)? else {
+            let Some(chosen) =
+                order::order_pairs(pool, &b.candidates, params.budget, &mut dedup, cancel)?
+            else {
                 return cancelled(out);
             };
             out.seconds.ordering = t.elapsed().as_secs_f64();
@@ -271,7 +285,15 @@ pub fn mine_pool(pool: &PoolView, params: &MineParams, cache_dir: Option<&Path>,
         (Strategy::Adaptive, _) => {
             let t = Instant::now();
             let share = explore_share(params.held_out_kappa);
-            let Some(items) = explore::pick_adaptive(pool, params.budget, share, params.seed, &mut dedup, cancel)? else {
+            let Some(items) = explore::pick_adaptive(
+                pool,
+                params.budget,
+                share,
+                params.seed,
+                &mut dedup,
+                cancel,
+            )?
+            else {
                 return cancelled(out);
             };
             out.seconds.cluster = t.elapsed().as_secs_f64();
@@ -289,7 +311,15 @@ pub fn mine_pool(pool: &PoolView, params: &MineParams, cache_dir: Option<&Path>,
                 }
                 v
             });
-            let Some(items) = strategies::pick_singles(pool, strategy, params.budget, params.seed, of_row.as_deref(), &mut dedup, cancel) else {
+            let Some(items) = strategies::pick_singles(
+                pool,
+                strategy,
+                params.budget,
+                params.seed,
+                of_row.as_deref(),
+                &mut dedup,
+                cancel,
+            ) else {
                 return cancelled(out);
             };
             out.seconds.ordering = t.elapsed().as_secs_f64();

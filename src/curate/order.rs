@@ -29,7 +29,8 @@ pub(crate) struct Dedup {
 impl Dedup {
     /// `threshold` ≤ 0, or no vectors: every check passes.
     pub fn new(pool: &PoolView, threshold: f32, capacity: usize) -> Self {
-        let index = (threshold > 0.0 && pool.dim > 0).then(|| Hnsw::new(16, capacity.max(16), 16, 48, DistL2 {}));
+        let index = (threshold > 0.0 && pool.dim > 0)
+            .then(|| Hnsw::new(16, capacity.max(16), 16, 48, DistL2 {}));
         Self { index, threshold, next_id: 0, found: 0 }
     }
 
@@ -62,7 +63,13 @@ impl Dedup {
 /// Order `cands` for diversity and take up to `budget`, skipping pairs that reuse an item or
 /// hold a near-duplicate of a queued or labeled item. Returns indices into `cands`, or `None`
 /// when cancelled.
-pub(crate) fn order_pairs(pool: &PoolView, cands: &[Candidate], budget: usize, dedup: &mut Dedup, cancel: &CancelToken) -> Result<Option<Vec<usize>>> {
+pub(crate) fn order_pairs(
+    pool: &PoolView,
+    cands: &[Candidate],
+    budget: usize,
+    dedup: &mut Dedup,
+    cancel: &CancelToken,
+) -> Result<Option<Vec<usize>>> {
     let dim = pool.dim;
     let n = cands.len();
     if n == 0 || budget == 0 {
@@ -78,7 +85,11 @@ pub(crate) fn order_pairs(pool: &PoolView, cands: &[Candidate], budget: usize, d
     let mid_norms: Array1<f32> = mids.rows().into_iter().map(|r| r.dot(&r)).collect();
     let seeds: Vec<u32> = (0..pool.len() as u32).filter(|r| pool.labeled[*r as usize]).collect();
     // Squared distance of each midpoint to its nearest seed or chosen midpoint.
-    let mut mind = if seeds.is_empty() { vec![f32::INFINITY; n] } else { min_sq_dist_to_rows(pool, &mids, &seeds, cancel)? };
+    let mut mind = if seeds.is_empty() {
+        vec![f32::INFINITY; n]
+    } else {
+        min_sq_dist_to_rows(pool, &mids, &seeds, cancel)?
+    };
     if cancel.is_cancelled() {
         return Ok(None);
     }
@@ -94,7 +105,9 @@ pub(crate) fn order_pairs(pool: &PoolView, cands: &[Candidate], budget: usize, d
         for i in (0..n).filter(|i| alive[*i]) {
             best = match best {
                 None => Some(i),
-                Some(b) if mind[i] > mind[b] || (mind[i] == mind[b] && cands[i].d < cands[b].d) => Some(i),
+                Some(b) if mind[i] > mind[b] || (mind[i] == mind[b] && cands[i].d < cands[b].d) => {
+                    Some(i)
+                }
                 keep => keep,
             };
         }
@@ -125,9 +138,15 @@ pub(crate) fn order_pairs(pool: &PoolView, cands: &[Candidate], budget: usize, d
 
 /// For each row of `points`, the squared distance to the nearest of `rows` (blocks of rows as
 /// centres, in parallel over blocks of points).
-fn min_sq_dist_to_rows(pool: &PoolView, points: &Array2<f32>, rows: &[u32], cancel: &CancelToken) -> Result<Vec<f32>> {
+fn min_sq_dist_to_rows(
+    pool: &PoolView,
+    points: &Array2<f32>,
+    rows: &[u32],
+    cancel: &CancelToken,
+) -> Result<Vec<f32>> {
     let n = points.nrows();
-    let flat = points.as_slice().map(<[f32]>::to_vec).unwrap_or_else(|| points.iter().copied().collect());
+    let flat =
+        points.as_slice().map(<[f32]>::to_vec).unwrap_or_else(|| points.iter().copied().collect());
     let mut mind = vec![f32::INFINITY; n];
     for block in rows.chunks(4096) {
         if cancel.is_cancelled() {
@@ -136,8 +155,12 @@ fn min_sq_dist_to_rows(pool: &PoolView, points: &Array2<f32>, rows: &[u32], canc
         let centers = Centers::from_rows(pool.vectors, pool.dim, block)?;
         let parts = par_map(&ranges(n, 2048), |r| {
             let idx: Vec<u32> = (r.start as u32..r.end as u32).collect();
-            sq_dists(&flat, pool.dim, &idx, &centers)
-                .map(|d| d.rows().into_iter().map(|row| row.iter().copied().fold(f32::INFINITY, f32::min)).collect::<Vec<f32>>())
+            sq_dists(&flat, pool.dim, &idx, &centers).map(|d| {
+                d.rows()
+                    .into_iter()
+                    .map(|row| row.iter().copied().fold(f32::INFINITY, f32::min))
+                    .collect::<Vec<f32>>()
+            })
         });
         let mut i = 0;
         for p in parts {

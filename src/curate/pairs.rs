@@ -144,7 +144,9 @@ pub(crate) fn overlaps(cl: &Clusters, warnings: &mut Vec<String>) -> Result<(Vec
     found.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.a.cmp(&y.1.a)).then(x.1.b.cmp(&y.1.b)));
     let n_found = found.len();
     if n_found > MAX_OVERLAPS {
-        warnings.push(format!("{n_found} overlapping cluster pairs; searched the {MAX_OVERLAPS} deepest"));
+        warnings.push(format!(
+            "{n_found} overlapping cluster pairs; searched the {MAX_OVERLAPS} deepest"
+        ));
         found.truncate(MAX_OVERLAPS);
     }
     Ok((found.into_iter().map(|(_, o)| o).collect(), n_found))
@@ -175,9 +177,22 @@ pub(crate) fn boundary(
     let active: Vec<u32> = (0..k as u32).filter(|g| !partners[*g as usize].is_empty()).collect();
     // A budget beyond what `pairs_per_overlap` pairs per overlap can fill takes more per
     // overlap (with a frontier wide enough to hold them) rather than falling short.
-    let per_overlap = params.pairs_per_overlap.max(1).max(params.budget.saturating_mul(2).div_ceil(overlaps.len().max(1)));
-    let m = params.frontier.max(1).max(4 * per_overlap).min((MAX_FRONTIER_SLOTS / (2 * overlaps.len().max(1))).max(4));
-    let fronts = par_map(&active, |&g| if cancel.is_cancelled() { Ok(Vec::new()) } else { frontier(pool, cl, g, &partners[g as usize], m) });
+    let per_overlap = params
+        .pairs_per_overlap
+        .max(1)
+        .max(params.budget.saturating_mul(2).div_ceil(overlaps.len().max(1)));
+    let m = params
+        .frontier
+        .max(1)
+        .max(4 * per_overlap)
+        .min((MAX_FRONTIER_SLOTS / (2 * overlaps.len().max(1))).max(4));
+    let fronts = par_map(&active, |&g| {
+        if cancel.is_cancelled() {
+            Ok(Vec::new())
+        } else {
+            frontier(pool, cl, g, &partners[g as usize], m)
+        }
+    });
     let mut boundary_rows: Vec<Vec<u32>> = vec![Vec::new(); n_labels];
     for (g, f) in active.iter().zip(fronts) {
         boundary_rows[cl.tag[*g as usize].0 as usize].extend(f?);
@@ -259,9 +274,14 @@ pub(crate) fn boundary(
     }
     let raw: Vec<Candidate> = found.into_iter().flatten().collect();
     let typical = typical_cross_distance(pool, params.seed);
-    let (candidates, near_duplicate_pairs) = select_candidates(pool, raw, overlaps.len(), per_overlap, params, typical);
+    let (candidates, near_duplicate_pairs) =
+        select_candidates(pool, raw, overlaps.len(), per_overlap, params, typical);
     let seconds_search = t_search.elapsed().as_secs_f64();
-    progress.finish(&format!("{} candidate pairs from {} overlapping cluster pairs", candidates.len(), overlaps.len()));
+    progress.finish(&format!(
+        "{} candidate pairs from {} overlapping cluster pairs",
+        candidates.len(),
+        overlaps.len()
+    ));
     Ok(Some(Boundary {
         overlaps,
         overlaps_found,
@@ -276,7 +296,13 @@ pub(crate) fn boundary(
 
 /// The frontier rows of global cluster `g`: for each partner, the `m` unlabeled members
 /// nearest the partner's centre.
-fn frontier(pool: &PoolView, cl: &Clusters, g: u32, partners: &[(u32, u32)], m: usize) -> Result<Vec<u32>> {
+fn frontier(
+    pool: &PoolView,
+    cl: &Clusters,
+    g: u32,
+    partners: &[(u32, u32)],
+    m: usize,
+) -> Result<Vec<u32>> {
     let (l, c) = cl.tag[g as usize];
     let lc = &cl.by_label[l as usize];
     let rows: Vec<u32> = lc
@@ -334,8 +360,17 @@ pub(crate) fn typical_cross_distance(pool: &PoolView, seed: u64) -> Option<f32> 
 /// cap on candidates. A pair whose
 /// items are near-duplicates of each other, or whose item is a near-duplicate (not the same
 /// item) of one already kept for the overlap, is refused and counted.
-fn select_candidates(pool: &PoolView, mut raw: Vec<Candidate>, n_overlaps: usize, per_overlap: usize, params: &MineParams, typical: Option<f32>) -> (Vec<Candidate>, usize) {
-    raw.sort_by(|p, q| p.overlap.cmp(&q.overlap).then(p.d.total_cmp(&q.d)).then(p.x.cmp(&q.x)).then(p.y.cmp(&q.y)));
+fn select_candidates(
+    pool: &PoolView,
+    mut raw: Vec<Candidate>,
+    n_overlaps: usize,
+    per_overlap: usize,
+    params: &MineParams,
+    typical: Option<f32>,
+) -> (Vec<Candidate>, usize) {
+    raw.sort_by(|p, q| {
+        p.overlap.cmp(&q.overlap).then(p.d.total_cmp(&q.d)).then(p.x.cmp(&q.x)).then(p.y.cmp(&q.y))
+    });
     raw.dedup_by(|p, q| p.x == q.x && p.y == q.y);
     let t2 = params.dup_threshold * params.dup_threshold;
     let near = |a: u32, b: u32| a != b && sq_dist(pool.row(a as usize), pool.row(b as usize)) < t2;
@@ -367,7 +402,9 @@ fn select_candidates(pool: &PoolView, mut raw: Vec<Candidate>, n_overlaps: usize
     }
     // Cap: every overlap's best pair before any overlap's second.
     let cap = (params.budget.saturating_mul(20)).max(10_000).max(n_overlaps);
-    ranked.sort_by(|(ra, a), (rb, b)| ra.cmp(rb).then(a.d.total_cmp(&b.d)).then(a.overlap.cmp(&b.overlap)));
+    ranked.sort_by(|(ra, a), (rb, b)| {
+        ra.cmp(rb).then(a.d.total_cmp(&b.d)).then(a.overlap.cmp(&b.overlap))
+    });
     ranked.truncate(cap);
     (ranked.into_iter().map(|(_, c)| c).collect(), near_dups)
 }

@@ -126,30 +126,43 @@ pub struct LoadedPool {
 /// Errors (as [`Error::Input`]) when there are no predictions, or no embeddings while
 /// `need_vectors`; rows without a usable prediction or vector are left out with a warning.
 pub fn pool_from_store(store: &Store, need_vectors: bool) -> Result<LoadedPool> {
-    let model = store
-        .latest_model()?
-        .ok_or_else(|| Error::Input("no predictions yet: run `hifi prelabel` first (then `hifi embed`)".into()))?;
+    let model = store.latest_model()?.ok_or_else(|| {
+        Error::Input("no predictions yet: run `hifi prelabel` first (then `hifi embed`)".into())
+    })?;
     pool_of_model(store, model, need_vectors)
 }
 
 /// [`pool_from_store`] with the predictions of a given model.
-pub fn pool_of_model(store: &Store, model: crate::store::ModelRecord, need_vectors: bool) -> Result<LoadedPool> {
+pub fn pool_of_model(
+    store: &Store,
+    model: crate::store::ModelRecord,
+    need_vectors: bool,
+) -> Result<LoadedPool> {
     let label_names = model.labels.clone();
     let l = label_names.len();
     if l < 2 {
-        return Err(Error::Input(format!("model {} scores {l} label(s); mining needs at least two", model.id)));
+        return Err(Error::Input(format!(
+            "model {} scores {l} label(s); mining needs at least two",
+            model.id
+        )));
     }
     let mut warnings = Vec::new();
     let vectors = match Vectors::open(store, None) {
         Ok(v) => Some(v),
         Err(Error::Input(m)) if !need_vectors => {
-            warnings.push(format!("{m}; mining without vectors, so near-duplicates are not checked"));
+            warnings
+                .push(format!("{m}; mining without vectors, so near-duplicates are not checked"));
             None
         }
-        Err(Error::Input(m)) => return Err(Error::Input(format!("{m} (mining needs embeddings: run `hifi embed` after `hifi prelabel`)"))),
+        Err(Error::Input(m)) => {
+            return Err(Error::Input(format!(
+                "{m} (mining needs embeddings: run `hifi embed` after `hifi prelabel`)"
+            )))
+        }
         Err(e) => return Err(e),
     };
-    let labeled: HashSet<i64> = store.current_labels()?.into_iter().map(|(item, _, _)| item).collect();
+    let labeled: HashSet<i64> =
+        store.current_labels()?.into_iter().map(|(item, _, _)| item).collect();
     let mut pool = Pool { label_names, ..Pool::default() };
     if let Some(v) = &vectors {
         pool.dim = v.dim;
@@ -190,7 +203,9 @@ pub fn pool_of_model(store: &Store, model: crate::store::ModelRecord, need_vecto
         warnings.push(format!("{bad_probs} predictions have the wrong number of labels or non-finite values; left out (run `hifi prelabel` again)"));
     }
     if no_vector > 0 {
-        warnings.push(format!("{no_vector} predicted items have no embedding yet; left out (run `hifi embed`)"));
+        warnings.push(format!(
+            "{no_vector} predicted items have no embedding yet; left out (run `hifi embed`)"
+        ));
     }
     if bad_vector > 0 {
         warnings.push(format!("{bad_vector} items have a non-finite embedding; left out"));

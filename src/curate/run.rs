@@ -6,7 +6,10 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{double_annotated, mine_pool, pool_from_store, LabelSummary, MineParams, Mined, PhaseSeconds, PoolView, Strategy};
+use super::{
+    double_annotated, mine_pool, pool_from_store, LabelSummary, MineParams, Mined, PhaseSeconds,
+    PoolView, Strategy,
+};
 use crate::config::Config;
 use crate::error::Result;
 use crate::progress::{CancelToken, Progress};
@@ -51,7 +54,13 @@ pub struct MineReport {
 
 /// Mine the project's pool and replace the review queue (one new mining run). A cancelled
 /// run leaves the queue as it was.
-pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<MineReport> {
+pub fn mine(
+    store: &mut Store,
+    cfg: &Config,
+    params: &MineParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<MineReport> {
     params.validate()?;
     let t0 = Instant::now();
     progress.start("load", 0);
@@ -66,7 +75,11 @@ pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut
     }
     let view = loaded.pool.view();
     let mut params = params.clone();
-    let held_out = if params.strategy == Strategy::Adaptive { held_out_kappa(store, &view, loaded.model_id)? } else { None };
+    let held_out = if params.strategy == Strategy::Adaptive {
+        held_out_kappa(store, &view, loaded.model_id)?
+    } else {
+        None
+    };
     if params.strategy == Strategy::Adaptive && params.held_out_kappa.is_none() {
         params.held_out_kappa = held_out.map(|h| h.0);
     }
@@ -74,12 +87,19 @@ pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut
     let load_seconds = t0.elapsed().as_secs_f64();
     let vectors_dir = store.root().join("vectors");
     // Never through a link: the cache is written there.
-    let cache_dir = std::fs::symlink_metadata(&vectors_dir).is_ok_and(|m| m.is_dir()).then_some(vectors_dir.as_path());
+    let cache_dir = std::fs::symlink_metadata(&vectors_dir)
+        .is_ok_and(|m| m.is_dir())
+        .then_some(vectors_dir.as_path());
     let mut mined = mine_pool(&view, params, cache_dir, progress, cancel)?;
     mined.seconds.load = load_seconds;
     warnings.append(&mut mined.warnings);
-    let mut entries = if mined.cancelled { Vec::new() } else { queue_entries(&view, params, &mined) };
-    let audit = if mined.cancelled { 0 } else { add_audit(&view, &mut entries, cfg.mine.audit_share, params) };
+    let mut entries =
+        if mined.cancelled { Vec::new() } else { queue_entries(&view, params, &mined) };
+    let audit = if mined.cancelled {
+        0
+    } else {
+        add_audit(&view, &mut entries, cfg.mine.audit_share, params)
+    };
     let mut mine_run = None;
     if !mined.cancelled {
         let t = Instant::now();
@@ -104,7 +124,8 @@ pub fn mine(store: &mut Store, cfg: &Config, params: &MineParams, progress: &mut
         typical_cross_distance: mined.typical_cross_distance,
         labels: mined.labels,
         held_out_kappa: held_out,
-        explore_share: (params.strategy == Strategy::Adaptive).then(|| super::explore_share(params.held_out_kappa)),
+        explore_share: (params.strategy == Strategy::Adaptive)
+            .then(|| super::explore_share(params.held_out_kappa)),
         seconds: mined.seconds,
         seconds_total: t0.elapsed().as_secs_f64(),
         warnings,
@@ -124,19 +145,35 @@ pub const MIN_HELD_OUT: usize = 10;
 /// them (uniform draws: representative, where mined items are hard for any model). With the
 /// number of items; `None` below [`MIN_HELD_OUT`] or where κ is undefined. Items whose
 /// experts disagree (unresolved) are left out.
-pub(crate) fn held_out_kappa(store: &Store, pool: &PoolView, model: i64) -> Result<Option<(f64, usize)>> {
+pub(crate) fn held_out_kappa(
+    store: &Store,
+    pool: &PoolView,
+    model: i64,
+) -> Result<Option<(f64, usize)>> {
     let base = store.latest_base_llm()?.is_some_and(|m| m.id == model);
-    let seen: std::collections::HashSet<i64> = store.current_labels_seen()?.into_iter().filter(|l| l.3 == Some(true)).map(|l| l.0).collect();
+    let seen: std::collections::HashSet<i64> = store
+        .current_labels_seen()?
+        .into_iter()
+        .filter(|l| l.3 == Some(true))
+        .map(|l| l.0)
+        .collect();
     let eval = if base { None } else { Some(store.splits()?) };
     let (resolved, _) = store.resolved_labels()?;
-    let row_of: std::collections::HashMap<i64, usize> = pool.keys.iter().enumerate().map(|(r, k)| (*k, r)).collect();
+    let row_of: std::collections::HashMap<i64, usize> =
+        pool.keys.iter().enumerate().map(|(r, k)| (*k, r)).collect();
     let audit = store.audit_items()?;
     let mut held: Vec<(bool, usize, usize)> = Vec::new(); // (audit, expert label, prediction)
     for (item, label) in resolved {
-        if seen.contains(&item) || eval.as_ref().is_some_and(|e| e.get(&item) != Some(&crate::store::Split::Eval)) {
+        if seen.contains(&item)
+            || eval.as_ref().is_some_and(|e| e.get(&item) != Some(&crate::store::Split::Eval))
+        {
             continue;
         }
-        let (Some(&r), Some(y)) = (row_of.get(&item), pool.label_names.iter().position(|n| *n == label)) else { continue };
+        let (Some(&r), Some(y)) =
+            (row_of.get(&item), pool.label_names.iter().position(|n| *n == label))
+        else {
+            continue;
+        };
         held.push((audit.contains(&item), y, pool.labels[r] as usize));
     }
     if held.iter().filter(|h| h.0).count() >= MIN_HELD_OUT {
@@ -146,11 +183,17 @@ pub(crate) fn held_out_kappa(store: &Store, pool: &PoolView, model: i64) -> Resu
     if truth.len() < MIN_HELD_OUT {
         return Ok(None);
     }
-    Ok(crate::metrics::cohen_kappa(&truth, &pred, pool.label_names.len()).value().map(|k| (k, truth.len())))
+    Ok(crate::metrics::cohen_kappa(&truth, &pred, pool.label_names.len())
+        .value()
+        .map(|k| (k, truth.len())))
 }
 
 /// Queue entries for what `mine_pool` chose, each with its reason.
-pub(crate) fn queue_entries(pool: &PoolView, params: &MineParams, mined: &Mined) -> Vec<NewQueueEntry> {
+pub(crate) fn queue_entries(
+    pool: &PoolView,
+    params: &MineParams,
+    mined: &Mined,
+) -> Vec<NewQueueEntry> {
     let n = mined.pairs.len() + mined.items.len();
     let two = double_annotated(n, params.overlap_share);
     let strategy = params.strategy.as_str();
@@ -169,7 +212,13 @@ pub(crate) fn queue_entries(pool: &PoolView, params: &MineParams, mined: &Mined)
             "probs_a": probs(pool, p.a),
             "probs_b": probs(pool, p.b),
         });
-        out.push(NewQueueEntry { item_a: pool.keys[p.a], item_b: Some(pool.keys[p.b]), reason, needed: if two[i] { 2 } else { 1 }, audit: false });
+        out.push(NewQueueEntry {
+            item_a: pool.keys[p.a],
+            item_b: Some(pool.keys[p.b]),
+            reason,
+            needed: if two[i] { 2 } else { 1 },
+            audit: false,
+        });
     }
     for (j, it) in mined.items.iter().enumerate() {
         let i = mined.pairs.len() + j;
@@ -186,10 +235,20 @@ pub(crate) fn queue_entries(pool: &PoolView, params: &MineParams, mined: &Mined)
         }
         if let (Strategy::Adaptive, Some(obj)) = (params.strategy, reason.as_object_mut()) {
             obj.insert("explore".into(), json!(it.explored));
-            let why = if it.explored { "a typical item of a region no label covers yet" } else { "one of the items the model is least sure of" };
+            let why = if it.explored {
+                "a typical item of a region no label covers yet"
+            } else {
+                "one of the items the model is least sure of"
+            };
             obj.insert("why".into(), json!(why));
         }
-        out.push(NewQueueEntry { item_a: pool.keys[it.row], item_b: None, reason, needed: if two[i] { 2 } else { 1 }, audit: false });
+        out.push(NewQueueEntry {
+            item_a: pool.keys[it.row],
+            item_b: None,
+            reason,
+            needed: if two[i] { 2 } else { 1 },
+            audit: false,
+        });
     }
     out
 }
@@ -200,13 +259,23 @@ pub(crate) fn queue_entries(pool: &PoolView, params: &MineParams, mined: &Mined)
 /// from the seed, which is a uniform draw from whatever is unlabeled now. They are spread
 /// evenly through the queue, carry no model scores in their reason (they are labeled blind),
 /// and ask for two annotators at the same share as mined entries. Returns how many.
-pub(crate) fn add_audit(pool: &PoolView, entries: &mut Vec<NewQueueEntry>, share: f64, params: &MineParams) -> usize {
+pub(crate) fn add_audit(
+    pool: &PoolView,
+    entries: &mut Vec<NewQueueEntry>,
+    share: f64,
+    params: &MineParams,
+) -> usize {
     if share <= 0.0 || entries.is_empty() {
         return 0;
     }
     let n = entries.len();
-    let want = if share >= 1.0 { pool.unlabeled() } else { ((share * n as f64 / (1.0 - share)).round() as usize).max(1) };
-    let queued: std::collections::HashSet<i64> = entries.iter().flat_map(|e| [Some(e.item_a), e.item_b]).flatten().collect();
+    let want = if share >= 1.0 {
+        pool.unlabeled()
+    } else {
+        ((share * n as f64 / (1.0 - share)).round() as usize).max(1)
+    };
+    let queued: std::collections::HashSet<i64> =
+        entries.iter().flat_map(|e| [Some(e.item_a), e.item_b]).flatten().collect();
     let mut rows: Vec<(u64, usize)> = (0..pool.len())
         .filter(|&r| !pool.labeled[r] && !queued.contains(&pool.keys[r]))
         .map(|r| (mix(params.seed ^ 0x0061_7564_6974, pool.keys[r] as u64), r))
@@ -219,7 +288,9 @@ pub(crate) fn add_audit(pool: &PoolView, entries: &mut Vec<NewQueueEntry>, share
     }
     let two = double_annotated(m, params.overlap_share);
     let total = n + m;
-    let mut at: Vec<usize> = (0..m).map(|j| (((j as f64 + 0.5) * total as f64 / m as f64) as usize).min(total - 1)).collect();
+    let mut at: Vec<usize> = (0..m)
+        .map(|j| (((j as f64 + 0.5) * total as f64 / m as f64) as usize).min(total - 1))
+        .collect();
     at.dedup();
     let mut audit = rows.iter().enumerate().map(|(j, (_, r))| NewQueueEntry {
         item_a: pool.keys[*r],
@@ -231,7 +302,11 @@ pub(crate) fn add_audit(pool: &PoolView, entries: &mut Vec<NewQueueEntry>, share
     let mined = std::mem::take(entries);
     let mut mined = mined.into_iter();
     for pos in 0..total {
-        let e = if at.binary_search(&pos).is_ok() { audit.next().or_else(|| mined.next()) } else { mined.next().or_else(|| audit.next()) };
+        let e = if at.binary_search(&pos).is_ok() {
+            audit.next().or_else(|| mined.next())
+        } else {
+            mined.next().or_else(|| audit.next())
+        };
         entries.extend(e);
     }
     m

@@ -57,7 +57,12 @@ fn labeled_items(store: &Store) -> Result<BTreeSet<i64>> {
 /// Near-duplicate pairs among `items` — only those with an item in `touching`, when given —
 /// by the newest embeddings; `None` when the project has none (nothing to compare) or the
 /// threshold is 0.
-pub fn near_duplicates(store: &Store, items: &BTreeSet<i64>, touching: Option<&BTreeSet<i64>>, threshold: f64) -> Result<Option<Vec<NearDuplicate>>> {
+pub fn near_duplicates(
+    store: &Store,
+    items: &BTreeSet<i64>,
+    touching: Option<&BTreeSet<i64>>,
+    threshold: f64,
+) -> Result<Option<Vec<NearDuplicate>>> {
     if threshold <= 0.0 {
         return Ok(None);
     }
@@ -69,7 +74,8 @@ pub fn near_duplicates(store: &Store, items: &BTreeSet<i64>, touching: Option<&B
         Err(Error::Input(_)) if store.embedding_set_info(None)?.is_none() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let rows: Vec<(i64, Vec<f32>)> = items.iter().filter_map(|k| Some((*k, vectors.get(*k)?))).collect();
+    let rows: Vec<(i64, Vec<f32>)> =
+        items.iter().filter_map(|k| Some((*k, vectors.get(*k)?))).collect();
     let t2 = (threshold * threshold) as f32;
     let mut out = Vec::new();
     let wanted = |k: i64| touching.is_none_or(|t| t.contains(&k));
@@ -80,7 +86,11 @@ pub fn near_duplicates(store: &Store, items: &BTreeSet<i64>, touching: Option<&B
             }
             let d2 = sq_dist(&rows[i].1, &rows[j].1);
             if d2 <= t2 {
-                out.push(NearDuplicate { a: rows[i].0, b: rows[j].0, distance: d2.max(0.0).sqrt() });
+                out.push(NearDuplicate {
+                    a: rows[i].0,
+                    b: rows[j].0,
+                    distance: d2.max(0.0).sqrt(),
+                });
             }
         }
     }
@@ -98,7 +108,9 @@ pub fn split_groups(store: &Store, cfg: &Config) -> Result<SplitGroups> {
     for (a, b) in store.queued_pairs()? {
         uf.union(a, b);
     }
-    for d in near_duplicates(store, &labeled, Some(&new), cfg.split.near_duplicate)?.unwrap_or_default() {
+    for d in
+        near_duplicates(store, &labeled, Some(&new), cfg.split.near_duplicate)?.unwrap_or_default()
+    {
         uf.union(d.a, d.b);
     }
     let mut ids: HashMap<i64, usize> = HashMap::new();
@@ -115,8 +127,13 @@ pub fn split_groups(store: &Store, cfg: &Config) -> Result<SplitGroups> {
     // Queued for two annotators: eval from the first label on, or the second label would land
     // on an item already in train.
     let overlap = store.overlap_items()?;
-    let forced_eval = annotators.into_iter().filter(|(i, n)| *n >= 2 || overlap.contains(i)).map(|(i, _)| i).collect();
-    let audit: HashSet<i64> = store.audit_items()?.into_iter().filter(|i| labeled.contains(i)).collect();
+    let forced_eval = annotators
+        .into_iter()
+        .filter(|(i, n)| *n >= 2 || overlap.contains(i))
+        .map(|(i, _)| i)
+        .collect();
+    let audit: HashSet<i64> =
+        store.audit_items()?.into_iter().filter(|i| labeled.contains(i)).collect();
     Ok(SplitGroups { group_of, forced_eval, audit })
 }
 
@@ -153,9 +170,17 @@ impl Leakage {
             return "leakage: not checked (no embeddings, or split.near_duplicate = 0)".into();
         }
         if self.pairs.is_empty() {
-            return format!("leakage: no near-duplicates (distance ≤ {}) across train and eval", self.threshold);
+            return format!(
+                "leakage: no near-duplicates (distance ≤ {}) across train and eval",
+                self.threshold
+            );
         }
-        let shown: Vec<String> = self.pairs.iter().take(5).map(|l| format!("{}~{} ({:.3})", l.train, l.eval, l.distance)).collect();
+        let shown: Vec<String> = self
+            .pairs
+            .iter()
+            .take(5)
+            .map(|l| format!("{}~{} ({:.3})", l.train, l.eval, l.distance))
+            .collect();
         format!(
             "leakage: {} near-duplicate pairs across train and eval (distance ≤ {}): {}{}; their {} train items are left out of training and export",
             self.pairs.len(),
@@ -172,16 +197,23 @@ pub fn leakage(store: &Store, cfg: &Config) -> Result<Leakage> {
     let splits = store.splits()?;
     let split_items: BTreeSet<i64> = splits.keys().copied().collect();
     let Some(dups) = near_duplicates(store, &split_items, None, cfg.split.near_duplicate)? else {
-        return Ok(Leakage { checked: false, threshold: cfg.split.near_duplicate, ..Leakage::default() });
+        return Ok(Leakage {
+            checked: false,
+            threshold: cfg.split.near_duplicate,
+            ..Leakage::default()
+        });
     };
-    let mut out = Leakage { checked: true, threshold: cfg.split.near_duplicate, ..Leakage::default() };
+    let mut out =
+        Leakage { checked: true, threshold: cfg.split.near_duplicate, ..Leakage::default() };
     for d in dups {
         let (train, eval) = match (splits.get(&d.a), splits.get(&d.b)) {
             (Some(Split::Train), Some(Split::Eval)) => (d.a, d.b),
             (Some(Split::Eval), Some(Split::Train)) => (d.b, d.a),
             _ => continue,
         };
-        let id = |k: i64| -> Result<String> { Ok(store.item(k)?.map(|i| i.id).unwrap_or_else(|| k.to_string())) };
+        let id = |k: i64| -> Result<String> {
+            Ok(store.item(k)?.map(|i| i.id).unwrap_or_else(|| k.to_string()))
+        };
         out.pairs.push(Leak { train: id(train)?, eval: id(eval)?, distance: d.distance });
         out.train_keys.insert(train);
     }

@@ -73,7 +73,10 @@ pub(crate) fn pick_singles(
         Strategy::Random => {
             let mut rows = rows;
             rows.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-            rows.into_iter().enumerate().map(|(i, row)| MinedItem { row, score: i as f64, cluster: None, explored: false }).collect()
+            rows.into_iter()
+                .enumerate()
+                .map(|(i, row)| MinedItem { row, score: i as f64, cluster: None, explored: false })
+                .collect()
         }
         Strategy::Entropy => sorted(rows, score, true),
         Strategy::ClusterMargin if cluster_of.is_some() => {
@@ -81,7 +84,9 @@ pub(crate) fn pick_singles(
             low.truncate(budget.saturating_mul(CLUSTER_MARGIN_POOL).max(budget));
             round_robin(low, &|r| cluster_of.map_or((0, 0), |c| c[r]))
         }
-        Strategy::Margin | Strategy::ClusterMargin | Strategy::Pairs | Strategy::Adaptive => sorted(rows, score, false),
+        Strategy::Margin | Strategy::ClusterMargin | Strategy::Pairs | Strategy::Adaptive => {
+            sorted(rows, score, false)
+        }
     };
     let mut out = Vec::with_capacity(budget.min(ranked.len()));
     for (i, item) in ranked.into_iter().enumerate() {
@@ -99,8 +104,15 @@ pub(crate) fn pick_singles(
 }
 
 /// Rows by score (ties by row, so the order is total and reproducible).
-pub(crate) fn sorted(rows: Vec<usize>, score: impl Fn(usize) -> f64, descending: bool) -> Vec<MinedItem> {
-    let mut items: Vec<MinedItem> = rows.into_iter().map(|row| MinedItem { row, score: score(row), cluster: None, explored: false }).collect();
+pub(crate) fn sorted(
+    rows: Vec<usize>,
+    score: impl Fn(usize) -> f64,
+    descending: bool,
+) -> Vec<MinedItem> {
+    let mut items: Vec<MinedItem> = rows
+        .into_iter()
+        .map(|row| MinedItem { row, score: score(row), cluster: None, explored: false })
+        .collect();
     items.sort_by(|a, b| {
         let o = a.score.total_cmp(&b.score);
         (if descending { o.reverse() } else { o }).then(a.row.cmp(&b.row))
@@ -111,7 +123,8 @@ pub(crate) fn sorted(rows: Vec<usize>, score: impl Fn(usize) -> f64, descending:
 /// Cluster-Margin's draw: group the candidates by cluster, visit clusters smallest first, take
 /// one from each in turn (lowest margin first within a cluster) until all are taken.
 fn round_robin(cands: Vec<MinedItem>, cluster_of: &dyn Fn(usize) -> (u32, u32)) -> Vec<MinedItem> {
-    let mut groups: std::collections::BTreeMap<(u32, u32), Vec<MinedItem>> = std::collections::BTreeMap::new();
+    let mut groups: std::collections::BTreeMap<(u32, u32), Vec<MinedItem>> =
+        std::collections::BTreeMap::new();
     for mut c in cands {
         let k = cluster_of(c.row);
         c.cluster = Some(k);
@@ -144,7 +157,9 @@ mod tests {
         assert!((margin(&[0.7, 0.2, 0.1]) - 0.5).abs() < 1e-6);
         assert_eq!(margin(&[1.0]), 1.0);
         assert!((entropy(&[0.5, 0.5]) - std::f32::consts::LN_2).abs() < 1e-6);
-        let items: Vec<MinedItem> = (0..6).map(|row| MinedItem { row, score: row as f64, cluster: None, explored: false }).collect();
+        let items: Vec<MinedItem> = (0..6)
+            .map(|row| MinedItem { row, score: row as f64, cluster: None, explored: false })
+            .collect();
         // rows 0..4 in cluster A (size 4), rows 4..6 in cluster B (size 2): B first.
         let got = round_robin(items, &|r| if r < 4 { (0, 0) } else { (1, 0) });
         let rows: Vec<usize> = got.iter().map(|i| i.row).collect();

@@ -49,7 +49,9 @@ impl Synthetic {
     /// Whether rows `a` and `b` lie in one boundary region on opposite sides of its boundary.
     pub fn straddles(&self, a: usize, b: usize) -> bool {
         let r = self.region[a];
-        (r as usize) < self.boundary_regions && self.region[b] == r && (self.side[a] < 0.0) != (self.side[b] < 0.0)
+        (r as usize) < self.boundary_regions
+            && self.region[b] == r
+            && (self.side[a] < 0.0) != (self.side[b] < 0.0)
     }
 }
 
@@ -64,11 +66,14 @@ struct Region {
 pub fn generate(spec: &SynthSpec) -> Result<Synthetic> {
     let regions_n = spec.boundary_regions + spec.pure_regions;
     if spec.n == 0 || spec.dim < 2 || spec.labels < 2 || regions_n == 0 {
-        return Err(Error::Input("synthetic pool: need n ≥ 1, dim ≥ 2, labels ≥ 2 and at least one region".into()));
+        return Err(Error::Input(
+            "synthetic pool: need n ≥ 1, dim ≥ 2, labels ≥ 2 and at least one region".into(),
+        ));
     }
     let (dim, l) = (spec.dim, spec.labels);
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let label_pairs: Vec<(u32, u32)> = (0..l as u32).flat_map(|a| (a + 1..l as u32).map(move |b| (a, b))).collect();
+    let label_pairs: Vec<(u32, u32)> =
+        (0..l as u32).flat_map(|a| (a + 1..l as u32).map(move |b| (a, b))).collect();
     let regions: Vec<Region> = (0..regions_n)
         .map(|r| {
             let center = if regions_n <= dim {
@@ -79,7 +84,11 @@ pub fn generate(spec: &SynthSpec) -> Result<Synthetic> {
                 unit(&mut rng, dim).into_iter().map(|x| 3.0 * x).collect()
             };
             if r < spec.boundary_regions {
-                Region { center, normal: Some(unit(&mut rng, dim)), labels: label_pairs[r % label_pairs.len()] }
+                Region {
+                    center,
+                    normal: Some(unit(&mut rng, dim)),
+                    labels: label_pairs[r % label_pairs.len()],
+                }
             } else {
                 let lab = ((r - spec.boundary_regions) % l) as u32;
                 Region { center, normal: None, labels: (lab, lab) }
@@ -87,7 +96,8 @@ pub fn generate(spec: &SynthSpec) -> Result<Synthetic> {
         })
         .collect();
     let mut vectors = vec![0f32; spec.n * dim];
-    let mut chunks: Vec<(usize, &mut [f32])> = vectors.chunks_mut(CHUNK * dim).enumerate().collect();
+    let mut chunks: Vec<(usize, &mut [f32])> =
+        vectors.chunks_mut(CHUNK * dim).enumerate().collect();
     let n_threads = threads().min(chunks.len()).max(1);
     let per = chunks.len().div_ceil(n_threads);
     let mut metas: Vec<(usize, ChunkMeta)> = Vec::new();
@@ -96,7 +106,12 @@ pub fn generate(spec: &SynthSpec) -> Result<Synthetic> {
         while !chunks.is_empty() {
             let group: Vec<(usize, &mut [f32])> = chunks.drain(..per.min(chunks.len())).collect();
             let regions = &regions;
-            handles.push(s.spawn(move || group.into_iter().map(|(ci, buf)| (ci, fill_chunk(spec, regions, ci, buf))).collect::<Vec<_>>()));
+            handles.push(s.spawn(move || {
+                group
+                    .into_iter()
+                    .map(|(ci, buf)| (ci, fill_chunk(spec, regions, ci, buf)))
+                    .collect::<Vec<_>>()
+            }));
         }
         for h in handles {
             metas.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
@@ -132,7 +147,9 @@ struct ChunkMeta {
 fn fill_chunk(spec: &SynthSpec, regions: &[Region], ci: usize, buf: &mut [f32]) -> ChunkMeta {
     let dim = spec.dim;
     let l = spec.labels;
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5eed_0000_0000 ^ (ci as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        spec.seed ^ 0x5eed_0000_0000 ^ (ci as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
     let sigma = 1.0 / (dim as f32).sqrt();
     // Noise this close to the boundary decides the label; τ sets how unsure the model is there.
     let tau = 0.5 * sigma;

@@ -71,8 +71,16 @@ pub enum ExportError {
 /// Write the chosen split of the expert-labeled items to `out` ("-" for stdout). The file is
 /// written to a temporary name and renamed, so a crash never leaves half a file; it never
 /// replaces a project's own files, nor an existing file without `opts.force`.
-pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: SplitChoice, out: &Path, opts: WriteOptions) -> Result<ExportReport, ExportError> {
-    crate::files::check_output(out, opts.force).map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
+pub fn export(
+    store: &mut Store,
+    cfg: &Config,
+    format: ExportFormat,
+    split: SplitChoice,
+    out: &Path,
+    opts: WriteOptions,
+) -> Result<ExportReport, ExportError> {
+    crate::files::check_output(out, opts.force)
+        .map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
     crate::curate::split::assign_splits(store, cfg)?;
     let (resolved, conflicts) = store.resolved_labels()?;
     let splits = store.splits()?;
@@ -105,19 +113,37 @@ pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: Spli
         match format {
             ExportFormat::Jsonl => {
                 let mut rec = serde_json::json!({"id": item.id, "text": item.text, "label": label, "split": s.as_str()});
-                if let Some(meta) = item.meta.as_deref().and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok()) {
+                if let Some(meta) = item
+                    .meta
+                    .as_deref()
+                    .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+                {
                     rec["meta"] = meta;
                 }
                 serde_json::to_writer(&mut buf, &rec).map_err(|e| io(e.into()))?;
                 buf.push(b'\n');
             }
             ExportFormat::ChatJsonl => {
-                serde_json::to_writer(&mut buf, &prompt::chat_record(cfg, &examples, &item.text, label)).map_err(|e| io(e.into()))?;
+                serde_json::to_writer(
+                    &mut buf,
+                    &prompt::chat_record(cfg, &examples, &item.text, label),
+                )
+                .map_err(|e| io(e.into()))?;
                 buf.push(b'\n');
             }
             ExportFormat::Csv => {
                 if let Some(w) = csv_w.as_mut() {
-                    w.write_record([opts.cell(&item.id), opts.cell(&item.text), opts.cell(label), s.as_str().into()].iter().map(|c| c.as_bytes())).map_err(|e| io(e.into()))?;
+                    w.write_record(
+                        [
+                            opts.cell(&item.id),
+                            opts.cell(&item.text),
+                            opts.cell(label),
+                            s.as_str().into(),
+                        ]
+                        .iter()
+                        .map(|c| c.as_bytes()),
+                    )
+                    .map_err(|e| io(e.into()))?;
                 }
             }
         }
@@ -131,7 +157,14 @@ pub fn export(store: &mut Store, cfg: &Config, format: ExportFormat, split: Spli
         buf = w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))?;
     }
     crate::files::write_output(out, &buf, opts.force).map_err(io)?;
-    Ok(ExportReport { file: out.display().to_string(), rows, train, eval, conflicts: conflicts.len(), leaked })
+    Ok(ExportReport {
+        file: out.display().to_string(),
+        rows,
+        train,
+        eval,
+        conflicts: conflicts.len(),
+        leaked,
+    })
 }
 
 /// What `hifi export --selection` wrote.
@@ -152,7 +185,13 @@ pub struct SelectionExportReport {
 /// Write set `sel` (less vetoed entries and eval items) to `out`, every row carrying where it
 /// came from (set, kind, rank, score, reasons), and `OUT.provenance.json` beside it with the
 /// parameters and report of the build. Both files are written atomically.
-pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat, out: &Path, opts: WriteOptions) -> Result<SelectionExportReport, ExportError> {
+pub fn export_selection(
+    store: &mut Store,
+    sel: &Selection,
+    format: ExportFormat,
+    out: &Path,
+    opts: WriteOptions,
+) -> Result<SelectionExportReport, ExportError> {
     let io = |source| ExportError::Io { path: out.to_path_buf(), source };
     // Both files are checked before either is written.
     let side = (out != Path::new("-")).then(|| {
@@ -162,7 +201,8 @@ pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat
     });
     crate::files::check_output(out, opts.force).map_err(io)?;
     if let Some(side) = &side {
-        crate::files::check_output(side, opts.force).map_err(|source| ExportError::Io { path: side.clone(), source })?;
+        crate::files::check_output(side, opts.force)
+            .map_err(|source| ExportError::Io { path: side.clone(), source })?;
     }
     let entries = store.selection_entries(sel.id)?;
     let splits = store.splits()?;
@@ -176,11 +216,16 @@ pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat
     let mut buf: Vec<u8> = Vec::new();
     let mut csv_w = (format == ExportFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
     if let Some(w) = csv_w.as_mut() {
-        w.write_record(["id", "text", "response", "score", "rank", "selection", "kind", "reasons"]).map_err(|e| io(e.into()))?;
+        w.write_record(["id", "text", "response", "score", "rank", "selection", "kind", "reasons"])
+            .map_err(|e| io(e.into()))?;
     }
     // The system message replies were sampled with (LIMO and self-training record it), so a
     // chat export trains on the conversation the replies answered.
-    let system = sel.params.get("system").or_else(|| sel.params.get("params").and_then(|p| p.get("system"))).and_then(|v| v.as_str());
+    let system = sel
+        .params
+        .get("system")
+        .or_else(|| sel.params.get("params").and_then(|p| p.get("system")))
+        .and_then(|v| v.as_str());
     let (mut rows, mut vetoed, mut eval) = (0, 0, 0);
     for e in &entries {
         if e.vetoed {
@@ -218,19 +263,22 @@ pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat
             ExportFormat::Csv => {
                 if let Some(w) = csv_w.as_mut() {
                     let score = e.score.map(|s| format!("{s:.6}")).unwrap_or_default();
-                    let (rank, id, reasons) = (e.rank.to_string(), sel.id.to_string(), e.reasons.to_string());
-                    w.write_record([
-                        opts.cell(&e.item_id),
-                        opts.cell(&e.text),
-                        opts.cell(e.response.as_deref().unwrap_or("")),
-                        score.as_str().into(),
-                        rank.as_str().into(),
-                        id.as_str().into(),
-                        sel.kind.as_str().into(),
-                        opts.cell(&reasons),
-                    ]
-                    .iter()
-                    .map(|c| c.as_bytes()))
+                    let (rank, id, reasons) =
+                        (e.rank.to_string(), sel.id.to_string(), e.reasons.to_string());
+                    w.write_record(
+                        [
+                            opts.cell(&e.item_id),
+                            opts.cell(&e.text),
+                            opts.cell(e.response.as_deref().unwrap_or("")),
+                            score.as_str().into(),
+                            rank.as_str().into(),
+                            id.as_str().into(),
+                            sel.kind.as_str().into(),
+                            opts.cell(&reasons),
+                        ]
+                        .iter()
+                        .map(|c| c.as_bytes()),
+                    )
                     .map_err(|e| io(e.into()))?;
                 }
             }
@@ -251,10 +299,19 @@ pub fn export_selection(store: &mut Store, sel: &Selection, format: ExportFormat
             "hifi": env!("CARGO_PKG_VERSION"),
         });
         let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| io(e.into()))?;
-        crate::files::write_output(&side, &bytes, opts.force).map_err(|source| ExportError::Io { path: side.clone(), source })?;
+        crate::files::write_output(&side, &bytes, opts.force)
+            .map_err(|source| ExportError::Io { path: side.clone(), source })?;
         Some(side.display().to_string())
     } else {
         None
     };
-    Ok(SelectionExportReport { file: out.display().to_string(), selection: sel.id, kind: sel.kind.as_str().into(), rows, vetoed, eval, provenance })
+    Ok(SelectionExportReport {
+        file: out.display().to_string(),
+        selection: sel.id,
+        kind: sel.kind.as_str().into(),
+        rows,
+        vetoed,
+        eval,
+        provenance,
+    })
 }

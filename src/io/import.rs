@@ -28,7 +28,13 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        Self { format: None, text_field: "text".into(), id_field: None, gold_field: None, labels: Vec::new() }
+        Self {
+            format: None,
+            text_field: "text".into(),
+            id_field: None,
+            gold_field: None,
+            labels: Vec::new(),
+        }
     }
 }
 
@@ -61,7 +67,10 @@ impl From<ImportError> for crate::error::Error {
         match e {
             ImportError::Store(e) => Error::Store(e),
             ImportError::Io { .. } => Error::Io(e.to_string()),
-            ImportError::Cancelled(p) => Error::Cancelled(format!("nothing was imported from {}", crate::text::inert(&p.display().to_string(), false))),
+            ImportError::Cancelled(p) => Error::Cancelled(format!(
+                "nothing was imported from {}",
+                crate::text::inert(&p.display().to_string(), false)
+            )),
             other => Error::Input(other.to_string()),
         }
     }
@@ -75,9 +84,14 @@ pub fn import_items(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<ImportReport, ImportError> {
-    let format = opts.format.or_else(|| Format::from_path(path)).ok_or_else(|| ImportError::UnknownFormat(path.to_path_buf()))?;
+    let format = opts
+        .format
+        .or_else(|| Format::from_path(path))
+        .ok_or_else(|| ImportError::UnknownFormat(path.to_path_buf()))?;
     let started = std::time::Instant::now();
-    let size = std::fs::metadata(path).map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?.len();
+    let size = std::fs::metadata(path)
+        .map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?
+        .len();
     progress.start("import", 0);
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("item").to_string();
     let mut problems = Problems::default();
@@ -85,51 +99,72 @@ pub fn import_items(
     let mut with_gold = 0u64;
     let mut generated_ids = false;
     let mut cancelled = false;
-    let result = store.import(&path.display().to_string(), &format!("{format:?}").to_lowercase(), |items| -> Result<u64, ImportError> {
-        let mut on_record = |rec: Record, problems: &mut Problems| {
-            if cancelled {
-                return;
-            }
-            let Some(item) = to_item(path, &rec, opts, &stem, &mut generated_ids, problems) else { return };
-            if !problems.is_empty() {
-                return; // the file is refused anyway: keep scanning for problems only
-            }
-            match items.add(&item) {
-                Ok(()) => {
-                    rows += 1;
-                    with_gold += u64::from(item.gold.is_some());
-                    if rows.is_multiple_of(4096) {
-                        progress.update(rows, "rows");
-                        cancelled = cancel.is_cancelled();
+    let result = store.import(
+        &path.display().to_string(),
+        &format!("{format:?}").to_lowercase(),
+        |items| -> Result<u64, ImportError> {
+            let mut on_record = |rec: Record, problems: &mut Problems| {
+                if cancelled {
+                    return;
+                }
+                let Some(item) = to_item(path, &rec, opts, &stem, &mut generated_ids, problems)
+                else {
+                    return;
+                };
+                if !problems.is_empty() {
+                    return; // the file is refused anyway: keep scanning for problems only
+                }
+                match items.add(&item) {
+                    Ok(()) => {
+                        rows += 1;
+                        with_gold += u64::from(item.gold.is_some());
+                        if rows.is_multiple_of(4096) {
+                            progress.update(rows, "rows");
+                            cancelled = cancel.is_cancelled();
+                        }
+                    }
+                    Err(ItemRefused::DuplicateInThisImport { line: l }) => problems.push(
+                        path,
+                        rec.line,
+                        Some(id_field_name(opts)),
+                        format!("duplicate id {:?}: line {l} of this file has it too", item.id),
+                    ),
+                    Err(ItemRefused::DuplicateInProject) => problems.push(
+                        path,
+                        rec.line,
+                        Some(id_field_name(opts)),
+                        format!("duplicate id {:?}: already in the project", item.id),
+                    ),
+                    Err(ItemRefused::Failed(e)) => {
+                        problems.push(path, rec.line, None, format!("cannot store the row: {e}"))
                     }
                 }
-                Err(ItemRefused::DuplicateInThisImport { line: l }) => {
-                    problems.push(path, rec.line, Some(id_field_name(opts)), format!("duplicate id {:?}: line {l} of this file has it too", item.id))
-                }
-                Err(ItemRefused::DuplicateInProject) => {
-                    problems.push(path, rec.line, Some(id_field_name(opts)), format!("duplicate id {:?}: already in the project", item.id))
-                }
-                Err(ItemRefused::Failed(e)) => problems.push(path, rec.line, None, format!("cannot store the row: {e}")),
+            };
+            read_records(path, format, &mut problems, |rec, p| on_record(rec, p))
+                .map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?;
+            if cancelled {
+                return Err(ImportError::Cancelled(path.to_path_buf()));
             }
-        };
-        read_records(path, format, &mut problems, |rec, p| on_record(rec, p))
-            .map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?;
-        if cancelled {
-            return Err(ImportError::Cancelled(path.to_path_buf()));
-        }
-        if !problems.is_empty() {
-            return Err(ImportError::Problems(std::mem::take(&mut problems)));
-        }
-        if rows == 0 {
-            problems.push(path, 1, None, "no rows to import");
-            return Err(ImportError::Problems(std::mem::take(&mut problems)));
-        }
-        Ok(rows)
-    });
+            if !problems.is_empty() {
+                return Err(ImportError::Problems(std::mem::take(&mut problems)));
+            }
+            if rows == 0 {
+                problems.push(path, 1, None, "no rows to import");
+                return Err(ImportError::Problems(std::mem::take(&mut problems)));
+            }
+            Ok(rows)
+        },
+    );
     match result {
         Ok(_) => {
             progress.finish(&format!("{rows} rows from {} ({size} bytes)", path.display()));
-            Ok(ImportReport { file: path.to_path_buf(), rows, with_gold, generated_ids, seconds: started.elapsed().as_secs_f64() })
+            Ok(ImportReport {
+                file: path.to_path_buf(),
+                rows,
+                with_gold,
+                generated_ids,
+                seconds: started.elapsed().as_secs_f64(),
+            })
         }
         Err(ImportError::Problems(mut p)) => {
             progress.finish("refused");
@@ -163,11 +198,21 @@ fn to_item(
             return None;
         }
         Some(v) => {
-            problems.push(path, rec.line, Some(&opts.text_field), format!("expected a string, found {}", json_kind(v)));
+            problems.push(
+                path,
+                rec.line,
+                Some(&opts.text_field),
+                format!("expected a string, found {}", json_kind(v)),
+            );
             return None;
         }
         None => {
-            problems.push(path, rec.line, Some(&opts.text_field), "missing (use --text FIELD to name the text field)");
+            problems.push(
+                path,
+                rec.line,
+                Some(&opts.text_field),
+                "missing (use --text FIELD to name the text field)",
+            );
             return None;
         }
     };
@@ -176,7 +221,12 @@ fn to_item(
         Some(name) => match f.get(name).map(as_id) {
             Some(Some(id)) => id,
             Some(None) => {
-                problems.push(path, rec.line, Some(name), "the id must be a non-empty string or an integer");
+                problems.push(
+                    path,
+                    rec.line,
+                    Some(name),
+                    "the id must be a non-empty string or an integer",
+                );
                 return None;
             }
             None => {
@@ -189,7 +239,8 @@ fn to_item(
             format!("{stem}-{}", rec.line)
         }
     };
-    let gold_field = opts.gold_field.as_deref().or_else(|| f.contains_key("gold").then_some("gold"));
+    let gold_field =
+        opts.gold_field.as_deref().or_else(|| f.contains_key("gold").then_some("gold"));
     let gold = match gold_field {
         None => None,
         Some(g) => match f.get(g) {
@@ -201,13 +252,23 @@ fn to_item(
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => {
                 if !opts.labels.is_empty() && !opts.labels.iter().any(|l| l == s) {
-                    problems.push(path, rec.line, Some(g), format!("unknown label {s:?} (labels: {})", opts.labels.join(", ")));
+                    problems.push(
+                        path,
+                        rec.line,
+                        Some(g),
+                        format!("unknown label {s:?} (labels: {})", opts.labels.join(", ")),
+                    );
                     return None;
                 }
                 Some(s.clone())
             }
             Some(v) => {
-                problems.push(path, rec.line, Some(g), format!("expected a label name, found {}", json_kind(v)));
+                problems.push(
+                    path,
+                    rec.line,
+                    Some(g),
+                    format!("expected a label name, found {}", json_kind(v)),
+                );
                 return None;
             }
         },

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use super::Problems;
 use crate::store::{Annotation, AnnotationKind, Store, StoreError};
 
-pub use event_log::{export_events, AuditEvent, EventExportOptions, EventExportReport, EventFormat, CSV_COLUMNS};
+pub use event_log::{
+    export_events, AuditEvent, EventExportOptions, EventExportReport, EventFormat, CSV_COLUMNS,
+};
 pub use sources::detect_format;
 
 /// Where a labels file comes from.
@@ -140,7 +142,11 @@ struct Matched {
 }
 
 /// Import the labels in `path` as `opts.annotator`'s. All or none, unless `skip_invalid`.
-pub fn import_labels(store: &mut Store, path: &Path, opts: &LabelImportOptions) -> Result<LabelImportReport, LabelsError> {
+pub fn import_labels(
+    store: &mut Store,
+    path: &Path,
+    opts: &LabelImportOptions,
+) -> Result<LabelImportReport, LabelsError> {
     if opts.annotator.trim().is_empty() {
         return Err(LabelsError::Invalid("give the annotator's name with --annotator NAME".into()));
     }
@@ -172,7 +178,14 @@ pub fn import_labels(store: &mut Store, path: &Path, opts: &LabelImportOptions) 
             unchanged += 1;
             continue;
         }
-        new.push(Annotation { item: m.item, annotator: opts.annotator.clone(), kind: AnnotationKind::Label, label: Some(m.label), note: m.note, suggestion: opts.suggestion });
+        new.push(Annotation {
+            item: m.item,
+            annotator: opts.annotator.clone(),
+            kind: AnnotationKind::Label,
+            label: Some(m.label),
+            note: m.note,
+            suggestion: opts.suggestion,
+        });
     }
     let imported = if new.is_empty() { 0 } else { store.annotate_all(&new)? };
     Ok(LabelImportReport {
@@ -191,7 +204,11 @@ pub fn import_labels(store: &mut Store, path: &Path, opts: &LabelImportOptions) 
 /// `raw` as one of the project's labels: exactly, else case-insensitively when that is
 /// unambiguous (Prodigy projects often spell labels in capitals).
 /// Read `path` as `format`. Fails only when the file cannot be read.
-fn collect(path: &Path, format: LabelFormat, opts: &LabelImportOptions) -> std::io::Result<sources::Collected> {
+fn collect(
+    path: &Path,
+    format: LabelFormat,
+    opts: &LabelImportOptions,
+) -> std::io::Result<sources::Collected> {
     let mut col = sources::Collected::new(path);
     let ctx = sources::Ctx { opts };
     match format {
@@ -215,12 +232,21 @@ fn match_label(labels: &[String], raw: &str) -> Option<String> {
 
 /// Match every entry to a project label and an item: by id first, then by exact text (one
 /// pass over the items for all texts at once).
-fn match_items(store: &Store, labels: &[String], entries: Vec<Entry>, col: &mut sources::Collected) -> Result<Vec<Matched>, LabelsError> {
+fn match_items(
+    store: &Store,
+    labels: &[String],
+    entries: Vec<Entry>,
+    col: &mut sources::Collected,
+) -> Result<Vec<Matched>, LabelsError> {
     let mut out = Vec::with_capacity(entries.len());
     let mut by_text: Vec<(Entry, String)> = Vec::new();
     for e in entries {
         let Some(label) = match_label(labels, &e.label) else {
-            let msg = format!("unknown label {:?}; the project's labels are {}", e.label, labels.join(", "));
+            let msg = format!(
+                "unknown label {:?}; the project's labels are {}",
+                e.label,
+                labels.join(", ")
+            );
             col.problem(e.line, Some(&e.label_field), msg);
             continue;
         };
@@ -232,7 +258,14 @@ fn match_items(store: &Store, labels: &[String], entries: Vec<Entry>, col: &mut 
             }
         }
         match found {
-            Some(item) => out.push(Matched { line: e.line, item: item.key, item_id: item.id, label, label_field: e.label_field, note: e.note }),
+            Some(item) => out.push(Matched {
+                line: e.line,
+                item: item.key,
+                item_id: item.id,
+                label,
+                label_field: e.label_field,
+                note: e.note,
+            }),
             None if e.text.is_some() => by_text.push((e, label)),
             None => col.problem(e.line, e.ids.first().map(|(f, _)| f.as_str()), unknown_item(&e)),
         }
@@ -265,8 +298,14 @@ fn match_items(store: &Store, labels: &[String], entries: Vec<Entry>, col: &mut 
             }),
             [] => col.problem(e.line, Some(field), unknown_item(e)),
             many => {
-                let ids: Vec<String> = many.iter().take(5).map(|(_, id)| format!("{id:?}")).collect();
-                let msg = format!("the text matches {} items ({}{}); give the item id instead", many.len(), ids.join(", "), if many.len() > 5 { ", …" } else { "" });
+                let ids: Vec<String> =
+                    many.iter().take(5).map(|(_, id)| format!("{id:?}")).collect();
+                let msg = format!(
+                    "the text matches {} items ({}{}); give the item id instead",
+                    many.len(),
+                    ids.join(", "),
+                    if many.len() > 5 { ", …" } else { "" }
+                );
                 col.problem(e.line, Some(field), msg);
             }
         }
@@ -283,7 +322,10 @@ fn unknown_item(e: &Entry) -> String {
         many => many.iter().map(|(f, id)| format!("{id:?} (field `{f}`)")).collect(),
     };
     match (ids.is_empty(), e.text.is_some()) {
-        (false, true) => format!("unknown item: no item with id {} and none with exactly this text", ids.join(" or ")),
+        (false, true) => format!(
+            "unknown item: no item with id {} and none with exactly this text",
+            ids.join(" or ")
+        ),
         (false, false) => format!("unknown item: no item with id {}", ids.join(" or ")),
         (true, _) => "unknown item: no item has exactly this text".into(),
     }
@@ -309,9 +351,16 @@ fn drop_duplicates(matched: Vec<Matched>, col: &mut sources::Collected) -> (Vec<
             duplicates += group.len() - 1;
             continue;
         }
-        let all: Vec<String> = group.iter().map(|&j| format!("{:?} (line {})", matched[j].label, matched[j].line)).collect();
+        let all: Vec<String> = group
+            .iter()
+            .map(|&j| format!("{:?} (line {})", matched[j].label, matched[j].line))
+            .collect();
         for &j in group {
-            let msg = format!("conflicting duplicate: item {:?} is labeled {} in this file", m.item_id, all.join(", "));
+            let msg = format!(
+                "conflicting duplicate: item {:?} is labeled {} in this file",
+                m.item_id,
+                all.join(", ")
+            );
             col.problem(matched[j].line, Some(&matched[j].label_field), msg);
         }
     }

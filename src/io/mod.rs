@@ -3,8 +3,8 @@
 pub mod export;
 pub mod import;
 pub mod labels;
-pub mod records;
 mod problems;
+pub mod records;
 
 pub use problems::{Problem, Problems};
 

@@ -35,9 +35,20 @@ pub struct Problems {
 impl Problems {
     pub const KEEP: usize = 50;
 
-    pub fn push(&mut self, file: &Path, line: u64, field: Option<&str>, message: impl Into<String>) {
+    pub fn push(
+        &mut self,
+        file: &Path,
+        line: u64,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) {
         if self.list.len() < Self::KEEP {
-            self.list.push(Problem { file: file.to_path_buf(), line, field: field.map(str::to_string), message: message.into() });
+            self.list.push(Problem {
+                file: file.to_path_buf(),
+                line,
+                field: field.map(str::to_string),
+                message: message.into(),
+            });
         } else {
             self.more += 1;
         }
@@ -61,7 +72,12 @@ impl fmt::Display for Problems {
             writeln!(f, "… and {} more problems", self.more)?;
         }
         if let Some(file) = &self.refused {
-            write!(f, "nothing was imported from {} ({} problems)", crate::text::inert(&file.display().to_string(), false), self.total())?;
+            write!(
+                f,
+                "nothing was imported from {} ({} problems)",
+                crate::text::inert(&file.display().to_string(), false),
+                self.total()
+            )?;
         }
         Ok(())
     }

@@ -59,7 +59,12 @@ fn read_csv(
                 names.push(s.to_string());
             }
             Err(_) => {
-                problems.push(path, 1, None, format!("column {} of the header is not valid UTF-8", i + 1));
+                problems.push(
+                    path,
+                    1,
+                    None,
+                    format!("column {} of the header is not valid UTF-8", i + 1),
+                );
                 names.push(format!("column{}", i + 1));
             }
         }
@@ -82,7 +87,12 @@ fn read_csv(
                             fields.insert(name.clone(), Value::String(s.to_string()));
                         }
                         Err(e) => {
-                            problems.push(path, line, Some(name), format!("invalid UTF-8 at byte {}", e.valid_up_to()));
+                            problems.push(
+                                path,
+                                line,
+                                Some(name),
+                                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                            );
                             ok = false;
                         }
                     }
@@ -97,7 +107,9 @@ fn read_csv(
                     csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
                         format!("malformed row: {len} fields where the header has {expected_len}")
                     }
-                    csv::ErrorKind::Io(io) => return Err(std::io::Error::new(io.kind(), io.to_string())),
+                    csv::ErrorKind::Io(io) => {
+                        return Err(std::io::Error::new(io.kind(), io.to_string()))
+                    }
                     _ => format!("malformed row: {e}"),
                 };
                 problems.push(path, line, None, msg);
@@ -124,20 +136,31 @@ fn read_jsonl(
         while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
             buf.pop();
         }
-        let bytes = if line == 1 { buf.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&buf) } else { &buf[..] };
+        let bytes =
+            if line == 1 { buf.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&buf) } else { &buf[..] };
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                problems.push(path, line, None, format!("invalid UTF-8 at byte {}", e.valid_up_to()));
+                problems.push(
+                    path,
+                    line,
+                    None,
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                );
                 continue;
             }
         };
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(fields)) => each(Record { line, fields }, problems),
-            Ok(other) => problems.push(path, line, None, format!("expected a JSON object, found {}", json_kind(&other))),
+            Ok(other) => problems.push(
+                path,
+                line,
+                None,
+                format!("expected a JSON object, found {}", json_kind(&other)),
+            ),
             Err(e) => problems.push(path, line, None, format!("malformed JSON: {e}")),
         }
     }

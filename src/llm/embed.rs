@@ -63,7 +63,12 @@ pub struct EmbedReport {
 }
 
 /// Embed every item that has no vector in this model's set yet.
-pub fn run(store: &mut Store, params: &EmbedParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<EmbedReport> {
+pub fn run(
+    store: &mut Store,
+    params: &EmbedParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<EmbedReport> {
     progress.start("load", 0);
     let engine = Engine::load(&params.model, params.engine.clone())?;
     let sha = store.file_sha256(&params.model).map_err(|e| Error::io(&params.model, e))?;
@@ -88,7 +93,8 @@ pub fn run_http(
     progress.start("load", 0);
     let vocab = if params.model.exists() { Some(Engine::load_vocab(&params.model)?) } else { None };
     let client = super::http::Client::new(backend, cancel.clone())?;
-    let mut embedder = super::http::HttpEmbedder::new(client, &model, vocab, backend.prompts_per_request)?;
+    let mut embedder =
+        super::http::HttpEmbedder::new(client, &model, vocab, backend.prompts_per_request)?;
     let sha = hex::encode(Sha256::digest(format!("openai-embeddings\0{model}").as_bytes()));
     let named = EmbedParams { model: PathBuf::from(format!("openai:{model}")), ..params.clone() };
     run_with(store, &named, &sha, &mut embedder, progress, cancel)
@@ -106,7 +112,10 @@ pub fn run_with(
 ) -> Result<EmbedReport> {
     let dim = embedder.dim();
     if dim == 0 {
-        return Err(Error::Input(format!("{} gives vectors of 0 dims: nothing to store", params.model.display())));
+        return Err(Error::Input(format!(
+            "{} gives vectors of 0 dims: nothing to store",
+            params.model.display()
+        )));
     }
     let (set_id, rel) = store.embedding_set(&params.model.display().to_string(), sha, dim)?;
     let path = store.root().join(&rel);
@@ -168,7 +177,10 @@ pub fn run_with(
         done += keys.len() as u64;
         truncated += out.iter().filter(|e| e.truncated).count() as u64;
         tokens += out.iter().map(|e| e.tokens as u64).sum::<u64>();
-        progress.update(done, &format!("{:.0} tok/s", tokens as f64 / started.elapsed().as_secs_f64().max(1e-9)));
+        progress.update(
+            done,
+            &format!("{:.0} tok/s", tokens as f64 / started.elapsed().as_secs_f64().max(1e-9)),
+        );
     }
     let seconds = started.elapsed().as_secs_f64();
     progress.finish(&format!("{done} embedded ({dim} dims)"));
@@ -218,10 +230,16 @@ enum FileCheck {
     Foreign(&'static str),
 }
 
-fn check_file(file: &mut std::fs::File, tag: Option<&str>, dim: usize) -> std::io::Result<FileCheck> {
+fn check_file(
+    file: &mut std::fs::File,
+    tag: Option<&str>,
+    dim: usize,
+) -> std::io::Result<FileCheck> {
     use std::io::{Read, Seek};
     let len = file.metadata()?.len() as usize;
-    let Some(row) = row_bytes(dim) else { return Ok(FileCheck::Foreign("its vectors have a width no vector file has")) };
+    let Some(row) = row_bytes(dim) else {
+        return Ok(FileCheck::Foreign("its vectors have a width no vector file has"));
+    };
     let Some(tag) = tag else { return Ok(FileCheck::Legacy(len / row)) };
     let mut h = [0u8; HEADER_BYTES];
     file.seek(std::io::SeekFrom::Start(0))?;
@@ -266,9 +284,13 @@ fn open_vector_file(
     };
     let (keep, why, legacy_rows) = match found {
         FileCheck::Ours(rows) if rows >= committed => (committed, None, 0),
-        FileCheck::Ours(rows) => (rows, Some(format!("{shown} holds {rows} of the store's {committed} vectors")), 0),
+        FileCheck::Ours(rows) => {
+            (rows, Some(format!("{shown} holds {rows} of the store's {committed} vectors")), 0)
+        }
         FileCheck::Missing => (0, (committed > 0).then(|| format!("{shown} is missing")), 0),
-        FileCheck::Foreign(what) => (0, Some(format!("{shown} is not this project's vector file: {what}")), 0),
+        FileCheck::Foreign(what) => {
+            (0, Some(format!("{shown} is not this project's vector file: {what}")), 0)
+        }
         FileCheck::Legacy(rows) => (rows.min(committed), None, rows.min(committed)),
     };
     let fresh = !matches!(found, FileCheck::Ours(_));
@@ -281,7 +303,10 @@ fn open_vector_file(
             f.write_all(&header(&new_tag, dim))?;
             if legacy_rows > 0 {
                 let mut old = crate::files::open_read(path)?;
-                std::io::copy(&mut std::io::Read::take(&mut old, (legacy_rows * dim * 4) as u64), f)?;
+                std::io::copy(
+                    &mut std::io::Read::take(&mut old, (legacy_rows * dim * 4) as u64),
+                    f,
+                )?;
             }
             Ok(())
         })
@@ -308,7 +333,13 @@ fn open_vector_file(
 /// Take the exclusive lock on a vector file before cutting it in place: a reader's map of the
 /// pages cut would fault. Readers hold their shared lock while they copy rows out, so this waits
 /// briefly; Ctrl-C ends the wait with the file untouched.
-fn lock_to_cut(file: &std::fs::File, path: &Path, shown: &str, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+fn lock_to_cut(
+    file: &std::fs::File,
+    path: &Path,
+    shown: &str,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
     let mut waiting = false;
     loop {
         match file.try_lock() {
@@ -335,13 +366,26 @@ fn lock_to_cut(file: &std::fs::File, path: &Path, shown: &str, progress: &mut dy
 /// Store vectors made elsewhere as a new embedding set named `model` (`sha` identifies it):
 /// `flat` holds one row of `dim` floats per key, in `keys`' order. Written like `hifi embed`
 /// writes: the file first (atomically, with its header), then the rows in one transaction.
-pub fn put_vectors(store: &mut Store, model: &str, sha: &str, dim: usize, keys: &[i64], flat: &[f32]) -> Result<i64> {
+pub fn put_vectors(
+    store: &mut Store,
+    model: &str,
+    sha: &str,
+    dim: usize,
+    keys: &[i64],
+    flat: &[f32],
+) -> Result<i64> {
     if dim == 0 || flat.len() != keys.len() * dim {
-        return Err(Error::Input(format!("{} floats for {} items of {dim} dims", flat.len(), keys.len())));
+        return Err(Error::Input(format!(
+            "{} floats for {} items of {dim} dims",
+            flat.len(),
+            keys.len()
+        )));
     }
     let (set_id, rel) = store.embedding_set(model, sha, dim)?;
     if store.embedding_rows(set_id)? > 0 {
-        return Err(Error::Input(format!("embedding set {set_id} ({model}) already holds vectors")));
+        return Err(Error::Input(format!(
+            "embedding set {set_id} ({model}) already holds vectors"
+        )));
     }
     let path = store.root().join(&rel);
     crate::files::prepare_in_project(store.root(), &path).map_err(|e| Error::io(&path, e))?;
@@ -353,7 +397,8 @@ pub fn put_vectors(store: &mut Store, model: &str, sha: &str, dim: usize, keys: 
         f.write_all(&bytes)
     })
     .map_err(|e| Error::io(&path, e))?;
-    let rows: Vec<(i64, i64, bool)> = keys.iter().enumerate().map(|(r, k)| (*k, r as i64, false)).collect();
+    let rows: Vec<(i64, i64, bool)> =
+        keys.iter().enumerate().map(|(r, k)| (*k, r as i64, false)).collect();
     store.put_embedding_rows(set_id, &rows)?;
     Ok(set_id)
 }
@@ -382,10 +427,16 @@ impl Vectors {
         let shown = crate::text::inert(&path.display().to_string(), false);
         let rows = store.embedding_row_map(id)?;
         let tag = store.embedding_file_tag(id)?;
-        let repair = |what: String| Error::Input(format!("{shown}: {what}; run `hifi embed` to embed the missing vectors again"));
+        let repair = |what: String| {
+            Error::Input(format!(
+                "{shown}: {what}; run `hifi embed` to embed the missing vectors again"
+            ))
+        };
         let mut file = match crate::files::open_read(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(repair(format!("missing (the store has {} vectors in it)", rows.len()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(repair(format!("missing (the store has {} vectors in it)", rows.len())))
+            }
             Err(e) => return Err(Error::io(&path, e)),
         };
         let Some(row) = row_bytes(dim) else {
@@ -412,7 +463,10 @@ impl Vectors {
         // program that ignores the lock can shrink it under the map.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
         if map.len() < HEADER_BYTES + need * row {
-            return Err(repair(format!("holds {} of the {need} vectors the store says (it shrank while being opened)", map.len().saturating_sub(HEADER_BYTES) / row)));
+            return Err(repair(format!(
+                "holds {} of the {need} vectors the store says (it shrank while being opened)",
+                map.len().saturating_sub(HEADER_BYTES) / row
+            )));
         }
         Ok(Self { map, _locked: file, dim, tag: tag.unwrap_or_default(), rows })
     }
@@ -444,4 +498,3 @@ fn lock_shared(file: &std::fs::File) -> std::io::Result<()> {
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
-

@@ -63,7 +63,10 @@ impl<'e> Embedder<'e> {
         while start < toks.len() {
             let mut end = start;
             let mut used = 0;
-            while end < toks.len() && end - start < self.n_seq && used + toks[end].0.len() <= self.n_batch {
+            while end < toks.len()
+                && end - start < self.n_seq
+                && used + toks[end].0.len() <= self.n_batch
+            {
                 used += toks[end].0.len();
                 end += 1;
             }
@@ -71,10 +74,14 @@ impl<'e> Embedder<'e> {
             self.batch.clear();
             for (s, (t, _)) in toks[start..end].iter().enumerate() {
                 for (p, tok) in t.iter().enumerate() {
-                    self.batch.add(*tok, p as i32, &[s as i32], true).map_err(|e| LlmError::Engine(e.to_string()))?;
+                    self.batch
+                        .add(*tok, p as i32, &[s as i32], true)
+                        .map_err(|e| LlmError::Engine(e.to_string()))?;
                 }
             }
-            self.ctx.decode(&mut self.batch).map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
             for (s, (t, cut)) in toks[start..end].iter_mut().enumerate() {
                 let v = self
                     .ctx

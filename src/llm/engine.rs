@@ -64,13 +64,22 @@ impl Engine {
         }
         let info = gguf::inspect(path).map_err(LlmError::Model)?;
         if info.file_type.as_deref() == Some("adapter") {
-            return Err(LlmError::Model(format!("{shown}: this is a LoRA adapter, not a model; pass it with --adapter")));
+            return Err(LlmError::Model(format!(
+                "{shown}: this is a LoRA adapter, not a model; pass it with --adapter"
+            )));
         }
         let backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(opts.gpu_layers);
         let model = LlamaModel::load_from_file(backend, path, &params)
             .map_err(|_| LlmError::Model(format!("{shown}: llama.cpp could not load this GGUF (corrupt, truncated, or an unsupported architecture {:?})", info.architecture.as_deref().unwrap_or("?"))))?;
-        Ok(Self { model, path: path.to_path_buf(), info, opts, adapter: Default::default(), adapter_path: None })
+        Ok(Self {
+            model,
+            path: path.to_path_buf(),
+            info,
+            opts,
+            adapter: Default::default(),
+            adapter_path: None,
+        })
     }
 
     /// Load only `path`'s vocabulary and metadata (tokenizer, chat template): what the
@@ -85,16 +94,27 @@ impl Engine {
         }
         let info = gguf::inspect(path).map_err(LlmError::Model)?;
         let params = LlamaModelParams::default().with_vocab_only(true);
-        let model = LlamaModel::load_from_file(backend()?, path, &params)
-            .map_err(|_| LlmError::Model(format!("{shown}: llama.cpp could not read this GGUF's vocabulary")))?;
-        Ok(Self { model, path: path.to_path_buf(), info, opts: EngineOptions::default(), adapter: Default::default(), adapter_path: None })
+        let model = LlamaModel::load_from_file(backend()?, path, &params).map_err(|_| {
+            LlmError::Model(format!("{shown}: llama.cpp could not read this GGUF's vocabulary"))
+        })?;
+        Ok(Self {
+            model,
+            path: path.to_path_buf(),
+            info,
+            opts: EngineOptions::default(),
+            adapter: Default::default(),
+            adapter_path: None,
+        })
     }
 
     /// Load a LoRA adapter; every context made afterwards applies it (scale 1).
     pub fn set_adapter(&mut self, path: &Path) -> Result<(), LlmError> {
         gguf::check_adapter(path, &self.info).map_err(LlmError::Model)?;
         let a = self.model.lora_adapter_init(path).map_err(|e| {
-            LlmError::Model(format!("{}: llama.cpp refused the adapter: {e}", crate::text::inert(&path.display().to_string(), false)))
+            LlmError::Model(format!(
+                "{}: llama.cpp refused the adapter: {e}",
+                crate::text::inert(&path.display().to_string(), false)
+            ))
         })?;
         self.adapter = std::cell::RefCell::new(Some(a));
         self.adapter_path = Some(path.to_path_buf());
@@ -110,9 +130,13 @@ impl Engine {
         let threads = self.opts.threads.max(1) as i32;
         let params = params.with_n_threads(threads).with_n_threads_batch(threads);
         let backend = backend()?;
-        let mut ctx = self.model.new_context(backend, params).map_err(|e| LlmError::Engine(format!("cannot create a context: {e}")))?;
+        let mut ctx = self
+            .model
+            .new_context(backend, params)
+            .map_err(|e| LlmError::Engine(format!("cannot create a context: {e}")))?;
         if let Some(a) = self.adapter.borrow_mut().as_mut() {
-            ctx.lora_adapter_set(a, 1.0).map_err(|e| LlmError::Engine(format!("cannot apply the adapter: {e}")))?;
+            ctx.lora_adapter_set(a, 1.0)
+                .map_err(|e| LlmError::Engine(format!("cannot apply the adapter: {e}")))?;
         }
         Ok(ctx)
     }
@@ -131,7 +155,12 @@ impl Engine {
     /// An item's tokens as scored and trained: its text cut to [`item_bytes`]`(max)` bytes,
     /// tokenized as plain text, cut to `max` tokens, then the prompt suffix. Also says whether
     /// the text was cut.
-    pub fn item_tokens(&self, text: &str, max: usize, suffix: &[LlamaToken]) -> (Vec<LlamaToken>, bool) {
+    pub fn item_tokens(
+        &self,
+        text: &str,
+        max: usize,
+        suffix: &[LlamaToken],
+    ) -> (Vec<LlamaToken>, bool) {
         let (text, cut) = crate::text::cut_bytes(text, item_bytes(max));
         let mut toks = self.tokenize_text(text);
         let truncated = cut || toks.len() > max;
@@ -150,7 +179,11 @@ impl Engine {
 
     /// The model's chat template applied to `[system, user]` with the assistant turn opened,
     /// split where the item text goes: (shared prefix, text after the item).
-    pub fn prompt_parts(&self, system: &str, user_with_slot: &str) -> Result<(PromptPrefix, String), LlmError> {
+    pub fn prompt_parts(
+        &self,
+        system: &str,
+        user_with_slot: &str,
+    ) -> Result<(PromptPrefix, String), LlmError> {
         self.prompt_parts_with(system, user_with_slot, &[], 0)
     }
 
@@ -165,12 +198,15 @@ impl Engine {
         data: &[&str],
         max_data_tokens: usize,
     ) -> Result<(PromptPrefix, String), LlmError> {
-        let (rendered, suffix) = self.split_at_slot(&[("system", system), ("user", user_with_slot)], true)?;
+        let (rendered, suffix) =
+            self.split_at_slot(&[("system", system), ("user", user_with_slot)], true)?;
         let mut prefix = PromptPrefix::default();
         let mut rest = rendered.as_str();
         for (i, d) in data.iter().enumerate() {
             let slot = example_slot(i);
-            let at = rest.find(&slot).ok_or_else(|| LlmError::Engine("the chat template dropped a few-shot example".into()))?;
+            let at = rest.find(&slot).ok_or_else(|| {
+                LlmError::Engine("the chat template dropped a few-shot example".into())
+            })?;
             prefix.push_template(self, &rest[..at]);
             let (cut, _) = crate::text::cut_bytes(d, item_bytes(max_data_tokens));
             prefix.text.push_str(cut);
@@ -189,7 +225,12 @@ impl Engine {
     }
 
     /// Generate up to `max` tokens greedily after `prompt` (the naive baseline uses it).
-    pub(crate) fn greedy(&self, ctx: &mut LlamaContext<'_>, prompt: &[LlamaToken], max: usize) -> Result<String, LlmError> {
+    pub(crate) fn greedy(
+        &self,
+        ctx: &mut LlamaContext<'_>,
+        prompt: &[LlamaToken],
+        max: usize,
+    ) -> Result<String, LlmError> {
         use llama_cpp_2::llama_batch::LlamaBatch;
         ctx.clear_kv_cache();
         let n_batch = ctx.n_batch() as usize;
@@ -199,7 +240,9 @@ impl Engine {
             batch.clear();
             for (i, t) in chunk.iter().enumerate() {
                 let last = pos + i + 1 == prompt.len();
-                batch.add(*t, (pos + i) as i32, &[0], last).map_err(|e| LlmError::Engine(e.to_string()))?;
+                batch
+                    .add(*t, (pos + i) as i32, &[0], last)
+                    .map_err(|e| LlmError::Engine(e.to_string()))?;
             }
             ctx.decode(&mut batch).map_err(|e| LlmError::Engine(e.to_string()))?;
             pos += chunk.len();
@@ -209,7 +252,9 @@ impl Engine {
         let mut logits_at = batch.n_tokens() - 1;
         for _ in 0..max {
             let logits = ctx.get_logits_ith(logits_at);
-            let next = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i) as i32;
+            let next =
+                logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
+                    as i32;
             let tok = LlamaToken(next);
             if vocab.is_eog(tok) {
                 break;
@@ -267,24 +312,37 @@ impl Engine {
         let chat = messages
             .iter()
             .map(|(role, content)| {
-                LlamaChatMessage::new((*role).into(), (*content).into())
-                    .map_err(|e| LlmError::Input(format!("a {role} message contains a NUL byte: {e}")))
+                LlamaChatMessage::new((*role).into(), (*content).into()).map_err(|e| {
+                    LlmError::Input(format!("a {role} message contains a NUL byte: {e}"))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.model.apply_chat_template(&tmpl, &chat, add_ass).map_err(|e| LlmError::Engine(format!("cannot apply the chat template: {e}")))
+        self.model
+            .apply_chat_template(&tmpl, &chat, add_ass)
+            .map_err(|e| LlmError::Engine(format!("cannot apply the chat template: {e}")))
     }
 
     /// `messages` rendered with the slot as the last message's content, split around it.
-    fn split_at_slot(&self, messages: &[(&str, &str)], add_ass: bool) -> Result<(String, String), LlmError> {
+    fn split_at_slot(
+        &self,
+        messages: &[(&str, &str)],
+        add_ass: bool,
+    ) -> Result<(String, String), LlmError> {
         let rendered = self.render_chat(messages, add_ass)?;
         // The slot is in the last message, so its last occurrence is the one to split at.
-        let at = rendered.rfind(TEXT_SLOT).ok_or_else(|| LlmError::Engine("the chat template dropped a message's content".into()))?;
+        let at = rendered.rfind(TEXT_SLOT).ok_or_else(|| {
+            LlmError::Engine("the chat template dropped a message's content".into())
+        })?;
         Ok((rendered[..at].to_string(), rendered[at + TEXT_SLOT.len()..].to_string()))
     }
 
     /// The chat template applied to `[system, user]` with the assistant turn opened, as text,
     /// split where the user message has [`TEXT_SLOT`]: for servers that tokenize text.
-    pub fn rendered_parts(&self, system: &str, user_with_slot: &str) -> Result<(String, String), LlmError> {
+    pub fn rendered_parts(
+        &self,
+        system: &str,
+        user_with_slot: &str,
+    ) -> Result<(String, String), LlmError> {
         self.split_at_slot(&[("system", system), ("user", user_with_slot)], true)
     }
 
@@ -311,11 +369,17 @@ impl Engine {
     /// wants one), the user text as plain text, so a user message cannot close its turn
     /// by containing `<|im_end|>` or similar. With no system message the template decides
     /// (some templates insert a default one).
-    pub fn chat_prompt(&self, system: Option<&str>, user: &str) -> Result<Vec<LlamaToken>, LlmError> {
+    pub fn chat_prompt(
+        &self,
+        system: Option<&str>,
+        user: &str,
+    ) -> Result<Vec<LlamaToken>, LlmError> {
         let mut messages = Vec::with_capacity(2);
         if let Some(system) = system {
             if system.contains(TEXT_SLOT) {
-                return Err(LlmError::Input("the system message contains hifi's internal slot marker".into()));
+                return Err(LlmError::Input(
+                    "the system message contains hifi's internal slot marker".into(),
+                ));
             }
             messages.push(("system", system));
         }

@@ -69,12 +69,22 @@ pub struct Generator<'e> {
 
 impl<'e> Generator<'e> {
     /// A generator for prompts of up to `max_prompt_tokens` tokens.
-    pub fn new(engine: &'e Engine, params: GenParams, max_prompt_tokens: usize) -> Result<Self, LlmError> {
+    pub fn new(
+        engine: &'e Engine,
+        params: GenParams,
+        max_prompt_tokens: usize,
+    ) -> Result<Self, LlmError> {
         if params.samples == 0 || params.samples > MAX_SAMPLES {
-            return Err(LlmError::Input(format!("samples must be between 1 and {MAX_SAMPLES}, not {}", params.samples)));
+            return Err(LlmError::Input(format!(
+                "samples must be between 1 and {MAX_SAMPLES}, not {}",
+                params.samples
+            )));
         }
         if !params.temperature.is_finite() || params.temperature < 0.0 {
-            return Err(LlmError::Input(format!("temperature must be 0 or more, not {}", params.temperature)));
+            return Err(LlmError::Input(format!(
+                "temperature must be 0 or more, not {}",
+                params.temperature
+            )));
         }
         if !(params.top_p > 0.0 && params.top_p <= 1.0) {
             return Err(LlmError::Input(format!("top_p must be in (0, 1], not {}", params.top_p)));
@@ -93,10 +103,21 @@ impl<'e> Generator<'e> {
         // Separate KV caches (kv_unified false) give each sequence n_ctx / n_seq cells, and
         // llama.cpp rounds each up to 256: ask for exactly that.
         let per_seq_cells = per_seq.div_ceil(256) * 256;
-        let n_ctx = u32::try_from(per_seq_cells * params.samples)
-            .map_err(|_| LlmError::Input(format!("{} samples of {per_seq} tokens do not fit one context", params.samples)))?;
+        let n_ctx = u32::try_from(per_seq_cells * params.samples).map_err(|_| {
+            LlmError::Input(format!(
+                "{} samples of {per_seq} tokens do not fit one context",
+                params.samples
+            ))
+        })?;
         let ctx = engine.context(context_params(n_ctx, N_BATCH as u32, params.samples as u32))?;
-        Ok(Self { engine, params, max_prompt_tokens, ctx, batch: LlamaBatch::new(N_BATCH, 1), scratch: Vec::new() })
+        Ok(Self {
+            engine,
+            params,
+            max_prompt_tokens,
+            ctx,
+            batch: LlamaBatch::new(N_BATCH, 1),
+            scratch: Vec::new(),
+        })
     }
 
     pub fn params(&self) -> &GenParams {
@@ -110,7 +131,12 @@ impl<'e> Generator<'e> {
 
     /// `samples` replies to `prompt`. The same seed, key and prompt give the same replies;
     /// `key` tells apart prompts (or rounds) that should get different random streams.
-    pub fn sample(&mut self, prompt: &[LlamaToken], key: u64, cancel: &CancelToken) -> Result<Vec<Generated>, LlmError> {
+    pub fn sample(
+        &mut self,
+        prompt: &[LlamaToken],
+        key: u64,
+        cancel: &CancelToken,
+    ) -> Result<Vec<Generated>, LlmError> {
         self.sample_from(prompt, key, 0, cancel)
     }
 
@@ -118,18 +144,36 @@ impl<'e> Generator<'e> {
     /// of the (seed, key) family: sample `i` is the same whether drawn in one call of many
     /// samples or alone with `first = i` (up to llama.cpp's numerics across batch shapes).
     /// Lets a caller draw more samples later without repeating the earlier ones.
-    pub fn sample_from(&mut self, prompt: &[LlamaToken], key: u64, first: u64, cancel: &CancelToken) -> Result<Vec<Generated>, LlmError> {
+    pub fn sample_from(
+        &mut self,
+        prompt: &[LlamaToken],
+        key: u64,
+        first: u64,
+        cancel: &CancelToken,
+    ) -> Result<Vec<Generated>, LlmError> {
         let temperature = self.params.temperature;
         self.run(prompt, key, first, self.params.samples, temperature, cancel)
     }
 
     /// One reply picking the most likely token at every step, whatever the temperature.
-    pub fn greedy_one(&mut self, prompt: &[LlamaToken], cancel: &CancelToken) -> Result<Generated, LlmError> {
+    pub fn greedy_one(
+        &mut self,
+        prompt: &[LlamaToken],
+        cancel: &CancelToken,
+    ) -> Result<Generated, LlmError> {
         let mut out = self.run(prompt, 0, 0, 1, 0.0, cancel)?;
         out.pop().ok_or_else(|| LlmError::Engine("greedy generation returned no reply".into()))
     }
 
-    fn run(&mut self, prompt: &[LlamaToken], key: u64, first: u64, n: usize, temperature: f32, cancel: &CancelToken) -> Result<Vec<Generated>, LlmError> {
+    fn run(
+        &mut self,
+        prompt: &[LlamaToken],
+        key: u64,
+        first: u64,
+        n: usize,
+        temperature: f32,
+        cancel: &CancelToken,
+    ) -> Result<Vec<Generated>, LlmError> {
         if prompt.is_empty() {
             return Err(LlmError::Input("cannot generate from an empty prompt".into()));
         }
@@ -146,8 +190,11 @@ impl<'e> Generator<'e> {
         let t0 = Instant::now();
         let max_tokens = self.params.max_tokens;
         let top_p = self.params.top_p;
-        let mut rngs: Vec<ChaCha20Rng> = (0..n as u64).map(|i| sample_rng(self.params.seed, key, first.wrapping_add(i))).collect();
-        let mut outs = vec![Generated { text: String::new(), tokens: Vec::new(), finished: false }; n];
+        let mut rngs: Vec<ChaCha20Rng> = (0..n as u64)
+            .map(|i| sample_rng(self.params.seed, key, first.wrapping_add(i)))
+            .collect();
+        let mut outs =
+            vec![Generated { text: String::new(), tokens: Vec::new(), finished: false }; n];
         if max_tokens == 0 {
             return Ok(outs);
         }
@@ -164,9 +211,13 @@ impl<'e> Generator<'e> {
             self.batch.clear();
             for (i, t) in chunk.iter().enumerate() {
                 let last = pos + i + 1 == prompt.len();
-                self.batch.add(*t, (pos + i) as i32, &[0], last).map_err(|e| engine_err(e.to_string()))?;
+                self.batch
+                    .add(*t, (pos + i) as i32, &[0], last)
+                    .map_err(|e| engine_err(e.to_string()))?;
             }
-            self.ctx.decode(&mut self.batch).map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
             pos += chunk.len();
             logits_at = chunk.len() - 1;
         }
@@ -187,9 +238,9 @@ impl<'e> Generator<'e> {
         // Sequences other than 0 start as copies of the prompt; with separate KV streams the
         // copy is a buffer copy llama.cpp performs at the next decode.
         for &i in running.iter().filter(|&&i| i > 0) {
-            self.ctx
-                .copy_kv_cache_seq(0, i as i32, None, None)
-                .map_err(|e| LlmError::Engine(format!("cannot copy the prompt to sequence {i}: {e}")))?;
+            self.ctx.copy_kv_cache_seq(0, i as i32, None, None).map_err(|e| {
+                LlmError::Engine(format!("cannot copy the prompt to sequence {i}: {e}"))
+            })?;
         }
 
         let mut steps = 0usize;
@@ -203,9 +254,13 @@ impl<'e> Generator<'e> {
                 let toks = &outs[i].tokens;
                 let last = toks[toks.len() - 1];
                 let at = prompt.len() + toks.len() - 1;
-                self.batch.add(last, at as i32, &[i as i32], true).map_err(|e| engine_err(e.to_string()))?;
+                self.batch
+                    .add(last, at as i32, &[i as i32], true)
+                    .map_err(|e| engine_err(e.to_string()))?;
             }
-            self.ctx.decode(&mut self.batch).map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
             steps += 1;
             let mut still = Vec::with_capacity(running.len());
             for (k, &i) in running.iter().enumerate() {
@@ -252,7 +307,12 @@ fn sample_rng(seed: u64, key: u64, index: u64) -> ChaCha20Rng {
 }
 
 /// Record `tok` as the next token of `out`; true while the reply goes on.
-fn accept(out: &mut Generated, tok: LlamaToken, max_tokens: usize, vocab: &llama_cpp_2::vocab::LlamaVocab<'_>) -> bool {
+fn accept(
+    out: &mut Generated,
+    tok: LlamaToken,
+    max_tokens: usize,
+    vocab: &llama_cpp_2::vocab::LlamaVocab<'_>,
+) -> bool {
     if vocab.is_eog(tok) {
         out.finished = true;
         return false;
@@ -266,8 +326,22 @@ fn accept(out: &mut Generated, tok: LlamaToken, max_tokens: usize, vocab: &llama
 ///
 /// Exactly one random number is drawn per sampled token, so a sample's stream stays aligned
 /// with its tokens whatever else changes.
-fn pick(logits: &[f32], temperature: f32, top_p: f32, rng: &mut ChaCha20Rng, scratch: &mut Vec<(f64, u32)>) -> LlamaToken {
-    let argmax = || LlamaToken(logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0))).map_or(0, |(i, _)| i as i32));
+fn pick(
+    logits: &[f32],
+    temperature: f32,
+    top_p: f32,
+    rng: &mut ChaCha20Rng,
+    scratch: &mut Vec<(f64, u32)>,
+) -> LlamaToken {
+    let argmax = || {
+        LlamaToken(
+            logits
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .map_or(0, |(i, _)| i as i32),
+        )
+    };
     if temperature <= 0.0 {
         return argmax();
     }

@@ -31,20 +31,27 @@ pub fn inspect(path: &Path) -> Result<GgufInfo, String> {
     let mut f = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
     let n = read_up_to(&mut f, &mut head).map_err(|e| format!("{shown}: {e}"))?;
     if n < 4 || &head[..4] != b"GGUF" {
-        return Err(format!("{shown}: not a GGUF file (it does not start with the GGUF magic bytes)"));
+        return Err(format!(
+            "{shown}: not a GGUF file (it does not start with the GGUF magic bytes)"
+        ));
     }
     if n < 24 {
         return Err(format!("{shown}: truncated GGUF file ({} bytes)", meta.len()));
     }
     let version = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
     if !(2..=3).contains(&version) {
-        return Err(format!("{shown}: unsupported GGUF version {version} (llama.cpp reads 2 and 3)"));
+        return Err(format!(
+            "{shown}: unsupported GGUF version {version} (llama.cpp reads 2 and 3)"
+        ));
     }
-    let ctx = GgufContext::from_file(path)
-        .ok_or_else(|| format!("{shown}: corrupt or truncated GGUF file (its metadata cannot be parsed)"))?;
+    let ctx = GgufContext::from_file(path).ok_or_else(|| {
+        format!("{shown}: corrupt or truncated GGUF file (its metadata cannot be parsed)")
+    })?;
     let get = |key: &str| {
         let i = ctx.find_key(key);
-        (i >= 0 && ctx.kv_type(i) == GGUF_TYPE_STRING).then(|| ctx.val_str(i).map(str::to_string)).flatten()
+        (i >= 0 && ctx.kv_type(i) == GGUF_TYPE_STRING)
+            .then(|| ctx.val_str(i).map(str::to_string))
+            .flatten()
     };
     Ok(GgufInfo {
         version,
@@ -70,7 +77,8 @@ fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 pub fn check_adapter(adapter: &Path, base: &GgufInfo) -> Result<GgufInfo, String> {
     let shown = crate::text::inert(&adapter.display().to_string(), false);
     let info = inspect(adapter)?;
-    if info.file_type.as_deref() != Some("adapter") || info.adapter_type.as_deref() != Some("lora") {
+    if info.file_type.as_deref() != Some("adapter") || info.adapter_type.as_deref() != Some("lora")
+    {
         return Err(format!(
             "{shown}: not a LoRA adapter (general.type = {:?}, adapter.type = {:?})",
             info.file_type.as_deref().unwrap_or("unset"),

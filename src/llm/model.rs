@@ -50,9 +50,15 @@ pub trait Generate {
 /// The models of a stage, by the path its parameters name, made when first asked for.
 pub trait Models {
     /// The model at `model`, to generate with.
-    fn generator(&mut self, model: &Path, progress: &mut dyn Progress) -> Result<&mut dyn Generate>;
+    fn generator(&mut self, model: &Path, progress: &mut dyn Progress)
+        -> Result<&mut dyn Generate>;
     /// An embedder of up to `n_seq` texts at once with the model at `model`.
-    fn embedder(&mut self, model: &Path, n_seq: usize, progress: &mut dyn Progress) -> Result<Box<dyn Embed + '_>>;
+    fn embedder(
+        &mut self,
+        model: &Path,
+        n_seq: usize,
+        progress: &mut dyn Progress,
+    ) -> Result<Box<dyn Embed + '_>>;
 }
 
 impl Scorer for LabelScorer<'_> {
@@ -126,7 +132,12 @@ impl Engines {
 
     /// The engine for `model`, loaded now unless it is the one held. `what` names the load in
     /// the progress ("load", "load embedder").
-    fn engine(&mut self, model: &Path, what: &str, progress: &mut dyn Progress) -> Result<&mut Engine> {
+    fn engine(
+        &mut self,
+        model: &Path,
+        what: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<&mut Engine> {
         if self.loaded.as_ref().map(|e| e.path.as_path()) != Some(model) {
             self.loaded = None;
             progress.start(what, 0);
@@ -137,11 +148,20 @@ impl Engines {
 }
 
 impl Models for Engines {
-    fn generator(&mut self, model: &Path, progress: &mut dyn Progress) -> Result<&mut dyn Generate> {
+    fn generator(
+        &mut self,
+        model: &Path,
+        progress: &mut dyn Progress,
+    ) -> Result<&mut dyn Generate> {
         Ok(self.engine(model, "load", progress)?)
     }
 
-    fn embedder(&mut self, model: &Path, n_seq: usize, progress: &mut dyn Progress) -> Result<Box<dyn Embed + '_>> {
+    fn embedder(
+        &mut self,
+        model: &Path,
+        n_seq: usize,
+        progress: &mut dyn Progress,
+    ) -> Result<Box<dyn Embed + '_>> {
         let engine: &Engine = self.engine(model, self.embedder_note, progress)?;
         Ok(Box::new(Embedder::new(engine, n_seq)?))
     }

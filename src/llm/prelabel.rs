@@ -8,8 +8,8 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::engine::{Engine, EngineOptions, PromptPrefix};
-use super::prompt;
 use super::model::Scorer;
+use super::prompt;
 use super::score::{LabelScorer, ScorerSpec};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -82,8 +82,14 @@ pub fn prepare_prompt(
     let examples = prompt::few_shot_examples(store, cfg)?;
     let system = prompt::system_template(cfg, &examples);
     let user = prompt::user_message(cfg, prompt::TEXT_SLOT);
-    let (prefix, suffix) = engine.prompt_parts_with(&system, &user, &prompt::example_texts(&examples), cfg.model.max_item_tokens)?;
-    let prompt_sha256 = hex::encode(Sha256::digest(format!("{}\0{suffix}", prefix.text).as_bytes()));
+    let (prefix, suffix) = engine.prompt_parts_with(
+        &system,
+        &user,
+        &prompt::example_texts(&examples),
+        cfg.model.max_item_tokens,
+    )?;
+    let prompt_sha256 =
+        hex::encode(Sha256::digest(format!("{}\0{suffix}", prefix.text).as_bytes()));
     let fp = serde_json::json!({
         "scorer": scorer_version(cfg.model.kv_cache),
         "model": model_sha,
@@ -170,7 +176,10 @@ pub fn run_http(
     let server_model = backend.model.clone().unwrap_or_default();
     progress.start("load", 0);
     let examples = prompt::few_shot_examples(store, cfg)?;
-    let examples: Vec<(String, String)> = examples.into_iter().map(|(t, l)| (super::http::inert_specials(&t).into_owned(), l)).collect();
+    let examples: Vec<(String, String)> = examples
+        .into_iter()
+        .map(|(t, l)| (super::http::inert_specials(&t).into_owned(), l))
+        .collect();
     let system = prompt::system_message(cfg, &examples);
     let user = prompt::user_message(cfg, prompt::TEXT_SLOT);
     let (vocab, model_sha, text) = match &backend.template {
@@ -182,7 +191,9 @@ pub fn run_http(
             (Some(engine), Some(sha), text)
         }
     };
-    let prompt_sha256 = hex::encode(Sha256::digest(format!("{}\0{}\0{}", text.prefix, text.suffix, text.end_of_turn).as_bytes()));
+    let prompt_sha256 = hex::encode(Sha256::digest(
+        format!("{}\0{}\0{}", text.prefix, text.suffix, text.end_of_turn).as_bytes(),
+    ));
     let fp = serde_json::json!({
         "scorer": HTTP_SCORER_VERSION,
         "server_model": server_model,
@@ -207,7 +218,14 @@ pub fn run_http(
     };
     store.register_model(&record)?;
     let client = super::http::Client::new(backend, cancel.clone())?;
-    let mut scorer = super::http::HttpScorer::new(client, backend, text, cfg.label_names(), vocab, cfg.model.max_item_tokens);
+    let mut scorer = super::http::HttpScorer::new(
+        client,
+        backend,
+        text,
+        cfg.label_names(),
+        vocab,
+        cfg.model.max_item_tokens,
+    );
     run_with(store, cfg, params, &record, &mut scorer, progress, cancel)
 }
 
@@ -267,17 +285,27 @@ pub fn run_with(
         let preds: Vec<Prediction> = keys
             .iter()
             .zip(&out)
-            .map(|(k, s)| Prediction { item: *k, probs: calibrated(&s.logprobs, &prior), truncated: s.truncated })
+            .map(|(k, s)| Prediction {
+                item: *k,
+                probs: calibrated(&s.logprobs, &prior),
+                truncated: s.truncated,
+            })
             .collect();
         store.put_predictions(model_id, &labels, &preds)?;
         scored += keys.len() as u64;
         truncated += out.iter().filter(|s| s.truncated).count() as u64;
         tokens += out.iter().map(|s| s.tokens as u64).sum::<u64>();
-        progress.update(scored, &format!("{:.0} tok/s", tokens as f64 / started.elapsed().as_secs_f64().max(1e-9)));
+        progress.update(
+            scored,
+            &format!("{:.0} tok/s", tokens as f64 / started.elapsed().as_secs_f64().max(1e-9)),
+        );
     }
     let seconds = started.elapsed().as_secs_f64();
     let remaining = store.count_unpredicted(model_id)? as u64;
-    progress.finish(&format!("{scored} scored, {} already done, {truncated} truncated", total_items - todo_all));
+    progress.finish(&format!(
+        "{scored} scored, {} already done, {truncated} truncated",
+        total_items - todo_all
+    ));
     Ok(PrelabelReport {
         model_id,
         fingerprint: record.fingerprint.clone(),

@@ -38,7 +38,11 @@ pub fn example_texts(examples: &[(String, String)]) -> Vec<&str> {
     examples.iter().map(|(t, _)| t.trim()).collect()
 }
 
-fn system_with(cfg: &Config, examples: &[(String, String)], text_of: impl Fn(usize, &str) -> String) -> String {
+fn system_with(
+    cfg: &Config,
+    examples: &[(String, String)],
+    text_of: impl Fn(usize, &str) -> String,
+) -> String {
     let mut s = String::new();
     s.push_str(cfg.task.trim());
     s.push_str("\n\nLabels:\n");
@@ -63,7 +67,12 @@ fn system_with(cfg: &Config, examples: &[(String, String)], text_of: impl Fn(usi
 
 /// The user message for one item.
 pub fn user_message(cfg: &Config, text: &str) -> String {
-    format!("{}:\n{}\n\nLabel ({}):", capitalised(&cfg.prompt.item_noun), text, or_list(&cfg.label_names()))
+    format!(
+        "{}:\n{}\n\nLabel ({}):",
+        capitalised(&cfg.prompt.item_noun),
+        text,
+        or_list(&cfg.label_names())
+    )
 }
 
 /// `a`, `a or b`, `a, b or c`.
@@ -84,7 +93,12 @@ fn capitalised(s: &str) -> String {
 }
 
 /// The `{"messages": [...]}` record TRL, axolotl and Unsloth read.
-pub fn chat_record(cfg: &Config, examples: &[(String, String)], text: &str, label: &str) -> serde_json::Value {
+pub fn chat_record(
+    cfg: &Config,
+    examples: &[(String, String)],
+    text: &str,
+    label: &str,
+) -> serde_json::Value {
     serde_json::json!({
         "messages": [
             {"role": "system", "content": system_message(cfg, examples)},
@@ -96,7 +110,10 @@ pub fn chat_record(cfg: &Config, examples: &[(String, String)], text: &str, labe
 
 /// Up to `cfg.prompt.few_shot` expert-labeled **train** items for the prompt, taken round-robin
 /// over labels in item order (so the prompt is stable and balanced). Never eval items.
-pub fn few_shot_examples(store: &crate::store::Store, cfg: &Config) -> crate::store::Result<Vec<(String, String)>> {
+pub fn few_shot_examples(
+    store: &crate::store::Store,
+    cfg: &Config,
+) -> crate::store::Result<Vec<(String, String)>> {
     let want = cfg.prompt.few_shot;
     if want == 0 {
         return Ok(Vec::new());
@@ -119,7 +136,10 @@ pub fn few_shot_examples(store: &crate::store::Store, cfg: &Config) -> crate::st
                 if let Some(&key) = items.get(round) {
                     if let Some(item) = store.item(key)? {
                         // Cut like an item: one huge train item cannot crowd out the prompt.
-                        let (text, _) = crate::text::cut_bytes(&item.text, item_bytes(cfg.model.max_item_tokens));
+                        let (text, _) = crate::text::cut_bytes(
+                            &item.text,
+                            item_bytes(cfg.model.max_item_tokens),
+                        );
                         out.push((text.to_string(), cfg.labels[li].name.clone()));
                     }
                 }
@@ -139,7 +159,10 @@ mod tests {
         Config {
             task: "Decide whether an online ad is clickbait.".into(),
             labels: vec![
-                LabelDef { name: "clickbait".into(), definition: "Withholds\n  what it is.".into() },
+                LabelDef {
+                    name: "clickbait".into(),
+                    definition: "Withholds\n  what it is.".into(),
+                },
                 LabelDef { name: "benign".into(), definition: "Says what it is.".into() },
             ],
             model: ModelConfig::default(),
@@ -175,7 +198,11 @@ mod tests {
     fn the_template_has_a_slot_where_each_example_goes() {
         let ex = [("Old <|im_end|> ad ".to_string(), "benign".to_string())];
         let t = system_template(&cfg(), &ex);
-        assert!(t.contains(&format!("Ad:\n{}\nLabel: benign", example_slot(0))) && !t.contains("im_end"), "{t}");
+        assert!(
+            t.contains(&format!("Ad:\n{}\nLabel: benign", example_slot(0)))
+                && !t.contains("im_end"),
+            "{t}"
+        );
         assert_eq!(t.replace(&example_slot(0), example_texts(&ex)[0]), system_message(&cfg(), &ex));
     }
 }

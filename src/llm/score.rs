@@ -84,7 +84,9 @@ impl<'e> LabelScorer<'e> {
         let mut labels = Vec::new();
         for name in spec.labels {
             if engine.tokenize_text(name).is_empty() {
-                return Err(LlmError::Input(format!("label {name:?} tokenizes to nothing with this model")));
+                return Err(LlmError::Input(format!(
+                    "label {name:?} tokenizes to nothing with this model"
+                )));
             }
             // The label as the assistant's whole answer: its tokens, then the template's end
             // of turn (tokenized apart from the label, as training tokenizes it).
@@ -125,7 +127,11 @@ impl<'e> LabelScorer<'e> {
                 // tokens (longer batches, only of long items, are split in order), and the
                 // prefix in one 512-token chunk like the separate mode.
                 let per_item = spec.max_item_tokens + suffix.len() + branch_tokens;
-                let n_batch = (batch_items * per_item).min(per_item.max(MAX_SHARED_BATCH)).max(512).div_ceil(64) * 64;
+                let n_batch = (batch_items * per_item)
+                    .min(per_item.max(MAX_SHARED_BATCH))
+                    .max(512)
+                    .div_ceil(64)
+                    * 64;
                 (batch_items, n_seq, n_batch, (prefix.len() + n_batch + 8).div_ceil(256) * 256)
             }
         };
@@ -230,19 +236,27 @@ impl<'e> LabelScorer<'e> {
                 tokens[i] += toks.len() - 1;
             }
             let ends_ref = &ends;
-            decode_slots(&mut self.ctx, &mut self.batch, &slots, self.n_batch, |seq, pos, logits| {
-                let i = (seq - 1) as usize;
-                let j = pos - ends_ref[i]; // predicts toks[j + 1]
-                let lse = log_sum_exp(logits);
-                logprobs[i][l] += f64::from(logits[toks[j + 1].0 as usize]) - lse;
-            })?;
+            decode_slots(
+                &mut self.ctx,
+                &mut self.batch,
+                &slots,
+                self.n_batch,
+                |seq, pos, logits| {
+                    let i = (seq - 1) as usize;
+                    let j = pos - ends_ref[i]; // predicts toks[j + 1]
+                    let lse = log_sum_exp(logits);
+                    logprobs[i][l] += f64::from(logits[toks[j + 1].0 as usize]) - lse;
+                },
+            )?;
             for (i, &end) in ends.iter().enumerate() {
                 let ok = self
                     .ctx
                     .clear_kv_cache_seq(Some(i as u32 + 1), Some(end as u32), None)
                     .map_err(|e| LlmError::Engine(e.to_string()))?;
                 if !ok {
-                    return Err(LlmError::Engine("could not drop label tokens from the KV cache".into()));
+                    return Err(LlmError::Engine(
+                        "could not drop label tokens from the KV cache".into(),
+                    ));
                 }
             }
         }
@@ -258,7 +272,12 @@ impl<'e> LabelScorer<'e> {
             .into_iter()
             .zip(truncated)
             .zip(tokens)
-            .map(|((lp, truncated), tokens)| Scored { probs: softmax(&lp), logprobs: lp, truncated, tokens })
+            .map(|((lp, truncated), tokens)| Scored {
+                probs: softmax(&lp),
+                logprobs: lp,
+                truncated,
+                tokens,
+            })
             .collect())
     }
 
@@ -272,7 +291,9 @@ impl<'e> LabelScorer<'e> {
         while start < items.len() {
             // Greedy, in order: the same items always make the same decodes.
             let (mut end, mut rows) = (start, 0);
-            while end < items.len() && (end == start || rows + items[end].len() + branch_tokens <= self.n_batch) {
+            while end < items.len()
+                && (end == start || rows + items[end].len() + branch_tokens <= self.n_batch)
+            {
                 rows += items[end].len() + branch_tokens;
                 end += 1;
             }
@@ -283,7 +304,12 @@ impl<'e> LabelScorer<'e> {
             .into_iter()
             .zip(truncated)
             .zip(&items)
-            .map(|((lp, truncated), toks)| Scored { probs: softmax(&lp), logprobs: lp, truncated, tokens: toks.len() + branch_tokens })
+            .map(|((lp, truncated), toks)| Scored {
+                probs: softmax(&lp),
+                logprobs: lp,
+                truncated,
+                tokens: toks.len() + branch_tokens,
+            })
             .collect())
     }
 
@@ -291,7 +317,9 @@ impl<'e> LabelScorer<'e> {
     /// log-probs.
     fn decode_shared(&mut self, items: &[Vec<LlamaToken>]) -> Result<Vec<Vec<f64>>, LlmError> {
         let t0 = std::time::Instant::now();
-        let e = |e: llama_cpp_2::context::kv_cache::KvCacheConversionError| LlmError::Engine(e.to_string());
+        let e = |e: llama_cpp_2::context::kv_cache::KvCacheConversionError| {
+            LlmError::Engine(e.to_string())
+        };
         let add = |e: llama_cpp_2::llama_batch::BatchAddError| LlmError::Engine(e.to_string());
         let n_labels = self.labels.len();
         let n_items = self.batch_items;
@@ -334,9 +362,15 @@ impl<'e> LabelScorer<'e> {
             self.batch.add(*t, j as i32, &[filler_seq], false).map_err(add)?;
         }
         if self.batch.n_tokens() as usize > self.n_batch {
-            return Err(LlmError::Engine(format!("a batch of {} tokens exceeds n_batch {}", self.batch.n_tokens(), self.n_batch)));
+            return Err(LlmError::Engine(format!(
+                "a batch of {} tokens exceeds n_batch {}",
+                self.batch.n_tokens(),
+                self.n_batch
+            )));
         }
-        self.ctx.decode(&mut self.batch).map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
         let mut logprobs = vec![vec![0.0f64; n_labels]; items.len()];
         for (i, &at) in last_at.iter().enumerate() {
             let logits = self.ctx.get_logits_ith(at);
@@ -347,15 +381,23 @@ impl<'e> LabelScorer<'e> {
         }
         for &(i, l, j, at) in &branch_at {
             let logits = self.ctx.get_logits_ith(at);
-            logprobs[i][l] += f64::from(logits[self.labels[l][j + 1].0 as usize]) - log_sum_exp(logits);
+            logprobs[i][l] +=
+                f64::from(logits[self.labels[l][j + 1].0 as usize]) - log_sum_exp(logits);
         }
-        tracing::debug!(items = items.len(), rows, ms = t0.elapsed().as_secs_f64() * 1e3, "scored a batch (shared cache)");
+        tracing::debug!(
+            items = items.len(),
+            rows,
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            "scored a batch (shared cache)"
+        );
         Ok(logprobs)
     }
 
     /// Make `seq` a fresh copy of the prefix.
     fn reset_seq(&mut self, seq: i32) -> Result<(), LlmError> {
-        let e = |e: llama_cpp_2::context::kv_cache::KvCacheConversionError| LlmError::Engine(e.to_string());
+        let e = |e: llama_cpp_2::context::kv_cache::KvCacheConversionError| {
+            LlmError::Engine(e.to_string())
+        };
         self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None).map_err(e)?;
         self.ctx.copy_kv_cache_seq(0, seq, None, None).map_err(e)?;
         Ok(())
@@ -374,7 +416,9 @@ fn decode_slots(
     for chunk in slots.chunks(n_batch) {
         batch.clear();
         for &(seq, pos, tok, logits) in chunk {
-            batch.add(tok, pos as i32, &[seq], logits).map_err(|e| LlmError::Engine(e.to_string()))?;
+            batch
+                .add(tok, pos as i32, &[seq], logits)
+                .map_err(|e| LlmError::Engine(e.to_string()))?;
         }
         ctx.decode(batch).map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
         for (k, &(seq, pos, _, logits)) in chunk.iter().enumerate() {

@@ -63,7 +63,14 @@ pub struct StandIn {
 
 impl Default for StandIn {
     fn default() -> Self {
-        Self { labels: 2, dim: 16, batch_items: 4, spreads: vec![4], fail_after_calls: None, log: Log::default() }
+        Self {
+            labels: 2,
+            dim: 16,
+            batch_items: 4,
+            spreads: vec![4],
+            fail_after_calls: None,
+            log: Log::default(),
+        }
     }
 }
 
@@ -86,7 +93,9 @@ pub fn hash(parts: &[&[u8]]) -> u64 {
 impl StandIn {
     /// The label log-probabilities of `text`.
     pub fn logprobs(&self, text: &str) -> Vec<f64> {
-        (0..self.labels).map(|l| -1.0 - (hash(&[text.as_bytes(), &l.to_le_bytes()]) % 4001) as f64 / 1000.0).collect()
+        (0..self.labels)
+            .map(|l| -1.0 - (hash(&[text.as_bytes(), &l.to_le_bytes()]) % 4001) as f64 / 1000.0)
+            .collect()
     }
 
     /// The vector of `text`.
@@ -115,7 +124,13 @@ impl StandIn {
         let h = if greedy {
             hash(&[user.as_bytes(), b"greedy", &level.to_le_bytes()])
         } else {
-            hash(&[user.as_bytes(), &seed.to_le_bytes(), &key.to_le_bytes(), &sample.to_le_bytes(), &level.to_le_bytes()])
+            hash(&[
+                user.as_bytes(),
+                &seed.to_le_bytes(),
+                &key.to_le_bytes(),
+                &sample.to_le_bytes(),
+                &level.to_le_bytes(),
+            ])
         };
         format!("step {}: the answer is {}", (h >> 40) % 3, h % self.spread())
     }
@@ -128,7 +143,9 @@ impl StandIn {
     fn call(&mut self) -> Result<(), LlmError> {
         self.log.calls += 1;
         match self.fail_after_calls {
-            Some(n) if self.log.calls > n => Err(LlmError::Engine("the stand-in failed on purpose".into())),
+            Some(n) if self.log.calls > n => {
+                Err(LlmError::Engine("the stand-in failed on purpose".into()))
+            }
             _ => Ok(()),
         }
     }
@@ -146,7 +163,12 @@ impl Scorer for StandIn {
             .iter()
             .map(|t| {
                 let logprobs = self.logprobs(t);
-                Scored { probs: softmax(&logprobs), logprobs, truncated: t.len() > 1000, tokens: t.split_whitespace().count() + 1 }
+                Scored {
+                    probs: softmax(&logprobs),
+                    logprobs,
+                    truncated: t.len() > 1000,
+                    tokens: t.split_whitespace().count() + 1,
+                }
             })
             .collect())
     }
@@ -160,7 +182,14 @@ impl Embed for StandIn {
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Embedded>, LlmError> {
         self.call()?;
         self.log.embedded.extend(texts.iter().map(|t| t.to_string()));
-        Ok(texts.iter().map(|t| Embedded { vector: self.vector(t), truncated: false, tokens: t.split_whitespace().count() + 1 }).collect())
+        Ok(texts
+            .iter()
+            .map(|t| Embedded {
+                vector: self.vector(t),
+                truncated: false,
+                tokens: t.split_whitespace().count() + 1,
+            })
+            .collect())
     }
 }
 
@@ -178,12 +207,20 @@ impl Generate for StandIn {
             if cancel.is_cancelled() {
                 return Err(LlmError::Cancelled.into());
             }
-            self.log.chats.push(Chat { user: user.to_string(), key: *key, samples: params.samples, temperature: params.temperature });
+            self.log.chats.push(Chat {
+                user: user.to_string(),
+                key: *key,
+                samples: params.samples,
+                temperature: params.temperature,
+            });
             let greedy = params.temperature <= 0.0;
             let out = (0..params.samples as u64)
                 .map(|s| {
                     let text = self.reply(user, params.seed, *key, s, greedy);
-                    let tokens = text.split_whitespace().map(|w| LlamaToken(hash(&[w.as_bytes()]) as i32)).collect();
+                    let tokens = text
+                        .split_whitespace()
+                        .map(|w| LlamaToken(hash(&[w.as_bytes()]) as i32))
+                        .collect();
                     Generated { text, tokens, finished: true }
                 })
                 .collect();
@@ -195,11 +232,20 @@ impl Generate for StandIn {
 
 /// The stand-in is every model a stage asks for, whatever path its parameters name.
 impl Models for StandIn {
-    fn generator(&mut self, _model: &Path, _progress: &mut dyn Progress) -> Result<&mut dyn Generate> {
+    fn generator(
+        &mut self,
+        _model: &Path,
+        _progress: &mut dyn Progress,
+    ) -> Result<&mut dyn Generate> {
         Ok(self)
     }
 
-    fn embedder(&mut self, _model: &Path, _n_seq: usize, _progress: &mut dyn Progress) -> Result<Box<dyn Embed + '_>> {
+    fn embedder(
+        &mut self,
+        _model: &Path,
+        _n_seq: usize,
+        _progress: &mut dyn Progress,
+    ) -> Result<Box<dyn Embed + '_>> {
         Ok(Box::new(self))
     }
 }

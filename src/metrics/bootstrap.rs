@@ -46,10 +46,7 @@ pub fn bootstrap_ci(
     }
     values.sort_by(f64::total_cmp);
     let alpha = 1.0 - level;
-    Some((
-        quantile(&values, alpha / 2.0),
-        quantile(&values, 1.0 - alpha / 2.0),
-    ))
+    Some((quantile(&values, alpha / 2.0), quantile(&values, 1.0 - alpha / 2.0)))
 }
 
 /// Quantile `p ∈ [0, 1]` of sorted, non-empty `v` by linear interpolation between order
@@ -129,10 +126,7 @@ mod tests {
         let (lo_l, hi_l) = cohen_kappa_ci(&a, &b, 2, 1000, 0.95, 1).expect("defined");
         assert!(lo_l < 0.6 && 0.6 < hi_l);
         // Width shrinks roughly as 1/√n: √40 ≈ 6.3; demand at least a factor 3.
-        assert!(
-            (hi_l - lo_l) * 3.0 < hi_s - lo_s,
-            "{lo_s}..{hi_s} vs {lo_l}..{hi_l}"
-        );
+        assert!((hi_l - lo_l) * 3.0 < hi_s - lo_s, "{lo_s}..{hi_s} vs {lo_l}..{hi_l}");
         // A lower level gives a narrower interval from the same replicates.
         let (lo_80, hi_80) = cohen_kappa_ci(&a, &b, 2, 1000, 0.80, 1).expect("defined");
         assert!(lo_l <= lo_80 && hi_80 <= hi_l);

@@ -82,12 +82,7 @@ pub fn two_by_two(a: &[usize], b: &[usize], positive: usize) -> Option<TwoByTwo>
     if a.is_empty() || a.len() != b.len() {
         return None;
     }
-    let mut t = TwoByTwo {
-        a: 0,
-        b: 0,
-        c: 0,
-        d: 0,
-    };
+    let mut t = TwoByTwo { a: 0, b: 0, c: 0, d: 0 };
     for (&x, &y) in a.iter().zip(b) {
         match (x == positive, y == positive) {
             (true, true) => t.a += 1,
@@ -139,10 +134,8 @@ pub fn macro_f1_checked(gold: &[usize], pred: &[usize], k: usize) -> Option<f64>
             per.entry(g).or_default().2 += 1;
         }
     }
-    let f1s: Vec<f64> = per
-        .values()
-        .map(|&(tp, fp, fneg)| 2.0 * tp as f64 / (2 * tp + fp + fneg) as f64)
-        .collect();
+    let f1s: Vec<f64> =
+        per.values().map(|&(tp, fp, fneg)| 2.0 * tp as f64 / (2 * tp + fp + fneg) as f64).collect();
     (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64)
 }
 
@@ -162,15 +155,9 @@ mod tests {
         let m = confusion(&[0, 0, 1, 2, 2], &[0, 1, 1, 2, 0], 3);
         assert_eq!(m, vec![vec![1, 1, 0], vec![0, 1, 0], vec![1, 0, 1]]);
         let (a, b) = from_table(&[&[10, 2, 0], &[1, 8, 3], &[0, 2, 4]]);
-        assert_eq!(
-            confusion(&a, &b, 3),
-            vec![vec![10, 2, 0], vec![1, 8, 3], vec![0, 2, 4]]
-        );
+        assert_eq!(confusion(&a, &b, 3), vec![vec![10, 2, 0], vec![1, 8, 3], vec![0, 2, 4]]);
         // Lenient: out-of-range pairs skipped, extra items ignored, huge k refused.
-        assert_eq!(
-            confusion(&[0, 5, 1], &[0, 0], 2),
-            vec![vec![1, 0], vec![0, 0]]
-        );
+        assert_eq!(confusion(&[0, 5, 1], &[0, 0], 2), vec![vec![1, 0], vec![0, 0]]);
         assert!(confusion(&[0], &[0], usize::MAX).is_empty());
         assert!(confusion(&[], &[], 0).is_empty());
     }
@@ -182,15 +169,7 @@ mod tests {
     fn binary_indices_on_wikipedia_table() {
         let (a, b) = from_table(&[&[15, 10], &[5, 20]]);
         let t = two_by_two(&a, &b, 1);
-        assert_eq!(
-            t,
-            Some(TwoByTwo {
-                a: 20,
-                b: 5,
-                c: 10,
-                d: 15
-            })
-        );
+        assert_eq!(t, Some(TwoByTwo { a: 20, b: 5, c: 10, d: 15 }));
         assert_eq!(prevalence_index(&a, &b, 1), Some(0.1));
         assert_eq!(bias_index(&a, &b, 1), Some(0.1));
         assert_eq!(positive_agreement(&a, &b, 1), Some(8.0 / 11.0));

@@ -38,7 +38,12 @@ pub struct Equivalence {
 }
 
 /// Mean over experts of Cohen's κ(model, expert) on the rows `ix` each expert labeled.
-fn model_kappa(shared: &[Vec<Option<usize>>], model: &[usize], ix: &[usize], k: usize) -> Option<f64> {
+fn model_kappa(
+    shared: &[Vec<Option<usize>>],
+    model: &[usize],
+    ix: &[usize],
+    k: usize,
+) -> Option<f64> {
     let raters = shared.first().map_or(0, Vec::len);
     let (mut sum, mut n) = (0.0, 0usize);
     let (mut a, mut m) = (Vec::new(), Vec::new());
@@ -63,7 +68,8 @@ fn model_kappa(shared: &[Vec<Option<usize>>], model: &[usize], ix: &[usize], k: 
 
 fn expert_kappa(shared: &[Vec<Option<usize>>], ix: &[usize], k: usize) -> Option<f64> {
     let raters = shared.first().map_or(0, Vec::len);
-    let cols: Vec<Vec<Option<usize>>> = (0..raters).map(|r| ix.iter().map(|&i| shared[i][r]).collect()).collect();
+    let cols: Vec<Vec<Option<usize>>> =
+        (0..raters).map(|r| ix.iter().map(|&i| shared[i][r]).collect()).collect();
     light_kappa(&cols, k).value()
 }
 
@@ -75,7 +81,14 @@ pub fn gap(shared: &[Vec<Option<usize>>], model: &[usize], ix: &[usize], k: usiz
 /// The equivalence test over `shared[item][expert]` (each row: an item two or more experts
 /// labeled) and `model[item]`, with `reps` seeded bootstrap replicates. `None` when either
 /// kappa is undefined on the full data (a single label everywhere) or the bootstrap is.
-pub fn test(shared: &[Vec<Option<usize>>], model: &[usize], k: usize, margin: f64, reps: usize, seed: u64) -> Option<Equivalence> {
+pub fn test(
+    shared: &[Vec<Option<usize>>],
+    model: &[usize],
+    k: usize,
+    margin: f64,
+    reps: usize,
+    seed: u64,
+) -> Option<Equivalence> {
     assert_eq!(shared.len(), model.len(), "one model label per shared row");
     let all: Vec<usize> = (0..shared.len()).collect();
     let kappa_experts = expert_kappa(shared, &all, k)?;
@@ -100,7 +113,12 @@ mod tests {
 
     /// Binary items with prevalence 0.5; each rater (and the model) copies the truth with
     /// probability `acc`, else flips it.
-    fn raters(n: usize, expert_acc: f64, model_acc: f64, seed: u64) -> (Vec<Vec<Option<usize>>>, Vec<usize>) {
+    fn raters(
+        n: usize,
+        expert_acc: f64,
+        model_acc: f64,
+        seed: u64,
+    ) -> (Vec<Vec<Option<usize>>>, Vec<usize>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut shared = Vec::new();
         let mut model = Vec::new();

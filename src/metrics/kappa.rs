@@ -167,11 +167,8 @@ pub fn light_kappa(raters: &[Vec<Option<usize>>], k: usize) -> Kappa {
     let (mut sum, mut count) = (0.0, 0usize);
     for (r, ra) in raters.iter().enumerate() {
         for rb in raters.iter().skip(r + 1) {
-            let (a, b): (Vec<usize>, Vec<usize>) = ra
-                .iter()
-                .zip(rb)
-                .filter_map(|(x, y)| Some(((*x)?, (*y)?)))
-                .unzip();
+            let (a, b): (Vec<usize>, Vec<usize>) =
+                ra.iter().zip(rb).filter_map(|(x, y)| Some(((*x)?, (*y)?))).unzip();
             if let Kappa::Value(v) = cohen_kappa(&a, &b, k) {
                 sum += v;
                 count += 1;
@@ -221,9 +218,7 @@ pub fn fleiss_kappa(counts: &[Vec<u64>]) -> Kappa {
         }
     }
     let total = counts.len() as u128 * raters; // N·n ratings in all
-    let chance = cols
-        .iter()
-        .try_fold(0u128, |acc, &c| acc.checked_add(c.checked_mul(c)?));
+    let chance = cols.iter().try_fold(0u128, |acc, &c| acc.checked_add(c.checked_mul(c)?));
     let (Some(chance), Some(total_sq)) = (chance, total.checked_mul(total)) else {
         return undefined("counts too large");
     };
@@ -323,16 +318,10 @@ mod tests {
         assert_eq!(cohen_kappa(&one, &one, 2).reason(), Some(PE_ONE));
         assert_eq!(cohen_kappa(&[], &[], 2).reason(), Some(NO_ITEMS));
         assert_eq!(cohen_kappa(&[0, 1], &[0], 2).reason(), Some(LEN_MISMATCH));
-        assert_eq!(
-            cohen_kappa(&[0, 2], &[0, 1], 2).reason(),
-            Some(OUT_OF_RANGE)
-        );
+        assert_eq!(cohen_kappa(&[0, 2], &[0, 1], 2).reason(), Some(OUT_OF_RANGE));
         assert_eq!(cohen_kappa(&[0], &[0], 0).reason(), Some(OUT_OF_RANGE));
         // A constant rater against a varied one agrees exactly at chance level: κ = 0.
-        assert_eq!(
-            cohen_kappa(&[0, 0, 0, 0], &[0, 1, 0, 1], 2),
-            Kappa::Value(0.0)
-        );
+        assert_eq!(cohen_kappa(&[0, 0, 0, 0], &[0, 1, 0, 1], 2), Kappa::Value(0.0));
         // Total disagreement on a balanced binary table: κ = −1.
         assert_eq!(cohen_kappa(&[0, 1], &[1, 0], 2), Kappa::Value(-1.0));
         // Huge k allocates nothing proportional to k.
@@ -425,10 +414,7 @@ mod tests {
     /// α = 1 − 19·4/(14·6) = 8/84 ≈ 0.0952.
     #[test]
     fn krippendorff_2011_binary_example() {
-        let r = coders(&[
-            &[0, 1, 0, 0, 0, 0, 0, 0, 1, 0],
-            &[1, 1, 1, 0, 0, 1, 0, 0, 0, 0],
-        ]);
+        let r = coders(&[&[0, 1, 0, 0, 0, 0, 0, 0, 1, 0], &[1, 1, 1, 0, 0, 1, 0, 0, 0, 0]]);
         close(krippendorff_alpha_nominal(&r, 2), 8.0 / 84.0, 1e-12);
     }
 

@@ -143,15 +143,7 @@ pub fn summarize(
     positive: Option<usize>,
     seed: u64,
 ) -> Summary {
-    summarize_with(
-        a,
-        b,
-        k,
-        positive,
-        DEFAULT_BOOTSTRAP_REPS,
-        DEFAULT_CI_LEVEL,
-        seed,
-    )
+    summarize_with(a, b, k, positive, DEFAULT_BOOTSTRAP_REPS, DEFAULT_CI_LEVEL, seed)
 }
 
 /// Computes every two-rater statistic for `a` vs `b` over `k` categories. The binary
@@ -197,9 +189,7 @@ pub fn summarize_with(
     s.observed_agreement = observed_agreement(a, b, k);
     s.expected_agreement = expected_agreement(a, b, k);
     s.pabak = pabak(a, b, k).value();
-    s.two_by_two = positive
-        .filter(|&p| p < k)
-        .and_then(|p| two_by_two(a, b, p));
+    s.two_by_two = positive.filter(|&p| p < k).and_then(|p| two_by_two(a, b, p));
     if let Some(t) = s.two_by_two {
         s.prevalence_index = t.prevalence_index();
         s.bias_index = t.bias_index();
@@ -252,30 +242,13 @@ pub(crate) mod tests {
     fn summary_of_wikipedia_table() {
         let (a, b) = from_table(&[&[15, 10], &[5, 20]]);
         let s = summarize(&a, &b, 2, Some(1), 11);
-        assert_eq!(
-            (s.n, s.k, s.kappa, s.kappa_undefined_reason),
-            (50, 2, Some(0.4), None)
-        );
+        assert_eq!((s.n, s.k, s.kappa, s.kappa_undefined_reason), (50, 2, Some(0.4), None));
         let ci = s.kappa_ci.expect("ci");
         assert!(ci.lower < 0.4 && 0.4 < ci.upper);
-        assert_eq!(
-            (ci.level, ci.reps),
-            (DEFAULT_CI_LEVEL, DEFAULT_BOOTSTRAP_REPS)
-        );
-        assert_eq!(
-            (s.observed_agreement, s.expected_agreement),
-            (Some(0.7), Some(0.5))
-        );
+        assert_eq!((ci.level, ci.reps), (DEFAULT_CI_LEVEL, DEFAULT_BOOTSTRAP_REPS));
+        assert_eq!((s.observed_agreement, s.expected_agreement), (Some(0.7), Some(0.5)));
         assert_eq!(s.pabak, Some(0.4));
-        assert_eq!(
-            s.two_by_two,
-            Some(TwoByTwo {
-                a: 20,
-                b: 5,
-                c: 10,
-                d: 15
-            })
-        );
+        assert_eq!(s.two_by_two, Some(TwoByTwo { a: 20, b: 5, c: 10, d: 15 }));
         assert_eq!((s.prevalence_index, s.bias_index), (Some(0.1), Some(0.1)));
         assert_eq!(s.positive_agreement, Some(8.0 / 11.0));
         assert_eq!(s.negative_agreement, Some(2.0 / 3.0));
@@ -292,10 +265,7 @@ pub(crate) mod tests {
         assert!(s.confusion.is_empty());
         // One class only: κ undefined, but Po, PABAK, and the table still exist.
         let s = summarize_with(&[1; 4], &[1; 4], 2, Some(1), 200, 0.9, 0);
-        assert_eq!(
-            (s.kappa, s.kappa_ci, s.observed_agreement),
-            (None, None, Some(1.0))
-        );
+        assert_eq!((s.kappa, s.kappa_ci, s.observed_agreement), (None, None, Some(1.0)));
         assert_eq!(
             (s.pabak, s.positive_agreement, s.negative_agreement),
             (Some(1.0), Some(1.0), None)

@@ -30,7 +30,12 @@ pub struct ImportRequest {
 pub const DEFAULT_TEXT_FIELD: &str = "text";
 
 /// Import a CSV or JSONL file: all rows or none.
-pub fn import(dir: &Path, r: &ImportRequest, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<ImportReport>> {
+pub fn import(
+    dir: &Path,
+    r: &ImportRequest,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<ImportReport>> {
     settle(Stage::Import, || {
         let Project { cfg, mut store, .. } = Project::open(dir)?;
         let opts = ImportOptions {
@@ -66,7 +71,10 @@ pub struct EngineOverrides {
 
 impl EngineOverrides {
     pub(super) fn options(&self, cfg: &crate::config::Config) -> EngineOptions {
-        EngineOptions { threads: self.threads.unwrap_or_else(|| cfg.threads()), gpu_layers: self.gpu_layers.unwrap_or(cfg.model.gpu_layers) }
+        EngineOptions {
+            threads: self.threads.unwrap_or_else(|| cfg.threads()),
+            gpu_layers: self.gpu_layers.unwrap_or(cfg.model.gpu_layers),
+        }
     }
 }
 
@@ -83,7 +91,10 @@ pub struct BackendOverrides {
 
 impl BackendOverrides {
     /// `[backend]` with these overrides, checked.
-    pub fn resolve(&self, b: &crate::config::BackendConfig) -> Result<crate::config::BackendConfig> {
+    pub fn resolve(
+        &self,
+        b: &crate::config::BackendConfig,
+    ) -> Result<crate::config::BackendConfig> {
         use crate::config::BackendKind;
         let mut b = b.clone();
         if !self.urls.is_empty() {
@@ -125,19 +136,33 @@ impl PrelabelOverrides {
     /// The checked parameters: these overrides over hifi.toml.
     pub fn params(&self, cfg: &crate::config::Config, dir: &Path) -> PrelabelParams {
         let base = PrelabelParams::from_config(cfg, dir);
-        PrelabelParams { model: self.engine.model.clone().unwrap_or(base.model), adapter: self.adapter.clone(), limit: self.limit, engine: self.engine.options(cfg) }
+        PrelabelParams {
+            model: self.engine.model.clone().unwrap_or(base.model),
+            adapter: self.adapter.clone(),
+            limit: self.limit,
+            engine: self.engine.options(cfg),
+        }
     }
 }
 
 /// Score every label for every item not scored yet by this model, adapter and prompt.
-pub fn prelabel(dir: &Path, o: &PrelabelOverrides, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<PrelabelReport>> {
+pub fn prelabel(
+    dir: &Path,
+    o: &PrelabelOverrides,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<PrelabelReport>> {
     settle(Stage::Prelabel, || {
         let Project { mut cfg, mut store, .. } = Project::open(dir)?;
         cfg.backend = o.backend.resolve(&cfg.backend)?;
         let params = o.params(&cfg, dir);
         let rep = match cfg.backend.kind {
-            crate::config::BackendKind::Local => prelabel::run(&mut store, &cfg, &params, progress, cancel)?,
-            crate::config::BackendKind::Openai => prelabel::run_http(&mut store, &cfg, &params, progress, cancel)?,
+            crate::config::BackendKind::Local => {
+                prelabel::run(&mut store, &cfg, &params, progress, cancel)?
+            }
+            crate::config::BackendKind::Openai => {
+                prelabel::run_http(&mut store, &cfg, &params, progress, cancel)?
+            }
         };
         let line = format!(
             "prelabeled {} items{} in {:.1}s ({:.1} items/s, {:.0} tokens/s); {} already done, {} truncated, {} remaining{}",
@@ -168,19 +193,31 @@ pub struct EmbedOverrides {
 impl EmbedOverrides {
     pub fn params(&self, cfg: &crate::config::Config, dir: &Path) -> EmbedParams {
         let base = EmbedParams::from_config(cfg, dir);
-        EmbedParams { model: self.engine.model.clone().unwrap_or(base.model), limit: self.limit, engine: self.engine.options(cfg), ..base }
+        EmbedParams {
+            model: self.engine.model.clone().unwrap_or(base.model),
+            limit: self.limit,
+            engine: self.engine.options(cfg),
+            ..base
+        }
     }
 }
 
 /// One vector per item not embedded yet by this model.
-pub fn embed(dir: &Path, o: &EmbedOverrides, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<EmbedReport>> {
+pub fn embed(
+    dir: &Path,
+    o: &EmbedOverrides,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<EmbedReport>> {
     settle(Stage::Embed, || {
         let Project { mut cfg, mut store, .. } = Project::open(dir)?;
         cfg.backend = o.backend.resolve(&cfg.backend)?;
         let params = o.params(&cfg, dir);
         let rep = match cfg.backend.kind {
             crate::config::BackendKind::Local => embed::run(&mut store, &params, progress, cancel)?,
-            crate::config::BackendKind::Openai => embed::run_http(&mut store, &cfg.backend, &params, progress, cancel)?,
+            crate::config::BackendKind::Openai => {
+                embed::run_http(&mut store, &cfg.backend, &params, progress, cancel)?
+            }
         };
         let line = format!(
             "embedded {} items{} ({} dims) in {:.1}s ({:.1} items/s); {} already done, {} truncated, {} remaining{}",

@@ -8,13 +8,21 @@ use crate::config::{Config, Target};
 use crate::curate::{self, MineParams, MineReport, Strategy};
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Progress};
-use crate::rounds::{self, AuditScores, ProbeParams, RoundParams, RoundReport, RoundScores, SimParams, SimReport, Trainer};
+use crate::rounds::{
+    self, AuditScores, ProbeParams, RoundParams, RoundReport, RoundScores, SimParams, SimReport,
+    Trainer,
+};
 use crate::store::Store;
 use crate::text::inert;
 use crate::train::{AdapterRun, LoraParams, LoraRun, TrainerCommand};
 
 /// Fill the review queue (replacing what is queued and not yet claimed).
-pub fn mine(dir: &Path, params: &MineParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<MineReport>> {
+pub fn mine(
+    dir: &Path,
+    params: &MineParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<MineReport>> {
     settle(Stage::Mine, || {
         let Project { cfg, mut store, .. } = Project::open(dir)?;
         let rep = curate::mine(&mut store, &cfg, params, progress, cancel)?;
@@ -33,7 +41,11 @@ pub fn mine(dir: &Path, params: &MineParams, progress: &mut dyn Progress, cancel
 /// What a mining run queued, and why adaptive explored as much as it did.
 fn mine_lines(rep: &MineReport) -> Vec<String> {
     let mut out = Vec::new();
-    let mut what = if rep.strategy == Strategy::Pairs { format!("{} pairs", rep.pairs) } else { format!("{} items", rep.items) };
+    let mut what = if rep.strategy == Strategy::Pairs {
+        format!("{} pairs", rep.pairs)
+    } else {
+        format!("{} items", rep.items)
+    };
     if rep.audit > 0 {
         what.push_str(&format!(" + {} random audit items", rep.audit));
     }
@@ -47,15 +59,36 @@ fn mine_lines(rep: &MineReport) -> Vec<String> {
         rep.near_duplicates
     ));
     if rep.strategy == Strategy::Pairs {
-        let clusters: Vec<String> = rep.labels.iter().map(|l| format!("{} {}×{}{}", l.label, l.items, l.clusters, if l.cached { " (cached)" } else { "" })).collect();
-        out.push(format!("clusters  {}; {} overlapping cluster pairs, {} candidate pairs", clusters.join(", "), rep.overlapping_cluster_pairs, rep.candidates));
+        let clusters: Vec<String> = rep
+            .labels
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} {}×{}{}",
+                    l.label,
+                    l.items,
+                    l.clusters,
+                    if l.cached { " (cached)" } else { "" }
+                )
+            })
+            .collect();
+        out.push(format!(
+            "clusters  {}; {} overlapping cluster pairs, {} candidate pairs",
+            clusters.join(", "),
+            rep.overlapping_cluster_pairs,
+            rep.candidates
+        ));
     }
     if let Some(share) = rep.explore_share {
         let why = match rep.held_out_kappa {
             Some((k, n)) => format!("the model's κ on {n} held-out blind labels is {k:.2}"),
             None => "no held-out blind labels yet to judge the model by".into(),
         };
-        out.push(format!("adaptive  {:.0}% exploration, {:.0}% lowest margins: {why}", share * 100.0, (1.0 - share) * 100.0));
+        out.push(format!(
+            "adaptive  {:.0}% exploration, {:.0}% lowest margins: {why}",
+            share * 100.0,
+            (1.0 - share) * 100.0
+        ));
     }
     out
 }
@@ -86,14 +119,21 @@ impl LoraOverrides {
     /// the overrides) is a command the user did not type here: callers show it before it runs.
     pub fn resolve(&self, store: &Store, cfg: &Config) -> Result<LoraRun> {
         let continue_from = match self.continue_last {
-            true => Some(rounds::last_adapter(store)?.ok_or_else(|| Error::Input("--continue: no finished LoRA round has an adapter yet".into()))?),
+            true => Some(rounds::last_adapter(store)?.ok_or_else(|| {
+                Error::Input("--continue: no finished LoRA round has an adapter yet".into())
+            })?),
             false => None,
         };
         let t = &cfg.train;
         let trainer = match self.external.as_ref().or(t.external.as_ref()) {
             Some(cmd) => {
-                let from = if self.external.is_some() { "--external" } else { "hifi.toml [train] external" };
-                crate::shell::check_external(cmd).map_err(|e| Error::Input(format!("{from}: {e}")))?;
+                let from = if self.external.is_some() {
+                    "--external"
+                } else {
+                    "hifi.toml [train] external"
+                };
+                crate::shell::check_external(cmd)
+                    .map_err(|e| Error::Input(format!("{from}: {e}")))?;
                 TrainerCommand::External(cmd.clone())
             }
             None => TrainerCommand::builtin()?,
@@ -107,7 +147,11 @@ impl LoraOverrides {
                 epochs: self.epochs.unwrap_or(t.epochs),
                 batch: self.batch.unwrap_or(t.batch),
                 max_len: self.max_len.unwrap_or(d.max_len),
-                targets: if self.targets.is_empty() { t.targets.iter().filter_map(|n| Target::from_flag(n)).collect() } else { self.targets.clone() },
+                targets: if self.targets.is_empty() {
+                    t.targets.iter().filter_map(|n| Target::from_flag(n)).collect()
+                } else {
+                    self.targets.clone()
+                },
                 seed: self.seed.unwrap_or(d.seed),
                 checkpoint: self.checkpoint,
                 ..d
@@ -147,21 +191,44 @@ impl RoundOverrides {
     /// A round of `trainer` with every default: the probe on LLM features, the queue refilled
     /// with the default strategy.
     pub fn of(trainer: Trainer) -> Self {
-        RoundOverrides { trainer, use_llm: true, adapter: None, mine: Some(MineParams::default()), lora: LoraOverrides::default(), seed: 0 }
+        RoundOverrides {
+            trainer,
+            use_llm: true,
+            adapter: None,
+            mine: Some(MineParams::default()),
+            lora: LoraOverrides::default(),
+            seed: 0,
+        }
     }
 
     fn params(&self, store: &Store, cfg: &Config) -> Result<RoundParams> {
         let lora = match self.trainer {
-            Trainer::Lora => Some(LoraRun { use_adapter: self.adapter.clone(), ..self.lora.resolve(store, cfg)? }),
-            _ if self.adapter.is_some() => return Err(Error::Input("--adapter needs --trainer lora".into())),
+            Trainer::Lora => Some(LoraRun {
+                use_adapter: self.adapter.clone(),
+                ..self.lora.resolve(store, cfg)?
+            }),
+            _ if self.adapter.is_some() => {
+                return Err(Error::Input("--adapter needs --trainer lora".into()))
+            }
             _ => None,
         };
-        Ok(RoundParams { trainer: self.trainer, probe: ProbeParams { use_llm: self.use_llm, ..ProbeParams::default() }, seed: self.seed, mine: self.mine.clone(), lora })
+        Ok(RoundParams {
+            trainer: self.trainer,
+            probe: ProbeParams { use_llm: self.use_llm, ..ProbeParams::default() },
+            seed: self.seed,
+            mine: self.mine.clone(),
+            lora,
+        })
     }
 }
 
 /// Split the expert labels, train the round model, re-predict, score on eval, refill the queue.
-pub fn round(dir: &Path, o: &RoundOverrides, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<RoundReport>> {
+pub fn round(
+    dir: &Path,
+    o: &RoundOverrides,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<RoundReport>> {
     settle(Stage::Round, || {
         let Project { cfg, mut store, .. } = Project::open(dir)?;
         let params = o.params(&store, &cfg)?;
@@ -169,13 +236,31 @@ pub fn round(dir: &Path, o: &RoundOverrides, progress: &mut dyn Progress, cancel
         let mut s = Summary::new(Stage::Round, rep.clone(), false);
         s.notes.extend(rep.warnings.iter().map(|w| inert(w, false)));
         let k = rep.scores.model_vs_expert.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
-        s.line(format!("round {} ({}): κ {k} on {} eval items; {}", rep.round, rep.trainer.as_str(), rep.scores.model_vs_expert.n, rep.verdict.decision));
+        s.line(format!(
+            "round {} ({}): κ {k} on {} eval items; {}",
+            rep.round,
+            rep.trainer.as_str(),
+            rep.scores.model_vs_expert.n,
+            rep.verdict.decision
+        ));
         if let Some(b) = rep.baseline_round {
             s.line(format!("round {b}: zero-shot baseline recorded first"));
         }
-        s.line(format!("round {} ({}): trained on {} items, predicted {} in {:.1}s", rep.round, rep.trainer.as_str(), rep.train_size, rep.predicted, rep.seconds_train));
+        s.line(format!(
+            "round {} ({}): trained on {} items, predicted {} in {:.1}s",
+            rep.round,
+            rep.trainer.as_str(),
+            rep.train_size,
+            rep.predicted,
+            rep.seconds_train
+        ));
         if let Some(ad) = &rep.adapter {
-            s.line(format!("  adapter {} ({}, {:.0}s training)", shown(&ad.adapter), losses(ad), ad.job.seconds));
+            s.line(format!(
+                "  adapter {} ({}, {:.0}s training)",
+                shown(&ad.adapter),
+                losses(ad),
+                ad.job.seconds
+            ));
         }
         s.lines.extend(score_lines(&rep.scores));
         if let Some(m) = &rep.mine {
@@ -189,15 +274,26 @@ pub fn round(dir: &Path, o: &RoundOverrides, progress: &mut dyn Progress, cancel
 
 fn losses(ad: &AdapterRun) -> String {
     let m = &ad.manifest;
-    format!("loss {} → {}", m.first_loss.map_or("-".into(), |l| format!("{l:.3}")), m.final_loss.map_or("-".into(), |l| format!("{l:.3}")))
+    format!(
+        "loss {} → {}",
+        m.first_loss.map_or("-".into(), |l| format!("{l:.3}")),
+        m.final_loss.map_or("-".into(), |l| format!("{l:.3}"))
+    )
 }
 
 /// A round's scores as `hifi round` and `hifi report` print them.
 pub fn score_lines(s: &RoundScores) -> Vec<String> {
     let mut out = Vec::new();
-    let balance: Vec<String> = s.eval_balance.iter().map(|(l, n)| format!("{} {n}", inert(l, false))).collect();
+    let balance: Vec<String> =
+        s.eval_balance.iter().map(|(l, n)| format!("{} {n}", inert(l, false))).collect();
     let audit_n = s.audit.as_ref().map_or(0, |a| a.n);
-    out.push(format!("  eval {} items ({}; {} boundary, {audit_n} audit), train {}", s.eval_size, balance.join(", "), s.eval_size - audit_n, s.train_size));
+    out.push(format!(
+        "  eval {} items ({}; {} boundary, {audit_n} audit), train {}",
+        s.eval_size,
+        balance.join(", "),
+        s.eval_size - audit_n,
+        s.train_size
+    ));
     if s.blind.eval_labels > 0 {
         out.push(format!(
             "  eval labels {}: {} given with the suggestion visible ({} items left out of κ and the stop rule), {} of unknown visibility (counted as blind)",
@@ -206,7 +302,10 @@ pub fn score_lines(s: &RoundScores) -> Vec<String> {
     }
     out.push(format!("  model vs experts  κ {} (boundary eval)", s.model_vs_expert.show()));
     if let Some(f) = s.macro_f1 {
-        out.push(format!("  macro-F1 {f:.3}{}", s.pabak.map(|p| format!(", PABAK {p:.3}")).unwrap_or_default()));
+        out.push(format!(
+            "  macro-F1 {f:.3}{}",
+            s.pabak.map(|p| format!(", PABAK {p:.3}")).unwrap_or_default()
+        ));
     }
     for a in &s.per_annotator {
         out.push(format!("    vs {:<12} κ {}", inert(&a.annotator, false), a.agreement.show()));
@@ -216,7 +315,10 @@ pub fn score_lines(s: &RoundScores) -> Vec<String> {
     }
     out.push(format!("  expert vs expert  κ {}", s.expert_vs_expert.show()));
     if s.unpredicted > 0 {
-        out.push(format!("  {} eval items have no prediction from this model (left out)", s.unpredicted));
+        out.push(format!(
+            "  {} eval items have no prediction from this model (left out)",
+            s.unpredicted
+        ));
     }
     if let Some(a) = &s.audit {
         out.extend(audit_lines(a));
@@ -233,7 +335,10 @@ fn audit_lines(a: &AuditScores) -> Vec<String> {
     };
     out.push(format!("  audit (random draws) κ {}, accuracy {acc}", a.model_vs_expert.show()));
     if a.unpredicted > 0 {
-        out.push(format!("    {} audit items have no prediction from this model (left out of κ and accuracy)", a.unpredicted));
+        out.push(format!(
+            "    {} audit items have no prediction from this model (left out of κ and accuracy)",
+            a.unpredicted
+        ));
     }
     for p in &a.prevalence {
         out.push(format!(
@@ -251,19 +356,41 @@ fn audit_lines(a: &AuditScores) -> Vec<String> {
 }
 
 /// Train a LoRA adapter on the expert train split (no re-prelabeling: `round` does that).
-pub fn train(dir: &Path, o: &LoraOverrides, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<AdapterRun>> {
+pub fn train(
+    dir: &Path,
+    o: &LoraOverrides,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<AdapterRun>> {
     settle(Stage::Train, || {
         let Project { cfg, mut store, .. } = Project::open(dir)?;
         crate::curate::split::assign_splits(&mut store, &cfg)?;
         let run = o.resolve(&store, &cfg)?;
         let mut notes = Vec::new();
         let train = rounds::train_split(&store, &cfg, &mut notes)?;
-        let stamp = format!("train-{}", crate::store::now().replace([':', '-'], "").replace('T', "-").chars().take(15).collect::<String>());
+        let stamp = format!(
+            "train-{}",
+            crate::store::now()
+                .replace([':', '-'], "")
+                .replace('T', "-")
+                .chars()
+                .take(15)
+                .collect::<String>()
+        );
         let name = crate::train::lora_round::claim_run_dir(&store.root().join("adapters"), &stamp)?;
-        let out = crate::train::train_adapter(&mut store, &cfg, &name, None, &train, &run, progress, cancel)?;
+        let out = crate::train::train_adapter(
+            &mut store, &cfg, &name, None, &train, &run, progress, cancel,
+        )?;
         let m = &out.manifest;
         let lines = vec![
-            format!("adapter: {} ({} train items, rank {}, {:.0}s, {})", shown(&out.adapter), m.train_size, m.rank, m.seconds, losses(&out)),
+            format!(
+                "adapter: {} ({} train items, rank {}, {:.0}s, {})",
+                shown(&out.adapter),
+                m.train_size,
+                m.rank,
+                m.seconds,
+                losses(&out)
+            ),
             format!("manifest: {}", shown(&crate::train::Manifest::path_for(&out.adapter))),
             format!("use it: hifi prelabel --adapter {}", shown(&out.adapter)),
         ];
@@ -288,25 +415,51 @@ pub struct SimulateRequest {
 
 /// Plan a label budget: per strategy and budget, run the loop with an oracle, score on a
 /// held-out test set.
-pub fn simulate(dir: &Path, r: &SimulateRequest, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<SimReport>> {
+pub fn simulate(
+    dir: &Path,
+    r: &SimulateRequest,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<SimReport>> {
     settle(Stage::Simulate, || {
         if !(r.params.probe.l2.is_finite() && r.params.probe.l2 >= 0.0) {
-            return Err(Error::Input(format!("--probe-l2 must be a finite penalty ≥ 0, got {}", r.params.probe.l2)));
+            return Err(Error::Input(format!(
+                "--probe-l2 must be a finite penalty ≥ 0, got {}",
+                r.params.probe.l2
+            )));
         }
         let share = r.params.probe.bias_share;
         if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
-            return Err(Error::Input(format!("--probe-bias-share must be a share from 0 to 1, got {share}")));
+            return Err(Error::Input(format!(
+                "--probe-bias-share must be a share from 0 to 1, got {share}"
+            )));
         }
         let Project { cfg, mut store, .. } = Project::open(dir)?;
         let check = |p: &Path, e: String| Error::Input(format!("{}: {e}", shown(p)));
         if let Some((p, force)) = &r.plot {
             crate::files::check_output(p, *force).map_err(|e| check(p, e.to_string()))?;
         }
-        let rep = rounds::simulate(&mut store, &cfg, &r.oracle, r.oracle2.as_deref(), &r.params, progress, cancel)?;
+        let rep = rounds::simulate(
+            &mut store,
+            &cfg,
+            &r.oracle,
+            r.oracle2.as_deref(),
+            &r.params,
+            progress,
+            cancel,
+        )?;
         if let Some((p, force)) = &r.plot {
-            let name = dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
-            let svg = rounds::plot::kappa_curves_svg(&rep, &format!("{name} — κ vs gold by label budget"));
-            crate::files::write_output(p, svg.as_bytes(), *force).map_err(|e| check(p, e.to_string()))?;
+            let name = dir
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            let svg = rounds::plot::kappa_curves_svg(
+                &rep,
+                &format!("{name} — κ vs gold by label budget"),
+            );
+            crate::files::write_output(p, svg.as_bytes(), *force)
+                .map_err(|e| check(p, e.to_string()))?;
         }
         let table = super::simulate_table::sim_table(&rep);
         let mut s = Summary::new(Stage::Simulate, rep, false);

@@ -22,10 +22,18 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::text::inert;
 
-pub use fill::{embed, import, prelabel, BackendOverrides, EmbedOverrides, EngineOverrides, ImportRequest, PrelabelOverrides, DEFAULT_TEXT_FIELD};
-pub use loop_stages::{mine, round, score_lines, simulate, train, LoraOverrides, RoundOverrides, SimulateRequest};
+pub use fill::{
+    embed, import, prelabel, BackendOverrides, EmbedOverrides, EngineOverrides, ImportRequest,
+    PrelabelOverrides, DEFAULT_TEXT_FIELD,
+};
+pub use loop_stages::{
+    mine, round, score_lines, simulate, train, LoraOverrides, RoundOverrides, SimulateRequest,
+};
+pub use sets::{
+    select_betr, select_limo, self_train, BetrOverrides, LimoOverrides, SamplingOverrides,
+    SelfTrainOverrides,
+};
 pub use simulate_table::sim_table;
-pub use sets::{select_betr, select_limo, self_train, BetrOverrides, LimoOverrides, SamplingOverrides, SelfTrainOverrides};
 
 /// The stages, named by what runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -82,7 +90,13 @@ pub struct Summary<R> {
 
 impl<R> Summary<R> {
     fn new(stage: Stage, report: R, cancelled: bool) -> Self {
-        Summary { stage, outcome: if cancelled { Outcome::Cancelled } else { Outcome::Finished }, lines: Vec::new(), notes: Vec::new(), report: Some(report) }
+        Summary {
+            stage,
+            outcome: if cancelled { Outcome::Cancelled } else { Outcome::Finished },
+            lines: Vec::new(),
+            notes: Vec::new(),
+            report: Some(report),
+        }
     }
 
     fn line(&mut self, l: impl Into<String>) {
@@ -107,7 +121,13 @@ fn settle<R>(stage: Stage, run: impl FnOnce() -> Result<Summary<R>>) -> Result<S
                 Error::Cancelled(m) => m,
                 _ => format!("{} stopped", stage.as_str()),
             };
-            Ok(Summary { stage, outcome: Outcome::Cancelled, lines: vec![format!("cancelled: {what}")], notes: Vec::new(), report: None })
+            Ok(Summary {
+                stage,
+                outcome: Outcome::Cancelled,
+                lines: vec![format!("cancelled: {what}")],
+                notes: Vec::new(),
+                report: None,
+            })
         }
         other => other,
     }

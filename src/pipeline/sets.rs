@@ -48,7 +48,12 @@ impl Default for BetrOverrides {
 }
 
 /// Keep the pool documents most like the target examples (BETR).
-pub fn select_betr(dir: &Path, o: &BetrOverrides, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<BetrReport>> {
+pub fn select_betr(
+    dir: &Path,
+    o: &BetrOverrides,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<BetrReport>> {
     settle(Stage::Select, || {
         let Project { cfg, mut store, .. } = Project::open(dir)?;
         let params = BetrParams {
@@ -142,7 +147,9 @@ impl SamplingOverrides {
             reference_field: self.reference_field.clone(),
             system: self.system.clone(),
             reward: match &self.reward_command {
-                Some(c) => Reward::Command { command: c.clone(), timeout_secs: self.reward_timeout_secs },
+                Some(c) => {
+                    Reward::Command { command: c.clone(), timeout_secs: self.reward_timeout_secs }
+                }
                 None => Reward::ExactMatch,
             },
             seed: self.seed,
@@ -186,9 +193,15 @@ impl Default for LimoOverrides {
 }
 
 /// Exactly `size` hard-but-solvable prompts with their best responses (LIMO).
-pub fn select_limo(dir: &Path, o: &LimoOverrides, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<LimoReport>> {
+pub fn select_limo(
+    dir: &Path,
+    o: &LimoOverrides,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<LimoReport>> {
     settle(Stage::Select, || {
-        let weights = o.weights.parse().map_err(|e: String| Error::Input(format!("--weights: {e}")))?;
+        let weights =
+            o.weights.parse().map_err(|e: String| Error::Input(format!("--weights: {e}")))?;
         let Project { cfg, mut store, .. } = Project::open(dir)?;
         let params = LimoParams {
             size: o.size,
@@ -203,7 +216,11 @@ pub fn select_limo(dir: &Path, o: &LimoOverrides, progress: &mut dyn Progress, c
         };
         let rep = limo::run(&mut store, &params, progress, cancel)?;
         let how = match rep.difficulty {
-            limo::Difficulty::PassRate => format!("pass rate over {} samples (mean in the set {:.2})", o.sampling.samples, rep.mean_pass_rate.unwrap_or(0.0)),
+            limo::Difficulty::PassRate => format!(
+                "pass rate over {} samples (mean in the set {:.2})",
+                o.sampling.samples,
+                rep.mean_pass_rate.unwrap_or(0.0)
+            ),
             limo::Difficulty::Margin => "prelabeling margin".to_string(),
         };
         let lines = vec![
@@ -236,13 +253,25 @@ pub struct SelfTrainOverrides {
 
 impl Default for SelfTrainOverrides {
     fn default() -> Self {
-        SelfTrainOverrides { sampling: SamplingOverrides::default(), keep_per_item: 10, iterations: 3, holdout: 0.2, limit: None, lora: LoraOverrides::default() }
+        SelfTrainOverrides {
+            sampling: SamplingOverrides::default(),
+            keep_per_item: 10,
+            iterations: 3,
+            holdout: 0.2,
+            limit: None,
+            lora: LoraOverrides::default(),
+        }
     }
 }
 
 /// Sample, keep what passes the reward, train a LoRA from the base model, repeat while the
 /// held-out reward improves.
-pub fn self_train(dir: &Path, o: &SelfTrainOverrides, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Summary<SelfTrainReport>> {
+pub fn self_train(
+    dir: &Path,
+    o: &SelfTrainOverrides,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Summary<SelfTrainReport>> {
     settle(Stage::SelfTrain, || {
         if o.lora.continue_last {
             return Err(Error::Input("--continue: self-training trains every iteration from the base model (ReST-EM); it cannot continue an adapter".into()));

@@ -25,9 +25,16 @@ pub fn sim_table(rep: &SimReport) -> String {
         rep.trainer,
         rep.zero_shot_model.map(|m| format!(", LLM features and zero-shot from base model {m}")).unwrap_or_default()
     );
-    let interval = if seeds > 1 { "mean over seeds, 95% t-interval over seeds" } else { "one seed: 95% bootstrap interval over the test items" };
+    let interval = if seeds > 1 {
+        "mean over seeds, 95% t-interval over seeds"
+    } else {
+        "one seed: 95% bootstrap interval over the test items"
+    };
     let _ = writeln!(out, "κ vs gold on the held-out set ({interval}); per budget also:");
-    let _ = writeln!(out, "  F1 macro-F1 · fill: labels per seed that margin filled in when the strategy ran short");
+    let _ = writeln!(
+        out,
+        "  F1 macro-F1 · fill: labels per seed that margin filled in when the strategy ran short"
+    );
     if rep.results.iter().any(|r| r.vs_random.is_some()) {
         let _ = writeln!(out, "  vs random: κ − random's κ on the same seeds (95% t-interval) and the verdict: better / worse when the interval excludes 0");
     }
@@ -77,32 +84,56 @@ pub fn sim_table(rep: &SimReport) -> String {
         ("fill", Box::new(|r| Some(format!("{} of {}", num(r.filled_by_margin), r.labeled)))),
     ];
     if rep.results.iter().any(|r| r.vs_random.is_some()) {
-        lines.push(("vs random", Box::new(|r| r.vs_random.as_ref().map(|d| match d.ci {
-            Some([lo, hi]) => format!("{:+.3} [{lo:+.2},{hi:+.2}]", d.mean),
-            None => format!("{:+.3}", d.mean),
-        }))));
-        lines.push(("verdict", Box::new(|r| r.vs_random.as_ref().map(|d| d.verdict.clone().unwrap_or_else(|| "(one seed)".into())))));
+        lines.push((
+            "vs random",
+            Box::new(|r| {
+                r.vs_random.as_ref().map(|d| match d.ci {
+                    Some([lo, hi]) => format!("{:+.3} [{lo:+.2},{hi:+.2}]", d.mean),
+                    None => format!("{:+.3}", d.mean),
+                })
+            }),
+        ));
+        lines.push((
+            "verdict",
+            Box::new(|r| {
+                r.vs_random
+                    .as_ref()
+                    .map(|d| d.verdict.clone().unwrap_or_else(|| "(one seed)".into()))
+            }),
+        ));
     }
     if rep.eval.is_some() {
-        lines.push(("eval n", Box::new(|r| r.stop.as_ref().map(|t| format!("{} ({})", num(t.eval_size), num(t.audit))))));
+        lines.push((
+            "eval n",
+            Box::new(|r| {
+                r.stop.as_ref().map(|t| format!("{} ({})", num(t.eval_size), num(t.audit)))
+            }),
+        ));
         lines.push(("stop rule", Box::new(|r| r.stop.as_ref().map(rounds::StopTally::show))));
     }
     for b in &budgets {
         let find = |s: &str| rep.results.iter().find(|r| r.budget == *b && r.strategy == s);
         let _ = write!(out, "{b:>10}");
         for s in &strategies {
-            let _ = write!(out, "  {:>24}", find(s).map_or("-".into(), |r| cell(r.kappa, r.kappa_ci)));
+            let _ =
+                write!(out, "  {:>24}", find(s).map_or("-".into(), |r| cell(r.kappa, r.kappa_ci)));
         }
         let _ = writeln!(out);
         for (name, show) in &lines {
             let _ = write!(out, "{name:>10}");
             for s in &strategies {
-                let _ = write!(out, "  {:>24}", find(s).and_then(show).unwrap_or_else(|| "-".into()));
+                let _ =
+                    write!(out, "  {:>24}", find(s).and_then(show).unwrap_or_else(|| "-".into()));
             }
             let _ = writeln!(out);
         }
     }
-    let _ = writeln!(out, "zero-shot LLM: κ {}  macro-F1 {}", cell(rep.zero_shot.kappa, rep.zero_shot.kappa_ci), rep.zero_shot.macro_f1.map_or("-".into(), |f| format!("{f:.3}")));
+    let _ = writeln!(
+        out,
+        "zero-shot LLM: κ {}  macro-F1 {}",
+        cell(rep.zero_shot.kappa, rep.zero_shot.kappa_ci),
+        rep.zero_shot.macro_f1.map_or("-".into(), |f| format!("{f:.3}"))
+    );
     let _ = writeln!(
         out,
         "ceiling (all {} labels): κ {}  macro-F1 {}",

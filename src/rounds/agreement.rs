@@ -20,7 +20,12 @@ pub struct Agreement {
 
 impl Agreement {
     pub(crate) fn of(k: Kappa, n: usize, ci: Option<(f64, f64)>) -> Self {
-        Self { n, kappa: k.value(), kappa_ci: ci.map(|(a, b)| [a, b]), undefined: k.reason().map(str::to_string) }
+        Self {
+            n,
+            kappa: k.value(),
+            kappa_ci: ci.map(|(a, b)| [a, b]),
+            undefined: k.reason().map(str::to_string),
+        }
     }
 
     /// `0.612 [0.48, 0.73] (n=120)` or `undefined (why)`.
@@ -28,7 +33,11 @@ impl Agreement {
         match (self.kappa, self.kappa_ci) {
             (Some(k), Some([lo, hi])) => format!("{k:.3} [{lo:.2}, {hi:.2}] (n={})", self.n),
             (Some(k), None) => format!("{k:.3} (n={})", self.n),
-            _ => format!("undefined ({}; n={})", self.undefined.as_deref().unwrap_or("no items"), self.n),
+            _ => format!(
+                "undefined ({}; n={})",
+                self.undefined.as_deref().unwrap_or("no items"),
+                self.n
+            ),
         }
     }
 }

@@ -57,9 +57,14 @@ impl AuditScores {
     /// when it has one.
     pub fn of(gold: &[usize], pred: &[Option<usize>], labels: &[String], seed: u64) -> Self {
         let k = labels.len();
-        let (g, p): (Vec<usize>, Vec<usize>) = gold.iter().zip(pred).filter_map(|(&g, p)| Some((g, (*p)?))).unzip();
+        let (g, p): (Vec<usize>, Vec<usize>) =
+            gold.iter().zip(pred).filter_map(|(&g, p)| Some((g, (*p)?))).unzip();
         let right = g.iter().zip(&p).filter(|(a, b)| a == b).count();
-        let model_vs_expert = Agreement::of(cohen_kappa(&g, &p, k), g.len(), metrics::cohen_kappa_ci(&g, &p, k, REPS, 0.95, seed));
+        let model_vs_expert = Agreement::of(
+            cohen_kappa(&g, &p, k),
+            g.len(),
+            metrics::cohen_kappa_ci(&g, &p, k, REPS, 0.95, seed),
+        );
         let prevalence = labels
             .iter()
             .enumerate()
@@ -70,7 +75,8 @@ impl AuditScores {
                     experts,
                     share: if gold.is_empty() { 0.0 } else { experts as f64 / gold.len() as f64 },
                     share_ci: wilson(experts, gold.len()).unwrap_or([0.0, 1.0]),
-                    model_share: (!p.is_empty()).then(|| p.iter().filter(|&&x| x == l).count() as f64 / p.len() as f64),
+                    model_share: (!p.is_empty())
+                        .then(|| p.iter().filter(|&&x| x == l).count() as f64 / p.len() as f64),
                 }
             })
             .collect();

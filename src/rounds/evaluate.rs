@@ -85,8 +85,14 @@ pub struct RoundScores {
 
 /// The model's top label per item, in the project's label order (items whose predicted label
 /// is not a project label are left out).
-pub(crate) fn top_labels(store: &Store, model: i64, idx: &HashMap<&str, usize>) -> Result<HashMap<i64, usize>> {
-    let rec = store.model(model)?.ok_or_else(|| crate::error::Error::Input(format!("no model {model} in the store")))?;
+pub(crate) fn top_labels(
+    store: &Store,
+    model: i64,
+    idx: &HashMap<&str, usize>,
+) -> Result<HashMap<i64, usize>> {
+    let rec = store
+        .model(model)?
+        .ok_or_else(|| crate::error::Error::Input(format!("no model {model} in the store")))?;
     Ok(store
         .predictions(model)?
         .into_iter()
@@ -99,9 +105,12 @@ pub(crate) fn top_labels(store: &Store, model: i64, idx: &HashMap<&str, usize>) 
 
 /// Score `model`'s predictions against the experts (see the module docs).
 pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> Result<RoundScores> {
-    let rec = store.model(model)?.ok_or_else(|| crate::error::Error::Input(format!("no model {model} in the store")))?;
+    let rec = store
+        .model(model)?
+        .ok_or_else(|| crate::error::Error::Input(format!("no model {model} in the store")))?;
     let k = labels.len();
-    let idx: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let idx: HashMap<&str, usize> =
+        labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let top = top_labels(store, model, &idx)?;
     let strata = store.split_strata()?;
     let (resolved, _) = store.resolved_labels()?;
@@ -153,25 +162,39 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
             None => {}
         }
     }
-    let model_vs_expert = Agreement::of(cohen_kappa(&gold, &pred, k), gold.len(), metrics::cohen_kappa_ci(&gold, &pred, k, REPS, 0.95, seed));
+    let model_vs_expert = Agreement::of(
+        cohen_kappa(&gold, &pred, k),
+        gold.len(),
+        metrics::cohen_kappa_ci(&gold, &pred, k, REPS, 0.95, seed),
+    );
     let macro_f1 = metrics::macro_f1_checked(&gold, &pred, k);
     let pabak = metrics::pabak(&gold, &pred, k).value();
-    let audit = (!audit_gold.is_empty()).then(|| AuditScores::of(&audit_gold, &audit_pred, labels, seed));
+    let audit =
+        (!audit_gold.is_empty()).then(|| AuditScores::of(&audit_gold, &audit_pred, labels, seed));
 
     // Per annotator, on blind eval items.
-    let is_eval = |i: &i64| matches!(strata.get(i), Some((Split::Eval, _))) && !seen_items.contains(i);
+    let is_eval =
+        |i: &i64| matches!(strata.get(i), Some((Split::Eval, _))) && !seen_items.contains(i);
     let by_annotator = labels_by_annotator(store, &idx)?;
     let mut per_annotator = Vec::new();
     for (who, items) in &by_annotator {
-        let (a, m): (Vec<usize>, Vec<usize>) = items.iter().filter(|(i, _)| is_eval(i)).filter_map(|(i, l)| Some((*l, *top.get(i)?))).unzip();
+        let (a, m): (Vec<usize>, Vec<usize>) = items
+            .iter()
+            .filter(|(i, _)| is_eval(i))
+            .filter_map(|(i, l)| Some((*l, *top.get(i)?)))
+            .unzip();
         if a.is_empty() {
             continue;
         }
         let ci = metrics::cohen_kappa_ci(&a, &m, k, REPS, 0.95, seed);
-        per_annotator.push(AnnotatorAgreement { annotator: who.clone(), agreement: Agreement::of(cohen_kappa(&a, &m, k), a.len(), ci) });
+        per_annotator.push(AnnotatorAgreement {
+            annotator: who.clone(),
+            agreement: Agreement::of(cohen_kappa(&a, &m, k), a.len(), ci),
+        });
     }
     let defined: Vec<f64> = per_annotator.iter().filter_map(|a| a.agreement.kappa).collect();
-    let annotator_mean_kappa = (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64);
+    let annotator_mean_kappa =
+        (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64);
 
     let shared = shared_rows(&by_annotator);
     let expert_vs_expert = expert_agreement(&shared, k, seed);
@@ -196,7 +219,10 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
 }
 
 /// Each annotator's labels in force, as (item, label index); labels outside `idx` are skipped.
-fn labels_by_annotator(store: &Store, idx: &HashMap<&str, usize>) -> Result<BTreeMap<String, Vec<(i64, usize)>>> {
+fn labels_by_annotator(
+    store: &Store,
+    idx: &HashMap<&str, usize>,
+) -> Result<BTreeMap<String, Vec<(i64, usize)>>> {
     let mut by_annotator: BTreeMap<String, Vec<(i64, usize)>> = BTreeMap::new();
     for (item, who, label) in store.current_labels()? {
         if let Some(&l) = idx.get(label.as_str()) {
@@ -219,7 +245,8 @@ fn shared_rows(by_annotator: &BTreeMap<String, Vec<(i64, usize)>>) -> Vec<Vec<Op
 
 /// Expert-vs-expert agreement over the whole project, with or without a model.
 pub fn project_expert_agreement(store: &Store, labels: &[String], seed: u64) -> Result<Agreement> {
-    let idx: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let idx: HashMap<&str, usize> =
+        labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     Ok(expert_agreement(&shared_rows(&labels_by_annotator(store, &idx)?), labels.len(), seed))
 }
 
@@ -238,7 +265,8 @@ fn light(shared: &[Vec<Option<usize>>], k: usize) -> Kappa {
 /// Light's kappa on the items `ix` of `shared` (rows: items; transposed for `light_kappa`).
 fn light_of(shared: &[Vec<Option<usize>>], ix: &[usize], k: usize) -> Kappa {
     let raters = shared.first().map_or(0, Vec::len);
-    let cols: Vec<Vec<Option<usize>>> = (0..raters).map(|r| ix.iter().map(|&i| shared[i][r]).collect()).collect();
+    let cols: Vec<Vec<Option<usize>>> =
+        (0..raters).map(|r| ix.iter().map(|&i| shared[i][r]).collect()).collect();
     light_kappa(&cols, k)
 }
 

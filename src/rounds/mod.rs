@@ -5,20 +5,29 @@
 mod agreement;
 mod audit;
 mod evaluate;
+pub mod plot;
 pub mod probe;
 mod run;
 mod simulate;
-pub mod plot;
 mod verdict;
 
 use serde::Serialize;
 
-pub use audit::{wilson, AuditScores, Prevalence};
 pub use agreement::Agreement;
-pub use evaluate::{expert_agreement, project_expert_agreement, score_model, AnnotatorAgreement, Blindness, RoundScores, MIN_EVAL, MIN_SHARED};
+pub use audit::{wilson, AuditScores, Prevalence};
+pub use evaluate::{
+    expert_agreement, project_expert_agreement, score_model, AnnotatorAgreement, Blindness,
+    RoundScores, MIN_EVAL, MIN_SHARED,
+};
 pub use probe::{Probe, ProbeParams};
-pub use run::{fit_probe, last_adapter, pool_features, pool_offset, predict_row, run_round, train_split, RoundParams, RoundReport, Trainer};
-pub use simulate::{mean_ci, simulate_experts, simulate_pool, EvalCell, EvalSettings, PairedDiff, Score, SeedBaseline, SeedResult, SimParams, SimReport, SimResult, StopTally};
+pub use run::{
+    fit_probe, last_adapter, pool_features, pool_offset, predict_row, run_round, train_split,
+    RoundParams, RoundReport, Trainer,
+};
+pub use simulate::{
+    mean_ci, simulate_experts, simulate_pool, EvalCell, EvalSettings, PairedDiff, Score,
+    SeedBaseline, SeedResult, SimParams, SimReport, SimResult, StopTally,
+};
 pub use verdict::{items_for_parity, judge, verdict, Gain, JudgeInput, RoundModel, Verdict};
 
 use crate::config::Config;
@@ -84,7 +93,9 @@ pub struct Report {
 /// of another shape are an error naming the round, never a round left out in silence.
 pub fn round_scores(store: &Store, row: &crate::store::RoundRow) -> Result<Option<RoundScores>> {
     let Some(v) = &row.scores else { return Ok(None) };
-    serde_json::from_value(v.clone()).map(Some).map_err(|e| store.corrupt_round(row.id, &format!("not a round's scores ({e})"), &v.to_string()).into())
+    serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+        store.corrupt_round(row.id, &format!("not a round's scores ({e})"), &v.to_string()).into()
+    })
 }
 
 /// Read every round from the store and judge them.
@@ -94,15 +105,19 @@ pub fn report(store: &Store, cfg: &Config) -> Result<Report> {
         .iter()
         .map(|r| {
             Ok(ReportRound {
-            round: r.id,
-            trainer: r.trainer.clone(),
-            started_at: r.started_at.clone(),
-            finished_at: r.finished_at.clone(),
-            scores: round_scores(store, r)?,
-        })
+                round: r.id,
+                trainer: r.trainer.clone(),
+                started_at: r.started_at.clone(),
+                finished_at: r.finished_at.clone(),
+                scores: round_scores(store, r)?,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Report { rounds, verdict: verdict(store, cfg)?, leakage: crate::curate::split::leakage(store, cfg)? })
+    Ok(Report {
+        rounds,
+        verdict: verdict(store, cfg)?,
+        leakage: crate::curate::split::leakage(store, cfg)?,
+    })
 }
 
 /// `hifi simulate` on a project: the base LLM's predictions (no adapter, no few-shot
@@ -112,7 +127,15 @@ pub fn report(store: &Store, cfg: &Config) -> Result<Report> {
 /// The eval side reads `[split] eval_fraction`, `[mine] audit_share` and `[stop] margin` from
 /// `cfg`. Items without an oracle label are left out with a warning. The report is also kept
 /// in the store for the dashboard.
-pub fn simulate(store: &mut Store, cfg: &Config, oracle: &str, oracle2: Option<&str>, params: &SimParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SimReport> {
+pub fn simulate(
+    store: &mut Store,
+    cfg: &Config,
+    oracle: &str,
+    oracle2: Option<&str>,
+    params: &SimParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<SimReport> {
     let llm = match store.latest_base_llm()? {
         Some(m) => m,
         None => return Err(no_base_llm(store)?),
@@ -129,7 +152,9 @@ pub fn simulate(store: &mut Store, cfg: &Config, oracle: &str, oracle2: Option<&
         )));
     }
     if oracle2 == Some(oracle) {
-        return Err(Error::Input(format!("--oracle2 {oracle} is the same field as --oracle: two experts need two fields")));
+        return Err(Error::Input(format!(
+            "--oracle2 {oracle} is the same field as --oracle: two experts need two fields"
+        )));
     }
     let answers = oracle_labels(store, oracle)?;
     let answers2 = oracle2.map(|f| oracle_labels(store, f)).transpose()?;
@@ -160,7 +185,10 @@ pub fn simulate(store: &mut Store, cfg: &Config, oracle: &str, oracle2: Option<&
         None => format!("a `{oracle}` value"),
     };
     if rows.is_empty() {
-        return Err(Error::Input(format!("no predicted, embedded item has {fields} that are labels ({})", full.label_names.join(", "))));
+        return Err(Error::Input(format!(
+            "no predicted, embedded item has {fields} that are labels ({})",
+            full.label_names.join(", ")
+        )));
     }
     if missing > 0 {
         warnings.push(format!("{missing} items lack {fields}: left out"));
@@ -168,7 +196,12 @@ pub fn simulate(store: &mut Store, cfg: &Config, oracle: &str, oracle2: Option<&
     if unknown > 0 {
         warnings.push(format!("{unknown} items have {fields} that are not all labels: left out"));
     }
-    let params = SimParams { eval_fraction: cfg.split.eval_fraction, audit_share: cfg.mine.audit_share, margin: cfg.stop.margin, ..params.clone() };
+    let params = SimParams {
+        eval_fraction: cfg.split.eval_fraction,
+        audit_share: cfg.mine.audit_share,
+        margin: cfg.stop.margin,
+        ..params.clone()
+    };
     let pool = simulate::sub_pool(&full, &rows);
     let second = oracle2.map(|f| (f, gold2.as_slice()));
     let mut rep = simulate_experts(&pool, &gold, second, &params, progress, cancel)?;
@@ -189,7 +222,9 @@ fn no_base_llm(store: &Store) -> Result<Error> {
         Some(m) => {
             let why = match (&m.adapter_path, m.few_shot) {
                 (Some(a), _) => format!("model {} has the adapter {a}", m.id),
-                (None, Some(f)) if f > 0 => format!("model {} had {f} expert examples in its prompt (few-shot)", m.id),
+                (None, Some(f)) if f > 0 => {
+                    format!("model {} had {f} expert examples in its prompt (few-shot)", m.id)
+                }
                 _ => format!("model {} was registered before hifi recorded few-shot prompts", m.id),
             };
             format!("the zero-shot baseline needs the base LLM's own predictions — no adapter, no expert examples in the prompt — and there are none: {why}; {fix}")
@@ -204,20 +239,24 @@ fn oracle_labels(store: &Store, field: &str) -> Result<std::collections::HashMap
         let value = if field == "gold" {
             it.gold
         } else {
-            it.meta
-                .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
-                .and_then(|m| match &m[field] {
+            it.meta.and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok()).and_then(|m| {
+                match &m[field] {
                     serde_json::Value::String(s) => Some(s.clone()),
                     serde_json::Value::Null => None,
                     other => Some(other.to_string()),
-                })
+                }
+            })
         };
         if let Some(v) = value {
             out.insert(it.key, v);
         }
     }
     if out.is_empty() {
-        let hint = if field == "gold" { "import with --gold FIELD" } else { "labels imported with --gold are under --oracle gold" };
+        let hint = if field == "gold" {
+            "import with --gold FIELD"
+        } else {
+            "labels imported with --gold are under --oracle gold"
+        };
         return Err(Error::Input(format!("no item has a `{field}` value ({hint})")));
     }
     Ok(out)

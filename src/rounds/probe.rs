@@ -53,7 +53,14 @@ pub struct ProbeParams {
 
 impl Default for ProbeParams {
     fn default() -> Self {
-        Self { l2: 0.1, prior_labels: Some(50), iterations: 300, balanced: true, use_llm: true, bias_share: 0.01 }
+        Self {
+            l2: 0.1,
+            prior_labels: Some(50),
+            iterations: 300,
+            balanced: true,
+            use_llm: true,
+            bias_share: 0.01,
+        }
     }
 }
 
@@ -125,16 +132,30 @@ pub fn log_prob(p: f32) -> f64 {
 impl Probe {
     /// Fit on `n` rows of `x` (row-major, `d` features each) with labels `y` in `0..k`;
     /// `offset` (`n × k`, row-major), when given, is added to each row's logits.
-    pub fn fit(x: &[f64], d: usize, offset: Option<&[f64]>, scaling: Option<Scaling>, y: &[usize], k: usize, params: &ProbeParams) -> Result<Self> {
+    pub fn fit(
+        x: &[f64],
+        d: usize,
+        offset: Option<&[f64]>,
+        scaling: Option<Scaling>,
+        y: &[usize],
+        k: usize,
+        params: &ProbeParams,
+    ) -> Result<Self> {
         let n = y.len();
         if k < 2 {
             return Err(Error::Input("a probe needs at least two labels".into()));
         }
         if n == 0 || d == 0 || x.len() != n * d {
-            return Err(Error::Input(format!("a probe needs training rows: got {n} labels for {} feature values of width {d}", x.len())));
+            return Err(Error::Input(format!(
+                "a probe needs training rows: got {n} labels for {} feature values of width {d}",
+                x.len()
+            )));
         }
         if let Some(i) = y.iter().position(|&c| c >= k) {
-            return Err(Error::Input(format!("training row {i} has label index {} of {k} labels", y[i])));
+            return Err(Error::Input(format!(
+                "training row {i} has label index {} of {k} labels",
+                y[i]
+            )));
         }
         if offset.is_some_and(|o| o.len() != n * k || o.iter().any(|v| !v.is_finite())) {
             return Err(Error::Input(format!("a probe's offsets must be {n} × {k} finite values")));
@@ -147,16 +168,32 @@ impl Probe {
         // item away from the boundary), else the training rows'.
         let Scaling { mean, scale } = match scaling {
             Some(s) if s.mean.len() == d => s,
-            Some(s) => return Err(Error::Input(format!("probe scaling has {} features, the rows {d}", s.mean.len()))),
+            Some(s) => {
+                return Err(Error::Input(format!(
+                    "probe scaling has {} features, the rows {d}",
+                    s.mean.len()
+                )))
+            }
             None => Scaling::of_rows(x, d),
         };
-        let z: Vec<f64> = x.chunks_exact(d).flat_map(|row| row.iter().zip(&mean).zip(&scale).map(|((v, m), s)| (v - m) * s)).collect();
+        let z: Vec<f64> = x
+            .chunks_exact(d)
+            .flat_map(|row| row.iter().zip(&mean).zip(&scale).map(|((v, m), s)| (v - m) * s))
+            .collect();
         // Class weights: a class absent from training gets weight 0 (it never appears anyway).
         let mut counts = vec![0usize; k];
         y.iter().for_each(|&c| counts[c] += 1);
         let cw: Vec<f64> = counts
             .iter()
-            .map(|&c| if !params.balanced { 1.0 } else if c == 0 { 0.0 } else { n as f64 / (k as f64 * c as f64) })
+            .map(|&c| {
+                if !params.balanced {
+                    1.0
+                } else if c == 0 {
+                    0.0
+                } else {
+                    n as f64 / (k as f64 * c as f64)
+                }
+            })
             .collect();
         let wsum: f64 = y.iter().map(|&c| cw[c]).sum::<f64>().max(1e-12);
         // Lipschitz bound of the gradient: softmax CE has Hessian ≤ ½·(Σ w_i x̃_i x̃_iᵀ)/Σw ⊗ I
@@ -169,7 +206,10 @@ impl Probe {
         // without examples, and for every label while only one has them, so a one-label train set
         // cannot push every item into its label.
         let present = counts.iter().filter(|&&c| c > 0).count();
-        let bias_pen: Vec<f64> = counts.iter().map(|&c| if c > 0 && present >= 2 { l2 * params.bias_share } else { l2 }).collect();
+        let bias_pen: Vec<f64> = counts
+            .iter()
+            .map(|&c| if c > 0 && present >= 2 { l2 * params.bias_share } else { l2 })
+            .collect();
         let cols = d + 1;
         let mut w = vec![0.0; k * cols];
         let mut prev = w.clone();
@@ -209,7 +249,8 @@ impl Probe {
     /// Label probabilities for one feature row (the width it was fitted on), with the row's
     /// offset when it was fitted with offsets.
     pub fn predict(&self, row: &[f64], offset: Option<&[f64]>) -> Vec<f64> {
-        let mut z: Vec<f64> = row.iter().zip(&self.mean).zip(&self.scale).map(|((v, m), s)| (v - m) * s).collect();
+        let mut z: Vec<f64> =
+            row.iter().zip(&self.mean).zip(&self.scale).map(|((v, m), s)| (v - m) * s).collect();
         z.resize(self.d, 0.0);
         let mut p = vec![0.0; self.k];
         softmax_row(&self.w, &z, offset, self.k, &mut p);
@@ -227,7 +268,9 @@ fn softmax_row(w: &[f64], row: &[f64], offset: Option<&[f64]>, k: usize, p: &mut
     let mut max = f64::NEG_INFINITY;
     for j in 0..k {
         let wj = &w[j * cols..(j + 1) * cols];
-        let s = wj[..row.len()].iter().zip(row).map(|(a, b)| a * b).sum::<f64>() + wj[row.len()] + offset.map_or(0.0, |o| o[j]);
+        let s = wj[..row.len()].iter().zip(row).map(|(a, b)| a * b).sum::<f64>()
+            + wj[row.len()]
+            + offset.map_or(0.0, |o| o[j]);
         p[j] = s;
         max = max.max(s);
     }
@@ -277,7 +320,15 @@ mod tests {
         for i in 0..n {
             let c = usize::from(i % 4 == 0); // 25% positives
             for f in 0..d {
-                let centre = if f == 0 { if c == 1 { sep } else { -sep } } else { 0.0 };
+                let centre = if f == 0 {
+                    if c == 1 {
+                        sep
+                    } else {
+                        -sep
+                    }
+                } else {
+                    0.0
+                };
                 x.push(centre + rng.gen_range(-1.0..1.0));
             }
             y.push(c);
@@ -303,8 +354,18 @@ mod tests {
         // Overlapping classes: the unweighted probe favours the 75% class.
         let (x, y) = blobs(800, 4, 0.4, 2);
         let recall = |balanced| {
-            let p = Probe::fit(&x, 4, None, None, &y, 2, &ProbeParams { balanced, ..ProbeParams::default() }).unwrap();
-            let hits = x.chunks(4).zip(&y).filter(|(r, &c)| c == 1 && p.predict(r, None)[1] > 0.5).count();
+            let p = Probe::fit(
+                &x,
+                4,
+                None,
+                None,
+                &y,
+                2,
+                &ProbeParams { balanced, ..ProbeParams::default() },
+            )
+            .unwrap();
+            let hits =
+                x.chunks(4).zip(&y).filter(|(r, &c)| c == 1 && p.predict(r, None)[1] > 0.5).count();
             hits as f64 / y.iter().filter(|&&c| c == 1).count() as f64
         };
         assert!(recall(true) > recall(false) + 0.05, "{} vs {}", recall(true), recall(false));
@@ -318,7 +379,16 @@ mod tests {
         let prior = [0.2f64.ln(), 0.8f64.ln()];
         let off: Vec<f64> = (0..40).flat_map(|_| prior).collect();
         let mean_p1 = |bias_share| {
-            let p = Probe::fit(&x, 3, Some(&off), None, &y, 2, &ProbeParams { balanced: false, bias_share, ..ProbeParams::default() }).unwrap();
+            let p = Probe::fit(
+                &x,
+                3,
+                Some(&off),
+                None,
+                &y,
+                2,
+                &ProbeParams { balanced: false, bias_share, ..ProbeParams::default() },
+            )
+            .unwrap();
             x.chunks(3).map(|r| p.predict(r, Some(&prior))[1]).sum::<f64>() / 40.0
         };
         // The lightly penalised bias undoes the LLM's lean; penalised like the weights, the
@@ -338,7 +408,16 @@ mod tests {
         let prior = [0.1f64.ln(), 0.9f64.ln()];
         let off: Vec<f64> = (0..40).flat_map(|_| prior).collect();
         let accuracy = |bias_share| {
-            let p = Probe::fit(&x[..160], 4, Some(&off), None, &y[..40], 2, &ProbeParams { bias_share, ..ProbeParams::default() }).unwrap();
+            let p = Probe::fit(
+                &x[..160],
+                4,
+                Some(&off),
+                None,
+                &y[..40],
+                2,
+                &ProbeParams { bias_share, ..ProbeParams::default() },
+            )
+            .unwrap();
             let right = x[160..].chunks(4).zip(&y[40..]).filter(|(r, &c)| {
                 let q = p.predict(r, Some(&prior));
                 (q[1] > q[0]) == (c == 1)

@@ -8,14 +8,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::evaluate::{score_model, RoundScores};
-use super::verdict::{verdict, Verdict};
 use super::probe::{features, log_prob, Probe, ProbeParams, Scaling};
+use super::verdict::{verdict, Verdict};
 use crate::config::Config;
 use crate::curate::{self, pool_of_model, MineParams, MineReport, Pool};
 use crate::error::{Error, Result};
-use crate::progress::{CancelToken, Progress};
 use crate::llm::prelabel::{self, PrelabelParams};
 use crate::llm::EngineOptions;
+use crate::progress::{CancelToken, Progress};
 use crate::store::{ModelRecord, Prediction, Split, Store};
 use crate::train::{adopt_adapter, train_adapter, AdapterRun, LoraRun};
 
@@ -78,7 +78,13 @@ pub struct RoundReport {
 
 /// Run one round (see the module docs). Cancelling stops between steps; a round that did
 /// not finish stays in the store without scores and `hifi report` shows it as interrupted.
-pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<RoundReport> {
+pub fn run_round(
+    store: &mut Store,
+    cfg: &Config,
+    params: &RoundParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<RoundReport> {
     let t0 = Instant::now();
     let labels = cfg.label_names();
     let mut warnings = Vec::new();
@@ -102,17 +108,25 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
     let mut adapter = None;
     let (model, train_size, predicted) = match params.trainer {
         Trainer::ZeroShot => (llm.id, 0, 0),
-        Trainer::Probe => probe_round(store, cfg, &llm, &params.probe, &mut warnings, progress, cancel)?,
+        Trainer::Probe => {
+            probe_round(store, cfg, &llm, &params.probe, &mut warnings, progress, cancel)?
+        }
         Trainer::Lora => {
-            let run = params.lora.as_ref().ok_or_else(|| Error::Input("a LoRA round needs training parameters".into()))?;
-            let (model, n, predicted, a) = lora_round(store, cfg, round, run, &mut warnings, progress, cancel)?;
+            let run = params
+                .lora
+                .as_ref()
+                .ok_or_else(|| Error::Input("a LoRA round needs training parameters".into()))?;
+            let (model, n, predicted, a) =
+                lora_round(store, cfg, round, run, &mut warnings, progress, cancel)?;
             adapter = Some(a);
             (model, n, predicted)
         }
     };
     let seconds_train = t_train.elapsed().as_secs_f64();
     if cancel.is_cancelled() {
-        return Err(Error::Cancelled(format!("round {round} stopped before it was scored (`hifi report` shows it as interrupted)")));
+        return Err(Error::Cancelled(format!(
+            "round {round} stopped before it was scored (`hifi report` shows it as interrupted)"
+        )));
     }
     progress.start("evaluate", 0);
     let scores = score_model(store, model, &labels, params.seed)?;
@@ -149,7 +163,11 @@ pub fn run_round(store: &mut Store, cfg: &Config, params: &RoundParams, progress
 /// A round's scores as the store keeps them; a failure to serialise them is an error naming the
 /// round, never a round closed with empty scores.
 fn scores_json(round: i64, scores: &RoundScores) -> Result<serde_json::Value> {
-    serde_json::to_value(scores).map_err(|e| Error::Input(format!("round {round}: its scores could not be written as JSON ({e}); the round is left open")))
+    serde_json::to_value(scores).map_err(|e| {
+        Error::Input(format!(
+            "round {round}: its scores could not be written as JSON ({e}); the round is left open"
+        ))
+    })
 }
 
 pub fn pool_features(pool: &Pool, i: usize, use_llm: bool, out: &mut Vec<f64>) {
@@ -181,7 +199,11 @@ pub fn representativeness(pool: &Pool, train: &[(usize, usize)]) -> f64 {
         let upto = margins.partition_point(|&x| x <= m);
         (below + upto) as f64 / (2.0 * n)
     };
-    let mean = train.iter().map(|&(i, _)| pct(curate::margin(&pool.probs[i * l..(i + 1) * l]))).sum::<f64>() / train.len() as f64;
+    let mean = train
+        .iter()
+        .map(|&(i, _)| pct(curate::margin(&pool.probs[i * l..(i + 1) * l])))
+        .sum::<f64>()
+        / train.len() as f64;
     (2.0 * mean).min(1.0)
 }
 
@@ -189,8 +211,16 @@ pub fn representativeness(pool: &Pool, train: &[(usize, usize)]) -> f64 {
 /// `bias_share ^ r²`, r the train set's representativeness: a label lean learned from items the LLM was unsure of
 /// would be carried to every item it was sure of (on generated data where the LLM errs one
 /// way in one region, twenty pair labels with a free bias put κ at 0.75 instead of 0.96).
-pub fn fit_probe(pool: &Pool, train: &[(usize, usize)], k: usize, params: &ProbeParams) -> Result<Probe> {
-    let params = &ProbeParams { bias_share: params.bias_share.powf(representativeness(pool, train).powi(2)), ..params.clone() };
+pub fn fit_probe(
+    pool: &Pool,
+    train: &[(usize, usize)],
+    k: usize,
+    params: &ProbeParams,
+) -> Result<Probe> {
+    let params = &ProbeParams {
+        bias_share: params.bias_share.powf(representativeness(pool, train).powi(2)),
+        ..params.clone()
+    };
     let mut x = Vec::new();
     let mut off = Vec::new();
     let mut row = Vec::new();
@@ -202,7 +232,15 @@ pub fn fit_probe(pool: &Pool, train: &[(usize, usize)], k: usize, params: &Probe
         off.extend(pool_offset(pool, i, params.use_llm).unwrap_or_default());
     }
     let y: Vec<usize> = train.iter().map(|t| t.1).collect();
-    Probe::fit(&x, d, params.use_llm.then_some(&off[..]), Some(pool_scaling(pool, params.use_llm)), &y, k, params)
+    Probe::fit(
+        &x,
+        d,
+        params.use_llm.then_some(&off[..]),
+        Some(pool_scaling(pool, params.use_llm)),
+        &y,
+        k,
+        params,
+    )
 }
 
 /// Feature statistics over the whole pool (at most 20,000 rows, evenly spaced).
@@ -219,7 +257,13 @@ fn pool_scaling(pool: &Pool, use_llm: bool) -> Scaling {
 }
 
 /// The probe's probabilities for pool row `i`.
-pub fn predict_row(probe: &Probe, pool: &Pool, i: usize, use_llm: bool, row: &mut Vec<f64>) -> Vec<f64> {
+pub fn predict_row(
+    probe: &Probe,
+    pool: &Pool,
+    i: usize,
+    use_llm: bool,
+    row: &mut Vec<f64>,
+) -> Vec<f64> {
     pool_features(pool, i, use_llm, row);
     probe.predict(row, pool_offset(pool, i, use_llm).as_deref())
 }
@@ -247,7 +291,8 @@ fn probe_round(
             labels.join(", ")
         )));
     }
-    let row_of: std::collections::HashMap<i64, usize> = pool.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let row_of: std::collections::HashMap<i64, usize> =
+        pool.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let mut train: Vec<(usize, usize)> = Vec::new();
     let mut missing = 0;
     for (item, l) in train_split(store, cfg, warnings)? {
@@ -267,7 +312,12 @@ fn probe_round(
     progress.finish(&format!("probe on {} items", train.len()));
     // The model row: what it was trained on decides its fingerprint.
     let mut h = Sha256::new();
-    h.update(format!("probe-v1\0{}\0{:?}\0{}\0", llm.fingerprint, pool.vectors_id, serde_json::to_string(params).unwrap_or_default()));
+    h.update(format!(
+        "probe-v1\0{}\0{:?}\0{}\0",
+        llm.fingerprint,
+        pool.vectors_id,
+        serde_json::to_string(params).unwrap_or_default()
+    ));
     for (r, l) in &train {
         h.update(format!("{}:{l};", pool.keys[*r]));
     }
@@ -290,11 +340,17 @@ fn probe_round(
     let mut preds = Vec::with_capacity(pool.keys.len());
     let mut row = Vec::new();
     for i in 0..pool.keys.len() {
-        preds.push(Prediction { item: pool.keys[i], probs: predict_row(&probe, &pool, i, params.use_llm, &mut row), truncated: false });
+        preds.push(Prediction {
+            item: pool.keys[i],
+            probs: predict_row(&probe, &pool, i, params.use_llm, &mut row),
+            truncated: false,
+        });
         if i % 4096 == 4095 {
             progress.update(i as u64 + 1, "");
             if cancel.is_cancelled() {
-                return Err(Error::Cancelled("stopped while predicting: no prediction was stored".into()));
+                return Err(Error::Cancelled(
+                    "stopped while predicting: no prediction was stored".into(),
+                ));
             }
         }
     }
@@ -306,25 +362,41 @@ fn probe_round(
 /// The expert train split as (item, label index), adjudicated where annotators disagree, less
 /// train items that near-duplicate an eval item (they would leak it); warns about what is
 /// left out and about labels the split lacks.
-pub fn train_split(store: &Store, cfg: &Config, warnings: &mut Vec<String>) -> Result<Vec<(i64, usize)>> {
+pub fn train_split(
+    store: &Store,
+    cfg: &Config,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(i64, usize)>> {
     let labels = &cfg.label_names();
     let splits = store.splits()?;
     let leak = crate::curate::split::leakage(store, cfg)?;
     if !leak.train_keys.is_empty() {
-        warnings.push(format!("{} train items near-duplicate an eval item: left out of training (see `hifi report`)", leak.train_keys.len()));
+        warnings.push(format!(
+            "{} train items near-duplicate an eval item: left out of training (see `hifi report`)",
+            leak.train_keys.len()
+        ));
     }
     let (resolved, conflicts) = store.resolved_labels()?;
     if !conflicts.is_empty() {
-        warnings.push(format!("{} items have disagreeing labels and no adjudication: left out of training", conflicts.len()));
+        warnings.push(format!(
+            "{} items have disagreeing labels and no adjudication: left out of training",
+            conflicts.len()
+        ));
     }
     let train: Vec<(i64, usize)> = resolved
         .iter()
-        .filter(|(item, _)| splits.get(item) == Some(&Split::Train) && !leak.train_keys.contains(item))
+        .filter(|(item, _)| {
+            splits.get(item) == Some(&Split::Train) && !leak.train_keys.contains(item)
+        })
         .filter_map(|(item, label)| labels.iter().position(|x| x == label).map(|l| (*item, l)))
         .collect();
     let classes: std::collections::BTreeSet<usize> = train.iter().map(|t| t.1).collect();
     if !train.is_empty() && classes.len() < labels.len() {
-        warnings.push(format!("the train split has {} of {} labels: the round model cannot learn the others", classes.len(), labels.len()));
+        warnings.push(format!(
+            "the train split has {} of {} labels: the round model cannot learn the others",
+            classes.len(),
+            labels.len()
+        ));
     }
     Ok(train)
 }
@@ -343,10 +415,22 @@ fn lora_round(
     let train = train_split(store, cfg, warnings)?;
     let trained = match &run.use_adapter {
         Some(path) => adopt_adapter(store, cfg, path, round, train.len(), run, progress)?,
-        None => train_adapter(store, cfg, &format!("round-{round}"), Some(round), &train, run, progress, cancel)?,
+        None => train_adapter(
+            store,
+            cfg,
+            &format!("round-{round}"),
+            Some(round),
+            &train,
+            run,
+            progress,
+            cancel,
+        )?,
     };
     if cancel.is_cancelled() {
-        return Err(Error::Cancelled(format!("round {round} stopped after training: the adapter is at {}", trained.adapter.display())));
+        return Err(Error::Cancelled(format!(
+            "round {round} stopped after training: the adapter is at {}",
+            trained.adapter.display()
+        )));
     }
     let root = store.root().to_path_buf();
     let params = PrelabelParams {
@@ -386,10 +470,12 @@ mod tests {
     #[test]
     fn a_random_sample_is_representative_and_a_boundary_sample_is_not() {
         // 1,000 rows whose LLM margin runs evenly from 0 to 1.
-        let probs: Vec<f32> = (0..1000).flat_map(|i| {
-            let m = i as f32 / 1000.0;
-            [(1.0 + m) / 2.0, (1.0 - m) / 2.0]
-        }).collect();
+        let probs: Vec<f32> = (0..1000)
+            .flat_map(|i| {
+                let m = i as f32 / 1000.0;
+                [(1.0 + m) / 2.0, (1.0 - m) / 2.0]
+            })
+            .collect();
         let pool = Pool { label_names: vec!["a".into(), "b".into()], probs, ..Pool::default() };
         let every_tenth: Vec<(usize, usize)> = (0..1000).step_by(10).map(|i| (i, 0)).collect();
         let lowest: Vec<(usize, usize)> = (0..100).map(|i| (i, 0)).collect();

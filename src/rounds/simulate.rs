@@ -72,7 +72,13 @@ impl Default for SimParams {
     fn default() -> Self {
         Self {
             budgets: vec![100, 200, 300, 400, 500],
-            strategies: vec![Strategy::Adaptive, Strategy::Pairs, Strategy::Margin, Strategy::Random, Strategy::ClusterMargin],
+            strategies: vec![
+                Strategy::Adaptive,
+                Strategy::Pairs,
+                Strategy::Margin,
+                Strategy::Random,
+                Strategy::ClusterMargin,
+            ],
             rounds: 1,
             seed: 0,
             seeds: 5,
@@ -212,7 +218,13 @@ pub struct SimReport {
 
 /// Simulate on `pool` (LLM predictions, embeddings) with gold label indices `gold` (one per
 /// row, into `pool.label_names`). `pool.labeled` is ignored: nothing is labeled at the start.
-pub fn simulate_pool(pool: &Pool, gold: &[usize], params: &SimParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SimReport> {
+pub fn simulate_pool(
+    pool: &Pool,
+    gold: &[usize],
+    params: &SimParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<SimReport> {
     simulate_experts(pool, gold, None, params, progress, cancel)
 }
 
@@ -248,14 +260,21 @@ pub fn simulate_experts(
         return Err(Error::Input("--test-fraction must be between 0 and 1".into()));
     }
     if !(0.0..1.0).contains(&params.oracle_noise) {
-        return Err(Error::Input(format!("--oracle-noise {} must be in [0, 1)", params.oracle_noise)));
+        return Err(Error::Input(format!(
+            "--oracle-noise {} must be in [0, 1)",
+            params.oracle_noise
+        )));
     }
     if k < 2 || gold.len() != n || gold.iter().any(|&g| g >= k) {
-        return Err(Error::Input("simulation: one gold label per row, each one of the labels".into()));
+        return Err(Error::Input(
+            "simulation: one gold label per row, each one of the labels".into(),
+        ));
     }
     if let Some((name, g2)) = second {
         if g2.len() != n || g2.iter().any(|&g| g >= k) {
-            return Err(Error::Input(format!("simulation: one `{name}` label per row, each one of the labels")));
+            return Err(Error::Input(format!(
+                "simulation: one `{name}` label per row, each one of the labels"
+            )));
         }
     }
     if pool.dim == 0 {
@@ -271,7 +290,18 @@ pub fn simulate_experts(
     });
     let steps = (params.seeds * params.strategies.len() * budgets.len() * params.rounds) as u64;
     progress.start("simulate", steps);
-    let mut run = Run { pool, gold, second: second.map(|s| s.1), params, budgets: &budgets, eval: eval.is_some(), cancel, progress, done: 0, warnings: Vec::new() };
+    let mut run = Run {
+        pool,
+        gold,
+        second: second.map(|s| s.1),
+        params,
+        budgets: &budgets,
+        eval: eval.is_some(),
+        cancel,
+        progress,
+        done: 0,
+        warnings: Vec::new(),
+    };
     let (mut rows, mut baselines, mut sizes) = (Vec::new(), Vec::new(), (0, 0));
     for s in 0..params.seeds as u64 {
         let seed = params.seed.wrapping_add(s);
@@ -283,15 +313,22 @@ pub fn simulate_experts(
     let Run { mut warnings, progress, .. } = run;
     progress.finish("");
     if !params.strategies.contains(&Strategy::Random) {
-        warnings.push("random was not simulated: no paired differences to it (add random to --strategies)".into());
+        warnings.push(
+            "random was not simulated: no paired differences to it (add random to --strategies)"
+                .into(),
+        );
     }
     let mut seen = std::collections::HashSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
     Ok(SimReport {
         results: summary::aggregate(&rows),
         per_seed: rows,
-        ceiling: summary::mean_score(&baselines.iter().map(|b| b.ceiling.clone()).collect::<Vec<_>>()),
-        zero_shot: summary::mean_score(&baselines.iter().map(|b| b.zero_shot.clone()).collect::<Vec<_>>()),
+        ceiling: summary::mean_score(
+            &baselines.iter().map(|b| b.ceiling.clone()).collect::<Vec<_>>(),
+        ),
+        zero_shot: summary::mean_score(
+            &baselines.iter().map(|b| b.zero_shot.clone()).collect::<Vec<_>>(),
+        ),
         baselines,
         zero_shot_model: None,
         test_size: sizes.0,
@@ -381,7 +418,8 @@ impl Run<'_, '_> {
         for c in 0..k {
             let mut rows: Vec<usize> = (0..n).filter(|&i| gold[i] == c).collect();
             rows.shuffle(&mut rng);
-            let take = ((rows.len() as f64 * params.test_fraction).round() as usize).min(rows.len().saturating_sub(1));
+            let take = ((rows.len() as f64 * params.test_fraction).round() as usize)
+                .min(rows.len().saturating_sub(1));
             rows[..take].iter().for_each(|&i| is_test[i] = true);
         }
         let test: Vec<usize> = (0..n).filter(|&i| is_test[i]).collect();
@@ -390,11 +428,17 @@ impl Run<'_, '_> {
             return Err(Error::Input(format!("simulation needs more gold-labeled items than {n}")));
         }
         if *self.budgets.last().unwrap_or(&0) > rest.len() {
-            self.warnings.push(format!("the largest budget is more than the {} items outside the test set: capped", rest.len()));
+            self.warnings.push(format!(
+                "the largest budget is more than the {} items outside the test set: capped",
+                rest.len()
+            ));
         }
         // Two independent experts per seed, the same for every strategy (a paired comparison).
         let mut erng = ChaCha8Rng::seed_from_u64(seed ^ 0x6578_7065_7274);
-        let experts = [expert(gold, k, params.oracle_noise, &mut erng), expert(self.second.unwrap_or(gold), k, params.oracle_noise, &mut erng)];
+        let experts = [
+            expert(gold, k, params.oracle_noise, &mut erng),
+            expert(self.second.unwrap_or(gold), k, params.oracle_noise, &mut erng),
+        ];
         let test_gold: Vec<usize> = test.iter().map(|&i| gold[i]).collect();
         let score_on_test = |pred: &[usize]| Score {
             kappa: cohen_kappa(&test_gold, pred, k).value(),
@@ -402,14 +446,24 @@ impl Run<'_, '_> {
             kappa_ci_clamped: false,
             macro_f1: macro_f1_checked(&test_gold, pred, k),
         };
-        let llm_row = |i: usize| argmax(&pool.probs[i * k..(i + 1) * k].iter().map(|&x| f64::from(x)).collect::<Vec<_>>());
+        let llm_row = |i: usize| {
+            argmax(
+                &pool.probs[i * k..(i + 1) * k].iter().map(|&x| f64::from(x)).collect::<Vec<_>>(),
+            )
+        };
         let zero_shot = score_on_test(&test.iter().map(|&i| llm_row(i)).collect::<Vec<_>>());
         let predict = |train: &[(usize, usize)], rows: &[usize]| -> Result<Vec<usize>> {
             let probe = fit_probe(pool, train, k, &params.probe)?;
             let mut row = Vec::new();
-            Ok(rows.iter().map(|&i| argmax(&predict_row(&probe, pool, i, params.probe.use_llm, &mut row))).collect())
+            Ok(rows
+                .iter()
+                .map(|&i| argmax(&predict_row(&probe, pool, i, params.probe.use_llm, &mut row)))
+                .collect())
         };
-        let ceiling = score_on_test(&predict(&rest.iter().map(|&i| (i, gold[i])).collect::<Vec<_>>(), &test)?);
+        let ceiling = score_on_test(&predict(
+            &rest.iter().map(|&i| (i, gold[i])).collect::<Vec<_>>(),
+            &test,
+        )?);
 
         // The pool the strategies mine: the non-test rows, with the LLM's predictions at first.
         let base = sub_pool(pool, &rest);
@@ -426,7 +480,8 @@ impl Run<'_, '_> {
                 rng: ChaCha8Rng::seed_from_u64(seed ^ 0x0073_706c_6974),
             };
             let mut audit_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0061_7564_6974);
-            let (mut prev, mut filled, mut round, mut audit, mut labeled) = (0usize, 0usize, 0u64, 0usize, 0usize);
+            let (mut prev, mut filled, mut round, mut audit, mut labeled) =
+                (0usize, 0usize, 0u64, 0usize, 0usize);
             // The κ that sets adaptive's exploration share: the round model's cross-validated κ
             // once enough explored items trained it ([`cross_validated_kappa`]), else the
             // predicting model's κ on the newest labels, scored before it trained on them.
@@ -436,7 +491,8 @@ impl Run<'_, '_> {
                 let mut step = budget.saturating_sub(prev);
                 if self.eval {
                     // The audit stratum: its share of the budget, uniformly from the unlabeled rows.
-                    let mut unlabeled: Vec<usize> = (0..work.labeled.len()).filter(|&j| !work.labeled[j]).collect();
+                    let mut unlabeled: Vec<usize> =
+                        (0..work.labeled.len()).filter(|&j| !work.labeled[j]).collect();
                     let target = (params.audit_share * budget as f64).round() as usize;
                     let new = target.saturating_sub(audit).min(step).min(unlabeled.len());
                     let (drawn, _) = unlabeled.partial_shuffle(&mut audit_rng, new);
@@ -451,22 +507,45 @@ impl Run<'_, '_> {
                     let want = step / params.rounds + usize::from(r < step % params.rounds);
                     if want > 0 {
                         let mine_seed = seed.wrapping_add(round);
-                        let mut got = pick(&work, strategy, want, params, mine_seed, held_out, self.cancel)?;
+                        let mut got =
+                            pick(&work, strategy, want, params, mine_seed, held_out, self.cancel)?;
                         let from_strategy = got.len();
                         got.iter().for_each(|(j, _, _)| work.labeled[*j] = true);
                         if got.len() < want {
-                            let more = pick(&work, Strategy::Margin, want - got.len(), params, mine_seed, None, self.cancel)?;
+                            let more = pick(
+                                &work,
+                                Strategy::Margin,
+                                want - got.len(),
+                                params,
+                                mine_seed,
+                                None,
+                                self.cancel,
+                            )?;
                             more.iter().for_each(|(j, _, _)| work.labeled[*j] = true);
                             got.extend(more.into_iter().map(|(j, _, _)| (j, None, false)));
                         }
                         filled += got.len() - from_strategy;
                         // Judge the model on the explored items when there are enough (a typical
                         // item is representative; a low-margin one is hard for any model).
-                        let explored: Vec<usize> = got.iter().filter(|g| g.2).map(|g| g.0).collect();
-                        let judged = if explored.len() >= MIN_HELD_OUT { explored } else { got.iter().map(|g| g.0).collect() };
-                        held_out = held_out_kappa(&work, judged.iter().map(|&j| (j, experts[0][rest[j]])), k).or(held_out);
+                        let explored: Vec<usize> =
+                            got.iter().filter(|g| g.2).map(|g| g.0).collect();
+                        let judged = if explored.len() >= MIN_HELD_OUT {
+                            explored
+                        } else {
+                            got.iter().map(|g| g.0).collect()
+                        };
+                        held_out = held_out_kappa(
+                            &work,
+                            judged.iter().map(|&j| (j, experts[0][rest[j]])),
+                            k,
+                        )
+                        .or(held_out);
                         if got.len() < want {
-                            self.warnings.push(format!("{}: the pool ran out at {} labels", strategy.as_str(), labeled + got.len()));
+                            self.warnings.push(format!(
+                                "{}: the pool ran out at {} labels",
+                                strategy.as_str(),
+                                labeled + got.len()
+                            ));
                         }
                         for (j, partner, explored) in got {
                             labeled += 1;
@@ -484,12 +563,21 @@ impl Run<'_, '_> {
                             // The model that predicts the next batch, judged as the project's
                             // eval split judges it: on labels it did not train on.
                             if strategy == Strategy::Adaptive {
-                                held_out = cross_validated_kappa(pool, &train, &train_explored, k, params)?.or(held_out);
+                                held_out = cross_validated_kappa(
+                                    pool,
+                                    &train,
+                                    &train_explored,
+                                    k,
+                                    params,
+                                )?
+                                .or(held_out);
                             }
                         }
                     }
                     if self.cancel.is_cancelled() {
-                        return Err(Error::Cancelled("simulation stopped: nothing was stored".into()));
+                        return Err(Error::Cancelled(
+                            "simulation stopped: nothing was stored".into(),
+                        ));
                     }
                     self.done += 1;
                     self.progress.update(self.done, strategy.as_str());
@@ -499,11 +587,30 @@ impl Run<'_, '_> {
                     (Score::default(), None)
                 } else {
                     let s = score_on_test(&predict(&train, &test)?);
-                    let cell = if self.eval { Some(judge(&eval, &predict(&train, &eval)?, &experts, k, audit, train.len(), params, seed)) } else { None };
+                    let cell = if self.eval {
+                        Some(judge(
+                            &eval,
+                            &predict(&train, &eval)?,
+                            &experts,
+                            k,
+                            audit,
+                            train.len(),
+                            params,
+                            seed,
+                        ))
+                    } else {
+                        None
+                    };
                     (s, cell)
                 };
                 let eval_cell = match eval_cell {
-                    None if self.eval => Some(EvalCell { eval_size: eval.len(), audit, train_size: 0, decision: "not-enough-data".into(), equivalence: None }),
+                    None if self.eval => Some(EvalCell {
+                        eval_size: eval.len(),
+                        audit,
+                        train_size: 0,
+                        decision: "not-enough-data".into(),
+                        equivalence: None,
+                    }),
                     other => other,
                 };
                 cells.push(SeedResult {
@@ -526,9 +633,21 @@ impl Run<'_, '_> {
 /// The stop rule at one budget: the equivalence test of κ_experts − κ_model on the eval items
 /// (each labeled by both experts), behind the project's size guards.
 #[allow(clippy::too_many_arguments)]
-fn judge(eval: &[usize], model: &[usize], experts: &[Vec<usize>; 2], k: usize, audit: usize, train_size: usize, params: &SimParams, seed: u64) -> EvalCell {
-    let shared: Vec<Vec<Option<usize>>> = eval.iter().map(|&i| vec![Some(experts[0][i]), Some(experts[1][i])]).collect();
-    let equivalence = (!eval.is_empty()).then(|| equivalence::test(&shared, model, k, params.margin, REPS, seed)).flatten();
+fn judge(
+    eval: &[usize],
+    model: &[usize],
+    experts: &[Vec<usize>; 2],
+    k: usize,
+    audit: usize,
+    train_size: usize,
+    params: &SimParams,
+    seed: u64,
+) -> EvalCell {
+    let shared: Vec<Vec<Option<usize>>> =
+        eval.iter().map(|&i| vec![Some(experts[0][i]), Some(experts[1][i])]).collect();
+    let equivalence = (!eval.is_empty())
+        .then(|| equivalence::test(&shared, model, k, params.margin, REPS, seed))
+        .flatten();
     let decision = match &equivalence {
         _ if eval.len() < MIN_EVAL || shared.len() < MIN_SHARED => "not-enough-data",
         None => "not-enough-data",
@@ -541,7 +660,12 @@ fn judge(eval: &[usize], model: &[usize], experts: &[Vec<usize>; 2], k: usize, a
 /// Rows of `pool` listed in `rows`, as a pool of their own (nothing labeled).
 pub(crate) fn sub_pool(pool: &Pool, rows: &[usize]) -> Pool {
     let l = pool.label_names.len();
-    let mut out = Pool { dim: pool.dim, label_names: pool.label_names.clone(), vectors_id: None, ..Pool::default() };
+    let mut out = Pool {
+        dim: pool.dim,
+        label_names: pool.label_names.clone(),
+        vectors_id: None,
+        ..Pool::default()
+    };
     for &i in rows {
         out.vectors.extend_from_slice(&pool.vectors[i * pool.dim..(i + 1) * pool.dim]);
         out.keys.push(pool.keys[i]);
@@ -556,12 +680,31 @@ pub(crate) fn sub_pool(pool: &Pool, rows: &[usize]) -> Pool {
 /// mined pair's other item (the split keeps the two together) and whether it was chosen to
 /// explore (`adaptive`).
 #[allow(clippy::type_complexity)]
-fn pick(work: &Pool, strategy: Strategy, want: usize, params: &SimParams, seed: u64, held_out_kappa: Option<f64>, cancel: &CancelToken) -> Result<Vec<(usize, Option<usize>, bool)>> {
+fn pick(
+    work: &Pool,
+    strategy: Strategy,
+    want: usize,
+    params: &SimParams,
+    seed: u64,
+    held_out_kappa: Option<f64>,
+    cancel: &CancelToken,
+) -> Result<Vec<(usize, Option<usize>, bool)>> {
     let budget = if strategy == Strategy::Pairs { want.div_ceil(2) } else { want };
-    let mp = MineParams { budget, strategy, seed, overlap_share: 0.0, held_out_kappa, ..params.mine.clone() };
+    let mp = MineParams {
+        budget,
+        strategy,
+        seed,
+        overlap_share: 0.0,
+        held_out_kappa,
+        ..params.mine.clone()
+    };
     let mined = mine_pool(&work.view(), &mp, None, &mut Silent, cancel)?;
     let mut seen = std::collections::HashSet::new();
-    let rows = mined.pairs.iter().flat_map(|p| [(p.a, Some(p.b), false), (p.b, Some(p.a), false)]).chain(mined.items.iter().map(|i| (i.row, None, i.explored)));
+    let rows = mined
+        .pairs
+        .iter()
+        .flat_map(|p| [(p.a, Some(p.b), false), (p.b, Some(p.a), false)])
+        .chain(mined.items.iter().map(|i| (i.row, None, i.explored)));
     Ok(rows.filter(|(r, _, _)| !work.labeled[*r] && seen.insert(*r)).take(want).collect())
 }
 
@@ -569,8 +712,13 @@ fn pick(work: &Pool, strategy: Strategy, want: usize, params: &SimParams, seed: 
 /// labels the model that made the predictions never trained on (the exploration share keeps
 /// its previous value when this is `None`). `None` below [`MIN_HELD_OUT`]
 /// labels or where κ is undefined.
-fn held_out_kappa(work: &Pool, labeled: impl Iterator<Item = (usize, usize)>, k: usize) -> Option<f64> {
-    let (truth, pred): (Vec<usize>, Vec<usize>) = labeled.map(|(j, y)| (y, work.labels[j] as usize)).unzip();
+fn held_out_kappa(
+    work: &Pool,
+    labeled: impl Iterator<Item = (usize, usize)>,
+    k: usize,
+) -> Option<f64> {
+    let (truth, pred): (Vec<usize>, Vec<usize>) =
+        labeled.map(|(j, y)| (y, work.labels[j] as usize)).unzip();
     if truth.len() < MIN_HELD_OUT {
         return None;
     }
@@ -586,7 +734,13 @@ const CV_FOLDS: usize = 5;
 /// other train label; κ over them all. `None` below [`MIN_HELD_OUT`] explored items. Without
 /// it the exploration share lagged a batch behind: the second batch's came from the zero-shot
 /// LLM's agreement on the first, not from the round model that mined it.
-fn cross_validated_kappa(pool: &Pool, train: &[(usize, usize)], explored: &[bool], k: usize, params: &SimParams) -> Result<Option<f64>> {
+fn cross_validated_kappa(
+    pool: &Pool,
+    train: &[(usize, usize)],
+    explored: &[bool],
+    k: usize,
+    params: &SimParams,
+) -> Result<Option<f64>> {
     let judged: Vec<usize> = (0..train.len()).filter(|&t| explored[t]).collect();
     if judged.len() < MIN_HELD_OUT {
         return Ok(None);
@@ -594,8 +748,14 @@ fn cross_validated_kappa(pool: &Pool, train: &[(usize, usize)], explored: &[bool
     let (mut truth, mut pred) = (Vec::new(), Vec::new());
     let mut row = Vec::new();
     for fold in 0..CV_FOLDS {
-        let out: std::collections::HashSet<usize> = judged.iter().enumerate().filter(|(n, _)| n % CV_FOLDS == fold).map(|(_, &t)| t).collect();
-        let fit: Vec<(usize, usize)> = train.iter().enumerate().filter(|(t, _)| !out.contains(t)).map(|(_, &e)| e).collect();
+        let out: std::collections::HashSet<usize> = judged
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| n % CV_FOLDS == fold)
+            .map(|(_, &t)| t)
+            .collect();
+        let fit: Vec<(usize, usize)> =
+            train.iter().enumerate().filter(|(t, _)| !out.contains(t)).map(|(_, &e)| e).collect();
         if fit.is_empty() {
             continue;
         }
@@ -610,7 +770,13 @@ fn cross_validated_kappa(pool: &Pool, train: &[(usize, usize)], explored: &[bool
 }
 
 /// Train the round model on `train` and replace `work`'s predictions with its own.
-fn repredict(work: &mut Pool, pool: &Pool, rest: &[usize], train: &[(usize, usize)], params: &SimParams) -> Result<()> {
+fn repredict(
+    work: &mut Pool,
+    pool: &Pool,
+    rest: &[usize],
+    train: &[(usize, usize)],
+    params: &SimParams,
+) -> Result<()> {
     let k = pool.label_names.len();
     let probe = fit_probe(pool, train, k, &params.probe)?;
     let mut row = Vec::new();
@@ -633,7 +799,8 @@ mod tests {
     fn cross_validation_judges_the_round_model_on_explored_labels_it_did_not_train_on() {
         // Pure regions: the embedding decides the label, so a probe on 60 labels agrees well
         // out of fold; the LLM's probabilities are replaced by chance.
-        let spec = SynthSpec { n: 600, dim: 16, labels: 3, boundary_regions: 0, pure_regions: 6, seed: 3 };
+        let spec =
+            SynthSpec { n: 600, dim: 16, labels: 3, boundary_regions: 0, pure_regions: 6, seed: 3 };
         let mut s = generate(&spec).unwrap();
         let gold: Vec<usize> = s.pool.labels.iter().map(|&l| l as usize).collect();
         s.pool.probs.iter_mut().for_each(|p| *p = 1.0 / 3.0);

@@ -101,16 +101,21 @@ impl Verdict {
 
 /// κ of `pred` against `gold` on the items `ix` that `pred` has.
 fn kappa_on(gold: &[usize], pred: &[Option<usize>], ix: &[usize], k: usize) -> Option<f64> {
-    let (g, p): (Vec<usize>, Vec<usize>) = ix.iter().filter_map(|&i| Some((gold[i], pred[i]?))).unzip();
+    let (g, p): (Vec<usize>, Vec<usize>) =
+        ix.iter().filter_map(|&i| Some((gold[i], pred[i]?))).unzip();
     cohen_kappa(&g, &p, k).value()
 }
 
 /// Paired bootstrap of κ(`a`) − κ(`b`) over the items both predicted.
 fn gain(input: &JudgeInput, a: &RoundModel, b: &RoundModel) -> Option<Gain> {
-    let both: Vec<usize> = (0..input.gold.len()).filter(|&i| a.pred[i].is_some() && b.pred[i].is_some()).collect();
+    let both: Vec<usize> =
+        (0..input.gold.len()).filter(|&i| a.pred[i].is_some() && b.pred[i].is_some()).collect();
     let diff = |ix: &[usize]| {
         let rows: Vec<usize> = ix.iter().map(|&j| both[j]).collect();
-        Some(kappa_on(&input.gold, &a.pred, &rows, input.k)? - kappa_on(&input.gold, &b.pred, &rows, input.k)?)
+        Some(
+            kappa_on(&input.gold, &a.pred, &rows, input.k)?
+                - kappa_on(&input.gold, &b.pred, &rows, input.k)?,
+        )
     };
     let all: Vec<usize> = (0..both.len()).collect();
     let g = diff(&all)?;
@@ -130,7 +135,11 @@ pub fn items_for_parity(e: &Equivalence) -> Option<usize> {
 /// The verdict on `input` (see the module docs).
 pub fn judge(input: &JudgeInput) -> Verdict {
     let Some(last) = input.rounds.last() else {
-        return Verdict::new("not-enough-data", None, "no finished round yet: run `hifi round`".into());
+        return Verdict::new(
+            "not-enough-data",
+            None,
+            "no finished round yet: run `hifi round`".into(),
+        );
     };
     let eval_n = last.pred.iter().flatten().count();
     let shared_n = input.shared.len();
@@ -141,8 +150,18 @@ pub fn judge(input: &JudgeInput) -> Verdict {
             format!("not enough labels to judge: {eval_n} eval items with a prediction (need {MIN_EVAL}), {shared_n} double-labeled blind eval items (need {MIN_SHARED})"),
         );
     }
-    let equivalence =
-        (shared_n >= MIN_SHARED).then(|| equivalence::test(&input.shared, &input.shared_model, input.k, input.margin, input.reps, input.seed)).flatten();
+    let equivalence = (shared_n >= MIN_SHARED)
+        .then(|| {
+            equivalence::test(
+                &input.shared,
+                &input.shared_model,
+                input.k,
+                input.margin,
+                input.reps,
+                input.seed,
+            )
+        })
+        .flatten();
     let with = |mut v: Verdict, gains: Vec<Gain>| {
         v.equivalence = equivalence.clone();
         v.gains = gains;
@@ -213,15 +232,20 @@ pub fn judge(input: &JudgeInput) -> Verdict {
 /// and rounds whose model is gone are left out).
 pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
     let labels = cfg.label_names();
-    let idx: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let idx: HashMap<&str, usize> =
+        labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let strata = store.split_strata()?;
     let is_eval = |i: &i64| matches!(strata.get(i), Some((Split::Eval, _)));
     let (resolved, _) = store.resolved_labels()?;
     let labels_seen = store.current_labels_seen()?;
     // Rounds are compared on blind eval labels, like every κ of the report.
-    let seen: std::collections::HashSet<i64> = labels_seen.iter().filter(|l| l.3 == Some(true)).map(|l| l.0).collect();
-    let eval: Vec<(i64, usize)> =
-        resolved.iter().filter(|(i, _)| is_eval(i) && !seen.contains(i)).filter_map(|(i, l)| Some((*i, *idx.get(l.as_str())?))).collect();
+    let seen: std::collections::HashSet<i64> =
+        labels_seen.iter().filter(|l| l.3 == Some(true)).map(|l| l.0).collect();
+    let eval: Vec<(i64, usize)> = resolved
+        .iter()
+        .filter(|(i, _)| is_eval(i) && !seen.contains(i))
+        .filter_map(|(i, l)| Some((*i, *idx.get(l.as_str())?)))
+        .collect();
     let mut notes = Vec::new();
     let mut tops: HashMap<i64, HashMap<i64, usize>> = HashMap::new();
     let mut rounds = Vec::new();
@@ -231,7 +255,10 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
         let model = row.model.unwrap_or(scores.model);
         if let std::collections::hash_map::Entry::Vacant(e) = tops.entry(model) {
             if store.model(model)?.is_none() {
-                notes.push(format!("round {}'s model {model} is no longer in the store: left out", row.id));
+                notes.push(format!(
+                    "round {}'s model {model} is no longer in the store: left out",
+                    row.id
+                ));
                 continue;
             }
             e.insert(top_labels(store, model, &idx)?);
@@ -263,7 +290,8 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
         v
     };
     let newest = rounds.last().map(|(_, m)| &tops[m]);
-    let (mut shared, mut shared_model, mut shared_seen, mut shared_unpredicted) = (Vec::new(), Vec::new(), 0, 0);
+    let (mut shared, mut shared_model, mut shared_seen, mut shared_unpredicted) =
+        (Vec::new(), Vec::new(), 0, 0);
     for (item, ls) in per_item.iter().filter(|(_, ls)| ls.len() >= 2) {
         if ls.iter().any(|(_, _, seen)| *seen == Some(true)) {
             shared_seen += 1;

@@ -83,22 +83,32 @@ pub struct BetrReport {
 }
 
 /// Target examples grouped by set, in file order of first appearance.
-pub fn read_targets(path: &Path, text_field: &str, set_field: &str) -> Result<Vec<(String, Vec<String>)>> {
-    let format = Format::from_path(path).ok_or_else(|| Error::Input(format!("{}: unknown format; use .csv or .jsonl", shown(path))))?;
+pub fn read_targets(
+    path: &Path,
+    text_field: &str,
+    set_field: &str,
+) -> Result<Vec<(String, Vec<String>)>> {
+    let format = Format::from_path(path).ok_or_else(|| {
+        Error::Input(format!("{}: unknown format; use .csv or .jsonl", shown(path)))
+    })?;
     let default_set = path.file_stem().and_then(|s| s.to_str()).unwrap_or("targets").to_string();
     let mut problems = Problems::default();
     let mut sets: Vec<(String, Vec<String>)> = Vec::new();
     read_records(path, format, &mut problems, |rec, problems| {
         let text = match rec.fields.get(text_field) {
             Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(serde_json::Value::String(_)) => return problems.push(path, rec.line, Some(text_field), "empty text"),
+            Some(serde_json::Value::String(_)) => {
+                return problems.push(path, rec.line, Some(text_field), "empty text")
+            }
             Some(_) => return problems.push(path, rec.line, Some(text_field), "not a string"),
             None => return problems.push(path, rec.line, Some(text_field), "missing"),
         };
         let set = match rec.fields.get(set_field) {
             Some(serde_json::Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
             None | Some(serde_json::Value::Null) => default_set.clone(),
-            Some(_) => return problems.push(path, rec.line, Some(set_field), "not a non-empty string"),
+            Some(_) => {
+                return problems.push(path, rec.line, Some(set_field), "not a non-empty string")
+            }
         };
         match sets.iter_mut().find(|s| s.0 == set) {
             Some(s) => s.1.push(text),
@@ -137,17 +147,30 @@ pub fn best_ranks(docs: &[Vec<f32>], targets: &[Vec<f32>]) -> Vec<(usize, f32)> 
 pub fn top_by_rank(best: &[(usize, f32)], share: f64) -> HashSet<usize> {
     let n = ((best.len() as f64 * share).ceil() as usize).clamp(1, best.len().max(1));
     let mut idx: Vec<usize> = (0..best.len()).collect();
-    idx.sort_by(|a, b| best[*a].0.cmp(&best[*b].0).then(best[*b].1.total_cmp(&best[*a].1)).then(a.cmp(b)));
+    idx.sort_by(|a, b| {
+        best[*a].0.cmp(&best[*b].0).then(best[*b].1.total_cmp(&best[*a].1)).then(a.cmp(b))
+    });
     idx.into_iter().take(n).collect()
 }
 
 /// Run BETR on the project's pool and save the kept set.
-pub fn run(store: &mut Store, params: &BetrParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<BetrReport> {
+pub fn run(
+    store: &mut Store,
+    params: &BetrParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<BetrReport> {
     run_with(store, params, &mut Engines::new(params.engine.clone()), progress, cancel)
 }
 
 /// [`run`] with the embedding model (`model`) from `models`.
-pub fn run_with(store: &mut Store, params: &BetrParams, models: &mut dyn Models, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<BetrReport> {
+pub fn run_with(
+    store: &mut Store,
+    params: &BetrParams,
+    models: &mut dyn Models,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<BetrReport> {
     let started = Instant::now();
     for (what, v) in [("--keep", params.keep), ("--positive", params.positive)] {
         if !(v > 0.0 && v <= 1.0) {
@@ -184,7 +207,8 @@ pub fn run_with(store: &mut Store, params: &BetrParams, models: &mut dyn Models,
     let mut sample: Vec<i64> = keys.clone();
     sample.shuffle(&mut rng);
     sample.truncate(params.sample.max(1));
-    let (sample_vecs, embedded_now) = item_vectors(store, &sha, &mut *embedder, &sample, progress, cancel)?;
+    let (sample_vecs, embedded_now) =
+        item_vectors(store, &sha, &mut *embedder, &sample, progress, cancel)?;
 
     // 80% of the sample trains each set's classifier, 20% judges it.
     let n_train = ((sample.len() as f64) * 0.8).round() as usize;
@@ -203,7 +227,13 @@ pub fn run_with(store: &mut Store, params: &BetrParams, models: &mut dyn Models,
         let fit = FitParams { seed: params.seed, ..FitParams::default() };
         let model = Logistic::fit(&hasher, &sample_feats[..n_train], &y[..n_train], fit);
         let logits: Vec<f32> = sample_feats[n_train..].iter().map(|f| model.logit(f)).collect();
-        reports.push(SetReport { name: name.clone(), targets: texts.len(), positives: pos.len(), held_out: held_out(&logits, &y[n_train..]), kept: 0 });
+        reports.push(SetReport {
+            name: name.clone(),
+            targets: texts.len(),
+            positives: pos.len(),
+            held_out: held_out(&logits, &y[n_train..]),
+            kept: 0,
+        });
         classifiers.push(model);
         progress.update(s as u64 + 1, name);
     }
@@ -235,7 +265,8 @@ pub fn run_with(store: &mut Store, params: &BetrParams, models: &mut dyn Models,
     let total = ((keys.len() as f64 * params.keep).round() as usize).clamp(1, keys.len());
     let chosen = fill_quotas(&mut scores, total);
     let mut entries = Vec::with_capacity(chosen.len());
-    let in_sample: std::collections::HashMap<i64, usize> = sample.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let in_sample: std::collections::HashMap<i64, usize> =
+        sample.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     for (set, key, logit, rank_in_set) in &chosen {
         reports[*set].kept += 1;
         entries.push(NewSelectionEntry {
@@ -251,7 +282,17 @@ pub fn run_with(store: &mut Store, params: &BetrParams, models: &mut dyn Models,
         });
     }
 
-    let similarity = similarity(store, &sha, &keys, &sample, &sample_vecs, n_train, &target_vecs, &chosen, params.seed)?;
+    let similarity = similarity(
+        store,
+        &sha,
+        &keys,
+        &sample,
+        &sample_vecs,
+        n_train,
+        &target_vecs,
+        &chosen,
+        params.seed,
+    )?;
     let mut report = BetrReport {
         selection: 0,
         pool: keys.len(),
@@ -331,11 +372,22 @@ fn similarity(
             }
         }
     }
-    let mean = |xs: Vec<f32>| (!xs.is_empty()).then(|| xs.iter().map(|x| f64::from(*x)).sum::<f64>() / xs.len() as f64);
+    let mean = |xs: Vec<f32>| {
+        (!xs.is_empty()).then(|| xs.iter().map(|x| f64::from(*x)).sum::<f64>() / xs.len() as f64)
+    };
     let kept: Vec<f32> = chosen.iter().filter_map(|c| unseen.get(&c.1).copied()).collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-    let random: Vec<f32> = keys.choose_multiple(&mut rng, chosen.len()).filter_map(|k| unseen.get(k).copied()).collect();
-    Ok(Similarity { measured_on: unseen.len(), kept_n: kept.len(), random_n: random.len(), kept_mean: mean(kept), random_mean: mean(random) })
+    let random: Vec<f32> = keys
+        .choose_multiple(&mut rng, chosen.len())
+        .filter_map(|k| unseen.get(k).copied())
+        .collect();
+    Ok(Similarity {
+        measured_on: unseen.len(),
+        kept_n: kept.len(),
+        random_n: random.len(),
+        kept_mean: mean(kept),
+        random_mean: mean(random),
+    })
 }
 
 #[cfg(test)]
@@ -357,7 +409,8 @@ mod tests {
     #[test]
     fn quotas_are_equal_and_nothing_is_taken_twice() {
         // Both sets like key 1 best; set 0 gets it, set 1 moves on.
-        let mut scores = vec![vec![(3.0, 1), (2.0, 2), (1.0, 3)], vec![(5.0, 1), (4.0, 4), (0.5, 5)]];
+        let mut scores =
+            vec![vec![(3.0, 1), (2.0, 2), (1.0, 3)], vec![(5.0, 1), (4.0, 4), (0.5, 5)]];
         let got = fill_quotas(&mut scores, 4);
         let keys: Vec<i64> = got.iter().map(|c| c.1).collect();
         assert_eq!(keys, vec![1, 4, 2, 5]);

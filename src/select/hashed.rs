@@ -34,7 +34,8 @@ impl Hasher {
     /// term frequency (1 + ln tf) and L2-normalised, so long documents do not dominate.
     pub fn features(&self, text: &str) -> Features {
         let lower = text.to_lowercase();
-        let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let words: Vec<&str> =
+            lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
         let mask = (1u64 << self.bits) - 1;
         let mut counts: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
         let mut prev: Option<u64> = None;
@@ -203,7 +204,11 @@ mod tests {
         let h = Hasher { bits: 16 };
         let docs: Vec<Features> = (0..400)
             .map(|i| {
-                let topic = if i % 10 == 0 { "rocket engine thrust orbit" } else { "garden soil tomato compost" };
+                let topic = if i % 10 == 0 {
+                    "rocket engine thrust orbit"
+                } else {
+                    "garden soil tomato compost"
+                };
                 h.features(&format!("{topic} note {i} filler words {}", i % 7))
             })
             .collect();

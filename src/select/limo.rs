@@ -90,14 +90,25 @@ struct Candidate<'a> {
     feats: Features,
 }
 
-pub fn run(store: &mut Store, params: &LimoParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<LimoReport> {
+pub fn run(
+    store: &mut Store,
+    params: &LimoParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<LimoReport> {
     let mut models = Engines::new(params.sampling.engine.clone()).embedder_note("load embedder");
     run_with(store, params, &mut models, progress, cancel)
 }
 
 /// [`run`] with the models from `models`: the sampling model (`sampling.model`) only for the
 /// pass rate, the embedding model (`embed_model`) only when there are clusters to make.
-pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<LimoReport> {
+pub fn run_with(
+    store: &mut Store,
+    params: &LimoParams,
+    models: &mut dyn Models,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<LimoReport> {
     let started = Instant::now();
     if params.size == 0 {
         return Err(Error::Input("--size must be at least 1".into()));
@@ -105,13 +116,22 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
     let sp = &params.sampling;
     let items = prompt_items(store, &sp.reference_field, &params.responses_field, params.limit)?;
     if items.is_empty() {
-        return Err(Error::Input("no prompts outside the eval split: `hifi import` some first".into()));
+        return Err(Error::Input(
+            "no prompts outside the eval split: `hifi import` some first".into(),
+        ));
     }
     let mut dropped = Dropped::default();
     let with_reference = items.iter().filter(|i| i.reference.is_some()).count();
-    let difficulty = if sp.samples > 0 && with_reference > 0 { Difficulty::PassRate } else { Difficulty::Margin };
+    let difficulty = if sp.samples > 0 && with_reference > 0 {
+        Difficulty::PassRate
+    } else {
+        Difficulty::Margin
+    };
     if sp.samples > 0 && params.min_passes > sp.samples {
-        return Err(Error::Input(format!("--min-passes {} is more than --samples {}", params.min_passes, sp.samples)));
+        return Err(Error::Input(format!(
+            "--min-passes {} is more than --samples {}",
+            params.min_passes, sp.samples
+        )));
     }
 
     // (item, difficulty, passes, responses judged correct with their origin)
@@ -122,7 +142,15 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
             let model = models.generator(&sp.model, progress)?;
             let refd: Vec<&PromptItem> = items.iter().filter(|i| i.reference.is_some()).collect();
             dropped.no_reference = items.len() - refd.len();
-            let samples = judged_samples(model, &refd, sp, sp.gen(sp.samples, sp.temperature), 0, progress, cancel)?;
+            let samples = judged_samples(
+                model,
+                &refd,
+                sp,
+                sp.gen(sp.samples, sp.temperature),
+                0,
+                progress,
+                cancel,
+            )?;
             for (it, replies) in refd.into_iter().zip(samples) {
                 let passes = replies.iter().filter(|r| r.1).count();
                 if passes == replies.len() {
@@ -139,7 +167,13 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
                         correct.push((r.clone(), format!("candidate {i}")));
                     }
                 }
-                correct.extend(replies.into_iter().enumerate().filter(|(_, r)| r.1).map(|(j, r)| (r.0, format!("model sample {j}"))));
+                correct.extend(
+                    replies
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.1)
+                        .map(|(j, r)| (r.0, format!("model sample {j}"))),
+                );
                 judged.push((it, 1.0 - passes as f64 / sp.samples as f64, Some(passes), correct));
             }
         }
@@ -150,14 +184,26 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
             let margins: HashMap<i64, f64> = store
                 .predictions(model.id)?
                 .into_iter()
-                .map(|p| (p.item, f64::from(crate::curate::margin(&p.probs.iter().map(|x| *x as f32).collect::<Vec<_>>()))))
+                .map(|p| {
+                    (
+                        p.item,
+                        f64::from(crate::curate::margin(
+                            &p.probs.iter().map(|x| *x as f32).collect::<Vec<_>>(),
+                        )),
+                    )
+                })
                 .collect();
             for it in &items {
                 let Some(m) = margins.get(&it.key) else {
                     dropped.not_prelabeled += 1;
                     continue;
                 };
-                let mut responses: Vec<(String, String)> = it.responses.iter().enumerate().map(|(i, r)| (r.clone(), format!("candidate {i}"))).collect();
+                let mut responses: Vec<(String, String)> = it
+                    .responses
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.clone(), format!("candidate {i}")))
+                    .collect();
                 if responses.is_empty() {
                     if let Some(r) = &it.reference {
                         responses.push((r.clone(), "reference".into()));
@@ -169,7 +215,8 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
     }
 
     // Best response per prompt by the rubric, scaled over every response considered.
-    let all_feats: Vec<rubric::Features> = judged.iter().flat_map(|j| j.3.iter().map(|r| rubric::features(&r.0))).collect();
+    let all_feats: Vec<rubric::Features> =
+        judged.iter().flat_map(|j| j.3.iter().map(|r| rubric::features(&r.0))).collect();
     let all_scores = rubric::scores(&all_feats, &params.weights);
     let hasher = Hasher { bits: 18 };
     let mut cands: Vec<Candidate> = Vec::new();
@@ -179,28 +226,48 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
         let scores = &all_scores[at..at + n];
         let feats = &all_feats[at..at + n];
         at += n;
-        let Some(best) = (0..n).max_by(|a, b| scores[*a].total_cmp(&scores[*b]).then(b.cmp(a))) else {
+        let Some(best) = (0..n).max_by(|a, b| scores[*a].total_cmp(&scores[*b]).then(b.cmp(a)))
+        else {
             dropped.no_response += 1;
             continue;
         };
         let (text, origin) = responses[best].clone();
-        cands.push(Candidate { item, difficulty: diff, passes, best: (text, origin, feats[best]), quality: scores[best], feats: hasher.features(&item.text) });
+        cands.push(Candidate {
+            item,
+            difficulty: diff,
+            passes,
+            best: (text, origin, feats[best]),
+            quality: scores[best],
+            feats: hasher.features(&item.text),
+        });
     }
     let eligible = cands.len();
     // Hardest first; among equals the better response, then the item order.
-    cands.sort_by(|a, b| b.difficulty.total_cmp(&a.difficulty).then(b.quality.total_cmp(&a.quality)).then(a.item.key.cmp(&b.item.key)));
+    cands.sort_by(|a, b| {
+        b.difficulty
+            .total_cmp(&a.difficulty)
+            .then(b.quality.total_cmp(&a.quality))
+            .then(a.item.key.cmp(&b.item.key))
+    });
 
     // Diversity clusters over the candidates' embeddings.
-    let k = params.clusters.unwrap_or_else(|| crate::curate::k_rule(eligible)).clamp(1, params.size.max(1)).min(eligible.max(1));
+    let k = params
+        .clusters
+        .unwrap_or_else(|| crate::curate::k_rule(eligible))
+        .clamp(1, params.size.max(1))
+        .min(eligible.max(1));
     let assign = if k > 1 {
         // The sampling model's engine embeds too when the embedding model is the same file.
         let mut embedder = models.embedder(&params.embed_model, 8, progress)?;
-        let sha = store.file_sha256(&params.embed_model).map_err(|e| Error::io(&params.embed_model, e))?;
+        let sha = store
+            .file_sha256(&params.embed_model)
+            .map_err(|e| Error::io(&params.embed_model, e))?;
         let keys: Vec<i64> = cands.iter().map(|c| c.item.key).collect();
         let (vecs, _) = item_vectors(store, &sha, &mut *embedder, &keys, progress, cancel)?;
         let dim = vecs.first().map_or(0, Vec::len);
         let flat: Vec<f32> = vecs.into_iter().flatten().collect();
-        crate::curate::kmeans_assign(&flat, dim, k, sp.seed).map_err(|e| Error::Input(format!("clustering failed: {e}")))?
+        crate::curate::kmeans_assign(&flat, dim, k, sp.seed)
+            .map_err(|e| Error::Input(format!("clustering failed: {e}")))?
     } else {
         vec![0; cands.len()]
     };
@@ -219,7 +286,9 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
         order.sort_by_key(|c| queues[*c].front().copied());
         for c in order {
             while let Some(i) = queues[c].pop_front() {
-                let dup = chosen.iter().any(|&j| sparse_cosine(&cands[i].feats, &cands[j].feats) >= params.dup_threshold);
+                let dup = chosen.iter().any(|&j| {
+                    sparse_cosine(&cands[i].feats, &cands[j].feats) >= params.dup_threshold
+                });
                 if dup {
                     dropped.near_duplicate += 1;
                     continue;
@@ -264,7 +333,11 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
             }
         })
         .collect();
-    let passes: Vec<f64> = chosen.iter().filter_map(|i| cands[*i].passes).map(|p| p as f64 / sp.samples.max(1) as f64).collect();
+    let passes: Vec<f64> = chosen
+        .iter()
+        .filter_map(|i| cands[*i].passes)
+        .map(|p| p as f64 / sp.samples.max(1) as f64)
+        .collect();
     let mut report = LimoReport {
         selection: 0,
         difficulty,
@@ -274,7 +347,8 @@ pub fn run_with(store: &mut Store, params: &LimoParams, models: &mut dyn Models,
         clusters: k,
         clusters_covered: covered,
         dropped,
-        mean_pass_rate: (!passes.is_empty()).then(|| passes.iter().sum::<f64>() / passes.len() as f64),
+        mean_pass_rate: (!passes.is_empty())
+            .then(|| passes.iter().sum::<f64>() / passes.len() as f64),
         seconds: started.elapsed().as_secs_f64(),
     };
     let p = serde_json::to_value(params).unwrap_or_default();

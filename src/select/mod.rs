@@ -34,7 +34,8 @@ pub(crate) fn item_vectors(
         Some(id) => Some(Vectors::open(store, Some(id))?),
         None => None,
     };
-    let mut out: Vec<Option<Vec<f32>>> = keys.iter().map(|k| stored.as_ref().and_then(|v| v.get(*k))).collect();
+    let mut out: Vec<Option<Vec<f32>>> =
+        keys.iter().map(|k| stored.as_ref().and_then(|v| v.get(*k))).collect();
     let missing: Vec<usize> = (0..keys.len()).filter(|i| out[*i].is_none()).collect();
     progress.start("embed sample", missing.len() as u64);
     for (done, chunk) in missing.chunks(64).enumerate() {
@@ -51,7 +52,11 @@ pub(crate) fn item_vectors(
         }
         progress.update((done * 64 + chunk.len()) as u64, "");
     }
-    progress.finish(&format!("{} embedded now, {} from the store", missing.len(), keys.len() - missing.len()));
+    progress.finish(&format!(
+        "{} embedded now, {} from the store",
+        missing.len(),
+        keys.len() - missing.len()
+    ));
     Ok((out.into_iter().map(Option::unwrap_or_default).collect(), missing.len()))
 }
 
@@ -76,7 +81,13 @@ pub struct SamplingParams {
 impl SamplingParams {
     /// Generation settings for `samples` replies per prompt at `temperature`.
     pub(crate) fn gen(&self, samples: usize, temperature: f32) -> crate::llm::generate::GenParams {
-        crate::llm::generate::GenParams { samples, temperature, top_p: 1.0, max_tokens: self.max_tokens, seed: self.seed }
+        crate::llm::generate::GenParams {
+            samples,
+            temperature,
+            top_p: 1.0,
+            max_tokens: self.max_tokens,
+            seed: self.seed,
+        }
     }
 }
 
@@ -94,9 +105,15 @@ pub struct PromptItem {
 
 /// The pool's prompts outside the eval split (sets are for training; eval is never trained on).
 /// Stops after `limit` prompts (the pool is not read past them).
-pub fn prompt_items(store: &Store, reference_field: &str, responses_field: &str, limit: Option<usize>) -> Result<Vec<PromptItem>> {
+pub fn prompt_items(
+    store: &Store,
+    reference_field: &str,
+    responses_field: &str,
+    limit: Option<usize>,
+) -> Result<Vec<PromptItem>> {
     let splits = store.splits()?;
-    let labels: std::collections::HashMap<i64, String> = store.resolved_labels()?.0.into_iter().collect();
+    let labels: std::collections::HashMap<i64, String> =
+        store.resolved_labels()?.0.into_iter().collect();
     let mut out = Vec::new();
     let mut after = i64::MIN;
     let limit = limit.unwrap_or(usize::MAX);
@@ -120,7 +137,9 @@ pub fn prompt_items(store: &Store, reference_field: &str, responses_field: &str,
             };
             let responses = match meta.get(responses_field) {
                 Some(serde_json::Value::String(s)) => vec![s.clone()],
-                Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+                Some(serde_json::Value::Array(a)) => {
+                    a.iter().filter_map(|v| v.as_str().map(String::from)).collect()
+                }
                 _ => Vec::new(),
             };
             out.push(PromptItem { key: it.key, id: it.id, text: it.text, reference, responses });
@@ -165,7 +184,10 @@ pub(crate) fn judged_samples(
     cancel: &CancelToken,
 ) -> Result<Vec<Vec<(String, bool)>>> {
     let users: Vec<&str> = items.iter().map(|it| it.text.as_str()).collect();
-    let keys: Vec<u64> = items.iter().map(|it| (it.key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ round).collect();
+    let keys: Vec<u64> = items
+        .iter()
+        .map(|it| (it.key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ round)
+        .collect();
     progress.start("sample", items.len() as u64);
     let started = std::time::Instant::now();
     let (mut out, mut tokens) = (Vec::with_capacity(items.len()), 0usize);

@@ -33,7 +33,14 @@ pub enum Reward {
 impl Reward {
     /// Judge `response` to `prompt` (item `id`) against `reference`. A reward command that
     /// outlives its timeout, or `cancel`, is ended with everything it started.
-    pub fn judge(&self, id: &str, prompt: &str, response: &str, reference: Option<&str>, cancel: &CancelToken) -> Result<bool> {
+    pub fn judge(
+        &self,
+        id: &str,
+        prompt: &str,
+        response: &str,
+        reference: Option<&str>,
+        cancel: &CancelToken,
+    ) -> Result<bool> {
         match self {
             Reward::ExactMatch => Ok(reference.is_some_and(|r| matches(response, r))),
             Reward::Command { command, timeout_secs } => {
@@ -44,7 +51,13 @@ impl Reward {
     }
 }
 
-fn run_command(command: &str, timeout: Duration, id: &str, input: String, cancel: &CancelToken) -> Result<bool> {
+fn run_command(
+    command: &str,
+    timeout: Duration,
+    id: &str,
+    input: String,
+    cancel: &CancelToken,
+) -> Result<bool> {
     let shown = crate::text::inert(command, false);
     let item = crate::text::inert(id, false);
     let mut cmd = Command::new("sh");
@@ -57,7 +70,9 @@ fn run_command(command: &str, timeout: Duration, id: &str, input: String, cancel
         .spawn()
         .map_err(|e| Error::Input(format!("reward command {shown:?} could not start: {e}")))?;
     let group = crate::procs::Group::of(&child);
-    let thread_err = |e: std::io::Error| Error::Io(format!("reward command {shown:?} on item {item}: cannot start a thread: {e}"));
+    let thread_err = |e: std::io::Error| {
+        Error::Io(format!("reward command {shown:?} on item {item}: cannot start a thread: {e}"))
+    };
     // Every pipe on a thread of its own: a command that writes much before reading all its
     // input blocks on a full pipe, and hifi must not be blocked on the other one meanwhile.
     // A command that does not read its input closes the pipe early; that is its business.
@@ -81,7 +96,9 @@ fn run_command(command: &str, timeout: Duration, id: &str, input: String, cancel
     let status = loop {
         if cancel.is_cancelled() {
             drop(group);
-            return Err(Error::Cancelled(format!("reward command {shown:?} on item {item} was ended")));
+            return Err(Error::Cancelled(format!(
+                "reward command {shown:?} on item {item} was ended"
+            )));
         }
         let left = timeout.saturating_sub(started.elapsed());
         if left.is_zero() {
@@ -94,9 +111,15 @@ fn run_command(command: &str, timeout: Duration, id: &str, input: String, cancel
         }
         match exited.recv_timeout(left.min(Duration::from_millis(50))) {
             Ok(Ok(status)) => break status,
-            Ok(Err(e)) => return Err(Error::Input(format!("reward command {shown:?} on item {item}: {e}"))),
+            Ok(Err(e)) => {
+                return Err(Error::Input(format!("reward command {shown:?} on item {item}: {e}")))
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Error::Io(format!("reward command {shown:?} on item {item}: lost track of it"))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Io(format!(
+                    "reward command {shown:?} on item {item}: lost track of it"
+                )))
+            }
         }
     };
     let until = Instant::now() + AFTER_EXIT;
@@ -119,7 +142,8 @@ fn run_command(command: &str, timeout: Duration, id: &str, input: String, cancel
 /// "; stderr: …" with the last 300 characters of `err`, or nothing when it is empty.
 fn stderr_note(err: &[u8]) -> String {
     let err = String::from_utf8_lossy(err);
-    let tail: String = err.trim().chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String =
+        err.trim().chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
     if tail.is_empty() {
         String::new()
     } else {
@@ -201,12 +225,15 @@ pub fn matches(response: &str, reference: &str) -> bool {
     if want.is_empty() {
         return false;
     }
-    normalise(&answer) == want || answer.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| normalise(l) == want)
+    normalise(&answer) == want
+        || answer.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| normalise(l) == want)
 }
 
 fn final_answer(response: &str) -> String {
     let lower = response.to_lowercase();
-    if let Some(at) = ["answer is", "answer:"].iter().filter_map(|m| lower.rfind(m).map(|i| i + m.len())).max() {
+    if let Some(at) =
+        ["answer is", "answer:"].iter().filter_map(|m| lower.rfind(m).map(|i| i + m.len())).max()
+    {
         // `lower` and `response` have the same byte layout only for ASCII; fall back to lower.
         return lower[at..].to_string();
     }
@@ -249,7 +276,11 @@ fn last_number(s: &str) -> Option<f64> {
         let neg = bytes[i] == '-' && bytes.get(i + 1).is_some_and(char::is_ascii_digit);
         if neg || bytes[i].is_ascii_digit() {
             i += 1;
-            while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == ',' || (bytes[i] == '.' && bytes.get(i + 1).is_some_and(char::is_ascii_digit))) {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_digit()
+                    || bytes[i] == ','
+                    || (bytes[i] == '.' && bytes.get(i + 1).is_some_and(char::is_ascii_digit)))
+            {
                 i += 1;
             }
             let tok: String = bytes[start..i].iter().collect();
@@ -296,20 +327,30 @@ mod tests {
         let r = command("grep -q '\"response\":\"yes\"' && echo 1 || echo 0", 60);
         assert!(r.judge("a", "p", "yes", None, &go).unwrap());
         assert!(!r.judge("a", "p", "no", None, &go).unwrap());
-        let e = command("echo maybe", 60).judge("item-7", "p", "x", None, &go).unwrap_err().to_string();
+        let e =
+            command("echo maybe", 60).judge("item-7", "p", "x", None, &go).unwrap_err().to_string();
         assert!(e.contains("item-7") && e.contains("maybe") && e.contains("print 1 or 0"), "{e}");
-        let e = command("echo oops >&2; exit 3", 60).judge("a", "p", "x", None, &go).unwrap_err().to_string();
+        let e = command("echo oops >&2; exit 3", 60)
+            .judge("a", "p", "x", None, &go)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("oops"), "{e}");
     }
 
     #[test]
     fn a_command_past_its_timeout_is_named_with_the_item_and_the_flag_to_raise() {
         let t0 = Instant::now();
-        let e = command("echo thinking >&2; sleep 300", 1).judge("item-9", "p", "x", None, &CancelToken::new()).unwrap_err();
+        let e = command("echo thinking >&2; sleep 300", 1)
+            .judge("item-9", "p", "x", None, &CancelToken::new())
+            .unwrap_err();
         assert!(t0.elapsed() < Duration::from_secs(20), "took {:?}", t0.elapsed());
         assert!(!e.is_cancelled());
         let e = e.to_string();
-        assert!(e.contains("on item item-9 did not answer within 1 s (raise --reward-timeout)") && e.contains("thinking"), "{e}");
+        assert!(
+            e.contains("on item item-9 did not answer within 1 s (raise --reward-timeout)")
+                && e.contains("thinking"),
+            "{e}"
+        );
     }
 
     #[test]

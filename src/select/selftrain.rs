@@ -126,9 +126,22 @@ impl Policy for LoraPolicy<'_> {
     ) -> Result<Fitted> {
         let (set, too_long) = train_set_of(&self.engine, system, kept, self.lora.params.max_len)?;
         if set.examples.is_empty() {
-            return Err(Error::Input(format!("every kept reply is longer than --max-len {} tokens", self.lora.params.max_len)));
+            return Err(Error::Input(format!(
+                "every kept reply is longer than --max-len {} tokens",
+                self.lora.params.max_len
+            )));
         }
-        let run = crate::train::train_set(store, self.base, &self.base_sha, name, None, set, self.lora, progress, cancel)?;
+        let run = crate::train::train_set(
+            store,
+            self.base,
+            &self.base_sha,
+            name,
+            None,
+            set,
+            self.lora,
+            progress,
+            cancel,
+        )?;
         // Training always starts from the base; the adapter replaces the previous one.
         self.engine.set_adapter(&run.adapter)?;
         Ok(Fitted {
@@ -158,7 +171,12 @@ impl Policy for crate::llm::stand_in::StandIn {
         _cancel: &CancelToken,
     ) -> Result<Fitted> {
         self.learn(kept.iter().map(|(p, r)| (p.text.clone(), r.clone())).collect());
-        Ok(Fitted { adapter: PathBuf::from("stand-in").join(name), lora: json!({"stand_in": true}), final_loss: None, too_long: 0 })
+        Ok(Fitted {
+            adapter: PathBuf::from("stand-in").join(name),
+            lora: json!({"stand_in": true}),
+            final_loss: None,
+            too_long: 0,
+        })
     }
 }
 
@@ -172,7 +190,9 @@ struct Plan<'p> {
 fn prompts(store: &Store, params: &SelfTrainParams) -> Result<Vec<PromptItem>> {
     let sp = &params.sampling;
     if sp.samples == 0 || params.keep_per_item == 0 || params.iterations == 0 {
-        return Err(Error::Input("--samples, --keep-per-item and --iterations must each be at least 1".into()));
+        return Err(Error::Input(
+            "--samples, --keep-per-item and --iterations must each be at least 1".into(),
+        ));
     }
     if !(params.holdout > 0.0 && params.holdout < 1.0) {
         return Err(Error::Input(format!("--holdout must be in (0, 1), got {}", params.holdout)));
@@ -203,7 +223,12 @@ fn plan<'p>(items: &'p [PromptItem], params: &SelfTrainParams) -> Plan<'p> {
     Plan { heldout: order, train }
 }
 
-pub fn run(store: &mut Store, params: &SelfTrainParams, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SelfTrainReport> {
+pub fn run(
+    store: &mut Store,
+    params: &SelfTrainParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<SelfTrainReport> {
     let started = Instant::now();
     let sp = &params.sampling;
     let items = prompts(store, params)?;
@@ -215,7 +240,13 @@ pub fn run(store: &mut Store, params: &SelfTrainParams, progress: &mut dyn Progr
 }
 
 /// [`run`] with `policy` as the model that samples and trains.
-pub fn run_with(store: &mut Store, params: &SelfTrainParams, policy: &mut dyn Policy, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SelfTrainReport> {
+pub fn run_with(
+    store: &mut Store,
+    params: &SelfTrainParams,
+    policy: &mut dyn Policy,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<SelfTrainReport> {
     let started = Instant::now();
     let items = prompts(store, params)?;
     iterate(store, params, plan(&items, params), policy, started, progress, cancel)
@@ -236,19 +267,33 @@ fn iterate(
     let (heldout, train) = (&plan.heldout[..], &plan.train[..]);
     let system = sp.system.as_deref();
     let reward_of = |policy: &mut dyn Policy, progress: &mut dyn Progress| -> Result<f64> {
-        let r = judged_samples(policy.generator(), heldout, sp, sp.gen(1, 0.0), 0, progress, cancel)?;
-        Ok(r.iter().filter(|s| s.first().is_some_and(|x| x.1)).count() as f64 / heldout.len() as f64)
+        let r =
+            judged_samples(policy.generator(), heldout, sp, sp.gen(1, 0.0), 0, progress, cancel)?;
+        Ok(r.iter().filter(|s| s.first().is_some_and(|x| x.1)).count() as f64
+            / heldout.len() as f64)
     };
 
     let baseline_reward = reward_of(policy, progress)?;
-    let stamp = crate::store::now().replace([':', '-', '.'], "").replace('T', "-").trim_end_matches('Z').to_string();
+    let stamp = crate::store::now()
+        .replace([':', '-', '.'], "")
+        .replace('T', "-")
+        .trim_end_matches('Z')
+        .to_string();
     let mut best = (baseline_reward, None);
     let mut iterations = Vec::new();
     let mut stopped = format!("ran all {} iterations", params.iterations);
     for it in 1..=params.iterations {
         let t0 = Instant::now();
         // E-step with the current policy.
-        let replies = judged_samples(policy.generator(), train, sp, sp.gen(sp.samples, sp.temperature), it as u64, progress, cancel)?;
+        let replies = judged_samples(
+            policy.generator(),
+            train,
+            sp,
+            sp.gen(sp.samples, sp.temperature),
+            it as u64,
+            progress,
+            cancel,
+        )?;
         let total: usize = replies.iter().map(Vec::len).sum();
         let passed: usize = replies.iter().map(|r| r.iter().filter(|x| x.1).count()).sum();
         let kept = keep_correct(train, &replies, params.keep_per_item);
@@ -262,7 +307,8 @@ fn iterate(
         }
         // M-step from the base model.
         let name = format!("self-train-{stamp}/iter-{it}");
-        let pairs: Vec<(&PromptItem, String)> = kept.iter().map(|(p, text, _)| (*p, text.clone())).collect();
+        let pairs: Vec<(&PromptItem, String)> =
+            kept.iter().map(|(p, text, _)| (*p, text.clone())).collect();
         let fitted = policy.fit(store, &name, system, &pairs, progress, cancel)?;
         // The next E-step and the held-out reward use base + this iteration's adapter.
         let heldout_reward = reward_of(policy, progress)?;
@@ -290,12 +336,20 @@ fn iterate(
         };
         let heldout_ids: Vec<&str> = heldout.iter().map(|p| p.id.as_str()).collect();
         let p = json!({"params": params, "iteration": it, "adapter": fitted.adapter, "lora": fitted.lora, "heldout": heldout_ids, "baseline_reward": baseline_reward});
-        let selection = store.save_selection(SelectionKind::SelfTrain, &p, &serde_json::to_value(&report).unwrap_or_default(), &entries)?;
+        let selection = store.save_selection(
+            SelectionKind::SelfTrain,
+            &p,
+            &serde_json::to_value(&report).unwrap_or_default(),
+            &entries,
+        )?;
         iterations.push(IterationReport { selection, ..report });
         if heldout_reward > best.0 {
             best = (heldout_reward, Some(it));
         } else {
-            stopped = format!("iteration {it}: held-out reward {heldout_reward:.3} did not improve on {:.3}", best.0);
+            stopped = format!(
+                "iteration {it}: held-out reward {heldout_reward:.3} did not improve on {:.3}",
+                best.0
+            );
             break;
         }
     }
@@ -313,7 +367,11 @@ fn iterate(
 
 /// Per prompt, at most `keep` distinct (after trimming) correct replies, in sample order:
 /// (prompt, reply, sample index).
-fn keep_correct<'p>(train: &[&'p PromptItem], replies: &[Vec<(String, bool)>], keep: usize) -> Vec<(&'p PromptItem, String, usize)> {
+fn keep_correct<'p>(
+    train: &[&'p PromptItem],
+    replies: &[Vec<(String, bool)>],
+    keep: usize,
+) -> Vec<(&'p PromptItem, String, usize)> {
     let mut kept = Vec::new();
     for (p, rs) in train.iter().zip(replies) {
         let mut seen = HashSet::new();
@@ -329,16 +387,27 @@ fn keep_correct<'p>(train: &[&'p PromptItem], replies: &[Vec<(String, bool)>], k
 
 /// Kept replies as training examples: the chat prompt, then the reply and the template's end
 /// of turn (the loss is on those). The tokens every prompt starts with are the shared prefix.
-fn train_set_of(engine: &Engine, system: Option<&str>, kept: &[(&PromptItem, String)], max_len: usize) -> Result<(TrainSet, usize)> {
-    let ids = |t: &[llama_cpp_2::token::LlamaToken]| t.iter().map(|t| t.0 as u32).collect::<Vec<u32>>();
+fn train_set_of(
+    engine: &Engine,
+    system: Option<&str>,
+    kept: &[(&PromptItem, String)],
+    max_len: usize,
+) -> Result<(TrainSet, usize)> {
+    let ids =
+        |t: &[llama_cpp_2::token::LlamaToken]| t.iter().map(|t| t.0 as u32).collect::<Vec<u32>>();
     let mut pairs = Vec::with_capacity(kept.len());
     for (p, reply) in kept {
-        pairs.push((ids(&engine.chat_prompt(system, &p.text)?), ids(&engine.chat_completion_tokens(reply)?)));
+        pairs.push((
+            ids(&engine.chat_prompt(system, &p.text)?),
+            ids(&engine.chat_completion_tokens(reply)?),
+        ));
     }
     // Shared prefix: what every prompt starts with, less one token so no example is empty.
     let mut common = pairs.first().map_or(0, |p| p.0.len().saturating_sub(1));
     for (prompt, _) in &pairs {
-        common = common.min(prompt.iter().zip(&pairs[0].0).take_while(|(a, b)| a == b).count()).min(prompt.len().saturating_sub(1));
+        common = common
+            .min(prompt.iter().zip(&pairs[0].0).take_while(|(a, b)| a == b).count())
+            .min(prompt.len().saturating_sub(1));
     }
     let prefix = pairs.first().map(|p| p.0[..common].to_vec()).unwrap_or_default();
     let mut examples = Vec::new();
@@ -364,5 +433,8 @@ fn train_set_of(engine: &Engine, system: Option<&str>, kept: &[(&PromptItem, Str
         h.update(format!("{}\0{}\0", p.id, reply));
     }
     let prompt_sha256 = hex::encode(Sha256::digest(system.unwrap_or("").as_bytes()));
-    Ok((TrainSet { prefix, examples, records, sha256: hex::encode(h.finalize()), prompt_sha256 }, too_long))
+    Ok((
+        TrainSet { prefix, examples, records, sha256: hex::encode(h.finalize()), prompt_sha256 },
+        too_long,
+    ))
 }

@@ -78,7 +78,8 @@ pub struct LabelEvent {
     pub suggestion: Option<bool>,
 }
 
-const EVENT_COLS: &str = "id, item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion";
+const EVENT_COLS: &str =
+    "id, item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion";
 
 fn event_from_row(r: &Row) -> rusqlite::Result<LabelEvent> {
     let kind: String = r.get(3)?;
@@ -97,7 +98,11 @@ fn event_from_row(r: &Row) -> rusqlite::Result<LabelEvent> {
     })
 }
 
-fn insert_event(tx: &Transaction, a: &Annotation, supersedes: Option<i64>) -> rusqlite::Result<i64> {
+fn insert_event(
+    tx: &Transaction,
+    a: &Annotation,
+    supersedes: Option<i64>,
+) -> rusqlite::Result<i64> {
     // The model's newest prediction for the item, kept so a label can be audited later.
     let prediction: Option<String> = tx
         .query_row(
@@ -135,7 +140,10 @@ impl Store {
     pub fn annotate(&mut self, a: &Annotation) -> Result<i64> {
         validate(a)?;
         self.write(|tx| {
-            let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM items WHERE key = ?1)", [a.item], |r| r.get(0))?;
+            let exists: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM items WHERE key = ?1)", [a.item], |r| {
+                    r.get(0)
+                })?;
             if !exists {
                 return Err(StoreError::Invalid(format!("no item with key {}", a.item)));
             }
@@ -185,7 +193,9 @@ impl Store {
     /// re-applied event.
     pub fn redo(&mut self, annotator: &str) -> Result<Option<LabelEvent>> {
         self.write(|tx| {
-            let mut st = tx.prepare(&format!("SELECT {EVENT_COLS} FROM annotations WHERE annotator = ?1 ORDER BY id DESC"))?;
+            let mut st = tx.prepare(&format!(
+                "SELECT {EVENT_COLS} FROM annotations WHERE annotator = ?1 ORDER BY id DESC"
+            ))?;
             let mut rows = st.query([annotator])?;
             let mut redone = Vec::new();
             let mut pick = None;
@@ -198,14 +208,18 @@ impl Store {
                     }
                     (AnnotationKind::Undo, _) => {}
                     (_, Some(undo_id)) => redone.push(undo_id), // a redo: its undo is used up
-                    (_, None) => break,                          // a fresh decision
+                    (_, None) => break,                         // a fresh decision
                 }
             }
             drop(rows);
             drop(st);
             let Some(undo) = pick else { return Ok(None) };
             let Some(orig_id) = undo.supersedes else { return Ok(None) };
-            let orig = tx.query_row(&format!("SELECT {EVENT_COLS} FROM annotations WHERE id = ?1"), [orig_id], event_from_row)?;
+            let orig = tx.query_row(
+                &format!("SELECT {EVENT_COLS} FROM annotations WHERE id = ?1"),
+                [orig_id],
+                event_from_row,
+            )?;
             let again = Annotation {
                 item: orig.item,
                 annotator: orig.annotator.clone(),
@@ -215,14 +229,21 @@ impl Store {
                 suggestion: orig.suggestion,
             };
             let id = insert_event(tx, &again, Some(undo.id))?;
-            let e = tx.query_row(&format!("SELECT {EVENT_COLS} FROM annotations WHERE id = ?1"), [id], event_from_row)?;
+            let e = tx.query_row(
+                &format!("SELECT {EVENT_COLS} FROM annotations WHERE id = ?1"),
+                [id],
+                event_from_row,
+            )?;
             Ok(Some(e))
         })
     }
 
     /// Every event, oldest first (for audits and exports).
     pub fn events(&self) -> Result<Vec<LabelEvent>> {
-        let mut st = self.conn.prepare(&format!("SELECT {EVENT_COLS} FROM annotations ORDER BY id")).map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {EVENT_COLS} FROM annotations ORDER BY id"))
+            .map_err(|e| self.err(e))?;
         let rows = st.query_map([], event_from_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
@@ -245,7 +266,8 @@ impl Store {
             .conn
             .prepare("SELECT item, annotator, label FROM current_labels WHERE kind = 'label' ORDER BY item, annotator")
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| self.err(e))?;
+        let rows =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
@@ -257,7 +279,9 @@ impl Store {
             .conn
             .prepare("SELECT item, annotator, label, suggestion FROM current_labels WHERE kind = 'label' ORDER BY item, annotator")
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
@@ -334,8 +358,11 @@ impl Store {
     /// still in force; only `annotator`'s when given.
     pub fn audit_events(&self, annotator: Option<&str>) -> Result<Vec<AuditEvent>> {
         let mut st = self.conn.prepare("SELECT id FROM current_labels").map_err(|e| self.err(e))?;
-        let current: HashSet<i64> =
-            st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
+        let current: HashSet<i64> = st
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))?;
         let mut st = self
             .conn
             .prepare(
@@ -361,8 +388,11 @@ impl Store {
                     supersedes: r.get(9)?,
                     current: current.contains(&id),
                     // Written by hifi as JSON; kept as text if it ever is not.
-                    prediction: prediction.map(|p| serde_json::from_str(&p).unwrap_or(Value::String(p))),
-                    suggestion: r.get::<_, Option<bool>>(11)?.map(|s| if s { "shown" } else { "blind" }.to_string()),
+                    prediction: prediction
+                        .map(|p| serde_json::from_str(&p).unwrap_or(Value::String(p))),
+                    suggestion: r
+                        .get::<_, Option<bool>>(11)?
+                        .map(|s| if s { "shown" } else { "blind" }.to_string()),
                     stratum: r.get(12)?,
                 })
             })

@@ -73,12 +73,24 @@ pub struct ItemImport<'a> {
 impl ItemImport<'_> {
     /// Add one item to the import.
     pub fn add(&mut self, item: &NewItem) -> std::result::Result<(), ItemRefused> {
-        match self.insert.execute(params![item.id, item.text, item.meta, item.gold, self.id, item.line as i64]) {
+        match self.insert.execute(params![
+            item.id,
+            item.text,
+            item.meta,
+            item.gold,
+            self.id,
+            item.line as i64
+        ]) {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                let earlier: Option<(i64, i64)> = self.find.query_row([&item.id], |r| Ok((r.get(0)?, r.get(1)?))).ok();
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                let earlier: Option<(i64, i64)> =
+                    self.find.query_row([&item.id], |r| Ok((r.get(0)?, r.get(1)?))).ok();
                 Err(match earlier {
-                    Some((import, line)) if import == self.id => ItemRefused::DuplicateInThisImport { line },
+                    Some((import, line)) if import == self.id => {
+                        ItemRefused::DuplicateInThisImport { line }
+                    }
                     _ => ItemRefused::DuplicateInProject,
                 })
             }
@@ -96,7 +108,11 @@ pub(crate) fn item_from_row(r: &Row) -> rusqlite::Result<Item> {
 impl Store {
     pub fn item(&self, key: i64) -> Result<Option<Item>> {
         self.conn
-            .query_row(&format!("SELECT {ITEM_COLS} FROM items WHERE key = ?1"), [key], item_from_row)
+            .query_row(
+                &format!("SELECT {ITEM_COLS} FROM items WHERE key = ?1"),
+                [key],
+                item_from_row,
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -112,9 +128,13 @@ impl Store {
     pub fn items_page(&self, after_key: i64, limit: usize) -> Result<Vec<Item>> {
         let mut st = self
             .conn
-            .prepare_cached(&format!("SELECT {ITEM_COLS} FROM items WHERE key > ?1 ORDER BY key LIMIT ?2"))
+            .prepare_cached(&format!(
+                "SELECT {ITEM_COLS} FROM items WHERE key > ?1 ORDER BY key LIMIT ?2"
+            ))
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map(params![after_key, limit as i64], item_from_row).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![after_key, limit as i64], item_from_row)
+            .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
@@ -124,21 +144,28 @@ impl Store {
 
     /// Every item key, in key order.
     pub fn item_keys(&self) -> Result<Vec<i64>> {
-        let mut st = self.conn.prepare("SELECT key FROM items ORDER BY key").map_err(|e| self.err(e))?;
+        let mut st =
+            self.conn.prepare("SELECT key FROM items ORDER BY key").map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
     /// Every item's gold label and other fields, in no particular order.
     pub fn items_gold(&self) -> Result<Vec<ItemGold>> {
-        let mut st = self.conn.prepare("SELECT key, gold, meta FROM items").map_err(|e| self.err(e))?;
-        let rows = st.query_map([], |r| Ok(ItemGold { key: r.get(0)?, gold: r.get(1)?, meta: r.get(2)? })).map_err(|e| self.err(e))?;
+        let mut st =
+            self.conn.prepare("SELECT key, gold, meta FROM items").map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok(ItemGold { key: r.get(0)?, gold: r.get(1)?, meta: r.get(2)? }))
+            .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
     /// The items whose text is exactly one of `texts`, in key order.
     pub fn items_with_text_in(&self, texts: &HashSet<&str>) -> Result<Vec<Item>> {
-        let mut st = self.conn.prepare(&format!("SELECT {ITEM_COLS} FROM items ORDER BY key")).map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {ITEM_COLS} FROM items ORDER BY key"))
+            .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
@@ -153,14 +180,23 @@ impl Store {
     /// How many items have an id starting with `prefix`.
     pub fn item_count_with_id_prefix(&self, prefix: &str) -> Result<i64> {
         self.conn
-            .query_row("SELECT count(*) FROM items WHERE substr(id, 1, length(?1)) = ?1", [prefix], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM items WHERE substr(id, 1, length(?1)) = ?1",
+                [prefix],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))
     }
 
     /// Record an import of `path` (`format`: "csv" or "jsonl") and add its items through `f`,
     /// in one transaction: everything or, when `f` fails, nothing. `f` returns how many items
     /// it added, recorded with the import.
-    pub fn import<E>(&mut self, path: &str, format: &str, f: impl FnOnce(&mut ItemImport) -> std::result::Result<u64, E>) -> std::result::Result<u64, E>
+    pub fn import<E>(
+        &mut self,
+        path: &str,
+        format: &str,
+        f: impl FnOnce(&mut ItemImport) -> std::result::Result<u64, E>,
+    ) -> std::result::Result<u64, E>
     where
         E: From<StoreError>,
     {
@@ -184,9 +220,20 @@ impl Store {
 
     /// Every import, oldest first.
     pub fn imports(&self) -> Result<Vec<ImportRecord>> {
-        let mut st = self.conn.prepare("SELECT id, path, format, rows, created_at FROM imports ORDER BY id").map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT id, path, format, rows, created_at FROM imports ORDER BY id")
+            .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| Ok(ImportRecord { id: r.get(0)?, path: r.get(1)?, format: r.get(2)?, rows: r.get(3)?, created_at: r.get(4)? }))
+            .query_map([], |r| {
+                Ok(ImportRecord {
+                    id: r.get(0)?,
+                    path: r.get(1)?,
+                    format: r.get(2)?,
+                    rows: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }

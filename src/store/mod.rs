@@ -7,13 +7,13 @@
 mod annotations;
 mod embeddings;
 mod items;
+mod pipeline_state;
 mod predictions;
 mod queue;
 mod rounds;
 pub mod schema;
 mod selections;
 mod splits;
-mod pipeline_state;
 mod status;
 #[cfg(feature = "test-support")]
 mod test_hooks;
@@ -81,7 +81,10 @@ impl Store {
     pub fn create(project: &Path) -> Result<Self> {
         let path = project.join(DB_FILE);
         if path.exists() {
-            return Err(StoreError::Invalid(format!("{}: a store already exists here", path.display())));
+            return Err(StoreError::Invalid(format!(
+                "{}: a store already exists here",
+                path.display()
+            )));
         }
         Self::open_at(project, true, None)
     }
@@ -126,9 +129,14 @@ impl Store {
     fn migrate(&mut self, target: u32) -> Result<()> {
         let path = self.db_path();
         let sq = |source| StoreError::Sqlite { path: path.clone(), source };
-        let found: u32 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sq)?;
+        let found: u32 =
+            self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sq)?;
         if found > schema::LATEST {
-            return Err(StoreError::NewerSchema { path: path.clone(), found, known: schema::LATEST });
+            return Err(StoreError::NewerSchema {
+                path: path.clone(),
+                found,
+                known: schema::LATEST,
+            });
         }
         if found >= target {
             return Ok(());
@@ -183,7 +191,10 @@ impl Store {
     }
 
     /// Run `f` in one write transaction (`BEGIN IMMEDIATE`): all of it commits, or none.
-    fn write<T, E>(&mut self, f: impl FnOnce(&Transaction) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    fn write<T, E>(
+        &mut self,
+        f: impl FnOnce(&Transaction) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -316,7 +327,10 @@ mod tests {
 
     #[test]
     fn a_project_path_is_never_a_uri() {
-        assert_eq!(plain_path(Path::new("file:x?mode=memory/hifi.db")), Path::new("./file:x?mode=memory/hifi.db"));
+        assert_eq!(
+            plain_path(Path::new("file:x?mode=memory/hifi.db")),
+            Path::new("./file:x?mode=memory/hifi.db")
+        );
         assert_eq!(plain_path(Path::new("/p/file:x/hifi.db")), Path::new("/p/file:x/hifi.db"));
         // Opened the way the store opens it, the name is a file on disk, not an in-memory database.
         let dir = std::env::temp_dir().join(format!("hifi-uri-{}", std::process::id()));

@@ -138,7 +138,11 @@ impl Store {
     pub fn latest_model(&self) -> Result<Option<ModelRecord>> {
         let id: Option<i64> = self
             .conn
-            .query_row("SELECT model FROM predictions ORDER BY created_at DESC, model DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT model FROM predictions ORDER BY created_at DESC, model DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))?;
         match id {
@@ -160,7 +164,11 @@ impl Store {
     }
 
     /// The model with the newest predictions among models matching `filter` (SQL over `m`).
-    fn newest_model_where(&self, filter: &str, params: impl rusqlite::Params) -> Result<Option<ModelRecord>> {
+    fn newest_model_where(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<ModelRecord>> {
         let id: Option<i64> = self
             .conn
             .query_row(
@@ -186,7 +194,9 @@ impl Store {
                  ORDER BY key LIMIT ?3",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map(params![model, after_key, limit as i64], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![model, after_key, limit as i64], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
@@ -201,8 +211,15 @@ impl Store {
     }
 
     /// Store one batch of predictions in one transaction.
-    pub fn put_predictions(&mut self, model: i64, labels: &[String], preds: &[Prediction]) -> Result<()> {
-        if let Some(p) = preds.iter().find(|p| p.probs.is_empty() || p.probs.iter().any(|x| !x.is_finite())) {
+    pub fn put_predictions(
+        &mut self,
+        model: i64,
+        labels: &[String],
+        preds: &[Prediction],
+    ) -> Result<()> {
+        if let Some(p) =
+            preds.iter().find(|p| p.probs.is_empty() || p.probs.iter().any(|x| !x.is_finite()))
+        {
             return Err(super::StoreError::Invalid(format!("the prediction of item {} under model {model} has no probabilities or a non-finite one ({:?}): not stored", p.item, p.probs)));
         }
         let at = now();
@@ -226,11 +243,20 @@ impl Store {
     pub fn predictions(&self, model: i64) -> Result<Vec<Prediction>> {
         let mut st = self
             .conn
-            .prepare("SELECT item, probs, truncated FROM predictions WHERE model = ?1 ORDER BY item")
+            .prepare(
+                "SELECT item, probs, truncated FROM predictions WHERE model = ?1 ORDER BY item",
+            )
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map([model], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))).map_err(|e| self.err(e))?;
-        let rows: Vec<(i64, String, bool)> = rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
-        rows.into_iter().map(|(item, probs, truncated)| Ok(Prediction { item, probs: self.parse_probs(item, model, &probs)?, truncated })).collect()
+        let rows = st
+            .query_map([model], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, String, bool)> =
+            rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(item, probs, truncated)| {
+                Ok(Prediction { item, probs: self.parse_probs(item, model, &probs)?, truncated })
+            })
+            .collect()
     }
 
     /// The newest prediction of any model for `item`: (model, prediction).
@@ -246,6 +272,9 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let Some((model, probs, truncated)) = row else { return Ok(None) };
         let Some(rec) = self.model(model)? else { return Ok(None) };
-        Ok(Some((rec, Prediction { item, probs: self.parse_probs(item, model, &probs)?, truncated })))
+        Ok(Some((
+            rec,
+            Prediction { item, probs: self.parse_probs(item, model, &probs)?, truncated },
+        )))
     }
 }

@@ -39,7 +39,8 @@ pub struct QueueEntry {
     pub audit: bool,
 }
 
-const COLS: &str = "id, mine_run, position, strategy, item_a, item_b, reason, needed, stratum = 'audit'";
+const COLS: &str =
+    "id, mine_run, position, strategy, item_a, item_b, reason, needed, stratum = 'audit'";
 
 fn entry(r: &Row) -> rusqlite::Result<QueueEntry> {
     let reason: String = r.get(6)?;

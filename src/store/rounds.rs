@@ -23,20 +23,34 @@ impl Store {
     /// Open a round. Labels given from now on carry its id.
     pub fn start_round(&mut self, trainer: &str, adapter: Option<i64>) -> Result<i64> {
         self.write(|tx| {
-            tx.execute("INSERT INTO rounds (trainer, adapter, started_at) VALUES (?1, ?2, ?3)", params![trainer, adapter, now()])?;
+            tx.execute(
+                "INSERT INTO rounds (trainer, adapter, started_at) VALUES (?1, ?2, ?3)",
+                params![trainer, adapter, now()],
+            )?;
             Ok(tx.last_insert_rowid())
         })
     }
 
     /// Close a round with the model it produced and its scores (a JSON object: a round is
     /// never closed with empty scores).
-    pub fn finish_round(&mut self, round: i64, model: i64, scores: &serde_json::Value) -> Result<()> {
+    pub fn finish_round(
+        &mut self,
+        round: i64,
+        model: i64,
+        scores: &serde_json::Value,
+    ) -> Result<()> {
         if !scores.is_object() {
-            return Err(StoreError::Invalid(format!("round {round}: its scores are not a JSON object ({}); the round is left open", scores.to_string().chars().take(60).collect::<String>())));
+            return Err(StoreError::Invalid(format!(
+                "round {round}: its scores are not a JSON object ({}); the round is left open",
+                scores.to_string().chars().take(60).collect::<String>()
+            )));
         }
         let json = scores.to_string();
         self.write(|tx| {
-            tx.execute("UPDATE rounds SET model = ?2, scores = ?3, finished_at = ?4 WHERE id = ?1", params![round, model, json, now()])?;
+            tx.execute(
+                "UPDATE rounds SET model = ?2, scores = ?3, finished_at = ?4 WHERE id = ?1",
+                params![round, model, json, now()],
+            )?;
             Ok(())
         })
     }
@@ -66,18 +80,35 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {
-                let row = RoundRow { id: r.get(0)?, model: r.get(1)?, adapter: r.get(2)?, trainer: r.get(3)?, scores: None, started_at: r.get(5)?, finished_at: r.get(6)? };
+                let row = RoundRow {
+                    id: r.get(0)?,
+                    model: r.get(1)?,
+                    adapter: r.get(2)?,
+                    trainer: r.get(3)?,
+                    scores: None,
+                    started_at: r.get(5)?,
+                    finished_at: r.get(6)?,
+                };
                 Ok((row, r.get::<_, Option<String>>(4)?))
             })
             .map_err(|e| self.err(e))?;
-        let rows: Vec<(RoundRow, Option<String>)> = rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
+        let rows: Vec<(RoundRow, Option<String>)> =
+            rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|(mut row, text)| {
                 if let Some(text) = text {
                     row.scores = Some(match serde_json::from_str::<serde_json::Value>(&text) {
                         Ok(v) if v.is_object() => v,
-                        Ok(_) => return Err(self.corrupt_round(row.id, "not a JSON object", &text)),
-                        Err(e) => return Err(self.corrupt_round(row.id, &format!("not JSON ({e})"), &text)),
+                        Ok(_) => {
+                            return Err(self.corrupt_round(row.id, "not a JSON object", &text))
+                        }
+                        Err(e) => {
+                            return Err(self.corrupt_round(
+                                row.id,
+                                &format!("not JSON ({e})"),
+                                &text,
+                            ))
+                        }
                     });
                 }
                 Ok(row)
@@ -97,7 +128,10 @@ impl Store {
     /// A named setting (small JSON documents such as the last simulation).
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
-        self.conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(|e| self.err(e))
+        self.conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     pub fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {

@@ -27,7 +27,9 @@ impl SelectionKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [SelectionKind::Limo, SelectionKind::Betr, SelectionKind::SelfTrain].into_iter().find(|k| k.as_str() == s)
+        [SelectionKind::Limo, SelectionKind::Betr, SelectionKind::SelfTrain]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -78,7 +80,13 @@ const VETOED: &str = "SELECT v.rank, v.reason FROM selection_vetoes v
 
 impl Store {
     /// Save a built set; returns its id.
-    pub fn save_selection(&mut self, kind: SelectionKind, params: &Value, report: &Value, entries: &[NewSelectionEntry]) -> Result<i64> {
+    pub fn save_selection(
+        &mut self,
+        kind: SelectionKind,
+        params: &Value,
+        report: &Value,
+        entries: &[NewSelectionEntry],
+    ) -> Result<i64> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO selections (kind, params, report, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -98,7 +106,10 @@ impl Store {
     /// Every saved set, oldest first.
     pub fn selections(&self) -> Result<Vec<Selection>> {
         let ids: Vec<i64> = {
-            let mut st = self.conn.prepare("SELECT id FROM selections ORDER BY id").map_err(|e| self.err(e))?;
+            let mut st = self
+                .conn
+                .prepare("SELECT id FROM selections ORDER BY id")
+                .map_err(|e| self.err(e))?;
             let rows = st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
             rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?
         };
@@ -131,7 +142,9 @@ impl Store {
             Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
             Err(e) => return Err(self.err(e)),
         };
-        let kind = SelectionKind::parse(&kind).ok_or_else(|| StoreError::Invalid(format!("selection {id} has an unknown kind {kind:?}")))?;
+        let kind = SelectionKind::parse(&kind).ok_or_else(|| {
+            StoreError::Invalid(format!("selection {id} has an unknown kind {kind:?}"))
+        })?;
         let vetoed = self.vetoed_ranks(id)?.len();
         Ok(Some(Selection {
             id,
@@ -178,10 +191,21 @@ impl Store {
     }
 
     /// Veto entry `rank` of set `id` (or, with `restore`, take a veto back).
-    pub fn veto(&mut self, id: i64, rank: usize, annotator: &str, reason: Option<&str>, restore: bool) -> Result<()> {
+    pub fn veto(
+        &mut self,
+        id: i64,
+        rank: usize,
+        annotator: &str,
+        reason: Option<&str>,
+        restore: bool,
+    ) -> Result<()> {
         let exists: i64 = self
             .conn
-            .query_row("SELECT count(*) FROM selection_items WHERE selection = ?1 AND rank = ?2", params![id, rank as i64], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM selection_items WHERE selection = ?1 AND rank = ?2",
+                params![id, rank as i64],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))?;
         if exists == 0 {
             return Err(StoreError::Invalid(format!("set {id} has no entry {rank}")));
@@ -198,7 +222,9 @@ impl Store {
 
     fn vetoed_ranks(&self, id: i64) -> Result<std::collections::HashMap<usize, Option<String>>> {
         let mut st = self.conn.prepare_cached(VETOED).map_err(|e| self.err(e))?;
-        let rows = st.query_map([id], |r| Ok((r.get::<_, i64>(0)? as usize, r.get::<_, Option<String>>(1)?))).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([id], |r| Ok((r.get::<_, i64>(0)? as usize, r.get::<_, Option<String>>(1)?)))
+            .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 }

@@ -149,7 +149,10 @@ impl Store {
 
     /// Items of audit-stratum queue entries (any mining run).
     pub fn audit_items(&self) -> Result<HashSet<i64>> {
-        let mut st = self.conn.prepare("SELECT item_a FROM queue WHERE stratum = 'audit'").map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT item_a FROM queue WHERE stratum = 'audit'")
+            .map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| r.get::<_, i64>(0)).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
@@ -167,7 +170,10 @@ impl Store {
 
     /// Every pair of items ever queued side by side (any mining run).
     pub fn queued_pairs(&self) -> Result<Vec<(i64, i64)>> {
-        let mut st = self.conn.prepare("SELECT DISTINCT item_a, item_b FROM queue WHERE item_b IS NOT NULL").map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT item_a, item_b FROM queue WHERE item_b IS NOT NULL")
+            .map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
@@ -183,7 +189,8 @@ impl Store {
 
     /// Every split assignment: item key → split.
     pub fn splits(&self) -> Result<HashMap<i64, Split>> {
-        let mut st = self.conn.prepare("SELECT item, split FROM splits").map_err(|e| self.err(e))?;
+        let mut st =
+            self.conn.prepare("SELECT item, split FROM splits").map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
             .map_err(|e| self.err(e))?;
@@ -202,9 +209,14 @@ impl Store {
     /// Every split assignment with its stratum: item key → (split, drawn for the audit
     /// stratum). Audit items are always eval.
     pub fn split_strata(&self) -> Result<HashMap<i64, (Split, bool)>> {
-        let mut st = self.conn.prepare("SELECT item, split, stratum = 'audit' FROM splits").map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT item, split, stratum = 'audit' FROM splits")
+            .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))
+            })
             .map_err(|e| self.err(e))?;
         let mut out = HashMap::new();
         for r in rows {

@@ -30,9 +30,16 @@ impl Store {
     /// Rewrite what every registered model records of its prompt: `few_shot` expert examples,
     /// and the adapter `adapter_path` when given (left as it is otherwise).
     #[doc(hidden)]
-    pub fn overwrite_models_prompt(&mut self, few_shot: i64, adapter_path: Option<&str>) -> Result<()> {
+    pub fn overwrite_models_prompt(
+        &mut self,
+        few_shot: i64,
+        adapter_path: Option<&str>,
+    ) -> Result<()> {
         self.write(|tx| {
-            tx.execute("UPDATE models SET few_shot = ?1, adapter_path = coalesce(?2, adapter_path)", params![few_shot, adapter_path])?;
+            tx.execute(
+                "UPDATE models SET few_shot = ?1, adapter_path = coalesce(?2, adapter_path)",
+                params![few_shot, adapter_path],
+            )?;
             Ok(())
         })
     }
@@ -64,12 +71,21 @@ impl Store {
     /// Insert an item as schema v1 stored it (id and text only).
     #[doc(hidden)]
     pub fn v1_insert_item(&self, id: &str, text: &str) -> Result<()> {
-        self.conn.execute("INSERT INTO items (id, text) VALUES (?1, ?2)", [id, text]).map(drop).map_err(|e| self.err(e))
+        self.conn
+            .execute("INSERT INTO items (id, text) VALUES (?1, ?2)", [id, text])
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     /// Insert a label event as schema v1 stored it.
     #[doc(hidden)]
-    pub fn v1_insert_label(&self, item: i64, annotator: &str, label: &str, created_at: &str) -> Result<()> {
+    pub fn v1_insert_label(
+        &self,
+        item: i64,
+        annotator: &str,
+        label: &str,
+        created_at: &str,
+    ) -> Result<()> {
         self.conn
             .execute(
                 "INSERT INTO annotations (item, annotator, kind, label, created_at) VALUES (?1, ?2, 'label', ?3, ?4)",
@@ -88,7 +104,12 @@ impl Store {
     /// Overwrite the stored probabilities text of `item`'s prediction under `model` (a corrupt row).
     #[doc(hidden)]
     pub fn overwrite_prediction_probs(&self, item: i64, model: i64, probs: &str) -> Result<usize> {
-        self.conn.execute("UPDATE predictions SET probs = ?3 WHERE item = ?1 AND model = ?2", params![item, model, probs]).map_err(|e| self.err(e))
+        self.conn
+            .execute(
+                "UPDATE predictions SET probs = ?3 WHERE item = ?1 AND model = ?2",
+                params![item, model, probs],
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// Overwrite round `round`'s stored scores text (a corrupt row).

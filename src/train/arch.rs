@@ -42,7 +42,9 @@ impl ArchConfig {
         let md = &content.metadata;
         let arch = match md.get("general.architecture") {
             Some(Value::String(s)) => s.clone(),
-            _ => return Err(TrainError::Unsupported("the GGUF has no general.architecture".into())),
+            _ => {
+                return Err(TrainError::Unsupported("the GGUF has no general.architecture".into()))
+            }
         };
         let family = match arch.as_str() {
             "llama" => Family::Llama,
@@ -69,16 +71,19 @@ impl ArchConfig {
                 _ => None,
             }
         };
-        let need = |key: &str| num(key).map(|v| v as usize).ok_or_else(|| TrainError::Unsupported(format!("the GGUF lacks {arch}.{key}")));
+        let need = |key: &str| {
+            num(key)
+                .map(|v| v as usize)
+                .ok_or_else(|| TrainError::Unsupported(format!("the GGUF lacks {arch}.{key}")))
+        };
         let n_embd = need("embedding_length")?;
         let n_head = need("attention.head_count")?;
         let n_head_kv = num("attention.head_count_kv").map_or(n_head, |v| v as usize);
         let head_dim = num("attention.key_length").map_or(n_embd / n_head.max(1), |v| v as usize);
-        let n_vocab = content
-            .tensor_infos
-            .get("token_embd.weight")
-            .map(|t| t.shape.dims()[0])
-            .ok_or_else(|| TrainError::Unsupported("the GGUF has no token_embd.weight".into()))?;
+        let n_vocab =
+            content.tensor_infos.get("token_embd.weight").map(|t| t.shape.dims()[0]).ok_or_else(
+                || TrainError::Unsupported("the GGUF has no token_embd.weight".into()),
+            )?;
         let cfg = Self {
             family,
             n_layer: need("block_count")?,
@@ -93,7 +98,11 @@ impl ArchConfig {
             n_ctx_train: num("context_length").unwrap_or(0.0) as usize,
             arch,
         };
-        if cfg.n_head == 0 || cfg.n_head_kv == 0 || !cfg.n_head.is_multiple_of(cfg.n_head_kv) || !cfg.head_dim.is_multiple_of(2) {
+        if cfg.n_head == 0
+            || cfg.n_head_kv == 0
+            || !cfg.n_head.is_multiple_of(cfg.n_head_kv)
+            || !cfg.head_dim.is_multiple_of(2)
+        {
             return Err(TrainError::Unsupported(format!(
                 "inconsistent attention shape: {} heads, {} KV heads, head size {}",
                 cfg.n_head, cfg.n_head_kv, cfg.head_dim
@@ -101,7 +110,9 @@ impl ArchConfig {
         }
         if let Some(Value::String(kind)) = md.get(&format!("{}.rope.scaling.type", cfg.arch)) {
             if kind != "none" && !content.tensor_infos.contains_key("rope_freqs.weight") {
-                return Err(TrainError::Unsupported(format!("rope scaling {kind:?} is not implemented in the trainer")));
+                return Err(TrainError::Unsupported(format!(
+                    "rope scaling {kind:?} is not implemented in the trainer"
+                )));
             }
         }
         Ok(cfg)

@@ -53,10 +53,23 @@ pub struct TrainJob {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TrainEvent {
-    Started { arch: String, trainable_params: usize, examples: usize, prefix_tokens: usize, steps: usize, load_s: f64 },
+    Started {
+        arch: String,
+        trainable_params: usize,
+        examples: usize,
+        prefix_tokens: usize,
+        steps: usize,
+        load_s: f64,
+    },
     Step(StepReport),
-    Done { output: PathBuf, seconds: f64, peak_rss_mb: Option<f64> },
-    Failed { message: String },
+    Done {
+        output: PathBuf,
+        seconds: f64,
+        peak_rss_mb: Option<f64>,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 /// Who trains.
@@ -74,11 +87,15 @@ impl TrainerCommand {
         if let Some(p) = std::env::var_os("HIFI_EXE") {
             return Ok(Self::Builtin(PathBuf::from(p)));
         }
-        let exe = std::env::current_exe().map_err(|e| TrainError::Io(format!("cannot find the hifi executable: {e}")))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| TrainError::Io(format!("cannot find the hifi executable: {e}")))?;
         if exe.file_stem().and_then(|s| s.to_str()) == Some("hifi") {
             Ok(Self::Builtin(exe))
         } else {
-            Err(TrainError::Io(format!("{} is not the hifi binary: set HIFI_EXE to it to train", exe.display())))
+            Err(TrainError::Io(format!(
+                "{} is not the hifi binary: set HIFI_EXE to it to train",
+                exe.display()
+            )))
         }
     }
 }
@@ -98,7 +115,10 @@ pub fn worker_main(path: &Path) -> i32 {
     let mut out = std::io::stdout().lock();
     let mut emit = |e: &TrainEvent| {
         // The parent reads every line; when it is gone there is no one to train for.
-        if writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default()).and_then(|()| out.flush()).is_err() {
+        if writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
             std::process::exit(3);
         }
     };
@@ -113,14 +133,29 @@ pub fn worker_main(path: &Path) -> i32 {
 
 fn worker(path: &Path, emit: &mut dyn FnMut(&TrainEvent)) -> Result<(), TrainError> {
     let started = Instant::now();
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))?;
-    let job: TrainJob = serde_json::from_str(&text).map_err(|e| TrainError::Params(format!("{}: not a training job ({e})", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))?;
+    let job: TrainJob = serde_json::from_str(&text)
+        .map_err(|e| TrainError::Params(format!("{}: not a training job ({e})", path.display())))?;
     if job.version != JOB_VERSION {
-        return Err(TrainError::Params(format!("{}: job version {} (this hifi reads {JOB_VERSION})", path.display(), job.version)));
+        return Err(TrainError::Params(format!(
+            "{}: job version {} (this hifi reads {JOB_VERSION})",
+            path.display(),
+            job.version
+        )));
     }
     let base = BaseModel::load(&job.base_model)?;
-    if let Some(bad) = job.examples.iter().flat_map(|e| &e.tokens).chain(&job.prefix).find(|&&t| t as usize >= base.cfg.n_vocab) {
-        return Err(TrainError::Params(format!("token id {bad} is outside the base model's vocabulary ({})", base.cfg.n_vocab)));
+    if let Some(bad) = job
+        .examples
+        .iter()
+        .flat_map(|e| &e.tokens)
+        .chain(&job.prefix)
+        .find(|&&t| t as usize >= base.cfg.n_vocab)
+    {
+        return Err(TrainError::Params(format!(
+            "token id {bad} is outside the base model's vocabulary ({})",
+            base.cfg.n_vocab
+        )));
     }
     let init = match &job.init_adapter {
         Some(p) => Some(Lora::read(p, &base.cfg, base.device())?),
@@ -129,7 +164,15 @@ fn worker(path: &Path, emit: &mut dyn FnMut(&TrainEvent)) -> Result<(), TrainErr
     let steps = job.examples.len().div_ceil(job.params.batch.max(1)) * job.params.epochs;
     let lora_params = match &init {
         Some(l) => l.n_params(),
-        None => job.params.targets.iter().map(|t| t.shape(&base.cfg)).map(|(i, o)| (i + o) * job.params.rank).sum::<usize>() * base.cfg.n_layer,
+        None => {
+            job.params
+                .targets
+                .iter()
+                .map(|t| t.shape(&base.cfg))
+                .map(|(i, o)| (i + o) * job.params.rank)
+                .sum::<usize>()
+                * base.cfg.n_layer
+        }
     };
     emit(&TrainEvent::Started {
         arch: base.cfg.arch.clone(),
@@ -140,9 +183,21 @@ fn worker(path: &Path, emit: &mut dyn FnMut(&TrainEvent)) -> Result<(), TrainErr
         load_s: started.elapsed().as_secs_f64(),
     });
     let never = AtomicBool::new(false);
-    let outcome = train(&base, &job.prefix, &job.examples, &job.params, init, &mut |s| emit(&TrainEvent::Step(s.clone())), &never)?;
+    let outcome = train(
+        &base,
+        &job.prefix,
+        &job.examples,
+        &job.params,
+        init,
+        &mut |s| emit(&TrainEvent::Step(s.clone())),
+        &never,
+    )?;
     outcome.lora.write(&job.output)?;
-    emit(&TrainEvent::Done { output: job.output.clone(), seconds: started.elapsed().as_secs_f64(), peak_rss_mb: peak_rss_mb() });
+    emit(&TrainEvent::Done {
+        output: job.output.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_mb: peak_rss_mb(),
+    });
     Ok(())
 }
 
@@ -172,7 +227,8 @@ pub fn run_job(
     if let Some(dir) = job_path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     }
-    crate::files::write_atomic(job_path, &serde_json::to_vec(job).unwrap_or_default()).map_err(|e| io(job_path, e))?;
+    crate::files::write_atomic(job_path, &serde_json::to_vec(job).unwrap_or_default())
+        .map_err(|e| io(job_path, e))?;
     let _ = std::fs::remove_file(&job.output);
     let mut cmd = match trainer {
         TrainerCommand::Builtin(exe) => {
@@ -247,7 +303,10 @@ pub fn run_job(
                         progress.start("train", s.steps as u64);
                         started = true;
                     }
-                    progress.update(s.step as u64, &format!("loss {:.3} · {:.0} tok/s", s.loss, s.tokens_per_s));
+                    progress.update(
+                        s.step as u64,
+                        &format!("loss {:.3} · {:.0} tok/s", s.loss, s.tokens_per_s),
+                    );
                     progress.metric("loss", s.loss);
                     outcome.steps.push(s);
                 }
@@ -268,7 +327,8 @@ pub fn run_job(
             }
         }
     }
-    let status = child.wait().map_err(|e| TrainError::Io(format!("waiting for the trainer: {e}")))?;
+    let status =
+        child.wait().map_err(|e| TrainError::Io(format!("waiting for the trainer: {e}")))?;
     // Whatever the trainer left running in the background goes with it.
     drop(group);
     let _ = out_thread.join();
@@ -282,10 +342,16 @@ pub fn run_job(
             None => "was killed (out of memory?)".into(),
         };
         remove_partial(&job.output);
-        return Err(TrainError::Io(format!("the trainer {how}{}", if tail.is_empty() { String::new() } else { format!(":\n{tail}") })));
+        return Err(TrainError::Io(format!(
+            "the trainer {how}{}",
+            if tail.is_empty() { String::new() } else { format!(":\n{tail}") }
+        )));
     }
     if !job.output.is_file() {
-        return Err(TrainError::Io(format!("the trainer exited without writing {}", job.output.display())));
+        return Err(TrainError::Io(format!(
+            "the trainer exited without writing {}",
+            job.output.display()
+        )));
     }
     progress.finish(&match outcome.steps.last() {
         Some(s) => format!("{} steps, final loss {:.3}", s.step, s.loss),
@@ -319,7 +385,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let job = dir.path().join("a{out}$(touch PWNED)'x");
         let out = dir.path().join("o`touch PWNED2`.gguf");
-        let line = crate::shell::external_line("printf '%s|%s' {job} {out} > \"$HIFI_JOB.seen\"").unwrap();
+        let line =
+            crate::shell::external_line("printf '%s|%s' {job} {out} > \"$HIFI_JOB.seen\"").unwrap();
         let st = Command::new("sh")
             .current_dir(dir.path())
             .arg("-c")

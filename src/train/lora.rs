@@ -34,7 +34,14 @@ pub struct Lora {
 impl Lora {
     /// Fresh weights: A uniform in ±1/√n_in (PEFT's default), B zero, so the model starts
     /// exactly at the base.
-    pub fn init(cfg: &ArchConfig, rank: usize, alpha: f32, targets: &[Target], seed: u64, device: &Device) -> Result<Self, TrainError> {
+    pub fn init(
+        cfg: &ArchConfig,
+        rank: usize,
+        alpha: f32,
+        targets: &[Target],
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
         if rank == 0 {
             return Err(TrainError::Params("rank must be at least 1".into()));
         }
@@ -73,7 +80,12 @@ impl Lora {
     }
 
     /// `scale · (x·Aᵀ)·Bᵀ`, or `None` when the layer is not adapted.
-    pub fn delta(&self, layer: usize, t: Target, x: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    pub fn delta(
+        &self,
+        layer: usize,
+        t: Target,
+        x: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
         let Some(p) = self.pairs.get(&(layer, t)) else { return Ok(None) };
         let h = x.matmul(&p.a.as_tensor().t()?)?;
         // Scale the small B (out × r), not the (tokens × out) product.
@@ -88,8 +100,14 @@ impl Lora {
         let mut tensors: Vec<(String, QTensor)> = Vec::new();
         for ((layer, t), p) in &self.pairs {
             let base = format!("blk.{layer}.{}.weight", t.gguf_name());
-            tensors.push((format!("{base}.lora_a"), QTensor::quantize(p.a.as_tensor(), GgmlDType::F32)?));
-            tensors.push((format!("{base}.lora_b"), QTensor::quantize(p.b.as_tensor(), GgmlDType::F32)?));
+            tensors.push((
+                format!("{base}.lora_a"),
+                QTensor::quantize(p.a.as_tensor(), GgmlDType::F32)?,
+            ));
+            tensors.push((
+                format!("{base}.lora_b"),
+                QTensor::quantize(p.b.as_tensor(), GgmlDType::F32)?,
+            ));
         }
         let arch = Value::String(self.arch.clone());
         let gtype = Value::String("adapter".into());
@@ -120,16 +138,23 @@ impl Lora {
         let shown = crate::text::inert(&path.display().to_string(), false);
         let bad = |m: String| TrainError::Adapter(format!("{shown}: {m}"));
         let mut f = BufReader::new(std::fs::File::open(path).map_err(|e| bad(e.to_string()))?);
-        let content = Content::read(&mut f).map_err(|e| bad(format!("not a readable GGUF ({e})")))?;
+        let content =
+            Content::read(&mut f).map_err(|e| bad(format!("not a readable GGUF ({e})")))?;
         let s = |k: &str| match content.metadata.get(k) {
             Some(Value::String(v)) => Some(v.clone()),
             _ => None,
         };
-        if s("general.type").as_deref() != Some("adapter") || s("adapter.type").as_deref() != Some("lora") {
+        if s("general.type").as_deref() != Some("adapter")
+            || s("adapter.type").as_deref() != Some("lora")
+        {
             return Err(bad("not a LoRA adapter".into()));
         }
         if s("general.architecture").as_deref() != Some(cfg.arch.as_str()) {
-            return Err(bad(format!("adapter is for {:?}, the base model is {:?}", s("general.architecture").unwrap_or_default(), cfg.arch)));
+            return Err(bad(format!(
+                "adapter is for {:?}, the base model is {:?}",
+                s("general.architecture").unwrap_or_default(),
+                cfg.arch
+            )));
         }
         let alpha = match content.metadata.get("adapter.lora.alpha") {
             Some(Value::F32(a)) => *a,
@@ -139,29 +164,45 @@ impl Lora {
         let mut rank = 0;
         for name in content.tensor_infos.keys() {
             let Some(base) = name.strip_suffix(".lora_a") else { continue };
-            let parsed = base.strip_prefix("blk.").and_then(|r| r.strip_suffix(".weight")).and_then(|r| r.split_once('.'));
-            let Some((layer, tname)) = parsed else { return Err(bad(format!("unexpected tensor {name}"))) };
-            let (Ok(layer), Some(t)) = (layer.parse::<usize>(), Target::from_gguf_name(tname)) else {
+            let parsed = base
+                .strip_prefix("blk.")
+                .and_then(|r| r.strip_suffix(".weight"))
+                .and_then(|r| r.split_once('.'));
+            let Some((layer, tname)) = parsed else {
+                return Err(bad(format!("unexpected tensor {name}")));
+            };
+            let (Ok(layer), Some(t)) = (layer.parse::<usize>(), Target::from_gguf_name(tname))
+            else {
                 return Err(bad(format!("unexpected tensor {name}")));
             };
             if layer >= cfg.n_layer {
                 return Err(bad(format!("{name}: the base has only {} blocks", cfg.n_layer)));
             }
             let mut load = |n: &str| -> Result<Tensor, TrainError> {
-                content.tensor(&mut f, n, device).and_then(|q| q.dequantize(device)).map_err(|e| bad(format!("{n}: {e}")))
+                content
+                    .tensor(&mut f, n, device)
+                    .and_then(|q| q.dequantize(device))
+                    .map_err(|e| bad(format!("{n}: {e}")))
             };
             let a = load(name)?;
             let b = load(&format!("{base}.lora_b"))?;
             let (n_in, n_out) = t.shape(cfg);
             let r = a.dim(0)?;
             if a.dims() != [r, n_in] || b.dims() != [n_out, r] {
-                return Err(bad(format!("{base}: lora_a {:?} / lora_b {:?} do not fit a [{n_out}, {n_in}] layer", a.dims(), b.dims())));
+                return Err(bad(format!(
+                    "{base}: lora_a {:?} / lora_b {:?} do not fit a [{n_out}, {n_in}] layer",
+                    a.dims(),
+                    b.dims()
+                )));
             }
             if rank != 0 && r != rank {
                 return Err(bad("the adapter mixes ranks".into()));
             }
             rank = r;
-            pairs.insert((layer, t), LoraPair { a: Var::from_tensor(&a)?, b: Var::from_tensor(&b)? });
+            pairs.insert(
+                (layer, t),
+                LoraPair { a: Var::from_tensor(&a)?, b: Var::from_tensor(&b)? },
+            );
         }
         if pairs.is_empty() {
             return Err(bad("no lora_a / lora_b tensors".into()));
@@ -173,8 +214,11 @@ impl Lora {
 /// What an adapter file holds, from its header alone: (rank, alpha, targets).
 pub fn describe(path: &Path) -> Result<(usize, f32, Vec<Target>), TrainError> {
     let shown = crate::text::inert(&path.display().to_string(), false);
-    let mut f = BufReader::new(std::fs::File::open(path).map_err(|e| TrainError::Adapter(format!("{shown}: {e}")))?);
-    let content = Content::read(&mut f).map_err(|e| TrainError::Adapter(format!("{shown}: not a readable GGUF ({e})")))?;
+    let mut f = BufReader::new(
+        std::fs::File::open(path).map_err(|e| TrainError::Adapter(format!("{shown}: {e}")))?,
+    );
+    let content = Content::read(&mut f)
+        .map_err(|e| TrainError::Adapter(format!("{shown}: not a readable GGUF ({e})")))?;
     let alpha = match content.metadata.get("adapter.lora.alpha") {
         Some(Value::F32(a)) => *a,
         _ => 0.0,

@@ -83,7 +83,9 @@ impl From<TrainError> for Error {
     fn from(e: TrainError) -> Self {
         match e {
             TrainError::Io(m) => Error::Io(m),
-            TrainError::Cancelled => Error::Cancelled("training was cancelled: no adapter was written".into()),
+            TrainError::Cancelled => {
+                Error::Cancelled("training was cancelled: no adapter was written".into())
+            }
             other => Error::Input(other.to_string()),
         }
     }
@@ -99,20 +101,40 @@ pub struct PromptTokens {
 }
 
 impl PromptTokens {
-    pub fn new(engine: &Engine, prefix: &crate::llm::PromptPrefix, suffix: &str, labels: &[String]) -> Result<Self> {
-        let ids = |t: Vec<llama_cpp_2::token::LlamaToken>| t.iter().map(|t| t.0 as u32).collect::<Vec<u32>>();
+    pub fn new(
+        engine: &Engine,
+        prefix: &crate::llm::PromptPrefix,
+        suffix: &str,
+        labels: &[String],
+    ) -> Result<Self> {
+        let ids = |t: Vec<llama_cpp_2::token::LlamaToken>| {
+            t.iter().map(|t| t.0 as u32).collect::<Vec<u32>>()
+        };
         if let Some(l) = labels.iter().find(|l| engine.tokenize_text(l).is_empty()) {
             return Err(Error::Input(format!("label {l:?} tokenizes to nothing with this model")));
         }
         // The label then the end of turn, as scored: the adapter learns to end the answer
         // after the label, so "click" does not keep "clickbait"'s mass.
-        let label_tokens = labels.iter().map(|l| Ok(ids(engine.chat_completion_tokens(l)?))).collect::<Result<Vec<Vec<u32>>>>()?;
-        Ok(Self { prefix: ids(prefix.tokens.clone()), suffix: engine.tokenize_template(suffix, false), labels: label_tokens })
+        let label_tokens = labels
+            .iter()
+            .map(|l| Ok(ids(engine.chat_completion_tokens(l)?)))
+            .collect::<Result<Vec<Vec<u32>>>>()?;
+        Ok(Self {
+            prefix: ids(prefix.tokens.clone()),
+            suffix: engine.tokenize_template(suffix, false),
+            labels: label_tokens,
+        })
     }
 
     /// `text` answered with label `label`: the item cut to `max_item_tokens`, the suffix,
     /// then the label's tokens and the end of turn (the loss is on those).
-    pub fn example(&self, engine: &Engine, text: &str, label: usize, max_item_tokens: usize) -> Example {
+    pub fn example(
+        &self,
+        engine: &Engine,
+        text: &str,
+        label: usize,
+        max_item_tokens: usize,
+    ) -> Example {
         let (toks, _) = engine.item_tokens(text, max_item_tokens, &self.suffix);
         let mut tokens: Vec<u32> = toks.iter().map(|t| t.0 as u32).collect();
         let n_prompt = tokens.len();
@@ -127,7 +149,8 @@ impl PromptTokens {
 pub fn claim_run_dir(adapters: &Path, stamp: &str) -> Result<String> {
     // Never through a link: the folder is created inside the project or not at all.
     if let Some(project) = adapters.parent() {
-        crate::files::prepare_in_project(project, &adapters.join(stamp)).map_err(|e| Error::io(adapters, e))?;
+        crate::files::prepare_in_project(project, &adapters.join(stamp))
+            .map_err(|e| Error::io(adapters, e))?;
     }
     std::fs::create_dir_all(adapters).map_err(|e| Error::io(adapters, e))?;
     for n in 1..10_000 {
@@ -180,7 +203,13 @@ pub fn train_adapter(
         }
     }
     drop(engine);
-    let set = TrainSet { prefix: tokens.prefix, examples, records, sha256: hex::encode(h.finalize()), prompt_sha256: prepared.prompt_sha256 };
+    let set = TrainSet {
+        prefix: tokens.prefix,
+        examples,
+        records,
+        sha256: hex::encode(h.finalize()),
+        prompt_sha256: prepared.prompt_sha256,
+    };
     train_set(store, &base, &base_sha, name, round, set, run, progress, cancel)
 }
 
@@ -227,7 +256,8 @@ pub fn train_set(
         records: set.records,
     };
     let outcome = run_job(&job, &dir.join("job.json"), &run.trainer, progress, cancel)?;
-    let (architecture, rank, alpha, targets) = check_adapter(base, &adapter, run.threads, progress)?;
+    let (architecture, rank, alpha, targets) =
+        check_adapter(base, &adapter, run.threads, progress)?;
     let manifest = Manifest {
         adapter_sha256: store.file_sha256(&adapter).map_err(|e| Error::io(&adapter, e))?,
         adapter: adapter.clone(),
@@ -259,7 +289,12 @@ pub fn train_set(
 
 /// The adapter must load into the engine before it is used or recorded. Returns its
 /// (architecture, rank, alpha, targets).
-fn check_adapter(base: &Path, adapter: &Path, threads: usize, progress: &mut dyn Progress) -> Result<(String, usize, f32, Vec<super::Target>)> {
+fn check_adapter(
+    base: &Path,
+    adapter: &Path,
+    threads: usize,
+    progress: &mut dyn Progress,
+) -> Result<(String, usize, f32, Vec<super::Target>)> {
     progress.start("check adapter", 0);
     let mut engine = Engine::load(base, EngineOptions { threads, gpu_layers: 0 })?;
     engine.set_adapter(adapter)?;
@@ -271,9 +306,18 @@ fn check_adapter(base: &Path, adapter: &Path, threads: usize, progress: &mut dyn
 }
 
 /// Use an existing adapter for round `round` instead of training one.
-pub fn adopt_adapter(store: &mut Store, cfg: &Config, adapter: &Path, round: i64, train_size: usize, run: &LoraRun, progress: &mut dyn Progress) -> Result<AdapterRun> {
+pub fn adopt_adapter(
+    store: &mut Store,
+    cfg: &Config,
+    adapter: &Path,
+    round: i64,
+    train_size: usize,
+    run: &LoraRun,
+    progress: &mut dyn Progress,
+) -> Result<AdapterRun> {
     let base = cfg.model_path(store.root());
-    let (architecture, rank, alpha, targets) = check_adapter(&base, adapter, run.threads, progress)?;
+    let (architecture, rank, alpha, targets) =
+        check_adapter(&base, adapter, run.threads, progress)?;
     let manifest = Manifest {
         adapter: adapter.to_path_buf(),
         adapter_sha256: store.file_sha256(adapter).map_err(|e| Error::io(adapter, e))?,
@@ -296,7 +340,12 @@ pub fn adopt_adapter(store: &mut Store, cfg: &Config, adapter: &Path, round: i64
         final_loss: None,
         scores: None,
     };
-    Ok(AdapterRun { adapter: adapter.to_path_buf(), manifest, job: JobOutcome::default(), adopted: true })
+    Ok(AdapterRun {
+        adapter: adapter.to_path_buf(),
+        manifest,
+        job: JobOutcome::default(),
+        adopted: true,
+    })
 }
 
 #[cfg(test)]
@@ -308,14 +357,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let adapters = dir.path().join("adapters");
         let names: Vec<String> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..8).map(|_| s.spawn(|| claim_run_dir(&adapters, "train-20260101-000000").unwrap())).collect();
+            let hs: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| claim_run_dir(&adapters, "train-20260101-000000").unwrap()))
+                .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let mut sorted = names.clone();
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), 8, "{names:?}");
-        assert!(names.contains(&"train-20260101-000000".to_string()) && names.contains(&"train-20260101-000000-8".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"train-20260101-000000".to_string())
+                && names.contains(&"train-20260101-000000-8".to_string()),
+            "{names:?}"
+        );
         assert!(names.iter().all(|n| adapters.join(n).is_dir()));
         // A file where the adapters folder should be: a clear error naming it.
         let file = dir.path().join("f");

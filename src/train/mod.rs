@@ -13,15 +13,17 @@
 pub mod arch;
 pub mod job;
 pub mod lora;
-pub mod model;
 pub mod lora_round;
+pub mod model;
 pub mod trainer;
 
 pub use arch::{ArchConfig, Family, Target};
 pub use job::{TrainEvent, TrainJob, TrainerCommand};
 pub use lora::Lora;
+pub use lora_round::{
+    adopt_adapter, train_adapter, train_set, AdapterRun, LoraRun, Manifest, PromptTokens, TrainSet,
+};
 pub use model::{BaseModel, Example};
-pub use lora_round::{adopt_adapter, train_adapter, train_set, AdapterRun, LoraRun, Manifest, PromptTokens, TrainSet};
 pub use trainer::{train, LoraParams, StepReport, TrainOutcome};
 
 /// Why training could not run or finish.

@@ -15,8 +15,8 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use candle_core::quantized::gguf_file::Content;
 use candle_core::backprop::GradStore;
+use candle_core::quantized::gguf_file::Content;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor, Var, D};
 use candle_nn::ops::rms_norm_slow;
 use candle_nn::rotary_emb::{rope_i_slow, rope_slow};
@@ -33,8 +33,14 @@ impl CustomOp1 for Frozen {
         "hifi-frozen-linear"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("frozen linear: input not contiguous".into()))?;
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("frozen linear: input not contiguous".into()))?;
         let data = &storage.as_slice::<f32>()?[start..end];
         let x = Tensor::from_slice(data, layout.shape(), &Device::Cpu)?;
         let y = x.matmul(&self.0.t()?)?;
@@ -42,7 +48,12 @@ impl CustomOp1 for Frozen {
         Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
     }
 
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(grad.matmul(&self.0)?))
     }
 }
@@ -98,8 +109,11 @@ impl BaseModel {
     pub fn load(path: &Path) -> Result<Self, TrainError> {
         let shown = crate::text::inert(&path.display().to_string(), false);
         let bad = |e: candle_core::Error| TrainError::Model(format!("{shown}: {e}"));
-        let mut f = BufReader::new(File::open(path).map_err(|e| TrainError::Model(format!("{shown}: {e}")))?);
-        let content = Content::read(&mut f).map_err(|e| TrainError::Model(format!("{shown}: not a readable GGUF ({e})")))?;
+        let mut f = BufReader::new(
+            File::open(path).map_err(|e| TrainError::Model(format!("{shown}: {e}")))?,
+        );
+        let content = Content::read(&mut f)
+            .map_err(|e| TrainError::Model(format!("{shown}: not a readable GGUF ({e})")))?;
         let cfg = ArchConfig::from_gguf(&content)?;
         // A CUDA build trains on the first GPU when there is one.
         #[cfg(feature = "cuda")]
@@ -113,7 +127,11 @@ impl BaseModel {
             content.tensor(&mut f, name, &device).and_then(|q| q.dequantize(&device)).map_err(bad)
         };
         let tok_embd = get("token_embd.weight")?;
-        let output = if content.tensor_infos.contains_key("output.weight") { get("output.weight")? } else { tok_embd.clone() };
+        let output = if content.tensor_infos.contains_key("output.weight") {
+            get("output.weight")?
+        } else {
+            tok_embd.clone()
+        };
         let output_norm = get("output_norm.weight")?;
         let mut blocks = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
@@ -122,7 +140,11 @@ impl BaseModel {
                 let wt = get(&format!("blk.{i}.{}.weight", t.gguf_name()))?;
                 let (n_in, n_out) = t.shape(&cfg);
                 if wt.dims() != [n_out, n_in] {
-                    return Err(TrainError::Model(format!("{shown}: blk.{i}.{} has shape {:?}, expected [{n_out}, {n_in}]", t.gguf_name(), wt.dims())));
+                    return Err(TrainError::Model(format!(
+                        "{shown}: blk.{i}.{} has shape {:?}, expected [{n_out}, {n_in}]",
+                        t.gguf_name(),
+                        wt.dims()
+                    )));
                 }
                 w.insert(t, wt);
             }
@@ -133,7 +155,10 @@ impl BaseModel {
                 }
             }
             let (q_norm, k_norm) = if cfg.family == Family::Qwen3 {
-                (Some(get(&format!("blk.{i}.attn_q_norm.weight"))?), Some(get(&format!("blk.{i}.attn_k_norm.weight"))?))
+                (
+                    Some(get(&format!("blk.{i}.attn_q_norm.weight"))?),
+                    Some(get(&format!("blk.{i}.attn_k_norm.weight"))?),
+                )
             } else {
                 (None, None)
             };
@@ -170,7 +195,17 @@ impl BaseModel {
         }
         let cos = Tensor::from_vec(cos, (max_pos, half), &device).map_err(bad)?;
         let sin = Tensor::from_vec(sin, (max_pos, half), &device).map_err(bad)?;
-        Ok(Self { cfg, tok_embd, output, output_norm, blocks, cos, sin, device, stock_matmul: false })
+        Ok(Self {
+            cfg,
+            tok_embd,
+            output,
+            output_norm,
+            blocks,
+            cos,
+            sin,
+            device,
+            stock_matmul: false,
+        })
     }
 
     pub fn device(&self) -> &Device {
@@ -182,7 +217,13 @@ impl BaseModel {
         self.cos.dim(0).unwrap_or(0)
     }
 
-    fn linear(&self, layer: usize, t: Target, x: &Tensor, lora: Option<&Lora>) -> candle_core::Result<Tensor> {
+    fn linear(
+        &self,
+        layer: usize,
+        t: Target,
+        x: &Tensor,
+        lora: Option<&Lora>,
+    ) -> candle_core::Result<Tensor> {
         let b = &self.blocks[layer];
         let mut y = if self.stock_matmul { x.matmul(&b.w[&t].t()?)? } else { frozen(x, &b.w[&t])? };
         if let Some(bias) = b.bias.get(&t) {
@@ -218,7 +259,12 @@ impl BaseModel {
 
     /// Final hidden states (after the output norm), rows: the prefix's `P` positions, then
     /// item 0's `T` positions, item 1's, … (items right-padded to `T`).
-    pub fn hidden(&self, lora: Option<&Lora>, prefix: &[u32], items: &[Vec<u32>]) -> candle_core::Result<(Tensor, usize)> {
+    pub fn hidden(
+        &self,
+        lora: Option<&Lora>,
+        prefix: &[u32],
+        items: &[Vec<u32>],
+    ) -> candle_core::Result<(Tensor, usize)> {
         let (mut h, shape) = self.embed(prefix, items)?;
         for l in 0..self.blocks.len() {
             h = self.block(l, &h, lora, shape)?;
@@ -235,7 +281,10 @@ impl BaseModel {
             candle_core::bail!("no item tokens");
         }
         if p + t > self.max_positions() {
-            candle_core::bail!("prefix ({p}) + item ({t}) tokens exceed the {} positions the trainer supports", self.max_positions());
+            candle_core::bail!(
+                "prefix ({p}) + item ({t}) tokens exceed the {} positions the trainer supports",
+                self.max_positions()
+            );
         }
         let mut ids: Vec<u32> = prefix.to_vec();
         for it in items {
@@ -247,7 +296,13 @@ impl BaseModel {
     }
 
     /// Transformer block `l` on the rows `h` (P + n·T, d).
-    fn block(&self, l: usize, h: &Tensor, lora: Option<&Lora>, Rows { p, n, t }: Rows) -> candle_core::Result<Tensor> {
+    fn block(
+        &self,
+        l: usize,
+        h: &Tensor,
+        lora: Option<&Lora>,
+        Rows { p, n, t }: Rows,
+    ) -> candle_core::Result<Tensor> {
         let c = &self.cfg;
         let blk = &self.blocks[l];
         let scale = 1.0 / (c.head_dim as f32).sqrt();
@@ -264,8 +319,21 @@ impl BaseModel {
         };
         // Split into the prefix stream (1, heads, P, d) and the items (n, heads, T, d).
         let split = |z: &Tensor, heads: usize| -> candle_core::Result<(Option<Tensor>, Tensor)> {
-            let zp = if p > 0 { Some(z.narrow(0, 0, p)?.reshape((1, p, heads, c.head_dim))?.transpose(1, 2)?.contiguous()?) } else { None };
-            let zi = z.narrow(0, p, n * t)?.reshape((n, t, heads, c.head_dim))?.transpose(1, 2)?.contiguous()?;
+            let zp = if p > 0 {
+                Some(
+                    z.narrow(0, 0, p)?
+                        .reshape((1, p, heads, c.head_dim))?
+                        .transpose(1, 2)?
+                        .contiguous()?,
+                )
+            } else {
+                None
+            };
+            let zi = z
+                .narrow(0, p, n * t)?
+                .reshape((n, t, heads, c.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?;
             Ok((zp, zi))
         };
         let (qp, qi) = split(&q, c.n_head)?;
@@ -285,7 +353,10 @@ impl BaseModel {
                 outs.push(op.transpose(1, 2)?.reshape((p, c.n_head * c.head_dim))?);
                 let kb = kp.broadcast_as((n, c.n_head, p, c.head_dim))?;
                 let vb = vp.broadcast_as((n, c.n_head, p, c.head_dim))?;
-                (Tensor::cat(&[&kb, &ki], 2)?.contiguous()?, Tensor::cat(&[&vb, &vi], 2)?.contiguous()?)
+                (
+                    Tensor::cat(&[&kb, &ki], 2)?.contiguous()?,
+                    Tensor::cat(&[&vb, &vi], 2)?.contiguous()?,
+                )
             }
             _ => (ki, vi),
         };
@@ -333,7 +404,12 @@ impl BaseModel {
     }
 
     /// Mean cross-entropy over the answer tokens of `examples`, and the number of them.
-    pub fn loss(&self, lora: Option<&Lora>, prefix: &[u32], examples: &[&Example]) -> candle_core::Result<(Tensor, usize)> {
+    pub fn loss(
+        &self,
+        lora: Option<&Lora>,
+        prefix: &[u32],
+        examples: &[&Example],
+    ) -> candle_core::Result<(Tensor, usize)> {
         let items: Vec<Vec<u32>> = examples.iter().map(|e| e.tokens.clone()).collect();
         let (mut h, shape) = self.embed(prefix, &items)?;
         for l in 0..self.blocks.len() {
@@ -347,7 +423,13 @@ impl BaseModel {
     /// input is kept through the forward pass and each block is recomputed during the
     /// backward one: memory of one block's activations instead of all of them, for about a
     /// third more compute.
-    pub fn loss_and_grads(&self, lora: &Lora, prefix: &[u32], examples: &[&Example], checkpoint: bool) -> candle_core::Result<(f64, GradStore)> {
+    pub fn loss_and_grads(
+        &self,
+        lora: &Lora,
+        prefix: &[u32],
+        examples: &[&Example],
+        checkpoint: bool,
+    ) -> candle_core::Result<(f64, GradStore)> {
         if !checkpoint {
             let (loss, _) = self.loss(Some(lora), prefix, examples)?;
             let grads = loss.backward()?;
@@ -366,7 +448,9 @@ impl BaseModel {
         let loss = self.head_loss(top.as_tensor(), &rows, &targets)?;
         let loss_v = f64::from(loss.to_scalar::<f32>()?);
         let mut head = loss.backward()?;
-        let mut upstream = head.remove(top.as_tensor()).ok_or_else(|| candle_core::Error::Msg("no gradient reached the last block".into()))?;
+        let mut upstream = head
+            .remove(top.as_tensor())
+            .ok_or_else(|| candle_core::Error::Msg("no gradient reached the last block".into()))?;
         let mut all = GradStore::default();
         for l in (0..self.blocks.len()).rev() {
             let input = Var::from_tensor(&inputs[l])?;
@@ -382,7 +466,9 @@ impl BaseModel {
                 }
             }
             if l > 0 {
-                upstream = grads.remove(input.as_tensor()).ok_or_else(|| candle_core::Error::Msg(format!("no gradient reached block {l}'s input")))?;
+                upstream = grads.remove(input.as_tensor()).ok_or_else(|| {
+                    candle_core::Error::Msg(format!("no gradient reached block {l}'s input"))
+                })?;
             }
         }
         Ok((loss_v, all))
@@ -392,13 +478,21 @@ impl BaseModel {
     pub fn activation_bytes(&self, prefix: usize, batch: usize, item_tokens: usize) -> u64 {
         let c = &self.cfg;
         let rows = (prefix + batch * item_tokens) as u64;
-        let per_row = 24 * c.n_embd as u64 + 8 * (c.n_head * c.head_dim) as u64 + 10 * c.n_ff as u64;
-        let attention = c.n_head as u64 * (prefix * prefix + batch * item_tokens * (prefix + item_tokens)) as u64 * 3;
+        let per_row =
+            24 * c.n_embd as u64 + 8 * (c.n_head * c.head_dim) as u64 + 10 * c.n_ff as u64;
+        let attention = c.n_head as u64
+            * (prefix * prefix + batch * item_tokens * (prefix + item_tokens)) as u64
+            * 3;
         4 * c.n_layer as u64 * (rows * per_row + attention)
     }
 
     /// Logits at every position of `prefix + item` (rows × vocab), as f32 rows.
-    pub fn logits(&self, lora: Option<&Lora>, prefix: &[u32], item: &[u32]) -> candle_core::Result<Vec<Vec<f32>>> {
+    pub fn logits(
+        &self,
+        lora: Option<&Lora>,
+        prefix: &[u32],
+        item: &[u32],
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
         let (h, _) = self.hidden(lora, prefix, &[item.to_vec()])?;
         let rows: Vec<u32> = (0..(prefix.len() + item.len()) as u32).collect();
         self.logits_of(&h, &rows)?.to_dtype(DType::F32)?.to_vec2::<f32>()
@@ -426,9 +520,15 @@ impl CustomOp1 for CausalSoftmax {
         "hifi-causal-softmax"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         use rayon::prelude::*;
-        let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("causal softmax: input not contiguous".into()))?;
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
+            candle_core::Error::Msg("causal softmax: input not contiguous".into())
+        })?;
         let src = &storage.as_slice::<f32>()?[start..end];
         let dims = layout.dims();
         let (cols, rows) = match dims {
@@ -453,7 +553,12 @@ impl CustomOp1 for CausalSoftmax {
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
-    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
         // d/ds of softmax(scale·s): scale · y ⊙ (g − Σ g⊙y); masked entries have y = 0.
         let gy = (grad * res)?;
         let dot = gy.sum_keepdim(D::Minus1)?;
@@ -464,9 +569,16 @@ impl CustomOp1 for CausalSoftmax {
 fn causal_softmax(scores: &Tensor, scale: f32, offset: usize) -> candle_core::Result<Tensor> {
     if !scores.device().is_cpu() {
         let (rows, cols) = (scores.dim(D::Minus2)?, scores.dim(D::Minus1)?);
-        let m: Vec<f32> = (0..rows).flat_map(|i| (0..cols).map(move |j| if j <= offset + i { 0.0 } else { f32::NEG_INFINITY })).collect();
+        let m: Vec<f32> = (0..rows)
+            .flat_map(|i| {
+                (0..cols).map(move |j| if j <= offset + i { 0.0 } else { f32::NEG_INFINITY })
+            })
+            .collect();
         let mask = Tensor::from_vec(m, (rows, cols), scores.device())?;
-        return candle_nn::ops::softmax(&(scores * f64::from(scale))?.broadcast_add(&mask)?, D::Minus1);
+        return candle_nn::ops::softmax(
+            &(scores * f64::from(scale))?.broadcast_add(&mask)?,
+            D::Minus1,
+        );
     }
     scores.contiguous()?.apply_op1(CausalSoftmax { scale, offset })
 }

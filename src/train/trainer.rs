@@ -96,10 +96,18 @@ pub fn train(
     if params.targets.is_empty() {
         return Err(TrainError::Params("no target layers".into()));
     }
-    let examples: Vec<Example> = examples.iter().map(|e| fit(e, params.max_len)).collect::<Result<_, _>>()?;
+    let examples: Vec<Example> =
+        examples.iter().map(|e| fit(e, params.max_len)).collect::<Result<_, _>>()?;
     let lora = match init {
         Some(l) => l,
-        None => Lora::init(&base.cfg, params.rank, params.alpha, &params.targets, params.seed, base.device())?,
+        None => Lora::init(
+            &base.cfg,
+            params.rank,
+            params.alpha,
+            &params.targets,
+            params.seed,
+            base.device(),
+        )?,
     };
     let vars = lora.vars();
     let mut opt = AdamW::new(
@@ -111,7 +119,11 @@ pub fn train(
         let need = base.activation_bytes(prefix.len(), params.batch.min(examples.len()), longest);
         let budget = available_memory().map_or(8 << 30, |m| m / 2);
         if need > budget {
-            tracing::info!(need_mib = need >> 20, budget_mib = budget >> 20, "activations would not fit: checkpointing each block");
+            tracing::info!(
+                need_mib = need >> 20,
+                budget_mib = budget >> 20,
+                "activations would not fit: checkpointing each block"
+            );
         }
         need > budget
     });
@@ -140,7 +152,9 @@ pub fn train(
             let batch: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
             let (loss_v, mut grads) = base.loss_and_grads(&lora, prefix, &batch, checkpoint)?;
             if !loss_v.is_finite() {
-                return Err(TrainError::Diverged(format!("the loss became {loss_v} at step {step}; lower --lr")));
+                return Err(TrainError::Diverged(format!(
+                    "the loss became {loss_v} at step {step}; lower --lr"
+                )));
             }
             let mut sq = 0f64;
             for v in &vars {
@@ -158,7 +172,8 @@ pub fn train(
                 }
             }
             opt.step(&grads)?;
-            let tokens = prefix.len() + batch.iter().map(|e| e.tokens.len()).max().unwrap_or(0) * batch.len();
+            let tokens = prefix.len()
+                + batch.iter().map(|e| e.tokens.len()).max().unwrap_or(0) * batch.len();
             tokens_total += tokens;
             let elapsed = started.elapsed().as_secs_f64();
             let r = StepReport {
@@ -190,7 +205,9 @@ fn fit(e: &Example, max_len: usize) -> Result<Example, TrainError> {
         return Ok(e.clone());
     }
     if answer + 1 > max_len {
-        return Err(TrainError::Params(format!("an answer of {answer} tokens does not fit max_len {max_len}")));
+        return Err(TrainError::Params(format!(
+            "an answer of {answer} tokens does not fit max_len {max_len}"
+        )));
     }
     let drop = e.tokens.len() - max_len;
     Ok(Example { tokens: e.tokens[drop..].to_vec(), n_prompt: e.n_prompt - drop })
@@ -199,6 +216,12 @@ fn fit(e: &Example, max_len: usize) -> Result<Example, TrainError> {
 /// `MemAvailable` from /proc/meminfo, in bytes (Linux).
 fn available_memory() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = s.lines().find(|l| l.starts_with("MemAvailable:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: u64 = s
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }

@@ -12,7 +12,10 @@ pub use super::screens::dashboard::DashboardState;
 pub use super::screens::pipeline::PipelineState;
 pub use super::screens::review::ReviewState;
 pub use super::screens::sets::SetsState;
-pub use super::view::{Conflict, DashboardData, EntryView, Input, InputPurpose, ItemView, JobState, Level, Screen, SetView, SinceRound, Job, SCREENS, JOBS};
+pub use super::view::{
+    Conflict, DashboardData, EntryView, Input, InputPurpose, ItemView, Job, JobState, Level,
+    Screen, SetView, SinceRound, JOBS, SCREENS,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {

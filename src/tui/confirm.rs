@@ -34,7 +34,8 @@ fn confirmed_in(file: &Path, project: &Path, command: &str) -> bool {
 
 /// Remember that the user confirmed `command` for `project`.
 pub fn remember(project: &Path, command: &str) -> Result<(), String> {
-    let file = file().ok_or("neither XDG_CONFIG_HOME nor HOME is set: cannot remember the confirmation")?;
+    let file = file()
+        .ok_or("neither XDG_CONFIG_HOME nor HOME is set: cannot remember the confirmation")?;
     remember_in(&file, project, command)
 }
 
@@ -42,8 +43,14 @@ fn remember_in(file: &Path, project: &Path, command: &str) -> Result<(), String>
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    writeln!(f, "{}", key(project, command)).and_then(|()| f.sync_all()).map_err(|e| format!("{}: {e}", file.display()))
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    writeln!(f, "{}", key(project, command))
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", file.display()))
 }
 
 fn key(project: &Path, command: &str) -> String {
@@ -75,7 +82,10 @@ mod tests {
         assert!(!confirmed_in(&file, &a, "train.sh {out}"));
         remember_in(&file, &a, "train.sh {out}").unwrap();
         assert!(confirmed_in(&file, &a, "train.sh {out}"));
-        assert!(!confirmed_in(&file, &a, "train.sh {out}; rm -rf ~"), "a changed command is asked again");
+        assert!(
+            !confirmed_in(&file, &a, "train.sh {out}; rm -rf ~"),
+            "a changed command is asked again"
+        );
         assert!(!confirmed_in(&file, &b, "train.sh {out}"), "another project is asked again");
     }
 }

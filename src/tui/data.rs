@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::app::{Conflict, DashboardData, EntryView, ItemView, SetView, SinceRound, Job};
+use super::app::{Conflict, DashboardData, EntryView, ItemView, Job, SetView, SinceRound};
 use crate::config::Config;
 use crate::error::Result;
 use crate::rounds::Trainer;
@@ -11,7 +11,9 @@ use crate::store::{QueueEntry, Split, Store};
 
 fn item_view(store: &Store, key: i64, annotator: &str) -> Result<ItemView> {
     let item = store.item(key)?;
-    let (id, text) = item.map(|i| (i.id, i.text)).unwrap_or_else(|| (format!("#{key}"), "(item missing)".into()));
+    let (id, text) = item
+        .map(|i| (i.id, i.text))
+        .unwrap_or_else(|| (format!("#{key}"), "(item missing)".into()));
     let (probs, model_labels) = match store.latest_prediction(key)? {
         Some((m, p)) => (Some(p.probs), m.labels),
         None => (None, Vec::new()),
@@ -21,7 +23,10 @@ fn item_view(store: &Store, key: i64, annotator: &str) -> Result<ItemView> {
 
 /// Claim the annotator's next entry and load it; also the progress counts and the labels the
 /// queue's model has not seen.
-pub fn next_entry(store: &mut Store, annotator: &str) -> Result<(Option<EntryView>, i64, i64, SinceRound)> {
+pub fn next_entry(
+    store: &mut Store,
+    annotator: &str,
+) -> Result<(Option<EntryView>, i64, i64, SinceRound)> {
     let entry: Option<QueueEntry> = store.claim_next(annotator)?;
     let view = match entry {
         Some(e) => {
@@ -45,7 +50,12 @@ pub fn conflicts(store: &Store) -> Result<Vec<Conflict>> {
     let mut out = Vec::new();
     for key in items {
         let Some(it) = store.item(key)? else { continue };
-        out.push(Conflict { item: key, id: it.id, text: it.text, labels: by_item.remove(&key).unwrap_or_default() });
+        out.push(Conflict {
+            item: key,
+            id: it.id,
+            text: it.text,
+            labels: by_item.remove(&key).unwrap_or_default(),
+        });
     }
     Ok(out)
 }
@@ -61,14 +71,24 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
     // Agreement as `hifi round` / `hifi report` compute it: Light's kappa between experts, the
     // newest model vs resolved expert labels on eval.
     let show = |a: &crate::rounds::Agreement| {
-        (a.n > 0).then(|| (a.kappa.map_or_else(|| format!("undefined ({})", a.undefined.as_deref().unwrap_or("?")), |k| format!("{k:.3}")), a.n))
+        (a.n > 0).then(|| {
+            (
+                a.kappa.map_or_else(
+                    || format!("undefined ({})", a.undefined.as_deref().unwrap_or("?")),
+                    |k| format!("{k:.3}"),
+                ),
+                a.n,
+            )
+        })
     };
     let (expert_kappa, model_kappa, audit) = match store.latest_model()? {
         Some(m) => {
             let s = crate::rounds::score_model(store, m.id, &labels, 0)?;
             (show(&s.expert_vs_expert), show(&s.model_vs_expert), audit_lines(&s))
         }
-        None => (show(&crate::rounds::project_expert_agreement(store, &labels, 0)?), None, Vec::new()),
+        None => {
+            (show(&crate::rounds::project_expert_agreement(store, &labels, 0)?), None, Vec::new())
+        }
     };
     // Eval split balance.
     let (resolved, _) = store.resolved_labels()?;
@@ -83,15 +103,24 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
         }
     }
     let round_rows = store.rounds()?;
-    let rounds = round_rows.iter().filter_map(|r| Some((r.id as f64, r.scores.as_ref()?["kappa"].as_f64()?))).collect();
+    let rounds = round_rows
+        .iter()
+        .filter_map(|r| Some((r.id as f64, r.scores.as_ref()?["kappa"].as_f64()?)))
+        .collect();
     let verdict = if round_rows.is_empty() {
         None
     } else {
         let v = crate::rounds::verdict(store, cfg)?;
-        Some(format!("verdict: {}{}", v.decision, v.rule.map(|r| format!(" ({r})")).unwrap_or_default()))
+        Some(format!(
+            "verdict: {}{}",
+            v.decision,
+            v.rule.map(|r| format!(" ({r})")).unwrap_or_default()
+        ))
     };
     let mut simulation: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    let sim = store.setting(crate::rounds::SIMULATION_KEY)?.and_then(|s| serde_json::from_str::<crate::rounds::SimReport>(&s).ok());
+    let sim = store
+        .setting(crate::rounds::SIMULATION_KEY)?
+        .and_then(|s| serde_json::from_str::<crate::rounds::SimReport>(&s).ok());
     for r in sim.iter().flat_map(|s| &s.results) {
         let Some(k) = r.kappa else { continue };
         match simulation.iter_mut().find(|(name, _)| *name == r.strategy) {
@@ -116,19 +145,30 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
 fn audit_lines(s: &crate::rounds::RoundScores) -> Vec<String> {
     let mut out = Vec::new();
     if s.blind.seen + s.blind.unknown > 0 {
-        out.push(format!("eval labels seen {} · unknown {} of {}", s.blind.seen, s.blind.unknown, s.blind.eval_labels));
+        out.push(format!(
+            "eval labels seen {} · unknown {} of {}",
+            s.blind.seen, s.blind.unknown, s.blind.eval_labels
+        ));
     }
     let Some(a) = &s.audit else { return out };
-    let ci = |c: Option<[f64; 2]>| c.map_or(String::new(), |[lo, hi]| format!(" [{lo:.2}, {hi:.2}]"));
+    let ci =
+        |c: Option<[f64; 2]>| c.map_or(String::new(), |[lo, hi]| format!(" [{lo:.2}, {hi:.2}]"));
     out.push(format!("audit (random) n = {}", a.n));
-    let kappa = a.model_vs_expert.kappa.map_or_else(|| "undefined".to_string(), |k| format!("{k:.2}"));
+    let kappa =
+        a.model_vs_expert.kappa.map_or_else(|| "undefined".to_string(), |k| format!("{k:.2}"));
     out.push(format!("  κ {kappa}{}", ci(a.model_vs_expert.kappa_ci)));
     if let Some(x) = a.accuracy {
         out.push(format!("  accuracy {x:.2}{}", ci(a.accuracy_ci)));
     }
     for p in &a.prevalence {
         let model = p.model_share.map_or(String::new(), |m| format!(" model {:.0}%", 100.0 * m));
-        out.push(format!("  {} {:.0}% [{:.0}, {:.0}]{model}", p.label, 100.0 * p.share, 100.0 * p.share_ci[0], 100.0 * p.share_ci[1]));
+        out.push(format!(
+            "  {} {:.0}% [{:.0}, {:.0}]{model}",
+            p.label,
+            100.0 * p.share,
+            100.0 * p.share_ci[0],
+            100.0 * p.share_ci[1]
+        ));
     }
     out
 }
@@ -136,9 +176,17 @@ fn audit_lines(s: &crate::rounds::RoundScores) -> Vec<String> {
 /// Set `id` (or the newest) with its entries and veto state; `None` when no set exists.
 pub fn set_view(store: &Store, id: Option<i64>) -> Result<Option<SetView>> {
     let all = store.selections()?;
-    let Some(sel) = id.and_then(|id| all.iter().find(|s| s.id == id)).or(all.last()) else { return Ok(None) };
+    let Some(sel) = id.and_then(|id| all.iter().find(|s| s.id == id)).or(all.last()) else {
+        return Ok(None);
+    };
     let entries = store.selection_entries(sel.id)?;
-    Ok(Some(SetView { id: sel.id, kind: sel.kind.as_str().into(), created_at: sel.created_at.clone(), entries, all: all.iter().map(|s| s.id).collect() }))
+    Ok(Some(SetView {
+        id: sel.id,
+        kind: sel.kind.as_str().into(),
+        created_at: sel.created_at.clone(),
+        entries,
+        all: all.iter().map(|s| s.id).collect(),
+    }))
 }
 
 /// What the store holds of each stage's work, for the pipeline screen: "1300/1300 ·
@@ -153,7 +201,9 @@ pub fn pipeline(store: &Store, cfg: &Config) -> Result<Vec<(Job, String)>> {
     // A GGUF by its file name; a server's model ("openai:Qwen/Qwen3-0.6B") whole.
     let name = |path: &str| match path.starts_with("openai:") {
         true => path.to_string(),
-        false => std::path::Path::new(path).file_stem().map_or_else(|| path.to_string(), |s| s.to_string_lossy().into_owned()),
+        false => std::path::Path::new(path)
+            .file_stem()
+            .map_or_else(|| path.to_string(), |s| s.to_string_lossy().into_owned()),
     };
     let runs_on = |stored: Option<String>, model: Option<&str>| {
         let on = cfg.backend.describe(model);
@@ -168,21 +218,33 @@ pub fn pipeline(store: &Store, cfg: &Config) -> Result<Vec<(Job, String)>> {
         format!("{n}/{items} · {}{shots}", name(m.model_path.as_deref().unwrap_or(&m.kind)))
     });
     out.push((Job::Prelabel, runs_on(prelabel, cfg.backend.model.as_deref())));
-    let embedded = status.embeddings.last().map(|e| format!("{}/{items} · {}", e.count, name(&e.model)));
+    let embedded =
+        status.embeddings.last().map(|e| format!("{}/{items} · {}", e.count, name(&e.model)));
     out.push((Job::Embed, runs_on(embedded, cfg.backend.embedding_model())));
     let queue = store.queue()?;
     if let Some(first) = queue.first() {
         out.push((Job::Mine, format!("{} queued · {}", queue.len(), first.strategy)));
     }
     let rounds = store.rounds()?;
-    for (stage, trainer) in [(Job::ProbeRound, Trainer::Probe), (Job::LoraRound, Trainer::Lora), (Job::ZeroShotRound, Trainer::ZeroShot)] {
-        let of_stage: Vec<_> = rounds.iter().filter(|r| r.trainer.as_deref() == Some(trainer.as_str())).collect();
+    for (stage, trainer) in [
+        (Job::ProbeRound, Trainer::Probe),
+        (Job::LoraRound, Trainer::Lora),
+        (Job::ZeroShotRound, Trainer::ZeroShot),
+    ] {
+        let of_stage: Vec<_> =
+            rounds.iter().filter(|r| r.trainer.as_deref() == Some(trainer.as_str())).collect();
         let Some(last) = of_stage.last() else { continue };
         let score = match &last.scores {
-            Some(s) => s["kappa"].as_f64().map_or_else(|| "κ undefined".to_string(), |k| format!("κ {k:.2}")),
+            Some(s) => s["kappa"]
+                .as_f64()
+                .map_or_else(|| "κ undefined".to_string(), |k| format!("κ {k:.2}")),
             None => "not scored (interrupted, or still running)".to_string(),
         };
-        let more = if of_stage.len() > 1 { format!(" · {} rounds", of_stage.len()) } else { String::new() };
+        let more = if of_stage.len() > 1 {
+            format!(" · {} rounds", of_stage.len())
+        } else {
+            String::new()
+        };
         out.push((stage, format!("round {} · {score}{more}", last.id)));
     }
     Ok(out)

@@ -50,7 +50,10 @@ impl Key {
             "pagedown" => KeyCode::PageDown,
             "home" => KeyCode::Home,
             "end" => KeyCode::End,
-            f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
+            f if f.len() >= 2
+                && f.starts_with('f')
+                && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) =>
+            {
                 KeyCode::F(f[1..].parse().unwrap_or(1))
             }
             c if c.chars().count() == 1 => KeyCode::Char(c.chars().next().unwrap_or(' ')),
@@ -62,10 +65,16 @@ impl Key {
     /// From a terminal event (shift is part of the character: "U", not "shift-u").
     pub fn from_event(e: &KeyEvent) -> Key {
         let code = match e.code {
-            KeyCode::Char(c) if e.modifiers.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+            KeyCode::Char(c) if e.modifiers.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
             c => c,
         };
-        Key { code, ctrl: e.modifiers.contains(KeyModifiers::CONTROL), alt: e.modifiers.contains(KeyModifiers::ALT) }
+        Key {
+            code,
+            ctrl: e.modifiers.contains(KeyModifiers::CONTROL),
+            alt: e.modifiers.contains(KeyModifiers::ALT),
+        }
     }
 }
 
@@ -130,7 +139,8 @@ impl Keymap {
     /// The default keymap with `user` (path, text) merged over it. Returns the keymap and a
     /// warning (file, line, what) when the user file is bad — then the defaults are used.
     pub fn load(user: Option<(&str, &str)>) -> (Keymap, Option<String>) {
-        let default = Self::parse_merged(DEFAULT, None).unwrap_or_else(|_| Keymap { global: HashMap::new(), screens: HashMap::new() });
+        let default = Self::parse_merged(DEFAULT, None)
+            .unwrap_or_else(|_| Keymap { global: HashMap::new(), screens: HashMap::new() });
         match user {
             None => (default, None),
             Some((path, text)) => match Self::parse_merged(DEFAULT, Some(text)) {
@@ -144,7 +154,8 @@ impl Keymap {
         let mut sections: HashMap<String, Section> =
             toml::from_str(default).map_err(|e| crate::config::toml_message(default, &e))?;
         if let Some(text) = user {
-            let over: HashMap<String, Section> = toml::from_str(text).map_err(|e| crate::config::toml_message(text, &e))?;
+            let over: HashMap<String, Section> =
+                toml::from_str(text).map_err(|e| crate::config::toml_message(text, &e))?;
             for (sec, actions) in over {
                 if !sections.contains_key(&sec) {
                     let at = line_of(text, &format!("[{sec}]"));
@@ -177,14 +188,17 @@ impl Keymap {
                 for (i, k) in keys.iter().enumerate() {
                     let key = Key::parse(k).map_err(|e| format!("[{sec}] {name}: {e}"))?;
                     let idx = if indexed(name) { i } else { 0 };
-                    let action = action_for(sec, name, idx).ok_or_else(|| format!("[{sec}] has no action {name:?}"))?;
+                    let action = action_for(sec, name, idx)
+                        .ok_or_else(|| format!("[{sec}] has no action {name:?}"))?;
                     let map = match screen {
                         None => &mut km.global,
                         Some(s) => km.screens.entry(s).or_default(),
                     };
                     if let Some(prev) = map.insert(key, action.clone()) {
                         if prev != action {
-                            return Err(format!("[{sec}] key {k:?} is bound twice ({prev:?} and {action:?})"));
+                            return Err(format!(
+                                "[{sec}] key {k:?} is bound twice ({prev:?} and {action:?})"
+                            ));
                         }
                     }
                 }
@@ -251,7 +265,10 @@ mod tests {
         assert_eq!(km.resolve(&key('2'), Screen::Review), Some(Action::LabelBoth(1)));
         assert_eq!(km.resolve(&key('2'), Screen::Adjudicate), Some(Action::Resolve(1)));
         assert_eq!(km.resolve(&key('Q'), Screen::Pipeline), Some(Action::Quit));
-        assert_eq!(km.resolve(&KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL), Screen::Review), Some(Action::Redo));
+        assert_eq!(
+            km.resolve(&KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL), Screen::Review),
+            Some(Action::Redo)
+        );
         assert_eq!(km.resolve(&key('z'), Screen::Review), None);
     }
 
@@ -266,7 +283,10 @@ mod tests {
         assert!(warn.unwrap().starts_with("k.toml: line"));
         assert_eq!(km.resolve(&key('u'), Screen::Review), Some(Action::Undo));
         let (_, warn) = Keymap::load(Some(("k.toml", "[review]\nfly = [\"z\"]\n")));
-        assert_eq!(warn.unwrap(), "k.toml: line 2: [review] has no action \"fly\"; using the default keymap");
+        assert_eq!(
+            warn.unwrap(),
+            "k.toml: line 2: [review] has no action \"fly\"; using the default keymap"
+        );
         let (_, warn) = Keymap::load(Some(("k.toml", "[review]\nundo = [\"a\"]\n")));
         assert!(warn.unwrap().contains("bound twice"));
         let (_, warn) = Keymap::load(Some(("k.toml", "[review]\nundo = [\"hyper-q\"]\n")));

@@ -9,9 +9,9 @@ pub mod action;
 pub mod app;
 pub mod confirm;
 pub mod data;
-pub mod screens;
 pub mod keymap;
 mod runtime;
+pub mod screens;
 pub mod theme;
 pub mod ui;
 pub mod update;
@@ -23,7 +23,13 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 /// Render `app` into a `w`×`h` off-screen buffer and return it as text (tests, benchmarks).
-pub fn render_to_string(app: &app::App, theme: &theme::Theme, keymap: &keymap::Keymap, w: u16, h: u16) -> String {
+pub fn render_to_string(
+    app: &app::App,
+    theme: &theme::Theme,
+    keymap: &keymap::Keymap,
+    w: u16,
+    h: u16,
+) -> String {
     let mut term = match Terminal::new(TestBackend::new(w, h)) {
         Ok(t) => t,
         Err(_) => return String::new(),

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
 use ratatui::crossterm::execute;
-use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
+use ratatui::crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
 use ratatui::prelude::CrosstermBackend;
 use ratatui::Terminal;
 
@@ -55,13 +57,19 @@ pub fn user_settings(dir: Option<&Path>, theme: Option<&str>) -> (Keymap, Theme,
     let mut warnings = Vec::new();
     let keymap = match read("keymap.toml") {
         Some((p, Ok(t))) => Keymap::load(Some((&p, &t))),
-        Some((p, Err(e))) => (Keymap::load(None).0, Some(format!("{p}: cannot be read ({e}); using the default keymap"))),
+        Some((p, Err(e))) => (
+            Keymap::load(None).0,
+            Some(format!("{p}: cannot be read ({e}); using the default keymap")),
+        ),
         None => Keymap::load(None),
     };
     warnings.extend(keymap.1);
     let theme = match read("theme.toml") {
         Some((p, Ok(t))) => Theme::load(theme, Some((&p, &t))),
-        Some((p, Err(e))) => (Theme::load(theme, None).0, Some(format!("{p}: cannot be read ({e}); using the default theme"))),
+        Some((p, Err(e))) => (
+            Theme::load(theme, None).0,
+            Some(format!("{p}: cannot be read ({e}); using the default theme")),
+        ),
         None => Theme::load(theme, None),
     };
     warnings.extend(theme.1);
@@ -73,7 +81,14 @@ enum DbReq {
     Effect(Effect),
 }
 
-fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbReq>, tx: Sender<Action>, give_up: Arc<AtomicBool>) -> Result<JoinHandle<()>> {
+fn db_worker(
+    project: PathBuf,
+    cfg: Config,
+    annotator: String,
+    rx: Receiver<DbReq>,
+    tx: Sender<Action>,
+    give_up: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>> {
     let mut store = Store::open(&project)?;
     // Short waits for the write lock, retried below: the screen says "saving…" within a
     // second instead of after SQLite's 30 s timeout.
@@ -89,18 +104,39 @@ fn db_worker(project: PathBuf, cfg: Config, annotator: String, rx: Receiver<DbRe
                         Err(e) => Action::SaveFailed { item, msg: format!("not saved: {e}") },
                     }
                 }
-                Effect::Undo => retry.write(|| store.undo(&annotator), "an undo").map_or_else(|e| Action::Failed(e.to_string()), Action::Undone),
-                Effect::Redo => retry.write(|| store.redo(&annotator), "a redo").map_or_else(|e| Action::Failed(e.to_string()), Action::Redone),
+                Effect::Undo => retry
+                    .write(|| store.undo(&annotator), "an undo")
+                    .map_or_else(|e| Action::Failed(e.to_string()), Action::Undone),
+                Effect::Redo => retry
+                    .write(|| store.redo(&annotator), "a redo")
+                    .map_or_else(|e| Action::Failed(e.to_string()), Action::Redone),
                 // Loading the next entry claims it in the queue (a write): retried like a save.
                 Effect::LoadNext => match retry.load(|| data::next_entry(&mut store, &annotator)) {
-                    Ok((entry, done, total, since)) => Action::Loaded { entry: entry.map(Box::new), done, total, since_round: Some(since) },
+                    Ok((entry, done, total, since)) => Action::Loaded {
+                        entry: entry.map(Box::new),
+                        done,
+                        total,
+                        since_round: Some(since),
+                    },
                     Err(e) => Action::LoadFailed(format!("cannot load the next item: {e}")),
                 },
-                Effect::LoadPipeline => data::pipeline(&store, &cfg).map_or_else(|e| Action::Failed(e.to_string()), Action::PipelineLoaded),
-                Effect::LoadDashboard => retry.load(|| data::dashboard(&mut store, &cfg)).map_or_else(|e| Action::Failed(e.to_string()), |d| Action::DashboardLoaded(Box::new(d))),
-                Effect::LoadConflicts => data::conflicts(&store).map_or_else(|e| Action::Failed(e.to_string()), Action::ConflictsLoaded),
-                Effect::LoadSet(id) => data::set_view(&store, id).map_or_else(|e| Action::Failed(e.to_string()), |s| Action::SetLoaded(s.map(Box::new))),
-                Effect::Veto { selection, rank, restore } => match retry.write(|| store.veto(selection, rank, &annotator, None, restore), "a veto") {
+                Effect::LoadPipeline => data::pipeline(&store, &cfg)
+                    .map_or_else(|e| Action::Failed(e.to_string()), Action::PipelineLoaded),
+                Effect::LoadDashboard => {
+                    retry.load(|| data::dashboard(&mut store, &cfg)).map_or_else(
+                        |e| Action::Failed(e.to_string()),
+                        |d| Action::DashboardLoaded(Box::new(d)),
+                    )
+                }
+                Effect::LoadConflicts => data::conflicts(&store)
+                    .map_or_else(|e| Action::Failed(e.to_string()), Action::ConflictsLoaded),
+                Effect::LoadSet(id) => data::set_view(&store, id).map_or_else(
+                    |e| Action::Failed(e.to_string()),
+                    |s| Action::SetLoaded(s.map(Box::new)),
+                ),
+                Effect::Veto { selection, rank, restore } => match retry
+                    .write(|| store.veto(selection, rank, &annotator, None, restore), "a veto")
+                {
                     Ok(()) => Action::VetoSaved { selection, rank, vetoed: !restore },
                     Err(e) => Action::Failed(format!("not saved: {e}")),
                 },
@@ -127,19 +163,38 @@ struct Retry<'a> {
 
 impl Retry<'_> {
     /// `what` names the write for the line printed if it is abandoned.
-    fn write<T>(&self, write: impl FnMut() -> crate::store::Result<T>, what: &str) -> crate::store::Result<T> {
-        let out = self.until_done(write, "saving… (another hifi process is writing to the project; kept and retried)");
+    fn write<T>(
+        &self,
+        write: impl FnMut() -> crate::store::Result<T>,
+        what: &str,
+    ) -> crate::store::Result<T> {
+        let out = self.until_done(
+            write,
+            "saving… (another hifi process is writing to the project; kept and retried)",
+        );
         if out.as_ref().is_err_and(|e| e.is_busy()) {
-            eprintln!("left without waiting: {what} was not saved (another hifi process held the store)");
+            eprintln!(
+                "left without waiting: {what} was not saved (another hifi process held the store)"
+            );
         }
         out
     }
 
-    fn load<T, E: BusyError>(&self, load: impl FnMut() -> std::result::Result<T, E>) -> std::result::Result<T, E> {
-        self.until_done(load, "waiting for the store… (another hifi process is writing to the project; retried)")
+    fn load<T, E: BusyError>(
+        &self,
+        load: impl FnMut() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.until_done(
+            load,
+            "waiting for the store… (another hifi process is writing to the project; retried)",
+        )
     }
 
-    fn until_done<T, E: BusyError>(&self, mut work: impl FnMut() -> std::result::Result<T, E>, say: &str) -> std::result::Result<T, E> {
+    fn until_done<T, E: BusyError>(
+        &self,
+        mut work: impl FnMut() -> std::result::Result<T, E>,
+        say: &str,
+    ) -> std::result::Result<T, E> {
         let mut told = false;
         loop {
             match work() {
@@ -172,7 +227,6 @@ impl BusyError for crate::error::Error {
     }
 }
 
-
 /// Forwards a job's progress to the UI, at most every 100 ms.
 struct JobProgress {
     stage: Job,
@@ -184,14 +238,24 @@ struct JobProgress {
 impl Progress for JobProgress {
     fn start(&mut self, _: &str, total: u64) {
         self.total = total;
-        let _ = self.tx.send(Action::JobProgress { stage: self.stage, done: 0, total, note: String::new() });
+        let _ = self.tx.send(Action::JobProgress {
+            stage: self.stage,
+            done: 0,
+            total,
+            note: String::new(),
+        });
     }
     fn update(&mut self, done: u64, note: &str) {
         if self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
             return;
         }
         self.last = Some(Instant::now());
-        let _ = self.tx.send(Action::JobProgress { stage: self.stage, done, total: self.total, note: note.to_string() });
+        let _ = self.tx.send(Action::JobProgress {
+            stage: self.stage,
+            done,
+            total: self.total,
+            note: note.to_string(),
+        });
     }
     fn finish(&mut self, _: &str) {}
     fn metric(&mut self, name: &str, value: f64) {
@@ -201,7 +265,12 @@ impl Progress for JobProgress {
     }
 }
 
-fn start_job(stage: Job, project: &Path, tx: Sender<Action>, cancel: CancelToken) -> JoinHandle<()> {
+fn start_job(
+    stage: Job,
+    project: &Path,
+    tx: Sender<Action>,
+    cancel: CancelToken,
+) -> JoinHandle<()> {
     let project = project.to_path_buf();
     std::thread::spawn(move || {
         let mut p = JobProgress { stage, tx: tx.clone(), total: 0, last: None };
@@ -215,13 +284,24 @@ fn start_job(stage: Job, project: &Path, tx: Sender<Action>, cancel: CancelToken
 
 /// Run one stage through the pipeline with every default (hifi.toml's settings); the
 /// headline of its summary is what the stage's line shows.
-fn run_stage(stage: Job, project: &Path, p: &mut dyn Progress, cancel: &CancelToken) -> Result<String> {
+fn run_stage(
+    stage: Job,
+    project: &Path,
+    p: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<String> {
     use crate::pipeline::{self, RoundOverrides};
     use crate::rounds::Trainer;
     Ok(match stage {
-        Job::Prelabel => pipeline::prelabel(project, &Default::default(), p, cancel)?.headline().to_string(),
-        Job::Embed => pipeline::embed(project, &Default::default(), p, cancel)?.headline().to_string(),
-        Job::Mine => pipeline::mine(project, &Default::default(), p, cancel)?.headline().to_string(),
+        Job::Prelabel => {
+            pipeline::prelabel(project, &Default::default(), p, cancel)?.headline().to_string()
+        }
+        Job::Embed => {
+            pipeline::embed(project, &Default::default(), p, cancel)?.headline().to_string()
+        }
+        Job::Mine => {
+            pipeline::mine(project, &Default::default(), p, cancel)?.headline().to_string()
+        }
         Job::ProbeRound | Job::LoraRound | Job::ZeroShotRound => {
             let o = match stage {
                 Job::ProbeRound => RoundOverrides::of(Trainer::Probe),
@@ -246,14 +326,22 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
     let cfg = Config::load(&opts.project)?;
     Store::open(&opts.project)?; // fail before touching the terminal
     let (keymap, theme, warning) = user_settings(user_dir().as_deref(), opts.theme.as_deref());
-    let mut app = App::new(cfg.labels.clone(), &opts.annotator, &opts.project.display().to_string());
+    let mut app =
+        App::new(cfg.labels.clone(), &opts.annotator, &opts.project.display().to_string());
     app.message = warning.map(|m| (m, super::app::Level::Warn));
     app.review.show_predictions = cfg.review.show_predictions;
 
     let (tx, rx) = channel::<Action>();
     let (db_tx, db_rx) = channel::<DbReq>();
     let give_up = Arc::new(AtomicBool::new(false));
-    let worker = db_worker(opts.project.clone(), cfg.clone(), opts.annotator.clone(), db_rx, tx.clone(), give_up.clone())?;
+    let worker = db_worker(
+        opts.project.clone(),
+        cfg.clone(),
+        opts.annotator.clone(),
+        db_rx,
+        tx.clone(),
+        give_up.clone(),
+    )?;
     let _ = db_tx.send(DbReq::Effect(Effect::LoadNext));
 
     enable_raw_mode().context("cannot switch the terminal to raw mode (is this a terminal?)")?;
@@ -296,7 +384,8 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
 fn terminal_gone(wait: Duration) -> bool {
     // SAFETY: fstat on a descriptor number into a zeroed stat buffer.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let is_chr = unsafe { libc::fstat(0, &mut st) == 0 } && (st.st_mode & libc::S_IFMT) == libc::S_IFCHR;
+    let is_chr =
+        unsafe { libc::fstat(0, &mut st) == 0 } && (st.st_mode & libc::S_IFMT) == libc::S_IFCHR;
     if !is_chr {
         std::thread::sleep(wait);
         return false;
@@ -375,24 +464,38 @@ fn event_loop(
             dirty = true;
             for e in update(app, a) {
                 match e {
-                    Effect::StartJob(stage) => match (stage, super::confirm::unconfirmed(project)) {
-                        (Job::LoraRound, Some(command)) => {
-                            let _ = tx.send(Action::AskConfirm { stage, command });
+                    Effect::StartJob(stage) => {
+                        match (stage, super::confirm::unconfirmed(project)) {
+                            (Job::LoraRound, Some(command)) => {
+                                let _ = tx.send(Action::AskConfirm { stage, command });
+                            }
+                            _ => {
+                                let cancel = CancelToken::new();
+                                jobs.0.insert(
+                                    stage,
+                                    (cancel.clone(), start_job(stage, project, tx.clone(), cancel)),
+                                );
+                            }
                         }
-                        _ => {
-                            let cancel = CancelToken::new();
-                            jobs.0.insert(stage, (cancel.clone(), start_job(stage, project, tx.clone(), cancel)));
+                    }
+                    Effect::StartConfirmed { stage, command } => {
+                        match super::confirm::remember(project, &command) {
+                            Ok(()) => {
+                                let cancel = CancelToken::new();
+                                jobs.0.insert(
+                                    stage,
+                                    (cancel.clone(), start_job(stage, project, tx.clone(), cancel)),
+                                );
+                            }
+                            Err(e) => {
+                                let _ = tx.send(Action::JobFinished {
+                                    stage,
+                                    result: Err(e),
+                                    cancelled: false,
+                                });
+                            }
                         }
-                    },
-                    Effect::StartConfirmed { stage, command } => match super::confirm::remember(project, &command) {
-                        Ok(()) => {
-                            let cancel = CancelToken::new();
-                            jobs.0.insert(stage, (cancel.clone(), start_job(stage, project, tx.clone(), cancel)));
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Action::JobFinished { stage, result: Err(e), cancelled: false });
-                        }
-                    },
+                    }
                     Effect::CancelJob(stage) => {
                         if let Some((c, _)) = jobs.0.get(&stage) {
                             c.cancel();
@@ -425,7 +528,6 @@ impl Drop for Jobs {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,14 +540,22 @@ mod tests {
         std::fs::write(dir.path().join("theme.toml"), b"\xff\xfe not utf-8").unwrap();
         let (_, _, warning) = user_settings(Some(dir.path()), None);
         let w = warning.expect("both files are named");
-        assert!(w.contains("keymap.toml: cannot be read") && w.contains("using the default keymap"), "{w}");
-        assert!(w.contains("theme.toml: cannot be read") && w.contains("using the default theme"), "{w}");
+        assert!(
+            w.contains("keymap.toml: cannot be read") && w.contains("using the default keymap"),
+            "{w}"
+        );
+        assert!(
+            w.contains("theme.toml: cannot be read") && w.contains("using the default theme"),
+            "{w}"
+        );
         // Missing files are no news.
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(user_settings(Some(empty.path()), None).2, None);
         // A malformed file still says where.
         std::fs::write(empty.path().join("keymap.toml"), "[review\n").unwrap();
-        assert!(user_settings(Some(empty.path()), None).2.is_some_and(|w| w.contains("keymap.toml: ")));
+        assert!(user_settings(Some(empty.path()), None)
+            .2
+            .is_some_and(|w| w.contains("keymap.toml: ")));
     }
 
     #[test]
@@ -460,7 +570,9 @@ mod tests {
             }
             start_job(Job::Mine, dir.path(), tx, cancel).join().unwrap();
             let finished = rx.iter().find_map(|a| match a {
-                Action::JobFinished { stage, result, cancelled } => Some((stage, result.is_err(), cancelled)),
+                Action::JobFinished { stage, result, cancelled } => {
+                    Some((stage, result.is_err(), cancelled))
+                }
                 _ => None,
             });
             assert_eq!(finished, Some((Job::Mine, true, asked)));

@@ -96,18 +96,33 @@ impl Theme {
                     user.insert("user".to_string(), f);
                 }
                 Err(e) => {
-                    let msg = format!("{path}: {}; using the default theme", crate::config::toml_message(text, &e));
+                    let msg = format!(
+                        "{path}: {}; using the default theme",
+                        crate::config::toml_message(text, &e)
+                    );
                     return (Self::fallback(name), Some(msg));
                 }
             }
         }
-        let want = name.map(str::to_string).unwrap_or_else(|| if user.is_empty() { "dark".into() } else { "user".into() });
+        let want = name.map(str::to_string).unwrap_or_else(|| {
+            if user.is_empty() {
+                "dark".into()
+            } else {
+                "user".into()
+            }
+        });
         match resolve(&want, &user, &mut Vec::new()) {
             Ok(t) => (t, None),
             // A bad value in the user's file: name the file, so they know what to fix.
             Err(e) => {
-                let at = user_path.filter(|_| !user.is_empty()).map(|p| format!("{p}: ")).unwrap_or_default();
-                (Self::fallback(None), Some(format!("{at}theme {want:?}: {e}; using the default theme")))
+                let at = user_path
+                    .filter(|_| !user.is_empty())
+                    .map(|p| format!("{p}: "))
+                    .unwrap_or_default();
+                (
+                    Self::fallback(None),
+                    Some(format!("{at}theme {want:?}: {e}; using the default theme")),
+                )
             }
         }
     }
@@ -142,7 +157,11 @@ fn plain() -> Theme {
     }
 }
 
-fn resolve(name: &str, user: &HashMap<String, ThemeFile>, seen: &mut Vec<String>) -> Result<Theme, String> {
+fn resolve(
+    name: &str,
+    user: &HashMap<String, ThemeFile>,
+    seen: &mut Vec<String>,
+) -> Result<Theme, String> {
     if seen.iter().any(|s| s == name) {
         return Err(format!("`inherits` loops through {name:?}"));
     }
@@ -151,10 +170,16 @@ fn resolve(name: &str, user: &HashMap<String, ThemeFile>, seen: &mut Vec<String>
     let file = match user.get(name) {
         Some(f) => f,
         None => {
-            let text = BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
-                format!("no theme named {name:?} (built in: {})", BUILTIN.iter().map(|b| b.0).collect::<Vec<_>>().join(", "))
+            let text =
+                BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
+                    format!(
+                        "no theme named {name:?} (built in: {})",
+                        BUILTIN.iter().map(|b| b.0).collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+            owned = toml::from_str::<ThemeFile>(text).map_err(|e| {
+                format!("built-in theme {name}: {}", crate::config::toml_message(text, &e))
             })?;
-            owned = toml::from_str::<ThemeFile>(text).map_err(|e| format!("built-in theme {name}: {}", crate::config::toml_message(text, &e)))?;
             &owned
         }
     };
@@ -179,7 +204,11 @@ fn resolve(name: &str, user: &HashMap<String, ThemeFile>, seen: &mut Vec<String>
     set(&mut t.selected_bg, &file.selected_bg, "selected_bg")?;
     set(&mut t.border, &file.border, "border")?;
     if let Some(ls) = &file.labels {
-        t.labels = ls.iter().map(|c| parse_color(c)).collect::<Result<_, _>>().map_err(|e| format!("labels: {e}"))?;
+        t.labels = ls
+            .iter()
+            .map(|c| parse_color(c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("labels: {e}"))?;
     }
     Ok(t)
 }
@@ -199,7 +228,8 @@ mod tests {
 
     #[test]
     fn user_theme_inherits_and_bad_file_names_the_line() {
-        let (t, warn) = Theme::load(None, Some(("u.toml", "inherits = \"light\"\naccent = \"#010203\"\n")));
+        let (t, warn) =
+            Theme::load(None, Some(("u.toml", "inherits = \"light\"\naccent = \"#010203\"\n")));
         assert!(warn.is_none());
         assert_eq!(t.accent, Color::Rgb(1, 2, 3));
         assert_eq!(t.ok, Theme::builtin("light").unwrap().ok);

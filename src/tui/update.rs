@@ -70,7 +70,8 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             if leave_if_saved(app) {
                 return vec![Effect::Quit];
             }
-            let owner = if kind == AnnotationKind::Resolve { Screen::Adjudicate } else { Screen::Review };
+            let owner =
+                if kind == AnnotationKind::Resolve { Screen::Adjudicate } else { Screen::Review };
             to_screen(app, owner, action)
         }
         LoadFailed(msg) => {
@@ -92,15 +93,25 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Loaded { .. } | DashboardLoaded(_) => {
             clear_waiting(app);
-            let owner = if matches!(action, Loaded { .. }) { Screen::Review } else { Screen::Dashboard };
+            let owner =
+                if matches!(action, Loaded { .. }) { Screen::Review } else { Screen::Dashboard };
             to_screen(app, owner, action)
         }
-        LabelLeft(_) | LabelRight(_) | LabelBoth(_) | Skip | Flag | StartNote | Undo | Redo | ToggleGuidelines | TogglePredictions | Scroll(_) | Undone(_) | Redone(_) => {
+        LabelLeft(_) | LabelRight(_) | LabelBoth(_) | Skip | Flag | StartNote | Undo | Redo
+        | ToggleGuidelines | TogglePredictions | Scroll(_) | Undone(_) | Redone(_) => {
             to_screen(app, Screen::Review, action)
         }
-        StartJob | CancelJob | JobProgress { .. } | JobLoss { .. } | AskConfirm { .. } | Confirm(_) | PipelineLoaded(_) => to_screen(app, Screen::Pipeline, action),
+        StartJob
+        | CancelJob
+        | JobProgress { .. }
+        | JobLoss { .. }
+        | AskConfirm { .. }
+        | Confirm(_)
+        | PipelineLoaded(_) => to_screen(app, Screen::Pipeline, action),
         Resolve(_) | ConflictsLoaded(_) => to_screen(app, Screen::Adjudicate, action),
-        ToggleVeto | PrevSet | NextSet | SetLoaded(_) | VetoSaved { .. } => to_screen(app, Screen::Sets, action),
+        ToggleVeto | PrevSet | NextSet | SetLoaded(_) | VetoSaved { .. } => {
+            to_screen(app, Screen::Sets, action)
+        }
     }
 }
 
@@ -140,7 +151,14 @@ fn leave_if_saved(app: &mut App) -> bool {
 /// Borrow what the screens share, beside the screens' own states.
 macro_rules! shared {
     ($app:expr) => {
-        Shared { labels: &$app.labels, annotator: &$app.annotator, now: $app.now, message: &mut $app.message, input: &mut $app.input, pending: &mut $app.pending }
+        Shared {
+            labels: &$app.labels,
+            annotator: &$app.annotator,
+            now: $app.now,
+            message: &mut $app.message,
+            input: &mut $app.input,
+            pending: &mut $app.pending,
+        }
     };
 }
 
@@ -186,7 +204,7 @@ fn submit(app: &mut App) -> Vec<Effect> {
 mod tests {
     use super::*;
     use crate::tui::action::Action;
-    use crate::tui::app::{JobState, Job};
+    use crate::tui::app::{Job, JobState};
 
     #[test]
     fn a_hifi_toml_command_runs_only_after_a_yes() {
@@ -195,12 +213,24 @@ mod tests {
         assert!(update(&mut app, ask()).is_empty());
         assert_eq!(app.pipeline.confirm, Some((Job::LoraRound, "train.sh {out}".into())));
         assert!(update(&mut app, Action::Confirm(false)).is_empty(), "no runs nothing");
-        assert!(app.pipeline.confirm.is_none() && app.message.as_ref().is_some_and(|m| m.0.starts_with("not run")));
+        assert!(
+            app.pipeline.confirm.is_none()
+                && app.message.as_ref().is_some_and(|m| m.0.starts_with("not run"))
+        );
         update(&mut app, ask());
         let fx = update(&mut app, Action::Confirm(true));
-        assert_eq!(fx, vec![Effect::StartConfirmed { stage: Job::LoraRound, command: "train.sh {out}".into() }]);
+        assert_eq!(
+            fx,
+            vec![Effect::StartConfirmed {
+                stage: Job::LoraRound,
+                command: "train.sh {out}".into()
+            }]
+        );
         assert!(app.pipeline.confirm.is_none());
         assert!(matches!(app.pipeline.state(Job::LoraRound), Some(JobState::Running { .. })));
-        assert!(update(&mut app, Action::Confirm(true)).is_empty(), "an answer without a question does nothing");
+        assert!(
+            update(&mut app, Action::Confirm(true)).is_empty(),
+            "an answer without a question does nothing"
+        );
     }
 }

@@ -12,7 +12,8 @@ pub enum Screen {
     Sets,
 }
 
-pub const SCREENS: [Screen; 5] = [Screen::Review, Screen::Pipeline, Screen::Dashboard, Screen::Adjudicate, Screen::Sets];
+pub const SCREENS: [Screen; 5] =
+    [Screen::Review, Screen::Pipeline, Screen::Dashboard, Screen::Adjudicate, Screen::Sets];
 
 impl Screen {
     pub fn title(self) -> &'static str {
@@ -132,7 +133,8 @@ pub enum Job {
     ZeroShotRound,
 }
 
-pub const JOBS: [Job; 6] = [Job::Prelabel, Job::Embed, Job::Mine, Job::ProbeRound, Job::LoraRound, Job::ZeroShotRound];
+pub const JOBS: [Job; 6] =
+    [Job::Prelabel, Job::Embed, Job::Mine, Job::ProbeRound, Job::LoraRound, Job::ZeroShotRound];
 
 impl Job {
     pub fn title(self) -> &'static str {
@@ -162,7 +164,12 @@ impl Job {
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobState {
     Idle,
-    Running { done: u64, total: u64, note: String, started: f64 },
+    Running {
+        done: u64,
+        total: u64,
+        note: String,
+        started: f64,
+    },
     Done(String),
     Failed(String),
     /// Cancelled by the user: what it said as it stopped (what was kept).

@@ -26,15 +26,23 @@ pub fn bin() -> Command {
 
 /// Run hifi with `args` in `project`; returns (success, stdout, stderr).
 pub fn hifi(project: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = bin().arg("--project").arg(project).arg("--quiet").args(args).output().expect("run hifi");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out =
+        bin().arg("--project").arg(project).arg("--quiet").args(args).output().expect("run hifi");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub fn config() -> Config {
     Config {
         task: "Decide whether an online ad is clickbait.".into(),
         labels: vec![
-            LabelDef { name: "clickbait".into(), definition: "Teases or withholds what is offered, or exaggerates.".into() },
+            LabelDef {
+                name: "clickbait".into(),
+                definition: "Teases or withholds what is offered, or exaggerates.".into(),
+            },
             LabelDef { name: "benign".into(), definition: "Says plainly what is offered.".into() },
         ],
         model: ModelConfig { threads: Some(2), ..ModelConfig::default() },
@@ -85,17 +93,37 @@ pub fn project_from_synth(synth: &Synthetic) -> (tempfile::TempDir, Config, Stor
         body.push_str(&format!("it{i},text {i},{}\n", names[synth.pool.labels[i] as usize]));
     }
     let p = file(dir.path(), "items.csv", body.as_bytes());
-    hifi::io::import::import_items(&mut st, &p, &Default::default(), &mut hifi::progress::Silent, &hifi::progress::CancelToken::new()).unwrap();
-    let keys: Vec<i64> = (0..n).map(|i| st.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
+    hifi::io::import::import_items(
+        &mut st,
+        &p,
+        &Default::default(),
+        &mut hifi::progress::Silent,
+        &hifi::progress::CancelToken::new(),
+    )
+    .unwrap();
+    let keys: Vec<i64> =
+        (0..n).map(|i| st.item_by_id(&format!("it{i}")).unwrap().unwrap().key).collect();
     let labels = cfg.label_names();
     let model = st.register_model(&llm_record("synthetic", None, &labels)).unwrap();
     let l = labels.len();
     let preds: Vec<Prediction> = (0..n)
-        .map(|i| Prediction { item: keys[i], probs: synth.pool.probs[i * l..(i + 1) * l].iter().map(|x| f64::from(*x)).collect(), truncated: false })
+        .map(|i| Prediction {
+            item: keys[i],
+            probs: synth.pool.probs[i * l..(i + 1) * l].iter().map(|x| f64::from(*x)).collect(),
+            truncated: false,
+        })
         .collect();
     st.put_predictions(model, &labels, &preds).unwrap();
     let dim = synth.pool.dim;
-    hifi::llm::embed::put_vectors(&mut st, "synthetic.gguf", "sha-synthetic", dim, &keys[..n], &synth.pool.vectors).unwrap();
+    hifi::llm::embed::put_vectors(
+        &mut st,
+        "synthetic.gguf",
+        "sha-synthetic",
+        dim,
+        &keys[..n],
+        &synth.pool.vectors,
+    )
+    .unwrap();
     (dir, cfg, st)
 }
 

@@ -43,20 +43,45 @@ pub struct EventExportReport {
 }
 
 /// Header of the CSV export, in column order.
-pub const CSV_COLUMNS: [&str; 15] =
-    ["event", "item_id", "annotator", "kind", "label", "note", "time", "split", "round", "supersedes", "current", "predicted_label", "prediction", "suggestion", "stratum"];
+pub const CSV_COLUMNS: [&str; 15] = [
+    "event",
+    "item_id",
+    "annotator",
+    "kind",
+    "label",
+    "note",
+    "time",
+    "split",
+    "round",
+    "supersedes",
+    "current",
+    "predicted_label",
+    "prediction",
+    "suggestion",
+    "stratum",
+];
 
 /// Write the chosen events to `out` ("-" for stdout), atomically. Items that are resolved but
 /// not split yet get their split first, as `hifi export` would give it.
-pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions, out: &Path) -> Result<EventExportReport, ExportError> {
-    crate::files::check_output(out, opts.write.force).map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
+pub fn export_events(
+    store: &mut Store,
+    cfg: &Config,
+    opts: &EventExportOptions,
+    out: &Path,
+) -> Result<EventExportReport, ExportError> {
+    crate::files::check_output(out, opts.write.force)
+        .map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
     crate::curate::split::assign_splits(store, cfg)?;
     let wanted = |split: Option<&str>| match opts.split {
         SplitChoice::All => true,
         SplitChoice::Train => split == Some("train"),
         SplitChoice::Eval => split == Some("eval"),
     };
-    let events: Vec<AuditEvent> = store.audit_events(opts.annotator.as_deref())?.into_iter().filter(|e| wanted(e.split.as_deref())).collect();
+    let events: Vec<AuditEvent> = store
+        .audit_events(opts.annotator.as_deref())?
+        .into_iter()
+        .filter(|e| wanted(e.split.as_deref()))
+        .collect();
     let io = |source| ExportError::Io { path: out.to_path_buf(), source };
     let bytes = match opts.format {
         EventFormat::Jsonl => {
@@ -74,7 +99,13 @@ pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions,
                 let cell = |v: &str| opts.write.cell(v).into_owned();
                 let opt = |v: &Option<String>| cell(v.as_deref().unwrap_or_default());
                 let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
-                let predicted = e.prediction.as_ref().and_then(|p| p.get("label")).and_then(Value::as_str).unwrap_or_default().to_string();
+                let predicted = e
+                    .prediction
+                    .as_ref()
+                    .and_then(|p| p.get("label"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let prediction = e.prediction.as_ref().map(Value::to_string).unwrap_or_default();
                 w.write_record([
                     e.event.to_string(),
@@ -100,5 +131,9 @@ pub fn export_events(store: &mut Store, cfg: &Config, opts: &EventExportOptions,
     };
     crate::files::write_output(out, &bytes, opts.write.force).map_err(io)?;
     let items: HashSet<&str> = events.iter().map(|e| e.item_id.as_str()).collect();
-    Ok(EventExportReport { file: out.display().to_string(), events: events.len(), items: items.len() })
+    Ok(EventExportReport {
+        file: out.display().to_string(),
+        events: events.len(),
+        items: items.len(),
+    })
 }

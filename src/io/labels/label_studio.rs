@@ -33,10 +33,22 @@ pub(super) fn read(path: &Path, ctx: &Ctx, col: &mut Collected) -> std::io::Resu
             col.records += 1;
             match serde_json::from_slice::<Value>(bytes) {
                 Ok(Value::Object(task)) => task_entries(line, &task, ctx, col),
-                Ok(other) => col.problem(line, None, format!("expected a task (a JSON object), found {}", json_kind(&other))),
+                Ok(other) => col.problem(
+                    line,
+                    None,
+                    format!("expected a task (a JSON object), found {}", json_kind(&other)),
+                ),
                 Err(e) => {
                     let at = line + (e.line() as u64).saturating_sub(1);
-                    col.problem(at, None, format!("malformed JSON at column {}: {}", e.column(), without_position(&e)));
+                    col.problem(
+                        at,
+                        None,
+                        format!(
+                            "malformed JSON at column {}: {}",
+                            e.column(),
+                            without_position(&e)
+                        ),
+                    );
                 }
             }
         }
@@ -105,7 +117,8 @@ pub(super) fn scan(mut reader: impl BufRead, each: &mut dyn FnMut(Piece)) -> std
             break;
         }
         let n = chunk.len();
-        let bytes = if first { chunk.strip_prefix(b"\xef\xbb\xbf").unwrap_or(chunk) } else { chunk };
+        let bytes =
+            if first { chunk.strip_prefix(b"\xef\xbb\xbf").unwrap_or(chunk) } else { chunk };
         first = false;
         for &b in bytes {
             s.byte(b, each);
@@ -138,7 +151,9 @@ impl Scanner {
                 }
                 self.state = State::End;
             }
-            State::Between if self.array && b == b',' => self.problem(each, line, "an empty entry: two `,` with no task between them"),
+            State::Between if self.array && b == b',' => {
+                self.problem(each, line, "an empty entry: two `,` with no task between them")
+            }
             State::After if self.array && b == b',' => {
                 self.after_comma = true;
                 self.state = State::Between;
@@ -230,9 +245,14 @@ impl Scanner {
     }
 
     fn finish(&mut self, each: &mut dyn FnMut(Piece)) {
-        let last = if self.last_was_newline { self.line.saturating_sub(1).max(1) } else { self.line };
+        let last =
+            if self.last_was_newline { self.line.saturating_sub(1).max(1) } else { self.line };
         match self.state {
-            State::Start => self.problem(each, 1, "the file is empty: expected a JSON array of Label Studio tasks"),
+            State::Start => self.problem(
+                each,
+                1,
+                "the file is empty: expected a JSON array of Label Studio tasks",
+            ),
             // An unfinished task: its parser says where it stops.
             State::Element => self.emit(each),
             State::Between | State::After if self.array => {
@@ -246,30 +266,58 @@ impl Scanner {
 /// The labels of one task: one entry per annotation that is not cancelled.
 fn task_entries(line: u64, task: &Map<String, Value>, ctx: &Ctx, col: &mut Collected) {
     if !task.get("data").is_some_and(Value::is_object) {
-        return col.problem(line, Some("data"), "missing: a Label Studio task keeps its item in `data`");
+        return col.problem(
+            line,
+            Some("data"),
+            "missing: a Label Studio task keeps its item in `data`",
+        );
     }
     let annotations = match task.get("annotations") {
         None | Some(Value::Null) => return col.unlabeled(),
         Some(Value::Array(a)) => a,
-        Some(v) => return col.problem(line, Some("annotations"), format!("expected a list, found {}", json_kind(v))),
+        Some(v) => {
+            return col.problem(
+                line,
+                Some("annotations"),
+                format!("expected a list, found {}", json_kind(v)),
+            )
+        }
     };
     let mut live = Vec::new();
     for (k, a) in annotations.iter().enumerate() {
         match a.as_object() {
             Some(a) if a.get("was_cancelled").and_then(Value::as_bool) == Some(true) => {}
             Some(a) => live.push((k, a)),
-            None => return col.problem(line, Some(&format!("annotations[{k}]")), format!("expected an object, found {}", json_kind(a))),
+            None => {
+                return col.problem(
+                    line,
+                    Some(&format!("annotations[{k}]")),
+                    format!("expected an object, found {}", json_kind(a)),
+                )
+            }
         }
     }
     if live.is_empty() {
         return col.unlabeled();
     }
-    let explicit: Vec<String> = ctx.opts.id_field.iter().flat_map(|f| [format!("data.{f}"), f.clone()]).collect();
-    let Some(Target { ids, text }) = target(task, line, ctx, &explicit, &["data.id", "meta.id"], &["data.text"], col) else { return };
+    let explicit: Vec<String> =
+        ctx.opts.id_field.iter().flat_map(|f| [format!("data.{f}"), f.clone()]).collect();
+    let Some(Target { ids, text }) =
+        target(task, line, ctx, &explicit, &["data.id", "meta.id"], &["data.text"], col)
+    else {
+        return;
+    };
     for (k, a) in live {
         let field = format!("annotations[{k}].result");
         match answer(a, ctx.opts.label_field.as_deref()) {
-            Ok((label, note)) => col.entries.push(Entry { line, ids: ids.clone(), text: text.clone(), label, label_field: field, note }),
+            Ok((label, note)) => col.entries.push(Entry {
+                line,
+                ids: ids.clone(),
+                text: text.clone(),
+                label,
+                label_field: field,
+                note,
+            }),
             Err(msg) => col.problem(line, Some(&field), msg),
         }
     }
@@ -277,22 +325,35 @@ fn task_entries(line: u64, task: &Map<String, Value>, ctx: &Ctx, col: &mut Colle
 
 /// The one choice of an annotation (from the control `control`, when given) and its notes
 /// (`textarea` results).
-fn answer(a: &Map<String, Value>, control: Option<&str>) -> Result<(String, Option<String>), String> {
+fn answer(
+    a: &Map<String, Value>,
+    control: Option<&str>,
+) -> Result<(String, Option<String>), String> {
     let Some(results) = a.get("result").and_then(Value::as_array) else {
         return Err("missing: an annotation lists its answers in `result`".into());
     };
     let kind = |r: &Value, t: &str| r.get("type").and_then(Value::as_str) == Some(t);
     let from = |r: &Value| r.get("from_name").and_then(Value::as_str).unwrap_or("").to_string();
-    let choices: Vec<&Value> = results.iter().filter(|r| kind(r, "choices") && control.is_none_or(|c| from(r) == c)).collect();
+    let choices: Vec<&Value> = results
+        .iter()
+        .filter(|r| kind(r, "choices") && control.is_none_or(|c| from(r) == c))
+        .collect();
     let mut controls: Vec<String> = choices.iter().map(|r| from(r)).collect();
     controls.sort();
     controls.dedup();
     let picked = match (choices.as_slice(), control) {
         ([], Some(c)) => return Err(format!("no `choices` answer from the control {c:?}")),
-        ([], None) => return Err("no `choices` answer: only choice (classification) tasks can be imported".into()),
+        ([], None) => {
+            return Err(
+                "no `choices` answer: only choice (classification) tasks can be imported".into()
+            )
+        }
         ([one], _) => one,
         (_, None) if controls.len() > 1 => {
-            return Err(format!("several choice controls ({}): name one with --label", controls.join(", ")));
+            return Err(format!(
+                "several choice controls ({}): name one with --label",
+                controls.join(", ")
+            ));
         }
         (_, _) => return Err("the same control answered twice".into()),
     };
@@ -301,13 +362,17 @@ fn answer(a: &Map<String, Value>, control: Option<&str>) -> Result<(String, Opti
         Some([Value::String(s)]) if !s.trim().is_empty() => s.trim().to_string(),
         Some([]) | None => return Err("the choices answer has no `value.choices`".into()),
         Some([other]) => return Err(format!("expected a label name, found {}", json_kind(other))),
-        Some(many) => return Err(format!("{} choices; an item takes exactly one label", many.len())),
+        Some(many) => {
+            return Err(format!("{} choices; an item takes exactly one label", many.len()))
+        }
     };
     let mut notes = Vec::new();
     for r in results.iter().filter(|r| kind(r, "textarea")) {
         match r.get("value").and_then(|v| v.get("text")) {
             Some(Value::String(s)) => notes.push(s.clone()),
-            Some(Value::Array(a)) => notes.extend(a.iter().filter_map(Value::as_str).map(str::to_string)),
+            Some(Value::Array(a)) => {
+                notes.extend(a.iter().filter_map(Value::as_str).map(str::to_string))
+            }
             _ => {}
         }
     }

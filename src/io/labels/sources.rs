@@ -26,7 +26,14 @@ pub(super) struct Collected {
 
 impl Collected {
     pub fn new(path: &Path) -> Self {
-        Collected { path: path.to_path_buf(), entries: Vec::new(), records: 0, not_labeled: 0, problems: Problems::default(), bad_lines: BTreeSet::new() }
+        Collected {
+            path: path.to_path_buf(),
+            entries: Vec::new(),
+            records: 0,
+            not_labeled: 0,
+            problems: Problems::default(),
+            bad_lines: BTreeSet::new(),
+        }
     }
 
     pub fn problem(&mut self, line: u64, field: Option<&str>, message: impl Into<String>) {
@@ -74,7 +81,9 @@ pub fn detect_format(path: &Path) -> std::io::Result<LabelFormat> {
     match t.first() {
         Some(b'[') => Ok(LabelFormat::LabelStudio),
         Some(b'{') => {
-            let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(t) else { return Ok(LabelFormat::Jsonl) };
+            let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(t) else {
+                return Ok(LabelFormat::Jsonl);
+            };
             let has = |k: &str| m.contains_key(k);
             Ok(if has("answer") {
                 LabelFormat::Prodigy
@@ -92,7 +101,12 @@ pub fn detect_format(path: &Path) -> std::io::Result<LabelFormat> {
 
 /// Read `path` record by record as `format` (CSV, JSONL, Prodigy or Argilla; Label Studio's
 /// whole-file JSON has its own reader). Fails only when the file cannot be read.
-pub(super) fn collect_records(path: &Path, format: LabelFormat, ctx: &Ctx, col: &mut Collected) -> std::io::Result<()> {
+pub(super) fn collect_records(
+    path: &Path,
+    format: LabelFormat,
+    ctx: &Ctx,
+    col: &mut Collected,
+) -> std::io::Result<()> {
     let read: fn(&Record, &Ctx, &mut Collected) = match format {
         LabelFormat::Csv | LabelFormat::Jsonl | LabelFormat::LabelStudio => plain,
         LabelFormat::Prodigy => prodigy,
@@ -146,19 +160,33 @@ pub(super) fn target(
             return None;
         };
         let Some(id) = as_id(v) else {
-            col.problem(line, Some(f), format!("the id must be a non-empty string or an integer, found {}", json_kind(v)));
+            col.problem(
+                line,
+                Some(f),
+                format!("the id must be a non-empty string or an integer, found {}", json_kind(v)),
+            );
             return None;
         };
         return Some(Target { ids: vec![(f.clone(), id)], text: None });
     }
-    let ids: Vec<(String, String)> =
-        id_fields.iter().filter_map(|f| lookup(fields, f).and_then(as_id).map(|id| (f.to_string(), id))).collect();
+    let ids: Vec<(String, String)> = id_fields
+        .iter()
+        .filter_map(|f| lookup(fields, f).and_then(as_id).map(|id| (f.to_string(), id)))
+        .collect();
     let text = text_fields.iter().find_map(|f| match lookup(fields, f) {
         Some(Value::String(s)) if !s.is_empty() => Some((f.to_string(), s.clone())),
         _ => None,
     });
     if ids.is_empty() && text.is_none() {
-        col.problem(line, None, format!("nothing to find the item by: no id ({}) and no text ({})", id_fields.join(", "), text_fields.join(", ")));
+        col.problem(
+            line,
+            None,
+            format!(
+                "nothing to find the item by: no id ({}) and no text ({})",
+                id_fields.join(", "),
+                text_fields.join(", ")
+            ),
+        );
         return None;
     }
     Some(Target { ids, text })
@@ -177,16 +205,39 @@ fn opt_string(fields: &Map<String, Value>, name: &str) -> Option<String> {
 fn plain(rec: &Record, ctx: &Ctx, col: &mut Collected) {
     let label_field = ctx.opts.label_field.as_deref().unwrap_or("label");
     let label = match lookup(&rec.fields, label_field) {
-        None => return col.problem(rec.line, Some(label_field), "missing (name the label field with --label FIELD)"),
+        None => {
+            return col.problem(
+                rec.line,
+                Some(label_field),
+                "missing (name the label field with --label FIELD)",
+            )
+        }
         Some(Value::Null) => return col.unlabeled(),
         Some(Value::String(s)) if s.trim().is_empty() => return col.unlabeled(),
         Some(Value::String(s)) => s.trim().to_string(),
-        Some(v) => return col.problem(rec.line, Some(label_field), format!("expected a label name, found {}", json_kind(v))),
+        Some(v) => {
+            return col.problem(
+                rec.line,
+                Some(label_field),
+                format!("expected a label name, found {}", json_kind(v)),
+            )
+        }
     };
     let explicit: Vec<String> = ctx.opts.id_field.iter().cloned().collect();
-    let Some(Target { ids, text }) = target(&rec.fields, rec.line, ctx, &explicit, &["id"], &["text"], col) else { return };
+    let Some(Target { ids, text }) =
+        target(&rec.fields, rec.line, ctx, &explicit, &["id"], &["text"], col)
+    else {
+        return;
+    };
     let note = opt_string(&rec.fields, "note");
-    col.entries.push(Entry { line: rec.line, ids, text, label, label_field: label_field.into(), note });
+    col.entries.push(Entry {
+        line: rec.line,
+        ids,
+        text,
+        label,
+        label_field: label_field.into(),
+        note,
+    });
 }
 
 /// Prodigy: `answer` accept / reject / ignore; binary tasks carry `label`, choice tasks
@@ -196,13 +247,31 @@ fn prodigy(rec: &Record, ctx: &Ctx, col: &mut Collected) {
     let line = rec.line;
     let answer = match f.get("answer") {
         Some(Value::String(a)) => a.as_str(),
-        Some(v) => return col.problem(line, Some("answer"), format!("expected accept, reject or ignore, found {}", json_kind(v))),
-        None => return col.problem(line, Some("answer"), "missing (Prodigy records answer accept, reject or ignore)"),
+        Some(v) => {
+            return col.problem(
+                line,
+                Some("answer"),
+                format!("expected accept, reject or ignore, found {}", json_kind(v)),
+            )
+        }
+        None => {
+            return col.problem(
+                line,
+                Some("answer"),
+                "missing (Prodigy records answer accept, reject or ignore)",
+            )
+        }
     };
     match answer {
         "ignore" => return col.unlabeled(),
         "accept" | "reject" => {}
-        other => return col.problem(line, Some("answer"), format!("{other:?}: expected accept, reject or ignore")),
+        other => {
+            return col.problem(
+                line,
+                Some("answer"),
+                format!("{other:?}: expected accept, reject or ignore"),
+            )
+        }
     }
     let labels = &ctx.opts.labels;
     let (label, label_field) = if let Some(accept) = f.get("accept") {
@@ -210,20 +279,40 @@ fn prodigy(rec: &Record, ctx: &Ctx, col: &mut Collected) {
             return col.problem(line, Some("answer"), "a rejected choice task names no label");
         }
         let Some(chosen) = accept.as_array() else {
-            return col.problem(line, Some("accept"), format!("expected a list of option ids, found {}", json_kind(accept)));
+            return col.problem(
+                line,
+                Some("accept"),
+                format!("expected a list of option ids, found {}", json_kind(accept)),
+            );
         };
         let id = match chosen.as_slice() {
             [one] => match as_id(one) {
                 Some(id) => id,
-                None => return col.problem(line, Some("accept"), format!("expected an option id, found {}", json_kind(one))),
+                None => {
+                    return col.problem(
+                        line,
+                        Some("accept"),
+                        format!("expected an option id, found {}", json_kind(one)),
+                    )
+                }
             },
             [] => return col.problem(line, Some("accept"), "no option was accepted"),
-            many => return col.problem(line, Some("accept"), format!("{} options accepted; an item takes exactly one label", many.len())),
+            many => {
+                return col.problem(
+                    line,
+                    Some("accept"),
+                    format!("{} options accepted; an item takes exactly one label", many.len()),
+                )
+            }
         };
         (option_label(f, &id, labels).unwrap_or(id), "accept")
     } else if let Some(v) = f.get("label") {
         let Some(named) = v.as_str() else {
-            return col.problem(line, Some("label"), format!("expected a label name, found {}", json_kind(v)));
+            return col.problem(
+                line,
+                Some("label"),
+                format!("expected a label name, found {}", json_kind(v)),
+            );
         };
         if answer == "accept" {
             (named.to_string(), "label")
@@ -241,7 +330,11 @@ fn prodigy(rec: &Record, ctx: &Ctx, col: &mut Collected) {
         return col.problem(line, None, "neither `label` (binary task) nor `accept` (choice task): not a text-classification answer");
     };
     let explicit: Vec<String> = ctx.opts.id_field.iter().cloned().collect();
-    let Some(Target { ids, text }) = target(f, line, ctx, &explicit, &["meta.id", "id"], &["text"], col) else { return };
+    let Some(Target { ids, text }) =
+        target(f, line, ctx, &explicit, &["meta.id", "id"], &["text"], col)
+    else {
+        return;
+    };
     col.entries.push(Entry { line, ids, text, label, label_field: label_field.into(), note: None });
 }
 
@@ -263,7 +356,8 @@ fn option_label(f: &Map<String, Value>, id: &str, labels: &[String]) -> Option<S
 fn argilla(rec: &Record, ctx: &Ctx, col: &mut Collected) {
     let f = &rec.fields;
     let line = rec.line;
-    let (label, label_field) = if let Some(responses) = f.get("responses").filter(|v| !v.is_null()) {
+    let (label, label_field) = if let Some(responses) = f.get("responses").filter(|v| !v.is_null())
+    {
         let question = ctx.opts.label_field.as_deref().unwrap_or("label");
         let field = format!("responses.{question}");
         let answers = match answers(responses, question) {
@@ -282,10 +376,22 @@ fn argilla(rec: &Record, ctx: &Ctx, col: &mut Collected) {
         match values.as_slice() {
             [] => return col.unlabeled(),
             [one] => (one.clone(), field),
-            many => return col.problem(line, Some(&field), format!("the responses disagree ({}); import one annotator's labels at a time", many.join(", "))),
+            many => {
+                return col.problem(
+                    line,
+                    Some(&field),
+                    format!(
+                        "the responses disagree ({}); import one annotator's labels at a time",
+                        many.join(", ")
+                    ),
+                )
+            }
         }
     } else {
-        if f.get("status").and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case("discarded")) {
+        if f.get("status")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case("discarded"))
+        {
             return col.unlabeled();
         }
         match f.get("annotation") {
@@ -297,9 +403,15 @@ fn argilla(rec: &Record, ctx: &Ctx, col: &mut Collected) {
         }
     };
     let explicit: Vec<String> = ctx.opts.id_field.iter().cloned().collect();
-    let Some(Target { ids, text }) =
-        target(f, line, ctx, &explicit, &["id", "external_id", "metadata.id"], &["text", "fields.text", "inputs.text"], col)
-    else {
+    let Some(Target { ids, text }) = target(
+        f,
+        line,
+        ctx,
+        &explicit,
+        &["id", "external_id", "metadata.id"],
+        &["text", "fields.text", "inputs.text"],
+        col,
+    ) else {
         return;
     };
     col.entries.push(Entry { line, ids, text, label, label_field, note: None });
@@ -309,13 +421,18 @@ fn argilla(rec: &Record, ctx: &Ctx, col: &mut Collected) {
 /// `[{value, status}]`, Argilla 1.x feedback records list `[{values: {question: {value}},
 /// status}]`. `Err` says what is wrong, naming the questions answered instead.
 fn answers<'v>(responses: &'v Value, question: &str) -> Result<Vec<&'v Value>, String> {
-    let submitted = |r: &Value| r.get("status").and_then(Value::as_str).is_none_or(|s| s == "submitted");
+    let submitted =
+        |r: &Value| r.get("status").and_then(Value::as_str).is_none_or(|s| s == "submitted");
     let mut answered_instead: Vec<&str> = Vec::new();
     let mut out = Vec::new();
     match responses {
         Value::Object(by_question) => match by_question.get(question) {
-            Some(Value::Array(list)) => out.extend(list.iter().filter(|r| submitted(r)).filter_map(|r| r.get("value"))),
-            Some(other) => return Err(format!("expected a list of responses, found {}", json_kind(other))),
+            Some(Value::Array(list)) => {
+                out.extend(list.iter().filter(|r| submitted(r)).filter_map(|r| r.get("value")))
+            }
+            Some(other) => {
+                return Err(format!("expected a list of responses, found {}", json_kind(other)))
+            }
             None => answered_instead.extend(by_question.keys().map(String::as_str)),
         },
         Value::Array(list) => {
@@ -323,7 +440,8 @@ fn answers<'v>(responses: &'v Value, question: &str) -> Result<Vec<&'v Value>, S
                 let values = r.get("values").and_then(Value::as_object);
                 match values.and_then(|v| v.get(question)).and_then(|a| a.get("value")) {
                     Some(v) => out.push(v),
-                    None => answered_instead.extend(values.into_iter().flat_map(|v| v.keys().map(String::as_str))),
+                    None => answered_instead
+                        .extend(values.into_iter().flat_map(|v| v.keys().map(String::as_str))),
                 }
             }
         }
@@ -342,7 +460,9 @@ fn single_label(v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         Value::Array(a) if a.len() == 1 => single_label(&a[0]),
-        Value::Array(a) if a.len() > 1 => Err(format!("{} labels given; an item takes exactly one", a.len())),
+        Value::Array(a) if a.len() > 1 => {
+            Err(format!("{} labels given; an item takes exactly one", a.len()))
+        }
         other => Err(format!("expected a label name, found {}", json_kind(other))),
     }
 }

@@ -54,7 +54,17 @@ pub(super) struct Slot<'t> {
 impl Throttle {
     fn new(most: usize) -> Self {
         let most = most.max(1);
-        Self { most, gate: Mutex::new(Gate { limit: most, active: 0, successes: 0, generation: 0, drops: 0 }), freed: Condvar::new() }
+        Self {
+            most,
+            gate: Mutex::new(Gate {
+                limit: most,
+                active: 0,
+                successes: 0,
+                generation: 0,
+                drops: 0,
+            }),
+            freed: Condvar::new(),
+        }
     }
 
     fn gate(&self) -> MutexGuard<'_, Gate> {
@@ -72,7 +82,11 @@ impl Throttle {
                 gate.active += 1;
                 return Ok(Slot { throttle: self, generation: gate.generation });
             }
-            gate = self.freed.wait_timeout(gate, Duration::from_millis(50)).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+            gate = self
+                .freed
+                .wait_timeout(gate, Duration::from_millis(50))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
     }
 
@@ -144,7 +158,11 @@ impl Client {
         let key = match &cfg.api_key_env {
             Some(var) => match std::env::var(var) {
                 Ok(k) if !k.trim().is_empty() => Some(k.trim().to_string()),
-                _ => return Err(LlmError::Input(format!("backend.api_key_env names {var}, which is not set in the environment"))),
+                _ => {
+                    return Err(LlmError::Input(format!(
+                        "backend.api_key_env names {var}, which is not set in the environment"
+                    )))
+                }
             },
             None => None,
         };
@@ -206,7 +224,10 @@ impl Client {
                 },
             };
             if attempt >= self.retries {
-                return Err(LlmError::Server(format!("{message} (gave up after {} retries; run again to resume)", self.retries)));
+                return Err(LlmError::Server(format!(
+                    "{message} (gave up after {} retries; run again to resume)",
+                    self.retries
+                )));
             }
             let wait = asked_wait.unwrap_or_else(|| backoff(attempt));
             tracing::warn!("{message}; retrying in {:.1}s", wait.as_secs_f64());
@@ -217,14 +238,27 @@ impl Client {
 
     /// One request: the response as JSON, or how it failed (`shown` names the URL).
     fn send(&self, url: &str, shown: &str, text: &str) -> Result<Value, Failure> {
-        let timed_out = || Failure::Overload(format!("{shown}: timed out after {} s (raise `[backend] timeout_s`)", self.timeout_s), None);
+        let timed_out = || {
+            Failure::Overload(
+                format!(
+                    "{shown}: timed out after {} s (raise `[backend] timeout_s`)",
+                    self.timeout_s
+                ),
+                None,
+            )
+        };
         let mut req = self.agent.post(url).set("Content-Type", "application/json");
         if let Some(k) = &self.key {
             req = req.set("Authorization", &format!("Bearer {k}"));
         }
         match req.send_string(text) {
             Ok(resp) => match resp.into_string() {
-                Ok(body) => serde_json::from_str::<Value>(&body).map_err(|e| Failure::Final(format!("{shown}: the response is not JSON ({e}): {}", snippet(&body)))),
+                Ok(body) => serde_json::from_str::<Value>(&body).map_err(|e| {
+                    Failure::Final(format!(
+                        "{shown}: the response is not JSON ({e}): {}",
+                        snippet(&body)
+                    ))
+                }),
                 Err(e) if is_timeout(&e) => Err(timed_out()),
                 Err(e) => Err(Failure::Passing(format!("{shown}: reading the response: {e}"))),
             },
@@ -245,9 +279,15 @@ impl Client {
             // Its kind and message only: ureq's own text repeats the URL. A URL that cannot be
             // requested at all is not worth retrying.
             Err(ureq::Error::Transport(t)) => {
-                let msg = format!("{shown}: {}{}", t.kind(), t.message().map(|m| format!(": {m}")).unwrap_or_default());
+                let msg = format!(
+                    "{shown}: {}{}",
+                    t.kind(),
+                    t.message().map(|m| format!(": {m}")).unwrap_or_default()
+                );
                 match t.kind() {
-                    ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme | ureq::ErrorKind::InvalidProxyUrl => Err(Failure::Final(msg)),
+                    ureq::ErrorKind::InvalidUrl
+                    | ureq::ErrorKind::UnknownScheme
+                    | ureq::ErrorKind::InvalidProxyUrl => Err(Failure::Final(msg)),
                     _ => Err(Failure::Passing(msg)),
                 }
             }
@@ -268,7 +308,11 @@ impl Client {
 
     /// Run `n` jobs on up to `in_flight` threads; job `j` goes to URL `j mod urls`. The first
     /// error stops the jobs not yet started and is returned (a cancellation before any other).
-    pub fn run_jobs<T: Send>(&self, n: usize, job: impl Fn(usize, usize) -> Result<T, LlmError> + Sync) -> Result<Vec<T>, LlmError> {
+    pub fn run_jobs<T: Send>(
+        &self,
+        n: usize,
+        job: impl Fn(usize, usize) -> Result<T, LlmError> + Sync,
+    ) -> Result<Vec<T>, LlmError> {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
@@ -329,7 +373,9 @@ pub(super) fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut at = Some(e);
     while let Some(err) = at {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) || io.get_ref().is_some_and(|inner| is_timeout(inner)) {
+            if matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)
+                || io.get_ref().is_some_and(|inner| is_timeout(inner))
+            {
                 return true;
             }
         }
@@ -341,7 +387,12 @@ pub(super) fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 /// `items` (a response's `choices` or `data`, named `field`, answering `sent` prompts or
 /// inputs, named `noun`) in the order of their `index`: each of 0..sent exactly once, else what
 /// is wrong.
-pub(super) fn by_index<'v>(items: &'v [Value], sent: usize, noun: &str, field: &str) -> Result<Vec<&'v Value>, String> {
+pub(super) fn by_index<'v>(
+    items: &'v [Value],
+    sent: usize,
+    noun: &str,
+    field: &str,
+) -> Result<Vec<&'v Value>, String> {
     if items.len() != sent {
         return Err(format!("{sent} {noun} sent, {} in `{field}` returned", items.len()));
     }
@@ -352,7 +403,12 @@ pub(super) fn by_index<'v>(items: &'v [Value], sent: usize, noun: &str, field: &
             .as_u64()
             .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| ordered.get_mut(i))
-            .ok_or_else(|| format!("{field}[{k}] has `index` {}, out of range for {sent} {noun}", snippet(&index.to_string())))?;
+            .ok_or_else(|| {
+                format!(
+                    "{field}[{k}] has `index` {}, out of range for {sent} {noun}",
+                    snippet(&index.to_string())
+                )
+            })?;
         if place.replace(item).is_some() {
             return Err(format!("{field}[{k}] repeats `index` {index}"));
         }
@@ -365,7 +421,10 @@ pub(super) fn by_index<'v>(items: &'v [Value], sent: usize, noun: &str, field: &
 pub(super) fn error_message(body: &str) -> String {
     let from_json = serde_json::from_str::<Value>(body).ok().and_then(|v| {
         let e = v.get("error").unwrap_or(&v);
-        e.get("message").or_else(|| e.get("detail")).map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string())).or_else(|| e.as_str().map(str::to_string))
+        e.get("message")
+            .or_else(|| e.get("detail"))
+            .map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()))
+            .or_else(|| e.as_str().map(str::to_string))
     });
     snippet(&from_json.unwrap_or_else(|| body.to_string()))
 }
@@ -377,23 +436,57 @@ pub(super) fn snippet(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::embed_request;
-    use serde_json::json;
+    use super::*;
     use crate::progress::CancelToken;
+    use serde_json::json;
 
     #[test]
     fn replies_are_ordered_by_index_and_a_bad_index_is_an_error_not_a_misattribution() {
-        let items = |idx: &[Value]| idx.iter().enumerate().map(|(k, i)| if i.is_null() { json!({"k": k}) } else { json!({"k": k, "index": i}) }).collect::<Vec<_>>();
+        let items = |idx: &[Value]| {
+            idx.iter()
+                .enumerate()
+                .map(
+                    |(k, i)| {
+                        if i.is_null() {
+                            json!({"k": k})
+                        } else {
+                            json!({"k": k, "index": i})
+                        }
+                    },
+                )
+                .collect::<Vec<_>>()
+        };
         let order = |v: Vec<&Value>| v.iter().map(|x| x["k"].as_u64().unwrap()).collect::<Vec<_>>();
-        assert_eq!(order(by_index(&items(&[json!(0), json!(1), json!(2)]), 3, "prompts", "choices").unwrap()), [0, 1, 2]);
-        assert_eq!(order(by_index(&items(&[json!(2), json!(0), json!(1)]), 3, "prompts", "choices").unwrap()), [1, 2, 0]);
-        let err = |idx: &[Value], sent: usize| by_index(&items(idx), sent, "prompts", "choices").unwrap_err();
+        assert_eq!(
+            order(
+                by_index(&items(&[json!(0), json!(1), json!(2)]), 3, "prompts", "choices").unwrap()
+            ),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            order(
+                by_index(&items(&[json!(2), json!(0), json!(1)]), 3, "prompts", "choices").unwrap()
+            ),
+            [1, 2, 0]
+        );
+        let err = |idx: &[Value], sent: usize| {
+            by_index(&items(idx), sent, "prompts", "choices").unwrap_err()
+        };
         assert_eq!(err(&[json!(0), Value::Null], 2), "choices[1] has no `index`");
-        assert_eq!(err(&[json!(0), json!("1")], 2), "choices[1] has `index` \"1\", out of range for 2 prompts");
+        assert_eq!(
+            err(&[json!(0), json!("1")], 2),
+            "choices[1] has `index` \"1\", out of range for 2 prompts"
+        );
         assert_eq!(err(&[json!(1), json!(1)], 2), "choices[1] repeats `index` 1");
-        assert_eq!(err(&[json!(0), json!(2)], 2), "choices[1] has `index` 2, out of range for 2 prompts");
-        assert_eq!(err(&[json!(0), json!(-1)], 2), "choices[1] has `index` -1, out of range for 2 prompts");
+        assert_eq!(
+            err(&[json!(0), json!(2)], 2),
+            "choices[1] has `index` 2, out of range for 2 prompts"
+        );
+        assert_eq!(
+            err(&[json!(0), json!(-1)], 2),
+            "choices[1] has `index` -1, out of range for 2 prompts"
+        );
         assert_eq!(err(&[json!(0)], 2), "2 prompts sent, 1 in `choices` returned");
         assert_eq!(by_index(&[], 0, "inputs", "data").unwrap(), Vec::<&Value>::new());
     }
@@ -491,7 +584,15 @@ mod tests {
     }
 
     fn client(url: &str, in_flight: usize, timeout_s: u64, retries: u32) -> Client {
-        let cfg = BackendConfig { kind: crate::config::BackendKind::Openai, urls: vec![url.into()], model: Some("m".into()), in_flight, timeout_s, retries, ..BackendConfig::default() };
+        let cfg = BackendConfig {
+            kind: crate::config::BackendKind::Openai,
+            urls: vec![url.into()],
+            model: Some("m".into()),
+            in_flight,
+            timeout_s,
+            retries,
+            ..BackendConfig::default()
+        };
         Client::new(&cfg, CancelToken::new()).unwrap()
     }
 
@@ -505,7 +606,10 @@ mod tests {
         let got = embed_request(&c, "m", 0, &inputs).unwrap();
         assert_eq!((got[0].0.clone(), got[1].0.clone()), (vec![1.0, 0.0], vec![0.0, 1.0]));
         let e = embed_request(&c, "m", 0, &inputs).unwrap_err().to_string();
-        assert!(e.contains(&format!("{url}/embeddings")) && e.contains("data[1] repeats `index` 0"), "{e}");
+        assert!(
+            e.contains(&format!("{url}/embeddings")) && e.contains("data[1] repeats `index` 0"),
+            "{e}"
+        );
         server.join().unwrap();
     }
 
@@ -516,7 +620,12 @@ mod tests {
         let url = format!("http://{}/v1", silent.local_addr().unwrap());
         let c = client(&url, 4, 1, 0);
         let e = c.post(0, "/completions", &json!({})).unwrap_err().to_string();
-        assert!(e.contains(&format!("{url}/completions: timed out after 1 s (raise `[backend] timeout_s`)")), "{e}");
+        assert!(
+            e.contains(&format!(
+                "{url}/completions: timed out after 1 s (raise `[backend] timeout_s`)"
+            )),
+            "{e}"
+        );
         assert!(e.contains("requests in flight lowered to 2"), "{e}");
         assert!(!e.contains("Network Error") && !e.contains("Io"), "{e}");
         assert_eq!(c.in_flight_limit(), (2, 1));
@@ -524,7 +633,13 @@ mod tests {
 
     #[test]
     fn http_503_lowers_the_limit_and_the_request_is_sent_again() {
-        let (url, server) = fake_server(vec![("503 Service Unavailable\r\nRetry-After: 0", json!({"error": {"message": "busy"}}).to_string()), ("200 OK", json!({"ok": 1}).to_string())]);
+        let (url, server) = fake_server(vec![
+            (
+                "503 Service Unavailable\r\nRetry-After: 0",
+                json!({"error": {"message": "busy"}}).to_string(),
+            ),
+            ("200 OK", json!({"ok": 1}).to_string()),
+        ]);
         let c = client(&url, 8, 10, 1);
         assert_eq!(c.post(0, "/completions", &json!({})).unwrap().0, json!({"ok": 1}));
         assert_eq!(c.in_flight_limit(), (4, 1));

@@ -47,7 +47,22 @@ pub use client::Client;
 use client::*;
 
 /// Special-token look-alikes servers would parse inside prompt text.
-const SPECIAL_MARKS: &[&str] = &["<|", "|>", "<s>", "</s>", "[INST]", "[/INST]", "<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>", "<unk>", "<pad>", "<think>", "</think>"];
+const SPECIAL_MARKS: &[&str] = &[
+    "<|",
+    "|>",
+    "<s>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "<bos>",
+    "<eos>",
+    "<unk>",
+    "<pad>",
+    "<think>",
+    "</think>",
+];
 
 /// `text` with every special-token look-alike broken by a word joiner (U+2060) after its first
 /// character, so a server that parses special tokens in prompt text reads it as plain text.
@@ -76,7 +91,11 @@ pub struct PromptText {
 
 impl PromptText {
     /// Rendered by the GGUF's own chat template (a vocabulary-only load of the model).
-    pub fn from_engine(engine: &Engine, system: &str, user_with_slot: &str) -> Result<Self, LlmError> {
+    pub fn from_engine(
+        engine: &Engine,
+        system: &str,
+        user_with_slot: &str,
+    ) -> Result<Self, LlmError> {
         let (prefix, suffix) = engine.rendered_parts(system, user_with_slot)?;
         Ok(Self { prefix, suffix, end_of_turn: engine.turn_end_text()? })
     }
@@ -120,8 +139,13 @@ impl PromptText {
 /// character (a token straddling it is an error, not a guess). vLLM's `text_offset` says the
 /// same; SGLang sends -1 there, so it is not needed. The end of turn may read as its text (vLLM)
 /// or as nothing (the llama-cpp-python server renders special tokens empty).
-pub fn answer_logprob(choice: &Value, label: &str, end_of_turn: &str) -> Result<(f64, usize), String> {
-    let lp = choice.get("logprobs").filter(|v| !v.is_null()).ok_or("the response has no logprobs")?;
+pub fn answer_logprob(
+    choice: &Value,
+    label: &str,
+    end_of_turn: &str,
+) -> Result<(f64, usize), String> {
+    let lp =
+        choice.get("logprobs").filter(|v| !v.is_null()).ok_or("the response has no logprobs")?;
     let tokens: Vec<&str> = lp
         .get("tokens")
         .and_then(Value::as_array)
@@ -141,7 +165,12 @@ pub fn answer_logprob(choice: &Value, label: &str, end_of_turn: &str) -> Result<
     }
     // The generated token (max_tokens 1) follows the prompt's when the server stopped for
     // length; a server that stopped at an end-of-generation token may not list it.
-    let generated: &[usize] = if choice.get("finish_reason").and_then(Value::as_str) == Some("length") { &[1] } else { &[1, 0] };
+    let generated: &[usize] =
+        if choice.get("finish_reason").and_then(Value::as_str) == Some("length") {
+            &[1]
+        } else {
+            &[1, 0]
+        };
     for &g in generated {
         let Some(p) = tokens.len().checked_sub(g).filter(|p| *p > 0) else { continue };
         for eot in [end_of_turn, ""] {
@@ -157,7 +186,9 @@ pub fn answer_logprob(choice: &Value, label: &str, end_of_turn: &str) -> Result<
             }
             let mut sum = 0.0;
             for (i, l) in logprobs[k..p].iter().enumerate() {
-                sum += l.ok_or_else(|| format!("token {:?} of the answer has no log-probability", tokens[k + i]))?;
+                sum += l.ok_or_else(|| {
+                    format!("token {:?} of the answer has no log-probability", tokens[k + i])
+                })?;
             }
             return Ok((sum, p - k));
         }
@@ -184,11 +215,27 @@ pub struct HttpScorer {
 }
 
 impl HttpScorer {
-    pub fn new(client: Client, cfg: &BackendConfig, prompt: PromptText, labels: Vec<String>, vocab: Option<Engine>, max_item_tokens: usize) -> Self {
+    pub fn new(
+        client: Client,
+        cfg: &BackendConfig,
+        prompt: PromptText,
+        labels: Vec<String>,
+        vocab: Option<Engine>,
+        max_item_tokens: usize,
+    ) -> Self {
         let per_request = cfg.prompts_per_request.max(1);
         // Enough items per batch to keep every request slot busy.
         let batch_items = (cfg.in_flight.max(1) * per_request).div_ceil(labels.len().max(1)).max(1);
-        Self { client, model: cfg.model.clone().unwrap_or_default(), prompt, labels, vocab, max_item_tokens, per_request, batch_items }
+        Self {
+            client,
+            model: cfg.model.clone().unwrap_or_default(),
+            prompt,
+            labels,
+            vocab,
+            max_item_tokens,
+            per_request,
+            batch_items,
+        }
     }
 
     /// The item's text as sent (cut like the local engine cuts it, special look-alikes broken)
@@ -217,7 +264,9 @@ impl HttpScorer {
     /// How this scorer failed, with what to use instead when the server never scored a prompt.
     fn explain(&self, e: LlmError) -> LlmError {
         match e {
-            LlmError::Server(m) if !self.client.answered() => LlmError::Server(format!("{m}\n{SCORING_SERVERS}")),
+            LlmError::Server(m) if !self.client.answered() => {
+                LlmError::Server(format!("{m}\n{SCORING_SERVERS}"))
+            }
             other => other,
         }
     }
@@ -231,32 +280,51 @@ impl Scorer for HttpScorer {
     fn score_batch(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
         let n_labels = self.labels.len();
         let items: Vec<(Cow<str>, bool)> = texts.iter().map(|t| self.item_text(t)).collect();
-        let (client, model, prompt_text, labels) = (&self.client, &self.model, &self.prompt, &self.labels);
+        let (client, model, prompt_text, labels) =
+            (&self.client, &self.model, &self.prompt, &self.labels);
         // Item-major: a server that keeps the previous prompt's cache reuses the item's tokens.
         let prompts: Vec<(usize, usize, String)> = items
             .iter()
             .enumerate()
-            .flat_map(|(i, (text, _))| labels.iter().enumerate().map(move |(l, label)| (i, l, prompt_text.with_answer(text, label))))
+            .flat_map(|(i, (text, _))| {
+                labels
+                    .iter()
+                    .enumerate()
+                    .map(move |(l, label)| (i, l, prompt_text.with_answer(text, label)))
+            })
             .collect();
         let requests: Vec<&[(usize, usize, String)]> = prompts.chunks(self.per_request).collect();
         let answered_first = client.answered();
         let run = |j: usize, url: usize| -> Result<Vec<(usize, usize, f64, usize)>, LlmError> {
             let chunk = requests[j];
-            let prompt = if chunk.len() == 1 { json!(chunk[0].2) } else { json!(chunk.iter().map(|c| &c.2).collect::<Vec<_>>()) };
+            let prompt = if chunk.len() == 1 {
+                json!(chunk[0].2)
+            } else {
+                json!(chunk.iter().map(|c| &c.2).collect::<Vec<_>>())
+            };
             let body = json!({
                 "model": model, "prompt": prompt, "echo": true, "logprobs": 1,
                 "max_tokens": 1, "temperature": 0.0,
             });
             let (v, url_shown) = client.post(url, "/completions", &body)?;
             let bad = |what: String| {
-                let hint = if answered_first { String::new() } else { format!("\n{SCORING_SERVERS}") };
+                let hint =
+                    if answered_first { String::new() } else { format!("\n{SCORING_SERVERS}") };
                 LlmError::Server(format!("{url_shown}: {what}{hint}"))
             };
-            let choices = by_index(v.get("choices").and_then(Value::as_array).map_or(&[], Vec::as_slice), chunk.len(), "prompts", "choices").map_err(bad)?;
-            let prompt_tokens = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let choices = by_index(
+                v.get("choices").and_then(Value::as_array).map_or(&[], Vec::as_slice),
+                chunk.len(),
+                "prompts",
+                "choices",
+            )
+            .map_err(bad)?;
+            let prompt_tokens =
+                v.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0) as usize;
             let mut out = Vec::with_capacity(chunk.len());
             for ((i, l, _), choice) in chunk.iter().zip(choices) {
-                let (lp, _) = answer_logprob(choice, &labels[*l], &prompt_text.end_of_turn).map_err(bad)?;
+                let (lp, _) =
+                    answer_logprob(choice, &labels[*l], &prompt_text.end_of_turn).map_err(bad)?;
                 out.push((*i, *l, lp, prompt_tokens / chunk.len()));
             }
             Ok(out)
@@ -273,7 +341,12 @@ impl Scorer for HttpScorer {
             .into_iter()
             .zip(items)
             .zip(tokens)
-            .map(|((lp, (_, truncated)), tokens)| Scored { probs: softmax(&lp), logprobs: lp, truncated, tokens })
+            .map(|((lp, (_, truncated)), tokens)| Scored {
+                probs: softmax(&lp),
+                logprobs: lp,
+                truncated,
+                tokens,
+            })
             .collect())
     }
 }
@@ -293,30 +366,65 @@ pub struct HttpEmbedder {
 
 impl HttpEmbedder {
     /// Asks the server once, to learn the vectors' width.
-    pub fn new(client: Client, model: &str, vocab: Option<Engine>, per_request: usize) -> Result<Self, LlmError> {
-        let mut e = Self { client, model: model.to_string(), vocab, per_request: per_request.max(1), dim: 0 };
+    pub fn new(
+        client: Client,
+        model: &str,
+        vocab: Option<Engine>,
+        per_request: usize,
+    ) -> Result<Self, LlmError> {
+        let mut e = Self {
+            client,
+            model: model.to_string(),
+            vocab,
+            per_request: per_request.max(1),
+            dim: 0,
+        };
         let probe = embed_request(&e.client, &e.model, 0, &["dimension probe".to_string()])?;
         e.dim = probe.first().map_or(0, |(v, _)| v.len());
         if e.dim == 0 {
-            return Err(LlmError::Server(format!("{}/embeddings returned an empty vector", crate::text::inert(&e.client.urls()[0], false))));
+            return Err(LlmError::Server(format!(
+                "{}/embeddings returned an empty vector",
+                crate::text::inert(&e.client.urls()[0], false)
+            )));
         }
         Ok(e)
     }
 }
 
 /// One request: a vector per input, and the tokens the server counted for each.
-fn embed_request(client: &Client, model: &str, url: usize, inputs: &[String]) -> Result<Vec<(Vec<f32>, usize)>, LlmError> {
+fn embed_request(
+    client: &Client,
+    model: &str,
+    url: usize,
+    inputs: &[String],
+) -> Result<Vec<(Vec<f32>, usize)>, LlmError> {
     let (v, shown) = client.post(url, "/embeddings", &json!({"model": model, "input": inputs}))?;
     let bad = |what: &str| LlmError::Server(format!("{shown}: {what}"));
-    let data = by_index(v.get("data").and_then(Value::as_array).map_or(&[], Vec::as_slice), inputs.len(), "inputs", "data").map_err(|e| bad(&e))?;
-    let tokens = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0) as usize / inputs.len().max(1);
+    let data = by_index(
+        v.get("data").and_then(Value::as_array).map_or(&[], Vec::as_slice),
+        inputs.len(),
+        "inputs",
+        "data",
+    )
+    .map_err(|e| bad(&e))?;
+    let tokens = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0) as usize
+        / inputs.len().max(1);
     data.into_iter()
         .map(|d| {
-            let e = d.get("embedding").and_then(Value::as_array).ok_or_else(|| bad("an item has no embedding"))?;
-            let floats = |row: &[Value]| row.iter().map(|x| x.as_f64().map(|f| f as f32)).collect::<Option<Vec<f32>>>();
+            let e = d
+                .get("embedding")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad("an item has no embedding"))?;
+            let floats = |row: &[Value]| {
+                row.iter().map(|x| x.as_f64().map(|f| f as f32)).collect::<Option<Vec<f32>>>()
+            };
             let vector = if e.first().is_some_and(Value::is_array) {
                 // One vector per token: mean-pooled.
-                let rows = e.iter().map(|r| r.as_array().and_then(|r| floats(r))).collect::<Option<Vec<_>>>().ok_or_else(|| bad("an embedding is not numbers"))?;
+                let rows = e
+                    .iter()
+                    .map(|r| r.as_array().and_then(|r| floats(r)))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| bad("an embedding is not numbers"))?;
                 let dim = rows.first().map_or(0, Vec::len);
                 let mut mean = vec![0f64; dim];
                 for r in &rows {
@@ -353,21 +461,29 @@ impl Embed for HttpEmbedder {
                     }
                 };
                 // An empty input is refused by some servers; the local engine embeds a space.
-                let text = if text.is_empty() { " ".to_string() } else { inert_specials(&text).into_owned() };
+                let text = if text.is_empty() {
+                    " ".to_string()
+                } else {
+                    inert_specials(&text).into_owned()
+                };
                 (text, cut)
             })
             .collect();
         let inputs: Vec<String> = cut.iter().map(|(t, _)| t.clone()).collect();
         let chunks: Vec<&[String]> = inputs.chunks(self.per_request).collect();
         let (client, model) = (&self.client, &self.model);
-        let done = client.run_jobs(chunks.len(), |j, url| embed_request(client, model, url, chunks[j]))?;
+        let done =
+            client.run_jobs(chunks.len(), |j, url| embed_request(client, model, url, chunks[j]))?;
         let dim = self.dim;
         done.into_iter()
             .flatten()
             .zip(cut)
             .map(|((vector, tokens), (_, truncated))| {
                 if vector.len() != dim {
-                    return Err(LlmError::Server(format!("the server returned a vector of {} dims after one of {dim}", vector.len())));
+                    return Err(LlmError::Server(format!(
+                        "the server returned a vector of {} dims after one of {dim}",
+                        vector.len()
+                    )));
                 }
                 Ok(Embedded { vector, truncated, tokens })
             })
@@ -392,10 +508,18 @@ mod tests {
     #[test]
     fn the_answer_is_found_whether_the_end_of_turn_reads_as_text_or_as_nothing() {
         // vLLM: special tokens read as their text; then one generated token.
-        let c = choice(&["<|im_start|>", "assistant", "\n", "click", "bait", "<|im_end|>", "\n"], &[None, Some(-1.0), Some(-0.5), Some(-2.0), Some(-0.25), Some(-0.125), Some(-9.0)], "length");
+        let c = choice(
+            &["<|im_start|>", "assistant", "\n", "click", "bait", "<|im_end|>", "\n"],
+            &[None, Some(-1.0), Some(-0.5), Some(-2.0), Some(-0.25), Some(-0.125), Some(-9.0)],
+            "length",
+        );
         assert_eq!(answer_logprob(&c, "clickbait", "<|im_end|>").unwrap(), (-2.375, 3));
         // llama-cpp-python: special tokens read as "".
-        let c = choice(&["assistant", "\n", "click", "bait", "", "\n"], &[None, Some(-0.5), Some(-2.0), Some(-0.25), Some(-0.125), Some(-9.0)], "length");
+        let c = choice(
+            &["assistant", "\n", "click", "bait", "", "\n"],
+            &[None, Some(-0.5), Some(-2.0), Some(-0.25), Some(-0.125), Some(-9.0)],
+            "length",
+        );
         assert_eq!(answer_logprob(&c, "clickbait", "<|im_end|>").unwrap(), (-2.375, 3));
     }
 
@@ -411,7 +535,11 @@ mod tests {
 
     #[test]
     fn a_token_straddling_the_label_is_an_error_not_a_guess() {
-        let c = choice(&["assistant", ":click", "bait", "", "\n"], &[None, Some(-0.5), Some(-2.0), Some(-0.25), Some(-9.0)], "length");
+        let c = choice(
+            &["assistant", ":click", "bait", "", "\n"],
+            &[None, Some(-0.5), Some(-2.0), Some(-0.25), Some(-9.0)],
+            "length",
+        );
         let e = answer_logprob(&c, "clickbait", "<|im_end|>").unwrap_err();
         assert!(e.contains("straddle"), "{e}");
     }
@@ -419,7 +547,11 @@ mod tests {
     #[test]
     fn a_label_equal_to_the_generated_token_is_not_confused_with_it() {
         // The model generates "a" after the prompt: the answer is the prompt's "a" + end of turn.
-        let c = choice(&["assistant", "\n", "a", "<|im_end|>", "a"], &[None, Some(-0.5), Some(-1.0), Some(-0.5), Some(-3.0)], "length");
+        let c = choice(
+            &["assistant", "\n", "a", "<|im_end|>", "a"],
+            &[None, Some(-0.5), Some(-1.0), Some(-0.5), Some(-3.0)],
+            "length",
+        );
         assert_eq!(answer_logprob(&c, "a", "<|im_end|>").unwrap(), (-1.5, 2));
     }
 
@@ -427,7 +559,11 @@ mod tests {
     fn a_response_without_prompt_logprobs_says_so() {
         let e = answer_logprob(&json!({"text": "x", "logprobs": null}), "a", "").unwrap_err();
         assert!(e.contains("no logprobs"), "{e}");
-        let c = choice(&["\n", "a", "<|im_end|>", "b"], &[None, None, Some(-0.5), Some(-3.0)], "length");
+        let c = choice(
+            &["\n", "a", "<|im_end|>", "b"],
+            &[None, None, Some(-0.5), Some(-3.0)],
+            "length",
+        );
         assert!(answer_logprob(&c, "a", "<|im_end|>").unwrap_err().contains("no log-probability"));
     }
 
@@ -441,12 +577,19 @@ mod tests {
 
     #[test]
     fn named_templates_put_the_item_and_answer_where_the_model_expects_them() {
-        let p = PromptText::named("chatml", "SYS", &format!("Ad:\n{}\n\nLabel:", super::super::prompt::TEXT_SLOT)).unwrap();
+        let p = PromptText::named(
+            "chatml",
+            "SYS",
+            &format!("Ad:\n{}\n\nLabel:", super::super::prompt::TEXT_SLOT),
+        )
+        .unwrap();
         assert_eq!(
             p.with_answer("ITEM", "benign"),
             "<|im_start|>system\nSYS<|im_end|>\n<|im_start|>user\nAd:\nITEM\n\nLabel:<|im_end|>\n<|im_start|>assistant\nbenign<|im_end|>"
         );
-        assert!(PromptText::named("vicuna", "S", super::super::prompt::TEXT_SLOT).unwrap_err().to_string().contains("chatml or llama3"));
+        assert!(PromptText::named("vicuna", "S", super::super::prompt::TEXT_SLOT)
+            .unwrap_err()
+            .to_string()
+            .contains("chatml or llama3"));
     }
-
 }

@@ -8,8 +8,9 @@ use super::{Score, SeedResult, SimResult};
 
 /// t quantile at 0.975 for 1..=30 degrees of freedom.
 const T975: [f64; 30] = [
-    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009,
-    2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
+    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010,
+    2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687,
+    2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
 ];
 
 /// The 0.975 quantile of Student's t with `df` ≥ 1 degrees of freedom (the table up to 30,
@@ -19,7 +20,8 @@ pub fn t975(df: usize) -> f64 {
         return T975[df - 1];
     }
     let (z, v) = (1.959_964f64, df.max(1) as f64);
-    z + (z.powi(3) + z) / (4.0 * v) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * v * v)
+    z + (z.powi(3) + z) / (4.0 * v)
+        + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * v * v)
 }
 
 /// Mean and 95% t-interval of `xs` (no interval for fewer than two values).
@@ -92,23 +94,49 @@ pub fn aggregate(rows: &[SeedResult]) -> Vec<SimResult> {
         }
     }
     let kappa_of = |strategy: &str, budget: usize, seed: u64| {
-        rows.iter().find(|r| r.strategy == strategy && r.budget == budget && r.seed == seed).and_then(|r| r.kappa)
+        rows.iter()
+            .find(|r| r.strategy == strategy && r.budget == budget && r.seed == seed)
+            .and_then(|r| r.kappa)
     };
     let has_random = rows.iter().any(|r| r.strategy == "random");
     cells
         .into_iter()
         .map(|(strategy, budget)| {
-            let mine: Vec<&SeedResult> = rows.iter().filter(|r| r.strategy == strategy && r.budget == budget).collect();
-            let score = mean_score(&mine.iter().map(|r| Score { kappa: r.kappa, kappa_ci: r.kappa_ci, kappa_ci_clamped: false, macro_f1: r.macro_f1 }).collect::<Vec<_>>());
+            let mine: Vec<&SeedResult> =
+                rows.iter().filter(|r| r.strategy == strategy && r.budget == budget).collect();
+            let score = mean_score(
+                &mine
+                    .iter()
+                    .map(|r| Score {
+                        kappa: r.kappa,
+                        kappa_ci: r.kappa_ci,
+                        kappa_ci_clamped: false,
+                        macro_f1: r.macro_f1,
+                    })
+                    .collect::<Vec<_>>(),
+            );
             let vs_random = (has_random && strategy != "random")
                 .then(|| {
-                    let d: Vec<f64> = mine.iter().filter_map(|r| Some(r.kappa? - kappa_of("random", budget, r.seed)?)).collect();
+                    let d: Vec<f64> = mine
+                        .iter()
+                        .filter_map(|r| Some(r.kappa? - kappa_of("random", budget, r.seed)?))
+                        .collect();
                     let (mean, ci) = mean_ci(&d);
-                    let verdict = ci.map(|[lo, hi]| if lo > 0.0 { "better" } else if hi < 0.0 { "worse" } else { "no difference" }.to_string());
+                    let verdict = ci.map(|[lo, hi]| {
+                        if lo > 0.0 {
+                            "better"
+                        } else if hi < 0.0 {
+                            "worse"
+                        } else {
+                            "no difference"
+                        }
+                        .to_string()
+                    });
                     Some(PairedDiff { n: d.len(), mean: mean?, ci, verdict })
                 })
                 .flatten();
-            let evals: Vec<&super::EvalCell> = mine.iter().filter_map(|r| r.eval.as_ref()).collect();
+            let evals: Vec<&super::EvalCell> =
+                mine.iter().filter_map(|r| r.eval.as_ref()).collect();
             let stop = (!evals.is_empty()).then(|| {
                 let mut t = StopTally::default();
                 for e in &evals {
@@ -118,7 +146,8 @@ pub fn aggregate(rows: &[SeedResult]) -> Vec<SimResult> {
                         _ => t.not_enough_data += 1,
                     }
                 }
-                t.eval_size = evals.iter().map(|e| e.eval_size as f64).sum::<f64>() / evals.len() as f64;
+                t.eval_size =
+                    evals.iter().map(|e| e.eval_size as f64).sum::<f64>() / evals.len() as f64;
                 t.audit = evals.iter().map(|e| e.audit as f64).sum::<f64>() / evals.len() as f64;
                 t
             });
@@ -126,7 +155,8 @@ pub fn aggregate(rows: &[SeedResult]) -> Vec<SimResult> {
                 strategy: strategy.to_string(),
                 budget,
                 labeled: mine.iter().map(|r| r.labeled).min().unwrap_or(0),
-                filled_by_margin: mine.iter().map(|r| r.filled_by_margin as f64).sum::<f64>() / mine.len().max(1) as f64,
+                filled_by_margin: mine.iter().map(|r| r.filled_by_margin as f64).sum::<f64>()
+                    / mine.len().max(1) as f64,
                 kappa: score.kappa,
                 kappa_ci: score.kappa_ci,
                 kappa_ci_clamped: score.kappa_ci_clamped,
@@ -146,7 +176,12 @@ mod tests {
     #[test]
     fn a_kappa_interval_over_seeds_is_cut_to_its_range_and_says_so() {
         // The demo's ceiling: κ 0.992 over seeds with a t-interval reaching past 1.
-        let seeds = [1.0, 1.0, 0.97, 1.0, 0.99].map(|k| Score { kappa: Some(k), kappa_ci: None, kappa_ci_clamped: false, macro_f1: None });
+        let seeds = [1.0, 1.0, 0.97, 1.0, 0.99].map(|k| Score {
+            kappa: Some(k),
+            kappa_ci: None,
+            kappa_ci_clamped: false,
+            macro_f1: None,
+        });
         let s = mean_score(&seeds);
         let [lo, hi] = s.kappa_ci.unwrap();
         assert!(hi == 1.0 && lo < 1.0 && lo > 0.9, "{lo} {hi}");
@@ -154,7 +189,12 @@ mod tests {
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["kappa_ci_clamped"], true);
         // Inside the range: untouched, and said so.
-        let seeds = [0.5, 0.6, 0.55].map(|k| Score { kappa: Some(k), kappa_ci: None, kappa_ci_clamped: false, macro_f1: None });
+        let seeds = [0.5, 0.6, 0.55].map(|k| Score {
+            kappa: Some(k),
+            kappa_ci: None,
+            kappa_ci_clamped: false,
+            macro_f1: None,
+        });
         let s = mean_score(&seeds);
         assert!(!s.kappa_ci_clamped && s.kappa_ci.unwrap()[1] < 1.0);
         assert_eq!(crate::metrics::kappa_interval(Some([-1.2, 0.1])), (Some([-1.0, 0.1]), true));
@@ -181,6 +221,8 @@ mod tests {
             "test_size":30,"pool_size":70,"seed":0,"trainer":"probe","rounds":1,"labels":["a","b"],"warnings":[],"seconds":1.0}"#;
         let rep: super::super::SimReport = serde_json::from_str(old).unwrap();
         assert_eq!((rep.results[0].filled_by_margin, rep.results[0].kappa), (3.0, Some(0.5)));
-        assert!(rep.per_seed.is_empty() && rep.eval.is_none() && rep.results[0].vs_random.is_none());
+        assert!(
+            rep.per_seed.is_empty() && rep.eval.is_none() && rep.results[0].vs_random.is_none()
+        );
     }
 }

@@ -26,7 +26,10 @@ impl AdjudicateState {
                     return vec![];
                 }
                 if let Some(c) = self.conflicts.get(self.sel) {
-                    *cx.input = Some(TextInput { purpose: InputPurpose::Reason { item: c.item, label: i }, text: String::new() });
+                    *cx.input = Some(TextInput {
+                        purpose: InputPurpose::Reason { item: c.item, label: i },
+                        text: String::new(),
+                    });
                 }
                 vec![]
             }
@@ -47,11 +50,20 @@ impl AdjudicateState {
 
     /// The reason typed for resolving `item` with label `label`: saved with the resolution;
     /// an empty reason asks again.
-    pub fn submit_reason(&mut self, cx: &mut Shared, item: i64, label: usize, text: &str) -> Vec<Effect> {
+    pub fn submit_reason(
+        &mut self,
+        cx: &mut Shared,
+        item: i64,
+        label: usize,
+        text: &str,
+    ) -> Vec<Effect> {
         let reason = text.trim().to_string();
         if reason.is_empty() {
             cx.say("a resolution needs a reason", Level::Warn);
-            *cx.input = Some(TextInput { purpose: InputPurpose::Reason { item, label }, text: String::new() });
+            *cx.input = Some(TextInput {
+                purpose: InputPurpose::Reason { item, label },
+                text: String::new(),
+            });
             return vec![];
         }
         *cx.pending += 1;

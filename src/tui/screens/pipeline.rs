@@ -3,7 +3,7 @@
 
 use super::Shared;
 use crate::tui::action::{Action, Effect};
-use crate::tui::view::{JobState, Level, Job, JOBS};
+use crate::tui::view::{Job, JobState, Level, JOBS};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineState {
@@ -21,7 +21,13 @@ pub struct PipelineState {
 
 impl Default for PipelineState {
     fn default() -> Self {
-        PipelineState { jobs: JOBS.iter().map(|s| (*s, JobState::Idle)).collect(), loss_curve: Vec::new(), sel: 0, confirm: None, stored: None }
+        PipelineState {
+            jobs: JOBS.iter().map(|s| (*s, JobState::Idle)).collect(),
+            loss_curve: Vec::new(),
+            sel: 0,
+            confirm: None,
+            stored: None,
+        }
     }
 }
 
@@ -46,7 +52,15 @@ impl PipelineState {
                 if stage == Job::LoraRound {
                     self.loss_curve.clear();
                 }
-                self.set(stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: cx.now });
+                self.set(
+                    stage,
+                    JobState::Running {
+                        done: 0,
+                        total: 0,
+                        note: "starting".into(),
+                        started: cx.now,
+                    },
+                );
                 vec![Effect::StartJob(stage)]
             }
             CancelJob => {
@@ -93,14 +107,28 @@ impl PipelineState {
             Confirm(yes) => {
                 let Some((stage, command)) = self.confirm.take() else { return vec![] };
                 if !yes {
-                    cx.say(format!("not run: the {} stage needs hifi.toml's [train] external command", stage.title()), Level::Warn);
+                    cx.say(
+                        format!(
+                            "not run: the {} stage needs hifi.toml's [train] external command",
+                            stage.title()
+                        ),
+                        Level::Warn,
+                    );
                     return vec![];
                 }
                 if let Some(why) = self.refusal(stage) {
                     cx.say(why, Level::Warn);
                     return vec![];
                 }
-                self.set(stage, JobState::Running { done: 0, total: 0, note: "starting".into(), started: cx.now });
+                self.set(
+                    stage,
+                    JobState::Running {
+                        done: 0,
+                        total: 0,
+                        note: "starting".into(),
+                        started: cx.now,
+                    },
+                );
                 vec![Effect::StartConfirmed { stage, command }]
             }
             _ => vec![],
@@ -112,7 +140,9 @@ impl PipelineState {
         if !stage.loads_model() {
             return None;
         }
-        let (other, _) = self.jobs.iter().find(|(s, st)| *s != stage && s.loads_model() && matches!(st, JobState::Running { .. }))?;
+        let (other, _) = self.jobs.iter().find(|(s, st)| {
+            *s != stage && s.loads_model() && matches!(st, JobState::Running { .. })
+        })?;
         Some(format!(
             "{} not started: {} is running and loads a model; one model-loading stage runs at a time (wait for it, or cancel it)",
             stage.title(),

@@ -80,10 +80,17 @@ impl ReviewState {
             }
             TogglePredictions => {
                 if self.entry.as_ref().is_some_and(|e| e.entry.audit) {
-                    cx.say("audit items are labeled blind: the model's prediction stays hidden", Level::Warn);
+                    cx.say(
+                        "audit items are labeled blind: the model's prediction stays hidden",
+                        Level::Warn,
+                    );
                 } else {
                     self.show_predictions = !self.show_predictions;
-                    let what = if self.show_predictions { "shown: labels from now on are recorded as not blind" } else { "hidden: labels are recorded as blind" };
+                    let what = if self.show_predictions {
+                        "shown: labels from now on are recorded as not blind"
+                    } else {
+                        "hidden: labels are recorded as blind"
+                    };
                     cx.say(format!("model predictions {what}"), Level::Info);
                 }
                 vec![]
@@ -106,7 +113,10 @@ impl ReviewState {
             }
             StartNote => {
                 if self.entry.is_some() {
-                    *cx.input = Some(TextInput { purpose: InputPurpose::Note, text: self.note.clone().unwrap_or_default() });
+                    *cx.input = Some(TextInput {
+                        purpose: InputPurpose::Note,
+                        text: self.note.clone().unwrap_or_default(),
+                    });
                 }
                 vec![]
             }
@@ -142,7 +152,11 @@ impl ReviewState {
                 // Say once, when the count crosses the threshold, what a due round is for (never
                 // over a warning or an error).
                 let quiet = cx.message.as_ref().is_none_or(|m| m.1 == Level::Info);
-                if let Some(s) = since_round.filter(|s| quiet && s.due() && !self.since_round.is_some_and(|p| p.due() && p.round == s.round)) {
+                if let Some(s) = since_round.filter(|s| {
+                    quiet
+                        && s.due()
+                        && !self.since_round.is_some_and(|p| p.due() && p.round == s.round)
+                }) {
                     let what = match s.round {
                         Some(r) => format!("{} labels since round {r}", s.labels),
                         None => format!("{} labels and no round yet", s.labels),
@@ -205,10 +219,19 @@ impl ReviewState {
         self.note = (!t.is_empty()).then_some(t);
     }
 
-    fn reload_after(&mut self, cx: &mut Shared, ev: Option<crate::store::LabelEvent>, verb: &str, noun: &str) -> Vec<Effect> {
+    fn reload_after(
+        &mut self,
+        cx: &mut Shared,
+        ev: Option<crate::store::LabelEvent>,
+        verb: &str,
+        noun: &str,
+    ) -> Vec<Effect> {
         match ev {
             Some(e) => {
-                cx.say(format!("{verb} {} {}", e.kind.as_str(), e.label.unwrap_or_default()), Level::Info);
+                cx.say(
+                    format!("{verb} {} {}", e.kind.as_str(), e.label.unwrap_or_default()),
+                    Level::Info,
+                );
                 self.loading = true;
                 vec![Effect::LoadNext]
             }
@@ -261,11 +284,20 @@ impl ReviewState {
     }
 
     /// A skip or flag event for items not yet decided (`only_undecided`) or all items.
-    fn decide_kind(&mut self, cx: &mut Shared, kind: AnnotationKind, only_undecided: bool) -> Vec<Effect> {
+    fn decide_kind(
+        &mut self,
+        cx: &mut Shared,
+        kind: AnnotationKind,
+        only_undecided: bool,
+    ) -> Vec<Effect> {
         if let Some(why) = self.not_now() {
             return self.refuse(cx, kind.as_str(), why);
         }
-        let keys: Vec<i64> = self.items_at(&[0, 1]).into_iter().filter(|&k| !only_undecided || !self.settled(k)).collect();
+        let keys: Vec<i64> = self
+            .items_at(&[0, 1])
+            .into_iter()
+            .filter(|&k| !only_undecided || !self.settled(k))
+            .collect();
         let note = if kind == AnnotationKind::Flag { self.note.clone() } else { self.note.take() };
         let mut out = Vec::new();
         for key in keys {

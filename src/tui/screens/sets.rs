@@ -22,18 +22,30 @@ impl SetsState {
         use Action::*;
         match action {
             Up | Down => {
-                self.sel = super::step(self.sel, self.set.as_ref().map_or(0, |s| s.entries.len()), action == Up);
+                self.sel = super::step(
+                    self.sel,
+                    self.set.as_ref().map_or(0, |s| s.entries.len()),
+                    action == Up,
+                );
                 vec![]
             }
             Refresh => vec![self.reload()],
-            ToggleVeto => match self.set.as_ref().and_then(|s| s.entries.get(self.sel).map(|e| (s.id, e))) {
-                Some((selection, e)) => vec![Effect::Veto { selection, rank: e.rank, restore: e.vetoed }],
-                None => vec![],
-            },
+            ToggleVeto => {
+                match self.set.as_ref().and_then(|s| s.entries.get(self.sel).map(|e| (s.id, e))) {
+                    Some((selection, e)) => {
+                        vec![Effect::Veto { selection, rank: e.rank, restore: e.vetoed }]
+                    }
+                    None => vec![],
+                }
+            }
             PrevSet | NextSet => {
                 let Some(s) = self.set.as_ref() else { return vec![] };
                 let i = s.all.iter().position(|id| *id == s.id).unwrap_or(0);
-                let j = if action == PrevSet { i.saturating_sub(1) } else { (i + 1).min(s.all.len().saturating_sub(1)) };
+                let j = if action == PrevSet {
+                    i.saturating_sub(1)
+                } else {
+                    (i + 1).min(s.all.len().saturating_sub(1))
+                };
                 match s.all.get(j) {
                     Some(id) if *id != s.id => vec![Effect::LoadSet(Some(*id))],
                     _ => vec![],
@@ -47,7 +59,12 @@ impl SetsState {
                 vec![]
             }
             VetoSaved { selection, rank, vetoed } => {
-                if let Some(e) = self.set.as_mut().filter(|s| s.id == selection).and_then(|s| s.entries.iter_mut().find(|e| e.rank == rank)) {
+                if let Some(e) = self
+                    .set
+                    .as_mut()
+                    .filter(|s| s.id == selection)
+                    .and_then(|s| s.entries.iter_mut().find(|e| e.rank == rank))
+                {
                     e.vetoed = vetoed;
                     if !vetoed {
                         e.veto_reason = None;

@@ -13,10 +13,14 @@ use crate::tui::app::App;
 
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     if app.adjudicate.conflicts.is_empty() {
-        f.render_widget(Paragraph::new("No disagreements to adjudicate.").block(cx.block(" Adjudicate ")), area);
+        f.render_widget(
+            Paragraph::new("No disagreements to adjudicate.").block(cx.block(" Adjudicate ")),
+            area,
+        );
         return;
     }
-    let [list, detail] = Layout::vertical([Constraint::Percentage(45), Constraint::Min(4)]).areas(area);
+    let [list, detail] =
+        Layout::vertical([Constraint::Percentage(45), Constraint::Min(4)]).areas(area);
     let height = list.height.saturating_sub(2) as usize;
     let first = app.adjudicate.sel.saturating_sub(height.saturating_sub(1));
     let lines: Vec<Line> = app
@@ -27,16 +31,49 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         .skip(first)
         .take(height)
         .map(|(i, c)| {
-            let who: Vec<String> = c.labels.iter().map(|(a, l)| format!("{}={}", inert(a, false), inert(l, false))).collect();
-            let st = if i == app.adjudicate.sel { Style::default().bg(cx.theme.selected_bg).add_modifier(Modifier::BOLD) } else { Style::default() };
-            Line::from(Span::styled(format!("{:<14} {:<40} {}", one_line(&c.id, 14), who.join(" "), one_line(&c.text, 60)), st))
+            let who: Vec<String> = c
+                .labels
+                .iter()
+                .map(|(a, l)| format!("{}={}", inert(a, false), inert(l, false)))
+                .collect();
+            let st = if i == app.adjudicate.sel {
+                Style::default().bg(cx.theme.selected_bg).add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            };
+            Line::from(Span::styled(
+                format!(
+                    "{:<14} {:<40} {}",
+                    one_line(&c.id, 14),
+                    who.join(" "),
+                    one_line(&c.text, 60)
+                ),
+                st,
+            ))
         })
         .collect();
-    f.render_widget(Paragraph::new(lines).block(cx.block(format!(" Disagreements ({}) ", app.adjudicate.conflicts.len()))), list);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(cx.block(format!(" Disagreements ({}) ", app.adjudicate.conflicts.len()))),
+        list,
+    );
     if let Some(c) = app.adjudicate.conflicts.get(app.adjudicate.sel) {
-        let keys: Vec<String> = app.labels.iter().enumerate().map(|(i, l)| format!("{} = {}", i + 1, inert(&l.name, false))).collect();
-        let mut lines = vec![Line::from(Span::styled(format!("resolve with: {}", keys.join(", ")), cx.muted())), Line::from("")];
+        let keys: Vec<String> = app
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{} = {}", i + 1, inert(&l.name, false)))
+            .collect();
+        let mut lines = vec![
+            Line::from(Span::styled(format!("resolve with: {}", keys.join(", ")), cx.muted())),
+            Line::from(""),
+        ];
         lines.extend(inert(&c.text, true).lines().map(|l| Line::from(l.to_string())));
-        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(cx.block(format!(" {} ", one_line(&c.id, 40)))), detail);
+        f.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(cx.block(format!(" {} ", one_line(&c.id, 40)))),
+            detail,
+        );
     }
 }

@@ -36,14 +36,19 @@ impl Ctx<'_> {
         Style::default().fg(self.theme.muted)
     }
     fn block<'b>(&self, title: impl Into<Line<'b>>) -> Block<'b> {
-        Block::default().borders(Borders::ALL).border_style(Style::default().fg(self.theme.border)).title(title)
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(Style::default().fg(self.theme.border))
+            .title(title)
     }
 }
 
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
     let area = f.area();
     f.render_widget(Block::default().style(cx.base()), area);
-    let [header, body, footer] = Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)]).areas(area);
+    let [header, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)])
+            .areas(area);
     render_header(app, cx, f, header);
     match app.screen {
         Screen::Review => review::render(app, cx, f, body),
@@ -61,47 +66,87 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
     }
     if let Some(inp) = &app.input {
         let title = match &inp.purpose {
-            InputPurpose::Note => " Note for the next decision (enter: keep, esc: cancel) ".to_string(),
+            InputPurpose::Note => {
+                " Note for the next decision (enter: keep, esc: cancel) ".to_string()
+            }
             InputPurpose::Reason { label, .. } => {
-                format!(" Why {}? (enter: save resolution, esc: cancel) ", app.label_name(*label).unwrap_or("?"))
+                format!(
+                    " Why {}? (enter: save resolution, esc: cancel) ",
+                    app.label_name(*label).unwrap_or("?")
+                )
             }
         };
         let w = body.width.saturating_sub(4).min(90);
-        let r = Rect { x: body.x + (body.width - w) / 2, y: body.y + body.height / 3, width: w, height: 5.min(body.height) };
+        let r = Rect {
+            x: body.x + (body.width - w) / 2,
+            y: body.y + body.height / 3,
+            width: w,
+            height: 5.min(body.height),
+        };
         f.render_widget(Clear, r);
-        let p = Paragraph::new(format!("{}▏", inert(&inp.text, false))).wrap(Wrap { trim: false }).block(cx.block(title)).style(cx.base());
+        let p = Paragraph::new(format!("{}▏", inert(&inp.text, false)))
+            .wrap(Wrap { trim: false })
+            .block(cx.block(title))
+            .style(cx.base());
         f.render_widget(p, r);
     }
 }
 
 fn render_header(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let mut spans = vec![
-        Span::styled(" hifi ", Style::default().fg(cx.theme.bg).bg(cx.theme.accent).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            " hifi ",
+            Style::default().fg(cx.theme.bg).bg(cx.theme.accent).add_modifier(Modifier::BOLD),
+        ),
         Span::raw(" "),
         Span::styled(inert(&app.annotator, false), Style::default().fg(cx.theme.accent)),
         Span::raw("  "),
     ];
     for s in SCREENS {
-        let st = if s == app.screen { Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED) } else { cx.muted() };
+        let st = if s == app.screen {
+            Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+        } else {
+            cx.muted()
+        };
         spans.push(Span::styled(s.title(), st));
         spans.push(Span::raw(" "));
     }
     let rate = app.rate().map_or("–".to_string(), |r| format!("{r:.1}"));
-    let on_entry = if app.review.entry.is_some() && !app.review.loading { crate::progress::format_duration(std::time::Duration::from_secs_f64((app.now - app.review.entry_started).max(0.0))) } else { "–".into() };
-    let full = format!(" {}/{} done · {rate}/min · this {on_entry}", app.review.done, app.review.total);
+    let on_entry = if app.review.entry.is_some() && !app.review.loading {
+        crate::progress::format_duration(std::time::Duration::from_secs_f64(
+            (app.now - app.review.entry_started).max(0.0),
+        ))
+    } else {
+        "–".into()
+    };
+    let full =
+        format!(" {}/{} done · {rate}/min · this {on_entry}", app.review.done, app.review.total);
     let used: usize = spans.iter().map(|s| s.width()).sum();
     // Narrow terminals keep the counts and drop the words.
-    let stats = if used + full.chars().count() <= area.width as usize { full } else { format!(" {}/{} · {rate}/min", app.review.done, app.review.total) };
+    let stats = if used + full.chars().count() <= area.width as usize {
+        full
+    } else {
+        format!(" {}/{} · {rate}/min", app.review.done, app.review.total)
+    };
     let used = used + stats.chars().count();
     spans.push(Span::styled(stats, cx.muted()));
     // How stale the queue's model is, and a nudge once the next round is due (when it fits).
     if let Some(s) = app.review.since_round {
         let text = match (s.round, s.due()) {
-            (Some(r), due) => format!(" · +{} since round {r}{}", s.labels, if due { ": round due" } else { "" }),
-            (None, due) => format!(" · {} labeled{}", s.labels, if due { ": round due" } else { ", no round yet" }),
+            (Some(r), due) => {
+                format!(" · +{} since round {r}{}", s.labels, if due { ": round due" } else { "" })
+            }
+            (None, due) => format!(
+                " · {} labeled{}",
+                s.labels,
+                if due { ": round due" } else { ", no round yet" }
+            ),
         };
         if used + text.chars().count() <= area.width as usize {
-            spans.push(Span::styled(text, if s.due() { Style::default().fg(cx.theme.warn) } else { cx.muted() }));
+            spans.push(Span::styled(
+                text,
+                if s.due() { Style::default().fg(cx.theme.warn) } else { cx.muted() },
+            ));
         }
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -154,7 +199,10 @@ fn render_footer(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
 }
 
 fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
-    let mut lines = vec![Line::from(Span::styled("Keys (from the keymap; override in ~/.config/hifi/keymap.toml)", Style::default().add_modifier(Modifier::BOLD)))];
+    let mut lines = vec![Line::from(Span::styled(
+        "Keys (from the keymap; override in ~/.config/hifi/keymap.toml)",
+        Style::default().add_modifier(Modifier::BOLD),
+    ))];
     for (i, l) in app.labels.iter().enumerate() {
         lines.push(Line::from(format!(
             "  {:<14} left {:<4} right {:<4} both {}",
@@ -189,15 +237,31 @@ fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
 /// The hifi.toml command a stage would run, shown whole before the user says yes.
 fn render_confirm(cx: &Ctx, f: &mut Frame, area: Rect, stage: &str, command: &str) {
     let lines = vec![
-        Line::from(format!("The {stage} stage runs this command from hifi.toml ([train] external) with sh:")),
+        Line::from(format!(
+            "The {stage} stage runs this command from hifi.toml ([train] external) with sh:"
+        )),
         Line::from(""),
-        Line::from(Span::styled(inert(command, false), Style::default().fg(cx.theme.warn).add_modifier(Modifier::BOLD))),
+        Line::from(Span::styled(
+            inert(command, false),
+            Style::default().fg(cx.theme.warn).add_modifier(Modifier::BOLD),
+        )),
         Line::from(""),
         Line::from("Run it? y: yes (not asked again for this command) · n / esc: no"),
     ];
     let w = area.width.saturating_sub(4).min(100);
     let h = 9.min(area.height);
-    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + area.height.saturating_sub(h) / 3, width: w, height: h };
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + area.height.saturating_sub(h) / 3,
+        width: w,
+        height: h,
+    };
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(cx.block(" Run a command from hifi.toml? ")).style(cx.base()), r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(cx.block(" Run a command from hifi.toml? "))
+            .style(cx.base()),
+        r,
+    );
 }

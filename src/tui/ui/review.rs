@@ -23,23 +23,41 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         (area, None)
     };
     match &app.review.entry {
-        _ if app.review.loading => f.render_widget(Paragraph::new("loading…").style(cx.muted()).block(cx.block(" Review ")), main),
+        _ if app.review.loading => f.render_widget(
+            Paragraph::new("loading…").style(cx.muted()).block(cx.block(" Review ")),
+            main,
+        ),
         None => {
             let msg = if app.review.queue_empty {
                 "The queue is done for you. Start `mine` on the Pipeline screen (tab) for more, or check the Dashboard."
             } else {
                 "Nothing queued yet: run prelabel, embed and mine from the Pipeline screen (tab)."
             };
-            f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).block(cx.block(" Review ")), main);
+            f.render_widget(
+                Paragraph::new(msg).wrap(Wrap { trim: true }).block(cx.block(" Review ")),
+                main,
+            );
         }
         Some(e) => {
-            let reason = reason_line(&e.entry.reason, &e.entry.strategy, app.review.suggestion_visible());
-            let [r, items] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(main);
-            f.render_widget(Paragraph::new(Line::from(vec![Span::styled("why: ", cx.muted()), Span::raw(reason)])), r);
+            let reason =
+                reason_line(&e.entry.reason, &e.entry.strategy, app.review.suggestion_visible());
+            let [r, items] =
+                Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(main);
+            f.render_widget(
+                Paragraph::new(Line::from(vec![
+                    Span::styled("why: ", cx.muted()),
+                    Span::raw(reason),
+                ])),
+                r,
+            );
             match &e.b {
                 None => item_panel(app, cx, f, items, &e.a, 0, "Item"),
                 Some(b) => {
-                    let dir = if items.width >= SIDE_BY_SIDE_MIN { Layout::horizontal([Constraint::Percentage(50); 2]) } else { Layout::vertical([Constraint::Percentage(50); 2]) };
+                    let dir = if items.width >= SIDE_BY_SIDE_MIN {
+                        Layout::horizontal([Constraint::Percentage(50); 2])
+                    } else {
+                        Layout::vertical([Constraint::Percentage(50); 2])
+                    };
                     let [l, rr] = dir.areas(items);
                     item_panel(app, cx, f, l, &e.a, 0, "Left");
                     item_panel(app, cx, f, rr, b, 1, "Right");
@@ -50,10 +68,16 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     if let Some(g) = guide {
         let mut lines = Vec::new();
         for (i, l) in app.labels.iter().enumerate() {
-            lines.push(Line::from(Span::styled(inert(&l.name, false), Style::default().fg(cx.theme.label(i)).add_modifier(Modifier::BOLD))));
+            lines.push(Line::from(Span::styled(
+                inert(&l.name, false),
+                Style::default().fg(cx.theme.label(i)).add_modifier(Modifier::BOLD),
+            )));
             lines.push(Line::from(inert(&l.definition, false)));
         }
-        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(cx.block(" Guidelines ")), g);
+        f.render_widget(
+            Paragraph::new(lines).wrap(Wrap { trim: true }).block(cx.block(" Guidelines ")),
+            g,
+        );
     }
 }
 
@@ -63,7 +87,9 @@ fn reason_line(reason: &serde_json::Value, strategy: &str, suggestion: bool) -> 
     let mut parts = vec![strategy.to_string()];
     if let Some(obj) = reason.as_object() {
         for (k, v) in obj {
-            if !suggestion && !matches!(k.as_str(), "rank" | "distance" | "centroid_distance" | "why") {
+            if !suggestion
+                && !matches!(k.as_str(), "rank" | "distance" | "centroid_distance" | "why")
+            {
                 continue;
             }
             if k == "strategy" {
@@ -71,7 +97,9 @@ fn reason_line(reason: &serde_json::Value, strategy: &str, suggestion: bool) -> 
             }
             let shown = match v {
                 serde_json::Value::Number(n) if n.is_i64() => n.to_string(),
-                serde_json::Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |x| format!("{x:.3}")),
+                serde_json::Value::Number(n) => {
+                    n.as_f64().map_or_else(|| n.to_string(), |x| format!("{x:.3}"))
+                }
                 serde_json::Value::String(s) if k == "why" => {
                     parts.push(s.clone());
                     continue;
@@ -86,7 +114,15 @@ fn reason_line(reason: &serde_json::Value, strategy: &str, suggestion: bool) -> 
     inert(&parts.join(" · "), false)
 }
 
-fn item_panel(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &ItemView, side: usize, title: &str) {
+fn item_panel(
+    app: &App,
+    cx: &Ctx,
+    f: &mut Frame,
+    area: Rect,
+    it: &ItemView,
+    side: usize,
+    title: &str,
+) {
     let keys: Vec<String> = (0..app.labels.len())
         .map(|i| {
             let a = if side == 0 { Action::LabelLeft(i) } else { Action::LabelRight(i) };
@@ -94,27 +130,53 @@ fn item_panel(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &ItemView, sid
         })
         .collect();
     let mut lines: Vec<Line> = Vec::new();
-    let key = |i: usize| Span::styled(format!("[{}] ", keys.get(i).map_or("", |s| s.as_str())), Style::default().fg(cx.theme.accent));
+    let key = |i: usize| {
+        Span::styled(
+            format!("[{}] ", keys.get(i).map_or("", |s| s.as_str())),
+            Style::default().fg(cx.theme.accent),
+        )
+    };
     // Model probabilities, one bar per label — or, blind, the labels and their keys only.
     match &it.probs {
         _ if !app.review.suggestion_visible() => {
             for (i, l) in app.labels.iter().enumerate() {
-                lines.push(Line::from(vec![key(i), Span::styled(inert(&l.name, false), Style::default().fg(cx.theme.label(i)))]));
+                lines.push(Line::from(vec![
+                    key(i),
+                    Span::styled(inert(&l.name, false), Style::default().fg(cx.theme.label(i))),
+                ]));
             }
             let why = match &app.review.entry {
-                Some(e) if e.entry.audit => "blind: an audit item (drawn at random from the pool)".to_string(),
-                _ => format!("blind: the model's prediction is hidden ({} shows it)", cx.keys(Some(Screen::Review), &Action::TogglePredictions)),
+                Some(e) if e.entry.audit => {
+                    "blind: an audit item (drawn at random from the pool)".to_string()
+                }
+                _ => format!(
+                    "blind: the model's prediction is hidden ({} shows it)",
+                    cx.keys(Some(Screen::Review), &Action::TogglePredictions)
+                ),
             };
             lines.push(Line::from(Span::styled(why, cx.muted())));
         }
         Some(p) => {
             for (i, l) in app.labels.iter().enumerate() {
-                let pi = it.model_labels.iter().position(|m| m == &l.name).and_then(|j| p.get(j)).copied().unwrap_or(0.0);
+                let pi = it
+                    .model_labels
+                    .iter()
+                    .position(|m| m == &l.name)
+                    .and_then(|j| p.get(j))
+                    .copied()
+                    .unwrap_or(0.0);
                 let filled = (pi * 10.0).round() as usize;
                 lines.push(Line::from(vec![
                     key(i),
-                    Span::styled(format!("{:<12}", inert(&l.name, false)), Style::default().fg(cx.theme.label(i))),
-                    Span::raw(format!("{}{} {pi:.2}", "█".repeat(filled.min(10)), "░".repeat(10 - filled.min(10)))),
+                    Span::styled(
+                        format!("{:<12}", inert(&l.name, false)),
+                        Style::default().fg(cx.theme.label(i)),
+                    ),
+                    Span::raw(format!(
+                        "{}{} {pi:.2}",
+                        "█".repeat(filled.min(10)),
+                        "░".repeat(10 - filled.min(10))
+                    )),
                 ]));
             }
         }
@@ -122,7 +184,10 @@ fn item_panel(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &ItemView, sid
     }
     let decided = app.review.decided.contains(&it.key);
     let status = match (&it.mine, decided) {
-        (Some(l), _) => Span::styled(format!("✔ your label: {}", inert(l, false)), Style::default().fg(cx.theme.ok).add_modifier(Modifier::BOLD)),
+        (Some(l), _) => Span::styled(
+            format!("✔ your label: {}", inert(l, false)),
+            Style::default().fg(cx.theme.ok).add_modifier(Modifier::BOLD),
+        ),
         (None, true) => Span::styled("skipped", cx.muted()),
         (None, false) => Span::styled("undecided", cx.muted()),
     };
@@ -132,6 +197,9 @@ fn item_panel(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &ItemView, sid
         lines.push(Line::from(l.to_string()));
     }
     let title = format!(" {title} · {} ", crate::text::one_line(&it.id, 40));
-    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((app.review.scroll, 0)).block(cx.block(title));
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .scroll((app.review.scroll, 0))
+        .block(cx.block(title));
     f.render_widget(p, area);
 }

@@ -14,10 +14,14 @@ use crate::tui::app::App;
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let Some(set) = &app.sets.set else {
         let text = "No sets yet. Build one with `hifi select betr`, `hifi select limo` or `hifi self-train`.";
-        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(cx.block(" Sets ")), area);
+        f.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: false }).block(cx.block(" Sets ")),
+            area,
+        );
         return;
     };
-    let [list, detail] = Layout::vertical([Constraint::Percentage(50), Constraint::Min(4)]).areas(area);
+    let [list, detail] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Min(4)]).areas(area);
     let height = list.height.saturating_sub(2) as usize;
     let first = app.sets.sel.saturating_sub(height.saturating_sub(1));
     let width = list.width.saturating_sub(2) as usize;
@@ -28,7 +32,11 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         .skip(first)
         .take(height)
         .map(|(i, e)| {
-            let mut st = if e.vetoed { Style::default().fg(cx.theme.muted).add_modifier(Modifier::CROSSED_OUT) } else { Style::default() };
+            let mut st = if e.vetoed {
+                Style::default().fg(cx.theme.muted).add_modifier(Modifier::CROSSED_OUT)
+            } else {
+                Style::default()
+            };
             if i == app.sets.sel {
                 st = st.bg(cx.theme.selected_bg).add_modifier(Modifier::BOLD);
             }
@@ -51,17 +59,34 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     );
     f.render_widget(Paragraph::new(lines).block(cx.block(title)), list);
     if let Some(e) = set.entries.get(app.sets.sel) {
-        let mut lines = vec![Line::from(Span::styled(format!("why: {}", inert(&e.reasons.to_string(), false)), cx.muted()))];
+        let mut lines = vec![Line::from(Span::styled(
+            format!("why: {}", inert(&e.reasons.to_string(), false)),
+            cx.muted(),
+        ))];
         if e.vetoed {
-            let why = e.veto_reason.as_deref().map_or(String::new(), |r| format!(" ({})", inert(r, false)));
-            lines.push(Line::from(Span::styled(format!("vetoed: left out of the export{why}"), Style::default().fg(cx.theme.error))));
+            let why = e
+                .veto_reason
+                .as_deref()
+                .map_or(String::new(), |r| format!(" ({})", inert(r, false)));
+            lines.push(Line::from(Span::styled(
+                format!("vetoed: left out of the export{why}"),
+                Style::default().fg(cx.theme.error),
+            )));
         }
         lines.push(Line::from(""));
         lines.extend(inert(&e.text, true).lines().map(|l| Line::from(l.to_string())));
         if let Some(r) = &e.response {
-            lines.push(Line::from(Span::styled("response:", Style::default().add_modifier(Modifier::BOLD))));
+            lines.push(Line::from(Span::styled(
+                "response:",
+                Style::default().add_modifier(Modifier::BOLD),
+            )));
             lines.extend(inert(r, true).lines().map(|l| Line::from(l.to_string())));
         }
-        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(cx.block(format!(" {} ", one_line(&e.item_id, 40)))), detail);
+        f.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(cx.block(format!(" {} ", one_line(&e.item_id, 40)))),
+            detail,
+        );
     }
 }
