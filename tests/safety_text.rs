@@ -354,72 +354,16 @@ fn data_text_is_never_parsed_for_special_tokens_and_is_cut_before_tokenizing() {
 /// the screen says "saving…", and the label is in the store once the import is done.
 #[test]
 fn a_decision_during_a_long_import_is_saved_not_dropped() {
-    assert!(
-        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
-        "tmux is required"
-    );
     let (dir, p) = project(&config(0, 0.3));
-    let mut store = Store::open(&p).unwrap();
-    let small = dir.path().join("q.jsonl");
-    std::fs::write(&small, jsonl(&[("q0", "Ad number zero"), ("q1", "Ad number one")])).unwrap();
-    hifi::io::import::import_items(
-        &mut store,
-        &small,
-        &Default::default(),
-        &mut hifi::progress::Silent,
-        &Default::default(),
-    )
-    .unwrap();
-    let k = |s: &Store, id: &str| s.item_by_id(id).unwrap().unwrap().key;
-    let entries: Vec<NewQueueEntry> = ["q0", "q1"]
-        .iter()
-        .map(|id| NewQueueEntry {
-            item_a: k(&store, id),
-            item_b: None,
-            reason: serde_json::json!({}),
-            needed: 1,
-            audit: false,
-        })
-        .collect();
-    store.replace_queue("test", &entries).unwrap();
+    Workstation::queue(&p, &["q0", "q1"]);
     // A file that takes `hifi import` several seconds.
     let rows = 400_000;
     let big = dir.path().join("big.jsonl");
     let body: String = (0..rows).map(|i| format!("{{\"id\":\"b{i}\",\"text\":\"bulk row {i} of a long import, padded to be a realistic short ad\"}}\n")).collect();
     std::fs::write(&big, body).unwrap();
 
-    let session = format!("hifi-busy-{}", std::process::id());
-    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
-    struct Session(String);
-    impl Drop for Session {
-        fn drop(&mut self) {
-            let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
-        }
-    }
-    let _guard = Session(session.clone());
-    let cmd = format!(
-        "{} --project '{}' review --annotator ana",
-        env!("CARGO_BIN_EXE_hifi"),
-        p.display()
-    );
-    assert!(tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", &cmd])
-        .status
-        .success());
-    let capture = || {
-        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned()
-    };
-    let wait_for = |what: &str, ok: &dyn Fn(&str) -> bool| {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(60) {
-            let s = capture();
-            if ok(&s) {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("timed out waiting for {what}; screen:\n{}", capture());
-    };
-    wait_for("q0", &|s| s.contains("q0"));
+    let w = Workstation::launch(&p, "busy");
+    w.wait_for("q0", |s| s.contains("q0"));
 
     let mut import = Command::new(env!("CARGO_BIN_EXE_hifi"))
         .arg("--project")
@@ -444,14 +388,14 @@ fn a_decision_during_a_long_import_is_saved_not_dropped() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    tmux(&["send-keys", "-t", &session, "a"]);
+    w.keys("a");
     let screen =
-        wait_for("\"saving…\" or the next item", &|s| s.contains("saving…") || s.contains("q1"));
+        w.wait_for("\"saving…\" or the next item", |s| s.contains("saving…") || s.contains("q1"));
     let import_still_running = import.try_wait().unwrap().is_none();
     let status = import.wait().unwrap();
     assert!(status.success(), "the import itself succeeded");
-    wait_for("the next item", &|s| s.contains("q1"));
-    assert!(!capture().contains("not saved"), "{}", capture());
+    w.wait_for("the next item", |s| s.contains("q1"));
+    assert!(!w.screen().contains("not saved"), "{}", w.screen());
     if import_still_running {
         assert!(screen.contains("saving…"), "decided while the import held the lock: {screen}");
     }
@@ -544,7 +488,7 @@ impl Workstation {
 
     fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(30) {
+        while t.elapsed() < Duration::from_secs(60) {
             let s = self.screen();
             if ok(&s) {
                 return s;
