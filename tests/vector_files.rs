@@ -27,6 +27,16 @@ const SHA: &str = "sha-stand-in";
 /// Set in the reader child: the project whose vectors it maps.
 const READER_ENV: &str = "HIFI_TEST_VECTOR_READER";
 
+/// `hifi embed`'s stage on `store` with the deterministic stand-in embedder (these tests are
+/// about the vector file and its locks, not the vectors).
+fn embed_all(
+    store: &mut Store,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> hifi::error::Result<embed::EmbedReport> {
+    embed::run_with(store, &params(), SHA, &mut StandIn::default(), progress, cancel)
+}
+
 fn params() -> EmbedParams {
     EmbedParams {
         model: PathBuf::from("stand-in.gguf"),
@@ -44,15 +54,7 @@ fn embedded_project() -> (tempfile::TempDir, PathBuf) {
     let opts = hifi::io::import::ImportOptions { labels: cfg.label_names(), ..Default::default() };
     hifi::io::import::import_items(&mut store, &pool, &opts, &mut Silent, &CancelToken::new())
         .unwrap();
-    let r = embed::run_with(
-        &mut store,
-        &params(),
-        SHA,
-        &mut StandIn::default(),
-        &mut Silent,
-        &CancelToken::new(),
-    )
-    .unwrap();
+    let r = embed_all(&mut store, &mut Silent, &CancelToken::new()).unwrap();
     assert_eq!(r.embedded, ITEMS as u64);
     let vectors = dir.path().join(&r.file);
     assert_eq!(std::fs::metadata(&vectors).unwrap().len() as usize, HEADER_BYTES + ITEMS * 16 * 4);
@@ -193,14 +195,7 @@ fn hifi_embed_waits_for_a_mapped_reader_before_cutting_a_torn_tail() {
     let cancel = CancelToken::new();
     let mut progress = Stages { seen, cancel_at: Some(("wait", cancel.clone())) };
     let mut writer_store = Store::open(&p).unwrap();
-    let r = embed::run_with(
-        &mut writer_store,
-        &params(),
-        SHA,
-        &mut StandIn::default(),
-        &mut progress,
-        &cancel,
-    );
+    let r = embed_all(&mut writer_store, &mut progress, &cancel);
     let started: Vec<String> = stages.try_iter().collect();
     assert!(
         started.iter().any(|s| s.starts_with("wait")),
@@ -220,15 +215,7 @@ fn hifi_embed_waits_for_a_mapped_reader_before_cutting_a_torn_tail() {
     let writer = std::thread::spawn(move || {
         let mut store = Store::open(&p).unwrap();
         let mut progress = Stages { seen, cancel_at: None };
-        embed::run_with(
-            &mut store,
-            &params(),
-            SHA,
-            &mut StandIn::default(),
-            &mut progress,
-            &CancelToken::new(),
-        )
-        .map_err(|e| e.to_string())
+        embed_all(&mut store, &mut progress, &CancelToken::new()).map_err(|e| e.to_string())
     });
     // Blocks until embed reports the wait, or until it returns without having waited.
     let waited = stages.iter().any(|s| s.starts_with("wait"));
@@ -331,15 +318,7 @@ fn a_truncator_taking_the_lock_waits_for_a_mapped_reader_instead_of_killing_it()
     let e = open_error(p);
     assert!(e.contains(&vectors.display().to_string()) && e.contains("run `hifi embed`"), "{e}");
     let mut store = Store::open(p).unwrap();
-    let r = embed::run_with(
-        &mut store,
-        &params(),
-        SHA,
-        &mut StandIn::default(),
-        &mut Silent,
-        &CancelToken::new(),
-    )
-    .unwrap();
+    let r = embed_all(&mut store, &mut Silent, &CancelToken::new()).unwrap();
     assert_eq!(r.embedded, ITEMS as u64);
     assert!(
         r.repaired.as_deref().is_some_and(|w| w.contains("not this project's vector file")),

@@ -57,12 +57,12 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             app.message = Some((msg, Level::Error));
             vec![]
         }
-        SaveFailed { item, msg } => {
+        SaveFailed { ref msg, .. } => {
             app.pending = app.pending.saturating_sub(1);
             // Stay to show it: the decision is not saved and may be given again.
             app.leaving = false;
-            app.message = Some((msg, Level::Error));
-            to_screen(app, Screen::Review, SaveFailed { item, msg: String::new() })
+            app.message = Some((msg.clone(), Level::Error));
+            to_screen(app, Screen::Review, action)
         }
         Saved { kind, .. } => {
             app.pending = app.pending.saturating_sub(1);
@@ -73,10 +73,6 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             let owner =
                 if kind == AnnotationKind::Resolve { Screen::Adjudicate } else { Screen::Review };
             to_screen(app, owner, action)
-        }
-        LoadFailed(msg) => {
-            app.message = Some((msg, Level::Error));
-            to_screen(app, Screen::Review, Action::LoadFailed(String::new()))
         }
         JobFinished { stage, .. } => {
             let mut out = to_screen(app, Screen::Pipeline, action);
@@ -98,9 +94,8 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             to_screen(app, owner, action)
         }
         LabelLeft(_) | LabelRight(_) | LabelBoth(_) | Skip | Flag | StartNote | Undo | Redo
-        | ToggleGuidelines | TogglePredictions | Scroll(_) | Undone(_) | Redone(_) => {
-            to_screen(app, Screen::Review, action)
-        }
+        | ToggleGuidelines | TogglePredictions | Scroll(_) | Undone(_) | Redone(_)
+        | LoadFailed(_) => to_screen(app, Screen::Review, action),
         StartJob
         | CancelJob
         | JobProgress { .. }
@@ -116,7 +111,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
 }
 
 /// The line a retried write or load shows while another process holds the store.
-pub const WAITING: [&str; 2] = ["saving…", "waiting for the store…"];
+const WAITING: [&str; 2] = ["saving…", "waiting for the store…"];
 
 fn clear_waiting(app: &mut App) {
     if app.message.as_ref().is_some_and(|(m, _)| WAITING.iter().any(|w| m.starts_with(w))) {

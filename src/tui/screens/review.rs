@@ -133,14 +133,12 @@ impl ReviewState {
                 self.loading = true;
                 vec![Effect::LoadNext]
             }
-            LoadFailed(_) => {
+            LoadFailed(msg) => {
                 // The entry on screen is decided (or gone): keys must not act on it again.
                 self.loading = false;
                 self.load_failed = true;
                 self.entry = None;
-                if let Some((m, _)) = cx.message.as_mut() {
-                    m.push_str(" (r: try again)");
-                }
+                cx.say(format!("{msg} (r: try again)"), Level::Error);
                 vec![]
             }
             Loaded { entry, done, total, since_round } => {
