@@ -14,6 +14,7 @@ pub mod llm;
 pub mod metrics;
 pub mod pipeline;
 pub mod procs;
+pub mod responses;
 pub mod progress;
 pub mod rounds;
 pub mod select;

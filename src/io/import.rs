@@ -280,5 +280,5 @@ fn to_item(
         }
     }
     let meta = (!meta.is_empty()).then(|| Value::Object(meta).to_string());
-    Some(NewItem { id, text, meta, gold, line: rec.line })
+    Some(NewItem { id, text, meta, gold, line: rec.line, context: None, responses: Vec::new() })
 }

@@ -50,6 +50,10 @@ pub struct NewItem {
     pub gold: Option<String>,
     /// Its line in the imported file.
     pub line: u64,
+    /// Chat messages before the prompt (system message, earlier turns), as a JSON array.
+    pub context: Option<String>,
+    /// Its candidate responses, numbered from 1 in this order.
+    pub responses: Vec<super::NewResponse>,
 }
 
 /// Why [`ItemImport::add`] did not store an item.
@@ -68,20 +72,37 @@ pub struct ItemImport<'a> {
     id: i64,
     insert: CachedStatement<'a>,
     find: CachedStatement<'a>,
+    insert_response: CachedStatement<'a>,
+    at: String,
 }
 
 impl ItemImport<'_> {
     /// Add one item to the import.
     pub fn add(&mut self, item: &NewItem) -> std::result::Result<(), ItemRefused> {
-        match self.insert.execute(params![
+        match self.insert.insert(params![
             item.id,
             item.text,
             item.meta,
             item.gold,
             self.id,
-            item.line as i64
+            item.line as i64,
+            item.context
         ]) {
-            Ok(_) => Ok(()),
+            Ok(key) => {
+                for (i, r) in item.responses.iter().enumerate() {
+                    self.insert_response
+                        .execute(params![
+                            key,
+                            i as i64 + 1,
+                            r.text,
+                            r.source,
+                            r.origin.as_ref().map(serde_json::Value::to_string),
+                            self.at
+                        ])
+                        .map_err(|e| ItemRefused::Failed(e.to_string()))?;
+                }
+                Ok(())
+            }
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
@@ -207,9 +228,13 @@ impl Store {
             let mut items = ItemImport {
                 id,
                 insert: tx
-                    .prepare_cached("INSERT INTO items (id, text, meta, gold, import_id, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                    .prepare_cached("INSERT INTO items (id, text, meta, gold, import_id, line, context) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
                     .map_err(StoreError::from)?,
                 find: tx.prepare_cached("SELECT import_id, line FROM items WHERE id = ?1").map_err(StoreError::from)?,
+                insert_response: tx
+                    .prepare_cached("INSERT INTO responses (item, number, parent, text, source, origin, annotator, created_at) VALUES (?1, ?2, NULL, ?3, ?4, ?5, NULL, ?6)")
+                    .map_err(StoreError::from)?,
+                at: now(),
             };
             let rows = f(&mut items)?;
             drop(items);

@@ -10,6 +10,7 @@ mod items;
 mod pipeline_state;
 mod predictions;
 mod queue;
+mod responses;
 mod rounds;
 pub mod schema;
 mod selections;
@@ -27,6 +28,9 @@ pub use annotations::{Annotation, AnnotationKind, AuditEvent, LabelEvent};
 pub use items::{ImportRecord, Item, ItemGold, ItemImport, ItemRefused, NewItem};
 pub use predictions::{ModelRecord, Prediction};
 pub use queue::{NewQueueEntry, QueueEntry};
+pub use responses::{
+    Judgement, NewResponse, ResponseEvent, ResponseJudgement, ResponseKind, Revision, Verdict,
+};
 pub use rounds::RoundRow;
 pub use selections::{NewSelectionEntry, Selection, SelectionEntry, SelectionKind};
 pub use splits::{Split, SplitGroups};

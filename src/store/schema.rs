@@ -3,7 +3,7 @@
 //! add a new one.
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
@@ -235,4 +235,51 @@ WHERE a.kind IN ('label', 'resolve')
   AND a.id = (SELECT max(b.id) FROM annotations b
               WHERE b.item = a.item AND b.annotator = a.annotator AND b.kind = a.kind
                 AND NOT EXISTS (SELECT 1 FROM annotations u2 WHERE u2.kind = 'undo' AND u2.supersedes = b.id));
+"#;
+
+/// v6, responses as data (docs/responses.md): an item's earlier chat turns; every candidate
+/// response and every expert revision of one (append-only, a revision names its parent and
+/// keeps its candidate's number); and judgements of responses as append-only events like
+/// labels (accept, reject, edit, prefer, score; an undo supersedes).
+const V6: &str = r#"
+ALTER TABLE items ADD COLUMN context TEXT;  -- JSON array of chat messages before the prompt, or NULL
+
+CREATE TABLE responses (
+    id          INTEGER PRIMARY KEY,
+    item        INTEGER NOT NULL REFERENCES items(key),
+    number      INTEGER NOT NULL CHECK (number >= 1),  -- the candidate's number in its item, from 1
+    parent      INTEGER REFERENCES responses(id),      -- NULL: an original candidate
+    text        TEXT NOT NULL,
+    source      TEXT NOT NULL,     -- import | limo | self-train | expert | ...
+    origin      TEXT,              -- JSON: where exactly (file and line, model, set, ...)
+    annotator   TEXT,              -- who wrote a revision
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX responses_item ON responses(item, number);
+CREATE UNIQUE INDEX responses_original ON responses(item, number) WHERE parent IS NULL;
+CREATE TRIGGER responses_no_update BEFORE UPDATE ON responses
+BEGIN SELECT RAISE(ABORT, 'responses are append-only; an edit is a new revision'); END;
+CREATE TRIGGER responses_no_delete BEFORE DELETE ON responses
+BEGIN SELECT RAISE(ABORT, 'responses are append-only'); END;
+
+CREATE TABLE response_events (
+    id          INTEGER PRIMARY KEY,
+    item        INTEGER NOT NULL REFERENCES items(key),
+    annotator   TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('accept', 'reject', 'edit', 'prefer', 'score', 'undo')),
+    response    INTEGER REFERENCES responses(id),  -- the revision judged; edit: the new revision; prefer: the first named
+    other       INTEGER REFERENCES responses(id),  -- prefer: the second named
+    verdict     TEXT CHECK (verdict IN ('better', 'tie', 'both-bad')),  -- prefer: first better, tie, both bad
+    score       INTEGER CHECK (score BETWEEN 1 AND 5),
+    reason      TEXT,
+    shown       TEXT,              -- JSON: what was on screen (mode, which candidate left/right)
+    supersedes  INTEGER REFERENCES response_events(id),
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX response_events_item ON response_events(item, annotator);
+CREATE INDEX response_events_supersedes ON response_events(supersedes);
+CREATE TRIGGER response_events_no_update BEFORE UPDATE ON response_events
+BEGIN SELECT RAISE(ABORT, 'response judgements are append-only'); END;
+CREATE TRIGGER response_events_no_delete BEFORE DELETE ON response_events
+BEGIN SELECT RAISE(ABORT, 'response judgements are append-only'); END;
 "#;
