@@ -149,7 +149,19 @@ fn limo_returns_exactly_n_hard_but_solvable_prompts_across_clusters() {
     let samples = 4;
     let rep = json_of(&run_ok(
         p,
-        &["select", "limo", "--size", "6", "--samples", "4", "--max-tokens", "40", "--json"],
+        &[
+            "select",
+            "limo",
+            "--size",
+            "6",
+            "--samples",
+            "4",
+            "--max-tokens",
+            "40",
+            "--keep-candidates",
+            "2",
+            "--json",
+        ],
     ));
     assert_eq!(rep["size"], 6);
     assert_eq!(rep["difficulty"], "pass-rate");
@@ -178,6 +190,20 @@ fn limo_returns_exactly_n_hard_but_solvable_prompts_across_clusters() {
                 &hasher.features(f["text"].as_str().unwrap()),
             );
             assert!(c < 0.8, "near-duplicates in the set: {} / {}", e["text"], f["text"]);
+        }
+    }
+    // --keep-candidates 2: each chosen prompt's best responses are candidates experts judge
+    // (a text imported as a candidate already is not added twice).
+    for e in &es {
+        let id = e["id"].as_str().unwrap();
+        let list = json_of(&run_ok(p, &["responses", "list", id, "--json"]));
+        let cands = list["candidates"].as_array().unwrap();
+        let texts: Vec<&str> = cands.iter().map(|c| c["text"].as_str().unwrap()).collect();
+        assert!(texts.contains(&e["response"].as_str().unwrap()), "the set's response is a candidate: {list}");
+        let limo: Vec<&Value> = cands.iter().filter(|c| c["source"] == "limo").collect();
+        assert!(limo.len() <= 2, "{list}");
+        for c in limo {
+            assert_eq!(c["origin"]["selection"], rep["selection"], "{c}");
         }
     }
     let out = p.join("limo.jsonl");

@@ -283,6 +283,7 @@ fn sampling(samples: usize) -> SamplingParams {
         seed: 7,
         model: PathBuf::from("stand-in"),
         engine: EngineOptions::default(),
+        keep_candidates: 0,
     }
 }
 
@@ -382,6 +383,49 @@ fn limo_samples_k_per_prompt_and_keeps_exactly_n_solvable_ones_hardest_first() {
 }
 
 #[test]
+fn limo_keeps_k_candidates_per_chosen_prompt_for_the_experts_in_the_same_transaction() {
+    let (dir, _cfg, mut store, _eval) = prompt_project(40, 4);
+    let embed_model = file(dir.path(), "stand-in.gguf", b"not a model");
+    let mut sampling = sampling(4);
+    sampling.keep_candidates = 2;
+    let params = limo::LimoParams {
+        size: 6,
+        sampling,
+        min_passes: 1,
+        responses_field: "responses".into(),
+        weights: Default::default(),
+        clusters: Some(1),
+        dup_threshold: 1.01,
+        limit: None,
+        embed_model,
+    };
+    let rep = limo::run_with(&mut store, &params, &mut StandIn::default(), &mut Silent, &CancelToken::new())
+        .unwrap();
+    let entries = store.selection_entries(rep.selection).unwrap();
+    assert_eq!(entries.len(), 6);
+    let with_candidates = store.items_with_responses().unwrap();
+    assert_eq!(with_candidates.len(), 6, "only the chosen prompts get candidates");
+    for e in &entries {
+        let revs = store.revisions(e.item).unwrap();
+        assert!((1..=2).contains(&revs.len()), "at most K per prompt: {revs:?}");
+        // The set's response is the best, and it is candidate 1.
+        assert_eq!(Some(&revs[0].text), e.response.as_ref());
+        for (i, r) in revs.iter().enumerate() {
+            assert_eq!((r.number, r.parent, r.source.as_str()), (i as i64 + 1, None, "limo"));
+            let origin = r.origin.as_ref().unwrap();
+            assert_eq!(origin["selection"], rep.selection);
+            assert!(origin["from"].as_str().unwrap().starts_with("model sample"), "{origin}");
+            assert!(matches(&r.text, "0"), "only correct replies are kept: {:?}", r.text);
+        }
+    }
+    // Without --keep-candidates nothing is added.
+    let before = store.response_count().unwrap();
+    let params = limo::LimoParams { sampling: { let mut s = params.sampling.clone(); s.keep_candidates = 0; s }, ..params };
+    limo::run_with(&mut store, &params, &mut StandIn::default(), &mut Silent, &CancelToken::new()).unwrap();
+    assert_eq!(store.response_count().unwrap(), before);
+}
+
+#[test]
 fn betr_keeps_the_share_with_equal_quotas_and_nothing_twice() {
     let (dir, cfg, mut store) = project();
     let rows: Vec<_> =
@@ -435,6 +479,30 @@ fn self_train_params(iterations: usize) -> selftrain::SelfTrainParams {
             threads: 1,
             use_adapter: None,
         },
+    }
+}
+
+#[test]
+fn self_train_keeps_k_kept_replies_per_prompt_as_candidates_and_never_a_held_out_prompts() {
+    let (_dir, _cfg, mut store, _eval) = prompt_project(44, 4);
+    let mut params = self_train_params(1);
+    params.sampling.keep_candidates = 1;
+    let mut m = StandIn { spreads: vec![8, 2, 1], ..StandIn::default() };
+    let rep = selftrain::run_with(&mut store, &params, &mut m, &mut Silent, &CancelToken::new())
+        .unwrap();
+    let sel = rep.iterations[0].selection;
+    let kept: HashSet<i64> =
+        store.selection_entries(sel).unwrap().into_iter().map(|e| e.item).collect();
+    let with: HashSet<i64> = store.items_with_responses().unwrap().into_iter().collect();
+    assert!(!kept.is_empty());
+    assert_eq!(with, kept, "every prompt with a kept reply, and only those");
+    let held: HashSet<String> = rep.heldout.iter().cloned().collect();
+    for key in with {
+        let revs = store.revisions(key).unwrap();
+        assert_eq!(revs.len(), 1, "K = 1");
+        assert_eq!(revs[0].source, "self-train");
+        assert_eq!(revs[0].origin.as_ref().unwrap()["selection"], sel);
+        assert!(!held.contains(&store.item(key).unwrap().unwrap().id));
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use super::flags::{BackendArgs, EngineArgs, WriteFlags};
-use hifi::io::export::{ExportFormat, SplitChoice};
+use hifi::io::export::{ExportContent, ExportFormat, SplitChoice};
 use hifi::io::Format;
 
 const ABOUT: &str = "Build small, high-fidelity fine-tuning sets with a local LLM in the loop.";
@@ -64,7 +64,8 @@ pub enum Command {
     /// --from FILE, a TOML file with `task` and `[[labels]] name/definition` entries such as
     /// sample-data/labels.toml.
     Init(InitArgs),
-    /// Import items from a CSV or JSONL file (all rows or none).
+    /// Import items from a CSV or JSONL file (all rows or none): a pool to label, or prompts
+    /// with candidate responses (chat, Alpaca, ShareGPT) to judge.
     ///
     /// Extra fields are kept as metadata. A malformed row, a missing field, invalid UTF-8, a
     /// duplicate id or an unknown gold label is reported with file, line and field, and then
@@ -84,10 +85,17 @@ pub enum Command {
     /// Embed every item (mean-pooled, L2-normalised) for clustering and neighbour search,
     /// locally or on servers' `/v1/embeddings` (`--url`, `--server-model`).
     Embed(EmbedArgs),
-    /// Export expert-labeled items (jsonl, csv, or chat-jsonl for TRL / axolotl / Unsloth).
+    /// Export expert-labeled items (jsonl, csv, or chat-jsonl for TRL / axolotl / Unsloth),
+    /// or the responses experts judged (chat-jsonl, dpo-jsonl).
     ///
     /// The eval split is never written as train. Items whose annotators disagree are left out
-    /// until adjudicated.
+    /// until adjudicated; so are candidate responses one expert accepts and another rejects.
+    ///
+    /// Examples:
+    ///   hifi export -o train.jsonl
+    ///   hifi export --format chat-jsonl -o sft.jsonl       (accepted responses, once judged)
+    ///   hifi export --format dpo-jsonl -o prefs.jsonl      (chosen / rejected pairs for DPO)
+    ///   hifi export --format chat-jsonl --content labels -o labels-chat.jsonl
     Export(ExportArgs),
     /// Record one expert label (the same durable path the review TUI uses), or undo / redo.
     ///
@@ -153,6 +161,18 @@ pub enum Command {
     /// every annotation event with provenance.
     #[command(subcommand)]
     Labels(crate::cli::labels_cmd::LabelsCommand),
+    /// Judge, fix and compare candidate responses (SFT and preference data): what the
+    /// workstation's Responses screen does, for scripts.
+    ///
+    /// Examples:
+    ///   hifi responses list q-001
+    ///   hifi responses accept q-001 1 --annotator ana
+    ///   hifi responses reject q-001 2 --reason "wrong sum" --annotator ana
+    ///   hifi responses edit q-001 2 --annotator ana          (opens $VISUAL / $EDITOR)
+    ///   hifi responses prefer q-001 1 2 --annotator ana      (1 is better than 2)
+    ///   hifi responses undo --annotator ana
+    #[command(subcommand)]
+    Responses(crate::cli::responses_cmd::ResponsesCommand),
     /// Open the review workstation (the default inside a project).
     ///
     /// Pairs from the queue side by side, one key per label per side, undo/redo without limit;
@@ -185,7 +205,10 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// CSV (with a header row) or JSONL file.
+    /// CSV (with a header row) or JSONL file: a pool (`text`, optional `responses`), or SFT
+    /// data (OpenAI chat `messages`, Alpaca `instruction`/`input`/`output`, ShareGPT
+    /// `conversations`), detected from the first record. Records with the same prompt (or id)
+    /// become one item with several candidate responses.
     pub file: PathBuf,
     /// Field with the text to label.
     #[arg(long = "text", default_value = hifi::pipeline::DEFAULT_TEXT_FIELD, value_name = "FIELD")]
@@ -196,7 +219,7 @@ pub struct ImportArgs {
     /// Field with a gold label (default: `gold` when present).
     #[arg(long = "gold", value_name = "FIELD")]
     pub gold_field: Option<String>,
-    /// File format (default: from the extension).
+    /// File format (default: from the extension, and for JSONL from the first record).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Print the report as JSON.
@@ -241,6 +264,11 @@ pub struct ExportArgs {
     pub format: ExportFormat,
     #[arg(long, value_enum, default_value = "train")]
     pub split: SplitChoice,
+    /// What the rows hold: auto writes, as chat-jsonl, the experts' accepted responses when any
+    /// response judgement is in force, else the labels; jsonl and csv hold labels; dpo-jsonl
+    /// holds preference pairs of responses.
+    #[arg(long, value_enum, default_value_t = ExportContent::default(), conflicts_with = "selection")]
+    pub content: ExportContent,
     /// Output file ("-" for stdout).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,

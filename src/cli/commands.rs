@@ -42,6 +42,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
         Command::Report(a) => super::rounds_cmd::report(&project, &a),
         Command::Simulate(a) => super::rounds_cmd::simulate(&project, &a, &mut bar, cancel),
         Command::Labels(c) => super::labels_cmd::run(&project, c),
+        Command::Responses(c) => super::responses_cmd::run(&project, c),
         Command::Select(c) => super::select_cmd::run(&project, &c, &mut bar, cancel),
         Command::SelfTrain(a) => super::select_cmd::self_train(&project, &a, &mut bar, cancel),
         Command::Bench(b) => bench(&project, b),
@@ -182,13 +183,49 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
                 println!("provenance: {}", inert(p, false));
             }
         }
+        if rep.expert_choice > 0 {
+            eprintln!(
+                "note: {} entries use the response an expert accepted instead of the built one (provenance: expert_choice)",
+                rep.expert_choice
+            );
+        }
         if rep.vetoed + rep.eval > 0 {
             eprintln!("left out: {} vetoed, {} in the eval split", rep.vetoed, rep.eval);
         }
         return Ok(());
     }
-    let rep =
-        hifi::io::export::export(&mut store, &cfg, a.format, a.split, &a.output, a.write.into())?;
+    let exported = hifi::io::export::export_content(
+        &mut store,
+        &cfg,
+        a.format,
+        a.content,
+        a.split,
+        &a.output,
+        a.write.into(),
+    )?;
+    let rep = match exported {
+        hifi::io::export::Exported::Labels(rep) => rep,
+        hifi::io::export::Exported::Responses(rep) => {
+            if a.output != Path::new("-") {
+                println!("{}", inert(&rep.written(), false));
+            }
+            let left = rep.left_out();
+            if !left.is_empty() {
+                eprintln!("left out: {}", left.join(", "));
+            }
+            if !rep.leaked.is_empty() {
+                let ids: Vec<String> = rep.leaked.iter().map(|i| inert(i, false)).collect();
+                eprintln!("note: the near-duplicates of eval items (`hifi report` lists the pairs): {}", ids.join(", "));
+            }
+            if rep.unreviewed > 0 {
+                eprintln!(
+                    "note: {} items with candidate responses are not judged yet (`hifi responses list ITEM`)",
+                    rep.unreviewed
+                );
+            }
+            return Ok(());
+        }
+    };
     if a.output != Path::new("-") {
         println!(
             "wrote {} items ({} train, {} eval) to {}",
@@ -361,6 +398,15 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
         );
     }
     println!("queue     {} entries", s["queue"]);
+    if s["responses"]["candidates"].as_i64().unwrap_or(0) > 0 {
+        println!(
+            "responses {} candidates of {} items, {} revisions by experts, {} judgements",
+            s["responses"]["candidates"],
+            s["responses"]["items"],
+            s["responses"]["revisions"],
+            s["responses"]["events"]
+        );
+    }
     println!("labels by annotator:");
     for (name, n) in s["annotations_by_annotator"].as_object().into_iter().flatten() {
         println!("  {:<16} {n}", inert(name, false));
@@ -398,6 +444,7 @@ pub fn status_json(store: &Store) -> Result<serde_json::Value> {
         "predictions": s.predictions,
         "embeddings": s.embeddings,
         "queue": s.queue,
+        "responses": {"candidates": s.responses.candidates, "items": s.responses.items, "revisions": s.responses.revisions, "events": s.responses.events},
         "annotation_events": s.annotation_events,
         "annotations_by_annotator": by_annotator,
         "labeled_items": s.labeled_items,

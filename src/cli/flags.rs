@@ -243,6 +243,11 @@ pub struct SamplingFlags {
     pub threads: Option<usize>,
     #[arg(long, default_value_t = SamplingOverrides::default().seed)]
     pub seed: u64,
+    /// Keep up to K responses of each chosen prompt (best first) as candidate responses that
+    /// experts judge, edit and compare on the workstation's Responses screen; the set's export
+    /// uses the expert's choice where there is one.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub keep_candidates: usize,
 }
 
 impl SamplingFlags {
@@ -257,6 +262,7 @@ impl SamplingFlags {
             reward_command: self.reward_command.clone(),
             reward_timeout_secs: self.reward_timeout,
             seed: self.seed,
+            keep_candidates: self.keep_candidates,
             engine: EngineOverrides {
                 model: self.model.clone(),
                 threads: self.threads,

@@ -6,6 +6,7 @@ mod flags;
 pub mod labels_cmd;
 pub mod mine_cmd;
 mod output;
+pub mod responses_cmd;
 pub mod rounds_cmd;
 pub mod select_cmd;
 pub mod train_cmd;

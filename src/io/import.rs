@@ -1,19 +1,24 @@
 //! `hifi import`: items from CSV or JSONL, streamed into the store in one transaction. Any
 //! problem (malformed row, missing field, invalid UTF-8, duplicate id, unknown gold label)
 //! is reported with file, line and field, and then nothing from the file is kept.
+//!
+//! A JSONL file is a prompt pool or a fine-tuning file (chat, alpaca, sharegpt: `super::sft`)
+//! as its first record shows; a fine-tuning file's records are gathered into items with their
+//! candidate responses before any is stored.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use super::records::{as_id, json_kind, read_records, Record};
-use super::{Format, Problems};
+use super::{sft, Format, Problems};
 use crate::progress::{CancelToken, Progress};
-use crate::store::{ItemRefused, NewItem, Store, StoreError};
+use crate::store::{ItemImport, ItemRefused, NewItem, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
-    /// Forced format; `None`: from the extension.
+    /// Forced format; `None`: from the extension. A JSONL file (named or by extension) is a
+    /// prompt pool or a chat, alpaca or sharegpt file as its first record shows.
     pub format: Option<Format>,
     /// Field holding the text to label.
     pub text_field: String,
@@ -41,7 +46,12 @@ impl Default for ImportOptions {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportReport {
     pub file: PathBuf,
+    /// The format read: csv, jsonl (a prompt pool), chat, alpaca or sharegpt.
+    pub format: String,
+    /// Items added.
     pub rows: u64,
+    /// Candidate responses added with them.
+    pub responses: u64,
     pub with_gold: u64,
     pub generated_ids: bool,
     pub seconds: f64,
@@ -51,7 +61,7 @@ pub struct ImportReport {
 pub enum ImportError {
     #[error("{}: cannot read: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{}: unknown format; name it with --format csv|jsonl", .0.display())]
+    #[error("{}: unknown format; name it with --format csv|jsonl|chat|alpaca|sharegpt", .0.display())]
     UnknownFormat(PathBuf),
     #[error("{0}")]
     Problems(Problems),
@@ -84,65 +94,90 @@ pub fn import_items(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<ImportReport, ImportError> {
-    let format = opts
+    let named = opts
         .format
         .or_else(|| Format::from_path(path))
         .ok_or_else(|| ImportError::UnknownFormat(path.to_path_buf()))?;
     let started = std::time::Instant::now();
-    let size = std::fs::metadata(path)
-        .map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?
-        .len();
+    let io = |source| ImportError::Io { path: path.to_path_buf(), source };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    // A JSONL file's first record says what it holds; its line, to name it in a mixed file.
+    let (format, detected_at) = match named {
+        Format::Jsonl => {
+            let (f, line) = sft::sniff(path, &opts.text_field).map_err(io)?;
+            (f, Some(line))
+        }
+        f => (f, None),
+    };
     progress.start("import", 0);
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("item").to_string();
     let mut problems = Problems::default();
     let mut rows = 0u64;
+    let mut responses = 0u64;
     let mut with_gold = 0u64;
     let mut generated_ids = false;
-    let mut cancelled = false;
+    // Set by both the record reader and the adding of items.
+    let cancelled = std::cell::Cell::new(false);
+    let mut groups = sft::Groups::default();
+    let mut read = 0u64;
     let result = store.import(
         &path.display().to_string(),
-        &format!("{format:?}").to_lowercase(),
+        format.name(),
         |items| -> Result<u64, ImportError> {
-            let mut on_record = |rec: Record, problems: &mut Problems| {
-                if cancelled {
+            let mut added = |item: &NewItem, problems: &mut Problems| {
+                if !store_item(items, item, path, opts, problems) {
                     return;
                 }
-                let Some(item) = to_item(path, &rec, opts, &stem, &mut generated_ids, problems)
+                rows += 1;
+                responses += item.responses.len() as u64;
+                with_gold += u64::from(item.gold.is_some());
+                if rows.is_multiple_of(4096) {
+                    progress.update(rows, "rows");
+                    cancelled.set(cancel.is_cancelled());
+                }
+            };
+            let mut on_record = |rec: Record, problems: &mut Problems| {
+                if cancelled.get() {
+                    return;
+                }
+                if let Some(at) = detected_at {
+                    if let Some(m) = sft::mixed(format, at, &rec.fields, &opts.text_field) {
+                        return problems.push(path, rec.line, None, m);
+                    }
+                }
+                if format.is_sft() {
+                    // Gathered first: a later record may add a candidate to this item.
+                    let made = sft_item(path, &rec, format, opts, &stem, &mut generated_ids, problems);
+                    if let Some((item, id_field)) = made {
+                        if let Err(b) = groups.add(item, id_field.as_deref()) {
+                            problems.push(path, rec.line, b.field.as_deref(), b.message);
+                        }
+                    }
+                    read += 1;
+                    if read.is_multiple_of(4096) {
+                        cancelled.set(cancel.is_cancelled());
+                    }
+                    return;
+                }
+                let Some(item) = to_item(path, &rec, format, opts, &stem, &mut generated_ids, problems)
                 else {
                     return;
                 };
                 if !problems.is_empty() {
                     return; // the file is refused anyway: keep scanning for problems only
                 }
-                match items.add(&item) {
-                    Ok(()) => {
-                        rows += 1;
-                        with_gold += u64::from(item.gold.is_some());
-                        if rows.is_multiple_of(4096) {
-                            progress.update(rows, "rows");
-                            cancelled = cancel.is_cancelled();
-                        }
-                    }
-                    Err(ItemRefused::DuplicateInThisImport { line: l }) => problems.push(
-                        path,
-                        rec.line,
-                        Some(id_field_name(opts)),
-                        format!("duplicate id {:?}: line {l} of this file has it too", item.id),
-                    ),
-                    Err(ItemRefused::DuplicateInProject) => problems.push(
-                        path,
-                        rec.line,
-                        Some(id_field_name(opts)),
-                        format!("duplicate id {:?}: already in the project", item.id),
-                    ),
-                    Err(ItemRefused::Failed(e)) => {
-                        problems.push(path, rec.line, None, format!("cannot store the row: {e}"))
-                    }
-                }
+                added(&item, problems);
             };
-            read_records(path, format, &mut problems, |rec, p| on_record(rec, p))
-                .map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?;
-            if cancelled {
+            read_records(path, format, &mut problems, |rec, p| on_record(rec, p)).map_err(io)?;
+            if format.is_sft() && problems.is_empty() {
+                for item in std::mem::take(&mut groups).into_items() {
+                    if cancelled.get() {
+                        break;
+                    }
+                    added(&item, &mut problems);
+                }
+            }
+            if cancelled.get() {
                 return Err(ImportError::Cancelled(path.to_path_buf()));
             }
             if !problems.is_empty() {
@@ -160,7 +195,9 @@ pub fn import_items(
             progress.finish(&format!("{rows} rows from {} ({size} bytes)", path.display()));
             Ok(ImportReport {
                 file: path.to_path_buf(),
+                format: format.name().into(),
                 rows,
+                responses,
                 with_gold,
                 generated_ids,
                 seconds: started.elapsed().as_secs_f64(),
@@ -182,9 +219,83 @@ fn id_field_name(opts: &ImportOptions) -> &str {
     opts.id_field.as_deref().unwrap_or("id")
 }
 
+/// Add `item` to the import; false (with the problem named) when it is refused.
+fn store_item(
+    items: &mut ItemImport,
+    item: &NewItem,
+    path: &Path,
+    opts: &ImportOptions,
+    problems: &mut Problems,
+) -> bool {
+    let field = Some(id_field_name(opts));
+    match items.add(item) {
+        Ok(()) => return true,
+        Err(ItemRefused::DuplicateInThisImport { line: l }) => problems.push(
+            path,
+            item.line,
+            field,
+            format!("duplicate id {:?}: line {l} of this file has it too", item.id),
+        ),
+        Err(ItemRefused::DuplicateInProject) => problems.push(
+            path,
+            item.line,
+            field,
+            format!("duplicate id {:?}: already in the project", item.id),
+        ),
+        Err(ItemRefused::Failed(e)) => {
+            problems.push(path, item.line, None, format!("cannot store the row: {e}"))
+        }
+    }
+    false
+}
+
+/// The item one record of a chat, alpaca or sharegpt file makes, with the field its id came
+/// from (`None`: generated).
+fn sft_item(
+    path: &Path,
+    rec: &Record,
+    format: Format,
+    opts: &ImportOptions,
+    stem: &str,
+    generated: &mut bool,
+    problems: &mut Problems,
+) -> Option<(NewItem, Option<String>)> {
+    let ex = match sft::parse(format, &rec.fields) {
+        Ok(ex) => ex,
+        Err(b) => {
+            problems.push(path, rec.line, b.field.as_deref(), b.message);
+            return None;
+        }
+    };
+    let context = ex.context_json();
+    let f = item_fields(path, rec, opts, stem, generated, problems, sft::consumed(format))?;
+    let responses = ex.response.map(|t| sft::imported_response(t, path, rec.line, format));
+    let item = NewItem {
+        id: f.id,
+        text: ex.prompt,
+        meta: f.meta,
+        gold: f.gold,
+        line: rec.line,
+        context,
+        responses: responses.into_iter().collect(),
+    };
+    Some((item, f.id_field))
+}
+
+/// A record's id, gold label and other fields (its meta: all but `consumed`, the id and the
+/// gold).
+struct ItemFields {
+    id: String,
+    /// The field the id came from; `None` when generated.
+    id_field: Option<String>,
+    gold: Option<String>,
+    meta: Option<String>,
+}
+
 fn to_item(
     path: &Path,
     rec: &Record,
+    format: Format,
     opts: &ImportOptions,
     stem: &str,
     generated: &mut bool,
@@ -216,6 +327,34 @@ fn to_item(
             return None;
         }
     };
+    let fields =
+        item_fields(path, rec, opts, stem, generated, problems, &[opts.text_field.as_str()])?;
+    // A prompt pool's responses become candidates too (and stay in meta, where sets read them).
+    let responses = sft::pool_responses(f)
+        .into_iter()
+        .map(|t| sft::imported_response(t, path, rec.line, format))
+        .collect();
+    Some(NewItem {
+        id: fields.id,
+        text,
+        meta: fields.meta,
+        gold: fields.gold,
+        line: rec.line,
+        context: None,
+        responses,
+    })
+}
+
+fn item_fields(
+    path: &Path,
+    rec: &Record,
+    opts: &ImportOptions,
+    stem: &str,
+    generated: &mut bool,
+    problems: &mut Problems,
+    consumed: &[&str],
+) -> Option<ItemFields> {
+    let f = &rec.fields;
     let id_field = opts.id_field.as_deref().or_else(|| f.contains_key("id").then_some("id"));
     let id = match id_field {
         Some(name) => match f.get(name).map(as_id) {
@@ -275,10 +414,11 @@ fn to_item(
     };
     let mut meta = Map::new();
     for (k, v) in f {
-        if k != &opts.text_field && Some(k.as_str()) != id_field && Some(k.as_str()) != gold_field {
+        let k_ = k.as_str();
+        if !consumed.contains(&k_) && Some(k_) != id_field && Some(k_) != gold_field {
             meta.insert(k.clone(), v.clone());
         }
     }
     let meta = (!meta.is_empty()).then(|| Value::Object(meta).to_string());
-    Some(NewItem { id, text, meta, gold, line: rec.line, context: None, responses: Vec::new() })
+    Some(ItemFields { id, id_field: id_field.map(str::to_string), gold, meta })
 }

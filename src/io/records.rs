@@ -28,7 +28,9 @@ pub fn read_records(
     let reader = BufReader::with_capacity(1 << 20, file);
     match format {
         Format::Csv => read_csv(path, reader, problems, &mut each),
-        Format::Jsonl => read_jsonl(path, reader, problems, &mut each),
+        Format::Jsonl | Format::Chat | Format::Alpaca | Format::ShareGpt => {
+            read_jsonl(path, reader, problems, &mut each)
+        }
     }
 }
 

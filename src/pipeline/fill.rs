@@ -29,7 +29,7 @@ pub struct ImportRequest {
 /// The field an import reads the text from unless told otherwise.
 pub const DEFAULT_TEXT_FIELD: &str = "text";
 
-/// Import a CSV or JSONL file: all rows or none.
+/// Import a CSV or JSONL file (a prompt pool, or chat, alpaca or sharegpt): all rows or none.
 pub fn import(
     dir: &Path,
     r: &ImportRequest,
@@ -47,9 +47,18 @@ pub fn import(
         };
         let rep = import_items(&mut store, &r.file, &opts, progress, cancel)?;
         let line = format!(
-            "imported {} items from {} ({} with gold labels{}) in {:.1}s",
+            "imported {} items{} from {} ({}{} with gold labels{}) in {:.1}s",
             rep.rows,
+            match rep.responses {
+                0 => String::new(),
+                n => format!(" with {n} candidate responses"),
+            },
             shown(&r.file),
+            if matches!(rep.format.as_str(), "csv" | "jsonl") {
+                String::new()
+            } else {
+                format!("{}; ", rep.format)
+            },
             rep.with_gold,
             if rep.generated_ids { ", ids generated from file name and line" } else { "" },
             rep.seconds

@@ -119,6 +119,8 @@ pub struct SamplingOverrides {
     pub seed: u64,
     /// The model that samples (`None`: `[model] path`) and threads.
     pub engine: EngineOverrides,
+    /// Candidates kept per prompt for experts to choose among (0: none).
+    pub keep_candidates: usize,
 }
 
 impl Default for SamplingOverrides {
@@ -134,6 +136,7 @@ impl Default for SamplingOverrides {
             reward_timeout_secs: crate::select::reward::DEFAULT_TIMEOUT_SECS,
             seed: 0,
             engine: EngineOverrides::default(),
+            keep_candidates: 0,
         }
     }
 }
@@ -155,6 +158,7 @@ impl SamplingOverrides {
             seed: self.seed,
             model: self.engine.model.clone().unwrap_or_else(|| cfg.model_path(dir)),
             engine: self.engine.options(cfg),
+            keep_candidates: self.keep_candidates,
         }
     }
 }

@@ -24,7 +24,7 @@ use super::{item_vectors, judged_samples, prompt_items, PromptItem, SamplingPara
 use crate::error::{Error, Result};
 use crate::llm::{Engines, Models};
 use crate::progress::{CancelToken, Progress};
-use crate::store::{NewSelectionEntry, SelectionKind, Store};
+use crate::store::{NewResponse, NewSelectionEntry, SelectionKind, Store};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LimoParams {
@@ -88,6 +88,8 @@ struct Candidate<'a> {
     best: (String, String, rubric::Features),
     quality: f64,
     feats: Features,
+    /// Its best responses, best first, up to `keep_candidates`: (response, origin, quality).
+    kept: Vec<(String, String, f64)>,
 }
 
 pub fn run(
@@ -232,7 +234,15 @@ pub fn run_with(
             continue;
         };
         let (text, origin) = responses[best].clone();
+        let mut ranked: Vec<usize> = (0..n).collect();
+        ranked.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)));
+        let kept = ranked
+            .into_iter()
+            .take(sp.keep_candidates)
+            .map(|i| (responses[i].0.clone(), responses[i].1.clone(), scores[i]))
+            .collect();
         cands.push(Candidate {
+            kept,
             item,
             difficulty: diff,
             passes,
@@ -353,7 +363,23 @@ pub fn run_with(
     };
     let p = serde_json::to_value(params).unwrap_or_default();
     let r = serde_json::to_value(&report).unwrap_or_default();
-    report.selection = store.save_selection(SelectionKind::Limo, &p, &r, &entries)?;
+    let candidates: Vec<(i64, NewResponse)> = chosen
+        .iter()
+        .flat_map(|&i| {
+            let c = &cands[i];
+            c.kept.iter().map(move |(text, from, quality)| {
+                let origin = json!({"from": from, "quality": quality, "model": sp.model});
+                (c.item.key, NewResponse { text: text.clone(), source: "limo".into(), origin: Some(origin) })
+            })
+        })
+        .collect();
+    report.selection = store.save_selection_with_candidates(
+        SelectionKind::Limo,
+        &p,
+        &r,
+        &entries,
+        &candidates,
+    )?;
     Ok(report)
 }
 

@@ -76,6 +76,9 @@ pub struct SamplingParams {
     pub model: PathBuf,
     #[serde(skip)]
     pub engine: crate::llm::EngineOptions,
+    /// Responses of each chosen prompt (best first) stored as candidates for experts to
+    /// judge in the workstation (0: none).
+    pub keep_candidates: usize,
 }
 
 impl SamplingParams {

@@ -24,7 +24,7 @@ use super::{judged_samples, prompt_items, PromptItem, SamplingParams};
 use crate::error::{Error, Result};
 use crate::llm::{Engine, Generate};
 use crate::progress::{CancelToken, Progress};
-use crate::store::{NewSelectionEntry, SelectionKind, Store};
+use crate::store::{NewResponse, NewSelectionEntry, SelectionKind, Store};
 use crate::train::{Example, LoraRun, TrainSet};
 
 #[derive(Debug, Clone, Serialize)]
@@ -336,11 +336,26 @@ fn iterate(
         };
         let heldout_ids: Vec<&str> = heldout.iter().map(|p| p.id.as_str()).collect();
         let p = json!({"params": params, "iteration": it, "adapter": fitted.adapter, "lora": fitted.lora, "heldout": heldout_ids, "baseline_reward": baseline_reward});
-        let selection = store.save_selection(
+        // The first K kept replies of each prompt become candidates experts judge.
+        let mut per_item: std::collections::HashMap<i64, usize> = Default::default();
+        let candidates: Vec<(i64, NewResponse)> = kept
+            .iter()
+            .filter(|(p, _, _)| {
+                let n = per_item.entry(p.key).or_default();
+                *n += 1;
+                *n <= sp.keep_candidates
+            })
+            .map(|(p, text, j)| {
+                let origin = json!({"iteration": it, "sample": j, "model": sp.model});
+                (p.key, NewResponse { text: text.clone(), source: "self-train".into(), origin: Some(origin) })
+            })
+            .collect();
+        let selection = store.save_selection_with_candidates(
             SelectionKind::SelfTrain,
             &p,
             &serde_json::to_value(&report).unwrap_or_default(),
             &entries,
+            &candidates,
         )?;
         iterations.push(IterationReport { selection, ..report });
         if heldout_reward > best.0 {

@@ -34,7 +34,7 @@ pub struct ImportRecord {
     pub id: i64,
     /// The file, as given.
     pub path: String,
-    /// "csv" or "jsonl".
+    /// "csv", "jsonl", "chat", "alpaca" or "sharegpt".
     pub format: String,
     /// Items it added.
     pub rows: i64,

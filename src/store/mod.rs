@@ -34,7 +34,7 @@ pub use responses::{
 pub use rounds::RoundRow;
 pub use selections::{NewSelectionEntry, Selection, SelectionEntry, SelectionKind};
 pub use splits::{Split, SplitGroups};
-pub use status::{EmbeddingCount, ModelCount, Status};
+pub use status::{EmbeddingCount, ModelCount, ResponseCount, Status};
 
 /// Database file name inside a project folder.
 pub const DB_FILE: &str = "hifi.db";

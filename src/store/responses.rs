@@ -199,7 +199,7 @@ pub(super) fn insert_originals(
     item: i64,
     responses: &[NewResponse],
 ) -> rusqlite::Result<Vec<i64>> {
-    let mut next: i64 = tx.query_row(
+    let first: i64 = tx.query_row(
         "SELECT coalesce(max(number), 0) + 1 FROM responses WHERE item = ?1",
         [item],
         |r| r.get(0),
@@ -210,7 +210,7 @@ pub(super) fn insert_originals(
     )?;
     let at = now();
     let mut numbers = Vec::with_capacity(responses.len());
-    for r in responses {
+    for (next, r) in (first..).zip(responses) {
         st.execute(params![
             item,
             next,
@@ -220,7 +220,6 @@ pub(super) fn insert_originals(
             at
         ])?;
         numbers.push(next);
-        next += 1;
     }
     Ok(numbers)
 }

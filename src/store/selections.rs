@@ -87,17 +87,36 @@ impl Store {
         report: &Value,
         entries: &[NewSelectionEntry],
     ) -> Result<i64> {
+        self.write(|tx| insert_selection(tx, kind, params, report, entries))
+    }
+
+    /// [`Store::save_selection`], and in the same transaction `candidates` as new candidate
+    /// responses of their items, each origin given `"selection": id` (a text the item already
+    /// has as a candidate is not added again).
+    pub fn save_selection_with_candidates(
+        &mut self,
+        kind: SelectionKind,
+        params: &Value,
+        report: &Value,
+        entries: &[NewSelectionEntry],
+        candidates: &[(i64, super::NewResponse)],
+    ) -> Result<i64> {
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO selections (kind, params, report, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![kind.as_str(), params.to_string(), report.to_string(), now()],
-            )?;
-            let id = tx.last_insert_rowid();
-            let mut st = tx.prepare_cached(
-                "INSERT INTO selection_items (selection, rank, item, response, score, reasons) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for (rank, e) in entries.iter().enumerate() {
-                st.execute(params![id, rank as i64, e.item, e.response, e.score, e.reasons.to_string()])?;
+            let id = insert_selection(tx, kind, params, report, entries)?;
+            for (item, r) in candidates {
+                let known: bool = tx.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM responses WHERE item = ?1 AND text = ?2)",
+                    params![item, r.text],
+                    |row| row.get(0),
+                )?;
+                if known {
+                    continue;
+                }
+                let mut r = r.clone();
+                let mut origin = r.origin.take().unwrap_or_else(|| serde_json::json!({}));
+                origin["selection"] = id.into();
+                r.origin = Some(origin);
+                super::responses::insert_originals(tx, *item, std::slice::from_ref(&r))?;
             }
             Ok(id)
         })
@@ -227,4 +246,25 @@ impl Store {
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
+}
+
+fn insert_selection(
+    tx: &rusqlite::Transaction,
+    kind: SelectionKind,
+    params: &Value,
+    report: &Value,
+    entries: &[NewSelectionEntry],
+) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO selections (kind, params, report, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![kind.as_str(), params.to_string(), report.to_string(), now()],
+    )?;
+    let id = tx.last_insert_rowid();
+    let mut st = tx.prepare_cached(
+        "INSERT INTO selection_items (selection, rank, item, response, score, reasons) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (rank, e) in entries.iter().enumerate() {
+        st.execute(params![id, rank as i64, e.item, e.response, e.score, e.reasons.to_string()])?;
+    }
+    Ok(id)
 }

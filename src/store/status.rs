@@ -38,6 +38,20 @@ pub struct Status {
     /// Eval items drawn for the audit stratum.
     pub audit: i64,
     pub rounds: i64,
+    pub responses: ResponseCount,
+}
+
+/// Candidate responses and their judgements.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ResponseCount {
+    /// Original candidates.
+    pub candidates: i64,
+    /// Items with at least one.
+    pub items: i64,
+    /// Experts' revisions (edits), undone ones included.
+    pub revisions: i64,
+    /// Judgement events (undos included).
+    pub events: i64,
 }
 
 impl Store {
@@ -81,6 +95,12 @@ impl Store {
             eval: self.count("SELECT count(*) FROM splits WHERE split = 'eval'")?,
             audit: self.count("SELECT count(*) FROM splits WHERE stratum = 'audit'")?,
             rounds: self.count("SELECT count(*) FROM rounds")?,
+            responses: ResponseCount {
+                candidates: self.count("SELECT count(*) FROM responses WHERE parent IS NULL")?,
+                items: self.count("SELECT count(DISTINCT item) FROM responses")?,
+                revisions: self.count("SELECT count(*) FROM responses WHERE parent IS NOT NULL")?,
+                events: self.count("SELECT count(*) FROM response_events")?,
+            },
         })
     }
 }
