@@ -86,3 +86,19 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp.serv
   mv "$venv.part" "$venv"
 fi
 say "test server ready: $venv/bin/python -m llama_cpp.server"
+
+# The consumers of what `hifi export` writes, for the tests that load the files the way a
+# training script would: Hugging Face `datasets` (it brings pyarrow) reads the chat and the
+# preference (DPO) JSONL. Its own virtual environment, made only when missing or broken, moved
+# into place only once complete.
+datasets_version="5.2.0"
+consumers="$cache/py-consumers"
+if [ ! -x "$consumers/bin/python" ] || ! "$consumers/bin/python" -c "import datasets, pyarrow, sys; sys.exit(datasets.__version__ != '$datasets_version')" 2>/dev/null; then
+  say "installing datasets $datasets_version (the export consumers' tests) into $consumers"
+  rm -rf "$consumers" "$consumers.part"
+  python3 -m venv "$consumers.part"
+  "$consumers.part/bin/python" -m pip install --quiet --no-cache-dir "datasets==$datasets_version"
+  # The venv's python works from its new place; its console scripts are not used.
+  mv "$consumers.part" "$consumers"
+fi
+say "export consumers ready: $consumers/bin/python (datasets $datasets_version)"

@@ -44,7 +44,8 @@ const EXPORT_EXAMPLES: &str = "\
 Examples:
   hifi labels export -o audit.jsonl
   hifi labels export --format csv --annotator ana --split eval -o ana-eval.csv
-  hifi labels export -o - | jq 'select(.kind == \"undo\")'";
+  hifi labels export -o - | jq 'select(.kind == \"undo\")'
+  hifi labels export -o - | jq 'select(.target == \"response\" and .current)'";
 
 /// `hifi labels …`
 #[derive(Debug, Subcommand)]
@@ -59,11 +60,19 @@ pub enum LabelsCommand {
     /// records and empty labels are counted as not labeled, not as errors.
     #[command(after_help = IMPORT_EXAMPLES)]
     Import(LabelsImportArgs),
-    /// Export every annotation event (label, undo, skip, flag, resolve) for audit.
+    /// Export every annotation event (label, undo, skip, flag, resolve) for audit, and every
+    /// judgement of a candidate response.
     ///
     /// One record per event: event id, item id, annotator, kind, label, note, time, the
     /// item's split, the round, the event an undo supersedes, whether it is still in force,
     /// and the model's prediction for the item when the event was recorded.
+    ///
+    /// Judgements of responses (kind accept, reject, edit, prefer, score, undo) are merged in
+    /// by time with "target": "response" (label events have no target; response events are
+    /// numbered apart): the candidate and revision judged, the revision it edits (parent), a
+    /// preference's other candidate and revision and its verdict, the score, the reason, what
+    /// was on screen (shown), supersedes and current. In CSV these columns follow the label
+    /// columns when any response event is written.
     #[command(after_help = EXPORT_EXAMPLES)]
     Export(LabelsExportArgs),
 }
@@ -183,8 +192,13 @@ fn export(project: &Path, a: &LabelsExportArgs) -> Result<()> {
     };
     let rep = export_events(&mut store, &cfg, &opts, &a.output)?;
     if a.output != Path::new("-") {
+        let of_responses = if rep.response_events > 0 {
+            format!(" ({} of them judgements of responses)", rep.response_events)
+        } else {
+            String::new()
+        };
         println!(
-            "wrote {} events on {} items to {}",
+            "wrote {} events on {} items{of_responses} to {}",
             rep.events,
             rep.items,
             inert(&rep.file, false)

@@ -150,8 +150,25 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
     let cfg = Config::load(project)?;
     let store = Store::open(project)?;
     let rep: Report = rounds::report(&store, &cfg)?;
+    // The responses section, when experts have judged candidate responses.
+    let events = store.response_events(None)?;
+    let responses = if events.is_empty() {
+        None
+    } else {
+        let revisions = store.all_revisions()?;
+        Some(hifi::responses::report::report(&revisions, &events, 0))
+    };
     if a.json {
-        println!("{}", hifi::text::json_to_string(&rep, true));
+        /// The rounds' report with a `responses` object when there is one.
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            #[serde(flatten)]
+            rounds: &'a Report,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            responses: Option<&'a hifi::responses::report::ResponsesReport>,
+        }
+        let doc = Doc { rounds: &rep, responses: responses.as_ref() };
+        println!("{}", hifi::text::json_to_string(&doc, true));
         return Ok(());
     }
     if rep.rounds.is_empty() {
@@ -174,6 +191,9 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
         println!("note: {}", inert(n, false));
     }
     println!("{}", inert(&rep.verdict.message, true));
+    if let Some(r) = &responses {
+        hifi::responses::report::lines(r).iter().for_each(|l| println!("{l}"));
+    }
     Ok(())
 }
 

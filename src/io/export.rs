@@ -1,12 +1,26 @@
 //! `hifi export`: expert-labeled items as JSONL, CSV, or chat JSONL (`{"messages": [...]}`,
 //! built from the very prompt the model is scored with). The eval split is never written as
 //! train; items whose annotators disagree are left out until adjudicated.
+//!
+//! Where experts judged candidate responses, the export writes them instead
+//! ([`export_content`], [`export_responses`]): chat JSONL with each item's accepted response
+//! as the assistant turn, or preference pairs (`dpo-jsonl`, TRL's conversational preference
+//! format) from the experts' preferences and from accepted-vs-rejected candidates. What counts
+//! as accepted, and which revision, is [`crate::responses::report`]'s.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::llm::prompt;
-use crate::store::{Selection, Split, Store, StoreError};
+use crate::responses::report::{
+    chosen, counted, pair_verdicts, verdicts, CandidateStatus, CandidateVerdict, PairId,
+    PairStatus, PairVerdict,
+};
+use crate::responses::{edit_distance, InForce, Outcome};
+use crate::store::{Revision, Selection, Split, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -14,6 +28,35 @@ pub enum ExportFormat {
     Csv,
     /// `{"messages": [system, user, assistant]}` per line, for TRL / axolotl / Unsloth.
     ChatJsonl,
+    /// `{"prompt": [...], "chosen": [...], "rejected": [...]}` per line: preference pairs of
+    /// responses, TRL's conversational preference format (DPOTrainer).
+    DpoJsonl,
+}
+
+impl ExportFormat {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jsonl => "jsonl",
+            Self::Csv => "csv",
+            Self::ChatJsonl => "chat-jsonl",
+            Self::DpoJsonl => "dpo-jsonl",
+        }
+    }
+}
+
+/// Which rows `hifi export` writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExportContent {
+    /// chat-jsonl: the accepted responses when any response judgement is in force, else the
+    /// labels; jsonl and csv: the labels; dpo-jsonl: the responses' preference pairs.
+    #[default]
+    Auto,
+    /// The expert labels (as before responses existed).
+    Labels,
+    /// The experts' judgements of candidate responses (chat-jsonl or dpo-jsonl).
+    Responses,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -79,6 +122,9 @@ pub fn export(
     out: &Path,
     opts: WriteOptions,
 ) -> Result<ExportReport, ExportError> {
+    if format == ExportFormat::DpoJsonl {
+        return Err(ExportError::Invalid(NO_LABEL_PAIRS.into()));
+    }
     crate::files::check_output(out, opts.force)
         .map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
     crate::curate::split::assign_splits(store, cfg)?;
@@ -131,6 +177,7 @@ pub fn export(
                 .map_err(|e| io(e.into()))?;
                 buf.push(b'\n');
             }
+            ExportFormat::DpoJsonl => return Err(ExportError::Invalid(NO_LABEL_PAIRS.into())),
             ExportFormat::Csv => {
                 if let Some(w) = csv_w.as_mut() {
                     w.write_record(
@@ -167,6 +214,414 @@ pub fn export(
     })
 }
 
+const NO_LABEL_PAIRS: &str = "dpo-jsonl holds preference pairs of responses, not labels; export labels as jsonl, csv or chat-jsonl";
+
+/// What [`export_content`] wrote: labels or responses.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "content", rename_all = "kebab-case")]
+pub enum Exported {
+    Labels(ExportReport),
+    Responses(ResponsesExportReport),
+}
+
+/// Write `content` (see [`ExportContent`]) in `format`: the labels through [`export`], the
+/// responses through [`export_responses`].
+pub fn export_content(
+    store: &mut Store,
+    cfg: &Config,
+    format: ExportFormat,
+    content: ExportContent,
+    split: SplitChoice,
+    out: &Path,
+    opts: WriteOptions,
+) -> Result<Exported, ExportError> {
+    let responses = match (format, content) {
+        (ExportFormat::DpoJsonl, ExportContent::Labels) => {
+            return Err(ExportError::Invalid(NO_LABEL_PAIRS.into()))
+        }
+        (ExportFormat::Jsonl | ExportFormat::Csv, ExportContent::Responses) => {
+            return Err(ExportError::Invalid(format!(
+                "--content responses: responses export as chat-jsonl (the accepted ones) or dpo-jsonl (preference pairs), not {}",
+                format.name()
+            )))
+        }
+        (ExportFormat::DpoJsonl, _) | (ExportFormat::ChatJsonl, ExportContent::Responses) => true,
+        (ExportFormat::Jsonl | ExportFormat::Csv, _)
+        | (ExportFormat::ChatJsonl, ExportContent::Labels) => false,
+        (ExportFormat::ChatJsonl, ExportContent::Auto) => Judged::read(store)?.any_in_force,
+    };
+    Ok(if responses {
+        Exported::Responses(export_responses(store, cfg, format, split, out, opts)?)
+    } else {
+        Exported::Labels(export(store, cfg, format, split, out, opts)?)
+    })
+}
+
+/// What [`export_responses`] wrote and what it left out.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ResponsesExportReport {
+    pub file: String,
+    pub format: String,
+    pub rows: usize,
+    /// Distinct items the rows are about.
+    pub items: usize,
+    /// chat-jsonl: rows whose response is an expert's edit.
+    pub edited: usize,
+    /// dpo-jsonl: rows from the experts' preferences, and from accepted-vs-rejected candidates.
+    pub from_preferences: usize,
+    pub from_decisions: usize,
+    /// chat-jsonl: items left out because every decided candidate was rejected.
+    pub rejected_only: usize,
+    /// Candidates left out because one annotator accepts and another rejects them.
+    pub disputed_candidates: usize,
+    /// chat-jsonl: items left out because no candidate is accepted and one is disputed.
+    pub disputed_items: usize,
+    /// dpo-jsonl: pairs left out because the annotators' preferences differ.
+    pub disputed_pairs: usize,
+    /// dpo-jsonl: pairs left out as ties, and as both bad.
+    pub ties: usize,
+    pub both_bad: usize,
+    /// Items with judged responses left out because they are in the eval split.
+    pub eval: usize,
+    /// Ids of train items left out because they near-duplicate an eval item.
+    pub leaked: Vec<String>,
+    /// Items with candidate responses that nobody has judged yet (nothing to write).
+    pub unreviewed: usize,
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl ResponsesExportReport {
+    /// `wrote 3 accepted responses (3 items, 1 edited by an expert) to FILE`.
+    pub fn written(&self) -> String {
+        let what = if self.format == ExportFormat::DpoJsonl.name() {
+            format!(
+                "{} ({} from preferences, {} accepted vs rejected; {})",
+                plural(self.rows, "preference pair", "preference pairs"),
+                self.from_preferences,
+                self.from_decisions,
+                plural(self.items, "item", "items")
+            )
+        } else {
+            format!(
+                "{} ({}, {} edited by an expert)",
+                plural(self.rows, "accepted response", "accepted responses"),
+                plural(self.items, "item", "items"),
+                self.edited
+            )
+        };
+        format!("wrote {what} to {}", self.file)
+    }
+
+    /// What was left out and why, one clause each (empty when nothing was).
+    pub fn left_out(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut add = |n: usize, one: &str, many: &str| {
+            if n > 0 {
+                out.push(plural(n, one, many));
+            }
+        };
+        add(
+            self.rejected_only,
+            "item whose responses were all rejected",
+            "items whose responses were all rejected",
+        );
+        add(
+            self.disputed_candidates,
+            "candidate whose annotators disagree (one accepts, one rejects: adjudicate it)",
+            "candidates whose annotators disagree (one accepts, one rejects: adjudicate them)",
+        );
+        add(
+            self.disputed_items,
+            "item with no accepted response but a disputed one",
+            "items with no accepted response but a disputed one",
+        );
+        add(
+            self.disputed_pairs,
+            "pair whose annotators' preferences differ",
+            "pairs whose annotators' preferences differ",
+        );
+        add(self.ties, "tie", "ties");
+        add(self.both_bad, "pair judged both bad", "pairs judged both bad");
+        add(self.eval, "item in the eval split", "items in the eval split");
+        add(
+            self.leaked.len(),
+            "train item that near-duplicates an eval item",
+            "train items that near-duplicate an eval item",
+        );
+        out
+    }
+}
+
+/// The response judgements that count (see [`crate::responses::report`]), read once.
+struct Judged {
+    revisions: HashMap<i64, Revision>,
+    /// (item, number) → the original revision's id.
+    originals: HashMap<(i64, i64), i64>,
+    verdicts: BTreeMap<(i64, i64), CandidateVerdict>,
+    pairs: BTreeMap<PairId, PairVerdict>,
+    /// Any response judgement is in force (before leaving out those on undone edits).
+    any_in_force: bool,
+}
+
+impl Judged {
+    fn read(store: &Store) -> Result<Self, ExportError> {
+        let all = store.all_revisions()?;
+        let events = store.response_events(None)?;
+        let force = InForce::read(&events, &all);
+        let any_in_force = !force.decisions.is_empty()
+            || !force.scores.is_empty()
+            || !force.preferences.is_empty();
+        let force = counted(&force, &all);
+        Ok(Self {
+            originals: all
+                .iter()
+                .filter(|r| r.parent.is_none())
+                .map(|r| ((r.item, r.number), r.id))
+                .collect(),
+            verdicts: verdicts(&force),
+            pairs: pair_verdicts(&force),
+            revisions: all.into_iter().map(|r| (r.id, r)).collect(),
+            any_in_force,
+        })
+    }
+
+    /// The item's accepted response whose acceptance is newest, with its revision.
+    fn accepted(&self, item: i64) -> Option<(&CandidateVerdict, &Revision)> {
+        let v = chosen(&self.verdicts, item)?;
+        Some((v, self.revisions.get(&v.revision)?))
+    }
+
+    fn item_verdicts(&self, item: i64) -> impl Iterator<Item = &CandidateVerdict> {
+        self.verdicts.range((item, i64::MIN)..=(item, i64::MAX)).map(|(_, v)| v)
+    }
+
+    /// Where a revision came from: its candidate, whether and how far an expert edited it,
+    /// and the original's source and origin.
+    fn side(&self, rev: &Revision) -> Value {
+        let original = self
+            .originals
+            .get(&(rev.item, rev.number))
+            .and_then(|id| self.revisions.get(id))
+            .unwrap_or(rev);
+        let edited = original.id != rev.id;
+        json!({
+            "candidate": rev.number,
+            "revision": rev.id,
+            "parent": rev.parent,
+            "edited": edited,
+            "edit_distance": if edited { edit_distance(&original.text, &rev.text) } else { 0 },
+            "source": original.source,
+            "origin": original.origin,
+        })
+    }
+}
+
+/// The prompt of `item` as chat messages: its context (system message, earlier turns), then
+/// the item's text as the user turn.
+fn prompt_messages(store: &Store, item: i64, text: &str) -> Result<Vec<Value>, ExportError> {
+    let mut messages = match store.item_context(item)? {
+        Some(Value::Array(m)) => m,
+        _ => Vec::new(),
+    };
+    messages.push(json!({"role": "user", "content": text}));
+    Ok(messages)
+}
+
+/// Write the experts' judgements of candidate responses as `format` (chat-jsonl: one row per
+/// item with its accepted response; dpo-jsonl: preference pairs) to `out` ("-" for stdout),
+/// atomically, as [`export`] writes. Items of the split not chosen are left out (by default
+/// the eval split: it is never trained on); items not split yet count as train.
+pub fn export_responses(
+    store: &mut Store,
+    cfg: &Config,
+    format: ExportFormat,
+    split: SplitChoice,
+    out: &Path,
+    opts: WriteOptions,
+) -> Result<ResponsesExportReport, ExportError> {
+    if !matches!(format, ExportFormat::ChatJsonl | ExportFormat::DpoJsonl) {
+        return Err(ExportError::Invalid(format!(
+            "responses export as chat-jsonl or dpo-jsonl, not {}",
+            format.name()
+        )));
+    }
+    let io = |source| ExportError::Io { path: out.to_path_buf(), source };
+    crate::files::check_output(out, opts.force).map_err(io)?;
+    crate::curate::split::assign_splits(store, cfg)?;
+    let splits = store.splits()?;
+    let leak = crate::curate::split::leakage(store, cfg)?;
+    let judged = Judged::read(store)?;
+    let mut rep = ResponsesExportReport {
+        file: out.display().to_string(),
+        format: format.name().into(),
+        ..ResponsesExportReport::default()
+    };
+    let mut written: BTreeSet<i64> = BTreeSet::new();
+    let mut buf: Vec<u8> = Vec::new();
+    for key in store.items_with_responses()? {
+        let decided = judged.item_verdicts(key).next().is_some();
+        let compared = judged.pairs.range((key, (i64::MIN, i64::MIN))..=(key, (i64::MAX, i64::MAX))).next().is_some();
+        let judged_here = match format {
+            ExportFormat::DpoJsonl => decided || compared,
+            _ => decided,
+        };
+        if !judged_here {
+            rep.unreviewed += 1;
+            continue;
+        }
+        let s = splits.get(&key).copied().unwrap_or(Split::Train);
+        let wanted = match split {
+            SplitChoice::Train => s == Split::Train,
+            SplitChoice::Eval => s == Split::Eval,
+            SplitChoice::All => true,
+        };
+        if !wanted {
+            if s == Split::Eval {
+                rep.eval += 1;
+            }
+            continue;
+        }
+        let Some(item) = store.item(key)? else { continue };
+        if leak.train_keys.contains(&key) {
+            rep.leaked.push(item.id);
+            continue;
+        }
+        let split_name = splits.get(&key).map(|s| s.as_str());
+        let mut rows: Vec<Value> = Vec::new();
+        let prompt = prompt_messages(store, key, &item.text)?;
+        rep.disputed_candidates += judged
+            .item_verdicts(key)
+            .filter(|v| v.status == CandidateStatus::Disputed)
+            .count();
+        match format {
+            ExportFormat::DpoJsonl => {
+                let pairs = judged.pairs.range((key, (i64::MIN, i64::MIN))..=(key, (i64::MAX, i64::MAX)));
+                let mut covered: BTreeSet<(i64, i64)> = BTreeSet::new();
+                for (_, p) in pairs {
+                    covered.insert(p.pair);
+                    let (better, worse) = match p.status {
+                        PairStatus::Disputed => {
+                            rep.disputed_pairs += 1;
+                            continue;
+                        }
+                        PairStatus::Agreed(Outcome::Tie) => {
+                            rep.ties += 1;
+                            continue;
+                        }
+                        PairStatus::Agreed(Outcome::BothBad) => {
+                            rep.both_bad += 1;
+                            continue;
+                        }
+                        PairStatus::Agreed(Outcome::Lo) => (p.revisions.0, p.revisions.1),
+                        PairStatus::Agreed(Outcome::Hi) => (p.revisions.1, p.revisions.0),
+                    };
+                    let (Some(c), Some(r)) =
+                        (judged.revisions.get(&better), judged.revisions.get(&worse))
+                    else {
+                        continue;
+                    };
+                    rep.from_preferences += 1;
+                    rows.push(dpo_row(&judged, &item.id, prompt.clone(), c, r, json!({
+                        "from": "preference",
+                        "annotators": p.annotators,
+                        "at": p.at,
+                        "split": split_name,
+                    })));
+                }
+                let accepted: Vec<&CandidateVerdict> = judged
+                    .item_verdicts(key)
+                    .filter(|v| v.status == CandidateStatus::Accepted)
+                    .collect();
+                let rejected: Vec<&CandidateVerdict> = judged
+                    .item_verdicts(key)
+                    .filter(|v| v.status == CandidateStatus::Rejected)
+                    .collect();
+                for a in &accepted {
+                    for r in &rejected {
+                        let pair = (a.number.min(r.number), a.number.max(r.number));
+                        if covered.contains(&pair) {
+                            continue;
+                        }
+                        let (Some(c), Some(w)) =
+                            (judged.revisions.get(&a.revision), judged.revisions.get(&r.revision))
+                        else {
+                            continue;
+                        };
+                        let mut who: Vec<String> =
+                            a.annotators.iter().chain(&r.annotators).cloned().collect();
+                        who.sort();
+                        who.dedup();
+                        rep.from_decisions += 1;
+                        rows.push(dpo_row(&judged, &item.id, prompt.clone(), c, w, json!({
+                            "from": "accept-reject",
+                            "annotators": who,
+                            "at": a.at.clone().max(r.at.clone()),
+                            "split": split_name,
+                        })));
+                    }
+                }
+            }
+            _ => match judged.accepted(key) {
+                Some((v, rev)) => {
+                    let mut provenance = judged.side(rev);
+                    provenance["content"] = "responses".into();
+                    provenance["annotators"] = json!(v.annotators);
+                    provenance["accepted_at"] = v.at.clone().into();
+                    provenance["split"] = json!(split_name);
+                    if provenance["edited"] == true {
+                        rep.edited += 1;
+                    }
+                    let mut messages = prompt;
+                    messages.push(json!({"role": "assistant", "content": rev.text}));
+                    rows.push(json!({"messages": messages, "id": item.id, "provenance": provenance}));
+                }
+                None => {
+                    if judged.item_verdicts(key).any(|v| v.status == CandidateStatus::Disputed) {
+                        rep.disputed_items += 1;
+                    } else {
+                        rep.rejected_only += 1;
+                    }
+                }
+            },
+        }
+        if !rows.is_empty() {
+            written.insert(key);
+        }
+        for r in &rows {
+            serde_json::to_writer(&mut buf, r).map_err(|e| io(e.into()))?;
+            buf.push(b'\n');
+        }
+        rep.rows += rows.len();
+    }
+    rep.items = written.len();
+    crate::files::write_output(out, &buf, opts.force).map_err(io)?;
+    Ok(rep)
+}
+
+/// One preference row in TRL's conversational format, with where each side came from.
+fn dpo_row(
+    judged: &Judged,
+    id: &str,
+    prompt: Vec<Value>,
+    chosen: &Revision,
+    rejected: &Revision,
+    mut provenance: Value,
+) -> Value {
+    provenance["content"] = "responses".into();
+    provenance["chosen"] = judged.side(chosen);
+    provenance["rejected"] = judged.side(rejected);
+    json!({
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": chosen.text}],
+        "rejected": [{"role": "assistant", "content": rejected.text}],
+        "id": id,
+        "provenance": provenance,
+    })
+}
+
 /// What `hifi export --selection` wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SelectionExportReport {
@@ -178,6 +633,8 @@ pub struct SelectionExportReport {
     pub vetoed: usize,
     /// Entries whose item is in the eval split, left out (eval is never trained on).
     pub eval: usize,
+    /// Rows written with the response an expert accepted for the item instead of the built one.
+    pub expert_choice: usize,
     /// The provenance file written beside the set (none for stdout).
     pub provenance: Option<String>,
 }
@@ -204,9 +661,18 @@ pub fn export_selection(
         crate::files::check_output(side, opts.force)
             .map_err(|source| ExportError::Io { path: side.clone(), source })?;
     }
+    if format == ExportFormat::DpoJsonl {
+        return Err(ExportError::Invalid(
+            "a set exports as jsonl, csv or chat-jsonl; preference pairs come from `hifi export --format dpo-jsonl` (without --selection)".into(),
+        ));
+    }
     let entries = store.selection_entries(sel.id)?;
     let splits = store.splits()?;
-    if format == ExportFormat::ChatJsonl && entries.iter().any(|e| e.response.is_none()) {
+    let judged = Judged::read(store)?;
+    let expert = |item: i64| judged.accepted(item);
+    if format == ExportFormat::ChatJsonl
+        && entries.iter().any(|e| e.response.is_none() && expert(e.item).is_none())
+    {
         return Err(ExportError::Invalid(format!(
             "set {} ({}) holds documents without responses; export it as jsonl or csv",
             sel.id,
@@ -216,8 +682,18 @@ pub fn export_selection(
     let mut buf: Vec<u8> = Vec::new();
     let mut csv_w = (format == ExportFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
     if let Some(w) = csv_w.as_mut() {
-        w.write_record(["id", "text", "response", "score", "rank", "selection", "kind", "reasons"])
-            .map_err(|e| io(e.into()))?;
+        w.write_record([
+            "id",
+            "text",
+            "response",
+            "score",
+            "rank",
+            "selection",
+            "kind",
+            "reasons",
+            "expert_revision",
+        ])
+        .map_err(|e| io(e.into()))?;
     }
     // The system message replies were sampled with (LIMO and self-training record it), so a
     // chat export trains on the conversation the replies answered.
@@ -226,7 +702,7 @@ pub fn export_selection(
         .get("system")
         .or_else(|| sel.params.get("params").and_then(|p| p.get("system")))
         .and_then(|v| v.as_str());
-    let (mut rows, mut vetoed, mut eval) = (0, 0, 0);
+    let (mut rows, mut vetoed, mut eval, mut expert_choice) = (0, 0, 0, 0);
     for e in &entries {
         if e.vetoed {
             vetoed += 1;
@@ -236,12 +712,27 @@ pub fn export_selection(
             eval += 1;
             continue;
         }
-        let provenance = serde_json::json!({"selection": sel.id, "kind": sel.kind.as_str(), "rank": e.rank, "built_at": sel.created_at});
+        let mut provenance = serde_json::json!({"selection": sel.id, "kind": sel.kind.as_str(), "rank": e.rank, "built_at": sel.created_at});
+        // Where an expert accepted a response for the item, the row trains on that one.
+        let choice = expert(e.item);
+        let response: Option<&str> = match choice {
+            Some((v, rev)) => {
+                expert_choice += 1;
+                let p = judged.side(rev);
+                provenance["expert_choice"] = true.into();
+                for k in ["candidate", "revision", "edited", "edit_distance", "source"] {
+                    provenance[k] = p[k].clone();
+                }
+                provenance["annotators"] = json!(v.annotators);
+                Some(rev.text.as_str())
+            }
+            None => e.response.as_deref(),
+        };
         match format {
             ExportFormat::Jsonl => {
                 let mut rec = serde_json::json!({"id": e.item_id, "text": e.text, "score": e.score, "reasons": e.reasons, "provenance": provenance});
-                if let Some(r) = &e.response {
-                    rec["response"] = r.clone().into();
+                if let Some(r) = response {
+                    rec["response"] = r.into();
                 }
                 if let Some(m) = &e.meta {
                     rec["meta"] = m.clone();
@@ -255,26 +746,29 @@ pub fn export_selection(
                     messages.push(serde_json::json!({"role": "system", "content": sys}));
                 }
                 messages.push(serde_json::json!({"role": "user", "content": e.text}));
-                messages.push(serde_json::json!({"role": "assistant", "content": e.response.clone().unwrap_or_default()}));
+                messages.push(serde_json::json!({"role": "assistant", "content": response.unwrap_or_default()}));
                 let rec = serde_json::json!({"messages": messages, "id": e.item_id, "provenance": provenance});
                 serde_json::to_writer(&mut buf, &rec).map_err(|e| io(e.into()))?;
                 buf.push(b'\n');
             }
+            ExportFormat::DpoJsonl => {}
             ExportFormat::Csv => {
                 if let Some(w) = csv_w.as_mut() {
                     let score = e.score.map(|s| format!("{s:.6}")).unwrap_or_default();
                     let (rank, id, reasons) =
                         (e.rank.to_string(), sel.id.to_string(), e.reasons.to_string());
+                    let revision = choice.map(|(_, r)| r.id.to_string()).unwrap_or_default();
                     w.write_record(
                         [
                             opts.cell(&e.item_id),
                             opts.cell(&e.text),
-                            opts.cell(e.response.as_deref().unwrap_or("")),
+                            opts.cell(response.unwrap_or("")),
                             score.as_str().into(),
                             rank.as_str().into(),
                             id.as_str().into(),
                             sel.kind.as_str().into(),
                             opts.cell(&reasons),
+                            revision.as_str().into(),
                         ]
                         .iter()
                         .map(|c| c.as_bytes()),
@@ -296,6 +790,7 @@ pub fn export_selection(
             "file": out.display().to_string(),
             "rows": rows,
             "left_out": {"vetoed": vetoed, "eval_split": eval},
+            "expert_choice": expert_choice,
             "hifi": env!("CARGO_PKG_VERSION"),
         });
         let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| io(e.into()))?;
@@ -312,6 +807,7 @@ pub fn export_selection(
         rows,
         vetoed,
         eval,
+        expert_choice,
         provenance,
     })
 }

@@ -18,7 +18,8 @@ use super::Problems;
 use crate::store::{Annotation, AnnotationKind, Store, StoreError};
 
 pub use event_log::{
-    export_events, AuditEvent, EventExportOptions, EventExportReport, EventFormat, CSV_COLUMNS,
+    export_events, AuditEvent, EventExportOptions, EventExportReport, EventFormat,
+    ResponseAuditEvent, CSV_COLUMNS, RESPONSE_CSV_COLUMNS,
 };
 pub use sources::detect_format;
 

@@ -10,6 +10,10 @@
 //!   that pair, read in a fixed order (lower number first) whatever the screen's order was;
 //! - an annotator's score of a candidate is their newest score event of it.
 
+pub mod editor;
+pub mod report;
+pub mod queue;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;

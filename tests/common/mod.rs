@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod workstation;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -152,4 +154,21 @@ impl hifi::progress::Progress for StopAfterFirst {
         self.0.cancel();
     }
     fn finish(&mut self, _: &str) {}
+}
+
+/// The Python that loads exported files the way a training script would (Hugging Face
+/// `datasets`, with pyarrow): `HIFI_TEST_CONSUMERS_PYTHON`, else the virtual environment
+/// scripts/setup.sh --test-server builds in hifi's cache. Its absence fails the
+/// test that needs it.
+pub fn consumers_python() -> PathBuf {
+    let p = match std::env::var_os("HIFI_TEST_CONSUMERS_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => hifi::config::cache_dir().join("py-consumers/bin/python"),
+    };
+    assert!(
+        p.exists(),
+        "the export consumers' Python (Hugging Face datasets) is missing at {} (run scripts/setup.sh --test-server)",
+        p.display()
+    );
+    p
 }
