@@ -400,7 +400,7 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     println!("queue     {} entries", s["queue"]);
     if s["responses"]["candidates"].as_i64().unwrap_or(0) > 0 {
         println!(
-            "responses {} candidates of {} items, {} revisions by experts, {} judgements",
+            "responses {} candidates of {} items; expert edits: {}, judgement events: {}",
             s["responses"]["candidates"],
             s["responses"]["items"],
             s["responses"]["revisions"],

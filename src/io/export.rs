@@ -330,8 +330,8 @@ impl ResponsesExportReport {
         );
         add(
             self.disputed_candidates,
-            "candidate whose annotators disagree (one accepts, one rejects: adjudicate it)",
-            "candidates whose annotators disagree (one accepts, one rejects: adjudicate them)",
+            "candidate whose annotators disagree (one accepts, one rejects; it counts once they agree)",
+            "candidates whose annotators disagree (one accepts, one rejects; each counts once they agree)",
         );
         add(
             self.disputed_items,
