@@ -195,7 +195,7 @@ fn limo_returns_exactly_n_hard_but_solvable_prompts_across_clusters() {
     // --keep-candidates 2: each chosen prompt's best responses are candidates experts judge
     // (a text imported as a candidate already is not added twice).
     for e in &es {
-        let id = e["id"].as_str().unwrap();
+        let id = e["item_id"].as_str().unwrap();
         let list = json_of(&run_ok(p, &["responses", "list", id, "--json"]));
         let cands = list["candidates"].as_array().unwrap();
         let texts: Vec<&str> = cands.iter().map(|c| c["text"].as_str().unwrap()).collect();
