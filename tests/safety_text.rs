@@ -12,8 +12,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::require_model as model;
+use common::workstation::Workstation;
 use hifi::config::{Config, LabelDef, ModelConfig, PromptConfig, SplitConfig};
-use hifi::store::{NewQueueEntry, NewSelectionEntry, SelectionKind, Store};
+use hifi::store::{NewSelectionEntry, SelectionKind, Store};
 
 /// Item text with everything that acts on a terminal: CSI, OSC 0 and 52, BEL, a raw C1 CSI
 /// (U+009B) and NEL, bidi override/isolate, zero-width space and joiner, BOM, a tag character.
@@ -408,105 +409,6 @@ fn a_decision_during_a_long_import_is_saved_not_dropped() {
         .collect();
     assert_eq!(labels, vec![("q0:ana".to_string(), "clickbait".to_string())]);
     assert_eq!(store.item_count().unwrap(), rows as i64 + 2, "the import is whole");
-}
-
-/// A tmux session running `hifi review` on a project with the single items `ids` queued; killed
-/// however the test ends.
-struct Workstation {
-    session: String,
-}
-
-impl Workstation {
-    fn start(p: &Path, ids: &[&str], name: &str) -> Workstation {
-        Self::queue(p, ids);
-        Self::launch(p, name)
-    }
-
-    /// The single items `ids`, queued for review.
-    fn queue(p: &Path, ids: &[&str]) {
-        let mut store = Store::open(p).unwrap();
-        let file = p.join("q.jsonl");
-        let rows: Vec<(&str, String)> =
-            ids.iter().map(|id| (*id, format!("Ad called {id}"))).collect();
-        std::fs::write(
-            &file,
-            jsonl(&rows.iter().map(|(i, t)| (*i, t.as_str())).collect::<Vec<_>>()),
-        )
-        .unwrap();
-        hifi::io::import::import_items(
-            &mut store,
-            &file,
-            &Default::default(),
-            &mut hifi::progress::Silent,
-            &Default::default(),
-        )
-        .unwrap();
-        let entries: Vec<NewQueueEntry> = ids
-            .iter()
-            .map(|id| NewQueueEntry {
-                item_a: store.item_by_id(id).unwrap().unwrap().key,
-                item_b: None,
-                reason: serde_json::json!({}),
-                needed: 1,
-                audit: false,
-            })
-            .collect();
-        store.replace_queue("test", &entries).unwrap();
-    }
-
-    fn launch(p: &Path, name: &str) -> Workstation {
-        assert!(
-            Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
-            "tmux is required (scripts/setup.sh installs it)"
-        );
-        let w = Workstation { session: format!("hifi-{name}-{}", std::process::id()) };
-        w.tmux(&["kill-session", "-t", &w.session]);
-        let cmd = format!(
-            "{} --project '{}' review --annotator ana",
-            env!("CARGO_BIN_EXE_hifi"),
-            p.display()
-        );
-        assert!(w
-            .tmux(&["new-session", "-d", "-s", &w.session, "-x", "120", "-y", "30", &cmd])
-            .status
-            .success());
-        w
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux").args(args).output().unwrap()
-    }
-
-    fn keys(&self, k: &str) {
-        self.tmux(&["send-keys", "-t", &self.session, k]);
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", &self.session]).stdout)
-            .into_owned()
-    }
-
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(60) {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("timed out waiting for {what}; screen:\n{}", self.screen());
-    }
-
-    fn running(&self) -> bool {
-        self.tmux(&["has-session", "-t", &self.session]).status.success()
-    }
-}
-
-impl Drop for Workstation {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).output();
-    }
 }
 
 /// Another process holding the store's write lock, as a long `hifi import` does.

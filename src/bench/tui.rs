@@ -120,3 +120,283 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
         empty_frame_p50_ms: pct(&empty, 0.5),
     })
 }
+
+/// The Responses screen on a project whose items each have two long candidate responses.
+#[derive(Debug, Serialize)]
+pub struct ResponsesBench {
+    pub items: u64,
+    /// Characters of each candidate response.
+    pub response_chars: usize,
+    /// Store open → the item order read → the first item loaded → its first frame drawn.
+    pub open_ms: f64,
+    /// Baseline in the same run: store open, the items with responses and the first item's
+    /// revisions read, nothing else.
+    pub open_baseline_ms: f64,
+    /// The same open once every item has a model's prediction (the order reads each margin).
+    pub open_prelabeled_ms: f64,
+    /// Frames drawn while scrolling down the first candidate line by line (120×40).
+    pub frames: usize,
+    pub frame_p50_ms: f64,
+    pub frame_p99_ms: f64,
+    pub frame_max_ms: f64,
+    /// Baseline in the same run: drawing an empty frame (the terminal buffer alone).
+    pub empty_frame_p50_ms: f64,
+    /// The same scrolling drawn as a plain wrapped paragraph (every frame lays out the whole
+    /// text, as a screen without the layout cache would).
+    pub uncached_frame_p99_ms: f64,
+    pub uncached_frames: usize,
+}
+
+impl ResponsesBench {
+    /// The lines `hifi bench tui` prints for it.
+    pub fn lines(&self) -> Vec<String> {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        vec![
+            format!(
+                "responses screen, {} items × 2 responses of {} chars: open {:.1} ms (target ≤ 300 ms; {:.1}× the bare reads, {:.1} ms)",
+                self.items,
+                self.response_chars,
+                self.open_ms,
+                ratio(self.open_ms, self.open_baseline_ms),
+                self.open_baseline_ms
+            ),
+            format!(
+                "  with a prediction for every item (the order reads each margin): open {:.1} ms",
+                self.open_prelabeled_ms
+            ),
+            format!(
+                "scrolling a {}-char response: frame p50 {:.2} ms, p99 {:.2} ms (target ≤ 5 ms), max {:.2} ms over {} frames; empty frame p50 {:.2} ms; uncached layout p99 {:.2} ms ({:.1}× ours)",
+                self.response_chars,
+                self.frame_p50_ms,
+                self.frame_p99_ms,
+                self.frame_max_ms,
+                self.frames,
+                self.empty_frame_p50_ms,
+                self.uncached_frame_p99_ms,
+                ratio(self.uncached_frame_p99_ms, self.frame_p99_ms)
+            ),
+        ]
+    }
+}
+
+/// A response of about `chars` characters: prose paragraphs with a fenced code block now and
+/// then, seeded by `seed`.
+fn long_response(chars: usize, seed: u64) -> String {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    const WORDS: [&str; 16] = [
+        "the", "model", "answer", "because", "first", "we", "compute", "value", "then",
+        "check", "result", "carefully", "which", "gives", "sum", "step",
+    ];
+    let mut out = String::with_capacity(chars + 200);
+    while out.len() < chars {
+        if rng.gen_bool(0.2) {
+            out.push_str("```python\ndef step(x):\n");
+            for i in 0..rng.gen_range(3..12) {
+                out.push_str(&format!(
+                    "    total_{i} = x * {i} + sum(range({i}))  # a fairly long comment that goes past the edge of a narrow pane\n"
+                ));
+            }
+            out.push_str("    return x\n```\n\n");
+        } else {
+            for _ in 0..rng.gen_range(40..120) {
+                out.push_str(WORDS[rng.gen_range(0..WORDS.len())]);
+                out.push(' ');
+            }
+            out.push_str("\n\n");
+        }
+    }
+    out
+}
+
+/// Time to open the Responses screen and to draw frames while scrolling a long response, on a
+/// generated project of `items` items with two `chars`-character candidates each (120×40 cells,
+/// an off-screen buffer, so the terminal's own speed is not measured).
+pub fn tui_responses(
+    dir: &Path,
+    items: u64,
+    chars: usize,
+    frames: usize,
+) -> Result<ResponsesBench> {
+    use crate::store::{NewItem, NewResponse, StoreError};
+    use crate::tui::action::{Action, RespKey};
+    use crate::tui::{app::App, app::Screen, keymap::Keymap, theme::Theme};
+    let project = dir.join("responses-project");
+    std::fs::create_dir_all(&project).map_err(|e| Error::io(&project, e))?;
+    {
+        let mut store = Store::create(&project)?;
+        store.import("bench.jsonl", "jsonl", |imp| {
+            for i in 0..items {
+                imp.add(&NewItem {
+                    id: format!("r{i}"),
+                    text: format!("Question {i}: explain how to compute the sum, with code."),
+                    meta: None,
+                    gold: None,
+                    line: i + 1,
+                    context: None,
+                    responses: (0..2)
+                        .map(|k| NewResponse {
+                            text: long_response(chars, i * 2 + k),
+                            source: "bench".into(),
+                            origin: None,
+                        })
+                        .collect(),
+                })
+                .map_err(|e| StoreError::Invalid(format!("{e:?}")))?;
+            }
+            Ok::<u64, StoreError>(items)
+        })?;
+    }
+    let labels = vec![crate::config::LabelDef { name: "ok".into(), definition: "ok".into() }];
+    let (km, _) = Keymap::load(None);
+    let theme = Theme::builtin("dark").ok_or_else(|| Error::Input("no dark theme".into()))?;
+    let backend = ratatui::backend::TestBackend::new(120, 40);
+    let mut term = ratatui::Terminal::new(backend).map_err(|e| Error::Input(e.to_string()))?;
+    let cx = crate::tui::ui::Ctx { theme: &theme, keymap: &km };
+    fn draw_err(e: impl std::fmt::Display) -> Error {
+        Error::Input(e.to_string())
+    }
+    let share = crate::curate::MineParams::default().overlap_share;
+
+    // The baseline first: it warms the page cache for both.
+    let t0 = Instant::now();
+    {
+        let store = Store::open(&project)?;
+        let keys = store.items_with_responses()?;
+        if let Some(k) = keys.first() {
+            store.revisions(*k)?;
+        }
+    }
+    let open_baseline_ms = t0.elapsed().as_secs_f64() * 1e3;
+
+    let t0 = Instant::now();
+    let store = Store::open(&project)?;
+    let (queue, pos, item) = crate::tui::data::responses_open(&store, "bench", share, None)?;
+    let mut app = App::new(labels, "bench", "bench");
+    crate::tui::update::update(&mut app, Action::GoTo(Screen::Responses));
+    crate::tui::update::update(
+        &mut app,
+        Action::ResponsesLoaded { queue, pos, item: item.map(Box::new) },
+    );
+    term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(draw_err)?;
+    let open_ms = t0.elapsed().as_secs_f64() * 1e3;
+
+    let mut times = Vec::with_capacity(frames);
+    let mut empty = Vec::with_capacity(frames);
+    for _ in 0..frames {
+        // Down a line; back to the top at the end.
+        let before = app.responses.scroll;
+        crate::tui::update::update(&mut app, Action::Resp(RespKey::Lines(1)));
+        if app.responses.scroll == before {
+            crate::tui::update::update(&mut app, Action::Resp(RespKey::Top));
+        }
+        let t = Instant::now();
+        term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(draw_err)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        term.draw(|_| {}).map_err(draw_err)?;
+        empty.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    // Prelabeled: every item with a model's prediction, so the order reads each margin.
+    let open_prelabeled_ms = {
+        let mut w = Store::open(&project)?;
+        let labels = vec!["ok".to_string(), "not".to_string()];
+        let model = w.register_model(&crate::store::ModelRecord {
+            id: 0,
+            fingerprint: "bench".into(),
+            kind: "llm".into(),
+            model_path: None,
+            model_sha256: None,
+            adapter_path: None,
+            adapter_sha256: None,
+            prompt_sha256: None,
+            labels: labels.clone(),
+            few_shot: Some(0),
+        })?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let preds: Vec<crate::store::Prediction> = w
+            .items_with_responses()?
+            .into_iter()
+            .map(|item| {
+                let p: f64 = rng.gen_range(0.0..1.0);
+                crate::store::Prediction { item, probs: vec![p, 1.0 - p], truncated: false }
+            })
+            .collect();
+        w.put_predictions(model, &labels, &preds)?;
+        drop(w);
+        let t0 = Instant::now();
+        let store = Store::open(&project)?;
+        let (_, _, item) = crate::tui::data::responses_open(&store, "bench", share, None)?;
+        let mut other = App::new(Vec::new(), "bench", "bench");
+        crate::tui::update::update(&mut other, Action::GoTo(Screen::Responses));
+        crate::tui::update::update(
+            &mut other,
+            Action::ResponsesLoaded { queue: vec![], pos: 0, item: item.map(Box::new) },
+        );
+        term.draw(|f| crate::tui::ui::render(&other, &cx, f)).map_err(draw_err)?;
+        t0.elapsed().as_secs_f64() * 1e3
+    };
+    // Without the cache: the whole text wrapped by the paragraph widget on every frame.
+    let text = app.responses.candidate().map(|c| crate::text::inert(&c.text, true)).unwrap_or_default();
+    let uncached_frames = frames.min(200);
+    let mut uncached = Vec::with_capacity(uncached_frames);
+    for i in 0..uncached_frames {
+        let t = Instant::now();
+        term.draw(|f| {
+            let p = ratatui::widgets::Paragraph::new(text.as_str())
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .scroll((i as u16, 0));
+            f.render_widget(p, f.area());
+        })
+        .map_err(draw_err)?;
+        uncached.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    for v in [&mut times, &mut empty, &mut uncached] {
+        v.sort_by(f64::total_cmp);
+    }
+    let pct = |v: &[f64], p: f64| {
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+    };
+    Ok(ResponsesBench {
+        items,
+        response_chars: chars,
+        open_ms,
+        open_baseline_ms,
+        open_prelabeled_ms,
+        frames,
+        frame_p50_ms: pct(&times, 0.5),
+        frame_p99_ms: pct(&times, 0.99),
+        frame_max_ms: times.last().copied().unwrap_or(0.0),
+        empty_frame_p50_ms: pct(&empty, 0.5),
+        uncached_frame_p99_ms: pct(&uncached, 0.99),
+        uncached_frames,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_responses_bench_runs_and_says_what_it_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = tui_responses(dir.path(), 30, 3000, 60).unwrap();
+        assert_eq!((r.items, r.frames), (30, 60));
+        assert!(r.open_ms > 0.0 && r.frame_p99_ms > 0.0 && r.uncached_frame_p99_ms > 0.0);
+        let lines = r.lines();
+        assert!(lines[0].starts_with("responses screen, 30 items × 2 responses of 3000 chars: open"));
+        assert!(lines[1].contains("with a prediction for every item"));
+        assert!(lines[2].contains("frame p50") && lines[2].contains("target ≤ 5 ms"));
+    }
+
+    /// The full-size figures (10,000 items, two 20,000-character responses each):
+    /// `cargo test --lib bench::tui::tests::responses_full_size -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn responses_full_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = tui_responses(dir.path(), 10_000, 20_000, 2000).unwrap();
+        for l in r.lines() {
+            println!("{l}");
+        }
+    }
+}

@@ -1,8 +1,44 @@
 //! What can happen to the app (actions) and what the app asks the runtime to do (effects).
 
-use crate::store::{Annotation, LabelEvent};
+use crate::responses::editor::EditOutcome;
+use crate::store::{Annotation, LabelEvent, ResponseEvent, ResponseJudgement, ResponseKind};
 
-use super::view::{Conflict, DashboardData, EntryView, Job, Screen, SetView, SinceRound};
+use super::view::{Conflict, DashboardData, EntryView, Job, RespItem, Screen, SetView, SinceRound};
+
+/// A key of the Responses screen (resolved by the keymap's `[responses]` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RespKey {
+    Accept,
+    Reject,
+    /// Reject with a reason (asks for it).
+    RejectWithReason,
+    /// A quality score, 1–5.
+    Score(u8),
+    /// Edit the candidate in `$VISUAL` / `$EDITOR`.
+    Edit,
+    /// The next / previous candidate (A/B mode: pair).
+    NextCandidate,
+    PrevCandidate,
+    NextItem,
+    PrevItem,
+    Undo,
+    /// Single candidate ↔ A/B comparison.
+    ToggleMode,
+    /// Show the whole prompt (the scroll keys then scroll it) or the compact one.
+    TogglePrompt,
+    /// Read the item order and the item on screen from the store again.
+    Reload,
+    /// Scroll by lines (±), by pages (±), to the top or the bottom.
+    Lines(i32),
+    Pages(i32),
+    Top,
+    Bottom,
+    /// A/B mode: the left or right candidate is better, a tie, both bad.
+    LeftBetter,
+    RightBetter,
+    Tie,
+    BothBad,
+}
 
 /// Everything `update` reacts to: keys already resolved by the keymap, and results coming
 /// back from the runtime.
@@ -43,6 +79,8 @@ pub enum Action {
     ToggleVeto,
     PrevSet,
     NextSet,
+    /// A key of the Responses screen.
+    Resp(RespKey),
     // Results from the runtime
     Tick(f64),
     Loaded {
@@ -106,6 +144,43 @@ pub enum Action {
     },
     /// The answer to [`Action::AskConfirm`] (y / n or esc).
     Confirm(bool),
+    /// The Responses screen's item order and the item to show at `pos` (`None`: no item).
+    ResponsesLoaded {
+        queue: Vec<i64>,
+        pos: usize,
+        item: Option<Box<RespItem>>,
+    },
+    /// One item of the Responses screen, loaded.
+    ResponseItemLoaded(Box<RespItem>),
+    /// Loading the Responses screen's order or an item failed (`r` tries again).
+    ResponseLoadFailed(String),
+    /// A response judgement is committed: `item` as the store now holds it (`None` when
+    /// reading it back failed, said in `reload_error`).
+    ResponseSaved {
+        key: i64,
+        kind: ResponseKind,
+        number: i64,
+        item: Option<Box<RespItem>>,
+        reload_error: Option<String>,
+    },
+    /// A response judgement was not saved (one save fewer in flight).
+    ResponseSaveFailed {
+        key: i64,
+        msg: String,
+    },
+    /// An undo of a response judgement is committed: the event it undid (`None`: nothing to
+    /// undo), that event's candidate, and its item read back.
+    ResponseUndone {
+        event: Option<Box<ResponseEvent>>,
+        number: Option<i64>,
+        item: Option<Box<RespItem>>,
+    },
+    /// The editor returned for candidate `number` of `key`.
+    Edited {
+        key: i64,
+        number: i64,
+        outcome: EditOutcome,
+    },
 }
 
 /// Work for the runtime. `update` never does I/O itself.
@@ -132,6 +207,23 @@ pub enum Effect {
     StartConfirmed {
         stage: Job,
         command: String,
+    },
+    /// Read the Responses screen's item order; show `keep` again if it is still in it, else
+    /// the first item.
+    LoadResponses {
+        keep: Option<i64>,
+    },
+    LoadResponseItem(i64),
+    /// Record a response judgement, then read its item back.
+    JudgeResponse(ResponseJudgement),
+    /// Undo the annotator's newest response judgement.
+    UndoResponse,
+    /// Suspend the screen and edit `text` (candidate `number` of item `key`) in the user's
+    /// editor; the runtime answers with [`Action::Edited`].
+    EditResponse {
+        key: i64,
+        number: i64,
+        text: String,
     },
     Quit,
 }

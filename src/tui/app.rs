@@ -10,11 +10,12 @@ use crate::config::LabelDef;
 pub use super::screens::adjudicate::AdjudicateState;
 pub use super::screens::dashboard::DashboardState;
 pub use super::screens::pipeline::PipelineState;
+pub use super::screens::responses::{Mode as ResponsesMode, ResponsesState};
 pub use super::screens::review::ReviewState;
 pub use super::screens::sets::SetsState;
 pub use super::view::{
-    Conflict, DashboardData, EntryView, Input, InputPurpose, ItemView, Job, JobState, Level,
-    Screen, SetView, SinceRound, JOBS, SCREENS,
+    CandidateView, Conflict, DashboardData, EntryView, Input, InputPurpose, ItemView, Job,
+    JobState, Level, RespItem, Screen, SetView, SinceRound, JOBS, SCREENS,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +40,7 @@ pub struct App {
     pub dashboard: DashboardState,
     pub adjudicate: AdjudicateState,
     pub sets: SetsState,
+    pub responses: ResponsesState,
 }
 
 impl App {
@@ -60,6 +62,7 @@ impl App {
             dashboard: DashboardState::default(),
             adjudicate: AdjudicateState::default(),
             sets: SetsState::default(),
+            responses: ResponsesState::default(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::Action;
+use super::action::{Action, RespKey};
 use super::app::Screen;
 
 pub const DEFAULT: &str = include_str!("../../themes/keymap.toml");
@@ -96,6 +96,7 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
         ("global", "dashboard") => Action::GoTo(Screen::Dashboard),
         ("global", "adjudicate") => Action::GoTo(Screen::Adjudicate),
         ("global", "sets") => Action::GoTo(Screen::Sets),
+        ("global", "responses") => Action::GoTo(Screen::Responses),
         ("global", "help") => Action::ToggleHelp,
         ("review", "left") => Action::LabelLeft(index),
         ("review", "right") => Action::LabelRight(index),
@@ -118,6 +119,33 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
         ("sets", "prev_set") => Action::PrevSet,
         ("sets", "next_set") => Action::NextSet,
         ("adjudicate", "resolve") => Action::Resolve(index),
+        ("responses", name) => Action::Resp(match name {
+            "accept" => RespKey::Accept,
+            "reject" => RespKey::Reject,
+            "reject_with_reason" => RespKey::RejectWithReason,
+            "score" => RespKey::Score(u8::try_from(index + 1).ok().filter(|s| *s <= 5)?),
+            "edit" => RespKey::Edit,
+            "next_candidate" => RespKey::NextCandidate,
+            "prev_candidate" => RespKey::PrevCandidate,
+            "next_item" => RespKey::NextItem,
+            "prev_item" => RespKey::PrevItem,
+            "undo" => RespKey::Undo,
+            "toggle_mode" => RespKey::ToggleMode,
+            "prompt" => RespKey::TogglePrompt,
+            "reload" => RespKey::Reload,
+            "line_down" => RespKey::Lines(1),
+            "line_up" => RespKey::Lines(-1),
+            "page_down" => RespKey::Pages(1),
+            "page_up" => RespKey::Pages(-1),
+            "top" => RespKey::Top,
+            "bottom" => RespKey::Bottom,
+            "left_better" => RespKey::LeftBetter,
+            "right_better" => RespKey::RightBetter,
+            "tie" => RespKey::Tie,
+            "both_bad" => RespKey::BothBad,
+            "help" => return Some(Action::ToggleHelp),
+            _ => return None,
+        }),
         _ => return None,
     })
 }
@@ -132,7 +160,7 @@ fn line_of(text: &str, needle: &str) -> String {
 
 /// Actions whose n-th key means "the n-th label".
 fn indexed(name: &str) -> bool {
-    matches!(name, "left" | "right" | "both" | "resolve")
+    matches!(name, "left" | "right" | "both" | "resolve" | "score")
 }
 
 impl Keymap {
@@ -159,7 +187,7 @@ impl Keymap {
             for (sec, actions) in over {
                 if !sections.contains_key(&sec) {
                     let at = line_of(text, &format!("[{sec}]"));
-                    return Err(format!("{at}unknown section [{sec}] (sections: global, review, pipeline, dashboard, adjudicate, sets)"));
+                    return Err(format!("{at}unknown section [{sec}] (sections: global, review, pipeline, dashboard, adjudicate, sets, responses)"));
                 }
                 for (name, keys) in actions {
                     let at = line_of(text, &name);
@@ -182,6 +210,7 @@ impl Keymap {
                 "dashboard" => Some(Screen::Dashboard),
                 "adjudicate" => Some(Screen::Adjudicate),
                 "sets" => Some(Screen::Sets),
+                "responses" => Some(Screen::Responses),
                 other => return Err(format!("unknown section [{other}]")),
             };
             for (name, keys) in actions {
@@ -243,6 +272,8 @@ pub fn key_name(k: &Key) -> String {
         KeyCode::PageDown => "pgdn".into(),
         KeyCode::Up => "↑".into(),
         KeyCode::Down => "↓".into(),
+        KeyCode::Left => "←".into(),
+        KeyCode::Right => "→".into(),
         other => format!("{other:?}").to_lowercase(),
     };
     format!("{}{}{base}", if k.ctrl { "ctrl-" } else { "" }, if k.alt { "alt-" } else { "" })

@@ -16,6 +16,7 @@ pub mod theme;
 pub mod ui;
 pub mod update;
 pub mod view;
+pub mod wrap;
 
 pub use runtime::{run, user_settings, ReviewOptions};
 

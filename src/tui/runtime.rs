@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
+use ratatui::crossterm::cursor::{Hide, Show};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
@@ -25,7 +26,8 @@ use super::theme::Theme;
 use super::{data, ui, update::update};
 use crate::config::Config;
 use crate::progress::{CancelToken, Progress};
-use crate::store::Store;
+use crate::responses::editor::EditOutcome;
+use crate::store::{Judgement, ResponseKind, Store};
 
 pub struct ReviewOptions {
     pub project: PathBuf,
@@ -95,6 +97,8 @@ fn db_worker(
     store.set_busy_timeout(RETRY_EVERY).context("cannot set the store's busy timeout")?;
     Ok(std::thread::spawn(move || {
         let retry = Retry { tx: &tx, give_up: &give_up };
+        // Which items need a second reviewer: the share `hifi mine` gives the label queue.
+        let overlap_share = crate::curate::MineParams::default().overlap_share;
         for DbReq::Effect(e) in rx {
             let out = match e {
                 Effect::Annotate(a) => {
@@ -140,6 +144,58 @@ fn db_worker(
                     Ok(()) => Action::VetoSaved { selection, rank, vetoed: !restore },
                     Err(e) => Action::Failed(format!("not saved: {e}")),
                 },
+                Effect::LoadResponses { keep } => match retry
+                    .load(|| data::responses_open(&store, &annotator, overlap_share, keep))
+                {
+                    Ok((queue, pos, item)) => {
+                        Action::ResponsesLoaded { queue, pos, item: item.map(Box::new) }
+                    }
+                    Err(e) => Action::ResponseLoadFailed(format!(
+                        "cannot read the items with responses: {e}"
+                    )),
+                },
+                Effect::LoadResponseItem(key) => {
+                    match retry.load(|| data::response_item(&store, key, &annotator)) {
+                        Ok(item) => Action::ResponseItemLoaded(Box::new(item)),
+                        Err(e) => Action::ResponseLoadFailed(format!("cannot load the item: {e}")),
+                    }
+                }
+                Effect::JudgeResponse(j) => {
+                    let (kind, number) = match &j.judgement {
+                        Judgement::Accept { number } => (ResponseKind::Accept, *number),
+                        Judgement::Reject { number, .. } => (ResponseKind::Reject, *number),
+                        Judgement::Score { number, .. } => (ResponseKind::Score, *number),
+                        Judgement::Edit { number, .. } => (ResponseKind::Edit, *number),
+                        Judgement::Prefer { first, .. } => (ResponseKind::Prefer, *first),
+                    };
+                    let key = j.item;
+                    match retry.write(|| store.judge_response(&j), "a response judgement") {
+                        Ok(_) => {
+                            let back = retry.load(|| data::response_item(&store, key, &annotator));
+                            let (item, reload_error) = match back {
+                                Ok(i) => (Some(Box::new(i)), None),
+                                Err(e) => (None, Some(e.to_string())),
+                            };
+                            Action::ResponseSaved { key, kind, number, item, reload_error }
+                        }
+                        Err(e) => Action::ResponseSaveFailed { key, msg: format!("not saved: {e}") },
+                    }
+                }
+                Effect::UndoResponse => {
+                    match retry.write(|| store.undo_response(&annotator), "an undo") {
+                        Ok(None) => Action::ResponseUndone { event: None, number: None, item: None },
+                        Ok(Some(ev)) => {
+                            let number = data::event_candidate(&store, &ev).ok().flatten();
+                            let item = data::response_item(&store, ev.item, &annotator).ok();
+                            Action::ResponseUndone {
+                                event: Some(Box::new(ev)),
+                                number,
+                                item: item.map(Box::new),
+                            }
+                        }
+                        Err(e) => Action::Failed(format!("undo not saved: {e}")),
+                    }
+                }
                 _ => continue,
             };
             if tx.send(out).is_err() {
@@ -501,6 +557,10 @@ fn event_loop(
                             c.cancel();
                         }
                     }
+                    Effect::EditResponse { key, number, text } => {
+                        let outcome = edit_suspended(term, &text);
+                        let _ = tx.send(Action::Edited { key, number, outcome });
+                    }
                     Effect::Quit => {}
                     other => {
                         let _ = db_tx.send(DbReq::Effect(other));
@@ -510,6 +570,21 @@ fn event_loop(
         }
     }
     Ok(())
+}
+
+/// Edit `text` in the user's editor with the screen handed over to it: leave the alternate
+/// screen and raw mode, show the cursor, run the editor on a private temporary file, then take
+/// the screen back and redraw it whole.
+fn edit_suspended(term: &mut Terminal<CrosstermBackend<std::io::Stdout>>, text: &str) -> EditOutcome {
+    let _ = term.show_cursor();
+    let _ = execute!(std::io::stdout(), LeaveAlternateScreen, Show);
+    let _ = disable_raw_mode();
+    let out = crate::responses::editor::edit(text, &std::env::temp_dir());
+    let _ = enable_raw_mode();
+    let _ = execute!(std::io::stdout(), EnterAlternateScreen, Hide);
+    let _ = term.hide_cursor();
+    let _ = term.clear();
+    out.unwrap_or_else(|e| EditOutcome::Failed(format!("cannot edit the response: {e}")))
 }
 
 /// The running background jobs. However the event loop ends (quit, a signal, an error), each

@@ -57,6 +57,24 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             app.message = Some((msg, Level::Error));
             vec![]
         }
+        ResponseSaveFailed { .. } => {
+            app.pending = app.pending.saturating_sub(1);
+            app.leaving = false;
+            to_screen(app, Screen::Responses, action)
+        }
+        ResponseSaved { .. } => {
+            app.pending = app.pending.saturating_sub(1);
+            clear_waiting(app);
+            if leave_if_saved(app) {
+                return vec![Effect::Quit];
+            }
+            to_screen(app, Screen::Responses, action)
+        }
+        ResponsesLoaded { .. } | ResponseItemLoaded(_) | ResponseUndone { .. } => {
+            clear_waiting(app);
+            to_screen(app, Screen::Responses, action)
+        }
+        Resp(_) | ResponseLoadFailed(_) | Edited { .. } => to_screen(app, Screen::Responses, action),
         SaveFailed { ref msg, .. } => {
             app.pending = app.pending.saturating_sub(1);
             // Stay to show it: the decision is not saved and may be given again.
@@ -166,6 +184,7 @@ fn to_screen(app: &mut App, screen: Screen, action: Action) -> Vec<Effect> {
         Screen::Dashboard => app.dashboard.update(&mut cx, action),
         Screen::Adjudicate => app.adjudicate.update(&mut cx, action),
         Screen::Sets => app.sets.update(&mut cx, action),
+        Screen::Responses => app.responses.update(&mut cx, action),
     }
 }
 
@@ -177,6 +196,7 @@ fn go_to(app: &mut App, s: Screen) -> Vec<Effect> {
         Screen::Dashboard => vec![Effect::LoadDashboard],
         Screen::Adjudicate => vec![Effect::LoadConflicts],
         Screen::Sets => vec![app.sets.reload()],
+        Screen::Responses => vec![app.responses.open()],
         Screen::Review => vec![],
     }
 }
@@ -191,6 +211,10 @@ fn submit(app: &mut App) -> Vec<Effect> {
         InputPurpose::Reason { item, label } => {
             let mut cx = shared!(app);
             app.adjudicate.submit_reason(&mut cx, item, label, &inp.text)
+        }
+        InputPurpose::RejectReason { item, number } => {
+            let mut cx = shared!(app);
+            app.responses.submit_reason(&mut cx, item, number, &inp.text)
         }
     }
 }

@@ -10,10 +10,17 @@ pub enum Screen {
     Dashboard,
     Adjudicate,
     Sets,
+    Responses,
 }
 
-pub const SCREENS: [Screen; 5] =
-    [Screen::Review, Screen::Pipeline, Screen::Dashboard, Screen::Adjudicate, Screen::Sets];
+pub const SCREENS: [Screen; 6] = [
+    Screen::Review,
+    Screen::Pipeline,
+    Screen::Dashboard,
+    Screen::Adjudicate,
+    Screen::Sets,
+    Screen::Responses,
+];
 
 impl Screen {
     pub fn title(self) -> &'static str {
@@ -23,6 +30,7 @@ impl Screen {
             Screen::Dashboard => "Dashboard",
             Screen::Adjudicate => "Adjudicate",
             Screen::Sets => "Sets",
+            Screen::Responses => "Responses",
         }
     }
 }
@@ -32,6 +40,8 @@ impl Screen {
 pub enum InputPurpose {
     Note,
     Reason { item: i64, label: usize },
+    /// Why candidate `number` of `item` is rejected (Responses screen).
+    RejectReason { item: i64, number: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +126,67 @@ pub struct SetView {
     pub entries: Vec<SelectionEntry>,
     /// Every set's id, oldest first (for previous / next).
     pub all: Vec<i64>,
+}
+
+/// One item with candidate responses, as the Responses screen shows it to one annotator (only
+/// their own judgements; the candidates' sources stay out of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RespItem {
+    pub key: i64,
+    pub id: String,
+    /// The prompt (the item's text).
+    pub prompt: String,
+    /// The chat turns before the prompt: (role, text).
+    pub context: Vec<(String, String)>,
+    /// By number.
+    pub candidates: Vec<CandidateView>,
+    /// This annotator's preferences in force: (lower number, higher number) and the outcome.
+    pub compared: Vec<((i64, i64), crate::responses::Outcome)>,
+}
+
+impl RespItem {
+    /// Whether this annotator has any judgement in force on the item.
+    pub fn judged(&self) -> bool {
+        !self.compared.is_empty()
+            || self.candidates.iter().any(|c| c.status.is_some() || c.score.is_some())
+    }
+
+    pub fn candidate(&self, number: i64) -> Option<&CandidateView> {
+        self.candidates.iter().find(|c| c.number == number)
+    }
+
+    /// Every pair of candidates, (lower, higher), in order: (1, 2), (1, 3), (2, 3), …
+    pub fn pairs(&self) -> Vec<(i64, i64)> {
+        let n: Vec<i64> = self.candidates.iter().map(|c| c.number).collect();
+        let mut out = Vec::new();
+        for (i, a) in n.iter().enumerate() {
+            for b in &n[i + 1..] {
+                out.push((*a, *b));
+            }
+        }
+        out
+    }
+
+    pub fn preference(&self, pair: (i64, i64)) -> Option<crate::responses::Outcome> {
+        self.compared.iter().find(|(p, _)| *p == pair).map(|(_, o)| *o)
+    }
+}
+
+/// One candidate: its newest revision in force and this annotator's judgements of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateView {
+    pub number: i64,
+    /// The revision shown (the newest in force).
+    pub revision: i64,
+    pub text: String,
+    /// The text is an expert's revision, not the original.
+    pub edited: bool,
+    /// This annotator's verdict in force (an edit counts as accepting, `by_edit`).
+    pub status: Option<crate::responses::Status>,
+    pub by_edit: bool,
+    pub reason: Option<String>,
+    /// This annotator's score in force, 1–5.
+    pub score: Option<u8>,
 }
 
 /// The pipeline stages the workstation can start as background jobs, named for what runs

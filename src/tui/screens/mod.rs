@@ -4,6 +4,7 @@
 pub mod adjudicate;
 pub mod dashboard;
 pub mod pipeline;
+pub mod responses;
 pub mod review;
 pub mod sets;
 

@@ -4,6 +4,7 @@
 mod adjudicate;
 mod dashboard;
 mod pipeline;
+mod responses;
 mod review;
 mod sets;
 
@@ -13,7 +14,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::action::Action;
+use super::action::{Action, RespKey};
 use super::app::{App, InputPurpose, Level, Screen, SCREENS};
 use super::keymap::Keymap;
 use super::theme::Theme;
@@ -28,6 +29,14 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     fn keys(&self, screen: Option<Screen>, a: &Action) -> String {
         self.keymap.keys_for(screen, a).join("/")
+    }
+    /// The first key bound to a Responses screen key (for the footer, where room is short).
+    fn resp_key(&self, k: RespKey) -> String {
+        self.keymap
+            .keys_for(Some(Screen::Responses), &Action::Resp(k))
+            .into_iter()
+            .min_by_key(|s| s.chars().count())
+            .unwrap_or_default()
     }
     fn base(&self) -> Style {
         Style::default().fg(self.theme.fg).bg(self.theme.bg)
@@ -56,6 +65,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
         Screen::Dashboard => dashboard::render(app, cx, f, body),
         Screen::Adjudicate => adjudicate::render(app, cx, f, body),
         Screen::Sets => sets::render(app, cx, f, body),
+        Screen::Responses => responses::render(app, cx, f, body),
     }
     render_footer(app, cx, f, footer);
     if app.show_help {
@@ -74,6 +84,9 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
                     " Why {}? (enter: save resolution, esc: cancel) ",
                     app.label_name(*label).unwrap_or("?")
                 )
+            }
+            InputPurpose::RejectReason { number, .. } => {
+                format!(" Why reject candidate {number}? (enter: reject, esc: cancel) ")
             }
         };
         let w = body.width.saturating_sub(4).min(90);
@@ -119,19 +132,11 @@ fn render_header(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     } else {
         "–".into()
     };
-    let full =
-        format!(" {}/{} done · {rate}/min · this {on_entry}", app.review.done, app.review.total);
+    let (done, total) = (app.review.done, app.review.total);
     let used: usize = spans.iter().map(|s| s.width()).sum();
-    // Narrow terminals keep the counts and drop the words.
-    let stats = if used + full.chars().count() <= area.width as usize {
-        full
-    } else {
-        format!(" {}/{} · {rate}/min", app.review.done, app.review.total)
-    };
-    let used = used + stats.chars().count();
-    spans.push(Span::styled(stats, cx.muted()));
+    let width = area.width as usize;
     // How stale the queue's model is, and a nudge once the next round is due (when it fits).
-    if let Some(s) = app.review.since_round {
+    let since = app.review.since_round.map(|s| {
         let text = match (s.round, s.due()) {
             (Some(r), due) => {
                 format!(" · +{} since round {r}{}", s.labels, if due { ": round due" } else { "" })
@@ -142,12 +147,26 @@ fn render_header(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                 if due { ": round due" } else { ", no round yet" }
             ),
         };
-        if used + text.chars().count() <= area.width as usize {
-            spans.push(Span::styled(
-                text,
-                if s.due() { Style::default().fg(cx.theme.warn) } else { cx.muted() },
-            ));
-        }
+        (text, if s.due() { Style::default().fg(cx.theme.warn) } else { cx.muted() })
+    });
+    // Narrow terminals keep the counts and drop the words: the longest stats that fit with the
+    // note about the round, else the longest that fit alone.
+    let stats = [
+        format!(" {done}/{total} done · {rate}/min · this {on_entry}"),
+        format!(" {done}/{total} · {rate}/min"),
+        format!(" {done}/{total}"),
+    ];
+    let len = |s: &str| s.chars().count();
+    let with_since = since.as_ref().and_then(|(t, _)| {
+        stats.iter().find(|s| used + len(s) + len(t) <= width).map(|s| (s.clone(), true))
+    });
+    let (text, show_since) = with_since.unwrap_or_else(|| {
+        let s = stats.iter().find(|s| used + len(s) <= width).unwrap_or(&stats[2]);
+        (s.clone(), false)
+    });
+    spans.push(Span::styled(text, cx.muted()));
+    if let (true, Some((t, style))) = (show_since, since) {
+        spans.push(Span::styled(t, style));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -183,6 +202,31 @@ fn render_footer(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
             ),
             Screen::Dashboard => format!("{} refresh · {} screens · {} quit", cx.keys(Some(Screen::Dashboard), &Action::Refresh), cx.keys(None, &Action::NextScreen), cx.keys(None, &Action::Quit)),
             Screen::Adjudicate => format!("↑/↓ select · 1-9 resolve with label n · {} screens · {} quit", cx.keys(None, &Action::NextScreen), cx.keys(None, &Action::Quit)),
+            Screen::Responses if app.responses.mode == super::app::ResponsesMode::Ab => format!(
+                "{} left · {} right · {} tie · {} both bad · {}/{} pair · {}/{} item · {} single · {} more",
+                cx.resp_key(RespKey::LeftBetter),
+                cx.resp_key(RespKey::RightBetter),
+                cx.resp_key(RespKey::Tie),
+                cx.resp_key(RespKey::BothBad),
+                cx.resp_key(RespKey::NextCandidate),
+                cx.resp_key(RespKey::PrevCandidate),
+                cx.resp_key(RespKey::NextItem),
+                cx.resp_key(RespKey::PrevItem),
+                cx.resp_key(RespKey::ToggleMode),
+                cx.keys(Some(Screen::Responses), &Action::ToggleHelp).split('/').next().unwrap_or(""),
+            ),
+            Screen::Responses => format!(
+                "{} accept · {} reject · 1-5 score · {} edit · {}/{} next · {}/{} item · {} A/B · {} more",
+                cx.resp_key(RespKey::Accept),
+                cx.resp_key(RespKey::Reject),
+                cx.resp_key(RespKey::Edit),
+                cx.resp_key(RespKey::NextCandidate),
+                cx.resp_key(RespKey::PrevCandidate),
+                cx.resp_key(RespKey::NextItem),
+                cx.resp_key(RespKey::PrevItem),
+                cx.resp_key(RespKey::ToggleMode),
+                cx.keys(Some(Screen::Responses), &Action::ToggleHelp).split('/').next().unwrap_or(""),
+            ),
             Screen::Sets => format!(
                 "↑/↓ select · {} veto/restore · {}/{} other sets · {} refresh · {} screens · {} quit",
                 cx.keys(Some(Screen::Sets), &Action::ToggleVeto),
@@ -199,6 +243,9 @@ fn render_footer(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
 }
 
 fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
+    if app.screen == Screen::Responses {
+        return render_responses_help(cx, f, area);
+    }
     let mut lines = vec![Line::from(Span::styled(
         "Keys (from the keymap; override in ~/.config/hifi/keymap.toml)",
         Style::default().add_modifier(Modifier::BOLD),
@@ -226,6 +273,53 @@ fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         ("quit", Action::Quit, None),
     ] {
         lines.push(Line::from(format!("  {name:<14} {}", cx.keys(s, &a))));
+    }
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let w = area.width.saturating_sub(4).min(70);
+    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y, width: w, height: h };
+    f.render_widget(Clear, r);
+    f.render_widget(Paragraph::new(lines).block(cx.block(" Help ")).style(cx.base()), r);
+}
+
+/// The Responses screen's keys.
+fn render_responses_help(cx: &Ctx, f: &mut Frame, area: Rect) {
+    let k = |r: RespKey| cx.keymap.keys_for(Some(Screen::Responses), &Action::Resp(r)).join(", ");
+    let two = |a: RespKey, b: RespKey| format!("{} / {}", k(a), k(b));
+    let rows: Vec<(&str, String)> = vec![
+        ("accept / reject", two(RespKey::Accept, RespKey::Reject)),
+        ("reject, saying why", k(RespKey::RejectWithReason)),
+        ("score 1–5", (1..=5).map(|s| k(RespKey::Score(s))).collect::<Vec<_>>().join(" ")),
+        ("edit in $EDITOR", k(RespKey::Edit)),
+        ("next / prev candidate", two(RespKey::NextCandidate, RespKey::PrevCandidate)),
+        ("next / prev item", two(RespKey::NextItem, RespKey::PrevItem)),
+        ("undo", k(RespKey::Undo)),
+        ("single ↔ A/B", k(RespKey::ToggleMode)),
+        ("A/B: left / right better", two(RespKey::LeftBetter, RespKey::RightBetter)),
+        ("A/B: tie / both bad", two(RespKey::Tie, RespKey::BothBad)),
+        ("scroll line", two(RespKey::Lines(1), RespKey::Lines(-1))),
+        ("scroll page", two(RespKey::Pages(1), RespKey::Pages(-1))),
+        ("top / bottom", two(RespKey::Top, RespKey::Bottom)),
+        ("whole prompt", k(RespKey::TogglePrompt)),
+        ("read again", k(RespKey::Reload)),
+        ("screens", {
+            let f: Vec<String> = SCREENS
+                .iter()
+                .map(|s| cx.keys(None, &Action::GoTo(*s)))
+                .filter(|s| !s.is_empty())
+                .collect();
+            match (f.first(), f.last()) {
+                (Some(a), Some(b)) => format!("{a}–{b}"),
+                _ => String::new(),
+            }
+        }),
+        ("quit", cx.keys(None, &Action::Quit)),
+    ];
+    let mut lines = vec![Line::from(Span::styled(
+        "Responses keys (override in ~/.config/hifi/keymap.toml)",
+        Style::default().add_modifier(Modifier::BOLD),
+    ))];
+    for (name, keys) in rows {
+        lines.push(Line::from(format!("  {name:<25} {keys}")));
     }
     let h = (lines.len() as u16 + 2).min(area.height);
     let w = area.width.saturating_sub(4).min(70);
