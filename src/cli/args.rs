@@ -15,7 +15,7 @@ Build small, high-fidelity fine-tuning sets with a local LLM in the loop.
 
 The loop:
   1. hifi init      make a project: task, labels with definitions, the store
-  2. hifi import    bring in the pool (CSV or JSONL)
+  2. hifi import    bring in the pool (CSV, JSONL or Parquet)
   3. hifi prelabel  a local GGUF model scores every label for every item (log-probabilities)
   4. hifi embed     one vector per item, for clustering and nearest neighbours
   5. hifi mine      explore, then the model's boundary, into the review queue; `hifi` opens
@@ -64,12 +64,14 @@ pub enum Command {
     /// --from FILE, a TOML file with `task` and `[[labels]] name/definition` entries such as
     /// sample-data/labels.toml.
     Init(InitArgs),
-    /// Import items from a CSV or JSONL file (all rows or none): a pool to label, or prompts
-    /// with candidate responses (chat, Alpaca, ShareGPT) to judge.
+    /// Import items from a CSV, JSONL or Parquet file, or a folder of Parquet shards (all rows
+    /// or none): a pool to label, or prompts with candidate responses (chat, Alpaca, ShareGPT)
+    /// to judge.
     ///
-    /// Extra fields are kept as metadata. A malformed row, a missing field, invalid UTF-8, a
-    /// duplicate id or an unknown gold label is reported with file, line and field, and then
-    /// nothing from the file is imported.
+    /// Extra fields are kept as metadata (nested Parquet columns as JSON). A malformed row, a
+    /// missing field, invalid UTF-8, a duplicate id or an unknown gold label is reported with
+    /// file, line and field (Parquet: file, row and column), and then nothing from the file is
+    /// imported.
     Import(ImportArgs),
     /// Score every label for every item with the model (zero-shot, log-probabilities).
     ///
@@ -85,8 +87,9 @@ pub enum Command {
     /// Embed every item (mean-pooled, L2-normalised) for clustering and neighbour search,
     /// locally or on servers' `/v1/embeddings` (`--url`, `--server-model`).
     Embed(EmbedArgs),
-    /// Export expert-labeled items (jsonl, csv, or chat-jsonl for TRL / axolotl / Unsloth),
-    /// or the responses experts judged (chat-jsonl, dpo-jsonl).
+    /// Export expert-labeled items (jsonl, csv, parquet, or chat-jsonl for TRL / axolotl /
+    /// Unsloth), or the responses experts judged (chat-jsonl, dpo-jsonl, parquet); or a
+    /// Hugging Face dataset folder with both splits and a dataset card (hf-dataset).
     ///
     /// The eval split is never written as train. Items whose annotators disagree are left out
     /// until adjudicated; so are candidate responses one expert accepts and another rejects.
@@ -96,6 +99,9 @@ pub enum Command {
     ///   hifi export --format chat-jsonl -o sft.jsonl       (accepted responses, once judged)
     ///   hifi export --format dpo-jsonl -o prefs.jsonl      (chosen / rejected pairs for DPO)
     ///   hifi export --format chat-jsonl --content labels -o labels-chat.jsonl
+    ///   hifi export --format parquet -o train.parquet
+    ///   hifi export --format hf-dataset -o my-dataset      (datasets.load_dataset("my-dataset"))
+    ///   hifi export --format hf-dataset --content preferences -o my-dpo
     Export(ExportArgs),
     /// Record one expert label (the same durable path the review TUI uses), or undo / redo.
     ///
@@ -205,10 +211,11 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// CSV (with a header row) or JSONL file: a pool (`text`, optional `responses`), or SFT
-    /// data (OpenAI chat `messages`, Alpaca `instruction`/`input`/`output`, ShareGPT
-    /// `conversations`), detected from the first record. Records with the same prompt (or id)
-    /// become one item with several candidate responses.
+    /// CSV (with a header row), JSONL or Parquet file, or a folder of Parquet shards (every
+    /// *.parquet in it, by name): a pool (`text`, optional `responses`), or SFT data (OpenAI
+    /// chat `messages`, Alpaca `instruction`/`input`/`output`, ShareGPT `conversations`),
+    /// detected from the first record. Records with the same prompt (or id) become one item
+    /// with several candidate responses.
     pub file: PathBuf,
     /// Field with the text to label.
     #[arg(long = "text", default_value = hifi::pipeline::DEFAULT_TEXT_FIELD, value_name = "FIELD")]
@@ -219,7 +226,8 @@ pub struct ImportArgs {
     /// Field with a gold label (default: `gold` when present).
     #[arg(long = "gold", value_name = "FIELD")]
     pub gold_field: Option<String>,
-    /// File format (default: from the extension, and for JSONL from the first record).
+    /// File format (default: from the extension — a folder is Parquet shards — and for JSONL
+    /// and Parquet from the first record).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Print the report as JSON.
@@ -262,14 +270,16 @@ pub struct EmbedArgs {
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: ExportFormat,
+    /// Which split to write (hf-dataset writes both: train, and eval as test).
     #[arg(long, value_enum, default_value = "train")]
     pub split: SplitChoice,
-    /// What the rows hold: auto writes, as chat-jsonl, the experts' accepted responses when any
-    /// response judgement is in force, else the labels; jsonl and csv hold labels; dpo-jsonl
-    /// holds preference pairs of responses.
+    /// What the rows hold: auto writes, as chat-jsonl or hf-dataset, the experts' accepted
+    /// responses when any response judgement is in force, else the labels; jsonl, csv and
+    /// parquet hold labels; dpo-jsonl holds preference pairs of responses. parquet and
+    /// hf-dataset hold responses or preference pairs when asked.
     #[arg(long, value_enum, default_value_t = ExportContent::default(), conflicts_with = "selection")]
     pub content: ExportContent,
-    /// Output file ("-" for stdout).
+    /// Output file ("-" for stdout; not for parquet), or for hf-dataset the folder to create.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
     /// Export a built set instead (an id from `hifi select list`, or "latest"): vetoed
@@ -333,7 +343,8 @@ pub enum BenchCommand {
     Prelabel(BenchPrelabelArgs),
     /// Embedding throughput vs raw llama.cpp prefill.
     Embed(BenchLlmArgs),
-    /// Import rows/s on generated short rows, vs parsing alone.
+    /// Import rows/s on generated short rows, vs parsing alone, and Parquet vs CSV import of
+    /// the same rows.
     Import(BenchImportArgs),
     /// Mining on generated, seeded data: seconds per phase and peak memory.
     Mine(crate::cli::mine_cmd::BenchMineArgs),
@@ -370,6 +381,12 @@ pub struct BenchTuiArgs {
     /// Frames to draw.
     #[arg(long, default_value_t = 2000)]
     pub frames: usize,
+    /// Items of the Responses screen's project (each with two long candidate responses).
+    #[arg(long, default_value_t = 10_000)]
+    pub response_items: u64,
+    /// Characters of each of those responses.
+    #[arg(long, default_value_t = 20_000)]
+    pub response_chars: usize,
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
