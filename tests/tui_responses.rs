@@ -623,3 +623,107 @@ fn an_editor_that_fails_or_empties_the_file_saves_nothing_and_says_so() {
     assert_eq!(files.len(), 3);
     assert!(files.iter().all(|(f, m)| m == "600" && !Path::new(f).exists()), "{files:?}");
 }
+
+/// The whole path an SFT user takes: a chat JSONL with two candidates per prompt imported, judged
+/// in the workstation (accept, an edit through $EDITOR, a preference in A/B mode), exported as
+/// chat JSONL carrying the edited text and as DPO JSONL, both loaded by `datasets`.
+#[test]
+fn a_chat_file_imported_judged_in_the_workstation_and_exported_for_sft_and_dpo() {
+    let (dir, _cfg, _store) = project();
+    let p = dir.path().to_path_buf();
+    let file = p.join("sft.jsonl");
+    let row = |q: &str, a: &str| {
+        json!({"messages": [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": q},
+            {"role": "assistant", "content": a},
+        ]})
+        .to_string()
+            + "\n"
+    };
+    let body = [
+        row("How many apples are in 2 baskets of 8?", "16 apples."),
+        row("How many apples are in 2 baskets of 8?", "Sixteen apples, eight in each basket."),
+        row("How many apples are in 3 baskets of 8?", "24 apples."),
+        row("How many apples are in 3 baskets of 8?", "Twenty apples."),
+    ]
+    .concat();
+    std::fs::write(&file, body).unwrap();
+    let (ok, out, err) = hifi(&p, &["import", file.to_str().unwrap()]);
+    assert!(ok && out.contains("2 items with 4 candidate responses"), "{out}{err}");
+
+    let tools = tempfile::tempdir().unwrap();
+    let script = editor(tools.path());
+    set_mode(tools.path(), "sed");
+    let w = Workstation::launch_with(
+        &p,
+        "responses-e2e",
+        &[("EDITOR", script.to_str().unwrap())],
+        (120, 30),
+    );
+    w.wait_for("the workstation", |s| s.contains("Review"));
+    w.keys("F6");
+    w.wait_for("candidate 1", |s| s.contains("candidate 1 of 2") && s.contains("16 apples."));
+    w.keys("a");
+    w.wait_for("candidate 2", |s| s.contains("accepted candidate 1") && s.contains("candidate 2 of 2"));
+    w.keys("e");
+    w.wait_for("the edit saved", |s| s.contains("candidate 2 edited") && s.contains("Sixteen pears"));
+    w.keys("m");
+    w.wait_for("A/B mode", |s| s.contains("Left (A)") && s.contains("Right (B)"));
+    // The better side is the one holding the edited text (candidate 2); ids come from the
+    // file's stem and the first record's line.
+    let key = Store::open(&p).unwrap().item_by_id("sft-1").unwrap().expect("item sft-1").key;
+    let (l, _r) = sides(key, "ana", (1, 2));
+    w.keys(if l == 2 { "h" } else { "l" });
+    w.wait_for("the next item", |s| s.contains("preference saved") && s.contains("3 baskets"));
+    w.quit();
+
+    let sft = p.join("out-sft.jsonl");
+    let (ok, out, err) = hifi(&p, &["export", "--format", "chat-jsonl", "-o", sft.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&sft)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "only the judged prompt: {rows:?}");
+    let msgs = rows[0]["messages"].as_array().unwrap();
+    assert_eq!(msgs[0], json!({"role": "system", "content": "Answer briefly."}));
+    assert_eq!(msgs[2]["content"], "Sixteen pears, eight in each basket.", "the edited text");
+    assert_eq!(rows[0]["provenance"]["edited"], true);
+
+    let dpo = p.join("out-dpo.jsonl");
+    let (ok, out, err) = hifi(&p, &["export", "--format", "dpo-jsonl", "-o", dpo.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&dpo)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["chosen"][0]["content"], "Sixteen pears, eight in each basket.");
+    assert_eq!(rows[0]["rejected"][0]["content"], "16 apples.");
+    assert_eq!(rows[0]["prompt"][1]["content"], "How many apples are in 2 baskets of 8?");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let loaded = load_with_datasets(&dpo, &["prompt", "chosen", "rejected"], scratch.path());
+    assert_eq!(loaded["rows"], 1, "{loaded}");
+    let loaded = load_with_datasets(&sft, &["messages"], scratch.path());
+    assert_eq!(loaded["rows"], 1, "{loaded}");
+
+    // Every judgement is an event in the labels export, with revision, parent and annotator.
+    let events = p.join("events.jsonl");
+    let (ok, out, err) = hifi(&p, &["labels", "export", "-o", events.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let ev: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["target"] == "response")
+        .collect();
+    let kinds: Vec<&str> = ev.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["accept", "edit", "prefer"]);
+    assert!(ev.iter().all(|e| e["annotator"] == "ana"));
+    assert!(ev[1]["parent"].is_i64() && ev[1]["revision"] != ev[1]["parent"], "{}", ev[1]);
+}
+

@@ -172,3 +172,38 @@ pub fn consumers_python() -> PathBuf {
     );
     p
 }
+
+/// Load `file` with `datasets.load_dataset("json", …)` in the consumers' Python; returns what
+/// the script prints (JSON).
+pub fn load_with_datasets(file: &Path, columns: &[&str], scratch: &Path) -> serde_json::Value {
+    let script = r#"
+import json, sys
+import datasets
+path, columns = sys.argv[1], sys.argv[2].split(",")
+ds = datasets.load_dataset("json", data_files=path, split="train")
+for c in columns:
+    assert c in ds.column_names, (c, ds.column_names)
+    for row in ds:
+        turns = row[c]
+        assert isinstance(turns, list) and turns, (c, turns)
+        for t in turns:
+            assert isinstance(t, dict) and isinstance(t["role"], str) and isinstance(t["content"], str), t
+print(json.dumps({"rows": len(ds), "columns": ds.column_names, "first": ds[0]}))
+"#;
+    let out = std::process::Command::new(consumers_python())
+        .arg("-c")
+        .arg(script)
+        .arg(file)
+        .arg(columns.join(","))
+        .env("HF_HOME", scratch.join("hf"))
+        .env("HF_DATASETS_CACHE", scratch.join("hf/datasets"))
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_DATASETS_OFFLINE", "1")
+        .output()
+        .expect("run the consumers' python");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "datasets could not load {}: {stdout}{stderr}", file.display());
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"))
+}
