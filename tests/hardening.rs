@@ -387,6 +387,16 @@ fn fuzz_importers() {
         ("csv", b"text\nfirst\n\"multi\nline\"\n"),
         ("jsonl", b"{\"id\": \"j1\", \"text\": \"You won't believe\", \"gold\": \"clickbait\", \"n\": 3}\n{\"id\": \"j2\", \"text\": \"Shoes 20% off\"}\n"),
         ("jsonl", b"{\"text\": \"\\u001b[31mred\\u001b[0m\", \"meta\": {\"a\": [1, 2]}}\n\n"),
+        // SFT files: chat (two candidates of one prompt, a multi-turn one), Alpaca, ShareGPT.
+        ("jsonl", br#"{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}
+{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "Four."}]}
+{"id": "c3", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": [{"type": "text", "text": "Why?"}]}, {"role": "assistant", "content": "Because."}]}
+"#),
+        ("jsonl", br#"{"instruction": "Add", "input": "2 and 3", "output": "5", "system": null}
+{"instruction": "Name a colour", "output": "Blue", "history": [["Hi", "Hello"]]}
+"#),
+        ("jsonl", br#"{"conversations": [{"from": "system", "value": "Be kind."}, {"from": "human", "value": "Hello?"}, {"from": "gpt", "value": "Hi."}]}
+"#),
     ];
     let all: Vec<&[u8]> = seeds.iter().map(|s| s.1).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(0xf022);
@@ -402,6 +412,7 @@ fn fuzz_importers() {
         let opts =
             hifi::io::import::ImportOptions { labels: cfg.label_names(), ..Default::default() };
         let items_before: i64 = st.item_count().unwrap();
+        let responses_before: i64 = st.response_count().unwrap();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             hifi::io::import::import_items(&mut st, &p, &opts, &mut Silent, &CancelToken::new())
         }));
@@ -421,13 +432,18 @@ fn fuzz_importers() {
                     items_before,
                     "a rejected import changed the store"
                 );
+                assert_eq!(
+                    st.response_count().unwrap(),
+                    responses_before,
+                    "a rejected import left candidate responses"
+                );
             }
         }
         std::fs::remove_file(&p).unwrap();
     }
     assert!(accepted > 0 && rejected > 0);
     assert_ne!(before, snapshot(&st));
-    println!("fuzz (import csv/jsonl): {n} cases, {accepted} accepted, {rejected} rejected with file:line:field, 0 panics");
+    println!("fuzz (import csv/jsonl/chat/alpaca/sharegpt): {n} cases, {accepted} accepted, {rejected} rejected with file:line:field, 0 panics");
 }
 
 #[test]
