@@ -127,6 +127,139 @@ pub fn write_with(
     tmp.commit(path, replace)
 }
 
+/// Write a folder atomically: `files` (paths relative to `dir`, in subfolders as named) into a
+/// temporary folder created exclusively beside `dir`, each file and folder fsynced, then the
+/// folder renamed into place and its parent fsynced. An existing `dir` is replaced only when
+/// `replace` (swapped in one step where the file system can, and the old folder removed);
+/// without it a folder that appears meanwhile is not replaced either. On any failure the
+/// temporary folder is removed and `dir` is as it was.
+pub fn write_folder(dir: &Path, files: &[(&str, &[u8])], replace: bool) -> io::Result<()> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a folder name"))?;
+    let tmp = TempDir::new_in(parent, name)?;
+    let mut folders = vec![tmp.path.clone()];
+    for (rel, bytes) in files {
+        let p = tmp.path.join(rel);
+        if let Some(d) = p.parent() {
+            if !folders.iter().any(|f| f == d) {
+                std::fs::create_dir_all(d)?;
+                folders.push(d.to_path_buf());
+            }
+        }
+        write_with(&p, false, |f| f.write_all(bytes))?;
+    }
+    for f in folders.iter().rev() {
+        sync_dir(f)?;
+    }
+    tmp.commit(dir, replace)?;
+    sync_dir(parent)
+}
+
+/// A temporary folder beside its target; removed (with what is in it) on drop unless
+/// committed.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Create `.NAME.RANDOM.tmp` exclusively in `dir`.
+    fn new_in(dir: &Path, name: &OsStr) -> io::Result<Self> {
+        let mut last = None;
+        for _ in 0..16 {
+            let path =
+                dir.join(format!(".{}.{:016x}.tmp", name.to_string_lossy(), rand::random::<u64>()));
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(Self { path }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("cannot create a temporary folder")))
+    }
+
+    /// Move the folder to `target`: never over an existing one unless `replace`, then in one
+    /// exchange where the file system can (the old folder removed afterwards).
+    fn commit(mut self, target: &Path, replace: bool) -> io::Result<()> {
+        let exists = std::fs::symlink_metadata(target).is_ok();
+        if exists && !replace {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "already exists; pass --force to replace it",
+            ));
+        }
+        if !exists {
+            match rename2(&self.path, target, libc::RENAME_NOREPLACE) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "already exists; pass --force to replace it",
+                    ))
+                }
+                // A file system without renameat2 flags: looked at above, rename.
+                Err(e) if unsupported(&e) => std::fs::rename(&self.path, target)?,
+                Err(e) => return Err(e),
+            }
+            self.path = PathBuf::new();
+            return Ok(());
+        }
+        match rename2(&self.path, target, libc::RENAME_EXCHANGE) {
+            // The old folder is now at our temporary path: removed on drop.
+            Ok(()) => Ok(()),
+            Err(e) if unsupported(&e) => {
+                let parent = target.parent().unwrap_or(Path::new("."));
+                let name = target.file_name().unwrap_or(OsStr::new("folder"));
+                let old = parent.join(format!(
+                    ".{}.{:016x}.old",
+                    name.to_string_lossy(),
+                    rand::random::<u64>()
+                ));
+                std::fs::rename(target, &old)?;
+                if let Err(e) = std::fs::rename(&self.path, target) {
+                    let _ = std::fs::rename(&old, target);
+                    return Err(e);
+                }
+                self.path = old;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// renameat2(2) with `flags`.
+fn rename2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))
+    };
+    let (a, b) = (c(from)?, c(to)?);
+    // SAFETY: both paths are NUL-terminated C strings that outlive the call.
+    let rc =
+        unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), flags) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// renameat2's flags are not supported here (old kernel or file system).
+fn unsupported(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP))
+}
+
 /// Open `path` for appending (created if missing), refusing a symbolic link.
 pub fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
@@ -376,6 +509,27 @@ mod tests {
         assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"keep");
         let _ = std::fs::remove_dir_all(&p);
         let _ = std::fs::remove_dir_all(&outside);
+    }
+
+    #[test]
+    fn folders_are_written_whole_and_replaced_only_when_asked() {
+        let p = tmpdir("folder");
+        let d = p.join("ds");
+        write_folder(&d, &[("README.md", b"one"), ("data/a.parquet", b"x")], false).unwrap();
+        assert_eq!(std::fs::read(d.join("data/a.parquet")).unwrap(), b"x");
+        let e = write_folder(&d, &[("README.md", b"two")], false).unwrap_err();
+        assert!(e.to_string().contains("--force"), "{e}");
+        assert_eq!(std::fs::read(d.join("README.md")).unwrap(), b"one");
+        write_folder(&d, &[("README.md", b"two")], true).unwrap();
+        assert_eq!(std::fs::read(d.join("README.md")).unwrap(), b"two");
+        assert!(!d.join("data").exists(), "the old folder's files are gone");
+        // Nothing temporary is left beside it.
+        let names: Vec<String> = std::fs::read_dir(&p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
+        assert_eq!(names, ["ds"]);
+        let _ = std::fs::remove_dir_all(&p);
     }
 
     #[test]

@@ -14,7 +14,8 @@ use hifi::store::{
 use serde_json::{json, Value};
 
 /// (id, prompt, context, [(response, source, origin)])
-type Item = (&'static str, &'static str, Option<Value>, Vec<(&'static str, &'static str, Option<Value>)>);
+type Item =
+    (&'static str, &'static str, Option<Value>, Vec<(&'static str, &'static str, Option<Value>)>);
 
 fn items() -> Vec<Item> {
     let sys = || Some(json!([{"role": "system", "content": "Answer briefly."}]));
@@ -37,7 +38,12 @@ fn items() -> Vec<Item> {
         ("q5", "What is 3+3?", sys(), vec![imp("6"), imp("7")]),
         ("q6", "Is water wet?", None, vec![imp("Yes."), imp("It depends.")]),
         ("q7", "Say hello.", None, vec![imp("Hello.")]),
-        ("q8", "Explain rain.", None, vec![limo("Water vapour condenses and falls."), limo("Clouds.")]),
+        (
+            "q8",
+            "Explain rain.",
+            None,
+            vec![limo("Water vapour condenses and falls."), limo("Clouds.")],
+        ),
         ("q9", "Pick a fruit.", None, vec![imp("Apple."), imp("Pear.")]),
     ]
 }
@@ -64,7 +70,11 @@ fn project_with_responses() -> (tempfile::TempDir, PathBuf) {
                     context: context.map(|c| c.to_string()),
                     responses: responses
                         .into_iter()
-                        .map(|(t, s, o)| NewResponse { text: t.into(), source: s.into(), origin: o })
+                        .map(|(t, s, o)| NewResponse {
+                            text: t.into(),
+                            source: s.into(),
+                            origin: o,
+                        })
                         .collect(),
                 })
                 .map_err(|e| StoreError::Invalid(format!("{e:?}")))?;
@@ -163,7 +173,8 @@ fn judged_responses_export_as_chat_and_preference_pairs_that_datasets_loads() {
 
     // Chat JSONL: auto picks the responses once any judgement is in force.
     let sft = p.join("sft.jsonl");
-    let (ok, out, err) = hifi(&p, &["export", "--format", "chat-jsonl", "-o", sft.to_str().unwrap()]);
+    let (ok, out, err) =
+        hifi(&p, &["export", "--format", "chat-jsonl", "-o", sft.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("wrote 4 accepted responses (4 items, 1 edited by an expert)"), "{out}");
     for part in [
@@ -188,7 +199,10 @@ fn judged_responses_export_as_chat_and_preference_pairs_that_datasets_loads() {
         ])
     );
     assert_eq!(q1["provenance"]["annotators"], json!(["ana", "ben"]));
-    assert_eq!((q1["provenance"]["edited"].as_bool(), q1["provenance"]["edit_distance"].as_u64()), (Some(false), Some(0)));
+    assert_eq!(
+        (q1["provenance"]["edited"].as_bool(), q1["provenance"]["edit_distance"].as_u64()),
+        (Some(false), Some(0))
+    );
     assert_eq!(q1["provenance"]["source"], "import");
     assert_eq!(q1["provenance"]["candidate"], 1);
     // q2: the expert's edit, after the earlier turns, with its distance to the original.
@@ -212,20 +226,38 @@ fn judged_responses_export_as_chat_and_preference_pairs_that_datasets_loads() {
 
     // The label export is still there for the asking, and the same as before.
     let labels_chat = p.join("labels-chat.jsonl");
-    let out = run(&p, &["export", "--format", "chat-jsonl", "--content", "labels", "--split", "all", "-o", labels_chat.to_str().unwrap()]);
+    let out = run(
+        &p,
+        &[
+            "export",
+            "--format",
+            "chat-jsonl",
+            "--content",
+            "labels",
+            "--split",
+            "all",
+            "-o",
+            labels_chat.to_str().unwrap(),
+        ],
+    );
     assert!(out.contains("wrote 1 items (0 train, 1 eval)"), "{out}");
     // Content and format that do not fit are refused.
-    let (ok, _, err) = hifi(&p, &["export", "--format", "dpo-jsonl", "--content", "labels", "-o", "-"]);
+    let (ok, _, err) =
+        hifi(&p, &["export", "--format", "dpo-jsonl", "--content", "labels", "-o", "-"]);
     assert!(!ok && err.contains("preference pairs"), "{err}");
-    let (ok, _, err) = hifi(&p, &["export", "--format", "jsonl", "--content", "responses", "-o", "-"]);
+    let (ok, _, err) =
+        hifi(&p, &["export", "--format", "jsonl", "--content", "responses", "-o", "-"]);
     assert!(!ok && err.contains("chat-jsonl"), "{err}");
 
     // Preference pairs.
     let dpo = p.join("dpo.jsonl");
-    let (ok, out, err) = hifi(&p, &["export", "--format", "dpo-jsonl", "-o", dpo.to_str().unwrap()]);
+    let (ok, out, err) =
+        hifi(&p, &["export", "--format", "dpo-jsonl", "-o", dpo.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("wrote 3 preference pairs (1 from preferences, 2 accepted vs rejected; 3 items)"),
+        out.contains(
+            "wrote 3 preference pairs (1 from preferences, 2 accepted vs rejected; 3 items)"
+        ),
         "{out}"
     );
     for part in [
@@ -241,7 +273,10 @@ fn judged_responses_export_as_chat_and_preference_pairs_that_datasets_loads() {
     let ids: Vec<&str> = pairs.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["q1", "q2", "q8"]);
     let q1 = by_id(&pairs, "q1")[0];
-    assert_eq!(q1["prompt"], json!([{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is 2+2?"}]));
+    assert_eq!(
+        q1["prompt"],
+        json!([{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is 2+2?"}])
+    );
     assert_eq!(q1["chosen"], json!([{"role": "assistant", "content": "4"}]));
     assert_eq!(q1["rejected"], json!([{"role": "assistant", "content": "5"}]));
     assert_eq!(q1["provenance"]["from"], "preference");
@@ -262,7 +297,11 @@ fn judged_responses_export_as_chat_and_preference_pairs_that_datasets_loads() {
     let scratch = tmp.path().join("py");
     let loaded = load_with_datasets(&dpo, &["prompt", "chosen", "rejected"], &scratch);
     assert_eq!(loaded["rows"], 3, "{loaded}");
-    assert_eq!(loaded["first"]["chosen"], json!([{"role": "assistant", "content": "4"}]), "{loaded}");
+    assert_eq!(
+        loaded["first"]["chosen"],
+        json!([{"role": "assistant", "content": "4"}]),
+        "{loaded}"
+    );
     let loaded = load_with_datasets(&sft, &["messages"], &scratch);
     assert_eq!(loaded["rows"], 4, "{loaded}");
     assert_eq!(loaded["first"]["messages"][2]["content"], "4", "{loaded}");
@@ -279,7 +318,10 @@ fn response_judgements_are_in_the_labels_export() {
     assert_eq!(all.len(), 28, "26 judgements, 1 undo, 1 label");
     let label: Vec<&Value> = all.iter().filter(|e| e.get("target").is_none()).collect();
     assert_eq!(label.len(), 1);
-    assert_eq!((label[0]["kind"].as_str(), label[0]["label"].as_str()), (Some("label"), Some("good")));
+    assert_eq!(
+        (label[0]["kind"].as_str(), label[0]["label"].as_str()),
+        (Some("label"), Some("good"))
+    );
     let resp: Vec<&Value> = all.iter().filter(|e| e["target"] == "response").collect();
     assert_eq!(resp.len(), 27);
     // The edit: the revision it made, the revision it edits, who, and it is in force.
@@ -293,12 +335,21 @@ fn response_judgements_are_in_the_labels_export() {
     let revs = store.revisions(q2).unwrap();
     let original = revs.iter().find(|r| r.number == 1 && r.parent.is_none()).unwrap();
     let edited = revs.iter().find(|r| r.parent == Some(original.id)).unwrap();
-    assert_eq!((e["revision"].as_i64(), e["parent"].as_i64()), (Some(edited.id), Some(original.id)));
+    assert_eq!(
+        (e["revision"].as_i64(), e["parent"].as_i64()),
+        (Some(edited.id), Some(original.id))
+    );
     // ben's accept of q2 came after the edit: it judged ana's revision.
-    let ben = resp.iter().find(|e| e["item_id"] == "q2" && e["annotator"] == "ben" && e["kind"] == "accept").unwrap();
+    let ben = resp
+        .iter()
+        .find(|e| e["item_id"] == "q2" && e["annotator"] == "ben" && e["kind"] == "accept")
+        .unwrap();
     assert_eq!(ben["revision"].as_i64(), Some(edited.id));
     // A rejection keeps its reason; a preference names both sides and its verdict.
-    let rej = resp.iter().find(|e| e["item_id"] == "q1" && e["kind"] == "reject" && e["annotator"] == "ana").unwrap();
+    let rej = resp
+        .iter()
+        .find(|e| e["item_id"] == "q1" && e["kind"] == "reject" && e["annotator"] == "ana")
+        .unwrap();
     assert_eq!((rej["reason"].as_str(), rej["candidate"].as_i64()), (Some("wrong sum"), Some(2)));
     let tie = resp.iter().find(|e| e["item_id"] == "q4" && e["annotator"] == "ben").unwrap();
     assert_eq!((tie["kind"].as_str(), tie["verdict"].as_str()), (Some("prefer"), Some("tie")));
@@ -308,7 +359,10 @@ fn response_judgements_are_in_the_labels_export() {
     let undo = resp.iter().find(|e| e["kind"] == "undo").unwrap();
     let undone = resp.iter().find(|e| e["event"] == undo["supersedes"]).unwrap();
     assert_eq!((undone["kind"].as_str(), undone["item_id"].as_str()), (Some("accept"), Some("q8")));
-    assert_eq!((undone["current"].as_bool(), undo["current"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(
+        (undone["current"].as_bool(), undo["current"].as_bool()),
+        (Some(false), Some(false))
+    );
     // q5's events carry its split.
     assert!(resp.iter().filter(|e| e["item_id"] == "q5").all(|e| e["split"] == "eval"));
     // CSV: the response columns follow the label columns.
@@ -326,7 +380,8 @@ fn response_judgements_are_in_the_labels_export() {
     assert_eq!(recs.len(), 28);
     assert_eq!(recs.iter().filter(|r| &r[15] == "response").count(), 27);
     // Only ben's, only eval: the filters apply to response events too.
-    let (ok, out, _) = hifi(&p, &["labels", "export", "--annotator", "ben", "--split", "eval", "-o", "-"]);
+    let (ok, out, _) =
+        hifi(&p, &["labels", "export", "--annotator", "ben", "--split", "eval", "-o", "-"]);
     assert!(ok && out.trim().is_empty(), "{out}");
 }
 
@@ -338,11 +393,17 @@ fn report_measures_expert_agreement_and_acceptance() {
     // Decided by both: q1 1 (A A), q1 2 (R R), q2 1 (A A), q2 2 (R R), q3 1 (R R), q6 1 (A R):
     // Po 5/6; ana accepts 3/6, ben 2/6 → Pe 0.5·2/6 + 0.5·4/6 = 0.5; κ = (5/6 − 0.5)/0.5 = 2/3.
     let line = out.lines().find(|l| l.contains("accept/reject")).unwrap_or_else(|| panic!("{out}"));
-    assert!(line.contains("κ 0.667") && line.contains("(n=6)") && line.contains("agreement 83%"), "{line}");
+    assert!(
+        line.contains("κ 0.667") && line.contains("(n=6)") && line.contains("agreement 83%"),
+        "{line}"
+    );
     // Compared by both: q1 (lo, lo), q4 (tie, tie), q9 (lo, hi): Po 2/3; ana lo 2/3, tie 1/3;
     // ben lo, tie, hi 1/3 each → Pe 2/9 + 1/9 = 1/3; κ = (2/3 − 1/3)/(2/3) = 0.5.
     let line = out.lines().find(|l| l.contains("preferences")).unwrap_or_else(|| panic!("{out}"));
-    assert!(line.contains("κ 0.500") && line.contains("(n=3)") && line.contains("agreement 67%"), "{line}");
+    assert!(
+        line.contains("κ 0.500") && line.contains("(n=3)") && line.contains("agreement 67%"),
+        "{line}"
+    );
     assert!(out.contains("responses: 12 candidates of 7 items decided, by 2 annotators"), "{out}");
     let import = out.lines().find(|l| l.trim_start().starts_with("import")).unwrap();
     assert!(
@@ -350,7 +411,10 @@ fn report_measures_expert_agreement_and_acceptance() {
         "{import}"
     );
     let limo = out.lines().find(|l| l.trim_start().starts_with("limo")).unwrap();
-    assert!(limo.contains("n=2: accepted as-is 1 (50%), after an edit 0 (0%), rejected 1 (50%)"), "{limo}");
+    assert!(
+        limo.contains("n=2: accepted as-is 1 (50%), after an edit 0 (0%), rejected 1 (50%)"),
+        "{limo}"
+    );
     assert!(out.contains("by set:"), "{out}");
     let set = out.lines().skip_while(|l| !l.contains("by set:")).nth(1).unwrap();
     assert!(set.trim_start().starts_with('3') && set.contains("n=2"), "{set}");
@@ -360,7 +424,10 @@ fn report_measures_expert_agreement_and_acceptance() {
     assert!((r["decisions"]["kappa"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{r}");
     assert_eq!(r["decisions"]["n"], 6);
     assert!((r["preferences"]["kappa"].as_f64().unwrap() - 0.5).abs() < 1e-9, "{r}");
-    assert_eq!(r["by_source"][0], json!({"key": "import", "n": 10, "accepted": 3, "edited": 1, "rejected": 5, "disputed": 1}));
+    assert_eq!(
+        r["by_source"][0],
+        json!({"key": "import", "n": 10, "accepted": 3, "edited": 1, "rejected": 5, "disputed": 1})
+    );
     assert_eq!(r["by_set"][0]["key"], "3");
     assert!(v.get("verdict").is_some(), "the rounds' report is still there: {v}");
 }
@@ -385,7 +452,18 @@ fn a_set_export_uses_the_experts_choice() {
         .unwrap();
     drop(store);
     let out_path = p.join("set.jsonl");
-    let (ok, _, err) = hifi(&p, &["export", "--selection", &sel.to_string(), "--format", "chat-jsonl", "-o", out_path.to_str().unwrap()]);
+    let (ok, _, err) = hifi(
+        &p,
+        &[
+            "export",
+            "--selection",
+            &sel.to_string(),
+            "--format",
+            "chat-jsonl",
+            "-o",
+            out_path.to_str().unwrap(),
+        ],
+    );
     assert!(ok, "{err}");
     assert!(err.contains("1 entries use the response an expert accepted"), "{err}");
     let set = rows(&out_path);

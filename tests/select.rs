@@ -199,7 +199,10 @@ fn limo_returns_exactly_n_hard_but_solvable_prompts_across_clusters() {
         let list = json_of(&run_ok(p, &["responses", "list", id, "--json"]));
         let cands = list["candidates"].as_array().unwrap();
         let texts: Vec<&str> = cands.iter().map(|c| c["text"].as_str().unwrap()).collect();
-        assert!(texts.contains(&e["response"].as_str().unwrap()), "the set's response is a candidate: {list}");
+        assert!(
+            texts.contains(&e["response"].as_str().unwrap()),
+            "the set's response is a candidate: {list}"
+        );
         let limo: Vec<&Value> = cands.iter().filter(|c| c["source"] == "limo").collect();
         assert!(limo.len() <= 2, "{list}");
         for c in limo {

@@ -103,10 +103,7 @@ fn chat_single_and_multi_turn() {
 
     let c2 = key(&st, "c2");
     assert_eq!(st.item(c2).unwrap().unwrap().text, "Another one?");
-    assert_eq!(
-        st.item_context(c2).unwrap(),
-        Some(json!([user("Name a colour."), bot("Blue.")]))
-    );
+    assert_eq!(st.item_context(c2).unwrap(), Some(json!([user("Name a colour."), bot("Blue.")])));
     assert_eq!(texts(&st.revisions(c2).unwrap()), ["Green."]);
 
     let c3 = key(&st, "c3");
@@ -159,7 +156,10 @@ fn records_with_the_same_prompt_are_one_item_with_numbered_candidates() {
     assert!(ok, "{out}{err}");
     let st = Store::open(&p).unwrap();
     let p1 = st.item_by_id("p1").unwrap().unwrap();
-    assert_eq!((p1.gold.as_deref(), p1.meta.as_deref()), (Some("benign"), Some(r#"{"tag":"first"}"#)));
+    assert_eq!(
+        (p1.gold.as_deref(), p1.meta.as_deref()),
+        (Some("benign"), Some(r#"{"tag":"first"}"#))
+    );
     let revs = st.revisions(p1.key).unwrap();
     assert_eq!(texts(&revs), ["Hi!", "Hello there."]);
     assert_eq!(revs.iter().map(|r| r.number).collect::<Vec<_>>(), [1, 2]);
@@ -191,9 +191,15 @@ fn alpaca_with_and_without_input() {
     assert_eq!(a2.text, "Write a haiku about rain.");
     assert_eq!(st.item_context(a2.key).unwrap(), Some(json!([sys("You are a poet.")])));
     let a3 = st.item_by_id("alpaca-3").unwrap().unwrap();
-    assert_eq!((a3.text.as_str(), a3.meta.as_deref()), ("Name a prime.", Some(r#"{"category":"math"}"#)));
+    assert_eq!(
+        (a3.text.as_str(), a3.meta.as_deref()),
+        ("Name a prime.", Some(r#"{"category":"math"}"#))
+    );
     let revs = st.revisions(a3.key).unwrap();
-    assert_eq!(revs[0].origin, Some(json!({"file": f.to_str().unwrap(), "line": 3, "format": "alpaca"})));
+    assert_eq!(
+        revs[0].origin,
+        Some(json!({"file": f.to_str().unwrap(), "line": 3, "format": "alpaca"}))
+    );
 }
 
 #[test]
@@ -256,7 +262,10 @@ fn a_prompt_pools_responses_become_candidates_and_stay_in_meta() {
     assert_eq!(meta, json!({"reference": "4", "responses": ["4", "Four, since 2 + 2 = 4."]}));
     let revs = st.revisions(q1.key).unwrap();
     assert_eq!(texts(&revs), ["4", "Four, since 2 + 2 = 4."]);
-    assert_eq!(revs[1].origin, Some(json!({"file": f.to_str().unwrap(), "line": 1, "format": "jsonl"})));
+    assert_eq!(
+        revs[1].origin,
+        Some(json!({"file": f.to_str().unwrap(), "line": 1, "format": "jsonl"}))
+    );
     assert_eq!(st.item_context(q1.key).unwrap(), None);
     assert_eq!(texts(&st.revisions(key(&st, "q2")).unwrap()), ["6"]);
     assert!(st.revisions(key(&st, "q3")).unwrap().is_empty());
@@ -268,7 +277,9 @@ fn a_prompt_pools_responses_become_candidates_and_stay_in_meta() {
         .unwrap()
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["responses"].as_array().map_or(0, Vec::len))
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["responses"].as_array().map_or(0, Vec::len)
+        })
         .sum();
     let (ok, out, err) = import(&p2, &arith, &[]);
     assert!(ok, "{out}{err}");
@@ -318,7 +329,10 @@ fn bad_records_are_named_by_line_and_field_and_nothing_is_kept() {
         ),
         (
             "role.jsonl",
-            lines(&[good.clone(), json!({"messages": [user("q"), {"role": "tool", "content": "x"}]})]),
+            lines(&[
+                good.clone(),
+                json!({"messages": [user("q"), {"role": "tool", "content": "x"}]}),
+            ]),
             ":2: field `messages[1].role`: unknown role \"tool\"",
         ),
         (

@@ -399,8 +399,14 @@ fn limo_keeps_k_candidates_per_chosen_prompt_for_the_experts_in_the_same_transac
         limit: None,
         embed_model,
     };
-    let rep = limo::run_with(&mut store, &params, &mut StandIn::default(), &mut Silent, &CancelToken::new())
-        .unwrap();
+    let rep = limo::run_with(
+        &mut store,
+        &params,
+        &mut StandIn::default(),
+        &mut Silent,
+        &CancelToken::new(),
+    )
+    .unwrap();
     let entries = store.selection_entries(rep.selection).unwrap();
     assert_eq!(entries.len(), 6);
     let with_candidates = store.items_with_responses().unwrap();
@@ -420,8 +426,16 @@ fn limo_keeps_k_candidates_per_chosen_prompt_for_the_experts_in_the_same_transac
     }
     // Without --keep-candidates nothing is added.
     let before = store.response_count().unwrap();
-    let params = limo::LimoParams { sampling: { let mut s = params.sampling.clone(); s.keep_candidates = 0; s }, ..params };
-    limo::run_with(&mut store, &params, &mut StandIn::default(), &mut Silent, &CancelToken::new()).unwrap();
+    let params = limo::LimoParams {
+        sampling: {
+            let mut s = params.sampling.clone();
+            s.keep_candidates = 0;
+            s
+        },
+        ..params
+    };
+    limo::run_with(&mut store, &params, &mut StandIn::default(), &mut Silent, &CancelToken::new())
+        .unwrap();
     assert_eq!(store.response_count().unwrap(), before);
 }
 
@@ -488,8 +502,8 @@ fn self_train_keeps_k_kept_replies_per_prompt_as_candidates_and_never_a_held_out
     let mut params = self_train_params(1);
     params.sampling.keep_candidates = 1;
     let mut m = StandIn { spreads: vec![8, 2, 1], ..StandIn::default() };
-    let rep = selftrain::run_with(&mut store, &params, &mut m, &mut Silent, &CancelToken::new())
-        .unwrap();
+    let rep =
+        selftrain::run_with(&mut store, &params, &mut m, &mut Silent, &CancelToken::new()).unwrap();
     let sel = rep.iterations[0].selection;
     let kept: HashSet<i64> =
         store.selection_entries(sel).unwrap().into_iter().map(|e| e.item).collect();

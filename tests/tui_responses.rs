@@ -87,7 +87,11 @@ fn opened() -> (App, Keymap) {
     assert_eq!(fx, vec![Effect::LoadResponses { keep: None }]);
     update(
         &mut app,
-        Action::ResponsesLoaded { queue: vec![7, 8, 9], pos: 0, item: Some(Box::new(resp_item(7))) },
+        Action::ResponsesLoaded {
+            queue: vec![7, 8, 9],
+            pos: 0,
+            item: Some(Box::new(resp_item(7))),
+        },
     );
     (app, km)
 }
@@ -216,7 +220,10 @@ fn edit_asks_the_runtime_for_the_editor_and_saves_only_a_changed_text() {
     for (outcome, said) in [
         (EditOutcome::Unchanged, "unchanged: nothing saved"),
         (EditOutcome::Empty, "empty: nothing saved"),
-        (EditOutcome::Failed("the editor \"false\" exited with exit status: 1".into()), "exit status: 1"),
+        (
+            EditOutcome::Failed("the editor \"false\" exited with exit status: 1".into()),
+            "exit status: 1",
+        ),
     ] {
         assert!(update(&mut app, edited(outcome)).is_empty());
         assert!(message(&app).contains(said), "{said}: {}", message(&app));
@@ -665,9 +672,13 @@ fn a_chat_file_imported_judged_in_the_workstation_and_exported_for_sft_and_dpo()
     w.keys("F6");
     w.wait_for("candidate 1", |s| s.contains("candidate 1 of 2") && s.contains("16 apples."));
     w.keys("a");
-    w.wait_for("candidate 2", |s| s.contains("accepted candidate 1") && s.contains("candidate 2 of 2"));
+    w.wait_for("candidate 2", |s| {
+        s.contains("accepted candidate 1") && s.contains("candidate 2 of 2")
+    });
     w.keys("e");
-    w.wait_for("the edit saved", |s| s.contains("candidate 2 edited") && s.contains("Sixteen pears"));
+    w.wait_for("the edit saved", |s| {
+        s.contains("candidate 2 edited") && s.contains("Sixteen pears")
+    });
     w.keys("m");
     w.wait_for("A/B mode", |s| s.contains("Left (A)") && s.contains("Right (B)"));
     // The better side is the one holding the edited text (candidate 2); ids come from the
@@ -679,7 +690,8 @@ fn a_chat_file_imported_judged_in_the_workstation_and_exported_for_sft_and_dpo()
     w.quit();
 
     let sft = p.join("out-sft.jsonl");
-    let (ok, out, err) = hifi(&p, &["export", "--format", "chat-jsonl", "-o", sft.to_str().unwrap()]);
+    let (ok, out, err) =
+        hifi(&p, &["export", "--format", "chat-jsonl", "-o", sft.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(&sft)
         .unwrap()
@@ -693,7 +705,8 @@ fn a_chat_file_imported_judged_in_the_workstation_and_exported_for_sft_and_dpo()
     assert_eq!(rows[0]["provenance"]["edited"], true);
 
     let dpo = p.join("out-dpo.jsonl");
-    let (ok, out, err) = hifi(&p, &["export", "--format", "dpo-jsonl", "-o", dpo.to_str().unwrap()]);
+    let (ok, out, err) =
+        hifi(&p, &["export", "--format", "dpo-jsonl", "-o", dpo.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(&dpo)
         .unwrap()
@@ -726,4 +739,3 @@ fn a_chat_file_imported_judged_in_the_workstation_and_exported_for_sft_and_dpo()
     assert!(ev.iter().all(|e| e["annotator"] == "ana"));
     assert!(ev[1]["parent"].is_i64() && ev[1]["revision"] != ev[1]["parent"], "{}", ev[1]);
 }
-

@@ -184,8 +184,22 @@ impl ResponsesBench {
 fn long_response(chars: usize, seed: u64) -> String {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     const WORDS: [&str; 16] = [
-        "the", "model", "answer", "because", "first", "we", "compute", "value", "then",
-        "check", "result", "carefully", "which", "gives", "sum", "step",
+        "the",
+        "model",
+        "answer",
+        "because",
+        "first",
+        "we",
+        "compute",
+        "value",
+        "then",
+        "check",
+        "result",
+        "carefully",
+        "which",
+        "gives",
+        "sum",
+        "step",
     ];
     let mut out = String::with_capacity(chars + 200);
     while out.len() < chars {
@@ -336,7 +350,8 @@ pub fn tui_responses(
         t0.elapsed().as_secs_f64() * 1e3
     };
     // Without the cache: the whole text wrapped by the paragraph widget on every frame.
-    let text = app.responses.candidate().map(|c| crate::text::inert(&c.text, true)).unwrap_or_default();
+    let text =
+        app.responses.candidate().map(|c| crate::text::inert(&c.text, true)).unwrap_or_default();
     let uncached_frames = frames.min(200);
     let mut uncached = Vec::with_capacity(uncached_frames);
     for i in 0..uncached_frames {
@@ -383,7 +398,9 @@ mod tests {
         assert_eq!((r.items, r.frames), (30, 60));
         assert!(r.open_ms > 0.0 && r.frame_p99_ms > 0.0 && r.uncached_frame_p99_ms > 0.0);
         let lines = r.lines();
-        assert!(lines[0].starts_with("responses screen, 30 items × 2 responses of 3000 chars: open"));
+        assert!(
+            lines[0].starts_with("responses screen, 30 items × 2 responses of 3000 chars: open")
+        );
         assert!(lines[1].contains("with a prediction for every item"));
         assert!(lines[2].contains("frame p50") && lines[2].contains("target ≤ 5 ms"));
     }

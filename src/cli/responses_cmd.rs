@@ -195,9 +195,11 @@ pub fn run(project: &Path, cmd: ResponsesCommand) -> Result<()> {
                     .with_context(|| format!("editing in {}", project.display()))?,
             };
             match outcome {
-                EditOutcome::Changed(text) => {
-                    (a.target.item, annotator(&a.target.who), Judgement::Edit { number: a.target.n, text })
-                }
+                EditOutcome::Changed(text) => (
+                    a.target.item,
+                    annotator(&a.target.who),
+                    Judgement::Edit { number: a.target.n, text },
+                ),
                 EditOutcome::Failed(why) => bail!("{why}: nothing saved"),
                 other => {
                     println!("{}", other.nothing_saved().unwrap_or_default());

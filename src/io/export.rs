@@ -1,12 +1,16 @@
-//! `hifi export`: expert-labeled items as JSONL, CSV, or chat JSONL (`{"messages": [...]}`,
-//! built from the very prompt the model is scored with). The eval split is never written as
-//! train; items whose annotators disagree are left out until adjudicated.
+//! `hifi export`: expert-labeled items as JSONL, CSV, Parquet, or chat JSONL (`{"messages":
+//! [...]}`, built from the very prompt the model is scored with). The eval split is never
+//! written as train; items whose annotators disagree are left out until adjudicated.
 //!
 //! Where experts judged candidate responses, the export writes them instead
 //! ([`export_content`], [`export_responses`]): chat JSONL with each item's accepted response
 //! as the assistant turn, or preference pairs (`dpo-jsonl`, TRL's conversational preference
-//! format) from the experts' preferences and from accepted-vs-rejected candidates. What counts
-//! as accepted, and which revision, is [`crate::responses::report`]'s.
+//! format) from the experts' preferences and from accepted-vs-rejected candidates; the same
+//! rows as Parquet. What counts as accepted, and which revision, is
+//! [`crate::responses::report`]'s.
+//!
+//! `hf-dataset` writes a folder Hugging Face `datasets` loads as it is: the train rows and the
+//! eval split (as `test`) as Parquet, with a dataset card ([`super::hf_dataset`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,6 +26,8 @@ use crate::responses::report::{
 use crate::responses::{edit_distance, InForce, Outcome};
 use crate::store::{Revision, Selection, Split, Store, StoreError};
 
+use super::parquet::Kind;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
     Jsonl,
@@ -31,6 +37,13 @@ pub enum ExportFormat {
     /// `{"prompt": [...], "chosen": [...], "rejected": [...]}` per line: preference pairs of
     /// responses, TRL's conversational preference format (DPOTrainer).
     DpoJsonl,
+    /// One Parquet file: the jsonl rows (labels), or with `--content responses` / `preferences`
+    /// the chat-jsonl / dpo-jsonl rows (messages as list<struct<role, content>>).
+    Parquet,
+    /// A folder Hugging Face `datasets` loads as it is: data/train-….parquet (what the train
+    /// export writes), data/test-….parquet (the eval split) and README.md, a dataset card with
+    /// the provenance.
+    HfDataset,
 }
 
 impl ExportFormat {
@@ -41,6 +54,8 @@ impl ExportFormat {
             Self::Csv => "csv",
             Self::ChatJsonl => "chat-jsonl",
             Self::DpoJsonl => "dpo-jsonl",
+            Self::Parquet => "parquet",
+            Self::HfDataset => "hf-dataset",
         }
     }
 }
@@ -49,14 +64,19 @@ impl ExportFormat {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExportContent {
-    /// chat-jsonl: the accepted responses when any response judgement is in force, else the
-    /// labels; jsonl and csv: the labels; dpo-jsonl: the responses' preference pairs.
+    /// chat-jsonl and hf-dataset: the accepted responses when any response judgement is in
+    /// force, else the labels; jsonl, csv and parquet: the labels; dpo-jsonl: the responses'
+    /// preference pairs.
     #[default]
     Auto,
     /// The expert labels (as before responses existed).
     Labels,
-    /// The experts' judgements of candidate responses (chat-jsonl or dpo-jsonl).
+    /// The experts' judgements of candidate responses: the accepted ones (chat-jsonl, parquet,
+    /// hf-dataset), or preference pairs (dpo-jsonl).
     Responses,
+    /// Preference pairs of responses (dpo-jsonl, parquet, hf-dataset): prompt, chosen and
+    /// rejected as lists of {role, content}.
+    Preferences,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -111,6 +131,92 @@ pub enum ExportError {
     Hifi(#[from] crate::error::Error),
 }
 
+/// One expert-labeled item an export writes.
+pub(crate) struct LabelRow {
+    pub item: crate::store::Item,
+    pub label: String,
+    pub split: Split,
+}
+
+/// The labeled items of a split, and what was left out.
+pub(crate) struct LabelRows {
+    pub rows: Vec<LabelRow>,
+    pub conflicts: usize,
+    pub leaked: Vec<String>,
+}
+
+/// The expert-labeled items of `split` in the order the exports write them (splits assigned
+/// first): items whose annotators disagree and train items that near-duplicate an eval item
+/// are left out and counted.
+pub(crate) fn label_rows(
+    store: &mut Store,
+    cfg: &Config,
+    split: SplitChoice,
+) -> Result<LabelRows, ExportError> {
+    crate::curate::split::assign_splits(store, cfg)?;
+    let (resolved, conflicts) = store.resolved_labels()?;
+    let splits = store.splits()?;
+    let leak = crate::curate::split::leakage(store, cfg)?;
+    let mut out = LabelRows { rows: Vec::new(), conflicts: conflicts.len(), leaked: Vec::new() };
+    for (key, label) in resolved {
+        let Some(s) = splits.get(&key).copied() else { continue };
+        let wanted = match split {
+            SplitChoice::Train => s == Split::Train,
+            SplitChoice::Eval => s == Split::Eval,
+            SplitChoice::All => true,
+        };
+        if !wanted {
+            continue;
+        }
+        let Some(item) = store.item(key)? else { continue };
+        if leak.train_keys.contains(&key) {
+            out.leaked.push(item.id);
+            continue;
+        }
+        out.rows.push(LabelRow { item, label, split: s });
+    }
+    Ok(out)
+}
+
+/// The jsonl row of a labeled item: id, text, label, split, and its other imported fields as
+/// `meta` (an object; `meta_as_text`: its JSON text, as Parquet holds it).
+pub(crate) fn label_json(r: &LabelRow, meta_as_text: bool) -> Value {
+    let mut rec =
+        json!({"id": r.item.id, "text": r.item.text, "label": r.label, "split": r.split.as_str()});
+    if let Some(meta) = r.item.meta.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()) {
+        rec["meta"] = if meta_as_text { meta.to_string().into() } else { meta };
+    }
+    rec
+}
+
+/// The columns of a labels export in Parquet (the jsonl fields; `meta` as JSON text).
+pub(crate) const LABEL_COLUMNS: &[(&str, Kind)] = &[
+    ("id", Kind::Text),
+    ("text", Kind::Text),
+    ("label", Kind::Text),
+    ("split", Kind::Text),
+    ("meta", Kind::Text),
+];
+
+/// The columns of a responses export in Parquet: chat rows, or preference pairs (`pairs`);
+/// `provenance` as JSON text.
+pub(crate) fn response_columns(pairs: bool) -> &'static [(&'static str, Kind)] {
+    if pairs {
+        &[
+            ("prompt", Kind::Messages),
+            ("chosen", Kind::Messages),
+            ("rejected", Kind::Messages),
+            ("id", Kind::Text),
+            ("provenance", Kind::Text),
+        ]
+    } else {
+        &[("messages", Kind::Messages), ("id", Kind::Text), ("provenance", Kind::Text)]
+    }
+}
+
+const BINARY_STDOUT: &str =
+    "Parquet is binary: name a file with -o FILE instead of writing it to standard output";
+
 /// Write the chosen split of the expert-labeled items to `out` ("-" for stdout). The file is
 /// written to a temporary name and renamed, so a crash never leaves half a file; it never
 /// replaces a project's own files, nor an existing file without `opts.force`.
@@ -122,110 +228,98 @@ pub fn export(
     out: &Path,
     opts: WriteOptions,
 ) -> Result<ExportReport, ExportError> {
-    if format == ExportFormat::DpoJsonl {
-        return Err(ExportError::Invalid(NO_LABEL_PAIRS.into()));
+    match format {
+        ExportFormat::DpoJsonl => return Err(ExportError::Invalid(NO_LABEL_PAIRS.into())),
+        ExportFormat::HfDataset => {
+            return Err(ExportError::Invalid(
+                "hf-dataset writes a folder with both splits: export it with export_content".into(),
+            ))
+        }
+        ExportFormat::Parquet if out == Path::new("-") => {
+            return Err(ExportError::Invalid(BINARY_STDOUT.into()))
+        }
+        _ => {}
     }
     crate::files::check_output(out, opts.force)
         .map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
-    crate::curate::split::assign_splits(store, cfg)?;
-    let (resolved, conflicts) = store.resolved_labels()?;
-    let splits = store.splits()?;
-    let leak = crate::curate::split::leakage(store, cfg)?;
+    let got = label_rows(store, cfg, split)?;
     let examples = prompt::few_shot_examples(store, cfg)?;
     let io = |source| ExportError::Io { path: out.to_path_buf(), source };
-    let mut leaked = Vec::new();
 
     let mut buf: Vec<u8> = Vec::new();
-    let mut csv_w = (format == ExportFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
-    if let Some(w) = csv_w.as_mut() {
-        w.write_record(["id", "text", "label", "split"]).map_err(|e| io(e.into()))?;
-    }
-    let (mut rows, mut train, mut eval) = (0, 0, 0);
-    for (key, label) in &resolved {
-        let Some(s) = splits.get(key).copied() else { continue };
-        let wanted = match split {
-            SplitChoice::Train => s == Split::Train,
-            SplitChoice::Eval => s == Split::Eval,
-            SplitChoice::All => true,
-        };
-        if !wanted {
-            continue;
-        }
-        let Some(item) = store.item(*key)? else { continue };
-        if leak.train_keys.contains(key) {
-            leaked.push(item.id);
-            continue;
-        }
-        match format {
-            ExportFormat::Jsonl => {
-                let mut rec = serde_json::json!({"id": item.id, "text": item.text, "label": label, "split": s.as_str()});
-                if let Some(meta) = item
-                    .meta
-                    .as_deref()
-                    .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
-                {
-                    rec["meta"] = meta;
-                }
+    match format {
+        ExportFormat::Jsonl | ExportFormat::ChatJsonl => {
+            for r in &got.rows {
+                let rec = if format == ExportFormat::Jsonl {
+                    label_json(r, false)
+                } else {
+                    prompt::chat_record(cfg, &examples, &r.item.text, &r.label)
+                };
                 serde_json::to_writer(&mut buf, &rec).map_err(|e| io(e.into()))?;
                 buf.push(b'\n');
             }
-            ExportFormat::ChatJsonl => {
-                serde_json::to_writer(
-                    &mut buf,
-                    &prompt::chat_record(cfg, &examples, &item.text, label),
+        }
+        ExportFormat::Parquet => {
+            let rows: Vec<Value> = got.rows.iter().map(|r| label_json(r, true)).collect();
+            buf = super::parquet::write(&rows, LABEL_COLUMNS).map_err(io)?.bytes;
+        }
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(["id", "text", "label", "split"]).map_err(|e| io(e.into()))?;
+            for r in &got.rows {
+                w.write_record(
+                    [
+                        opts.cell(&r.item.id),
+                        opts.cell(&r.item.text),
+                        opts.cell(&r.label),
+                        r.split.as_str().into(),
+                    ]
+                    .iter()
+                    .map(|c| c.as_bytes()),
                 )
                 .map_err(|e| io(e.into()))?;
-                buf.push(b'\n');
             }
-            ExportFormat::DpoJsonl => return Err(ExportError::Invalid(NO_LABEL_PAIRS.into())),
-            ExportFormat::Csv => {
-                if let Some(w) = csv_w.as_mut() {
-                    w.write_record(
-                        [
-                            opts.cell(&item.id),
-                            opts.cell(&item.text),
-                            opts.cell(label),
-                            s.as_str().into(),
-                        ]
-                        .iter()
-                        .map(|c| c.as_bytes()),
-                    )
-                    .map_err(|e| io(e.into()))?;
-                }
-            }
+            buf = w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))?;
         }
-        rows += 1;
-        match s {
-            Split::Train => train += 1,
-            Split::Eval => eval += 1,
+        ExportFormat::DpoJsonl | ExportFormat::HfDataset => {
+            return Err(ExportError::Invalid(NO_LABEL_PAIRS.into()))
         }
-    }
-    if let Some(w) = csv_w {
-        buf = w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))?;
     }
     crate::files::write_output(out, &buf, opts.force).map_err(io)?;
+    let train = got.rows.iter().filter(|r| r.split == Split::Train).count();
     Ok(ExportReport {
         file: out.display().to_string(),
-        rows,
+        rows: got.rows.len(),
         train,
-        eval,
-        conflicts: conflicts.len(),
-        leaked,
+        eval: got.rows.len() - train,
+        conflicts: got.conflicts,
+        leaked: got.leaked,
     })
 }
 
 const NO_LABEL_PAIRS: &str = "dpo-jsonl holds preference pairs of responses, not labels; export labels as jsonl, csv or chat-jsonl";
 
-/// What [`export_content`] wrote: labels or responses.
+/// What [`export_content`] wrote: labels, responses, or a dataset folder.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "content", rename_all = "kebab-case")]
 pub enum Exported {
     Labels(ExportReport),
     Responses(ResponsesExportReport),
+    Dataset(DatasetExportReport),
+}
+
+/// What a file of responses holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    Labels,
+    /// Each item's accepted response, as chat messages.
+    Chat,
+    /// Preference pairs.
+    Pairs,
 }
 
 /// Write `content` (see [`ExportContent`]) in `format`: the labels through [`export`], the
-/// responses through [`export_responses`].
+/// responses through [`export_responses`], a dataset folder through [`export_dataset`].
 pub fn export_content(
     store: &mut Store,
     cfg: &Config,
@@ -235,26 +329,125 @@ pub fn export_content(
     out: &Path,
     opts: WriteOptions,
 ) -> Result<Exported, ExportError> {
-    let responses = match (format, content) {
-        (ExportFormat::DpoJsonl, ExportContent::Labels) => {
-            return Err(ExportError::Invalid(NO_LABEL_PAIRS.into()))
-        }
-        (ExportFormat::Jsonl | ExportFormat::Csv, ExportContent::Responses) => {
+    use ExportContent as C;
+    use ExportFormat as F;
+    let rows = match (format, content) {
+        (F::DpoJsonl, C::Labels) => return Err(ExportError::Invalid(NO_LABEL_PAIRS.into())),
+        (F::Jsonl | F::Csv, C::Responses | C::Preferences) => {
             return Err(ExportError::Invalid(format!(
-                "--content responses: responses export as chat-jsonl (the accepted ones) or dpo-jsonl (preference pairs), not {}",
+                "--content {}: responses export as chat-jsonl (the accepted ones), dpo-jsonl (preference pairs), parquet or hf-dataset, not {}",
+                if content == C::Responses { "responses" } else { "preferences" },
                 format.name()
             )))
         }
-        (ExportFormat::DpoJsonl, _) | (ExportFormat::ChatJsonl, ExportContent::Responses) => true,
-        (ExportFormat::Jsonl | ExportFormat::Csv, _)
-        | (ExportFormat::ChatJsonl, ExportContent::Labels) => false,
-        (ExportFormat::ChatJsonl, ExportContent::Auto) => Judged::read(store)?.any_in_force,
+        (F::ChatJsonl, C::Preferences) => {
+            return Err(ExportError::Invalid(
+                "--content preferences: preference pairs export as dpo-jsonl, parquet or hf-dataset, not chat-jsonl".into(),
+            ))
+        }
+        (F::DpoJsonl, _) | (F::Parquet | F::HfDataset, C::Preferences) => Rows::Pairs,
+        (F::ChatJsonl | F::Parquet | F::HfDataset, C::Responses) => Rows::Chat,
+        (F::Jsonl | F::Csv | F::Parquet, C::Auto | C::Labels)
+        | (F::ChatJsonl | F::HfDataset, C::Labels) => Rows::Labels,
+        (F::ChatJsonl | F::HfDataset, C::Auto) => {
+            if Judged::read(store)?.any_in_force {
+                Rows::Chat
+            } else {
+                Rows::Labels
+            }
+        }
     };
-    Ok(if responses {
-        Exported::Responses(export_responses(store, cfg, format, split, out, opts)?)
-    } else {
-        Exported::Labels(export(store, cfg, format, split, out, opts)?)
+    if format == F::HfDataset {
+        return Ok(Exported::Dataset(export_dataset(store, cfg, rows, out, opts)?));
+    }
+    Ok(match rows {
+        Rows::Labels => Exported::Labels(export(store, cfg, format, split, out, opts)?),
+        Rows::Chat | Rows::Pairs => Exported::Responses(write_responses(
+            store,
+            cfg,
+            rows == Rows::Pairs,
+            format,
+            split,
+            out,
+            opts,
+        )?),
     })
+}
+
+/// What [`export_dataset`] wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DatasetExportReport {
+    /// The folder, its files, and the rows of each split.
+    #[serde(flatten)]
+    pub written: super::hf_dataset::Written,
+    /// What the rows hold: labels, responses or preferences.
+    pub rows: String,
+    /// Labeled items left out because their annotators disagree.
+    pub conflicts: usize,
+    /// Ids of train items left out because they near-duplicate an eval item.
+    pub leaked: Vec<String>,
+    /// What else was left out and why, one clause each.
+    pub left_out: Vec<String>,
+    /// Items with candidate responses that nobody has judged yet.
+    pub unreviewed: usize,
+}
+
+/// Write a folder Hugging Face `datasets` loads as it is (see [`super::hf_dataset`]): the
+/// train rows of `rows` (labels, accepted responses or preference pairs) and those of the eval
+/// split, as Parquet, with the dataset card.
+fn export_dataset(
+    store: &mut Store,
+    cfg: &Config,
+    rows: Rows,
+    out: &Path,
+    opts: WriteOptions,
+) -> Result<DatasetExportReport, ExportError> {
+    let io = |source| ExportError::Io { path: out.to_path_buf(), source };
+    super::hf_dataset::check_target(out, opts.force).map_err(io)?;
+    let (train, test, columns, content) = match rows {
+        Rows::Labels => {
+            let t = label_rows(store, cfg, SplitChoice::Train)?;
+            let e = label_rows(store, cfg, SplitChoice::Eval)?;
+            let json =
+                |r: &LabelRows| r.rows.iter().map(|r| label_json(r, true)).collect::<Vec<_>>();
+            let mut left_out = Vec::new();
+            if t.conflicts > 0 {
+                left_out.push(plural(
+                    t.conflicts,
+                    "labeled item whose annotators disagree (not adjudicated)",
+                    "labeled items whose annotators disagree (not adjudicated)",
+                ));
+            }
+            if !t.leaked.is_empty() {
+                left_out.push(plural(
+                    t.leaked.len(),
+                    "train item that near-duplicates an eval item",
+                    "train items that near-duplicate an eval item",
+                ));
+            }
+            let report = (t.conflicts, t.leaked.clone(), left_out, 0);
+            (json(&t), json(&e), LABEL_COLUMNS, ("labels", report))
+        }
+        Rows::Chat | Rows::Pairs => {
+            let pairs = rows == Rows::Pairs;
+            let (t, mut rt) = response_rows(store, cfg, pairs, SplitChoice::Train)?;
+            let (e, _) = response_rows(store, cfg, pairs, SplitChoice::Eval)?;
+            rt.eval = 0; // written as test
+            let report = (0, rt.leaked.clone(), rt.left_out(), rt.unreviewed);
+            let name = if pairs { "preferences" } else { "responses" };
+            (t, e, response_columns(pairs), (name, report))
+        }
+    };
+    let (name, (conflicts, leaked, left_out, unreviewed)) = content;
+    let ds = super::hf_dataset::Dataset {
+        content: name,
+        columns,
+        train: &train,
+        test: &test,
+        left_out: left_out.clone(),
+    };
+    let written = super::hf_dataset::write(store, cfg, &ds, out, opts.force)?;
+    Ok(DatasetExportReport { written, rows: name.into(), conflicts, leaked, left_out, unreviewed })
 }
 
 /// What [`export_responses`] wrote and what it left out.
@@ -262,6 +455,8 @@ pub fn export_content(
 pub struct ResponsesExportReport {
     pub file: String,
     pub format: String,
+    /// The rows are preference pairs (else accepted responses as chat messages).
+    pub pairs: bool,
     pub rows: usize,
     /// Distinct items the rows are about.
     pub items: usize,
@@ -296,7 +491,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 impl ResponsesExportReport {
     /// `wrote 3 accepted responses (3 items, 1 edited by an expert) to FILE`.
     pub fn written(&self) -> String {
-        let what = if self.format == ExportFormat::DpoJsonl.name() {
+        let what = if self.pairs {
             format!(
                 "{} ({} from preferences, {} accepted vs rejected; {})",
                 plural(self.rows, "preference pair", "preference pairs"),
@@ -442,32 +637,77 @@ pub fn export_responses(
     out: &Path,
     opts: WriteOptions,
 ) -> Result<ResponsesExportReport, ExportError> {
-    if !matches!(format, ExportFormat::ChatJsonl | ExportFormat::DpoJsonl) {
-        return Err(ExportError::Invalid(format!(
-            "responses export as chat-jsonl or dpo-jsonl, not {}",
-            format.name()
-        )));
-    }
+    let pairs = match format {
+        ExportFormat::ChatJsonl => false,
+        ExportFormat::DpoJsonl => true,
+        _ => {
+            return Err(ExportError::Invalid(format!(
+                "responses export as chat-jsonl or dpo-jsonl, not {}",
+                format.name()
+            )))
+        }
+    };
+    write_responses(store, cfg, pairs, format, split, out, opts)
+}
+
+/// The responses rows of `split` (chat rows, or preference pairs when `pairs`) to `out` as
+/// JSON lines or Parquet (`format`).
+fn write_responses(
+    store: &mut Store,
+    cfg: &Config,
+    pairs: bool,
+    format: ExportFormat,
+    split: SplitChoice,
+    out: &Path,
+    opts: WriteOptions,
+) -> Result<ResponsesExportReport, ExportError> {
     let io = |source| ExportError::Io { path: out.to_path_buf(), source };
+    if format == ExportFormat::Parquet && out == Path::new("-") {
+        return Err(ExportError::Invalid(BINARY_STDOUT.into()));
+    }
     crate::files::check_output(out, opts.force).map_err(io)?;
+    let (rows, mut rep) = response_rows(store, cfg, pairs, split)?;
+    rep.file = out.display().to_string();
+    rep.format = format.name().into();
+    let buf = if format == ExportFormat::Parquet {
+        super::parquet::write(&rows, response_columns(pairs)).map_err(io)?.bytes
+    } else {
+        let mut buf: Vec<u8> = Vec::new();
+        for r in &rows {
+            serde_json::to_writer(&mut buf, r).map_err(|e| io(e.into()))?;
+            buf.push(b'\n');
+        }
+        buf
+    };
+    crate::files::write_output(out, &buf, opts.force).map_err(io)?;
+    Ok(rep)
+}
+
+/// The responses rows of `split`: each judged item's accepted response as chat messages, or
+/// (`pairs`) its preference pairs; with the report of what was left out (`file` and `format`
+/// left for the caller).
+pub(crate) fn response_rows(
+    store: &mut Store,
+    cfg: &Config,
+    preference_pairs: bool,
+    split: SplitChoice,
+) -> Result<(Vec<Value>, ResponsesExportReport), ExportError> {
     crate::curate::split::assign_splits(store, cfg)?;
     let splits = store.splits()?;
     let leak = crate::curate::split::leakage(store, cfg)?;
     let judged = Judged::read(store)?;
-    let mut rep = ResponsesExportReport {
-        file: out.display().to_string(),
-        format: format.name().into(),
-        ..ResponsesExportReport::default()
-    };
+    let mut rep =
+        ResponsesExportReport { pairs: preference_pairs, ..ResponsesExportReport::default() };
     let mut written: BTreeSet<i64> = BTreeSet::new();
-    let mut buf: Vec<u8> = Vec::new();
+    let mut all: Vec<Value> = Vec::new();
     for key in store.items_with_responses()? {
         let decided = judged.item_verdicts(key).next().is_some();
-        let compared = judged.pairs.range((key, (i64::MIN, i64::MIN))..=(key, (i64::MAX, i64::MAX))).next().is_some();
-        let judged_here = match format {
-            ExportFormat::DpoJsonl => decided || compared,
-            _ => decided,
-        };
+        let compared = judged
+            .pairs
+            .range((key, (i64::MIN, i64::MIN))..=(key, (i64::MAX, i64::MAX)))
+            .next()
+            .is_some();
+        let judged_here = if preference_pairs { decided || compared } else { decided };
         if !judged_here {
             rep.unreviewed += 1;
             continue;
@@ -492,13 +732,12 @@ pub fn export_responses(
         let split_name = splits.get(&key).map(|s| s.as_str());
         let mut rows: Vec<Value> = Vec::new();
         let prompt = prompt_messages(store, key, &item.text)?;
-        rep.disputed_candidates += judged
-            .item_verdicts(key)
-            .filter(|v| v.status == CandidateStatus::Disputed)
-            .count();
-        match format {
-            ExportFormat::DpoJsonl => {
-                let pairs = judged.pairs.range((key, (i64::MIN, i64::MIN))..=(key, (i64::MAX, i64::MAX)));
+        rep.disputed_candidates +=
+            judged.item_verdicts(key).filter(|v| v.status == CandidateStatus::Disputed).count();
+        match preference_pairs {
+            true => {
+                let pairs =
+                    judged.pairs.range((key, (i64::MIN, i64::MIN))..=(key, (i64::MAX, i64::MAX)));
                 let mut covered: BTreeSet<(i64, i64)> = BTreeSet::new();
                 for (_, p) in pairs {
                     covered.insert(p.pair);
@@ -524,12 +763,19 @@ pub fn export_responses(
                         continue;
                     };
                     rep.from_preferences += 1;
-                    rows.push(dpo_row(&judged, &item.id, prompt.clone(), c, r, json!({
-                        "from": "preference",
-                        "annotators": p.annotators,
-                        "at": p.at,
-                        "split": split_name,
-                    })));
+                    rows.push(dpo_row(
+                        &judged,
+                        &item.id,
+                        prompt.clone(),
+                        c,
+                        r,
+                        json!({
+                            "from": "preference",
+                            "annotators": p.annotators,
+                            "at": p.at,
+                            "split": split_name,
+                        }),
+                    ));
                 }
                 let accepted: Vec<&CandidateVerdict> = judged
                     .item_verdicts(key)
@@ -555,16 +801,23 @@ pub fn export_responses(
                         who.sort();
                         who.dedup();
                         rep.from_decisions += 1;
-                        rows.push(dpo_row(&judged, &item.id, prompt.clone(), c, w, json!({
-                            "from": "accept-reject",
-                            "annotators": who,
-                            "at": a.at.clone().max(r.at.clone()),
-                            "split": split_name,
-                        })));
+                        rows.push(dpo_row(
+                            &judged,
+                            &item.id,
+                            prompt.clone(),
+                            c,
+                            w,
+                            json!({
+                                "from": "accept-reject",
+                                "annotators": who,
+                                "at": a.at.clone().max(r.at.clone()),
+                                "split": split_name,
+                            }),
+                        ));
                     }
                 }
             }
-            _ => match judged.accepted(key) {
+            false => match judged.accepted(key) {
                 Some((v, rev)) => {
                     let mut provenance = judged.side(rev);
                     provenance["content"] = "responses".into();
@@ -576,7 +829,9 @@ pub fn export_responses(
                     }
                     let mut messages = prompt;
                     messages.push(json!({"role": "assistant", "content": rev.text}));
-                    rows.push(json!({"messages": messages, "id": item.id, "provenance": provenance}));
+                    rows.push(
+                        json!({"messages": messages, "id": item.id, "provenance": provenance}),
+                    );
                 }
                 None => {
                     if judged.item_verdicts(key).any(|v| v.status == CandidateStatus::Disputed) {
@@ -590,15 +845,11 @@ pub fn export_responses(
         if !rows.is_empty() {
             written.insert(key);
         }
-        for r in &rows {
-            serde_json::to_writer(&mut buf, r).map_err(|e| io(e.into()))?;
-            buf.push(b'\n');
-        }
         rep.rows += rows.len();
+        all.append(&mut rows);
     }
     rep.items = written.len();
-    crate::files::write_output(out, &buf, opts.force).map_err(io)?;
-    Ok(rep)
+    Ok((all, rep))
 }
 
 /// One preference row in TRL's conversational format, with where each side came from.
@@ -661,10 +912,14 @@ pub fn export_selection(
         crate::files::check_output(side, opts.force)
             .map_err(|source| ExportError::Io { path: side.clone(), source })?;
     }
-    if format == ExportFormat::DpoJsonl {
-        return Err(ExportError::Invalid(
+    match format {
+        ExportFormat::DpoJsonl => return Err(ExportError::Invalid(
             "a set exports as jsonl, csv or chat-jsonl; preference pairs come from `hifi export --format dpo-jsonl` (without --selection)".into(),
-        ));
+        )),
+        ExportFormat::Parquet | ExportFormat::HfDataset => return Err(ExportError::Invalid(format!(
+            "a set exports as jsonl, csv or chat-jsonl, not {}", format.name()
+        ))),
+        _ => {}
     }
     let entries = store.selection_entries(sel.id)?;
     let splits = store.splits()?;
@@ -751,7 +1006,7 @@ pub fn export_selection(
                 serde_json::to_writer(&mut buf, &rec).map_err(|e| io(e.into()))?;
                 buf.push(b'\n');
             }
-            ExportFormat::DpoJsonl => {}
+            ExportFormat::DpoJsonl | ExportFormat::Parquet | ExportFormat::HfDataset => {}
             ExportFormat::Csv => {
                 if let Some(w) = csv_w.as_mut() {
                     let score = e.score.map(|s| format!("{s:.6}")).unwrap_or_default();

@@ -1,10 +1,11 @@
-//! `hifi import`: items from CSV or JSONL, streamed into the store in one transaction. Any
-//! problem (malformed row, missing field, invalid UTF-8, duplicate id, unknown gold label)
-//! is reported with file, line and field, and then nothing from the file is kept.
+//! `hifi import`: items from CSV, JSONL or Parquet (a file, or a folder of shards), streamed
+//! into the store in one transaction. Any problem (malformed row, missing field, invalid
+//! UTF-8, duplicate id, unknown gold label) is reported with file, line and field (Parquet:
+//! file, row and column), and then nothing from the file is kept.
 //!
-//! A JSONL file is a prompt pool or a fine-tuning file (chat, alpaca, sharegpt: `super::sft`)
-//! as its first record shows; a fine-tuning file's records are gathered into items with their
-//! candidate responses before any is stored.
+//! A JSONL or Parquet file is a prompt pool or a fine-tuning file (chat, alpaca, sharegpt:
+//! `super::sft`) as its first record shows; a fine-tuning file's records are gathered into
+//! items with their candidate responses before any is stored.
 
 use std::path::{Path, PathBuf};
 
@@ -46,8 +47,10 @@ impl Default for ImportOptions {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImportReport {
     pub file: PathBuf,
-    /// The format read: csv, jsonl (a prompt pool), chat, alpaca or sharegpt.
+    /// The format read: csv, jsonl or parquet (a prompt pool), chat, alpaca or sharegpt.
     pub format: String,
+    /// The file's container: csv, jsonl or parquet.
+    pub container: String,
     /// Items added.
     pub rows: u64,
     /// Candidate responses added with them.
@@ -61,7 +64,7 @@ pub struct ImportReport {
 pub enum ImportError {
     #[error("{}: cannot read: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{}: unknown format; name it with --format csv|jsonl|chat|alpaca|sharegpt", .0.display())]
+    #[error("{}: unknown format; name it with --format csv|jsonl|parquet|chat|alpaca|sharegpt", .0.display())]
     UnknownFormat(PathBuf),
     #[error("{0}")]
     Problems(Problems),
@@ -100,18 +103,46 @@ pub fn import_items(
         .ok_or_else(|| ImportError::UnknownFormat(path.to_path_buf()))?;
     let started = std::time::Instant::now();
     let io = |source| ImportError::Io { path: path.to_path_buf(), source };
-    let size = std::fs::metadata(path).map_err(io)?.len();
-    // A JSONL file's first record says what it holds; its line, to name it in a mixed file.
+    let parquet = named.container(path) == Format::Parquet;
+    let size = if parquet {
+        let mut size = 0;
+        for f in super::parquet::shards(path).map_err(io)? {
+            size += std::fs::metadata(&f)
+                .map_err(|source| ImportError::Io { path: f.clone(), source })?
+                .len();
+        }
+        size
+    } else {
+        std::fs::metadata(path).map_err(io)?.len()
+    };
+    // A JSONL or Parquet file's first record says what it holds; its line, to name it in a
+    // mixed file.
     let (format, detected_at) = match named {
         Format::Jsonl => {
             let (f, line) = sft::sniff(path, &opts.text_field).map_err(io)?;
             (f, Some(line))
+        }
+        Format::Parquet => {
+            let first = super::parquet::first_record(path).map_err(io)?;
+            let f = first.and_then(|r| sft::detect(&r, &opts.text_field));
+            // Every row has the file's columns: a row can look like another format only where
+            // a file has one of the columns formats are told by.
+            let (files, _) = super::parquet::columns(path).map_err(io)?;
+            let telling = files
+                .iter()
+                .any(|(_, cols)| cols.iter().any(|c| sft::FORMAT_FIELDS.contains(&c.as_str())));
+            (f.unwrap_or(Format::Parquet), telling.then_some(1))
         }
         f => (f, None),
     };
     progress.start("import", 0);
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("item").to_string();
     let mut problems = Problems::default();
+    // A Parquet pool's columns are known before any row: a column named for the text, id or
+    // gold that a file lacks is said once, not on every row.
+    if parquet && !format.is_sft() {
+        missing_columns(path, opts, &mut problems).map_err(io)?;
+    }
     let mut rows = 0u64;
     let mut responses = 0u64;
     let mut with_gold = 0u64;
@@ -147,7 +178,8 @@ pub fn import_items(
                 }
                 if format.is_sft() {
                     // Gathered first: a later record may add a candidate to this item.
-                    let made = sft_item(path, &rec, format, opts, &stem, &mut generated_ids, problems);
+                    let made =
+                        sft_item(path, &rec, format, opts, &stem, &mut generated_ids, problems);
                     if let Some((item, id_field)) = made {
                         if let Err(b) = groups.add(item, id_field.as_deref()) {
                             problems.push(path, rec.line, b.field.as_deref(), b.message);
@@ -159,7 +191,8 @@ pub fn import_items(
                     }
                     return;
                 }
-                let Some(item) = to_item(path, &rec, format, opts, &stem, &mut generated_ids, problems)
+                let Some(item) =
+                    to_item(path, &rec, format, opts, &stem, &mut generated_ids, problems)
                 else {
                     return;
                 };
@@ -168,7 +201,11 @@ pub fn import_items(
                 }
                 added(&item, problems);
             };
-            read_records(path, format, &mut problems, |rec, p| on_record(rec, p)).map_err(io)?;
+            if problems.is_empty() {
+                let read_as = if parquet { Format::Parquet } else { format };
+                read_records(path, read_as, &mut problems, |rec, p| on_record(rec, p))
+                    .map_err(io)?;
+            }
             if format.is_sft() && problems.is_empty() {
                 for item in std::mem::take(&mut groups).into_items() {
                     if cancelled.get() {
@@ -184,7 +221,7 @@ pub fn import_items(
                 return Err(ImportError::Problems(std::mem::take(&mut problems)));
             }
             if rows == 0 {
-                problems.push(path, 1, None, "no rows to import");
+                problems.push(path, if parquet { 0 } else { 1 }, None, "no rows to import");
                 return Err(ImportError::Problems(std::mem::take(&mut problems)));
             }
             Ok(rows)
@@ -196,6 +233,7 @@ pub fn import_items(
             Ok(ImportReport {
                 file: path.to_path_buf(),
                 format: format.name().into(),
+                container: if parquet { "parquet" } else { named.container(path).name() }.into(),
                 rows,
                 responses,
                 with_gold,
@@ -213,6 +251,41 @@ pub fn import_items(
             Err(e)
         }
     }
+}
+
+/// Name, once per file, each column the options name (the text; the id and gold when named)
+/// that a Parquet file lacks.
+fn missing_columns(
+    path: &Path,
+    opts: &ImportOptions,
+    problems: &mut Problems,
+) -> std::io::Result<()> {
+    let (files, map) = super::parquet::columns(path)?;
+    problems.rows = Some(map);
+    let wanted = [
+        (Some(opts.text_field.as_str()), "--text"),
+        (opts.id_field.as_deref(), "--id"),
+        (opts.gold_field.as_deref(), "--gold"),
+    ];
+    for (file, columns) in &files {
+        for (name, flag) in wanted {
+            let Some(name) = name else { continue };
+            if !columns.iter().any(|c| c == name) {
+                let list: Vec<&str> = columns.iter().take(20).map(String::as_str).collect();
+                problems.push(
+                    file,
+                    0,
+                    Some(name),
+                    format!(
+                        "no such column (the file has {}{}; name another with {flag} COLUMN)",
+                        list.join(", "),
+                        if columns.len() > list.len() { ", …" } else { "" }
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn id_field_name(opts: &ImportOptions) -> &str {

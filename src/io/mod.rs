@@ -1,18 +1,20 @@
-//! Import and export of items (CSV, JSONL, chat JSONL).
+//! Import and export of items (CSV, JSONL, chat JSONL, Parquet, Hugging Face dataset folders).
 
 pub mod export;
+pub mod hf_dataset;
 pub mod import;
 pub mod labels;
+pub mod parquet;
 mod problems;
 pub mod records;
 pub mod sft;
 
-pub use problems::{Problem, Problems};
+pub use problems::{Problem, Problems, RowMap};
 
 use std::path::Path;
 
 /// File formats hifi reads and writes. The fine-tuning formats (chat, alpaca, sharegpt) are
-/// JSON lines: a JSONL file's first record says which it holds (see [`sft::sniff`]).
+/// JSON lines or Parquet: a file's first record says which it holds (see [`sft::sniff`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// CSV with a header row: a prompt pool.
@@ -27,6 +29,9 @@ pub enum Format {
     /// ShareGPT JSONL: `conversations` of `{"from", "value"}`.
     #[value(name = "sharegpt")]
     ShareGpt,
+    /// Parquet: a file, or a folder of shards (every `*.parquet` in it); a prompt pool or
+    /// chat, alpaca or sharegpt data as its first row shows.
+    Parquet,
 }
 
 impl Format {
@@ -38,6 +43,7 @@ impl Format {
             Format::Chat => "chat",
             Format::Alpaca => "alpaca",
             Format::ShareGpt => "sharegpt",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -46,13 +52,34 @@ impl Format {
         matches!(self, Format::Chat | Format::Alpaca | Format::ShareGpt)
     }
 
-    /// From the extension (`.csv`, `.jsonl` / `.ndjson` / `.json`); `None` when unknown.
+    /// From the extension (`.csv`, `.jsonl` / `.ndjson` / `.json`, `.parquet`); a folder is
+    /// Parquet shards; `None` when unknown.
     pub fn from_path(path: &Path) -> Option<Self> {
+        if path.is_dir() {
+            return Some(Format::Parquet);
+        }
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Some(Format::Csv),
             "jsonl" | "ndjson" | "json" => Some(Format::Jsonl),
+            "parquet" => Some(Format::Parquet),
             _ => None,
+        }
+    }
+
+    /// The container a file of this format is read as: CSV, JSON lines or Parquet. A
+    /// fine-tuning format named for a Parquet file (by its extension, or a folder) is Parquet.
+    pub fn container(self, path: &Path) -> Format {
+        match self {
+            Format::Csv | Format::Parquet => self,
+            Format::Jsonl => Format::Jsonl,
+            Format::Chat | Format::Alpaca | Format::ShareGpt => {
+                if Format::from_path(path) == Some(Format::Parquet) {
+                    Format::Parquet
+                } else {
+                    Format::Jsonl
+                }
+            }
         }
     }
 }

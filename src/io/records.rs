@@ -1,5 +1,6 @@
-//! Streaming readers that turn CSV and JSONL files into records of named fields, each with
-//! the line it started on. Malformed rows and invalid UTF-8 become [`Problems`], never panics.
+//! Streaming readers that turn CSV, JSONL and Parquet files into records of named fields, each
+//! with the line it started on (for Parquet: its row, counted across a folder's shards).
+//! Malformed rows and invalid UTF-8 become [`Problems`], never panics.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -17,18 +18,24 @@ pub struct Record {
 
 /// Read `path` record by record, calling `each` for every well-formed one. Problems with the
 /// file's structure go into `problems`; reading goes on past them so that one run reports as
-/// much as possible. Fails only if the file cannot be opened.
+/// much as possible. Fails only if the file cannot be opened. A fine-tuning format is read
+/// from the container [`Format::container`] names (JSON lines, or Parquet).
 pub fn read_records(
     path: &Path,
     format: Format,
     problems: &mut Problems,
     mut each: impl FnMut(Record, &mut Problems),
 ) -> std::io::Result<()> {
+    if format.container(path) == Format::Parquet {
+        return super::parquet::read(path, problems, &mut |line, fields, p| {
+            each(Record { line, fields }, p)
+        });
+    }
     let file = File::open(path)?;
     let reader = BufReader::with_capacity(1 << 20, file);
     match format {
         Format::Csv => read_csv(path, reader, problems, &mut each),
-        Format::Jsonl | Format::Chat | Format::Alpaca | Format::ShareGpt => {
+        Format::Jsonl | Format::Chat | Format::Alpaca | Format::ShareGpt | Format::Parquet => {
             read_jsonl(path, reader, problems, &mut each)
         }
     }

@@ -95,9 +95,12 @@ pub fn consumed(format: Format) -> &'static [&'static str] {
         Format::Chat => &["messages"],
         Format::Alpaca => &["instruction", "input", "output", "system", "history"],
         Format::ShareGpt => &["conversations", "system"],
-        Format::Csv | Format::Jsonl => &[],
+        Format::Csv | Format::Jsonl | Format::Parquet => &[],
     }
 }
+
+/// The fields [`detect`] tells the formats by (besides the text field).
+pub const FORMAT_FIELDS: &[&str] = &["messages", "conversations", "instruction", "output"];
 
 /// The format a record looks like: `Some(Chat | Alpaca | ShareGpt)`, or `None` for a prompt
 /// pool. `messages` (an array) makes it chat, `conversations` (an array) ShareGPT,
@@ -156,7 +159,7 @@ fn describe(format: Format) -> &'static str {
         Format::Chat => "a chat record (`messages`)",
         Format::Alpaca => "an alpaca record (`instruction`, `output`)",
         Format::ShareGpt => "a sharegpt record (`conversations`)",
-        Format::Csv | Format::Jsonl => "a prompt-pool record (`text`)",
+        Format::Csv | Format::Jsonl | Format::Parquet => "a prompt-pool record (`text`)",
     }
 }
 
@@ -175,7 +178,7 @@ pub fn mixed(
         None if has_text => Format::Jsonl,
         None => return None,
     };
-    let pool = |f: Format| matches!(f, Format::Jsonl | Format::Csv);
+    let pool = |f: Format| matches!(f, Format::Jsonl | Format::Csv | Format::Parquet);
     if this == file || (pool(this) && pool(file)) || (pool(file) && has_text) {
         return None;
     }
@@ -192,7 +195,7 @@ pub fn parse(format: Format, fields: &Map<String, Value>) -> Result<Example, Bad
         Format::Chat => parse_chat(fields),
         Format::Alpaca => parse_alpaca(fields),
         Format::ShareGpt => parse_sharegpt(fields),
-        Format::Csv | Format::Jsonl => {
+        Format::Csv | Format::Jsonl | Format::Parquet => {
             Err(Bad { field: None, message: "not a chat, alpaca or sharegpt record".into() })
         }
     }
@@ -362,7 +365,10 @@ fn parse_alpaca(fields: &Map<String, Value>) -> Result<Example, Bad> {
         Some(v) => {
             return Err(bad(
                 "history",
-                format!("expected an array of [instruction, response] pairs, found {}", json_kind(v)),
+                format!(
+                    "expected an array of [instruction, response] pairs, found {}",
+                    json_kind(v)
+                ),
             ))
         }
     }
@@ -393,7 +399,10 @@ fn conversation(mut turns: Vec<Turn>, list: &str, text: &str) -> Result<Example,
         Role::Assistant => {
             let last = turns.pop().expect("a last turn");
             if last.content.trim().is_empty() {
-                return Err(bad(format!("{}.{text}", last.at), "the assistant's response is empty"));
+                return Err(bad(
+                    format!("{}.{text}", last.at),
+                    "the assistant's response is empty",
+                ));
             }
             match turns.last() {
                 Some(t) if t.role == Role::User => {}
@@ -414,7 +423,10 @@ fn conversation(mut turns: Vec<Turn>, list: &str, text: &str) -> Result<Example,
     };
     let prompt = turns.pop().expect("the user turn");
     if prompt.content.trim().is_empty() {
-        return Err(bad(format!("{}.{text}", prompt.at), "the prompt (the last user turn) is empty"));
+        return Err(bad(
+            format!("{}.{text}", prompt.at),
+            "the prompt (the last user turn) is empty",
+        ));
     }
     let context = turns.into_iter().map(|t| Message { role: t.role, content: t.content }).collect();
     Ok(Example { context, prompt: prompt.content, response })
@@ -596,19 +608,55 @@ mod tests {
     #[test]
     fn malformed_chat_records_name_the_field() {
         let cases = [
-            (json!({"messages": "hi"}), "messages", "expected an array of messages, found a string"),
+            (
+                json!({"messages": "hi"}),
+                "messages",
+                "expected an array of messages, found a string",
+            ),
             (json!({"messages": []}), "messages", "no messages"),
             (json!({"messages": [1]}), "messages[0]", "expected a message with role and content"),
             (json!({"messages": [{"content": "x"}]}), "messages[0].role", "missing"),
-            (json!({"messages": [{"role": "bot", "content": "x"}]}), "messages[0].role", "unknown role \"bot\""),
+            (
+                json!({"messages": [{"role": "bot", "content": "x"}]}),
+                "messages[0].role",
+                "unknown role \"bot\"",
+            ),
             (json!({"messages": [{"role": "user"}]}), "messages[0].content", "missing"),
-            (json!({"messages": [{"role": "user", "content": 5}]}), "messages[0].content", "expected a string, found a number"),
-            (json!({"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}]}), "messages", "no user turn"),
-            (json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}]}), "messages[1].content", "the assistant's response is empty"),
-            (json!({"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "a"}]}), "messages[0].content", "the prompt (the last user turn) is empty"),
-            (json!({"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"}]}), "messages[1].role", "ends with a system message"),
-            (json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]}), "messages[1]", "found a assistant turn"),
-            (json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": null}]}), "messages[1].content", "found null"),
+            (
+                json!({"messages": [{"role": "user", "content": 5}]}),
+                "messages[0].content",
+                "expected a string, found a number",
+            ),
+            (
+                json!({"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}]}),
+                "messages",
+                "no user turn",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}]}),
+                "messages[1].content",
+                "the assistant's response is empty",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "a"}]}),
+                "messages[0].content",
+                "the prompt (the last user turn) is empty",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"}]}),
+                "messages[1].role",
+                "ends with a system message",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]}),
+                "messages[1]",
+                "found a assistant turn",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": null}]}),
+                "messages[1].content",
+                "found null",
+            ),
         ];
         for (v, field, message) in cases {
             let (f, m) = err(Format::Chat, v.clone());
@@ -677,10 +725,8 @@ mod tests {
             vec![msg(Role::System, "S"), msg(Role::User, "q1"), msg(Role::Assistant, "a1")]
         );
         assert_eq!((ex.prompt.as_str(), ex.response.as_deref()), ("q2", Some("a2")));
-        let (f, m) = err(
-            Format::ShareGpt,
-            json!({"conversations": [{"from": "bard", "value": "x"}]}),
-        );
+        let (f, m) =
+            err(Format::ShareGpt, json!({"conversations": [{"from": "bard", "value": "x"}]}));
         assert_eq!(f, "conversations[0].from");
         assert!(m.contains("unknown speaker \"bard\""), "{m}");
         let (f, m) = err(Format::ShareGpt, json!({"conversations": [{"from": "human"}]}));
@@ -717,10 +763,7 @@ mod tests {
     #[test]
     fn pool_responses_from_a_string_or_a_list() {
         assert_eq!(pool_responses(&rec(json!({"responses": "one"}))), vec!["one"]);
-        assert_eq!(
-            pool_responses(&rec(json!({"responses": ["a", " ", 3, "b"]}))),
-            vec!["a", "b"]
-        );
+        assert_eq!(pool_responses(&rec(json!({"responses": ["a", " ", 3, "b"]}))), vec!["a", "b"]);
         assert!(pool_responses(&rec(json!({"responses": ""}))).is_empty());
         assert!(pool_responses(&rec(json!({"text": "x"}))).is_empty());
     }
@@ -733,7 +776,12 @@ mod tests {
             gold: None,
             line,
             context: context.map(str::to_string),
-            responses: vec![imported_response(response.into(), Path::new("f.jsonl"), line, Format::Chat)],
+            responses: vec![imported_response(
+                response.into(),
+                Path::new("f.jsonl"),
+                line,
+                Format::Chat,
+            )],
         }
     }
 

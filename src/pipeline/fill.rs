@@ -54,13 +54,17 @@ pub fn import(
                 n => format!(" with {n} candidate responses"),
             },
             shown(&r.file),
-            if matches!(rep.format.as_str(), "csv" | "jsonl") {
-                String::new()
-            } else {
-                format!("{}; ", rep.format)
+            match (rep.format.as_str(), rep.container.as_str()) {
+                ("csv" | "jsonl", _) => String::new(),
+                (f, "parquet") if f != "parquet" => format!("{f}, parquet; "),
+                (f, _) => format!("{f}; "),
             },
             rep.with_gold,
-            if rep.generated_ids { ", ids generated from file name and line" } else { "" },
+            match (rep.generated_ids, rep.container.as_str()) {
+                (false, _) => "",
+                (true, "parquet") => ", ids generated from file name and row",
+                (true, _) => ", ids generated from file name and line",
+            },
             rep.seconds
         );
         let mut s = Summary::new(Stage::Import, rep, false);

@@ -11,8 +11,8 @@
 //! - an annotator's score of a candidate is their newest score event of it.
 
 pub mod editor;
-pub mod report;
 pub mod queue;
+pub mod report;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -122,8 +122,10 @@ impl InForce {
             .filter(|e| e.kind == ResponseKind::Undo)
             .filter_map(|e| e.supersedes)
             .collect();
-        let mut sorted: Vec<&ResponseEvent> =
-            events.iter().filter(|e| e.kind != ResponseKind::Undo && !undone.contains(&e.id)).collect();
+        let mut sorted: Vec<&ResponseEvent> = events
+            .iter()
+            .filter(|e| e.kind != ResponseKind::Undo && !undone.contains(&e.id))
+            .collect();
         sorted.sort_by_key(|e| e.id);
         let mut out = InForce::default();
         for e in sorted {
@@ -157,8 +159,11 @@ impl InForce {
                 ResponseKind::Prefer => {
                     let (Some(other), Some(verdict)) = (e.other, e.verdict) else { continue };
                     let Some(&m) = number.get(&other) else { continue };
-                    let (pair, revs, first_is_lo) =
-                        if n < m { ((n, m), (rev, other), true) } else { ((m, n), (other, rev), false) };
+                    let (pair, revs, first_is_lo) = if n < m {
+                        ((n, m), (rev, other), true)
+                    } else {
+                        ((m, n), (other, rev), false)
+                    };
                     let outcome = match (verdict, first_is_lo) {
                         (Verdict::Better, true) => Outcome::Lo,
                         (Verdict::Better, false) => Outcome::Hi,
@@ -167,7 +172,12 @@ impl InForce {
                     };
                     out.preferences.insert(
                         (e.item, e.annotator.clone(), pair),
-                        Preference { outcome, event: e.id, revisions: revs, at: e.created_at.clone() },
+                        Preference {
+                            outcome,
+                            event: e.id,
+                            revisions: revs,
+                            at: e.created_at.clone(),
+                        },
                     );
                 }
                 ResponseKind::Undo => {}
@@ -241,7 +251,12 @@ mod tests {
 
     #[test]
     fn the_newest_live_revision_is_the_candidates_text() {
-        let revs = [rev(1, 1, None, true), rev(2, 2, None, true), rev(3, 1, Some(1), true), rev(4, 1, Some(3), false)];
+        let revs = [
+            rev(1, 1, None, true),
+            rev(2, 2, None, true),
+            rev(3, 1, Some(1), true),
+            rev(4, 1, Some(3), false),
+        ];
         let c = candidates(&revs);
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].newest.id, 3);
@@ -255,7 +270,11 @@ mod tests {
         let revs = [rev(1, 1, None, true), rev(2, 2, None, true)];
         let mut undo = ev(3, "a", ResponseKind::Undo, None);
         undo.supersedes = Some(2);
-        let events = [ev(1, "a", ResponseKind::Accept, Some(1)), ev(2, "a", ResponseKind::Reject, Some(1)), undo];
+        let events = [
+            ev(1, "a", ResponseKind::Accept, Some(1)),
+            ev(2, "a", ResponseKind::Reject, Some(1)),
+            undo,
+        ];
         let f = InForce::read(&events, &revs);
         assert_eq!(f.decisions[&(1, "a".to_string(), 1)].status, Status::Accepted);
     }

@@ -339,7 +339,8 @@ pub fn report(revisions: &[Revision], events: &[ResponseEvent], seed: u64) -> Re
     annotators.extend(force.scores.keys().map(|k| k.1.clone()));
     annotators.extend(force.preferences.keys().map(|k| k.1.clone()));
     let names: Vec<String> = annotators.into_iter().collect();
-    let col: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let col: HashMap<&str, usize> =
+        names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
 
     // Accept (0) / reject (1), one row per candidate.
     let mut rows: BTreeMap<(i64, i64), Vec<Option<usize>>> = BTreeMap::new();
@@ -532,7 +533,10 @@ mod tests {
         assert_eq!(v[&(1, 2)].status, CandidateStatus::Rejected);
         assert_eq!(chosen(&v, 1).map(|c| c.number), Some(1));
         let r = report(&revs, &log.0, 0);
-        assert_eq!(r.by_source[0], Rates { key: "limo".into(), n: 2, edited: 1, rejected: 1, ..Rates::default() });
+        assert_eq!(
+            r.by_source[0],
+            Rates { key: "limo".into(), n: 2, edited: 1, rejected: 1, ..Rates::default() }
+        );
         assert_eq!(r.by_set, vec![Rates { key: "4".into(), n: 1, edited: 1, ..Rates::default() }]);
         // Candidate 1: a and b both accept it (one by editing): they agree.
         assert_eq!((r.decisions.n, r.decisions.agreement), (1, Some(1.0)));

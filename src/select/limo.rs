@@ -369,17 +369,15 @@ pub fn run_with(
             let c = &cands[i];
             c.kept.iter().map(move |(text, from, quality)| {
                 let origin = json!({"from": from, "quality": quality, "model": sp.model});
-                (c.item.key, NewResponse { text: text.clone(), source: "limo".into(), origin: Some(origin) })
+                (
+                    c.item.key,
+                    NewResponse { text: text.clone(), source: "limo".into(), origin: Some(origin) },
+                )
             })
         })
         .collect();
-    report.selection = store.save_selection_with_candidates(
-        SelectionKind::Limo,
-        &p,
-        &r,
-        &entries,
-        &candidates,
-    )?;
+    report.selection =
+        store.save_selection_with_candidates(SelectionKind::Limo, &p, &r, &entries, &candidates)?;
     Ok(report)
 }
 

@@ -347,7 +347,14 @@ fn iterate(
             })
             .map(|(p, text, j)| {
                 let origin = json!({"iteration": it, "sample": j, "model": sp.model});
-                (p.key, NewResponse { text: text.clone(), source: "self-train".into(), origin: Some(origin) })
+                (
+                    p.key,
+                    NewResponse {
+                        text: text.clone(),
+                        source: "self-train".into(),
+                        origin: Some(origin),
+                    },
+                )
             })
             .collect();
         let selection = store.save_selection_with_candidates(

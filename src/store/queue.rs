@@ -83,6 +83,41 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Every entry ever queued, counted by strategy and stratum: (strategy, audit, entries,
+    /// mining runs), by strategy.
+    pub fn queue_history(&self) -> Result<Vec<(String, bool, i64, i64)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT strategy, stratum = 'audit', count(*), count(DISTINCT mine_run) FROM queue
+                 GROUP BY strategy, stratum ORDER BY strategy, stratum",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// For each item a queue entry ever named (alone or in a pair): the strategy and stratum
+    /// (audit or not) of the newest such entry.
+    pub fn item_strategies(&self) -> Result<std::collections::HashMap<i64, (String, bool)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT item, strategy, stratum = 'audit', max(id) FROM (
+                     SELECT item_a AS item, id, strategy, stratum FROM queue
+                     UNION ALL
+                     SELECT item_b, id, strategy, stratum FROM queue WHERE item_b IS NOT NULL
+                 ) GROUP BY item",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
     /// The current queue in order.
     pub fn queue(&self) -> Result<Vec<QueueEntry>> {
         let Some(run) = self.current_queue_run()? else { return Ok(Vec::new()) };

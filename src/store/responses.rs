@@ -113,14 +113,29 @@ impl Verdict {
 /// candidate's newest revision in force when it is recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Judgement {
-    Accept { number: i64 },
-    Reject { number: i64, reason: Option<String> },
+    Accept {
+        number: i64,
+    },
+    Reject {
+        number: i64,
+        reason: Option<String>,
+    },
     /// A quality score, 1–5.
-    Score { number: i64, score: u8 },
+    Score {
+        number: i64,
+        score: u8,
+    },
     /// A new revision of the candidate with this text.
-    Edit { number: i64, text: String },
+    Edit {
+        number: i64,
+        text: String,
+    },
     /// `first` better than `second` (or a tie, or both bad).
-    Prefer { first: i64, second: i64, verdict: Verdict },
+    Prefer {
+        first: i64,
+        second: i64,
+        verdict: Verdict,
+    },
 }
 
 /// A judgement with who gave it and what was on screen.
@@ -272,8 +287,8 @@ impl Store {
             }
         }
         self.write(|tx| {
-            let exists: bool = tx
-                .query_row("SELECT EXISTS(SELECT 1 FROM items WHERE key = ?1)", [item], |r| {
+            let exists: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM items WHERE key = ?1)", [item], |r| {
                     r.get(0)
                 })?;
             if !exists {
@@ -454,9 +469,7 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let mut st = self
             .conn
-            .prepare(&format!(
-                "SELECT {REVISION_COLS} FROM responses ORDER BY item, number, id"
-            ))
+            .prepare(&format!("SELECT {REVISION_COLS} FROM responses ORDER BY item, number, id"))
             .map_err(|e| self.err(e))?;
         let rows = st.query_map([], revision_from_row).map_err(|e| self.err(e))?;
         let mut out: Vec<Revision> =

@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::app::{
-    CandidateView, Conflict, DashboardData, EntryView, ItemView, Job, RespItem, SetView,
-    SinceRound,
+    CandidateView, Conflict, DashboardData, EntryView, ItemView, Job, RespItem, SetView, SinceRound,
 };
 use crate::config::Config;
 use crate::error::Result;
@@ -380,7 +379,11 @@ pub fn event_candidate(store: &Store, ev: &ResponseEvent) -> Result<Option<i64>>
 /// of parts with `text`; anything else shown as JSON.
 fn turns(context: &serde_json::Value) -> Vec<(String, String)> {
     let Some(list) = context.as_array() else {
-        return if context.is_null() { Vec::new() } else { vec![(String::new(), context.to_string())] };
+        return if context.is_null() {
+            Vec::new()
+        } else {
+            vec![(String::new(), context.to_string())]
+        };
     };
     list.iter()
         .map(|m| {

@@ -10,8 +10,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
 use ratatui::crossterm::cursor::{Hide, Show};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
@@ -178,12 +178,16 @@ fn db_worker(
                             };
                             Action::ResponseSaved { key, kind, number, item, reload_error }
                         }
-                        Err(e) => Action::ResponseSaveFailed { key, msg: format!("not saved: {e}") },
+                        Err(e) => {
+                            Action::ResponseSaveFailed { key, msg: format!("not saved: {e}") }
+                        }
                     }
                 }
                 Effect::UndoResponse => {
                     match retry.write(|| store.undo_response(&annotator), "an undo") {
-                        Ok(None) => Action::ResponseUndone { event: None, number: None, item: None },
+                        Ok(None) => {
+                            Action::ResponseUndone { event: None, number: None, item: None }
+                        }
                         Ok(Some(ev)) => {
                             let number = data::event_candidate(&store, &ev).ok().flatten();
                             let item = data::response_item(&store, ev.item, &annotator).ok();
@@ -575,7 +579,10 @@ fn event_loop(
 /// Edit `text` in the user's editor with the screen handed over to it: leave the alternate
 /// screen and raw mode, show the cursor, run the editor on a private temporary file, then take
 /// the screen back and redraw it whole.
-fn edit_suspended(term: &mut Terminal<CrosstermBackend<std::io::Stdout>>, text: &str) -> EditOutcome {
+fn edit_suspended(
+    term: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
+    text: &str,
+) -> EditOutcome {
     let _ = term.show_cursor();
     let _ = execute!(std::io::stdout(), LeaveAlternateScreen, Show);
     let _ = disable_raw_mode();

@@ -74,7 +74,9 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             clear_waiting(app);
             to_screen(app, Screen::Responses, action)
         }
-        Resp(_) | ResponseLoadFailed(_) | Edited { .. } => to_screen(app, Screen::Responses, action),
+        Resp(_) | ResponseLoadFailed(_) | Edited { .. } => {
+            to_screen(app, Screen::Responses, action)
+        }
         SaveFailed { ref msg, .. } => {
             app.pending = app.pending.saturating_sub(1);
             // Stay to show it: the decision is not saved and may be given again.

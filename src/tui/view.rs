@@ -39,9 +39,15 @@ impl Screen {
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputPurpose {
     Note,
-    Reason { item: i64, label: usize },
+    Reason {
+        item: i64,
+        label: usize,
+    },
     /// Why candidate `number` of `item` is rejected (Responses screen).
-    RejectReason { item: i64, number: i64 },
+    RejectReason {
+        item: i64,
+        number: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -198,7 +198,10 @@ impl PartialEq for Memo {
 
 impl std::fmt::Debug for Memo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Memo").field("page", &self.page).field("max_scroll", &self.max_scroll).finish()
+        f.debug_struct("Memo")
+            .field("page", &self.page)
+            .field("max_scroll", &self.max_scroll)
+            .finish()
     }
 }
 

@@ -105,7 +105,10 @@ impl ResponsesState {
                     self.show(cx, Some(*it));
                 }
                 if let Some(e) = reload_error {
-                    cx.say(format!("saved, but reading the item back failed: {e} (r: read it again)"), Level::Warn);
+                    cx.say(
+                        format!("saved, but reading the item back failed: {e} (r: read it again)"),
+                        Level::Warn,
+                    );
                     return vec![];
                 }
                 let what = match kind {
@@ -170,9 +173,9 @@ impl ResponsesState {
                 self.loading = false;
                 self.load_failed = false;
                 self.show(cx, Some(*it));
-                if let Some(i) = number.and_then(|n| {
-                    self.item.as_ref()?.candidates.iter().position(|c| c.number == n)
-                }) {
+                if let Some(i) = number
+                    .and_then(|n| self.item.as_ref()?.candidates.iter().position(|c| c.number == n))
+                {
                     if self.mode == Mode::Single {
                         self.cand = i;
                         self.top();
@@ -290,10 +293,7 @@ impl ResponsesState {
             Mode::Single => {
                 let n = self.item.as_ref().map_or(0, |i| i.candidates.len());
                 if self.item.is_some() && n < 2 {
-                    cx.say(
-                        format!("A/B compares two candidates; this item has {n}"),
-                        Level::Warn,
-                    );
+                    cx.say(format!("A/B compares two candidates; this item has {n}"), Level::Warn);
                     return;
                 }
                 self.mode = Mode::Ab;
@@ -301,7 +301,10 @@ impl ResponsesState {
                 if self.item.as_ref().is_some_and(|i| !i.pairs().is_empty())
                     && self.next_uncompared(cx.annotator).is_none()
                 {
-                    cx.say("every pair of this item is compared by you (n/p: see them; ]: next item)", Level::Info);
+                    cx.say(
+                        "every pair of this item is compared by you (n/p: see them; ]: next item)",
+                        Level::Info,
+                    );
                 }
             }
         }
@@ -312,10 +315,11 @@ impl ResponsesState {
     fn first_pair(&self, annotator: &str, any: bool) -> Option<(i64, i64)> {
         let it = self.item.as_ref()?;
         let pairs = it.pairs();
-        let pick = pairs
-            .iter()
-            .find(|p| it.preference(**p).is_none())
-            .or(if any { pairs.first() } else { None })?;
+        let pick = pairs.iter().find(|p| it.preference(**p).is_none()).or(if any {
+            pairs.first()
+        } else {
+            None
+        })?;
         Some(sides(it.key, annotator, *pick))
     }
 
@@ -386,14 +390,20 @@ impl ResponsesState {
             return self.refuse(cx, &what, why);
         }
         if self.mode == Mode::Ab {
-            return self.refuse(cx, &what, "A/B mode compares (h, l, =, b); m switches to single mode");
+            return self.refuse(
+                cx,
+                &what,
+                "A/B mode compares (h, l, =, b); m switches to single mode",
+            );
         }
         let (Some(it), Some(c)) = (&self.item, self.candidate()) else { return vec![] };
         let (key, number) = (it.key, c.number);
         let shown = json!({"mode": "single", "candidate": number});
         match k {
             RespKey::Accept => self.send(cx, key, Judgement::Accept { number }, shown),
-            RespKey::Reject => self.send(cx, key, Judgement::Reject { number, reason: None }, shown),
+            RespKey::Reject => {
+                self.send(cx, key, Judgement::Reject { number, reason: None }, shown)
+            }
             RespKey::RejectWithReason => {
                 *cx.input = Some(TextInput {
                     purpose: InputPurpose::RejectReason { item: key, number },
@@ -465,7 +475,8 @@ impl ResponsesState {
         let Some(it) = &self.item else { return vec![] };
         let n = it.candidates.len();
         let at = it.candidates.iter().position(|c| c.number == number).unwrap_or(self.cand);
-        if let Some(j) = (1..=n).map(|s| (at + s) % n).find(|&j| it.candidates[j].status.is_none()) {
+        if let Some(j) = (1..=n).map(|s| (at + s) % n).find(|&j| it.candidates[j].status.is_none())
+        {
             self.cand = j;
             self.top();
             return vec![];
@@ -510,9 +521,8 @@ impl ResponsesState {
             return;
         };
         if same {
-            self.cand = number
-                .and_then(|n| it.candidates.iter().position(|c| c.number == n))
-                .unwrap_or(0);
+            self.cand =
+                number.and_then(|n| it.candidates.iter().position(|c| c.number == n)).unwrap_or(0);
             let pair_ok = self
                 .pair
                 .is_some_and(|(l, r)| it.candidate(l).is_some() && it.candidate(r).is_some());

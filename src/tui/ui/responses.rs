@@ -31,7 +31,10 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         let msg = if st.loading || !st.opened {
             "loading…".to_string()
         } else if st.load_failed {
-            format!("Loading failed (the line below says why): {} tries again.", key(RespKey::Reload))
+            format!(
+                "Loading failed (the line below says why): {} tries again.",
+                key(RespKey::Reload)
+            )
         } else {
             format!(
                 "No items with candidate responses for you: none imported yet (`hifi import` of a file with responses, or a set built with `hifi select`), or every one already has the reviewers it needs. {} reads them again.",
@@ -51,8 +54,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     // A/B needs the room for two texts: a smaller share for the prompt.
     let share = if st.mode == ResponsesMode::Ab { 4 } else { 3 };
     let want = prompt_height(app, it, area, share);
-    let [top, rest] =
-        Layout::vertical([Constraint::Length(want), Constraint::Min(5)]).areas(area);
+    let [top, rest] = Layout::vertical([Constraint::Length(want), Constraint::Min(5)]).areas(area);
     prompt_pane(app, cx, f, top, it, false);
     match (st.mode, st.pair) {
         (ResponsesMode::Ab, Some((l, r))) => {
@@ -67,7 +69,8 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
             let status = pref.map_or("not compared by you yet".to_string(), |o| {
                 format!("your choice: {}", preference_said(o, (l, r)))
             });
-            let (ta, na) = candidate_pane(cx, f, a, &st.memo, st.scroll, left, " Left (A) ", &status);
+            let (ta, na) =
+                candidate_pane(cx, f, a, &st.memo, st.scroll, left, " Left (A) ", &status);
             let (tb, nb) =
                 candidate_pane(cx, f, b, &st.memo, st.scroll, right, " Right (B) ", &status);
             st.memo.viewport(na.min(nb), ta.max(tb));
@@ -118,7 +121,8 @@ fn prompt_height(app: &App, it: &RespItem, area: Rect, share: u16) -> u16 {
 /// The earlier turns (a `role:` line, then the text; both [`Kind::Turn`]) and the prompt,
 /// laid out as one document, once per width.
 fn prompt_lines(memo: &Memo, it: &RespItem, width: usize) -> Arc<Vec<WLine>> {
-    let len = it.prompt.len() + it.context.iter().map(|(r, t)| r.len() + t.len() + 1).sum::<usize>();
+    let len =
+        it.prompt.len() + it.context.iter().map(|(r, t)| r.len() + t.len() + 1).sum::<usize>();
     memo.laid_out(TAG_PROMPT, it.key, it.context.len() as i64, len, width, || {
         let mut out = Vec::new();
         let mut turn = |text: &str| {
@@ -172,7 +176,8 @@ fn prompt_pane(app: &App, cx: &Ctx, f: &mut Frame, area: Rect, it: &RespItem, fu
         }
         (0, out)
     };
-    let mut title = format!(" Prompt · {} · item {pos} of {} ", one_line(&it.id, 40), st.queue.len());
+    let mut title =
+        format!(" Prompt · {} · item {pos} of {} ", one_line(&it.id, 40), st.queue.len());
     if full {
         title = format!(
             " Prompt · {} · lines {}–{} of {total} · {prompt_key}: back ",
@@ -202,7 +207,8 @@ fn candidate_pane(
     let lines = memo.lines(TAG_CANDIDATE, c.revision, c.number, &c.text, width);
     let total = lines.len();
     let first = scroll.min(total.saturating_sub(page));
-    let mut shown = vec![Line::from(Span::styled(inert(status, false), status_style(cx, c, status)))];
+    let mut shown =
+        vec![Line::from(Span::styled(inert(status, false), status_style(cx, c, status)))];
     shown.extend(lines[first..].iter().take(page).map(|l| styled(cx, l)));
     let at = if total > page {
         format!(" lines {}–{} of {total} ", first + 1, (first + page).min(total))
