@@ -12,26 +12,6 @@ use hifi::curate::synth::{generate, SynthSpec};
 use hifi::store::Store;
 use serde_json::{json, Value};
 
-/// Run `script` in the consumers' Python (pyarrow, `datasets`) with `args`, offline, with a
-/// private Hugging Face cache under `scratch`; returns the JSON its last line prints.
-fn python(script: &str, args: &[&str], scratch: &Path) -> Value {
-    let out = std::process::Command::new(consumers_python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .env("HF_HOME", scratch.join("hf"))
-        .env("HF_DATASETS_CACHE", scratch.join("hf/datasets"))
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_DATASETS_OFFLINE", "1")
-        .output()
-        .expect("run the consumers' python");
-    let (stdout, stderr) =
-        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "python failed: {stdout}{stderr}");
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"))
-}
-
 /// Write Parquet files with pyarrow: `tables` is a JSON object {path: {"rows": [...],
 /// "schema": optional pyarrow type text per column, "compression": optional}}.
 fn write_parquet(dir: &Path, tables: Value) {
@@ -55,7 +35,7 @@ for name, t in spec.items():
     pq.write_table(table, path, compression=t.get("compression", "snappy"))
 print(json.dumps({"ok": True}))
 "#;
-    python(script, &[dir.to_str().unwrap(), &tables.to_string()], dir);
+    run_consumers_python(script, &[dir.to_str().unwrap(), &tables.to_string()], dir);
 }
 
 /// A project made by `hifi init` (labels clickbait, benign) in a fresh folder.
@@ -313,7 +293,7 @@ import pyarrow.parquet as pq
 t = pq.read_table(sys.argv[1])
 print(json.dumps({"schema": [[f.name, str(f.type)] for f in t.schema], "rows": t.to_pylist()}))
 "#;
-    let v = python(script, &[pq_out.to_str().unwrap()], tmp.path());
+    let v = run_consumers_python(script, &[pq_out.to_str().unwrap()], tmp.path());
     assert_eq!(
         v["schema"],
         json!([
@@ -371,7 +351,7 @@ for name, split in ds.items():
                  "data": [split[i] for i in range(len(split))]}
 print(json.dumps(out))
 "#;
-    python(script, &[dir.to_str().unwrap()], scratch)
+    run_consumers_python(script, &[dir.to_str().unwrap()], scratch)
 }
 
 #[test]
@@ -595,7 +575,7 @@ import pyarrow.parquet as pq
 t = pq.read_table(sys.argv[1])
 print(json.dumps({"schema": {f.name: str(f.type) for f in t.schema}, "rows": t.num_rows}))
 "#;
-    let v = python(script, &[file.to_str().unwrap()], tmp.path());
+    let v = run_consumers_python(script, &[file.to_str().unwrap()], tmp.path());
     assert_eq!(v["rows"], 5);
     assert_eq!(v["schema"]["messages"], "list<element: struct<role: string, content: string>>");
     assert_eq!(v["schema"]["provenance"], "string");

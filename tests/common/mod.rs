@@ -190,11 +190,17 @@ for c in columns:
             assert isinstance(t, dict) and isinstance(t["role"], str) and isinstance(t["content"], str), t
 print(json.dumps({"rows": len(ds), "columns": ds.column_names, "first": ds[0]}))
 "#;
-    let out = std::process::Command::new(consumers_python())
+    let cols = columns.join(",");
+    run_consumers_python(script, &[file.to_str().unwrap(), &cols], scratch)
+}
+
+/// Run `script` in the consumers' Python (pyarrow, `datasets`) with `args`, offline, with a
+/// private Hugging Face cache under `scratch`; returns the JSON its last line prints.
+pub fn run_consumers_python(script: &str, args: &[&str], scratch: &Path) -> serde_json::Value {
+    let out = Command::new(consumers_python())
         .arg("-c")
         .arg(script)
-        .arg(file)
-        .arg(columns.join(","))
+        .args(args)
         .env("HF_HOME", scratch.join("hf"))
         .env("HF_DATASETS_CACHE", scratch.join("hf/datasets"))
         .env("HF_HUB_OFFLINE", "1")
@@ -203,7 +209,7 @@ print(json.dumps({"rows": len(ds), "columns": ds.column_names, "first": ds[0]}))
         .expect("run the consumers' python");
     let (stdout, stderr) =
         (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "datasets could not load {}: {stdout}{stderr}", file.display());
+    assert!(out.status.success(), "the consumers' python failed: {stdout}{stderr}");
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"))
 }
