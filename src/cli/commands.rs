@@ -215,45 +215,14 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
                 w.test,
                 hifi::io::hf_dataset::CARD_FILE
             );
-            if !rep.left_out.is_empty() {
-                eprintln!("left out: {}", rep.left_out.join(", "));
-            }
-            if !rep.leaked.is_empty() {
-                let ids: Vec<String> = rep.leaked.iter().map(|i| inert(i, false)).collect();
-                eprintln!(
-                    "note: the near-duplicates of eval items (`hifi report` lists the pairs): {}",
-                    ids.join(", ")
-                );
-            }
-            if rep.unreviewed > 0 {
-                eprintln!(
-                    "note: {} items with candidate responses are not judged yet (`hifi responses list ITEM`)",
-                    rep.unreviewed
-                );
-            }
+            response_notes(&rep.left_out, &rep.leaked, rep.unreviewed);
             return Ok(());
         }
         hifi::io::export::Exported::Responses(rep) => {
             if a.output != Path::new("-") {
                 println!("{}", inert(&rep.written(), false));
             }
-            let left = rep.left_out();
-            if !left.is_empty() {
-                eprintln!("left out: {}", left.join(", "));
-            }
-            if !rep.leaked.is_empty() {
-                let ids: Vec<String> = rep.leaked.iter().map(|i| inert(i, false)).collect();
-                eprintln!(
-                    "note: the near-duplicates of eval items (`hifi report` lists the pairs): {}",
-                    ids.join(", ")
-                );
-            }
-            if rep.unreviewed > 0 {
-                eprintln!(
-                    "note: {} items with candidate responses are not judged yet (`hifi responses list ITEM`)",
-                    rep.unreviewed
-                );
-            }
+            response_notes(&rep.left_out(), &rep.leaked, rep.unreviewed);
             return Ok(());
         }
     };
@@ -398,6 +367,25 @@ fn review(project: &Path, a: &ReviewArgs) -> Result<()> {
         annotator: a.annotator.clone().unwrap_or_else(pipeline::default_annotator),
         theme: a.theme.clone(),
     })
+}
+
+/// What a responses export left out and what to look at, on stderr.
+fn response_notes(left_out: &[String], leaked: &[String], unreviewed: usize) {
+    if !left_out.is_empty() {
+        eprintln!("left out: {}", left_out.join(", "));
+    }
+    if !leaked.is_empty() {
+        let ids: Vec<String> = leaked.iter().map(|i| inert(i, false)).collect();
+        eprintln!(
+            "note: the near-duplicates of eval items (`hifi report` lists the pairs): {}",
+            ids.join(", ")
+        );
+    }
+    if unreviewed > 0 {
+        eprintln!(
+            "note: {unreviewed} items with candidate responses are not judged yet (`hifi responses list ITEM`)"
+        );
+    }
 }
 
 fn status(project: &Path, a: &StatusArgs) -> Result<()> {
