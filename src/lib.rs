@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod procs;
 pub mod progress;
+pub mod project;
 pub mod responses;
 pub mod rounds;
 pub mod select;

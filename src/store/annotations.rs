@@ -20,6 +20,8 @@ pub enum AnnotationKind {
     Skip,
     /// Unsure: needs a second look (may carry a tentative label).
     Flag,
+    /// Withdraws the annotator's flag on the item.
+    Unflag,
     /// An adjudicator's resolution of a disagreement.
     Resolve,
 }
@@ -31,6 +33,7 @@ impl AnnotationKind {
             Self::Undo => "undo",
             Self::Skip => "skip",
             Self::Flag => "flag",
+            Self::Unflag => "unflag",
             Self::Resolve => "resolve",
         }
     }
@@ -41,6 +44,7 @@ impl AnnotationKind {
             "undo" => Self::Undo,
             "skip" => Self::Skip,
             "flag" => Self::Flag,
+            "unflag" => Self::Unflag,
             "resolve" => Self::Resolve,
             _ => return None,
         })
@@ -61,6 +65,21 @@ pub struct Annotation {
     pub suggestion: Option<bool>,
 }
 
+/// Where a decision was made and what it revises, recorded with it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Provenance {
+    /// review, browse, cli, import or adjudicate.
+    pub origin: Option<String>,
+    /// A revisit: the decision (label, flag or skip) of the same annotator it replaces.
+    pub revises: Option<i64>,
+}
+
+impl Provenance {
+    pub fn from(origin: &str) -> Self {
+        Self { origin: Some(origin.to_string()), revises: None }
+    }
+}
+
 /// A recorded event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelEvent {
@@ -76,12 +95,17 @@ pub struct LabelEvent {
     pub created_at: String,
     /// See [`Annotation::suggestion`].
     pub suggestion: Option<bool>,
+    /// The label-set version it was given under (events before versions were kept: 1).
+    pub label_set: i64,
+    /// The guidelines version in force when it was given, if there were guidelines.
+    pub guidelines: Option<i64>,
+    pub provenance: Provenance,
 }
 
-const EVENT_COLS: &str =
-    "id, item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion";
+pub(crate) const EVENT_COLS: &str =
+    "id, item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion, coalesce(label_set, 1), guidelines, origin, revises";
 
-fn event_from_row(r: &Row) -> rusqlite::Result<LabelEvent> {
+pub(crate) fn event_from_row(r: &Row) -> rusqlite::Result<LabelEvent> {
     let kind: String = r.get(3)?;
     Ok(LabelEvent {
         id: r.get(0)?,
@@ -95,6 +119,9 @@ fn event_from_row(r: &Row) -> rusqlite::Result<LabelEvent> {
         round: r.get(8)?,
         created_at: r.get(9)?,
         suggestion: r.get(10)?,
+        label_set: r.get(11)?,
+        guidelines: r.get(12)?,
+        provenance: Provenance { origin: r.get(13)?, revises: r.get(14)? },
     })
 }
 
@@ -102,6 +129,7 @@ fn insert_event(
     tx: &Transaction,
     a: &Annotation,
     supersedes: Option<i64>,
+    prov: &Provenance,
 ) -> rusqlite::Result<i64> {
     // The model's newest prediction for the item, kept so a label can be audited later.
     let prediction: Option<String> = tx
@@ -115,9 +143,12 @@ fn insert_event(
         .optional()?;
     let round: Option<i64> = tx.query_row("SELECT max(id) FROM rounds", [], |r| r.get(0))?;
     tx.execute(
-        "INSERT INTO annotations (item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![a.item, a.annotator, a.kind.as_str(), a.label, a.note, supersedes, prediction, round, now(), a.suggestion],
+        "INSERT INTO annotations (item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion,
+                                  label_set, guidelines, origin, revises)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                 (SELECT max(version) FROM label_set_changes), (SELECT max(version) FROM guidelines), ?11, ?12)",
+        params![a.item, a.annotator, a.kind.as_str(), a.label, a.note, supersedes, prediction, round, now(), a.suggestion,
+                prov.origin, prov.revises],
     )?;
     Ok(tx.last_insert_rowid())
 }
@@ -138,6 +169,12 @@ fn validate(a: &Annotation) -> Result<()> {
 impl Store {
     /// Record one decision durably; returns the event id. The item must exist.
     pub fn annotate(&mut self, a: &Annotation) -> Result<i64> {
+        self.annotate_from(a, &Provenance::default())
+    }
+
+    /// [`Store::annotate`], recording where the decision was made and what it revises. A
+    /// revisit must name a decision of the same annotator on the same item.
+    pub fn annotate_from(&mut self, a: &Annotation, prov: &Provenance) -> Result<i64> {
         validate(a)?;
         self.write(|tx| {
             let exists: bool =
@@ -147,7 +184,20 @@ impl Store {
             if !exists {
                 return Err(StoreError::Invalid(format!("no item with key {}", a.item)));
             }
-            Ok(insert_event(tx, a, None)?)
+            if let Some(r) = prov.revises {
+                let same: bool = tx.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM annotations WHERE id = ?1 AND item = ?2 AND annotator = ?3)",
+                    params![r, a.item, a.annotator],
+                    |r| r.get(0),
+                )?;
+                if !same {
+                    return Err(StoreError::Invalid(format!(
+                        "event {r} is not a decision of {} on this item; a revisit revises the annotator's own",
+                        a.annotator
+                    )));
+                }
+            }
+            Ok(insert_event(tx, a, None, prov)?)
         })
     }
 
@@ -156,9 +206,10 @@ impl Store {
         for a in all {
             validate(a)?;
         }
+        let prov = Provenance::from("import");
         self.write(|tx| {
             for a in all {
-                insert_event(tx, a, None)?;
+                insert_event(tx, a, None, &prov)?;
             }
             Ok(all.len())
         })
@@ -228,7 +279,7 @@ impl Store {
                 note: orig.note.clone(),
                 suggestion: orig.suggestion,
             };
-            let id = insert_event(tx, &again, Some(undo.id))?;
+            let id = insert_event(tx, &again, Some(undo.id), &orig.provenance)?;
             let e = tx.query_row(
                 &format!("SELECT {EVENT_COLS} FROM annotations WHERE id = ?1"),
                 [id],
@@ -351,6 +402,16 @@ pub struct AuditEvent {
     pub suggestion: Option<String>,
     /// The item's stratum once split: "boundary" (mined) or "audit" (random draw, always eval).
     pub stratum: Option<String>,
+    /// The label-set version the label was given under (`hifi labels history`); `label` is
+    /// the name in that version.
+    pub label_set: i64,
+    /// The guidelines version in force when it was recorded (`None`: no guidelines yet).
+    pub guidelines: Option<i64>,
+    /// Where it was recorded: review, browse, cli, import, adjudicate (`None`: before hifi
+    /// recorded it).
+    pub origin: Option<String>,
+    /// A revisit: the earlier decision of the same annotator it replaces.
+    pub revises: Option<i64>,
 }
 
 impl Store {
@@ -366,7 +427,8 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT a.id, i.id, a.annotator, a.kind, a.label, a.note, a.created_at, s.split, a.round, a.supersedes, a.prediction, a.suggestion, s.stratum
+                "SELECT a.id, i.id, a.annotator, a.kind, a.label, a.note, a.created_at, s.split, a.round, a.supersedes, a.prediction, a.suggestion, s.stratum,
+                        coalesce(a.label_set, 1), a.guidelines, a.origin, a.revises
                  FROM annotations a JOIN items i ON i.key = a.item LEFT JOIN splits s ON s.item = a.item
                  WHERE ?1 IS NULL OR a.annotator = ?1 ORDER BY a.id",
             )
@@ -394,6 +456,10 @@ impl Store {
                         .get::<_, Option<bool>>(11)?
                         .map(|s| if s { "shown" } else { "blind" }.to_string()),
                     stratum: r.get(12)?,
+                    label_set: r.get(13)?,
+                    guidelines: r.get(14)?,
+                    origin: r.get(15)?,
+                    revises: r.get(16)?,
                 })
             })
             .map_err(|e| self.err(e))?;

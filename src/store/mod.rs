@@ -5,8 +5,11 @@
 //! transaction with a busy timeout, and WAL lets readers go on while one process writes.
 
 mod annotations;
+mod browse;
 mod embeddings;
+mod guidelines;
 mod items;
+mod label_sets;
 mod pipeline_state;
 mod predictions;
 mod queue;
@@ -24,7 +27,13 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use annotations::{Annotation, AnnotationKind, AuditEvent, LabelEvent};
+pub use annotations::{Annotation, AnnotationKind, AuditEvent, LabelEvent, Provenance};
+pub use browse::{
+    fts_query, FindQuery, Found, FoundItem, HistoryEvent, ItemHistory, ItemState, PredictionNow,
+    RESOLVED,
+};
+pub use guidelines::{GuidelinesVersion, GUIDELINES_FILE};
+pub use label_sets::{apply as apply_label_change, LabelChange, LabelChangeOutcome, LabelSetVersion};
 pub use items::{ImportRecord, Item, ItemGold, ItemImport, ItemRefused, NewItem};
 pub use predictions::{ModelRecord, Prediction};
 pub use queue::{NewQueueEntry, QueueEntry};
@@ -210,6 +219,15 @@ impl Store {
         let out = f(&tx)?;
         tx.commit().map_err(|source| StoreError::Sqlite { path, source })?;
         Ok(out)
+    }
+
+    /// Bring the store in line with the project's files: hifi.toml's labels (recorded as a
+    /// label-set version when they changed) and guidelines.md (a guidelines version). Every
+    /// command that opens a project calls this before it records anything.
+    pub fn sync_project(&mut self, cfg: &crate::config::Config) -> Result<()> {
+        self.sync_label_set(&cfg.labels)?;
+        self.sync_guidelines_file()?;
+        Ok(())
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {

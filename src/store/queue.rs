@@ -8,6 +8,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
+use super::browse::{unfinished, DECIDED_CTE};
 use super::{now, Result, Store};
 
 /// An entry about to be queued.
@@ -138,11 +139,12 @@ impl Store {
             let Some(run): Option<i64> = tx.query_row("SELECT max(mine_run) FROM queue", [], |r| r.get(0))? else {
                 return Ok(None);
             };
-            let unfinished = "(NOT EXISTS (SELECT 1 FROM decided d WHERE d.item = q.item_a)
-                  OR (q.item_b IS NOT NULL AND NOT EXISTS (SELECT 1 FROM decided d WHERE d.item = q.item_b)))";
-            let decided = "WITH decided AS (
-                   SELECT a.item FROM annotations a WHERE a.annotator = ?2 AND a.kind IN ('label', 'skip', 'flag')
-                   AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id))";
+            let unfinished = format!(
+                "({} OR (q.item_b IS NOT NULL AND {}))",
+                unfinished("q.item_a"),
+                unfinished("q.item_b")
+            );
+            let decided = DECIDED_CTE;
             let mine = tx
                 .query_row(
                     &format!(
@@ -163,6 +165,7 @@ impl Store {
                         "{decided} SELECT {COLS} FROM queue q WHERE q.mine_run = ?1
                          AND NOT EXISTS (SELECT 1 FROM queue_assign c WHERE c.queue = q.id AND c.annotator = ?2)
                          AND (SELECT count(*) FROM queue_assign c WHERE c.queue = q.id) < q.needed
+                         AND coalesce(json_extract(q.reason, '$.by'), '') != ?2
                          AND {unfinished} ORDER BY q.position LIMIT 1"
                     ),
                     params![run, annotator],
@@ -186,12 +189,12 @@ impl Store {
         let done: i64 = self
             .conn
             .query_row(
-                "WITH decided AS (
-                   SELECT a.item FROM annotations a WHERE a.annotator = ?2 AND a.kind IN ('label', 'skip', 'flag')
-                   AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id))
-                 SELECT count(*) FROM queue q WHERE q.mine_run = ?1
-                 AND EXISTS (SELECT 1 FROM decided d WHERE d.item = q.item_a)
-                 AND (q.item_b IS NULL OR EXISTS (SELECT 1 FROM decided d WHERE d.item = q.item_b))",
+                &format!(
+                    "{DECIDED_CTE} SELECT count(*) FROM queue q WHERE q.mine_run = ?1
+                     AND NOT {} AND (q.item_b IS NULL OR NOT {})",
+                    unfinished("q.item_a"),
+                    unfinished("q.item_b")
+                ),
                 params![run, annotator],
                 |r| r.get(0),
             )

@@ -3,7 +3,7 @@
 //! add a new one.
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
@@ -282,4 +282,103 @@ CREATE TRIGGER response_events_no_update BEFORE UPDATE ON response_events
 BEGIN SELECT RAISE(ABORT, 'response judgements are append-only'); END;
 CREATE TRIGGER response_events_no_delete BEFORE DELETE ON response_events
 BEGIN SELECT RAISE(ABORT, 'response judgements are append-only'); END;
+"#;
+
+/// v7, find, revisit and reshape (docs/browse.md): label-set versions as append-only events
+/// (add, rename, merge, retire, or hifi.toml's labels changed by hand) with `label_map` saying
+/// what each label of each version is called now (NULL: retired), so the label in force maps
+/// through every change while the events keep the names they were given under; versioned
+/// guidelines; per annotation the label-set and guidelines versions it was given under, where
+/// it was given (review, browse, cli, import) and, for a revisit, the decision it revises;
+/// `unflag` events; and a full-text index of item texts, filled incrementally (`fts_upto`).
+///
+/// `annotations` is rebuilt to widen its kinds: renamed away, copied in id order (every
+/// `supersedes` names an earlier id), dropped.
+const V7: &str = r#"
+CREATE TABLE label_set_changes (
+    version     INTEGER PRIMARY KEY,   -- the label-set version this change makes, from 1
+    kind        TEXT NOT NULL CHECK (kind IN ('initial', 'add', 'rename', 'merge', 'retire', 'replace')),
+    labels      TEXT NOT NULL,         -- JSON: the whole set after the change, [{name, definition}]
+    from_names  TEXT NOT NULL,         -- JSON array: rename [old], merge [a, b], retire [x], else []
+    to_name     TEXT,                  -- add: the new label; rename: the new name; merge: into
+    annotator   TEXT,
+    created_at  TEXT NOT NULL
+);
+CREATE TRIGGER label_set_changes_no_update BEFORE UPDATE ON label_set_changes
+BEGIN SELECT RAISE(ABORT, 'label-set changes are append-only'); END;
+CREATE TRIGGER label_set_changes_no_delete BEFORE DELETE ON label_set_changes
+BEGIN SELECT RAISE(ABORT, 'label-set changes are append-only'); END;
+
+-- Derived from label_set_changes (rebuilt with each change): what `label` of `version` is
+-- called in the newest version; `now` NULL when it was retired.
+CREATE TABLE label_map (
+    version     INTEGER NOT NULL,
+    label       TEXT NOT NULL,
+    now         TEXT,
+    PRIMARY KEY (version, label)
+) WITHOUT ROWID;
+
+CREATE TABLE guidelines (
+    version     INTEGER PRIMARY KEY,
+    sha256      TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    annotator   TEXT,
+    created_at  TEXT NOT NULL
+);
+CREATE TRIGGER guidelines_no_update BEFORE UPDATE ON guidelines
+BEGIN SELECT RAISE(ABORT, 'guidelines versions are append-only'); END;
+CREATE TRIGGER guidelines_no_delete BEFORE DELETE ON guidelines
+BEGIN SELECT RAISE(ABORT, 'guidelines versions are append-only'); END;
+
+DROP VIEW current_labels;
+DROP TRIGGER annotations_no_update;
+DROP TRIGGER annotations_no_delete;
+DROP INDEX annotations_item;
+DROP INDEX annotations_supersedes;
+ALTER TABLE annotations RENAME TO annotations_v6;
+CREATE TABLE annotations (
+    id          INTEGER PRIMARY KEY,
+    item        INTEGER NOT NULL REFERENCES items(key),
+    annotator   TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('label', 'undo', 'skip', 'flag', 'unflag', 'resolve')),
+    label       TEXT,               -- as given, in the label set of its time (see label_set)
+    note        TEXT,
+    supersedes  INTEGER REFERENCES annotations(id),
+    prediction  TEXT,               -- JSON: the model's prediction when the label was given
+    round       INTEGER,
+    created_at  TEXT NOT NULL,
+    suggestion  INTEGER CHECK (suggestion IN (0, 1)),
+    label_set   INTEGER,            -- label-set version in force (NULL: before v7, read as 1)
+    guidelines  INTEGER,            -- guidelines version in force (NULL: none written yet)
+    origin      TEXT,               -- review | browse | cli | import | adjudicate (NULL: before v7)
+    revises     INTEGER REFERENCES annotations(id)  -- a revisit: the decision it replaces
+);
+INSERT INTO annotations (id, item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion)
+SELECT id, item, annotator, kind, label, note, supersedes, prediction, round, created_at, suggestion
+FROM annotations_v6 ORDER BY id;
+DROP TABLE annotations_v6;
+CREATE INDEX annotations_item ON annotations(item, annotator);
+CREATE INDEX annotations_supersedes ON annotations(supersedes);
+CREATE TRIGGER annotations_no_update BEFORE UPDATE ON annotations
+BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END;
+CREATE TRIGGER annotations_no_delete BEFORE DELETE ON annotations
+BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END;
+
+-- As in v5, with the label mapped through label-set changes: `label` is the name in force
+-- now, `given` the name it was given under; a label whose name was retired is not in force.
+CREATE VIEW current_labels AS
+SELECT a.item, a.annotator, CASE WHEN m.label IS NULL THEN a.label ELSE m.now END AS label,
+       a.note, a.id, a.created_at, a.kind, a.suggestion, a.label AS given, a.label_set
+FROM annotations a
+LEFT JOIN label_map m ON m.version = coalesce(a.label_set, 1) AND m.label = a.label
+WHERE a.kind IN ('label', 'resolve')
+  AND NOT (m.label IS NOT NULL AND m.now IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id)
+  AND a.id = (SELECT max(b.id) FROM annotations b
+              WHERE b.item = a.item AND b.annotator = a.annotator AND b.kind = a.kind
+                AND NOT EXISTS (SELECT 1 FROM annotations u2 WHERE u2.kind = 'undo' AND u2.supersedes = b.id));
+
+CREATE VIRTUAL TABLE items_fts USING fts5(
+    text, content = 'items', content_rowid = 'key', tokenize = 'unicode61 remove_diacritics 2'
+);
 "#;
