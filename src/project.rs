@@ -45,7 +45,8 @@ pub fn change_labels(
     annotator: &str,
 ) -> Result<(Config, LabelChangeOutcome)> {
     store.sync_label_set(&cfg.labels)?;
-    let after = crate::store::apply_label_change(&cfg.labels, change).map_err(anyhow::Error::msg)?;
+    let after =
+        crate::store::apply_label_change(&cfg.labels, change).map_err(anyhow::Error::msg)?;
     let path = project.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("{}: cannot read", path.display()))?;

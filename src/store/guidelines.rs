@@ -62,7 +62,11 @@ impl Store {
 
     /// Record `text` as the guidelines when it differs from the newest version. Returns the
     /// new version, or `None` when nothing changed.
-    pub fn record_guidelines(&mut self, text: &str, annotator: Option<&str>) -> Result<Option<i64>> {
+    pub fn record_guidelines(
+        &mut self,
+        text: &str,
+        annotator: Option<&str>,
+    ) -> Result<Option<i64>> {
         let sha = sha256_text(text);
         self.write(|tx| {
             let newest: Option<String> = tx

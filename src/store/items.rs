@@ -19,6 +19,29 @@ pub struct Item {
     pub gold: Option<String>,
 }
 
+impl Item {
+    /// The item's other imported fields (its `meta` object) as (name, value) for display, in
+    /// the order they are stored: a string as itself, a number, boolean or null as written, an
+    /// array or object as compact JSON. Empty when there is no meta, or it is not a JSON object.
+    /// The text is untrusted: make it inert before it reaches a terminal.
+    pub fn fields(&self) -> Vec<(String, String)> {
+        let Some(serde_json::Value::Object(map)) =
+            self.meta.as_deref().and_then(|m| serde_json::from_str(m).ok())
+        else {
+            return Vec::new();
+        };
+        map.into_iter()
+            .map(|(k, v)| {
+                let shown = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, shown)
+            })
+            .collect()
+    }
+}
+
 /// An item's gold label and its other imported fields: where an oracle's answers are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemGold {
@@ -261,5 +284,39 @@ impl Store {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Item;
+
+    fn with_meta(meta: Option<&str>) -> Item {
+        Item {
+            key: 1,
+            id: "a".into(),
+            text: "t".into(),
+            meta: meta.map(str::to_string),
+            gold: None,
+        }
+    }
+
+    #[test]
+    fn fields_show_strings_as_themselves_and_the_rest_as_compact_json() {
+        let item = with_meta(Some(
+            r#"{"date":"2024-05-01","n":1.5,"ok":true,"tags":["a", "b"],"who":{"x": null}}"#,
+        ));
+        let got = item.fields();
+        let want = [
+            ("date", "2024-05-01"),
+            ("n", "1.5"),
+            ("ok", "true"),
+            ("tags", r#"["a","b"]"#),
+            ("who", r#"{"x":null}"#),
+        ];
+        assert_eq!(got, want.map(|(k, v)| (k.to_string(), v.to_string())));
+        for none in [None, Some("[1, 2]"), Some("not json"), Some("{}")] {
+            assert!(with_meta(none).fields().is_empty(), "{none:?}");
+        }
     }
 }

@@ -89,7 +89,10 @@ fn version_from_row(r: &rusqlite::Row) -> rusqlite::Result<LabelSetVersion> {
 const COLS: &str = "version, kind, labels, from_names, to_name, annotator, created_at";
 
 /// The set after `change`, or why it cannot be made.
-pub fn apply(labels: &[LabelDef], change: &LabelChange) -> std::result::Result<Vec<LabelDef>, String> {
+pub fn apply(
+    labels: &[LabelDef],
+    change: &LabelChange,
+) -> std::result::Result<Vec<LabelDef>, String> {
     let has = |n: &str| labels.iter().any(|l| l.name == n);
     let need = |n: &str| {
         if has(n) {
@@ -275,9 +278,14 @@ impl Store {
                 .optional()?;
             let kind = match &newest {
                 None => "initial",
-                Some(l) if serde_json::from_str::<Vec<LabelDef>>(l).ok().as_deref() == Some(labels) => {
+                Some(l)
+                    if serde_json::from_str::<Vec<LabelDef>>(l).ok().as_deref() == Some(labels) =>
+                {
                     // Another process recorded it meanwhile.
-                    let v: i64 = tx.query_row("SELECT max(version) FROM label_set_changes", [], |r| r.get(0))?;
+                    let v: i64 =
+                        tx.query_row("SELECT max(version) FROM label_set_changes", [], |r| {
+                            r.get(0)
+                        })?;
                     return Ok((v, false));
                 }
                 Some(_) => "replace",
@@ -298,7 +306,9 @@ impl Store {
         let after = apply(current, change).map_err(StoreError::Invalid)?;
         let (kind, from, to): (&str, Vec<String>, Option<String>) = match change {
             LabelChange::Add { name, .. } => ("add", vec![], Some(name.clone())),
-            LabelChange::Rename { from, to, .. } => ("rename", vec![from.clone()], Some(to.clone())),
+            LabelChange::Rename { from, to, .. } => {
+                ("rename", vec![from.clone()], Some(to.clone()))
+            }
             LabelChange::Merge { from, into, .. } => {
                 ("merge", from.iter().filter(|f| *f != into).cloned().collect(), Some(into.clone()))
             }
@@ -373,28 +383,41 @@ mod tests {
     #[test]
     fn changes_apply_and_bad_ones_are_refused() {
         let s = set(&["a", "b", "c"]);
-        let r = apply(&s, &LabelChange::Rename { from: "a".into(), to: "z".into(), definition: None })
-            .unwrap();
+        let r =
+            apply(&s, &LabelChange::Rename { from: "a".into(), to: "z".into(), definition: None })
+                .unwrap();
         assert_eq!(names(&r), ["z", "b", "c"]);
         assert_eq!(r[0].definition, "about a");
-        let e = apply(&s, &LabelChange::Rename { from: "a".into(), to: "b".into(), definition: None })
-            .unwrap_err();
+        let e =
+            apply(&s, &LabelChange::Rename { from: "a".into(), to: "b".into(), definition: None })
+                .unwrap_err();
         assert!(e.contains("already exists"), "{e}");
         let m = apply(
             &s,
-            &LabelChange::Merge { from: vec!["a".into(), "b".into()], into: "ab".into(), definition: None },
+            &LabelChange::Merge {
+                from: vec!["a".into(), "b".into()],
+                into: "ab".into(),
+                definition: None,
+            },
         )
         .unwrap();
         assert_eq!(names(&m), ["ab", "c"]);
         assert_eq!(m[0].definition, "about a about b");
         let m = apply(
             &s,
-            &LabelChange::Merge { from: vec!["a".into(), "c".into()], into: "c".into(), definition: None },
+            &LabelChange::Merge {
+                from: vec!["a".into(), "c".into()],
+                into: "c".into(),
+                definition: None,
+            },
         )
         .unwrap();
         assert_eq!(names(&m), ["b", "c"]);
-        let e = apply(&s, &LabelChange::Merge { from: vec!["a".into()], into: "a".into(), definition: None })
-            .unwrap_err();
+        let e = apply(
+            &s,
+            &LabelChange::Merge { from: vec!["a".into()], into: "a".into(), definition: None },
+        )
+        .unwrap_err();
         assert!(e.contains("into itself"), "{e}");
         let e = apply(&set(&["a", "b"]), &LabelChange::Retire { name: "a".into() }).unwrap_err();
         assert!(e.contains("at least two"), "{e}");
