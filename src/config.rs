@@ -122,6 +122,11 @@ pub struct ReviewConfig {
     /// default: a visible suggestion anchors experts and inflates every agreement number. Each
     /// label records whether it was given blind.
     pub show_predictions: bool,
+    /// The item's imported fields (beside the text) shown under it, in this order. Unset: all
+    /// of them, in the order they are stored (by name); an empty list: none. A name the item
+    /// lacks is left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show_fields: Option<Vec<String>>,
 }
 
 /// Queue refills (`hifi mine`, the workstation's mine stage).
@@ -585,7 +590,13 @@ impl Config {
         );
         s.push_str(&format!("near_duplicate = {}\n\n", self.split.near_duplicate));
         s.push_str("[review]\n# Show the model's prediction while labeling (`p` toggles); blind labels keep eval honest.\n");
-        s.push_str(&format!("show_predictions = {}\n\n", self.review.show_predictions));
+        s.push_str(&format!("show_predictions = {}\n", self.review.show_predictions));
+        s.push_str("# show_fields = [\"source\", \"date\"]   # imported fields shown beside the text; unset: all of them, []: none\n");
+        if let Some(fields) = &self.review.show_fields {
+            let names: Vec<String> = fields.iter().map(|x| toml_str(x)).collect();
+            s.push_str(&format!("show_fields = [{}]\n", names.join(", ")));
+        }
+        s.push('\n');
         s.push_str("[mine]\n# Share of each refill drawn at random from unlabeled items (audit stratum, always eval).\n");
         s.push_str(&format!("audit_share = {}\n\n", self.mine.audit_share));
         s.push_str("[stop]\n# Stop when κ_experts − κ_model is at most `margin` (90% upper bound), or when two rounds\n");
@@ -780,6 +791,33 @@ mod tests {
                 .collect();
             let err = Config::parse(&text, Path::new("hifi.toml")).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn review_show_fields_unset_empty_or_listed() {
+        let base = cfg().to_toml();
+        assert!(base.contains("# show_fields = [\"source\", \"date\"]"), "{base}");
+        let with = |line: &str| {
+            let text = base.replace("[review]\n", &format!("[review]\n{line}\n"));
+            Config::parse(&text, Path::new("hifi.toml")).map(|c| c.review.show_fields)
+        };
+        assert_eq!(with("").unwrap(), None, "unset: every field");
+        assert_eq!(with("show_fields = []").unwrap(), Some(vec![]), "empty: none");
+        assert_eq!(
+            with("show_fields = [\"source\", \"date\"]").unwrap(),
+            Some(vec!["source".to_string(), "date".to_string()]),
+            "listed: those, in this order"
+        );
+        let err = with("show_field = [\"source\"]").unwrap_err().to_string();
+        assert!(err.contains("show_field"), "unknown keys are still refused: {err}");
+        let err = with("show_fields = \"source\"").unwrap_err().to_string();
+        assert!(err.contains("line"), "{err}");
+        // Each case is written back as it was read.
+        for fields in [None, Some(vec![]), Some(vec!["date".to_string(), "a \"b\"".to_string()])] {
+            let mut c = cfg();
+            c.review.show_fields = fields;
+            assert_eq!(Config::parse(&c.to_toml(), Path::new("hifi.toml")).unwrap(), c);
         }
     }
 

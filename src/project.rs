@@ -70,6 +70,57 @@ pub fn change_labels(
     Ok((new_cfg, outcome))
 }
 
+/// A first guidelines file: the task and each label's definition, and places to write the
+/// rules experts settle on (what `hifi guidelines edit` and the workstation start from when the
+/// project has no guidelines.md yet).
+pub fn guidelines_template(cfg: &Config) -> String {
+    let mut s = String::from("# Guidelines\n\n");
+    if !cfg.task.trim().is_empty() {
+        s.push_str(&format!("Task: {}\n\n", cfg.task.trim()));
+    }
+    s.push_str(
+        "How to decide, for the experts labeling this project: what each label covers, the hard\n\
+         cases and how to settle them, with examples. Each saved change is a new version, and\n\
+         every label records the version it was given under.\n\n## Labels\n\n",
+    );
+    for l in &cfg.labels {
+        let def = l.definition.trim();
+        let def = if def.is_empty() { "(no definition yet: write one in hifi.toml)" } else { def };
+        s.push_str(&format!("### {}\n\n{def}\n\n", l.name));
+    }
+    s.push_str("## Hard cases\n\n- \n");
+    s
+}
+
+/// Where edited guidelines went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuidelinesSaved {
+    /// Written to guidelines.md (record the version next).
+    Saved,
+    /// guidelines.md changed while the editor was open (saved by someone else): nothing was
+    /// overwritten, the edited text is in this file.
+    Conflict { mine: std::path::PathBuf },
+}
+
+/// Write edited guidelines into the project's guidelines.md atomically, unless the file is no
+/// longer `base` (what the editor started from; `None`: there was no file): then overwrite
+/// nothing and keep the text in guidelines.md.mine.
+pub fn save_guidelines(
+    project: &Path,
+    base: Option<&str>,
+    text: &str,
+) -> std::io::Result<GuidelinesSaved> {
+    let file = crate::store::GUIDELINES_FILE;
+    let path = project.join(file);
+    if std::fs::read_to_string(&path).ok().as_deref() != base {
+        let mine = project.join(format!("{file}.mine"));
+        crate::files::write_atomic(&mine, text.as_bytes())?;
+        return Ok(GuidelinesSaved::Conflict { mine });
+    }
+    crate::files::write_atomic(&path, text.as_bytes())?;
+    Ok(GuidelinesSaved::Saved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,19 @@ pub fn cut_bytes(s: &str, max: usize) -> (&str, bool) {
 /// characters ([`is_hidden`]) are written as `\uXXXX` escapes too (serde_json escapes only
 /// C0), so the output is still exactly the data once parsed and nothing in it acts on a
 /// terminal.
+/// 1204 → "1,204".
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn json_to_string<T: serde::Serialize + ?Sized>(v: &T, pretty: bool) -> String {
     let mut out = Vec::new();
     let written = if pretty {

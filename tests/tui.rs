@@ -27,6 +27,7 @@ fn item(key: i64, id: &str, text: &str, p: f64) -> ItemView {
         probs: Some(vec![p, 1.0 - p]),
         model_labels: vec!["clickbait".into(), "benign".into()],
         mine: None,
+        fields: Vec::new(),
     }
 }
 
@@ -839,6 +840,121 @@ fn hostile_text_renders_inert() {
         );
         assert!(out.contains("新しい製品"));
     }
+}
+
+fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// An item's imported fields show under its text, one `name: value` line each, cut to the
+/// width, at most four lines (the last counting the rest), fewer where the text needs the rows;
+/// an escape in a field never reaches the terminal.
+#[test]
+fn review_shows_imported_fields_under_the_text_inert_and_cut_to_the_width() {
+    let (km, _) = Keymap::load(None);
+    let theme = Theme::builtin("dark").unwrap();
+    let long = "Originally posted in the weekly deals thread, then reposted by three affiliate accounts with different tracking links";
+    let mut app = App::new(labels(), "ana", "demo");
+    let mut e = single_entry(10, "ad-0010");
+    e.a.text = "You won't believe this one trick\nTap to find out.".into();
+    e.a.fields = fields(&[
+        ("source", "forum\x1b[31mred\x1b[0m"),
+        ("date", "2024-05-01"),
+        ("history", long),
+        ("score", "0.5"),
+        ("tags", r#"["sale","promo"]"#),
+        ("notes", "line one\nline two"),
+    ]);
+    loaded(&mut app, Some(e.clone()));
+    let single = hifi::tui::render_to_string(&app, &theme, &km, 80, 24);
+    assert!(!single.contains('\x1b'), "{single}");
+    assert!(single.contains("│source: forum␛[31mred␛[0m"), "{single}");
+    assert!(single.contains("│date: 2024-05-01"), "{single}");
+    let history = single.lines().find(|l| l.contains("history: ")).expect(&single);
+    assert!(history.ends_with("…│") && history.chars().count() == 80, "{history}");
+    assert!(single.contains("│+3 more fields"), "four lines at most: {single}");
+    assert!(!single.contains("score:"), "{single}");
+    assert!(
+        single.find("Tap to find out.").unwrap() < single.find("source:").unwrap(),
+        "under the text: {single}"
+    );
+    insta::assert_snapshot!("review_fields_80x24", single);
+    // Four fields or fewer: all of them, and no count.
+    e.a.fields.truncate(4);
+    loaded(&mut app, Some(e.clone()));
+    let four = hifi::tui::render_to_string(&app, &theme, &km, 80, 24);
+    assert!(four.contains("│score: 0.5") && !four.contains("more field"), "{four}");
+    // A pair at 80×24: the text keeps its rows, the fields take what is left.
+    let mut pair = pair_entry();
+    pair.a.fields = e.a.fields.clone();
+    pair.b.as_mut().unwrap().fields = fields(&[("source", "newsletter"), ("date", "2024-05-02")]);
+    loaded(&mut app, Some(pair));
+    let both = hifi::tui::render_to_string(&app, &theme, &km, 80, 24);
+    assert!(!both.contains('\x1b'), "{both}");
+    assert!(both.contains("Tap to find out.") && both.contains("Terms at example.com."), "{both}");
+    assert!(both.contains("│source: forum␛[31mred␛[0m"), "{both}");
+    assert!(both.contains("│source: newsletter  +1 more"), "{both}");
+    insta::assert_snapshot!("review_fields_pair_80x24", both);
+    let wide = hifi::tui::render_to_string(&app, &theme, &km, 120, 40);
+    assert!(wide.contains("│date: 2024-05-02"), "{wide}");
+    // No room under a long text: no field lines at all, the text keeps every row.
+    let mut crowded = single_entry(10, "ad-0010");
+    crowded.a.text = (1..=30).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n");
+    crowded.a.fields = fields(&[("source", "forum")]);
+    loaded(&mut app, Some(crowded));
+    let full = hifi::tui::render_to_string(&app, &theme, &km, 80, 24);
+    assert!(!full.contains("source:") && full.contains("line 14"), "{full}");
+}
+
+/// The worker loads an item's meta as its fields, as `[review] show_fields` asks: unset, all of
+/// them in stored order; a list, those named in its order; an empty list, none.
+#[test]
+fn next_entry_loads_the_fields_show_fields_asks_for() {
+    let (dir, _cfg, mut store) = project();
+    let p = file(
+        dir.path(),
+        "m.jsonl",
+        concat!(
+            r#"{"id": "m1", "text": "Flash sale", "source": "forum\u001b[31m", "score": 0.5, "ok": true, "tags": ["a", "b"]}"#,
+            "\n",
+            r#"{"id": "m2", "text": "Plain"}"#,
+            "\n"
+        )
+        .as_bytes(),
+    );
+    hifi::io::import::import_items(
+        &mut store,
+        &p,
+        &Default::default(),
+        &mut hifi::progress::Silent,
+        &Default::default(),
+    )
+    .unwrap();
+    let key = |id: &str| store.item_by_id(id).unwrap().unwrap().key;
+    let (m1, m2) = (key("m1"), key("m2"));
+    let entry = NewQueueEntry {
+        item_a: m1,
+        item_b: Some(m2),
+        reason: serde_json::json!({}),
+        needed: 1,
+        audit: false,
+    };
+    store.replace_queue("pairs", &[entry]).unwrap();
+    let load = |store: &mut Store, show: Option<&[String]>| {
+        let (e, ..) = hifi::tui::data::next_entry(store, "ana", show).unwrap();
+        let e = e.expect("the queued pair");
+        (e.a.fields, e.b.unwrap().fields)
+    };
+    let (a, b) = load(&mut store, None);
+    let all =
+        [("ok", "true"), ("score", "0.5"), ("source", "forum\x1b[31m"), ("tags", r#"["a","b"]"#)];
+    assert_eq!(a, fields(&all));
+    assert!(b.is_empty());
+    let named = ["tags".to_string(), "missing".into(), "source".into(), "tags".into()];
+    let (a, _) = load(&mut store, Some(&named));
+    assert_eq!(a, fields(&[("tags", r#"["a","b"]"#), ("source", "forum\x1b[31m")]));
+    let (a, _) = load(&mut store, Some(&[]));
+    assert!(a.is_empty());
 }
 
 /// The real binary in a real terminal: label pairs, undo one, quit; the store holds exactly

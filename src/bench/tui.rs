@@ -77,7 +77,8 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
 
     let t0 = Instant::now();
     let mut store = Store::open(&project)?;
-    let (entry, done, total, since) = crate::tui::data::next_entry(&mut store, "bench")?;
+    let (entry, done, total, since) =
+        crate::tui::data::next_entry(&mut store, "bench", cfg.review.show_fields.as_deref())?;
     let mut app = App::new(cfg.labels.clone(), "bench", "bench");
     crate::tui::update::update(
         &mut app,
@@ -387,9 +388,223 @@ pub fn tui_responses(
     })
 }
 
+/// The Browse screen on a project of labeled items: frames of a full result list, and of an
+/// open item with a long history.
+#[derive(Debug, Serialize)]
+pub struct BrowseBench {
+    pub items: u64,
+    /// Rows in the list (one page from the store).
+    pub rows: usize,
+    /// Events in the open item's history.
+    pub events: usize,
+    /// The search for every item, a page (index up to date), in the store.
+    pub find_ms: f64,
+    /// Frames drawn while moving down the list (120×40).
+    pub frames: usize,
+    pub list_p50_ms: f64,
+    pub list_p99_ms: f64,
+    /// Frames drawn while scrolling the open item line by line (120×40).
+    pub item_p50_ms: f64,
+    pub item_p99_ms: f64,
+    pub item_max_ms: f64,
+    /// Baseline in the same run: drawing an empty frame (the terminal buffer alone).
+    pub empty_frame_p50_ms: f64,
+}
+
+impl BrowseBench {
+    /// The line `hifi bench tui` prints for it.
+    pub fn lines(&self) -> Vec<String> {
+        vec![format!(
+            "browse screen, {} items: a list of {} rows frame p50 {:.2} ms, p99 {:.2} ms; an item with {} events frame p50 {:.2} ms, p99 {:.2} ms (target ≤ 5 ms), max {:.2} ms over {} frames each; empty frame p50 {:.2} ms; the search {:.1} ms",
+            self.items,
+            self.rows,
+            self.list_p50_ms,
+            self.list_p99_ms,
+            self.events,
+            self.item_p50_ms,
+            self.item_p99_ms,
+            self.item_max_ms,
+            self.frames,
+            self.empty_frame_p50_ms,
+            self.find_ms,
+        )]
+    }
+}
+
+/// Frame times of the Browse screen on a generated project of `items` items, a quarter of them
+/// labeled by two annotators (some flagged, some with notes), one of them with a history of
+/// about `events` events (labels, flags, notes, undos): the list with a full page of results,
+/// then that item open (120×40 cells, an off-screen buffer).
+pub fn tui_browse(dir: &Path, items: u64, events: usize, frames: usize) -> Result<BrowseBench> {
+    use crate::store::{Annotation, AnnotationKind, NewItem, StoreError};
+    use crate::tui::action::{Action, BrowseKey};
+    use crate::tui::{app::App, app::Screen, keymap::Keymap, theme::Theme};
+    fn draw_err(e: impl std::fmt::Display) -> Error {
+        Error::Input(e.to_string())
+    }
+    let project = dir.join("browse-project");
+    std::fs::create_dir_all(&project).map_err(|e| Error::io(&project, e))?;
+    let labels = vec!["clickbait".to_string(), "benign".to_string()];
+    let defs: Vec<crate::config::LabelDef> = labels
+        .iter()
+        .map(|n| crate::config::LabelDef { name: n.clone(), definition: format!("{n}.") })
+        .collect();
+    let mut store = Store::create(&project)?;
+    store.sync_label_set(&defs)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    store.import("bench.jsonl", "jsonl", |imp| {
+        for i in 0..items {
+            imp.add(&NewItem {
+                id: format!("ad-{i:07}"),
+                text: format!(
+                    "Ad {i}: {} Limited offer on wireless earbuds, today only, while stocks last.",
+                    long_response(120, i).replace('\n', " ")
+                ),
+                meta: Some(format!(r#"{{"source": "feed-{}", "n": {i}}}"#, i % 7)),
+                gold: None,
+                line: i + 1,
+                context: None,
+                responses: vec![],
+            })
+            .map_err(|e| StoreError::Invalid(format!("{e:?}")))?;
+        }
+        Ok::<u64, StoreError>(items)
+    })?;
+    let decision =
+        |item: i64, who: &str, kind: AnnotationKind, label: Option<&str>, note: bool| Annotation {
+            item,
+            annotator: who.into(),
+            kind,
+            label: label.map(Into::into),
+            note: note.then(|| "price claim looks off; check the terms".to_string()),
+            suggestion: Some(false),
+        };
+    let mut all = Vec::new();
+    for item in 1..=(items as i64 / 4) {
+        for who in ["ana", "bo"] {
+            let l = &labels[rng.gen_range(0..2)];
+            all.push(decision(item, who, AnnotationKind::Label, Some(l), rng.gen_bool(0.1)));
+        }
+        if rng.gen_bool(0.05) {
+            all.push(decision(item, "ana", AnnotationKind::Flag, None, false));
+        }
+    }
+    // The long history, on item 1.
+    for i in 0..events {
+        let (kind, label) = match i % 4 {
+            0 => (AnnotationKind::Flag, None),
+            1 => (AnnotationKind::Label, Some(labels[i % 2].as_str())),
+            2 => (AnnotationKind::Unflag, None),
+            _ => (AnnotationKind::Label, Some(labels[(i + 1) % 2].as_str())),
+        };
+        all.push(decision(1, ["ana", "bo", "cy"][i % 3], kind, label, i % 5 == 0));
+    }
+    store.annotate_all(&all)?;
+    for _ in 0..events / 20 {
+        store.undo("cy")?;
+    }
+    store.index_for_search(|_, _| {})?;
+
+    let (km, _) = Keymap::load(None);
+    let theme = Theme::builtin("dark").ok_or_else(|| Error::Input("no dark theme".into()))?;
+    let backend = ratatui::backend::TestBackend::new(120, 40);
+    let mut term = ratatui::Terminal::new(backend).map_err(draw_err)?;
+    let cx = crate::tui::ui::Ctx { theme: &theme, keymap: &km };
+    let mut app = App::new(defs, "ana", "bench");
+    let fx = crate::tui::update::update(&mut app, Action::GoTo(Screen::Browse));
+    let Some(crate::tui::action::Effect::Find { query, seq }) = fx.into_iter().next() else {
+        return Err(Error::Input("the Browse screen asked for no search".into()));
+    };
+    let t0 = Instant::now();
+    let found = store.find(&query, &labels)?;
+    let find_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let rows = found.rows.len();
+    crate::tui::update::update(
+        &mut app,
+        Action::Found { seq, offset: 0, total: found.total, rows: found.rows },
+    );
+    let pct = |v: &[f64], p: f64| {
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+    };
+    let mut list = Vec::with_capacity(frames);
+    let mut empty = Vec::with_capacity(frames);
+    for _ in 0..frames {
+        // Down a row; back to the top at the end of what is loaded (no page is asked for).
+        if app.browse.sel + 1 >= app.browse.rows.len() {
+            crate::tui::update::update(&mut app, Action::Browse(BrowseKey::Top));
+        } else {
+            app.browse.sel += 1;
+            app.browse.top = app.browse.sel.saturating_sub(30);
+        }
+        let t = Instant::now();
+        term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(draw_err)?;
+        list.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        term.draw(|_| {}).map_err(draw_err)?;
+        empty.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let detail = crate::tui::data::item_detail(&store, 1, &labels, None)?
+        .ok_or_else(|| Error::Input("item 1 is missing".into()))?;
+    let n_events = detail.history.events.len();
+    app.browse.sel = 0;
+    crate::tui::update::update(&mut app, Action::Browse(BrowseKey::Open));
+    crate::tui::update::update(&mut app, Action::HistoryLoaded(Box::new(detail)));
+    let mut item = Vec::with_capacity(frames);
+    for _ in 0..frames {
+        let before = app.browse.scroll;
+        crate::tui::update::update(&mut app, Action::Browse(BrowseKey::Lines(1)));
+        if app.browse.scroll == before {
+            crate::tui::update::update(&mut app, Action::Browse(BrowseKey::Top));
+        }
+        let t = Instant::now();
+        term.draw(|f| crate::tui::ui::render(&app, &cx, f)).map_err(draw_err)?;
+        item.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    for v in [&mut list, &mut item, &mut empty] {
+        v.sort_by(f64::total_cmp);
+    }
+    Ok(BrowseBench {
+        items,
+        rows,
+        events: n_events,
+        find_ms,
+        frames,
+        list_p50_ms: pct(&list, 0.5),
+        list_p99_ms: pct(&list, 0.99),
+        item_p50_ms: pct(&item, 0.5),
+        item_p99_ms: pct(&item, 0.99),
+        item_max_ms: item.last().copied().unwrap_or(0.0),
+        empty_frame_p50_ms: pct(&empty, 0.5),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_browse_bench_runs_and_says_what_it_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = tui_browse(dir.path(), 400, 200, 60).unwrap();
+        assert_eq!((r.items, r.rows, r.frames), (400, crate::tui::screens::browse::PAGE, 60));
+        assert!(r.events > 200, "the undos are events too: {}", r.events);
+        assert!(r.list_p99_ms > 0.0 && r.item_p99_ms > 0.0);
+        let lines = r.lines();
+        assert!(lines[0].starts_with("browse screen, 400 items: a list of 100 rows frame p50"));
+        assert!(lines[0].contains("target ≤ 5 ms"));
+    }
+
+    /// The full-size figures: `cargo test --release --lib bench::tui::tests::browse_full_size --
+    /// --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn browse_full_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = tui_browse(dir.path(), 100_000, 2_000, 2000).unwrap();
+        for l in r.lines() {
+            println!("{l}");
+        }
+    }
 
     #[test]
     fn the_responses_bench_runs_and_says_what_it_measured() {

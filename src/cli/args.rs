@@ -25,6 +25,8 @@ The loop:
   7. hifi export    the labeled set (eval never as train)
 Sets: hifi select betr|limo and hifi self-train build LIMO, BETR and ReST-EM sets; experts
 veto entries (F5 in the workstation); hifi export --selection ID writes one with provenance.
+Find and reshape: hifi find and hifi show search the pool and show an item's history; hifi
+labels add|rename|merge|retire change the label set; hifi guidelines edit versions the rules.
 
 Every command works on the project in --project DIR (default: the current directory).
 Quick start on the bundled sample data:
@@ -103,13 +105,41 @@ pub enum Command {
     ///   hifi export --format hf-dataset -o my-dataset      (datasets.load_dataset("my-dataset"))
     ///   hifi export --format hf-dataset --content preferences -o my-dpo
     Export(ExportArgs),
-    /// Record one expert label (the same durable path the review TUI uses), or undo / redo.
+    /// Record one expert label (the same durable path the review TUI uses), flag an item as
+    /// unsure or withdraw your flag, or undo / redo.
+    ///
+    /// Labeling an item you already decided is a revisit: the new label is recorded as
+    /// replacing your earlier decision (both stay in `hifi labels export`), and it clears
+    /// your flag on the item. A flag stands until you --unflag the item or revisit it;
+    /// `hifi find --flagged` lists flagged items.
     ///
     /// Examples:
     ///   hifi label ad-0042 clickbait --annotator ana --note "hides the product"
+    ///   hifi label ad-0042 --flag --note "is a discount a teaser?" --annotator ana
+    ///   hifi label ad-0042 clickbait --flag --annotator ana   (flagged, clickbait tentatively)
+    ///   hifi label ad-0042 --unflag --annotator ana
     ///   hifi label --undo --annotator ana
     ///   printf 'ad-0042 clickbait\nundo\n' | hifi label --stdin --annotator ana
     Label(LabelArgs),
+    /// Search the pool and the decisions on it: words in item texts and notes, an item id,
+    /// and filters that combine (label in force, annotator, flagged, skipped, noted, experts
+    /// disagree, the model disagrees, split, stratum, round, labeled or not).
+    ///
+    /// Plain words match whole words in any order; `word*` is a prefix, "a phrase" in quotes
+    /// a phrase, and AND / OR / NOT (upper case) combine (SQLite FTS5 syntax). One line per
+    /// item: its id, the labels in force, markers (! flagged, s skipped, n has a note,
+    /// ≠ experts disagree) and the start of its text; --json for scripts.
+    #[command(after_help = super::find_cmd::FIND_EXAMPLES)]
+    Find(super::find_cmd::FindArgs),
+    /// One item in full: its text, imported fields, split, labels in force, flags, the
+    /// model's prediction now, and its whole history (every event: who, when, what, where,
+    /// what it revises, whether it was undone).
+    #[command(after_help = super::find_cmd::SHOW_EXAMPLES)]
+    Show(super::find_cmd::ShowArgs),
+    /// The project's guidelines (guidelines.md, Markdown): edit them in $VISUAL / $EDITOR,
+    /// show them, list their versions. Every label records the guidelines version in force.
+    #[command(subcommand)]
+    Guidelines(super::find_cmd::GuidelinesCommand),
     /// Counts of items, predictions, embeddings, queue, annotations and splits.
     Status(StatusArgs),
     /// Fill the review queue: adaptive (default: explore, then the model's boundary), boundary
@@ -163,8 +193,9 @@ pub enum Command {
     ///   hifi self-train --samples 8 --keep-per-item 4 --iterations 3
     #[command(name = "self-train")]
     SelfTrain(crate::cli::select_cmd::SelfTrainArgs),
-    /// Bring in labels made elsewhere (CSV, JSONL, Prodigy, Label Studio, Argilla) or export
-    /// every annotation event with provenance.
+    /// Bring in labels made elsewhere (CSV, JSONL, Prodigy, Label Studio, Argilla), export
+    /// every annotation event with provenance, or change the label set (add, rename, merge,
+    /// retire; history) without losing what was given under the old names.
     #[command(subcommand)]
     Labels(crate::cli::labels_cmd::LabelsCommand),
     /// Judge, fix and compare candidate responses (SFT and preference data): what the
@@ -296,15 +327,22 @@ pub struct LabelArgs {
     /// The item's id (as imported).
     #[arg(required_unless_present_any = ["undo", "redo", "stdin"])]
     pub item: Option<String>,
-    /// One of the project's labels.
-    #[arg(required_unless_present_any = ["undo", "redo", "stdin"])]
+    /// One of the project's labels (with --flag: the flag's tentative label).
+    #[arg(required_unless_present_any = ["undo", "redo", "stdin", "flag", "unflag"])]
     pub label: Option<String>,
     /// Who is labeling (default: $USER).
     #[arg(long, env = "HIFI_ANNOTATOR")]
     pub annotator: Option<String>,
-    /// A note kept with the label.
+    /// A note kept with the label (or the flag).
     #[arg(long)]
     pub note: Option<String>,
+    /// Flag the item as unsure: it needs a second look. It stands until you --unflag it or
+    /// label the item again.
+    #[arg(long, conflicts_with_all = ["undo", "redo", "stdin", "unflag"])]
+    pub flag: bool,
+    /// Withdraw your flag on the item.
+    #[arg(long, conflicts_with_all = ["label", "undo", "redo", "stdin"])]
+    pub unflag: bool,
     /// Undo this annotator's newest decision.
     #[arg(long, conflicts_with_all = ["item", "label", "redo"])]
     pub undo: bool,
@@ -350,6 +388,9 @@ pub enum BenchCommand {
     Mine(crate::cli::mine_cmd::BenchMineArgs),
     /// Review-screen frame time and cold open on a generated project.
     Tui(BenchTuiArgs),
+    /// Search and filters (`hifi find`, the Browse screen) on a generated 1M-item project:
+    /// indexing rate, then p50 / p99 per kind of query against the target p99 ≤ 50 ms.
+    Find(BenchFindArgs),
     /// LoRA training steps (shared prompt prefix, frozen-weight matmul) vs every example
     /// carrying its whole prompt, and vs candle's stock matmul.
     Train(BenchTrainArgs),
@@ -368,6 +409,23 @@ pub struct BenchTrainArgs {
     /// Measure ours only (the unshared baseline is slow: every example carries the prompt).
     #[arg(long)]
     pub no_baselines: bool,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFindArgs {
+    /// Items in the generated project.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Items decided by the three generated annotators (labels, flags, skips, notes).
+    #[arg(long, default_value_t = 3000)]
+    pub decided: usize,
+    /// Rounds of the query mix (42 queries each: 7 kinds of text × 6 filters; and 6 with a
+    /// stopword, timed apart).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,

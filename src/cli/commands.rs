@@ -11,7 +11,7 @@ use hifi::config::{
 };
 use hifi::pipeline::{self, EmbedOverrides, ImportRequest, PrelabelOverrides};
 use hifi::progress::{Bar, CancelToken, Progress};
-use hifi::store::{Annotation, AnnotationKind, Store};
+use hifi::store::{Annotation, AnnotationKind, Provenance, Store};
 use hifi::text::inert;
 
 /// Run a parsed command line. `cancel` is set by Ctrl-C.
@@ -34,6 +34,9 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
         Command::Embed(a) => embed_cmd(&project, &a, &mut bar, cancel),
         Command::Export(a) => export(&project, &a),
         Command::Label(a) => label(&project, &a),
+        Command::Find(a) => super::find_cmd::find(&project, &a, &mut bar),
+        Command::Show(a) => super::find_cmd::show(&project, &a),
+        Command::Guidelines(c) => super::find_cmd::guidelines(&project, &c),
         Command::Status(a) => status(&project, &a),
         Command::Mine(a) => super::mine_cmd::run(&project, &a, &mut bar, cancel),
         Command::Round(a) => super::rounds_cmd::round(&project, &a, &mut bar, cancel),
@@ -50,9 +53,7 @@ pub fn run(cli: Cli, cancel: &CancelToken) -> Result<()> {
 }
 
 fn open(project: &Path) -> Result<(Config, Store)> {
-    let cfg = Config::load(project)?;
-    let store = Store::open(project)?;
-    Ok((cfg, store))
+    Ok(hifi::project::open(project)?)
 }
 
 fn init(a: &InitArgs) -> Result<()> {
@@ -272,28 +273,118 @@ fn label(project: &Path, a: &LabelArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if a.flag || a.unflag {
+        return flag(&cfg, &mut store, a, &annotator);
+    }
     let (Some(id), Some(label)) = (&a.item, &a.label) else {
         bail!("give ITEM_ID and LABEL, or --undo / --redo")
     };
     if cfg.label_index(label).is_none() {
-        bail!(
-            "unknown label {:?}; the project's labels are {}",
-            inert(label, false),
-            cfg.label_names().join(", ")
-        );
+        return Err(super::find_cmd::unknown_label(&store, &cfg, label)?);
     }
     let item = store
         .item_by_id(id)?
         .ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
-    store.annotate(&Annotation {
-        item: item.key,
-        annotator: annotator.clone(),
-        kind: AnnotationKind::Label,
-        label: Some(label.clone()),
-        note: a.note.clone(),
-        suggestion: Some(false),
+    let revises = cli_label(&mut store, item.key, &annotator, label, a.note.clone())?;
+    let revisit = match revises {
+        Some(r) => format!(" (a revisit: replaces your event #{r})"),
+        None => String::new(),
+    };
+    println!("{} labeled {} as {label}{revisit}", inert(&annotator, false), inert(id, false));
+    Ok(())
+}
+
+/// Record `label` from the command line: a revisit when `annotator` already decided the item
+/// (it replaces their newest decision, and clears their flag). Returns the event it revises.
+fn cli_label(
+    store: &mut Store,
+    item: i64,
+    annotator: &str,
+    label: &str,
+    note: Option<String>,
+) -> Result<Option<i64>> {
+    let revises = store.newest_decision(item, annotator)?.map(|e| e.id);
+    store.annotate_from(
+        &Annotation {
+            item,
+            annotator: annotator.to_string(),
+            kind: AnnotationKind::Label,
+            label: Some(label.to_string()),
+            note,
+            suggestion: Some(false),
+        },
+        &Provenance { origin: Some("cli".into()), revises },
+    )?;
+    Ok(revises)
+}
+
+/// `hifi label ITEM --flag [LABEL]` and `hifi label ITEM --unflag`.
+fn flag(cfg: &Config, store: &mut Store, a: &LabelArgs, annotator: &str) -> Result<()> {
+    let Some(id) = &a.item else { bail!("give the ITEM_ID to flag or unflag") };
+    let item = store.item_by_id(id)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no item with id {:?}; `hifi find WORDS` searches the texts and ids",
+            inert(id, false)
+        )
     })?;
-    println!("{} labeled {} as {label}", inert(&annotator, false), inert(id, false));
+    let who = inert(annotator, false);
+    let shown_id = inert(id, false);
+    let state = store.item_state(item.key)?;
+    let mine = state.flagged_by.iter().any(|w| w == annotator);
+    let event = |kind, label: Option<String>, note: Option<String>| Annotation {
+        item: item.key,
+        annotator: annotator.to_string(),
+        kind,
+        label,
+        note,
+        suggestion: Some(false),
+    };
+    if a.unflag {
+        if !mine {
+            let others = if state.flagged_by.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<String> = state.flagged_by.iter().map(|w| inert(w, false)).collect();
+                format!(" (flagged by {}: each withdraws their own flag)", names.join(", "))
+            };
+            bail!("{who} has no flag standing on {shown_id}: nothing to unflag{others}");
+        }
+        store.annotate_from(
+            &event(AnnotationKind::Unflag, None, a.note.clone()),
+            &Provenance::from("cli"),
+        )?;
+        println!("{who} unflagged {shown_id}");
+        return Ok(());
+    }
+    if let Some(l) = &a.label {
+        if cfg.label_index(l).is_none() {
+            return Err(super::find_cmd::unknown_label(store, cfg, l)?);
+        }
+    }
+    if mine {
+        bail!(
+            "{who}'s flag already stands on {shown_id}; `hifi label {shown_id} --unflag` withdraws it"
+        );
+    }
+    store.annotate_from(
+        &event(AnnotationKind::Flag, None, a.note.clone()),
+        &Provenance::from("cli"),
+    )?;
+    // A label given with the flag is its tentative label: recorded after it, not a revisit,
+    // so the flag stands.
+    let tentative = match &a.label {
+        Some(l) => {
+            store.annotate_from(
+                &event(AnnotationKind::Label, Some(l.clone()), None),
+                &Provenance::from("cli"),
+            )?;
+            format!(" (tentatively {l})")
+        }
+        None => String::new(),
+    };
+    println!(
+        "{who} flagged {shown_id}{tentative}; `hifi find --flagged` lists flagged items, `hifi label {shown_id} --unflag` withdraws it"
+    );
     Ok(())
 }
 
@@ -334,14 +425,7 @@ fn label_stdin(cfg: &Config, store: &mut Store, annotator: &str) -> Result<()> {
                 .item_by_id(id)?
                 .ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
             let note = parts.next().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-            store.annotate(&Annotation {
-                item: item.key,
-                annotator: annotator.to_string(),
-                kind: AnnotationKind::Label,
-                label: Some(label.to_string()),
-                note,
-                suggestion: Some(false),
-            })?;
+            cli_label(store, item.key, annotator, label, note)?;
             Ok(format!("{} {label}", inert(id, false)))
         })();
         match result {
@@ -399,6 +483,9 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     println!("project   {}", inert(&project.display().to_string(), false));
     println!("task      {}", inert(&cfg.task, false));
     println!("labels    {}", cfg.label_names().join(", "));
+    for l in hifi::store::StatusVersions::from_status_json(&s).lines() {
+        println!("{}", inert(&l, false));
+    }
     println!("items     {} ({} with gold labels)", s["items"], s["items_with_gold"]);
     for m in s["predictions"].as_array().into_iter().flatten() {
         println!(
@@ -454,6 +541,7 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
 /// The numbers `hifi status --json` prints.
 pub fn status_json(store: &Store) -> Result<serde_json::Value> {
     let s = store.status()?;
+    let v = store.status_versions()?;
     let (_, conflicts) = store.resolved_labels()?;
     let by_annotator: serde_json::Map<String, serde_json::Value> =
         s.annotations_by_annotator.iter().map(|(a, n)| (a.clone(), serde_json::json!(n))).collect();
@@ -472,6 +560,10 @@ pub fn status_json(store: &Store) -> Result<serde_json::Value> {
         "rounds": s.rounds,
         "labels_since_round": hifi::rounds::SinceRound::of(store)?,
         "schema_version": store.schema_version()?,
+        "label_set": v.label_set,
+        "guidelines": v.guidelines,
+        "stale_predictions": v.stale_predictions,
+        "unindexed_items": v.unindexed_items,
     }))
 }
 
@@ -526,6 +618,7 @@ fn bench(project: &Path, b: BenchCommand) -> Result<()> {
         BenchCommand::Train(a) => bench_train(project, a),
         BenchCommand::Mine(a) => super::mine_cmd::run_bench(&a),
         BenchCommand::Tui(a) => bench_tui(a),
+        BenchCommand::Find(a) => bench_find(a),
         BenchCommand::Import(a) => bench_import(a),
     }
 }
@@ -691,17 +784,29 @@ fn bench_tui(a: BenchTuiArgs) -> Result<()> {
     let resp = in_tempdir(|dir| {
         hifi::bench::tui::tui_responses(dir, a.response_items, a.response_chars, a.frames)
     })?;
+    let browse = in_tempdir(|dir| hifi::bench::tui::tui_browse(dir, 100_000, 2_000, a.frames))?;
     if a.json {
-        let doc = serde_json::json!({"review": r, "responses": resp});
+        let doc = serde_json::json!({"review": r, "responses": resp, "browse": browse});
         println!("{}", hifi::text::json_to_string(&doc, true));
     } else {
         println!(
                 "{} items: cold open {:.1} ms; frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} frames (empty frame p50 {:.2} ms)",
                 r.items, r.cold_open_ms, r.frame_p50_ms, r.frame_p99_ms, r.frame_max_ms, r.frames, r.empty_frame_p50_ms
             );
-        for line in resp.lines() {
+        for line in resp.lines().into_iter().chain(browse.lines()) {
             println!("{line}");
         }
+    }
+    Ok(())
+}
+
+/// `hifi bench find`: search and filters on a generated project, against the p99 target.
+fn bench_find(a: BenchFindArgs) -> Result<()> {
+    let r = in_tempdir(|dir| hifi::bench::find(dir, a.rows, a.decided, a.rounds))?;
+    if a.json {
+        println!("{}", hifi::text::json_to_string(&r, true));
+    } else {
+        r.lines().iter().for_each(|l| println!("{l}"));
     }
     Ok(())
 }

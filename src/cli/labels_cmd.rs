@@ -1,18 +1,18 @@
 //! `hifi labels import` and `hifi labels export`: expert labels in from other tools, every
-//! annotation event out for audit.
+//! annotation event out for audit; `hifi labels add|rename|merge|retire|history`: the label
+//! set's versions.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use hifi::config::Config;
 use hifi::io::export::SplitChoice;
 use hifi::io::labels::{
     export_events, import_labels, EventExportOptions, EventFormat, LabelFormat, LabelImportOptions,
     LabelsError,
 };
-use hifi::store::Store;
+use hifi::store::{LabelChange, LabelSetVersion};
 use hifi::text::inert;
 
 const IMPORT_EXAMPLES: &str = "\
@@ -47,6 +47,19 @@ Examples:
   hifi labels export -o - | jq 'select(.kind == \"undo\")'
   hifi labels export -o - | jq 'select(.target == \"response\" and .current)'";
 
+const CHANGE_EXAMPLES: &str = "\
+Examples:
+  hifi labels add refund-bait --definition \"Promises money back to lure a click.\"
+  hifi labels rename benign plain
+  hifi labels merge teaser lure --into clickbait      (clickbait may be new or one of them)
+  hifi labels retire other                            (its items are queued for review again)
+  hifi labels history
+
+Each change is a new label-set version, recorded in the store and written into hifi.toml
+(atomically; comments kept). Annotations keep the name they were given; the label in force
+reads through the changes, so exports and `hifi find` use the new names. Predictions made
+under an earlier set are stale until `hifi prelabel` rescores them.";
+
 /// `hifi labels …`
 #[derive(Debug, Subcommand)]
 pub enum LabelsCommand {
@@ -75,6 +88,91 @@ pub enum LabelsCommand {
     /// columns when any response event is written.
     #[command(after_help = EXPORT_EXAMPLES)]
     Export(LabelsExportArgs),
+    /// Add a label to the set (a new label-set version; hifi.toml is updated).
+    #[command(after_help = CHANGE_EXAMPLES)]
+    Add(LabelsAddArgs),
+    /// Rename a label: labels given under the old name read the new one from now on.
+    #[command(after_help = CHANGE_EXAMPLES)]
+    Rename(LabelsRenameArgs),
+    /// Merge labels into one (one of them, or a new name): labels given as any of them read
+    /// the merged name from now on.
+    #[command(after_help = CHANGE_EXAMPLES)]
+    Merge(LabelsMergeArgs),
+    /// Retire a label: labels given with it are no longer in force, and its items are queued
+    /// at the front of the review queue to be labeled again.
+    #[command(after_help = CHANGE_EXAMPLES)]
+    Retire(LabelsRetireArgs),
+    /// Every label-set version: number, time, who, what changed, and the set after it.
+    #[command(after_help = CHANGE_EXAMPLES)]
+    History(LabelsHistoryArgs),
+}
+
+/// Who makes a label-set change.
+#[derive(Debug, Args)]
+pub struct ChangedBy {
+    /// Who makes the change (default: $HIFI_ANNOTATOR, else $USER).
+    #[arg(long, env = "HIFI_ANNOTATOR", value_name = "NAME")]
+    pub annotator: Option<String>,
+}
+
+/// Flags of `hifi labels add`.
+#[derive(Debug, Args)]
+pub struct LabelsAddArgs {
+    /// The new label's name.
+    pub name: String,
+    /// What the label means, one paragraph: the model is prompted with it.
+    #[arg(long, value_name = "TEXT")]
+    pub definition: String,
+    #[command(flatten)]
+    pub by: ChangedBy,
+}
+
+/// Flags of `hifi labels rename`.
+#[derive(Debug, Args)]
+pub struct LabelsRenameArgs {
+    /// The label's name now.
+    pub old: String,
+    /// Its new name (not one of the labels).
+    pub new: String,
+    /// A new definition (default: the label keeps its own).
+    #[arg(long, value_name = "TEXT")]
+    pub definition: Option<String>,
+    #[command(flatten)]
+    pub by: ChangedBy,
+}
+
+/// Flags of `hifi labels merge`.
+#[derive(Debug, Args)]
+pub struct LabelsMergeArgs {
+    /// The labels to merge.
+    #[arg(required = true, value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// The label they become: one of them, another label, or a new name.
+    #[arg(long, value_name = "LABEL")]
+    pub into: String,
+    /// The merged label's definition (default: its own, or for a new name the merged
+    /// labels' definitions joined).
+    #[arg(long, value_name = "TEXT")]
+    pub definition: Option<String>,
+    #[command(flatten)]
+    pub by: ChangedBy,
+}
+
+/// Flags of `hifi labels retire`.
+#[derive(Debug, Args)]
+pub struct LabelsRetireArgs {
+    /// The label to retire.
+    pub name: String,
+    #[command(flatten)]
+    pub by: ChangedBy,
+}
+
+/// Flags of `hifi labels history`.
+#[derive(Debug, Args)]
+pub struct LabelsHistoryArgs {
+    /// Print JSON: an array of versions, oldest first.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `hifi labels import`.
@@ -132,12 +230,125 @@ pub fn run(project: &Path, cmd: LabelsCommand) -> Result<()> {
     match cmd {
         LabelsCommand::Import(a) => import(project, &a),
         LabelsCommand::Export(a) => export(project, &a),
+        LabelsCommand::Add(a) => {
+            change(project, &a.by, LabelChange::Add { name: a.name, definition: a.definition })
+        }
+        LabelsCommand::Rename(a) => change(
+            project,
+            &a.by,
+            LabelChange::Rename { from: a.old, to: a.new, definition: a.definition },
+        ),
+        LabelsCommand::Merge(a) => change(
+            project,
+            &a.by,
+            LabelChange::Merge { from: a.labels, into: a.into, definition: a.definition },
+        ),
+        LabelsCommand::Retire(a) => change(project, &a.by, LabelChange::Retire { name: a.name }),
+        LabelsCommand::History(a) => history(project, a.json),
     }
 }
 
+/// The names a change gives, each checked for being empty before anything is touched.
+fn names_in(change: &LabelChange) -> Vec<&str> {
+    match change {
+        LabelChange::Add { name, .. } => vec![name],
+        LabelChange::Rename { from, to, .. } => vec![from, to],
+        LabelChange::Merge { from, into, .. } => {
+            from.iter().map(String::as_str).chain([into.as_str()]).collect()
+        }
+        LabelChange::Retire { name } => vec![name],
+    }
+}
+
+/// `hifi labels add|rename|merge|retire`: one label-set change, in the store and hifi.toml
+/// together, or in neither.
+fn change(project: &Path, by: &ChangedBy, change: LabelChange) -> Result<()> {
+    if names_in(&change).iter().any(|n| n.trim().is_empty()) {
+        anyhow::bail!("a label name cannot be empty: nothing changed");
+    }
+    if let LabelChange::Add { definition, .. } = &change {
+        if definition.trim().is_empty() {
+            anyhow::bail!(
+                "give the new label a definition (--definition TEXT): the model is prompted with it; nothing changed"
+            );
+        }
+    }
+    let who = by.annotator.clone().unwrap_or_else(hifi::pipeline::default_annotator);
+    if who.trim().is_empty() {
+        anyhow::bail!("the annotator name is empty: nothing changed");
+    }
+    let (cfg, mut store) = hifi::project::open(project)?;
+    if let Err(why) = hifi::store::apply_label_change(&cfg.labels, &change) {
+        anyhow::bail!("{why}: nothing changed");
+    }
+    let (new_cfg, out) = hifi::project::change_labels(project, &mut store, &cfg, &change, &who)?;
+    let v = &out.version;
+    let to = v.to.as_deref().unwrap_or_default();
+    let effect = match &change {
+        LabelChange::Add { .. } => String::new(),
+        LabelChange::Rename { .. } | LabelChange::Merge { .. } => format!(
+            "; {} label{} in force now read `{to}`",
+            out.labels_affected,
+            if out.labels_affected == 1 { "" } else { "s" }
+        ),
+        LabelChange::Retire { .. } => format!(
+            "; {} label{} given with it no longer in force, {} item{} queued for review again",
+            out.labels_affected,
+            if out.labels_affected == 1 { "" } else { "s" },
+            out.requeued,
+            if out.requeued == 1 { "" } else { "s" }
+        ),
+    };
+    println!("{} (label set v{}){effect}", inert(&v.describe(), false), v.version);
+    println!("labels now: {}", inert(&new_cfg.label_names().join(", "), false));
+    println!(
+        "predictions made under an earlier label set are stale until `hifi prelabel` rescores them"
+    );
+    Ok(())
+}
+
+fn version_json(v: &LabelSetVersion) -> serde_json::Value {
+    serde_json::json!({
+        "version": v.version,
+        "time": v.created_at,
+        "annotator": v.annotator,
+        "kind": v.kind,
+        "change": v.describe(),
+        "from": v.from,
+        "to": v.to,
+        "labels": v.labels,
+    })
+}
+
+/// `hifi labels history`.
+fn history(project: &Path, json: bool) -> Result<()> {
+    let (_, store) = hifi::project::open(project)?;
+    let all = store.label_sets()?;
+    if json {
+        let v: Vec<serde_json::Value> = all.iter().map(version_json).collect();
+        println!("{}", hifi::text::json_to_string(&v, true));
+        return Ok(());
+    }
+    for v in &all {
+        let who = match &v.annotator {
+            Some(a) => inert(a, false),
+            None => "(hifi.toml)".to_string(),
+        };
+        let time: String = v.created_at.chars().take(19).collect::<String>().replacen('T', " ", 1);
+        println!(
+            "v{:<3} {}  {}  {}",
+            v.version,
+            inert(&time, false),
+            who,
+            inert(&v.describe(), false)
+        );
+        println!("      labels: {}", inert(&v.names().join(", "), false));
+    }
+    Ok(())
+}
+
 fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
-    let cfg = Config::load(project)?;
-    let mut store = Store::open(project)?;
+    let (cfg, mut store) = hifi::project::open(project)?;
     let opts = LabelImportOptions {
         annotator: a.annotator.clone(),
         format: a.format,
@@ -182,8 +393,7 @@ fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
 }
 
 fn export(project: &Path, a: &LabelsExportArgs) -> Result<()> {
-    let cfg = Config::load(project)?;
-    let mut store = Store::open(project)?;
+    let (cfg, mut store) = hifi::project::open(project)?;
     let opts = EventExportOptions {
         format: a.format,
         annotator: a.annotator.clone(),

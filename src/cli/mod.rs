@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+pub mod find_cmd;
 mod flags;
 pub mod labels_cmd;
 pub mod mine_cmd;

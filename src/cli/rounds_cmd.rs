@@ -8,12 +8,10 @@ use clap::{Args, ValueEnum};
 
 use super::flags::{LoraFlags, MineFlags};
 use super::output::{announce_trainer, emit};
-use hifi::config::Config;
 use hifi::curate::Strategy;
 use hifi::pipeline::{RoundOverrides, SimulateRequest};
 use hifi::progress::{CancelToken, Progress};
 use hifi::rounds::{self, ProbeParams, Report, SimParams, Trainer};
-use hifi::store::Store;
 use hifi::text::inert;
 
 /// Run one round: train on the train split, re-predict, score on eval, refill the queue.
@@ -147,8 +145,7 @@ pub fn round(
 }
 
 pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
-    let cfg = Config::load(project)?;
-    let store = Store::open(project)?;
+    let (cfg, store) = hifi::project::open(project)?;
     let rep: Report = rounds::report(&store, &cfg)?;
     // The responses section, when experts have judged candidate responses.
     let events = store.response_events(None)?;
@@ -171,6 +168,7 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
         println!("{}", hifi::text::json_to_string(&doc, true));
         return Ok(());
     }
+    println!("{}", inert(&rep.label_set_line(), false));
     if rep.rounds.is_empty() {
         println!("no rounds yet: `hifi round --trainer zero-shot` scores the LLM as it is; `hifi round` trains a probe");
     }
@@ -181,6 +179,9 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
             inert(r.trainer.as_deref().unwrap_or("?"), false),
             r.started_at
         );
+        if let Some(n) = r.label_set_note(&rep.label_set) {
+            println!("{}", inert(&n, false));
+        }
         match &r.scores {
             Some(s) => hifi::pipeline::score_lines(s).iter().for_each(|l| println!("{l}")),
             None => println!("  interrupted (no scores)"),

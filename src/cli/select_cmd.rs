@@ -148,10 +148,7 @@ pub fn run(
     cancel: &CancelToken,
 ) -> Result<()> {
     // The builders open the project themselves; the rest read and veto.
-    let store = || -> Result<Store> {
-        hifi::config::Config::load(project)?;
-        Ok(Store::open(project)?)
-    };
+    let store = || -> Result<Store> { Ok(hifi::project::open(project)?.1) };
     match c {
         SelectCommand::Betr(a) => {
             let o = BetrOverrides {

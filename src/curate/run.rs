@@ -66,12 +66,11 @@ pub fn mine(
     progress.start("load", 0);
     let loaded = pool_from_store(store, params.strategy.needs_vectors())?;
     let mut warnings = loaded.warnings;
-    if cfg.label_names() != loaded.pool.label_names {
-        warnings.push(format!(
-            "the newest predictions are for labels {}, hifi.toml has {}: mining the predictions (run `hifi prelabel` to score the current labels)",
-            loaded.pool.label_names.join(", "),
-            cfg.label_names().join(", ")
-        ));
+    // Predictions under another label set would queue items by labels that are not today's.
+    if let Some(m) = store.model(loaded.model_id)? {
+        if let Some(why) = store.stale_reason(&m, &cfg.label_names())? {
+            return Err(crate::error::Error::Input(format!("{why}: run `hifi prelabel` first")));
+        }
     }
     let view = loaded.pool.view();
     let mut params = params.clone();

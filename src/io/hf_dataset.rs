@@ -308,6 +308,17 @@ fn card(store: &Store, cfg: &Config, ds: &Dataset, splits: &[Part]) -> Result<St
         };
         let _ = writeln!(c, "- **{}**{counts}: {def}", md(&l.name));
     }
+    // Only once the label set changed: which version these are, and what became of labels
+    // given under earlier ones.
+    let sets = store.label_sets()?;
+    if let Some(v) = sets.last().filter(|_| sets.len() > 1) {
+        let _ = writeln!(
+            c,
+            "\nThese are label set v{} ({} since v1). Labels given under earlier versions are exported under today's names (renamed and merged labels mapped); labels given under a retired name are left out.",
+            v.version,
+            count(sets.len() - 1, "change", "changes")
+        );
+    }
     c.push('\n');
 
     // The model.
@@ -355,9 +366,15 @@ fn card(store: &Store, cfg: &Config, ds: &Dataset, splits: &[Part]) -> Result<St
             let finished = r.finished_at.as_deref().unwrap_or("interrupted");
             match &r.scores {
                 Some(s) => {
+                    // A κ from another label set is labeled as such (never compared as same-set).
+                    let other = match (r.current_label_set, r.label_set) {
+                        (true, _) => String::new(),
+                        (false, Some(v)) => format!(" (label set v{v})"),
+                        (false, None) => " (an earlier label set)".into(),
+                    };
                     let _ = writeln!(
                         c,
-                        "| {} | {trainer} | {finished} | {} | {} | {} |",
+                        "| {} | {trainer} | {finished} | {} | {}{other} | {}{other} |",
                         r.round,
                         s.eval_size,
                         s.model_vs_expert.show(),

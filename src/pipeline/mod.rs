@@ -143,8 +143,7 @@ pub struct Project {
 impl Project {
     /// Load hifi.toml and open the store (a folder without hifi.toml is "not a hifi project").
     pub fn open(dir: &Path) -> Result<Self> {
-        let cfg = Config::load(dir)?;
-        let store = Store::open(dir)?;
+        let (cfg, store) = crate::project::open(dir)?;
         Ok(Project { dir: dir.to_path_buf(), cfg, store })
     }
 }

@@ -81,6 +81,10 @@ pub struct RoundScores {
     #[serde(default)]
     pub audit: Option<AuditScores>,
     pub seed: u64,
+    /// The label-set version the model scored (every κ here is within it); `None` in rounds
+    /// recorded before hifi kept label-set versions (`hifi report` finds it from the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_set: Option<i64>,
 }
 
 /// The model's top label per item, in the project's label order (items whose predicted label
@@ -103,7 +107,9 @@ pub(crate) fn top_labels(
         .collect())
 }
 
-/// Score `model`'s predictions against the experts (see the module docs).
+/// Score `model`'s predictions against the experts (see the module docs). `labels` is the
+/// label set in force; a model scored under another one (stale predictions) gets no model κ,
+/// only the reason, since its labels do not mean today's.
 pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> Result<RoundScores> {
     let rec = store
         .model(model)?
@@ -111,7 +117,11 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
     let k = labels.len();
     let idx: HashMap<&str, usize> =
         labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-    let top = top_labels(store, model, &idx)?;
+    let stale = store.stale_reason(&rec, labels)?;
+    let top = match stale {
+        Some(_) => HashMap::new(),
+        None => top_labels(store, model, &idx)?,
+    };
     let strata = store.split_strata()?;
     let (resolved, _) = store.resolved_labels()?;
     // Eval κ is on blind labels: an item with a label given while the model's suggestion was
@@ -198,6 +208,36 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
 
     let shared = shared_rows(&by_annotator);
     let expert_vs_expert = expert_agreement(&shared, k, seed);
+    let label_set = match store.label_set()? {
+        Some(v) if v.names() == rec.labels => Some(v.version),
+        _ => store.label_set_of(&rec.labels)?,
+    };
+    if let Some(why) = stale {
+        // Nothing of the model's is comparable: say why instead of a κ on no items.
+        let none = Agreement {
+            undefined: Some(format!("{why}: run `hifi prelabel`")),
+            ..Agreement::default()
+        };
+        return Ok(RoundScores {
+            model,
+            model_kind: rec.kind,
+            eval_size,
+            eval_balance,
+            train_size,
+            unpredicted: 0,
+            kappa: None,
+            model_vs_expert: none,
+            macro_f1: None,
+            pabak: None,
+            per_annotator: Vec::new(),
+            annotator_mean_kappa: None,
+            expert_vs_expert,
+            blind,
+            audit: None,
+            seed,
+            label_set,
+        });
+    }
     Ok(RoundScores {
         model,
         model_kind: rec.kind,
@@ -215,6 +255,7 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
         blind,
         audit,
         seed,
+        label_set,
     })
 }
 

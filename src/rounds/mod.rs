@@ -78,15 +78,63 @@ pub struct ReportRound {
     pub finished_at: Option<String>,
     /// Absent for a round that was interrupted.
     pub scores: Option<RoundScores>,
+    /// The label-set version its model scored under (`None`: unknown: an interrupted round,
+    /// or labels never recorded as a version).
+    pub label_set: Option<i64>,
+    /// Whether its figures are for the label set in force: κ is compared only within one
+    /// label-set version, so a round that is not is left out of the stop rule.
+    pub current_label_set: bool,
+}
+
+impl ReportRound {
+    /// For a round scored under another label set than `now`'s: the line that says so.
+    pub fn label_set_note(&self, now: &ReportLabelSet) -> Option<String> {
+        if self.current_label_set || self.scores.is_none() {
+            return None;
+        }
+        let then =
+            self.label_set.map_or("an earlier label set".into(), |v| format!("label set v{v}"));
+        let now = now.version.map_or("the labels in force".into(), |v| format!("v{v}"));
+        Some(format!(
+            "  scored under {then}: its κ is not comparable with figures for {now} (left out of the stop rule)"
+        ))
+    }
+}
+
+/// The label set a report's figures are for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportLabelSet {
+    /// `None`: hifi.toml's labels were never recorded as a version (a store opened without
+    /// its project).
+    pub version: Option<i64>,
+    pub labels: Vec<String>,
 }
 
 /// `hifi report`: every round and the verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The label set in force: every κ compared or judged here is within it.
+    pub label_set: ReportLabelSet,
+    /// The guidelines version in force, if any were written.
+    pub guidelines: Option<i64>,
     pub rounds: Vec<ReportRound>,
     pub verdict: Verdict,
     /// Near-duplicates across train and eval.
     pub leakage: crate::curate::split::Leakage,
+    /// When the newest predictions were scored under another label set: why there is no
+    /// model κ under the labels in force, and what to run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_predictions: Option<String>,
+}
+
+impl Report {
+    /// The first line `hifi report` prints: which label set (and guidelines) the figures are
+    /// for.
+    pub fn label_set_line(&self) -> String {
+        let v = self.label_set.version.map_or("label set".into(), |v| format!("label set v{v}"));
+        let g = self.guidelines.map(|g| format!(" · guidelines v{g}")).unwrap_or_default();
+        format!("{v} ({}){g}: κ is compared within one label set", self.label_set.labels.join(", "))
+    }
 }
 
 /// A round's scores as [`RoundScores`] (`None` while it runs or after it was interrupted); scores
@@ -98,25 +146,85 @@ pub fn round_scores(store: &Store, row: &crate::store::RoundRow) -> Result<Optio
     })
 }
 
-/// Read every round from the store and judge them.
+/// The label-set version `row`'s model scored under, and whether it is the one of `labels`
+/// (recorded with the round's scores from label-set versions on; found from the round's
+/// model for rounds recorded before).
+pub fn round_label_set(
+    store: &Store,
+    row: &crate::store::RoundRow,
+    scores: Option<&RoundScores>,
+    labels: &[String],
+) -> Result<(Option<i64>, bool)> {
+    let model = row.model.or(scores.map(|s| s.model));
+    let rec = match model {
+        Some(m) => store.model(m)?,
+        None => None,
+    };
+    Ok(match (rec, scores) {
+        (Some(m), s) => {
+            let version = match s.and_then(|s| s.label_set) {
+                Some(v) => Some(v),
+                None => store.label_set_of(&m.labels)?,
+            };
+            (version, m.labels == labels)
+        }
+        // The model is gone: only the recorded version says which set it was.
+        (None, Some(s)) => {
+            let current = match (s.label_set, store.label_set()?) {
+                (Some(v), Some(now)) => v == now.version && now.names() == labels,
+                _ => false,
+            };
+            (s.label_set, current)
+        }
+        (None, None) => (None, false),
+    })
+}
+
+/// When the newest model (the one registered last: what `hifi prelabel` or a round made most
+/// recently) scored another label set than `labels`: that, and what to run for a model κ under
+/// the labels in force. Read without scanning the predictions (a million rows and more).
+pub(crate) fn stale_predictions_note(store: &Store, labels: &[String]) -> Result<Option<String>> {
+    let Some(m) = store.newest_model_id()?.map(|id| store.model(id)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    Ok(store.stale_reason(&m, labels)?.map(|why| {
+        format!("the newest predictions are stale: {why}; there is no model κ under the labels in force: run `hifi prelabel`, then `hifi round`")
+    }))
+}
+
+/// Read every round from the store and judge them (within the label set in force).
 pub fn report(store: &Store, cfg: &Config) -> Result<Report> {
+    let labels = cfg.label_names();
     let rows = store.rounds()?;
     let rounds = rows
         .iter()
         .map(|r| {
+            let scores = round_scores(store, r)?;
+            let (label_set, current_label_set) =
+                round_label_set(store, r, scores.as_ref(), &labels)?;
             Ok(ReportRound {
                 round: r.id,
                 trainer: r.trainer.clone(),
                 started_at: r.started_at.clone(),
                 finished_at: r.finished_at.clone(),
-                scores: round_scores(store, r)?,
+                scores,
+                label_set,
+                current_label_set,
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let version = match store.label_set()? {
+        Some(v) if v.names() == labels => Some(v.version),
+        _ => store.label_set_of(&labels)?,
+    };
+    let stale_predictions = stale_predictions_note(store, &labels)?;
     Ok(Report {
+        label_set: ReportLabelSet { version, labels },
+        guidelines: store.guidelines()?.map(|g| g.version),
         rounds,
         verdict: verdict(store, cfg)?,
         leakage: crate::curate::split::leakage(store, cfg)?,
+        stale_predictions,
     })
 }
 
@@ -141,14 +249,13 @@ pub fn simulate(
         None => return Err(no_base_llm(store)?),
     };
     let model_id = llm.id;
+    let llm_rec = llm.clone();
     let loaded = pool_of_model(store, llm, true)?;
     let mut warnings = loaded.warnings;
     let full = loaded.pool;
-    if full.label_names != cfg.label_names() {
+    if let Some(why) = store.stale_reason(&llm_rec, &cfg.label_names())? {
         return Err(Error::Input(format!(
-            "the base LLM's predictions (model {model_id}) are for labels {}, hifi.toml has {}: run `hifi prelabel` first",
-            full.label_names.join(", "),
-            cfg.label_names().join(", ")
+            "the base LLM's predictions are stale: {why}: run `hifi prelabel` first"
         )));
     }
     if oracle2 == Some(oracle) {

@@ -95,8 +95,19 @@ pub fn run_round(
     let llm = store
         .latest_model_of_kind("llm")?
         .ok_or_else(|| Error::Input("no LLM predictions yet: run `hifi prelabel` first".into()))?;
+    // A zero-shot round scores the LLM's predictions and a probe learns from them: under
+    // another label set their labels are not today's (a LoRA round prelabels afresh).
+    let stale = store.stale_reason(&llm, &labels)?;
+    if let Some(why) = stale.as_ref().filter(|_| params.trainer != Trainer::Lora) {
+        return Err(Error::Input(format!("{why}: run `hifi prelabel` first")));
+    }
     let mut baseline_round = None;
-    if params.trainer != Trainer::ZeroShot && store.rounds()?.iter().all(|r| r.scores.is_none()) {
+    let no_round_yet = store.rounds()?.iter().all(|r| r.scores.is_none());
+    if let (true, Some(why)) = (params.trainer != Trainer::ZeroShot && no_round_yet, &stale) {
+        warnings.push(format!(
+            "no zero-shot baseline round recorded: {why} (run `hifi prelabel`, then `hifi round --trainer zero-shot`)"
+        ));
+    } else if params.trainer != Trainer::ZeroShot && no_round_yet {
         // The first round's number to beat: the zero-shot model on the same eval split.
         let id = store.start_round(Trainer::ZeroShot.as_str(), None)?;
         let scores = score_model(store, llm.id, &labels, params.seed)?;
@@ -284,12 +295,8 @@ fn probe_round(
     warnings.extend(loaded.warnings);
     let pool = loaded.pool;
     let labels = cfg.label_names();
-    if pool.label_names != labels {
-        return Err(Error::Input(format!(
-            "the LLM predictions are for labels {}, hifi.toml has {}: run `hifi prelabel` first",
-            pool.label_names.join(", "),
-            labels.join(", ")
-        )));
+    if let Some(why) = store.stale_reason(llm, &labels)? {
+        return Err(Error::Input(format!("{why}: run `hifi prelabel` first")));
     }
     let row_of: std::collections::HashMap<i64, usize> =
         pool.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();

@@ -250,15 +250,22 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
     let mut tops: HashMap<i64, HashMap<i64, usize>> = HashMap::new();
     let mut rounds = Vec::new();
     let mut seed = 0;
+    // κ is compared within one label-set version: rounds scored under another are left out.
+    let mut other_set: Vec<(i64, Option<i64>)> = Vec::new();
     for row in store.rounds()? {
         let Some(scores) = super::round_scores(store, &row)? else { continue };
         let model = row.model.unwrap_or(scores.model);
         if let std::collections::hash_map::Entry::Vacant(e) = tops.entry(model) {
-            if store.model(model)?.is_none() {
+            let Some(rec) = store.model(model)? else {
                 notes.push(format!(
                     "round {}'s model {model} is no longer in the store: left out",
                     row.id
                 ));
+                continue;
+            };
+            if rec.labels != labels {
+                let (v, _) = super::round_label_set(store, &row, Some(&scores), &labels)?;
+                other_set.push((row.id, v));
                 continue;
             }
             e.insert(top_labels(store, model, &idx)?);
@@ -310,6 +317,23 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
         shared.push(row);
         shared_model.push(m);
     }
+    if !other_set.is_empty() {
+        let now = store.label_set()?.filter(|v| v.names() == labels).map(|v| v.version);
+        let which: Vec<String> = other_set
+            .iter()
+            .map(|(r, v)| match v {
+                Some(v) => format!("{r} (label set v{v})"),
+                None => format!("{r} (an unrecorded label set)"),
+            })
+            .collect();
+        notes.push(format!(
+            "round{} {} scored under another label set than the one in force{}: left out of the stop rule (κ is compared within one label set)",
+            if which.len() == 1 { "" } else { "s" },
+            which.join(", "),
+            now.map(|v| format!(" (v{v})")).unwrap_or_default()
+        ));
+    }
+    notes.extend(super::stale_predictions_note(store, &labels)?);
     if shared_seen > 0 {
         notes.push(format!("{shared_seen} double-labeled eval items left out of the stop rule: a label was given with the suggestion visible"));
     }

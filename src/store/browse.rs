@@ -331,96 +331,167 @@ impl Store {
     }
 
     /// The decisions in force of every item someone decided or that has a split.
+    ///
+    /// One pass over the annotations, in Rust: the labels in force follow the `current_labels`
+    /// view's rule exactly (per item, annotator and kind — label or resolve — the newest event
+    /// not undone, its name mapped through `label_map`; a name mapped to nothing, retired, is
+    /// no label in force), without the view's correlated subqueries, which cost more than
+    /// everything else `find` does on a large project. `tests/label_sets.rs` checks the two
+    /// agree.
     pub fn item_states(&self) -> Result<HashMap<i64, ItemState>> {
+        self.states_of(None)
+    }
+
+    /// [`Store::item_states`] of `keys` alone (`None`: of every item): the same rule, reading
+    /// only their events (an undo is recorded on its target's item).
+    fn states_of(&self, keys: Option<&[i64]>) -> Result<HashMap<i64, ItemState>> {
+        let list = keys.map(|k| serde_json::to_string(k).expect("integers serialise"));
+        let only = |col: &str| match &list {
+            Some(_) => format!(" WHERE {col} IN (SELECT value FROM json_each(?1))"),
+            None => " WHERE ?1 IS NULL".to_string(),
+        };
         let mut out: HashMap<i64, ItemState> = HashMap::new();
+        // label_map: (version, name as given) → name now (None: retired).
         let mut st = self
             .conn
-            .prepare_cached("SELECT item, annotator, label, kind FROM current_labels")
+            .prepare_cached("SELECT version, label, now FROM label_map")
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
+        let map: HashMap<(i64, String), Option<String>> = st
+            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<_>>()
             .map_err(|e| self.err(e))?;
-        for row in rows {
-            let (item, who, label, kind) = row.map_err(|e| self.err(e))?;
-            let key = if kind == "resolve" { RESOLVED.to_string() } else { who };
-            out.entry(item).or_default().labels.insert(key, label);
+        struct Row {
+            id: i64,
+            item: i64,
+            who: String,
+            kind: String,
+            label: Option<String>,
+            label_set: i64,
+            noted: bool,
+            round: Option<i64>,
+            revisit: bool,
         }
-        // Per item and annotator, over their events that are not undone: a flag stands until
-        // they unflag it or revisit the item (a label given right after a flag, in review, is
-        // the tentative label the flag is unsure of); skipped means their newest decision is
-        // a skip.
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT a.item, a.annotator, a.kind, a.note IS NOT NULL AND a.note != '', a.round, a.revises IS NOT NULL
-                 FROM annotations a
-                 WHERE a.kind != 'undo'
-                   AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id)
-                 ORDER BY a.item, a.annotator, a.id",
-            )
+            .prepare_cached(&format!(
+                "SELECT id, item, annotator, kind, label, coalesce(label_set, 1), note IS NOT NULL AND note != '',
+                        round, revises IS NOT NULL, supersedes
+                 FROM annotations{}",
+                only("item")
+            ))
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, bool>(5)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        // (item, annotator) → (flag standing, newest of label/skip/flag)
-        let mut per: HashMap<(i64, String), (bool, String)> = HashMap::new();
-        for row in rows {
-            let (item, who, kind, noted, round, revisit) = row.map_err(|e| self.err(e))?;
+        let mut undone: HashSet<i64> = HashSet::new();
+        let mut rows: Vec<Row> = Vec::new();
+        let mut q = st.query([&list]).map_err(|e| self.err(e))?;
+        while let Some(r) = q.next().map_err(|e| self.err(e))? {
+            let kind: String = r.get(3).map_err(|e| self.err(e))?;
+            if kind == "undo" {
+                if let Some(s) = r.get::<_, Option<i64>>(9).map_err(|e| self.err(e))? {
+                    undone.insert(s);
+                }
+                continue;
+            }
+            let get = |r: &rusqlite::Row| -> rusqlite::Result<Row> {
+                Ok(Row {
+                    id: r.get(0)?,
+                    item: r.get(1)?,
+                    who: r.get(2)?,
+                    kind: kind.clone(),
+                    label: r.get(4)?,
+                    label_set: r.get(5)?,
+                    noted: r.get(6)?,
+                    round: r.get(7)?,
+                    revisit: r.get(8)?,
+                })
+            };
+            rows.push(get(r).map_err(|e| self.err(e))?);
+        }
+        drop(q);
+        // Read in table order (a sort in SQL costs a lookup per row), grouped here.
+        rows.sort_unstable_by(|a, b| (a.item, &a.who, a.id).cmp(&(b.item, &b.who, b.id)));
+        // Per item and annotator: the newest label and resolution not
+        // undone; a flag stands until they unflag it or revisit the item (a label given right
+        // after a flag, in review, is the tentative label the flag is unsure of); skipped means
+        // their newest decision is a skip.
+        let mut i = 0;
+        while i < rows.len() {
+            let (item, who) = (rows[i].item, rows[i].who.as_str());
+            let mut j = i;
+            let (mut newest_label, mut newest_resolve) = (None::<usize>, None::<usize>);
+            let (mut live, mut decided, mut noted, mut flag) = (false, false, false, false);
+            let mut newest = "";
+            let mut rounds: Vec<i64> = Vec::new();
+            while j < rows.len() && rows[j].item == item && rows[j].who == who {
+                let r = &rows[j];
+                j += 1;
+                if undone.contains(&r.id) {
+                    continue;
+                }
+                live = true;
+                noted |= r.noted;
+                if let Some(round) = r.round {
+                    rounds.push(round);
+                }
+                match r.kind.as_str() {
+                    "resolve" => {
+                        newest_resolve = Some(j - 1);
+                        continue;
+                    }
+                    "label" => newest_label = Some(j - 1),
+                    "flag" => flag = true,
+                    "unflag" => flag = false,
+                    _ => {}
+                }
+                if r.revisit && !matches!(r.kind.as_str(), "flag" | "unflag") {
+                    flag = false;
+                }
+                if r.kind != "unflag" {
+                    newest = r.kind.as_str();
+                }
+                decided = true;
+            }
+            i = j;
+            if !live {
+                continue;
+            }
+            let in_force = |k: Option<usize>| -> Option<String> {
+                let r = &rows[k?];
+                let given = r.label.clone()?;
+                match map.get(&(r.label_set, given.clone())) {
+                    None => Some(given),
+                    Some(now) => now.clone(),
+                }
+            };
             let s = out.entry(item).or_default();
             s.noted |= noted;
-            if let Some(r) = round {
+            for r in rounds {
                 if !s.rounds.contains(&r) {
                     s.rounds.push(r);
                 }
             }
-            if kind == "resolve" {
-                continue;
+            if let Some(l) = in_force(newest_label) {
+                s.labels.insert(who.to_string(), l);
             }
-            if !s.annotators.contains(&who) {
-                s.annotators.push(who.clone());
+            if let Some(l) = in_force(newest_resolve) {
+                s.labels.insert(RESOLVED.to_string(), l);
             }
-            let e = per.entry((item, who)).or_insert((false, String::new()));
-            match kind.as_str() {
-                "flag" => e.0 = true,
-                "unflag" => e.0 = false,
-                _ if revisit => e.0 = false,
-                _ => {}
+            if decided {
+                s.annotators.push(who.to_string());
             }
-            if kind != "unflag" {
-                e.1 = kind;
-            }
-        }
-        for ((item, who), (flag, newest)) in per {
-            let s = out.entry(item).or_default();
             if flag {
-                s.flagged_by.push(who.clone());
+                s.flagged_by.push(who.to_string());
             }
             if newest == "skip" {
-                s.skipped_by.push(who);
+                s.skipped_by.push(who.to_string());
             }
         }
         let mut st = self
             .conn
-            .prepare_cached("SELECT item, split, stratum FROM splits")
+            .prepare_cached(&format!("SELECT item, split, stratum FROM splits{}", only("item")))
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| {
+            .query_map([&list], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
             })
             .map_err(|e| self.err(e))?;
@@ -439,96 +510,165 @@ impl Store {
         Ok(out)
     }
 
-    /// The model whose predictions browse compares with: the one of round `round` when given,
-    /// else the newest model with predictions scored under `labels` (the current label set).
-    fn browse_model(&self, labels: &[String], round: Option<i64>) -> Result<Option<i64>> {
-        if let Some(r) = round {
-            let m: Option<i64> = self
-                .conn
-                .query_row("SELECT model FROM rounds WHERE id = ?1", [r], |r| r.get(0))
-                .optional()
-                .map_err(|e| self.err(e))?
-                .flatten();
-            return match m {
-                Some(m) => Ok(Some(m)),
-                None => Err(StoreError::Invalid(format!("round {r} has no model"))),
-            };
-        }
-        let want = serde_json::to_string(labels).expect("names serialise");
-        self.conn
-            .query_row(
-                "SELECT p.model FROM predictions p JOIN models m ON m.id = p.model WHERE m.labels = ?1
-                 ORDER BY p.created_at DESC, p.model DESC LIMIT 1",
-                [want],
-                |r| r.get(0),
-            )
+    /// The model of round `round`, for "the model disagrees" by round.
+    fn round_model(&self, round: i64) -> Result<i64> {
+        let m: Option<i64> = self
+            .conn
+            .query_row("SELECT model FROM rounds WHERE id = ?1", [round], |r| r.get(0))
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?
+            .flatten();
+        m.ok_or_else(|| StoreError::Invalid(format!("round {round} has no model")))
     }
 
-    /// Keys of items whose text matches `q` (FTS5), in key order.
-    fn text_hits(&self, q: &str) -> Result<Vec<i64>> {
-        let fq = fts_query(q);
+    /// Models that scored exactly `labels` (the current label set), as SQL list text.
+    fn models_scoring(&self, labels: &[String]) -> Result<String> {
+        let mut st =
+            self.conn.prepare_cached("SELECT id, labels FROM models").map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))?;
+        let ids: Vec<String> = rows
+            .into_iter()
+            .filter(|(_, l)| serde_json::from_str::<Vec<String>>(l).ok().as_deref() == Some(labels))
+            .map(|(id, _)| id.to_string())
+            .collect();
+        Ok(ids.join(", "))
+    }
+
+    /// Each of `items`' predicted label: under round `round`'s model when given, else the
+    /// item's newest prediction by a model that scored `labels` (the current label set). One
+    /// query that looks each item up by key: nothing reads every prediction of the pool.
+    fn predicted_labels(
+        &self,
+        labels: &[String],
+        round: Option<i64>,
+        items: impl Iterator<Item = i64>,
+    ) -> Result<HashMap<i64, String>> {
+        let ids = match round {
+            Some(r) => self.round_model(r)?.to_string(),
+            None => self.models_scoring(labels)?,
+        };
+        let items: Vec<i64> = items.collect();
+        if ids.is_empty() || items.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // Integers from the store: nothing user-written is spliced into the SQL.
         let mut st = self
             .conn
-            .prepare_cached("SELECT rowid FROM items_fts WHERE items_fts MATCH ?1 ORDER BY rowid")
+            .prepare_cached(&format!(
+                "SELECT p.item, p.label, p.created_at, p.model FROM json_each(?1) j
+                 JOIN predictions p ON p.item = j.value AND p.model IN ({ids})"
+            ))
             .map_err(|e| self.err(e))?;
-        let collected: rusqlite::Result<Vec<i64>> =
-            st.query_map([&fq], |r| r.get::<_, i64>(0)).and_then(|rows| rows.collect());
-        collected.map_err(|e| search_error(q, e))
+        let list = serde_json::to_string(&items).expect("integers serialise");
+        let mut newest: HashMap<i64, (String, i64, String)> = HashMap::new();
+        let rows = st
+            .query_map([list], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (item, label, at, model) = row.map_err(|e| self.err(e))?;
+            match newest.get(&item) {
+                Some((t, m, _)) if (t.as_str(), *m) >= (at.as_str(), model) => {}
+                _ => {
+                    newest.insert(item, (at, model, label));
+                }
+            }
+        }
+        Ok(newest.into_iter().map(|(k, (_, _, l))| (k, l)).collect())
     }
 
-    /// Find items: `labels` is the current label set (for "the model disagrees"). Results are
-    /// in key order (import order).
+    /// Of `keys` (items someone decided), those whose text matches the FTS5 query `fq`: searched
+    /// in a small index of their texts kept in the connection's temporary database (items are
+    /// never changed, so it only ever gains the items decided since), instead of in every match
+    /// of the whole pool (a common word matches most of a million items).
+    fn decided_matching(&self, q: &str, fq: &str, keys: &[i64]) -> Result<HashSet<i64>> {
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        // The tokenizer must be the one of `items_fts` (schema v7).
+        self.conn
+            .execute_batch(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.find_docs USING fts5(
+                     text, tokenize = 'unicode61 remove_diacritics 2');
+                 CREATE TABLE IF NOT EXISTS temp.find_keys (key INTEGER PRIMARY KEY);",
+            )
+            .map_err(|e| self.err(e))?;
+        let list = serde_json::to_string(keys).expect("integers serialise");
+        let mut add = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO temp.find_docs (rowid, text)
+                 SELECT i.key, i.text FROM json_each(?1) j JOIN items i ON i.key = j.value
+                 WHERE NOT EXISTS (SELECT 1 FROM temp.find_keys k WHERE k.key = j.value)",
+            )
+            .map_err(|e| self.err(e))?;
+        if add.execute([&list]).map_err(|e| self.err(e))? > 0 {
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO temp.find_keys (key) SELECT value FROM json_each(?1)",
+                    [&list],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT rowid FROM temp.find_docs WHERE find_docs MATCH ?1")
+            .map_err(|e| self.err(e))?;
+        let got: rusqlite::Result<HashSet<i64>> =
+            st.query_map([fq], |r| r.get::<_, i64>(0)).and_then(|rows| rows.collect());
+        got.map_err(|e| search_error(q, e))
+    }
+
+    /// How many items there are, kept for the connection while no item is added (items are
+    /// never changed or deleted, so the count only moves with the newest key): counting a
+    /// million rows on every page of Browse would cost more than the page.
+    fn item_count_cached(&self) -> Result<i64> {
+        self.conn
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS temp.find_count (upto INTEGER NOT NULL, n INTEGER NOT NULL)",
+            )
+            .map_err(|e| self.err(e))?;
+        let upto: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(key), 0) FROM items", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let kept: Option<i64> = self
+            .conn
+            .query_row("SELECT n FROM temp.find_count WHERE upto = ?1", [upto], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(n) = kept {
+            return Ok(n);
+        }
+        let n = self.item_count()?;
+        self.conn
+            .execute_batch("DELETE FROM temp.find_count")
+            .and_then(|_| {
+                self.conn
+                    .execute("INSERT INTO temp.find_count (upto, n) VALUES (?1, ?2)", [upto, n])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
+    /// Find items: `labels` is the current label set (for the predictions shown and "the model
+    /// disagrees"). Results are in key order (import order).
+    ///
+    /// Fast on a large pool: the filters read only the decided items; a text query with
+    /// filters searches only their texts ([`Store::decided_matching`]); a text query without
+    /// them counts its matches in SQLite and reads only the page's.
     pub fn find(&self, q: &FindQuery, labels: &[String]) -> Result<Found> {
         let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        let states = self.item_states()?;
-        // Items a text query reaches: texts (FTS), notes, the id itself.
-        let hits: Option<Vec<i64>> = match text {
-            None => None,
-            Some(t) => {
-                let mut hits = self.text_hits(t)?;
-                let words = plain_words(t);
-                let mut extra: Vec<i64> = Vec::new();
-                if !words.is_empty() {
-                    let mut st = self
-                        .conn
-                        .prepare_cached(
-                            "SELECT DISTINCT item, note FROM annotations WHERE note IS NOT NULL AND note != ''",
-                        )
-                        .map_err(|e| self.err(e))?;
-                    let rows = st
-                        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                        .map_err(|e| self.err(e))?;
-                    for row in rows {
-                        let (item, note) = row.map_err(|e| self.err(e))?;
-                        let note = note.to_lowercase();
-                        if words.iter().all(|w| note.contains(w.as_str())) {
-                            extra.push(item);
-                        }
-                    }
-                }
-                if let Some(k) = self
-                    .conn
-                    .query_row("SELECT key FROM items WHERE id = ?1", [t], |r| r.get::<_, i64>(0))
-                    .optional()
-                    .map_err(|e| self.err(e))?
-                {
-                    extra.push(k);
-                }
-                if !extra.is_empty() {
-                    hits.extend(extra);
-                    hits.sort_unstable();
-                    hits.dedup();
-                }
-                Some(hits)
-            }
-        };
+        // Every decided item's state when a filter reads them; else only the page's, below.
+        let whole = q.needs_decisions() || q.labeled == Some(false);
+        let states = if whole { self.item_states()? } else { HashMap::new() };
         let model_label: HashMap<i64, String> = if q.model_disagrees {
-            match self.browse_model(labels, q.model_round)? {
-                None => HashMap::new(),
-                Some(m) => self.predicted_labels(m, states.keys().copied())?,
-            }
+            self.predicted_labels(labels, q.model_round, states.keys().copied())?
         } else {
             HashMap::new()
         };
@@ -577,70 +717,174 @@ impl Store {
             }
             true
         };
+        // Items the filters leave out of the whole pool (unlabeled: the labeled ones).
+        let excluded: HashSet<i64> = if q.labeled == Some(false) {
+            states.iter().filter(|(k, s)| !keep(**k, Some(s))).map(|(k, _)| *k).collect()
+        } else {
+            HashSet::new()
+        };
         let mut keys: Vec<i64>;
         let total: usize;
-        if q.needs_decisions() {
-            keys = states.keys().copied().filter(|k| keep(*k, states.get(k))).collect();
-            if let Some(h) = &hits {
-                keys.retain(|k| h.binary_search(k).is_ok());
-            }
-            keys.sort_unstable();
-            total = keys.len();
-            keys = keys.into_iter().skip(q.offset).take(q.limit).collect();
-        } else if let Some(h) = hits {
-            let ks: Vec<i64> = h.into_iter().filter(|k| keep(*k, states.get(k))).collect();
-            total = ks.len();
-            keys = ks.into_iter().skip(q.offset).take(q.limit).collect();
-        } else {
-            // Every item, or every unlabeled one: page through the items table.
-            let all = self.item_count()? as usize;
-            let excluded: HashSet<i64> = if q.labeled == Some(false) {
-                states.iter().filter(|(k, s)| !keep(**k, Some(s))).map(|(k, _)| *k).collect()
-            } else {
-                HashSet::new()
-            };
-            total = all - excluded.len();
-            keys = Vec::new();
-            let mut skipped = 0usize;
-            let mut after = i64::MIN;
-            'page: while keys.len() < q.limit {
-                let mut st = self
-                    .conn
-                    .prepare_cached("SELECT key FROM items WHERE key > ?1 ORDER BY key LIMIT 1000")
-                    .map_err(|e| self.err(e))?;
-                let batch: Vec<i64> = st
-                    .query_map([after], |r| r.get(0))
-                    .map_err(|e| self.err(e))?
-                    .collect::<rusqlite::Result<_>>()
-                    .map_err(|e| self.err(e))?;
-                if batch.is_empty() {
-                    break;
+        match text {
+            Some(t) => {
+                let fq = fts_query(t);
+                // Items a text query reaches besides their text: a note, the id itself.
+                let mut extra: Vec<i64> = Vec::new();
+                let words = plain_words(t);
+                if !words.is_empty() {
+                    let mut st = self
+                        .conn
+                        .prepare_cached(
+                            "SELECT DISTINCT item, note FROM annotations WHERE note IS NOT NULL AND note != ''",
+                        )
+                        .map_err(|e| self.err(e))?;
+                    let rows = st
+                        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                        .map_err(|e| self.err(e))?;
+                    for row in rows {
+                        let (item, note) = row.map_err(|e| self.err(e))?;
+                        let note = note.to_lowercase();
+                        if words.iter().all(|w| note.contains(w.as_str())) {
+                            extra.push(item);
+                        }
+                    }
                 }
-                after = *batch.last().expect("non-empty");
-                for k in batch {
-                    if excluded.contains(&k) {
-                        continue;
+                if let Some(k) = self
+                    .conn
+                    .query_row("SELECT key FROM items WHERE id = ?1", [t], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(|e| self.err(e))?
+                {
+                    extra.push(k);
+                }
+                extra.sort_unstable();
+                extra.dedup();
+                if q.needs_decisions() {
+                    // Only decided items can pass: search their texts alone.
+                    let mut cands: Vec<i64> =
+                        states.keys().copied().filter(|k| keep(*k, states.get(k))).collect();
+                    cands.sort_unstable();
+                    let hit = self.decided_matching(t, &fq, &cands)?;
+                    keys = cands
+                        .into_iter()
+                        .filter(|k| hit.contains(k) || extra.binary_search(k).is_ok())
+                        .collect();
+                    total = keys.len();
+                    keys = keys.into_iter().skip(q.offset).take(q.limit).collect();
+                } else {
+                    // Every match of the pool, less the excluded: counted by SQLite, and the
+                    // page read in key order from the index.
+                    let matches: i64 = self
+                        .conn
+                        .prepare_cached("SELECT count(*) FROM items_fts WHERE items_fts MATCH ?1")
+                        .and_then(|mut st| st.query_row([&fq], |r| r.get(0)))
+                        .map_err(|e| search_error(t, e))?;
+                    // Which of the excluded and the extras (a few thousand at most) match by
+                    // their text.
+                    let mut few: Vec<i64> = excluded.iter().copied().collect();
+                    few.extend(&extra);
+                    few.sort_unstable();
+                    few.dedup();
+                    let few_hits = self.decided_matching(t, &fq, &few)?;
+                    let excluded_hits = excluded.iter().filter(|k| few_hits.contains(k)).count();
+                    // Extras not already matched by their text (and not excluded).
+                    let more: Vec<i64> = extra
+                        .iter()
+                        .copied()
+                        .filter(|k| !excluded.contains(k) && !few_hits.contains(k))
+                        .collect();
+                    total = matches as usize - excluded_hits + more.len();
+                    keys = Vec::new();
+                    if q.limit > 0 {
+                        let mut st = self
+                            .conn
+                            .prepare_cached(
+                                "SELECT rowid FROM items_fts WHERE items_fts MATCH ?1 ORDER BY rowid",
+                            )
+                            .map_err(|e| self.err(e))?;
+                        let mut rows = st.query([&fq]).map_err(|e| search_error(t, e))?;
+                        let mut pending = more.iter().copied().peekable();
+                        let mut skipped = 0usize;
+                        let mut push = |k: i64, keys: &mut Vec<i64>| {
+                            if skipped < q.offset {
+                                skipped += 1;
+                            } else {
+                                keys.push(k);
+                            }
+                        };
+                        while keys.len() < q.limit {
+                            let next = rows.next().map_err(|e| search_error(t, e))?;
+                            let k = match next {
+                                Some(r) => Some(r.get::<_, i64>(0).map_err(|e| self.err(e))?),
+                                None => None,
+                            };
+                            // Extras before this match (or all that are left, at the end).
+                            while keys.len() < q.limit
+                                && pending.peek().is_some_and(|p| k.is_none_or(|k| *p < k))
+                            {
+                                let p = pending.next().expect("peeked");
+                                push(p, &mut keys);
+                            }
+                            let Some(k) = k else { break };
+                            if keys.len() < q.limit && !excluded.contains(&k) {
+                                push(k, &mut keys);
+                            }
+                        }
                     }
-                    if skipped < q.offset {
-                        skipped += 1;
-                        continue;
+                }
+            }
+            None if q.needs_decisions() => {
+                keys = states.keys().copied().filter(|k| keep(*k, states.get(k))).collect();
+                keys.sort_unstable();
+                total = keys.len();
+                keys = keys.into_iter().skip(q.offset).take(q.limit).collect();
+            }
+            None => {
+                // Every item, or every unlabeled one: page through the items table.
+                let all = self.item_count_cached()? as usize;
+                total = all - excluded.len();
+                keys = Vec::new();
+                let mut skipped = 0usize;
+                let mut after = i64::MIN;
+                'page: while keys.len() < q.limit {
+                    let mut st = self
+                        .conn
+                        .prepare_cached(
+                            "SELECT key FROM items WHERE key > ?1 ORDER BY key LIMIT 1000",
+                        )
+                        .map_err(|e| self.err(e))?;
+                    let batch: Vec<i64> = st
+                        .query_map([after], |r| r.get(0))
+                        .map_err(|e| self.err(e))?
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(|e| self.err(e))?;
+                    if batch.is_empty() {
+                        break;
                     }
-                    keys.push(k);
-                    if keys.len() >= q.limit {
-                        break 'page;
+                    after = *batch.last().expect("non-empty");
+                    for k in batch {
+                        if excluded.contains(&k) {
+                            continue;
+                        }
+                        if skipped < q.offset {
+                            skipped += 1;
+                            continue;
+                        }
+                        keys.push(k);
+                        if keys.len() >= q.limit {
+                            break 'page;
+                        }
                     }
                 }
             }
         }
-        let mut rows = Vec::with_capacity(keys.len());
         let preds = if keys.is_empty() {
             HashMap::new()
         } else {
-            match self.browse_model(labels, None)? {
-                Some(m) => self.predicted_labels(m, keys.iter().copied())?,
-                None => HashMap::new(),
-            }
+            self.predicted_labels(labels, None, keys.iter().copied())?
         };
+        let states = if whole { states } else { self.states_of(Some(&keys))? };
+        let mut rows = Vec::with_capacity(keys.len());
         for k in keys {
             let Some(item) = self.item(k)? else { continue };
             rows.push(FoundItem {
@@ -652,29 +896,6 @@ impl Store {
             });
         }
         Ok(Found { total, rows })
-    }
-
-    /// The label `model` predicts for each of `items` that it scored.
-    fn predicted_labels(
-        &self,
-        model: i64,
-        items: impl Iterator<Item = i64>,
-    ) -> Result<HashMap<i64, String>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT label FROM predictions WHERE item = ?1 AND model = ?2")
-            .map_err(|e| self.err(e))?;
-        let mut out = HashMap::new();
-        for k in items {
-            if let Some(l) = st
-                .query_row(params![k, model], |r| r.get::<_, String>(0))
-                .optional()
-                .map_err(|e| self.err(e))?
-            {
-                out.insert(k, l);
-            }
-        }
-        Ok(out)
     }
 
     /// An item with its whole history: every annotation event (oldest first) with its label
@@ -718,7 +939,7 @@ impl Store {
                     stale: m.labels != labels,
                     model: m.fingerprint,
                     labels: m.labels,
-                    probs: p.probs.iter().map(|x| *x as f64).collect(),
+                    probs: p.probs.clone(),
                 })
             }
         };
@@ -727,8 +948,7 @@ impl Store {
 
     /// One item's decisions in force.
     pub fn item_state(&self, key: i64) -> Result<ItemState> {
-        // Small projects and single items: the whole map is cheap enough and keeps one rule.
-        Ok(self.item_states()?.remove(&key).unwrap_or_default())
+        Ok(self.states_of(Some(&[key]))?.remove(&key).unwrap_or_default())
     }
 
     /// `annotator`'s newest decision (label, flag or skip) on `item` that is not undone: what

@@ -33,8 +33,10 @@ pub use browse::{
     RESOLVED,
 };
 pub use guidelines::{GuidelinesVersion, GUIDELINES_FILE};
-pub use label_sets::{apply as apply_label_change, LabelChange, LabelChangeOutcome, LabelSetVersion};
 pub use items::{ImportRecord, Item, ItemGold, ItemImport, ItemRefused, NewItem};
+pub use label_sets::{
+    apply as apply_label_change, LabelChange, LabelChangeOutcome, LabelSetVersion,
+};
 pub use predictions::{ModelRecord, Prediction};
 pub use queue::{NewQueueEntry, QueueEntry};
 pub use responses::{
@@ -43,7 +45,9 @@ pub use responses::{
 pub use rounds::RoundRow;
 pub use selections::{NewSelectionEntry, Selection, SelectionEntry, SelectionKind};
 pub use splits::{Split, SplitGroups};
-pub use status::{EmbeddingCount, ModelCount, ResponseCount, Status};
+pub use status::{
+    EmbeddingCount, LabelSetState, ModelCount, ResponseCount, Status, StatusVersions,
+};
 
 /// Database file name inside a project folder.
 pub const DB_FILE: &str = "hifi.db";

@@ -278,3 +278,77 @@ impl Store {
         )))
     }
 }
+
+/// Predictions and the label set: a model's predictions are probabilities over the labels it
+/// was scored under (`ModelRecord::labels`); once the label set changes (a label added,
+/// renamed, merged or retired), they are stale: read as today's labels they would mix names.
+impl Store {
+    /// "label set v2 (a, b, c)" for `names`: the newest recorded version with exactly these
+    /// names, else the names alone.
+    pub fn describe_label_set(&self, names: &[String]) -> Result<String> {
+        let list = names.join(", ");
+        Ok(match self.label_set_of(names)? {
+            Some(v) => format!("label set v{v} ({list})"),
+            None => format!("labels {list} (not a recorded label set)"),
+        })
+    }
+
+    /// Why `model`'s predictions cannot be read as labels of `current` (hifi.toml's label
+    /// names, in order): "model 3's predictions were scored under label set v1 (a, b); the
+    /// labels are now v2 (a, c)". `None` when the model scored exactly these labels.
+    pub fn stale_reason(&self, model: &ModelRecord, current: &[String]) -> Result<Option<String>> {
+        if model.labels == current {
+            return Ok(None);
+        }
+        let then = self.describe_label_set(&model.labels)?;
+        let now = match self.label_set()? {
+            Some(v) if v.names() == current => format!("v{} ({})", v.version, current.join(", ")),
+            _ => match self.label_set_of(current)? {
+                Some(v) => format!("v{v} ({})", current.join(", ")),
+                None => format!("{} (hifi.toml)", current.join(", ")),
+            },
+        };
+        Ok(Some(format!(
+            "model {}'s predictions were scored under {then}; the labels are now {now}",
+            model.id
+        )))
+    }
+
+    /// Models whose predictions were scored under other labels than `current`, and those
+    /// scored under `current`: (stale, current) model ids.
+    fn models_by_label_set(&self, current: &[String]) -> Result<(Vec<i64>, Vec<i64>)> {
+        let mut st = self.conn.prepare("SELECT id, labels FROM models").map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))?;
+        let (mut stale, mut fresh) = (Vec::new(), Vec::new());
+        for (id, labels) in rows {
+            if self.parse_model_labels(id, &labels)? == current {
+                fresh.push(id);
+            } else {
+                stale.push(id);
+            }
+        }
+        Ok((stale, fresh))
+    }
+
+    /// Items whose every prediction was scored under another label set than `current`: the
+    /// items `hifi prelabel` has yet to rescore. 0 (without reading the predictions) when
+    /// every model scored `current`.
+    pub fn stale_prediction_items(&self, current: &[String]) -> Result<i64> {
+        let (stale, fresh) = self.models_by_label_set(current)?;
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let ids = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        // Ids are integers from the store: nothing user-written is spliced into the SQL.
+        self.count(&format!(
+            "SELECT count(*) FROM (SELECT item FROM predictions GROUP BY item
+             HAVING sum(model IN ({})) = 0 AND sum(model IN ({})) > 0)",
+            ids(&fresh),
+            ids(&stale)
+        ))
+    }
+}

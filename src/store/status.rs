@@ -41,6 +41,68 @@ pub struct Status {
     pub responses: ResponseCount,
 }
 
+/// What `hifi status` says about versions and what is out of date (the same fields in
+/// `hifi status --json`): apart from [`Status`], since counting stale predictions reads every
+/// prediction once the label set has changed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatusVersions {
+    /// The label set in force (`None`: never recorded, a store not opened as a project).
+    pub label_set: Option<LabelSetState>,
+    /// The guidelines version in force (`None`: no guidelines written yet).
+    pub guidelines: Option<i64>,
+    /// Items whose every prediction was scored under another label set: `hifi prelabel`
+    /// rescores them.
+    pub stale_predictions: i64,
+    /// Items not yet in the search index (`hifi find` and Browse index them).
+    pub unindexed_items: i64,
+}
+
+/// The label set in force.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LabelSetState {
+    pub version: i64,
+    pub labels: Vec<String>,
+    /// Changes recorded since the first version.
+    pub changes: i64,
+}
+
+impl StatusVersions {
+    /// The lines `hifi status` prints (label set always once recorded; the rest when there
+    /// is something to say).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(l) = &self.label_set {
+            let changes = match l.changes {
+                0 => "no changes".to_string(),
+                1 => "1 change since v1".to_string(),
+                n => format!("{n} changes since v1"),
+            };
+            out.push(format!("label set v{} ({changes})", l.version));
+        }
+        if let Some(g) = self.guidelines {
+            out.push(format!("guidelines v{g} ({})", super::GUIDELINES_FILE));
+        }
+        if self.stale_predictions > 0 {
+            out.push(format!(
+                "stale     {} items have predictions only under an earlier label set: run `hifi prelabel`",
+                self.stale_predictions
+            ));
+        }
+        if self.unindexed_items > 0 {
+            out.push(format!(
+                "search    {} items not yet indexed (`hifi find` indexes them)",
+                self.unindexed_items
+            ));
+        }
+        out
+    }
+
+    /// The fields as `hifi status --json` holds them (a document with other keys too).
+    pub fn from_status_json(v: &serde_json::Value) -> Self {
+        serde_json::from_value(v.clone()).unwrap_or_default()
+    }
+}
+
 /// Candidate responses and their judgements.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ResponseCount {
@@ -55,6 +117,27 @@ pub struct ResponseCount {
 }
 
 impl Store {
+    /// Label-set and guidelines versions, stale predictions and the search index, measured
+    /// against the newest recorded label set (hifi.toml's, once the project is opened).
+    pub fn status_versions(&self) -> Result<StatusVersions> {
+        let sets = self.label_sets()?;
+        let label_set = sets.last().map(|v| LabelSetState {
+            version: v.version,
+            labels: v.names(),
+            changes: sets.len() as i64 - 1,
+        });
+        let stale_predictions = match &label_set {
+            Some(l) => self.stale_prediction_items(&l.labels)?,
+            None => 0,
+        };
+        Ok(StatusVersions {
+            label_set,
+            guidelines: self.guidelines()?.map(|g| g.version),
+            stale_predictions,
+            unindexed_items: self.unindexed_items()?,
+        })
+    }
+
     pub fn status(&self) -> Result<Status> {
         let c = &self.conn;
         let e = |x| self.err(x);

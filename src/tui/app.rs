@@ -8,14 +8,15 @@
 use crate::config::LabelDef;
 
 pub use super::screens::adjudicate::AdjudicateState;
+pub use super::screens::browse::{BrowseState, Filters as BrowseFilters, LabelsPanel};
 pub use super::screens::dashboard::DashboardState;
 pub use super::screens::pipeline::PipelineState;
 pub use super::screens::responses::{Mode as ResponsesMode, ResponsesState};
 pub use super::screens::review::ReviewState;
 pub use super::screens::sets::SetsState;
 pub use super::view::{
-    CandidateView, Conflict, DashboardData, EntryView, Input, InputPurpose, ItemView, Job,
-    JobState, Level, RespItem, Screen, SetView, SinceRound, JOBS, SCREENS,
+    CandidateView, Conflict, DashboardData, EntryView, Input, InputPurpose, ItemDetail, ItemView,
+    Job, JobState, Level, RespItem, Screen, SetView, SinceRound, JOBS, SCREENS,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,12 @@ pub struct App {
     pub now: f64,
     pub message: Option<(String, Level)>,
     pub show_help: bool,
+    /// First line of the help overlay in view (it holds the guidelines, which may be long).
+    pub help_scroll: usize,
+    /// What the last frame saw of the help overlay (lines in view, how far it scrolls).
+    pub help_memo: super::wrap::Memo,
+    /// The project's guidelines: (version, text), once read from the store.
+    pub guidelines: Option<(i64, String)>,
     pub input: Option<Input>,
     /// Saves in flight, from any screen (labels, resolutions): the review entry does not move
     /// on until its own are committed, and quitting waits for all of them.
@@ -41,6 +48,7 @@ pub struct App {
     pub adjudicate: AdjudicateState,
     pub sets: SetsState,
     pub responses: ResponsesState,
+    pub browse: BrowseState,
 }
 
 impl App {
@@ -53,6 +61,9 @@ impl App {
             now: 0.0,
             message: None,
             show_help: false,
+            help_scroll: 0,
+            help_memo: Default::default(),
+            guidelines: None,
             input: None,
             pending: 0,
             leaving: false,
@@ -63,6 +74,7 @@ impl App {
             adjudicate: AdjudicateState::default(),
             sets: SetsState::default(),
             responses: ResponsesState::default(),
+            browse: BrowseState::default(),
         }
     }
 

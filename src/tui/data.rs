@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::app::{
-    CandidateView, Conflict, DashboardData, EntryView, ItemView, Job, RespItem, SetView, SinceRound,
+    CandidateView, Conflict, DashboardData, EntryView, ItemDetail, ItemView, Job, RespItem,
+    SetView, SinceRound,
 };
 use crate::config::Config;
 use crate::error::Result;
@@ -13,29 +14,100 @@ use crate::responses::{candidates, InForce};
 use crate::rounds::Trainer;
 use crate::store::{QueueEntry, ResponseEvent, Split, Store};
 
-fn item_view(store: &Store, key: i64, annotator: &str) -> Result<ItemView> {
+fn item_view(
+    store: &Store,
+    key: i64,
+    annotator: &str,
+    show_fields: Option<&[String]>,
+) -> Result<ItemView> {
     let item = store.item(key)?;
-    let (id, text) = item
-        .map(|i| (i.id, i.text))
-        .unwrap_or_else(|| (format!("#{key}"), "(item missing)".into()));
+    let (id, text, fields) = item
+        .map(|i| {
+            let fields = pick_fields(i.fields(), show_fields);
+            (i.id, i.text, fields)
+        })
+        .unwrap_or_else(|| (format!("#{key}"), "(item missing)".into(), Vec::new()));
     let (probs, model_labels) = match store.latest_prediction(key)? {
         Some((m, p)) => (Some(p.probs), m.labels),
         None => (None, Vec::new()),
     };
-    Ok(ItemView { key, id, text, probs, model_labels, mine: store.current_label(key, annotator)? })
+    let mine = store.current_label(key, annotator)?;
+    Ok(ItemView { key, id, text, probs, model_labels, mine, fields })
 }
 
-/// Claim the annotator's next entry and load it; also the progress counts and the labels the
-/// queue's model has not seen.
+/// The fields `[review] show_fields` asks for: all of them in stored order when unset, else
+/// those named that the item has, in the order named (each once).
+pub fn pick_fields(
+    mut all: Vec<(String, String)>,
+    show: Option<&[String]>,
+) -> Vec<(String, String)> {
+    let Some(names) = show else { return all };
+    let mut out = Vec::with_capacity(names.len().min(all.len()));
+    for name in names {
+        if let Some(i) = all.iter().position(|(k, _)| k == name) {
+            out.push(all.swap_remove(i));
+        }
+    }
+    out
+}
+
+/// An item with its whole history for Browse, its fields as `show_fields` picks them;
+/// `labels` is the current label set (what labels are called now, whether the model's
+/// prediction is stale). `None` when there is no such item.
+pub fn item_detail(
+    store: &Store,
+    key: i64,
+    labels: &[String],
+    show_fields: Option<&[String]>,
+) -> crate::store::Result<Option<ItemDetail>> {
+    let Some(history) = store.item_history(key, labels)? else { return Ok(None) };
+    let fields = pick_fields(history.item.fields(), show_fields);
+    Ok(Some(ItemDetail { history, fields }))
+}
+
+/// Labels in force per label of `cfg` (current names), in hifi.toml's order.
+pub fn label_counts(store: &Store, cfg: &Config) -> crate::store::Result<Vec<(String, i64)>> {
+    let mut n: HashMap<String, i64> = HashMap::new();
+    for (_, _, label) in store.current_labels()? {
+        *n.entry(label).or_default() += 1;
+    }
+    Ok(cfg.labels.iter().map(|l| (l.name.clone(), n.get(&l.name).copied().unwrap_or(0))).collect())
+}
+
+/// What a label-set change did, in one line: "merged a, b into c: label set v3; 12 labels
+/// now read c".
+pub fn label_change_said(o: &crate::store::LabelChangeOutcome) -> String {
+    let v = &o.version;
+    let mut out = format!("{}: label set v{}", v.describe(), v.version);
+    let n = o.labels_affected;
+    let labels = if n == 1 { "1 label".to_string() } else { format!("{n} labels") };
+    match (v.kind.as_str(), &v.to) {
+        ("rename" | "merge", Some(to)) => out.push_str(&format!("; {labels} now read {to}")),
+        ("retire", _) => {
+            out.push_str(&format!(
+                "; {labels} no longer in force, {} item{} queued for review again",
+                o.requeued,
+                if o.requeued == 1 { "" } else { "s" }
+            ));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Claim the annotator's next entry and load it, with the item fields `show_fields` asks for
+/// (`[review] show_fields`); also the progress counts and the labels the queue's model has not
+/// seen.
 pub fn next_entry(
     store: &mut Store,
     annotator: &str,
+    show_fields: Option<&[String]>,
 ) -> Result<(Option<EntryView>, i64, i64, SinceRound)> {
     let entry: Option<QueueEntry> = store.claim_next(annotator)?;
     let view = match entry {
         Some(e) => {
-            let a = item_view(store, e.item_a, annotator)?;
-            let b = e.item_b.map(|k| item_view(store, k, annotator)).transpose()?;
+            let a = item_view(store, e.item_a, annotator, show_fields)?;
+            let b = e.item_b.map(|k| item_view(store, k, annotator, show_fields)).transpose()?;
             Some(EntryView { entry: e, a, b })
         }
         None => None,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::{Action, RespKey};
+use super::action::{Action, BrowseFilter, BrowseKey, RespKey};
 use super::app::Screen;
 
 pub const DEFAULT: &str = include_str!("../../themes/keymap.toml");
@@ -97,6 +97,7 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
         ("global", "adjudicate") => Action::GoTo(Screen::Adjudicate),
         ("global", "sets") => Action::GoTo(Screen::Sets),
         ("global", "responses") => Action::GoTo(Screen::Responses),
+        ("global", "browse") => Action::GoTo(Screen::Browse),
         ("global", "help") => Action::ToggleHelp,
         ("review", "left") => Action::LabelLeft(index),
         ("review", "right") => Action::LabelRight(index),
@@ -146,6 +147,39 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
             "help" => return Some(Action::ToggleHelp),
             _ => return None,
         }),
+        ("browse", name) => Action::Browse(match name {
+            "search" => BrowseKey::Search,
+            "open" => BrowseKey::Open,
+            "back" => BrowseKey::Back,
+            "down" => BrowseKey::Lines(1),
+            "up" => BrowseKey::Lines(-1),
+            "page_down" => BrowseKey::Pages(1),
+            "page_up" => BrowseKey::Pages(-1),
+            "top" => BrowseKey::Top,
+            "bottom" => BrowseKey::Bottom,
+            "flagged" => BrowseKey::Filter(BrowseFilter::Flagged),
+            "skipped" => BrowseKey::Filter(BrowseFilter::Skipped),
+            "noted" => BrowseKey::Filter(BrowseFilter::Noted),
+            "experts_disagree" => BrowseKey::Filter(BrowseFilter::ExpertsDisagree),
+            "model_disagrees" => BrowseKey::Filter(BrowseFilter::ModelDisagrees),
+            "labeled" => BrowseKey::Filter(BrowseFilter::Labeled),
+            "mine" => BrowseKey::Filter(BrowseFilter::Mine),
+            "label" => BrowseKey::Filter(BrowseFilter::Label),
+            "split" => BrowseKey::Filter(BrowseFilter::Split),
+            "stratum" => BrowseKey::Filter(BrowseFilter::Stratum),
+            "clear" => BrowseKey::ClearFilters,
+            "work_through" => BrowseKey::WorkThrough,
+            "refresh" => BrowseKey::Refresh,
+            "relabel" => BrowseKey::Relabel(index),
+            "note" => BrowseKey::Note,
+            "flag" => BrowseKey::Flag,
+            "second_opinion" => BrowseKey::SecondOpinion,
+            "undo" => BrowseKey::Undo,
+            "labels" => BrowseKey::Labels,
+            "edit_guidelines" => BrowseKey::EditGuidelines,
+            "help" => return Some(Action::ToggleHelp),
+            _ => return None,
+        }),
         _ => return None,
     })
 }
@@ -160,7 +194,7 @@ fn line_of(text: &str, needle: &str) -> String {
 
 /// Actions whose n-th key means "the n-th label".
 fn indexed(name: &str) -> bool {
-    matches!(name, "left" | "right" | "both" | "resolve" | "score")
+    matches!(name, "left" | "right" | "both" | "resolve" | "score" | "relabel")
 }
 
 impl Keymap {
@@ -187,7 +221,7 @@ impl Keymap {
             for (sec, actions) in over {
                 if !sections.contains_key(&sec) {
                     let at = line_of(text, &format!("[{sec}]"));
-                    return Err(format!("{at}unknown section [{sec}] (sections: global, review, pipeline, dashboard, adjudicate, sets, responses)"));
+                    return Err(format!("{at}unknown section [{sec}] (sections: global, review, pipeline, dashboard, adjudicate, sets, responses, browse)"));
                 }
                 for (name, keys) in actions {
                     let at = line_of(text, &name);
@@ -211,6 +245,7 @@ impl Keymap {
                 "adjudicate" => Some(Screen::Adjudicate),
                 "sets" => Some(Screen::Sets),
                 "responses" => Some(Screen::Responses),
+                "browse" => Some(Screen::Browse),
                 other => return Err(format!("unknown section [{other}]")),
             };
             for (name, keys) in actions {
@@ -240,6 +275,11 @@ impl Keymap {
     pub fn resolve(&self, key: &KeyEvent, screen: Screen) -> Option<Action> {
         let k = Key::from_event(key);
         self.screens.get(&screen).and_then(|m| m.get(&k)).or_else(|| self.global.get(&k)).cloned()
+    }
+
+    /// The global action for `key` (quit, screens, help), whatever the screen.
+    pub fn resolve_global(&self, key: &KeyEvent) -> Option<Action> {
+        self.global.get(&Key::from_event(key)).cloned()
     }
 
     /// The keys bound to an action on a screen, for help and hints ("a", "ctrl-r").

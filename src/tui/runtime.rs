@@ -20,14 +20,16 @@ use ratatui::prelude::CrosstermBackend;
 use ratatui::Terminal;
 
 use super::action::{Action, Effect};
-use super::app::{App, Job};
+use super::app::{App, Job, Screen};
 use super::keymap::Keymap;
 use super::theme::Theme;
 use super::{data, ui, update::update};
 use crate::config::Config;
 use crate::progress::{CancelToken, Progress};
 use crate::responses::editor::EditOutcome;
-use crate::store::{Judgement, ResponseKind, Store};
+use crate::store::{
+    Annotation, AnnotationKind, FindQuery, Judgement, Provenance, ResponseKind, Store,
+};
 
 pub struct ReviewOptions {
     pub project: PathBuf,
@@ -85,7 +87,7 @@ enum DbReq {
 
 fn db_worker(
     project: PathBuf,
-    cfg: Config,
+    mut cfg: Config,
     annotator: String,
     rx: Receiver<DbReq>,
     tx: Sender<Action>,
@@ -97,17 +99,16 @@ fn db_worker(
     store.set_busy_timeout(RETRY_EVERY).context("cannot set the store's busy timeout")?;
     Ok(std::thread::spawn(move || {
         let retry = Retry { tx: &tx, give_up: &give_up };
+        // Nothing to write unless hifi.toml's labels or guidelines.md changed since run() looked.
+        if let Err(e) = retry.load(|| store.sync_project(&cfg)) {
+            let _ = tx.send(Action::Failed(format!("cannot record the project's labels: {e}")));
+        }
         // Which items need a second reviewer: the share `hifi mine` gives the label queue.
         let overlap_share = crate::curate::MineParams::default().overlap_share;
         for DbReq::Effect(e) in rx {
             let out = match e {
-                Effect::Annotate(a) => {
-                    let (item, kind, label) = (a.item, a.kind, a.label.clone());
-                    match retry.write(|| store.annotate(&a), "a decision") {
-                        Ok(_) => Action::Saved { item, kind, label },
-                        Err(e) => Action::SaveFailed { item, msg: format!("not saved: {e}") },
-                    }
-                }
+                Effect::Annotate(a) => save_decision(&mut store, &retry, a, false),
+                Effect::ReviewRevisit(a) => save_decision(&mut store, &retry, a, true),
                 Effect::Undo => retry
                     .write(|| store.undo(&annotator), "an undo")
                     .map_or_else(|e| Action::Failed(e.to_string()), Action::Undone),
@@ -115,7 +116,9 @@ fn db_worker(
                     .write(|| store.redo(&annotator), "a redo")
                     .map_or_else(|e| Action::Failed(e.to_string()), Action::Redone),
                 // Loading the next entry claims it in the queue (a write): retried like a save.
-                Effect::LoadNext => match retry.load(|| data::next_entry(&mut store, &annotator)) {
+                Effect::LoadNext => match retry.load(|| {
+                    data::next_entry(&mut store, &annotator, cfg.review.show_fields.as_deref())
+                }) {
                     Ok((entry, done, total, since)) => Action::Loaded {
                         entry: entry.map(Box::new),
                         done,
@@ -200,6 +203,92 @@ fn db_worker(
                         Err(e) => Action::Failed(format!("undo not saved: {e}")),
                     }
                 }
+                Effect::Find { query, seq } => match find(&mut store, &retry, &tx, &query, &cfg) {
+                    Ok(found) => Action::Found {
+                        seq,
+                        offset: query.offset,
+                        total: found.total,
+                        rows: found.rows,
+                    },
+                    Err(e) => Action::FindFailed { seq, msg: e.to_string() },
+                },
+                Effect::LoadHistory(key) => {
+                    let labels = cfg.label_names();
+                    let show = cfg.review.show_fields.as_deref();
+                    match retry.load(|| data::item_detail(&store, key, &labels, show)) {
+                        Ok(Some(d)) => Action::HistoryLoaded(Box::new(d)),
+                        Ok(None) => Action::HistoryFailed { key, msg: "no such item".into() },
+                        Err(e) => Action::HistoryFailed { key, msg: e.to_string() },
+                    }
+                }
+                Effect::AnnotateFrom { annotation: a, origin, revisit } => {
+                    let (item, kind, label) = (a.item, a.kind, a.label.clone());
+                    let saved = retry.write(
+                        || {
+                            // A revisit revises the annotator's newest decision on the item.
+                            let revises = match revisit {
+                                true => store.newest_decision(a.item, &a.annotator)?.map(|e| e.id),
+                                false => None,
+                            };
+                            let prov = Provenance { origin: Some(origin.clone()), revises };
+                            store.annotate_from(&a, &prov).map(|_| revises)
+                        },
+                        "a decision",
+                    );
+                    match saved {
+                        Ok(revises) => Action::BrowseSaved { item, kind, label, revises },
+                        Err(e) => Action::BrowseSaveFailed { item, msg: format!("not saved: {e}") },
+                    }
+                }
+                Effect::WorkThrough(query) => {
+                    let queued = find(&mut store, &retry, &tx, &query, &cfg).and_then(|f| {
+                        let keys: Vec<i64> = f.rows.iter().map(|r| r.key).collect();
+                        let n =
+                            retry.write(|| store.queue_to_revisit(&keys, &annotator), "a queue")?;
+                        Ok((n, f.total))
+                    });
+                    match queued {
+                        Ok((queued, matching)) => Action::WorkQueued { queued, matching },
+                        Err(e) => Action::Failed(format!("nothing queued: {e}")),
+                    }
+                }
+                Effect::SecondOpinion(item) => match retry
+                    .write(|| store.queue_second_opinion(&[item], &annotator), "a queue")
+                {
+                    Ok(_) => Action::SecondOpinionQueued { item },
+                    Err(e) => Action::Failed(format!("not queued: {e}")),
+                },
+                Effect::LoadLabelCounts => match retry.load(|| data::label_counts(&store, &cfg)) {
+                    Ok(c) => Action::LabelCounts(c),
+                    Err(e) => Action::Failed(format!("cannot count the labels: {e}")),
+                },
+                Effect::ChangeLabels(change) => {
+                    let changed = retry.until_done(
+                        || {
+                            crate::project::change_labels(
+                                &project, &mut store, &cfg, &change, &annotator,
+                            )
+                        },
+                        "saving… (another hifi process is writing to the project; kept and retried)",
+                    );
+                    match changed {
+                        Ok((new_cfg, outcome)) => {
+                            cfg = new_cfg;
+                            Action::LabelsChanged {
+                                labels: cfg.labels.clone(),
+                                said: data::label_change_said(&outcome),
+                            }
+                        }
+                        Err(e) => Action::LabelsChangeFailed(format!("{e:#}: nothing changed")),
+                    }
+                }
+                Effect::LoadGuidelines => match retry.load(|| store.guidelines()) {
+                    Ok(g) => Action::GuidelinesLoaded(g.map(|g| (g.version, g.text))),
+                    Err(e) => Action::Failed(format!("cannot read the guidelines: {e}")),
+                },
+                Effect::SaveGuidelines { base, text } => {
+                    save_guidelines(&project, &mut store, &retry, &annotator, base.as_deref(), text)
+                }
                 _ => continue,
             };
             if tx.send(out).is_err() {
@@ -207,6 +296,85 @@ fn db_worker(
             }
         }
     }))
+}
+
+/// Save a decision made in Review (or an adjudication), with where it was made; a `revisit`
+/// revises the annotator's newest decision on the item.
+fn save_decision(store: &mut Store, retry: &Retry<'_>, a: Annotation, revisit: bool) -> Action {
+    let (item, kind, label) = (a.item, a.kind, a.label.clone());
+    let origin = match kind {
+        AnnotationKind::Resolve => "adjudicate",
+        _ => "review",
+    };
+    let saved = retry.write(
+        || {
+            let revises = match revisit {
+                true => store.newest_decision(a.item, &a.annotator)?.map(|e| e.id),
+                false => None,
+            };
+            store.annotate_from(&a, &Provenance { origin: Some(origin.into()), revises })
+        },
+        "a decision",
+    );
+    match saved {
+        Ok(_) => Action::Saved { item, kind, label },
+        Err(e) => Action::SaveFailed { item, msg: format!("not saved: {e}") },
+    }
+}
+
+/// Write the edited guidelines and record them as a version; when guidelines.md is no longer
+/// what the editor started from (saved meanwhile by someone else), overwrite nothing and keep
+/// the text in guidelines.md.mine.
+fn save_guidelines(
+    project: &Path,
+    store: &mut Store,
+    retry: &Retry<'_>,
+    annotator: &str,
+    base: Option<&str>,
+    text: String,
+) -> Action {
+    let file = crate::store::GUIDELINES_FILE;
+    let shown = |p: &Path| crate::text::inert(&p.display().to_string(), false);
+    match crate::project::save_guidelines(project, base, &text) {
+        Ok(crate::project::GuidelinesSaved::Saved) => {}
+        Ok(crate::project::GuidelinesSaved::Conflict { mine }) => {
+            return Action::Failed(format!(
+                "nothing saved: {file} changed while you were editing it; your text is in {} (merge it into {file} and edit again)",
+                shown(&mine)
+            ))
+        }
+        Err(e) => {
+            return Action::Failed(format!(
+                "nothing saved: {file} or {file}.mine in {}: cannot write ({e})",
+                shown(project)
+            ))
+        }
+    }
+    match retry.write(|| store.record_guidelines(&text, Some(annotator)), "the guidelines") {
+        Ok(version) => Action::GuidelinesSaved { version, text },
+        Err(e) => Action::Failed(format!(
+            "{file} is written but its version is not recorded: {e} (it is recorded when the project opens next)"
+        )),
+    }
+}
+
+/// Splits are assigned first when the query filters by them (as `hifi find` does).
+fn find(
+    store: &mut Store,
+    retry: &Retry<'_>,
+    tx: &Sender<Action>,
+    query: &FindQuery,
+    cfg: &Config,
+) -> crate::error::Result<crate::store::Found> {
+    let unindexed = retry.load(|| store.unindexed_items())?;
+    if unindexed > 0 {
+        let _ = tx.send(Action::Indexing(unindexed));
+        retry.write(|| store.index_for_search(|_, _| {}), "the search index")?;
+    }
+    if query.split.is_some() || query.stratum.is_some() {
+        retry.load(|| crate::curate::split::assign_splits(store, cfg))?;
+    }
+    Ok(retry.load(|| store.find(query, &cfg.label_names()))?)
 }
 
 /// How long one attempt waits for another process's write lock.
@@ -284,6 +452,15 @@ impl BusyError for crate::store::StoreError {
 impl BusyError for crate::error::Error {
     fn is_busy(&self) -> bool {
         matches!(self, crate::error::Error::Store(e) if e.is_busy())
+    }
+}
+
+impl BusyError for anyhow::Error {
+    fn is_busy(&self) -> bool {
+        self.chain().any(|c| {
+            c.downcast_ref::<crate::store::StoreError>().is_some_and(|e| e.is_busy())
+                || c.downcast_ref::<crate::error::Error>().is_some_and(BusyError::is_busy)
+        })
     }
 }
 
@@ -383,8 +560,16 @@ fn run_stage(
 
 /// Open the workstation on `opts.project` until the user quits.
 pub fn run(opts: ReviewOptions) -> Result<()> {
+    // Fail before touching the terminal. Label-set and guidelines changes made in the files
+    // are recorded here when the store is free, else by the worker before its first write
+    // (which waits for the store on screen).
     let cfg = Config::load(&opts.project)?;
-    Store::open(&opts.project)?; // fail before touching the terminal
+    let mut store = Store::open(&opts.project)?;
+    store.set_busy_timeout(Duration::from_millis(200))?;
+    match store.sync_project(&cfg) {
+        Err(e) if !e.is_busy() => return Err(e.into()),
+        _ => drop(store),
+    }
     let (keymap, theme, warning) = user_settings(user_dir().as_deref(), opts.theme.as_deref());
     let mut app =
         App::new(cfg.labels.clone(), &opts.annotator, &opts.project.display().to_string());
@@ -403,6 +588,7 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
         give_up.clone(),
     )?;
     let _ = db_tx.send(DbReq::Effect(Effect::LoadNext));
+    let _ = db_tx.send(DbReq::Effect(Effect::LoadGuidelines));
 
     enable_raw_mode().context("cannot switch the terminal to raw mode (is this a terminal?)")?;
     let mut stdout = std::io::stdout();
@@ -505,6 +691,11 @@ fn event_loop(
                             KeyCode::Char(c) => Action::Input(c),
                             _ => continue,
                         });
+                    } else if app.screen == Screen::Browse && app.browse.panel.is_some() {
+                        // Browse's labels panel has its own keys; the global ones still work.
+                        let a = super::screens::browse::panel_key(k.code)
+                            .or_else(|| keymap.resolve_global(&k));
+                        actions.extend(a);
                     } else if let Some(a) = keymap.resolve(&k, app.screen) {
                         actions.push(a);
                     }
@@ -562,8 +753,22 @@ fn event_loop(
                         }
                     }
                     Effect::EditResponse { key, number, text } => {
-                        let outcome = edit_suspended(term, &text);
+                        let outcome = edit_suspended(term, &text, "the response");
                         let _ = tx.send(Action::Edited { key, number, outcome });
+                    }
+                    Effect::EditGuidelines => {
+                        // The file as it is now (it may have been edited outside hifi), else a
+                        // template with the task and the label definitions.
+                        let path = project.join(crate::store::GUIDELINES_FILE);
+                        let base = std::fs::read_to_string(&path).ok();
+                        let start = base.clone().unwrap_or_else(|| {
+                            Config::load(project).map_or_else(
+                                |_| "# Guidelines\n\n".to_string(),
+                                |c| crate::project::guidelines_template(&c),
+                            )
+                        });
+                        let outcome = edit_suspended(term, &start, "the guidelines");
+                        let _ = tx.send(Action::GuidelinesEdited { base, outcome });
                     }
                     Effect::Quit => {}
                     other => {
@@ -582,6 +787,7 @@ fn event_loop(
 fn edit_suspended(
     term: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
     text: &str,
+    what: &str,
 ) -> EditOutcome {
     let _ = term.show_cursor();
     let _ = execute!(std::io::stdout(), LeaveAlternateScreen, Show);
@@ -591,7 +797,7 @@ fn edit_suspended(
     let _ = execute!(std::io::stdout(), EnterAlternateScreen, Hide);
     let _ = term.hide_cursor();
     let _ = term.clear();
-    out.unwrap_or_else(|e| EditOutcome::Failed(format!("cannot edit the response: {e}")))
+    out.unwrap_or_else(|e| EditOutcome::Failed(format!("cannot edit {what}: {e}")))
 }
 
 /// The running background jobs. However the event loop ends (quit, a signal, an error), each

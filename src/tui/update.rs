@@ -2,13 +2,19 @@
 //! share (navigation, the clock, text input, the message line) is handled here; every other
 //! action goes to the screen that owns it ([`super::screens`]).
 
-use super::action::{Action, Effect};
+use super::action::{Action, BrowseKey, Effect};
 use super::app::{App, InputPurpose, Level, Screen, SCREENS};
 use super::screens::Shared;
+use crate::responses::editor::EditOutcome;
 use crate::store::AnnotationKind;
 
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
     use Action::*;
+    if app.show_help {
+        if let Some(fx) = help_key(app, &action) {
+            return fx;
+        }
+    }
     match action {
         Tick(now) => {
             app.now = now;
@@ -24,6 +30,8 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         GoTo(s) => go_to(app, s),
         ToggleHelp => {
             app.show_help = !app.show_help;
+            app.help_scroll = 0;
+            app.help_memo.max_scroll.set(None);
             vec![]
         }
         Input(c) => {
@@ -77,6 +85,63 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Resp(_) | ResponseLoadFailed(_) | Edited { .. } => {
             to_screen(app, Screen::Responses, action)
         }
+        Browse(BrowseKey::EditGuidelines) => {
+            app.message = None;
+            vec![Effect::EditGuidelines]
+        }
+        BrowseSaved { .. } => {
+            app.pending = app.pending.saturating_sub(1);
+            clear_waiting(app);
+            if leave_if_saved(app) {
+                return vec![Effect::Quit];
+            }
+            to_screen(app, Screen::Browse, action)
+        }
+        BrowseSaveFailed { .. } => {
+            app.pending = app.pending.saturating_sub(1);
+            app.leaving = false;
+            to_screen(app, Screen::Browse, action)
+        }
+        WorkQueued { .. } => {
+            let mut out = to_screen(app, Screen::Browse, action);
+            out.extend(app.review.queue_changed());
+            out
+        }
+        LabelsChanged { ref labels, .. } => {
+            app.labels = labels.clone();
+            to_screen(app, Screen::Browse, action)
+        }
+        Browse(_)
+        | Panel(_)
+        | Indexing(_)
+        | Found { .. }
+        | FindFailed { .. }
+        | HistoryLoaded(_)
+        | HistoryFailed { .. }
+        | SecondOpinionQueued { .. }
+        | LabelCounts(_)
+        | LabelsChangeFailed(_) => to_screen(app, Screen::Browse, action),
+        GuidelinesLoaded(g) => {
+            app.guidelines = g;
+            vec![]
+        }
+        GuidelinesEdited { base, outcome } => guidelines_edited(app, base, outcome),
+        GuidelinesSaved { version, text } => {
+            let said = match (version, &app.guidelines) {
+                (Some(v), _) => {
+                    format!("guidelines saved as version {v}: decisions from now on record it")
+                }
+                (None, Some((v, _))) => {
+                    format!("guidelines.md written; the text is version {v}'s already")
+                }
+                (None, None) => "guidelines.md written".to_string(),
+            };
+            if let Some(v) = version {
+                app.guidelines = Some((v, text));
+            }
+            app.message = Some((said, Level::Info));
+            vec![]
+        }
         SaveFailed { ref msg, .. } => {
             app.pending = app.pending.saturating_sub(1);
             // Stay to show it: the decision is not saved and may be given again.
@@ -112,6 +177,12 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             let owner =
                 if matches!(action, Loaded { .. }) { Screen::Review } else { Screen::Dashboard };
             to_screen(app, owner, action)
+        }
+        // An undo from Browse: Review reads its entry again, Browse its item.
+        Undone(_) if app.screen == Screen::Browse => {
+            let mut out = to_screen(app, Screen::Review, action.clone());
+            out.extend(to_screen(app, Screen::Browse, action));
+            out
         }
         LabelLeft(_) | LabelRight(_) | LabelBoth(_) | Skip | Flag | StartNote | Undo | Redo
         | ToggleGuidelines | TogglePredictions | Scroll(_) | Undone(_) | Redone(_)
@@ -187,6 +258,7 @@ fn to_screen(app: &mut App, screen: Screen, action: Action) -> Vec<Effect> {
         Screen::Adjudicate => app.adjudicate.update(&mut cx, action),
         Screen::Sets => app.sets.update(&mut cx, action),
         Screen::Responses => app.responses.update(&mut cx, action),
+        Screen::Browse => app.browse.update(&mut cx, action),
     }
 }
 
@@ -199,8 +271,56 @@ fn go_to(app: &mut App, s: Screen) -> Vec<Effect> {
         Screen::Adjudicate => vec![Effect::LoadConflicts],
         Screen::Sets => vec![app.sets.reload()],
         Screen::Responses => vec![app.responses.open()],
+        Screen::Browse => {
+            let mut cx = shared!(app);
+            app.browse.open(&mut cx)
+        }
         Screen::Review => vec![],
     }
+}
+
+/// Keys while the help overlay is open: the scroll keys scroll it, back closes it; `None`
+/// for every other key (it acts as usual).
+fn help_key(app: &mut App, action: &Action) -> Option<Vec<Effect>> {
+    let page = app.help_memo.page.get().unwrap_or(10).saturating_sub(1).max(1) as i64;
+    let delta = match action {
+        Action::Browse(BrowseKey::Back) => {
+            app.show_help = false;
+            return Some(vec![]);
+        }
+        Action::Scroll(d) => i64::from(d.signum()) * page,
+        Action::Up => -1,
+        Action::Down => 1,
+        Action::Browse(BrowseKey::Lines(d)) => i64::from(*d),
+        Action::Browse(BrowseKey::Pages(d)) => i64::from(*d) * page,
+        Action::Browse(BrowseKey::Top) => i64::MIN / 2,
+        Action::Browse(BrowseKey::Bottom) => i64::MAX / 2,
+        _ => return None,
+    };
+    let max = app.help_memo.max_scroll.get();
+    let cur = max.map_or(app.help_scroll, |m| app.help_scroll.min(m)) as i64;
+    let next = cur.saturating_add(delta).max(0) as usize;
+    app.help_scroll = max.map_or(next, |m| next.min(m));
+    Some(vec![])
+}
+
+/// The editor returned from the guidelines: a changed text is written and recorded.
+fn guidelines_edited(app: &mut App, base: Option<String>, outcome: EditOutcome) -> Vec<Effect> {
+    let said = match outcome {
+        EditOutcome::Changed(text) => {
+            app.message = None;
+            return vec![Effect::SaveGuidelines { base, text }];
+        }
+        EditOutcome::Unchanged if base.is_none() => (
+            "guidelines unchanged: nothing saved (guidelines.md was not created)".to_string(),
+            Level::Warn,
+        ),
+        EditOutcome::Unchanged => ("guidelines unchanged: nothing saved".to_string(), Level::Warn),
+        EditOutcome::Empty => ("guidelines empty: nothing saved".to_string(), Level::Warn),
+        EditOutcome::Failed(why) => (format!("nothing saved: {why}"), Level::Error),
+    };
+    app.message = Some(said);
+    vec![]
 }
 
 fn submit(app: &mut App) -> Vec<Effect> {
@@ -217,6 +337,21 @@ fn submit(app: &mut App) -> Vec<Effect> {
         InputPurpose::RejectReason { item, number } => {
             let mut cx = shared!(app);
             app.responses.submit_reason(&mut cx, item, number, &inp.text)
+        }
+        InputPurpose::Search => {
+            let mut cx = shared!(app);
+            app.browse.submit_search(&mut cx, &inp.text)
+        }
+        InputPurpose::BrowseNote => {
+            app.browse.set_note(&inp.text);
+            vec![]
+        }
+        purpose @ (InputPurpose::NewLabelName
+        | InputPurpose::NewLabelDefinition { .. }
+        | InputPurpose::RenameLabel { .. }
+        | InputPurpose::MergeLabel { .. }) => {
+            let mut cx = shared!(app);
+            app.browse.submit_label_text(&mut cx, purpose, &inp.text)
         }
     }
 }

@@ -11,15 +11,17 @@ pub enum Screen {
     Adjudicate,
     Sets,
     Responses,
+    Browse,
 }
 
-pub const SCREENS: [Screen; 6] = [
+pub const SCREENS: [Screen; 7] = [
     Screen::Review,
     Screen::Pipeline,
     Screen::Dashboard,
     Screen::Adjudicate,
     Screen::Sets,
     Screen::Responses,
+    Screen::Browse,
 ];
 
 impl Screen {
@@ -31,6 +33,7 @@ impl Screen {
             Screen::Adjudicate => "Adjudicate",
             Screen::Sets => "Sets",
             Screen::Responses => "Responses",
+            Screen::Browse => "Browse",
         }
     }
 }
@@ -47,6 +50,23 @@ pub enum InputPurpose {
     RejectReason {
         item: i64,
         number: i64,
+    },
+    /// Words or an item id to find (Browse screen).
+    Search,
+    /// A note for the next decision on the item open in Browse.
+    BrowseNote,
+    /// A new label's name, then its definition (Browse's labels panel).
+    NewLabelName,
+    NewLabelDefinition {
+        name: String,
+    },
+    /// The new name of label `from`.
+    RenameLabel {
+        from: String,
+    },
+    /// The label `from` is merged into (an existing label or a new name).
+    MergeLabel {
+        from: String,
     },
 }
 
@@ -74,9 +94,20 @@ pub struct ItemView {
     pub model_labels: Vec<String>,
     /// This annotator's label in force, if any.
     pub mine: Option<String>,
+    /// Its imported fields shown under the text, as (name, value) in `[review] show_fields`
+    /// order (untrusted text, made inert when drawn).
+    pub fields: Vec<(String, String)>,
 }
 
 pub use crate::rounds::SinceRound;
+
+/// An item opened in Browse: everything recorded about it, and its imported fields as
+/// `[review] show_fields` picks them (untrusted text, made inert when drawn).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemDetail {
+    pub history: crate::store::ItemHistory,
+    pub fields: Vec<(String, String)>,
+}
 
 /// A queue entry with its items loaded.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,7 @@
 //! action to the screen that owns it; a screen sees only its own state and [`Shared`].
 
 pub mod adjudicate;
+pub mod browse;
 pub mod dashboard;
 pub mod pipeline;
 pub mod responses;

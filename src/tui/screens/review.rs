@@ -263,20 +263,26 @@ impl ReviewState {
         let keys = self.items_at(&sides);
         let note = self.note.take();
         *cx.message = None;
+        // Working through a revisit entry, a label settles the earlier call (and clears the
+        // flag), unless the item was flagged again here: then it is the new flag's tentative
+        // label.
+        let revisit =
+            !self.flagged && self.entry.as_ref().is_some_and(|e| e.entry.strategy == "revisit");
         let mut out = Vec::new();
         for key in keys {
             *cx.pending += 1;
             if !self.sent.contains(&key) {
                 self.sent.push(key);
             }
-            out.push(Effect::Annotate(Annotation {
+            let a = Annotation {
                 item: key,
                 annotator: cx.annotator.to_string(),
                 kind: AnnotationKind::Label,
                 label: Some(label.clone()),
                 note: note.clone(),
                 suggestion: Some(self.suggestion_visible()),
-            }));
+            };
+            out.push(if revisit { Effect::ReviewRevisit(a) } else { Effect::Annotate(a) });
         }
         out
     }

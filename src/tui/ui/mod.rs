@@ -2,6 +2,7 @@
 //! [`crate::text::inert`] before it reaches a widget.
 
 mod adjudicate;
+mod browse;
 mod dashboard;
 mod pipeline;
 mod responses;
@@ -14,7 +15,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::action::{Action, RespKey};
+use super::action::{Action, BrowseKey, RespKey};
 use super::app::{App, InputPurpose, Level, Screen, SCREENS};
 use super::keymap::Keymap;
 use super::theme::Theme;
@@ -34,6 +35,14 @@ impl Ctx<'_> {
     fn resp_key(&self, k: RespKey) -> String {
         self.keymap
             .keys_for(Some(Screen::Responses), &Action::Resp(k))
+            .into_iter()
+            .min_by_key(|s| s.chars().count())
+            .unwrap_or_default()
+    }
+    /// The shortest key bound to a Browse screen key.
+    fn browse_key(&self, k: BrowseKey) -> String {
+        self.keymap
+            .keys_for(Some(Screen::Browse), &Action::Browse(k))
             .into_iter()
             .min_by_key(|s| s.chars().count())
             .unwrap_or_default()
@@ -66,6 +75,7 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
         Screen::Adjudicate => adjudicate::render(app, cx, f, body),
         Screen::Sets => sets::render(app, cx, f, body),
         Screen::Responses => responses::render(app, cx, f, body),
+        Screen::Browse => browse::render(app, cx, f, body),
     }
     render_footer(app, cx, f, footer);
     if app.show_help {
@@ -74,7 +84,8 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
     if let Some((stage, command)) = &app.pipeline.confirm {
         render_confirm(cx, f, body, stage.title(), command);
     }
-    if let Some(inp) = &app.input {
+    // A search is typed in Browse's query bar, not in a box.
+    if let Some(inp) = app.input.as_ref().filter(|i| i.purpose != InputPurpose::Search) {
         let title = match &inp.purpose {
             InputPurpose::Note => {
                 " Note for the next decision (enter: keep, esc: cancel) ".to_string()
@@ -88,6 +99,22 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
             InputPurpose::RejectReason { number, .. } => {
                 format!(" Why reject candidate {number}? (enter: reject, esc: cancel) ")
             }
+            InputPurpose::Search => String::new(),
+            InputPurpose::BrowseNote => {
+                " Note for your next decision on this item (enter: keep, esc: cancel) ".to_string()
+            }
+            InputPurpose::NewLabelName => " New label's name (enter: next, esc: cancel) ".into(),
+            InputPurpose::NewLabelDefinition { name } => format!(
+                " What belongs to {}? (enter: add the label, esc: cancel) ",
+                one_line_title(name)
+            ),
+            InputPurpose::RenameLabel { from } => {
+                format!(" Rename {} to (enter: rename, esc: cancel) ", one_line_title(from))
+            }
+            InputPurpose::MergeLabel { from } => format!(
+                " Merge {} into (a label or a new name; enter: merge, esc: cancel) ",
+                one_line_title(from)
+            ),
         };
         let w = body.width.saturating_sub(4).min(90);
         let r = Rect {
@@ -103,6 +130,11 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
             .style(cx.base());
         f.render_widget(p, r);
     }
+}
+
+/// A label name (data) for an overlay's title: inert, on one line, cut.
+fn one_line_title(s: &str) -> String {
+    crate::text::one_line(s, 30)
 }
 
 fn render_header(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
@@ -227,6 +259,25 @@ fn render_footer(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                 cx.resp_key(RespKey::ToggleMode),
                 cx.keys(Some(Screen::Responses), &Action::ToggleHelp).split('/').next().unwrap_or(""),
             ),
+            Screen::Browse if app.browse.item_open() => format!(
+                "1-{} relabel · {} note · {} flag · {} 2nd expert · {} undo · {} back · {} keys",
+                app.labels.len().clamp(1, 9),
+                cx.browse_key(BrowseKey::Note),
+                cx.browse_key(BrowseKey::Flag),
+                cx.browse_key(BrowseKey::SecondOpinion),
+                cx.browse_key(BrowseKey::Undo),
+                cx.browse_key(BrowseKey::Back),
+                cx.keys(Some(Screen::Browse), &Action::ToggleHelp).split('/').next().unwrap_or(""),
+            ),
+            Screen::Browse => format!(
+                "{} search · {} open · {} work through · {} labels · {} guidelines · {} keys",
+                cx.browse_key(BrowseKey::Search),
+                cx.browse_key(BrowseKey::Open),
+                cx.browse_key(BrowseKey::WorkThrough),
+                cx.browse_key(BrowseKey::Labels),
+                cx.browse_key(BrowseKey::EditGuidelines),
+                cx.keys(Some(Screen::Browse), &Action::ToggleHelp).split('/').next().unwrap_or(""),
+            ),
             Screen::Sets => format!(
                 "↑/↓ select · {} veto/restore · {}/{} other sets · {} refresh · {} screens · {} quit",
                 cx.keys(Some(Screen::Sets), &Action::ToggleVeto),
@@ -246,39 +297,133 @@ fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     if app.screen == Screen::Responses {
         return render_responses_help(cx, f, area);
     }
+    let w = area.width.saturating_sub(4).min(70);
+    let inner_w = w.saturating_sub(2) as usize;
     let mut lines = vec![Line::from(Span::styled(
         "Keys (from the keymap; override in ~/.config/hifi/keymap.toml)",
         Style::default().add_modifier(Modifier::BOLD),
     ))];
-    for (i, l) in app.labels.iter().enumerate() {
-        lines.push(Line::from(format!(
-            "  {:<14} left {:<4} right {:<4} both {}",
-            inert(&l.name, false),
-            cx.keys(Some(Screen::Review), &Action::LabelLeft(i)),
-            cx.keys(Some(Screen::Review), &Action::LabelRight(i)),
-            cx.keys(Some(Screen::Review), &Action::LabelBoth(i)),
-        )));
+    if app.screen == Screen::Browse {
+        lines.extend(browse_keys(app, cx));
+    } else {
+        for (i, l) in app.labels.iter().enumerate() {
+            lines.push(Line::from(format!(
+                "  {:<14} left {:<4} right {:<4} both {}",
+                inert(&l.name, false),
+                cx.keys(Some(Screen::Review), &Action::LabelLeft(i)),
+                cx.keys(Some(Screen::Review), &Action::LabelRight(i)),
+                cx.keys(Some(Screen::Review), &Action::LabelBoth(i)),
+            )));
+        }
+        for (name, a, s) in [
+            ("undo", Action::Undo, Some(Screen::Review)),
+            ("redo", Action::Redo, Some(Screen::Review)),
+            ("skip", Action::Skip, Some(Screen::Review)),
+            ("flag unsure", Action::Flag, Some(Screen::Review)),
+            ("note", Action::StartNote, Some(Screen::Review)),
+            ("guidelines", Action::ToggleGuidelines, Some(Screen::Review)),
+            ("predictions", Action::TogglePredictions, Some(Screen::Review)),
+            ("scroll", Action::Scroll(5), Some(Screen::Review)),
+            ("veto (Sets)", Action::ToggleVeto, Some(Screen::Sets)),
+            ("next screen", Action::NextScreen, None),
+            ("quit", Action::Quit, None),
+        ] {
+            lines.push(Line::from(format!("  {name:<14} {}", cx.keys(s, &a))));
+        }
     }
-    for (name, a, s) in [
-        ("undo", Action::Undo, Some(Screen::Review)),
-        ("redo", Action::Redo, Some(Screen::Review)),
-        ("skip", Action::Skip, Some(Screen::Review)),
-        ("flag unsure", Action::Flag, Some(Screen::Review)),
-        ("note", Action::StartNote, Some(Screen::Review)),
-        ("guidelines", Action::ToggleGuidelines, Some(Screen::Review)),
-        ("predictions", Action::TogglePredictions, Some(Screen::Review)),
-        ("scroll", Action::Scroll(5), Some(Screen::Review)),
-        ("veto (Sets)", Action::ToggleVeto, Some(Screen::Sets)),
-        ("next screen", Action::NextScreen, None),
-        ("quit", Action::Quit, None),
-    ] {
-        lines.push(Line::from(format!("  {name:<14} {}", cx.keys(s, &a))));
-    }
+    lines.extend(guidance(app, cx, inner_w));
     let h = (lines.len() as u16 + 2).min(area.height);
-    let w = area.width.saturating_sub(4).min(70);
+    let page = h.saturating_sub(2) as usize;
+    let total = lines.len();
+    app.help_memo.viewport(page, total);
+    let first = app.help_scroll.min(total.saturating_sub(page));
+    let at = if total > page {
+        format!(
+            " lines {}–{} of {total} · scroll keys scroll ",
+            first + 1,
+            (first + page).min(total)
+        )
+    } else {
+        String::new()
+    };
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y, width: w, height: h };
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).block(cx.block(" Help ")).style(cx.base()), r);
+    let block = cx.block(" Help ").title_bottom(Line::from(at).right_aligned());
+    let shown: Vec<Line> = lines.into_iter().skip(first).take(page).collect();
+    f.render_widget(Paragraph::new(shown).block(block).style(cx.base()), r);
+}
+
+/// The Browse screen's keys, for its help.
+fn browse_keys<'a>(app: &App, cx: &Ctx) -> Vec<Line<'a>> {
+    use super::action::BrowseFilter as F;
+    let k = |b: BrowseKey| cx.keys(Some(Screen::Browse), &Action::Browse(b));
+    let two = |a: BrowseKey, b: BrowseKey| format!("{} / {}", k(a), k(b));
+    let n = app.labels.len().clamp(1, 9);
+    let rows: Vec<(&str, String)> = vec![
+        ("search (words or an id)", k(BrowseKey::Search)),
+        ("open / back", two(BrowseKey::Open, BrowseKey::Back)),
+        ("move / scroll", two(BrowseKey::Lines(1), BrowseKey::Lines(-1))),
+        ("page", two(BrowseKey::Pages(1), BrowseKey::Pages(-1))),
+        ("first / last", two(BrowseKey::Top, BrowseKey::Bottom)),
+        ("filter: flagged", k(BrowseKey::Filter(F::Flagged))),
+        ("filter: skipped", k(BrowseKey::Filter(F::Skipped))),
+        ("filter: has a note", k(BrowseKey::Filter(F::Noted))),
+        ("filter: experts disagree", k(BrowseKey::Filter(F::ExpertsDisagree))),
+        ("filter: model disagrees", k(BrowseKey::Filter(F::ModelDisagrees))),
+        ("filter: label (cycles)", k(BrowseKey::Filter(F::Label))),
+        ("filter: labeled/unlabeled", k(BrowseKey::Filter(F::Labeled))),
+        ("filter: mine", k(BrowseKey::Filter(F::Mine))),
+        ("filter: eval/train", k(BrowseKey::Filter(F::Split))),
+        ("filter: boundary/audit", k(BrowseKey::Filter(F::Stratum))),
+        ("clear search and filters", k(BrowseKey::ClearFilters)),
+        ("work through these", k(BrowseKey::WorkThrough)),
+        ("read again", k(BrowseKey::Refresh)),
+        ("item: relabel", format!("1–{n} (label n, a revisit)")),
+        ("item: note", k(BrowseKey::Note)),
+        ("item: flag / unflag", k(BrowseKey::Flag)),
+        ("item: second expert", k(BrowseKey::SecondOpinion)),
+        ("undo", k(BrowseKey::Undo)),
+        ("labels panel", k(BrowseKey::Labels)),
+        ("edit the guidelines", k(BrowseKey::EditGuidelines)),
+        ("next screen", cx.keys(None, &Action::NextScreen)),
+        ("quit", cx.keys(None, &Action::Quit)),
+    ];
+    rows.into_iter().map(|(name, keys)| Line::from(format!("  {name:<26} {keys}"))).collect()
+}
+
+/// The label definitions and the project's guidelines (untrusted text, laid out inert).
+fn guidance<'a>(app: &App, cx: &Ctx, width: usize) -> Vec<Line<'a>> {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let mut out = vec![Line::from(""), Line::from(Span::styled("Labels", bold))];
+    for (i, l) in app.labels.iter().enumerate() {
+        out.push(Line::from(Span::styled(
+            format!("  {}", inert(&l.name, false)),
+            Style::default().fg(cx.theme.label(i)).add_modifier(Modifier::BOLD),
+        )));
+        for w in super::wrap::wrap(&l.definition, width.saturating_sub(4)) {
+            out.push(Line::from(format!("    {}", w.text)));
+        }
+    }
+    out.push(Line::from(""));
+    match &app.guidelines {
+        Some((v, text)) => {
+            out.push(Line::from(Span::styled(format!("Guidelines (version {v})"), bold)));
+            for w in super::wrap::wrap(text, width.saturating_sub(2)) {
+                out.push(Line::from(format!("  {}", w.text)));
+            }
+        }
+        None => {
+            out.push(Line::from(Span::styled("Guidelines", bold)));
+            out.push(Line::from(Span::styled(
+                format!(
+                    "  none yet: {} on the Browse screen writes guidelines.md",
+                    cx.keys(Some(Screen::Browse), &Action::Browse(BrowseKey::EditGuidelines))
+                ),
+                cx.muted(),
+            )));
+        }
+    }
+    out
 }
 
 /// The Responses screen's keys.

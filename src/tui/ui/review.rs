@@ -193,13 +193,84 @@ fn item_panel(
     };
     lines.push(Line::from(status));
     lines.push(Line::from(""));
+    let head = lines.len();
     for l in inert(&it.text, true).lines() {
         lines.push(Line::from(l.to_string()));
     }
     let title = format!(" {title} · {} ", crate::text::one_line(&it.id, 40));
-    let p = Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .scroll((app.review.scroll, 0))
-        .block(cx.block(title));
-    f.render_widget(p, area);
+    let block = cx.block(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    // The imported fields go under the text, in the rows it leaves (the text comes first).
+    let (width, height) = (usize::from(inner.width), usize::from(inner.height));
+    let mut text_area = inner;
+    if !it.fields.is_empty() && width > 0 {
+        let text_rows: usize =
+            lines[..head].iter().map(|l| l.width().div_ceil(width).max(1)).sum::<usize>()
+                + crate::tui::wrap::wrap(&it.text, width).len();
+        let used = text_rows.saturating_sub(usize::from(app.review.scroll)).min(height);
+        let room = height - used;
+        let fields = field_lines(&it.fields, room, width);
+        if !fields.is_empty() {
+            // A blank row between the text and the fields where there is one to spare.
+            let gap = usize::from(room > fields.len());
+            text_area.height = (used + gap) as u16;
+            let y = inner.y + text_area.height;
+            let rows = Rect { y, height: fields.len() as u16, ..inner };
+            f.render_widget(Paragraph::new(fields).style(cx.muted()), rows);
+        }
+    }
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((app.review.scroll, 0));
+    f.render_widget(p, text_area);
+}
+
+/// At most this many lines of imported fields under an item's text.
+const FIELD_LINES: usize = 4;
+
+/// The item's fields as `name: value` lines, each cut to `width` columns, in at most `room`
+/// rows (and [`FIELD_LINES`]); the last row counts the fields that did not fit.
+fn field_lines(fields: &[(String, String)], room: usize, width: usize) -> Vec<Line<'static>> {
+    let budget = room.min(FIELD_LINES);
+    let n = fields.len();
+    let line = |(name, value): &(String, String), more: &str| {
+        // More than a line's worth (each character is at most 4 bytes) is never drawn.
+        let flat =
+            |s: &str| crate::text::one_line(crate::text::cut_bytes(s, 4 * width + 4).0, usize::MAX);
+        Line::from(fit(&format!("{}: {}", flat(name), flat(value)), width, more))
+    };
+    match budget {
+        0 => Vec::new(),
+        _ if n <= budget => fields.iter().map(|f| line(f, "")).collect(),
+        1 => vec![line(&fields[0], &format!("  +{} more", n - 1))],
+        _ => {
+            let shown = budget - 1;
+            let mut out: Vec<Line> = fields[..shown].iter().map(|f| line(f, "")).collect();
+            out.push(Line::from(fit(&format!("+{} more fields", n - shown), width, "")));
+            out
+        }
+    }
+}
+
+/// `s` (already inert, one line) cut with an ellipsis so that it and `tail` fit in `width`
+/// columns; `tail` is kept whole where it fits.
+fn fit(s: &str, width: usize, tail: &str) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let tail = if tail.width() < width { tail } else { "" };
+    let room = width - tail.width();
+    if s.width() <= room {
+        return format!("{s}{tail}");
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw + 1 > room {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out.push_str(tail);
+    out
 }
