@@ -442,6 +442,22 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 impl Config {
+    /// A config for `task` and `labels` with every other setting at its default.
+    pub fn new(task: impl Into<String>, labels: Vec<LabelDef>) -> Self {
+        Config {
+            task: task.into(),
+            labels,
+            model: ModelConfig::default(),
+            split: SplitConfig::default(),
+            review: ReviewConfig::default(),
+            mine: MineConfig::default(),
+            stop: StopConfig::default(),
+            prompt: PromptConfig::default(),
+            train: TrainConfig::default(),
+            backend: BackendConfig::default(),
+        }
+    }
+
     pub fn load(project: &Path) -> Result<Self, ConfigError> {
         let path = project.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {

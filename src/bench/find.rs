@@ -171,18 +171,7 @@ fn labels() -> Vec<LabelDef> {
 /// The project: `rows` items, then decisions by three annotators on about `decided` items,
 /// half under the first label set and half after `other` was renamed `general`.
 fn build(project: &Path, rows: u64, decided: usize) -> Result<(Store, usize, usize)> {
-    let cfg = Config {
-        task: "Route a customer message.".into(),
-        labels: labels(),
-        model: Default::default(),
-        split: Default::default(),
-        review: Default::default(),
-        mine: Default::default(),
-        stop: Default::default(),
-        prompt: Default::default(),
-        train: Default::default(),
-        backend: Default::default(),
-    };
+    let cfg = Config::new("Route a customer message.", labels());
     std::fs::write(project.join(crate::config::CONFIG_FILE), cfg.to_toml())
         .map_err(|e| Error::io(project, e))?;
     let mut store = Store::create(project)?;

@@ -31,9 +31,9 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
     use crate::tui::{app::App, keymap::Keymap, theme::Theme};
     let imported = import(dir, rows)?;
     let project = dir.join("project");
-    let cfg = Config {
-        task: "Decide whether an online ad is clickbait.".into(),
-        labels: vec![
+    let cfg = Config::new(
+        "Decide whether an online ad is clickbait.",
+        vec![
             crate::config::LabelDef {
                 name: "clickbait".into(),
                 definition: "Withholds what is offered.".into(),
@@ -43,15 +43,7 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
                 definition: "Says what is offered.".into(),
             },
         ],
-        model: Default::default(),
-        split: Default::default(),
-        review: Default::default(),
-        mine: Default::default(),
-        stop: Default::default(),
-        prompt: Default::default(),
-        train: Default::default(),
-        backend: Default::default(),
-    };
+    );
     std::fs::write(project.join(crate::config::CONFIG_FILE), cfg.to_toml())
         .map_err(|e| Error::io(&project, e))?;
     {

@@ -6,9 +6,7 @@ use anyhow::{bail, Context, Result};
 
 use super::args::*;
 use super::output::emit;
-use hifi::config::{
-    Config, LabelDef, LabelsFile, ModelConfig, PromptConfig, SplitConfig, CONFIG_FILE,
-};
+use hifi::config::{Config, LabelDef, LabelsFile, ModelConfig, PromptConfig, CONFIG_FILE};
 use hifi::pipeline::{self, EmbedOverrides, ImportRequest, PrelabelOverrides};
 use hifi::progress::{Bar, CancelToken, Progress};
 use hifi::store::{Annotation, AnnotationKind, Provenance, Store};
@@ -78,16 +76,9 @@ fn init(a: &InitArgs) -> Result<()> {
     let item_noun =
         from.as_ref().and_then(|f| f.item_noun.clone()).unwrap_or_else(|| "text".into());
     let cfg = Config {
-        task,
-        labels,
         model: ModelConfig { path: a.model.clone(), ..ModelConfig::default() },
-        split: SplitConfig::default(),
-        review: Default::default(),
-        mine: Default::default(),
-        stop: Default::default(),
         prompt: PromptConfig { item_noun, ..PromptConfig::default() },
-        train: Default::default(),
-        backend: Default::default(),
+        ..Config::new(task, labels)
     };
     cfg.validate().map_err(|m| anyhow::anyhow!("{m}"))?;
     if a.dir.join(CONFIG_FILE).exists() || a.dir.join(hifi::store::DB_FILE).exists() {
@@ -594,19 +585,11 @@ fn bench_config(project: &Path, labels: &Path) -> Result<Config> {
     }
     let f = LabelsFile::load(labels)?;
     Ok(Config {
-        task: f.task.unwrap_or_else(|| "Choose the label that fits.".into()),
-        labels: f.labels,
-        model: ModelConfig::default(),
-        split: SplitConfig::default(),
-        review: Default::default(),
-        mine: Default::default(),
-        stop: Default::default(),
         prompt: PromptConfig {
             item_noun: f.item_noun.unwrap_or_else(|| "text".into()),
             ..PromptConfig::default()
         },
-        train: Default::default(),
-        backend: Default::default(),
+        ..Config::new(f.task.unwrap_or_else(|| "Choose the label that fits.".into()), f.labels)
     })
 }
 
