@@ -6,7 +6,7 @@
 # curves) and SET.md (docs/curation.md's table: random's κ, each strategy's paired difference to
 # random, adaptive's to margin). Projects are kept under eval-runs/ and resumed: a second run only re-simulates.
 #
-#   bash scripts/eval-curation.sh                  # all sets: ads sotu wordnet
+#   bash scripts/eval-curation.sh                  # all sets: ads sotu wordnet appstream
 #   bash scripts/eval-curation.sh wordnet          # one set
 #   HIFI_EVAL_ITEMS=2000 HIFI_EVAL_BUDGETS=50,100,200,400,1000 bash scripts/eval-curation.sh sotu wordnet  # the run in docs/curation.md
 #   HIFI_EVAL_EMBEDDER="$(bash scripts/fetch-embedder.sh)" bash scripts/eval-curation.sh ads
@@ -34,10 +34,10 @@ hifi="$here/target/debug/hifi"
 mkdir -p "$runs" "$results"
 
 sets=("$@")
-[ ${#sets[@]} -gt 0 ] || sets=(ads sotu wordnet)
+[ ${#sets[@]} -gt 0 ] || sets=(ads sotu wordnet appstream)
 for set in "${sets[@]}"; do
   data="$here/eval-data/$set"
-  [ -s "$data/items.csv" ] || { say "no data for $set (scripts/eval-data.sh fetches ads, sotu, wordnet)"; exit 1; }
+  [ -s "$data/items.csv" ] || { say "no data for $set (scripts/eval-data.sh fetches ads, sotu, wordnet, appstream)"; exit 1; }
   project="$runs/$set-$items"
   if [ ! -f "$project/hifi.toml" ]; then
     say "$set: a project of $items items in $project"
@@ -55,7 +55,10 @@ with open(dst, "w", newline="", encoding="utf-8") as fh:
     for r in rows[:n]:
         w.writerow({k: r[k] for k in ("id", "text", "gold")})
 PY
-    "$hifi" -q -C "$project" import "$sample" >/dev/null
+    # A multi-label set's gold joins its labels with "|".
+    sep=()
+    if grep -q '^multi_label = true' "$data/labels.toml"; then sep=(--label-sep "|"); fi
+    "$hifi" -q -C "$project" import "$sample" "${sep[@]}" >/dev/null
   fi
   say "$set: prelabel and embed (resumes where it stopped)"
   "$hifi" -q -C "$project" prelabel

@@ -9,6 +9,12 @@
 #            lexicographer file of their synset, ten of them (animal, artifact, …).
 #            2,000 glosses, "lemma: gloss".
 #   ads      the project's own sample ads (sample-data/ads.csv), for the same harness.
+#   appstream  a MULTI-LABEL set: the desktop applications of Debian 12's AppStream metadata
+#            (the dep11 Components file `apt-get update` fetches), each labeled with the
+#            freedesktop.org main categories it lists (several per application; Audio and
+#            Video are folded into AudioVideo; Settings, too rare, left out): ten labels,
+#            1,973 applications, "Name: summary.
+#            description". Gold is the categories joined by "|" (`hifi import --label-sep "|"`).
 #
 # Each set gets eval-data/NAME/items.csv (id,text,gold) and eval-data/NAME/labels.toml (for
 # `hifi init --from`). Sampling is seeded: the same packages give the same files.
@@ -121,4 +127,23 @@ with open(sys.argv[1], newline="", encoding="utf-8") as fh, open(sys.argv[2], "w
 PY
   cp "$here/sample-data/labels.toml" "$out/ads/labels.toml"
 fi
+if [ ! -s "$out/appstream/items.csv" ]; then
+  say "fetching Debian 12 AppStream metadata (dep11 Components, deb.debian.org)"
+  url="${HIFI_DEP11_URL:-http://deb.debian.org/debian/dists/bookworm/main/dep11/Components-amd64.yml.gz}"
+  want="dfaa966b65461cd7f5af43c182fd32ed58deb07cfcdb3f5f23f41a962b2a8c79"
+  curl -fsSL --retry 3 -o "$tmp/components.yml.gz" "$url"
+  got="$(sha256sum "$tmp/components.yml.gz" | cut -d' ' -f1)"
+  if [ "$got" != "$want" ]; then
+    say "warning: $url has sha256 $got, not the $want measured in docs/multi-label.md"
+  fi
+  py=python3
+  if ! python3 -c 'import yaml' 2>/dev/null; then
+    say "installing PyYAML into $out/.venv (the dep11 file is YAML)"
+    python3 -m venv "$out/.venv" && "$out/.venv/bin/pip" install -q pyyaml
+    py="$out/.venv/bin/python"
+  fi
+  mkdir -p "$out/appstream"
+  "$py" "$here/scripts/appstream.py" "$tmp/components.yml.gz" "$out/appstream" 2000
+fi
+
 say "ready: $(ls -d "$out"/*/ | xargs -n1 basename | tr '\n' ' ')in $out"

@@ -45,6 +45,56 @@ def paired(rep, a, b, budget):
     return {"mean": m, "ci": [lo, hi], "verdict": "better" if lo > 0 else "worse" if hi < 0 else "no difference"}
 
 
+def num(v):
+    """A κ as the report writes it: a number, or an object with `kappa` or `mean`."""
+    if isinstance(v, dict):
+        v = v.get("kappa", v.get("mean"))
+    return v if isinstance(v, (int, float)) else None
+
+
+def paired_label(rep, a, b, budget, label):
+    """a − b on one label's κ, paired by seed (multi-label reports)."""
+    k = {}
+    for r in rep["per_seed"]:
+        if r["budget"] == budget and r.get("per_label"):
+            k[(r["strategy"], r["seed"])] = num(r["per_label"].get(label))
+    seeds = sorted({s for (_, s) in k})
+    d = [k[(a, s)] - k[(b, s)] for s in seeds if k.get((a, s)) is not None and k.get((b, s)) is not None]
+    if len(d) < 2:
+        return None
+    n = len(d)
+    m = sum(d) / n
+    sd = (sum((x - m) ** 2 for x in d) / (n - 1)) ** 0.5
+    h = T95[min(n - 2, len(T95) - 1)] * sd / n ** 0.5
+    lo, hi = m - h, m + h
+    return {"mean": m, "ci": [lo, hi], "verdict": "better" if lo > 0 else "worse" if hi < 0 else "no difference"}
+
+
+def label_table(rep, budgets, strategy="adaptive"):
+    """Multi-label reports: per label, zero-shot κ, random's κ and `strategy` − random by budget."""
+    zs = rep["zero_shot"].get("per_label") or {}
+    labels = list(zs) or sorted({l for r in rep["per_seed"] for l in (r.get("per_label") or {})})
+    if not labels:
+        return ""
+    out = [
+        "",
+        f"per label: zero-shot κ, then random's mean κ / {strategy} − random (95% t-interval over seeds) by budget",
+        "",
+        "| label | zero-shot κ | " + " | ".join(f"{b}: random · {strategy} − random" for b in budgets) + " |",
+        "|---" * (2 + len(budgets)) + "|",
+    ]
+    for l in labels:
+        z = num(zs.get(l))
+        cells = []
+        for b in budgets:
+            ks = [num((r.get("per_label") or {}).get(l)) for r in rep["per_seed"] if r["budget"] == b and r["strategy"] == "random"]
+            ks = [k for k in ks if k is not None]
+            rk = f"{sum(ks) / len(ks):.3f}" if ks else "–"
+            cells.append(f"{rk} · {cell(paired_label(rep, strategy, 'random', b, l))}")
+        out.append(f"| {l} | {'–' if z is None else f'{z:.3f}'} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def table(path):
     rep = json.load(open(path, encoding="utf-8"))
     name = os.path.splitext(os.path.basename(path))[0]
@@ -72,6 +122,8 @@ def table(path):
         cells = [cell(next((r for r in res if r["strategy"] == s and r["budget"] == b), {}).get("vs_random")) for s in strategies]
         cells += [cell(paired(rep, x, y, b)) for x, y in extra]
         out.append(f"| {b} | {rk} | " + " | ".join(cells) + " |")
+    if rep["zero_shot"].get("per_label") is not None and "adaptive" in strategies:
+        out.append(label_table(rep, budgets))
     return "\n".join(out)
 
 

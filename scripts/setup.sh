@@ -102,3 +102,27 @@ if [ ! -x "$consumers/bin/python" ] || ! "$consumers/bin/python" -c "import data
   mv "$consumers.part" "$consumers"
 fi
 say "export consumers ready: $consumers/bin/python (datasets $datasets_version)"
+
+# A real multi-label set for the multi-label tests: 200 desktop applications of Debian 12's
+# AppStream metadata (the dep11 Components file `apt-get update` fetches), each with its
+# freedesktop.org main categories (scripts/appstream.py; YAML read by the consumers' PyYAML).
+data="$cache/data"
+dep11="$data/dep11-bookworm-main-Components-amd64.yml.gz"
+dep11_sha="dfaa966b65461cd7f5af43c182fd32ed58deb07cfcdb3f5f23f41a962b2a8c79"
+if [ ! -s "$data/appstream-200/items.csv" ]; then
+  mkdir -p "$data"
+  if ! echo "$dep11_sha  $dep11" | sha256sum -c --status 2>/dev/null; then
+    say "fetching Debian 12 AppStream metadata (dep11 Components, 7 MB) into $data"
+    curl -fsSL --retry 3 -o "$dep11.part" \
+      http://deb.debian.org/debian/dists/bookworm/main/dep11/Components-amd64.yml.gz
+    if ! echo "$dep11_sha  $dep11.part" | sha256sum -c --status; then
+      say "error: $dep11.part does not have the SHA-256 the tests expect ($dep11_sha)"
+      exit 1
+    fi
+    mv "$dep11.part" "$dep11"
+  fi
+  rm -rf "$data/appstream-200.part"
+  "$consumers/bin/python" "$here/scripts/appstream.py" "$dep11" "$data/appstream-200.part" 200 2>/dev/null
+  mv "$data/appstream-200.part" "$data/appstream-200"
+fi
+say "multi-label test set ready: $data/appstream-200"

@@ -27,6 +27,16 @@ pub struct LabelDef {
     /// One paragraph: what belongs to this label. Goes into the prompt verbatim.
     #[serde(default)]
     pub definition: String,
+    /// Multi-label projects: the probability at which the model says the label applies
+    /// (default 0.5). Ignored by single-label projects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+}
+
+impl LabelDef {
+    pub fn new(name: impl Into<String>, definition: impl Into<String>) -> Self {
+        LabelDef { name: name.into(), definition: definition.into(), threshold: None }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -384,6 +394,9 @@ impl BackendConfig {
 pub struct Config {
     /// What the labels are for, one or two sentences; opens the prompt.
     pub task: String,
+    /// Several labels may apply to one item, or none (docs/multi-label.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_label: bool,
     pub labels: Vec<LabelDef>,
     #[serde(default)]
     pub model: ModelConfig,
@@ -408,6 +421,8 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct LabelsFile {
     pub task: Option<String>,
+    #[serde(default)]
+    pub multi_label: bool,
     pub item_noun: Option<String>,
     pub labels: Vec<LabelDef>,
 }
@@ -446,6 +461,7 @@ impl Config {
     pub fn new(task: impl Into<String>, labels: Vec<LabelDef>) -> Self {
         Config {
             task: task.into(),
+            multi_label: false,
             labels,
             model: ModelConfig::default(),
             split: SplitConfig::default(),
@@ -479,6 +495,19 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), String> {
         validate_labels(&self.labels)?;
+        for l in &self.labels {
+            if let Some(t) = l.threshold {
+                if !(t > 0.0 && t < 1.0) {
+                    return Err(format!("label {:?}: threshold = {t} must be in (0, 1)", l.name));
+                }
+                if !self.multi_label {
+                    return Err(format!(
+                        "label {:?} has a threshold, which only multi-label projects use (multi_label = true)",
+                        l.name
+                    ));
+                }
+            }
+        }
         if self.task.trim().is_empty() {
             return Err("`task` is empty: say in a sentence what the labels are for".into());
         }
@@ -568,16 +597,27 @@ impl Config {
         s.push_str("# hifi project configuration. Edit freely; `hifi status` checks it.\n\n");
         s.push_str("# What the labels are for. Opens the prompt the model is scored with.\n");
         s.push_str(&format!("task = {}\n\n", toml_str(&self.task)));
+        if self.multi_label {
+            s.push_str(
+                "# Several labels may apply to one item, or none; each label's `threshold`\n",
+            );
+            s.push_str("# (default 0.5) is the probability at which the model says it applies.\n");
+            s.push_str("multi_label = true\n\n");
+        }
         s.push_str(
             "# Each label's definition is one paragraph used verbatim in the prompt and shown\n",
         );
         s.push_str("# to experts in the guidelines panel. Order matters only for display.\n");
         for l in &self.labels {
             s.push_str(&format!(
-                "[[labels]]\nname = {}\ndefinition = {}\n\n",
+                "[[labels]]\nname = {}\ndefinition = {}\n",
                 toml_str(&l.name),
                 toml_str(&l.definition)
             ));
+            if let Some(t) = l.threshold {
+                s.push_str(&format!("threshold = {t}\n"));
+            }
+            s.push('\n');
         }
         s.push_str("[model]\n");
         s.push_str("# path = \"models/your-model.gguf\"   # unset: $HIFI_MODEL, then the default SmolLM2-135M-Instruct\n");
@@ -747,12 +787,10 @@ mod tests {
     fn cfg() -> Config {
         Config {
             task: "Is this ad clickbait?".into(),
+            multi_label: false,
             labels: vec![
-                LabelDef {
-                    name: "clickbait".into(),
-                    definition: "Teases, \"withholds\".\nTwo lines.".into(),
-                },
-                LabelDef { name: "benign".into(), definition: "Informs.".into() },
+                LabelDef::new("clickbait", "Teases, \"withholds\".\nTwo lines."),
+                LabelDef::new("benign", "Informs."),
             ],
             model: ModelConfig::default(),
             split: SplitConfig::default(),

@@ -12,6 +12,7 @@ pub mod files;
 pub mod io;
 pub mod llm;
 pub mod metrics;
+pub mod multilabel;
 pub mod pipeline;
 pub mod procs;
 pub mod progress;

@@ -28,6 +28,9 @@ pub fn with_labels(text: &str, labels: &[LabelDef]) -> Result<String> {
         let mut t = toml_edit::Table::new();
         t["name"] = toml_edit::value(l.name.as_str());
         t["definition"] = toml_edit::value(l.definition.as_str());
+        if let Some(th) = l.threshold {
+            t["threshold"] = toml_edit::value(th);
+        }
         tables.push(t);
     }
     doc["labels"] = toml_edit::Item::ArrayOfTables(tables);
@@ -128,14 +131,8 @@ mod tests {
     #[test]
     fn labels_are_replaced_and_the_rest_kept() {
         let text = "# my project\ntask = \"t\"\n\n[[labels]]\nname = \"a\"\ndefinition = \"A\"\n\n[[labels]]\nname = \"b\"\ndefinition = \"B\"\n\n[review]\n# keep me\nshow_predictions = true\n";
-        let out = with_labels(
-            text,
-            &[
-                LabelDef { name: "a".into(), definition: "A".into() },
-                LabelDef { name: "c".into(), definition: "C \"quoted\"".into() },
-            ],
-        )
-        .unwrap();
+        let out = with_labels(text, &[LabelDef::new("a", "A"), LabelDef::new("c", "C \"quoted\"")])
+            .unwrap();
         assert!(out.starts_with("# my project\n"), "{out}");
         assert!(out.contains("# keep me\nshow_predictions = true"), "{out}");
         let cfg = Config::parse(&out, Path::new("hifi.toml")).unwrap();

@@ -123,10 +123,7 @@ fn labeled_project() -> tempfile::TempDir {
     let (dir, mut cfg, store) = project();
     drop(store);
     let p = dir.path();
-    cfg.labels = LABELS
-        .iter()
-        .map(|(n, d)| LabelDef { name: n.to_string(), definition: d.to_string() })
-        .collect();
+    cfg.labels = LABELS.iter().map(|(n, d)| LabelDef::new(n.to_string(), d.to_string())).collect();
     std::fs::write(p.join("hifi.toml"), cfg.to_toml()).unwrap();
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["id", "text", "source"]).unwrap();

@@ -249,7 +249,7 @@ fn labels_in_force_read_through_renames_merges_and_retirements_and_events_keep_t
     decide(&mut store, "it0", "ana", AnnotationKind::Label, Some("clickbait"));
     decide(&mut store, "it1", "ana", AnnotationKind::Label, Some("benign"));
     let before: Vec<_> = store.audit_events(None).unwrap();
-    let def = |n: &str| LabelDef { name: n.into(), definition: format!("about {n}") };
+    let def = |n: &str| LabelDef::new(n, format!("about {n}"));
     let add = store
         .change_label_set(
             &cfg.labels,

@@ -64,12 +64,10 @@ fn json(s: &str) -> serde_json::Value {
 fn config(few_shot: usize, eval_fraction: f64) -> Config {
     Config {
         task: "Decide whether an online ad is clickbait.".into(),
+        multi_label: false,
         labels: vec![
-            LabelDef {
-                name: "clickbait".into(),
-                definition: "Teases or withholds what is offered.".into(),
-            },
-            LabelDef { name: "benign".into(), definition: "Says plainly what is offered.".into() },
+            LabelDef::new("clickbait", "Teases or withholds what is offered."),
+            LabelDef::new("benign", "Says plainly what is offered."),
         ],
         model: ModelConfig { threads: Some(2), ..ModelConfig::default() },
         split: SplitConfig { eval_fraction, ..SplitConfig::default() },

@@ -519,7 +519,7 @@ fn the_labels_panel_adds_renames_merges_and_retires_and_the_app_takes_the_new_se
     assert!(app.browse.panel.as_ref().unwrap().confirm_retire.is_none());
     assert!(message(&app).contains("still being made"), "{}", message(&app));
     let mut three = labels();
-    three.push(LabelDef { name: "spam".into(), definition: "Unsolicited bulk ads.".into() });
+    three.push(LabelDef::new("spam", "Unsolicited bulk ads."));
     let fx = update(
         &mut app,
         Action::LabelsChanged { labels: three.clone(), said: "added spam: label set v2".into() },

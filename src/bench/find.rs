@@ -164,7 +164,7 @@ fn labels() -> Vec<LabelDef> {
         ("other", "Anything else."),
     ]
     .iter()
-    .map(|(n, d)| LabelDef { name: n.to_string(), definition: d.to_string() })
+    .map(|(n, d)| LabelDef::new(n.to_string(), d.to_string()))
     .collect()
 }
 

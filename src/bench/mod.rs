@@ -15,8 +15,8 @@ pub use embed::{embed, EmbedBench};
 pub use find::{find, FindBench};
 pub use import::{import, ImportBench};
 pub use prelabel::{
-    in_flight_steps, parse_answer, prelabel, prelabel_http, raw_prefill, raw_prefill_at,
-    HttpPrelabelBench, HttpRun, PrelabelBench,
+    in_flight_steps, multi_label_throughput, parse_answer, prelabel, prelabel_http, raw_prefill,
+    raw_prefill_at, HttpPrelabelBench, HttpRun, MultiLabelBench, PrelabelBench,
 };
 pub use train::{train, TrainBench};
 pub use tui::{tui, TuiBench};

@@ -96,6 +96,126 @@ pub struct PrelabelBench {
     pub naive_agreement_with_ours: f64,
     pub prefix_tokens: usize,
     pub batch_items: usize,
+    /// The same texts scored with ten labels as a single-label and as a multi-label task.
+    pub multi_label: MultiLabelBench,
+}
+
+/// Multi-label scoring (an independent probability per label) against single-label scoring
+/// of the same labels, texts, batch size and cache layout, in the same run.
+#[derive(Debug, Serialize)]
+pub struct MultiLabelBench {
+    pub labels: usize,
+    pub items: usize,
+    pub single_items_per_s: f64,
+    pub multi_items_per_s: f64,
+    /// Multi-label items/s over single-label items/s (the target is at least 0.7).
+    pub ratio: f64,
+    /// Whether each label took one branch with its yes/no logits read at its end (else both
+    /// answers were scored whole).
+    pub one_branch: bool,
+    pub single_prefix_tokens: usize,
+    pub multi_prefix_tokens: usize,
+}
+
+impl MultiLabelBench {
+    /// The line `hifi bench prelabel` prints.
+    pub fn line(&self) -> String {
+        format!(
+            "multi-label {:.2} items/s vs single-label {:.2} items/s with {} labels: {:.2}× ({} items, {})",
+            self.multi_items_per_s,
+            self.single_items_per_s,
+            self.labels,
+            self.ratio,
+            self.items,
+            if self.one_branch { "one branch per label" } else { "whole yes/no answers" }
+        )
+    }
+}
+
+/// Texts the multi-label line scores (four passes over them).
+const MULTI_LABEL_ITEMS: usize = 16;
+
+/// The ten labels the multi-label line measures with when the bench's label set has fewer:
+/// the main menu categories of desktop applications (freedesktop.org).
+const TEN_LABELS: [(&str, &str); 10] = [
+    ("AudioVideo", "Plays, records or edits audio or video."),
+    ("Development", "For making software: code editors, compilers, debuggers."),
+    ("Education", "For teaching or learning."),
+    ("Game", "A game of any kind."),
+    ("Graphics", "Views, creates or edits images."),
+    ("Network", "Uses the network or internet: browsers, chat, email."),
+    ("Office", "Office work: documents, spreadsheets, calendars, finance."),
+    ("Science", "Science and engineering: mathematics, astronomy, data analysis."),
+    ("System", "System tools: terminals, file managers, monitors."),
+    ("Utility", "Small desktop utilities: calculators, archivers, text editors."),
+];
+
+/// [`MultiLabelBench`]: ten labels (`cfg`'s first ten, else [`TEN_LABELS`] with `cfg`'s task
+/// and item noun) scored single-label and multi-label on up to [`MULTI_LABEL_ITEMS`] of
+/// `texts`, in the order single, multi, multi, single so a drifting machine tilts neither.
+pub fn multi_label_throughput(
+    engine: &Engine,
+    cfg: &Config,
+    texts: &[String],
+) -> Result<MultiLabelBench> {
+    let mut single = cfg.clone();
+    single.multi_label = false;
+    if single.labels.len() >= 10 {
+        single.labels.truncate(10);
+    } else {
+        single.labels =
+            TEN_LABELS.iter().map(|(n, d)| crate::config::LabelDef::new(*n, *d)).collect();
+    }
+    for l in &mut single.labels {
+        l.threshold = None;
+    }
+    let mut multi = single.clone();
+    multi.multi_label = true;
+    let labels = single.label_names();
+    let refs: Vec<&str> = texts.iter().take(MULTI_LABEL_ITEMS).map(String::as_str).collect();
+    let parts = |c: &Config| {
+        engine.prompt_parts(
+            &prompt::system_message(c, &[]),
+            &prompt::user_message(c, prompt::TEXT_SLOT),
+        )
+    };
+    let (single_prefix, single_suffix) = parts(&single)?;
+    let (multi_prefix, multi_suffix) = parts(&multi)?;
+    let spec = |prefix, suffix| ScorerSpec {
+        prefix,
+        suffix,
+        labels: &labels,
+        max_item_tokens: cfg.model.max_item_tokens,
+        batch_items: cfg.model.batch_items,
+        kv: cfg.model.kv_cache,
+    };
+    let mut one = LabelScorer::new(engine, &spec(&single_prefix, &single_suffix))?;
+    let mut many = LabelScorer::per_label(engine, &spec(&multi_prefix, &multi_suffix))?;
+    let one_branch = many.reads_next_token();
+    let timed = |s: &mut LabelScorer| -> Result<f64> {
+        let t0 = Instant::now();
+        s.score_batch(&refs)?;
+        Ok(t0.elapsed().as_secs_f64())
+    };
+    // Warm-up, then single, multi, multi, single.
+    one.score_batch(&refs[..refs.len().min(2)])?;
+    many.score_batch(&refs[..refs.len().min(2)])?;
+    let mut single_secs = timed(&mut one)?;
+    let mut multi_secs = timed(&mut many)?;
+    multi_secs += timed(&mut many)?;
+    single_secs += timed(&mut one)?;
+    let n = 2.0 * refs.len() as f64;
+    let (single_items_per_s, multi_items_per_s) = (n / single_secs, n / multi_secs);
+    Ok(MultiLabelBench {
+        labels: labels.len(),
+        items: refs.len(),
+        single_items_per_s,
+        multi_items_per_s,
+        ratio: multi_items_per_s / single_items_per_s,
+        one_branch,
+        single_prefix_tokens: single_prefix.tokens.len(),
+        multi_prefix_tokens: multi_prefix.tokens.len(),
+    })
 }
 
 /// Label-logprob scoring with a cached prefix vs raw prefill vs a naive generate-and-parse loop,
@@ -149,6 +269,7 @@ pub fn prelabel(
     } else {
         None
     };
+    let multi_label = multi_label_throughput(&engine, cfg, texts)?;
     let raw_at = raw_prefill_at(&engine, prefix_tokens, 3)?;
     raw_samples.extend(raw_prefill_at_samples(&engine, 0, 3)?);
     let raw = median(raw_samples);
@@ -206,6 +327,7 @@ pub fn prelabel(
         naive_agreement_with_ours: agree as f64 / (texts.len() - unparsable).max(1) as f64,
         prefix_tokens,
         batch_items,
+        multi_label,
     })
 }
 

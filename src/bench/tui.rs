@@ -34,14 +34,8 @@ pub fn tui(dir: &Path, rows: u64, frames: usize) -> Result<TuiBench> {
     let cfg = Config::new(
         "Decide whether an online ad is clickbait.",
         vec![
-            crate::config::LabelDef {
-                name: "clickbait".into(),
-                definition: "Withholds what is offered.".into(),
-            },
-            crate::config::LabelDef {
-                name: "benign".into(),
-                definition: "Says what is offered.".into(),
-            },
+            crate::config::LabelDef::new("clickbait", "Withholds what is offered."),
+            crate::config::LabelDef::new("benign", "Says what is offered."),
         ],
     );
     std::fs::write(project.join(crate::config::CONFIG_FILE), cfg.to_toml())
@@ -253,7 +247,7 @@ pub fn tui_responses(
             Ok::<u64, StoreError>(items)
         })?;
     }
-    let labels = vec![crate::config::LabelDef { name: "ok".into(), definition: "ok".into() }];
+    let labels = vec![crate::config::LabelDef::new("ok", "ok")];
     let (km, _) = Keymap::load(None);
     let theme = Theme::builtin("dark").ok_or_else(|| Error::Input("no dark theme".into()))?;
     let backend = ratatui::backend::TestBackend::new(120, 40);
@@ -437,10 +431,8 @@ pub fn tui_browse(dir: &Path, items: u64, events: usize, frames: usize) -> Resul
     let project = dir.join("browse-project");
     std::fs::create_dir_all(&project).map_err(|e| Error::io(&project, e))?;
     let labels = vec!["clickbait".to_string(), "benign".to_string()];
-    let defs: Vec<crate::config::LabelDef> = labels
-        .iter()
-        .map(|n| crate::config::LabelDef { name: n.clone(), definition: format!("{n}.") })
-        .collect();
+    let defs: Vec<crate::config::LabelDef> =
+        labels.iter().map(|n| crate::config::LabelDef::new(n.clone(), format!("{n}."))).collect();
     let mut store = Store::create(&project)?;
     store.sync_label_set(&defs)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);

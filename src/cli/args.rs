@@ -120,6 +120,8 @@ pub enum Command {
     ///   hifi label ad-0042 --unflag --annotator ana
     ///   hifi label --undo --annotator ana
     ///   printf 'ad-0042 clickbait\nundo\n' | hifi label --stdin --annotator ana
+    ///   hifi label app-0007 Game,Education --annotator ana   (multi-label: the labels that apply)
+    ///   hifi label app-0008 --none --annotator ana           (multi-label: none of them)
     Label(LabelArgs),
     /// Search the pool and the decisions on it: words in item texts and notes, an item id,
     /// and filters that combine (label in force, annotator, flagged, skipped, noted, experts
@@ -235,6 +237,10 @@ pub struct InitArgs {
     /// Task and label definitions from a TOML file (e.g. sample-data/labels.toml).
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
+    /// Several labels may apply to one item, or none (a multi-label task: an independent
+    /// probability per label, a threshold per label; docs/multi-label.md).
+    #[arg(long)]
+    pub multi_label: bool,
     /// GGUF model to use (default: $HIFI_MODEL, then SmolLM2-135M-Instruct from scripts/setup.sh).
     #[arg(long, value_name = "GGUF")]
     pub model: Option<PathBuf>,
@@ -254,9 +260,14 @@ pub struct ImportArgs {
     /// Field with the item id (default: `id` when present, else `<file stem>-<line>`).
     #[arg(long = "id", value_name = "FIELD")]
     pub id_field: Option<String>,
-    /// Field with a gold label (default: `gold` when present).
+    /// Field with a gold label (default: `gold` when present). In a multi-label project the
+    /// gold is a label set: a list (JSONL, Parquet list columns), a JSON-array string, or names
+    /// joined by --label-sep; `[]` is none of them, an empty value no gold.
     #[arg(long = "gold", value_name = "FIELD")]
     pub gold_field: Option<String>,
+    /// Multi-label projects: the separator of gold label sets given as strings (default ",").
+    #[arg(long, value_name = "SEP")]
+    pub label_sep: Option<char>,
     /// File format (default: from the extension — a folder is Parquet shards — and for JSONL
     /// and Parquet from the first record).
     #[arg(long, value_enum)]
@@ -318,6 +329,10 @@ pub struct ExportArgs {
     /// FILE.provenance.json the build's parameters and report.
     #[arg(long, value_name = "ID", conflicts_with = "split")]
     pub selection: Option<String>,
+    /// Multi-label projects, CSV: the separator the label sets are joined with (default ",";
+    /// JSONL and Parquet write them as lists).
+    #[arg(long, value_name = "SEP")]
+    pub label_sep: Option<char>,
     #[command(flatten)]
     pub write: WriteFlags,
 }
@@ -327,9 +342,14 @@ pub struct LabelArgs {
     /// The item's id (as imported).
     #[arg(required_unless_present_any = ["undo", "redo", "stdin"])]
     pub item: Option<String>,
-    /// One of the project's labels (with --flag: the flag's tentative label).
-    #[arg(required_unless_present_any = ["undo", "redo", "stdin", "flag", "unflag"])]
+    /// One of the project's labels (with --flag: the flag's tentative label). In a multi-label
+    /// project, the labels that apply: names joined by commas (`a,c`) or a JSON list
+    /// (`'["a","c"]'`); --none for none of them.
+    #[arg(required_unless_present_any = ["undo", "redo", "stdin", "flag", "unflag", "none"])]
     pub label: Option<String>,
+    /// Multi-label projects: none of the labels applies (an explicit empty set).
+    #[arg(long, conflicts_with_all = ["label", "undo", "redo", "stdin", "unflag"])]
+    pub none: bool,
     /// Who is labeling (default: $USER).
     #[arg(long, env = "HIFI_ANNOTATOR")]
     pub annotator: Option<String>,
@@ -350,9 +370,10 @@ pub struct LabelArgs {
     #[arg(long, conflicts_with_all = ["item", "label"])]
     pub redo: bool,
     /// Read decisions from standard input, one per line: `ITEM_ID LABEL [NOTE…]`, `undo` or
-    /// `redo`. Each is committed before `ok LINE …` is printed for it (a script may treat
-    /// that line as the acknowledgement); a bad line is reported on stderr and skipped.
-    #[arg(long, conflicts_with_all = ["item", "label", "undo", "redo", "note"])]
+    /// `redo` (multi-label: LABEL is `a,c`, a JSON list, or `[]` for none of them). Each is
+    /// committed before `ok LINE …` is printed for it (a script may treat that line as the
+    /// acknowledgement); a bad line is reported on stderr and skipped.
+    #[arg(long, conflicts_with_all = ["item", "label", "undo", "redo", "note", "none"])]
     pub stdin: bool,
 }
 

@@ -65,7 +65,7 @@ fn init(a: &InitArgs) -> Result<()> {
                     .as_ref()
                     .and_then(|f| f.labels.iter().find(|l| &l.name == n))
                     .map(|l| l.definition.clone());
-                LabelDef { name: n.trim().to_string(), definition: def.unwrap_or_default() }
+                LabelDef::new(n.trim().to_string(), def.unwrap_or_default())
             })
             .collect(),
         (Some(f), true) => f.labels.clone(),
@@ -78,6 +78,7 @@ fn init(a: &InitArgs) -> Result<()> {
     let cfg = Config {
         model: ModelConfig { path: a.model.clone(), ..ModelConfig::default() },
         prompt: PromptConfig { item_noun, ..PromptConfig::default() },
+        multi_label: a.multi_label || from.as_ref().is_some_and(|f| f.multi_label),
         ..Config::new(task, labels)
     };
     cfg.validate().map_err(|m| anyhow::anyhow!("{m}"))?;
@@ -99,7 +100,8 @@ fn init(a: &InitArgs) -> Result<()> {
         .map(|l| l.name.as_str())
         .collect();
     let dir = inert(&a.dir.display().to_string(), false);
-    println!("created {dir} with labels {}", cfg.label_names().join(", "));
+    let kind = if cfg.multi_label { " (multi-label: any of them may apply, or none)" } else { "" };
+    println!("created {dir} with labels {}{kind}", cfg.label_names().join(", "));
     if !undefined.is_empty() {
         println!("write a one-paragraph definition for {} in {dir}/{CONFIG_FILE}: the model is prompted with them", undefined.join(", "));
     }
@@ -119,7 +121,11 @@ fn import(
         text_field: Some(a.text_field.clone()),
         id_field: a.id_field.clone(),
         gold_field: a.gold_field.clone(),
+        label_sep: a.label_sep,
     };
+    if a.label_sep.is_some() && !Config::load(project)?.multi_label {
+        bail!("--label-sep joins label sets: it applies only to multi-label projects (multi_label = true in {CONFIG_FILE})");
+    }
     emit(&pipeline::import(project, &r, bar, cancel)?, a.json)
 }
 
@@ -154,15 +160,14 @@ fn embed_cmd(
 
 fn export(project: &Path, a: &ExportArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
+    if a.label_sep.is_some() && !cfg.multi_label {
+        bail!("--label-sep joins label sets: it applies only to multi-label projects (multi_label = true in {CONFIG_FILE})");
+    }
+    let mut write: hifi::io::export::WriteOptions = a.write.into();
+    write.label_sep = a.label_sep;
     if let Some(which) = &a.selection {
         let sel = super::select_cmd::resolve(&store, which)?;
-        let rep = hifi::io::export::export_selection(
-            &mut store,
-            &sel,
-            a.format,
-            &a.output,
-            a.write.into(),
-        )?;
+        let rep = hifi::io::export::export_selection(&mut store, &sel, a.format, &a.output, write)?;
         if a.output != Path::new("-") {
             println!(
                 "wrote {} entries of set {} ({}) to {}",
@@ -187,13 +192,7 @@ fn export(project: &Path, a: &ExportArgs) -> Result<()> {
         return Ok(());
     }
     let exported = hifi::io::export::export_content(
-        &mut store,
-        &cfg,
-        a.format,
-        a.content,
-        a.split,
-        &a.output,
-        a.write.into(),
+        &mut store, &cfg, a.format, a.content, a.split, &a.output, write,
     )?;
     let rep = match exported {
         hifi::io::export::Exported::Labels(rep) => rep,
@@ -252,7 +251,7 @@ fn label(project: &Path, a: &LabelArgs) -> Result<()> {
                 println!(
                     "{verb} {} {} of {}",
                     e.kind.as_str(),
-                    e.label.as_deref().unwrap_or(""),
+                    shown_label(&cfg, e.label.as_deref().unwrap_or("")),
                     inert(&id, false)
                 );
             }
@@ -267,22 +266,70 @@ fn label(project: &Path, a: &LabelArgs) -> Result<()> {
     if a.flag || a.unflag {
         return flag(&cfg, &mut store, a, &annotator);
     }
-    let (Some(id), Some(label)) = (&a.item, &a.label) else {
-        bail!("give ITEM_ID and LABEL, or --undo / --redo")
-    };
-    if cfg.label_index(label).is_none() {
-        return Err(super::find_cmd::unknown_label(&store, &cfg, label)?);
+    let Some(id) = &a.item else { bail!("give ITEM_ID and LABEL, or --undo / --redo") };
+    if a.label.is_none() && !a.none {
+        bail!("give ITEM_ID and LABEL, or --undo / --redo");
     }
+    let label = decision_label(&cfg, &store, id, a.label.as_deref(), a.none)?;
     let item = store
         .item_by_id(id)?
         .ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
-    let revises = cli_label(&mut store, item.key, &annotator, label, a.note.clone())?;
+    let revises = cli_label(&mut store, item.key, &annotator, &label, a.note.clone())?;
     let revisit = match revises {
         Some(r) => format!(" (a revisit: replaces your event #{r})"),
         None => String::new(),
     };
-    println!("{} labeled {} as {label}{revisit}", inert(&annotator, false), inert(id, false));
+    println!(
+        "{} labeled {} as {}{revisit}",
+        inert(&annotator, false),
+        inert(id, false),
+        shown_label(&cfg, &label)
+    );
     Ok(())
+}
+
+/// The label a decision on item `id` stores. A single-label project takes exactly one of its
+/// labels: several (`a,c`, a JSON list) or `none` are refused, naming the item. A multi-label
+/// project takes the set that applies (names joined by commas, or a JSON list; `none`: the
+/// empty set), stored as `multilabel::encode` in label order; an unknown or repeated name is
+/// refused, naming the item.
+fn decision_label(
+    cfg: &Config,
+    store: &Store,
+    id: &str,
+    given: Option<&str>,
+    none: bool,
+) -> Result<String> {
+    let shown_id = inert(id, false);
+    if cfg.multi_label {
+        let given = if none { "" } else { given.unwrap_or_default() };
+        if !none && given.trim().is_empty() {
+            bail!("item {shown_id}: no labels given; --none records that none of them applies");
+        }
+        let set = hifi::multilabel::parse_list(given, ',', &cfg.label_names())
+            .map_err(|m| anyhow::anyhow!("item {shown_id}: {m}"))?;
+        return Ok(hifi::multilabel::encode(&set));
+    }
+    let single = "this project takes exactly one label per item (a multi-label project, multi_label = true in hifi.toml, takes several or none)";
+    let Some(label) = given.filter(|_| !none) else {
+        bail!("item {shown_id}: --none records an empty label set, but {single}");
+    };
+    if cfg.label_index(label).is_none() {
+        if label.contains(',') || label.trim_start().starts_with('[') {
+            bail!("item {shown_id}: several labels given ({}), but {single}", inert(label, false));
+        }
+        return Err(super::find_cmd::unknown_label(store, cfg, label)?);
+    }
+    Ok(label.to_string())
+}
+
+/// A stored label for people: in a multi-label project the set as `a, c` or `(none)`.
+fn shown_label(cfg: &Config, label: &str) -> String {
+    if cfg.multi_label {
+        inert(&hifi::multilabel::display(label), false)
+    } else {
+        inert(label, false)
+    }
 }
 
 /// Record `label` from the command line: a revisit when `annotator` already decided the item
@@ -347,11 +394,11 @@ fn flag(cfg: &Config, store: &mut Store, a: &LabelArgs, annotator: &str) -> Resu
         println!("{who} unflagged {shown_id}");
         return Ok(());
     }
-    if let Some(l) = &a.label {
-        if cfg.label_index(l).is_none() {
-            return Err(super::find_cmd::unknown_label(store, cfg, l)?);
-        }
-    }
+    let tentative_label = if a.label.is_some() || a.none {
+        Some(decision_label(cfg, store, id, a.label.as_deref(), a.none)?)
+    } else {
+        None
+    };
     if mine {
         bail!(
             "{who}'s flag already stands on {shown_id}; `hifi label {shown_id} --unflag` withdraws it"
@@ -363,13 +410,13 @@ fn flag(cfg: &Config, store: &mut Store, a: &LabelArgs, annotator: &str) -> Resu
     )?;
     // A label given with the flag is its tentative label: recorded after it, not a revisit,
     // so the flag stands.
-    let tentative = match &a.label {
+    let tentative = match &tentative_label {
         Some(l) => {
             store.annotate_from(
                 &event(AnnotationKind::Label, Some(l.clone()), None),
                 &Provenance::from("cli"),
             )?;
-            format!(" (tentatively {l})")
+            format!(" (tentatively {})", shown_label(cfg, l))
         }
         None => String::new(),
     };
@@ -401,22 +448,39 @@ fn label_stdin(cfg: &Config, store: &mut Store, annotator: &str) -> Result<()> {
                     None => format!("{line} nothing"),
                 });
             }
-            let mut parts = line.splitn(3, char::is_whitespace);
-            let (Some(id), Some(label)) = (parts.next(), parts.next()) else {
+            let (id, label, note) = if cfg.multi_label {
+                stdin_set_line(line)
+            } else {
+                let mut parts = line.splitn(3, char::is_whitespace);
+                (parts.next(), parts.next(), parts.next())
+            };
+            let (Some(id), Some(label)) = (id, label) else {
                 bail!("expected `ITEM_ID LABEL [NOTE]`, `undo` or `redo`")
             };
-            if cfg.label_index(label).is_none() {
-                bail!(
-                    "unknown label {:?}; the project's labels are {}",
-                    inert(label, false),
-                    cfg.label_names().join(", ")
-                );
-            }
+            let label = if cfg.multi_label {
+                decision_label(cfg, store, id, Some(label), false)?
+            } else {
+                if cfg.label_index(label).is_none() {
+                    if label.contains(',') || label.starts_with('[') {
+                        bail!(
+                            "item {}: several labels given ({}), but this project takes exactly one label per item (a multi-label project, multi_label = true in hifi.toml, takes several or none)",
+                            inert(id, false),
+                            inert(label, false)
+                        );
+                    }
+                    bail!(
+                        "unknown label {:?}; the project's labels are {}",
+                        inert(label, false),
+                        cfg.label_names().join(", ")
+                    );
+                }
+                label.to_string()
+            };
             let item = store
                 .item_by_id(id)?
                 .ok_or_else(|| anyhow::anyhow!("no item with id {:?}", inert(id, false)))?;
-            let note = parts.next().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-            cli_label(store, item.key, annotator, label, note)?;
+            let note = note.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+            cli_label(store, item.key, annotator, &label, note)?;
             Ok(format!("{} {label}", inert(id, false)))
         })();
         match result {
@@ -434,6 +498,26 @@ fn label_stdin(cfg: &Config, store: &mut Store, annotator: &str) -> Result<()> {
         bail!("{bad} line(s) were not recorded (see above)");
     }
     Ok(())
+}
+
+/// A `--stdin` line of a multi-label project split into id, label set and note: the set is a
+/// JSON list (which may hold spaces) or one word (`a,c`).
+fn stdin_set_line(line: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
+    let mut parts = line.splitn(2, char::is_whitespace);
+    let id = parts.next();
+    let rest = parts.next().unwrap_or_default().trim_start();
+    if rest.is_empty() {
+        return (id, None, None);
+    }
+    if rest.starts_with('[') {
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
+        if let Some(Ok(_)) = values.next() {
+            let end = values.byte_offset();
+            return (id, Some(&rest[..end]), Some(&rest[end..]));
+        }
+    }
+    let mut words = rest.splitn(2, char::is_whitespace);
+    (id, words.next(), words.next())
 }
 
 fn review(project: &Path, a: &ReviewArgs) -> Result<()> {
@@ -694,6 +778,7 @@ fn bench_prelabel(
             "ours/raw {:.2}×   ours/raw@prefix {:.2}×   ours/naive {:.2}× (items/s)",
             r.ratio_vs_raw, r.ratio_vs_raw_at_prefix, r.ratio_vs_naive
         );
+        println!("{}", r.multi_label.line());
     }
     Ok(())
 }

@@ -81,7 +81,7 @@ pub struct WriteFlags {
 
 impl From<WriteFlags> for hifi::io::export::WriteOptions {
     fn from(f: WriteFlags) -> Self {
-        Self { force: f.force, csv_formulas: f.csv_formulas }
+        Self { force: f.force, csv_formulas: f.csv_formulas, ..Self::default() }
     }
 }
 

@@ -202,6 +202,10 @@ pub struct LabelsImportArgs {
     /// only blind labels count as blind in eval agreement and the stop rule).
     #[arg(long)]
     pub blind: bool,
+    /// Multi-label projects, csv/jsonl: the separator of label sets given as strings (default
+    /// ","; a list or a JSON-array string is read as it is).
+    #[arg(long, value_name = "SEP")]
+    pub label_sep: Option<char>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -359,7 +363,15 @@ fn import(project: &Path, a: &LabelsImportArgs) -> Result<()> {
         suggestion: a.blind.then_some(false),
     };
     let file = inert(&a.file.display().to_string(), false);
-    let rep = match import_labels(&mut store, &a.file, &opts) {
+    if a.label_sep.is_some() && !cfg.multi_label {
+        anyhow::bail!("--label-sep joins label sets: it applies only to multi-label projects (multi_label = true in hifi.toml)");
+    }
+    let imported = if cfg.multi_label {
+        hifi::io::labels::import_label_sets(&mut store, &a.file, &opts, a.label_sep.unwrap_or(','))
+    } else {
+        import_labels(&mut store, &a.file, &opts)
+    };
+    let rep = match imported {
         Ok(rep) => rep,
         Err(LabelsError::Problems(p)) => {
             anyhow::bail!("{p}\nfix these lines, or give --skip-invalid to import the others and list the ones left out")

@@ -183,7 +183,13 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
             println!("{}", inert(&n, false));
         }
         match &r.scores {
-            Some(s) => hifi::pipeline::score_lines(s).iter().for_each(|l| println!("{l}")),
+            Some(s) => {
+                hifi::pipeline::score_lines(s).iter().for_each(|l| println!("{l}"));
+                // Multi-label rounds: each label's κ, their mean and α (MASI).
+                for l in rounds::per_label_lines(s, &rep.label_set.labels) {
+                    println!("{l}");
+                }
+            }
             None => println!("  interrupted (no scores)"),
         }
     }
@@ -192,6 +198,11 @@ pub fn report(project: &Path, a: &ReportArgs) -> Result<()> {
         println!("note: {}", inert(n, false));
     }
     println!("{}", inert(&rep.verdict.message, true));
+    // Multi-label projects: the stop rule of each label, in label order.
+    for name in rep.label_set.labels.iter().filter(|n| rep.verdict.per_label.contains_key(*n)) {
+        let v = &rep.verdict.per_label[name];
+        println!("  {}: {}", inert(name, false), inert(&v.message, true));
+    }
     if let Some(r) = &responses {
         hifi::responses::report::lines(r).iter().for_each(|l| println!("{l}"));
     }

@@ -63,11 +63,13 @@ pub struct LabelSummary {
     pub cached: bool,
 }
 
-/// Cluster every label. `None` when cancelled.
+/// Cluster every label. Label `l`'s centres are cached in `<cache_stem>-<l>.bin` inside
+/// `cache_dir`. `None` when cancelled.
 pub(crate) fn cluster_labels(
     pool: &PoolView,
     params: &MineParams,
     cache_dir: Option<&Path>,
+    cache_stem: &str,
     warnings: &mut Vec<String>,
     progress: &mut dyn Progress,
     cancel: &CancelToken,
@@ -97,7 +99,7 @@ pub(crate) fn cluster_labels(
             mean_center(pool, &members)?
         } else {
             let sample = n.min(MIN_SAMPLE.max(SAMPLE_PER_CLUSTER * k));
-            let file = cache_dir.map(|d| d.join(format!("mine-clusters-{label}.bin")));
+            let file = cache_dir.map(|d| d.join(format!("{cache_stem}-{label}.bin")));
             let key =
                 pool.vectors_id.map(|id| cache_key(pool, id, label, k, seed, sample, &members));
             let cached = match (&file, &key) {

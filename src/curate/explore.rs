@@ -25,6 +25,11 @@
 //! and on State of the Union that lost to margin at 100 and 200 labels; at the floor from
 //! there on, no set lost anything.
 //!
+//! In a multi-label project exploration is the same (it never looks at the labels), and
+//! exploitation ranks items by their least certain label's margin (`multi`), so it takes the
+//! items of the labels the model is least sure of, one per exploration cluster first as
+//! above; the exploration share follows the mean per-label κ.
+//!
 //! Embeddings are centred on the pool mean and re-normalised before clustering: mean-pooled
 //! LLM states are anisotropic (cosine ≈ 0.9 between any two SmolLM2 items), and one shared
 //! direction dominates every raw distance.
@@ -35,7 +40,7 @@ use super::cluster::fit_records_seeded;
 use super::linalg::{nearest, par_map, ranges, sq_dist, Centers};
 use super::order::Dedup;
 use super::pool::PoolView;
-use super::strategies::{margin, sorted, MinedItem};
+use super::strategies::{focus_label, item_margin, sorted, MinedItem};
 use crate::error::Result;
 use crate::progress::CancelToken;
 
@@ -155,7 +160,7 @@ pub(crate) fn pick_adaptive(
                     explore.push(MinedItem {
                         row: r,
                         score: f64::from(t),
-                        cluster: Some((pool.labels[r], c as u32)),
+                        cluster: Some((focus_label(pool, r), c as u32)),
                         explored: true,
                     });
                     progressed = true;
@@ -171,7 +176,7 @@ pub(crate) fn pick_adaptive(
     // EXPLOIT_WINDOW × want lowest, then the lowest of what is left.
     let want = budget - explore.len();
     let rows: Vec<usize> = (0..n).filter(|&r| !pool.labeled[r] && !taken[r]).collect();
-    let low = sorted(rows, |r| f64::from(margin(pool.probs_of(r))), false);
+    let low = sorted(rows, |r| item_margin(pool, r), false);
     let mut used = vec![false; k];
     let mut exploit = Vec::with_capacity(want);
     let mut chosen = vec![false; low.len()];
@@ -191,7 +196,7 @@ pub(crate) fn pick_adaptive(
             if dedup.admit(pool, &[item.row as u32]) {
                 used[c] = true;
                 exploit.push(MinedItem {
-                    cluster: Some((pool.labels[item.row], c as u32)),
+                    cluster: Some((focus_label(pool, item.row), c as u32)),
                     ..item.clone()
                 });
             }

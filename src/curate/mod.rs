@@ -14,6 +14,9 @@
 //! index is rebuilt each run: it covers only the boundary rows (bounded by the overlap cap
 //! and the frontier, not by the pool) and excludes what was labeled since.
 //!
+//! In a multi-label project ([`PoolView::thresholds`]) every strategy works per label: see
+//! the `multi` module.
+//!
 //! The core ([`mine_pool`]) works on an in-memory [`PoolView`]; [`mine`] reads the project
 //! store, runs it, and replaces the queue. Every strategy refuses near-duplicates (vectors
 //! closer than `dup_threshold`) of anything already queued or labeled, and never queues an
@@ -23,6 +26,7 @@ mod benchmark;
 mod cluster;
 mod explore;
 mod linalg;
+mod multi;
 mod order;
 mod pairs;
 mod pool;
@@ -40,6 +44,7 @@ pub use benchmark::{bench, bench_with, BenchReport, BenchSeconds, BENCH_BUDGET};
 pub(crate) use cluster::kmeans_assign;
 pub use cluster::{k_rule, LabelSummary, MAX_K, MIN_ITEMS_TO_CLUSTER};
 pub use explore::{explore_share, MIN_EXPLORE_SHARE};
+pub use multi::{binary_entropy_sum, least_certain, mean_label_kappa};
 pub use pairs::MAX_OVERLAPS;
 pub use pool::{pool_from_store, pool_of_model, LoadedPool, Pool, PoolView};
 pub use run::{mine, MineReport, MIN_HELD_OUT};
@@ -156,13 +161,18 @@ impl MineParams {
     }
 }
 
-/// A mined boundary pair: rows `a` and `b` of the pool (a's label < b's label).
+/// A mined boundary pair: rows `a` and `b` of the pool (a's label < b's label; in a
+/// multi-label pool, `label` applies to `b` and not to `a`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MinedPair {
     pub a: usize,
     pub b: usize,
     pub distance: f32,
-    /// (label, cluster within the label) of each side.
+    /// Multi-label pools: the label whose decision the pair straddles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<u32>,
+    /// (label, cluster within the label) of each side; in a multi-label pool (`label`, cluster
+    /// within that side of the label).
     pub cluster_a: (u32, u32),
     pub cluster_b: (u32, u32),
     pub centroid_distance: f32,
@@ -236,10 +246,35 @@ pub fn mine_pool(
         Ok(m)
     };
     let mut clusters = None;
-    if params.strategy.per_label_clusters() {
+    let mut sides = None;
+    if let (true, Some(thresholds)) = (params.strategy.per_label_clusters(), pool.thresholds) {
         let t = Instant::now();
-        let Some(c) =
-            cluster::cluster_labels(pool, params, cache_dir, &mut out.warnings, progress, cancel)?
+        let Some(s) = multi::side_clusters(
+            pool,
+            thresholds,
+            params,
+            cache_dir,
+            &mut out.warnings,
+            progress,
+            cancel,
+        )?
+        else {
+            return cancelled(out);
+        };
+        out.labels = s.iter().flat_map(|s| s.clusters.iter().map(|c| c.summary.clone())).collect();
+        out.seconds.cluster = t.elapsed().as_secs_f64();
+        sides = Some(s);
+    } else if params.strategy.per_label_clusters() {
+        let t = Instant::now();
+        let Some(c) = cluster::cluster_labels(
+            pool,
+            params,
+            cache_dir,
+            "mine-clusters",
+            &mut out.warnings,
+            progress,
+            cancel,
+        )?
         else {
             return cancelled(out);
         };
@@ -256,8 +291,13 @@ pub fn mine_pool(
         }
         out.seconds.index += t.elapsed().as_secs_f64();
     }
-    match (params.strategy, &clusters) {
-        (Strategy::Pairs, Some(by_label)) => {
+    match (params.strategy, &clusters, &sides) {
+        (Strategy::Pairs, _, Some(sides)) => {
+            if !multi_pairs(pool, sides, params, &mut dedup, &mut out, progress, cancel)? {
+                return cancelled(out);
+            }
+        }
+        (Strategy::Pairs, Some(by_label), _) => {
             let cl = pairs::Clusters::new(by_label, pool.len());
             let Some(b) = pairs::boundary(pool, &cl, params, &mut out.warnings, progress, cancel)?
             else {
@@ -282,7 +322,7 @@ pub fn mine_pool(
             out.near_duplicates = b.near_duplicate_pairs + dedup.found;
             out.pairs = chosen.into_iter().map(|i| mined_pair(&cl, &b, i)).collect();
         }
-        (Strategy::Adaptive, _) => {
+        (Strategy::Adaptive, _, _) => {
             let t = Instant::now();
             let share = explore_share(params.held_out_kappa);
             let Some(items) = explore::pick_adaptive(
@@ -300,9 +340,9 @@ pub fn mine_pool(
             out.near_duplicates = dedup.found;
             out.items = items;
         }
-        (strategy, _) => {
+        (strategy, _, _) => {
             let t = Instant::now();
-            let of_row: Option<Vec<(u32, u32)>> = clusters.as_ref().map(|by_label| {
+            let mut of_row: Option<Vec<(u32, u32)>> = clusters.as_ref().map(|by_label| {
                 let mut v = vec![(0, 0); pool.len()];
                 for lc in by_label {
                     for (m, a) in lc.members.iter().zip(&lc.assign) {
@@ -311,6 +351,9 @@ pub fn mine_pool(
                 }
                 v
             });
+            if let Some(sides) = &sides {
+                of_row = Some(multi::least_certain_clusters(pool, sides));
+            }
             let Some(items) = strategies::pick_singles(
                 pool,
                 strategy,
@@ -345,6 +388,7 @@ fn mined_pair(cl: &pairs::Clusters, b: &pairs::Boundary, i: usize) -> MinedPair 
         a: c.x as usize,
         b: c.y as usize,
         distance: c.d,
+        label: None,
         cluster_a: cl.tag[o.a as usize],
         cluster_b: cl.tag[o.b as usize],
         centroid_distance: o.centroid_distance,
@@ -353,6 +397,80 @@ fn mined_pair(cl: &pairs::Clusters, b: &pairs::Boundary, i: usize) -> MinedPair 
         size_a: cl.size(o.a),
         size_b: cl.size(o.b),
     }
+}
+
+/// Boundary pairs of a multi-label pool: per label, the pairs between overlapping clusters of
+/// the side it applies to and the side it does not ([`pairs::boundary`] on the label's sides),
+/// then every label's candidates ordered together for diversity ([`order::order_pairs`]), so
+/// an item is in one pair at most. Fills `out`; `false` when cancelled.
+fn multi_pairs(
+    pool: &PoolView,
+    sides: &[multi::SideClusters],
+    params: &MineParams,
+    dedup: &mut order::Dedup,
+    out: &mut Mined,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<bool> {
+    let mut found = Vec::with_capacity(sides.len());
+    for s in sides {
+        let view = s.sides.view(pool);
+        let cl = pairs::Clusters::new(&s.clusters, pool.len());
+        let Some(b) = pairs::boundary(&view, &cl, params, &mut out.warnings, progress, cancel)?
+        else {
+            return Ok(false);
+        };
+        out.seconds.index += b.seconds_index;
+        out.seconds.pair_search += b.seconds_search;
+        out.overlapping_cluster_pairs += b.overlaps_found;
+        out.candidates += b.candidates.len();
+        out.index_rows += b.index_rows;
+        out.near_duplicates += b.near_duplicate_pairs;
+        if b.overlaps.is_empty() {
+            out.warnings.push(format!(
+                "label {}: no cluster of items it applies to overlaps one of items it does not apply to: no boundary pairs about it",
+                pool.label_names[s.sides.label as usize]
+            ));
+        }
+        found.push((cl, b));
+    }
+    let mut typical: Vec<f32> =
+        found.iter().filter_map(|(_, b)| b.typical_cross_distance).collect();
+    if !typical.is_empty() {
+        out.typical_cross_distance = Some(cluster::percentile_of(&mut typical, 50.0));
+    }
+    if found.iter().all(|(_, b)| b.overlaps.is_empty()) {
+        out.warnings.push("no label has overlapping clusters on its two sides: no boundary pairs (try a higher --overlap-percentile or another strategy)".into());
+    }
+    // Every label's candidates in one list, remembering whose they are.
+    let mut merged = Vec::new();
+    let mut origin = Vec::new();
+    for (si, (_, b)) in found.iter().enumerate() {
+        for (ci, c) in b.candidates.iter().enumerate() {
+            merged.push(*c);
+            origin.push((si, ci));
+        }
+    }
+    let t = Instant::now();
+    let Some(chosen) = order::order_pairs(pool, &merged, params.budget, dedup, cancel)? else {
+        return Ok(false);
+    };
+    out.seconds.ordering = t.elapsed().as_secs_f64();
+    out.near_duplicates += dedup.found;
+    out.pairs = chosen
+        .into_iter()
+        .map(|i| {
+            let (si, ci) = origin[i];
+            let (cl, b) = &found[si];
+            let label = sides[si].sides.label;
+            let mut p = mined_pair(cl, b, ci);
+            p.label = Some(label);
+            p.cluster_a.0 = label;
+            p.cluster_b.0 = label;
+            p
+        })
+        .collect();
+    Ok(true)
 }
 
 /// Which of `n` entries ask for two annotators: round(share·n) of them (at least one when

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::llm::embed::Vectors;
 use crate::store::Store;
@@ -25,6 +26,10 @@ pub struct PoolView<'a> {
     pub labeled: &'a [bool],
     /// What the vectors are (embedding set and model); keys the cluster cache. `None`: no cache.
     pub vectors_id: Option<&'a str>,
+    /// Multi-label projects: each label's threshold, in label order. The probabilities are
+    /// then independent per label (a label applies at or above its threshold) and every
+    /// strategy works per label. `None`: single-label (the probabilities sum to 1).
+    pub thresholds: Option<&'a [f64]>,
 }
 
 impl<'a> PoolView<'a> {
@@ -75,7 +80,23 @@ impl<'a> PoolView<'a> {
         if let Some(p) = self.vectors.iter().position(|x| !x.is_finite()) {
             return bad(&format!("the vector of row {} is not finite", p / self.dim.max(1)));
         }
+        if let Some(t) = self.thresholds {
+            if t.len() != l {
+                return bad(&format!("{} thresholds for {l} labels", t.len()));
+            }
+            if let Some(i) = t.iter().position(|x| !(*x > 0.0 && *x < 1.0)) {
+                return bad(&format!(
+                    "label {}'s threshold {} is not in (0, 1)",
+                    self.label_names[i], t[i]
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the pool is a multi-label project's (independent per-label probabilities).
+    pub fn is_multi_label(&self) -> bool {
+        self.thresholds.is_some()
     }
 
     /// Rows not yet labeled by an expert.
@@ -95,6 +116,8 @@ pub struct Pool {
     pub label_names: Vec<String>,
     pub labeled: Vec<bool>,
     pub vectors_id: Option<String>,
+    /// See [`PoolView::thresholds`].
+    pub thresholds: Option<Vec<f64>>,
 }
 
 impl Pool {
@@ -108,7 +131,27 @@ impl Pool {
             label_names: &self.label_names,
             labeled: &self.labeled,
             vectors_id: self.vectors_id.as_deref(),
+            thresholds: self.thresholds.as_deref(),
         }
+    }
+
+    /// Read the probabilities as `cfg`'s task says: in a multi-label project each is an
+    /// independent probability that its label applies, decided by the label's threshold
+    /// (`[[labels]] threshold`, matched by name; the default for a name `cfg` does not
+    /// list); otherwise the pool stays single-label.
+    pub fn set_task(&mut self, cfg: &Config) {
+        self.thresholds = cfg.multi_label.then(|| {
+            let by_name = crate::multilabel::thresholds(cfg);
+            self.label_names
+                .iter()
+                .map(|n| {
+                    cfg.labels
+                        .iter()
+                        .position(|l| l.name == *n)
+                        .map_or(crate::multilabel::DEFAULT_THRESHOLD, |i| by_name[i])
+                })
+                .collect()
+        });
     }
 }
 

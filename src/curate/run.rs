@@ -42,7 +42,8 @@ pub struct MineReport {
     pub typical_cross_distance: Option<f32>,
     pub labels: Vec<LabelSummary>,
     /// `adaptive`: the predicting model's κ against blind expert labels it never trained on,
-    /// and on how many items (absent: fewer than [`MIN_HELD_OUT`] such items).
+    /// and on how many items (absent: fewer than [`MIN_HELD_OUT`] such items). In a
+    /// multi-label project the mean over labels of the per-label binary κ.
     pub held_out_kappa: Option<(f64, usize)>,
     /// `adaptive`: the share of the refill given to exploration.
     pub explore_share: Option<f64>,
@@ -64,8 +65,9 @@ pub fn mine(
     params.validate()?;
     let t0 = Instant::now();
     progress.start("load", 0);
-    let loaded = pool_from_store(store, params.strategy.needs_vectors())?;
-    let mut warnings = loaded.warnings;
+    let mut loaded = pool_from_store(store, params.strategy.needs_vectors())?;
+    loaded.pool.set_task(cfg);
+    let mut warnings = std::mem::take(&mut loaded.warnings);
     // Predictions under another label set would queue items by labels that are not today's.
     if let Some(m) = store.model(loaded.model_id)? {
         if let Some(why) = store.stale_reason(&m, &cfg.label_names())? {
@@ -143,7 +145,9 @@ pub const MIN_HELD_OUT: usize = 10;
 /// leans towards it), and only the audit stratum's items when there are [`MIN_HELD_OUT`] of
 /// them (uniform draws: representative, where mined items are hard for any model). With the
 /// number of items; `None` below [`MIN_HELD_OUT`] or where κ is undefined. Items whose
-/// experts disagree (unresolved) are left out.
+/// experts disagree (unresolved) are left out. In a multi-label pool, the mean over labels of
+/// each label's binary κ (does it apply: the expert's set against the model's thresholded
+/// probabilities; [`super::mean_label_kappa`]).
 pub(crate) fn held_out_kappa(
     store: &Store,
     pool: &PoolView,
@@ -161,6 +165,35 @@ pub(crate) fn held_out_kappa(
     let row_of: std::collections::HashMap<i64, usize> =
         pool.keys.iter().enumerate().map(|(r, k)| (*k, r)).collect();
     let audit = store.audit_items()?;
+    if let Some(thresholds) = pool.thresholds {
+        // (audit, the expert's set, the model's set), one flag per label.
+        let mut held: Vec<(bool, Vec<bool>, Vec<bool>)> = Vec::new();
+        for (item, label) in resolved {
+            if seen.contains(&item)
+                || eval.as_ref().is_some_and(|e| e.get(&item) != Some(&crate::store::Split::Eval))
+            {
+                continue;
+            }
+            let (Some(&r), Some(set)) = (row_of.get(&item), crate::multilabel::decode(&label))
+            else {
+                continue;
+            };
+            let truth = pool.label_names.iter().map(|n| set.contains(n)).collect();
+            let pred =
+                pool.probs_of(r).iter().zip(thresholds).map(|(p, t)| f64::from(*p) >= *t).collect();
+            held.push((audit.contains(&item), truth, pred));
+        }
+        if held.iter().filter(|h| h.0).count() >= MIN_HELD_OUT {
+            held.retain(|h| h.0);
+        }
+        if held.len() < MIN_HELD_OUT {
+            return Ok(None);
+        }
+        let (truth, pred): (Vec<Vec<bool>>, Vec<Vec<bool>>) =
+            held.into_iter().map(|h| (h.1, h.2)).unzip();
+        let n = truth.len();
+        return Ok(super::mean_label_kappa(&truth, &pred, pool.label_names.len()).map(|k| (k, n)));
+    }
     let mut held: Vec<(bool, usize, usize)> = Vec::new(); // (audit, expert label, prediction)
     for (item, label) in resolved {
         if seen.contains(&item)
@@ -199,6 +232,31 @@ pub(crate) fn queue_entries(
     let label = |l: u32| pool.label_names.get(l as usize).cloned().unwrap_or_default();
     let mut out = Vec::with_capacity(n);
     for (i, p) in mined.pairs.iter().enumerate() {
+        if let Some(l) = p.label {
+            // Multi-label: the pair straddles one label's threshold; `a` is on the side it
+            // does not apply to.
+            let reason = json!({
+                "strategy": strategy,
+                "rank": i,
+                "label": label(l),
+                "distance": round(p.distance),
+                "centroid_distance": round(p.centroid_distance),
+                "clusters": [
+                    {"label": label(l), "applies": false, "cluster": p.cluster_a.1, "size": p.size_a, "radius": round(p.radius_a)},
+                    {"label": label(l), "applies": true, "cluster": p.cluster_b.1, "size": p.size_b, "radius": round(p.radius_b)},
+                ],
+                "probs_a": probs(pool, p.a),
+                "probs_b": probs(pool, p.b),
+            });
+            out.push(NewQueueEntry {
+                item_a: pool.keys[p.a],
+                item_b: Some(pool.keys[p.b]),
+                reason,
+                needed: if two[i] { 2 } else { 1 },
+                audit: false,
+            });
+            continue;
+        }
         let reason = json!({
             "strategy": strategy,
             "rank": i,
@@ -222,14 +280,26 @@ pub(crate) fn queue_entries(
     for (j, it) in mined.items.iter().enumerate() {
         let i = mined.pairs.len() + j;
         let p = pool.probs_of(it.row);
-        let mut reason = json!({
-            "strategy": strategy,
-            "rank": j,
-            "margin": round(super::margin(p)),
-            "entropy": round(super::entropy(p)),
-            "probs": probs(pool, it.row),
-        });
+        let mut reason = match pool.thresholds {
+            // Multi-label: the item margin and entropy, and the label it is least sure of.
+            Some(t) => json!({
+                "strategy": strategy,
+                "rank": j,
+                "margin": round(super::strategies::item_margin(pool, it.row) as f32),
+                "entropy": round(super::binary_entropy_sum(p)),
+                "least_certain": label(super::least_certain(p, t).0 as u32),
+                "probs": probs(pool, it.row),
+            }),
+            None => json!({
+                "strategy": strategy,
+                "rank": j,
+                "margin": round(super::margin(p)),
+                "entropy": round(super::entropy(p)),
+                "probs": probs(pool, it.row),
+            }),
+        };
         if let (Some((l, c)), Some(obj)) = (it.cluster, reason.as_object_mut()) {
+            let c = if c == u32::MAX { json!(null) } else { json!(c) };
             obj.insert("cluster".into(), json!({"label": label(l), "cluster": c}));
         }
         if let (Strategy::Adaptive, Some(obj)) = (params.strategy, reason.as_object_mut()) {

@@ -37,13 +37,45 @@ pub fn entropy(p: &[f32]) -> f32 {
     -p.iter().filter(|x| **x > 0.0).map(|x| x * x.ln()).sum::<f32>()
 }
 
+/// Row `r`'s uncertainty as a margin (smaller = less certain): p1 − p2 in a single-label
+/// pool; in a multi-label pool its least certain label's scaled distance from that label's
+/// threshold ([`crate::multilabel::margin`]).
+pub(crate) fn item_margin(pool: &PoolView, r: usize) -> f64 {
+    match pool.thresholds {
+        Some(t) => super::multi::least_certain(pool.probs_of(r), t).1,
+        None => f64::from(margin(pool.probs_of(r))),
+    }
+}
+
+/// Row `r`'s entropy: of the label distribution in a single-label pool, the sum of the
+/// labels' binary entropies in a multi-label pool.
+pub(crate) fn item_entropy(pool: &PoolView, r: usize) -> f64 {
+    match pool.thresholds {
+        Some(_) => f64::from(super::multi::binary_entropy_sum(pool.probs_of(r))),
+        None => f64::from(entropy(pool.probs_of(r))),
+    }
+}
+
+/// The label row `r` is queued about: its predicted label in a single-label pool, its least
+/// certain label in a multi-label pool.
+pub(crate) fn focus_label(pool: &PoolView, r: usize) -> u32 {
+    match pool.thresholds {
+        Some(t) => super::multi::least_certain(pool.probs_of(r), t).0 as u32,
+        None => pool.labels[r],
+    }
+}
+
 /// A queued single item: its row and the score that ranked it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MinedItem {
     pub row: usize,
-    /// Margin (margin, cluster-margin), entropy, or draw order (random).
+    /// Margin (margin, cluster-margin), entropy, or draw order (random); in a multi-label
+    /// pool the item margin and entropy of [`item_margin`] and [`item_entropy`].
     pub score: f64,
-    /// (label, cluster) for cluster-margin; (predicted label, cluster) for adaptive.
+    /// (label, cluster) for cluster-margin; (predicted label, cluster) for adaptive. In a
+    /// multi-label pool the label is the item's least certain label for cluster-margin and
+    /// adaptive's exploited items, and the cluster one of that label's side clusters
+    /// (cluster-margin).
     pub cluster: Option<(u32, u32)>,
     /// `adaptive`: chosen to explore (a typical item of an uncovered region), not for its margin.
     pub explored: bool,
@@ -63,10 +95,9 @@ pub(crate) fn pick_singles(
 ) -> Option<Vec<MinedItem>> {
     let rows: Vec<usize> = (0..pool.len()).filter(|r| !pool.labeled[*r]).collect();
     let score = |r: usize| -> f64 {
-        let p = pool.probs_of(r);
         match strategy {
-            Strategy::Entropy => f64::from(entropy(p)),
-            _ => f64::from(margin(p)),
+            Strategy::Entropy => item_entropy(pool, r),
+            _ => item_margin(pool, r),
         }
     };
     let ranked: Vec<MinedItem> = match strategy {

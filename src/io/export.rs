@@ -94,6 +94,8 @@ pub struct WriteOptions {
     /// CSV: leave cells that start with = + - @ as they are (by default they are prefixed with
     /// `'` so a spreadsheet shows them as text instead of running them as formulas).
     pub csv_formulas: bool,
+    /// Multi-label projects, CSV: the separator label sets are joined with (`None`: `,`).
+    pub label_sep: Option<char>,
 }
 
 impl WriteOptions {
@@ -135,6 +137,8 @@ pub enum ExportError {
 pub(crate) struct LabelRow {
     pub item: crate::store::Item,
     pub label: String,
+    /// In a multi-label project: the label set `label` stores (names in label-set order).
+    pub set: Option<Vec<String>>,
     pub split: Split,
 }
 
@@ -173,16 +177,21 @@ pub(crate) fn label_rows(
             out.leaked.push(item.id);
             continue;
         }
-        out.rows.push(LabelRow { item, label, split: s });
+        let set = if cfg.multi_label { crate::multilabel::decode(&label) } else { None };
+        out.rows.push(LabelRow { item, label, set, split: s });
     }
     Ok(out)
 }
 
 /// The jsonl row of a labeled item: id, text, label, split, and its other imported fields as
-/// `meta` (an object; `meta_as_text`: its JSON text, as Parquet holds it).
+/// `meta` (an object; `meta_as_text`: its JSON text, as Parquet holds it). A multi-label
+/// project's label is the list of labels that apply (`[]`: none of them).
 pub(crate) fn label_json(r: &LabelRow, meta_as_text: bool) -> Value {
     let mut rec =
         json!({"id": r.item.id, "text": r.item.text, "label": r.label, "split": r.split.as_str()});
+    if let Some(set) = &r.set {
+        rec["label"] = json!(set);
+    }
     if let Some(meta) = r.item.meta.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()) {
         rec["meta"] = if meta_as_text { meta.to_string().into() } else { meta };
     }
@@ -197,6 +206,24 @@ pub(crate) const LABEL_COLUMNS: &[(&str, Kind)] = &[
     ("split", Kind::Text),
     ("meta", Kind::Text),
 ];
+
+/// [`LABEL_COLUMNS`] of a multi-label project: `label` is a `list<string>`.
+pub(crate) const LABEL_SET_COLUMNS: &[(&str, Kind)] = &[
+    ("id", Kind::Text),
+    ("text", Kind::Text),
+    ("label", Kind::TextList),
+    ("split", Kind::Text),
+    ("meta", Kind::Text),
+];
+
+/// The columns of `cfg`'s labels export in Parquet.
+pub(crate) fn label_columns(cfg: &Config) -> &'static [(&'static str, Kind)] {
+    if cfg.multi_label {
+        LABEL_SET_COLUMNS
+    } else {
+        LABEL_COLUMNS
+    }
+}
 
 /// The columns of a responses export in Parquet: chat rows, or preference pairs (`pairs`);
 /// `provenance` as JSON text.
@@ -250,18 +277,21 @@ pub fn export(
     match format {
         ExportFormat::Jsonl | ExportFormat::ChatJsonl => {
             for r in &got.rows {
-                let rec = if format == ExportFormat::Jsonl {
-                    label_json(r, false)
-                } else {
-                    prompt::chat_record(cfg, &examples, &r.item.text, &r.label)
+                let recs = match (&r.set, format) {
+                    (_, ExportFormat::Jsonl) => vec![label_json(r, false)],
+                    // One record per label: the answer the scorer and the LoRA trainer use.
+                    (Some(set), _) => prompt::chat_records_multi(cfg, &examples, &r.item.text, set),
+                    (None, _) => vec![prompt::chat_record(cfg, &examples, &r.item.text, &r.label)],
                 };
-                serde_json::to_writer(&mut buf, &rec).map_err(|e| io(e.into()))?;
-                buf.push(b'\n');
+                for rec in recs {
+                    serde_json::to_writer(&mut buf, &rec).map_err(|e| io(e.into()))?;
+                    buf.push(b'\n');
+                }
             }
         }
         ExportFormat::Parquet => {
             let rows: Vec<Value> = got.rows.iter().map(|r| label_json(r, true)).collect();
-            buf = super::parquet::write(&rows, LABEL_COLUMNS).map_err(io)?.bytes;
+            buf = super::parquet::write(&rows, label_columns(cfg)).map_err(io)?.bytes;
         }
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
@@ -271,7 +301,7 @@ pub fn export(
                     [
                         opts.cell(&r.item.id),
                         opts.cell(&r.item.text),
-                        opts.cell(&r.label),
+                        opts.cell(&csv_label(r, opts.label_sep)),
                         r.split.as_str().into(),
                     ]
                     .iter()
@@ -295,6 +325,15 @@ pub fn export(
         conflicts: got.conflicts,
         leaked: got.leaked,
     })
+}
+
+/// A labeled row's CSV cell: the label, or a multi-label project's set joined by `sep`
+/// (default `,`; empty for none of them).
+fn csv_label(r: &LabelRow, sep: Option<char>) -> String {
+    match &r.set {
+        Some(set) => set.join(sep.unwrap_or(',').to_string().as_str()),
+        None => r.label.clone(),
+    }
 }
 
 const NO_LABEL_PAIRS: &str = "dpo-jsonl holds preference pairs of responses, not labels; export labels as jsonl, csv or chat-jsonl";
@@ -426,7 +465,7 @@ fn export_dataset(
                 ));
             }
             let report = (t.conflicts, t.leaked.clone(), left_out, 0);
-            (json(&t), json(&e), LABEL_COLUMNS, ("labels", report))
+            (json(&t), json(&e), label_columns(cfg), ("labels", report))
         }
         Rows::Chat | Rows::Pairs => {
             let pairs = rows == Rows::Pairs;

@@ -197,6 +197,9 @@ fn features(columns: &[(&str, Kind)]) -> String {
             Kind::Text => {
                 let _ = write!(y, "  - name: {name}\n    dtype: string\n");
             }
+            Kind::TextList => {
+                let _ = write!(y, "  - name: {name}\n    list: string\n");
+            }
             Kind::Messages => {
                 let _ = write!(
                     y,
@@ -258,6 +261,7 @@ fn card(store: &Store, cfg: &Config, ds: &Dataset, splits: &[Part]) -> Result<St
     let title = if cfg.task.trim().is_empty() { "hifi dataset".into() } else { md(&cfg.task) };
     let _ = writeln!(c, "# {title}\n");
     let what = match ds.content {
+        "labels" if cfg.multi_label => "expert labels of a multi-label task: `id`, `text`, `label` (the list of labels that apply; empty when none does), `split`, and `meta` (the item's other imported fields as JSON text)",
         "labels" => "expert labels: `id`, `text`, `label`, `split`, and `meta` (the item's other imported fields as JSON text)",
         "preferences" => "preference pairs of responses (TRL's conversational preference format): `prompt`, `chosen` and `rejected` as lists of {role, content}, `id`, and `provenance` (JSON text)",
         _ => "each item's accepted response as chat messages (TRL's conversational format): `messages` as a list of {role, content}, `id`, and `provenance` (JSON text)",
@@ -293,7 +297,13 @@ fn card(store: &Store, cfg: &Config, ds: &Dataset, splits: &[Part]) -> Result<St
     // Labels with their definitions, and how many rows of each split carry each.
     let _ = writeln!(c, "## Labels\n");
     let per = |rows: &[Value], l: &str| {
-        rows.iter().filter(|r| r.get("label").and_then(Value::as_str) == Some(l)).count()
+        rows.iter()
+            .filter(|r| match r.get("label") {
+                Some(Value::Array(set)) => set.iter().any(|x| x.as_str() == Some(l)),
+                Some(v) => v.as_str() == Some(l),
+                None => false,
+            })
+            .count()
     };
     for l in &cfg.labels {
         let counts = if ds.content == "labels" {

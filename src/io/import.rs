@@ -30,6 +30,12 @@ pub struct ImportOptions {
     pub gold_field: Option<String>,
     /// The project's labels: a gold value must be one of them.
     pub labels: Vec<String>,
+    /// A multi-label project: a gold value is a label set, given as a list (JSONL, Parquet list
+    /// columns), a JSON-array string, or names joined by `label_sep`; stored as
+    /// [`crate::multilabel::encode`].
+    pub multi_label: bool,
+    /// The separator of a gold label set given as a string (default `,`).
+    pub label_sep: Option<char>,
 }
 
 impl Default for ImportOptions {
@@ -40,6 +46,8 @@ impl Default for ImportOptions {
             id_field: None,
             gold_field: None,
             labels: Vec::new(),
+            multi_label: false,
+            label_sep: None,
         }
     }
 }
@@ -462,17 +470,41 @@ fn item_fields(
             }
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(v) if opts.multi_label => match gold_set(v, opts) {
+                Ok(set) => Some(set),
+                Err(m) => {
+                    problems.push(path, rec.line, Some(g), m);
+                    return None;
+                }
+            },
             Some(Value::String(s)) => {
                 if !opts.labels.is_empty() && !opts.labels.iter().any(|l| l == s) {
+                    let several = if s.contains(',') || s.trim_start().starts_with('[') {
+                        " (several labels: this project takes one label per item; a multi-label project, multi_label = true in hifi.toml, takes a list)"
+                    } else {
+                        ""
+                    };
                     problems.push(
                         path,
                         rec.line,
                         Some(g),
-                        format!("unknown label {s:?} (labels: {})", opts.labels.join(", ")),
+                        format!(
+                            "unknown label {s:?} (labels: {}){several}",
+                            opts.labels.join(", ")
+                        ),
                     );
                     return None;
                 }
                 Some(s.clone())
+            }
+            Some(Value::Array(_)) => {
+                problems.push(
+                    path,
+                    rec.line,
+                    Some(g),
+                    "a list of labels, but this project takes one label per item (a multi-label project, multi_label = true in hifi.toml, takes a list)",
+                );
+                return None;
             }
             Some(v) => {
                 problems.push(
@@ -494,4 +526,39 @@ fn item_fields(
     }
     let meta = (!meta.is_empty()).then(|| Value::Object(meta).to_string());
     Some(ItemFields { id, id_field: id_field.map(str::to_string), gold, meta })
+}
+
+/// A multi-label gold value as stored: a list of names, a JSON-array string, or names joined
+/// by the separator; every name one of the project's labels, none twice.
+fn gold_set(v: &Value, opts: &ImportOptions) -> Result<String, String> {
+    let sep = opts.label_sep.unwrap_or(',');
+    let names: Vec<String> = match v {
+        Value::String(s) => {
+            return crate::multilabel::parse_list(s, sep, &opts.labels)
+                .map(|set| crate::multilabel::encode(&set))
+        }
+        Value::Array(list) => {
+            let mut names = Vec::with_capacity(list.len());
+            for (i, x) in list.iter().enumerate() {
+                match x {
+                    Value::String(s) => names.push(s.trim().to_string()),
+                    other => {
+                        return Err(format!(
+                            "expected a list of label names, found {} at position {}",
+                            json_kind(other),
+                            i + 1
+                        ))
+                    }
+                }
+            }
+            names
+        }
+        other => {
+            return Err(format!(
+                "expected a list of label names (or names joined by {sep:?}), found {}",
+                json_kind(other)
+            ))
+        }
+    };
+    crate::multilabel::check_names(&names, &opts.labels).map(|set| crate::multilabel::encode(&set))
 }

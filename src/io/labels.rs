@@ -127,10 +127,16 @@ struct Entry {
     /// (field, exact text) to match by when no id matches; `None` when `--id` was given.
     text: Option<(String, String)>,
     label: String,
+    /// A multi-label project's label set as the file names it (before matching to the
+    /// project's labels); `label` is then the set as the file spells it, for messages.
+    set: Option<Vec<String>>,
     /// The field to blame for a bad label.
     label_field: String,
     note: Option<String>,
 }
+
+/// The hint added where a single-label project is given several labels.
+pub(crate) const ONE_LABEL: &str = "this project takes exactly one label per item (a multi-label project, multi_label = true in hifi.toml, takes several or none)";
 
 /// A label matched to an item and to a project label.
 struct Matched {
@@ -142,11 +148,37 @@ struct Matched {
     note: Option<String>,
 }
 
-/// Import the labels in `path` as `opts.annotator`'s. All or none, unless `skip_invalid`.
+/// Import the labels in `path` as `opts.annotator`'s, one label per item (a single-label
+/// project). All or none, unless `skip_invalid`.
 pub fn import_labels(
     store: &mut Store,
     path: &Path,
     opts: &LabelImportOptions,
+) -> Result<LabelImportReport, LabelsError> {
+    import_with(store, path, opts, None)
+}
+
+/// Import the label sets in `path` as `opts.annotator`'s, for a multi-label project: each
+/// record's labels become one event whose label is the set ([`crate::multilabel::encode`]).
+/// CSV and JSONL give a set as a list, a JSON-array string or names joined by `sep`; Prodigy
+/// `textcat_multilabel` answers as the `accept` list; Label Studio as a `choices` answer with
+/// several values; Argilla as a multi-label question's list. An unknown or repeated label
+/// refuses the file (all or none, unless `skip_invalid`), naming file, line and field.
+pub fn import_label_sets(
+    store: &mut Store,
+    path: &Path,
+    opts: &LabelImportOptions,
+    sep: char,
+) -> Result<LabelImportReport, LabelsError> {
+    import_with(store, path, opts, Some(sep))
+}
+
+/// [`import_labels`] (`sets` is `None`) or [`import_label_sets`] (`sets` is the separator).
+fn import_with(
+    store: &mut Store,
+    path: &Path,
+    opts: &LabelImportOptions,
+    sets: Option<char>,
 ) -> Result<LabelImportReport, LabelsError> {
     if opts.annotator.trim().is_empty() {
         return Err(LabelsError::Invalid("give the annotator's name with --annotator NAME".into()));
@@ -161,7 +193,7 @@ pub fn import_labels(
             "--label does not apply to Prodigy files: the label is in `label` (binary tasks) or `accept` (choice tasks)".into(),
         ));
     }
-    let mut col = collect(path, format, opts).map_err(io)?;
+    let mut col = collect(path, format, opts, sets).map_err(io)?;
     let matched = match_items(store, &opts.labels, std::mem::take(&mut col.entries), &mut col)?;
     let (kept, duplicates) = drop_duplicates(matched, &mut col);
     if col.records == 0 && col.problems.is_empty() {
@@ -175,7 +207,8 @@ pub fn import_labels(
     let mut unchanged = 0;
     let mut new = Vec::new();
     for m in kept.into_iter().filter(|m| !col.bad_lines.contains(&m.line)) {
-        if store.current_label(m.item, &opts.annotator)?.as_deref() == Some(m.label.as_str()) {
+        let current = store.current_label(m.item, &opts.annotator)?;
+        if current.as_deref().is_some_and(|c| same_label(c, &m.label, sets.is_some())) {
             unchanged += 1;
             continue;
         }
@@ -202,16 +235,30 @@ pub fn import_labels(
     })
 }
 
-/// `raw` as one of the project's labels: exactly, else case-insensitively when that is
-/// unambiguous (Prodigy projects often spell labels in capitals).
+/// Whether two stored labels are the same decision: equal, or in a multi-label project the
+/// same set whatever the order.
+fn same_label(a: &str, b: &str, sets: bool) -> bool {
+    if a == b {
+        return true;
+    }
+    let sorted = |s: &str| {
+        crate::multilabel::decode(s).map(|mut v| {
+            v.sort();
+            v
+        })
+    };
+    sets && sorted(a).is_some() && sorted(a) == sorted(b)
+}
+
 /// Read `path` as `format`. Fails only when the file cannot be read.
 fn collect(
     path: &Path,
     format: LabelFormat,
     opts: &LabelImportOptions,
+    sets: Option<char>,
 ) -> std::io::Result<sources::Collected> {
     let mut col = sources::Collected::new(path);
-    let ctx = sources::Ctx { opts };
+    let ctx = sources::Ctx { opts, sets };
     match format {
         LabelFormat::LabelStudio => label_studio::read(path, &ctx, &mut col)?,
         _ => sources::collect_records(path, format, &ctx, &mut col)?,
@@ -219,6 +266,8 @@ fn collect(
     Ok(col)
 }
 
+/// `raw` as one of the project's labels: exactly, else case-insensitively when that is
+/// unambiguous (Prodigy projects often spell labels in capitals).
 fn match_label(labels: &[String], raw: &str) -> Option<String> {
     let raw = raw.trim();
     if let Some(l) = labels.iter().find(|l| l.as_str() == raw) {
@@ -242,14 +291,31 @@ fn match_items(
     let mut out = Vec::with_capacity(entries.len());
     let mut by_text: Vec<(Entry, String)> = Vec::new();
     for e in entries {
-        let Some(label) = match_label(labels, &e.label) else {
-            let msg = format!(
-                "unknown label {:?}; the project's labels are {}",
-                e.label,
-                labels.join(", ")
-            );
-            col.problem(e.line, Some(&e.label_field), msg);
-            continue;
+        let label = match &e.set {
+            Some(set) => match match_set(labels, set, &e) {
+                Ok(l) => l,
+                Err(msg) => {
+                    col.problem(e.line, Some(&e.label_field), msg);
+                    continue;
+                }
+            },
+            None => match match_label(labels, &e.label) {
+                Some(l) => l,
+                None => {
+                    let several = if e.label.contains(',') || e.label.starts_with('[') {
+                        format!(" (several labels: {ONE_LABEL})")
+                    } else {
+                        String::new()
+                    };
+                    let msg = format!(
+                        "unknown label {:?}; the project's labels are {}{several}",
+                        e.label,
+                        labels.join(", ")
+                    );
+                    col.problem(e.line, Some(&e.label_field), msg);
+                    continue;
+                }
+            },
         };
         let mut found = None;
         for (_, id) in &e.ids {
@@ -314,6 +380,35 @@ fn match_items(
     // Back in file order, so duplicates and conflicts are reported from their first line.
     out.sort_by_key(|m| m.line);
     Ok(out)
+}
+
+/// A label set as the file names it, matched to the project's labels (each like
+/// [`match_label`]) and stored in label-set order; `Err` names an unknown or repeated label
+/// and the item the record names.
+fn match_set(labels: &[String], raw: &[String], e: &Entry) -> Result<String, String> {
+    let item = match (e.ids.first(), &e.text) {
+        (Some((_, id)), _) => format!(" (item {id:?})"),
+        (None, Some((_, t))) => {
+            format!(" (item with text {:?})", crate::text::cut_bytes(t, 60).0)
+        }
+        (None, None) => String::new(),
+    };
+    let mut matched = Vec::with_capacity(raw.len());
+    for r in raw {
+        let Some(l) = match_label(labels, r) else {
+            return Err(format!(
+                "unknown label {:?} in the list{item}; the project's labels are {}",
+                r.trim(),
+                labels.join(", ")
+            ));
+        };
+        if matched.contains(&l) {
+            return Err(format!("label {l:?} is listed twice{item}"));
+        }
+        matched.push(l);
+    }
+    let set = crate::multilabel::check_names(&matched, labels).map_err(|m| format!("{m}{item}"))?;
+    Ok(crate::multilabel::encode(&set))
 }
 
 fn unknown_item(e: &Entry) -> String {

@@ -674,6 +674,9 @@ pub enum Kind {
     Text,
     /// Chat messages: `list<struct<role: string, content: string>>`.
     Messages,
+    /// A list of strings (`list<string>`), such as a multi-label project's label set; a JSON
+    /// value that is not a list is written as a list of its text.
+    TextList,
 }
 
 /// A Parquet file written by [`write`]: its bytes and the uncompressed size of its data.
@@ -692,6 +695,9 @@ fn schema(columns: &[(&str, Kind)]) -> String {
             Kind::Text => s.push_str(&format!("  optional binary {name} (UTF8);\n")),
             Kind::Messages => s.push_str(&format!(
                 "  optional group {name} (LIST) {{\n    repeated group list {{\n      optional group element {{\n        optional binary role (UTF8);\n        optional binary content (UTF8);\n      }}\n    }}\n  }}\n"
+            )),
+            Kind::TextList => s.push_str(&format!(
+                "  optional group {name} (LIST) {{\n    repeated group list {{\n      optional binary element (UTF8);\n    }}\n  }}\n"
             )),
         }
     }
@@ -718,6 +724,47 @@ fn text_leaf(rows: &[Value], name: &str) -> Leaf {
             Some(v) => {
                 leaf.def.push(1);
                 leaf.values.push(ByteArray::from(v.to_string().into_bytes()));
+            }
+        }
+    }
+    leaf
+}
+
+/// The leaf of a list-of-strings column. Levels: 0 the list is null, 1 empty, 2 a null
+/// element, 3 a string.
+fn text_list_leaf(rows: &[Value], name: &str) -> Leaf {
+    let mut leaf = Leaf { values: Vec::new(), def: Vec::new(), rep: Some(Vec::new()) };
+    let rep = leaf.rep.as_mut().expect("set above");
+    for r in rows {
+        let one;
+        let list = match r.get(name) {
+            None | Some(Value::Null) => {
+                leaf.def.push(0);
+                rep.push(0);
+                continue;
+            }
+            Some(Value::Array(a)) => a.as_slice(),
+            Some(v) => {
+                one = [v.clone()];
+                &one[..]
+            }
+        };
+        if list.is_empty() {
+            leaf.def.push(1);
+            rep.push(0);
+        }
+        for (i, x) in list.iter().enumerate() {
+            rep.push(i16::from(i > 0));
+            match x {
+                Value::Null => leaf.def.push(2),
+                Value::String(s) => {
+                    leaf.def.push(3);
+                    leaf.values.push(ByteArray::from(s.as_str()));
+                }
+                v => {
+                    leaf.def.push(3);
+                    leaf.values.push(ByteArray::from(v.to_string().into_bytes()));
+                }
             }
         }
     }
@@ -794,6 +841,7 @@ impl<'c> Writer<'c> {
         for (name, kind) in self.columns {
             match kind {
                 Kind::Text => leaves.push(text_leaf(rows, name)),
+                Kind::TextList => leaves.push(text_list_leaf(rows, name)),
                 Kind::Messages => {
                     leaves.push(message_leaf(rows, name, "role"));
                     leaves.push(message_leaf(rows, name, "content"));

@@ -17,11 +17,14 @@ use crate::progress::{CancelToken, Progress};
 use crate::store::{ModelRecord, Prediction, Store};
 
 /// Bumped whenever scoring changes in a way that changes the numbers (per cache layout). v4:
-/// each label's score includes the chat template's end of turn after it.
-fn scorer_version(kv: crate::config::KvCache) -> &'static str {
-    match kv {
-        crate::config::KvCache::Separate => "label-eot-logprob-v4",
-        crate::config::KvCache::Shared => "label-eot-logprob-v4-shared",
+/// each label's score includes the chat template's end of turn after it. Multi-label projects
+/// score each label's yes and no answers ([`LabelScorer::per_label`]): a version of their own.
+fn scorer_version(kv: crate::config::KvCache, multi_label: bool) -> &'static str {
+    match (kv, multi_label) {
+        (crate::config::KvCache::Separate, false) => "label-eot-logprob-v4",
+        (crate::config::KvCache::Shared, false) => "label-eot-logprob-v4-shared",
+        (crate::config::KvCache::Separate, true) => "label-yes-no-v1",
+        (crate::config::KvCache::Shared, true) => "label-yes-no-v1-shared",
     }
 }
 
@@ -91,7 +94,7 @@ pub fn prepare_prompt(
     let prompt_sha256 =
         hex::encode(Sha256::digest(format!("{}\0{suffix}", prefix.text).as_bytes()));
     let fp = serde_json::json!({
-        "scorer": scorer_version(cfg.model.kv_cache),
+        "scorer": scorer_version(cfg.model.kv_cache, cfg.multi_label),
         "model": model_sha,
         "adapter": adapter_sha,
         "prompt": prompt_sha256,
@@ -137,23 +140,28 @@ pub fn run(
     };
     // Registered before the scorer is made, as always (run_with finds it again).
     store.register_model(&record)?;
-    let mut scorer = LabelScorer::new(
-        &engine,
-        &ScorerSpec {
-            prefix: &p.prefix,
-            suffix: &p.suffix,
-            labels: &labels,
-            max_item_tokens: cfg.model.max_item_tokens,
-            batch_items: cfg.model.batch_items,
-            kv: cfg.model.kv_cache,
-        },
-    )?;
+    let spec = ScorerSpec {
+        prefix: &p.prefix,
+        suffix: &p.suffix,
+        labels: &labels,
+        max_item_tokens: cfg.model.max_item_tokens,
+        batch_items: cfg.model.batch_items,
+        kv: cfg.model.kv_cache,
+    };
+    let mut scorer = if cfg.multi_label {
+        LabelScorer::per_label(&engine, &spec)?
+    } else {
+        LabelScorer::new(&engine, &spec)?
+    };
     run_with(store, cfg, params, &record, &mut scorer, progress, cancel)
 }
 
 /// Scores from an OpenAI-compatible server: a fingerprint of their own (never mixed with the
 /// local engine's, nor with another server model's).
 const HTTP_SCORER_VERSION: &str = "label-eot-logprob-v4-openai";
+
+/// [`HTTP_SCORER_VERSION`] for multi-label projects (each label's yes and no answers).
+const HTTP_MULTI_SCORER_VERSION: &str = "label-yes-no-v1-openai";
 
 /// [`run`] on the OpenAI-compatible servers of `cfg.backend`: the same prompt, labels,
 /// calibration and batches committed one at a time; the model's chat template (and the cut of
@@ -195,7 +203,7 @@ pub fn run_http(
         format!("{}\0{}\0{}", text.prefix, text.suffix, text.end_of_turn).as_bytes(),
     ));
     let fp = serde_json::json!({
-        "scorer": HTTP_SCORER_VERSION,
+        "scorer": if cfg.multi_label { HTTP_MULTI_SCORER_VERSION } else { HTTP_SCORER_VERSION },
         "server_model": server_model,
         "model": model_sha,
         "template": backend.template,
@@ -226,6 +234,9 @@ pub fn run_http(
         vocab,
         cfg.model.max_item_tokens,
     );
+    if cfg.multi_label {
+        scorer = scorer.per_label();
+    }
     run_with(store, cfg, params, &record, &mut scorer, progress, cancel)
 }
 
@@ -247,7 +258,8 @@ pub fn run_with(
     let todo_all = store.count_unpredicted(model_id)? as u64;
     let todo = params.limit.map_or(todo_all, |l| todo_all.min(l as u64));
     // Contextual calibration: the label log-probs of a content-free input, subtracted from every
-    // item's before normalising (zeros when switched off).
+    // item's before normalising (zeros when switched off). Multi-label: each label's log-odds on
+    // it, subtracted from each item's log-odds of that label.
     let prior = if cfg.prompt.calibrate {
         scorer.score_batch(&[NULL_INPUT])?.remove(0).logprobs
     } else {
@@ -287,7 +299,11 @@ pub fn run_with(
             .zip(&out)
             .map(|(k, s)| Prediction {
                 item: *k,
-                probs: calibrated(&s.logprobs, &prior),
+                probs: if cfg.multi_label {
+                    calibrated_per_label(&s.logprobs, &prior)
+                } else {
+                    calibrated(&s.logprobs, &prior)
+                },
                 truncated: s.truncated,
             })
             .collect();
@@ -325,4 +341,31 @@ pub fn run_with(
 pub fn calibrated(logprobs: &[f64], prior: &[f64]) -> Vec<f64> {
     let shifted: Vec<f64> = logprobs.iter().zip(prior).map(|(l, p)| l - p).collect();
     super::score::softmax(&shifted)
+}
+
+/// Multi-label: each label's probability that it applies after subtracting the content-free
+/// input's log-odds of that label from the item's, `σ(odds − prior)`, label by label (they
+/// are not normalised against each other).
+pub fn calibrated_per_label(log_odds: &[f64], prior: &[f64]) -> Vec<f64> {
+    log_odds.iter().zip(prior).map(|(o, p)| super::score::sigmoid(o - p)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_label_calibration_subtracts_each_labels_prior_log_odds() {
+        // A label the content-free input already calls likely (odds +2) needs more evidence.
+        let p = calibrated_per_label(&[2.0, 0.0, -1.0], &[2.0, -1.0, 0.0]);
+        assert!((p[0] - 0.5).abs() < 1e-15);
+        assert!((p[1] - super::super::score::sigmoid(1.0)).abs() < 1e-15);
+        assert!((p[2] - super::super::score::sigmoid(-1.0)).abs() < 1e-15);
+        // Zero prior (calibration off): the uncalibrated probabilities.
+        assert_eq!(calibrated_per_label(&[0.0], &[0.0]), vec![0.5]);
+        assert_ne!(
+            scorer_version(crate::config::KvCache::Shared, true),
+            scorer_version(crate::config::KvCache::Shared, false)
+        );
+    }
 }

@@ -54,19 +54,54 @@ fn system_with(
             s.push_str(&format!("- {}: {}\n", l.name, def));
         }
     }
-    s.push_str(&format!("\nAnswer with exactly one label name: {}.", or_list(&cfg.label_names())));
+    if cfg.multi_label {
+        s.push('\n');
+        s.push_str(&crate::multilabel::instruction(&cfg.prompt.item_noun));
+    } else {
+        s.push_str(&format!(
+            "\nAnswer with exactly one label name: {}.",
+            or_list(&cfg.label_names())
+        ));
+    }
     if !examples.is_empty() {
         s.push_str("\n\nExamples:");
         let noun = capitalised(&cfg.prompt.item_noun);
         for (i, (text, label)) in examples.iter().enumerate() {
-            s.push_str(&format!("\n\n{noun}:\n{}\nLabel: {label}", text_of(i, text)));
+            let answer = if cfg.multi_label {
+                format!("Labels: {}", example_set(label))
+            } else {
+                format!("Label: {label}")
+            };
+            s.push_str(&format!("\n\n{noun}:\n{}\n{answer}", text_of(i, text)));
         }
     }
     s
 }
 
-/// The user message for one item.
+/// A multi-label example's stored set as the prompt shows it: `a, c`, or `none`.
+fn example_set(stored: &str) -> String {
+    match crate::multilabel::decode(stored) {
+        Some(set) if set.is_empty() => "none".to_string(),
+        Some(set) => set.join(", "),
+        None => stored.to_string(),
+    }
+}
+
+/// The question closing a multi-label project's user message: the same for every label, so
+/// every label's answer continues one shared item prefix.
+pub const MULTI_LABEL_QUESTION: &str =
+    "Which labels apply? Answer about one label as \"label: yes\" or \"label: no\".";
+
+/// The user message for one item. In a multi-label project it closes with
+/// [`MULTI_LABEL_QUESTION`], the same whichever label is asked about.
 pub fn user_message(cfg: &Config, text: &str) -> String {
+    if cfg.multi_label {
+        return format!(
+            "{}:\n{}\n\n{MULTI_LABEL_QUESTION}",
+            capitalised(&cfg.prompt.item_noun),
+            text
+        );
+    }
     format!(
         "{}:\n{}\n\nLabel ({}):",
         capitalised(&cfg.prompt.item_noun),
@@ -108,6 +143,35 @@ pub fn chat_record(
     })
 }
 
+/// A multi-label project's training records for one item whose label set is `set`: one
+/// `{"messages": [...]}` record per label, in label-set order, the same system and user
+/// messages as [`chat_record`]'s and the assistant's answer about that label,
+/// [`crate::multilabel::answer`]`(label, set contains label)` (`Game: yes`). These are the
+/// answers the scorer reads the label's probability from.
+pub fn chat_records_multi(
+    cfg: &Config,
+    examples: &[(String, String)],
+    text: &str,
+    set: &[String],
+) -> Vec<serde_json::Value> {
+    let system = system_message(cfg, examples);
+    let user =
+        user_message(cfg, crate::text::cut_bytes(text, item_bytes(cfg.model.max_item_tokens)).0);
+    cfg.labels
+        .iter()
+        .map(|l| {
+            let applies = set.iter().any(|s| s == &l.name);
+            serde_json::json!({
+                "messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": crate::multilabel::answer(&l.name, applies)},
+                ]
+            })
+        })
+        .collect()
+}
+
 /// Up to `cfg.prompt.few_shot` expert-labeled **train** items for the prompt, taken round-robin
 /// over labels in item order (so the prompt is stable and balanced). Never eval items.
 pub fn few_shot_examples(
@@ -120,6 +184,9 @@ pub fn few_shot_examples(
     }
     let (resolved, _) = store.resolved_labels()?;
     let splits = store.splits()?;
+    if cfg.multi_label {
+        return few_shot_sets(store, cfg, &resolved, &splits, want);
+    }
     let mut per_label: Vec<Vec<i64>> = vec![Vec::new(); cfg.labels.len()];
     for (item, label) in &resolved {
         if splits.get(item) == Some(&crate::store::Split::Train) {
@@ -150,6 +217,59 @@ pub fn few_shot_examples(
     Ok(out)
 }
 
+/// [`few_shot_examples`] in a multi-label project: round-robin over each label's train items
+/// (the items whose set holds it) and then the items whose set is empty, in item order, each
+/// item once; an example's label is its stored set.
+fn few_shot_sets(
+    store: &crate::store::Store,
+    cfg: &Config,
+    resolved: &[(i64, String)],
+    splits: &std::collections::HashMap<i64, crate::store::Split>,
+    want: usize,
+) -> crate::store::Result<Vec<(String, String)>> {
+    // One bucket per label, then one for the empty set.
+    let mut buckets: Vec<Vec<(i64, &str)>> = vec![Vec::new(); cfg.labels.len() + 1];
+    for (item, stored) in resolved {
+        if splits.get(item) != Some(&crate::store::Split::Train) {
+            continue;
+        }
+        let Some(set) = crate::multilabel::decode(stored) else { continue };
+        if set.is_empty() {
+            buckets[cfg.labels.len()].push((*item, stored));
+        }
+        for (li, l) in cfg.labels.iter().enumerate() {
+            if set.contains(&l.name) {
+                buckets[li].push((*item, stored));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    let mut next = vec![0usize; buckets.len()];
+    while out.len() < want && next.iter().zip(&buckets).any(|(n, b)| *n < b.len()) {
+        for (b, bucket) in buckets.iter().enumerate() {
+            if out.len() >= want {
+                break;
+            }
+            // This bucket's next item not yet taken by another label's turn.
+            while let Some(&(key, stored)) = bucket.get(next[b]) {
+                next[b] += 1;
+                if taken.insert(key) {
+                    if let Some(item) = store.item(key)? {
+                        let (text, _) = crate::text::cut_bytes(
+                            &item.text,
+                            item_bytes(cfg.model.max_item_tokens),
+                        );
+                        out.push((text.to_string(), stored.to_string()));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,12 +278,10 @@ mod tests {
     fn cfg() -> Config {
         Config {
             task: "Decide whether an online ad is clickbait.".into(),
+            multi_label: false,
             labels: vec![
-                LabelDef {
-                    name: "clickbait".into(),
-                    definition: "Withholds\n  what it is.".into(),
-                },
-                LabelDef { name: "benign".into(), definition: "Says what it is.".into() },
+                LabelDef::new("clickbait", "Withholds\n  what it is."),
+                LabelDef::new("benign", "Says what it is."),
             ],
             model: ModelConfig::default(),
             split: SplitConfig::default(),
@@ -204,5 +322,44 @@ mod tests {
             "{t}"
         );
         assert_eq!(t.replace(&example_slot(0), example_texts(&ex)[0]), system_message(&cfg(), &ex));
+    }
+
+    fn multi() -> Config {
+        let mut c = cfg();
+        c.multi_label = true;
+        c.labels.push(LabelDef::new("urgent", "Pushes to act now."));
+        c
+    }
+
+    #[test]
+    fn a_multi_label_prompt_asks_about_one_label_at_a_time() {
+        let c = multi();
+        let s = system_message(&c, &[("Old ad".into(), r#"["clickbait","urgent"]"#.into())]);
+        assert!(s.contains(&crate::multilabel::instruction("ad")), "{s}");
+        assert!(!s.contains("exactly one label"), "{s}");
+        assert!(s.contains("Ad:\nOld ad\nLabels: clickbait, urgent"), "{s}");
+        let none = system_message(&c, &[("Old ad".into(), "[]".into())]);
+        assert!(none.contains("Ad:\nOld ad\nLabels: none"), "{none}");
+        let u = user_message(&c, "Buy now");
+        assert_eq!(u, format!("Ad:\nBuy now\n\n{MULTI_LABEL_QUESTION}"));
+        // The single-label prompt differs, so its fingerprint does too.
+        assert_ne!(system_message(&cfg(), &[]), system_message(&c, &[]));
+    }
+
+    #[test]
+    fn multi_label_chat_records_answer_each_label_yes_or_no() {
+        let c = multi();
+        let set = vec!["urgent".to_string()];
+        let rs = chat_records_multi(&c, &[], "New ad", &set);
+        let answers: Vec<&str> =
+            rs.iter().map(|r| r["messages"][2]["content"].as_str().unwrap()).collect();
+        assert_eq!(answers, ["clickbait: no", "benign: no", "urgent: yes"]);
+        for r in &rs {
+            assert_eq!(r["messages"][0]["content"], system_message(&c, &[]));
+            assert_eq!(r["messages"][1]["content"], user_message(&c, "New ad"));
+        }
+        assert!(chat_records_multi(&c, &[], "x", &[])
+            .iter()
+            .all(|r| r["messages"][2]["content"].as_str().unwrap().ends_with(": no")));
     }
 }

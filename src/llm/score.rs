@@ -11,6 +11,13 @@
 //! answers: without it a label that is a token-prefix of another ("pos" / "positive") would
 //! also count every answer that goes on into the longer label.
 //!
+//! Multi-label projects ([`LabelScorer::per_label`]) ask about each label on its own: its two
+//! answers `{label}: yes` and `{label}: no` are teacher-forced after the item and the label's
+//! probability is e^yes / (e^yes + e^no), independent of the other labels'. With a tokenizer
+//! that makes `yes` and `no` one token each after the colon, the two answers differ only in
+//! their last token: each label is then one branch of `{label}:` and the two tokens' logits
+//! are read at its end (the log-sum-exp cancels), as few tokens as a single label's answer.
+//!
 //! Two cache layouts ([`KvCache`]). `Shared`: one unified cache; sequence copies only tag the
 //! prefix cells, and a batch's items plus every label's continuation (a branch sequence per
 //! item and label, sharing the item's cells as a tree) go to llama.cpp as one micro-batch,
@@ -36,10 +43,13 @@ const MAX_SHARED_BATCH: usize = 2048;
 /// One item's scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
-    /// Sum of token log-probabilities of each label and the end of turn after it, in label
-    /// order.
+    /// Single-label: sum of token log-probabilities of each label and the end of turn after
+    /// it, in label order. Multi-label ([`LabelScorer::per_label`]): each label's log-odds
+    /// that it applies, [`yes_no_log_odds`] of its two answers.
     pub logprobs: Vec<f64>,
-    /// `logprobs` normalised over the labels (sums to 1).
+    /// Single-label: `logprobs` normalised over the labels (sums to 1). Multi-label: each
+    /// label's own probability that it applies, the logistic of its log-odds (they need not
+    /// sum to 1).
     pub probs: Vec<f64>,
     /// The item had more than `max_item_tokens` tokens and was cut.
     pub truncated: bool,
@@ -58,8 +68,25 @@ pub struct ScorerSpec<'a> {
     pub kv: KvCache,
 }
 
+/// What a [`LabelScorer`] reads off the logits.
+#[derive(Debug, Clone, PartialEq)]
+enum Answers {
+    /// Single-label: each entry of `labels` is one label's whole answer (its tokens and the
+    /// end of turn), its token log-probabilities summed; normalised over the labels.
+    Labels,
+    /// Multi-label, one branch per label: `labels[l]` is the tokens label `l`'s two answers
+    /// share (`{label}:`) then the yes answer's last token; the branch feeds the shared tokens
+    /// and reads the logits of the two last tokens, `(yes, no)` here, at its last position.
+    NextToken(Vec<(LlamaToken, LlamaToken)>),
+    /// Multi-label, whole answers (when the two answers differ in more than their last token):
+    /// `labels[2l]` is label `l`'s yes answer and `labels[2l + 1]` its no answer, each scored
+    /// like a single label's (without the end of turn).
+    Whole,
+}
+
 pub struct LabelScorer<'e> {
     engine: &'e Engine,
+    answers: Answers,
     ctx: LlamaContext<'e>,
     prefix_len: usize,
     suffix: Vec<LlamaToken>,
@@ -78,20 +105,77 @@ pub struct LabelScorer<'e> {
 type Slot = (i32, usize, LlamaToken, bool);
 
 impl<'e> LabelScorer<'e> {
+    /// A single-label scorer: each label scored as the assistant's whole answer, the scores
+    /// normalised over the labels.
     pub fn new(engine: &'e Engine, spec: &ScorerSpec) -> Result<Self, LlmError> {
-        let prefix = &spec.prefix.tokens;
-        let suffix = engine.tokenize_template(spec.suffix, false);
         let mut labels = Vec::new();
         for name in spec.labels {
-            if engine.tokenize_text(name).is_empty() {
-                return Err(LlmError::Input(format!(
-                    "label {name:?} tokenizes to nothing with this model"
-                )));
-            }
+            check_label(engine, name)?;
             // The label as the assistant's whole answer: its tokens, then the template's end
             // of turn (tokenized apart from the label, as training tokenizes it).
             labels.push(engine.chat_completion_tokens(name)?);
         }
+        Self::build(engine, spec, labels, Answers::Labels)
+    }
+
+    /// A multi-label scorer: each label's independent probability that it applies, from the
+    /// two answers about it, [`crate::multilabel::answer`] `{label}: yes` and `{label}: no`,
+    /// teacher-forced after the item (without the end of turn): p = e^yes / (e^yes + e^no),
+    /// the log-probabilities summed over each answer's tokens. The two answers share their
+    /// tokens up to the last one whenever `yes` and `no` are single tokens after the colon
+    /// (SmolLM2's tokenizer, and most): then each label is one branch of `{label}:` after the
+    /// item and its probability the two last tokens' logits read at the branch's end, as
+    /// cheap as a single label's answer. Otherwise both answers are scored whole, two branches
+    /// per label.
+    pub fn per_label(engine: &'e Engine, spec: &ScorerSpec) -> Result<Self, LlmError> {
+        Self::per_label_with(engine, spec, false)
+    }
+
+    /// [`LabelScorer::per_label`], forced to score both answers whole (`whole`): the same
+    /// numbers by the general route, to check the cheap one against (tests, benchmarks).
+    pub fn per_label_with(
+        engine: &'e Engine,
+        spec: &ScorerSpec,
+        whole: bool,
+    ) -> Result<Self, LlmError> {
+        let mut pairs = Vec::new();
+        for name in spec.labels {
+            check_label(engine, name)?;
+            let yes = engine.tokenize_text(&crate::multilabel::answer(name, true));
+            let no = engine.tokenize_text(&crate::multilabel::answer(name, false));
+            pairs.push((yes, no));
+        }
+        let next_token = !whole
+            && pairs.iter().all(|(y, n)| {
+                y.len() == n.len()
+                    && y.len() >= 2
+                    && y[..y.len() - 1] == n[..n.len() - 1]
+                    && y.last() != n.last()
+            });
+        if next_token {
+            let ends = pairs.iter().map(|(y, n)| (y[y.len() - 1], n[n.len() - 1])).collect();
+            let labels = pairs.into_iter().map(|(y, _)| y).collect();
+            Self::build(engine, spec, labels, Answers::NextToken(ends))
+        } else {
+            let labels = pairs.into_iter().flat_map(|(y, n)| [y, n]).collect();
+            Self::build(engine, spec, labels, Answers::Whole)
+        }
+    }
+
+    /// Whether this multi-label scorer reads each label's two answers at one position (the
+    /// cheap route of [`LabelScorer::per_label`]); false for single-label scorers.
+    pub fn reads_next_token(&self) -> bool {
+        matches!(self.answers, Answers::NextToken(_))
+    }
+
+    fn build(
+        engine: &'e Engine,
+        spec: &ScorerSpec,
+        labels: Vec<Vec<LlamaToken>>,
+        answers: Answers,
+    ) -> Result<Self, LlmError> {
+        let prefix = &spec.prefix.tokens;
+        let suffix = engine.tokenize_template(spec.suffix, false);
         let max_label = labels.iter().map(Vec::len).max().unwrap_or(1);
         let per_seq = prefix.len() + spec.max_item_tokens + suffix.len() + max_label + 8;
         let n_ctx_train = engine.n_ctx_train() as usize;
@@ -147,6 +231,7 @@ impl<'e> LabelScorer<'e> {
         let filler = prefix.iter().copied().cycle().take(MIN_ROWS).collect();
         Ok(Self {
             engine,
+            answers,
             ctx,
             prefix_len: prefix.len(),
             suffix,
@@ -208,7 +293,10 @@ impl<'e> LabelScorer<'e> {
             self.reset_seq(seq)?;
             let p0 = self.prefix_len;
             let last = toks.len() - 1;
-            slots.extend(toks.iter().enumerate().map(|(j, t)| (seq, p0 + j, *t, j == last)));
+            let first = self.reads_first();
+            slots.extend(
+                toks.iter().enumerate().map(|(j, t)| (seq, p0 + j, *t, first && j == last)),
+            );
             ends.push(p0 + toks.len());
         }
         let mut logprobs = vec![vec![0.0f64; n_labels]; texts.len()];
@@ -223,6 +311,7 @@ impl<'e> LabelScorer<'e> {
                 logprobs[i][l] += f64::from(logits[toks[0].0 as usize]) - lse;
             }
         })?;
+        let answers = &self.answers;
         let t_items = t0.elapsed() - t_copy;
         // Phase B: the rest of each label's answer (its other tokens and the end of turn),
         // teacher-forced, one label at a time over all items; the label's cells are dropped
@@ -231,7 +320,7 @@ impl<'e> LabelScorer<'e> {
             let mut slots: Vec<Slot> = Vec::new();
             for (i, &end) in ends.iter().enumerate() {
                 for (j, t) in toks[..toks.len() - 1].iter().enumerate() {
-                    slots.push((i as i32 + 1, end + j, *t, true));
+                    slots.push((i as i32 + 1, end + j, *t, reads_at(answers, toks, j)));
                 }
                 tokens[i] += toks.len() - 1;
             }
@@ -244,8 +333,7 @@ impl<'e> LabelScorer<'e> {
                 |seq, pos, logits| {
                     let i = (seq - 1) as usize;
                     let j = pos - ends_ref[i]; // predicts toks[j + 1]
-                    let lse = log_sum_exp(logits);
-                    logprobs[i][l] += f64::from(logits[toks[j + 1].0 as usize]) - lse;
+                    logprobs[i][l] += branch_score(answers, toks, l, j, logits);
                 },
             )?;
             for (i, &end) in ends.iter().enumerate() {
@@ -272,13 +360,37 @@ impl<'e> LabelScorer<'e> {
             .into_iter()
             .zip(truncated)
             .zip(tokens)
-            .map(|((lp, truncated), tokens)| Scored {
-                probs: softmax(&lp),
-                logprobs: lp,
+            .map(|((lp, truncated), tokens)| self.finish(lp, truncated, tokens))
+            .collect())
+    }
+
+    /// Whether the logits at an item's last token are read (the first token of each answer).
+    /// A multi-label branch always feeds `{label}:` first, so its answers are read later.
+    fn reads_first(&self) -> bool {
+        !matches!(self.answers, Answers::NextToken(_))
+    }
+
+    /// One item's [`Scored`] from its raw sums, one per entry of `labels`.
+    fn finish(&self, raw: Vec<f64>, truncated: bool, tokens: usize) -> Scored {
+        match self.answers {
+            Answers::Labels => Scored { probs: softmax(&raw), logprobs: raw, truncated, tokens },
+            Answers::NextToken(_) => Scored {
+                probs: raw.iter().map(|&x| sigmoid(x)).collect(),
+                logprobs: raw,
                 truncated,
                 tokens,
-            })
-            .collect())
+            },
+            Answers::Whole => {
+                let odds: Vec<f64> =
+                    raw.chunks(2).map(|yn| yes_no_log_odds(yn[0], yn[1])).collect();
+                Scored {
+                    probs: odds.iter().map(|&x| sigmoid(x)).collect(),
+                    logprobs: odds,
+                    truncated,
+                    tokens,
+                }
+            }
+        }
     }
 
     /// Shared cache: the items and all their label continuations in one decode
@@ -304,12 +416,7 @@ impl<'e> LabelScorer<'e> {
             .into_iter()
             .zip(truncated)
             .zip(&items)
-            .map(|((lp, truncated), toks)| Scored {
-                probs: softmax(&lp),
-                logprobs: lp,
-                truncated,
-                tokens: toks.len() + branch_tokens,
-            })
+            .map(|((lp, truncated), toks)| self.finish(lp, truncated, toks.len() + branch_tokens))
             .collect())
     }
 
@@ -333,6 +440,7 @@ impl<'e> LabelScorer<'e> {
         self.batch.clear();
         let p0 = self.prefix_len;
         let mut last_at = Vec::with_capacity(items.len()); // batch index of each item's last token
+        let first = self.reads_first();
         for (i, toks) in items.iter().enumerate() {
             let mut seqs = vec![i as i32 + 1];
             seqs.extend((0..n_labels).map(|l| branch_seq(i, l)));
@@ -340,7 +448,7 @@ impl<'e> LabelScorer<'e> {
                 self.ctx.copy_kv_cache_seq(0, s, None, None).map_err(e)?;
             }
             for (j, t) in toks.iter().enumerate() {
-                let last = j + 1 == toks.len();
+                let last = first && j + 1 == toks.len();
                 self.batch.add(*t, (p0 + j) as i32, &seqs, last).map_err(add)?;
             }
             last_at.push(self.batch.n_tokens() - 1);
@@ -352,8 +460,11 @@ impl<'e> LabelScorer<'e> {
             let end = p0 + toks.len();
             for (l, lt) in self.labels.iter().enumerate() {
                 for (j, t) in lt[..lt.len() - 1].iter().enumerate() {
-                    self.batch.add(*t, (end + j) as i32, &[branch_seq(i, l)], true).map_err(add)?;
-                    branch_at.push((i, l, j, self.batch.n_tokens() - 1));
+                    let read = reads_at(&self.answers, lt, j);
+                    self.batch.add(*t, (end + j) as i32, &[branch_seq(i, l)], read).map_err(add)?;
+                    if read {
+                        branch_at.push((i, l, j, self.batch.n_tokens() - 1));
+                    }
                 }
             }
         }
@@ -372,17 +483,18 @@ impl<'e> LabelScorer<'e> {
             .decode(&mut self.batch)
             .map_err(|e| LlmError::Engine(format!("decode failed: {e}")))?;
         let mut logprobs = vec![vec![0.0f64; n_labels]; items.len()];
-        for (i, &at) in last_at.iter().enumerate() {
-            let logits = self.ctx.get_logits_ith(at);
-            let lse = log_sum_exp(logits);
-            for (l, toks) in self.labels.iter().enumerate() {
-                logprobs[i][l] += f64::from(logits[toks[0].0 as usize]) - lse;
+        if first {
+            for (i, &at) in last_at.iter().enumerate() {
+                let logits = self.ctx.get_logits_ith(at);
+                let lse = log_sum_exp(logits);
+                for (l, toks) in self.labels.iter().enumerate() {
+                    logprobs[i][l] += f64::from(logits[toks[0].0 as usize]) - lse;
+                }
             }
         }
         for &(i, l, j, at) in &branch_at {
             let logits = self.ctx.get_logits_ith(at);
-            logprobs[i][l] +=
-                f64::from(logits[self.labels[l][j + 1].0 as usize]) - log_sum_exp(logits);
+            logprobs[i][l] += branch_score(&self.answers, &self.labels[l], l, j, logits);
         }
         tracing::debug!(
             items = items.len(),
@@ -401,6 +513,60 @@ impl<'e> LabelScorer<'e> {
         self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None).map_err(e)?;
         self.ctx.copy_kv_cache_seq(0, seq, None, None).map_err(e)?;
         Ok(())
+    }
+}
+
+/// A label name the model can answer with.
+fn check_label(engine: &Engine, name: &str) -> Result<(), LlmError> {
+    if engine.tokenize_text(name).is_empty() {
+        return Err(LlmError::Input(format!(
+            "label {name:?} tokenizes to nothing with this model"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the logits at branch position `j` of the continuation `toks` (which predict
+/// `toks[j + 1]`) are read.
+fn reads_at(answers: &Answers, toks: &[LlamaToken], j: usize) -> bool {
+    match answers {
+        Answers::NextToken(_) => j + 2 == toks.len(),
+        _ => true,
+    }
+}
+
+/// What branch position `j` of continuation `l` (tokens `toks`) adds to its raw score: the
+/// log-probability of `toks[j + 1]`; for [`Answers::NextToken`], at the branch's end, the
+/// log-odds of the yes token over the no token (the log-sum-exp cancels).
+fn branch_score(answers: &Answers, toks: &[LlamaToken], l: usize, j: usize, logits: &[f32]) -> f64 {
+    match answers {
+        Answers::NextToken(ends) => {
+            let (yes, no) = ends[l];
+            f64::from(logits[yes.0 as usize]) - f64::from(logits[no.0 as usize])
+        }
+        _ => f64::from(logits[toks[j + 1].0 as usize]) - log_sum_exp(logits),
+    }
+}
+
+/// A label's log-odds that it applies from the log-probabilities of its two answers:
+/// log(e^yes / (e^yes + e^no)) − log(e^no / (e^yes + e^no)) = yes − no.
+pub fn yes_no_log_odds(yes: f64, no: f64) -> f64 {
+    yes - no
+}
+
+/// The probability that a label applies from its two answers' log-probabilities:
+/// e^yes / (e^yes + e^no), computed stably.
+pub fn yes_no_prob(yes: f64, no: f64) -> f64 {
+    sigmoid(yes_no_log_odds(yes, no))
+}
+
+/// The logistic function 1 / (1 + e^−x), without overflow for large |x|.
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
     }
 }
 
@@ -448,6 +614,24 @@ pub fn softmax(xs: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yes_no_probabilities_are_independent_and_stable() {
+        // Equal answers: even odds. e^-1 / (e^-1 + e^-3) = 1 / (1 + e^-2).
+        assert!((yes_no_prob(-2.0, -2.0) - 0.5).abs() < 1e-15);
+        let p = yes_no_prob(-1.0, -3.0);
+        let direct = (-1f64).exp() / ((-1f64).exp() + (-3f64).exp());
+        assert!((p - direct).abs() < 1e-15, "{p} vs {direct}");
+        assert!((yes_no_prob(-3.0, -1.0) - (1.0 - direct)).abs() < 1e-15);
+        // Far beyond exp's range on either side: no NaN, no overflow.
+        assert_eq!(yes_no_prob(0.0, -2000.0), 1.0);
+        assert_eq!(yes_no_prob(-2000.0, 0.0), 0.0);
+        assert!(sigmoid(-700.0) > 0.0 && sigmoid(-700.0) < 1e-300);
+        assert!((sigmoid(0.0) - 0.5).abs() < 1e-15);
+        // Two labels' probabilities are not normalised against each other.
+        let (a, b) = (yes_no_prob(-0.1, -2.0), yes_no_prob(-0.2, -2.5));
+        assert!(a > 0.5 && b > 0.5 && a + b > 1.5);
+    }
 
     #[test]
     fn softmax_sums_to_one_and_is_stable() {

@@ -6,17 +6,21 @@
 //! outside `0..k`, …) it returns [`Kappa::Undefined`] with a reason, or `None`.
 //!
 //! - [`mod@kappa`]: Cohen's κ, PABAK, Light's κ, Fleiss' κ, Krippendorff's α (nominal).
+//! - [`mod@alpha`]: Krippendorff's α with a pluggable distance (interval, ratio, MASI for
+//!   label sets), with a bootstrap interval.
 //! - [`mod@confusion`]: confusion matrix, 2×2 prevalence/bias indices, specific agreements,
 //!   macro-F1.
 //! - [`mod@bootstrap`]: seeded percentile bootstrap confidence intervals.
 //! - [`mod@equivalence`]: is the model as good as the experts (a paired equivalence test).
 //! - [`summarize`]: everything a two-rater agreement report prints, as one [`Summary`].
 
+pub mod alpha;
 pub mod bootstrap;
 pub mod confusion;
 pub mod equivalence;
 pub mod kappa;
 
+pub use alpha::{krippendorff_alpha, krippendorff_alpha_ci, krippendorff_alpha_with_ci};
 pub use bootstrap::{bootstrap_ci, cohen_kappa_ci};
 pub use confusion::{
     bias_index, confusion, macro_f1, macro_f1_checked, negative_agreement, positive_agreement,

@@ -24,6 +24,8 @@ pub struct ImportRequest {
     pub id_field: Option<String>,
     /// Field with a gold label; `None`: `gold` when present.
     pub gold_field: Option<String>,
+    /// Multi-label projects: the separator of a gold label set given as a string (default `,`).
+    pub label_sep: Option<char>,
 }
 
 /// The field an import reads the text from unless told otherwise.
@@ -44,6 +46,8 @@ pub fn import(
             id_field: r.id_field.clone(),
             gold_field: r.gold_field.clone(),
             labels: cfg.label_names(),
+            multi_label: cfg.multi_label,
+            label_sep: r.label_sep,
         };
         let rep = import_items(&mut store, &r.file, &opts, progress, cancel)?;
         let line = format!(

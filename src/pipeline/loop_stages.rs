@@ -263,6 +263,7 @@ pub fn round(
             ));
         }
         s.lines.extend(score_lines(&rep.scores));
+        s.lines.extend(crate::rounds::per_label_lines(&rep.scores, &cfg.label_names()));
         if let Some(m) = &rep.mine {
             s.line(format!("queue refilled: {} entries ({})", m.entries, m.strategy.as_str()));
         }
@@ -367,7 +368,12 @@ pub fn train(
         crate::curate::split::assign_splits(&mut store, &cfg)?;
         let run = o.resolve(&store, &cfg)?;
         let mut notes = Vec::new();
-        let train = rounds::train_split(&store, &cfg, &mut notes)?;
+        // A multi-label project trains on one yes/no answer per item and label.
+        let (train, train_sets) = if cfg.multi_label {
+            (Vec::new(), rounds::train_split_sets(&store, &cfg, &mut notes)?)
+        } else {
+            (rounds::train_split(&store, &cfg, &mut notes)?, Vec::new())
+        };
         let stamp = format!(
             "train-{}",
             crate::store::now()
@@ -378,9 +384,22 @@ pub fn train(
                 .collect::<String>()
         );
         let name = crate::train::lora_round::claim_run_dir(&store.root().join("adapters"), &stamp)?;
-        let out = crate::train::train_adapter(
-            &mut store, &cfg, &name, None, &train, &run, progress, cancel,
-        )?;
+        let out = if cfg.multi_label {
+            crate::train::lora_round::train_adapter_multi(
+                &mut store,
+                &cfg,
+                &name,
+                None,
+                &train_sets,
+                &run,
+                progress,
+                cancel,
+            )?
+        } else {
+            crate::train::train_adapter(
+                &mut store, &cfg, &name, None, &train, &run, progress, cancel,
+            )?
+        };
         let m = &out.manifest;
         let lines = vec![
             format!(

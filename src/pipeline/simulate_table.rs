@@ -14,6 +14,7 @@ pub fn sim_table(rep: &SimReport) -> String {
     };
     let num = |x: f64| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.1}") };
     let seeds = rep.seeds.max(1);
+    let multi = rep.results.iter().any(|r| r.per_label.is_some());
     let _ = writeln!(
         out,
         "simulation: {} items with gold ({} to mine from, {} held out), {}, {} round(s) per budget, trainer {}{}",
@@ -30,6 +31,12 @@ pub fn sim_table(rep: &SimReport) -> String {
     } else {
         "one seed: 95% bootstrap interval over the test items"
     };
+    if multi {
+        let _ = writeln!(
+            out,
+            "multi-label: κ is the mean over labels of each label's binary κ (does it apply); κ LABEL rows give each label's"
+        );
+    }
     let _ = writeln!(out, "κ vs gold on the held-out set ({interval}); per budget also:");
     let _ = writeln!(
         out,
@@ -79,13 +86,33 @@ pub fn sim_table(rep: &SimReport) -> String {
     budgets.sort_unstable();
     budgets.dedup();
     type Show<'a> = Box<dyn Fn(&rounds::SimResult) -> Option<String> + 'a>;
-    let mut lines: Vec<(&str, Show)> = vec![
-        ("F1", Box::new(|r| r.macro_f1.map(|f| format!("{f:.3}")))),
-        ("fill", Box::new(|r| Some(format!("{} of {}", num(r.filled_by_margin), r.labeled)))),
-    ];
+    let mut lines: Vec<(String, Show)> = Vec::new();
+    if multi {
+        // A multi-label simulation: the budget's row is the mean over labels; each label's κ
+        // follows.
+        for label in &rep.labels {
+            let l = label.clone();
+            lines.push((
+                format!("κ {}", inert(label, false)),
+                Box::new(move |r| {
+                    r.per_label.as_ref().map(|m| {
+                        m.get(&l)
+                            .copied()
+                            .flatten()
+                            .map_or("undefined".into(), |k| format!("{k:.3}"))
+                    })
+                }),
+            ));
+        }
+    }
+    lines.push(("F1".into(), Box::new(|r| r.macro_f1.map(|f| format!("{f:.3}")))));
+    lines.push((
+        "fill".into(),
+        Box::new(|r| Some(format!("{} of {}", num(r.filled_by_margin), r.labeled))),
+    ));
     if rep.results.iter().any(|r| r.vs_random.is_some()) {
         lines.push((
-            "vs random",
+            "vs random".into(),
             Box::new(|r| {
                 r.vs_random.as_ref().map(|d| match d.ci {
                     Some([lo, hi]) => format!("{:+.3} [{lo:+.2},{hi:+.2}]", d.mean),
@@ -94,7 +121,7 @@ pub fn sim_table(rep: &SimReport) -> String {
             }),
         ));
         lines.push((
-            "verdict",
+            "verdict".into(),
             Box::new(|r| {
                 r.vs_random
                     .as_ref()
@@ -104,12 +131,13 @@ pub fn sim_table(rep: &SimReport) -> String {
     }
     if rep.eval.is_some() {
         lines.push((
-            "eval n",
+            "eval n".into(),
             Box::new(|r| {
                 r.stop.as_ref().map(|t| format!("{} ({})", num(t.eval_size), num(t.audit)))
             }),
         ));
-        lines.push(("stop rule", Box::new(|r| r.stop.as_ref().map(rounds::StopTally::show))));
+        lines
+            .push(("stop rule".into(), Box::new(|r| r.stop.as_ref().map(rounds::StopTally::show))));
     }
     for b in &budgets {
         let find = |s: &str| rep.results.iter().find(|r| r.budget == *b && r.strategy == s);
@@ -141,6 +169,23 @@ pub fn sim_table(rep: &SimReport) -> String {
         cell(rep.ceiling.kappa, rep.ceiling.kappa_ci),
         rep.ceiling.macro_f1.map_or("-".into(), |f| format!("{f:.3}"))
     );
+    for (name, s) in [("zero-shot LLM", &rep.zero_shot), ("ceiling", &rep.ceiling)] {
+        if let Some(m) = &s.per_label {
+            let per: Vec<String> = rep
+                .labels
+                .iter()
+                .map(|l| {
+                    let k = m.get(l).copied().flatten();
+                    format!(
+                        "{} {}",
+                        inert(l, false),
+                        k.map_or("undefined".into(), |k| format!("{k:.3}"))
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "  {name} per label: {}", per.join(", "));
+        }
+    }
     for w in &rep.warnings {
         let _ = writeln!(out, "warning: {}", inert(w, false));
     }

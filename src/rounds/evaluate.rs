@@ -8,13 +8,18 @@
 //! apart ([`AuditScores`]). Every κ here is on blind labels: an eval item with a label given
 //! while the model's suggestion was on screen is left out, and counted ([`Blindness`]).
 //! Whether to stop is [`super::verdict`]'s business.
+//!
+//! Multi-label projects ([`score_model_multi`]) score each label's "applies" the same way, and
+//! report the means over the labels in the single-label fields, beside each label's numbers
+//! and Krippendorff's α with MASI distance over whole label sets.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use super::agreement::{Agreement, REPS};
-use super::audit::AuditScores;
+use super::audit::{wilson, AuditScores, Prevalence};
+use crate::config::Config;
 use crate::error::Result;
 use crate::metrics::{self, bootstrap_ci, cohen_kappa, light_kappa, Kappa};
 use crate::store::{Split, Store};
@@ -85,6 +90,14 @@ pub struct RoundScores {
     /// recorded before hifi kept label-set versions (`hifi report` finds it from the model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_set: Option<i64>,
+    /// Multi-label projects: each label's agreement, by label name. `kappa`,
+    /// `model_vs_expert` and `expert_vs_expert` are then the means over the labels (see
+    /// [`score_model_multi`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_label: Option<BTreeMap<String, LabelScores>>,
+    /// Multi-label projects: Krippendorff's α with MASI distance over whole label sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha_masi: Option<ItemAlpha>,
 }
 
 /// The model's top label per item, in the project's label order (items whose predicted label
@@ -236,6 +249,8 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
             audit: None,
             seed,
             label_set,
+            per_label: None,
+            alpha_masi: None,
         });
     }
     Ok(RoundScores {
@@ -256,6 +271,8 @@ pub fn score_model(store: &Store, model: i64, labels: &[String], seed: u64) -> R
         audit,
         seed,
         label_set,
+        per_label: None,
+        alpha_masi: None,
     })
 }
 
@@ -309,6 +326,518 @@ fn light_of(shared: &[Vec<Option<usize>>], ix: &[usize], k: usize) -> Kappa {
     let cols: Vec<Vec<Option<usize>>> =
         (0..raters).map(|r| ix.iter().map(|&i| shared[i][r]).collect()).collect();
     light_kappa(&cols, k)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-label projects.
+
+/// One label's agreement in a multi-label project: "applies or not", scored like a binary task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabelScores {
+    /// The probability at or above which the model says the label applies.
+    pub threshold: f64,
+    /// Cohen's κ of the model's "applies" against the resolved expert set's on the boundary
+    /// eval items, with a 95% bootstrap interval.
+    pub model_vs_expert: Agreement,
+    /// Light's κ of "applies" over items two or more experts labeled.
+    pub expert_vs_expert: Agreement,
+    /// Of the scored eval items, those the experts say it applies to.
+    pub experts_apply: usize,
+    /// Of the scored eval items, those the model says it applies to.
+    pub model_applies: usize,
+}
+
+/// Item-level agreement on whole label sets: Krippendorff's α with MASI distance. The
+/// `kappa` field of each [`Agreement`] holds α.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemAlpha {
+    /// The model's set against the resolved expert set on the boundary eval items.
+    pub model_vs_expert: Agreement,
+    /// Every expert's set on items two or more experts labeled (each expert a coder).
+    pub expert_vs_expert: Agreement,
+}
+
+/// What [`score_sets`] measures: per label, their means, and α over whole sets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SetScores {
+    pub per_label: BTreeMap<String, LabelScores>,
+    /// Mean over the labels of the model's κ (labels whose κ is undefined are left out), with
+    /// a bootstrap over items of the mean.
+    pub model_mean: Agreement,
+    /// Mean over the labels of the experts' Light's κ, with a bootstrap over items of the mean.
+    pub expert_mean: Agreement,
+    pub alpha: ItemAlpha,
+    /// Mean over the labels of the F1 of "applies" (labels neither side ever applies are left
+    /// out).
+    pub macro_f1: Option<f64>,
+}
+
+/// Flags of one label as binary categories (1: applies).
+fn column(sets: &[Vec<bool>], l: usize) -> Vec<usize> {
+    sets.iter().map(|s| usize::from(s.get(l).copied().unwrap_or(false))).collect()
+}
+
+/// A set of flags as the names that apply, in label order.
+fn names_of(flags: &[bool], labels: &[String]) -> Vec<String> {
+    labels.iter().zip(flags).filter(|(_, &f)| f).map(|(n, _)| n.clone()).collect()
+}
+
+/// The mean over labels of Cohen's κ of `a` against `b` (flags per item) on the items `ix`;
+/// labels whose κ is undefined there are left out, `None` when every label's is.
+fn mean_kappa_on(a: &[Vec<bool>], b: &[Vec<bool>], labels: usize, ix: &[usize]) -> Option<f64> {
+    let (mut sum, mut n) = (0.0, 0usize);
+    let (mut x, mut y) = (Vec::with_capacity(ix.len()), Vec::with_capacity(ix.len()));
+    for l in 0..labels {
+        x.clear();
+        y.clear();
+        for &i in ix {
+            x.push(usize::from(a[i].get(l).copied().unwrap_or(false)));
+            y.push(usize::from(b[i].get(l).copied().unwrap_or(false)));
+        }
+        if let Some(k) = cohen_kappa(&x, &y, 2).value() {
+            sum += k;
+            n += 1;
+        }
+    }
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// The mean over labels of Cohen's κ of `a` against `b`, with a 95% bootstrap over items.
+pub fn mean_label_agreement(
+    a: &[Vec<bool>],
+    b: &[Vec<bool>],
+    labels: usize,
+    seed: u64,
+) -> Agreement {
+    let n = a.len().min(b.len());
+    let all: Vec<usize> = (0..n).collect();
+    match mean_kappa_on(a, b, labels, &all) {
+        Some(k) => {
+            let ci = bootstrap_ci(n, |ix| mean_kappa_on(a, b, labels, ix), REPS, 0.95, seed);
+            Agreement::of(Kappa::Value(k), n, ci)
+        }
+        None => Agreement::of(
+            Kappa::Undefined {
+                reason: if n == 0 {
+                    "no items"
+                } else {
+                    "every label's κ is undefined (one answer everywhere)"
+                },
+            },
+            n,
+            None,
+        ),
+    }
+}
+
+/// The shared rows of one label: per item, each expert's "applies" (1) or not (0).
+fn shared_column(shared: &[Vec<Option<Vec<bool>>>], l: usize) -> Vec<Vec<Option<usize>>> {
+    shared
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|c| c.as_ref().map(|f| usize::from(f.get(l).copied().unwrap_or(false))))
+                .collect()
+        })
+        .collect()
+}
+
+/// The mean over labels of Light's κ on the shared rows `ix`, labels whose κ is undefined left
+/// out.
+fn mean_light_on(columns: &[Vec<Vec<Option<usize>>>], ix: &[usize]) -> Option<f64> {
+    let ks: Vec<f64> = columns.iter().filter_map(|c| light_of(c, ix, 2).value()).collect();
+    (!ks.is_empty()).then(|| ks.iter().sum::<f64>() / ks.len() as f64)
+}
+
+/// Per-label and item-level agreement of a multi-label model with the experts, on plain data
+/// (the store's rounds and `hifi simulate` both call it).
+///
+/// `gold[i]` and `pred[i]`: the resolved expert set and the model's set of scored item `i`, as
+/// one flag per label in `labels`' order (the model's from
+/// [`crate::multilabel::applies`]); `shared[item][expert]`: items two or more experts labeled,
+/// each expert's set or `None`. `thresholds`: each label's threshold (reported only). Every
+/// interval is a seeded 95% percentile bootstrap over items.
+pub fn score_sets(
+    labels: &[String],
+    thresholds: &[f64],
+    gold: &[Vec<bool>],
+    pred: &[Vec<bool>],
+    shared: &[Vec<Option<Vec<bool>>>],
+    seed: u64,
+) -> SetScores {
+    let nl = labels.len();
+    let n = gold.len().min(pred.len());
+    let (gold, pred) = (&gold[..n], &pred[..n]);
+    let columns: Vec<Vec<Vec<Option<usize>>>> = (0..nl).map(|l| shared_column(shared, l)).collect();
+    let mut per_label = BTreeMap::new();
+    let mut f1s = Vec::new();
+    for (l, name) in labels.iter().enumerate() {
+        let (g, p) = (column(gold, l), column(pred, l));
+        let model_vs_expert = Agreement::of(
+            cohen_kappa(&g, &p, 2),
+            n,
+            metrics::cohen_kappa_ci(&g, &p, 2, REPS, 0.95, seed),
+        );
+        let tp = g.iter().zip(&p).filter(|(a, b)| **a == 1 && **b == 1).count();
+        let wrong = g.iter().zip(&p).filter(|(a, b)| a != b).count();
+        if 2 * tp + wrong > 0 {
+            f1s.push(2.0 * tp as f64 / (2 * tp + wrong) as f64);
+        }
+        per_label.insert(
+            name.clone(),
+            LabelScores {
+                threshold: thresholds
+                    .get(l)
+                    .copied()
+                    .unwrap_or(crate::multilabel::DEFAULT_THRESHOLD),
+                model_vs_expert,
+                expert_vs_expert: expert_agreement(&columns[l], 2, seed),
+                experts_apply: g.iter().sum(),
+                model_applies: p.iter().sum(),
+            },
+        );
+    }
+    let model_mean = mean_label_agreement(gold, pred, nl, seed);
+    let all: Vec<usize> = (0..shared.len()).collect();
+    let expert_mean = match mean_light_on(&columns, &all) {
+        Some(k) => Agreement::of(
+            Kappa::Value(k),
+            shared.len(),
+            bootstrap_ci(shared.len(), |ix| mean_light_on(&columns, ix), REPS, 0.95, seed),
+        ),
+        None => Agreement::of(
+            Kappa::Undefined {
+                reason: if shared.is_empty() {
+                    "no items two experts labeled"
+                } else {
+                    "every label's κ is undefined (one answer everywhere)"
+                },
+            },
+            shared.len(),
+            None,
+        ),
+    };
+    let sets = |flags: &[Vec<bool>]| -> Vec<Option<Vec<String>>> {
+        flags.iter().map(|f| Some(names_of(f, labels))).collect()
+    };
+    let alpha_of = |coders: &[Vec<Option<Vec<String>>>]| {
+        let (a, ci, units) =
+            metrics::krippendorff_alpha_with_ci(coders, metrics::alpha::masi, REPS, 0.95, seed);
+        Agreement::of(a, units, ci)
+    };
+    let experts = shared.first().map_or(0, Vec::len);
+    let expert_coders: Vec<Vec<Option<Vec<String>>>> = (0..experts)
+        .map(|e| {
+            shared
+                .iter()
+                .map(|row| row.get(e).cloned().flatten().map(|f| names_of(&f, labels)))
+                .collect()
+        })
+        .collect();
+    let alpha = ItemAlpha {
+        model_vs_expert: alpha_of(&[sets(gold), sets(pred)]),
+        expert_vs_expert: alpha_of(&expert_coders),
+    };
+    SetScores {
+        per_label,
+        model_mean,
+        expert_mean,
+        alpha,
+        macro_f1: (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64),
+    }
+}
+
+/// The model's "applies" flags per item, in the order of `labels` (which must be the model's:
+/// the caller checks staleness first), at `thresholds`.
+pub(crate) fn applies_by_item(
+    store: &Store,
+    model: i64,
+    thresholds: &[f64],
+) -> Result<HashMap<i64, Vec<bool>>> {
+    Ok(store
+        .predictions(model)?
+        .into_iter()
+        .map(|p| (p.item, crate::multilabel::applies(&p.probs, thresholds)))
+        .collect())
+}
+
+/// A stored label set as one flag per label, `None` for a value that is not a set.
+pub(crate) fn flags_of(stored: &str, labels: &[String]) -> Option<Vec<bool>> {
+    crate::multilabel::decode(stored)?;
+    Some(crate::multilabel::membership(stored, labels))
+}
+
+/// The audit stratum of a multi-label project: `kappa` is the mean over labels, accuracy the
+/// share of items whose whole set the model got right, prevalence each label's share of the
+/// audit items it applies to.
+fn audit_sets(
+    gold: &[Vec<bool>],
+    pred: &[Option<Vec<bool>>],
+    labels: &[String],
+    seed: u64,
+) -> AuditScores {
+    let (g, p): (Vec<Vec<bool>>, Vec<Vec<bool>>) =
+        gold.iter().zip(pred).filter_map(|(g, p)| Some((g.clone(), p.clone()?))).unzip();
+    let right = g.iter().zip(&p).filter(|(a, b)| a == b).count();
+    let prevalence = labels
+        .iter()
+        .enumerate()
+        .map(|(l, name)| {
+            let experts = gold.iter().filter(|f| f.get(l) == Some(&true)).count();
+            Prevalence {
+                label: name.clone(),
+                experts,
+                share: if gold.is_empty() { 0.0 } else { experts as f64 / gold.len() as f64 },
+                share_ci: wilson(experts, gold.len()).unwrap_or([0.0, 1.0]),
+                model_share: (!p.is_empty()).then(|| {
+                    p.iter().filter(|f| f.get(l) == Some(&true)).count() as f64 / p.len() as f64
+                }),
+            }
+        })
+        .collect();
+    AuditScores {
+        n: gold.len(),
+        unpredicted: gold.len() - g.len(),
+        model_vs_expert: mean_label_agreement(&g, &p, labels.len(), seed),
+        accuracy: (!g.is_empty()).then(|| right as f64 / g.len() as f64),
+        accuracy_ci: wilson(right, g.len()),
+        prevalence,
+    }
+}
+
+/// Score a multi-label `model`'s predictions against the experts: [`score_model`]'s numbers
+/// for label sets. The model's set of an item is the labels whose probability reaches their
+/// threshold (`thresholds`, in `labels`' order: [`crate::multilabel::thresholds`]).
+///
+/// Per label, "applies" is scored like a binary task: the model against the resolved expert
+/// sets on the blind boundary eval items (Cohen's κ), and the experts against each other on
+/// items two or more of them labeled (Light's κ), each with a 95% bootstrap interval
+/// (`per_label`). `kappa`, `model_vs_expert` and `expert_vs_expert` are the means over the
+/// labels, their intervals a bootstrap over items of the mean; each annotator's κ is the mean
+/// over labels too. `alpha_masi` is Krippendorff's α with MASI distance over whole sets.
+/// `eval_balance` counts the eval items each label applies to; the audit stratum's
+/// accuracy is exact-set agreement and its prevalence each label's share.
+pub fn score_model_multi(
+    store: &Store,
+    model: i64,
+    labels: &[String],
+    thresholds: &[f64],
+    seed: u64,
+) -> Result<RoundScores> {
+    let rec = store
+        .model(model)?
+        .ok_or_else(|| crate::error::Error::Input(format!("no model {model} in the store")))?;
+    let nl = labels.len();
+    let stale = store.stale_reason(&rec, labels)?;
+    let flags = match stale {
+        Some(_) => HashMap::new(),
+        None => applies_by_item(store, model, thresholds)?,
+    };
+    let strata = store.split_strata()?;
+    let (resolved, _) = store.resolved_labels()?;
+    let mut blind = Blindness::default();
+    let mut seen_items = std::collections::HashSet::new();
+    for (item, _, _, seen) in store.current_labels_seen()? {
+        if matches!(strata.get(&item), Some((Split::Eval, _))) {
+            blind.eval_labels += 1;
+            match seen {
+                Some(true) => {
+                    blind.seen += 1;
+                    seen_items.insert(item);
+                }
+                Some(false) => {}
+                None => blind.unknown += 1,
+            }
+        }
+    }
+    blind.items_left_out = seen_items.len();
+    let (mut gold, mut pred) = (Vec::new(), Vec::new());
+    let (mut audit_gold, mut audit_pred) = (Vec::new(), Vec::new());
+    let mut eval_balance: BTreeMap<String, usize> = labels.iter().map(|l| (l.clone(), 0)).collect();
+    let (mut eval_size, mut train_size, mut unpredicted) = (0, 0, 0);
+    for (item, label) in &resolved {
+        let Some(g) = flags_of(label, labels) else { continue };
+        match strata.get(item) {
+            Some((Split::Eval, audit)) => {
+                eval_size += 1;
+                for (name, _) in labels.iter().zip(&g).filter(|(_, &f)| f) {
+                    *eval_balance.entry(name.clone()).or_default() += 1;
+                }
+                if seen_items.contains(item) {
+                    continue;
+                }
+                if *audit {
+                    audit_gold.push(g);
+                    audit_pred.push(flags.get(item).cloned());
+                    continue;
+                }
+                match flags.get(item) {
+                    Some(p) => {
+                        gold.push(g);
+                        pred.push(p.clone());
+                    }
+                    None => unpredicted += 1,
+                }
+            }
+            Some((Split::Train, _)) => train_size += 1,
+            None => {}
+        }
+    }
+    // Each annotator's sets, and the items two or more of them labeled.
+    let mut by_annotator: BTreeMap<String, Vec<(i64, Vec<bool>)>> = BTreeMap::new();
+    for (item, who, label) in store.current_labels()? {
+        if let Some(f) = flags_of(&label, labels) {
+            by_annotator.entry(who).or_default().push((item, f));
+        }
+    }
+    let mut per_item: BTreeMap<i64, Vec<Option<Vec<bool>>>> = BTreeMap::new();
+    for (r, items) in by_annotator.values().enumerate() {
+        for (item, f) in items {
+            per_item.entry(*item).or_insert_with(|| vec![None; by_annotator.len()])[r] =
+                Some(f.clone());
+        }
+    }
+    let shared: Vec<Vec<Option<Vec<bool>>>> =
+        per_item.into_values().filter(|v| v.iter().flatten().count() >= 2).collect();
+    let sets = score_sets(labels, thresholds, &gold, &pred, &shared, seed);
+    let label_set = match store.label_set()? {
+        Some(v) if v.names() == rec.labels => Some(v.version),
+        _ => store.label_set_of(&rec.labels)?,
+    };
+    if let Some(why) = stale {
+        let none = Agreement {
+            undefined: Some(format!("{why}: run `hifi prelabel`")),
+            ..Agreement::default()
+        };
+        let per_label = sets
+            .per_label
+            .into_iter()
+            .map(|(name, s)| {
+                let model_vs_expert = none.clone();
+                (name, LabelScores { model_vs_expert, model_applies: 0, ..s })
+            })
+            .collect();
+        return Ok(RoundScores {
+            model,
+            model_kind: rec.kind,
+            eval_size,
+            eval_balance,
+            train_size,
+            unpredicted: 0,
+            kappa: None,
+            model_vs_expert: none.clone(),
+            macro_f1: None,
+            pabak: None,
+            per_annotator: Vec::new(),
+            annotator_mean_kappa: None,
+            expert_vs_expert: sets.expert_mean,
+            blind,
+            audit: None,
+            seed,
+            label_set,
+            per_label: Some(per_label),
+            alpha_masi: Some(ItemAlpha {
+                model_vs_expert: none,
+                expert_vs_expert: sets.alpha.expert_vs_expert,
+            }),
+        });
+    }
+    // Per annotator, on blind eval items: the mean over labels.
+    let is_eval =
+        |i: &i64| matches!(strata.get(i), Some((Split::Eval, _))) && !seen_items.contains(i);
+    let mut per_annotator = Vec::new();
+    for (who, items) in &by_annotator {
+        let (a, m): (Vec<Vec<bool>>, Vec<Vec<bool>>) = items
+            .iter()
+            .filter(|(i, _)| is_eval(i))
+            .filter_map(|(i, f)| Some((f.clone(), flags.get(i)?.clone())))
+            .unzip();
+        if a.is_empty() {
+            continue;
+        }
+        per_annotator.push(AnnotatorAgreement {
+            annotator: who.clone(),
+            agreement: mean_label_agreement(&a, &m, nl, seed),
+        });
+    }
+    let defined: Vec<f64> = per_annotator.iter().filter_map(|a| a.agreement.kappa).collect();
+    let annotator_mean_kappa =
+        (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64);
+    let audit =
+        (!audit_gold.is_empty()).then(|| audit_sets(&audit_gold, &audit_pred, labels, seed));
+    Ok(RoundScores {
+        model,
+        model_kind: rec.kind,
+        eval_size,
+        eval_balance,
+        train_size,
+        unpredicted,
+        kappa: sets.model_mean.kappa,
+        model_vs_expert: sets.model_mean,
+        macro_f1: sets.macro_f1,
+        pabak: None,
+        per_annotator,
+        annotator_mean_kappa,
+        expert_vs_expert: sets.expert_mean,
+        blind,
+        audit,
+        seed,
+        label_set,
+        per_label: Some(sets.per_label),
+        alpha_masi: Some(sets.alpha),
+    })
+}
+
+/// [`score_model`] or, in a multi-label project, [`score_model_multi`] at the configured
+/// thresholds: the one call a round, the dashboard or a report needs.
+pub fn score_model_for(store: &Store, cfg: &Config, model: i64, seed: u64) -> Result<RoundScores> {
+    let labels = cfg.label_names();
+    if cfg.multi_label {
+        score_model_multi(store, model, &labels, &crate::multilabel::thresholds(cfg), seed)
+    } else {
+        score_model(store, model, &labels, seed)
+    }
+}
+
+/// A multi-label round's per-label lines for `hifi round` and `hifi report` (none for a
+/// single-label round): each label's κ model vs experts and expert vs expert, the mean, and α
+/// (MASI) over whole sets. `labels` gives the order (the label set in force; labels of the
+/// round missing from it follow in name order).
+pub fn per_label_lines(s: &RoundScores, labels: &[String]) -> Vec<String> {
+    let Some(per) = &s.per_label else { return Vec::new() };
+    let inert = |t: &str| crate::text::inert(t, false);
+    let mut order: Vec<&String> = labels.iter().filter(|l| per.contains_key(*l)).collect();
+    order.extend(per.keys().filter(|k| !labels.contains(k)));
+    let width = order.iter().map(|l| l.chars().count()).max().unwrap_or(0).clamp(4, 24);
+    let mut out = vec![
+        "  per label (κ of \"applies\"; the mean is the headline κ): model vs experts · expert vs expert · applies (experts/model)".to_string(),
+    ];
+    for name in order {
+        let l = &per[name];
+        out.push(format!(
+            "    {:<width$} t {:.2}  κ {} · κ {} · {}/{}",
+            inert(name),
+            l.threshold,
+            l.model_vs_expert.show(),
+            l.expert_vs_expert.show(),
+            l.experts_apply,
+            l.model_applies
+        ));
+    }
+    out.push(format!(
+        "    {:<width$}         κ {} · κ {}",
+        "mean",
+        s.model_vs_expert.show(),
+        s.expert_vs_expert.show()
+    ));
+    if let Some(a) = &s.alpha_masi {
+        out.push(format!(
+            "  item-level α (MASI): model vs experts {} · expert vs expert {}",
+            a.model_vs_expert.show(),
+            a.expert_vs_expert.show()
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

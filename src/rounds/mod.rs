@@ -16,19 +16,24 @@ use serde::Serialize;
 pub use agreement::Agreement;
 pub use audit::{wilson, AuditScores, Prevalence};
 pub use evaluate::{
-    expert_agreement, project_expert_agreement, score_model, AnnotatorAgreement, Blindness,
-    RoundScores, MIN_EVAL, MIN_SHARED,
+    expert_agreement, mean_label_agreement, per_label_lines, project_expert_agreement, score_model,
+    score_model_for, score_model_multi, score_sets, AnnotatorAgreement, Blindness, ItemAlpha,
+    LabelScores, RoundScores, SetScores, MIN_EVAL, MIN_SHARED,
 };
-pub use probe::{Probe, ProbeParams};
+pub use probe::{LabelModel, OneVsRest, Probe, ProbeParams};
 pub use run::{
-    fit_probe, last_adapter, pool_features, pool_offset, predict_row, run_round, train_split,
-    RoundParams, RoundReport, Trainer,
+    fallback_notes, fit_one_vs_rest, fit_probe, last_adapter, pool_features, pool_offset,
+    predict_row, predict_row_multi, run_round, train_split, train_split_sets, RoundParams,
+    RoundReport, Trainer,
 };
 pub use simulate::{
-    mean_ci, simulate_experts, simulate_pool, EvalCell, EvalSettings, PairedDiff, Score,
-    SeedBaseline, SeedResult, SimParams, SimReport, SimResult, StopTally,
+    mean_ci, multi::simulate_sets, simulate_experts, simulate_pool, EvalCell, EvalSettings,
+    PairedDiff, Score, SeedBaseline, SeedResult, SimParams, SimReport, SimResult, StopTally,
 };
-pub use verdict::{items_for_parity, judge, verdict, Gain, JudgeInput, RoundModel, Verdict};
+pub use verdict::{
+    items_for_parity, judge, judge_sets, label_inputs, verdict, verdict_multi, Gain, JudgeInput,
+    JudgeInputSets, LabelVerdict, RoundModel, Verdict,
+};
 
 use crate::config::Config;
 use crate::curate::pool_of_model;
@@ -265,6 +270,17 @@ pub fn simulate(
     }
     let answers = oracle_labels(store, oracle)?;
     let answers2 = oracle2.map(|f| oracle_labels(store, f)).transpose()?;
+    if cfg.multi_label {
+        // Gold is a label set per item: the one-vs-rest simulation (rounds/simulate/multi.rs).
+        let mut rep = simulate::multi::simulate_project(
+            cfg, full, oracle, oracle2, &answers, params, warnings, progress, cancel,
+        )?;
+        rep.zero_shot_model = Some(model_id);
+        if let Ok(json) = serde_json::to_string(&rep) {
+            store.set_setting(SIMULATION_KEY, &json)?;
+        }
+        return Ok(rep);
+    }
     let mut rows = Vec::new();
     let (mut gold, mut gold2) = (Vec::new(), Vec::new());
     let (mut missing, mut unknown) = (0usize, 0usize);

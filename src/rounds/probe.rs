@@ -263,6 +263,58 @@ impl Probe {
     }
 }
 
+/// The round model of a multi-label project: one binary model per label (one-vs-rest), each
+/// predicting the probability that its label applies, independently of the others.
+#[derive(Debug, Clone)]
+pub struct OneVsRest {
+    /// One per label, in label order.
+    pub labels: Vec<LabelModel>,
+}
+
+/// One label's model in [`OneVsRest`].
+#[derive(Debug, Clone)]
+pub enum LabelModel {
+    /// A two-class probe: class 1 is "the label applies".
+    Probe(Probe),
+    /// The train split has no positive or no negative example of the label, so there is no
+    /// boundary to learn: the label keeps the LLM's own probability when the probe starts from
+    /// the LLM, else `prior` (the label's train share, Laplace-smoothed).
+    Fallback { prior: f64 },
+}
+
+impl LabelModel {
+    /// Whether this label fell back instead of being learned.
+    pub fn is_fallback(&self) -> bool {
+        matches!(self, LabelModel::Fallback { .. })
+    }
+}
+
+/// The two-class logit offset of a label whose LLM probability is `p`: (ln(1 − p), ln p), so
+/// that with no data the binary probe predicts `p` itself.
+pub fn binary_offset(p: f32) -> [f64; 2] {
+    [log_prob(1.0 - p), log_prob(p)]
+}
+
+impl OneVsRest {
+    /// Each label's probability of applying for one feature row; `llm` (the row's LLM
+    /// probabilities in label order) when the probes were fitted with offsets.
+    pub fn predict(&self, row: &[f64], llm: Option<&[f32]>) -> Vec<f64> {
+        self.labels
+            .iter()
+            .enumerate()
+            .map(|(j, m)| {
+                let p = llm.and_then(|l| l.get(j)).copied();
+                match m {
+                    LabelModel::Probe(probe) => {
+                        probe.predict(row, p.map(binary_offset).as_ref().map(|o| &o[..]))[1]
+                    }
+                    LabelModel::Fallback { prior } => p.map_or(*prior, f64::from),
+                }
+            })
+            .collect()
+    }
+}
+
 fn softmax_row(w: &[f64], row: &[f64], offset: Option<&[f64]>, k: usize, p: &mut [f64]) {
     let cols = row.len() + 1;
     let mut max = f64::NEG_INFINITY;

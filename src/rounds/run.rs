@@ -7,16 +7,20 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::evaluate::{score_model, RoundScores};
-use super::probe::{features, log_prob, Probe, ProbeParams, Scaling};
+use super::evaluate::{score_model, score_model_multi, RoundScores};
+use super::probe::{
+    binary_offset, features, log_prob, LabelModel, OneVsRest, Probe, ProbeParams, Scaling,
+};
 use super::verdict::{verdict, Verdict};
 use crate::config::Config;
 use crate::curate::{self, pool_of_model, MineParams, MineReport, Pool};
 use crate::error::{Error, Result};
 use crate::llm::prelabel::{self, PrelabelParams};
 use crate::llm::EngineOptions;
+use crate::multilabel;
 use crate::progress::{CancelToken, Progress};
 use crate::store::{ModelRecord, Prediction, Split, Store};
+use crate::train::lora_round::train_adapter_multi;
 use crate::train::{adopt_adapter, train_adapter, AdapterRun, LoraRun};
 
 /// What trains the round's model.
@@ -110,7 +114,7 @@ pub fn run_round(
     } else if params.trainer != Trainer::ZeroShot && no_round_yet {
         // The first round's number to beat: the zero-shot model on the same eval split.
         let id = store.start_round(Trainer::ZeroShot.as_str(), None)?;
-        let scores = score_model(store, llm.id, &labels, params.seed)?;
+        let scores = score(store, cfg, llm.id, &labels, params.seed)?;
         store.finish_round(id, llm.id, &scores_json(id, &scores)?)?;
         baseline_round = Some(id);
     }
@@ -140,7 +144,7 @@ pub fn run_round(
         )));
     }
     progress.start("evaluate", 0);
-    let scores = score_model(store, model, &labels, params.seed)?;
+    let scores = score(store, cfg, model, &labels, params.seed)?;
     let json = scores_json(round, &scores)?;
     store.finish_round(round, model, &json)?;
     progress.finish(&format!("κ {}", scores.model_vs_expert.show()));
@@ -170,7 +174,21 @@ pub fn run_round(
     })
 }
 
-/// The probe's feature row for pool row `i`.
+/// `model`'s scores on the eval split: per label (with their means) in a multi-label project.
+fn score(
+    store: &Store,
+    cfg: &Config,
+    model: i64,
+    labels: &[String],
+    seed: u64,
+) -> Result<RoundScores> {
+    if cfg.multi_label {
+        score_model_multi(store, model, labels, &multilabel::thresholds(cfg), seed)
+    } else {
+        score_model(store, model, labels, seed)
+    }
+}
+
 /// A round's scores as the store keeps them; a failure to serialise them is an error naming the
 /// round, never a round closed with empty scores.
 fn scores_json(round: i64, scores: &RoundScores) -> Result<serde_json::Value> {
@@ -181,6 +199,7 @@ fn scores_json(round: i64, scores: &RoundScores) -> Result<serde_json::Value> {
     })
 }
 
+/// The probe's feature row for pool row `i`.
 pub fn pool_features(pool: &Pool, i: usize, use_llm: bool, out: &mut Vec<f64>) {
     let l = pool.label_names.len();
     let emb = &pool.vectors[i * pool.dim..(i + 1) * pool.dim];
@@ -202,20 +221,141 @@ pub fn representativeness(pool: &Pool, train: &[(usize, usize)]) -> f64 {
     if train.is_empty() || l == 0 || pool.probs.len() < l {
         return 1.0;
     }
-    let mut margins: Vec<f32> = pool.probs.chunks_exact(l).map(curate::margin).collect();
-    margins.sort_by(f32::total_cmp);
-    let n = margins.len() as f64;
+    let margins: Vec<f32> = pool.probs.chunks_exact(l).map(curate::margin).collect();
+    let picked: Vec<f32> =
+        train.iter().map(|&(i, _)| curate::margin(&pool.probs[i * l..(i + 1) * l])).collect();
+    spread(margins, &picked)
+}
+
+/// The mean percentile of `picked` among `all` (two margins per row: small is uncertain),
+/// doubled and capped at 1: about 1 for a random sample, near 0 for one crowding the
+/// uncertain end.
+fn spread(mut all: Vec<f32>, picked: &[f32]) -> f64 {
+    all.sort_by(f32::total_cmp);
+    let n = all.len() as f64;
     let pct = |m: f32| {
-        let below = margins.partition_point(|&x| x < m);
-        let upto = margins.partition_point(|&x| x <= m);
+        let below = all.partition_point(|&x| x < m);
+        let upto = all.partition_point(|&x| x <= m);
         (below + upto) as f64 / (2.0 * n)
     };
-    let mean = train
-        .iter()
-        .map(|&(i, _)| pct(curate::margin(&pool.probs[i * l..(i + 1) * l])))
-        .sum::<f64>()
-        / train.len() as f64;
+    let mean = picked.iter().map(|&m| pct(m)).sum::<f64>() / picked.len() as f64;
     (2.0 * mean).min(1.0)
+}
+
+/// [`representativeness`] for one label of a multi-label pool: the spread of the rows
+/// `train` over that label's margin (its probability's distance from its threshold).
+fn label_representativeness(pool: &Pool, train: &[usize], j: usize, threshold: f64) -> f64 {
+    let l = pool.label_names.len();
+    if train.is_empty() || l == 0 || pool.probs.len() < l {
+        return 1.0;
+    }
+    let m = |i: usize| multilabel::label_margin(f64::from(pool.probs[i * l + j]), threshold) as f32;
+    let all: Vec<f32> = (0..pool.probs.len() / l).map(m).collect();
+    let picked: Vec<f32> = train.iter().map(|&i| m(i)).collect();
+    spread(all, &picked)
+}
+
+/// Fit the one-vs-rest round model of a multi-label pool on the rows `train` (pool row, one
+/// flag per label: does it apply). Per label a two-class probe on the same features as the
+/// single-label probe, its logits offset by the LLM's log-odds for that label (with
+/// `use_llm`), so that with no data it predicts the LLM's probability; the biases' penalty
+/// share follows the train rows' spread over that label's margin as in [`fit_probe`]. A label
+/// with no positive or no negative train row falls back ([`LabelModel::Fallback`]).
+pub fn fit_one_vs_rest(
+    pool: &Pool,
+    train: &[(usize, Vec<bool>)],
+    thresholds: &[f64],
+    params: &ProbeParams,
+) -> Result<OneVsRest> {
+    let k = pool.label_names.len();
+    if let Some((i, f)) = train.iter().find(|(_, f)| f.len() != k) {
+        return Err(Error::Input(format!(
+            "a multi-label train row (pool row {i}) has {} flags for {k} labels",
+            f.len()
+        )));
+    }
+    if train.is_empty() {
+        return Err(Error::Input("a one-vs-rest probe needs training rows".into()));
+    }
+    let scaling = pool_scaling(pool, params.use_llm);
+    let mut x = Vec::new();
+    let mut row = Vec::new();
+    let mut d = 0;
+    for &(i, _) in train {
+        pool_features(pool, i, params.use_llm, &mut row);
+        d = row.len();
+        x.extend_from_slice(&row);
+    }
+    let rows: Vec<usize> = train.iter().map(|t| t.0).collect();
+    let n = train.len();
+    let mut labels = Vec::with_capacity(k);
+    for j in 0..k {
+        let y: Vec<usize> = train.iter().map(|t| usize::from(t.1[j])).collect();
+        let positives = y.iter().sum::<usize>();
+        if positives == 0 || positives == n {
+            labels
+                .push(LabelModel::Fallback { prior: (positives as f64 + 1.0) / (n as f64 + 2.0) });
+            continue;
+        }
+        let t = thresholds.get(j).copied().unwrap_or(multilabel::DEFAULT_THRESHOLD);
+        let label_params = ProbeParams {
+            bias_share: params.bias_share.powf(label_representativeness(pool, &rows, j, t).powi(2)),
+            ..params.clone()
+        };
+        let off: Vec<f64> =
+            rows.iter().flat_map(|&i| binary_offset(pool.probs[i * k + j])).collect();
+        let probe = Probe::fit(
+            &x,
+            d,
+            params.use_llm.then_some(&off[..]),
+            Some(scaling.clone()),
+            &y,
+            2,
+            &label_params,
+        )?;
+        labels.push(LabelModel::Probe(probe));
+    }
+    Ok(OneVsRest { labels })
+}
+
+/// The one-vs-rest model's probability per label that it applies, for pool row `i`.
+pub fn predict_row_multi(
+    model: &OneVsRest,
+    pool: &Pool,
+    i: usize,
+    use_llm: bool,
+    row: &mut Vec<f64>,
+) -> Vec<f64> {
+    let l = pool.label_names.len();
+    pool_features(pool, i, use_llm, row);
+    model.predict(row, use_llm.then(|| &pool.probs[i * l..(i + 1) * l]))
+}
+
+/// Why each label of `model` fell back, as warnings (`n` train items).
+pub fn fallback_notes(
+    model: &OneVsRest,
+    labels: &[String],
+    n: usize,
+    use_llm: bool,
+) -> Vec<String> {
+    model
+        .labels
+        .iter()
+        .zip(labels)
+        .filter_map(|(m, name)| match m {
+            LabelModel::Fallback { prior } => Some(format!(
+                "label \"{}\" {} of the {n} train items: nothing to learn for it, so the round model gives it {}",
+                crate::text::inert(name, false),
+                if *prior > 0.5 { "applies to every one" } else { "applies to none" },
+                if use_llm {
+                    "the LLM's own probability".to_string()
+                } else {
+                    format!("its smoothed train share ({prior:.3})")
+                }
+            )),
+            LabelModel::Probe(_) => None,
+        })
+        .collect()
 }
 
 /// Fit a probe on the rows `train` (pool row, label index). The biases' penalty share is
@@ -290,6 +430,9 @@ fn probe_round(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<(i64, usize, usize)> {
+    if cfg.multi_label {
+        return probe_round_multi(store, cfg, llm, params, warnings, progress, cancel);
+    }
     progress.start("load", 0);
     let loaded = pool_of_model(store, llm.clone(), true)?;
     warnings.extend(loaded.warnings);
@@ -366,6 +509,96 @@ fn probe_round(
     Ok((model, train.len(), pool.keys.len()))
 }
 
+/// [`probe_round`] in a multi-label project: the one-vs-rest probe ([`fit_one_vs_rest`]) on
+/// the train split's label sets; its predictions hold each label's probability of applying.
+fn probe_round_multi(
+    store: &mut Store,
+    cfg: &Config,
+    llm: &ModelRecord,
+    params: &ProbeParams,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(i64, usize, usize)> {
+    progress.start("load", 0);
+    let loaded = pool_of_model(store, llm.clone(), true)?;
+    warnings.extend(loaded.warnings);
+    let pool = loaded.pool;
+    let labels = cfg.label_names();
+    if let Some(why) = store.stale_reason(llm, &labels)? {
+        return Err(Error::Input(format!("{why}: run `hifi prelabel` first")));
+    }
+    let row_of: std::collections::HashMap<i64, usize> =
+        pool.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let mut train: Vec<(usize, Vec<bool>)> = Vec::new();
+    let mut missing = 0;
+    for (item, flags) in train_split_sets(store, cfg, warnings)? {
+        match row_of.get(&item) {
+            Some(&r) => train.push((r, flags)),
+            None => missing += 1,
+        }
+    }
+    if missing > 0 {
+        warnings.push(format!("{missing} train items have no embedding or prediction yet: left out (run `hifi embed`)"));
+    }
+    if train.is_empty() {
+        return Err(Error::Input("no expert labels in the train split yet: label some items (`hifi review`) before a probe round".into()));
+    }
+    progress.start("train", 0);
+    let model = fit_one_vs_rest(&pool, &train, &multilabel::thresholds(cfg), params)?;
+    warnings.extend(fallback_notes(&model, &labels, train.len(), params.use_llm));
+    progress.finish(&format!(
+        "one-vs-rest probe on {} items, {} labels",
+        train.len(),
+        labels.len()
+    ));
+    let mut h = Sha256::new();
+    h.update(format!(
+        "probe-one-vs-rest-v1\0{}\0{:?}\0{}\0{:?}\0",
+        llm.fingerprint,
+        pool.vectors_id,
+        serde_json::to_string(params).unwrap_or_default(),
+        multilabel::thresholds(cfg)
+    ));
+    for (r, flags) in &train {
+        h.update(format!("{}:{};", pool.keys[*r], multilabel::from_flags(flags, &labels)));
+    }
+    let fingerprint = hex::encode(h.finalize());
+    let id = store.register_model(&ModelRecord {
+        id: 0,
+        fingerprint,
+        kind: "probe".into(),
+        model_path: llm.model_path.clone(),
+        model_sha256: llm.model_sha256.clone(),
+        adapter_path: None,
+        adapter_sha256: None,
+        prompt_sha256: llm.prompt_sha256.clone(),
+        labels: labels.clone(),
+        few_shot: None,
+    })?;
+    progress.start("predict", pool.keys.len() as u64);
+    let mut preds = Vec::with_capacity(pool.keys.len());
+    let mut row = Vec::new();
+    for i in 0..pool.keys.len() {
+        preds.push(Prediction {
+            item: pool.keys[i],
+            probs: predict_row_multi(&model, &pool, i, params.use_llm, &mut row),
+            truncated: false,
+        });
+        if i % 4096 == 4095 {
+            progress.update(i as u64 + 1, "");
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled(
+                    "stopped while predicting: no prediction was stored".into(),
+                ));
+            }
+        }
+    }
+    store.put_predictions(id, &labels, &preds)?;
+    progress.finish("");
+    Ok((id, train.len(), pool.keys.len()))
+}
+
 /// The expert train split as (item, label index), adjudicated where annotators disagree, less
 /// train items that near-duplicate an eval item (they would leak it); warns about what is
 /// left out and about labels the split lacks.
@@ -375,6 +608,53 @@ pub fn train_split(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(i64, usize)>> {
     let labels = &cfg.label_names();
+    let train: Vec<(i64, usize)> = train_labels(store, cfg, warnings)?
+        .iter()
+        .filter_map(|(item, label)| labels.iter().position(|x| x == label).map(|l| (*item, l)))
+        .collect();
+    let classes: std::collections::BTreeSet<usize> = train.iter().map(|t| t.1).collect();
+    if !train.is_empty() && classes.len() < labels.len() {
+        warnings.push(format!(
+            "the train split has {} of {} labels: the round model cannot learn the others",
+            classes.len(),
+            labels.len()
+        ));
+    }
+    Ok(train)
+}
+
+/// The expert train split of a multi-label project as (item, one flag per label: does it
+/// apply), adjudicated and less leaking items as [`train_split`]. A label value that is not a
+/// set of the project's labels is left out with a warning.
+pub fn train_split_sets(
+    store: &Store,
+    cfg: &Config,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(i64, Vec<bool>)>> {
+    let labels = &cfg.label_names();
+    let mut bad = 0usize;
+    let mut train = Vec::new();
+    for (item, label) in train_labels(store, cfg, warnings)? {
+        match multilabel::decode(&label).filter(|set| multilabel::check_names(set, labels).is_ok())
+        {
+            Some(_) => train.push((item, multilabel::membership(&label, labels))),
+            None => bad += 1,
+        }
+    }
+    if bad > 0 {
+        warnings.push(format!(
+            "{bad} train items have a label that is not a set of this project's labels: left out"
+        ));
+    }
+    Ok(train)
+}
+
+/// The train split's resolved labels as stored (see [`train_split`]).
+fn train_labels(
+    store: &Store,
+    cfg: &Config,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(i64, String)>> {
     let splits = store.splits()?;
     let leak = crate::curate::split::leakage(store, cfg)?;
     if !leak.train_keys.is_empty() {
@@ -390,22 +670,12 @@ pub fn train_split(
             conflicts.len()
         ));
     }
-    let train: Vec<(i64, usize)> = resolved
-        .iter()
+    Ok(resolved
+        .into_iter()
         .filter(|(item, _)| {
             splits.get(item) == Some(&Split::Train) && !leak.train_keys.contains(item)
         })
-        .filter_map(|(item, label)| labels.iter().position(|x| x == label).map(|l| (*item, l)))
-        .collect();
-    let classes: std::collections::BTreeSet<usize> = train.iter().map(|t| t.1).collect();
-    if !train.is_empty() && classes.len() < labels.len() {
-        warnings.push(format!(
-            "the train split has {} of {} labels: the round model cannot learn the others",
-            classes.len(),
-            labels.len()
-        ));
-    }
-    Ok(train)
+        .collect())
 }
 
 /// Train an adapter on the train split, hot-load it and prelabel the whole pool with it.
@@ -419,19 +689,24 @@ fn lora_round(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<(i64, usize, usize, AdapterRun)> {
-    let train = train_split(store, cfg, warnings)?;
-    let trained = match &run.use_adapter {
-        Some(path) => adopt_adapter(store, cfg, path, round, train.len(), run, progress)?,
-        None => train_adapter(
-            store,
-            cfg,
-            &format!("round-{round}"),
-            Some(round),
-            &train,
-            run,
-            progress,
-            cancel,
-        )?,
+    let name = format!("round-{round}");
+    let (trained, train_len) = if cfg.multi_label {
+        let train = train_split_sets(store, cfg, warnings)?;
+        warnings.extend(one_sided_labels(&train, &cfg.label_names()));
+        let trained = match &run.use_adapter {
+            Some(path) => adopt_adapter(store, cfg, path, round, train.len(), run, progress)?,
+            None => {
+                train_adapter_multi(store, cfg, &name, Some(round), &train, run, progress, cancel)?
+            }
+        };
+        (trained, train.len())
+    } else {
+        let train = train_split(store, cfg, warnings)?;
+        let trained = match &run.use_adapter {
+            Some(path) => adopt_adapter(store, cfg, path, round, train.len(), run, progress)?,
+            None => train_adapter(store, cfg, &name, Some(round), &train, run, progress, cancel)?,
+        };
+        (trained, train.len())
     };
     if cancel.is_cancelled() {
         return Err(Error::Cancelled(format!(
@@ -452,7 +727,30 @@ fn lora_round(
             trained.adapter.display()
         )));
     }
-    Ok((rep.model_id, train.len(), (rep.scored + rep.already_done) as usize, trained))
+    Ok((rep.model_id, train_len, (rep.scored + rep.already_done) as usize, trained))
+}
+
+/// Warnings for labels that apply to every or to none of a multi-label train split's items:
+/// training can only teach them one answer.
+pub fn one_sided_labels(train: &[(i64, Vec<bool>)], labels: &[String]) -> Vec<String> {
+    if train.is_empty() {
+        return Vec::new();
+    }
+    labels
+        .iter()
+        .enumerate()
+        .filter_map(|(j, name)| {
+            let on = train.iter().filter(|t| t.1.get(j) == Some(&true)).count();
+            (on == 0 || on == train.len()).then(|| {
+                format!(
+                    "label \"{}\" applies to {} of the {} train items: training can only teach it one answer",
+                    crate::text::inert(name, false),
+                    if on == 0 { "none" } else { "every one" },
+                    train.len()
+                )
+            })
+        })
+        .collect()
 }
 
 /// The newest adapter a finished LoRA round produced (to continue training from it).

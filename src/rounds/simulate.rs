@@ -19,9 +19,10 @@
 //! every non-test gold label; the zero-shot row is the LLM alone. Everything is seeded: same
 //! input and seed, same report.
 
+pub mod multi;
 mod summary;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -103,6 +104,10 @@ pub struct Score {
     #[serde(default)]
     pub kappa_ci_clamped: bool,
     pub macro_f1: Option<f64>,
+    /// Multi-label projects: each label's κ by name (`kappa` is then their mean; `null` where
+    /// a label's κ is undefined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_label: Option<BTreeMap<String, Option<f64>>>,
 }
 
 /// One (strategy, budget) cell over seeds.
@@ -133,6 +138,10 @@ pub struct SimResult {
     /// The stop rule's verdicts over seeds (absent when the eval side was not simulated).
     #[serde(default)]
     pub stop: Option<StopTally>,
+    /// Multi-label projects: each label's mean κ over seeds, by name (`kappa` is the mean
+    /// over labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_label: Option<BTreeMap<String, Option<f64>>>,
 }
 
 /// The eval side of one cell of one seed.
@@ -162,6 +171,9 @@ pub struct SeedResult {
     pub kappa_ci: Option<[f64; 2]>,
     pub macro_f1: Option<f64>,
     pub eval: Option<EvalCell>,
+    /// Multi-label projects: each label's κ by name (`kappa` is their mean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_label: Option<BTreeMap<String, Option<f64>>>,
 }
 
 /// One seed's baselines.
@@ -241,6 +253,12 @@ pub fn simulate_experts(
     let t0 = Instant::now();
     let k = pool.label_names.len();
     let n = pool.keys.len();
+    let budgets = checked_budgets(params)?;
+    simulate_checked(t0, budgets, pool, gold, second, params, progress, cancel, k, n)
+}
+
+/// The simulation's knobs, checked: the budgets sorted, without duplicates.
+fn checked_budgets(params: &SimParams) -> Result<Vec<usize>> {
     let mut budgets = params.budgets.clone();
     budgets.sort_unstable();
     budgets.dedup();
@@ -265,6 +283,23 @@ pub fn simulate_experts(
             params.oracle_noise
         )));
     }
+    Ok(budgets)
+}
+
+/// [`simulate_experts`] after [`checked_budgets`].
+#[allow(clippy::too_many_arguments)]
+fn simulate_checked(
+    t0: Instant,
+    budgets: Vec<usize>,
+    pool: &Pool,
+    gold: &[usize],
+    second: Option<(&str, &[usize])>,
+    params: &SimParams,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+    k: usize,
+    n: usize,
+) -> Result<SimReport> {
     if k < 2 || gold.len() != n || gold.iter().any(|&g| g >= k) {
         return Err(Error::Input(
             "simulation: one gold label per row, each one of the labels".into(),
@@ -445,6 +480,7 @@ impl Run<'_, '_> {
             kappa_ci: cohen_kappa_ci(&test_gold, pred, k, REPS, 0.95, seed).map(|(a, b)| [a, b]),
             kappa_ci_clamped: false,
             macro_f1: macro_f1_checked(&test_gold, pred, k),
+            per_label: None,
         };
         let llm_row = |i: usize| {
             argmax(
@@ -623,6 +659,7 @@ impl Run<'_, '_> {
                     kappa_ci: s.kappa_ci,
                     macro_f1: s.macro_f1,
                     eval: eval_cell,
+                    per_label: None,
                 });
             }
         }
@@ -664,6 +701,7 @@ pub(crate) fn sub_pool(pool: &Pool, rows: &[usize]) -> Pool {
         dim: pool.dim,
         label_names: pool.label_names.clone(),
         vectors_id: None,
+        thresholds: pool.thresholds.clone(),
         ..Pool::default()
     };
     for &i in rows {

@@ -16,6 +16,10 @@
 //!
 //! [`judge`] decides on plain data (tests drive it with simulated raters); [`verdict`] reads
 //! the store and the configuration into a [`JudgeInput`].
+//!
+//! **Multi-label projects** judge each label's "applies" as a binary task with the same two
+//! rules, δ and min_gain ([`judge_sets`]): the verdict stops only when every label stops, and
+//! otherwise names the labels not there yet with their κ gap.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -91,11 +95,26 @@ pub struct Verdict {
     /// What the numbers left out, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Multi-label projects: each label's stop rule, by label name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_label: BTreeMap<String, LabelVerdict>,
+    /// Multi-label projects: the labels whose stop rule does not say stop yet, in label order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels_not_there: Vec<String>,
 }
 
 impl Verdict {
     fn new(decision: &'static str, rule: Option<&'static str>, message: String) -> Self {
-        Self { decision, rule, message, equivalence: None, gains: Vec::new(), notes: Vec::new() }
+        Self {
+            decision,
+            rule,
+            message,
+            equivalence: None,
+            gains: Vec::new(),
+            notes: Vec::new(),
+            per_label: BTreeMap::new(),
+            labels_not_there: Vec::new(),
+        }
     }
 }
 
@@ -229,11 +248,57 @@ pub fn judge(input: &JudgeInput) -> Verdict {
 }
 
 /// The verdict over the project's stored rounds, on the current eval split (unfinished rounds
-/// and rounds whose model is gone are left out).
+/// and rounds whose model is gone are left out). In a multi-label project the stop rule is
+/// judged per label ([`verdict_multi`]).
 pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
+    if cfg.multi_label {
+        return verdict_multi(store, cfg);
+    }
     let labels = cfg.label_names();
     let idx: HashMap<&str, usize> =
         labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let c = collect(store, &labels, &|l| idx.get(l).copied(), &|m| top_labels(store, m, &idx))?;
+    let input = JudgeInput {
+        k: labels.len(),
+        margin: cfg.stop.margin,
+        min_gain: cfg.stop.min_gain,
+        reps: REPS,
+        seed: c.seed,
+        gold: c.eval.iter().map(|(_, g)| *g).collect(),
+        rounds: c.rounds.into_iter().map(|(round, pred)| RoundModel { round, pred }).collect(),
+        shared: c.shared,
+        shared_model: c.shared_model,
+        shared_seen: c.shared_seen,
+        shared_unpredicted: c.shared_unpredicted,
+    };
+    let mut v = judge(&input);
+    v.notes = c.notes;
+    Ok(v)
+}
+
+/// What the stop rule reads from the store, with each decision as a value of type `V`: a label
+/// index in a single-label project, one flag per label in a multi-label one.
+struct Collected<V> {
+    /// The resolved expert value of each current blind eval item.
+    eval: Vec<(i64, V)>,
+    /// Every scored round (oldest first) and its model's value on each `eval` item.
+    rounds: Vec<(i64, Vec<Option<V>>)>,
+    shared: Vec<Vec<Option<V>>>,
+    shared_model: Vec<V>,
+    shared_seen: usize,
+    shared_unpredicted: usize,
+    notes: Vec<String>,
+    seed: u64,
+}
+
+/// Reads the rounds, the eval split and the double-labeled eval items. `value` reads a stored
+/// label (`None`: not one of the labels in force); `predict` gives a model's value per item.
+fn collect<V: Clone>(
+    store: &Store,
+    labels: &[String],
+    value: &dyn Fn(&str) -> Option<V>,
+    predict: &dyn Fn(i64) -> Result<HashMap<i64, V>>,
+) -> Result<Collected<V>> {
     let strata = store.split_strata()?;
     let is_eval = |i: &i64| matches!(strata.get(i), Some((Split::Eval, _)));
     let (resolved, _) = store.resolved_labels()?;
@@ -241,13 +306,13 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
     // Rounds are compared on blind eval labels, like every κ of the report.
     let seen: std::collections::HashSet<i64> =
         labels_seen.iter().filter(|l| l.3 == Some(true)).map(|l| l.0).collect();
-    let eval: Vec<(i64, usize)> = resolved
+    let eval: Vec<(i64, V)> = resolved
         .iter()
         .filter(|(i, _)| is_eval(i) && !seen.contains(i))
-        .filter_map(|(i, l)| Some((*i, *idx.get(l.as_str())?)))
+        .filter_map(|(i, l)| Some((*i, value(l.as_str())?)))
         .collect();
     let mut notes = Vec::new();
-    let mut tops: HashMap<i64, HashMap<i64, usize>> = HashMap::new();
+    let mut tops: HashMap<i64, HashMap<i64, V>> = HashMap::new();
     let mut rounds = Vec::new();
     let mut seed = 0;
     // κ is compared within one label-set version: rounds scored under another are left out.
@@ -264,29 +329,29 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
                 continue;
             };
             if rec.labels != labels {
-                let (v, _) = super::round_label_set(store, &row, Some(&scores), &labels)?;
+                let (v, _) = super::round_label_set(store, &row, Some(&scores), labels)?;
                 other_set.push((row.id, v));
                 continue;
             }
-            e.insert(top_labels(store, model, &idx)?);
+            e.insert(predict(model)?);
         }
         let top = &tops[&model];
-        let pred: Vec<Option<usize>> = eval.iter().map(|(i, _)| top.get(i).copied()).collect();
+        let pred: Vec<Option<V>> = eval.iter().map(|(i, _)| top.get(i).cloned()).collect();
         let missing = pred.iter().filter(|p| p.is_none()).count();
         if missing > 0 && !eval.is_empty() {
             notes.push(format!("round {}'s model has no prediction for {missing} of {} eval items: it is compared on the items it has", row.id, eval.len()));
         }
         seed = scores.seed;
-        rounds.push((RoundModel { round: row.id, pred }, model));
+        rounds.push((row.id, pred, model));
     }
     // Double-labeled eval items, blind only, against the newest model. Items the experts
     // disagree on and nobody has adjudicated yet have no split (they have no resolved label),
     // but they are double-labeled, so eval once resolved, and they carry exactly the
     // disagreement κ_experts measures: leaving them out would push κ_experts towards 1.
     let not_train = |i: &i64| !matches!(strata.get(i), Some((Split::Train, _)));
-    let mut per_item: BTreeMap<i64, Vec<(String, usize, Option<bool>)>> = BTreeMap::new();
+    let mut per_item: BTreeMap<i64, Vec<(String, V, Option<bool>)>> = BTreeMap::new();
     for (item, who, label, seen) in labels_seen {
-        if let (true, Some(&l)) = (not_train(&item), idx.get(label.as_str())) {
+        if let (true, Some(l)) = (not_train(&item), value(label.as_str())) {
             per_item.entry(item).or_default().push((who, l, seen));
         }
     }
@@ -296,7 +361,7 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
         v.dedup();
         v
     };
-    let newest = rounds.last().map(|(_, m)| &tops[m]);
+    let newest = rounds.last().map(|(_, _, m)| &tops[m]);
     let (mut shared, mut shared_model, mut shared_seen, mut shared_unpredicted) =
         (Vec::new(), Vec::new(), 0, 0);
     for (item, ls) in per_item.iter().filter(|(_, ls)| ls.len() >= 2) {
@@ -304,18 +369,18 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
             shared_seen += 1;
             continue;
         }
-        let Some(&m) = newest.and_then(|t| t.get(item)) else {
+        let Some(m) = newest.and_then(|t| t.get(item)) else {
             shared_unpredicted += 1;
             continue;
         };
         let mut row = vec![None; experts.len()];
         for (who, l, _) in ls {
             if let Ok(c) = experts.binary_search(who) {
-                row[c] = Some(*l);
+                row[c] = Some(l.clone());
             }
         }
         shared.push(row);
-        shared_model.push(m);
+        shared_model.push(m.clone());
     }
     if !other_set.is_empty() {
         let now = store.label_set()?.filter(|v| v.names() == labels).map(|v| v.version);
@@ -333,27 +398,211 @@ pub fn verdict(store: &Store, cfg: &Config) -> Result<Verdict> {
             now.map(|v| format!(" (v{v})")).unwrap_or_default()
         ));
     }
-    notes.extend(super::stale_predictions_note(store, &labels)?);
+    notes.extend(super::stale_predictions_note(store, labels)?);
     if shared_seen > 0 {
         notes.push(format!("{shared_seen} double-labeled eval items left out of the stop rule: a label was given with the suggestion visible"));
     }
     if shared_unpredicted > 0 {
         notes.push(format!("{shared_unpredicted} double-labeled eval items left out of the stop rule: the newest model has no prediction for them"));
     }
-    let input = JudgeInput {
-        k: labels.len(),
-        margin: cfg.stop.margin,
-        min_gain: cfg.stop.min_gain,
-        reps: REPS,
-        seed,
-        gold: eval.iter().map(|(_, g)| *g).collect(),
-        rounds: rounds.into_iter().map(|(r, _)| r).collect(),
+    Ok(Collected {
+        eval,
+        rounds: rounds.into_iter().map(|(r, p, _)| (r, p)).collect(),
         shared,
         shared_model,
         shared_seen,
         shared_unpredicted,
+        notes,
+        seed,
+    })
+}
+
+/// One label's stop rule in a multi-label project.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelVerdict {
+    /// "stop", "continue" or "not-enough-data", for this label alone.
+    pub decision: &'static str,
+    /// For "stop": "reached-experts" or "no-improvement".
+    pub rule: Option<&'static str>,
+    pub message: String,
+    /// The equivalence test on this label's "applies", when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equivalence: Option<Equivalence>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gains: Vec<Gain>,
+}
+
+/// The per-label inputs of a multi-label project's stop rule: `input`'s values are one flag
+/// per label, and label `l`'s input reads flag `l` as a binary label (1: applies).
+pub fn label_inputs(input: &JudgeInputSets) -> Vec<JudgeInput> {
+    let bit = |f: &Vec<bool>, l: usize| usize::from(f.get(l).copied().unwrap_or(false));
+    (0..input.labels.len())
+        .map(|l| JudgeInput {
+            k: 2,
+            margin: input.margin,
+            min_gain: input.min_gain,
+            reps: input.reps,
+            seed: input.seed,
+            gold: input.gold.iter().map(|g| bit(g, l)).collect(),
+            rounds: input
+                .rounds
+                .iter()
+                .map(|(round, pred)| RoundModel {
+                    round: *round,
+                    pred: pred.iter().map(|p| p.as_ref().map(|f| bit(f, l))).collect(),
+                })
+                .collect(),
+            shared: input
+                .shared
+                .iter()
+                .map(|row| row.iter().map(|c| c.as_ref().map(|f| bit(f, l))).collect())
+                .collect(),
+            shared_model: input.shared_model.iter().map(|f| bit(f, l)).collect(),
+            shared_seen: input.shared_seen,
+            shared_unpredicted: input.shared_unpredicted,
+        })
+        .collect()
+}
+
+/// Everything a multi-label project's verdict decides on: [`JudgeInput`] with label sets (one
+/// flag per label, in `labels`' order) in place of label indices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeInputSets {
+    pub labels: Vec<String>,
+    pub margin: f64,
+    pub min_gain: f64,
+    pub reps: usize,
+    pub seed: u64,
+    /// The resolved expert set of each current blind eval item.
+    pub gold: Vec<Vec<bool>>,
+    /// Every scored round, oldest first, and its model's set on each `gold` item.
+    pub rounds: Vec<(i64, Vec<Option<Vec<bool>>>)>,
+    /// Blind eval items labeled by two or more experts: one row per item, one column per expert.
+    pub shared: Vec<Vec<Option<Vec<bool>>>>,
+    /// The newest round's model's set on each `shared` row.
+    pub shared_model: Vec<Vec<bool>>,
+    pub shared_seen: usize,
+    pub shared_unpredicted: usize,
+}
+
+/// A label's line in the verdict: its name and how far it is from the experts.
+fn lagging(name: &str, v: &Verdict) -> String {
+    let name = crate::text::inert(name, false);
+    match (&v.equivalence, v.decision) {
+        (Some(e), _) => {
+            format!("{name} (κ gap {:.3}, 90% CI upper {:.3} > δ {})", e.d, e.ci[1], e.margin)
+        }
+        (None, "not-enough-data") => {
+            let why = v.message.split_once(": ").map_or(v.message.as_str(), |(_, w)| w);
+            format!("{name} (no κ gap yet: {why})")
+        }
+        (None, _) => format!("{name} ({})", v.message),
+    }
+}
+
+/// The multi-label stop rule: [`judge`] on each label's "applies" (a binary task with the
+/// same margin δ and min_gain), and the verdict stops only when every label stops. Otherwise
+/// it names the labels not there yet, with their κ gap (κ_experts − κ_model) and its 90%
+/// upper bound, and continues when any of them can still be judged.
+pub fn judge_sets(input: &JudgeInputSets) -> Verdict {
+    let per: Vec<Verdict> = label_inputs(input).iter().map(judge).collect();
+    let eval_n = input.rounds.last().map_or(0, |(_, p)| p.iter().flatten().count());
+    if input.rounds.is_empty() || eval_n < MIN_EVAL || per.is_empty() {
+        // Not enough for any label: the single-label wording says what is missing.
+        let mut v = per.into_iter().next().unwrap_or_else(|| {
+            Verdict::new("not-enough-data", None, "the project has no labels".into())
+        });
+        v.equivalence = None;
+        v.gains = Vec::new();
+        return v;
+    }
+    let names = &input.labels;
+    let not_there: Vec<usize> = (0..per.len()).filter(|&l| per[l].decision != "stop").collect();
+    let mut v = if not_there.is_empty() {
+        let all_reached = per.iter().all(|v| v.rule == Some("reached-experts"));
+        let how: Vec<String> = names
+            .iter()
+            .zip(&per)
+            .map(|(n, v)| {
+                format!("{} ({})", crate::text::inert(n, false), v.rule.unwrap_or("stop"))
+            })
+            .collect();
+        let msg = format!(
+            "stop: every label is there: {}{}",
+            how.join(", "),
+            if all_reached {
+                ": the model agrees with the experts on each label as well as they agree with each other"
+            } else {
+                ": on each label the model reached the experts or stopped improving"
+            }
+        );
+        Verdict::new(
+            "stop",
+            Some(if all_reached { "reached-experts" } else { "no-improvement" }),
+            msg,
+        )
+    } else {
+        let decision = if not_there.iter().any(|&l| per[l].decision == "continue") {
+            "continue"
+        } else {
+            "not-enough-data"
+        };
+        let which: Vec<String> = not_there.iter().map(|&l| lagging(&names[l], &per[l])).collect();
+        let there = per.len() - not_there.len();
+        Verdict::new(
+            decision,
+            None,
+            format!(
+                "{decision}: {} of {} labels {} not there yet: {}{}",
+                not_there.len(),
+                per.len(),
+                if not_there.len() == 1 { "is" } else { "are" },
+                which.join("; "),
+                if there > 0 { format!(" ({there} are)") } else { String::new() }
+            ),
+        )
     };
-    let mut v = judge(&input);
-    v.notes = notes;
+    v.labels_not_there = not_there.iter().map(|&l| names[l].clone()).collect();
+    v.per_label = names
+        .iter()
+        .zip(per)
+        .map(|(n, p)| {
+            (
+                n.clone(),
+                LabelVerdict {
+                    decision: p.decision,
+                    rule: p.rule,
+                    message: p.message,
+                    equivalence: p.equivalence,
+                    gains: p.gains,
+                },
+            )
+        })
+        .collect();
+    v
+}
+
+/// The verdict of a multi-label project: [`collect`] with label sets, then [`judge_sets`].
+pub fn verdict_multi(store: &Store, cfg: &Config) -> Result<Verdict> {
+    let labels = cfg.label_names();
+    let thresholds = crate::multilabel::thresholds(cfg);
+    let c = collect(store, &labels, &|l| super::evaluate::flags_of(l, &labels), &|m| {
+        super::evaluate::applies_by_item(store, m, &thresholds)
+    })?;
+    let input = JudgeInputSets {
+        labels: labels.clone(),
+        margin: cfg.stop.margin,
+        min_gain: cfg.stop.min_gain,
+        reps: REPS,
+        seed: c.seed,
+        gold: c.eval.into_iter().map(|(_, g)| g).collect(),
+        rounds: c.rounds,
+        shared: c.shared,
+        shared_model: c.shared_model,
+        shared_seen: c.shared_seen,
+        shared_unpredicted: c.shared_unpredicted,
+    };
+    let mut v = judge_sets(&input);
+    v.notes = c.notes;
     Ok(v)
 }

@@ -677,7 +677,11 @@ impl Store {
             let s = s.unwrap_or(&empty);
             let labeled = !s.labels.is_empty();
             if let Some(l) = &q.label {
-                if !s.labels.values().any(|v| v == l) {
+                // A label set (multi-label projects) matches when it contains the label.
+                let has = |v: &String| {
+                    v == l || crate::multilabel::decode(v).is_some_and(|set| set.contains(l))
+                };
+                if !s.labels.values().any(has) {
                     return false;
                 }
             }

@@ -107,7 +107,7 @@ pub fn apply(
             if has(name) {
                 return Err(format!("a label `{name}` already exists"));
             }
-            out.push(LabelDef { name: name.clone(), definition: definition.clone() });
+            out.push(LabelDef::new(name.clone(), definition.clone()));
         }
         LabelChange::Rename { from, to, definition } => {
             need(from)?;
@@ -154,7 +154,7 @@ pub fn apply(
             } else {
                 let def = definition.clone().unwrap_or_else(|| merged_defs.join(" "));
                 let at = pos.unwrap_or(out.len()).min(out.len());
-                out.insert(at, LabelDef { name: into.clone(), definition: def });
+                out.insert(at, LabelDef::new(into.clone(), def));
             }
         }
         LabelChange::Retire { name } => {
@@ -374,10 +374,7 @@ mod tests {
     use super::*;
 
     fn set(names: &[&str]) -> Vec<LabelDef> {
-        names
-            .iter()
-            .map(|n| LabelDef { name: n.to_string(), definition: format!("about {n}") })
-            .collect()
+        names.iter().map(|n| LabelDef::new(n.to_string(), format!("about {n}"))).collect()
     }
 
     #[test]

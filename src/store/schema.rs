@@ -3,7 +3,7 @@
 //! add a new one.
 
 /// Migration `i` takes the store from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
@@ -381,4 +381,34 @@ WHERE a.kind IN ('label', 'resolve')
 CREATE VIRTUAL TABLE items_fts USING fts5(
     text, content = 'items', content_rowid = 'key', tokenize = 'unicode61 remove_diacritics 2'
 );
+"#;
+
+/// v8, multi-label tasks (docs/multi-label.md): a decision's `label` may be a label set, a JSON
+/// array of names (`["a","c"]`, `[]` for none). `current_labels` maps each name of a set through
+/// the label-set changes as v7 maps a single label: renamed names take their new name, merged
+/// names become one, retired names leave the set; the set keeps the order it was given in.
+const V8: &str = r#"
+DROP VIEW current_labels;
+CREATE VIEW current_labels AS
+SELECT a.item, a.annotator,
+       CASE
+         WHEN a.label LIKE '[%' AND json_valid(a.label) THEN
+           (SELECT json_group_array(n) FROM (
+              SELECT coalesce(ms.now, j.value) AS n, min(j.key) AS k
+              FROM json_each(a.label) j
+              LEFT JOIN label_map ms ON ms.version = coalesce(a.label_set, 1) AND ms.label = j.value
+              WHERE NOT (ms.label IS NOT NULL AND ms.now IS NULL)
+              GROUP BY n ORDER BY k))
+         WHEN m.label IS NULL THEN a.label
+         ELSE m.now
+       END AS label,
+       a.note, a.id, a.created_at, a.kind, a.suggestion, a.label AS given, a.label_set
+FROM annotations a
+LEFT JOIN label_map m ON m.version = coalesce(a.label_set, 1) AND m.label = a.label
+WHERE a.kind IN ('label', 'resolve')
+  AND NOT (m.label IS NOT NULL AND m.now IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.kind = 'undo' AND u.supersedes = a.id)
+  AND a.id = (SELECT max(b.id) FROM annotations b
+              WHERE b.item = a.item AND b.annotator = a.annotator AND b.kind = a.kind
+                AND NOT EXISTS (SELECT 1 FROM annotations u2 WHERE u2.kind = 'undo' AND u2.supersedes = b.id));
 "#;

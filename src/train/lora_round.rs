@@ -14,6 +14,7 @@ use super::TrainError;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::llm::{prelabel, prompt, Engine, EngineOptions};
+use crate::multilabel;
 use crate::progress::{CancelToken, Progress};
 use crate::store::Store;
 
@@ -143,6 +144,65 @@ impl PromptTokens {
     }
 }
 
+/// A multi-label project's answers as the trainer sees them: per label, the tokens of
+/// `multilabel::answer(label, applies)` and the end of turn, for "no" and for "yes", and how
+/// many of them spell `"{label}:"` — the part the answer shares whichever way it goes.
+pub struct AnswerTokens {
+    /// Per label: [the "no" answer, the "yes" answer].
+    answers: Vec<[Vec<u32>; 2]>,
+    /// Per label: the leading tokens both answers share (`"{label}:"`), outside the loss.
+    heads: Vec<usize>,
+}
+
+impl AnswerTokens {
+    pub fn new(engine: &Engine, labels: &[String]) -> Result<Self> {
+        let ids = |t: Vec<llama_cpp_2::token::LlamaToken>| {
+            t.iter().map(|t| t.0 as u32).collect::<Vec<u32>>()
+        };
+        let mut answers = Vec::with_capacity(labels.len());
+        let mut heads = Vec::with_capacity(labels.len());
+        for l in labels {
+            if engine.tokenize_text(l).is_empty() {
+                return Err(Error::Input(format!(
+                    "label {l:?} tokenizes to nothing with this model"
+                )));
+            }
+            let no = ids(engine.chat_completion_tokens(&multilabel::answer(l, false))?);
+            let yes = ids(engine.chat_completion_tokens(&multilabel::answer(l, true))?);
+            // The loss falls on what the scorer reads: the tokens after the shared
+            // `"{label}:"` (yes or no, then the end of turn).
+            let head = ids(engine.tokenize_text(&format!("{l}:")));
+            let shared = yes.iter().zip(&no).take_while(|(a, b)| a == b).count();
+            let n =
+                if yes.starts_with(&head) && no.starts_with(&head) { head.len() } else { shared };
+            heads.push(n.min(shared));
+            answers.push([no, yes]);
+        }
+        Ok(Self { answers, heads })
+    }
+}
+
+impl PromptTokens {
+    /// `text` answered about label `label` of a multi-label project: the item cut to
+    /// `max_item_tokens`, the suffix, then `"{label}: yes"` or `"{label}: no"` and the end of
+    /// turn; the loss is on the yes or no and the end of turn, not on the label's name.
+    pub fn example_multi(
+        &self,
+        engine: &Engine,
+        answers: &AnswerTokens,
+        text: &str,
+        label: usize,
+        applies: bool,
+        max_item_tokens: usize,
+    ) -> Example {
+        let (toks, _) = engine.item_tokens(text, max_item_tokens, &self.suffix);
+        let mut tokens: Vec<u32> = toks.iter().map(|t| t.0 as u32).collect();
+        let n_prompt = tokens.len() + answers.heads[label];
+        tokens.extend(&answers.answers[label][usize::from(applies)]);
+        Example { tokens, n_prompt }
+    }
+}
+
 /// Create a new run folder `<adapters>/<stamp>` (or `<stamp>-2`, `-3`, … when that is
 /// taken, as by a run started in the same second) and return its name. The folder is
 /// created exclusively, so two runs never share one.
@@ -198,6 +258,76 @@ pub fn train_adapter(
         examples.push(tokens.example(&engine, &text, li, cfg.model.max_item_tokens));
         records.push(prompt::chat_record(cfg, &few_shot, &text, &labels[li]));
         h.update(format!("{item}:{};", labels[li]));
+        if k % 64 == 63 {
+            progress.update(k as u64 + 1, "");
+        }
+    }
+    drop(engine);
+    let set = TrainSet {
+        prefix: tokens.prefix,
+        examples,
+        records,
+        sha256: hex::encode(h.finalize()),
+        prompt_sha256: prepared.prompt_sha256,
+    };
+    train_set(store, &base, &base_sha, name, round, set, run, progress, cancel)
+}
+
+/// [`train_adapter`] for a multi-label project: `train` is (item, one flag per label: does it
+/// apply); each item gives one example per label, answered as the multi-label scorer reads it
+/// ([`PromptTokens::example_multi`]), and one chat record per label
+/// (`prompt::chat_records_multi`).
+#[allow(clippy::too_many_arguments)]
+pub fn train_adapter_multi(
+    store: &mut Store,
+    cfg: &Config,
+    name: &str,
+    round: Option<i64>,
+    train: &[(i64, Vec<bool>)],
+    run: &LoraRun,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<AdapterRun> {
+    if train.is_empty() {
+        return Err(Error::Input("no expert labels in the train split yet: label some items (`hifi review`) before training".into()));
+    }
+    let labels = cfg.label_names();
+    if let Some((item, f)) = train.iter().find(|(_, f)| f.len() != labels.len()) {
+        return Err(Error::Input(format!(
+            "item {item}: {} label flags for {} labels",
+            f.len(),
+            labels.len()
+        )));
+    }
+    let root = store.root().to_path_buf();
+    let base = cfg.model_path(&root);
+    progress.start("tokenize", train.len() as u64);
+    let engine = Engine::load(&base, EngineOptions { threads: run.threads, gpu_layers: 0 })?;
+    let base_sha = store.file_sha256(&base).map_err(|e| Error::io(&base, e))?;
+    let prepared = prelabel::prepare_prompt(&engine, store, cfg, &base_sha, None)?;
+    let tokens = PromptTokens::new(&engine, &prepared.prefix, &prepared.suffix, &labels)?;
+    let answers = AnswerTokens::new(&engine, &labels)?;
+    let few_shot = prompt::few_shot_examples(store, cfg)?;
+    let mut examples = Vec::with_capacity(train.len() * labels.len());
+    let mut records = Vec::with_capacity(train.len() * labels.len());
+    let mut h = Sha256::new();
+    h.update(format!("multi-label\0{}\0", prepared.prompt_sha256));
+    for (k, (item, flags)) in train.iter().enumerate() {
+        let text = store.item(*item)?.map(|i| i.text).unwrap_or_default();
+        for (j, &applies) in flags.iter().enumerate() {
+            examples.push(tokens.example_multi(
+                &engine,
+                &answers,
+                &text,
+                j,
+                applies,
+                cfg.model.max_item_tokens,
+            ));
+        }
+        let set: Vec<String> =
+            labels.iter().zip(flags).filter(|(_, &on)| on).map(|(l, _)| l.clone()).collect();
+        records.extend(prompt::chat_records_multi(cfg, &few_shot, &text, &set));
+        h.update(format!("{item}:{};", multilabel::encode(&set)));
         if k % 64 == 63 {
             progress.update(k as u64 + 1, "");
         }

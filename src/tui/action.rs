@@ -126,6 +126,9 @@ pub enum Action {
     LabelLeft(usize),
     LabelRight(usize),
     LabelBoth(usize),
+    /// Multi-label projects: record the labels toggled on (none is an answer too) — on the
+    /// Review screen for the entry's undecided items, on Adjudicate as the resolution.
+    ConfirmSet,
     Skip,
     Flag,
     StartNote,

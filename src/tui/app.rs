@@ -22,6 +22,9 @@ pub use super::view::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
     pub labels: Vec<LabelDef>,
+    /// A multi-label project (`multi_label = true`): label keys toggle labels on the item and
+    /// a confirm key records the set ([`crate::multilabel`]).
+    pub multi_label: bool,
     pub annotator: String,
     pub project: String,
     pub screen: Screen,
@@ -55,6 +58,7 @@ impl App {
     pub fn new(labels: Vec<LabelDef>, annotator: &str, project: &str) -> Self {
         App {
             labels,
+            multi_label: false,
             annotator: annotator.to_string(),
             project: project.to_string(),
             screen: Screen::Review,
@@ -83,6 +87,14 @@ impl App {
         let t0 = self.review.first_label_at?;
         let mins = (self.now - t0) / 60.0;
         (mins > 0.05).then(|| self.review.session_labels as f64 / mins)
+    }
+
+    /// Each label's threshold, in label order (multi-label projects).
+    pub fn thresholds(&self) -> Vec<f64> {
+        self.labels
+            .iter()
+            .map(|l| l.threshold.unwrap_or(crate::multilabel::DEFAULT_THRESHOLD))
+            .collect()
     }
 
     pub fn label_name(&self, i: usize) -> Option<&str> {

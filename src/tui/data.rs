@@ -65,11 +65,15 @@ pub fn item_detail(
     Ok(Some(ItemDetail { history, fields }))
 }
 
-/// Labels in force per label of `cfg` (current names), in hifi.toml's order.
+/// Labels in force per label of `cfg` (current names), in hifi.toml's order. A label set
+/// (multi-label projects) counts once for each label in it.
 pub fn label_counts(store: &Store, cfg: &Config) -> crate::store::Result<Vec<(String, i64)>> {
     let mut n: HashMap<String, i64> = HashMap::new();
     for (_, _, label) in store.current_labels()? {
-        *n.entry(label).or_default() += 1;
+        match crate::multilabel::decode(&label) {
+            Some(set) => set.into_iter().for_each(|l| *n.entry(l).or_default() += 1),
+            None => *n.entry(label).or_default() += 1,
+        }
     }
     Ok(cfg.labels.iter().map(|l| (l.name.clone(), n.get(&l.name).copied().unwrap_or(0))).collect())
 }
@@ -159,7 +163,7 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
     };
     let (expert_kappa, model_kappa, audit) = match store.latest_model()? {
         Some(m) => {
-            let s = crate::rounds::score_model(store, m.id, &labels, 0)?;
+            let s = crate::rounds::score_model_for(store, cfg, m.id, 0)?;
             (show(&s.expert_vs_expert), show(&s.model_vs_expert), audit_lines(&s))
         }
         None => {
@@ -171,12 +175,32 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
     let splits = store.splits()?;
     let mut balance = vec![0i64; labels.len()];
     let mut train = 0;
+    // Multi-label: items whose set holds each label, and items with the empty set.
+    let mut none = 0i64;
     for (item, label) in &resolved {
-        match (splits.get(item), idx(label)) {
+        let split = splits.get(item);
+        if cfg.multi_label {
+            match (split, crate::multilabel::decode(label)) {
+                (Some(Split::Eval), Some(set)) => {
+                    set.iter().filter_map(|l| idx(l)).for_each(|i| balance[i] += 1);
+                    none += i64::from(set.is_empty());
+                }
+                (Some(Split::Train), _) => train += 1,
+                _ => {}
+            }
+            continue;
+        }
+        match (split, idx(label)) {
             (Some(Split::Eval), Some(i)) => balance[i] += 1,
             (Some(Split::Train), _) => train += 1,
             _ => {}
         }
+    }
+    let mut eval_balance: Vec<(String, i64)> = labels.iter().cloned().zip(balance).collect();
+    let mut audit = audit;
+    if cfg.multi_label {
+        eval_balance.push((NONE_OF_THESE.to_string(), none));
+        audit.extend(over_threshold_lines(store, cfg)?);
     }
     let round_rows = store.rounds()?;
     let rounds = round_rows
@@ -206,7 +230,7 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
     }
     Ok(DashboardData {
         per_annotator: per.into_iter().collect(),
-        eval_balance: labels.iter().cloned().zip(balance).collect(),
+        eval_balance,
         train_size: train,
         expert_kappa,
         model_kappa,
@@ -215,6 +239,38 @@ pub fn dashboard(store: &mut Store, cfg: &Config) -> Result<DashboardData> {
         audit,
         simulation,
     })
+}
+
+/// The dashboard's row for eval items whose label set is empty (multi-label projects).
+pub const NONE_OF_THESE: &str = "(none)";
+
+/// Multi-label projects: how many items the newest model puts over each label's threshold
+/// (its probabilities are independent, one per label), as dashboard lines; none without
+/// predictions.
+fn over_threshold_lines(store: &Store, cfg: &Config) -> Result<Vec<String>> {
+    let Some(model) = store.latest_model()? else { return Ok(Vec::new()) };
+    let preds = store.predictions(model.id)?;
+    let thresholds = crate::multilabel::thresholds(cfg);
+    let mut over = vec![0usize; cfg.labels.len()];
+    let mut none = 0usize;
+    for p in &preds {
+        let mut any = false;
+        for (i, l) in cfg.labels.iter().enumerate() {
+            let Some(j) = model.labels.iter().position(|m| *m == l.name) else { continue };
+            if p.probs.get(j).is_some_and(|&x| x >= thresholds[i]) {
+                over[i] += 1;
+                any = true;
+            }
+        }
+        none += usize::from(!any);
+    }
+    let n = preds.len();
+    let mut out = vec![format!("model: items over each threshold (of {n})")];
+    for ((l, c), t) in cfg.labels.iter().zip(over).zip(&thresholds) {
+        out.push(format!("  {} {c} (≥ {t:.2})", l.name));
+    }
+    out.push(format!("  {NONE_OF_THESE} {none}"));
+    Ok(out)
 }
 
 /// The audit stratum and the eval labels that were not blind, for the dashboard.

@@ -102,6 +102,7 @@ fn action_for(section: &str, name: &str, index: usize) -> Option<Action> {
         ("review", "left") => Action::LabelLeft(index),
         ("review", "right") => Action::LabelRight(index),
         ("review", "both") => Action::LabelBoth(index),
+        ("review" | "adjudicate", "confirm") => Action::ConfirmSet,
         ("review", "skip") => Action::Skip,
         ("review", "flag") => Action::Flag,
         ("review", "note") => Action::StartNote,

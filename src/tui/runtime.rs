@@ -575,6 +575,7 @@ pub fn run(opts: ReviewOptions) -> Result<()> {
         App::new(cfg.labels.clone(), &opts.annotator, &opts.project.display().to_string());
     app.message = warning.map(|m| (m, super::app::Level::Warn));
     app.review.show_predictions = cfg.review.show_predictions;
+    app.multi_label = cfg.multi_label;
 
     let (tx, rx) = channel::<Action>();
     let (db_tx, db_rx) = channel::<DbReq>();

@@ -167,8 +167,8 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             }
             out
         }
-        // The current screen's list.
-        Up | Down | Refresh => {
+        // The current screen's list; a label set to confirm (Review, Adjudicate).
+        Up | Down | Refresh | ConfirmSet => {
             let screen = app.screen;
             to_screen(app, screen, action)
         }
@@ -239,6 +239,7 @@ macro_rules! shared {
     ($app:expr) => {
         Shared {
             labels: &$app.labels,
+            multi_label: $app.multi_label,
             annotator: &$app.annotator,
             now: $app.now,
             message: &mut $app.message,
@@ -333,6 +334,10 @@ fn submit(app: &mut App) -> Vec<Effect> {
         InputPurpose::Reason { item, label } => {
             let mut cx = shared!(app);
             app.adjudicate.submit_reason(&mut cx, item, label, &inp.text)
+        }
+        InputPurpose::SetReason { item, set } => {
+            let mut cx = shared!(app);
+            app.adjudicate.submit_set_reason(&mut cx, item, set, &inp.text)
         }
         InputPurpose::RejectReason { item, number } => {
             let mut cx = shared!(app);

@@ -46,6 +46,12 @@ pub enum InputPurpose {
         item: i64,
         label: usize,
     },
+    /// Why `item` is resolved with the label set `set` (stored form, a JSON array; multi-label
+    /// projects).
+    SetReason {
+        item: i64,
+        set: String,
+    },
     /// Why candidate `number` of `item` is rejected (Responses screen).
     RejectReason {
         item: i64,

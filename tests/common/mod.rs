@@ -40,12 +40,10 @@ pub fn hifi(project: &Path, args: &[&str]) -> (bool, String, String) {
 pub fn config() -> Config {
     Config {
         task: "Decide whether an online ad is clickbait.".into(),
+        multi_label: false,
         labels: vec![
-            LabelDef {
-                name: "clickbait".into(),
-                definition: "Teases or withholds what is offered, or exaggerates.".into(),
-            },
-            LabelDef { name: "benign".into(), definition: "Says plainly what is offered.".into() },
+            LabelDef::new("clickbait", "Teases or withholds what is offered, or exaggerates."),
+            LabelDef::new("benign", "Says plainly what is offered."),
         ],
         model: ModelConfig { threads: Some(2), ..ModelConfig::default() },
         split: SplitConfig::default(),
@@ -168,6 +166,24 @@ pub fn consumers_python() -> PathBuf {
     assert!(
         p.exists(),
         "the export consumers' Python (Hugging Face datasets) is missing at {} (run scripts/setup.sh --test-server)",
+        p.display()
+    );
+    p
+}
+
+/// The real multi-label set the multi-label tests run on: 200 desktop applications of Debian
+/// 12's AppStream metadata with their freedesktop.org main categories (`items.csv` with gold
+/// joined by "|", `labels.toml` for `hifi init --from`), made by scripts/setup.sh --test-server
+/// from the dep11 file `apt-get update` fetches. `HIFI_TEST_APPSTREAM`, else hifi's cache. Its
+/// absence fails the test that needs it.
+pub fn appstream_set() -> PathBuf {
+    let p = match std::env::var_os("HIFI_TEST_APPSTREAM") {
+        Some(p) => PathBuf::from(p),
+        None => hifi::config::cache_dir().join("data/appstream-200"),
+    };
+    assert!(
+        p.join("items.csv").exists() && p.join("labels.toml").exists(),
+        "the multi-label test set is missing at {} (run scripts/setup.sh --test-server)",
         p.display()
     );
     p

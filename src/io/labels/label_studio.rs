@@ -13,8 +13,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::sources::{target, Collected, Ctx, Target};
-use super::Entry;
+use super::sources::{entry, target, Collected, Ctx, Target};
+use super::ONE_LABEL;
 use crate::io::records::json_kind;
 
 /// What the scanner finds: a top-level element (with the line it starts on) or a problem
@@ -309,26 +309,24 @@ fn task_entries(line: u64, task: &Map<String, Value>, ctx: &Ctx, col: &mut Colle
     };
     for (k, a) in live {
         let field = format!("annotations[{k}].result");
-        match answer(a, ctx.opts.label_field.as_deref()) {
-            Ok((label, note)) => col.entries.push(Entry {
-                line,
-                ids: ids.clone(),
-                text: text.clone(),
-                label,
-                label_field: field,
-                note,
-            }),
+        match answer(a, ctx.opts.label_field.as_deref(), ctx.sets.is_some()) {
+            Ok((label, set, note)) => {
+                let t = Target { ids: ids.clone(), text: text.clone() };
+                col.entries.push(entry(line, t, label, set, field, note));
+            }
             Err(msg) => col.problem(line, Some(&field), msg),
         }
     }
 }
 
+/// An answer's one label, or (`sets`) the labels a multiple-choice answer picks.
+type Answer = (String, Option<Vec<String>>, Option<String>);
+
 /// The one choice of an annotation (from the control `control`, when given) and its notes
-/// (`textarea` results).
-fn answer(
-    a: &Map<String, Value>,
-    control: Option<&str>,
-) -> Result<(String, Option<String>), String> {
+/// (`textarea` results). In a multi-label project (`sets`) the choices of a multiple-choice
+/// control (`choice="multiple"`) are the set; an annotation submitted with nothing chosen and
+/// no other answer than notes is the empty set.
+fn answer(a: &Map<String, Value>, control: Option<&str>, sets: bool) -> Result<Answer, String> {
     let Some(results) = a.get("result").and_then(Value::as_array) else {
         return Err("missing: an annotation lists its answers in `result`".into());
     };
@@ -341,7 +339,11 @@ fn answer(
     let mut controls: Vec<String> = choices.iter().map(|r| from(r)).collect();
     controls.sort();
     controls.dedup();
+    let notes_only = results.iter().all(|r| kind(r, "textarea"));
     let picked = match (choices.as_slice(), control) {
+        ([], _) if sets && notes_only => {
+            return Ok((String::new(), Some(Vec::new()), notes(results)));
+        }
         ([], Some(c)) => return Err(format!("no `choices` answer from the control {c:?}")),
         ([], None) => {
             return Err(
@@ -358,14 +360,36 @@ fn answer(
         (_, _) => return Err("the same control answered twice".into()),
     };
     let chosen = picked.get("value").and_then(|v| v.get("choices")).and_then(Value::as_array);
+    if sets {
+        let Some(chosen) = chosen else {
+            return Err("the choices answer has no `value.choices`".into());
+        };
+        let mut set = Vec::with_capacity(chosen.len());
+        for c in chosen {
+            match c {
+                Value::String(s) if !s.trim().is_empty() => set.push(s.trim().to_string()),
+                other => return Err(format!("expected a label name, found {}", json_kind(other))),
+            }
+        }
+        return Ok((String::new(), Some(set), notes(results)));
+    }
     let label = match chosen.map(Vec::as_slice) {
         Some([Value::String(s)]) if !s.trim().is_empty() => s.trim().to_string(),
         Some([]) | None => return Err("the choices answer has no `value.choices`".into()),
         Some([other]) => return Err(format!("expected a label name, found {}", json_kind(other))),
         Some(many) => {
-            return Err(format!("{} choices; an item takes exactly one label", many.len()))
+            return Err(format!(
+                "{} choices; an item takes exactly one label ({ONE_LABEL})",
+                many.len()
+            ))
         }
     };
+    Ok((label, None, notes(results)))
+}
+
+/// The notes of an annotation's `textarea` results, joined by newlines.
+fn notes(results: &[Value]) -> Option<String> {
+    let kind = |r: &Value, t: &str| r.get("type").and_then(Value::as_str) == Some(t);
     let mut notes = Vec::new();
     for r in results.iter().filter(|r| kind(r, "textarea")) {
         match r.get("value").and_then(|v| v.get("text")) {
@@ -377,5 +401,5 @@ fn answer(
         }
     }
     notes.retain(|n| !n.trim().is_empty());
-    Ok((label, (!notes.is_empty()).then(|| notes.join("\n"))))
+    (!notes.is_empty()).then(|| notes.join("\n"))
 }

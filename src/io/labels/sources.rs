@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::{match_label, Entry, LabelFormat, LabelImportOptions};
+use super::{match_label, Entry, LabelFormat, LabelImportOptions, ONE_LABEL};
 use crate::io::records::{as_id, json_kind, read_records, Record};
 use crate::io::{Format, Problem, Problems};
 
@@ -58,6 +58,59 @@ impl Collected {
 /// What the readers need to know.
 pub(super) struct Ctx<'a> {
     pub opts: &'a LabelImportOptions,
+    /// A multi-label project: labels are read as sets, a string's names joined by this
+    /// separator. `None`: one label per record.
+    pub sets: Option<char>,
+}
+
+/// A multi-label record's label set as the file gives it: a list of names, a JSON-array string
+/// or names joined by `sep`. `Ok(None)`: not labeled (null, or an empty string: the empty set
+/// is written `[]`).
+pub(super) fn raw_set(v: &Value, sep: char) -> Result<Option<Vec<String>>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) if s.trim_start().starts_with('[') => {
+            match serde_json::from_str::<Vec<String>>(s.trim()) {
+                Ok(names) => Ok(Some(names.into_iter().map(|n| n.trim().to_string()).collect())),
+                Err(e) => Err(format!("not a JSON list of label names ({e})")),
+            }
+        }
+        Value::String(s) => Ok(Some(s.split(sep).map(|n| n.trim().to_string()).collect())),
+        Value::Array(list) => {
+            let mut names = Vec::with_capacity(list.len());
+            for (i, x) in list.iter().enumerate() {
+                match x {
+                    Value::String(n) => names.push(n.trim().to_string()),
+                    other => {
+                        return Err(format!(
+                            "expected a list of label names, found {} at position {}",
+                            json_kind(other),
+                            i + 1
+                        ))
+                    }
+                }
+            }
+            Ok(Some(names))
+        }
+        other => Err(format!("expected a list of label names, found {}", json_kind(other))),
+    }
+}
+
+/// An entry: one label, or a multi-label project's set (`label` then spells the set).
+pub(super) fn entry(
+    line: u64,
+    target: Target,
+    label: String,
+    set: Option<Vec<String>>,
+    label_field: String,
+    note: Option<String>,
+) -> Entry {
+    let label = match &set {
+        Some(names) => names.join(", "),
+        None => label,
+    };
+    Entry { line, ids: target.ids, text: target.text, label, set, label_field, note }
 }
 
 /// Guess the format from the first bytes: a JSON array is Label Studio; JSON lines are
@@ -204,6 +257,7 @@ fn opt_string(fields: &Map<String, Value>, name: &str) -> Option<String> {
 /// not labeled yet.
 fn plain(rec: &Record, ctx: &Ctx, col: &mut Collected) {
     let label_field = ctx.opts.label_field.as_deref().unwrap_or("label");
+    let mut set = None;
     let label = match lookup(&rec.fields, label_field) {
         None => {
             return col.problem(
@@ -212,9 +266,24 @@ fn plain(rec: &Record, ctx: &Ctx, col: &mut Collected) {
                 "missing (name the label field with --label FIELD)",
             )
         }
+        Some(v) if ctx.sets.is_some() => match raw_set(v, ctx.sets.unwrap_or(',')) {
+            Ok(None) => return col.unlabeled(),
+            Ok(Some(names)) => {
+                set = Some(names);
+                String::new()
+            }
+            Err(msg) => return col.problem(rec.line, Some(label_field), msg),
+        },
         Some(Value::Null) => return col.unlabeled(),
         Some(Value::String(s)) if s.trim().is_empty() => return col.unlabeled(),
         Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Array(_)) => {
+            return col.problem(
+                rec.line,
+                Some(label_field),
+                format!("a list of labels, but {ONE_LABEL}"),
+            )
+        }
         Some(v) => {
             return col.problem(
                 rec.line,
@@ -224,20 +293,11 @@ fn plain(rec: &Record, ctx: &Ctx, col: &mut Collected) {
         }
     };
     let explicit: Vec<String> = ctx.opts.id_field.iter().cloned().collect();
-    let Some(Target { ids, text }) =
-        target(&rec.fields, rec.line, ctx, &explicit, &["id"], &["text"], col)
-    else {
+    let Some(t) = target(&rec.fields, rec.line, ctx, &explicit, &["id"], &["text"], col) else {
         return;
     };
     let note = opt_string(&rec.fields, "note");
-    col.entries.push(Entry {
-        line: rec.line,
-        ids,
-        text,
-        label,
-        label_field: label_field.into(),
-        note,
-    });
+    col.entries.push(entry(rec.line, t, label, set, label_field.into(), note));
 }
 
 /// Prodigy: `answer` accept / reject / ignore; binary tasks carry `label`, choice tasks
@@ -274,7 +334,36 @@ fn prodigy(rec: &Record, ctx: &Ctx, col: &mut Collected) {
         }
     }
     let labels = &ctx.opts.labels;
-    let (label, label_field) = if let Some(accept) = f.get("accept") {
+    let mut set = None;
+    let (label, label_field) = if let (Some(accept), Some(_)) = (f.get("accept"), ctx.sets) {
+        // textcat_multilabel: the accepted options are the labels that apply (none: an empty
+        // list).
+        if answer == "reject" {
+            return col.problem(line, Some("answer"), "a rejected choice task names no labels");
+        }
+        let Some(chosen) = accept.as_array() else {
+            return col.problem(
+                line,
+                Some("accept"),
+                format!("expected a list of option ids, found {}", json_kind(accept)),
+            );
+        };
+        let mut names = Vec::with_capacity(chosen.len());
+        for one in chosen {
+            match as_id(one) {
+                Some(id) => names.push(option_label(f, &id, labels).unwrap_or(id)),
+                None => {
+                    return col.problem(
+                        line,
+                        Some("accept"),
+                        format!("expected an option id, found {}", json_kind(one)),
+                    )
+                }
+            }
+        }
+        set = Some(names);
+        (String::new(), "accept")
+    } else if let Some(accept) = f.get("accept") {
         if answer == "reject" {
             return col.problem(line, Some("answer"), "a rejected choice task names no label");
         }
@@ -301,11 +390,20 @@ fn prodigy(rec: &Record, ctx: &Ctx, col: &mut Collected) {
                 return col.problem(
                     line,
                     Some("accept"),
-                    format!("{} options accepted; an item takes exactly one label", many.len()),
+                    format!(
+                        "{} options accepted; an item takes exactly one label ({ONE_LABEL})",
+                        many.len()
+                    ),
                 )
             }
         };
         (option_label(f, &id, labels).unwrap_or(id), "accept")
+    } else if let (Some(_), Some(_)) = (f.get("label"), ctx.sets) {
+        return col.problem(
+            line,
+            Some("label"),
+            "a binary answer says whether one label applies, not which labels do; a multi-label project imports choice answers (textcat_multilabel: `options` and the `accept` list)",
+        );
     } else if let Some(v) = f.get("label") {
         let Some(named) = v.as_str() else {
             return col.problem(
@@ -330,12 +428,10 @@ fn prodigy(rec: &Record, ctx: &Ctx, col: &mut Collected) {
         return col.problem(line, None, "neither `label` (binary task) nor `accept` (choice task): not a text-classification answer");
     };
     let explicit: Vec<String> = ctx.opts.id_field.iter().cloned().collect();
-    let Some(Target { ids, text }) =
-        target(f, line, ctx, &explicit, &["meta.id", "id"], &["text"], col)
-    else {
+    let Some(t) = target(f, line, ctx, &explicit, &["meta.id", "id"], &["text"], col) else {
         return;
     };
-    col.entries.push(Entry { line, ids, text, label, label_field: label_field.into(), note: None });
+    col.entries.push(entry(line, t, label, set, label_field.into(), None));
 }
 
 /// A choice option's text when its id is not a project label but its text is.
@@ -366,7 +462,7 @@ fn argilla(rec: &Record, ctx: &Ctx, col: &mut Collected) {
         };
         let mut values = Vec::new();
         for v in answers {
-            match single_label(v) {
+            match one_answer(v, ctx.sets) {
                 Ok(s) => values.push(s),
                 Err(msg) => return col.problem(line, Some(&field), msg),
             }
@@ -396,12 +492,14 @@ fn argilla(rec: &Record, ctx: &Ctx, col: &mut Collected) {
         }
         match f.get("annotation") {
             None | Some(Value::Null) => return col.unlabeled(),
-            Some(v) => match single_label(v) {
+            Some(v) => match one_answer(v, ctx.sets) {
                 Ok(s) => (s, "annotation".to_string()),
                 Err(msg) => return col.problem(line, Some("annotation"), msg),
             },
         }
     };
+    // A set travels as its JSON text (sorted, so that agreeing answers compare equal).
+    let set = if ctx.sets.is_some() { crate::multilabel::decode(&label) } else { None };
     let explicit: Vec<String> = ctx.opts.id_field.iter().cloned().collect();
     let Some(Target { ids, text }) = target(
         f,
@@ -414,7 +512,20 @@ fn argilla(rec: &Record, ctx: &Ctx, col: &mut Collected) {
     ) else {
         return;
     };
-    col.entries.push(Entry { line, ids, text, label, label_field, note: None });
+    col.entries.push(entry(line, Target { ids, text }, label, set, label_field, None));
+}
+
+/// One Argilla answer: a label name, or in a multi-label project (`sets`) the set a
+/// multi-label question's value lists, as sorted JSON text.
+fn one_answer(v: &Value, sets: Option<char>) -> Result<String, String> {
+    let Some(sep) = sets else { return single_label(v) };
+    match raw_set(v, sep)? {
+        Some(mut names) => {
+            names.sort();
+            Ok(crate::multilabel::encode(&names))
+        }
+        None => Err("expected a list of label names, found an empty value".into()),
+    }
 }
 
 /// The submitted answers to `question` in an Argilla `responses` value: v2 maps questions to
@@ -461,7 +572,7 @@ fn single_label(v: &Value) -> Result<String, String> {
         Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         Value::Array(a) if a.len() == 1 => single_label(&a[0]),
         Value::Array(a) if a.len() > 1 => {
-            Err(format!("{} labels given; an item takes exactly one", a.len()))
+            Err(format!("{} labels given; an item takes exactly one ({ONE_LABEL})", a.len()))
         }
         other => Err(format!("expected a label name, found {}", json_kind(other))),
     }

@@ -10,6 +10,10 @@
 //! the echoed tokens, where a special token may read as its text or as nothing), and a token
 //! that straddles the label's first character is an error, not a guess. The scores are then
 //! calibrated and normalised over the labels exactly as the local engine's ([`super::prelabel`]).
+//! A multi-label project's scorer ([`HttpScorer::per_label`]) sends each label's two answers,
+//! `{label}: yes` and `{label}: no`, without the end of turn, and takes the label's log-odds
+//! from their summed log-probabilities, the same numbers the local engine computes
+//! ([`super::score::LabelScorer::per_label`]).
 //!
 //! Requests run on `in_flight` threads spread over the URLs; a request that fails for a passing
 //! reason (refused connection, timeout, HTTP 408/429/5xx) is retried with exponential backoff,
@@ -35,7 +39,7 @@ use super::embedder::{l2_normalised, Embedded, MAX_EMBED_TOKENS};
 use super::engine::{Engine, LlmError};
 use super::model::{Embed, Scorer};
 use super::prompt::item_bytes;
-use super::score::{softmax, Scored};
+use super::score::{sigmoid, softmax, yes_no_log_odds, Scored};
 use crate::config::BackendConfig;
 
 /// What to use instead, said whenever a server cannot score labels.
@@ -129,6 +133,11 @@ impl PromptText {
     pub fn with_answer(&self, item: &str, label: &str) -> String {
         format!("{}{item}{}{label}{}", self.prefix, self.suffix, self.end_of_turn)
     }
+
+    /// The prompt for `item` followed by the start of an answer, `answer`, with no end of turn.
+    pub fn with_open_answer(&self, item: &str, answer: &str) -> String {
+        format!("{}{item}{}{answer}", self.prefix, self.suffix)
+    }
 }
 
 /// From one choice of a completion whose prompt ended with `label` then `end_of_turn`: the
@@ -212,6 +221,8 @@ pub struct HttpScorer {
     max_item_tokens: usize,
     per_request: usize,
     batch_items: usize,
+    /// Multi-label: each label's two answers are scored and give its log-odds.
+    per_label: bool,
 }
 
 impl HttpScorer {
@@ -235,6 +246,35 @@ impl HttpScorer {
             max_item_tokens,
             per_request,
             batch_items,
+            per_label: false,
+        }
+    }
+
+    /// This scorer for a multi-label project: for each label its two answers,
+    /// [`crate::multilabel::answer`] `{label}: yes` and `{label}: no`, each teacher-forced
+    /// without the end of turn; the label's [`Scored::logprobs`] entry is the log-odds
+    /// yes − no and its probability their logistic (independent of the other labels').
+    pub fn per_label(mut self) -> Self {
+        self.per_label = true;
+        // Two prompts per label: as many items per batch as keep the request slots busy.
+        self.batch_items = self.batch_items.div_ceil(2).max(1);
+        self
+    }
+
+    /// The answers sent after each item and the text that follows each: the labels and the
+    /// end of turn, or (multi-label) each label's yes and no answers and nothing.
+    fn answers(&self) -> (Vec<String>, &str) {
+        if self.per_label {
+            let answers = self
+                .labels
+                .iter()
+                .flat_map(|l| {
+                    [crate::multilabel::answer(l, true), crate::multilabel::answer(l, false)]
+                })
+                .collect();
+            (answers, "")
+        } else {
+            (self.labels.clone(), &self.prompt.end_of_turn)
         }
     }
 
@@ -278,19 +318,25 @@ impl Scorer for HttpScorer {
     }
 
     fn score_batch(&mut self, texts: &[&str]) -> Result<Vec<Scored>, LlmError> {
-        let n_labels = self.labels.len();
+        let (answers, end_of_turn) = self.answers();
+        let n_labels = answers.len();
+        let per_label = self.per_label;
         let items: Vec<(Cow<str>, bool)> = texts.iter().map(|t| self.item_text(t)).collect();
         let (client, model, prompt_text, labels) =
-            (&self.client, &self.model, &self.prompt, &self.labels);
+            (&self.client, &self.model, &self.prompt, &answers);
         // Item-major: a server that keeps the previous prompt's cache reuses the item's tokens.
         let prompts: Vec<(usize, usize, String)> = items
             .iter()
             .enumerate()
             .flat_map(|(i, (text, _))| {
-                labels
-                    .iter()
-                    .enumerate()
-                    .map(move |(l, label)| (i, l, prompt_text.with_answer(text, label)))
+                labels.iter().enumerate().map(move |(l, label)| {
+                    let prompt = if per_label {
+                        prompt_text.with_open_answer(text, label)
+                    } else {
+                        prompt_text.with_answer(text, label)
+                    };
+                    (i, l, prompt)
+                })
             })
             .collect();
         let requests: Vec<&[(usize, usize, String)]> = prompts.chunks(self.per_request).collect();
@@ -323,8 +369,7 @@ impl Scorer for HttpScorer {
                 v.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0) as usize;
             let mut out = Vec::with_capacity(chunk.len());
             for ((i, l, _), choice) in chunk.iter().zip(choices) {
-                let (lp, _) =
-                    answer_logprob(choice, &labels[*l], &prompt_text.end_of_turn).map_err(bad)?;
+                let (lp, _) = answer_logprob(choice, &labels[*l], end_of_turn).map_err(bad)?;
                 out.push((*i, *l, lp, prompt_tokens / chunk.len()));
             }
             Ok(out)
@@ -341,11 +386,19 @@ impl Scorer for HttpScorer {
             .into_iter()
             .zip(items)
             .zip(tokens)
-            .map(|((lp, (_, truncated)), tokens)| Scored {
-                probs: softmax(&lp),
-                logprobs: lp,
-                truncated,
-                tokens,
+            .map(|((lp, (_, truncated)), tokens)| {
+                if per_label {
+                    let odds: Vec<f64> =
+                        lp.chunks(2).map(|yn| yes_no_log_odds(yn[0], yn[1])).collect();
+                    Scored {
+                        probs: odds.iter().map(|&x| sigmoid(x)).collect(),
+                        logprobs: odds,
+                        truncated,
+                        tokens,
+                    }
+                } else {
+                    Scored { probs: softmax(&lp), logprobs: lp, truncated, tokens }
+                }
             })
             .collect())
     }
@@ -521,6 +574,24 @@ mod tests {
             "length",
         );
         assert_eq!(answer_logprob(&c, "clickbait", "<|im_end|>").unwrap(), (-2.375, 3));
+    }
+
+    #[test]
+    fn a_multi_label_answer_is_read_without_an_end_of_turn() {
+        // "Game: yes" teacher-forced after the prompt; the generated token follows it.
+        let c = choice(
+            &["assistant", "\n", "Game", ":", " yes", "<|im_end|>"],
+            &[None, Some(-0.5), Some(-1.0), Some(-0.25), Some(-2.0), Some(-0.1)],
+            "length",
+        );
+        assert_eq!(answer_logprob(&c, "Game: yes", "").unwrap(), (-3.25, 3));
+        let p = PromptText::named(
+            "chatml",
+            "SYS",
+            &format!("App:\n{}\n\nQ", super::super::prompt::TEXT_SLOT),
+        )
+        .unwrap();
+        assert!(p.with_open_answer("ITEM", "Game: no").ends_with("assistant\nGame: no"));
     }
 
     #[test]

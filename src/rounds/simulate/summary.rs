@@ -2,6 +2,8 @@
 //! paired difference to random (same seed → same test split, same start), and how often the
 //! stop rule would have stopped.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Score, SeedResult, SimResult};
@@ -82,7 +84,30 @@ pub fn mean_score(scores: &[Score]) -> Score {
     let f1s: Vec<f64> = scores.iter().filter_map(|s| s.macro_f1).collect();
     let (kappa, ci) = mean_ci(&kappas);
     let (kappa_ci, kappa_ci_clamped) = crate::metrics::kappa_interval(ci);
-    Score { kappa, kappa_ci, kappa_ci_clamped, macro_f1: mean_ci(&f1s).0 }
+    Score {
+        kappa,
+        kappa_ci,
+        kappa_ci_clamped,
+        macro_f1: mean_ci(&f1s).0,
+        per_label: mean_per_label(scores.iter().map(|s| s.per_label.as_ref())),
+    }
+}
+
+/// Each label's mean κ over the scores that have it defined (`None` when no score has
+/// per-label values: a single-label simulation).
+fn mean_per_label<'a>(
+    scores: impl Iterator<Item = Option<&'a BTreeMap<String, Option<f64>>>>,
+) -> Option<BTreeMap<String, Option<f64>>> {
+    let mut sums: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut any = false;
+    for m in scores.flatten() {
+        any = true;
+        for (label, k) in m {
+            let v = sums.entry(label.clone()).or_default();
+            v.extend(*k);
+        }
+    }
+    any.then(|| sums.into_iter().map(|(l, v)| (l, mean_ci(&v).0)).collect())
 }
 
 /// One [`SimResult`] per (strategy, budget), in the order the per-seed rows first name them.
@@ -112,6 +137,7 @@ pub fn aggregate(rows: &[SeedResult]) -> Vec<SimResult> {
                         kappa_ci: r.kappa_ci,
                         kappa_ci_clamped: false,
                         macro_f1: r.macro_f1,
+                        per_label: r.per_label.clone(),
                     })
                     .collect::<Vec<_>>(),
             );
@@ -164,6 +190,7 @@ pub fn aggregate(rows: &[SeedResult]) -> Vec<SimResult> {
                 seeds: mine.iter().filter(|r| r.kappa.is_some()).count(),
                 vs_random,
                 stop,
+                per_label: score.per_label,
             }
         })
         .collect()
@@ -181,6 +208,7 @@ mod tests {
             kappa_ci: None,
             kappa_ci_clamped: false,
             macro_f1: None,
+            per_label: None,
         });
         let s = mean_score(&seeds);
         let [lo, hi] = s.kappa_ci.unwrap();
@@ -194,6 +222,7 @@ mod tests {
             kappa_ci: None,
             kappa_ci_clamped: false,
             macro_f1: None,
+            per_label: None,
         });
         let s = mean_score(&seeds);
         assert!(!s.kappa_ci_clamped && s.kappa_ci.unwrap()[1] < 1.0);

@@ -4,6 +4,9 @@
 //! decision), a note, flag / unflag, a second expert, undo. From the list: "work through
 //! these" queues what it shows for the annotator in Review. The labels panel changes the
 //! label set (add, rename, merge, retire), each a recorded event.
+//!
+//! In a multi-label project the label keys toggle labels on the open item (starting from the
+//! annotator's set in force) and the open key confirms the set: one revisit, like a relabel.
 
 use super::Shared;
 use crate::config::LabelDef;
@@ -185,6 +188,9 @@ pub struct BrowseState {
     pub scroll: usize,
     /// A note for the next decision on the open item.
     pub note: Option<String>,
+    /// Multi-label projects: the labels toggled on the open item, one flag per label (`None`:
+    /// none toggled since it opened or was last saved — the annotator's set in force holds).
+    pub picks: Option<Vec<bool>>,
     /// Decisions sent to the store and not committed yet.
     pub sending: usize,
     /// Keys refused since the item opened (said on the message line).
@@ -324,6 +330,7 @@ impl BrowseState {
                 if !same {
                     self.scroll = 0;
                     self.note = None;
+                    self.picks = None;
                     self.refused = 0;
                     self.memo.max_scroll.set(None);
                 }
@@ -347,9 +354,12 @@ impl BrowseState {
             BrowseSaved { item, kind, label, revises } => {
                 self.sending = self.sending.saturating_sub(1);
                 let id = self.id_of(item);
+                if kind == AnnotationKind::Label {
+                    self.picks = None;
+                }
                 let what = match kind {
                     AnnotationKind::Label => {
-                        let l = label.unwrap_or_default();
+                        let l = label.as_deref().map_or(String::new(), set_shown);
                         match revises {
                             Some(r) => format!("relabeled {id}: {l} (a revisit of #{r})"),
                             None => format!("labeled {id}: {l}"),
@@ -373,7 +383,10 @@ impl BrowseState {
                     return vec![];
                 };
                 let id = self.id_of(ev.item);
-                let label = ev.label.map_or(String::new(), |l| format!(" {l}"));
+                if self.item.as_ref().is_some_and(|i| i.history.item.key == ev.item) {
+                    self.picks = None;
+                }
+                let label = ev.label.map_or(String::new(), |l| format!(" {}", set_shown(&l)));
                 cx.say(format!("undid {}{label} on {id}", ev.kind.as_str()), Level::Info);
                 self.reload_if_open(ev.item)
             }
@@ -492,6 +505,7 @@ impl BrowseState {
                 self.item = None;
                 self.opening = None;
                 self.note = None;
+                self.picks = None;
                 self.refresh(cx)
             }
             Back => {
@@ -500,6 +514,10 @@ impl BrowseState {
                     Level::Info,
                 );
                 vec![]
+            }
+            Open if self.item_open() && cx.multi_label => {
+                let set = crate::multilabel::from_flags(&self.flags(cx), &cx.label_names());
+                self.decide(cx, AnnotationKind::Label, Some(set))
             }
             Open if self.item_open() => vec![],
             Open => match self.selected() {
@@ -545,6 +563,9 @@ impl BrowseState {
                 let Some(label) = cx.labels.get(i).map(|l| l.name.clone()) else {
                     return self.refuse(cx, &format!("label {}", i + 1), "there is no such label");
                 };
+                if cx.multi_label {
+                    return self.toggle(cx, i, &label);
+                }
                 self.decide(cx, AnnotationKind::Label, Some(label))
             }
             Flag => {
@@ -574,6 +595,49 @@ impl BrowseState {
                 vec![Effect::Undo]
             }
         }
+    }
+
+    /// Multi-label: which labels are on for the open item — those toggled, else the
+    /// annotator's set in force on it — one flag per label of `cx`.
+    pub fn flags(&self, cx: &Shared) -> Vec<bool> {
+        self.flags_for(cx.annotator, &cx.label_names())
+    }
+
+    /// [`BrowseState::flags`] for `annotator` over the labels `names`.
+    pub fn flags_for(&self, annotator: &str, names: &[String]) -> Vec<bool> {
+        let mut f = match &self.picks {
+            Some(p) => p.clone(),
+            None => {
+                let mine = self
+                    .item
+                    .as_ref()
+                    .and_then(|i| i.history.state.labels.get(annotator).cloned())
+                    .unwrap_or_default();
+                crate::multilabel::membership(&mine, names)
+            }
+        };
+        f.resize(names.len(), false);
+        f
+    }
+
+    /// Multi-label: turn label `i` on or off on the open item (nothing is stored until the
+    /// set is confirmed).
+    fn toggle(&mut self, cx: &mut Shared, i: usize, label: &str) -> Vec<Effect> {
+        if self.item.is_none() {
+            let why = if self.opening.is_some() {
+                "the item is still loading"
+            } else {
+                "no item is open (enter opens one)"
+            };
+            return self.refuse(cx, &format!("toggle {label}"), why);
+        }
+        let mut f = self.flags(cx);
+        if let Some(x) = f.get_mut(i) {
+            *x = !*x;
+        }
+        self.picks = Some(f);
+        *cx.message = None;
+        vec![]
     }
 
     /// Select row `to` (clamped); load the next page when near the end.
@@ -615,7 +679,7 @@ impl BrowseState {
         label: Option<String>,
     ) -> Vec<Effect> {
         let what = match (&kind, &label) {
-            (AnnotationKind::Label, Some(l)) => format!("label {l}"),
+            (AnnotationKind::Label, Some(l)) => format!("label {}", set_shown(l)),
             (k, _) => k.as_str().to_string(),
         };
         let Some(it) = &self.item else {
@@ -790,6 +854,11 @@ impl BrowseState {
         cx.say(format!("not applied: {what}{count} — {why}; nothing was recorded"), Level::Warn);
         vec![]
     }
+}
+
+/// A stored label for a message: a label set as `a, c` or `(none)`, a single label as it is.
+fn set_shown(stored: &str) -> String {
+    crate::multilabel::display(stored)
 }
 
 fn clear_indexing(cx: &mut Shared) {

@@ -15,6 +15,8 @@ use crate::config::LabelDef;
 /// What a screen's update may read or change outside its own state.
 pub struct Shared<'a> {
     pub labels: &'a [LabelDef],
+    /// A multi-label project: label keys toggle, a confirm key records the set.
+    pub multi_label: bool,
     pub annotator: &'a str,
     pub now: f64,
     pub message: &'a mut Option<(String, Level)>,
@@ -24,6 +26,11 @@ pub struct Shared<'a> {
 }
 
 impl Shared<'_> {
+    /// The labels' names, in label-set order.
+    pub fn label_names(&self) -> Vec<String> {
+        self.labels.iter().map(|l| l.name.clone()).collect()
+    }
+
     pub fn say(&mut self, text: impl Into<String>, level: Level) {
         *self.message = Some((text.into(), level));
     }

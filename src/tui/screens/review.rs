@@ -1,5 +1,9 @@
 //! The review screen's state: the entry under review, what was decided on it, and the
 //! session's counts; labels, skips, flags, notes, undo and redo.
+//!
+//! In a multi-label project a label key toggles that label on the item (nothing is stored),
+//! and the confirm key records the labels that are on as one decision: their set
+//! ([`crate::multilabel::encode`]), the empty set when none is on.
 
 use super::Shared;
 use crate::store::{Annotation, AnnotationKind};
@@ -37,6 +41,10 @@ pub struct ReviewState {
     /// labels are given blind; audit items are always blind). Recorded on every decision.
     pub show_predictions: bool,
     pub scroll: u16,
+    /// Multi-label projects: the labels toggled on for each item of the entry (left or single,
+    /// then right), one flag per label in label order. A loaded item starts from the
+    /// annotator's label set in force on it (none on when it has none).
+    pub picks: Vec<Vec<bool>>,
 }
 
 impl Default for ReviewState {
@@ -60,6 +68,7 @@ impl Default for ReviewState {
             show_guidelines: false,
             show_predictions: false,
             scroll: 0,
+            picks: Vec::new(),
         }
     }
 }
@@ -99,6 +108,10 @@ impl ReviewState {
                 self.scroll = (i32::from(self.scroll) + d).clamp(0, 10_000) as u16;
                 vec![]
             }
+            LabelLeft(i) if cx.multi_label => self.toggle(cx, &[0], i),
+            LabelRight(i) if cx.multi_label => self.toggle(cx, &[1], i),
+            LabelBoth(i) if cx.multi_label => self.toggle(cx, &[0, 1], i),
+            ConfirmSet if cx.multi_label => self.confirm(cx),
             LabelLeft(i) => self.label(cx, &[0], i),
             LabelRight(i) => self.label(cx, &[1], i),
             LabelBoth(i) => self.label(cx, &[0, 1], i),
@@ -169,6 +182,16 @@ impl ReviewState {
                 self.entry_started = cx.now;
                 self.queue_empty = entry.is_none();
                 self.entry = entry.map(|e| *e);
+                let names = cx.label_names();
+                self.picks = match (&self.entry, cx.multi_label) {
+                    (Some(e), true) => e
+                        .items()
+                        .map(|it| {
+                            crate::multilabel::membership(it.mine.as_deref().unwrap_or(""), &names)
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 vec![]
             }
             Saved { item, kind, label } => {
@@ -226,10 +249,8 @@ impl ReviewState {
     ) -> Vec<Effect> {
         match ev {
             Some(e) => {
-                cx.say(
-                    format!("{verb} {} {}", e.kind.as_str(), e.label.unwrap_or_default()),
-                    Level::Info,
-                );
+                let label = e.label.as_deref().map_or(String::new(), crate::multilabel::display);
+                cx.say(format!("{verb} {} {label}", e.kind.as_str()), Level::Info);
                 self.loading = true;
                 vec![Effect::LoadNext]
             }
@@ -279,6 +300,88 @@ impl ReviewState {
                 annotator: cx.annotator.to_string(),
                 kind: AnnotationKind::Label,
                 label: Some(label.clone()),
+                note: note.clone(),
+                suggestion: Some(self.suggestion_visible()),
+            };
+            out.push(if revisit { Effect::ReviewRevisit(a) } else { Effect::Annotate(a) });
+        }
+        out
+    }
+
+    /// Whether label `i` is toggled on for the item at `side` (multi-label projects).
+    pub fn picked(&self, side: usize, i: usize) -> bool {
+        self.picks.get(side).and_then(|p| p.get(i)).copied().unwrap_or(false)
+    }
+
+    /// The label set toggled on for the item at `side`, as stored (a JSON array).
+    pub fn picked_set(&self, side: usize, names: &[String]) -> String {
+        let flags: Vec<bool> = (0..names.len()).map(|i| self.picked(side, i)).collect();
+        crate::multilabel::from_flags(&flags, names)
+    }
+
+    /// Multi-label: turn label `i` on or off for the items at `sides` that are not decided
+    /// yet. Nothing is stored until the set is confirmed.
+    fn toggle(&mut self, cx: &mut Shared, sides: &[usize], i: usize) -> Vec<Effect> {
+        let Some(label) = cx.labels.get(i).map(|l| l.name.clone()) else { return vec![] };
+        if let Some(why) = self.not_now() {
+            return self.refuse(cx, &format!("toggle {label}"), why);
+        }
+        let Some(e) = &self.entry else { return vec![] };
+        let single = e.b.is_none();
+        let sides: Vec<usize> = if single { vec![0] } else { sides.to_vec() };
+        let open: Vec<usize> = sides
+            .iter()
+            .copied()
+            .filter(|&s| self.items_at(&[s]).first().is_some_and(|&k| !self.settled(k)))
+            .collect();
+        if open.is_empty() {
+            let which = if sides == [1] { "the right item" } else { "that item" };
+            return self.refuse(
+                cx,
+                &format!("toggle {label}"),
+                &format!("{which} is decided already (undo to change it)"),
+            );
+        }
+        let n = cx.labels.len();
+        for s in open {
+            if self.picks.len() <= s {
+                self.picks.resize(s + 1, Vec::new());
+            }
+            let flags = &mut self.picks[s];
+            if flags.len() < n {
+                flags.resize(n, false);
+            }
+            flags[i] = !flags[i];
+        }
+        *cx.message = None;
+        vec![]
+    }
+
+    /// Multi-label: record the set toggled on for each item of the entry not decided yet, one
+    /// label event each (the empty set is an answer: "none of these").
+    fn confirm(&mut self, cx: &mut Shared) -> Vec<Effect> {
+        if let Some(why) = self.not_now() {
+            return self.refuse(cx, "confirm the labels", why);
+        }
+        let names = cx.label_names();
+        let open: Vec<(usize, i64)> = [0, 1]
+            .into_iter()
+            .filter_map(|s| self.items_at(&[s]).first().map(|&k| (s, k)))
+            .filter(|&(_, k)| !self.settled(k))
+            .collect();
+        let note = self.note.take();
+        *cx.message = None;
+        let revisit =
+            !self.flagged && self.entry.as_ref().is_some_and(|e| e.entry.strategy == "revisit");
+        let mut out = Vec::new();
+        for (side, key) in open {
+            *cx.pending += 1;
+            self.sent.push(key);
+            let a = Annotation {
+                item: key,
+                annotator: cx.annotator.to_string(),
+                kind: AnnotationKind::Label,
+                label: Some(self.picked_set(side, &names)),
                 note: note.clone(),
                 suggestion: Some(self.suggestion_visible()),
             };

@@ -9,7 +9,8 @@ use ratatui::Frame;
 
 use super::Ctx;
 use crate::text::{inert, one_line};
-use crate::tui::app::App;
+use crate::tui::action::Action;
+use crate::tui::app::{App, Screen};
 
 pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     if app.adjudicate.conflicts.is_empty() {
@@ -34,7 +35,13 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
             let who: Vec<String> = c
                 .labels
                 .iter()
-                .map(|(a, l)| format!("{}={}", inert(a, false), inert(l, false)))
+                .map(|(a, l)| {
+                    let l = match crate::multilabel::decode(l) {
+                        Some(_) => format!("[{}]", crate::multilabel::display(l)),
+                        None => l.clone(),
+                    };
+                    format!("{}={}", inert(a, false), inert(&l, false))
+                })
                 .collect();
             let st = if i == app.adjudicate.sel {
                 Style::default().bg(cx.theme.selected_bg).add_modifier(Modifier::BOLD)
@@ -68,6 +75,40 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
             Line::from(Span::styled(format!("resolve with: {}", keys.join(", ")), cx.muted())),
             Line::from(""),
         ];
+        if app.multi_label {
+            let flags = app.adjudicate.flags(c.item, app.labels.len());
+            let on: Vec<String> = app
+                .labels
+                .iter()
+                .zip(&flags)
+                .enumerate()
+                .map(|(i, (l, &f))| {
+                    format!("{} [{}] {}", i + 1, if f { "x" } else { " " }, inert(&l.name, false))
+                })
+                .collect();
+            let picked: Vec<String> = app
+                .labels
+                .iter()
+                .zip(&flags)
+                .filter(|(_, &f)| f)
+                .map(|(l, _)| inert(&l.name, false))
+                .collect();
+            let set = if picked.is_empty() { "none of these".into() } else { picked.join(", ") };
+            lines[0] = Line::from(Span::styled(
+                format!("toggle: {}", on.join("  ")),
+                Style::default().fg(cx.theme.accent),
+            ));
+            lines.insert(
+                1,
+                Line::from(Span::styled(
+                    format!(
+                        "{} resolves with: {set}",
+                        cx.keys(Some(Screen::Adjudicate), &Action::ConfirmSet)
+                    ),
+                    Style::default().fg(cx.theme.warn),
+                )),
+            );
+        }
         lines.extend(inert(&c.text, true).lines().map(|l| Line::from(l.to_string())));
         f.render_widget(
             Paragraph::new(lines)

@@ -209,14 +209,14 @@ impl Columns {
 
     fn row(&self, r: &FoundItem, selected: bool) -> String {
         let labels = labels_in_force(&r.state);
-        let model = r.predicted.as_deref().unwrap_or("");
+        let model = r.predicted.as_deref().map(crate::multilabel::display).unwrap_or_default();
         format!(
             "{} {} {} {} {} {}",
             if selected { "▸" } else { " " },
             pad(&one_line(&r.id, self.id), self.id),
             pad(&one_line(&labels, self.labels), self.labels),
             flags(&r.state),
-            pad(&one_line(model, self.model), self.model),
+            pad(&one_line(&model, self.model), self.model),
             one_line(&r.text, self.text.max(1))
         )
     }
@@ -251,16 +251,21 @@ fn tail(s: &str, w: usize) -> String {
     out.into_iter().rev().collect()
 }
 
-/// The labels in force, each once: "benign", "benign/clickbait"; an adjudication wins.
+/// The labels in force, each once: "benign", "benign/clickbait"; an adjudication wins. Label
+/// sets (multi-label projects) read "a, c" or "(none)", several of them joined by " | ".
 fn labels_in_force(s: &ItemState) -> String {
     if let Some(r) = s.labels.get(crate::store::RESOLVED) {
-        return r.clone();
+        return crate::multilabel::display(r);
     }
     let mut seen: Vec<&str> = Vec::new();
     for l in s.labels.values() {
         if !seen.contains(&l.as_str()) {
             seen.push(l);
         }
+    }
+    if seen.iter().any(|l| crate::multilabel::is_set(l)) {
+        let shown: Vec<String> = seen.iter().map(|l| crate::multilabel::display(l)).collect();
+        return shown.join(" | ");
     }
     seen.join("/")
 }
@@ -295,6 +300,10 @@ fn item_view(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     let mut height = area.height.saturating_sub(2) as usize;
     let mut shown: Vec<Line> = Vec::new();
     // The label keys, and the note waiting for the next decision: they stay in view.
+    if app.multi_label {
+        shown.push(toggle_line(app, cx, width));
+        height = height.saturating_sub(1);
+    }
     let keys: Vec<String> = app
         .labels
         .iter()
@@ -310,11 +319,13 @@ fn item_view(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         .labels
         .get(&app.annotator)
         .map_or(String::new(), |l| format!(" (yours: {})", one_line(l, 20)));
-    shown.push(Line::from(Span::styled(
-        one_line(&format!("relabel: {}{mine}", keys.join(" · ")), width),
-        Style::default().fg(cx.theme.accent),
-    )));
-    height = height.saturating_sub(1);
+    if !app.multi_label {
+        shown.push(Line::from(Span::styled(
+            one_line(&format!("relabel: {}{mine}", keys.join(" · ")), width),
+            Style::default().fg(cx.theme.accent),
+        )));
+        height = height.saturating_sub(1);
+    }
     if let Some(n) = &st.note {
         shown.push(Line::from(vec![
             Span::styled("note for your next decision: ", Style::default().fg(cx.theme.accent)),
@@ -322,8 +333,11 @@ fn item_view(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         ]));
         height = height.saturating_sub(1);
     }
-    let lines =
-        st.memo.laid_out(TAG_ITEM, it.key, st.generation as i64, 0, width, || document(d, width));
+    let thresholds = app.multi_label.then(|| app.thresholds());
+    let names: Vec<String> = app.labels.iter().map(|l| l.name.clone()).collect();
+    let lines = st.memo.laid_out(TAG_ITEM, it.key, st.generation as i64, 0, width, || {
+        document(d, width, thresholds.as_deref().map(|t| (&names[..], t)))
+    });
     let total = lines.len();
     let first = st.scroll.min(total.saturating_sub(height));
     st.memo.viewport(height, total);
@@ -358,16 +372,52 @@ fn para(out: &mut Vec<WLine>, text: &str, width: usize, kind: Kind) {
     out.extend(wrap(text, width).into_iter().map(|l| WLine { kind, ..l }));
 }
 
+/// Multi-label: the open item's labels with their keys, `[x]` on, and what the open key
+/// records (the labels toggled on, else the annotator's set in force).
+fn toggle_line<'a>(app: &App, cx: &Ctx, width: usize) -> Line<'a> {
+    let names: Vec<String> = app.labels.iter().map(|l| l.name.clone()).collect();
+    let on = app.browse.flags_for(&app.annotator, &names);
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for (i, l) in app.labels.iter().enumerate() {
+        let k = key(cx, BrowseKey::Relabel(i));
+        if k.is_empty() {
+            continue;
+        }
+        let is_on = on.get(i).copied().unwrap_or(false);
+        let text = format!("{k} [{}] {}  ", if is_on { "x" } else { " " }, one_line(&l.name, 16));
+        used += text.width();
+        let style = match is_on {
+            true => Style::default().fg(cx.theme.ok).add_modifier(Modifier::BOLD),
+            false => cx.muted(),
+        };
+        spans.push(Span::styled(text, style));
+    }
+    let picked: Vec<&str> =
+        names.iter().zip(&on).filter(|(_, &f)| f).map(|(n, _)| n.as_str()).collect();
+    let set = if picked.is_empty() { "none of these".to_string() } else { picked.join(", ") };
+    let tail = format!("{}: {}", cx.browse_key(BrowseKey::Open), set);
+    let room = width.saturating_sub(used).max(8);
+    spans.push(Span::styled(one_line(&tail, room), Style::default().fg(cx.theme.accent)));
+    Line::from(spans)
+}
+
 /// The open item as one document: its state, the model's prediction now, the text, the
-/// imported fields, and every event of its history (newest last).
-fn document(d: &ItemDetail, width: usize) -> Vec<WLine> {
+/// imported fields, and every event of its history (newest last). `multi`: the label names
+/// and thresholds of a multi-label project (each label's probability is shown against its
+/// threshold).
+fn document(d: &ItemDetail, width: usize, multi: Option<(&[String], &[f64])>) -> Vec<WLine> {
     let h = &d.history;
     let s = &h.state;
     let mut out = Vec::new();
     let in_force = if s.labels.is_empty() {
         "no label in force".to_string()
     } else {
-        let by: Vec<String> = s.labels.iter().map(|(who, l)| format!("{who} {l}")).collect();
+        let by: Vec<String> = s
+            .labels
+            .iter()
+            .map(|(who, l)| format!("{who} {}", crate::multilabel::display(l)))
+            .collect();
         format!("in force: {}", by.join(" · "))
     };
     let disagree = if s.disagree() { " · ≠ experts disagree" } else { "" };
@@ -393,6 +443,37 @@ fn document(d: &ItemDetail, width: usize) -> Vec<WLine> {
     para(&mut out, &split, width, Kind::Turn);
     let model = match &h.prediction_now {
         None => "model now: no prediction yet".to_string(),
+        Some(p) if multi.is_some() => {
+            let (names, thresholds) = multi.unwrap_or_default();
+            let t = |l: &str| {
+                names
+                    .iter()
+                    .position(|n| n == l)
+                    .and_then(|i| thresholds.get(i))
+                    .copied()
+                    .unwrap_or(crate::multilabel::DEFAULT_THRESHOLD)
+            };
+            let listed: Vec<String> = p
+                .labels
+                .iter()
+                .zip(p.probs.iter().copied())
+                .map(|(l, x)| {
+                    let t = t(l);
+                    let mark = if x >= t { "≥" } else { "<" };
+                    format!("{l} {x:.2} {mark} {t:.2}")
+                })
+                .collect();
+            let on: Vec<&str> = p
+                .labels
+                .iter()
+                .zip(p.probs.iter().copied())
+                .filter(|(l, x)| *x >= t(l))
+                .map(|(l, _)| l.as_str())
+                .collect();
+            let set = if on.is_empty() { "(none)".to_string() } else { on.join(", ") };
+            let stale = if p.stale { " (stale: scored under an older label set)" } else { "" };
+            format!("model now: {set} ({}){stale}", listed.join(" · "))
+        }
         Some(p) => {
             let mut probs: Vec<(&String, f64)> =
                 p.labels.iter().zip(p.probs.iter().copied()).collect();
@@ -447,7 +528,11 @@ fn event_line(h: &HistoryEvent) -> String {
             None => " → retired".to_string(),
             _ => String::new(),
         };
-        parts[0].push_str(&format!(" {l}{now}"));
+        let now = match &h.label_now {
+            Some(n) if n != l => format!(" → {}", crate::multilabel::display(n)),
+            _ => now,
+        };
+        parts[0].push_str(&format!(" {}{now}", crate::multilabel::display(l)));
     }
     if let Some(shown) = e.suggestion {
         parts.push(if shown { "model shown" } else { "blind" }.to_string());

@@ -39,9 +39,22 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         a.push(Line::from(Span::styled(inert(line, false), style)));
     }
     f.render_widget(Paragraph::new(a).block(cx.block(" Experts ")), left);
-    let mut b = vec![Line::from(Span::styled("eval split class balance", cx.muted()))];
+    // Multi-label: items holding each label (an item may count under several), no shares.
+    let head =
+        if app.multi_label { "eval split: items per label" } else { "eval split class balance" };
+    let mut b = vec![Line::from(Span::styled(head, cx.muted()))];
     let total: i64 = d.eval_balance.iter().map(|x| x.1).sum();
     for (i, (l, n)) in d.eval_balance.iter().enumerate() {
+        if app.multi_label {
+            b.push(Line::from(vec![
+                Span::styled(
+                    format!("  {:<12}", inert(l, false)),
+                    Style::default().fg(cx.theme.label(i)),
+                ),
+                Span::raw(format!("{n:>5}")),
+            ]));
+            continue;
+        }
         let share = if total > 0 { *n as f64 / total as f64 } else { 0.0 };
         b.push(Line::from(vec![
             Span::styled(

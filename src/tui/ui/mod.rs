@@ -96,6 +96,13 @@ pub fn render(app: &App, cx: &Ctx, f: &mut Frame) {
                     app.label_name(*label).unwrap_or("?")
                 )
             }
+            InputPurpose::SetReason { set, .. } => format!(
+                " Why {}? (enter: save resolution, esc: cancel) ",
+                one_line_title(&match crate::multilabel::decode(set) {
+                    Some(s) if s.is_empty() => "none of these".to_string(),
+                    _ => crate::multilabel::display(set),
+                })
+            ),
             InputPurpose::RejectReason { number, .. } => {
                 format!(" Why reject candidate {number}? (enter: reject, esc: cancel) ")
             }
@@ -213,6 +220,16 @@ fn render_footer(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
         Line::from(Span::styled(inert(msg, false), Style::default().fg(c)))
     } else {
         let hint = match app.screen {
+            Screen::Review if app.multi_label => format!(
+                "keys toggle · {} confirm · {} undo · {} skip · {} unsure · {} note · {} help · {} quit",
+                cx.keys(Some(Screen::Review), &Action::ConfirmSet),
+                cx.keys(Some(Screen::Review), &Action::Undo),
+                cx.keys(Some(Screen::Review), &Action::Skip),
+                cx.keys(Some(Screen::Review), &Action::Flag),
+                cx.keys(Some(Screen::Review), &Action::StartNote),
+                cx.keys(None, &Action::ToggleHelp),
+                cx.keys(None, &Action::Quit),
+            ),
             Screen::Review => format!(
                 "{} undo · {} redo · {} skip · {} unsure · {} note · {} guidelines · {} screens · {} help · {} quit",
                 cx.keys(Some(Screen::Review), &Action::Undo),
@@ -233,6 +250,7 @@ fn render_footer(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                 cx.keys(None, &Action::Quit)
             ),
             Screen::Dashboard => format!("{} refresh · {} screens · {} quit", cx.keys(Some(Screen::Dashboard), &Action::Refresh), cx.keys(None, &Action::NextScreen), cx.keys(None, &Action::Quit)),
+            Screen::Adjudicate if app.multi_label => format!("↑/↓ select · 1-9 toggle label n · {} resolve with the labels on · {} screens · {} quit", cx.keys(Some(Screen::Adjudicate), &Action::ConfirmSet), cx.keys(None, &Action::NextScreen), cx.keys(None, &Action::Quit)),
             Screen::Adjudicate => format!("↑/↓ select · 1-9 resolve with label n · {} screens · {} quit", cx.keys(None, &Action::NextScreen), cx.keys(None, &Action::Quit)),
             Screen::Responses if app.responses.mode == super::app::ResponsesMode::Ab => format!(
                 "{} left · {} right · {} tie · {} both bad · {}/{} pair · {}/{} item · {} single · {} more",
@@ -258,6 +276,17 @@ fn render_footer(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                 cx.resp_key(RespKey::PrevItem),
                 cx.resp_key(RespKey::ToggleMode),
                 cx.keys(Some(Screen::Responses), &Action::ToggleHelp).split('/').next().unwrap_or(""),
+            ),
+            Screen::Browse if app.browse.item_open() && app.multi_label => format!(
+                "1-{} toggle · {} confirm · {} note · {} flag · {} 2nd expert · {} undo · {} back · {} keys",
+                app.labels.len().clamp(1, 9),
+                cx.browse_key(BrowseKey::Open),
+                cx.browse_key(BrowseKey::Note),
+                cx.browse_key(BrowseKey::Flag),
+                cx.browse_key(BrowseKey::SecondOpinion),
+                cx.browse_key(BrowseKey::Undo),
+                cx.browse_key(BrowseKey::Back),
+                cx.keys(Some(Screen::Browse), &Action::ToggleHelp).split('/').next().unwrap_or(""),
             ),
             Screen::Browse if app.browse.item_open() => format!(
                 "1-{} relabel · {} note · {} flag · {} 2nd expert · {} undo · {} back · {} keys",
@@ -306,6 +335,14 @@ fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
     if app.screen == Screen::Browse {
         lines.extend(browse_keys(app, cx));
     } else {
+        if app.multi_label {
+            lines.push(Line::from("  Several labels may apply, or none. A label's key toggles it"));
+            lines.push(Line::from("  on the item (a pair: the left or right item, or both);"));
+            lines.push(Line::from(format!(
+                "  {} records the labels on — with none on, \"none of these\".",
+                cx.keys(Some(Screen::Review), &Action::ConfirmSet)
+            )));
+        }
         for (i, l) in app.labels.iter().enumerate() {
             lines.push(Line::from(format!(
                 "  {:<14} left {:<4} right {:<4} both {}",
@@ -313,6 +350,13 @@ fn render_help(app: &App, cx: &Ctx, f: &mut Frame, area: Rect) {
                 cx.keys(Some(Screen::Review), &Action::LabelLeft(i)),
                 cx.keys(Some(Screen::Review), &Action::LabelRight(i)),
                 cx.keys(Some(Screen::Review), &Action::LabelBoth(i)),
+            )));
+        }
+        if app.multi_label {
+            lines.push(Line::from(format!(
+                "  {:<14} {}",
+                "confirm labels",
+                cx.keys(Some(Screen::Review), &Action::ConfirmSet)
             )));
         }
         for (name, a, s) in [
@@ -359,7 +403,7 @@ fn browse_keys<'a>(app: &App, cx: &Ctx) -> Vec<Line<'a>> {
     let k = |b: BrowseKey| cx.keys(Some(Screen::Browse), &Action::Browse(b));
     let two = |a: BrowseKey, b: BrowseKey| format!("{} / {}", k(a), k(b));
     let n = app.labels.len().clamp(1, 9);
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("search (words or an id)", k(BrowseKey::Search)),
         ("open / back", two(BrowseKey::Open, BrowseKey::Back)),
         ("move / scroll", two(BrowseKey::Lines(1), BrowseKey::Lines(-1))),
@@ -378,7 +422,10 @@ fn browse_keys<'a>(app: &App, cx: &Ctx) -> Vec<Line<'a>> {
         ("clear search and filters", k(BrowseKey::ClearFilters)),
         ("work through these", k(BrowseKey::WorkThrough)),
         ("read again", k(BrowseKey::Refresh)),
-        ("item: relabel", format!("1–{n} (label n, a revisit)")),
+        match app.multi_label {
+            true => ("item: toggle label n", format!("1–{n} (then confirm)")),
+            false => ("item: relabel", format!("1–{n} (label n, a revisit)")),
+        },
         ("item: note", k(BrowseKey::Note)),
         ("item: flag / unflag", k(BrowseKey::Flag)),
         ("item: second expert", k(BrowseKey::SecondOpinion)),
@@ -388,6 +435,13 @@ fn browse_keys<'a>(app: &App, cx: &Ctx) -> Vec<Line<'a>> {
         ("next screen", cx.keys(None, &Action::NextScreen)),
         ("quit", cx.keys(None, &Action::Quit)),
     ];
+    if app.multi_label {
+        let at = rows.iter().position(|r| r.0.starts_with("item: toggle")).map_or(0, |i| i + 1);
+        rows.insert(
+            at,
+            ("item: confirm the labels", format!("{} (a revisit)", k(BrowseKey::Open))),
+        );
+    }
     rows.into_iter().map(|(name, keys)| Line::from(format!("  {name:<26} {keys}"))).collect()
 }
 
