@@ -707,3 +707,58 @@ fn item_states_agree_with_the_labels_in_force() {
     let none: Vec<i64> = keys.iter().copied().filter(|k| !states.contains_key(k)).collect();
     assert_eq!(none, [keys[2], keys[11]], "no decision in force: every event undone, or none");
 }
+
+/// Multi-label projects: a label set maps name by name (a rename renames it inside the set, a
+/// merge makes two names one, a retirement takes the name out) and retiring a label queues the
+/// items whose set held it for review again.
+#[test]
+fn label_sets_map_name_by_name_and_a_retirement_requeues_the_sets_that_held_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let mut cfg = Config::new(
+        "Which topics?",
+        ["sport", "money", "food"].iter().map(|n| hifi::config::LabelDef::new(*n, "")).collect(),
+    );
+    cfg.multi_label = true;
+    std::fs::write(p.join("hifi.toml"), cfg.to_toml()).unwrap();
+    drop(Store::create(p).unwrap());
+    let (_, mut st) = hifi::project::open(p).unwrap();
+    let keys = import_items(p, &mut st, 3);
+    label(&mut st, keys[0], "ana", r#"["sport","money"]"#);
+    label(&mut st, keys[1], "ana", r#"["food"]"#);
+    label(&mut st, keys[2], "ana", "[]");
+    let in_force = |st: &Store| {
+        let mut v: Vec<(i64, String)> =
+            st.current_labels().unwrap().into_iter().map(|(i, _, l)| (i, l)).collect();
+        v.sort();
+        v
+    };
+    change(
+        p,
+        &mut st,
+        LabelChange::Rename { from: "money".into(), to: "cash".into(), definition: None },
+    );
+    assert_eq!(in_force(&st)[0], (keys[0], r#"["sport","cash"]"#.to_string()));
+    let cfg = Config::load(p).unwrap();
+    let (_, out) = hifi::project::change_labels(
+        p,
+        &mut st,
+        &cfg,
+        &LabelChange::Retire { name: "sport".into() },
+        "lead",
+    )
+    .unwrap();
+    assert_eq!(out.labels_affected, 1, "one decision held the retired label");
+    assert_eq!(out.requeued, 1, "its item is queued for review again");
+    assert_eq!(
+        in_force(&st),
+        vec![
+            (keys[0], r#"["cash"]"#.to_string()),
+            (keys[1], r#"["food"]"#.to_string()),
+            (keys[2], "[]".to_string())
+        ]
+    );
+    // Every event keeps the set it was given.
+    let given: Vec<String> = st.events().unwrap().into_iter().filter_map(|e| e.label).collect();
+    assert!(given.contains(&r#"["sport","money"]"#.to_string()), "{given:?}");
+}

@@ -72,6 +72,12 @@ pub struct LabelChangeOutcome {
     pub requeued: usize,
 }
 
+/// A decision in `current_labels` whose label in force is ?1, or a label set (multi-label
+/// projects) that holds ?1.
+const IN_FORCE: &str = "(label = ?1 OR (label LIKE '[%' AND json_valid(label)
+    AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(label) THEN label ELSE '[]' END) j
+                WHERE j.value = ?1)))";
+
 fn version_from_row(r: &rusqlite::Row) -> rusqlite::Result<LabelSetVersion> {
     let labels: String = r.get(2)?;
     let from: String = r.get(3)?;
@@ -336,7 +342,7 @@ impl Store {
                 let mut n = 0;
                 for f in &from {
                     n += tx.query_row(
-                        "SELECT count(*) FROM current_labels WHERE label = ?1",
+                        &format!("SELECT count(*) FROM current_labels WHERE {IN_FORCE}"),
                         [f],
                         |r| r.get::<_, i64>(0),
                     )?;
@@ -344,9 +350,9 @@ impl Store {
                 n
             };
             let retired_items: Vec<i64> = if kind == "retire" {
-                let mut st = tx.prepare(
-                    "SELECT DISTINCT item FROM current_labels WHERE label = ?1 ORDER BY item",
-                )?;
+                let mut st = tx.prepare(&format!(
+                    "SELECT DISTINCT item FROM current_labels WHERE {IN_FORCE} ORDER BY item"
+                ))?;
                 let rows = st.query_map([&from[0]], |r| r.get(0))?;
                 rows.collect::<rusqlite::Result<_>>()?
             } else {
