@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{file, hifi, require_model};
+use common::{file, hifi, require_model, server_python};
 use hifi::config::{BackendConfig, BackendKind, Config};
 use hifi::llm::embed::Embedder;
 use hifi::llm::http::{Client, HttpEmbedder, HttpScorer, PromptText};
@@ -25,23 +25,6 @@ use hifi::store::Store;
 /// up to 0.83 nats measured on SmolLM2-135M (0.34 mean), the same kind of noise as the local
 /// engine's own layouts (up to 0.49 nats, tests/llm.rs), largest on unlikely tokens.
 const NATS: f64 = 1.0;
-
-fn server_python() -> PathBuf {
-    let p = match std::env::var_os("HIFI_TEST_SERVER_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => hifi::config::default_model_path()
-            .parent()
-            .and_then(Path::parent)
-            .expect("the model sits in <cache>/models")
-            .join("llama-cpp-server/bin/python"),
-    };
-    assert!(
-        p.exists(),
-        "the test server (llama-cpp-python) is missing at {} (run scripts/setup.sh --test-server)",
-        p.display()
-    );
-    p
-}
 
 /// A llama-cpp-python server on the default model, stopped when dropped.
 struct Server {

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{appstream_set, file, hifi, require_model};
+use common::{appstream_set, file, hifi, require_model, server_python};
 use hifi::config::{BackendConfig, BackendKind, Config};
 use hifi::llm::http::{Client, HttpScorer, PromptText};
 use hifi::llm::score::{sigmoid, KvCache, LabelScorer, ScorerSpec};
@@ -253,23 +253,6 @@ fn labels_config() -> Config {
 /// llama.cpp build and hifi's on one answer's log-prob; a label's log-odds is a difference of
 /// two such answers after the same prompt.
 const NATS: f64 = 1.0;
-
-fn server_python() -> PathBuf {
-    let p = match std::env::var_os("HIFI_TEST_SERVER_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => hifi::config::default_model_path()
-            .parent()
-            .and_then(Path::parent)
-            .expect("the model sits in <cache>/models")
-            .join("llama-cpp-server/bin/python"),
-    };
-    assert!(
-        p.exists(),
-        "the test server (llama-cpp-python) is missing at {} (run scripts/setup.sh --test-server)",
-        p.display()
-    );
-    p
-}
 
 /// A llama-cpp-python server on the default model (prompt log-probabilities on), stopped when
 /// dropped.

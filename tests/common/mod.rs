@@ -171,6 +171,26 @@ pub fn consumers_python() -> PathBuf {
     p
 }
 
+/// The Python of the llama-cpp-python test server (an OpenAI-compatible server that returns
+/// prompt log-probabilities): `HIFI_TEST_SERVER_PYTHON`, else the virtual environment
+/// scripts/setup.sh --test-server builds in hifi's cache. Its absence fails the test.
+pub fn server_python() -> PathBuf {
+    let p = match std::env::var_os("HIFI_TEST_SERVER_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => hifi::config::default_model_path()
+            .parent()
+            .and_then(Path::parent)
+            .expect("the model sits in <cache>/models")
+            .join("llama-cpp-server/bin/python"),
+    };
+    assert!(
+        p.exists(),
+        "the test server (llama-cpp-python) is missing at {} (run scripts/setup.sh --test-server)",
+        p.display()
+    );
+    p
+}
+
 /// The real multi-label set the multi-label tests run on: 200 desktop applications of Debian
 /// 12's AppStream metadata with their freedesktop.org main categories (`items.csv` with gold
 /// joined by "|", `labels.toml` for `hifi init --from`), made by scripts/setup.sh --test-server
