@@ -113,8 +113,19 @@ if [ ! -s "$data/appstream-200/items.csv" ]; then
   mkdir -p "$data"
   if ! echo "$dep11_sha  $dep11" | sha256sum -c --status 2>/dev/null; then
     say "fetching Debian 12 AppStream metadata (dep11 Components, 7 MB) into $data"
-    curl -fsSL --retry 3 -o "$dep11.part" \
-      http://deb.debian.org/debian/dists/bookworm/main/dep11/Components-amd64.yml.gz
+    # Python's urllib, not curl: a fresh machine may lack curl.
+    "$consumers/bin/python" - "$dep11.part" <<'PY'
+import sys, time, urllib.request
+url = "http://deb.debian.org/debian/dists/bookworm/main/dep11/Components-amd64.yml.gz"
+for attempt in range(3):
+    try:
+        urllib.request.urlretrieve(url, sys.argv[1])
+        break
+    except OSError as e:
+        if attempt == 2:
+            sys.exit(f"cannot fetch {url}: {e}")
+        time.sleep(2 ** attempt)
+PY
     if ! echo "$dep11_sha  $dep11.part" | sha256sum -c --status; then
       say "error: $dep11.part does not have the SHA-256 the tests expect ($dep11_sha)"
       exit 1
@@ -122,7 +133,7 @@ if [ ! -s "$data/appstream-200/items.csv" ]; then
     mv "$dep11.part" "$dep11"
   fi
   rm -rf "$data/appstream-200.part"
-  "$consumers/bin/python" "$here/scripts/appstream.py" "$dep11" "$data/appstream-200.part" 200 2>/dev/null
+  "$consumers/bin/python" "$here/scripts/appstream.py" "$dep11" "$data/appstream-200.part" 200
   mv "$data/appstream-200.part" "$data/appstream-200"
 fi
 say "multi-label test set ready: $data/appstream-200"
