@@ -345,8 +345,32 @@ fn simulate_checked(
         rows.extend(cells);
         sizes = (test_size, pool_size);
     }
-    let Run { mut warnings, progress, .. } = run;
+    let Run { warnings, progress, .. } = run;
     progress.finish("");
+    let runs = SeedRuns { rows, baselines, sizes, warnings };
+    Ok(report(pool, params, runs, eval, "probe", t0))
+}
+
+/// What a simulation's seeds gave: their result rows, baselines, the (test, pool) sizes of the
+/// last seed, and the warnings on the way.
+pub(super) struct SeedRuns {
+    pub rows: Vec<SeedResult>,
+    pub baselines: Vec<SeedBaseline>,
+    pub sizes: (usize, usize),
+    pub warnings: Vec<String>,
+}
+
+/// The report of a simulation from its seeds (single- and multi-label simulations alike):
+/// results averaged over seeds, the baselines' means, the warnings once each.
+pub(super) fn report(
+    pool: &Pool,
+    params: &SimParams,
+    runs: SeedRuns,
+    eval: Option<EvalSettings>,
+    trainer: &str,
+    t0: Instant,
+) -> SimReport {
+    let SeedRuns { rows, baselines, sizes, mut warnings } = runs;
     if !params.strategies.contains(&Strategy::Random) {
         warnings.push(
             "random was not simulated: no paired differences to it (add random to --strategies)"
@@ -355,7 +379,7 @@ fn simulate_checked(
     }
     let mut seen = std::collections::HashSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
-    Ok(SimReport {
+    SimReport {
         results: summary::aggregate(&rows),
         per_seed: rows,
         ceiling: summary::mean_score(
@@ -371,12 +395,12 @@ fn simulate_checked(
         seed: params.seed,
         seeds: params.seeds,
         eval,
-        trainer: "probe".into(),
+        trainer: trainer.into(),
         rounds: params.rounds,
         labels: pool.label_names.clone(),
         warnings,
         seconds: t0.elapsed().as_secs_f64(),
-    })
+    }
 }
 
 /// Everything one seed's simulation reads, and its progress.

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::super::agreement::REPS;
 use super::super::run::{fallback_notes, fit_one_vs_rest, predict_row_multi};
-use super::{checked_budgets, pick, sub_pool, summary, Score, SeedBaseline, SeedResult};
+use super::{checked_budgets, pick, report, sub_pool, Score, SeedBaseline, SeedResult, SeedRuns};
 use super::{SimParams, SimReport};
 use crate::config::Config;
 use crate::curate::{Pool, Strategy, MIN_HELD_OUT};
@@ -156,38 +156,10 @@ pub fn simulate_sets(
         rows.extend(cells);
         sizes = (test_size, pool_size);
     }
-    let MultiRun { mut warnings, progress, .. } = run;
+    let MultiRun { warnings, progress, .. } = run;
     progress.finish("");
-    if !params.strategies.contains(&Strategy::Random) {
-        warnings.push(
-            "random was not simulated: no paired differences to it (add random to --strategies)"
-                .into(),
-        );
-    }
-    let mut seen = std::collections::HashSet::new();
-    warnings.retain(|w| seen.insert(w.clone()));
-    Ok(SimReport {
-        results: summary::aggregate(&rows),
-        per_seed: rows,
-        ceiling: summary::mean_score(
-            &baselines.iter().map(|b| b.ceiling.clone()).collect::<Vec<_>>(),
-        ),
-        zero_shot: summary::mean_score(
-            &baselines.iter().map(|b| b.zero_shot.clone()).collect::<Vec<_>>(),
-        ),
-        baselines,
-        zero_shot_model: None,
-        test_size: sizes.0,
-        pool_size: sizes.1,
-        seed: params.seed,
-        seeds: params.seeds,
-        eval: None,
-        trainer: "probe (one-vs-rest)".into(),
-        rounds: params.rounds,
-        labels: pool.label_names.clone(),
-        warnings,
-        seconds: t0.elapsed().as_secs_f64(),
-    })
+    let runs = SeedRuns { rows, baselines, sizes, warnings };
+    Ok(report(pool, params, runs, None, "probe (one-vs-rest)", t0))
 }
 
 struct MultiRun<'a, 'p> {
