@@ -49,8 +49,9 @@ pub struct ModelConfig {
     pub embed_path: Option<PathBuf>,
     /// CPU threads for llama.cpp; unset: all cores (at most 8).
     pub threads: Option<usize>,
-    /// Layers to offload to a GPU (needs the `cuda` feature).
-    pub gpu_layers: u32,
+    /// Layers on the GPU: "auto" (every layer that fits when a CUDA build finds a GPU, else
+    /// the CPU) or a number (0: the CPU only). docs/gpu.md.
+    pub gpu_layers: crate::llm::GpuLayers,
     /// Items longer than this many tokens are truncated (and counted in the report).
     pub max_item_tokens: usize,
     /// Items scored together in one llama.cpp batch.
@@ -97,7 +98,7 @@ impl Default for ModelConfig {
             path: None,
             embed_path: None,
             threads: None,
-            gpu_layers: 0,
+            gpu_layers: crate::llm::GpuLayers::Auto,
             max_item_tokens: 256,
             batch_items: 8,
             kv_cache: KvCache::Shared,
@@ -632,7 +633,11 @@ impl Config {
         if let Some(t) = self.model.threads {
             s.push_str(&format!("threads = {t}\n"));
         }
-        s.push_str(&format!("gpu_layers = {}\n", self.model.gpu_layers));
+        s.push_str("# layers on the GPU: \"auto\" (all that fit, when a CUDA build finds a GPU) or a number; 0: CPU only\n");
+        match self.model.gpu_layers {
+            crate::llm::GpuLayers::Auto => s.push_str("gpu_layers = \"auto\"\n"),
+            crate::llm::GpuLayers::Count(n) => s.push_str(&format!("gpu_layers = {n}\n")),
+        }
         s.push_str(&format!("max_item_tokens = {}\n", self.model.max_item_tokens));
         s.push_str(&format!("batch_items = {}\n", self.model.batch_items));
         s.push_str("# \"shared\": one KV cache for a batch (fast); \"separate\": a copy per item (scores independent of the batch)\n");

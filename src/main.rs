@@ -1,7 +1,53 @@
 mod cli;
 
 use clap::Parser;
+use tracing_subscriber::layer::{Context, Filter};
+use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
+
+/// llama.cpp's CUDA backend logs an error when it cannot start (no GPU, no driver, a driver
+/// too old): hifi says that in its own one line ("no GPU found (CUDA: …): the model runs on
+/// the CPU", or the error an explicit `gpu_layers` gets), so the log line is kept for it
+/// instead of printed.
+struct CudaInitToNote;
+
+impl<S> Filter<S> for CudaInitToNote {
+    fn enabled(&self, _: &tracing::Metadata<'_>, _: &Context<'_, S>) -> bool {
+        true
+    }
+
+    fn event_enabled(&self, event: &tracing::Event<'_>, _: &Context<'_, S>) -> bool {
+        #[derive(Default)]
+        struct Fields {
+            cuda_init: bool,
+            message: String,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                match field.name() {
+                    "module" => self.cuda_init = value == "ggml::ggml_cuda_init",
+                    "message" => self.message = value.to_string(),
+                    _ => {}
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.message = format!("{value:?}");
+                }
+            }
+        }
+        let mut f = Fields::default();
+        event.record(&mut f);
+        if f.cuda_init && *event.metadata().level() <= tracing::Level::WARN {
+            let m = f.message.trim();
+            hifi::llm::device::cuda_init_failed(
+                m.strip_prefix("failed to initialize CUDA: ").unwrap_or(m),
+            );
+            return false;
+        }
+        true
+    }
+}
 
 fn main() {
     // Quiet by default: hifi's own notes, and llama.cpp only when it reports an error.
@@ -20,12 +66,23 @@ fn main() {
             .ok(),
         false => None,
     };
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter)).with_target(false);
+    let layer = tracing_subscriber::fmt::layer().with_target(false);
+    let env = EnvFilter::new(filter);
+    let registry = tracing_subscriber::registry();
     match log_file {
-        Some(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init(),
-        None if tui => builder.with_writer(std::io::sink).init(),
-        None => builder.with_writer(std::io::stderr).init(),
+        Some(f) => registry
+            .with(
+                layer
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(f))
+                    .with_filter(env)
+                    .with_filter(CudaInitToNote),
+            )
+            .init(),
+        None if tui => registry.with(layer.with_writer(std::io::sink).with_filter(env)).init(),
+        None => registry
+            .with(layer.with_writer(std::io::stderr).with_filter(env).with_filter(CudaInitToNote))
+            .init(),
     }
     let cancel = hifi::progress::CancelToken::new();
     let c = cancel.clone();

@@ -18,7 +18,8 @@ const STORY: &str = "Write one sentence about a cat.";
 const MAX_TOKENS: usize = 24;
 
 fn engine(path: &Path) -> Engine {
-    Engine::load(path, EngineOptions { threads: 2, gpu_layers: 0 }).expect("load model")
+    Engine::load(path, EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU })
+        .expect("load model")
 }
 
 fn params(samples: usize, temperature: f32, seed: u64) -> GenParams {

@@ -178,7 +178,9 @@ fn http_label_scores_equal_the_local_engines_within_the_documented_rounding() {
     let texts = texts(4);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
 
-    let engine = Engine::load(&model, EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
+    let engine =
+        Engine::load(&model, EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU })
+            .unwrap();
     let (prefix, suffix) = engine.prompt_parts(&system, &user).unwrap();
     let spec = ScorerSpec {
         prefix: &prefix,
@@ -222,7 +224,9 @@ fn http_embeddings_point_where_the_local_ones_do() {
     let model = require_model();
     let texts = texts(6);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let engine = Engine::load(&model, EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
+    let engine =
+        Engine::load(&model, EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU })
+            .unwrap();
     let local = Embedder::new(&engine, 4).unwrap().embed(&refs).unwrap();
     let client = Client::new(&backend(&server), CancelToken::new()).unwrap();
     let mut http =

@@ -17,7 +17,8 @@ use hifi::progress::{CancelToken, Silent};
 use llama_cpp_2::llama_batch::LlamaBatch;
 
 fn engine(path: &Path) -> Engine {
-    Engine::load(path, EngineOptions { threads: 2, gpu_layers: 0 }).expect("load model")
+    Engine::load(path, EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU })
+        .expect("load model")
 }
 
 const TEXTS: &[&str] = &[
@@ -367,7 +368,7 @@ fn prelabel_sample_data_resumes_and_skips_done_work() {
         model: model.clone(),
         adapter: None,
         limit: None,
-        engine: EngineOptions { threads: 2, gpu_layers: 0 },
+        engine: EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU },
     };
     // Interrupted after one batch: that batch is kept.
     let cancel = CancelToken::new();
@@ -466,7 +467,7 @@ fn embed_stage_resumes_and_vectors_map_back() {
         model,
         limit: Some(5),
         batch_items: 4,
-        engine: EngineOptions { threads: 2, gpu_layers: 0 },
+        engine: EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU },
     };
     let r1 = hifi::llm::embed::run(&mut store, &params, &mut Silent, &CancelToken::new()).unwrap();
     assert_eq!((r1.embedded, r1.remaining), (5, 7));
@@ -495,7 +496,7 @@ fn embed_stage_resumes_and_vectors_map_back() {
 fn bad_models_and_adapters_give_clear_errors() {
     let model = require_model();
     let dir = tempfile::tempdir().unwrap();
-    let opts = EngineOptions { threads: 2, gpu_layers: 0 };
+    let opts = EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU };
     let err = |p: &Path| Engine::load(p, opts.clone()).err().expect("must fail").to_string();
     assert!(err(&dir.path().join("absent.gguf")).contains("model file not found"));
     assert!(err(&file(dir.path(), "text.gguf", b"this is not a model at all"))
@@ -571,7 +572,7 @@ fn mine_sample_data_with_real_prelabels_and_embeddings() {
         &CancelToken::new(),
     )
     .unwrap();
-    let opts = EngineOptions { threads: 2, gpu_layers: 0 };
+    let opts = EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU };
     let p = prelabel::PrelabelParams {
         model: model.clone(),
         adapter: None,

@@ -21,7 +21,8 @@ use hifi::train::{
 use llama_cpp_2::llama_batch::LlamaBatch;
 
 fn engine(path: &Path) -> Engine {
-    Engine::load(path, EngineOptions { threads: 2, gpu_layers: 0 }).expect("load model")
+    Engine::load(path, EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU })
+        .expect("load model")
 }
 
 const TEXTS: &[&str] = &[

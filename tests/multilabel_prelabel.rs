@@ -178,7 +178,9 @@ fn gold_sets(n: usize) -> std::collections::HashMap<String, Vec<String>> {
 #[test]
 fn the_one_branch_route_computes_the_whole_answers_route_and_fingerprints_differ() {
     let model = require_model();
-    let engine = Engine::load(&model, EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
+    let engine =
+        Engine::load(&model, EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU })
+            .unwrap();
     let cfg = labels_config();
     let labels = cfg.label_names();
     let system = prompt::system_message(&cfg, &[]);
@@ -326,7 +328,9 @@ fn http_multi_label_scores_equal_the_local_engines_within_the_documented_roundin
     let system = prompt::system_message(&cfg, &[]);
     let user = prompt::user_message(&cfg, prompt::TEXT_SLOT);
 
-    let engine = Engine::load(&model, EngineOptions { threads: 2, gpu_layers: 0 }).unwrap();
+    let engine =
+        Engine::load(&model, EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU })
+            .unwrap();
     let (prefix, suffix) = engine.prompt_parts(&system, &user).unwrap();
     let spec = ScorerSpec {
         prefix: &prefix,

@@ -300,9 +300,11 @@ fn data_text_is_never_parsed_for_special_tokens_and_is_cut_before_tokenizing() {
     assert!(preds.iter().all(|p| (p.probs.iter().sum::<f64>() - 1.0).abs() < 1e-6));
 
     // The tokens, through the library on the same model.
-    let engine =
-        hifi::llm::Engine::load(&model, hifi::llm::EngineOptions { threads: 2, gpu_layers: 0 })
-            .unwrap();
+    let engine = hifi::llm::Engine::load(
+        &model,
+        hifi::llm::EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU },
+    )
+    .unwrap();
     let special = |s: &str| {
         let t = engine.tokenize_template(s, false);
         assert_eq!(t.len(), 1, "{s} is one special token of this model");

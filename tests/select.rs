@@ -334,9 +334,11 @@ fn self_train_keeps_only_passing_replies_and_its_adapter_loads() {
     assert!((0.0..=1.0).contains(&reward));
 
     let adapter = Path::new(it["adapter"].as_str().unwrap());
-    let mut engine =
-        hifi::llm::Engine::load(&model, hifi::llm::EngineOptions { threads: 2, gpu_layers: 0 })
-            .unwrap();
+    let mut engine = hifi::llm::Engine::load(
+        &model,
+        hifi::llm::EngineOptions { threads: 2, gpu_layers: hifi::llm::GpuLayers::CPU },
+    )
+    .unwrap();
     engine.set_adapter(adapter).expect("iteration 1's adapter loads into llama.cpp");
     let manifest = json_of(&std::fs::read_to_string(adapter.with_extension("json")).unwrap());
     assert_eq!(manifest["train_size"].as_u64(), Some(kept));

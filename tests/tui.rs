@@ -488,8 +488,8 @@ fn the_pipeline_screen_shows_what_each_stage_left_in_the_store() {
     update(&mut app, Action::PipelineLoaded(hifi::tui::data::pipeline(&store, &cfg).unwrap()));
     let text = render(&app, 80, 24);
     for (title, state) in [
-        ("prelabel", "6/8 · SmolLM2-135M-Instruct · runs on local llama.cpp"),
-        ("embed", "not run yet — runs on local llama.cpp; enter to start"),
+        ("prelabel", "6/8 · SmolLM2-135M-Instruct · runs on local llama.cpp (CPU)"),
+        ("embed", "not run yet — runs on local llama.cpp (CPU); enter to start"),
         ("mine", "3 queued · adaptive"),
         ("probe round", "round 1 · κ 0.71"),
         ("LoRA round", "round 2 · not scored (interrupted, or still running)"),

@@ -25,10 +25,11 @@ pub struct EmbedBench {
 pub fn embed(
     model: &Path,
     threads: usize,
+    gpu_layers: crate::llm::GpuLayers,
     batch_items: usize,
     texts: &[String],
 ) -> Result<EmbedBench> {
-    let engine = Engine::load(model, EngineOptions { threads, gpu_layers: 0 })?;
+    let engine = Engine::load(model, EngineOptions { threads, gpu_layers })?;
     let raw = raw_prefill(&engine, 3)?;
     let mut e = Embedder::new(&engine, batch_items)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

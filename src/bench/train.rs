@@ -50,7 +50,8 @@ pub fn train(
 ) -> Result<TrainBench> {
     use crate::train::{self, BaseModel, Example, LoraParams};
     std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string());
-    let engine = Engine::load(model, EngineOptions { threads, gpu_layers: 0 })?;
+    let engine =
+        Engine::load(model, EngineOptions { threads, gpu_layers: crate::llm::GpuLayers::CPU })?;
     let labels = cfg.label_names();
     let system = prompt::system_message(cfg, &[]);
     let (prefix_text, suffix_text) =

@@ -550,7 +550,9 @@ fn response_notes(left_out: &[String], leaked: &[String], unreviewed: usize) {
 fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     let (cfg, mut store) = open(project)?;
     hifi::curate::split::assign_splits(&mut store, &cfg)?;
-    let s = status_json(&store)?;
+    let mut s = status_json(&store)?;
+    let runs_on = runs_on(&cfg, project);
+    s["runs_on"] = runs_on.0;
     if a.json {
         println!("{}", hifi::text::json_to_string(&s, true));
         return Ok(());
@@ -558,6 +560,9 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
     println!("project   {}", inert(&project.display().to_string(), false));
     println!("task      {}", inert(&cfg.task, false));
     println!("labels    {}", cfg.label_names().join(", "));
+    for l in runs_on.1 {
+        println!("{}", inert(&l, false));
+    }
     for l in hifi::store::StatusVersions::from_status_json(&s).lines() {
         println!("{}", inert(&l, false));
     }
@@ -611,6 +616,32 @@ fn status(project: &Path, a: &StatusArgs) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Where the model runs (`hifi status`): the JSON and the lines to print.
+fn runs_on(cfg: &Config, project: &Path) -> (serde_json::Value, Vec<String>) {
+    if cfg.backend.kind == hifi::config::BackendKind::Openai {
+        let on = cfg.backend.describe(cfg.backend.model.as_deref());
+        return (
+            serde_json::json!({"runs_on": "server", "backend": on}),
+            vec![format!("runs on   {on}")],
+        );
+    }
+    let p =
+        hifi::llm::device::describe_setting(cfg.model.gpu_layers, Some(&cfg.model_path(project)));
+    let mut lines = vec![match p.gpu {
+        Some(_) => format!("runs on   {}", p.describe()),
+        None if !hifi::llm::device::CUDA_BUILD => {
+            format!("runs on   CPU, {} threads (this hifi is built without CUDA)", cfg.threads())
+        }
+        None => format!(
+            "runs on   CPU, {} threads (gpu_layers = {})",
+            cfg.threads(),
+            cfg.model.gpu_layers
+        ),
+    }];
+    lines.extend(p.note.iter().map(|n| format!("          {n}")));
+    (p.to_json(), lines)
 }
 
 /// The numbers `hifi status --json` prints.
@@ -788,9 +819,11 @@ fn bench_embed(project: &Path, a: BenchLlmArgs) -> Result<()> {
     let mut cfg = bench_config(project, &a.input.labels)?;
     cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
     let texts = bench_texts(&a.input.data, a.items)?;
+    cfg.model.gpu_layers = a.input.engine.gpu_layers.unwrap_or(cfg.model.gpu_layers);
     let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
     let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
-    let r = hifi::bench::embed(&model, threads, cfg.model.batch_items, &texts)?;
+    let gpu = a.input.engine.gpu_layers.unwrap_or(cfg.model.gpu_layers);
+    let r = hifi::bench::embed(&model, threads, gpu, cfg.model.batch_items, &texts)?;
     if a.json {
         println!("{}", hifi::text::json_to_string(&r, true));
     } else {

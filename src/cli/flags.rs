@@ -17,9 +17,10 @@ pub struct EngineArgs {
     /// CPU threads (default: hifi.toml, else all cores up to 8).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Layers to offload to the GPU (needs a build with --features cuda).
-    #[arg(long)]
-    pub gpu_layers: Option<u32>,
+    /// Layers on the GPU: "auto" (all that fit, when a CUDA build finds a GPU) or a number;
+    /// 0: the CPU only. Default: [model] gpu_layers in hifi.toml ("auto").
+    #[arg(long, value_name = "auto|N")]
+    pub gpu_layers: Option<hifi::llm::GpuLayers>,
 }
 
 impl EngineArgs {

@@ -14,18 +14,19 @@ use llama_cpp_2::token::LlamaToken;
 use super::gguf::{self, GgufInfo};
 use super::prompt::{example_slot, item_bytes, TEXT_SLOT};
 
+use super::device::{self, GpuLayers, Placement};
 pub use crate::error::LlmError;
 
 /// How to run llama.cpp.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     pub threads: usize,
-    pub gpu_layers: u32,
+    pub gpu_layers: GpuLayers,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { threads: crate::config::default_threads(), gpu_layers: 0 }
+        Self { threads: crate::config::default_threads(), gpu_layers: GpuLayers::Auto }
     }
 }
 
@@ -47,6 +48,8 @@ pub struct Engine {
     pub path: PathBuf,
     pub info: GgufInfo,
     pub opts: EngineOptions,
+    /// Where the model runs (CPU, or which GPU with how many layers).
+    pub placement: Placement,
     // RefCell: applying an adapter to a context needs `&mut` on it, while contexts borrow the
     // model shared.
     adapter: std::cell::RefCell<Option<LlamaLoraAdapter>>,
@@ -69,14 +72,35 @@ impl Engine {
             )));
         }
         let backend = backend()?;
-        let params = LlamaModelParams::default().with_n_gpu_layers(opts.gpu_layers);
-        let model = LlamaModel::load_from_file(backend, path, &params)
-            .map_err(|_| LlmError::Model(format!("{shown}: llama.cpp could not load this GGUF (corrupt, truncated, or an unsupported architecture {:?})", info.architecture.as_deref().unwrap_or("?"))))?;
+        let placement = device::place(
+            opts.gpu_layers,
+            &device::gpus()?,
+            info.bytes,
+            info.n_layers,
+            device::why_no_gpu,
+        )?;
+        if let Some(note) = &placement.note {
+            device::say_once(note);
+        }
+        let params = LlamaModelParams::default().with_n_gpu_layers(placement.layers);
+        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|_| {
+            match &placement.gpu {
+                Some(g) => LlmError::Model(format!(
+                    "{shown}: llama.cpp could not load this GGUF onto GPU {} ({:.1} GiB free): if the GPU ran out of memory, lower [model] gpu_layers in hifi.toml (or --gpu-layers; now {}), else the file is corrupt or its architecture {:?} unsupported",
+                    crate::text::inert(&g.name, false),
+                    g.memory_free as f64 / (1u64 << 30) as f64,
+                    placement.layers.min(placement.of.unwrap_or(u32::MAX)),
+                    info.architecture.as_deref().unwrap_or("?")
+                )),
+                None => LlmError::Model(format!("{shown}: llama.cpp could not load this GGUF (corrupt, truncated, or an unsupported architecture {:?})", info.architecture.as_deref().unwrap_or("?"))),
+            }
+        })?;
         Ok(Self {
             model,
             path: path.to_path_buf(),
             info,
             opts,
+            placement,
             adapter: Default::default(),
             adapter_path: None,
         })
@@ -101,7 +125,8 @@ impl Engine {
             model,
             path: path.to_path_buf(),
             info,
-            opts: EngineOptions::default(),
+            opts: EngineOptions { gpu_layers: GpuLayers::CPU, ..EngineOptions::default() },
+            placement: Placement { gpu: None, more_gpus: 0, layers: 0, of: None, note: None },
             adapter: Default::default(),
             adapter_path: None,
         })
@@ -133,7 +158,13 @@ impl Engine {
         let mut ctx = self
             .model
             .new_context(backend, params)
-            .map_err(|e| LlmError::Engine(format!("cannot create a context: {e}")))?;
+            .map_err(|e| match &self.placement.gpu {
+                Some(g) => LlmError::Engine(format!(
+                    "cannot create a context on GPU {}: {e}; if the GPU ran out of memory, lower [model] batch_items (a batch's items share one context) or gpu_layers in hifi.toml",
+                    crate::text::inert(&g.name, false)
+                )),
+                None => LlmError::Engine(format!("cannot create a context: {e}")),
+            })?;
         if let Some(a) = self.adapter.borrow_mut().as_mut() {
             ctx.lora_adapter_set(a, 1.0)
                 .map_err(|e| LlmError::Engine(format!("cannot apply the adapter: {e}")))?;

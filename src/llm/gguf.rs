@@ -6,6 +6,7 @@ use std::path::Path;
 
 use llama_cpp_2::gguf::GgufContext;
 
+const GGUF_TYPE_UINT32: u32 = 4;
 const GGUF_TYPE_STRING: u32 = 8;
 
 /// What hifi needs to know about a GGUF before loading it.
@@ -18,6 +19,10 @@ pub struct GgufInfo {
     /// `adapter.type` for adapters ("lora").
     pub adapter_type: Option<String>,
     pub n_tensors: i64,
+    /// `{architecture}.block_count`: the model's layers (what `gpu_layers` counts).
+    pub n_layers: Option<u32>,
+    /// The file's size: what the weights take in memory, near enough.
+    pub bytes: u64,
 }
 
 /// Read and check a GGUF header. Errors say what is wrong with which file.
@@ -53,12 +58,19 @@ pub fn inspect(path: &Path) -> Result<GgufInfo, String> {
             .then(|| ctx.val_str(i).map(str::to_string))
             .flatten()
     };
+    let architecture = get("general.architecture");
+    let n_layers = architecture.as_deref().and_then(|a| {
+        let i = ctx.find_key(&format!("{a}.block_count"));
+        (i >= 0 && ctx.kv_type(i) == GGUF_TYPE_UINT32).then(|| ctx.val_u32(i))
+    });
     Ok(GgufInfo {
         version,
-        architecture: get("general.architecture"),
+        architecture,
         file_type: get("general.type"),
         adapter_type: get("adapter.type"),
         n_tensors: ctx.n_tensors(),
+        n_layers,
+        bytes: meta.len(),
     })
 }
 

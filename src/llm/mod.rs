@@ -4,6 +4,7 @@
 //! embed, generate); llama.cpp implements them, and `stand_in` does so deterministically
 //! for tests (built only with the `test-support` feature, which only the tests turn on).
 
+pub mod device;
 pub mod embed;
 mod embedder;
 mod engine;
@@ -18,5 +19,6 @@ pub mod score;
 #[cfg(feature = "test-support")]
 pub mod stand_in;
 
+pub use device::GpuLayers;
 pub use engine::{context_params, Engine, EngineOptions, LlmError, PromptPrefix};
 pub use model::{Embed, Engines, Generate, Models, Scorer};

@@ -83,7 +83,7 @@ pub struct EngineOverrides {
     /// GGUF model; `None`: `[model] path` (for embeddings `[model] embed_path`, else the model).
     pub model: Option<PathBuf>,
     pub threads: Option<usize>,
-    pub gpu_layers: Option<u32>,
+    pub gpu_layers: Option<crate::llm::GpuLayers>,
 }
 
 impl EngineOverrides {

@@ -243,7 +243,10 @@ pub fn train_adapter(
     let root = store.root().to_path_buf();
     let base = cfg.model_path(&root);
     progress.start("tokenize", train.len() as u64);
-    let engine = Engine::load(&base, EngineOptions { threads: run.threads, gpu_layers: 0 })?;
+    let engine = Engine::load(
+        &base,
+        EngineOptions { threads: run.threads, gpu_layers: crate::llm::GpuLayers::CPU },
+    )?;
     let base_sha = store.file_sha256(&base).map_err(|e| Error::io(&base, e))?;
     let prepared = prelabel::prepare_prompt(&engine, store, cfg, &base_sha, None)?;
     let labels = cfg.label_names();
@@ -302,7 +305,10 @@ pub fn train_adapter_multi(
     let root = store.root().to_path_buf();
     let base = cfg.model_path(&root);
     progress.start("tokenize", train.len() as u64);
-    let engine = Engine::load(&base, EngineOptions { threads: run.threads, gpu_layers: 0 })?;
+    let engine = Engine::load(
+        &base,
+        EngineOptions { threads: run.threads, gpu_layers: crate::llm::GpuLayers::CPU },
+    )?;
     let base_sha = store.file_sha256(&base).map_err(|e| Error::io(&base, e))?;
     let prepared = prelabel::prepare_prompt(&engine, store, cfg, &base_sha, None)?;
     let tokens = PromptTokens::new(&engine, &prepared.prefix, &prepared.suffix, &labels)?;
@@ -426,7 +432,8 @@ fn check_adapter(
     progress: &mut dyn Progress,
 ) -> Result<(String, usize, f32, Vec<super::Target>)> {
     progress.start("check adapter", 0);
-    let mut engine = Engine::load(base, EngineOptions { threads, gpu_layers: 0 })?;
+    let mut engine =
+        Engine::load(base, EngineOptions { threads, gpu_layers: crate::llm::GpuLayers::CPU })?;
     engine.set_adapter(adapter)?;
     let architecture = engine.info.architecture.clone().unwrap_or_default();
     drop(engine);

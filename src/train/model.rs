@@ -117,7 +117,13 @@ impl BaseModel {
         let cfg = ArchConfig::from_gguf(&content)?;
         // A CUDA build trains on the first GPU when there is one.
         #[cfg(feature = "cuda")]
-        let device = Device::cuda_if_available(0).unwrap_or(Device::Cpu);
+        let device = Device::new_cuda(0).unwrap_or_else(|e| {
+            crate::llm::device::say_once(&format!(
+                "no GPU for LoRA training (CUDA: {}): it runs on the CPU",
+                crate::text::inert(&e.to_string(), false)
+            ));
+            Device::Cpu
+        });
         #[cfg(not(feature = "cuda"))]
         let device = Device::Cpu;
         let mut get = |name: &str| -> Result<Tensor, TrainError> {

@@ -326,7 +326,7 @@ pub fn set_view(store: &Store, id: Option<i64>) -> Result<Option<SetView>> {
 /// for a round. Stages that have left nothing are absent.
 ///
 /// Prelabel and embed also say where their next run goes (`[backend]` in `cfg`): "· runs on
-/// local llama.cpp" or "· runs on openai:MODEL (2 servers)".
+/// local llama.cpp (CPU)" (or the GPU it finds) or "· runs on openai:MODEL (2 servers)".
 pub fn pipeline(store: &Store, cfg: &Config) -> Result<Vec<(Job, String)>> {
     let status = store.status()?;
     let items = status.items;
@@ -337,8 +337,22 @@ pub fn pipeline(store: &Store, cfg: &Config) -> Result<Vec<(Job, String)>> {
             .file_stem()
             .map_or_else(|| path.to_string(), |s| s.to_string_lossy().into_owned()),
     };
+    // Where the local engine puts the model: "CPU", or "GPU NVIDIA H100 80GB HBM3".
+    let device = (cfg.backend.kind == crate::config::BackendKind::Local).then(|| {
+        let p = crate::llm::device::describe_setting(
+            cfg.model.gpu_layers,
+            Some(&cfg.model_path(store.root())),
+        );
+        p.gpu.map_or_else(
+            || "CPU".to_string(),
+            |g| format!("GPU {}", crate::text::inert(&g.name, false)),
+        )
+    });
     let runs_on = |stored: Option<String>, model: Option<&str>| {
-        let on = cfg.backend.describe(model);
+        let on = match &device {
+            Some(d) => format!("{} ({d})", cfg.backend.describe(model)),
+            None => cfg.backend.describe(model),
+        };
         match stored {
             Some(s) => format!("{s} · runs on {on}"),
             None => format!("not run yet — runs on {on}; enter to start"),
