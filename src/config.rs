@@ -51,7 +51,7 @@ pub struct ModelConfig {
     pub threads: Option<usize>,
     /// Layers on the GPU: "auto" (every layer that fits when a CUDA build finds a GPU, else
     /// the CPU) or a number (0: the CPU only). docs/gpu.md.
-    pub gpu_layers: crate::llm::GpuLayers,
+    pub gpu_layers: GpuLayers,
     /// Items longer than this many tokens are truncated (and counted in the report).
     pub max_item_tokens: usize,
     /// Items scored together in one llama.cpp batch.
@@ -98,7 +98,7 @@ impl Default for ModelConfig {
             path: None,
             embed_path: None,
             threads: None,
-            gpu_layers: crate::llm::GpuLayers::Auto,
+            gpu_layers: GpuLayers::Auto,
             max_item_tokens: 256,
             batch_items: 8,
             kv_cache: KvCache::Shared,
@@ -635,8 +635,8 @@ impl Config {
         }
         s.push_str("# layers on the GPU: \"auto\" (all that fit, when a CUDA build finds a GPU) or a number; 0: CPU only\n");
         match self.model.gpu_layers {
-            crate::llm::GpuLayers::Auto => s.push_str("gpu_layers = \"auto\"\n"),
-            crate::llm::GpuLayers::Count(n) => s.push_str(&format!("gpu_layers = {n}\n")),
+            GpuLayers::Auto => s.push_str("gpu_layers = \"auto\"\n"),
+            GpuLayers::Count(n) => s.push_str(&format!("gpu_layers = {n}\n")),
         }
         s.push_str(&format!("max_item_tokens = {}\n", self.model.max_item_tokens));
         s.push_str(&format!("batch_items = {}\n", self.model.batch_items));
@@ -783,6 +783,74 @@ pub fn cache_dir() -> PathBuf {
 
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8)
+}
+
+/// Layers offloaded to the GPU: `Auto` (every layer when a GPU is found, as many as fit its
+/// free memory; none without a GPU) or a count (0: the CPU only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpuLayers {
+    #[default]
+    Auto,
+    Count(u32),
+}
+
+impl GpuLayers {
+    /// The CPU only.
+    pub const CPU: GpuLayers = GpuLayers::Count(0);
+}
+
+impl std::fmt::Display for GpuLayers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GpuLayers::Auto => f.write_str("auto"),
+            GpuLayers::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for GpuLayers {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(GpuLayers::Auto),
+            n => n.parse().map(GpuLayers::Count).map_err(|_| {
+                format!("gpu_layers: expected \"auto\" or a number of layers, got {:?}", s)
+            }),
+        }
+    }
+}
+
+impl Serialize for GpuLayers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GpuLayers::Auto => s.serialize_str("auto"),
+            GpuLayers::Count(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GpuLayers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = GpuLayers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"auto\" or a number of layers")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<GpuLayers, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<GpuLayers, E> {
+                u32::try_from(v).map(GpuLayers::Count).map_err(|_| {
+                    E::custom(format!("gpu_layers: {v} is not a number of layers (0 or more)"))
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<GpuLayers, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]

@@ -38,14 +38,13 @@ impl<S> Filter<S> for CudaInitToNote {
         }
         let mut f = Fields::default();
         event.record(&mut f);
-        if f.cuda_init && *event.metadata().level() <= tracing::Level::WARN {
-            let m = f.message.trim();
-            hifi::llm::device::cuda_init_failed(
-                m.strip_prefix("failed to initialize CUDA: ").unwrap_or(m),
-            );
-            return false;
+        match f.message.trim().strip_prefix("failed to initialize CUDA: ") {
+            Some(why) if f.cuda_init => {
+                hifi::llm::device::cuda_init_failed(why);
+                false
+            }
+            _ => true,
         }
-        true
     }
 }
 

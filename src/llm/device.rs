@@ -3,81 +3,13 @@
 //! of the model's layers go to the GPU; "auto" puts all of them there when a GPU is found and
 //! they fit its free memory. docs/gpu.md.
 
-use std::fmt;
-use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-use serde::{Deserialize, Serialize};
+use llama_cpp_2::llama_backend::LlamaBackend;
+use serde::Serialize;
 
 use super::LlmError;
-
-/// Layers offloaded to the GPU: `Auto` (every layer when a GPU is found, as many as fit its
-/// free memory; none without a GPU) or a count (0: the CPU only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum GpuLayers {
-    #[default]
-    Auto,
-    Count(u32),
-}
-
-impl GpuLayers {
-    /// The CPU only.
-    pub const CPU: GpuLayers = GpuLayers::Count(0);
-}
-
-impl fmt::Display for GpuLayers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GpuLayers::Auto => f.write_str("auto"),
-            GpuLayers::Count(n) => write!(f, "{n}"),
-        }
-    }
-}
-
-impl FromStr for GpuLayers {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "auto" => Ok(GpuLayers::Auto),
-            n => n.parse().map(GpuLayers::Count).map_err(|_| {
-                format!("gpu_layers: expected \"auto\" or a number of layers, got {:?}", s)
-            }),
-        }
-    }
-}
-
-impl Serialize for GpuLayers {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            GpuLayers::Auto => s.serialize_str("auto"),
-            GpuLayers::Count(n) => s.serialize_u32(*n),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for GpuLayers {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = GpuLayers;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"auto\" or a number of layers")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<GpuLayers, E> {
-                v.parse().map_err(E::custom)
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<GpuLayers, E> {
-                u32::try_from(v).map(GpuLayers::Count).map_err(|_| {
-                    E::custom(format!("gpu_layers: {v} is not a number of layers (0 or more)"))
-                })
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<GpuLayers, E> {
-                self.visit_i64(i64::try_from(v).unwrap_or(-1))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+pub use crate::config::GpuLayers;
 
 /// A GPU llama.cpp can use.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -226,9 +158,21 @@ pub fn place(
     }
 }
 
+/// llama.cpp's backend can be initialised once per process; its log goes to `tracing`.
+pub(crate) fn backend() -> Result<&'static LlamaBackend, LlmError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| LlmError::Engine(format!("cannot initialise the backend: {e}")))
+}
+
 /// The GPUs llama.cpp found (none in a build without CUDA).
 pub fn gpus() -> Result<Vec<Gpu>, LlmError> {
-    super::engine::backend()?;
+    backend()?;
     Ok(llama_cpp_2::list_llama_ggml_backend_devices()
         .into_iter()
         .filter(|d| matches!(d.device_type, llama_cpp_2::LlamaBackendDeviceType::Gpu))
@@ -314,6 +258,7 @@ mod tests {
 
     #[test]
     fn setting_parses_and_prints() {
+        use serde::Deserialize;
         assert_eq!("auto".parse::<GpuLayers>().unwrap(), GpuLayers::Auto);
         assert_eq!("12".parse::<GpuLayers>().unwrap(), GpuLayers::Count(12));
         assert!("all".parse::<GpuLayers>().unwrap_err().contains("\"auto\" or a number"));

@@ -2,11 +2,9 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
@@ -14,7 +12,7 @@ use llama_cpp_2::token::LlamaToken;
 use super::gguf::{self, GgufInfo};
 use super::prompt::{example_slot, item_bytes, TEXT_SLOT};
 
-use super::device::{self, GpuLayers, Placement};
+use super::device::{self, backend, GpuLayers, Placement};
 pub use crate::error::LlmError;
 
 /// How to run llama.cpp.
@@ -28,18 +26,6 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self { threads: crate::config::default_threads(), gpu_layers: GpuLayers::Auto }
     }
-}
-
-/// llama.cpp's backend can be initialised once per process; its log goes to `tracing`.
-pub(crate) fn backend() -> Result<&'static LlamaBackend, LlmError> {
-    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
-    BACKEND
-        .get_or_init(|| {
-            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-            LlamaBackend::init().map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| LlmError::Engine(format!("cannot initialise the backend: {e}")))
 }
 
 /// A loaded model, with an optional LoRA adapter applied to every context made from it.
