@@ -205,9 +205,21 @@ pub fn why_no_gpu() -> String {
     }
     #[cfg(feature = "cuda")]
     if let Err(e) = candle_core::Device::new_cuda(0) {
-        return format!("CUDA: {}", crate::text::inert(&e.to_string(), false));
+        return format!("CUDA: {}", cuda_error_text(&e.to_string()));
     }
     "CUDA found no device llama.cpp can use".into()
+}
+
+/// A CUDA error as one line: candle's `DriverError(CUDA_ERROR_NO_DEVICE, "no CUDA-capable
+/// device is detected")` (and the backtrace it carries when `RUST_BACKTRACE` is set) becomes
+/// "no CUDA-capable device is detected (CUDA_ERROR_NO_DEVICE)".
+pub fn cuda_error_text(e: &str) -> String {
+    let first = e.lines().next().unwrap_or("").trim();
+    let tidy = first
+        .strip_prefix("DriverError(")
+        .and_then(|r| r.split_once(", \""))
+        .and_then(|(code, rest)| rest.split_once('"').map(|(msg, _)| format!("{msg} ({code})")));
+    crate::text::inert(&tidy.unwrap_or_else(|| first.to_string()), false)
 }
 
 /// Say `note` once per process (a log line: the terminal's stderr for commands, hifi.log while
@@ -254,6 +266,14 @@ mod tests {
             memory_total: 80 << 30,
             memory_free: free_gib << 30,
         }
+    }
+
+    #[test]
+    fn cuda_errors_read_as_one_line() {
+        let e = "DriverError(CUDA_ERROR_NO_DEVICE, \"no CUDA-capable device is detected\")\n   0: bt\n  at x.rs:1";
+        assert_eq!(cuda_error_text(e), "no CUDA-capable device is detected (CUDA_ERROR_NO_DEVICE)");
+        assert_eq!(cuda_error_text("out of memory"), "out of memory");
+        assert_eq!(cuda_error_text("a\x1b[31mb"), crate::text::inert("a\x1b[31mb", false));
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl BaseModel {
         let device = Device::new_cuda(0).unwrap_or_else(|e| {
             crate::llm::device::say_once(&format!(
                 "no GPU for LoRA training (CUDA: {}): it runs on the CPU",
-                crate::text::inert(&e.to_string(), false)
+                crate::llm::device::cuda_error_text(&e.to_string())
             ));
             Device::Cpu
         });
