@@ -15,7 +15,8 @@
 #
 #   scripts/gpu-check.sh --no-gpu   # on a machine without a GPU: the CUDA build's fallback
 #
-# --no-gpu checks what the CUDA build does where the driver finds no GPU: `hifi status` and
+# --no-gpu checks what the CUDA build does where the driver finds no GPU (on a GPU box it hides
+# the GPUs with CUDA_VISIBLE_DEVICES=""): `hifi status` and
 # `hifi prelabel` say so in one line and run on the CPU; an explicit --gpu-layers fails with
 # one line naming the setting; LoRA training says it runs on the CPU. Without a driver on the
 # machine it loads the driver library build-cuda.sh linked against (Debian's libcuda1).
@@ -32,6 +33,7 @@ say() { printf '[gpu-check] %s\n' "$*" >&2; }
 
 if [ "${1:-}" = "--no-gpu" ]; then
   [ -x "$hifi" ] || { say "no CUDA build at $hifi (scripts/build-cuda.sh)"; exit 1; }
+  export CUDA_VISIBLE_DEVICES=""   # on a GPU box: the GPUs hidden, as on a machine without one
   if ldd "$hifi" | grep -q 'libcuda.so.1 => not found'; then
     say "no NVIDIA driver here: loading $cache/libcuda1-535/libcuda.so.1 (Debian's libcuda1)"
     export LD_LIBRARY_PATH="$cache/libcuda1-535${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
