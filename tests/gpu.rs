@@ -112,6 +112,12 @@ fn an_explicit_gpu_layer_count_without_a_gpu_is_a_clear_error_that_stores_nothin
     }
     assert_eq!(predictions(&proj), 0);
     assert!(status_json(&proj)["embeddings"].as_array().unwrap().is_empty());
+    // The benchmarks take the flag too (what scripts/gpu-check.sh's CPU baselines rely on).
+    for bench in ["prelabel", "embed"] {
+        let (ok, _, err) = hifi(&proj, &["bench", bench, "--items", "2", "--gpu-layers", "5"]);
+        assert!(!ok, "bench {bench}");
+        assert!(err.contains("gpu_layers is 5"), "bench {bench}: {err}");
+    }
     // The flag wins over hifi.toml.
     let (ok, _, err) = hifi(&proj, &["prelabel", "--gpu-layers", "0"]);
     assert!(ok, "{err}");

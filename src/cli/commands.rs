@@ -730,6 +730,7 @@ fn bench_prelabel(
     let mut cfg = bench_config(project, &a.input.labels)?;
     cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
     cfg.model.kv_cache = a.kv_cache.unwrap_or(cfg.model.kv_cache);
+    cfg.model.gpu_layers = a.input.engine.gpu_layers.unwrap_or(cfg.model.gpu_layers);
     let texts = bench_texts(&a.input.data, a.items)?;
     let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.model_path(project));
     let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
@@ -819,7 +820,6 @@ fn bench_embed(project: &Path, a: BenchLlmArgs) -> Result<()> {
     let mut cfg = bench_config(project, &a.input.labels)?;
     cfg.model.batch_items = a.batch_items.unwrap_or(cfg.model.batch_items);
     let texts = bench_texts(&a.input.data, a.items)?;
-    cfg.model.gpu_layers = a.input.engine.gpu_layers.unwrap_or(cfg.model.gpu_layers);
     let model = a.input.engine.model.clone().unwrap_or_else(|| cfg.embed_model_path(project));
     let threads = a.input.engine.threads.unwrap_or_else(|| cfg.threads());
     let gpu = a.input.engine.gpu_layers.unwrap_or(cfg.model.gpu_layers);
