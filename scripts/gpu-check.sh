@@ -133,7 +133,8 @@ rows = [
     ("embed, items/s", eg["items_per_s"], ec["items_per_s"]),
     ("embed ÷ raw prefill", eg["ratio_vs_raw"], ec["ratio_vs_raw"]),
 ]
-lines = [f"GPU: {gpu or 'none'}; model {pg['model']}", "",
+runs_on = [l.strip() for l in open(f"{out}/status.txt") if l.startswith(("runs on", "          "))]
+lines = [f"GPU: {gpu or 'none'}; model {pg['model']}", "", "hifi status: " + " ".join(runs_on), "",
          "| measure | GPU | CPU | GPU ÷ CPU |", "|---|---|---|---|"]
 for name, g, c in rows:
     ratio = f"{g / c:.2f}×" if "items/s" in name and c else "–"
