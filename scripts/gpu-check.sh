@@ -30,6 +30,16 @@ cpu_items=$(( items / 4 > 20 ? items / 4 : 20 ))
 hifi="${HIFI_BIN:-$here/target/cuda/release/hifi}"
 cache="${HIFI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hifi}"
 say() { printf '[gpu-check] %s\n' "$*" >&2; }
+# The output folder is emptied first: only one this script made (it holds .gpu-check), or none.
+fresh_out() {
+  if [ -e "$out" ] && [ ! -f "$out/.gpu-check" ]; then
+    say "$out exists and is not a gpu-check output folder; set HIFI_GPU_CHECK_OUT to a new one"
+    exit 1
+  fi
+  rm -rf "$out"
+  mkdir -p "$out"
+  touch "$out/.gpu-check"
+}
 
 if [ "${1:-}" = "--no-gpu" ]; then
   [ -x "$hifi" ] || { say "no CUDA build at $hifi (scripts/build-cuda.sh)"; exit 1; }
@@ -42,7 +52,7 @@ if [ "${1:-}" = "--no-gpu" ]; then
   check() { # description, condition (a command)
     if eval "$2"; then say "ok: $1"; else say "FAILED: $1"; fail=1; fi
   }
-  rm -rf "$out" && mkdir -p "$out"
+  fresh_out
   head -n 1 sample-data/ads.csv >"$out/ads.csv"
   python3 -c "import csv,sys; r=list(csv.reader(open('sample-data/ads.csv', newline='', encoding='utf-8'))); csv.writer(open('$out/ads.csv','a', newline='', encoding='utf-8')).writerows(r[1:9])"
   proj="$out/project"
@@ -76,8 +86,7 @@ model="${HIFI_MODEL:-$(bash scripts/setup.sh 2>/dev/null | tail -n1)}"
 [ -s "$model" ] || { say "no model at '$model' (set HIFI_MODEL to a GGUF)"; exit 1; }
 export HIFI_MODEL="$model"
 
-rm -rf "$out"
-mkdir -p "$out"
+fresh_out
 # 400 sample ads with their gold labels, as one expert's labels.
 python3 - "$items" "$out" <<'PY'
 import csv, sys

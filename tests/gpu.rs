@@ -45,15 +45,13 @@ fn predictions(proj: &Path) -> i64 {
         .sum()
 }
 
-fn set_gpu_layers(proj: &Path, value: &str) {
+/// Replace `gpu_layers = FROM` in the project's hifi.toml with `gpu_layers = TO`.
+fn set_gpu_layers(proj: &Path, from: &str, to: &str) {
     let toml = proj.join("hifi.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
-    assert!(text.contains("gpu_layers = \"auto\"\n"), "hifi init writes gpu_layers = \"auto\"");
-    std::fs::write(
-        &toml,
-        text.replace("gpu_layers = \"auto\"\n", &format!("gpu_layers = {value}\n")),
-    )
-    .unwrap();
+    let (old, new) = (format!("gpu_layers = {from}\n"), format!("gpu_layers = {to}\n"));
+    assert!(text.contains(&old), "hifi.toml has {old:?}");
+    std::fs::write(&toml, text.replace(&old, &new)).unwrap();
 }
 
 #[test]
@@ -85,7 +83,7 @@ fn auto_and_zero_run_on_the_cpu_without_a_word() {
     assert!(!err.contains("GPU"), "a build without CUDA has nothing to say about GPUs: {err}");
     assert_eq!(predictions(&proj), 4);
     // An older project's explicit 0 (what hifi init wrote before "auto") is the CPU too.
-    set_gpu_layers(&proj, "0");
+    set_gpu_layers(&proj, "\"auto\"", "0");
     let (ok, _, err) = hifi(&proj, &["prelabel", "--gpu-layers", "auto"]);
     assert!(ok, "{err}");
     let (ok, _, err) = hifi(&proj, &["status"]);
@@ -104,7 +102,7 @@ fn an_explicit_gpu_layer_count_without_a_gpu_is_a_clear_error_that_stores_nothin
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert_eq!(predictions(&proj), 0, "nothing stored");
     // The same from hifi.toml, for embed too.
-    set_gpu_layers(&proj, "12");
+    set_gpu_layers(&proj, "\"auto\"", "12");
     for cmd in ["prelabel", "embed"] {
         let (ok, _, err) = hifi(&proj, &[cmd]);
         assert!(!ok, "{cmd}");
@@ -131,27 +129,17 @@ fn an_explicit_gpu_layer_count_without_a_gpu_is_a_clear_error_that_stores_nothin
 #[test]
 fn a_bad_gpu_layers_value_is_refused_naming_the_setting() {
     let (_dir, proj) = project(2);
-    set_gpu_layers(&proj, "\"most\"");
+    set_gpu_layers(&proj, "\"auto\"", "\"most\"");
     let (ok, _, err) = hifi(&proj, &["status"]);
     assert!(!ok);
     assert!(err.contains("gpu_layers") && err.contains("\"auto\" or a number"), "{err}");
-    set_gpu_layers_raw(&proj, "\"most\"", "-2");
+    set_gpu_layers(&proj, "\"most\"", "-2");
     let (ok, _, err) = hifi(&proj, &["status"]);
     assert!(!ok);
     assert!(err.contains("-2 is not a number of layers"), "{err}");
     let (ok, _, err) = hifi(&proj, &["prelabel", "--gpu-layers", "all"]);
     assert!(!ok);
     assert!(err.contains("--gpu-layers") && err.contains("\"auto\" or a number"), "{err}");
-}
-
-fn set_gpu_layers_raw(proj: &Path, from: &str, to: &str) {
-    let toml = proj.join("hifi.toml");
-    let text = std::fs::read_to_string(&toml).unwrap();
-    std::fs::write(
-        &toml,
-        text.replace(&format!("gpu_layers = {from}\n"), &format!("gpu_layers = {to}\n")),
-    )
-    .unwrap();
 }
 
 #[test]
